@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs everything the test suite needs on a fresh Debian machine, then runs the whole suite.
+# Debian packages: the real registry, skopeo, umoci, erofs-utils, FUSE, and small tools the
+# tests use. npm packages: from package-lock.json.
+set -eu
+cd "$(dirname "$0")/.."
+PKGS="docker-registry skopeo umoci erofs-utils fuse3 libfuse2 apache2-utils zstd curl python3 attr"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
+npm ci --no-audit --no-fund
+npm test

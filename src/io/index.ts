@@ -1,0 +1,7 @@
+export type { ByteSource, ReadOptions } from './byte-source.js';
+export { clampRead } from './check-range.js';
+export { MemorySource } from './memory-source.js';
+export { FileSource } from './file-source.js';
+export { SliceSource } from './slice-source.js';
+export { IoStats } from './io-stats.js';
+export { readPieces, readStream, copyToFile, DEFAULT_STREAM_PIECE, type StreamOptions } from './read-stream.js';

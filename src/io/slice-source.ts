@@ -1,0 +1,18 @@
+import type { ByteSource, ReadOptions } from './byte-source.js';
+import { clampRead } from './check-range.js';
+
+/** A window `[start, start + size)` of another byte source. */
+export class SliceSource implements ByteSource {
+  constructor(
+    private readonly inner: ByteSource,
+    private readonly start: number,
+    readonly size: number,
+  ) {
+    clampRead(start, size, inner.size);
+    if (start + size > inner.size) clampRead(start + size, 1, inner.size);
+  }
+  read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+    const n = clampRead(offset, length, this.size);
+    return this.inner.read(this.start + offset, n, options);
+  }
+}
