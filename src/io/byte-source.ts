@@ -14,6 +14,14 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Receives bytes a source obtained beyond what was asked: a registry that ignores a Range
+ * header sends the whole blob, and a cache wrapping the source keeps those bytes instead of
+ * asking again. Called in offset order; the source awaits each call, so the sink applies
+ * backpressure.
+ */
+export type ExtraBytesSink = (offset: number, bytes: Uint8Array) => Promise<void>;
+
 /** A random-access, read-only sequence of `size` bytes. */
 export interface ByteSource {
   /** Total number of bytes. */

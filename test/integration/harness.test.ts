@@ -20,7 +20,7 @@ test('docker-registry + skopeo: push a layout, read a blob range back', async ()
   await skopeoPush(join(tmp, 'layout'), 'v1', `${reg.host}/test/harness:v1`);
   const m = await fetch(`${reg.url}/v2/test/harness/manifests/v1`, { headers: { accept: desc.mediaType } });
   assert.equal(m.status, 200);
-  const manifest = await m.json();
+  const manifest = (await m.json()) as { layers: { digest: string }[] };
   const blobDigest = manifest.layers[0].digest;
   const r = await fetch(`${reg.url}/v2/test/harness/blobs/${blobDigest}`, { headers: { range: 'bytes=10-19' } });
   assert.equal(r.status, 206);
