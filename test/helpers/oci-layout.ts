@@ -10,7 +10,7 @@ export const MT_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const MT_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
 export const MT_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 export const MT_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
-export const MT_LAYER_EROFS = 'application/vnd.erofs';
+export const MT_LAYER_EROFS = 'application/vnd.erofs.layer.v1';
 
 export interface Descriptor {
   mediaType: string;
