@@ -1,0 +1,57 @@
+/**
+ * Errors of the filesystem tools (path resolution, walking, merging, extraction). The errors
+ * every format shares (`NotADirectoryError`, `SymlinkLoopError` ...) live in `./errors.ts`.
+ *
+ * @packageDocumentation
+ */
+import { OcifsError, type OcifsErrorOptions } from '../errors.js';
+
+/** A file operation (read) was asked of something that is neither a regular file nor a directory. */
+export class NotARegularFileError extends OcifsError {
+  constructor(path: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { ...options, data: { path, ...options.data } });
+  }
+}
+
+/**
+ * The filesystem's directory structure is not a tree: a directory inode is met twice (it
+ * contains itself, or two entries name it), so walking it might never end. Names the path and inode.
+ */
+export class DirectoryCycleError extends OcifsError {
+  constructor(path: string, ino: number, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE', `${path}: directory inode ${ino} appears twice in the tree (a cycle or a directory hardlink: corrupt image)`, {
+      ...options,
+      data: { path, ino, ...options.data },
+    });
+  }
+}
+
+/**
+ * A name in the image cannot be written to a host filesystem safely: empty, `.`, `..`, or it
+ * contains `/` or NUL. Such names only come from corrupt or hostile images.
+ */
+export class UnsafeNameError extends OcifsError {
+  constructor(path: string, name: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_UNSAFE_NAME', `${path}: unsafe entry name ${JSON.stringify(name)} in image`, {
+      ...options,
+      data: { path, name, ...options.data },
+    });
+  }
+}
+
+/** An inode's type does not match what its directory entry or its role says (corrupt image). */
+export class InodeTypeMismatchError extends OcifsError {
+  constructor(path: string, expected: string, actual: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_CORRUPT_TYPE_MISMATCH', `${path}: directory entry says ${expected} but the inode is a ${actual} (corrupt image)`, {
+      ...options,
+      data: { path, expected, actual, ...options.data },
+    });
+  }
+}
+
+/** Extraction would replace or write through something in the destination it must not touch. */
+export class ExtractConflictError extends OcifsError {
+  constructor(path: string, reason: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_EXTRACT_CONFLICT', `${path}: ${reason}`, { ...options, data: { path, ...options.data } });
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Depth-first walk of a filesystem tree, streamed: each directory is read through its
+ * `readdir` iterator while its subdirectories are walked, so memory grows with the depth of the
+ * tree and the prefetch window, never with the size of a directory. Metadata of the next few
+ * entries is fetched concurrently (`prefetch`), which matters when every getattr is a remote read.
+ *
+ * Corrupt trees end with an error, never a loop: a directory inode met twice (a directory that
+ * contains itself, or one listed in two places) is `ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE`, and a
+ * name that is not a single path component (`''`, `.`, `..`, containing `/` or NUL) is
+ * `ERR_OCIFS_UNSAFE_NAME` (or skipped, if asked).
+ *
+ * @packageDocumentation
+ */
+import { InvalidOptionError, throwIfAborted } from '../errors.js';
+import type { ReadOptions } from '../io/byte-source.js';
+import { resolveEntry } from './path.js';
+import { DirectoryCycleError, UnsafeNameError } from './tool-errors.js';
+import type { DirEntry, FileSystem, Inode } from './types.js';
+
+/** getattr calls kept in flight per directory by default. */
+export const DEFAULT_WALK_PREFETCH = 16;
+
+/** One step of a walk. */
+export interface WalkEntry {
+  /** Absolute path inside the image (`/` for the root of the image). */
+  path: string;
+  /** Path relative to the walk's start (`''` for the start itself). */
+  relPath: string;
+  /** The entry's name (`''` for the start). */
+  name: string;
+  inode: Inode;
+  /** 0 for the start, 1 for its entries ... */
+  depth: number;
+  /** True on the second visit of a directory, after all of its contents (only with `exits`). */
+  exit?: boolean;
+}
+
+/** Options of {@link walk}. */
+export interface WalkOptions extends ReadOptions {
+  /** getattr calls in flight per directory (default {@link DEFAULT_WALK_PREFETCH}; 1 = none ahead). */
+  prefetch?: number;
+  /** Yield the start itself first (default true). */
+  includeStart?: boolean;
+  /** Yield each directory a second time, with `exit: true`, after its contents (default false). */
+  exits?: boolean;
+  /** What to do with a name that is not one safe path component: throw (default) or skip it. */
+  unsafeNames?: 'error' | 'skip';
+  /** Follow a symlink at the start path (default true, like `find -H`). */
+  followStart?: boolean;
+}
+
+/** True when `name` can be used as one path component: not empty, `.`, `..`, no `/` or NUL. */
+export function isSafeName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
+interface Slot {
+  entry: DirEntry;
+  inode: Inode;
+}
+
+interface Frame {
+  path: string;
+  relPath: string;
+  name: string;
+  inode: Inode;
+  depth: number;
+  it: AsyncIterator<DirEntry>;
+  /** The last `it.next()` issued: calls are chained so the iterator never sees two at once. */
+  chain: Promise<unknown>;
+  queue: Promise<Slot | null>[];
+  ended: boolean;
+}
+
+/**
+ * Walks the tree under `start` depth-first, parents before children, each directory's entries
+ * in the format's order. Stop early with `break`; the directory iterators are closed.
+ */
+export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = {}): AsyncGenerator<WalkEntry> {
+  const prefetch = options.prefetch ?? DEFAULT_WALK_PREFETCH;
+  if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 4096) throw new InvalidOptionError('prefetch', 'must be an integer from 1 to 4096');
+  const signal = options.signal;
+  const unsafe = options.unsafeNames ?? 'error';
+  const top = await resolveEntry(fs, start, { signal, followFinal: options.followStart ?? true });
+  const first: WalkEntry = { path: top.path, relPath: '', name: '', inode: top.inode, depth: 0 };
+  if (options.includeStart ?? true) yield first;
+  if (top.inode.type !== 'dir') return;
+
+  const seenDirs = new Set<number>([top.inode.ino]);
+  const stack: Frame[] = [];
+  const open = (e: WalkEntry): Frame => {
+    const it = fs.readdir(e.inode.ino, { signal })[Symbol.asyncIterator]();
+    return { ...e, it, chain: Promise.resolve(), queue: [], ended: false };
+  };
+  const fill = (f: Frame) => {
+    while (!f.ended && f.queue.length < prefetch) {
+      const next = f.chain.then(() => f.it.next());
+      f.chain = next.catch(() => {});
+      const slot = next.then(async (r): Promise<Slot | null> => {
+        if (r.done) return null;
+        return { entry: r.value, inode: await fs.getattr(r.value.ino, { signal }) };
+      });
+      slot.catch(() => {}); // rethrown when awaited in order
+      f.queue.push(slot);
+      // Past the end of a directory every further slot would be null: stop issuing once known.
+      next.then((r) => { if (r.done) f.ended = true; }, () => { f.ended = true; });
+    }
+  };
+
+  stack.push(open(first));
+  try {
+    while (stack.length > 0) {
+      throwIfAborted(signal);
+      const f = stack[stack.length - 1];
+      fill(f);
+      const slot = await f.queue.shift();
+      if (slot === undefined || slot === null) {
+        f.ended = true;
+        stack.pop();
+        await f.it.return?.();
+        if (options.exits) yield { path: f.path, relPath: f.relPath, name: f.name, inode: f.inode, depth: f.depth, exit: true };
+        continue;
+      }
+      const name = slot.entry.name;
+      if (!isSafeName(name)) {
+        if (unsafe === 'skip') continue;
+        throw new UnsafeNameError(f.path, name);
+      }
+      const e: WalkEntry = {
+        path: f.path === '/' ? `/${name}` : `${f.path}/${name}`,
+        relPath: f.relPath === '' ? name : `${f.relPath}/${name}`,
+        name,
+        inode: slot.inode,
+        depth: f.depth + 1,
+      };
+      if (e.inode.type === 'dir') {
+        if (seenDirs.has(e.inode.ino)) throw new DirectoryCycleError(e.path, e.inode.ino);
+        seenDirs.add(e.inode.ino);
+      }
+      yield e;
+      if (e.inode.type === 'dir') stack.push(open(e));
+    }
+  } finally {
+    for (const f of stack) await f.it.return?.().catch(() => {});
+  }
+}
