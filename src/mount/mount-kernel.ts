@@ -1,0 +1,117 @@
+/**
+ * The kernel mode: the layer blob is served through FUSE as one read-only file in a private
+ * directory, and the kernel's own EROFS driver mounts that file (a file-backed mount, Linux
+ * ≥ 6.12), falling back to a loop device where a file-backed mount is refused. The kernel does
+ * all filesystem work; ocifs only serves byte ranges of the blob.
+ *
+ * @packageDocumentation
+ */
+import { mkdir, mkdtemp, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { debuglog } from 'node:util';
+import type { ByteSource } from '../io/byte-source.js';
+import { BlobOps } from './blob-ops.js';
+import { MountFailedError, NotErofsError, NotRootError } from './errors.js';
+import { fuseMount, type FuseHandle } from './fuse-binding.js';
+import { checkMountpoint } from './mountpoint.js';
+import { connectionOptions, type Mount, type MountOptions } from './mount-options.js';
+import { exec, runUnmount } from './unmount-command.js';
+import { defaultStateDir } from './state-dir.js';
+
+const debug = debuglog('ocifs:mount');
+
+/** `EROFS_SUPER_MAGIC_V1`, little-endian at byte 1024 of every EROFS image (erofs_fs.h). */
+export const EROFS_SUPER_MAGIC_V1 = 0xe0f5e1e2;
+const EROFS_SUPER_OFFSET = 1024;
+/** Name of the backing file inside the private FUSE directory. */
+export const BACKING_FILE_NAME = 'layer.erofs';
+
+/** Options of {@link mountKernel}. */
+export interface KernelMountOptions extends MountOptions {
+  /**
+   * Directory under which the private FUSE directory of the backing file is made (mode 0700).
+   * Default: `<state dir>/backing`.
+   */
+  backingDir?: string;
+  /** Try a loop device when the file-backed mount is refused. Default true. */
+  loopFallback?: boolean;
+}
+
+/** A kernel-mode mount, with where its backing file is. */
+export interface KernelMount extends Mount {
+  readonly mode: 'kernel';
+  /** Path of the FUSE-served blob the kernel reads. */
+  readonly backingFile: string;
+  /** `file` for a file-backed mount, `loop` when the loop-device fallback was used. */
+  readonly via: 'file' | 'loop';
+}
+
+/** True when `source` starts like an EROFS image (superblock magic at byte 1024). */
+export async function looksLikeErofs(source: ByteSource, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  if (source.size < EROFS_SUPER_OFFSET + 128) return false;
+  const b = await source.read(EROFS_SUPER_OFFSET, 4, options);
+  return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === EROFS_SUPER_MAGIC_V1;
+}
+
+/**
+ * Mounts the EROFS image `source` at `mountpoint` with the kernel's EROFS driver, ocifs
+ * serving its bytes. Needs root. Resolves once the mount is ready; on any failure nothing is
+ * left mounted.
+ */
+export async function mountKernel(source: ByteSource, mountpoint: string, options: KernelMountOptions = {}): Promise<KernelMount> {
+  const conn = connectionOptions(options);
+  const mp = await checkMountpoint(mountpoint);
+  if (process.getuid?.() !== 0) throw new NotRootError(mp);
+  if (!(await looksLikeErofs(source))) throw new NotErofsError(mp);
+
+  const base = options.backingDir ?? join(defaultStateDir(), 'backing');
+  await mkdir(base, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(base, 'blob-'));
+  const ops = new BlobOps(source, BACKING_FILE_NAME, options.stats);
+  let fuse: FuseHandle | undefined;
+  try {
+    fuse = await fuseMount(dir, ops, { ...conn, fsname: `${conn.fsname}#blob`, allowOther: false });
+    const file = join(dir, BACKING_FILE_NAME);
+    const via = await kernelMount(file, mp, options.loopFallback ?? true);
+    debug('kernel mount of %s on %s via %s', file, mp, via);
+    const fuseHandle = fuse;
+    let done = false;
+    return {
+      mountpoint: mp,
+      mode: 'kernel',
+      via,
+      backingFile: file,
+      stats: ops.stats,
+      async unmount({ lazy = true } = {}) {
+        if (done) return;
+        // The EROFS mount first: it holds the backing file open.
+        await runUnmount(mp, { lazy, fuse: false });
+        await fuseHandle.unmount({ lazy });
+        await rmdir(dir).catch(() => {});
+        done = true;
+      },
+    };
+  } catch (err) {
+    await fuse?.unmount({ lazy: true }).catch(() => {});
+    await rmdir(dir).catch(() => {});
+    throw err;
+  }
+}
+
+/** `mount -t erofs` of the backing file: file-backed first, then through a loop device. */
+async function kernelMount(file: string, mountpoint: string, loopFallback: boolean): Promise<'file' | 'loop'> {
+  const r = await exec('mount', ['-t', 'erofs', '-o', 'ro', file, mountpoint], 120_000);
+  if (r.code === 0) return 'file';
+  debug('file-backed mount failed: %s', r.stderr);
+  if (loopFallback) {
+    // mount(8) sets up the loop device read-only with autoclear, so umount frees it.
+    const l = await exec('mount', ['-t', 'erofs', '-o', 'ro,loop', file, mountpoint], 120_000);
+    if (l.code === 0) return 'loop';
+    throw new MountFailedError(mountpoint, `${oneLine(r.stderr)}; with a loop device: ${oneLine(l.stderr)}`);
+  }
+  throw new MountFailedError(mountpoint, oneLine(r.stderr));
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim() || 'mount failed';
+}
