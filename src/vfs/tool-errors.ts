@@ -55,3 +55,13 @@ export class ExtractConflictError extends OcifsError {
     super('ERR_OCIFS_EXTRACT_CONFLICT', `${path}: ${reason}`, { ...options, data: { path, ...options.data } });
   }
 }
+
+/** A layer's inode number is too large to be combined with a layer index into one merged number. */
+export class InodeRangeError extends OcifsError {
+  constructor(layer: number, ino: number, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_INODE_RANGE', `layer ${layer}: inode number ${ino} is too large for a merged view`, {
+      ...options,
+      data: { layer, ino, ...options.data },
+    });
+  }
+}

@@ -1,0 +1,276 @@
+// MergedFileSystem: the whiteout/opaque/replace rules of the OCI image spec and overlayfs, on
+// MemoryFs layers, checked case by case and against an independent model that applies layers
+// one after the other the way `umoci unpack` does (random layer stacks).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryFs, type MemoryEntry } from '../../src/vfs/memory-fs.js';
+import { MergedFileSystem, type MergeLayer } from '../../src/vfs/merge.js';
+import { resolvePath } from '../../src/vfs/path.js';
+import { walk } from '../../src/vfs/walk.js';
+import type { FileSystem } from '../../src/vfs/types.js';
+
+const dec = new TextDecoder();
+
+/** path → "type[:content|target]" of every entry below the root. */
+async function tree(fs: FileSystem): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const e of walk(fs, '/', { includeStart: false })) {
+    let v: string = e.inode.type;
+    if (e.inode.type === 'file') {
+      const src = await fs.openFile(e.inode.ino);
+      v += ':' + dec.decode(await src.read(0, src.size));
+    }
+    if (e.inode.type === 'symlink') v += ':' + (await fs.readlink(e.inode.ino));
+    out[e.relPath] = v;
+  }
+  return out;
+}
+
+const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'file', content, ...extra }) as MemoryEntry;
+const dir = (path: string, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'dir', ...extra }) as MemoryEntry;
+const wh = (path: string): MemoryEntry => {
+  const i = path.lastIndexOf('/');
+  return file(i < 0 ? `.wh.${path}` : `${path.slice(0, i)}/.wh.${path.slice(i + 1)}`, '');
+};
+const opq = (dirPath: string): MemoryEntry => file(`${dirPath}/.wh..wh..opq`, '');
+const layer = (...entries: MemoryEntry[]) => MemoryFs.fromEntries(entries);
+
+test('OCI whiteout hides a lower file and is itself never shown', async () => {
+  const m = new MergedFileSystem([layer(file('a/x'), file('a/y')), layer(wh('a/x'))]);
+  assert.deepEqual(await tree(m), { a: 'dir', 'a/y': 'file:a/y' });
+  const a = await resolvePath(m, '/a');
+  assert.equal(await m.lookup(a.ino, 'x'), undefined);
+  assert.equal(await m.lookup(a.ino, '.wh.x'), undefined);
+});
+
+test('opaque whiteout hides everything below in that directory, not the directory itself', async () => {
+  const m = new MergedFileSystem([
+    layer(dir('a', { mode: 0o700 }), file('a/x'), file('a/sub/z'), file('b')),
+    layer(dir('a', { mode: 0o750 }), opq('a'), file('a/n')),
+  ]);
+  assert.deepEqual(await tree(m), { a: 'dir', 'a/n': 'file:a/n', b: 'file:b' });
+  assert.equal((await resolvePath(m, '/a')).mode & 0o7777, 0o750);
+  assert.equal(await m.lookup((await resolvePath(m, '/a')).ino, '.wh..wh..opq'), undefined);
+});
+
+test('an opaque marker at the root hides all lower layers', async () => {
+  const m = new MergedFileSystem([layer(file('x'), dir('d')), layer(file('.wh..wh..opq', ''), file('y'))]);
+  assert.deepEqual(await tree(m), { y: 'file:y' });
+});
+
+test('a file replaces a lower directory and a directory replaces a lower file', async () => {
+  const m = new MergedFileSystem([layer(file('a/x'), file('b'), dir('c/d')), layer(file('a', 'now a file'), file('b/y'), { path: 'c', type: 'symlink', target: '/x' })]);
+  assert.deepEqual(await tree(m), { a: 'file:now a file', b: 'dir', 'b/y': 'file:b/y', c: 'symlink:/x' });
+  await assert.rejects(resolvePath(m, '/a/x'), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
+});
+
+test('deep paths merge through several layers; a whiteout of a directory removes its subtree', async () => {
+  const m = new MergedFileSystem([
+    layer(file('p/q/r/s/t/f0'), file('p/keep')),
+    layer(file('p/q/r/s/t/f1')),
+    layer(wh('p/q/r')),
+    layer(file('p/q/r/new')),
+    layer(file('p/q/r/s/t/f4')),
+  ]);
+  assert.deepEqual(await tree(m), {
+    p: 'dir',
+    'p/keep': 'file:p/keep',
+    'p/q': 'dir',
+    'p/q/r': 'dir',
+    'p/q/r/new': 'file:p/q/r/new',
+    'p/q/r/s': 'dir',
+    'p/q/r/s/t': 'dir',
+    'p/q/r/s/t/f4': 'file:p/q/r/s/t/f4',
+  });
+});
+
+test('a whiteout beside a directory of the same layer: the directory was made anew', async () => {
+  const m = new MergedFileSystem([layer(file('d/old'), file('x', 'old')), layer(wh('d'), file('d/new'), file('x', 'new'), wh('x'))]);
+  assert.deepEqual(await tree(m), { d: 'dir', 'd/new': 'file:d/new', x: 'file:new' });
+});
+
+test('whiteouts in the bottom layer hide nothing and are not shown', async () => {
+  const m = new MergedFileSystem([layer(file('a'), wh('b'), opq('d'))]);
+  assert.deepEqual(await tree(m), { a: 'file:a', d: 'dir' });
+});
+
+test('hardlinks: shared inode within a layer; replacing one name in an upper layer leaves the other', async () => {
+  const l0 = layer(file('h1', 'old'), { path: 'h2', link: 'h1' }, file('h3', 'three'));
+  const l1 = layer(file('h1', 'new'), { path: 'h4', link: 'h1' });
+  const m = new MergedFileSystem([l0, l1]);
+  assert.deepEqual(await tree(m), { h1: 'file:new', h2: 'file:old', h3: 'file:three', h4: 'file:new' });
+  const ino = async (p: string) => (await resolvePath(m, p)).ino;
+  assert.equal(await ino('/h1'), await ino('/h4'));
+  assert.notEqual(await ino('/h1'), await ino('/h2'));
+  // Numbers are unique across layers (both layers number their inodes from 1), and stable.
+  const seen = new Map<number, string>();
+  for await (const e of walk(m)) {
+    if (seen.has(e.inode.ino) && !['/h1', '/h4'].includes(e.path)) assert.fail(`${e.path} shares ${e.inode.ino} with ${seen.get(e.inode.ino)}`);
+    seen.set(e.inode.ino, e.path);
+    assert.deepEqual(await m.getattr(e.inode.ino), e.inode);
+  }
+  assert.equal(await ino('/h3'), await ino('/h3'));
+  assert.deepEqual(m.origin(await ino('/h3')), { layer: 0, ino: l0.inoOf('h3') });
+});
+
+test('overlayfs whiteouts: 0/0 char device, opaque xattr (trusted. and user.), xattrs hidden', async () => {
+  const m = new MergedFileSystem([
+    layer(file('a/x'), file('a/y'), file('d/z'), file('e/z'), { path: 'a/dev', type: 'chardev', rdev: 0x0103 }),
+    layer(
+      { path: 'a/x', type: 'chardev', rdev: 0 },
+      { path: 'a/dev', type: 'chardev', rdev: 0x0105 },
+      dir('d', { xattrs: { 'trusted.overlay.opaque': 'y', 'user.keep': 'k' } }),
+      file('d/w'),
+      dir('e', { xattrs: { 'user.overlay.opaque': 'y' } }),
+      { path: 'gone', type: 'chardev', rdev: 0 },
+    ),
+  ]);
+  assert.deepEqual(await tree(m), { a: 'dir', 'a/dev': 'chardev', 'a/y': 'file:a/y', d: 'dir', 'd/w': 'file:d/w', e: 'dir' });
+  const d = await resolvePath(m, '/d');
+  assert.deepEqual([...(await m.listxattr(d.ino)).keys()], ['user.keep']);
+  assert.equal((await resolvePath(m, '/a/dev')).rdev, 0x0105);
+  // With OCI-only layers the char device is a real entry.
+  const oci = new MergedFileSystem([layer(file('a')), layer({ path: 'a', type: 'chardev', rdev: 0 })], { whiteouts: 'oci' });
+  assert.deepEqual(await tree(oci), { a: 'chardev' });
+  // With overlay-only layers `.wh.` names are ordinary files.
+  const ovl = new MergedFileSystem([{ fs: layer(file('a')), whiteouts: 'overlay' }, { fs: layer(wh('a')), whiteouts: 'overlay' }]);
+  assert.deepEqual(await tree(ovl), { '.wh.a': 'file:', a: 'file:a' });
+});
+
+test('lookups touch only the layers they need', async () => {
+  const l0 = layer(file('base/x'), file('shared/lower'));
+  const l1 = layer(file('top/f'), file('shared/upper'));
+  const m = new MergedFileSystem([l0, l1]);
+  const reset = () => Object.keys(l0.calls).forEach((k) => (l0.calls[k as keyof typeof l0.calls] = 0));
+  const lowerCalls = () => Object.values(l0.calls).reduce((a, b) => a + b, 0);
+  reset();
+  const top = await resolvePath(m, '/top');
+  assert.ok(await m.lookup(top.ino, 'f'));
+  assert.ok(await resolvePath(m, '/shared/upper'));
+  assert.equal(lowerCalls(), 0, 'a name the top layer has is found without reading the lower layer');
+  assert.equal(await m.lookup(top.ino, 'nope'), undefined);
+  assert.ok(lowerCalls() > 0, 'a missing name must be looked for below');
+  assert.equal(dec.decode(await (await m.openFile((await resolvePath(m, '/shared/lower')).ino)).read(0, 100)), 'shared/lower');
+});
+
+test('directory metadata: the topmost layer, or the next one when the top only implies it', async () => {
+  const l0 = layer(dir('a', { mode: 0o700, mtimeSec: 10, xattrs: { 'user.l': '0' } }), file('a/x'));
+  const l1 = layer(dir('a', { mode: 0o755, mtimeSec: 20, xattrs: { 'user.l': '1' } }), file('a/y'));
+  const m = new MergedFileSystem([l0, l1]);
+  const a = await resolvePath(m, '/a');
+  assert.equal(a.mtimeSec, 20);
+  assert.deepEqual(await m.getattr(a.ino), a);
+  const implied = new MergedFileSystem([l0, { fs: l1, impliedDir: (ino) => ino === l1.inoOf('a') }]);
+  const b = await resolvePath(implied, '/a');
+  assert.equal(b.mtimeSec, 10);
+  assert.equal(b.mode & 0o7777, 0o700);
+  assert.equal(dec.decode((await implied.listxattr(b.ino)).get('user.l')), '0');
+  assert.deepEqual(await tree(implied), { a: 'dir', 'a/x': 'file:a/x', 'a/y': 'file:a/y' });
+});
+
+test('bad merged inode numbers and options are refused', async () => {
+  const m = new MergedFileSystem([layer(file('f'))]);
+  await assert.rejects(m.readdir((await resolvePath(m, '/f')).ino)[Symbol.asyncIterator]().next(), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
+  await assert.rejects(m.getattr(0), { code: 'ERR_OCIFS_NOT_FOUND' });
+  assert.throws(() => new MergedFileSystem([]), { code: 'ERR_OCIFS_INVALID_OPTION' });
+  assert.throws(() => new MergedFileSystem([layer()], { whiteouts: 'aufs' as never }), { code: 'ERR_OCIFS_INVALID_OPTION' });
+});
+
+// ---- Random layer stacks against a model that applies layers in order, like umoci unpack ----
+
+/** A tiny deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface ModelEntry {
+  type: 'file' | 'dir' | 'symlink' | 'chardev';
+  value: string;
+}
+
+/** Random layer: a set of paths (parents first) with files, dirs, symlinks, whiteouts, opaque dirs. */
+function randomLayer(r: () => number, li: number): MemoryEntry[] {
+  const names = ['a', 'b', 'c'];
+  const out: MemoryEntry[] = [];
+  const visit = (prefix: string, depth: number) => {
+    for (const n of names) {
+      const p = prefix + n;
+      const x = r();
+      if (x < 0.35) continue;
+      if (x < 0.5) out.push(file(p, `${p}@${li}`));
+      else if (x < 0.55) out.push({ path: p, type: 'symlink', target: `t${li}` });
+      else if (x < 0.68) out.push(wh(p));
+      else if (x < 0.73) out.push({ path: p, type: 'chardev', rdev: 0 });
+      else if (depth < 3) {
+        const opaque = r();
+        if (r() < 0.15) out.push(wh(p)); // deleted and made anew in this layer
+        out.push(dir(p, { mtimeSec: li, ...(opaque < 0.1 ? { xattrs: { 'trusted.overlay.opaque': 'y' } } : {}) }));
+        if (opaque > 0.9) out.push(opq(p));
+        visit(p + '/', depth + 1);
+      }
+    }
+  };
+  visit('', 0);
+  return out;
+}
+
+/** Applies layers bottom to top to a path map, the way an unpacker does. */
+function model(layers: MemoryEntry[][]): Record<string, string> {
+  const state = new Map<string, ModelEntry>();
+  const removeTree = (p: string, keepSelf: boolean) => {
+    for (const k of [...state.keys()]) if ((k === p && !keepSelf) || k.startsWith(p === '' ? '' : p + '/')) state.delete(k);
+  };
+  for (const [li, entries] of layers.entries()) {
+    const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+    const parent = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+    // Whiteouts first (they only hide what lower layers made), then the layer's entries.
+    for (const e of entries) {
+      if (e.link !== undefined) continue;
+      const b = base(e.path);
+      if (b === '.wh..wh..opq') removeTree(parent(e.path), true);
+      else if (b.startsWith('.wh.')) removeTree((parent(e.path) ? parent(e.path) + '/' : '') + b.slice(4), false);
+      else if (e.type === 'chardev' && e.rdev === 0) removeTree(e.path, false);
+      else if (e.type === 'dir' && e.xattrs && 'trusted.overlay.opaque' in e.xattrs) removeTree(e.path, true);
+    }
+    for (const e of entries) {
+      if (e.link !== undefined) continue;
+      const b = base(e.path);
+      if (b.startsWith('.wh.') || (e.type === 'chardev' && e.rdev === 0)) continue;
+      const old = state.get(e.path);
+      if (old && !(old.type === 'dir' && e.type === 'dir')) removeTree(e.path, false);
+      const value = e.type === 'file' ? `file:${e.content}` : e.type === 'symlink' ? `symlink:${e.target}` : `dir@${li}`;
+      state.set(e.path, { type: e.type as ModelEntry['type'], value });
+    }
+  }
+  return Object.fromEntries([...state].map(([k, v]) => [k, v.value]));
+}
+
+test('random layer stacks: merged view equals layers applied in order (400 stacks)', async () => {
+  for (let seed = 1; seed <= 400; seed++) {
+    const r = rng(seed);
+    const n = 1 + Math.floor(r() * 4);
+    const layers = Array.from({ length: n }, (_, li) => randomLayer(r, li));
+    const m = new MergedFileSystem(layers.map((l) => layer(...l)));
+    const got: Record<string, string> = {};
+    for await (const e of walk(m, '/', { includeStart: false })) {
+      if (e.inode.type === 'dir') got[e.relPath] = `dir@${e.inode.mtimeSec === 1700000000 ? '?' : e.inode.mtimeSec}`;
+      else {
+        if (e.inode.type === 'file') {
+          const s = await m.openFile(e.inode.ino);
+          got[e.relPath] = 'file:' + dec.decode(await s.read(0, s.size));
+        } else got[e.relPath] = `${e.inode.type}:${await m.readlink(e.inode.ino)}`;
+      }
+      // Every name the listing shows is found by lookup, with the same number.
+      const parent = await resolvePath(m, e.path.slice(0, e.path.lastIndexOf('/')) || '/');
+      assert.equal((await m.lookup(parent.ino, e.name))?.ino, e.inode.ino, `seed ${seed}: lookup ${e.path}`);
+    }
+    assert.deepEqual(got, model(layers), `seed ${seed}: ${JSON.stringify(layers.map((l) => l.map((e) => e.path)))}`);
+  }
+});
