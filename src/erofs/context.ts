@@ -1,0 +1,130 @@
+/**
+ * What every part of the reader shares: the superblock, the sources (primary image, extra
+ * devices, metabox), the caches and the limits. Also the mapping between EROFS nids (64-bit,
+ * bit 63 = "in the metabox") and the safe-integer inode numbers of the vfs interface.
+ *
+ * @packageDocumentation
+ */
+import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import { CorruptErofsError, ErofsDeviceMissingError, type ErofsLocation } from './errors.js';
+import { EROFS_DIRENT_NID_MASK, EROFS_DIRENT_NID_METABOX_BIT, EROFS_FEATURE_INCOMPAT_METABOX, EROFS_ISLOTBITS } from './format.js';
+import type { LruCache } from './lru.js';
+import type { PageCache } from './page-cache.js';
+import type { ErofsSuperblock } from './superblock.js';
+
+/**
+ * Inode numbers of inodes inside the metabox start here. Plain nids are below it: an inode's
+ * byte offset (`meta_blkaddr * blocksize + nid * 32`) must lie in an image of fewer than 2^53
+ * bytes, so its nid is below 2^48.
+ */
+export const METABOX_INO_BASE = 2 ** 48;
+
+/** Shared state of one open EROFS image. */
+export interface ErofsContext {
+  readonly sb: ErofsSuperblock;
+  readonly source: ByteSource;
+  /** Extra devices (`devices` option), index 0 = device id 1. */
+  readonly devices: readonly ByteSource[];
+  /** Metadata pages of the primary image. */
+  readonly meta: PageCache;
+  /** Metadata pages of the metabox inode's data, once opened. */
+  mbox?: PageCache;
+  /** Decoded physical clusters, keyed by where they come from. */
+  readonly clusters: LruCache<string, Promise<Uint8Array>>;
+  /** Options in effect. */
+  readonly limits: { maxSymlinkSize: number };
+  /**
+   * The content of the packed inode (`packed_nid`), where fragments live. `forNid` is the inode
+   * asking: the packed inode itself may not have fragments.
+   */
+  packed(forNid: bigint, options?: ReadOptions): Promise<ByteSource>;
+}
+
+/** Where an inode lives: in the metabox's data or in the image, at which byte. */
+export interface InodeLocation {
+  inMetabox: boolean;
+  /** Byte offset of the on-disk inode (`erofs_iloc`). */
+  iloc: number;
+}
+
+/** The vfs inode number of a nid; refuses nids that cannot point inside the image. */
+export function nidToIno(ctx: ErofsContext, nid: bigint, where: ErofsLocation = {}): number {
+  const inMetabox = nid >> EROFS_DIRENT_NID_METABOX_BIT !== 0n;
+  const slot = nid & EROFS_DIRENT_NID_MASK;
+  if (inMetabox && !(ctx.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_METABOX)) {
+    throw new CorruptErofsError(`nid ${nid} points into a metabox the image does not have`, { ...where, nid });
+  }
+  if (slot >= BigInt(METABOX_INO_BASE)) throw new CorruptErofsError(`nid ${nid} is out of range`, { ...where, nid });
+  return inMetabox ? METABOX_INO_BASE + Number(slot) : Number(slot);
+}
+
+/** The nid of a vfs inode number (inverse of {@link nidToIno}). */
+export function inoToNid(ino: number): bigint {
+  return ino >= METABOX_INO_BASE ? (1n << EROFS_DIRENT_NID_METABOX_BIT) | BigInt(ino - METABOX_INO_BASE) : BigInt(ino);
+}
+
+/** Where the inode `ino` lives (`erofs_iloc`). */
+export function inodeLocation(ctx: ErofsContext, ino: number): InodeLocation {
+  if (ino >= METABOX_INO_BASE) return { inMetabox: true, iloc: (ino - METABOX_INO_BASE) * 2 ** EROFS_ISLOTBITS };
+  return { inMetabox: false, iloc: ctx.sb.metaBlkaddr * ctx.sb.blockSize + ino * 2 ** EROFS_ISLOTBITS };
+}
+
+/** Reads metadata from the image or the metabox. */
+export function readMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+  if (!inMetabox) return ctx.meta.read(offset, length, options);
+  if (ctx.mbox === undefined) throw new CorruptErofsError('metadata in the metabox, but the image has no metabox', { offset });
+  return ctx.mbox.read(offset, length, options);
+}
+
+/** The source of device `deviceId` (0 = the image itself). */
+export function deviceSource(ctx: ErofsContext, deviceId: number, where: ErofsLocation): ByteSource {
+  if (deviceId === 0) return ctx.source;
+  if (deviceId > ctx.sb.extraDevices) {
+    throw new CorruptErofsError(`device id ${deviceId} is beyond the ${ctx.sb.extraDevices} extra devices`, where);
+  }
+  const dev = ctx.devices[deviceId - 1];
+  if (dev === undefined) throw new ErofsDeviceMissingError(deviceId, where);
+  return dev;
+}
+
+/**
+ * Resolves a physical address in the unified address space (`erofs_map_dev` with device id 0):
+ * with a device table, an address inside an extra device's `[uniaddr, uniaddr + blocks)` is on
+ * that device.
+ */
+export function mapDevice(ctx: ErofsContext, deviceId: number, pa: number): { deviceId: number; pa: number } {
+  if (deviceId !== 0 || ctx.sb.devices.length === 0) return { deviceId, pa };
+  const bs = ctx.sb.blockSize;
+  for (let i = 0; i < ctx.sb.devices.length; i++) {
+    const d = ctx.sb.devices[i];
+    if (d.uniaddr === 0) continue;
+    const start = d.uniaddr * bs;
+    if (pa >= start && pa < start + d.blocks * bs) return { deviceId: i + 1, pa: pa - start };
+  }
+  return { deviceId: 0, pa };
+}
+
+/**
+ * Reads `length` bytes of data at physical address `pa` of device `deviceId`, refusing ranges
+ * outside the device with an error naming the block and the inode.
+ */
+export function readPhysical(
+  ctx: ErofsContext,
+  deviceId: number,
+  pa: number,
+  length: number,
+  nid: bigint,
+  options?: ReadOptions,
+): Promise<Uint8Array> {
+  const mapped = mapDevice(ctx, deviceId, pa);
+  const where = { nid, block: Math.floor(pa / ctx.sb.blockSize) };
+  const src = deviceSource(ctx, mapped.deviceId, where);
+  if (!Number.isSafeInteger(mapped.pa) || mapped.pa < 0 || mapped.pa + length > src.size) {
+    throw new CorruptErofsError(
+      `data at ${mapped.pa}+${length} lies outside ${mapped.deviceId ? `device ${mapped.deviceId}` : 'the image'} (${src.size} bytes)`,
+      where,
+    );
+  }
+  if (length === 0) return Promise.resolve(new Uint8Array(0));
+  return src.read(mapped.pa, length, options);
+}

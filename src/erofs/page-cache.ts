@@ -1,0 +1,117 @@
+/**
+ * A bounded cache of fixed-size, aligned pages of a byte source, used for EROFS metadata
+ * (inodes, xattrs, directory blocks, compression indexes). Reads that span pages fetch every
+ * missing run of adjacent pages with one read, so an inode, its xattrs and its inline data come
+ * in together, and concurrent readers of the same page share one read.
+ *
+ * @packageDocumentation
+ */
+import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import { CorruptErofsError } from './errors.js';
+import { LruCache } from './lru.js';
+
+/** Cached, aligned pages of one byte source. */
+export class PageCache {
+  private readonly pages: LruCache<number, Promise<Uint8Array>>;
+  /** `log2(pageSize)`. */
+  private readonly shift: number;
+
+  /**
+   * @param source what the pages are read from
+   * @param pageSize a power of two
+   * @param budget bytes of pages kept
+   * @param what names the space in errors ("image", "metabox")
+   * @param blockSize filesystem block size, to name blocks in errors
+   */
+  constructor(
+    readonly source: ByteSource,
+    readonly pageSize: number,
+    budget: number,
+    private readonly what: string,
+    private readonly blockSize: number,
+  ) {
+    this.shift = Math.log2(pageSize);
+    this.pages = new LruCache(Math.max(budget, pageSize * 4));
+  }
+
+  /** Puts bytes already read (the superblock probe) into the cache: whole pages only. */
+  seed(offset: number, bytes: Uint8Array): void {
+    const first = Math.ceil(offset / this.pageSize);
+    for (let p = first; (p + 1) * this.pageSize <= offset + bytes.length; p++) {
+      const start = p * this.pageSize - offset;
+      this.pages.set(p, Promise.resolve(bytes.subarray(start, start + this.pageSize)), this.pageSize);
+    }
+  }
+
+  /**
+   * `length` bytes at `offset`. The result is a view into the cache when the range lies in one
+   * page (callers must not modify it), else a new array.
+   */
+  async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > this.source.size) {
+      throw new CorruptErofsError(`metadata at ${offset}+${length} lies outside the ${this.what} (${this.source.size} bytes)`, {
+        block: Number.isSafeInteger(offset) && offset >= 0 ? Math.floor(offset / this.blockSize) : undefined,
+        offset,
+      });
+    }
+    if (length === 0) return new Uint8Array(0);
+    const first = Math.floor(offset / this.pageSize);
+    const last = Math.floor((offset + length - 1) / this.pageSize);
+    if (first === last) {
+      const page = await this.page(first, options);
+      const start = offset - first * this.pageSize;
+      return page.subarray(start, start + length);
+    }
+    const parts = await this.span(first, last, options);
+    const out = new Uint8Array(length);
+    let done = 0;
+    for (let p = first; p <= last; p++) {
+      const page = parts[p - first];
+      const start = p === first ? offset - first * this.pageSize : 0;
+      const n = Math.min(page.length - start, length - done);
+      out.set(page.subarray(start, start + n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  private page(index: number, options?: ReadOptions): Promise<Uint8Array> {
+    const hit = this.pages.get(index);
+    if (hit !== undefined) return hit;
+    return this.fetch(index, index, options)[0];
+  }
+
+  /** Pages first..last, fetching each missing run of adjacent pages with one read. */
+  private span(first: number, last: number, options?: ReadOptions): Promise<Uint8Array[]> {
+    const out: Promise<Uint8Array>[] = [];
+    let p = first;
+    while (p <= last) {
+      const hit = this.pages.get(p);
+      if (hit !== undefined) {
+        out.push(hit);
+        p++;
+        continue;
+      }
+      let end = p;
+      while (end + 1 <= last && this.pages.get(end + 1) === undefined) end++;
+      out.push(...this.fetch(p, end, options));
+      p = end + 1;
+    }
+    return Promise.all(out);
+  }
+
+  private fetch(first: number, last: number, options?: ReadOptions): Promise<Uint8Array>[] {
+    const start = first * this.pageSize;
+    const len = Math.min(this.source.size, (last + 1) * this.pageSize) - start;
+    const all = this.source.read(start, len, options);
+    const out: Promise<Uint8Array>[] = [];
+    for (let p = first; p <= last; p++) {
+      const s = (p - first) * this.pageSize;
+      const promise = all.then((b) => b.subarray(s, s + this.pageSize));
+      promise.catch(() => this.pages.delete(p));
+      this.pages.set(p, promise, this.pageSize);
+      out.push(promise);
+    }
+    return out;
+  }
+}
