@@ -1,0 +1,416 @@
+import { debuglog } from 'node:util';
+import { DigestMismatchError } from '../errors.js';
+import type { ExtraBytesSink } from '../io/byte-source.js';
+import { IoStats } from '../io/io-stats.js';
+import { digestOf, parseDigest } from '../ref/digest.js';
+import { parseReference, type ImageReference } from '../ref/reference.js';
+import {
+  BadManifestError,
+  configPlatform,
+  DEFAULT_MAX_MANIFEST_SIZE,
+  hostPlatform,
+  isManifestMediaType,
+  MANIFEST_ACCEPT,
+  MEDIA_TYPE_DOCKER_CONFIG,
+  MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_INDEX,
+  parseImageConfig,
+  parseManifestDocument,
+  parsePlatform,
+  selectPlatform,
+  type Descriptor,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
+  type ManifestDocument,
+  type Platform,
+} from '../oci/index.js';
+import { Authenticator } from './auth.js';
+import { CredentialStore } from './credentials.js';
+import { describe, endpointsFor, endpointUrl, type Endpoint } from './endpoints.js';
+import { BlobUnknownError, NetworkError, RegistryError, TimeoutError, UnauthorizedError, isRetryableStatus } from './errors.js';
+import * as opt from './options.js';
+import { RemoteBlobSource } from './remote-blob-source.js';
+import { statusError } from './response-errors.js';
+import { withRetry, type RetryPolicy } from './retry.js';
+import { Transport, type HttpResponse } from './transport.js';
+import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
+
+const log = debuglog('ocifs:registry');
+
+/** How long a mirror that failed with a network error or timeout is skipped (ms). */
+export const MIRROR_DOWN_TIME = 30_000;
+
+/** A manifest or index as fetched: its exact bytes, computed digest and parsed form. */
+export interface FetchedManifest {
+  bytes: Uint8Array;
+  /** Digest computed from the bytes (verified against the reference when it was a digest). */
+  digest: string;
+  mediaType: string;
+  document: ManifestDocument;
+  /** Base URL of the server that answered (a mirror or the registry). */
+  source: string;
+}
+
+/** An image resolved down to one platform's manifest and config. */
+export interface ResolvedImage {
+  /** The reference as asked. */
+  reference: ImageReference;
+  /** Registry name (`docker.io`, `127.0.0.1:5000`). */
+  registry: string;
+  /** Repository (`library/alpine`). */
+  repository: string;
+  /** Digest of the platform manifest (computed from its bytes). */
+  manifestDigest: string;
+  /** Media type of the platform manifest. */
+  mediaType: string;
+  manifest: ImageManifest;
+  /** The manifest's exact bytes. */
+  manifestBytes: Uint8Array;
+  /** The index the manifest was picked from, when the reference named one. */
+  index?: { digest: string; mediaType: string; index: ImageIndex; bytes: Uint8Array };
+  /** Platform: from the config, else from the index entry. */
+  platform?: Platform;
+  /** Config descriptor from the manifest. */
+  configDescriptor: Descriptor;
+  configDigest: string;
+  /** Parsed config, for image configs (OCI/Docker); undefined for other artifacts. */
+  config?: ImageConfig;
+  /** The config's exact (verified) bytes. */
+  configBytes: Uint8Array;
+  /** Layer descriptors, bottom first. */
+  layers: Descriptor[];
+  /** Base URL of the server that answered the first manifest request (mirror or registry). */
+  source: string;
+}
+
+/** Options of every network call. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * A client for OCI distribution registries: references → manifests → blobs, with auth,
+ * mirrors, retries and verification. One client holds one connection pool; close it when done.
+ */
+export class RegistryClient {
+  /** Counters (requests, body bytes, retries). */
+  readonly stats: IoStats;
+  /** @internal */
+  readonly transport: Transport;
+  /** @internal */
+  readonly retry: RetryPolicy;
+  private readonly hosts: Map<string, opt.RegistryHostConfig>;
+  private readonly auth: Authenticator;
+  private readonly maxManifestSize: number;
+  private readonly maxBlobFetch: number;
+  private readonly mirrorDownUntil = new Map<string, number>();
+  /** Endpoint+repository pairs known to answer Range requests with the whole blob. */
+  private readonly rangeIgnored = new Set<string>();
+
+  constructor(private readonly options: opt.RegistryClientOptions = {}) {
+    this.hosts = opt.validateClientOptions(options);
+    this.stats = options.stats ?? new IoStats();
+    this.transport = new Transport({
+      connectTimeout: options.connectTimeout ?? opt.DEFAULT_CONNECT_TIMEOUT,
+      headersTimeout: options.headersTimeout ?? opt.DEFAULT_HEADERS_TIMEOUT,
+      bodyTimeout: options.bodyTimeout ?? opt.DEFAULT_BODY_TIMEOUT,
+      stats: this.stats,
+      userAgent: options.userAgent ?? opt.DEFAULT_USER_AGENT,
+      ...(options.httpProxy !== undefined ? { httpProxy: options.httpProxy } : {}),
+      ...(options.httpsProxy !== undefined ? { httpsProxy: options.httpsProxy } : {}),
+      ...(options.noProxy !== undefined ? { noProxy: options.noProxy } : {}),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+    this.retry = {
+      maxRetries: options.maxRetries ?? opt.DEFAULT_MAX_RETRIES,
+      baseDelay: options.retryBaseDelay ?? opt.DEFAULT_RETRY_BASE_DELAY,
+      maxDelay: options.retryMaxDelay ?? opt.DEFAULT_RETRY_MAX_DELAY,
+      retryAfterMax: options.retryAfterMax ?? opt.DEFAULT_RETRY_AFTER_MAX,
+    };
+    this.maxManifestSize = options.maxManifestSize ?? DEFAULT_MAX_MANIFEST_SIZE;
+    this.maxBlobFetch = options.maxBlobFetch ?? opt.DEFAULT_MAX_BLOB_FETCH;
+    const credentials = new CredentialStore({
+      ...(options.username !== undefined ? { username: options.username } : {}),
+      ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.credentialsRegistry !== undefined ? { registry: options.credentialsRegistry } : {}),
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.credentialHelperTimeout ? { helperTimeout: options.credentialHelperTimeout } : {}),
+    });
+    this.auth = new Authenticator(this.transport, credentials);
+  }
+
+  /**
+   * Resolves a reference to one image: fetches the manifest (by tag or verified digest), picks
+   * the platform's manifest from an index (default: this host's platform), and fetches and
+   * verifies the config.
+   */
+  async resolve(reference: string | ImageReference, options: CallOptions & { platform?: Platform | string } = {}): Promise<ResolvedImage> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const wanted = typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
+    const top = await this.fetchManifest(ref, ref.reference, options);
+    let manifest: FetchedManifest = top;
+    let index: ResolvedImage['index'];
+    let platform: Platform | undefined;
+    if (top.document.kind === 'index') {
+      const idx = top.document.index;
+      index = { digest: top.digest, mediaType: top.mediaType, index: idx, bytes: top.bytes };
+      const entry = selectPlatform(
+        idx.manifests.filter((m) => isManifestMediaType(m.mediaType)),
+        wanted,
+      );
+      platform = entry.platform;
+      manifest = await this.fetchManifest(ref, entry.digest, options);
+      if (manifest.bytes.byteLength !== entry.size) {
+        throw new BadManifestError(`${ref.registry}/${ref.repository}: manifest ${entry.digest} is ${manifest.bytes.byteLength} bytes, the index says ${entry.size}`);
+      }
+      if (manifest.document.kind !== 'manifest') throw new BadManifestError(`${ref.registry}/${ref.repository}: index entry ${entry.digest} is itself an index (nested indexes are not supported)`);
+    }
+    if (manifest.document.kind !== 'manifest') throw new Error('unreachable');
+    const m = manifest.document.manifest;
+    const configBytes = await this.fetchBlob(ref, m.config, options);
+    let config: ImageConfig | undefined;
+    if (m.config.mediaType === MEDIA_TYPE_OCI_CONFIG || m.config.mediaType === MEDIA_TYPE_DOCKER_CONFIG) {
+      config = parseImageConfig(configBytes);
+      platform = configPlatform(config);
+    }
+    return {
+      reference: ref,
+      registry: ref.registry,
+      repository: ref.repository,
+      manifestDigest: manifest.digest,
+      mediaType: manifest.mediaType,
+      manifest: m,
+      manifestBytes: manifest.bytes,
+      ...(index ? { index } : {}),
+      ...(platform ? { platform } : {}),
+      configDescriptor: m.config,
+      configDigest: m.config.digest,
+      ...(config ? { config } : {}),
+      configBytes,
+      layers: m.layers,
+      source: top.source,
+    };
+  }
+
+  /**
+   * Fetches a manifest or index by tag or digest. The digest is always computed; when
+   * `reference` is a digest the bytes must match it, and when the registry sends
+   * Docker-Content-Digest for a tag, that must match too. Size is capped.
+   */
+  async fetchManifest(reference: string | ImageReference, tagOrDigest?: string, options: CallOptions = {}): Promise<FetchedManifest> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const want = tagOrDigest ?? ref.reference;
+    const expected = want.includes(':') ? parseDigest(want) : undefined;
+    return this.withEndpoints(ref, options.signal, async (ep) => {
+      const where = describe(ep, ref.repository);
+      const res = await this.request(ep, ref.repository, {
+        url: endpointUrl(ep, `/v2/${ref.repository}/manifests/${want}`),
+        headers: { accept: MANIFEST_ACCEPT },
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'manifest', reference: want });
+      const bytes = await this.transport.readAll(
+        res,
+        this.maxManifestSize,
+        () => new BadManifestError(`${where}: manifest ${want} is larger than the ${this.maxManifestSize}-byte limit`),
+        options.signal,
+      );
+      const digest = digestOf(bytes, expected?.algorithm ?? 'sha256');
+      if (expected && digest !== expected.value) throw new DigestMismatchError(expected.value, digest, `${where}: manifest`);
+      const announced = res.header('docker-content-digest');
+      if (!expected && announced && announced.startsWith('sha256:') && announced !== digest) {
+        throw new DigestMismatchError(announced, digest, `${where}: manifest ${want} (Docker-Content-Digest)`);
+      }
+      const document = parseManifestDocument(bytes, res.header('content-type'), this.maxManifestSize);
+      const mediaType = document.kind === 'index' ? document.index.mediaType : document.manifest.mediaType;
+      return { bytes, digest, mediaType, document, source: ep.base };
+    });
+  }
+
+  /** Fetches a small blob (config, SOCI index …) whole into memory, verified against its digest and size. */
+  async fetchBlob(reference: string | ImageReference, descriptor: { digest: string; size?: number }, options: CallOptions & { maxSize?: number } = {}): Promise<Uint8Array> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const digest = parseDigest(descriptor.digest);
+    const max = options.maxSize ?? this.maxBlobFetch;
+    if (descriptor.size !== undefined && descriptor.size > max) {
+      throw new BadManifestError(`${ref.registry}/${ref.repository}: blob ${digest.value} is ${descriptor.size} bytes, over the ${max}-byte in-memory limit`);
+    }
+    return this.withEndpoints(ref, options.signal, async (ep) => {
+      const where = describe(ep, ref.repository);
+      const res = await this.request(ep, ref.repository, {
+        url: endpointUrl(ep, `/v2/${ref.repository}/blobs/${digest.value}`),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'blob', reference: digest.value });
+      const limit = descriptor.size ?? max;
+      const bytes = await this.transport.readAll(
+        res,
+        limit,
+        () => new BadManifestError(`${where}: blob ${digest.value} is larger than ${limit} bytes`),
+        options.signal,
+      );
+      if (descriptor.size !== undefined && bytes.byteLength !== descriptor.size) {
+        throw new RegistryError('ERR_OCIFS_SHORT_BODY', `${where}: blob ${digest.value} has ${bytes.byteLength} bytes, expected ${descriptor.size}`, { retryable: true });
+      }
+      const actual = digestOf(bytes, digest.algorithm);
+      if (actual !== digest.value) throw new DigestMismatchError(digest.value, actual, `${where}: blob`);
+      return bytes;
+    });
+  }
+
+  /** The size of a blob from a HEAD request (when no descriptor gives it). */
+  async statBlob(reference: string | ImageReference, digest: string, options: CallOptions = {}): Promise<{ digest: string; size: number }> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const d = parseDigest(digest).value;
+    return this.withEndpoints(ref, options.signal, async (ep) => {
+      const where = describe(ep, ref.repository);
+      const res = await this.request(ep, ref.repository, {
+        url: endpointUrl(ep, `/v2/${ref.repository}/blobs/${d}`),
+        method: 'HEAD',
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      await this.transport.discard(res);
+      if (res.status === 404) throw new BlobUnknownError(where, d, { data: { status: 404 } });
+      if (res.status !== 200) throw statusError(res, new Uint8Array(), { where, kind: 'blob', reference: d });
+      const size = Number(res.header('content-length'));
+      if (!Number.isSafeInteger(size) || size < 0) throw new RegistryError('ERR_OCIFS_HTTP', `${where}: HEAD of blob ${d} gave no usable Content-Length`, { data: { status: 200 } });
+      return { digest: d, size };
+    });
+  }
+
+  /**
+   * A random-access byte source over one blob, reading with Range requests. `onExtraBytes`
+   * receives bytes beyond what was asked when a server ignores Range (give it to the cache).
+   */
+  blobSource(reference: string | ImageReference, descriptor: { digest: string; size: number }, options: { onExtraBytes?: ExtraBytesSink } = {}): RemoteBlobSource {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    return new RemoteBlobSource(this, ref, descriptor, options);
+  }
+
+  /**
+   * Artifacts that refer to `digest` (OCI 1.1 referrers API, falling back to the
+   * `<alg>-<hex>` tag schema when the registry lacks the API), optionally of one artifactType.
+   */
+  async referrers(reference: string | ImageReference, digest: string, options: CallOptions & { artifactType?: string } = {}): Promise<Descriptor[]> {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    const d = parseDigest(digest);
+    const filter = (list: Descriptor[]) => (options.artifactType ? list.filter((x) => x.artifactType === options.artifactType) : list);
+    return this.withEndpoints(ref, options.signal, async (ep) => {
+      const where = describe(ep, ref.repository);
+      const out: Descriptor[] = [];
+      let url: URL | undefined = endpointUrl(ep, `/v2/${ref.repository}/referrers/${d.value}`, options.artifactType ? { artifactType: options.artifactType } : {});
+      for (let page = 0; url && page < 50; page++) {
+        const res = await this.request(ep, ref.repository, { url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, ...(options.signal ? { signal: options.signal } : {}) });
+        if (res.status === 404 && page === 0) {
+          await this.transport.discard(res);
+          return filter(await this.referrersByTag(ep, ref, d.algorithm + '-' + d.hex, options.signal));
+        }
+        if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'other' });
+        const bytes = await this.transport.readAll(res, this.maxManifestSize, () => new BadManifestError(`${where}: referrers list too large`), options.signal);
+        const doc = parseManifestDocument(bytes, res.header('content-type') ?? MEDIA_TYPE_OCI_INDEX, this.maxManifestSize);
+        if (doc.kind !== 'index') throw new BadManifestError(`${where}: referrers response is not an index`);
+        out.push(...doc.index.manifests);
+        const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '');
+        url = next ? new URL(next[1], url) : undefined;
+        if (url && url.origin !== new URL(ep.base).origin) throw new BadManifestError(`${where}: referrers pagination points to another host`);
+      }
+      return filter(out);
+    });
+  }
+
+  private async referrersByTag(ep: Endpoint, ref: ImageReference, tag: string, signal?: AbortSignal): Promise<Descriptor[]> {
+    const where = describe(ep, ref.repository);
+    const res = await this.request(ep, ref.repository, {
+      url: endpointUrl(ep, `/v2/${ref.repository}/manifests/${tag}`),
+      headers: { accept: MEDIA_TYPE_OCI_INDEX },
+      ...(signal ? { signal } : {}),
+    });
+    if (res.status === 404) {
+      await this.transport.discard(res);
+      return [];
+    }
+    if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'manifest', reference: tag });
+    const bytes = await this.transport.readAll(res, this.maxManifestSize, () => new BadManifestError(`${where}: referrers tag ${tag} too large`), signal);
+    const doc = parseManifestDocument(bytes, res.header('content-type'), this.maxManifestSize);
+    if (doc.kind !== 'index') throw new BadManifestError(`${where}: referrers tag ${tag} is not an index`);
+    return doc.index.manifests;
+  }
+
+  /** Checks that a registry answers the API (`GET /v2/`): its status and auth challenges. */
+  async ping(registry: string, options: CallOptions = {}): Promise<{ url: string; status: number; challenges: AuthChallenge[] }> {
+    const ep = endpointsFor(registry, this.hosts, this.options.insecure === true).at(-1)!;
+    const url = endpointUrl(ep, '/v2/');
+    const res = await withRetry(
+      () => this.transport.send({ url, ...(options.signal ? { signal: options.signal } : {}) }),
+      this.retry,
+      { ...(options.signal ? { signal: options.signal } : {}), stats: this.stats },
+    );
+    await this.transport.discard(res);
+    return { url: url.toString(), status: res.status, challenges: parseWwwAuthenticate(res.headers['www-authenticate']) };
+  }
+
+  /** Closes the connection pool. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  /** @internal The endpoints for a reference (mirrors first), skipping mirrors marked down. */
+  endpoints(ref: ImageReference): Endpoint[] {
+    const now = Date.now();
+    return endpointsFor(ref.registry, this.hosts, this.options.insecure === true).filter((ep) => !ep.mirror || (this.mirrorDownUntil.get(ep.base) ?? 0) <= now);
+  }
+
+  /** @internal Marks a mirror as failing when the error says it is unreachable or broken. */
+  noteEndpointFailure(ep: Endpoint, err: unknown): void {
+    if (!ep.mirror) return;
+    log('mirror %s failed: %s', ep.base, (err as Error).message);
+    if (err instanceof NetworkError || err instanceof TimeoutError || (err instanceof RegistryError && isRetryableStatus(Number(err.data.status)))) {
+      this.mirrorDownUntil.set(ep.base, Date.now() + MIRROR_DOWN_TIME);
+    }
+  }
+
+  /** @internal Whether the endpoint is known to ignore Range for this repository. */
+  ignoresRange(ep: Endpoint, repository: string): boolean {
+    return this.rangeIgnored.has(`${ep.base} ${repository}`);
+  }
+
+  /** @internal Records that the endpoint answered a Range request with the whole blob. */
+  noteRangeIgnored(ep: Endpoint, repository: string): void {
+    const k = `${ep.base} ${repository}`;
+    if (!this.rangeIgnored.has(k)) log('%s ignores Range requests for %s: whole-body streaming from now on', ep.base, repository);
+    this.rangeIgnored.add(k);
+  }
+
+  /**
+   * @internal Runs `fn` on each endpoint in turn (mirrors, then the registry), with retries
+   * on each; a failing mirror falls through to the next. The registry's error is final.
+   */
+  async withEndpoints<T>(ref: ImageReference, signal: AbortSignal | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+    for (const ep of this.endpoints(ref)) {
+      try {
+        return await withRetry(() => fn(ep), this.retry, { ...(signal ? { signal } : {}), stats: this.stats, log: (m) => log('%s: %s', ep.base, m) });
+      } catch (err) {
+        if (!ep.mirror || signal?.aborted) throw err;
+        this.noteEndpointFailure(ep, err);
+      }
+    }
+    throw new Error('unreachable: the registry itself is always the last endpoint');
+  }
+
+  /**
+   * @internal Sends a request to an endpoint with auth: pre-emptive when a challenge is known,
+   * else answering a 401 once (a refused cached token is replaced by a fresh one).
+   */
+  async request(ep: Endpoint, repository: string, req: { url: URL; method?: 'GET' | 'HEAD'; headers?: Record<string, string>; signal?: AbortSignal }): Promise<HttpResponse> {
+    const authorization = await this.auth.cached(ep, repository, req.signal);
+    let res = await this.transport.send({ ...req, ...(authorization ? { authorization } : {}) });
+    if (res.status !== 401) return res;
+    await this.transport.discard(res);
+    const next = await this.auth.onUnauthorized(ep, repository, res.headers['www-authenticate'], req.signal);
+    if (next === undefined) throw new UnauthorizedError(`${describe(ep, repository)}: the registry requires authentication ocifs cannot answer`, { data: { status: 401 } });
+    res = await this.transport.send({ ...req, authorization: next });
+    if (res.status === 401) throw statusError(res, await this.transport.discard(res), { where: describe(ep, repository), kind: 'other' });
+    return res;
+  }
+}

@@ -1,0 +1,36 @@
+export { RegistryClient, MIRROR_DOWN_TIME, type ResolvedImage, type FetchedManifest, type CallOptions } from './client.js';
+export { RemoteBlobSource, type RemoteBlobSourceOptions } from './remote-blob-source.js';
+export {
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_HEADERS_TIMEOUT,
+  DEFAULT_BODY_TIMEOUT,
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_RETRY_BASE_DELAY,
+  DEFAULT_RETRY_MAX_DELAY,
+  DEFAULT_RETRY_AFTER_MAX,
+  DEFAULT_MAX_BLOB_FETCH,
+  DEFAULT_USER_AGENT,
+  normaliseMirrorUrl,
+  type RegistryClientOptions,
+  type RegistryHostConfig,
+} from './options.js';
+export {
+  RegistryError,
+  ManifestUnknownError,
+  BlobUnknownError,
+  UnauthorizedError,
+  DeniedError,
+  HttpStatusError,
+  RangeResponseError,
+  ShortBodyError,
+  TimeoutError,
+  NetworkError,
+  CredentialError,
+  isRetryable,
+  isRetryableStatus,
+} from './errors.js';
+export { CredentialStore, DEFAULT_CREDENTIAL_HELPER_TIMEOUT, type Credential, type CredentialStoreOptions, type FoundCredential } from './credentials.js';
+export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
+export { parseContentRange, type ContentRange } from './content-range.js';
+export { parseRetryAfter, retryDelay, withRetry, type RetryPolicy } from './retry.js';
+export { endpointsFor, type Endpoint } from './endpoints.js';

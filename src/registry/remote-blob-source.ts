@@ -1,0 +1,209 @@
+import { AbortedError, OcifsError, throwIfAborted } from '../errors.js';
+import type { ByteSource, ExtraBytesSink, ReadOptions } from '../io/byte-source.js';
+import { clampRead } from '../io/check-range.js';
+import { parseDigest } from '../ref/digest.js';
+import type { ImageReference } from '../ref/reference.js';
+import type { RegistryClient } from './client.js';
+import { describe, endpointUrl, type Endpoint } from './endpoints.js';
+import { RangeResponseError, ShortBodyError } from './errors.js';
+import { parseContentRange } from './content-range.js';
+import { FullBodyStream } from './full-body-stream.js';
+import { statusError } from './response-errors.js';
+import { withRetry } from './retry.js';
+import { destroyBody, mapHttpError, type HttpResponse } from './transport.js';
+import { abortable } from './auth.js';
+
+/** Options of {@link RemoteBlobSource}. */
+export interface RemoteBlobSourceOptions {
+  /** Receives bytes a server sent beyond what was asked (Range ignored); see ExtraBytesSink. */
+  onExtraBytes?: ExtraBytesSink;
+}
+
+/**
+ * One blob of a registry as a {@link ByteSource}: each read is a `Range: bytes=a-b` GET whose
+ * 206 is checked against Content-Range (start, end, total = blob size) and its body length.
+ * A server that answers with 200 (whole blob) is remembered; its body is streamed once and
+ * shared by all reads still ahead of it, extra bytes going to `onExtraBytes`. Mirrors are
+ * tried first; retries per the client's policy. A byte flipped inside a correct-length 206
+ * cannot be seen here: the cache's whole-blob digest check catches it.
+ */
+export class RemoteBlobSource implements ByteSource {
+  readonly size: number;
+  /** The blob's digest. */
+  readonly digest: string;
+  private readonly streams = new Set<FullBodyStream>();
+  private readonly pendingStreams = new Map<string, Promise<FullBodyStream>>();
+  private readonly badMirrors = new Set<string>();
+  private readonly closer = new AbortController();
+
+  constructor(
+    private readonly client: RegistryClient,
+    /** The image the blob belongs to. */
+    readonly ref: ImageReference,
+    descriptor: { digest: string; size: number },
+    private readonly options: RemoteBlobSourceOptions = {},
+  ) {
+    this.digest = parseDigest(descriptor.digest).value;
+    if (!Number.isSafeInteger(descriptor.size) || descriptor.size < 0) {
+      throw new OcifsError('ERR_OCIFS_INVALID_OPTION', `invalid option size: blob size must be a non-negative integer, got ${String(descriptor.size)}`);
+    }
+    this.size = descriptor.size;
+  }
+
+  async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
+    throwIfAborted(options.signal);
+    const n = clampRead(offset, length, this.size);
+    if (n === 0) return new Uint8Array(0);
+    const signal = options.signal;
+    const eps = this.client.endpoints(this.ref).filter((ep) => !this.badMirrors.has(ep.base));
+    for (const ep of eps) {
+      try {
+        return await withRetry(() => this.readOnce(ep, offset, n, signal), this.client.retry, {
+          ...(signal ? { signal } : {}),
+          stats: this.client.stats,
+        });
+      } catch (err) {
+        if (!ep.mirror || signal?.aborted || this.closer.signal.aborted) throw err;
+        this.badMirrors.add(ep.base);
+        this.client.noteEndpointFailure(ep, err);
+      }
+    }
+    throw new Error('unreachable: the registry itself is always the last endpoint');
+  }
+
+  /** Stops running streams; later reads reject. */
+  async close(): Promise<void> {
+    this.closer.abort();
+  }
+
+  private where(ep: Endpoint): string {
+    return `${describe(ep, this.ref.repository)}: blob ${this.digest}`;
+  }
+
+  private async readOnce(ep: Endpoint, offset: number, n: number, signal?: AbortSignal): Promise<Uint8Array> {
+    if (this.closer.signal.aborted) throw new AbortedError({ cause: 'source closed' });
+    for (const s of this.streams) {
+      if (s.endpoint === ep && s.canServe(offset)) return s.wait(offset, n, signal);
+    }
+    if (this.client.ignoresRange(ep, this.ref.repository)) {
+      // Whole-body mode: share one stream (even while its headers are pending) among reads.
+      for (let tries = 0; tries < 3; tries++) {
+        const pending = this.pendingStreams.get(ep.base) ?? this.openStream(ep);
+        const stream = await (signal ? abortable(pending, signal) : pending);
+        if (stream.canServe(offset)) return stream.wait(offset, n, signal);
+        if (this.pendingStreams.get(ep.base) === pending) this.pendingStreams.delete(ep.base);
+      }
+      throw new RangeResponseError(`${this.where(ep)}: could not join a whole-body stream`, { retryable: true });
+    }
+    const reqSignal = signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
+    const end = offset + n - 1;
+    const res = await this.get(ep, `bytes=${offset}-${end}`, reqSignal);
+    if (res.status === 206) return this.readPartial(ep, res, offset, n, reqSignal);
+    if (res.status === 200) {
+      this.client.noteRangeIgnored(ep, this.ref.repository);
+      return this.startStream(ep, res).wait(offset, n, signal);
+    }
+    const body = await this.client.transport.discard(res);
+    if (res.status === 416) {
+      throw new RangeResponseError(`${this.where(ep)}: range ${offset}-${end} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`, {
+        data: { status: 416, offset, length: n, size: this.size, contentRange: res.header('content-range') },
+      });
+    }
+    throw statusError(res, body, { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
+  }
+
+  /** Starts an unranged GET whose body becomes a shared stream, not tied to any one caller. */
+  private openStream(ep: Endpoint): Promise<FullBodyStream> {
+    const p = (async () => {
+      const res = await this.get(ep, undefined, this.closer.signal);
+      if (res.status !== 200) {
+        throw statusError(res, await this.client.transport.discard(res), { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
+      }
+      return this.startStream(ep, res);
+    })();
+    this.pendingStreams.set(ep.base, p);
+    p.then(
+      (s) => {
+        // once running, the stream itself is found through `streams`
+        if (this.pendingStreams.get(ep.base) === p && !s.canServe(0)) this.pendingStreams.delete(ep.base);
+      },
+      () => {
+        if (this.pendingStreams.get(ep.base) === p) this.pendingStreams.delete(ep.base);
+      },
+    );
+    return p;
+  }
+
+  private get(ep: Endpoint, range: string | undefined, signal: AbortSignal): Promise<HttpResponse> {
+    return this.client.request(ep, this.ref.repository, {
+      url: endpointUrl(ep, `/v2/${this.ref.repository}/blobs/${this.digest}`),
+      headers: range ? { range } : {},
+      signal,
+    });
+  }
+
+  private startStream(ep: Endpoint, res: HttpResponse): FullBodyStream {
+    const len = res.header('content-length');
+    if (len !== undefined && Number(len) !== this.size) {
+      destroyBody(res.body);
+      throw new RangeResponseError(`${this.where(ep)}: server sent the whole blob as ${len} bytes, expected ${this.size}`, {
+        data: { status: 200, contentLength: len, size: this.size },
+      });
+    }
+    const transport = this.client.transport;
+    const stream: FullBodyStream = new FullBodyStream(ep, res.body, {
+      size: this.size,
+      ...(this.options.onExtraBytes ? { sink: this.options.onExtraBytes } : {}),
+      count: (b) => transport.count(b, 0),
+      mapError: (err) => mapHttpError(err, res.url),
+      onDone: () => this.streams.delete(stream),
+      where: this.where(ep),
+    });
+    this.streams.add(stream);
+    return stream;
+  }
+
+  /** Reads a 206 body after checking Content-Range; exactly `n` bytes or an error. */
+  private async readPartial(ep: Endpoint, res: HttpResponse, offset: number, n: number, signal: AbortSignal): Promise<Uint8Array> {
+    const end = offset + n - 1;
+    const crText = res.header('content-range');
+    const cr = parseContentRange(crText);
+    const where = this.where(ep);
+    if (!cr || cr.start !== offset || cr.end !== end) {
+      destroyBody(res.body);
+      throw new RangeResponseError(`${where}: asked for bytes ${offset}-${end}, got Content-Range ${JSON.stringify(crText ?? null)}`, {
+        retryable: true,
+        data: { status: 206, offset, length: n, contentRange: crText },
+      });
+    }
+    if (cr.total !== undefined && cr.total !== this.size) {
+      destroyBody(res.body);
+      throw new RangeResponseError(`${where}: registry says the blob has ${cr.total} bytes, the manifest says ${this.size}`, {
+        data: { status: 206, total: cr.total, size: this.size },
+      });
+    }
+    const cl = res.header('content-length');
+    if (cl !== undefined && Number(cl) !== n) {
+      destroyBody(res.body);
+      throw new RangeResponseError(`${where}: 206 for ${n} bytes has Content-Length ${cl}`, { retryable: true, data: { status: 206, contentLength: cl } });
+    }
+    const buf = new Uint8Array(n);
+    let got = 0;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        this.client.transport.count(chunk.byteLength, 0);
+        if (got + chunk.byteLength > n) {
+          destroyBody(res.body);
+          throw new RangeResponseError(`${where}: 206 body is longer than the ${n} bytes of its Content-Range`, { retryable: true, data: { offset, length: n } });
+        }
+        buf.set(chunk, got);
+        got += chunk.byteLength;
+      }
+    } catch (err) {
+      if (err instanceof OcifsError) throw err;
+      throw mapHttpError(err, res.url, signal);
+    }
+    if (got !== n) throw new ShortBodyError(`${where}: 206 body ended after ${got} of ${n} bytes at offset ${offset}`, { data: { offset, length: n, received: got } });
+    return buf;
+  }
+}

@@ -1,0 +1,178 @@
+// An HTTP proxy in front of a registry that injects faults per request: Range ignored (200 with
+// the whole body), error statuses with Retry-After, truncated bodies, a flipped byte, a wrong
+// Content-Range, stalled bodies and connection resets. It also works as a forward proxy
+// (absolute-form request URLs), so HTTP_PROXY handling can be tested with it.
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+
+export type Fault =
+  /** Drop the Range header: the registry answers 200 with the whole blob. */
+  | { kind: 'ignore-range' }
+  /** Answer with this status (and Retry-After) instead of forwarding. */
+  | { kind: 'status'; status: number; retryAfter?: string; body?: string }
+  /** Forward headers, send only the first `after` body bytes, then close the connection. */
+  | { kind: 'truncate'; after: number }
+  /** Forward, but XOR the body byte at `at` with 0xff. */
+  | { kind: 'flip'; at: number }
+  /** Forward headers and `after` body bytes, then send nothing more (connection stays open). */
+  | { kind: 'stall'; after: number }
+  /** Close the connection without answering. */
+  | { kind: 'reset' }
+  /** Forward, but shift the start and end of Content-Range by `shift`. */
+  | { kind: 'shift-content-range'; shift: number }
+  /** Forward, appending `extra` bytes to the body (Content-Length adjusted). */
+  | { kind: 'extra-bytes'; extra: number };
+
+export interface FaultRule {
+  /** Which requests: method and a path regex (default: every request). */
+  method?: string;
+  path?: RegExp;
+  /** Only requests with a Range header (true) / without (false). */
+  ranged?: boolean;
+  fault: Fault;
+  /** How many matching requests get the fault (default: all). */
+  times?: number;
+}
+
+export interface ProxyLogEntry {
+  method: string;
+  path: string;
+  range?: string;
+  /** Status sent to the client (undefined for a reset). */
+  status?: number;
+  fault?: Fault['kind'];
+  /** Body bytes sent to the client. */
+  bytes: number;
+  /** True when the request came in absolute form (forward proxy use). */
+  forward: boolean;
+  authorization?: string;
+}
+
+export interface FaultProxy {
+  /** `127.0.0.1:PORT`, for image references. */
+  host: string;
+  url: string;
+  port: number;
+  log: ProxyLogEntry[];
+  addRule(rule: FaultRule): void;
+  clearRules(): void;
+  stop(): Promise<void>;
+}
+
+/** Starts a proxy forwarding to `upstream` (`http://127.0.0.1:PORT`). */
+export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+  const up = new URL(upstream);
+  const rules: (FaultRule & { used: number })[] = [];
+  const log: ProxyLogEntry[] = [];
+  const sockets = new Set<Socket>();
+
+  const pick = (req: IncomingMessage, path: string): Fault | undefined => {
+    for (const r of rules) {
+      if (r.method && r.method !== req.method) continue;
+      if (r.path && !r.path.test(path)) continue;
+      if (r.ranged !== undefined && r.ranged !== (req.headers.range !== undefined)) continue;
+      if (r.times !== undefined && r.used >= r.times) continue;
+      r.used++;
+      return r.fault;
+    }
+    return undefined;
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const forward = /^https?:\/\//.test(req.url ?? '');
+    const target = forward ? new URL(req.url!) : new URL(req.url ?? '/', up);
+    const path = target.pathname + target.search;
+    const fault = pick(req, target.pathname);
+    const entry: ProxyLogEntry = {
+      method: req.method ?? 'GET',
+      path,
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+      ...(fault ? { fault: fault.kind } : {}),
+      bytes: 0,
+      forward,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    };
+    log.push(entry);
+    if (fault?.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'status') {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (fault.retryAfter !== undefined) headers['retry-after'] = fault.retryAfter;
+      entry.status = fault.status;
+      const body = fault.body ?? JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] });
+      entry.bytes = Buffer.byteLength(body);
+      res.writeHead(fault.status, headers).end(body);
+      return;
+    }
+    const headers = { ...req.headers, host: target.host };
+    if (fault?.kind === 'ignore-range') delete headers.range;
+    const upReq = httpRequest({ host: target.hostname, port: target.port, path, method: req.method, headers }, (upRes) => {
+      const outHeaders = { ...upRes.headers };
+      if (fault?.kind === 'shift-content-range' && typeof outHeaders['content-range'] === 'string') {
+        const m = /^bytes (\d+)-(\d+)\/(.*)$/.exec(outHeaders['content-range']);
+        if (m) outHeaders['content-range'] = `bytes ${Number(m[1]) + fault.shift}-${Number(m[2]) + fault.shift}/${m[3]}`;
+      }
+      if (fault?.kind === 'extra-bytes' && outHeaders['content-length']) {
+        outHeaders['content-length'] = String(Number(outHeaders['content-length']) + fault.extra);
+      }
+      entry.status = upRes.statusCode;
+      res.writeHead(upRes.statusCode ?? 502, outHeaders);
+      let sent = 0;
+      const limit = fault?.kind === 'truncate' || fault?.kind === 'stall' ? fault.after : Infinity;
+      upRes.on('data', (chunk: Buffer) => {
+        if (sent >= limit) return;
+        let c = chunk;
+        if (sent + c.length > limit) c = c.subarray(0, limit - sent);
+        if (fault?.kind === 'flip' && fault.at >= sent && fault.at < sent + c.length) {
+          c = Buffer.from(c);
+          c[fault.at - sent] ^= 0xff;
+        }
+        sent += c.length;
+        entry.bytes = sent;
+        res.write(c);
+        if (sent >= limit && fault?.kind === 'truncate') {
+          upRes.destroy();
+          // let the partial body reach the client, then drop the connection
+          res.socket?.end();
+          setTimeout(() => res.socket?.destroy(), 20);
+        }
+      });
+      upRes.on('end', () => {
+        if (sent >= limit) return; // truncated or stalled: never end properly
+        if (fault?.kind === 'extra-bytes') {
+          res.write(Buffer.alloc(fault.extra, 0x41));
+          entry.bytes += fault.extra;
+        }
+        res.end();
+      });
+      upRes.on('error', () => res.destroy());
+    });
+    upReq.on('error', () => {
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+    req.pipe(upReq);
+  };
+
+  const server: Server = createServer(handle);
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    host: `127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    log,
+    addRule: (rule) => rules.push({ ...rule, used: 0 }),
+    clearRules: () => void rules.splice(0),
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
