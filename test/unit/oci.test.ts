@@ -168,7 +168,7 @@ test('selectPlatform: exact first, compatible older variants next, attestations 
     (e: unknown) =>
       isOcifsError(e, 'ERR_OCIFS_PLATFORM_NOT_FOUND') &&
       /linux\/arm\/v5/.test((e as Error).message) &&
-      JSON.stringify((e as { data: { available: string[] } }).data.available) === JSON.stringify(['linux/amd64', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm64']),
+      JSON.stringify((e as unknown as { data: { available: string[] } }).data.available) === JSON.stringify(['linux/amd64', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm64']),
   );
   assert.equal(platformRank(parsePlatform('linux/arm64'), { os: 'linux', architecture: 'arm64', variant: 'v9' }), -1);
   assert.equal(platformRank(parsePlatform('linux/amd64'), { os: 'linux', architecture: 'amd64', variant: 'v2' }), -1);
