@@ -240,7 +240,8 @@ export class ErofsFileSystem implements FileSystem {
   async lookup(dirIno: number, name: string, options?: ReadOptions): Promise<Inode | undefined> {
     throwIfAborted(options?.signal);
     const dir = await this.dirOf(dirIno, options);
-    if (name.length === 0 || name.includes('/') || name.includes('\0')) return undefined;
+    // Like readdir, lookup knows no `.` and `..`: path resolution handles those above the format.
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) return undefined;
     const bytes = utf8Encoder.encode(name);
     if (bytes.length > EROFS_NAME_LEN) return undefined;
     const e = await lookupDirEntry(dir, this.superblock.blockSize, bytes, options);

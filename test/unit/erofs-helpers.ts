@@ -1,0 +1,71 @@
+// Shared by the EROFS tests, fuzz script and benchmark: the fixture images, a byte source that
+// counts what is read, and a walk that reads every file of an image.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ByteSource, ReadOptions } from '../../src/io/byte-source.js';
+import { MemorySource } from '../../src/io/memory-source.js';
+import type { FileSystem } from '../../src/vfs/types.js';
+
+/** The shared EROFS fixtures (all hold the seed-1 tree). */
+export const EROFS_FIXTURE_DIR = new URL('../../../shared/fixtures/erofs/', import.meta.url).pathname;
+export const EROFS_FIXTURES = ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked'] as const;
+
+/** The path of fixture `name`. */
+export function fixturePath(name: string): string {
+  return join(EROFS_FIXTURE_DIR, `${name}.erofs`);
+}
+
+/** The expected manifest lines of every fixture. */
+export function seed1Manifest(): string[] {
+  return readFileSync(join(EROFS_FIXTURE_DIR, 'tree-seed1.jsonl'), 'utf8').replace(/\n$/, '').split('\n');
+}
+
+/** A fixture image in memory. */
+export function fixtureSource(name: string): MemorySource {
+  return new MemorySource(new Uint8Array(readFileSync(fixturePath(name))));
+}
+
+/** Wraps a source and counts reads and bytes (and remembers the ranges). */
+export class CountingSource implements ByteSource {
+  reads = 0;
+  bytes = 0;
+  ranges: [number, number][] = [];
+  constructor(private readonly inner: ByteSource) {}
+  get size(): number {
+    return this.inner.size;
+  }
+  async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+    const b = await this.inner.read(offset, length, options);
+    this.reads++;
+    this.bytes += b.length;
+    this.ranges.push([offset, b.length]);
+    return b;
+  }
+  reset(): void {
+    this.reads = 0;
+    this.bytes = 0;
+    this.ranges = [];
+  }
+}
+
+/** Reads a whole byte source in pieces and returns it. */
+export async function readAll(src: ByteSource, piece = 1 << 20): Promise<Uint8Array> {
+  const out = new Uint8Array(src.size);
+  for (let off = 0; off < src.size; off += piece) out.set(await src.read(off, Math.min(piece, src.size - off)), off);
+  return out;
+}
+
+/** Path → inode number of every entry below the root (names joined with '/'), depth-first. */
+export async function listTree(fs: FileSystem): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const visit = async (ino: number, prefix: string, depth: number): Promise<void> => {
+    if (depth > 64) throw new Error('tree too deep');
+    for await (const e of fs.readdir(ino)) {
+      const p = prefix + e.name;
+      out.set(p, e.ino);
+      if (e.type === 'dir') await visit(e.ino, p + '/', depth + 1);
+    }
+  };
+  await visit(fs.rootIno, '', 0);
+  return out;
+}
