@@ -1,0 +1,655 @@
+/**
+ * {@link CachedSource}: a byte source that serves a blob from a chunk store and fetches missing
+ * chunks from its upstream byte source.
+ *
+ * - Reads of present chunks go straight to the store; a verified blob skips the map entirely.
+ * - Missing chunks are fetched in runs: adjacent missing chunks form one upstream read, capped
+ *   at `maxRequestBytes`; a large run is split over up to `parallelism` concurrent reads.
+ * - A chunk being fetched is in `inflight`: a second read needing it waits for the same task.
+ * - Other processes are coordinated through the disk store's claim files.
+ * - Sequential reads trigger readahead at a lower priority; random reads cancel it.
+ * - When every chunk is present the data is hashed and compared with the digest once; on a
+ *   mismatch the instance is discarded and the read that completed it rejects.
+ *
+ * @packageDocumentation
+ */
+import { debuglog } from 'node:util';
+import { DigestMismatchError, OcifsError, throwIfAborted, AbortedError } from '../errors.js';
+import type { ByteSource, ExtraBytesSink, ReadOptions } from '../io/byte-source.js';
+import { clampRead } from '../io/check-range.js';
+import { CacheClosedError, CacheCorruptError, UpstreamShortReadError } from './errors.js';
+import type { ParsedDigest } from './digest.js';
+import { FetchTask, type Piece } from './fetch-task.js';
+import { isNoSpace } from './fs-util.js';
+import { MemoryPool, MemoryStore } from './memory-store.js';
+import { DEFAULT_MIN_SPLIT_BYTES, type ResolvedSourceOptions } from './options.js';
+import { PrefixHasher } from './prefix-hasher.js';
+import { Readahead } from './readahead.js';
+import { PRIORITY_BACKGROUND, PRIORITY_READAHEAD, PRIORITY_USER, Scheduler } from './scheduler.js';
+import { StoreMissError, type ChunkStore, type WriteResult } from './store.js';
+import { waitForeignBlock } from './remote-wait.js';
+
+const debug = debuglog('ocifs:cache');
+
+/** How often (at most) a source checks that its on-disk instance was not evicted meanwhile. */
+const CURRENT_CHECK_MS = 1000;
+/** After failing to create an instance for lack of space, retry this much later. */
+const NO_SPACE_RETRY_MS = 10_000;
+
+/** Options of {@link CachedSource.fill}. */
+export interface FillOptions {
+  /** Called after each downloaded run with the bytes present so far. */
+  onProgress?: (presentBytes: number, size: number) => void;
+  signal?: AbortSignal;
+  /** `low` yields to reads and readahead (background prefetch); default `normal`. */
+  priority?: 'normal' | 'low';
+}
+
+/** A byte range of a blob. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** Opens the store of a blob: `chunkSize` is required when `adopt` is false. */
+export type StoreOpener = (chunkSize: number, adopt: boolean) => Promise<ChunkStore>;
+
+/** How a {@link CachedSource} is wired to its cache. */
+export interface CachedSourceInit {
+  digest: ParsedDigest;
+  size: number;
+  upstream: ByteSource;
+  options: ResolvedSourceOptions;
+  /** Chunk size for a new store. */
+  chunkSize: number;
+  openStore: StoreOpener;
+  /** Called once when the last handle is closed. */
+  onClose?: () => void;
+  /** Called when the blob became complete (and verified). */
+  onComplete?: () => void;
+}
+
+/** A blob read through the cache. Implements {@link ByteSource}; obtained from `openBlob`. */
+export class CachedSource implements ByteSource {
+  readonly size: number;
+  /** The blob's digest. */
+  readonly digest: string;
+  /** Bytes fetched but not cached (full disk); they were still served. */
+  uncachedBytes = 0;
+  private store: ChunkStore | null = null;
+  private storeOpening: Promise<ChunkStore> | null = null;
+  private fallbackUntil = 0;
+  private chunkSizeValue: number;
+  private chunkSizeFixed = false;
+  private hasher: PrefixHasher | null = null;
+  private readonly inflight = new Map<number, FetchTask>();
+  private readonly scheduler: Scheduler;
+  private readahead: Readahead | null = null;
+  private completing: Promise<void> | null = null;
+  private filling: Promise<void> | null = null;
+  private lastCurrentCheck = 0;
+  private lastFullRefresh = 0;
+  private carry: Piece | null = null;
+  private refs = 1;
+  private closed = false;
+
+  constructor(private readonly init: CachedSourceInit) {
+    this.size = init.size;
+    this.digest = init.digest.digest;
+    this.chunkSizeValue = init.chunkSize;
+    this.scheduler = new Scheduler(init.options.parallelism);
+  }
+
+  /** Opens the store; verifies a blob found complete but not yet verified. */
+  async open(): Promise<void> {
+    const store = await this.getStore();
+    if (!store.complete && store.kind === 'disk' && store.presentCount === store.chunkCount) {
+      await this.completeOnce().catch((err) => {
+        if (!(err instanceof DigestMismatchError)) throw err;
+        debug('%s: stored bytes failed verification at open; starting over', this.digest);
+      });
+    }
+  }
+
+  /** Another handle to the same source (closed separately). */
+  retain(): this {
+    if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
+    this.refs++;
+    return this;
+  }
+
+  /** Bytes per chunk of this blob. */
+  get chunkSize(): number {
+    return this.chunkSizeValue;
+  }
+
+  /** True once every chunk is present (and verified, when verification is on). */
+  get isComplete(): boolean {
+    return this.store?.complete ?? false;
+  }
+
+  /** Bytes present in the cache, as this process knows it (see {@link missingRanges} for a fresh view). */
+  get presentBytes(): number {
+    const s = this.store;
+    if (!s) return 0;
+    if (s.complete) return this.size;
+    let bytes = s.presentCount * s.chunkSize;
+    const last = s.chunkCount - 1;
+    if (last >= 0 && s.has(last)) bytes -= s.chunkCount * s.chunkSize - this.size;
+    return bytes;
+  }
+
+  /** The byte ranges not cached yet (re-reading other processes' progress first). */
+  async missingRanges(): Promise<ByteRange[]> {
+    const store = await this.getStore();
+    if (store.complete) return [];
+    await this.refreshSafe(store, 0, store.chunkCount);
+    const out: ByteRange[] = [];
+    const cs = store.chunkSize;
+    for (let c = 0; c < store.chunkCount; c++) {
+      if (store.has(c)) continue;
+      let e = c;
+      while (e < store.chunkCount && !store.has(e)) e++;
+      out.push({ offset: c * cs, length: Math.min(this.size, e * cs) - c * cs });
+      c = e;
+    }
+    return out;
+  }
+
+  async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
+    const n = clampRead(offset, length, this.size);
+    throwIfAborted(options.signal);
+    if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
+    if (n === 0) return new Uint8Array(0);
+    let store = await this.getStore();
+    if (this.init.options.verifyBeforeServe && !store.complete) {
+      await this.fillForServe(options.signal);
+      store = await this.getStore();
+    }
+    if (store.complete) {
+      const out = allocOut(n);
+      try {
+        await store.read(offset, n, out, 0);
+        if (this.init.options.stats) this.init.options.stats.cacheHitBytes += n;
+        store.touch();
+        return out;
+      } catch (err) {
+        if (!(err instanceof StoreMissError)) throw err;
+      }
+    }
+    this.observeReadahead(store, offset, n);
+    return this.readSlow(offset, n, options.signal);
+  }
+
+  private async readSlow(offset: number, n: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    const out = allocOut(n);
+    const end = offset + n;
+    const cs = this.chunkSize;
+    const c0 = Math.floor(offset / cs);
+    const c1 = Math.floor((end - 1) / cs) + 1;
+    const covered = new Uint8Array(c1 - c0);
+    const need = (c: number): [number, number] => [Math.max(offset, c * cs), Math.min(end, (c + 1) * cs)];
+    let first = true;
+    let store = await this.getStore();
+    for (let round = 0; ; round++) {
+      if (round > 10_000) throw new OcifsError('ERR_OCIFS_CACHE_STUCK', `${this.digest}: read at ${offset} made no progress`);
+      throwIfAborted(signal);
+      store = await this.getStore();
+      let anyMissing = false;
+      for (let c = c0; c < c1 && !anyMissing; c++) anyMissing = !covered[c - c0] && !store.has(c);
+      if (anyMissing) {
+        await this.refreshSafe(store, c0, c1);
+        store = await this.getStore();
+      }
+      // Serve what is readable now.
+      let served = 0;
+      for (let c = c0; c < c1; c++) {
+        if (covered[c - c0] || !store.has(c)) continue;
+        let e = c;
+        while (e < c1 && !covered[e - c0] && store.has(e)) e++;
+        const from = need(c)[0];
+        const to = need(e - 1)[1];
+        try {
+          await store.read(from, to - from, out, from - offset);
+          covered.fill(1, c - c0, e - c0);
+          served += to - from;
+        } catch (err) {
+          if (!(err instanceof StoreMissError)) throw err;
+        }
+        c = e - 1;
+      }
+      if (first) {
+        first = false;
+        const stats = this.init.options.stats;
+        if (stats) {
+          stats.cacheHitBytes += served;
+          stats.cacheMissBytes += n - served;
+        }
+      }
+      if (covered.every((v) => v === 1)) break;
+      if (store.kind === 'disk' && Date.now() - this.lastCurrentCheck > CURRENT_CHECK_MS) {
+        this.lastCurrentCheck = Date.now();
+        if (!(await store.isCurrent())) {
+          debug('%s: instance was evicted or replaced; reattaching', this.digest);
+          this.resetStore(store);
+          continue;
+        }
+      }
+      const tasks = this.ensure(store, c0, c1, PRIORITY_USER, (c) => covered[c - c0] === 1);
+      const pieces = await this.waitTasks(tasks, signal);
+      for (const p of pieces) {
+        const pEnd = p.offset + p.bytes.byteLength;
+        for (let c = Math.max(c0, Math.floor(p.offset / cs)); c < c1 && c * cs < pEnd; c++) {
+          if (covered[c - c0]) continue;
+          const [from, to] = need(c);
+          if (p.offset > from || pEnd < to) continue;
+          out.set(p.bytes.subarray(from - p.offset, to - p.offset), from - offset);
+          covered[c - c0] = 1;
+        }
+      }
+    }
+    if (store.kind === 'disk' && !store.complete && store.presentCount === store.chunkCount) await this.completeOnce();
+    store.touch();
+    return out;
+  }
+
+  /**
+   * Makes sure every chunk of `[c0, c1)` that is neither readable nor `skip`ped is being
+   * fetched; returns the tasks to wait for (joined and new).
+   */
+  private ensure(store: ChunkStore, c0: number, c1: number, priority: number, skip?: (c: number) => boolean): FetchTask[] {
+    const out = new Set<FetchTask>();
+    let run = -1;
+    const flush = (a: number, b: number) => {
+      for (const t of this.planRun(store, a, b, priority)) out.add(t);
+    };
+    for (let c = c0; c < c1; c++) {
+      const t = skip?.(c) || store.has(c) ? undefined : this.inflight.get(c);
+      if (skip?.(c) || store.has(c) || t) {
+        if (run >= 0) flush(run, c);
+        run = -1;
+        if (t) {
+          out.add(t);
+          this.scheduler.promote(t, priority);
+        }
+        continue;
+      }
+      if (run < 0) run = c;
+    }
+    if (run >= 0) flush(run, c1);
+    return [...out];
+  }
+
+  /** Splits a missing run into tasks: at most maxRequestBytes each, spread over the parallel slots. */
+  private planRun(store: ChunkStore, a: number, b: number, priority: number): FetchTask[] {
+    const cs = this.chunkSize;
+    const opts = this.init.options;
+    const maxChunks = Math.max(1, Math.floor(opts.maxRequestBytes / cs));
+    const total = b - a;
+    let pieces = Math.ceil(total / maxChunks);
+    if (pieces < opts.parallelism) {
+      const minSplit = Math.max(1, Math.floor(DEFAULT_MIN_SPLIT_BYTES / cs));
+      pieces = Math.max(pieces, Math.min(opts.parallelism, Math.floor(total / minSplit)));
+    }
+    const per = Math.ceil(total / pieces);
+    const block = store.claims?.blockChunks ?? 1;
+    const tasks: FetchTask[] = [];
+    for (let s = a; s < b; ) {
+      let e = Math.min(b, s + per);
+      // Cut at claim-block boundaries so parallel tasks do not share a claim file.
+      if (e < b && block > 1 && block <= per) {
+        const aligned = Math.floor(e / block) * block;
+        if (aligned > s) e = aligned;
+      }
+      const task = new FetchTask(s, e, priority, (t) => this.runTask(t));
+      for (let c = s; c < e; c++) this.inflight.set(c, task);
+      tasks.push(task);
+      this.scheduler.enqueue(task);
+      s = e;
+    }
+    return tasks;
+  }
+
+  /** Waits for tasks on behalf of one reader; an aborted reader withdraws (and cancels queued tasks nobody wants). */
+  private async waitTasks(tasks: FetchTask[], signal: AbortSignal | undefined): Promise<Piece[]> {
+    for (const t of tasks) t.waiters++;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      if (!signal) return;
+      onAbort = () => reject(new AbortedError({ cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    try {
+      const all = await Promise.race([Promise.all(tasks.map((t) => t.promise)), aborted]);
+      return all.flat();
+    } finally {
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+      for (const t of tasks) {
+        t.waiters--;
+        if (t.waiters === 0 && t.state === 'queued' && t.priority === PRIORITY_USER) {
+          this.scheduler.cancelWhere((j) => j === t);
+          this.dropTask(t, []);
+        }
+      }
+    }
+  }
+
+  private dropTask(t: FetchTask, pieces: Piece[]): void {
+    for (let c = t.c0; c < t.c1; c++) if (this.inflight.get(c) === t) this.inflight.delete(c);
+    t.finish(pieces);
+  }
+
+  /** Runs in a scheduler slot: claim, fetch, write. Waiting for other processes happens after the slot is freed. */
+  private async runTask(task: FetchTask): Promise<void> {
+    const held: number[] = [];
+    const durables: Promise<boolean>[] = [];
+    let store: ChunkStore | undefined;
+    try {
+      if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
+      store = await this.getStore();
+      const { c0, c1 } = task;
+      const cs = this.chunkSize;
+      const mine = new Uint8Array(c1 - c0).fill(1);
+      const foreign: number[] = [];
+      if (store.claims) {
+        const bc = store.claims.blockChunks;
+        for (let b = Math.floor(c0 / bc); b * bc < c1; b++) {
+          if (await store.claims.acquire(b)) held.push(b);
+          else {
+            foreign.push(b);
+            mine.fill(0, Math.max(0, b * bc - c0), Math.min(c1, (b + 1) * bc) - c0);
+          }
+        }
+      }
+      // Claimed now; another process may have finished these chunks just before.
+      await this.refreshSafe(store, c0, c1);
+      const pieces: Piece[] = [];
+      for (let c = c0; c < c1; c++) {
+        if (!mine[c - c0] || store.has(c)) continue;
+        let e = c;
+        while (e < c1 && mine[e - c0] && !store.has(e)) e++;
+        const off = c * cs;
+        const len = Math.min(this.size, e * cs) - off;
+        const bytes = await this.init.upstream.read(off, len, { signal: task.abort.signal });
+        if (bytes.byteLength !== len) throw new UpstreamShortReadError(this.digest, off, len, bytes.byteLength);
+        const w = await this.storeBytes(store, c, bytes);
+        if (w) durables.push(w.durable);
+        pieces.push({ offset: off, bytes });
+        c = e - 1;
+      }
+      await this.afterWrite(store);
+      if (foreign.length === 0) {
+        this.dropTask(task, pieces);
+      } else {
+        // Free the slot; wait for the other processes' downloads outside it.
+        const s = store;
+        void Promise.all(foreign.map((b) => waitForeignBlock(s, b, c0, c1, task.abort.signal)))
+          .then(() => this.dropTask(task, pieces))
+          .catch((err) => this.failTask(task, err));
+      }
+    } catch (err) {
+      this.failTask(task, err);
+    } finally {
+      if (store?.claims && held.length > 0) {
+        const claims = store.claims;
+        // Other processes trust the map only, so the claim stays until our marks are on disk.
+        void Promise.all(durables).finally(() => Promise.all(held.map((b) => claims.release(b))));
+      }
+    }
+  }
+
+  private failTask(task: FetchTask, err: unknown): void {
+    for (let c = task.c0; c < task.c1; c++) if (this.inflight.get(c) === task) this.inflight.delete(c);
+    task.fail(err);
+  }
+
+  /** Writes fetched bytes; a full disk (or other write failure) leaves them uncached but served. */
+  private async storeBytes(store: ChunkStore, c0: number, bytes: Uint8Array): Promise<WriteResult | null> {
+    try {
+      const w = await store.write(c0, bytes);
+      if (!w) this.uncachedBytes += bytes.byteLength;
+      return w;
+    } catch (err) {
+      debug('%s: caching %d bytes failed (%s); served uncached', this.digest, bytes.byteLength, (err as Error).message);
+      this.uncachedBytes += bytes.byteLength;
+      return null;
+    }
+  }
+
+  /** Advances the hash; in memory mode checks it at the end; on disk starts completion when all is there. */
+  private async afterWrite(store: ChunkStore): Promise<void> {
+    const verify = this.init.options.verify;
+    if (store.kind === 'memory') {
+      if (!verify) return;
+      const h = this.hasherFor(store);
+      await h.advance();
+      if (h.done && h.digestHex() !== this.init.digest.hex) {
+        const actual = `${this.init.digest.algorithm}:${h.digestHex()}`;
+        this.resetStore(store);
+        throw new DigestMismatchError(this.digest, actual, `blob ${this.digest}`);
+      }
+      return;
+    }
+    if (verify) this.hasherFor(store).advance().catch((err) => debug('%s: hashing: %s', this.digest, (err as Error).message));
+    if (store.presentCount < store.chunkCount && Date.now() - this.lastFullRefresh > 500) {
+      this.lastFullRefresh = Date.now();
+      await this.refreshSafe(store, 0, store.chunkCount);
+    }
+    if (!store.complete && store.presentCount === store.chunkCount) this.completeOnce().catch(() => {});
+  }
+
+  private hasherFor(store: ChunkStore): PrefixHasher {
+    if (!this.hasher || this.hasher.store !== store) this.hasher = new PrefixHasher(store, this.init.digest);
+    return this.hasher;
+  }
+
+  /**
+   * Once every chunk is present: flushes, verifies against the digest and records the state.
+   * Concurrent callers share one run. Rejects with {@link DigestMismatchError} (after discarding
+   * the stored bytes) when the blob does not match its digest.
+   */
+  private completeOnce(): Promise<void> {
+    if (this.completing) return this.completing;
+    const store = this.store;
+    if (!store || store.complete || store.kind !== 'disk') return Promise.resolve();
+    this.completing = (async () => {
+      await store.flush();
+      await this.refreshSafe(store, 0, store.chunkCount);
+      if (store !== this.store || store.presentCount < store.chunkCount) return;
+      if (this.init.options.verify) {
+        const h = this.hasherFor(store);
+        await h.advance();
+        if (!h.done) return;
+        if (h.digestHex() !== this.init.digest.hex) {
+          const actual = `${this.init.digest.algorithm}:${h.digestHex()}`;
+          await store.discard('digest mismatch');
+          this.resetStore(store);
+          throw new DigestMismatchError(this.digest, actual, `blob ${this.digest}`);
+        }
+      }
+      await store.setComplete(this.init.options.verify);
+      debug('%s: complete%s', this.digest, this.init.options.verify ? ' and verified' : '');
+      this.init.onComplete?.();
+    })().finally(() => (this.completing = null));
+    return this.completing;
+  }
+
+  private observeReadahead(store: ChunkStore, offset: number, n: number): void {
+    const ra = this.init.options.readahead;
+    if (!ra || this.closed) return;
+    this.readahead ??= new Readahead(this.size, this.chunkSize, ra.initialBytes, ra.maxBytes);
+    const d = this.readahead.observe(offset, n);
+    if (d.kind === 'cancel') {
+      for (const j of this.scheduler.cancelWhere((t) => t.priority === PRIORITY_READAHEAD && (t as FetchTask).waiters === 0)) {
+        this.dropTask(j as FetchTask, []);
+      }
+    } else if (d.kind === 'fetch') {
+      const cs = this.chunkSize;
+      this.ensure(store, Math.floor(d.start / cs), Math.ceil(d.end / cs), PRIORITY_READAHEAD);
+    }
+  }
+
+  /**
+   * Bytes the upstream obtained beyond what was asked (a registry that ignored Range): the
+   * chunks they fully cover are stored and marked present after the next flush. Pass as the
+   * upstream's {@link ExtraBytesSink}.
+   */
+  readonly storeExtra: ExtraBytesSink = async (offset: number, bytes: Uint8Array): Promise<void> => {
+    if (this.closed || bytes.byteLength === 0) return;
+    const store = await this.getStore();
+    if (store.complete) return;
+    const cs = this.chunkSize;
+    if (this.carry && this.carry.offset + this.carry.bytes.byteLength === offset) {
+      bytes = Buffer.concat([this.carry.bytes, bytes]);
+      offset = this.carry.offset;
+    }
+    this.carry = null;
+    const end = Math.min(this.size, offset + bytes.byteLength);
+    const a = Math.ceil(offset / cs);
+    const b = end === this.size ? store.chunkCount : Math.floor(end / cs);
+    // Keep the tail of a chunk for the next call (sinks are called in offset order).
+    if (end < this.size) {
+      const tailStart = Math.max(offset, b * cs);
+      if (tailStart % cs === 0 && tailStart < end) this.carry = { offset: tailStart, bytes: Uint8Array.prototype.slice.call(bytes, tailStart - offset, end - offset) };
+    }
+    for (let c = a; c < b; c++) {
+      if (store.has(c) || this.inflight.has(c)) continue;
+      let e = c;
+      while (e < b && !store.has(e) && !this.inflight.has(e)) e++;
+      const from = c * cs - offset;
+      const to = Math.min(end, e * cs) - offset;
+      await this.storeBytes(store, c, bytes.subarray(from, to));
+      c = e - 1;
+    }
+    await this.afterWrite(store).catch((err) => debug('%s: %s', this.digest, (err as Error).message));
+  };
+
+  /**
+   * Downloads every missing chunk, then (on disk) verifies the blob. Rejects with
+   * {@link DigestMismatchError} when the complete blob does not match its digest.
+   */
+  async fill(options: FillOptions = {}): Promise<void> {
+    const priority = options.priority === 'low' ? PRIORITY_BACKGROUND : PRIORITY_USER;
+    const report = () => options.onProgress?.(this.presentBytes, this.size);
+    for (let pass = 0; pass < 4; pass++) {
+      throwIfAborted(options.signal);
+      const store = await this.getStore();
+      if (store.complete) break;
+      await this.refreshSafe(store, 0, store.chunkCount);
+      report();
+      const maxChunks = Math.max(1, Math.floor(this.init.options.maxRequestBytes / store.chunkSize));
+      const window = this.init.options.parallelism * 2;
+      const active: Promise<unknown>[] = [];
+      for (let c = 0; c < store.chunkCount; c++) {
+        if (store.has(c)) continue;
+        let e = c;
+        while (e < store.chunkCount && e - c < maxChunks && !store.has(e)) e++;
+        const tasks = this.ensure(store, c, e, priority);
+        active.push(this.waitTasks(tasks, options.signal).then(report));
+        if (active.length >= window) await active.shift();
+        c = e - 1;
+      }
+      await Promise.all(active);
+      if (store.kind === 'memory') return;
+      if (store.noSpace) throw new OcifsError('ERR_OCIFS_CACHE_FULL', `${this.digest}: no space left to cache the blob`, { data: { digest: this.digest } });
+      if (store.presentCount === store.chunkCount) await this.completeOnce();
+    }
+    report();
+    if (!this.isComplete) throw new OcifsError('ERR_OCIFS_CACHE_INCOMPLETE', `${this.digest}: could not complete the blob`, { data: { digest: this.digest } });
+  }
+
+  private fillForServe(signal: AbortSignal | undefined): Promise<void> {
+    this.filling ??= this.fill().finally(() => (this.filling = null));
+    return signal ? raceAbort(this.filling, signal) : this.filling;
+  }
+
+  private async refreshSafe(store: ChunkStore, c0: number, c1: number): Promise<void> {
+    try {
+      await store.refresh(c0, c1);
+    } catch (err) {
+      if (!(err instanceof CacheCorruptError)) throw err;
+      debug('%s: %s; discarding the instance', this.digest, err.message);
+      await store.discard(err.message);
+      this.resetStore(store);
+    }
+  }
+
+  private async getStore(): Promise<ChunkStore> {
+    if (this.store && !(this.fallbackUntil > 0 && Date.now() > this.fallbackUntil)) return this.store;
+    this.storeOpening ??= this.openStore().finally(() => (this.storeOpening = null));
+    return this.storeOpening;
+  }
+
+  private async openStore(): Promise<ChunkStore> {
+    if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
+    let store: ChunkStore;
+    try {
+      store = await this.init.openStore(this.chunkSizeValue, !this.chunkSizeFixed);
+      this.fallbackUntil = 0;
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      debug('%s: no space for a cache instance; serving uncached for now', this.digest);
+      if (this.store && this.fallbackUntil > 0) {
+        this.fallbackUntil = Date.now() + NO_SPACE_RETRY_MS;
+        return this.store;
+      }
+      store = new MemoryStore(new MemoryPool(0), this.size, this.chunkSizeValue);
+      this.fallbackUntil = Date.now() + NO_SPACE_RETRY_MS;
+    }
+    if (!this.chunkSizeFixed) {
+      this.chunkSizeValue = store.chunkSize;
+      this.chunkSizeFixed = true;
+    }
+    const old = this.store;
+    this.store = store;
+    if (old && old !== store) old.retire();
+    return store;
+  }
+
+  /** Stops using `store` (evicted, discarded, corrupt); the next operation opens a fresh one. */
+  resetStore(store: ChunkStore | null = this.store): void {
+    if (!store) return;
+    if (this.store === store) {
+      this.store = null;
+      this.hasher = null;
+      this.carry = null;
+    }
+    store.retire();
+  }
+
+  /** Releases this handle; the last one stops fetching, flushes and closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (--this.refs > 0) return;
+    await this.destroy();
+  }
+
+  /** Closes every handle at once (the cache is closing). */
+  async destroy(): Promise<void> {
+    if (this.closed) return;
+    this.refs = 0;
+    this.closed = true;
+    for (const j of this.scheduler.cancelWhere(() => true)) this.dropTask(j as FetchTask, []);
+    for (const t of new Set(this.inflight.values())) t.abort.abort(new CacheClosedError(`cached blob ${this.digest}`));
+    const store = this.store ?? (await this.storeOpening?.catch(() => null)) ?? null;
+    this.store = null;
+    await store?.close();
+    this.init.onClose?.();
+  }
+}
+
+function allocOut(n: number): Uint8Array {
+  // A plain Uint8Array over memory that is not zero-filled first: every byte is overwritten.
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortedError({ cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError({ cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

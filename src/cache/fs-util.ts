@@ -1,0 +1,66 @@
+/**
+ * Small file-system helpers of the cache: full positional reads/writes, directory fsync, error
+ * classification.
+ *
+ * @packageDocumentation
+ */
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { OcifsError } from '../errors.js';
+
+/** Reads exactly `length` bytes at `position` into `buf[offset..]`; throws on a short file. */
+export async function preadFull(fh: FileHandle, buf: Uint8Array, offset: number, length: number, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, offset + done, length - done, position + done);
+    if (bytesRead === 0) {
+      throw new OcifsError('ERR_OCIFS_SHORT_READ', `${path}: file ended at ${position + done}, expected ${position + length}`, {
+        data: { path, offset: position + done },
+      });
+    }
+    done += bytesRead;
+  }
+}
+
+/** Writes all of `buf` at `position`. */
+export async function pwriteFull(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const { bytesWritten } = await fh.write(buf, done, buf.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** fsyncs a directory so a rename or create inside it survives power loss. Best effort. */
+export async function fsyncDir(path: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    await fh.sync();
+  } catch {
+    /* some file systems refuse fsync on directories; the rename is still atomic */
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
+
+/** True for "the disk (or quota) is full". */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
+}
+
+/** True for "no such file or directory". */
+export function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** A random name for tmp/ and trash/ entries. */
+export function randomName(prefix: string): string {
+  return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Removes a tree, ignoring a missing one. */
+export async function removeTree(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true, maxRetries: 2 });
+}

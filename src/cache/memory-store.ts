@@ -1,0 +1,141 @@
+/**
+ * Chunk storage in memory, for `--no-cache`: a byte budget shared by every blob of one
+ * {@link MemoryBlobCache}, least-recently-used chunks dropped first. Nothing is written to disk.
+ *
+ * @packageDocumentation
+ */
+import type { ClaimSet } from './claims.js';
+import { StoreMissError, type ChunkStore, type WriteResult } from './store.js';
+
+interface Entry {
+  store: MemoryStore;
+  chunk: number;
+  bytes: Uint8Array;
+}
+
+/** The shared LRU byte budget. */
+export class MemoryPool {
+  /** Insertion order is recency order: the first entry is the least recently used. */
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+  private nextId = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /** Bytes held now. */
+  get usedBytes(): number {
+    return this.bytes;
+  }
+
+  /** A unique key prefix for a store. */
+  newId(): number {
+    return this.nextId++;
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    return e.bytes;
+  }
+
+  put(key: string, e: Entry): void {
+    if (e.bytes.byteLength > this.maxBytes) return;
+    this.delete(key);
+    this.entries.set(key, e);
+    this.bytes += e.bytes.byteLength;
+    e.store.presentCount++;
+    for (const [k, old] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.delete(k, old);
+    }
+  }
+
+  delete(key: string, e = this.entries.get(key)): void {
+    if (!e) return;
+    this.entries.delete(key);
+    this.bytes -= e.bytes.byteLength;
+    e.store.presentCount--;
+  }
+}
+
+/** One blob's chunks in a {@link MemoryPool}. */
+export class MemoryStore implements ChunkStore {
+  readonly kind = 'memory' as const;
+  readonly chunkCount: number;
+  readonly claims: ClaimSet | undefined = undefined;
+  readonly complete = false;
+  readonly noSpace = false;
+  presentCount = 0;
+  private readonly id: number;
+  private closed = false;
+
+  constructor(
+    private readonly pool: MemoryPool,
+    readonly size: number,
+    readonly chunkSize: number,
+  ) {
+    this.chunkCount = Math.ceil(size / chunkSize);
+    this.id = pool.newId();
+  }
+
+  private key(c: number): string {
+    return `${this.id}:${c}`;
+  }
+
+  has(c: number): boolean {
+    return !this.closed && this.pool.get(this.key(c)) !== undefined;
+  }
+
+  async refresh(): Promise<void> {}
+
+  async read(offset: number, length: number, buf: Uint8Array, bufOffset: number): Promise<void> {
+    const cs = this.chunkSize;
+    let pos = offset;
+    const end = offset + length;
+    while (pos < end) {
+      const c = Math.floor(pos / cs);
+      const bytes = this.closed ? undefined : this.pool.get(this.key(c));
+      if (!bytes) throw new StoreMissError(c);
+      const from = pos - c * cs;
+      const n = Math.min(end - pos, bytes.byteLength - from);
+      buf.set(bytes.subarray(from, from + n), bufOffset + (pos - offset));
+      pos += n;
+    }
+  }
+
+  async write(c0: number, bytes: Uint8Array): Promise<WriteResult | null> {
+    if (this.closed || this.pool.maxBytes === 0) return null;
+    const cs = this.chunkSize;
+    for (let i = 0; i * cs < bytes.byteLength; i++) {
+      // Copy: the upstream's buffer may be a view into something much larger.
+      const piece = Uint8Array.prototype.slice.call(bytes, i * cs, Math.min(bytes.byteLength, (i + 1) * cs));
+      this.pool.put(this.key(c0 + i), { store: this, chunk: c0 + i, bytes: piece });
+    }
+    return { durable: Promise.resolve(true) };
+  }
+
+  async flush(): Promise<void> {}
+  async setComplete(): Promise<void> {}
+
+  async discard(): Promise<void> {
+    for (let c = 0; c < this.chunkCount; c++) this.pool.delete(this.key(c));
+  }
+
+  async isCurrent(): Promise<boolean> {
+    return true;
+  }
+
+  touch(): void {}
+
+  retire(): void {
+    void this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.discard();
+    this.closed = true;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Sequential-access detection for readahead, per cached blob. Like the kernel's per-file
+ * readahead it follows a few interleaved streams (several readers of one blob), opens a window
+ * after the second sequential read, doubles it on each further one up to a cap, and refills it
+ * when half of it has been consumed. Reads that match no stream several times in a row mean
+ * random access: windows collapse and queued readahead is cancelled.
+ *
+ * @packageDocumentation
+ */
+
+const STREAMS = 4;
+
+interface Stream {
+  /** Where the next sequential read would start. */
+  next: number;
+  /** Readahead issued up to here. */
+  issuedTo: number;
+  window: number;
+  lastUse: number;
+}
+
+/** What to do after a read. */
+export type ReadaheadDecision = { kind: 'none' } | { kind: 'cancel' } | { kind: 'fetch'; start: number; end: number };
+
+/** Readahead state of one blob. */
+export class Readahead {
+  private readonly streams: Stream[] = [];
+  private misses = 0;
+  private clock = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly chunkSize: number,
+    private readonly initialBytes: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Records a read of `[offset, offset + length)` and says what to prefetch. */
+  observe(offset: number, length: number): ReadaheadDecision {
+    const end = offset + length;
+    const slack = this.chunkSize;
+    this.clock++;
+    const s = this.streams.find((x) => offset >= x.next - slack - length && offset <= x.next + slack);
+    if (!s) {
+      const fresh: Stream = { next: end, issuedTo: end, window: 0, lastUse: this.clock };
+      if (this.streams.length < STREAMS) this.streams.push(fresh);
+      else {
+        let oldest = 0;
+        for (let i = 1; i < this.streams.length; i++) if (this.streams[i].lastUse < this.streams[oldest].lastUse) oldest = i;
+        this.streams[oldest] = fresh;
+      }
+      if (++this.misses >= STREAMS) {
+        this.misses = 0;
+        for (const x of this.streams) x.window = 0;
+        return { kind: 'cancel' };
+      }
+      return { kind: 'none' };
+    }
+    this.misses = 0;
+    s.lastUse = this.clock;
+    if (end <= s.next) return { kind: 'none' }; // a re-read inside what this stream already read
+    s.next = end;
+    s.window = s.window === 0 ? Math.min(this.maxBytes, Math.max(this.initialBytes, 2 * length)) : Math.min(this.maxBytes, s.window * 2);
+    if (s.issuedTo < s.next) s.issuedTo = s.next;
+    // Refill once half the window ahead of the reader is used up.
+    if (s.issuedTo - s.next > s.window / 2 || s.issuedTo >= this.size) return { kind: 'none' };
+    const start = s.issuedTo;
+    const to = Math.min(this.size, s.next + s.window);
+    if (to <= start) return { kind: 'none' };
+    s.issuedTo = to;
+    return { kind: 'fetch', start, end: to };
+  }
+}
