@@ -168,20 +168,31 @@ export class CredentialStore {
 
 function runHelper(program: string, input: string, timeout: number, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], env, timeout });
+    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], env });
+    // our own timer (unref'd, always cleared): spawn's `timeout` option keeps a timer alive
+    // after a spawn failure (ENOENT)
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeout);
+    timer.unref();
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d.slice(0, 65536)));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 4096)));
-    child.on('error', (err) =>
+    child.on('error', (err) => {
+      clearTimeout(timer);
       reject(
         (err as NodeJS.ErrnoException).code === 'ENOENT'
           ? new CredentialError(`credential helper ${program} is not installed (not found in PATH)`, { cause: err, data: { helper: program } })
           : new CredentialError(`credential helper ${program}: ${err.message}`, { cause: err, data: { helper: program } }),
-      ),
-    );
+      );
+    });
     child.on('close', (code, signal) => {
-      if (signal) reject(new CredentialError(`credential helper ${program} was killed (${signal}; timeout ${timeout} ms?)`, { data: { helper: program } }));
+      clearTimeout(timer);
+      if (timedOut) reject(new CredentialError(`credential helper ${program} took longer than ${timeout} ms`, { data: { helper: program } }));
+      else if (signal) reject(new CredentialError(`credential helper ${program} was killed (${signal})`, { data: { helper: program } }));
       else resolve({ code, stdout, stderr });
     });
     child.stdin.on('error', () => {});
