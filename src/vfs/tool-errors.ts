@@ -65,3 +65,23 @@ export class InodeRangeError extends OcifsError {
     });
   }
 }
+
+/** Writing the extracted tree failed on the host (disk full, permission denied ...); names the path. */
+export class ExtractIoError extends OcifsError {
+  constructor(path: string, operation: string, cause: unknown) {
+    const errno = (cause as { code?: unknown })?.code;
+    super('ERR_OCIFS_EXTRACT_IO', `${path}: ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+      data: { path, operation, errno: typeof errno === 'string' ? errno : undefined },
+    });
+  }
+}
+
+/** An inode's content does not have the size its metadata says (corrupt image or reader bug). */
+export class ContentSizeError extends OcifsError {
+  constructor(path: string, expected: number, actual: number) {
+    super('ERR_OCIFS_CORRUPT_SIZE', `${path}: inode says ${expected} bytes but its content has ${actual}`, {
+      data: { path, expected, actual },
+    });
+  }
+}
