@@ -546,7 +546,9 @@ export class CachedSource implements ByteSource {
         let e = c;
         while (e < store.chunkCount && e - c < maxChunks && !store.has(e)) e++;
         const tasks = this.ensure(store, c, e, priority);
-        active.push(this.waitTasks(tasks, options.signal).then(report));
+        const p = this.waitTasks(tasks, options.signal).then(report);
+        p.catch(() => {}); // awaited below; do not let a later one reject unobserved meanwhile
+        active.push(p);
         if (active.length >= window) await active.shift();
         c = e - 1;
       }

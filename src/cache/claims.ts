@@ -53,6 +53,7 @@ export class ClaimSet {
   private readonly host = hostname().replace(/\s/g, '_') || 'localhost';
   private readonly held = new Map<number, number>(); // block -> local holders
   private readonly creating = new Map<number, Promise<boolean>>();
+  private readonly releasing = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -71,6 +72,9 @@ export class ClaimSet {
    * another local fetch already does), false when another live process does.
    */
   async acquire(block: number): Promise<boolean> {
+    // Our own claim file may still be on its way out: do not mistake it for another process's.
+    const r = this.releasing.get(block);
+    if (r) await r;
     const n = this.held.get(block);
     if (n !== undefined) {
       this.held.set(block, n + 1);
@@ -127,6 +131,14 @@ export class ClaimSet {
     }
     this.held.delete(block);
     if (this.held.size === 0) this.stopHeartbeat();
+    const p = this.removeOwn(block).finally(() => {
+      if (this.releasing.get(block) === p) this.releasing.delete(block);
+    });
+    this.releasing.set(block, p);
+    await p;
+  }
+
+  private async removeOwn(block: number): Promise<void> {
     try {
       // Only remove our own claim: if we were (wrongly) judged stale, the file is someone else's now.
       const owner = parse(await readFile(this.path(block), 'latin1'));

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { debuglog } from 'node:util';
 import { ClaimSet, CLAIM_BLOCK_BYTES } from './claims.js';
-import { CacheCorruptError, CacheIoError } from './errors.js';
+import { BlobSizeMismatchError, CacheCorruptError, CacheIoError } from './errors.js';
 import type { ParsedDigest } from './digest.js';
 import { evictDir } from './evict.js';
 import { fsyncDir, isNoSpace, isNotFound, preadFull, pwriteFull, randomName, removeTree } from './fs-util.js';
@@ -72,6 +72,7 @@ export type Probe =
   | { kind: 'missing' }
   | { kind: 'retry' }
   | { kind: 'corrupt'; reason: string; ino: number | undefined }
+  | { kind: 'conflict'; verifiedSize: number }
   | { kind: 'ok'; store: DiskStore };
 
 /** One blob instance on disk. */
@@ -124,6 +125,7 @@ export class DiskStore implements ChunkStore {
         probe.store.touch();
         return probe.store;
       }
+      if (probe.kind === 'conflict') throw new BlobSizeMismatchError(p.digest.digest, p.size, probe.verifiedSize);
       if (probe.kind === 'corrupt') {
         debug('%s: discarding instance: %s', p.digest.digest, probe.reason);
         await evictDir(dir, p.layout.trash, probe.ino).catch((err) => debug('evict %s: %s', dir, err));
@@ -176,7 +178,11 @@ export class DiskStore implements ChunkStore {
       const h = decodeHeader(head);
       if (typeof h === 'string') return corrupt(h);
       if (h.algorithm !== p.digest.algorithm || h.digestHex !== p.digest.hex) return corrupt('map belongs to another digest');
-      if (p.size !== undefined && h.blobSize !== p.size) return corrupt(`blob size ${h.blobSize} in map, ${p.size} expected`);
+      if (p.size !== undefined && h.blobSize !== p.size) {
+        // A verified copy proves the digest's size; an unverified one proves nothing: start over.
+        if (h.state === BlobState.Verified) return { kind: 'conflict', verifiedSize: h.blobSize };
+        return corrupt(`blob size ${h.blobSize} in map, ${p.size} expected`);
+      }
       if (!p.adoptChunkSize && h.chunkSize !== p.chunkSize) return corrupt(`chunk size ${h.chunkSize}, ${p.chunkSize} expected`);
       if (chunkCount(h.blobSize, h.chunkSize) > MAX_CHUNKS_PER_BLOB) return corrupt('too many chunks');
       const n = chunkCount(h.blobSize, h.chunkSize);

@@ -56,3 +56,15 @@ export class CacheIoError extends OcifsError {
     super('ERR_OCIFS_CACHE_IO', `${path}: ${op} failed${code ? ` (${code})` : ''}`, { cause, data: { path, op, errno: code } });
   }
 }
+
+/**
+ * A blob was opened with a size that contradicts a cached copy already verified against the
+ * same digest: the caller's size (from a manifest) is wrong. The cached copy is kept.
+ */
+export class BlobSizeMismatchError extends OcifsError {
+  constructor(digest: string, expected: number, verifiedSize: number) {
+    super('ERR_OCIFS_SIZE_MISMATCH', `${digest}: size ${expected} was given, but the cached copy verified against this digest has ${verifiedSize} bytes`, {
+      data: { digest, expected, actual: verifiedSize },
+    });
+  }
+}

@@ -16,5 +16,5 @@ export {
   type MemoryBlobCacheOptions,
   type ReadaheadOptions,
 } from './options.js';
-export { CacheInsecureError, CacheCorruptError, CacheClosedError, CacheIoError, UpstreamShortReadError } from './errors.js';
+export { CacheInsecureError, CacheCorruptError, CacheClosedError, CacheIoError, UpstreamShortReadError, BlobSizeMismatchError } from './errors.js';
 export { MAX_SIDECAR_BYTES } from './sidecar.js';

@@ -1,0 +1,364 @@
+// CachedSource over a real on-disk cache with in-memory upstreams: exact bytes, what gets
+// fetched (counted by an honest counting source), coalescing, parallelism, single-flight,
+// readahead, verification, extra bytes, fill, aborts and failures.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobCache, type BlobCacheOptions } from '../../src/cache/index.js';
+import { MemorySource } from '../../src/io/index.js';
+import { IoStats } from '../../src/io/io-stats.js';
+import { isOcifsError } from '../../src/errors.js';
+import { CountingSource, FailingSource, FlippingSource, ShortSource, SlowSource, patternBytes } from '../helpers/cache-sources.js';
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const root = await mkdtemp(join(tmpdir(), 'ocifs-cache-source-'));
+after(() => rm(root, { recursive: true, force: true }));
+let n = 0;
+
+function sha256(b: Uint8Array): string {
+  return 'sha256:' + createHash('sha256').update(b).digest('hex');
+}
+
+async function setup(size: number, opts: BlobCacheOptions = {}, seed = size) {
+  const data = patternBytes(size, seed);
+  const digest = sha256(data);
+  const up = new CountingSource(new MemorySource(data));
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, ...opts });
+  const src = await cache.openBlob(digest, size, up);
+  return { data, digest, up, cache, src };
+}
+
+function eq(a: Uint8Array, b: Uint8Array, msg?: string) {
+  assert.equal(a.byteLength, b.byteLength, msg);
+  assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), msg ?? 'bytes differ');
+}
+
+test('reads return exact bytes and fetch only the chunks they touch, once', async () => {
+  const { data, up, src, cache } = await setup(1 * MiB + 777);
+  eq(await src.read(100, 10), data.subarray(100, 110));
+  assert.deepEqual(up.log, [{ offset: 0, length: 64 * KiB }]);
+  eq(await src.read(65 * KiB, 200), data.subarray(65 * KiB, 65 * KiB + 200));
+  assert.equal(up.requests, 2);
+  // Both chunks now cached: no new request.
+  eq(await src.read(0, 128 * KiB), data.subarray(0, 128 * KiB));
+  assert.equal(up.requests, 2);
+  // A read across the blob's last, short chunk, cut at the end.
+  eq(await src.read(data.length - 10, 100), data.subarray(data.length - 10));
+  assert.equal(up.log.at(-1)!.offset, 16 * 64 * KiB);
+  assert.equal(up.log.at(-1)!.length, 777);
+  eq(await src.read(data.length, 5), new Uint8Array(0));
+  await assert.rejects(src.read(data.length + 1, 1), (e) => isOcifsError(e, 'ERR_OCIFS_OUT_OF_RANGE'));
+  await assert.rejects(src.read(-1, 1), (e) => isOcifsError(e, 'ERR_OCIFS_OUT_OF_RANGE'));
+  await cache.close();
+});
+
+test('adjacent missing chunks go out as one request, capped at maxRequestBytes', async () => {
+  const { data, up, src, cache } = await setup(4 * MiB, { maxRequestBytes: 1 * MiB, parallelism: 1 });
+  eq(await src.read(0, 64 * KiB), data.subarray(0, 64 * KiB)); // chunk 0
+  eq(await src.read(128 * KiB, 64 * KiB), data.subarray(128 * KiB, 192 * KiB)); // chunk 2
+  up.reset();
+  // Chunks 0..39: 0 and 2 present; missing runs are [1] and [3..39]; the long run needs 3
+  // requests of at most 16 chunks, cut evenly and at claim-block (16-chunk) boundaries.
+  eq(await src.read(0, 40 * 64 * KiB), data.subarray(0, 40 * 64 * KiB));
+  const C = 64 * KiB;
+  assert.deepEqual(up.log, [
+    { offset: 1 * C, length: 1 * C },
+    { offset: 3 * C, length: 13 * C },
+    { offset: 16 * C, length: 13 * C },
+    { offset: 29 * C, length: 11 * C },
+  ]);
+  await cache.close();
+});
+
+test('a big read is split over parallel requests, never more than parallelism at once', async () => {
+  const data = patternBytes(16 * MiB, 3);
+  const up = new CountingSource(new SlowSource(new MemorySource(data), 20));
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, parallelism: 4, maxRequestBytes: 8 * MiB });
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  eq(await src.read(0, 16 * MiB), data);
+  assert.equal(up.maxInFlight, 4);
+  assert.equal(up.requests, 4);
+  assert.equal(up.bytes, 16 * MiB);
+  await cache.close();
+});
+
+test('concurrent reads of the same chunks share one download (single-flight)', async () => {
+  const data = patternBytes(2 * MiB, 4);
+  const up = new CountingSource(new SlowSource(new MemorySource(data), 30));
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, parallelism: 1 });
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => src.read(i * 1000, 300 * KiB)));
+  reads.forEach((r, i) => eq(r, data.subarray(i * 1000, i * 1000 + 300 * KiB)));
+  assert.equal(up.bytes, 5 * 64 * KiB);
+  // Eight readers of the same range in one process fetch it exactly once.
+  up.reset();
+  const whole = await Promise.all(Array.from({ length: 8 }, () => src.read(0, 2 * MiB)));
+  whole.forEach((r) => eq(r, data));
+  assert.equal(up.bytes, 2 * MiB - 5 * 64 * KiB);
+  await cache.close();
+});
+
+test('a second openBlob of the same digest shares the source; closing one handle keeps the other working', async () => {
+  const { data, digest, up, src, cache } = await setup(512 * KiB);
+  const again = await cache.openBlob(digest, data.length, up);
+  assert.equal(again, src);
+  await src.close();
+  eq(await again.read(0, 1000), data.subarray(0, 1000));
+  eq(await again.read(0, data.length), data);
+  await again.close();
+  await assert.rejects(again.read(0, 1), (e) => isOcifsError(e, 'ERR_OCIFS_CACHE_CLOSED'));
+  // Another size for a digest whose cached copy is verified: the caller is wrong, the copy stays.
+  await assert.rejects(cache.openBlob(digest, data.length + 1, new MemorySource(new Uint8Array(data.length + 1))), (e) =>
+    isOcifsError(e, 'ERR_OCIFS_SIZE_MISMATCH'),
+  );
+  assert.equal((await cache.list())[0].verified, true);
+  await cache.close();
+});
+
+test('sequential reads trigger readahead; random reads do not', async () => {
+  const data = patternBytes(32 * MiB, 5);
+  const up = new CountingSource(new MemorySource(data));
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: { initialBytes: 512 * KiB, maxBytes: 4 * MiB } });
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  for (let off = 0; off < 1 * MiB; off += 128 * KiB) eq(await src.read(off, 128 * KiB), data.subarray(off, off + 128 * KiB));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(up.bytes > 1 * MiB, `readahead fetched beyond the reads (${up.bytes})`);
+  assert.ok(up.bytes <= 1 * MiB + 4 * MiB + 128 * KiB, `readahead bounded (${up.bytes})`);
+  const before = up.bytes;
+  // Random 4 KiB reads far from the stream: one chunk each, nothing more.
+  const offsets = [20 * MiB + 5, 9 * MiB + 70_000, 30 * MiB + 1, 14 * MiB + 3, 25 * MiB + 99_999, 18 * MiB];
+  for (const off of offsets) eq(await src.read(off, 4096), data.subarray(off, off + 4096));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(up.bytes - before, offsets.length * 64 * KiB);
+  await cache.close();
+});
+
+test('a blob that completes is verified; the cache then serves it without the map', async () => {
+  const { data, digest, up, src, cache } = await setup(3 * MiB + 5);
+  assert.equal(src.isComplete, false);
+  eq(await src.read(0, data.length), data);
+  assert.equal(src.isComplete, true);
+  const [e] = await cache.list();
+  assert.equal(e.digest, digest);
+  assert.equal(e.verified, true);
+  assert.equal(e.complete, true);
+  assert.equal(e.presentBytes, data.length);
+  up.reset();
+  eq(await src.read(12345, 1 * MiB), data.subarray(12345, 12345 + MiB));
+  assert.equal(up.requests, 0);
+  await cache.close();
+});
+
+test('a lying upstream: the read that completes the blob rejects with DigestMismatchError and nothing stays cached', async () => {
+  const data = patternBytes(1 * MiB, 6);
+  const digest = sha256(data);
+  const liar = new FlippingSource(new MemorySource(data), 700_000);
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false });
+  const src = await cache.openBlob(digest, data.length, liar);
+  // Chunk-wise, before completion, bytes are served unverified (documented).
+  eq(await src.read(0, 1000), data.subarray(0, 1000));
+  await assert.rejects(src.read(0, data.length), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
+  assert.equal(src.isComplete, false);
+  assert.deepEqual(await cache.list(), []);
+  // The registry fixes itself: the same source refetches and completes.
+  liar.at = -1;
+  eq(await src.read(0, data.length), data);
+  assert.equal(src.isComplete, true);
+  await cache.close();
+});
+
+test('verifyBeforeServe: a lying upstream never gets a byte to the caller', async () => {
+  const data = patternBytes(1 * MiB, 7);
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, verifyBeforeServe: true });
+  const src = await cache.openBlob(sha256(data), data.length, new FlippingSource(new MemorySource(data), 5));
+  await assert.rejects(src.read(100, 10), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
+  await src.close();
+  const honest = new CountingSource(new MemorySource(data));
+  const src2 = await cache.openBlob(sha256(data), data.length, honest);
+  eq(await src2.read(100, 10), data.subarray(100, 110));
+  assert.equal(src2.isComplete, true);
+  assert.equal(honest.bytes, data.length);
+  await cache.close();
+});
+
+test('verify: false marks a complete blob complete without hashing; cache.verify() hashes it later', async () => {
+  const { data, digest, src, cache } = await setup(300 * KiB, { verify: false });
+  eq(await src.read(0, data.length), data);
+  assert.equal(src.isComplete, true);
+  let [e] = await cache.list();
+  assert.equal(e.complete, true);
+  assert.equal(e.verified, false);
+  assert.deepEqual(await cache.verify(digest), [{ digest, status: 'verified', discarded: false }]);
+  [e] = await cache.list();
+  assert.equal(e.verified, true);
+  await cache.close();
+});
+
+test('an upstream returning a short body is an error, never a short read', async () => {
+  const data = patternBytes(256 * KiB, 8);
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false });
+  const src = await cache.openBlob(sha256(data), data.length, new ShortSource(new MemorySource(data)));
+  await assert.rejects(src.read(0, 100), (e) => isOcifsError(e, 'ERR_OCIFS_SHORT_READ'));
+  const [e] = await cache.list();
+  assert.equal(e.presentBytes, 0);
+  await cache.close();
+});
+
+test('upstream failures reject the reads that needed them; later reads retry', async () => {
+  const data = patternBytes(512 * KiB, 9);
+  let fail = true;
+  const up = new FailingSource(new MemorySource(data), () => fail);
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false });
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  const rs = await Promise.allSettled([src.read(0, 100), src.read(10, 100), src.read(200 * KiB, 10)]);
+  assert.ok(rs.every((r) => r.status === 'rejected'));
+  fail = false;
+  eq(await src.read(0, data.length), data);
+  assert.equal(src.isComplete, true);
+  await cache.close();
+});
+
+test('an aborted read rejects at once; the shared download goes on for the others', async () => {
+  const data = patternBytes(1 * MiB, 10);
+  const up = new CountingSource(new SlowSource(new MemorySource(data), 100));
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false });
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  const ac = new AbortController();
+  const a = src.read(0, 100, { signal: ac.signal });
+  const b = src.read(0, 100);
+  setTimeout(() => ac.abort(), 10);
+  await assert.rejects(a, (e) => isOcifsError(e, 'ERR_OCIFS_ABORTED'));
+  eq(await b, data.subarray(0, 100));
+  assert.equal(up.requests, 1);
+  const pre = new AbortController();
+  pre.abort();
+  await assert.rejects(src.read(0, 1, { signal: pre.signal }), (e) => isOcifsError(e, 'ERR_OCIFS_ABORTED'));
+  await cache.close();
+});
+
+test('stats count hit and miss bytes', async () => {
+  const stats = new IoStats();
+  const { data, src, cache } = await setup(512 * KiB, { stats });
+  await src.read(0, 100 * KiB); // chunks 0,1 missing
+  assert.equal(stats.cacheMissBytes, 100 * KiB);
+  assert.equal(stats.cacheHitBytes, 0);
+  await src.read(10, 1000); // present
+  assert.equal(stats.cacheHitBytes, 1000);
+  await src.read(100 * KiB, 50 * KiB); // 100K..128K present (chunk 1), 128K..150K missing
+  assert.equal(stats.cacheHitBytes, 1000 + 28 * KiB);
+  assert.equal(stats.cacheMissBytes, 100 * KiB + 22 * KiB);
+  void data;
+  await cache.close();
+});
+
+test('storeExtra keeps whole chunks of bytes the upstream got anyway, across calls in offset order', async () => {
+  const { data, up, src, cache } = await setup(1 * MiB + 100);
+  // A Range-ignoring registry streamed the blob in odd pieces.
+  const piece = 50_000;
+  for (let off = 0; off < data.length; off += piece) await src.storeExtra(off, data.subarray(off, Math.min(data.length, off + piece)));
+  eq(await src.read(0, data.length), data);
+  assert.equal(up.requests, 0);
+  assert.equal(src.isComplete, true);
+  await cache.close();
+});
+
+test('storeExtra with a gap keeps only chunks it fully covers', async () => {
+  const { data, up, src, cache } = await setup(1 * MiB);
+  await src.storeExtra(10, data.subarray(10, 200 * KiB)); // covers chunks 1 and 2 fully, 0 and 3 partly
+  assert.deepEqual(await src.missingRanges(), [
+    { offset: 0, length: 64 * KiB },
+    { offset: 192 * KiB, length: 1 * MiB - 192 * KiB },
+  ]);
+  eq(await src.read(0, 256 * KiB), data.subarray(0, 256 * KiB));
+  assert.deepEqual(up.log, [
+    { offset: 0, length: 64 * KiB },
+    { offset: 192 * KiB, length: 64 * KiB },
+  ]);
+  await cache.close();
+});
+
+test('fill downloads every missing chunk, reports progress, verifies', async () => {
+  const { data, up, src, cache } = await setup(5 * MiB + 3, { maxRequestBytes: 1 * MiB });
+  await src.read(2 * MiB, 10);
+  const seen: number[] = [];
+  await src.fill({ onProgress: (p, t) => (assert.equal(t, data.length), seen.push(p)) });
+  assert.equal(src.isComplete, true);
+  assert.equal(src.presentBytes, data.length);
+  assert.equal(seen.at(-1), data.length);
+  assert.ok(seen.length > 2);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1]);
+  assert.equal(up.bytes, data.length);
+  assert.deepEqual(await src.missingRanges(), []);
+  await cache.close();
+});
+
+test('low-priority fill lets a user read go first', async () => {
+  const data = patternBytes(8 * MiB, 11);
+  const up = new CountingSource(new SlowSource(new MemorySource(data), 15));
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, parallelism: 2, maxRequestBytes: 256 * KiB });
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  const fill = src.fill({ priority: 'low' });
+  await new Promise((r) => setTimeout(r, 20));
+  const t0 = Date.now();
+  eq(await src.read(7 * MiB, 100), data.subarray(7 * MiB, 7 * MiB + 100));
+  // One free slot is kept for user reads: the read waited for one request, not for the fill.
+  assert.ok(Date.now() - t0 < 200, `user read waited ${Date.now() - t0} ms`);
+  await fill;
+  assert.equal(src.isComplete, true);
+  assert.equal(up.bytes, data.length);
+  await cache.close();
+});
+
+test('fill honours its abort signal', async () => {
+  const data = patternBytes(4 * MiB, 12);
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, parallelism: 1, maxRequestBytes: 64 * KiB });
+  const src = await cache.openBlob(sha256(data), data.length, new SlowSource(new MemorySource(data), 5));
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 30);
+  await assert.rejects(src.fill({ signal: ac.signal }), (e) => isOcifsError(e, 'ERR_OCIFS_ABORTED'));
+  assert.equal(src.isComplete, false);
+  await cache.close();
+});
+
+test('an empty blob is complete and verified at once', async () => {
+  const data = new Uint8Array(0);
+  const cache = await BlobCache.open(join(root, `c${n++}`));
+  const src = await cache.openBlob(sha256(data), 0, new MemorySource(data));
+  eq(await src.read(0, 10), data);
+  assert.equal(src.isComplete, true);
+  await cache.close();
+});
+
+test('bad arguments are refused naming the option', async () => {
+  const cache = await BlobCache.open(join(root, `c${n++}`));
+  const m = new MemorySource(new Uint8Array(10));
+  await assert.rejects(cache.openBlob('sha256:abc', 10, m), /invalid option digest/);
+  await assert.rejects(cache.openBlob('SHA256:' + 'a'.repeat(64), 10, m), /invalid option digest/);
+  await assert.rejects(cache.openBlob('md5:' + 'a'.repeat(32), 10, m), /invalid option digest/);
+  await assert.rejects(cache.openBlob('sha256:' + 'a'.repeat(64), 11, m), /invalid option size/);
+  await assert.rejects(cache.openBlob('sha256:' + 'a'.repeat(64), -1, m), /invalid option size/);
+  await assert.rejects(cache.openBlob('sha256:' + 'a'.repeat(64), 10, m, { parallelism: 0 }), /invalid option parallelism/);
+  await assert.rejects(BlobCache.open(join(root, 'x'), { chunkSize: 100_000 }), /invalid option chunkSize: must be a power of two/);
+  await assert.rejects(BlobCache.open(join(root, 'x'), { chunkSize: 1024 }), /invalid option chunkSize/);
+  await assert.rejects(BlobCache.open(join(root, 'x'), { maxSize: -5 }), /invalid option maxSize/);
+  await assert.rejects(BlobCache.open(join(root, 'x'), { readahead: { initialBytes: 10, maxBytes: 5 } }), /invalid option readahead.maxBytes/);
+  await assert.rejects(BlobCache.open(join(root, 'x'), { maxRequestBytes: 10 }), /invalid option maxRequestBytes/);
+  await cache.close();
+});
+
+test('sha512 digests are verified with sha512', async () => {
+  const data = patternBytes(200 * KiB, 13);
+  const digest = 'sha512:' + createHash('sha512').update(data).digest('hex');
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB });
+  const src = await cache.openBlob(digest, data.length, new MemorySource(data));
+  eq(await src.read(0, data.length), data);
+  assert.equal(src.isComplete, true);
+  const bad = patternBytes(200 * KiB, 14);
+  const src2 = await cache.openBlob(digest.slice(0, -4) + '0000', bad.length, new MemorySource(bad));
+  await assert.rejects(src2.read(0, bad.length), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
+  await cache.close();
+});
