@@ -67,7 +67,13 @@ export class BlobOps implements FuseOperations {
     if (path !== this.path) throw new FuseErrno(Errno.EBADF);
     if (position >= this.source.size) return 0;
     const n = Math.min(length, buf.length, this.source.size - position);
-    const bytes = await this.source.read(position, n, o);
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.source.read(position, n, o);
+    } catch (err) {
+      this.stats.errors++;
+      throw err;
+    }
     if (bytes.length !== n) throw new FuseErrno(Errno.EIO, `short read: ${bytes.length} of ${n} bytes`);
     buf.set(bytes);
     this.stats.reads++;

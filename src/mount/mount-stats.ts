@@ -4,7 +4,7 @@ export class MountStats {
   reads = 0;
   /** Bytes returned to readers (the kernel's requests, not what was fetched). */
   bytesServed = 0;
-  /** Requests that failed with an error other than ENOENT. */
+  /** Reads that failed (the source could not produce the bytes: EIO to the reader). */
   errors = 0;
 
   /** A plain object for JSON output. */

@@ -154,7 +154,13 @@ export class TreeOps implements FuseOperations {
     if (!source) throw new FuseErrno(Errno.EBADF);
     if (position >= source.size) return 0;
     const n = Math.min(length, buf.length, source.size - position);
-    const bytes = await source.read(position, n, o);
+    let bytes: Uint8Array;
+    try {
+      bytes = await source.read(position, n, o);
+    } catch (err) {
+      this.stats.errors++;
+      throw err;
+    }
     if (bytes.length !== n) throw new FuseErrno(Errno.EIO, `short read: ${bytes.length} of ${n} bytes`);
     buf.set(bytes);
     this.stats.reads++;

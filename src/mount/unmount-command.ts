@@ -35,10 +35,10 @@ export async function runUnmount(mountpoint: string, options: RunUnmountOptions)
   if (!(await isMountpoint(mountpoint))) return;
   const root = process.getuid?.() === 0;
   const attempts: Array<[string, string[]]> = [];
-  if (root || !options.fuse) attempts.push(['umount', [mountpoint]]);
+  if (root || !options.fuse) attempts.push(['umount', ['-c', mountpoint]]);
   else attempts.push(['fusermount', ['-u', mountpoint]]);
   if (options.lazy) {
-    if (root || !options.fuse) attempts.push(['umount', ['-l', mountpoint]]);
+    if (root || !options.fuse) attempts.push(['umount', ['-l', '-c', mountpoint]]);
     else attempts.push(['fusermount', ['-u', '-z', mountpoint]]);
   }
   let last = '';
