@@ -87,6 +87,11 @@ export interface FileSystem {
   listxattr(ino: number, options?: ReadOptions): Promise<Map<string, Uint8Array>>;
   /** Filesystem-wide numbers. */
   statfs(): FsStats;
+  /**
+   * Format-specific details of an inode for `ocifs stat` (EROFS: inode version, data layout,
+   * blocks; tar: header offset …). Optional: formats without details leave it out.
+   */
+  inodeDetails?(ino: number, options?: ReadOptions): Promise<Record<string, unknown>>;
   /** Releases what the filesystem holds (not the underlying sources it was given). */
   close?(): Promise<void>;
 }

@@ -19,10 +19,10 @@ const allowed: Record<string, string[]> = {
   erofs: ['errors.ts', 'io', 'vfs-types', 'codec'],
   tar: ['errors.ts', 'io', 'vfs-types', 'codec'],
   vfs: ['errors.ts', 'io', 'vfs-types', 'erofs', 'tar'],
-  'image.ts': ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'config'],
+  image: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'config'],
   config: ['errors.ts', 'io', 'ref', 'registry'],
-  mount: ['errors.ts', 'io', 'vfs', 'vfs-types', 'image.ts', 'ref', 'oci', 'registry', 'cache', 'erofs', 'tar', 'config'],
-  serve: ['errors.ts', 'io', 'ref', 'oci', 'vfs', 'vfs-types', 'image.ts'],
+  mount: ['errors.ts', 'io', 'vfs', 'vfs-types', 'image', 'ref', 'oci', 'registry', 'cache', 'erofs', 'tar', 'config'],
+  serve: ['errors.ts', 'io', 'ref', 'oci', 'vfs', 'vfs-types', 'image'],
   cli: ['*'],
   'index.ts': ['*'],
 };

@@ -1,0 +1,62 @@
+/**
+ * Text forms of inode metadata, as `ls -l` and `stat` print them.
+ */
+import type { FileType, Inode } from '../vfs/types.js';
+
+const TYPE_CHAR: Record<FileType, string> = {
+  file: '-', dir: 'd', symlink: 'l', chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's',
+};
+
+/** `drwxr-xr-x`-style mode string, with setuid/setgid/sticky as `ls` shows them. */
+export function modeString(inode: Pick<Inode, 'type' | 'mode'>): string {
+  const m = inode.mode;
+  const rwx = (shift: number, special: boolean, lower: string, upper: string) => {
+    const r = m & (4 << shift) ? 'r' : '-';
+    const w = m & (2 << shift) ? 'w' : '-';
+    const xOn = (m & (1 << shift)) !== 0;
+    const x = special ? (xOn ? lower : upper) : xOn ? 'x' : '-';
+    return r + w + x;
+  };
+  return (
+    TYPE_CHAR[inode.type] +
+    rwx(6, (m & 0o4000) !== 0, 's', 'S') +
+    rwx(3, (m & 0o2000) !== 0, 's', 'S') +
+    rwx(0, (m & 0o1000) !== 0, 't', 'T')
+  );
+}
+
+/** Linux `major(dev)` / `minor(dev)` of an `st_rdev`. */
+export function devMajorMinor(rdev: number): [number, number] {
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+  return [major >>> 0, minor >>> 0];
+}
+
+/** `2024-01-31 12:34` in UTC (so output does not depend on the machine's time zone). */
+export function shortTime(sec: number): string {
+  const d = new Date(sec * 1000);
+  return Number.isNaN(d.getTime()) ? String(sec) : d.toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/** ISO 8601 time with nanoseconds, UTC. */
+export function fullTime(sec: number, nsec: number): string {
+  const d = new Date(sec * 1000);
+  if (Number.isNaN(d.getTime())) return `${sec}.${String(nsec).padStart(9, '0')}`;
+  return d.toISOString().replace(/\.\d{3}Z$/, `.${String(nsec).padStart(9, '0')}Z`);
+}
+
+/** Column text of one `ls -l` line before the name: mode, links, owner, group, size/device, time. */
+export function longColumns(inode: Inode): string[] {
+  const sizeCol =
+    inode.type === 'chardev' || inode.type === 'blockdev' ? devMajorMinor(inode.rdev).join(', ') : String(inode.size);
+  return [modeString(inode), String(inode.nlink), String(inode.uid), String(inode.gid), sizeCol, shortTime(inode.mtimeSec)];
+}
+
+/** Pads columns of several rows to align them like `ls -l` (numbers right-aligned). */
+export function alignRows(rows: string[][], rightAligned: Set<number>): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((row) =>
+    row.map((c, i) => (i === row.length - 1 ? c : rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' '),
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * The options every command that takes REF shares, and how they become {@link ImageOptions}.
+ */
+import { Option, type Command } from 'commander';
+import { InvalidOptionError } from '../errors.js';
+import type { ImageOptions, BlobSelector } from '../image/index.js';
+import type { RegistryClientOptions, RegistryHostConfig } from '../registry/index.js';
+import { normaliseMirrorUrl } from '../registry/index.js';
+import { parseSize } from './size.js';
+import { UsageError } from './fail.js';
+
+/** Parsed values of the shared REF options (as commander gives them). */
+export interface RefFlags {
+  cacheDir?: string;
+  platform?: string;
+  layer?: string;
+  digest?: string;
+  insecure?: boolean;
+  username?: string;
+  passwordStdin?: boolean;
+  cache: boolean;
+  stats?: boolean;
+  debug?: boolean;
+  mirror?: string[];
+  chunkSize?: string;
+  cacheMaxSize?: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Adds the shared REF options to a command; `layerSelection` adds `--layer`/`--digest`. */
+export function addRefOptions(cmd: Command, layerSelection = true): Command {
+  cmd
+    .option('--cache-dir <dir>', 'blob cache directory (env OCIFS_CACHE_DIR; default $XDG_CACHE_HOME/ocifs or ~/.cache/ocifs)')
+    .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image (default: this host)');
+  if (layerSelection) {
+    cmd
+      .option('--layer <n>', 'layer index, 0-based from the bottom; negative counts from the top (-1 = top)')
+      .option('--digest <digest>', 'blob by digest (sha256:…)');
+  }
+  return cmd
+    .option('--insecure', 'plain HTTP for the named registry (loopback registries always use plain HTTP)')
+    .option('--username <user>', 'registry username (env OCIFS_USERNAME)')
+    .option('--password-stdin', 'read the registry password from stdin (env OCIFS_PASSWORD)')
+    .option('--mirror <registry=url>', 'try this mirror for a registry before the registry itself (repeatable)', collect)
+    .option('--no-cache', 'keep fetched bytes in memory only')
+    .addOption(new Option('--chunk-size <size>', 'chunk size of new cache entries (e.g. 256K)'))
+    .addOption(new Option('--cache-max-size <size>', 'evict least-recently-used blobs to keep the cache under this size (e.g. 10G)'))
+    .option('--stats', 'on exit, print one JSON line of I/O counters on stderr')
+    .option('--debug', 'print debug logs and error stacks');
+}
+
+/** The blob selector of `--layer`/`--digest`; undefined when neither was given. */
+export function selectorOf(flags: RefFlags): BlobSelector | undefined {
+  if (flags.layer !== undefined && flags.digest !== undefined) throw new UsageError('give --layer or --digest, not both');
+  if (flags.layer !== undefined) {
+    if (!/^-?\d+$/.test(flags.layer)) throw new InvalidOptionError('--layer', `"${flags.layer}" is not a layer index (0, 1, … or -1 for the top)`);
+    return { layer: Number(flags.layer) };
+  }
+  if (flags.digest !== undefined) return { digest: flags.digest };
+  return undefined;
+}
+
+/** Reads the whole of stdin as text (for `--password-stdin`). */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** Parses `--mirror REGISTRY=URL` values into per-registry host settings. */
+export function mirrorHosts(values: string[] = []): Record<string, RegistryHostConfig> {
+  const hosts: Record<string, RegistryHostConfig> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new InvalidOptionError('--mirror', `"${v}" is not REGISTRY=URL (e.g. docker.io=http://10.0.0.5:5000)`);
+    const registry = v.slice(0, eq).trim().toLowerCase();
+    (hosts[registry] ??= { mirrors: [] }).mirrors!.push(normaliseMirrorUrl(v.slice(eq + 1).trim(), '--mirror'));
+  }
+  return hosts;
+}
+
+/** Builds the image options of a command from its flags (reads stdin for `--password-stdin`). */
+export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOptions> = {}): Promise<ImageOptions> {
+  const registry: RegistryClientOptions = { ...extra.registry };
+  if (flags.insecure) registry.insecure = true;
+  if (flags.username !== undefined) registry.username = flags.username;
+  if (flags.passwordStdin) {
+    if (flags.username === undefined && !process.env.OCIFS_USERNAME) throw new UsageError('--password-stdin needs --username (or OCIFS_USERNAME)');
+    registry.password = await readStdin();
+    if (registry.username === undefined) registry.username = process.env.OCIFS_USERNAME;
+  }
+  const mirrors = mirrorHosts(flags.mirror);
+  if (Object.keys(mirrors).length) registry.hosts = { ...registry.hosts, ...mirrors };
+  return {
+    ...extra,
+    registry,
+    ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
+    ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+    ...(flags.cache === false ? { noCache: true } : {}),
+    ...(flags.chunkSize !== undefined ? { chunkSize: parseSize(flags.chunkSize, '--chunk-size') } : {}),
+    ...(flags.cacheMaxSize !== undefined ? { cacheMaxSize: parseSize(flags.cacheMaxSize, '--cache-max-size') } : {}),
+  };
+}

@@ -1,0 +1,237 @@
+/**
+ * The facade: an image reference (or a local image file) → resolved manifest → blobs read
+ * through the cache → the image's filesystem, merged over its layers or one layer alone.
+ */
+import { debuglog } from 'node:util';
+import { OcifsError, InvalidOptionError } from '../errors.js';
+import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import { FileSource } from '../io/file-source.js';
+import { IoStats } from '../io/io-stats.js';
+import { parseReference, type ImageReference } from '../ref/index.js';
+import { RegistryClient, type RegistryClientOptions, type ResolvedImage } from '../registry/index.js';
+import { BlobCache, MemoryBlobCache, type CachedSource } from '../cache/index.js';
+import type { FileSystem } from '../vfs/types.js';
+import { MergedFileSystem } from '../vfs/merge.js';
+import { defaultCacheDir } from './cache-dir.js';
+import { ImageBlob, type BlobInfo } from './image-blob.js';
+import { LazyFileSystem } from './lazy-fs.js';
+import { openLayerFileSystem, summarizeLayerFileSystem, type LayerSummary } from './layer-fs.js';
+import { isLocalImagePath, localImagePath } from './local-path.js';
+
+const debug = debuglog('ocifs:image');
+
+/** Options of {@link openImage}. */
+export interface ImageOptions extends ReadOptions {
+  /** Cache directory (default {@link defaultCacheDir}). */
+  cacheDir?: string;
+  /** Keep fetched bytes in memory only (`--no-cache`). */
+  noCache?: boolean;
+  /** A cache to share between images (then `cacheDir`, `chunkSize`, `cacheMaxSize` are ignored). */
+  cache?: BlobCache | MemoryBlobCache;
+  /** Chunk size of new cache entries. */
+  chunkSize?: number;
+  /** Evict least-recently-used blobs to keep the cache under this many bytes. */
+  cacheMaxSize?: number;
+  /** `os/arch[/variant]` to pick from a multi-platform image (default: this host). */
+  platform?: string;
+  /** Counters shared by the registry client and the cache (`--stats`). */
+  stats?: IoStats;
+  /** Registry client options: credentials, insecure, mirrors (`hosts`), timeouts, retries. */
+  registry?: RegistryClientOptions;
+  /** A client to share (then `registry` is ignored and the client is not closed with the image). */
+  client?: RegistryClient;
+}
+
+/** Which blob: a layer by index (negative counts from the top) or any blob by digest. */
+export interface BlobSelector {
+  layer?: number;
+  digest?: string;
+}
+
+/** An opened image. Close it when done. */
+export class Image {
+  private readonly blobs = new Map<string, Promise<ImageBlob>>();
+  private readonly layerFs = new Map<number, LazyFileSystem>();
+  private merged: FileSystem | undefined;
+
+  private constructor(
+    /** `registry` for an image in a registry, `file` for a local image file. */
+    readonly kind: 'registry' | 'file',
+    /** Canonical reference, or the file path. */
+    readonly name: string,
+    /** Layers, bottom first. */
+    readonly layers: readonly BlobInfo[],
+    /** The resolved manifest (registry images only). */
+    readonly resolved: ResolvedImage | undefined,
+    /** Counters of this image's I/O. */
+    readonly stats: IoStats,
+    private readonly ctx: {
+      client?: RegistryClient;
+      ownClient: boolean;
+      cache?: BlobCache | MemoryBlobCache;
+      ownCache: boolean;
+      ref?: ImageReference;
+      file?: FileSource;
+      signal?: AbortSignal;
+    },
+  ) {}
+
+  /** Opens a reference (`registry/repo:tag`, `…@sha256:…`) or a local file (`/…`, `./…`, `../…`, `file:…`). */
+  static async open(input: string, options: ImageOptions = {}): Promise<Image> {
+    const stats = options.stats ?? new IoStats();
+    if (isLocalImagePath(input)) return Image.openFile(localImagePath(input), stats, options);
+    const ref = parseReference(input);
+    const client = options.client ?? new RegistryClient({ ...options.registry, stats });
+    const ownClient = !options.client;
+    let cache: BlobCache | MemoryBlobCache | undefined;
+    let ownCache = false;
+    try {
+      const resolved = await client.resolve(ref, {
+        ...(options.platform !== undefined ? { platform: options.platform } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      cache = options.cache ?? (await openCache(options, stats));
+      ownCache = !options.cache;
+      const layers = resolved.layers.map((d, index) => ({
+        index,
+        digest: d.digest,
+        mediaType: d.mediaType,
+        size: d.size,
+        ...(d.annotations ? { annotations: d.annotations } : {}),
+      }));
+      debug('%s → %s (%d layers)', ref.canonical, resolved.manifestDigest, layers.length);
+      return new Image('registry', ref.canonical, layers, resolved, stats, {
+        client, ownClient, cache, ownCache, ref, ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (err) {
+      if (ownCache) await cache?.close();
+      if (ownClient) await client.close();
+      throw err;
+    }
+  }
+
+  private static async openFile(path: string, stats: IoStats, options: ImageOptions): Promise<Image> {
+    const file = await FileSource.open(path).catch((cause: NodeJS.ErrnoException) => {
+      throw new OcifsError('ERR_OCIFS_NOT_FOUND', `${path}: ${cause.code === 'ENOENT' ? 'no such file' : cause.message}`, { cause, data: { path } });
+    });
+    const layers = [{ index: 0, digest: '', mediaType: 'application/octet-stream', size: file.size }];
+    return new Image('file', path, layers, undefined, stats, {
+      ownClient: false, ownCache: false, file, ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /** The blob a selector names; throws a clear error when there is none. */
+  select(selector: BlobSelector = {}): BlobInfo {
+    if (selector.layer !== undefined && selector.digest !== undefined) {
+      throw new InvalidOptionError('layer', 'give --layer or --digest, not both');
+    }
+    if (selector.digest !== undefined) {
+      const found = this.layers.find((l) => l.digest === selector.digest);
+      if (found) return found;
+      const cfg = this.resolved?.configDescriptor;
+      if (cfg && cfg.digest === selector.digest) return { index: -1, digest: cfg.digest, mediaType: cfg.mediaType, size: cfg.size };
+      throw new OcifsError('ERR_OCIFS_BLOB_NOT_IN_IMAGE', `${this.name}: no layer or config with digest ${selector.digest}`, { data: { digest: selector.digest } });
+    }
+    const n = this.layers.length;
+    const i = selector.layer ?? n - 1;
+    if (!Number.isInteger(i) || i >= n || i < -n) {
+      throw new OcifsError('ERR_OCIFS_NO_SUCH_LAYER', `${this.name}: no layer ${i} (the image has ${n} layer${n === 1 ? '' : 's'}: 0…${n - 1}, or -1…-${n})`, {
+        data: { layer: i, layers: n },
+      });
+    }
+    return this.layers[i < 0 ? n + i : i];
+  }
+
+  /** Opens one blob for random-access reads through the cache. */
+  openBlob(selector: BlobSelector = {}): Promise<ImageBlob> {
+    const info = this.select(selector);
+    const key = info.digest || `file:${info.index}`;
+    let p = this.blobs.get(key);
+    if (!p) {
+      p = this.makeBlob(info);
+      p.catch(() => this.blobs.delete(key));
+      this.blobs.set(key, p);
+    }
+    return p;
+  }
+
+  private async makeBlob(info: BlobInfo): Promise<ImageBlob> {
+    if (this.ctx.file) return new ImageBlob(info, this.ctx.file, undefined);
+    const { client, cache, ref } = this.ctx;
+    let cached: CachedSource | undefined;
+    const remote = client!.blobSource(ref!, info, {
+      // A registry that ignores Range sends the whole blob: keep what it sends.
+      onExtraBytes: (offset, bytes) => (cached ? cached.storeExtra(offset, bytes) : Promise.resolve()),
+    });
+    cached = await cache!.openBlob(info.digest, info.size, remote, { stats: this.stats });
+    return new ImageBlob(info, cached, cached);
+  }
+
+  /**
+   * The image's filesystem: with a selector, that one layer; without, all layers merged with
+   * whiteouts applied (layers are opened only when a lookup reaches them).
+   */
+  async openFileSystem(selector?: BlobSelector): Promise<FileSystem> {
+    if (selector && (selector.layer !== undefined || selector.digest !== undefined)) {
+      const info = this.select(selector);
+      if (info.index < 0) throw new OcifsError('ERR_OCIFS_NOT_A_LAYER', `${this.name}: ${info.digest} is the config, not a layer`);
+      return this.layerFileSystem(info);
+    }
+    if (this.layers.length === 1) return this.layerFileSystem(this.layers[0]);
+    this.merged ??= new MergedFileSystem(this.layers.map((l) => ({ fs: this.layerFileSystem(l) })));
+    return this.merged;
+  }
+
+  private layerFileSystem(info: BlobInfo): LazyFileSystem {
+    let fs = this.layerFs.get(info.index);
+    if (!fs) {
+      fs = new LazyFileSystem(async () => {
+        const blob = await this.openBlob({ layer: info.index });
+        return openLayerFileSystem(blob, {
+          name: `${this.name} layer ${info.index}`,
+          cache: this.ctx.cache,
+          ...(this.ctx.signal ? { signal: this.ctx.signal } : {}),
+        });
+      });
+      this.layerFs.set(info.index, fs);
+    }
+    return fs;
+  }
+
+  /**
+   * What one layer is, for `ocifs info`: its format and the format's summary (EROFS: the
+   * superblock as `dump.erofs -s` shows it).
+   */
+  async layerSummary(selector: BlobSelector = {}): Promise<LayerSummary> {
+    const info = this.select(selector);
+    if (info.index < 0) throw new OcifsError('ERR_OCIFS_NOT_A_LAYER', `${this.name}: ${info.digest} is the config, not a layer`);
+    const fs = await this.layerFileSystem(info).get();
+    return { layer: info, ...summarizeLayerFileSystem(fs) };
+  }
+
+  /** Closes filesystems, blobs, the cache and the client this image opened. */
+  async close(): Promise<void> {
+    await this.merged?.close?.();
+    for (const fs of this.layerFs.values()) await fs.close();
+    for (const p of this.blobs.values()) await p.then((b) => b.close(), () => {});
+    if (this.ctx.ownCache) await this.ctx.cache?.close();
+    if (this.ctx.ownClient) await this.ctx.client?.close();
+    await this.ctx.file?.close();
+  }
+}
+
+/** Opens an image; see {@link Image.open}. */
+export function openImage(input: string, options: ImageOptions = {}): Promise<Image> {
+  return Image.open(input, options);
+}
+
+async function openCache(options: ImageOptions, stats: IoStats): Promise<BlobCache | MemoryBlobCache> {
+  const common = { stats, ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}) };
+  if (options.noCache) return new MemoryBlobCache(common);
+  return BlobCache.open(options.cacheDir ?? defaultCacheDir(), {
+    ...common,
+    ...(options.cacheMaxSize !== undefined ? { maxSize: options.cacheMaxSize } : {}),
+  });
+}
+
+export type { ByteSource };

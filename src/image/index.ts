@@ -1,0 +1,7 @@
+export { Image, openImage, type ImageOptions, type BlobSelector } from './image.js';
+export { ImageBlob, type BlobInfo } from './image-blob.js';
+export { defaultCacheDir } from './cache-dir.js';
+export { detectLayerFormat, UnknownLayerFormatError, type LayerFormat } from './layer-format.js';
+export { openLayerFileSystem, summarizeLayerFileSystem, type LayerFsOptions, type LayerSummary } from './layer-fs.js';
+export { LazyFileSystem } from './lazy-fs.js';
+export { isLocalImagePath, localImagePath } from './local-path.js';
