@@ -427,6 +427,8 @@ export class TarParser {
       case 'g': {
         const recs = parsePax(data);
         if (typeof recs === 'string') this.fail(recs, at);
+        // Copies: a streaming driver reuses the buffer these views point into.
+        for (const r of recs) r.value = r.value.slice();
         if (this.extKind === 'x') this.local.push(...recs);
         else {
           for (const r of recs) {

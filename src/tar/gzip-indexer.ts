@@ -1,0 +1,257 @@
+/**
+ * The one streaming pass over a gzip layer: decompresses it with pako's zlib port (the only
+ * inflater here that reports deflate block boundaries and the exact bit position: `Z_BLOCK`
+ * and `data_type`), records a checkpoint at the first block boundary after every `span` bytes
+ * of output, and feeds the output to the tar header parser — so the checkpoint index and the
+ * tar index come out of the same pass. The compressed bytes are read through the byte source
+ * given (normally the blob cache), so the pass also fills the cache.
+ *
+ * Every member's CRC-32 and length are checked; multi-member files (eStargz, `cat a.gz b.gz`)
+ * and headers with FEXTRA/FNAME/FCOMMENT/FHCRC are handled; zero padding after the last member
+ * is tolerated, anything else is not.
+ *
+ * @packageDocumentation
+ */
+import { crc32 } from 'node:zlib';
+import * as pako from 'pako';
+import { InvalidOptionError, throwIfAborted } from '../errors.js';
+import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import { readPieces } from '../io/read-stream.js';
+import { GZIP_TRAILER, parseGzipHeader, readGzipTrailer } from '../codec/gzip-member.js';
+import { CorruptGzipError } from './errors.js';
+import { WINDOW_SIZE, type GzipCheckpoint, type GzipIndex } from './gzip-index.js';
+import { TarFeeder } from './tar-feeder.js';
+import { TarParser, type TarParserOptions } from './tar-parser.js';
+
+/** Default output distance between checkpoints. */
+export const DEFAULT_CHECKPOINT_SPAN = 4 * 1024 * 1024;
+/**
+ * Most output allowed between two block boundaries. zlib's blocks hold at most 16K symbols
+ * (≤ 4 MiB of output); a stream without a boundary for this long is refused, since reading it
+ * randomly would need this much memory per span.
+ */
+export const MAX_CHECKPOINT_SPAN = 128 * 1024 * 1024;
+/** Default size of the compressed pieces read from the source. */
+export const DEFAULT_PASS_PIECE = 1024 * 1024;
+
+/** Options of {@link buildGzipIndex}. */
+export interface GzipIndexOptions extends ReadOptions, Omit<TarParserOptions, 'totalSize'> {
+  /** Output bytes between checkpoints (default {@link DEFAULT_CHECKPOINT_SPAN}). */
+  span?: number;
+  /** Compressed bytes per read of the source (default {@link DEFAULT_PASS_PIECE}). */
+  pieceSize?: number;
+  /** Progress: compressed bytes processed and the blob size. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+const OUT_CHUNK = 256 * 1024;
+
+/** Runs the pass over a gzip blob; see the module comment. */
+export async function buildGzipIndex(blob: ByteSource, options: GzipIndexOptions = {}): Promise<GzipIndex> {
+  const span = options.span ?? DEFAULT_CHECKPOINT_SPAN;
+  if (!Number.isSafeInteger(span) || span < 64 * 1024 || span > MAX_CHECKPOINT_SPAN / 2) {
+    throw new InvalidOptionError('span', `must be an integer between 64 KiB and ${MAX_CHECKPOINT_SPAN / 2} bytes`);
+  }
+  const pass = new GzipPass(span, new TarParser(options));
+  for await (const piece of readPieces(blob, { pieceSize: options.pieceSize ?? DEFAULT_PASS_PIECE, signal: options.signal, readAhead: 3 })) {
+    throwIfAborted(options.signal);
+    pass.push(piece);
+    options.onProgress?.(pass.consumed, blob.size);
+  }
+  return pass.finish(blob.size);
+}
+
+type Phase = 'header' | 'deflate' | 'trailer' | 'padding';
+
+class GzipPass {
+  private phase: Phase = 'header';
+  private readonly strm = new pako.ZStream();
+  private readonly out = new Uint8Array(OUT_CHUNK);
+  private carry: Uint8Array | undefined;
+  /** Compressed offset of the start of the next piece. */
+  consumed = 0;
+  private members = 0;
+  private memberCrc = 0;
+  private memberSize = 0;
+  /** CRC-32 of the output since the last checkpoint. */
+  private spanCrc = 0;
+  /** Output bytes handed on so far. */
+  private total = 0;
+  private readonly history = new Uint8Array(WINDOW_SIZE * 2);
+  private historyLen = 0;
+  readonly checkpoints: GzipCheckpoint[] = [];
+  private readonly feeder: TarFeeder;
+
+  constructor(
+    private readonly span: number,
+    private readonly parser: TarParser,
+  ) {
+    this.feeder = new TarFeeder(parser);
+  }
+
+  push(piece: Uint8Array): void {
+    let chunk = piece;
+    let at = this.consumed;
+    this.consumed += piece.length;
+    if (this.carry) {
+      const joined = new Uint8Array(this.carry.length + piece.length);
+      joined.set(this.carry);
+      joined.set(piece, this.carry.length);
+      at -= this.carry.length;
+      chunk = joined;
+      this.carry = undefined;
+    }
+    let p = 0;
+    while (p < chunk.length) {
+      switch (this.phase) {
+        case 'header': {
+          const h = parseGzipHeader(chunk.subarray(p));
+          if (!h.ok && h.needMore) {
+            if (chunk.length - p > 16 * 1024 * 1024) throw new CorruptGzipError('gzip header too long', at + p);
+            this.carry = chunk.slice(p);
+            return;
+          }
+          if (!h.ok) {
+            if (this.members > 0 && chunk[p] === 0) {
+              this.phase = 'padding';
+              continue;
+            }
+            throw new CorruptGzipError(h.reason, at + p);
+          }
+          p += h.length;
+          this.startMember(at + p);
+          break;
+        }
+        case 'deflate':
+          p = this.inflate(chunk, p, at);
+          break;
+        case 'trailer': {
+          if (chunk.length - p < GZIP_TRAILER) {
+            this.carry = chunk.slice(p);
+            return;
+          }
+          const t = readGzipTrailer(chunk, p);
+          if (t.crc !== this.memberCrc >>> 0) throw new CorruptGzipError('CRC-32 mismatch', at + p, { data: { member: this.members } });
+          if (t.isize !== this.memberSize % 0x100000000) throw new CorruptGzipError('length mismatch', at + p + 4, { data: { member: this.members } });
+          p += GZIP_TRAILER;
+          this.phase = 'header';
+          break;
+        }
+        case 'padding':
+          for (; p < chunk.length; p++) if (chunk[p] !== 0) throw new CorruptGzipError('garbage after the last member', at + p);
+          break;
+      }
+    }
+  }
+
+  private startMember(deflateAt: number): void {
+    this.members++;
+    this.memberCrc = 0;
+    this.memberSize = 0;
+    const s = this.strm;
+    const rc = this.members === 1 ? pako.zlibInflateInit2(s, -15) : pako.zlibInflateReset(s);
+    if (rc !== pako.Z_OK) throw new CorruptGzipError(`inflate init failed (${rc})`, deflateAt);
+    s.output = this.out;
+    s.next_out = 0;
+    s.avail_out = this.out.length;
+    this.phase = 'deflate';
+    // Always a checkpoint at offset 0; later members only when one is due.
+    if (this.checkpoints.length === 0 || this.total - this.lastOut() >= this.span) this.addCheckpoint(deflateAt * 8);
+  }
+
+  /** A checkpoint at `bit` for the output so far (which must have been flushed). */
+  private addCheckpoint(bit: number): void {
+    this.closeSpan();
+    this.checkpoints.push({ bit, out: this.total, window: this.window(), crc: 0 });
+  }
+
+  private closeSpan(): void {
+    const last = this.checkpoints[this.checkpoints.length - 1];
+    if (last) last.crc = this.spanCrc >>> 0;
+    this.spanCrc = 0;
+  }
+
+  private lastOut(): number {
+    return this.checkpoints.length ? this.checkpoints[this.checkpoints.length - 1].out : 0;
+  }
+
+  /** Inflates from chunk[p] until the member ends or the chunk is used up; returns the new p. */
+  private inflate(chunk: Uint8Array, p: number, at: number): number {
+    const s = this.strm;
+    s.input = chunk;
+    s.next_in = p;
+    s.avail_in = chunk.length - p;
+    for (;;) {
+      const rc = pako.zlibInflate(s, pako.Z_BLOCK);
+      if (rc === pako.Z_STREAM_END) {
+        this.flush();
+        this.phase = 'trailer';
+        return s.next_in;
+      }
+      if (rc !== pako.Z_OK && rc !== pako.Z_BUF_ERROR) {
+        throw new CorruptGzipError(`bad deflate data: ${s.msg || rc}`, at + s.next_in);
+      }
+      if (s.avail_out === 0) this.flush();
+      // At a block boundary (bit 128 of data_type; its low 3 bits are the unused bits of the
+      // last byte consumed): a checkpoint when one is due.
+      if (s.data_type & 128 && !(s.data_type & 64)) {
+        const pending = this.total + s.next_out - this.lastOut();
+        if (pending >= this.span) {
+          this.flush();
+          this.addCheckpoint((at + s.next_in) * 8 - (s.data_type & 7));
+        }
+      } else if (this.total + s.next_out - this.lastOut() > MAX_CHECKPOINT_SPAN) {
+        throw new CorruptGzipError(`no deflate block boundary within ${MAX_CHECKPOINT_SPAN} bytes of output`, at + s.next_in);
+      }
+      if (s.avail_in === 0) return chunk.length;
+    }
+  }
+
+  /** Hands the output gathered so far to the CRC, the tar parser and the window. */
+  private flush(): void {
+    const s = this.strm;
+    const n = s.next_out;
+    if (n === 0) return;
+    const data = this.out.subarray(0, n);
+    this.memberCrc = crc32(data, this.memberCrc);
+    this.spanCrc = crc32(data, this.spanCrc);
+    this.memberSize += n;
+    this.total += n;
+    this.feeder.push(data);
+    this.remember(data);
+    s.next_out = 0;
+    s.avail_out = this.out.length;
+  }
+
+  private remember(data: Uint8Array): void {
+    if (data.length >= WINDOW_SIZE) {
+      this.history.set(data.subarray(data.length - WINDOW_SIZE), 0);
+      this.historyLen = WINDOW_SIZE;
+      return;
+    }
+    if (this.historyLen + data.length > this.history.length) {
+      this.history.copyWithin(0, this.historyLen - WINDOW_SIZE, this.historyLen);
+      this.historyLen = WINDOW_SIZE;
+    }
+    this.history.set(data, this.historyLen);
+    this.historyLen += data.length;
+  }
+
+  private window(): Uint8Array {
+    return this.history.slice(Math.max(0, this.historyLen - WINDOW_SIZE), this.historyLen);
+  }
+
+  finish(blobSize: number): GzipIndex {
+    if (this.carry || this.phase === 'deflate' || this.phase === 'trailer' || this.members === 0) {
+      throw new CorruptGzipError('stream is truncated', blobSize);
+    }
+    this.feeder.end();
+    this.closeSpan();
+    return {
+      blobSize,
+      tarSize: this.total,
+      checkpoints: this.checkpoints,
+      tar: { tarSize: this.total, entries: this.parser.entries },
+    };
+  }
+}
