@@ -29,6 +29,7 @@ function readSpec(sock: Socket): Promise<MountSpec> {
 }
 
 async function main(): Promise<void> {
+  process.chdir('/');
   const sock = new Socket({ fd: 3, readable: true, writable: true });
   sock.on('error', () => {});
   const reply = (r: DaemonReply) => {

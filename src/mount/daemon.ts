@@ -69,7 +69,8 @@ export async function startMountDaemon(spec: MountSpec, options: DaemonOptions =
   const full: MountSpec = { ...spec, mountpoint, stateDir, log };
   const child = spawn(process.execPath, [...childExecArgv(), daemonEntry()], {
     detached: true,
-    cwd: '/',
+    // The parent's cwd, so that loader flags (`--import tsx`) resolve as they did for the
+    // parent; the server changes to `/` once loaded, to keep no directory busy.
     stdio: ['ignore', logFile.fd, logFile.fd, 'pipe'],
   });
   await logFile.close();
@@ -101,7 +102,8 @@ export async function startMountDaemon(spec: MountSpec, options: DaemonOptions =
 
   if ('exited' in reply) {
     child.kill('SIGTERM');
-    const tail = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
+    const text = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n');
+    const tail = (text.find((l) => /^\w*Error\b|^ocifs mount server:/.test(l)) ?? text[text.length - 1] ?? '').trim();
     throw new MountFailedError(mountpoint, `the mount server ${reply.exited}${tail ? `: ${tail}` : ''} (log: ${log})`);
   }
   if (!reply.ok) throw new OcifsError(reply.error.code, reply.error.message, { data: reply.error.data });

@@ -1,19 +1,29 @@
 /**
  * What a mount server opens: a description that survives a trip through JSON (the CLI hands it
- * to a background process), and the opened filesystem or blob it yields.
+ * to a background process), and the opened filesystem or blob it yields. Images are opened
+ * through the facade (`src/image`), so a registry reference and a local image file work alike.
  *
  * @packageDocumentation
  */
 import type { ByteSource } from '../io/byte-source.js';
-import { FileSource } from '../io/file-source.js';
-import type { IoStats } from '../io/io-stats.js';
+import { IoStats } from '../io/io-stats.js';
 import { OcifsError } from '../errors.js';
 import type { FileSystem } from '../vfs/types.js';
+import { openImage, type BlobSelector, type ImageBlob, type ImageOptions } from '../image/index.js';
+
+/** The JSON-safe part of {@link ImageOptions} (no live objects: stats, signal, cache, client). */
+export type MountImageOptions = Omit<ImageOptions, 'stats' | 'signal' | 'cache' | 'client'>;
 
 /** How to open what is mounted. */
-export type MountSourceSpec =
-  /** A local EROFS image file (for tests, benchmarks, and images already on disk). */
-  | { kind: 'erofs-file'; path: string };
+export interface MountSourceSpec {
+  kind: 'image';
+  /** An image reference, or a local image file path (`/…`, `./…`, `file:…`). */
+  ref: string;
+  /** How to reach the registry and the cache. */
+  image?: MountImageOptions;
+  /** One layer (or blob) instead of the merged layers. The kernel mode needs one EROFS layer. */
+  selector?: BlobSelector;
+}
 
 /** Options of a fill of the cache in the background. */
 export interface PrefetchOptions {
@@ -28,11 +38,11 @@ export interface OpenedSource {
   fs?: FileSystem;
   /** The EROFS blob (kernel mode). */
   blob?: ByteSource;
-  /** Digest of what is mounted, when known. */
+  /** Digest of what is mounted (manifest digest, or the blob's for the kernel mode), when known. */
   digest?: string;
-  /** Network counters, when the source fetches. */
+  /** Network counters. */
   ioStats?: IoStats;
-  /** Fills the rest of the blob(s) at low priority, when the source has a cache to fill. */
+  /** Fills the rest of the blob(s) at low priority (user reads first). */
   prefetch?(options: PrefetchOptions): Promise<void>;
   /** Releases everything the source opened. */
   close(): Promise<void>;
@@ -41,16 +51,68 @@ export interface OpenedSource {
 /** Opens a source for a mode; `tree` needs `fs`, `kernel` needs `blob`. */
 export type SourceOpener = (spec: MountSourceSpec, mode: 'tree' | 'kernel') => Promise<OpenedSource>;
 
-/** The built-in opener. */
+/** Fills `blobs` one after another at low priority, reporting the sum of present bytes. */
+async function prefetchBlobs(blobs: ImageBlob[], o: PrefetchOptions): Promise<void> {
+  const total = blobs.reduce((n, b) => n + b.size, 0);
+  const done = blobs.map((b) => b.presentBytes);
+  const report = () => o.onProgress(done.reduce((a, b) => a + b, 0), total);
+  report();
+  for (const [i, blob] of blobs.entries()) {
+    await blob.prefetch({
+      signal: o.signal,
+      priority: 'low',
+      onProgress: (present) => {
+        done[i] = present;
+        report();
+      },
+    });
+    done[i] = blob.size;
+    report();
+  }
+}
+
+/** The built-in opener: the image facade. */
 export const openMountSource: SourceOpener = async (spec, mode) => {
-  switch (spec.kind) {
-    case 'erofs-file': {
-      const file = await FileSource.open(spec.path);
-      if (mode === 'kernel') return { blob: file, close: () => file.close() };
-      await file.close();
-      throw new OcifsError('ERR_OCIFS_UNSUPPORTED', 'the file-tree mode of a local EROFS file needs the EROFS reader, which is not available yet');
+  if (spec.kind !== 'image') {
+    throw new OcifsError('ERR_OCIFS_UNSUPPORTED', `unknown mount source kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+  }
+  const ioStats = new IoStats();
+  const image = await openImage(spec.ref, { ...spec.image, stats: ioStats });
+  try {
+    const selected = spec.selector && (spec.selector.layer !== undefined || spec.selector.digest !== undefined) ? spec.selector : undefined;
+    if (mode === 'kernel') {
+      if (!selected && image.layers.length !== 1) {
+        throw new OcifsError(
+          'ERR_OCIFS_KERNEL_NEEDS_ONE_LAYER',
+          `${image.name}: the kernel mode mounts one EROFS layer and the image has ${image.layers.length}; choose one with --layer`,
+          { data: { layers: image.layers.length } },
+        );
+      }
+      const blob = await image.openBlob(selected ?? { layer: 0 });
+      return {
+        blob,
+        ...(blob.info.digest ? { digest: blob.info.digest } : {}),
+        ioStats,
+        prefetch: (o) => prefetchBlobs([blob], o),
+        close: () => image.close(),
+      };
     }
-    default:
-      throw new OcifsError('ERR_OCIFS_UNSUPPORTED', `unknown mount source kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+    const fs = await image.openFileSystem(selected);
+    const infos = selected ? [image.select(selected)] : image.layers;
+    const digest = image.resolved?.manifestDigest;
+    return {
+      fs,
+      ...(digest ? { digest } : {}),
+      ioStats,
+      prefetch: async (o) => {
+        const blobs: ImageBlob[] = [];
+        for (const info of infos) blobs.push(await image.openBlob(info.index >= 0 ? { layer: info.index } : { digest: info.digest }));
+        await prefetchBlobs(blobs, o);
+      },
+      close: () => image.close(),
+    };
+  } catch (err) {
+    await image.close().catch(() => {});
+    throw err;
   }
 };
