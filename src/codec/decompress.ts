@@ -7,6 +7,7 @@
 import { deflateRawDecompress } from './deflate.js';
 import { UnsupportedCodecError, type CodecName } from './errors.js';
 import { lz4DecompressBlock } from './lz4.js';
+import { microLzmaDecompress } from './microlzma.js';
 
 /** Options of {@link decompress}; each applies to the codecs that name it. */
 export interface DecompressOptions {
@@ -31,6 +32,8 @@ export function decompress(algorithm: CodecName, input: Uint8Array, outputSize: 
       return lz4DecompressBlock(input, outputSize, { partial: options.partial });
     case 'deflate':
       return deflateRawDecompress(input, outputSize, { partial: options.partial });
+    case 'lzma':
+      return microLzmaDecompress(input, outputSize, { partial: options.partial, dictSize: options.dictSize });
     default:
       throw new UnsupportedCodecError(String(algorithm), 'not implemented yet');
   }

@@ -97,3 +97,37 @@ export function cli(cmd: string, args: string[], data: Uint8Array): Uint8Array {
 export function readBytes(path: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
+
+/** One extent of a compressed EROFS file, as `dump.erofs -e` prints it. */
+export interface ErofsExtent {
+  /** Logical (file) offset and length. */
+  la: number;
+  llen: number;
+  /** Physical offset and length of its cluster in the image. */
+  pa: number;
+  plen: number;
+}
+
+/**
+ * The extents of `path` in an EROFS image, from Debian's `dump.erofs -e` (1.5; it knows lz4 and
+ * lzma clusters, not deflate or zstd). Returns undefined for a file that is not compressed.
+ */
+export function erofsExtents(image: string, path: string): ErofsExtent[] | undefined {
+  const text = execFileSync('dump.erofs', ['-e', `--path=${path}`, image], { encoding: 'utf8' });
+  if (!/Layout: [34]\b/.test(text)) return undefined;
+  const out: ErofsExtent[] = [];
+  for (const m of text.matchAll(/^\s*\d+:\s+(\d+)\.\.\s*(\d+)\s*\|\s*(\d+)\s*:\s*(\d+)\.\.\s*(\d+)\s*\|\s*(\d+)\s*$/gm)) {
+    out.push({ la: Number(m[1]), llen: Number(m[3]), pa: Number(m[4]), plen: Number(m[6]) });
+  }
+  return out;
+}
+
+/** Writes the deterministic fixture tree of `seed` (the shared make-tree.py) into a new temp dir. */
+export function makeTree(seed: number): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'ocifs-codec-tree-'));
+  execFileSync('python3', [join(SHARED_FIXTURES, 'make-tree.py'), join(dir, 't'), '--seed', String(seed)], { stdio: 'ignore' });
+  return { dir: join(dir, 't'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The shared fixtures directory (`../shared/fixtures` beside the checkout). */
+export const SHARED_FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
