@@ -24,6 +24,9 @@ const debug = debuglog('ocifs:cache');
 /** Bytes of blob covered by one claim file (a whole number of chunks, at least one). */
 export const CLAIM_BLOCK_BYTES = 1024 * 1024;
 
+/** A claim file whose content is still not readable after this long is stale. */
+const UNREADABLE_STALE_MS = 2000;
+
 /** What a waiter learns about a block's claim. */
 export type ClaimStatus = { state: 'gone' } | { state: 'live' } | { state: 'mine' };
 
@@ -164,8 +167,10 @@ export class ClaimSet {
     }
     const owner = parse(text);
     const dead = owner !== undefined && owner.host === this.host && !alive(owner.pid);
-    const silent = Date.now() - mtimeMs > this.staleMs;
-    // A half-written claim (created, content not yet written) is live unless silent.
+    const age = Date.now() - mtimeMs;
+    // A claim's content is written right after it is created: one still unreadable after a
+    // moment belongs to a process killed in between.
+    const silent = age > this.staleMs || (owner === undefined && age > UNREADABLE_STALE_MS);
     if (!dead && !silent) return { state: 'live' };
     debug('claim %s stale (%s), taking over', path, dead ? `pid ${owner?.pid} gone` : 'silent');
     await this.takeOver(block, owner?.nonce);

@@ -1,0 +1,79 @@
+// Several processes reading the same cold blob at once, through one counting HTTP server on
+// 127.0.0.1: every process gets the right bytes, and download claims keep the total fetched
+// close to one copy (the benchmark target is <= 2x for 8 processes).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobCache } from '../../src/cache/index.js';
+import { startRangeServer, type RangeServer } from '../helpers/cache-http.js';
+import { checkPresentChunks, startCacheChild } from '../helpers/cache-procs.js';
+
+const MiB = 1024 * 1024;
+const tmp = await mkdtemp(join(tmpdir(), 'ocifs-cache-mp-'));
+const blob = randomBytes(40 * MiB);
+const digest = 'sha256:' + createHash('sha256').update(blob).digest('hex');
+await writeFile(join(tmp, 'blob'), blob);
+// Throttled per response so that the processes' downloads really overlap.
+const server: RangeServer = await startRangeServer(join(tmp, 'blob'), { bytesPerSecond: 32 * MiB });
+after(async () => {
+  await server.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+let n = 0;
+
+async function together(count: number, extra: Record<string, unknown>) {
+  const cacheDir = join(tmp, `cache${n++}`);
+  server.reset();
+  const children = Array.from({ length: count }, () => startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'read', waitForGo: true, ...extra }));
+  await Promise.all(children.map((c) => c.ready));
+  for (const c of children) c.go();
+  const results = await Promise.all(children.map((c) => c.result));
+  return { cacheDir, results, fetched: server.bytesSent, requests: server.requests };
+}
+
+test('two processes reading the same cold blob at once both get the right bytes', async () => {
+  const { cacheDir, results, fetched } = await together(2, {});
+  const want = createHash('sha256').update(blob).digest('hex');
+  for (const r of results) assert.equal(r.sha256, want);
+  console.log(`2 processes, whole blob: fetched ${(fetched / blob.length).toFixed(2)}x`);
+  assert.ok(fetched <= 2 * blob.length, `fetched ${fetched}`);
+  assert.equal(await checkPresentChunks(join(cacheDir, 'blobs/sha256', digest.slice(7)), blob), Math.ceil(blob.length / (256 * 1024)));
+  const cache = await BlobCache.open(cacheDir);
+  assert.deepEqual(await cache.verify(digest), [{ digest, status: 'verified', discarded: false }]);
+  await cache.close();
+});
+
+test('8 processes reading the same cold 24 MiB range at once fetch at most 2x the range', async () => {
+  const start = 8 * MiB;
+  const length = 24 * MiB;
+  const { cacheDir, results, fetched, requests } = await together(8, { start, length });
+  const want = createHash('sha256').update(blob.subarray(start, start + length)).digest('hex');
+  for (const r of results) assert.equal(r.sha256, want);
+  console.log(`8 processes, 24 MiB range: fetched ${(fetched / length).toFixed(2)}x the range in ${requests} requests`);
+  assert.ok(fetched <= 2 * length, `fetched ${fetched} bytes for a ${length}-byte range`);
+  await checkPresentChunks(join(cacheDir, 'blobs/sha256', digest.slice(7)), blob);
+});
+
+test('two processes doing random reads of one cold blob at once both get the right bytes', async () => {
+  const cacheDir = join(tmp, `cache${n++}`);
+  const children = [0, 1].map(() => startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'fill', waitForGo: true, chunkSize: 64 * 1024, maxRequestBytes: 128 * 1024 }));
+  // And this process reads random ranges through its own cache handle meanwhile.
+  const { HttpRangeSource } = await import('../helpers/cache-http.js');
+  await Promise.all(children.map((c) => c.ready));
+  const cache = await BlobCache.open(cacheDir, { chunkSize: 64 * 1024 });
+  const src = await cache.openBlob(digest, blob.length, new HttpRangeSource(server.url, blob.length));
+  for (const c of children) c.go();
+  let x = 12345;
+  for (let i = 0; i < 300; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const off = x % (blob.length - 70_000);
+    const len = 1 + (x % 70_000);
+    assert.ok(Buffer.from(await src.read(off, len)).equals(blob.subarray(off, off + len)), `read ${off}+${len}`);
+  }
+  for (const r of await Promise.all(children.map((c) => c.result))) assert.equal(r.complete, true);
+  assert.ok(Buffer.from(await src.read(0, blob.length)).equals(blob));
+  await cache.close();
+});
