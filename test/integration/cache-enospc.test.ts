@@ -1,0 +1,78 @@
+// A full disk: the cache lives on a 2 MiB tmpfs. Writes that fail with ENOSPC leave nothing
+// half-marked: reads still return the right bytes (fetched, served, not cached), the chunks
+// that did fit are correct, `fill` reports a clear error. Needs root (mount).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobCache } from '../../src/cache/index.js';
+import { MemorySource } from '../../src/io/index.js';
+import { isOcifsError } from '../../src/errors.js';
+import { run } from '../helpers/run.js';
+import { CountingSource, patternBytes } from '../helpers/cache-sources.js';
+import { checkPresentChunks } from '../helpers/cache-procs.js';
+
+const MiB = 1024 * 1024;
+const KiB = 1024;
+let base = '';
+let mnt = '';
+let mounted = false;
+
+before(async () => {
+  base = await mkdtemp(join(tmpdir(), 'ocifs-cache-enospc-'));
+  mnt = join(base, 'mnt');
+  await mkdir(mnt);
+  const r = await run('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', mnt]);
+  mounted = r.code === 0;
+});
+after(async () => {
+  if (mounted) await run('umount', ['-l', mnt]);
+  await rm(base, { recursive: true, force: true });
+});
+
+function sha256(b: Uint8Array): string {
+  return 'sha256:' + createHash('sha256').update(b).digest('hex');
+}
+
+test('ENOSPC while caching: reads return the right bytes uncached; what was cached is right', async (t) => {
+  if (!mounted) return t.skip('cannot mount tmpfs (not root?)');
+  const data = patternBytes(4 * MiB, 42);
+  const digest = sha256(data);
+  const dir = join(mnt, 'c1');
+  const cache = await BlobCache.open(dir, { chunkSize: 64 * KiB, readahead: false });
+  const up = new CountingSource(new MemorySource(data));
+  const src = await cache.openBlob(digest, data.length, up);
+  assert.ok(Buffer.from(await src.read(0, data.length)).equals(data));
+  assert.ok(src.uncachedBytes > 0, 'some bytes could not be cached');
+  assert.equal(src.isComplete, false);
+  // Read again: right bytes again (the uncached part is fetched again).
+  assert.ok(Buffer.from(await src.read(0, data.length)).equals(data));
+  await assert.rejects(src.fill(), (e) => isOcifsError(e, 'ERR_OCIFS_CACHE_FULL'));
+  await cache.close();
+  const present = await checkPresentChunks(join(dir, 'blobs/sha256', digest.slice(7)), data);
+  assert.ok(present > 0 && present < 64, `present chunks: ${present}`);
+  const c2 = await BlobCache.open(dir);
+  const [v] = await c2.verify(digest);
+  assert.equal(v.status, 'partial');
+  await c2.removeAll();
+  await c2.close();
+});
+
+test('no space even to create the instance: reads are served uncached', async (t) => {
+  if (!mounted) return t.skip('cannot mount tmpfs (not root?)');
+  const dir = join(mnt, 'c2');
+  const cache = await BlobCache.open(dir, { chunkSize: 64 * KiB, readahead: false });
+  // Fill the file system.
+  const filler = join(mnt, 'filler');
+  await writeFile(filler, new Uint8Array(2 * MiB)).catch(() => {});
+  const data = patternBytes(1 * MiB, 43);
+  const up = new CountingSource(new MemorySource(data));
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  assert.ok(Buffer.from(await src.read(0, data.length)).equals(data));
+  assert.ok(Buffer.from(await src.read(100, 1000)).equals(data.subarray(100, 1100)));
+  assert.ok(up.bytes >= data.length);
+  await cache.close();
+  await rm(filler, { force: true });
+});
