@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import type { ReadOptions } from '../io/byte-source.js';
-import { readMeta, type ErofsContext } from './context.js';
+import { peekMeta, readMeta, type ErofsContext } from './context.js';
 import { CorruptErofsError } from './errors.js';
 import {
   CHUNK_INDEX,
@@ -72,7 +72,9 @@ async function mapChunked(ctx: ErofsContext, inode: ErofsInode, offset: number, 
   const last = Math.floor((offset + length - 1) / chunkSize);
   const base = roundUp(inode.idataOff, unit);
   // One read for every index the range needs.
-  const table = await readMeta(ctx, inode.inMetabox, base + first * unit, (last - first + 1) * unit, options);
+  const tpos = base + first * unit;
+  const tlen = (last - first + 1) * unit;
+  const table = peekMeta(ctx, inode.inMetabox, tpos, tlen) ?? (await readMeta(ctx, inode.inMetabox, tpos, tlen, options));
   const dv = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const wide = (inode.chunkFormat & EROFS_CHUNK_FORMAT_48BIT) !== 0;
   const deviceMask = deviceIdMask(ctx.sb.extraDevices);

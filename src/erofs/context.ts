@@ -76,6 +76,12 @@ export function readMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, 
   return ctx.mbox.read(offset, length, options);
 }
 
+/** Metadata already in the page cache (a view), or undefined; see {@link PageCache.peek}. */
+export function peekMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number): Uint8Array | undefined {
+  if (!inMetabox) return ctx.meta.peek(offset, length);
+  return ctx.mbox?.peek(offset, length);
+}
+
 /** The source of device `deviceId` (0 = the image itself). */
 export function deviceSource(ctx: ErofsContext, deviceId: number, where: ErofsLocation): ByteSource {
   if (deviceId === 0) return ctx.source;

@@ -18,6 +18,20 @@ import { Z_EROFS_COMPRESSION_INTERLACED } from './format.js';
 import { isCompressed, type ErofsInode } from './inode.js';
 import { ZMap, type ZExtent } from './zmap.js';
 
+/** Largest physical read issued for one run of adjacent clusters. */
+const MAX_RUN = 8 * 1024 * 1024;
+
+/** An extent with a physical cluster (on a device, or inline in the metadata). */
+type CodedExtent = Extract<ZExtent, { kind: 'encoded' | 'inline' }>;
+
+/** Adjacent physical clusters read together. */
+interface PhysicalRun {
+  extents: CodedExtent[];
+  pa: number;
+  len: number;
+  bytes: Promise<Uint8Array>;
+}
+
 /** How an {@link ErofsFileData} reads. */
 export interface FileDataOptions {
   /**
@@ -78,27 +92,79 @@ export class ErofsFileData implements ByteSource {
 
   private async readCompressed(offset: number, n: number, options?: ReadOptions): Promise<Uint8Array> {
     const end = offset + n;
-    let out: Uint8Array | undefined;
-    let pos = offset;
-    while (pos < end) {
-      const e = await this.extentAt(pos, options);
-      const stop = Math.min(end, e.la + e.llen);
-      if (stop <= pos) throw new CorruptErofsError(`extent at ${e.la} makes no progress`, { nid: this.inode.nid, la: pos });
-      let piece: Uint8Array | undefined;
-      if (e.kind === 'fragment') {
-        piece = await this.readFragment(e.fragmentOff + (pos - e.la), stop - pos, options);
-      } else if (e.kind !== 'hole') {
-        const data = await this.decoded(e, options);
-        piece = data.subarray(pos - e.la, stop - e.la);
-      }
-      if (out === undefined) {
-        if (stop === end && piece !== undefined) return piece; // one extent: a view, no copy
-        out = new Uint8Array(n);
-      }
-      if (piece !== undefined) out.set(piece, pos - offset);
-      pos = stop;
+    const first = await this.extentAt(offset, options);
+    if (first.la + first.llen >= end) {
+      // One extent: a view of the cached cluster, no copy.
+      if (first.kind === 'hole') return new Uint8Array(n);
+      if (first.kind === 'fragment') return this.readFragment(first.fragmentOff + (offset - first.la), n, options);
+      return (await this.decoded(first, options)).subarray(offset - first.la, end - first.la);
     }
-    return out!;
+    // Several extents: map them all (metadata is cached), then read the physical clusters of
+    // adjacent extents with one read per contiguous run, all runs in flight at once.
+    const extents: ZExtent[] = [first];
+    for (let pos = first.la + first.llen; pos < end; ) {
+      const e = await this.extentAt(pos, options);
+      if (e.la + e.llen <= pos) throw new CorruptErofsError(`extent at ${e.la} makes no progress`, { nid: this.inode.nid, la: pos });
+      extents.push(e);
+      pos = e.la + e.llen;
+    }
+    const out = new Uint8Array(n);
+    const runs = this.physicalRuns(extents, offset, end, options);
+    const done = new Set<ZExtent>();
+    for (const e of extents) {
+      if (e.kind === 'hole' || done.has(e)) continue;
+      const from = Math.max(offset, e.la);
+      const to = Math.min(end, e.la + e.llen);
+      if (e.kind === 'fragment') {
+        out.set(await this.readFragment(e.fragmentOff + (from - e.la), to - from, options), from - offset);
+        continue;
+      }
+      const r = runs.get(e);
+      if (r !== undefined) {
+        // Wholly inside the read: decoded straight from the run, not cached (a sequential
+        // reader will not ask for it again).
+        const raw = await r.bytes;
+        for (const x of r.extents) {
+          const at = x.pa - r.pa;
+          const data = decodeCluster(this.ctx.sb, { raw: raw.subarray(at, at + x.plen), llen: x.llen, alg: x.alg, la: x.la, partial: x.partialRef, nid: this.inode.nid });
+          out.set(data, x.la - offset);
+          done.add(x);
+        }
+        continue;
+      }
+      const data = await this.decoded(e, options);
+      out.set(data.subarray(from - e.la, to - e.la), from - offset);
+    }
+    return out;
+  }
+
+  /**
+   * Groups the encoded extents that lie wholly inside `[offset, end)` into runs of physically
+   * adjacent clusters and starts one read per run.
+   */
+  private physicalRuns(extents: ZExtent[], offset: number, end: number, options?: ReadOptions): Map<ZExtent, PhysicalRun> {
+    const runs = new Map<ZExtent, PhysicalRun>();
+    const single = this.ctx.sb.devices.length !== 0; // unified addresses may cross devices: no merging
+    let cur: PhysicalRun | undefined;
+    for (const e of extents) {
+      if (e.kind !== 'encoded' || e.la < offset || e.la + e.llen > end) {
+        cur = undefined;
+        continue;
+      }
+      if (cur !== undefined && !single && cur.pa + cur.len === e.pa && cur.len + e.plen <= MAX_RUN) {
+        cur.extents.push(e);
+        cur.len += e.plen;
+        continue;
+      }
+      const r: PhysicalRun = { extents: [e], pa: e.pa, len: e.plen, bytes: undefined as unknown as Promise<Uint8Array> };
+      runs.set(e, r);
+      cur = r;
+    }
+    for (const r of runs.values()) {
+      r.bytes = readPhysical(this.ctx, 0, r.pa, r.len, this.inode.nid, options);
+      r.bytes.catch(() => {}); // awaited in order by readCompressed
+    }
+    return runs;
   }
 
   private async readFragment(off: number, len: number, options?: ReadOptions): Promise<Uint8Array> {
@@ -110,7 +176,7 @@ export class ErofsFileData implements ByteSource {
   }
 
   /** The decoded bytes of an encoded or inline extent, from the shared cluster cache. */
-  private decoded(e: Extract<ZExtent, { kind: 'encoded' | 'inline' }>, options?: ReadOptions): Promise<Uint8Array> {
+  private decoded(e: CodedExtent, options?: ReadOptions): Promise<Uint8Array> {
     const { ctx, inode } = this;
     const rot = e.alg === Z_EROFS_COMPRESSION_INTERLACED ? e.la % ctx.sb.blockSize : 0;
     const space = e.kind === 'inline' ? (inode.inMetabox ? 'm' : 'i') : 'p';

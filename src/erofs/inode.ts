@@ -6,7 +6,7 @@
  */
 import type { ReadOptions } from '../io/byte-source.js';
 import type { FileType, Inode } from '../vfs/types.js';
-import { inodeLocation, inoToNid, readMeta, type ErofsContext } from './context.js';
+import { inodeLocation, inoToNid, peekMeta, readMeta, type ErofsContext } from './context.js';
 import { CorruptErofsError, UnsupportedErofsError } from './errors.js';
 import {
   DATALAYOUT_NAMES,
@@ -94,7 +94,8 @@ export async function readInode(ctx: ErofsContext, ino: number, options?: ReadOp
   const space = inMetabox ? ctx.mbox?.source.size ?? 0 : ctx.source.size;
   if (iloc + DIC.size > space) throw new CorruptErofsError(`inode at ${iloc} lies outside the ${inMetabox ? 'metabox' : 'image'}`, { nid });
   // Read up to an extended inode at once (one page-cache view in the common case).
-  const head = await readMeta(ctx, inMetabox, iloc, Math.min(DIE.size, space - iloc), options);
+  const headLen = Math.min(DIE.size, space - iloc);
+  const head = peekMeta(ctx, inMetabox, iloc, headLen) ?? (await readMeta(ctx, inMetabox, iloc, headLen, options));
   const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const ifmt = dv.getUint16(DIC.i_format, true);
   if (ifmt & ~EROFS_I_ALL) throw new UnsupportedErofsError(`i_format 0x${ifmt.toString(16)} has unknown bits`, { nid });

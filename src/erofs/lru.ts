@@ -8,17 +8,24 @@
 
 /** A cost-bounded LRU map. `get` refreshes an entry; `set` evicts the oldest entries over budget. */
 export class LruCache<K, V> {
-  private readonly map = new Map<K, { value: V; cost: number }>();
+  private readonly map = new Map<K, { value: V; cost: number; stamp: number }>();
   private total = 0;
+  private tick = 0;
 
   constructor(private readonly budget: number) {}
 
-  /** The value for `key`, marking it most recently used. */
+  /**
+   * The value for `key`, marking it recently used. An entry used within the last size/2
+   * operations is not moved again (approximate LRU: hot entries cost one Map lookup).
+   */
   get(key: K): V | undefined {
     const e = this.map.get(key);
     if (e === undefined) return undefined;
-    this.map.delete(key);
-    this.map.set(key, e);
+    if (this.tick - e.stamp > this.map.size >> 1) {
+      this.map.delete(key);
+      this.map.set(key, e);
+      e.stamp = ++this.tick;
+    }
     return e.value;
   }
 
@@ -30,7 +37,7 @@ export class LruCache<K, V> {
       this.map.delete(key);
     }
     if (cost > this.budget) return;
-    this.map.set(key, { value, cost });
+    this.map.set(key, { value, cost, stamp: ++this.tick });
     this.total += cost;
     if (this.total > this.budget) {
       for (const [k, e] of this.map) {

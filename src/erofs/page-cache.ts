@@ -2,7 +2,8 @@
  * A bounded cache of fixed-size, aligned pages of a byte source, used for EROFS metadata
  * (inodes, xattrs, directory blocks, compression indexes). Reads that span pages fetch every
  * missing run of adjacent pages with one read, so an inode, its xattrs and its inline data come
- * in together, and concurrent readers of the same page share one read.
+ * in together, and concurrent readers of the same page share one read. Hits on loaded pages
+ * are answered synchronously ({@link PageCache.peek}), which keeps index walks cheap.
  *
  * @packageDocumentation
  */
@@ -10,11 +11,15 @@ import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { CorruptErofsError } from './errors.js';
 import { LruCache } from './lru.js';
 
+interface Page {
+  /** Set once loaded. */
+  bytes?: Uint8Array;
+  promise: Promise<Uint8Array>;
+}
+
 /** Cached, aligned pages of one byte source. */
 export class PageCache {
-  private readonly pages: LruCache<number, Promise<Uint8Array>>;
-  /** `log2(pageSize)`. */
-  private readonly shift: number;
+  private readonly pages: LruCache<number, Page>;
 
   /**
    * @param source what the pages are read from
@@ -30,7 +35,6 @@ export class PageCache {
     private readonly what: string,
     private readonly blockSize: number,
   ) {
-    this.shift = Math.log2(pageSize);
     this.pages = new LruCache(Math.max(budget, pageSize * 4));
   }
 
@@ -39,8 +43,31 @@ export class PageCache {
     const first = Math.ceil(offset / this.pageSize);
     for (let p = first; (p + 1) * this.pageSize <= offset + bytes.length; p++) {
       const start = p * this.pageSize - offset;
-      this.pages.set(p, Promise.resolve(bytes.subarray(start, start + this.pageSize)), this.pageSize);
+      const b = bytes.subarray(start, start + this.pageSize);
+      this.pages.set(p, { bytes: b, promise: Promise.resolve(b) }, this.pageSize);
     }
+  }
+
+  private check(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || offset + length > this.source.size) {
+      throw new CorruptErofsError(`metadata at ${offset}+${length} lies outside the ${this.what} (${this.source.size} bytes)`, {
+        block: Number.isSafeInteger(offset) && offset >= 0 ? Math.floor(offset / this.blockSize) : undefined,
+        offset,
+      });
+    }
+  }
+
+  /**
+   * `length` bytes at `offset` if they lie in one page that is already loaded (a view; callers
+   * must not modify it), else undefined. Throws for a range outside the source.
+   */
+  peek(offset: number, length: number): Uint8Array | undefined {
+    this.check(offset, length);
+    const p = Math.floor(offset / this.pageSize);
+    const start = offset - p * this.pageSize;
+    if (start + length > this.pageSize) return undefined;
+    const page = this.pages.get(p)?.bytes;
+    return page?.subarray(start, start + length);
   }
 
   /**
@@ -48,17 +75,13 @@ export class PageCache {
    * page (callers must not modify it), else a new array.
    */
   async read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > this.source.size) {
-      throw new CorruptErofsError(`metadata at ${offset}+${length} lies outside the ${this.what} (${this.source.size} bytes)`, {
-        block: Number.isSafeInteger(offset) && offset >= 0 ? Math.floor(offset / this.blockSize) : undefined,
-        offset,
-      });
-    }
+    this.check(offset, length);
     if (length === 0) return new Uint8Array(0);
     const first = Math.floor(offset / this.pageSize);
     const last = Math.floor((offset + length - 1) / this.pageSize);
     if (first === last) {
-      const page = await this.page(first, options);
+      const hit = this.pages.get(first);
+      const page = hit?.bytes ?? (await (hit?.promise ?? this.fetch(first, first, options)[0]));
       const start = offset - first * this.pageSize;
       return page.subarray(start, start + length);
     }
@@ -75,12 +98,6 @@ export class PageCache {
     return out;
   }
 
-  private page(index: number, options?: ReadOptions): Promise<Uint8Array> {
-    const hit = this.pages.get(index);
-    if (hit !== undefined) return hit;
-    return this.fetch(index, index, options)[0];
-  }
-
   /** Pages first..last, fetching each missing run of adjacent pages with one read. */
   private span(first: number, last: number, options?: ReadOptions): Promise<Uint8Array[]> {
     const out: Promise<Uint8Array>[] = [];
@@ -88,7 +105,7 @@ export class PageCache {
     while (p <= last) {
       const hit = this.pages.get(p);
       if (hit !== undefined) {
-        out.push(hit);
+        out.push(hit.promise);
         p++;
         continue;
       }
@@ -107,10 +124,10 @@ export class PageCache {
     const out: Promise<Uint8Array>[] = [];
     for (let p = first; p <= last; p++) {
       const s = (p - first) * this.pageSize;
-      const promise = all.then((b) => b.subarray(s, s + this.pageSize));
-      promise.catch(() => this.pages.delete(p));
-      this.pages.set(p, promise, this.pageSize);
-      out.push(promise);
+      const page: Page = { promise: all.then((b) => (page.bytes = b.subarray(s, s + this.pageSize))) };
+      page.promise.catch(() => this.pages.delete(p));
+      this.pages.set(p, page, this.pageSize);
+      out.push(page.promise);
     }
     return out;
   }

@@ -15,7 +15,7 @@
  * @packageDocumentation
  */
 import type { ReadOptions } from '../io/byte-source.js';
-import { readMeta, type ErofsContext } from './context.js';
+import { peekMeta, readMeta, type ErofsContext } from './context.js';
 import { CorruptErofsError, UnsupportedErofsError } from './errors.js';
 import {
   EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER,
@@ -284,7 +284,7 @@ export class ZMap {
   /** `z_erofs_load_full_lcluster`: one 8-byte `struct z_erofs_lcluster_index`. */
   private async loadFull(m: Rec, lcn: number, options?: ReadOptions): Promise<void> {
     const pos = roundUp(this.inode.idataOff, 8) + MAP_HEADER.size + 8 + lcn * LCLUSTER_INDEX.size;
-    const b = await readMeta(this.ctx, this.inode.inMetabox, pos, LCLUSTER_INDEX.size, options);
+    const b = peekMeta(this.ctx, this.inode.inMetabox, pos, LCLUSTER_INDEX.size) ?? (await readMeta(this.ctx, this.inode.inMetabox, pos, LCLUSTER_INDEX.size, options));
     const dv = new DataView(b.buffer, b.byteOffset, LCLUSTER_INDEX.size);
     m.lcn = lcn;
     m.nextpackoff = pos + LCLUSTER_INDEX.size;
@@ -338,7 +338,7 @@ export class ZMap {
     const packSize = vcnt * 2 ** shift;
     const packStart = roundDown(pos, packSize);
     m.nextpackoff = packStart + packSize;
-    const pack = await readMeta(this.ctx, this.inode.inMetabox, packStart, packSize, options);
+    const pack = peekMeta(this.ctx, this.inode.inMetabox, packStart, packSize) ?? (await readMeta(this.ctx, this.inode.inMetabox, packStart, packSize, options));
     const dv = new DataView(pack.buffer, pack.byteOffset, packSize);
     const lobits = Math.max(bits, 12); // ilog2(Z_EROFS_LI_D0_CBLKCNT) + 1
     const encodebits = ((packSize - 4) * 8) / vcnt;
