@@ -11,10 +11,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { OcifsError } from '../errors.js';
+import { isLocalImagePath, localImagePath } from '../image/index.js';
 import { MountFailedError } from './errors.js';
 import type { MountRecord } from './mount-record.js';
 import { checkMountpoint } from './mountpoint.js';
@@ -54,6 +55,13 @@ export function daemonEntry(): string {
   return join(self, '..', `daemon-main${extname(self)}`);
 }
 
+/** The source with relative paths made absolute: the server runs in `/`. */
+function absoluteSource(source: MountSpec['source']): MountSpec['source'] {
+  const ref = isLocalImagePath(source.ref) ? resolve(localImagePath(source.ref)) : source.ref;
+  const cacheDir = source.image?.cacheDir;
+  return { ...source, ref, ...(source.image ? { image: { ...source.image, ...(cacheDir ? { cacheDir: resolve(cacheDir) } : {}) } } : {}) };
+}
+
 /**
  * Starts a background server for `spec` and resolves with its record once the mount is ready.
  * On failure the server has exited, nothing is mounted, and the error is the server's.
@@ -66,7 +74,7 @@ export async function startMountDaemon(spec: MountSpec, options: DaemonOptions =
   await mkdir(logDir, { recursive: true, mode: 0o700 });
   const log = join(logDir, `${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
   const logFile = await open(log, 'w', 0o600);
-  const full: MountSpec = { ...spec, mountpoint, stateDir, log };
+  const full: MountSpec = { ...spec, mountpoint, stateDir: resolve(stateDir), log, source: absoluteSource(spec.source) };
   const child = spawn(process.execPath, [...childExecArgv(), daemonEntry()], {
     detached: true,
     // The parent's cwd, so that loader flags (`--import tsx`) resolve as they did for the
