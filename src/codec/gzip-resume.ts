@@ -132,6 +132,9 @@ export function inflateFrom(bytes: Uint8Array, bitInFirstByte: number, window: U
         ...(window.length > 0 ? { dictionary: window } : {}),
         finishFlush: constants.Z_SYNC_FLUSH,
         maxOutputLength: Math.max(1, maxOutput),
+        // One output buffer for the whole span: zlib's one-shot API otherwise hops through the
+        // thread pool once per 16 KiB chunk.
+        chunkSize: Math.min(Math.max(64 * 1024, maxOutput), 16 * 1024 * 1024),
         info: true,
       },
       (err, res) => {
