@@ -107,6 +107,10 @@ export class RegistryClient {
   private readonly mirrorDownUntil = new Map<string, number>();
   /** Endpoint+repository pairs known to answer Range requests with the whole blob. */
   private readonly rangeIgnored = new Set<string>();
+  /** Endpoint+repository pairs known to honour Range. */
+  private readonly rangeHonoured = new Set<string>();
+  /** First ranged request to an endpoint+repository in flight: others wait for its status. */
+  private readonly rangeProbes = new Map<string, Promise<void>>();
 
   constructor(private readonly options: opt.RegistryClientOptions = {}) {
     this.hosts = opt.validateClientOptions(options);
@@ -373,6 +377,34 @@ export class RegistryClient {
   /** @internal Whether the endpoint is known to ignore Range for this repository. */
   ignoresRange(ep: Endpoint, repository: string): boolean {
     return this.rangeIgnored.has(`${ep.base} ${repository}`);
+  }
+
+  /**
+   * @internal While nothing is known about an endpoint's Range support, the first ranged read
+   * is a probe and concurrent reads wait for its response status (one round trip, once), so a
+   * server that ignores Range sends the whole blob once instead of once per concurrent read.
+   * Returns a `done` callback when the caller is the probe, else a promise to wait for (or
+   * undefined when the answer is known).
+   */
+  rangeProbe(ep: Endpoint, repository: string): { done: () => void } | Promise<void> | undefined {
+    const k = `${ep.base} ${repository}`;
+    if (this.rangeIgnored.has(k) || this.rangeHonoured.has(k)) return undefined;
+    const pending = this.rangeProbes.get(k);
+    if (pending) return pending;
+    let done!: () => void;
+    const p = new Promise<void>((r) => (done = r));
+    this.rangeProbes.set(k, p);
+    return {
+      done: () => {
+        if (this.rangeProbes.get(k) === p) this.rangeProbes.delete(k);
+        done();
+      },
+    };
+  }
+
+  /** @internal Records that the endpoint answered a Range request with 206. */
+  noteRangeHonoured(ep: Endpoint, repository: string): void {
+    this.rangeHonoured.add(`${ep.base} ${repository}`);
   }
 
   /** @internal Records that the endpoint answered a Range request with the whole blob. */

@@ -83,7 +83,7 @@ export class RemoteBlobSource implements ByteSource {
   private async readOnce(ep: Endpoint, offset: number, n: number, signal?: AbortSignal): Promise<Uint8Array> {
     if (this.closer.signal.aborted) throw new AbortedError({ cause: 'source closed' });
     for (const s of this.streams) {
-      if (s.endpoint === ep && s.canServe(offset)) return s.wait(offset, n, signal);
+      if (s.endpoint.base === ep.base && s.canServe(offset)) return s.wait(offset, n, signal);
     }
     if (this.client.ignoresRange(ep, this.ref.repository)) {
       // Whole-body mode: share one stream (even while its headers are pending) among reads.
@@ -95,10 +95,26 @@ export class RemoteBlobSource implements ByteSource {
       }
       throw new RangeResponseError(`${this.where(ep)}: could not join a whole-body stream`, { retryable: true });
     }
+    const probe = this.client.rangeProbe(ep, this.ref.repository);
+    if (probe instanceof Promise) {
+      await (signal ? abortable(probe, signal) : probe);
+      return this.readOnce(ep, offset, n, signal);
+    }
     const reqSignal = signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
     const end = offset + n - 1;
-    const res = await this.get(ep, `bytes=${offset}-${end}`, reqSignal);
-    if (res.status === 206) return this.readPartial(ep, res, offset, n, reqSignal);
+    let res: HttpResponse;
+    try {
+      res = await this.get(ep, `bytes=${offset}-${end}`, reqSignal);
+    } finally {
+      // waiters re-evaluate after the status is known (or the probe failed: one of them probes)
+      if (probe) {
+        queueMicrotask(() => probe.done());
+      }
+    }
+    if (res.status === 206) {
+      this.client.noteRangeHonoured(ep, this.ref.repository);
+      return this.readPartial(ep, res, offset, n, reqSignal);
+    }
     if (res.status === 200) {
       this.client.noteRangeIgnored(ep, this.ref.repository);
       return this.startStream(ep, res).wait(offset, n, signal);

@@ -73,6 +73,9 @@ export class Transport {
         headersTimeout: options.headersTimeout,
         bodyTimeout: options.bodyTimeout,
         keepAliveTimeout: 30_000,
+        // plain-http registries go through an HTTP proxy in absolute form, as curl does (many
+        // proxies refuse CONNECT to ports other than 443); https still tunnels with CONNECT
+        proxyTunnel: false,
         ...(options.httpProxy !== undefined ? { httpProxy: options.httpProxy } : {}),
         ...(options.httpsProxy !== undefined ? { httpsProxy: options.httpsProxy } : {}),
         ...(options.noProxy !== undefined ? { noProxy: options.noProxy } : {}),

@@ -6,8 +6,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { Socket } from 'node:net';
 
 export type Fault =
-  /** Drop the Range header: the registry answers 200 with the whole blob. */
-  | { kind: 'ignore-range' }
+  /** Drop the Range header: the registry answers 200 with the whole blob (cut after `truncateAfter` bytes if set). */
+  | { kind: 'ignore-range'; truncateAfter?: number }
   /** Answer with this status (and Retry-After) instead of forwarding. */
   | { kind: 'status'; status: number; retryAfter?: string; body?: string }
   /** Forward headers, send only the first `after` body bytes, then close the connection. */
@@ -120,7 +120,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       entry.status = upRes.statusCode;
       res.writeHead(upRes.statusCode ?? 502, outHeaders);
       let sent = 0;
-      const limit = fault?.kind === 'truncate' || fault?.kind === 'stall' ? fault.after : Infinity;
+      const limit =
+        fault?.kind === 'truncate' || fault?.kind === 'stall' ? fault.after : fault?.kind === 'ignore-range' ? (fault.truncateAfter ?? Infinity) : Infinity;
       upRes.on('data', (chunk: Buffer) => {
         if (sent >= limit) return;
         let c = chunk;
@@ -132,7 +133,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         sent += c.length;
         entry.bytes = sent;
         res.write(c);
-        if (sent >= limit && fault?.kind === 'truncate') {
+        if (sent >= limit && fault?.kind !== 'stall') {
           upRes.destroy();
           // let the partial body reach the client, then drop the connection
           res.socket?.end();
@@ -157,6 +158,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   };
 
   const server: Server = createServer(handle);
+  // CONNECT tunnels are not supported: refuse them at once instead of hanging
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    log.push({ method: 'CONNECT', path: req.url ?? '', status: 405, bytes: 0, forward: true });
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n');
+  });
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
