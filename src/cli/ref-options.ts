@@ -19,6 +19,7 @@ export interface RefFlags {
   username?: string;
   passwordStdin?: boolean;
   cache: boolean;
+  verifyFirst?: boolean;
   stats?: boolean;
   debug?: boolean;
   mirror?: string[];
@@ -44,6 +45,7 @@ export function addRefOptions(cmd: Command, layerSelection = true): Command {
     .option('--password-stdin', 'read the registry password from stdin (env OCIFS_PASSWORD)')
     .option('--mirror <registry=url>', 'try this mirror for a registry before the registry itself (repeatable)', collect)
     .option('--no-cache', 'keep fetched bytes in memory only')
+    .option('--verify-first', 'download and verify each blob whole before serving any of its bytes')
     .addOption(new Option('--chunk-size <size>', 'chunk size of new cache entries (e.g. 256K)'))
     .addOption(new Option('--cache-max-size <size>', 'evict least-recently-used blobs to keep the cache under this size (e.g. 10G)'))
     .option('--stats', 'on exit, print one JSON line of I/O counters on stderr')
@@ -90,6 +92,7 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
     registry.password = await readStdin();
     if (registry.username === undefined) registry.username = process.env.OCIFS_USERNAME;
   }
+  if (flags.verifyFirst && flags.cache === false) throw new UsageError('--verify-first needs the disk cache (not --no-cache)');
   const mirrors = mirrorHosts(flags.mirror);
   if (Object.keys(mirrors).length) registry.hosts = { ...registry.hosts, ...mirrors };
   return {
@@ -98,6 +101,7 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
     ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
     ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
     ...(flags.cache === false ? { noCache: true } : {}),
+    ...(flags.verifyFirst ? { verifyBeforeServe: true } : {}),
     ...(flags.chunkSize !== undefined ? { chunkSize: parseSize(flags.chunkSize, '--chunk-size') } : {}),
     ...(flags.cacheMaxSize !== undefined ? { cacheMaxSize: parseSize(flags.cacheMaxSize, '--cache-max-size') } : {}),
   };

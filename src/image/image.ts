@@ -38,6 +38,11 @@ export interface ImageOptions extends ReadOptions {
   stats?: IoStats;
   /** Registry client options: credentials, insecure, mirrors (`hosts`), timeouts, retries. */
   registry?: RegistryClientOptions;
+  /**
+   * Download and verify each blob whole before serving any of its bytes. Without it a blob is
+   * verified when it becomes complete, so a lying registry's bytes can reach a partial read.
+   */
+  verifyBeforeServe?: boolean;
   /** A client to share (then `registry` is ignored and the client is not closed with the image). */
   client?: RegistryClient;
 }
@@ -73,6 +78,7 @@ export class Image {
       ref?: ImageReference;
       file?: FileSource;
       signal?: AbortSignal;
+      verifyBeforeServe?: boolean;
     },
   ) {}
 
@@ -101,7 +107,7 @@ export class Image {
       }));
       debug('%s → %s (%d layers)', ref.canonical, resolved.manifestDigest, layers.length);
       return new Image('registry', ref.canonical, layers, resolved, stats, {
-        client, ownClient, cache, ownCache, ref, ...(options.signal ? { signal: options.signal } : {}),
+        client, ownClient, cache, ownCache, ref, verifyBeforeServe: !!options.verifyBeforeServe, ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
       if (ownCache) await cache?.close();
@@ -163,7 +169,10 @@ export class Image {
       // A registry that ignores Range sends the whole blob: keep what it sends.
       onExtraBytes: (offset, bytes) => (cached ? cached.storeExtra(offset, bytes) : Promise.resolve()),
     });
-    cached = await cache!.openBlob(info.digest, info.size, remote, { stats: this.stats });
+    cached = await cache!.openBlob(info.digest, info.size, remote, {
+      stats: this.stats,
+      ...(this.ctx.verifyBeforeServe ? { verifyBeforeServe: true } : {}),
+    });
     return new ImageBlob(info, cached, cached);
   }
 
