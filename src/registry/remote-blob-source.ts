@@ -171,7 +171,7 @@ export class RemoteBlobSource implements ByteSource {
       size: this.size,
       ...(this.options.onExtraBytes ? { sink: this.options.onExtraBytes } : {}),
       count: (b) => transport.count(b, 0),
-      mapError: (err) => mapHttpError(err, res.url),
+      mapError: (err) => mapHttpError(err, res.url, undefined, true),
       onDone: () => this.streams.delete(stream),
       where: this.where(ep),
     });
@@ -217,7 +217,7 @@ export class RemoteBlobSource implements ByteSource {
       }
     } catch (err) {
       if (err instanceof OcifsError) throw err;
-      throw mapHttpError(err, res.url, signal);
+      throw mapHttpError(err, res.url, signal, true);
     }
     if (got !== n) throw new ShortBodyError(`${where}: 206 body ended after ${got} of ${n} bytes at offset ${offset}`, { data: { offset, length: n, received: got } });
     return buf;

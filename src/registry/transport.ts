@@ -148,7 +148,7 @@ export class Transport {
       }
     } catch (err) {
       if (err instanceof OcifsError) throw err;
-      throw mapHttpError(err, res.url, signal);
+      throw mapHttpError(err, res.url, signal, true);
     }
     if (res.header('content-length') !== undefined && Number.isSafeInteger(announced) && n !== announced) {
       throw new ShortBodyError(`${redact(res.url)}: body ended after ${n} of ${announced} bytes`, { data: { url: redact(res.url), received: n, expected: announced } });
@@ -213,13 +213,19 @@ export function redact(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
-/** Maps undici and socket errors to ocifs's typed errors. */
-export function mapHttpError(err: unknown, url: URL, signal?: AbortSignal): Error {
+/**
+ * Maps undici and socket errors to ocifs's typed errors. `inBody` says the error came while a
+ * body was read: a closed or reset connection then means a truncated body.
+ */
+export function mapHttpError(err: unknown, url: URL, signal?: AbortSignal, inBody = false): Error {
   if (err instanceof OcifsError) return err;
   if (signal?.aborted) return new AbortedError({ cause: signal.reason });
   const e = err as { code?: string; name?: string; message?: string };
   const where = redact(url);
   const data = { url: where, cause: e.code ?? e.name };
+  if (inBody && (e.code === 'UND_ERR_SOCKET' || e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+    return new ShortBodyError(`${where}: connection closed before the end of the body (${e.message ?? e.code})`, { cause: err, data });
+  }
   switch (e.code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return new TimeoutError(`${url.host}: connect timed out`, { cause: err, data });
