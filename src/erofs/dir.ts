@@ -101,6 +101,12 @@ class DirBlock {
   }
 }
 
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let k = 0; k < n; k++) if (a[k] !== b[k]) return a[k] - b[k];
+  return a.length - b.length;
+}
+
 function isDots(b: Uint8Array, start: number, end: number): boolean {
   return b[start] === 0x2e && (end - start === 1 || (end - start === 2 && b[start + 1] === 0x2e));
 }
@@ -118,6 +124,9 @@ async function readBlock(dir: ErofsFileData, blockSize: number, blk: number, opt
  */
 export async function* readDirEntries(dir: ErofsFileData, blockSize: number, options?: ReadOptions): AsyncGenerator<RawDirent> {
   const blocks = Math.ceil(dir.size / blockSize);
+  // Names are strictly increasing across the whole directory (lookups depend on it); checking
+  // it also stops a directory whose blocks repeat (a dedupe loop) after one block.
+  let prev: Uint8Array | undefined;
   for (let blk = 0; blk < blocks; blk++) {
     const b = await readBlock(dir, blockSize, blk, options);
     let next = b.count * DIRENT.size;
@@ -126,12 +135,16 @@ export async function* readDirEntries(dir: ErofsFileData, blockSize: number, opt
       if (b.nameoff(i) !== next) throw b.corrupt(`bogus dirent nameoff ${b.nameoff(i)} of entry ${i}`);
       const [start, end] = b.nameRange(i);
       next = end;
+      const name = b.bytes.subarray(start, end);
+      if (prev !== undefined && compareBytes(prev, name) >= 0) throw b.corrupt(`entry ${i} is out of name order`);
+      prev = name;
       if (isDots(b.bytes, start, end)) continue;
       for (let k = start; k < end; k++) {
         if (b.bytes[k] === 0x2f || b.bytes[k] === 0) throw b.corrupt(`illegal name in entry ${i}`);
       }
       entries.push(b.entry(i, start, end));
     }
+    if (prev !== undefined) prev = prev.slice(); // the block's bytes may be a cache view
     yield* entries;
   }
 }

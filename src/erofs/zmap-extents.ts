@@ -58,6 +58,12 @@ export async function mapExtentRecords(ctx: ErofsContext, inode: ErofsInode, h: 
   if (recsz <= Z_EXTENT.pstart_hi) {
     // One record per lcluster.
     let acc: number | undefined;
+    // Every record up to la's must lie in the metadata: refuse before walking (a corrupt size
+    // could otherwise mean billions of steps).
+    const space = inode.inMetabox ? (ctx.mbox?.source.size ?? 0) : ctx.source.size;
+    if (pos + 8 + (Math.floor(la / lcsize) + 1) * recsz > space) {
+      throw new CorruptErofsError(`extent records for offset ${la} run past the metadata`, { nid, la });
+    }
     if (recsz <= Z_EXTENT.pstart_lo) {
       // plen only: physical addresses accumulate from a 64-bit start.
       const start = roundDown(la, lcsize);
