@@ -92,6 +92,13 @@ export class CachedSource implements ByteSource {
   private carry: Piece | null = null;
   private refs = 1;
   private closed = false;
+  private completeAtClose = false;
+  /** Chunks whose bytes were handed to readers but are not written yet. */
+  private writingChunks = 0;
+  /** Counts digest mismatches found; a read that overlapped one rejects with it. */
+  private mismatchSeq = 0;
+  private lastMismatch: DigestMismatchError | null = null;
+  private writersIdle: (() => void)[] = [];
 
   constructor(private readonly init: CachedSourceInit) {
     this.size = init.size;
@@ -125,7 +132,7 @@ export class CachedSource implements ByteSource {
 
   /** True once every chunk is present (and verified, when verification is on). */
   get isComplete(): boolean {
-    return this.store?.complete ?? false;
+    return this.store?.complete ?? this.completeAtClose;
   }
 
   /** Bytes present in the cache, as this process knows it (see {@link missingRanges} for a fresh view). */
@@ -182,6 +189,7 @@ export class CachedSource implements ByteSource {
   }
 
   private async readSlow(offset: number, n: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    const seq = this.mismatchSeq;
     const out = allocOut(n);
     const end = offset + n;
     const cs = this.chunkSize;
@@ -191,6 +199,21 @@ export class CachedSource implements ByteSource {
     const need = (c: number): [number, number] => [Math.max(offset, c * cs), Math.min(end, (c + 1) * cs)];
     let first = true;
     let store = await this.getStore();
+    const copyPieces = (pieces: Piece[]): number => {
+      let copied = 0;
+      for (const p of pieces) {
+        const pEnd = p.offset + p.bytes.byteLength;
+        for (let c = Math.max(c0, Math.floor(p.offset / cs)); c < c1 && c * cs < pEnd; c++) {
+          if (covered[c - c0]) continue;
+          const [from, to] = need(c);
+          if (p.offset > from || pEnd < to) continue;
+          out.set(p.bytes.subarray(from - p.offset, to - p.offset), from - offset);
+          covered[c - c0] = 1;
+          copied += to - from;
+        }
+      }
+      return copied;
+    };
     for (let round = 0; ; round++) {
       if (round > 10_000) throw new OcifsError('ERR_OCIFS_CACHE_STUCK', `${this.digest}: read at ${offset} made no progress`);
       throwIfAborted(signal);
@@ -218,6 +241,11 @@ export class CachedSource implements ByteSource {
         }
         c = e - 1;
       }
+      // Bytes of finished downloads not yet written are in memory: no waiting either.
+      for (let c = c0; c < c1; c++) {
+        const t = covered[c - c0] ? undefined : this.inflight.get(c);
+        if (t?.result) served += copyPieces(t.result);
+      }
       if (first) {
         first = false;
         const stats = this.init.options.stats;
@@ -237,18 +265,15 @@ export class CachedSource implements ByteSource {
       }
       const tasks = this.ensure(store, c0, c1, PRIORITY_USER, (c) => covered[c - c0] === 1);
       const pieces = await this.waitTasks(tasks, signal);
-      for (const p of pieces) {
-        const pEnd = p.offset + p.bytes.byteLength;
-        for (let c = Math.max(c0, Math.floor(p.offset / cs)); c < c1 && c * cs < pEnd; c++) {
-          if (covered[c - c0]) continue;
-          const [from, to] = need(c);
-          if (p.offset > from || pEnd < to) continue;
-          out.set(p.bytes.subarray(from - p.offset, to - p.offset), from - offset);
-          covered[c - c0] = 1;
-        }
-      }
+      copyPieces(pieces);
     }
-    if (store.kind === 'disk' && !store.complete && store.presentCount === store.chunkCount) await this.completeOnce();
+    // The read that makes the blob complete waits for its verification (and rejects on a
+    // mismatch); bytes it got straight from a download may still be on their way to disk.
+    if (store.kind === 'disk' && !store.complete && store.presentCount + this.writingChunks >= store.chunkCount) {
+      await this.writesDone();
+      if (store.presentCount === store.chunkCount) await this.completeOnce();
+    }
+    this.throwIfMismatchSince(seq);
     store.touch();
     return out;
   }
@@ -340,11 +365,15 @@ export class CachedSource implements ByteSource {
     t.finish(pieces);
   }
 
-  /** Runs in a scheduler slot: claim, fetch, write. Waiting for other processes happens after the slot is freed. */
+  /**
+   * Runs in a scheduler slot: claim, fetch, hand the bytes to the waiting readers, write them.
+   * Waiting for other processes' downloads happens after the slot is freed.
+   */
   private async runTask(task: FetchTask): Promise<void> {
     const held: number[] = [];
     const durables: Promise<boolean>[] = [];
     let store: ChunkStore | undefined;
+    let writing = 0;
     try {
       if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
       store = await this.getStore();
@@ -373,10 +402,29 @@ export class CachedSource implements ByteSource {
         const len = Math.min(this.size, e * cs) - off;
         const bytes = await this.init.upstream.read(off, len, { signal: task.abort.signal });
         if (bytes.byteLength !== len) throw new UpstreamShortReadError(this.digest, off, len, bytes.byteLength);
-        const w = await this.storeBytes(store, c, bytes);
-        if (w) durables.push(w.durable);
         pieces.push({ offset: off, bytes });
         c = e - 1;
+      }
+      // On disk, readers get the bytes now; writing (and, later, flushing) them is not their
+      // concern. Until written, the chunks stay in `inflight`, so new readers join this task.
+      // In memory mode the write is instant and the hash must be checked first.
+      const early = foreign.length === 0 && store.kind === 'disk';
+      if (early) {
+        task.finish(pieces);
+        for (const p of pieces) writing += Math.ceil(p.bytes.byteLength / cs);
+        this.writingChunks += writing;
+      }
+      for (const p of pieces) {
+        const w = await this.storeBytes(store, p.offset / cs, p.bytes);
+        if (w) {
+          durables.push(w.durable);
+          if (w.all && this.init.options.verify) this.hasherFor(store).offer(p.offset, p.bytes);
+        }
+        if (early) {
+          const k = Math.ceil(p.bytes.byteLength / cs);
+          writing -= k;
+          this.writingChunks -= k;
+        }
       }
       await this.afterWrite(store);
       if (foreign.length === 0) {
@@ -389,14 +437,38 @@ export class CachedSource implements ByteSource {
           .catch((err) => this.failTask(task, err));
       }
     } catch (err) {
+      this.writingChunks -= writing;
       this.failTask(task, err);
     } finally {
+      this.wakeWriters();
       if (store?.claims && held.length > 0) {
         const claims = store.claims;
         // Other processes trust the map only, so the claim stays until our marks are on disk.
         void Promise.all(durables).finally(() => Promise.all(held.map((b) => claims.release(b))));
       }
     }
+  }
+
+  private noteMismatch(err: DigestMismatchError): DigestMismatchError {
+    this.mismatchSeq++;
+    this.lastMismatch = err;
+    return err;
+  }
+
+  /** Rejects a read or fill during which the blob failed verification (even if found by readahead). */
+  private throwIfMismatchSince(seq: number): void {
+    if (this.mismatchSeq !== seq && this.lastMismatch) throw this.lastMismatch;
+  }
+
+  private wakeWriters(): void {
+    if (this.writingChunks > 0) return;
+    for (const w of this.writersIdle.splice(0)) w();
+  }
+
+  /** Resolves when no fetched bytes are waiting to be written. */
+  private writesDone(): Promise<void> {
+    if (this.writingChunks === 0) return Promise.resolve();
+    return new Promise((r) => this.writersIdle.push(r));
   }
 
   private failTask(task: FetchTask, err: unknown): void {
@@ -406,6 +478,7 @@ export class CachedSource implements ByteSource {
 
   /** Writes fetched bytes; a full disk (or other write failure) leaves them uncached but served. */
   private async storeBytes(store: ChunkStore, c0: number, bytes: Uint8Array): Promise<WriteResult | null> {
+    if (!Number.isInteger(c0)) throw new Error(`unaligned write at chunk ${c0}`);
     try {
       const w = await store.write(c0, bytes);
       if (!w) this.uncachedBytes += bytes.byteLength;
@@ -427,7 +500,7 @@ export class CachedSource implements ByteSource {
       if (h.done && h.digestHex() !== this.init.digest.hex) {
         const actual = `${this.init.digest.algorithm}:${h.digestHex()}`;
         this.resetStore(store);
-        throw new DigestMismatchError(this.digest, actual, `blob ${this.digest}`);
+        throw this.noteMismatch(new DigestMismatchError(this.digest, actual, `blob ${this.digest}`));
       }
       return;
     }
@@ -465,7 +538,7 @@ export class CachedSource implements ByteSource {
           const actual = `${this.init.digest.algorithm}:${h.digestHex()}`;
           await store.discard('digest mismatch');
           this.resetStore(store);
-          throw new DigestMismatchError(this.digest, actual, `blob ${this.digest}`);
+          throw this.noteMismatch(new DigestMismatchError(this.digest, actual, `blob ${this.digest}`));
         }
       }
       await store.setComplete(this.init.options.verify);
@@ -532,6 +605,7 @@ export class CachedSource implements ByteSource {
   async fill(options: FillOptions = {}): Promise<void> {
     const priority = options.priority === 'low' ? PRIORITY_BACKGROUND : PRIORITY_USER;
     const report = () => options.onProgress?.(this.presentBytes, this.size);
+    const seq = this.mismatchSeq;
     for (let pass = 0; pass < 4; pass++) {
       throwIfAborted(options.signal);
       const store = await this.getStore();
@@ -553,6 +627,8 @@ export class CachedSource implements ByteSource {
         c = e - 1;
       }
       await Promise.all(active);
+      await this.writesDone();
+      this.throwIfMismatchSince(seq);
       if (store.kind === 'memory') return;
       if (store.noSpace) throw new OcifsError('ERR_OCIFS_CACHE_FULL', `${this.digest}: no space left to cache the blob`, { data: { digest: this.digest } });
       if (store.presentCount === store.chunkCount) await this.completeOnce();
@@ -635,6 +711,7 @@ export class CachedSource implements ByteSource {
     for (const j of this.scheduler.cancelWhere(() => true)) this.dropTask(j as FetchTask, []);
     for (const t of new Set(this.inflight.values())) t.abort.abort(new CacheClosedError(`cached blob ${this.digest}`));
     const store = this.store ?? (await this.storeOpening?.catch(() => null)) ?? null;
+    this.completeAtClose = store?.complete ?? false;
     this.store = null;
     await store?.close();
     this.init.onClose?.();

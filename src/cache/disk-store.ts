@@ -336,8 +336,9 @@ export class DiskStore implements ChunkStore {
     const fresh = written.filter((c) => this.local[c] === LOCAL_MISSING);
     for (const c of fresh) this.local[c] = LOCAL_WRITTEN;
     this.presentCount += fresh.length;
-    if (fresh.length === 0) return { durable: Promise.resolve(true) };
-    return { durable: this.enqueue(fresh) };
+    const all = fresh.length === n;
+    if (fresh.length === 0) return { durable: Promise.resolve(true), all };
+    return { durable: this.enqueue(fresh), all };
   }
 
   private enqueue(chunks: number[]): Promise<boolean> {

@@ -23,6 +23,8 @@ export class FetchTask implements Job {
   private resolveFn!: (p: Piece[]) => void;
   private rejectFn!: (e: unknown) => void;
   settled = false;
+  /** The pieces, once finished successfully. */
+  result: Piece[] | undefined;
 
   constructor(
     readonly c0: number,
@@ -45,6 +47,7 @@ export class FetchTask implements Job {
   finish(pieces: Piece[]): void {
     if (this.settled) return;
     this.settled = true;
+    this.result = pieces;
     this.resolveFn(pieces);
   }
 

@@ -113,7 +113,7 @@ export class MemoryStore implements ChunkStore {
       const piece = Uint8Array.prototype.slice.call(bytes, i * cs, Math.min(bytes.byteLength, (i + 1) * cs));
       this.pool.put(this.key(c0 + i), { store: this, chunk: c0 + i, bytes: piece });
     }
-    return { durable: Promise.resolve(true) };
+    return { durable: Promise.resolve(true), all: true };
   }
 
   async flush(): Promise<void> {}

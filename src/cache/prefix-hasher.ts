@@ -1,7 +1,12 @@
 /**
- * Hashes a blob's bytes in order while they arrive, so verifying a completed blob costs only the
- * tail that was not hashed yet. It reads back from the store (what is on disk is what gets
- * verified) and advances over the longest readable prefix.
+ * Hashes a blob's bytes in order while they arrive, so verifying a completed blob costs almost
+ * nothing at the end. Bytes this process fetched and wrote are hashed from memory as they are
+ * written ({@link PrefixHasher.offer}; pieces that arrive ahead of the prefix wait in a bounded
+ * buffer); everything else (chunks other processes wrote, pieces that did not fit) is read back
+ * from the store ({@link PrefixHasher.advance}).
+ *
+ * Offered bytes are what is on disk: a process writes only chunks it holds the claim for and
+ * never overwrites a chunk already present.
  *
  * @packageDocumentation
  */
@@ -10,6 +15,8 @@ import { newHash, type ParsedDigest } from './digest.js';
 import { StoreMissError, type ChunkStore } from './store.js';
 
 const PIECE = 4 * 1024 * 1024;
+/** Most bytes of out-of-order pieces kept for the prefix to reach. */
+const MAX_PENDING = 32 * 1024 * 1024;
 
 /** Incremental hash over the readable prefix of one store. */
 export class PrefixHasher {
@@ -19,6 +26,8 @@ export class PrefixHasher {
   private again = false;
   private result: string | undefined;
   private buf: Uint8Array | undefined;
+  private readonly pending = new Map<number, Uint8Array>();
+  private pendingBytes = 0;
 
   constructor(
     /** The store whose bytes are hashed. */
@@ -44,6 +53,38 @@ export class PrefixHasher {
     return this.result;
   }
 
+  /** Bytes at `offset` that were just written to the store by this process. */
+  offer(offset: number, bytes: Uint8Array): void {
+    if (this.done) return;
+    if (this.take(offset, bytes)) this.drain();
+    else if (offset > this.hashedBytes && this.pendingBytes + bytes.byteLength <= MAX_PENDING && !this.pending.has(offset)) {
+      this.pending.set(offset, bytes);
+      this.pendingBytes += bytes.byteLength;
+    }
+  }
+
+  /** Uses (or drops, when already passed) the pending pieces the prefix has reached. */
+  private drain(): void {
+    for (let progressed = true; progressed; ) {
+      progressed = false;
+      for (const [off, b] of this.pending) {
+        if (off > this.hashedBytes) continue;
+        this.pending.delete(off);
+        this.pendingBytes -= b.byteLength;
+        if (this.take(off, b)) progressed = true;
+      }
+    }
+  }
+
+  /** Hashes the part of `[offset, offset + bytes)` right after the prefix; false if it does not touch it. */
+  private take(offset: number, bytes: Uint8Array): boolean {
+    const end = offset + bytes.byteLength;
+    if (offset > this.hashedBytes || end <= this.hashedBytes) return false;
+    this.hash.update(bytes.subarray(this.hashedBytes - offset));
+    this.hashedBytes = end;
+    return true;
+  }
+
   /** Hashes as far as the store's readable prefix goes (one loop at a time; a call during it asks for another pass). */
   advance(): Promise<void> {
     if (this.running) {
@@ -65,19 +106,24 @@ export class PrefixHasher {
     const { store } = this;
     const cs = store.chunkSize;
     while (this.hashedBytes < store.size) {
-      let c = Math.floor(this.hashedBytes / cs);
+      this.drain();
+      if (this.done) break;
+      const start = this.hashedBytes;
+      let c = Math.floor(start / cs);
       if (!store.has(c)) return;
-      const limit = Math.min(store.size, this.hashedBytes + PIECE);
+      const limit = Math.min(store.size, start + PIECE);
       let end = Math.min(limit, (c + 1) * cs);
       while (end < limit && store.has(++c)) end = Math.min(limit, (c + 1) * cs);
-      const len = end - this.hashedBytes;
+      const len = end - start;
       this.buf ??= Buffer.allocUnsafe(PIECE);
       try {
-        await store.read(this.hashedBytes, len, this.buf, 0);
+        await store.read(start, len, this.buf, 0);
       } catch (err) {
         if (err instanceof StoreMissError) return;
         throw err;
       }
+      // An offer may have moved the prefix while we read: then this read is stale.
+      if (this.hashedBytes !== start) continue;
       this.hash.update(this.buf.subarray(0, len));
       this.hashedBytes = end;
     }

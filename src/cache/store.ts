@@ -11,6 +11,8 @@ import type { ClaimSet } from './claims.js';
 export interface WriteResult {
   /** Resolves true once the chunks are durable and marked present; false if that failed (they are missing again). */
   durable: Promise<boolean>;
+  /** Every chunk of the buffer was written by this call (none was already present). */
+  all: boolean;
 }
 
 /** Chunk storage of one blob. */

@@ -171,6 +171,20 @@ test('a lying upstream: the read that completes the blob rejects with DigestMism
   await cache.close();
 });
 
+test('a mismatch found by readahead still rejects the reader that reaches the end (regression)', async () => {
+  const data = patternBytes(4 * MiB, 15);
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: { initialBytes: 1 * MiB, maxBytes: 4 * MiB } });
+  const src = await cache.openBlob(sha256(data), data.length, new FlippingSource(new MemorySource(data), data.length - 3));
+  await assert.rejects(
+    (async () => {
+      for (let off = 0; off < data.length; off += 128 * KiB) eq(await src.read(off, 128 * KiB), data.subarray(off, off + 128 * KiB).map((b, i) => (off + i === data.length - 3 ? b ^ 0xff : b)));
+    })(),
+    (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'),
+  );
+  assert.equal(src.isComplete, false);
+  await cache.close();
+});
+
 test('verifyBeforeServe: a lying upstream never gets a byte to the caller', async () => {
   const data = patternBytes(1 * MiB, 7);
   const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, verifyBeforeServe: true });
