@@ -26,7 +26,12 @@ export interface GzipCheckpoint {
    * CRC-32 of the output from this checkpoint to the next (or the end): a decoded span is
    * checked against it, so bytes that changed under the index are never served.
    */
-  crc: number;
+  crc?: number;
+  /**
+   * `sha256:…` of the compressed bytes `[floor(bit / 8), floor(next.bit / 8))` (or to the end),
+   * when the index came from a SOCI zTOC (its `span_digests`); checked before decoding.
+   */
+  spanDigest?: string;
 }
 
 /** Checkpoints plus the tar index of one gzip layer. */
@@ -59,6 +64,7 @@ export async function encodeGzipIndex(index: GzipIndex): Promise<Uint8Array> {
     w.uint(c.bit - prevBit);
     w.uint(c.out - prevOut);
     w.bytes(c.window);
+    if (c.crc === undefined) throw new RangeError('only indexes built by the gzip pass (with span CRCs) are stored');
     w.uint(c.crc);
     prevBit = c.bit;
     prevOut = c.out;

@@ -120,3 +120,161 @@ export async function buildEstargz(tar: Uint8Array, options: EstargzBuildOptions
   out.push(footer);
   return { blob: Buffer.concat(out), tocDigest: sha(json), toc };
 }
+
+/** A FlatBuffers value for {@link buildFlatbuffer}. */
+export type Fb =
+  | { t: 'i64' | 'i32' | 'u32' | 'i8'; v: number }
+  | { t: 'str'; v: string | Uint8Array }
+  | { t: 'bytes'; v: Uint8Array }
+  | { t: 'table'; v: (Fb | undefined)[] }
+  | { t: 'tables'; v: (Fb | undefined)[][] }
+  | { t: 'strs'; v: string[] };
+
+/**
+ * Writes a FlatBuffers buffer with the given root table (fields in schema order). A plain
+ * forward layout — vtable, table, then the objects it references — which any conforming
+ * reader accepts. Used to build zTOCs, since the soci CLI is not packaged for Debian.
+ */
+export function buildFlatbuffer(root: (Fb | undefined)[]): Uint8Array {
+  let buf = Buffer.alloc(1 << 16);
+  let end = 0;
+  const alloc = (n: number, align = 4) => {
+    end = Math.ceil(end / align) * align;
+    while (end + n > buf.length) buf = Buffer.concat([buf, Buffer.alloc(buf.length)]);
+    const p = end;
+    end += n;
+    return p;
+  };
+  const patch = (slot: number, target: number) => buf.writeUInt32LE(target - slot, slot);
+  const writeBytes = (b: Uint8Array, nul: boolean) => {
+    const p = alloc(4 + b.length + (nul ? 1 : 0));
+    buf.writeUInt32LE(b.length, p);
+    buf.set(b, p + 4);
+    return p;
+  };
+  const writeValue = (f: Fb): number => {
+    switch (f.t) {
+      case 'str':
+        return writeBytes(typeof f.v === 'string' ? Buffer.from(f.v) : f.v, true);
+      case 'bytes':
+        return writeBytes(f.v, false);
+      case 'table':
+        return writeTable(f.v);
+      case 'strs':
+      case 'tables': {
+        const n = f.v.length;
+        const p = alloc(4 + 4 * n);
+        buf.writeUInt32LE(n, p);
+        for (let k = 0; k < n; k++) {
+          const target = f.t === 'strs' ? writeBytes(Buffer.from((f.v as string[])[k]), true) : writeTable((f.v as (Fb | undefined)[][])[k]);
+          patch(p + 4 + 4 * k, target);
+        }
+        return p;
+      }
+      default:
+        throw new Error('scalar is not an object');
+    }
+  };
+  const writeTable = (fields: (Fb | undefined)[]): number => {
+    const vt = alloc(4 + 2 * fields.length, 2);
+    const sizes = fields.map((f) => (f === undefined ? 0 : f.t === 'i64' ? 8 : f.t === 'i8' ? 1 : 4));
+    let tableSize = 4;
+    const offs = sizes.map((s) => {
+      if (!s) return 0;
+      tableSize = Math.ceil(tableSize / s) * s;
+      const o = tableSize;
+      tableSize += s;
+      return o;
+    });
+    const t = alloc(tableSize, 8);
+    buf.writeUInt16LE(4 + 2 * fields.length, vt);
+    buf.writeUInt16LE(tableSize, vt + 2);
+    offs.forEach((o, i) => buf.writeUInt16LE(o, vt + 4 + 2 * i));
+    buf.writeInt32LE(t - vt, t);
+    const refs: [number, Fb][] = [];
+    fields.forEach((f, i) => {
+      if (!f) return;
+      const p = t + offs[i];
+      if (f.t === 'i64') buf.writeBigInt64LE(BigInt(f.v), p);
+      else if (f.t === 'i32') buf.writeInt32LE(f.v, p);
+      else if (f.t === 'u32') buf.writeUInt32LE(f.v, p);
+      else if (f.t === 'i8') buf.writeInt8(f.v, p);
+      else refs.push([p, f]);
+    });
+    for (const [slot, f] of refs) patch(slot, writeValue(f));
+    return t;
+  };
+  alloc(4);
+  const r = writeTable(root);
+  buf.writeUInt32LE(r, 0);
+  return new Uint8Array(buf.subarray(0, end));
+}
+
+/** Options of {@link buildZtoc}. */
+export interface ZtocBuildOptions {
+  /** Shift every file's claimed data offset (a lying zTOC). */
+  shiftOffsets?: number;
+  /** Claim this compressed size instead of the real one. */
+  compressedSize?: number;
+  /** Break the span digest of this span. */
+  badSpanDigest?: number;
+  /** Write a version-1 zinfo (without checkpoint 0). */
+  zinfoV1?: boolean;
+}
+
+/**
+ * Builds a zTOC by `ztoc.fbs` (soci-snapshotter) for a gzip blob from our own checkpoint index:
+ * zinfo in `gzip_zinfo.c`'s packed layout, file metadata as soci's TOC builder records it.
+ */
+export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}): Promise<Uint8Array> {
+  const { buildGzipIndex } = await import('../../src/tar/gzip-indexer.js');
+  const { MemorySource } = await import('../../src/io/memory-source.js');
+  const { createHash } = await import('node:crypto');
+  const index = await buildGzipIndex(new MemorySource(blob), { span: 256 * 1024 });
+  const cps = options.zinfoV1 ? index.checkpoints.slice(1) : index.checkpoints;
+  const zinfo = Buffer.alloc(12 + cps.length * (17 + 32768));
+  zinfo.writeInt32LE(index.checkpoints.length, 0);
+  zinfo.writeBigInt64LE(BigInt(256 * 1024), 4);
+  cps.forEach((c, k) => {
+    const p = 12 + k * (17 + 32768);
+    const inBytes = Math.ceil(c.bit / 8);
+    zinfo.writeBigInt64LE(BigInt(inBytes), p);
+    zinfo.writeBigInt64LE(BigInt(c.out), p + 8);
+    zinfo[p + 16] = inBytes * 8 - c.bit;
+    zinfo.set(c.window, p + 17 + 32768 - c.window.length);
+  });
+  const spanDigests = index.checkpoints.map((c, k) => {
+    const end = k + 1 < index.checkpoints.length ? Math.floor(index.checkpoints[k + 1].bit / 8) : blob.length;
+    const d = 'sha256:' + createHash('sha256').update(blob.subarray(Math.floor(c.bit / 8), end)).digest('hex');
+    return k === options.badSpanDigest ? 'sha256:' + 'f'.repeat(64) : d;
+  });
+  const typeName: Record<string, string> = { file: 'reg', dir: 'dir', symlink: 'symlink', hardlink: 'hardlink', chardev: 'char', blockdev: 'block', fifo: 'fifo' };
+  const meta = index.tar.entries.map((e) => {
+    const xattrs = [...(e.xattrs ?? [])].map(([k, v]) => [{ t: 'str', v: `SCHILY.xattr.${k}` }, { t: 'str', v }] as (Fb | undefined)[]);
+    const frac = e.mtimeNsec ? '.' + String(e.mtimeNsec).padStart(9, '0').replace(/0+$/, '') : '';
+    return [
+      { t: 'str', v: e.path === '' ? './' : e.type === 'dir' ? `${e.path}/` : e.path },
+      { t: 'str', v: typeName[e.type] },
+      { t: 'i64', v: e.dataOffset + (e.type === 'file' ? (options.shiftOffsets ?? 0) : 0) },
+      { t: 'i64', v: e.size },
+      e.linkName === undefined ? undefined : { t: 'str', v: e.linkName },
+      { t: 'i64', v: e.mode },
+      { t: 'u32', v: e.uid },
+      { t: 'u32', v: e.gid },
+      { t: 'str', v: '' },
+      { t: 'str', v: '' },
+      { t: 'str', v: new Date(e.mtimeSec * 1000).toISOString().replace('.000Z', `${frac}Z`) },
+      { t: 'i64', v: e.devMajor ?? 0 },
+      { t: 'i64', v: e.devMinor ?? 0 },
+      xattrs.length ? { t: 'tables', v: xattrs } : undefined,
+    ] as (Fb | undefined)[];
+  });
+  return buildFlatbuffer([
+    { t: 'str', v: '1.0' },
+    { t: 'str', v: 'ocifs test builder' },
+    { t: 'i64', v: options.compressedSize ?? blob.length },
+    { t: 'i64', v: index.tarSize },
+    { t: 'table', v: [{ t: 'tables', v: meta }] },
+    { t: 'table', v: [{ t: 'i8', v: 1 }, { t: 'i32', v: index.checkpoints.length - 1 }, { t: 'strs', v: spanDigests }, { t: 'bytes', v: zinfo }] },
+  ]);
+}
