@@ -586,14 +586,33 @@ export class CachedSource implements ByteSource {
       const tailStart = Math.max(offset, b * cs);
       if (tailStart % cs === 0 && tailStart < end) this.carry = { offset: tailStart, bytes: Uint8Array.prototype.slice.call(bytes, tailStart - offset, end - offset) };
     }
-    for (let c = a; c < b; c++) {
-      if (store.has(c) || this.inflight.has(c)) continue;
-      let e = c;
-      while (e < b && !store.has(e) && !this.inflight.has(e)) e++;
-      const from = c * cs - offset;
-      const to = Math.min(end, e * cs) - offset;
-      await this.storeBytes(store, c, bytes.subarray(from, to));
-      c = e - 1;
+    // A chunk a running download of ours is fetching is left to it; one only queued is not.
+    const skip = (c: number) => store.has(c) || this.inflight.get(c)?.state === 'running';
+    // Only a claim holder writes a chunk, as for downloads (so verification can trust what it hashed).
+    const bc = store.claims?.blockChunks ?? Math.max(1, store.chunkCount);
+    for (let blockStart = a - (a % bc); blockStart < b; blockStart += bc) {
+      const lo = Math.max(a, blockStart);
+      const hi = Math.min(b, blockStart + bc);
+      let any = false;
+      for (let c = lo; c < hi && !any; c++) any = !skip(c);
+      if (!any) continue;
+      const block = blockStart / bc;
+      if (store.claims && !(await store.claims.acquire(block))) continue;
+      const durables: Promise<boolean>[] = [];
+      for (let c = lo; c < hi; c++) {
+        if (skip(c)) continue;
+        let e = c;
+        while (e < hi && !skip(e)) e++;
+        const piece = bytes.subarray(c * cs - offset, Math.min(end, e * cs) - offset);
+        const w = await this.storeBytes(store, c, piece);
+        if (w) {
+          durables.push(w.durable);
+          if (w.all && this.init.options.verify) this.hasherFor(store).offer(c * cs, piece);
+        }
+        c = e - 1;
+      }
+      const claims = store.claims;
+      if (claims) void Promise.all(durables).finally(() => claims.release(block));
     }
     await this.afterWrite(store).catch((err) => debug('%s: %s', this.digest, (err as Error).message));
   };
