@@ -8,6 +8,7 @@ import { deflateRawDecompress } from './deflate.js';
 import { UnsupportedCodecError, type CodecName } from './errors.js';
 import { lz4DecompressBlock } from './lz4.js';
 import { microLzmaDecompress } from './microlzma.js';
+import { zstdDecompress } from './zstd/decompress.js';
 
 /** Options of {@link decompress}; each applies to the codecs that name it. */
 export interface DecompressOptions {
@@ -34,7 +35,9 @@ export function decompress(algorithm: CodecName, input: Uint8Array, outputSize: 
       return deflateRawDecompress(input, outputSize, { partial: options.partial });
     case 'lzma':
       return microLzmaDecompress(input, outputSize, { partial: options.partial, dictSize: options.dictSize });
+    case 'zstd':
+      return zstdDecompress(input, outputSize, { partial: options.partial });
     default:
-      throw new UnsupportedCodecError(String(algorithm), 'not implemented yet');
+      throw new UnsupportedCodecError(String(algorithm), 'no decoder for this algorithm');
   }
 }

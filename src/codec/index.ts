@@ -7,3 +7,6 @@ export { inflateRaw, type InflateRawOptions } from './inflate.js';
 export { decompress, type DecompressOptions } from './decompress.js';
 export { microLzmaDecompress, MIN_LZMA_DICT_SIZE, MAX_LZMA_DICT_SIZE, type MicroLzmaDecompressOptions } from './microlzma.js';
 export { decodeLzma, parseLzmaProperties, type LzmaProperties, type LzmaDecodeRequest } from './lzma-decoder.js';
+export { zstdDecompress, type ZstdDecompressOptions } from './zstd/decompress.js';
+export { createZstdDecoder, zstdDecompressStream, ZstdStreamDecoder, DEFAULT_ZSTD_MAX_WINDOW_SIZE, type ZstdStreamOptions, type ZstdStreamFrame } from './zstd/stream.js';
+export { scanZstdFrames, parseZstdFrameHeader, ZSTD_MAGIC, ZSTD_SKIPPABLE_MAGIC_MIN, type ZstdFrameHeader, type ZstdFrameInfo } from './zstd/frame.js';
