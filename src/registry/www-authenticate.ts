@@ -30,6 +30,11 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Aut
     while (i < s.length && TOKEN.test(s[i])) i++;
     return s.slice(start, i);
   };
+  const readBare = (): string => {
+    const start = i;
+    while (i < s.length && s[i] !== ',' && s[i] !== ' ' && s[i] !== '\t') i++;
+    return s.slice(start, i);
+  };
   const readQuoted = (): string => {
     // at the opening quote
     i++;
@@ -59,7 +64,8 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Aut
       // auth-param (or token68 ending in '=' — treated as param with empty name below)
       i++;
       skipWs();
-      const value = s[i] === '"' ? readQuoted() : readToken();
+      // unquoted values should be tokens, but servers send bare URLs too: read to ',' or space
+      const value = s[i] === '"' ? readQuoted() : readBare();
       current.params[tok.toLowerCase()] = value;
       continue;
     }
