@@ -12,7 +12,12 @@ interface Args {
   url: string;
   digest: string;
   size: number;
-  action: 'fill' | 'read';
+  action: 'fill' | 'read' | 'random' | 'gc';
+  /** random: number of reads, seed, largest read. gc: maxSize. */
+  count?: number;
+  seed?: number;
+  maxLength?: number;
+  maxSize?: number;
   start?: number;
   length?: number;
   pieceSize?: number;
@@ -30,7 +35,8 @@ const cache = await BlobCache.open(args.cacheDir, {
   parallelism: args.parallelism,
   readahead: args.readahead,
 });
-const src = await cache.openBlob(args.digest, args.size, new HttpRangeSource(args.url, args.size));
+const direct = new HttpRangeSource(args.url, args.size);
+const src = await cache.openBlob(args.digest, args.size, direct);
 process.stdout.write('ready\n');
 if (args.waitForGo) {
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
@@ -40,6 +46,25 @@ const result: Record<string, unknown> = {};
 if (args.action === 'fill') {
   await src.fill();
   result.complete = src.isComplete;
+} else if (args.action === 'gc') {
+  const r = await cache.gc({ maxSize: args.maxSize ?? 0 });
+  result.evicted = r.evicted.length;
+} else if (args.action === 'random') {
+  // Random reads through the cache, each compared with the same range fetched directly.
+  let x = (args.seed ?? 1) >>> 0 || 1;
+  let mismatches = 0;
+  const max = args.maxLength ?? 256 * 1024;
+  for (let i = 0; i < (args.count ?? 100); i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const off = (x >>> 0) % args.size;
+    const len = 1 + ((x >>> 7) % max);
+    const [a, b] = await Promise.all([src.read(off, len), direct.read(off, len)]);
+    if (!Buffer.from(a).equals(Buffer.from(b))) mismatches++;
+  }
+  result.reads = args.count ?? 100;
+  result.mismatches = mismatches;
 } else {
   const h = createHash('sha256');
   let bytes = 0;
