@@ -21,7 +21,9 @@ export type Fault =
   /** Forward, but shift the start and end of Content-Range by `shift`. */
   | { kind: 'shift-content-range'; shift: number }
   /** Forward, appending `extra` bytes to the body (Content-Length adjusted). */
-  | { kind: 'extra-bytes'; extra: number };
+  | { kind: 'extra-bytes'; extra: number }
+  /** Answer with a redirect (default 307) to `to` + the request's path and query (blob storage). */
+  | { kind: 'redirect'; to: string; status?: number };
 
 export interface FaultRule {
   /** Which requests: method and a path regex (default: every request). */
@@ -104,6 +106,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       const body = fault.body ?? JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected fault' }] });
       entry.bytes = Buffer.byteLength(body);
       res.writeHead(fault.status, headers).end(body);
+      return;
+    }
+    if (fault?.kind === 'redirect') {
+      entry.status = fault.status ?? 307;
+      res.writeHead(entry.status, { location: fault.to.replace(/\/$/, '') + path, 'content-length': '0' }).end();
       return;
     }
     const headers = { ...req.headers, host: target.host };

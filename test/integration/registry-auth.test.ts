@@ -14,6 +14,7 @@ import { startRegistry, skopeoPush, type TestRegistry } from '../helpers/registr
 import { writeImageLayout, MT_LAYER_EROFS } from '../helpers/oci-layout.js';
 import { writeHtpasswd, htpasswdConfig } from '../helpers/htpasswd.js';
 import { startTokenIssuer, type TokenIssuer } from '../helpers/token-issuer.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { isOcifsError } from '../../src/errors.js';
 
@@ -64,6 +65,34 @@ describe('htpasswd basic auth', () => {
       await assert.rejects(wrong.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'));
     } finally {
       await wrong.close();
+    }
+  });
+
+  test('a redirect to blob storage on another host is followed without the Authorization header', async () => {
+    // "storage": an anonymous registry holding the same blob, behind a logging proxy
+    const storage = await startRegistry();
+    const storageProxy = await startFaultProxy(storage.url);
+    const front = await startFaultProxy(reg.url);
+    try {
+      await skopeoPush(join(tmp, 'layout'), 'v1', `${storage.host}/priv/app:v1`);
+      front.addRule({ path: /\/blobs\//, fault: { kind: 'redirect', to: storageProxy.url } });
+      const c = new RegistryClient({ username: 'alice', password: 's3cret', env: emptyEnv });
+      try {
+        const img = await c.resolve(`${front.host}/priv/app:v1`);
+        const got = await c.blobSource(img.reference, img.layers[0]).read(1000, 2000);
+        assert.deepEqual(Buffer.from(got), layer.subarray(1000, 3000));
+      } finally {
+        await c.close();
+      }
+      assert.ok(front.log.some((e) => e.path.includes('/blobs/') && e.status === 307 && e.authorization?.startsWith('Basic ')), 'the registry itself got the credentials');
+      const stored = storageProxy.log.filter((e) => e.path.includes('/blobs/'));
+      assert.ok(stored.length >= 2, 'config and layer came from storage');
+      assert.ok(stored.every((e) => e.authorization === undefined), 'no Authorization sent to the storage host');
+      assert.ok(stored.some((e) => e.range === 'bytes=1000-2999'), 'Range kept across the redirect');
+    } finally {
+      await front.stop();
+      await storageProxy.stop();
+      await storage.stop();
     }
   });
 
