@@ -197,3 +197,12 @@ test('nothing listening: a typed network error, not retried forever', async () =
     await c.close();
   }
 });
+
+test('ping: GET /v2/ answers 200 without challenges on an anonymous registry', async () => {
+  const c = new RegistryClient();
+  try {
+    assert.deepEqual(await c.ping(reg.host), { url: `${reg.url}/v2/`, status: 200, challenges: [] });
+  } finally {
+    await c.close();
+  }
+});

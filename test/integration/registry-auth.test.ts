@@ -203,6 +203,17 @@ describe('token auth (distribution token protocol, real JWTs)', () => {
     await issuer?.stop();
   });
 
+  test('ping shows the bearer challenge', async () => {
+    const c = new RegistryClient({ env: emptyEnv });
+    try {
+      const p = await c.ping(reg.host);
+      assert.equal(p.status, 401);
+      assert.deepEqual(p.challenges, [{ scheme: 'bearer', params: { realm: issuer.realm, service: issuer.service } }]);
+    } finally {
+      await c.close();
+    }
+  });
+
   test('anonymous token with the pull scope; one token serves many requests', async () => {
     issuer.requests.length = 0;
     const c = new RegistryClient({ env: emptyEnv });
