@@ -2,7 +2,7 @@
 // an uncompressed EROFS image of the same tree (page-cache warm), alternating runs, and prints
 // the ratio of medians. Not the project benchmark (bench/ uses the real EROFS reader and
 // registry); a tool to tune the extractor.
-//   node --import tsx scripts/bench-vfs-extract.ts [SRC_DIR] [ROUNDS] [CONCURRENCY]
+//   [OCIFS_BENCH_DIR=/dev/shm] node --import tsx scripts/bench-vfs-extract.ts [SRC_DIR] [ROUNDS] [CONCURRENCY]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { walk } from '../src/vfs/walk.js';
 import { makeTree, memoryFsFromDirectory } from '../test/helpers/fs-manifest.js';
 import { runOk } from '../test/helpers/run.js';
 
-const work = await mkdtemp(join(tmpdir(), 'ocifs-bench-extract-'));
+const work = await mkdtemp(join(process.env.OCIFS_BENCH_DIR ?? tmpdir(), 'ocifs-bench-extract-'));
 try {
   let src = process.argv[2];
   if (!src) {

@@ -20,20 +20,20 @@
  *
  * @packageDocumentation
  */
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, opendir, readFile, realpath, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, opendir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortedError, InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
 import type { ReadOptions } from '../io/byte-source.js';
 import { readPieces } from '../io/read-stream.js';
-import { isUnsupported, loadXattr, makeSpecial, setXattr, splitRdev } from './host-ops.js';
+import { readUmask, splitRdev } from './host-ops.js';
+import { HostWriter, type HostMeta } from './host-writer.js';
 import { resolveEntry } from './path.js';
 import { TaskPool } from './task-pool.js';
 import { ContentSizeError, ExtractConflictError, ExtractIoError } from './tool-errors.js';
 import type { FileSystem, Inode } from './types.js';
 import { walk } from './walk.js';
 
-/** Files written at the same time by default. */
+/** Files read from the image at the same time by default. */
 export const DEFAULT_EXTRACT_CONCURRENCY = 8;
 /** Bytes read from the image per read by default. */
 export const DEFAULT_EXTRACT_PIECE = 1024 * 1024;
@@ -66,7 +66,7 @@ export interface ExtractOptions extends ReadOptions {
   xattrs?: boolean;
   /** Merge into a non-empty DEST (default false: refuse it). */
   overwrite?: boolean;
-  /** Files written concurrently (default {@link DEFAULT_EXTRACT_CONCURRENCY}). */
+  /** Files read from the image concurrently (default {@link DEFAULT_EXTRACT_CONCURRENCY}); one thread writes them, in order. */
   concurrency?: number;
   /** Bytes per read from the image (default {@link DEFAULT_EXTRACT_PIECE}). */
   pieceSize?: number;
@@ -93,22 +93,23 @@ export interface ExtractResult extends ExtractProgress {
 
 interface Ctx {
   fs: FileSystem;
-  dest: string;
   signal?: AbortSignal;
   owners: boolean;
   xattrs: boolean;
   root: boolean;
   overwrite: boolean;
   pieceSize: number;
+  writer: HostWriter;
   result: ExtractResult;
   onProgress?: (p: ExtractProgress) => void;
   onWarning?: (w: ExtractWarning) => void;
-  /** Hardlinked inodes already created: the host path and how many more links to expect. */
-  links: Map<number, { path: string; ready: Promise<void>; left: number }>;
+  /** Hardlinked inodes already pushed: the host path, when its creation is queued, links still to come. */
+  links: Map<number, { path: string; queued: Promise<void>; left: number }>;
   /** The process's umask, when known: files are created with their final mode when it allows. */
   umask: number | undefined;
   /** Owner new entries get by themselves (so chown can be skipped), when known. */
   defaultOwner: { uid: number; gid: number } | undefined;
+  nextHandle: number;
 }
 
 const isRoot = () => process.getuid?.() === 0;
@@ -127,56 +128,70 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
   const signal = options.signal;
   const start = await resolveEntry(fs, options.path ?? '/', { signal });
   const { path: destAbs, created } = await prepareDest(dest, options.overwrite ?? false);
+  const result: ExtractResult = { entries: 0, files: 0, bytes: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, skipped: 0, warnings: {} };
   const ctx: Ctx = {
     fs,
-    dest: destAbs,
     signal,
     owners: options.preserveOwners ?? isRoot(),
     xattrs: options.xattrs ?? true,
     root: isRoot(),
     overwrite: options.overwrite ?? false,
     pieceSize,
-    result: { entries: 0, files: 0, bytes: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, skipped: 0, warnings: {} },
+    writer: await HostWriter.start({
+      root: isRoot(),
+      maxBatchBytes: Math.max(4 * 1024 * 1024, pieceSize),
+      onDone: (bytes, files) => {
+        result.bytes += bytes;
+        result.files += files;
+        options.onProgress?.(progressOf(result));
+      },
+      onWarning: (kind, path, message) => warn(ctx, kind, path, message),
+    }),
+    result,
     onProgress: options.onProgress,
     onWarning: options.onWarning,
     links: new Map(),
     umask: await readUmask(),
     defaultOwner: await defaultOwner(destAbs),
+    nextHandle: 1,
   };
-  const pool = new TaskPool(concurrency);
+  const reads = new TaskPool(concurrency);
   // Directories get their mode, owner, xattrs and mtime after everything inside them exists:
   // a read-only mode would stop the writes, and creating entries would change the mtime.
   const dirs: { host: string; inode: Inode }[] = [];
   try {
     if (start.inode.type !== 'dir') {
       const name = start.path.slice(start.path.lastIndexOf('/') + 1);
-      await createEntry(ctx, pool, join(destAbs, name), start.inode);
+      await createEntry(ctx, reads, join(destAbs, name), start.inode);
     } else {
       for await (const e of walk(fs, start.path, { signal, exits: true, prefetch: options.prefetch })) {
-        if (pool.hasFailed) break;
+        if (reads.hasFailed || ctx.writer.failed) break;
         if (e.depth === 0) {
           if (e.exit && created) dirs.push({ host: destAbs, inode: e.inode });
           continue;
         }
         const host = `${destAbs}/${e.relPath}`;
         if (e.exit) dirs.push({ host, inode: e.inode });
-        else await createEntry(ctx, pool, host, e.inode);
+        else await createEntry(ctx, reads, host, e.inode);
       }
     }
-    await pool.drain();
-    const finish = new TaskPool(concurrency);
+    await reads.drain();
     for (const d of dirs) {
-      if (finish.hasFailed) break;
-      await finish.add(() => applyMetadata(ctx, d.host, d.inode, undefined));
+      throwIfAborted(signal);
+      ctx.writer.push({ op: 'meta', path: d.host, meta: await metaOf(ctx, d.inode, false) });
     }
-    await finish.drain();
+    await ctx.writer.flush();
   } catch (err) {
-    await pool.settle();
-    if (signal?.aborted && !isOcifsError(err, 'ERR_OCIFS_ABORTED')) throw new AbortedError({ cause: err });
-    throw err;
+    await reads.settle();
+    await ctx.writer.close();
+    // The writer's own failure explains a read that stopped because of it.
+    const cause = ctx.writer.failed ? ctx.writer.failure : err;
+    if (signal?.aborted && !isOcifsError(cause, 'ERR_OCIFS_ABORTED')) throw new AbortedError({ cause });
+    throw cause;
   }
-  ctx.onProgress?.(progressOf(ctx.result));
-  return ctx.result;
+  await ctx.writer.close();
+  options.onProgress?.(progressOf(result));
+  return result;
 }
 
 /** Entries and content bytes (hardlinks once) below `path`: the totals of a progress bar (metadata reads only). */
@@ -221,17 +236,6 @@ async function prepareDest(dest: string, overwrite: boolean): Promise<{ path: st
   return { path: await realpath(dest), created };
 }
 
-/** The umask from /proc/self/status (`process.umask()` without an argument is deprecated). */
-async function readUmask(): Promise<number | undefined> {
-  try {
-    const text = await readFile('/proc/self/status', 'utf8');
-    const m = /^Umask:\s*([0-7]+)$/m.exec(text);
-    return m ? parseInt(m[1], 8) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The owner a new entry gets without chown: the process's ids, unless DEST is setgid (then
  * the group is inherited; the directories extract makes are not setgid until the end).
@@ -254,44 +258,39 @@ function warn(ctx: Ctx, kind: string, path: string, message: string): void {
   if (n === 1) ctx.onWarning?.({ kind, path, message });
 }
 
-/** Runs a host operation, naming the path and operation when it fails. */
-async function host<T>(path: string, operation: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (isOcifsError(err)) throw err;
-    throw new ExtractIoError(path, operation, err);
-  }
+/** A time for Node's utimes (seconds as a double, kept to µs by libuv) that never rounds into the next second. */
+function hostTime(sec: number, nsec: number): number {
+  let t = sec + Math.floor(nsec / 1000) / 1e6;
+  while (Math.floor(t) > sec) t -= 2 ** -20;
+  return t;
 }
 
 /**
- * Makes room for a new entry at `path`: nothing to do in a fresh DEST; with overwrite, an
- * existing non-directory is unlinked (never followed) and an existing directory is refused.
+ * What to apply to an entry: owner (skipped when a new entry already has it), mode (skipped
+ * when the file was created with it; always after chown, which clears setuid/setgid), xattrs
+ * (after chown, which clears security.capability), and the mtime last.
  */
-async function makeRoom(ctx: Ctx, path: string): Promise<void> {
-  if (!ctx.overwrite) return;
-  let st;
-  try {
-    st = await lstat(path);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return;
-    throw new ExtractIoError(path, 'lstat', err);
-  }
-  if (st.isDirectory()) throw new ExtractConflictError(path, 'is a directory on the host but not in the image (not deleted)');
-  await host(path, 'unlink', () => unlink(path));
+async function metaOf(ctx: Ctx, inode: Inode, modeSet: boolean): Promise<HostMeta> {
+  const chown = ctx.owners && !(ctx.defaultOwner && ctx.defaultOwner.uid === inode.uid && ctx.defaultOwner.gid === inode.gid);
+  const xs = ctx.xattrs ? await ctx.fs.listxattr(inode.ino, { signal: ctx.signal }) : undefined;
+  return {
+    chown,
+    uid: inode.uid,
+    gid: inode.gid,
+    // Linux has no mode of its own for a symlink (lchmod is not supported).
+    chmod: inode.type !== 'symlink' && (chown || !modeSet),
+    mode: inode.mode & 0o7777,
+    xattrs: xs && xs.size > 0 ? [...xs] : undefined,
+    time: hostTime(inode.mtimeSec, inode.mtimeNsec),
+  };
 }
 
-/** Translates "already exists" in a fresh DEST into the corrupt-image conflict it is. */
-function existsError(path: string, err: unknown): never {
-  if ((err as { code?: string }).code === 'EEXIST') throw new ExtractConflictError(path, 'already exists (the image names it twice)', { cause: err });
-  throw isOcifsError(err) ? err : new ExtractIoError(path, 'create', err);
-}
-
-async function createEntry(ctx: Ctx, pool: TaskPool, path: string, inode: Inode): Promise<void> {
+async function createEntry(ctx: Ctx, reads: TaskPool, path: string, inode: Inode): Promise<void> {
   throwIfAborted(ctx.signal);
   ctx.result.entries++;
+  const overwrite = ctx.overwrite;
   if (inode.type === 'dir') {
-    await makeDir(ctx, path);
+    ctx.writer.push({ op: 'mkdir', path, overwrite });
     ctx.result.dirs++;
     return;
   }
@@ -300,58 +299,43 @@ async function createEntry(ctx: Ctx, pool: TaskPool, path: string, inode: Inode)
     if (first) {
       if (--first.left <= 0) ctx.links.delete(inode.ino);
       ctx.result.hardlinks++;
-      await pool.add(async () => {
-        await first.ready;
-        await makeRoom(ctx, path);
-        await link(first.path, path).catch((err) => existsError(path, err));
+      await reads.add(async () => {
+        await first.queued;
+        ctx.writer.push({ op: 'link', path, target: first.path, overwrite });
       });
       return;
     }
   }
-  let ready: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  let queued: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   if (inode.nlink > 1) {
-    const p = new Promise<void>((resolve, reject) => (ready = { resolve, reject }));
+    const p = new Promise<void>((resolve, reject) => (queued = { resolve, reject }));
     p.catch(() => {});
-    ctx.links.set(inode.ino, { path, ready: p, left: inode.nlink - 1 });
+    ctx.links.set(inode.ino, { path, queued: p, left: inode.nlink - 1 });
   }
-  await pool.add(async () => {
+  await reads.add(async () => {
     try {
-      await createNonDir(ctx, path, inode, () => ready?.resolve());
+      await createNonDir(ctx, path, inode, () => queued?.resolve());
     } catch (err) {
-      ready?.reject(err);
+      queued?.reject(err);
       throw err;
     } finally {
-      ready?.resolve();
+      queued?.resolve();
     }
   });
 }
 
-async function makeDir(ctx: Ctx, path: string): Promise<void> {
-  try {
-    await mkdir(path, 0o700);
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'EEXIST') throw new ExtractIoError(path, 'mkdir', err);
-    if (!ctx.overwrite) existsError(path, err);
-    const st = await host(path, 'lstat', () => lstat(path));
-    if (st.isDirectory()) return;
-    // A file or symlink where the image has a directory: replace it, never descend through it.
-    await host(path, 'unlink', () => unlink(path));
-    await host(path, 'mkdir', () => mkdir(path, 0o700));
-  }
-}
-
-/** Creates a non-directory; `created` is called as soon as the path exists (hardlinks may follow). */
-async function createNonDir(ctx: Ctx, path: string, inode: Inode, created: () => void): Promise<void> {
-  await makeRoom(ctx, path);
+/** Queues a non-directory; `queued` is called once its creation is queued (hardlinks may follow). */
+async function createNonDir(ctx: Ctx, path: string, inode: Inode, queued: () => void): Promise<void> {
+  const overwrite = ctx.overwrite;
   switch (inode.type) {
     case 'file':
-      return writeFile(ctx, path, inode, created);
+      return queueFile(ctx, path, inode, queued);
     case 'symlink': {
       const target = await ctx.fs.readlink(inode.ino, { signal: ctx.signal });
-      await symlink(target, path).catch((err) => existsError(path, err));
-      created();
+      ctx.writer.push({ op: 'symlink', path, target, meta: await metaOf(ctx, inode, false), overwrite });
+      queued();
       ctx.result.symlinks++;
-      return applyMetadata(ctx, path, inode, undefined);
+      return;
     }
     case 'fifo':
     case 'chardev':
@@ -362,13 +346,10 @@ async function createNonDir(ctx: Ctx, path: string, inode: Inode, created: () =>
         return;
       }
       const [major, minor] = splitRdev(inode.rdev);
-      await makeSpecial(path, inode.type, major, minor, ctx.signal).catch((err) => {
-        if (err?.data?.errno === 'EEXIST') existsError(path, Object.assign(err, { code: 'EEXIST' }));
-        throw err;
-      });
-      created();
+      ctx.writer.push({ op: 'special', path, kind: inode.type, major, minor, meta: await metaOf(ctx, inode, false), overwrite });
+      queued();
       ctx.result.specials++;
-      return applyMetadata(ctx, path, inode, undefined);
+      return;
     }
     case 'socket':
       // A socket is only meaningful while a process listens on it; tar and umoci skip them too.
@@ -378,83 +359,30 @@ async function createNonDir(ctx: Ctx, path: string, inode: Inode, created: () =>
   }
 }
 
-async function writeFile(ctx: Ctx, path: string, inode: Inode, created: () => void): Promise<void> {
-  const source = await ctx.fs.openFile(inode.ino, { signal: ctx.signal });
+async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: () => void): Promise<void> {
+  const signal = ctx.signal;
+  const source = await ctx.fs.openFile(inode.ino, { signal });
   if (source.size !== inode.size) throw new ContentSizeError(path, inode.size, source.size);
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   // Created with its permission bits when the umask keeps them, saving a chmod per file.
-  const createMode = ctx.umask !== undefined && (inode.mode & 0o777 & ctx.umask) === 0 ? inode.mode & 0o777 : 0o600;
-  const fh = await open(path, flags, createMode).catch((err) => existsError(path, err));
-  created();
-  try {
-    const write = async (piece: Uint8Array, pos: number) => {
-      let done = 0;
-      while (done < piece.byteLength) {
-        const { bytesWritten } = await host(path, 'write', () => fh.write(piece, done, piece.byteLength - done, pos + done));
-        done += bytesWritten;
-      }
-      ctx.result.bytes += piece.byteLength;
-      ctx.onProgress?.(progressOf(ctx.result));
-    };
-    if (source.size > 0 && source.size <= ctx.pieceSize) {
-      await write(await source.read(0, source.size, { signal: ctx.signal }), 0);
-    } else if (source.size > 0) {
-      let pos = 0;
-      for await (const piece of readPieces(source, { pieceSize: ctx.pieceSize, readAhead: 2, signal: ctx.signal })) {
-        await write(piece, pos);
-        pos += piece.byteLength;
-      }
-    }
-    await applyMetadata(ctx, path, inode, fh, createMode === (inode.mode & 0o7777));
-  } finally {
-    await fh.close();
-  }
-  ctx.result.files++;
-  ctx.onProgress?.(progressOf(ctx.result));
-}
-
-/** A time for Node's utimes (seconds as a double, kept to µs by libuv) that never rounds into the next second. */
-function hostTime(sec: number, nsec: number): number {
-  let t = sec + Math.floor(nsec / 1000) / 1e6;
-  while (Math.floor(t) > sec) t -= 2 ** -20;
-  return t;
-}
-
-/**
- * Owner, then mode (chown clears setuid/setgid), then xattrs (chown clears security.capability),
- * then times last (nothing after may touch the inode). Through `fh` when the file is open.
- */
-async function applyMetadata(ctx: Ctx, path: string, inode: Inode, fh: FileHandle | undefined, modeSet = false): Promise<void> {
-  const isLink = inode.type === 'symlink';
-  const owned = ctx.defaultOwner !== undefined && ctx.defaultOwner.uid === inode.uid && ctx.defaultOwner.gid === inode.gid;
-  if (ctx.owners && !owned) {
-    modeSet = false; // chown clears setuid/setgid: the mode goes on after it
-    await (fh ? fh.chown(inode.uid, inode.gid) : lchown(path, inode.uid, inode.gid)).catch((err) => {
-      if (!ctx.root && isUnsupported(err)) throw new ExtractIoError(path, 'chown (owners need root)', err);
-      throw new ExtractIoError(path, 'chown', err);
-    });
-  }
-  // Linux has no mode of its own for a symlink (lchmod is not supported).
-  if (!isLink && !modeSet) await host(path, 'chmod', () => (fh ? fh.chmod(inode.mode & 0o7777) : chmod(path, inode.mode & 0o7777)));
-  if (ctx.xattrs) await applyXattrs(ctx, path, inode);
-  const t = hostTime(inode.mtimeSec, inode.mtimeNsec);
-  await host(path, 'utimes', () => (fh ? fh.utimes(t, t) : lutimes(path, t, t)));
-}
-
-async function applyXattrs(ctx: Ctx, path: string, inode: Inode): Promise<void> {
-  const xs = await ctx.fs.listxattr(inode.ino, { signal: ctx.signal });
-  if (xs.size === 0) return;
-  const mod = await loadXattr();
-  if (!mod) {
-    warn(ctx, 'xattr', path, 'extended attributes cannot be set on this platform (the @napi-rs/xattr binary did not load)');
+  const perm = inode.mode & 0o777;
+  const createMode = ctx.umask !== undefined && (perm & ctx.umask) === 0 ? perm : 0o600;
+  const meta = await metaOf(ctx, inode, createMode === (inode.mode & 0o7777));
+  const overwrite = ctx.overwrite;
+  if (source.size <= ctx.pieceSize) {
+    const bytes = source.size > 0 ? await source.read(0, source.size, { signal }) : new Uint8Array(0);
+    await ctx.writer.room();
+    ctx.writer.push({ op: 'file', path, createMode, meta, overwrite, bytes });
+    queued();
     return;
   }
-  for (const [name, value] of xs) {
-    try {
-      await setXattr(mod, path, name, value);
-    } catch (err) {
-      if (!isUnsupported(err)) throw new ExtractIoError(path, `setxattr ${name}`, err);
-      warn(ctx, 'xattr', path, `xattr ${name} not kept: ${(err as Error).message}${ctx.root ? '' : ' (trusted. and security. need root)'}`);
-    }
+  const handle = ctx.nextHandle++;
+  ctx.writer.push({ op: 'open', handle, path, createMode, overwrite });
+  queued();
+  let pos = 0;
+  for await (const piece of readPieces(source, { pieceSize: ctx.pieceSize, readAhead: 2, signal })) {
+    await ctx.writer.room();
+    ctx.writer.push({ op: 'write', handle, pos, bytes: piece });
+    pos += piece.byteLength;
   }
+  ctx.writer.push({ op: 'close', handle, meta });
 }

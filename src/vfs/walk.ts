@@ -17,7 +17,7 @@ import { resolveEntry } from './path.js';
 import { DirectoryCycleError, UnsafeNameError } from './tool-errors.js';
 import type { DirEntry, FileSystem, Inode } from './types.js';
 
-/** getattr calls kept in flight per directory by default. */
+/** Entries read ahead per directory (their getattr calls run together) by default. */
 export const DEFAULT_WALK_PREFETCH = 16;
 
 /** One step of a walk. */
@@ -37,7 +37,7 @@ export interface WalkEntry {
 
 /** Options of {@link walk}. */
 export interface WalkOptions extends ReadOptions {
-  /** getattr calls in flight per directory (default {@link DEFAULT_WALK_PREFETCH}; 1 = none ahead). */
+  /** Entries read ahead per directory, their inodes fetched together (default {@link DEFAULT_WALK_PREFETCH}). */
   prefetch?: number;
   /** Yield the start itself first (default true). */
   includeStart?: boolean;
@@ -66,9 +66,10 @@ interface Frame {
   inode: Inode;
   depth: number;
   it: AsyncIterator<DirEntry>;
-  /** The last `it.next()` issued: calls are chained so the iterator never sees two at once. */
-  chain: Promise<unknown>;
-  queue: Promise<Slot | null>[];
+  /** Entries fetched and not yet yielded. */
+  ready: Slot[];
+  /** The next batch, fetched while the current one is consumed (and its subdirectories walked). */
+  next: Promise<Slot[]> | undefined;
   ended: boolean;
 }
 
@@ -88,23 +89,29 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
 
   const seenDirs = new Set<number>([top.inode.ino]);
   const stack: Frame[] = [];
+  // Up to `prefetch` entries are read from the directory, then their inodes fetched at once.
+  const fetchBatch = async (f: Frame): Promise<Slot[]> => {
+    const entries: DirEntry[] = [];
+    while (entries.length < prefetch) {
+      const r = await f.it.next();
+      if (r.done) {
+        f.ended = true;
+        break;
+      }
+      entries.push(r.value);
+    }
+    const inodes = await Promise.all(entries.map((e) => fs.getattr(e.ino, { signal })));
+    return entries.map((entry, i) => ({ entry, inode: inodes[i] }));
+  };
+  const prefetchNext = (f: Frame) => {
+    f.next = f.ended ? undefined : fetchBatch(f);
+    f.next?.catch(() => {}); // rethrown when awaited
+  };
   const open = (e: WalkEntry): Frame => {
     const it = fs.readdir(e.inode.ino, { signal })[Symbol.asyncIterator]();
-    return { ...e, it, chain: Promise.resolve(), queue: [], ended: false };
-  };
-  const fill = (f: Frame) => {
-    while (!f.ended && f.queue.length < prefetch) {
-      const next = f.chain.then(() => f.it.next());
-      f.chain = next.catch(() => {});
-      const slot = next.then(async (r): Promise<Slot | null> => {
-        if (r.done) return null;
-        return { entry: r.value, inode: await fs.getattr(r.value.ino, { signal }) };
-      });
-      slot.catch(() => {}); // rethrown when awaited in order
-      f.queue.push(slot);
-      // Past the end of a directory every further slot would be null: stop issuing once known.
-      next.then((r) => { if (r.done) f.ended = true; }, () => { f.ended = true; });
-    }
+    const f: Frame = { ...e, it, ready: [], next: undefined, ended: false };
+    prefetchNext(f);
+    return f;
   };
 
   stack.push(open(first));
@@ -112,10 +119,12 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
     while (stack.length > 0) {
       throwIfAborted(signal);
       const f = stack[stack.length - 1];
-      fill(f);
-      const slot = await f.queue.shift();
-      if (slot === undefined || slot === null) {
-        f.ended = true;
+      if (f.ready.length === 0 && f.next) {
+        f.ready = (await f.next).reverse();
+        prefetchNext(f);
+      }
+      const slot = f.ready.pop();
+      if (slot === undefined) {
         stack.pop();
         await f.it.return?.();
         if (options.exits) yield { path: f.path, relPath: f.relPath, name: f.name, inode: f.inode, depth: f.depth, exit: true };

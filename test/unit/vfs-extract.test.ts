@@ -209,12 +209,26 @@ test('devices are made when root (with their numbers), fifos always', { skip: !i
 
 test('abort stops the extraction with ERR_OCIFS_ABORTED', async () => {
   const fs = new MemoryFs();
-  for (let i = 0; i < 200; i++) fs.addPath({ path: `d/f${i}`, type: 'file', content: 'x' });
+  for (let i = 0; i < 3000; i++) fs.addPath({ path: `d${i % 20}/f${i}`, type: 'file', content: 'x' });
+  // A slow reader (1 ms per file), so the writer reports progress while the walk goes on.
+  const slow: FileSystem = Object.create(fs);
+  slow.openFile = async (ino, o) => {
+    await new Promise((r) => setTimeout(r, 1));
+    return fs.openFile(ino, o);
+  };
   const ac = new AbortController();
+  let files = 0;
   await assert.rejects(
-    extractTree(fs, dest, { signal: ac.signal, onProgress: (p) => p.files === 10 && ac.abort() }),
+    extractTree(slow, dest, {
+      signal: ac.signal,
+      onProgress: (p) => {
+        files = p.files;
+        if (p.files > 0) ac.abort();
+      },
+    }),
     { code: 'ERR_OCIFS_ABORTED' },
   );
+  assert.ok(files > 0 && files < 3000, `stopped after ${files} files`);
   await assertNothingOutside();
 });
 

@@ -1,0 +1,180 @@
+/**
+ * The source of the extractor's writer thread (see `host-writer.ts`), run with
+ * `new Worker(source, { eval: true })` so the same text works from TypeScript sources and from
+ * the built package. Plain CommonJS; it receives batches of operations and performs them in
+ * order with synchronous calls — on this thread only, never on the event loop — replacing a
+ * libuv thread-pool round trip per syscall by one message per batch.
+ *
+ * Safety rules kept here: files are opened `O_CREAT|O_EXCL|O_NOFOLLOW`; symlinks, links and
+ * nodes are created, never written through; with `overwrite` an existing non-directory is
+ * unlinked first and an existing directory is only reused as a directory, never replaced.
+ *
+ * Messages in: `{ id, ops: JSON of Op[] (xattr values in base64), data: ArrayBuffer, length }` (file bytes packed in `data`,
+ * `ops` refer to offsets), or `{ id, closeAll: true }`. Out: `{ id, bytes, files, warnings,
+ * error?, data }` (the buffer handed back for reuse).
+ *
+ * @packageDocumentation
+ */
+
+/** The writer thread's program (CommonJS, evaluated in a Worker). */
+export const HOST_WRITER_WORKER_SOURCE = String.raw`
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { execFileSync } = require('node:child_process');
+const C = fs.constants;
+let xattr = null;
+let xattrError = null;
+try { xattr = require(workerData.xattrModule); } catch (e) { xattrError = String(e && e.message || e); }
+const UNSUPPORTED = new Set(workerData.unsupported);
+const ERRNO = new Map(Object.entries(require('node:os').constants.errno).map(([k, v]) => [v, k]));
+const fds = new Map();
+
+class OpError extends Error {
+  constructor(path, operation, err, kind) {
+    super(String(err && err.message || err));
+    this.path = path; this.operation = operation; this.kind = kind || 'io';
+    this.errno = errnoOf(err);
+  }
+}
+function errnoOf(err) {
+  if (err && typeof err.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) return err.code;
+  const m = /\(os error (\d+)\)/.exec(String(err && err.message || ''));
+  return m ? ERRNO.get(Number(m[1])) : undefined;
+}
+function attempt(path, operation, f) {
+  try { return f(); } catch (err) { if (err instanceof OpError) throw err; throw new OpError(path, operation, err); }
+}
+function existsOr(path, operation, f) {
+  try { return f(); } catch (err) {
+    if (err && err.code === 'EEXIST') throw new OpError(path, operation, err, 'twice');
+    throw new OpError(path, operation, err);
+  }
+}
+function lstatOrNull(path) {
+  try { return fs.lstatSync(path); } catch (err) { if (err && err.code === 'ENOENT') return null; throw new OpError(path, 'lstat', err); }
+}
+function makeRoom(op) {
+  if (!op.overwrite) return;
+  const st = lstatOrNull(op.path);
+  if (!st) return;
+  if (st.isDirectory()) throw new OpError(op.path, 'replace', new Error('is a directory on the host but not in the image (not deleted)'), 'dir-conflict');
+  attempt(op.path, 'unlink', () => fs.unlinkSync(op.path));
+}
+function warn(out, kind, path, message) { out.warnings.push({ kind, path, message }); }
+
+function applyMeta(out, path, m, fd) {
+  if (m.chown) {
+    try { fd !== undefined ? fs.fchownSync(fd, m.uid, m.gid) : fs.lchownSync(path, m.uid, m.gid); }
+    catch (err) { throw new OpError(path, workerData.root ? 'chown' : 'chown (owners need root)', err); }
+  }
+  if (m.chmod) attempt(path, 'chmod', () => fd !== undefined ? fs.fchmodSync(fd, m.mode) : fs.chmodSync(path, m.mode));
+  if (m.xattrs && m.xattrs.length) {
+    if (!xattr) warn(out, 'xattr', path, 'extended attributes cannot be set on this platform (' + xattrError + ')');
+    else for (const [name, value] of m.xattrs) {
+      try { xattr.setAttributeSync(path, name, Buffer.from(value, 'base64')); }
+      catch (err) {
+        const code = errnoOf(err);
+        if (!code || !UNSUPPORTED.has(code)) throw new OpError(path, 'setxattr ' + name, err);
+        warn(out, 'xattr', path, 'xattr ' + name + ' not kept: ' + err.message + (workerData.root ? '' : ' (trusted. and security. need root)'));
+      }
+    }
+  }
+  if (m.time !== undefined) attempt(path, 'utimes', () => fd !== undefined ? fs.futimesSync(fd, m.time, m.time) : fs.lutimesSync(path, m.time, m.time));
+}
+
+function writeAll(path, fd, bytes, pos) {
+  let done = 0;
+  while (done < bytes.byteLength) done += attempt(path, 'write', () => fs.writeSync(fd, bytes, done, bytes.byteLength - done, pos + done));
+}
+
+const FILE_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
+
+function run(out, op, data) {
+  switch (op.op) {
+    case 'mkdir': {
+      try { fs.mkdirSync(op.path, 0o700); return; } catch (err) {
+        if (!err || err.code !== 'EEXIST') throw new OpError(op.path, 'mkdir', err);
+        if (!op.overwrite) throw new OpError(op.path, 'mkdir', err, 'twice');
+      }
+      const st = lstatOrNull(op.path);
+      if (st && st.isDirectory()) return;
+      // A file or symlink where the image has a directory: replaced, never descended through.
+      if (st) attempt(op.path, 'unlink', () => fs.unlinkSync(op.path));
+      attempt(op.path, 'mkdir', () => fs.mkdirSync(op.path, 0o700));
+      return;
+    }
+    case 'file': {
+      makeRoom(op);
+      const fd = existsOr(op.path, 'create', () => fs.openSync(op.path, FILE_FLAGS, op.createMode));
+      try {
+        if (op.length > 0) writeAll(op.path, fd, data.subarray(op.offset, op.offset + op.length), 0);
+        applyMeta(out, op.path, op.meta, fd);
+      } finally { fs.closeSync(fd); }
+      out.bytes += op.length; out.files++;
+      return;
+    }
+    case 'open': {
+      makeRoom(op);
+      fds.set(op.handle, { fd: existsOr(op.path, 'create', () => fs.openSync(op.path, FILE_FLAGS, op.createMode)), path: op.path });
+      return;
+    }
+    case 'write': {
+      const h = fds.get(op.handle);
+      writeAll(h.path, h.fd, data.subarray(op.offset, op.offset + op.length), op.pos);
+      out.bytes += op.length;
+      return;
+    }
+    case 'close': {
+      const h = fds.get(op.handle);
+      fds.delete(op.handle);
+      try { applyMeta(out, h.path, op.meta, h.fd); } finally { fs.closeSync(h.fd); }
+      out.files++;
+      return;
+    }
+    case 'symlink':
+      makeRoom(op);
+      existsOr(op.path, 'symlink', () => fs.symlinkSync(op.target, op.path));
+      applyMeta(out, op.path, op.meta, undefined);
+      return;
+    case 'link':
+      makeRoom(op);
+      existsOr(op.path, 'link', () => fs.linkSync(op.target, op.path));
+      return;
+    case 'special': {
+      makeRoom(op);
+      const args = op.kind === 'fifo' ? ['mkfifo', ['-m', '600', '--', op.path]] : ['mknod', ['-m', '600', '--', op.path, op.kind === 'chardev' ? 'c' : 'b', String(op.major), String(op.minor)]];
+      try { execFileSync(args[0], args[1], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } }); }
+      catch (err) {
+        const text = String(err.stderr || err.message || err).trim();
+        if (/File exists/.test(text)) throw new OpError(op.path, args[0], Object.assign(new Error(text), { code: 'EEXIST' }), 'twice');
+        throw new OpError(op.path, args[0], new Error(err.code === 'ENOENT' ? args[0] + ' is not installed (coreutils)' : text));
+      }
+      applyMeta(out, op.path, op.meta, undefined);
+      return;
+    }
+    case 'meta':
+      applyMeta(out, op.path, op.meta, undefined);
+      return;
+  }
+}
+
+parentPort.on('message', (msg) => {
+  const out = { id: msg.id, bytes: 0, files: 0, warnings: [] };
+  if (msg.closeAll) {
+    for (const h of fds.values()) { try { fs.closeSync(h.fd); } catch {} }
+    fds.clear();
+    parentPort.postMessage(out);
+    return;
+  }
+  const data = new Uint8Array(msg.data, 0, msg.length);
+  try {
+    for (const op of JSON.parse(msg.ops)) run(out, op, data);
+  } catch (err) {
+    const e = err instanceof OpError ? err : new OpError('?', 'write', err);
+    out.error = { path: e.path, operation: e.operation, kind: e.kind, errno: e.errno, message: e.message };
+  }
+  out.data = msg.data;
+  parentPort.postMessage(out, [msg.data]);
+});
+`;

@@ -1,0 +1,240 @@
+/**
+ * The extractor's writer: a worker thread that creates the host entries in the order they are
+ * pushed, in batches (see `host-writer-worker.ts`). One thread doing the syscalls in order —
+ * like `fsck.erofs --extract` — while the event loop reads and decompresses the image: two cores
+ * busy, no libuv round trip per syscall, a parent directory always made before its children and
+ * a hardlink after its target. Memory is bounded by `maxInFlightBytes` of file data.
+ *
+ * @packageDocumentation
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { ExtractConflictError, ExtractIoError } from './tool-errors.js';
+import { HOST_WRITER_WORKER_SOURCE } from './host-writer-worker.js';
+import { UNSUPPORTED_ERRNOS } from './host-ops.js';
+
+/** Metadata to apply to a created entry (after its content). */
+export interface HostMeta {
+  chown: boolean;
+  uid: number;
+  gid: number;
+  chmod: boolean;
+  /** Permission bits incl. setuid/setgid/sticky. */
+  mode: number;
+  xattrs?: [string, Uint8Array][];
+  /** mtime (and atime) as seconds for utimes; undefined leaves the times alone. */
+  time?: number;
+}
+
+/** One operation of the writer. `overwrite` lets it replace an existing non-directory. */
+export type HostOp =
+  | { op: 'mkdir'; path: string; overwrite: boolean }
+  | { op: 'file'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; bytes: Uint8Array }
+  | { op: 'open'; handle: number; path: string; createMode: number; overwrite: boolean }
+  | { op: 'write'; handle: number; pos: number; bytes: Uint8Array }
+  | { op: 'close'; handle: number; meta: HostMeta }
+  | { op: 'symlink'; path: string; target: string; meta: HostMeta; overwrite: boolean }
+  | { op: 'link'; path: string; target: string; overwrite: boolean }
+  | { op: 'special'; path: string; kind: 'fifo' | 'chardev' | 'blockdev'; major: number; minor: number; meta: HostMeta; overwrite: boolean }
+  | { op: 'meta'; path: string; meta: HostMeta };
+
+/** Options of {@link HostWriter.start}. */
+export interface HostWriterOptions {
+  /** Running as root (error messages mention it when an owner cannot be set). */
+  root: boolean;
+  /** Operations per batch (default 256). */
+  maxBatchOps?: number;
+  /** File bytes per batch (default 4 MiB). */
+  maxBatchBytes?: number;
+  /** File bytes sent and not yet written before `room()` waits (default 64 MiB). */
+  maxInFlightBytes?: number;
+  /** Called when a batch is done, with the bytes and files it completed. */
+  onDone?: (bytes: number, files: number) => void;
+  /** Called for each thing the host could not keep. */
+  onWarning?: (kind: string, path: string, message: string) => void;
+}
+
+interface Reply {
+  id: number;
+  /** The batch's buffer, handed back for reuse. */
+  data?: ArrayBuffer;
+  bytes: number;
+  files: number;
+  warnings: { kind: string; path: string; message: string }[];
+  error?: { path: string; operation: string; kind: string; errno?: string; message: string };
+}
+
+type WireOp = Omit<HostOp, 'bytes'> & { offset?: number; length?: number };
+
+const require = createRequire(import.meta.url);
+
+/** Metadata as it travels in a batch's JSON: xattr values as base64. */
+function wireMeta(meta: HostMeta): unknown {
+  if (!meta.xattrs) return meta;
+  const { xattrs, ...rest } = meta;
+  return { ...rest, xattrs: xattrs.map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')]) };
+}
+
+/** Creates host entries on a worker thread, in push order. */
+export class HostWriter {
+  private ops: WireOp[] = [];
+  private chunks: Uint8Array[] = [];
+  private batchBytes = 0;
+  private nextId = 1;
+  private readonly pending = new Map<number, number>();
+  private inFlight = 0;
+  private error: unknown;
+  private waiters: (() => void)[] = [];
+  private closed = false;
+  private dead = false;
+  /** Batch buffers back from the thread, for reuse. */
+  private readonly free: ArrayBuffer[] = [];
+  private readonly maxOps: number;
+  private readonly maxBatchBytes: number;
+  private readonly maxInFlight: number;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly options: HostWriterOptions,
+  ) {
+    this.maxOps = options.maxBatchOps ?? 256;
+    this.maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
+    this.maxInFlight = Math.max(options.maxInFlightBytes ?? 64 * 1024 * 1024, this.maxBatchBytes);
+    worker.on('message', (r: Reply) => this.onReply(r));
+    worker.on('error', (err) => this.die(err));
+    worker.on('exit', (code) => this.die(new Error(`exited with code ${code}`)));
+  }
+
+  /** Starts the writer thread. */
+  static async start(options: HostWriterOptions): Promise<HostWriter> {
+    let xattrModule = '';
+    try {
+      xattrModule = require.resolve('@napi-rs/xattr');
+    } catch {
+      // The thread reports each xattr it cannot set as a warning.
+    }
+    const worker = new Worker(HOST_WRITER_WORKER_SOURCE, {
+      eval: true,
+      workerData: { xattrModule, root: options.root, unsupported: [...UNSUPPORTED_ERRNOS] },
+      stdout: false,
+      stderr: false,
+    });
+    return new HostWriter(worker, options);
+  }
+
+  /** True once an operation failed; the failure is thrown by the next `room`/`flush`. */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
+  /** The first failure, if any. */
+  get failure(): unknown {
+    return this.error;
+  }
+
+  /** Queues an operation (sent when the batch is full or on `flush`). */
+  push(op: HostOp): void {
+    if (this.error !== undefined) throw this.error;
+    if (this.closed) throw new ExtractIoError('(writer thread)', 'push', new Error('the writer is closed'));
+    if ('meta' in op && op.meta.xattrs) op = { ...op, meta: wireMeta(op.meta) as HostMeta };
+    if ('bytes' in op) {
+      const { bytes, ...rest } = op;
+      this.ops.push({ ...rest, offset: this.batchBytes, length: bytes.byteLength });
+      this.chunks.push(bytes);
+      this.batchBytes += bytes.byteLength;
+    } else {
+      this.ops.push(op);
+    }
+    if (this.ops.length >= this.maxOps || this.batchBytes >= this.maxBatchBytes) this.send();
+  }
+
+  /** Waits while too many file bytes are on their way to disk; throws the first failure. */
+  async room(): Promise<void> {
+    while (this.error === undefined && this.inFlight + this.batchBytes > this.maxInFlight) {
+      if (this.ops.length > 0 && this.inFlight === 0) this.send();
+      else await new Promise<void>((r) => this.waiters.push(r));
+    }
+    if (this.error !== undefined) throw this.error;
+  }
+
+  /** Sends what is queued and waits until everything sent is done; throws the first failure. */
+  async flush(): Promise<void> {
+    if (this.error === undefined && this.ops.length > 0) this.send();
+    while (this.pending.size > 0) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.error !== undefined) throw this.error;
+  }
+
+  /** Drops what is not sent, waits for what is, closes files left open, ends the thread. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.ops = [];
+    this.chunks = [];
+    this.batchBytes = 0;
+    while (this.pending.size > 0) await new Promise<void>((r) => this.waiters.push(r));
+    if (!this.dead) {
+      const id = this.nextId++;
+      this.pending.set(id, 0);
+      this.worker.postMessage({ id, closeAll: true });
+      while (this.pending.has(id)) await new Promise<void>((r) => this.waiters.push(r));
+    }
+    this.closed = true;
+    await this.worker.terminate();
+  }
+
+  /** The thread crashed or ended: nothing sent will be answered. */
+  private die(err: unknown): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.pending.clear();
+    this.inFlight = 0;
+    if (!this.closed) this.fail(new ExtractIoError('(writer thread)', 'run', err));
+    this.wake();
+  }
+
+  private send(): void {
+    // One copy into a buffer that is transferred (a view into a reader's cache is never cloned
+    // whole) and comes back with the reply, so batches reuse a few buffers instead of
+    // allocating, zero-filling and faulting in new ones.
+    let buffer = this.free.pop();
+    if (!buffer || buffer.byteLength < this.batchBytes) buffer = new ArrayBuffer(Math.max(this.batchBytes, this.maxBatchBytes * 2));
+    const data = new Uint8Array(buffer, 0, this.batchBytes);
+    let at = 0;
+    for (const c of this.chunks) {
+      data.set(c, at);
+      at += c.byteLength;
+    }
+    const id = this.nextId++;
+    this.pending.set(id, this.batchBytes);
+    this.inFlight += this.batchBytes;
+    // Operations go as one JSON string: cheaper to copy than a structured clone of small objects.
+    this.worker.postMessage({ id, ops: JSON.stringify(this.ops), data: buffer, length: this.batchBytes }, [buffer]);
+    this.ops = [];
+    this.chunks = [];
+    this.batchBytes = 0;
+  }
+
+  private onReply(r: Reply): void {
+    if (r.data && this.free.length < 32) this.free.push(r.data);
+    this.inFlight -= this.pending.get(r.id) ?? 0;
+    this.pending.delete(r.id);
+    for (const w of r.warnings) this.options.onWarning?.(w.kind, w.path, w.message);
+    if (r.bytes > 0 || r.files > 0) this.options.onDone?.(r.bytes, r.files);
+    if (r.error) {
+      const e = r.error;
+      const cause = Object.assign(new Error(e.message), { code: e.errno });
+      if (e.kind === 'twice') this.fail(new ExtractConflictError(e.path, 'already exists (the image names it twice)', { cause }));
+      else if (e.kind === 'dir-conflict') this.fail(new ExtractConflictError(e.path, e.message));
+      else this.fail(new ExtractIoError(e.path, e.operation, cause));
+    }
+    this.wake();
+  }
+
+  private fail(err: unknown): void {
+    if (this.error === undefined) this.error = err;
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
