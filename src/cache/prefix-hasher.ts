@@ -15,8 +15,10 @@ import { newHash, type ParsedDigest } from './digest.js';
 import { StoreMissError, type ChunkStore } from './store.js';
 
 const PIECE = 4 * 1024 * 1024;
-/** Most bytes of out-of-order pieces kept for the prefix to reach. */
-const MAX_PENDING = 32 * 1024 * 1024;
+/** Most bytes of out-of-order pieces kept for the prefix to reach (per blob). */
+const MAX_PENDING = 8 * 1024 * 1024;
+/** Pieces starting further than this beyond the prefix are not kept (random access). */
+const PENDING_WINDOW = 16 * 1024 * 1024;
 
 /** Incremental hash over the readable prefix of one store. */
 export class PrefixHasher {
@@ -57,7 +59,12 @@ export class PrefixHasher {
   offer(offset: number, bytes: Uint8Array): void {
     if (this.done) return;
     if (this.take(offset, bytes)) this.drain();
-    else if (offset > this.hashedBytes && this.pendingBytes + bytes.byteLength <= MAX_PENDING && !this.pending.has(offset)) {
+    else if (
+      offset > this.hashedBytes &&
+      offset - this.hashedBytes <= PENDING_WINDOW &&
+      this.pendingBytes + bytes.byteLength <= MAX_PENDING &&
+      !this.pending.has(offset)
+    ) {
       this.pending.set(offset, bytes);
       this.pendingBytes += bytes.byteLength;
     }
