@@ -38,6 +38,8 @@ export interface ZstdStreamOptions {
 
 /** Most extra room kept after the window (bounds memory to window + 16 MiB). */
 const WINDOW_SLACK_MAX = 16 * 1024 * 1024;
+/** First size of the window buffer of a frame. */
+const WINDOW_INITIAL = 1024 * 1024;
 
 function u32(src: Uint8Array, p: number): number {
   return (src[p] | (src[p + 1] << 8) | (src[p + 2] << 16) | (src[p + 3] << 24)) >>> 0;
@@ -68,6 +70,7 @@ export class ZstdStreamDecoder {
   private skip = -1;
   private lastBlockDone = false;
   private win = new Uint8Array(0);
+  private winCap = 0;
   private wpos = 0;
   private failed: unknown;
 
@@ -170,8 +173,11 @@ export class ZstdStreamDecoder {
       // Window buffer: the window plus room for more output, so the window is slid (copied)
       // once per `extra` bytes rather than once per block; reused when big enough.
       const extra = Math.max(BLOCK_SIZE_MAX, Math.min(h.windowSize, WINDOW_SLACK_MAX));
-      const cap = h.windowSize + extra;
-      if (this.win.length < cap || this.win.length > 4 * cap) this.win = new Uint8Array(cap);
+      this.winCap = h.windowSize + extra;
+      // Start small and grow with the output: a frame that declares a large window but is short
+      // (stdin input has no content size) never pays for the whole window.
+      const initial = Math.min(this.winCap, WINDOW_INITIAL);
+      if (this.win.length < initial || this.win.length > this.winCap) this.win = new Uint8Array(initial);
       this.wpos = 0;
       this.consume(h.headerSize);
       return true;
@@ -227,6 +233,12 @@ export class ZstdStreamDecoder {
   /** Keeps the last window of output and makes room for one more block. */
   private makeRoom(): void {
     if (this.wpos + BLOCK_SIZE_MAX <= this.win.length) return;
+    if (this.win.length < this.winCap) {
+      const grown = new Uint8Array(Math.min(this.winCap, Math.max(2 * this.win.length, this.wpos + BLOCK_SIZE_MAX)));
+      grown.set(this.win.subarray(0, this.wpos));
+      this.win = grown;
+      return;
+    }
     const keep = Math.min(this.wpos, this.frame!.windowSize);
     this.win.copyWithin(0, this.wpos - keep, this.wpos);
     this.wpos = keep;
