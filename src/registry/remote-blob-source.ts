@@ -138,15 +138,11 @@ export class RemoteBlobSource implements ByteSource {
       return this.startStream(ep, res);
     })();
     this.pendingStreams.set(ep.base, p);
-    p.then(
-      (s) => {
-        // once running, the stream itself is found through `streams`
-        if (this.pendingStreams.get(ep.base) === p && !s.canServe(0)) this.pendingStreams.delete(ep.base);
-      },
-      () => {
-        if (this.pendingStreams.get(ep.base) === p) this.pendingStreams.delete(ep.base);
-      },
-    );
+    // a failed request is forgotten at once; a finished stream is dropped by the next reader
+    // that finds it cannot serve it
+    p.catch(() => {
+      if (this.pendingStreams.get(ep.base) === p) this.pendingStreams.delete(ep.base);
+    });
     return p;
   }
 
