@@ -12,7 +12,6 @@ import { MountStats } from './mount-stats.js';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
-const O_ACCMODE = 3;
 const ROOT_INO = 1;
 const FILE_INO = 2;
 
@@ -57,13 +56,7 @@ export class BlobOps implements FuseOperations {
     throw new FuseErrno(Errno.EINVAL);
   }
 
-  async open(path: string, flags: number): Promise<number> {
-    if (path !== this.path) throw new FuseErrno(path === '/' ? Errno.EISDIR : Errno.ENOENT);
-    if ((flags & O_ACCMODE) !== 0) throw new FuseErrno(Errno.EROFS);
-    return 1;
-  }
-
-  async read(path: string, _fh: number, buf: Buffer, length: number, position: number, o: FuseOpOptions): Promise<number> {
+  async read(path: string, buf: Buffer, length: number, position: number, o: FuseOpOptions): Promise<number> {
     if (path !== this.path) throw new FuseErrno(Errno.EBADF);
     if (position >= this.source.size) return 0;
     const n = Math.min(length, buf.length, this.source.size - position);
@@ -80,8 +73,6 @@ export class BlobOps implements FuseOperations {
     this.stats.bytesServed += n;
     return n;
   }
-
-  async release(): Promise<void> {}
 
   async getxattr(path: string): Promise<Uint8Array | undefined> {
     await this.getattr(path);

@@ -71,11 +71,13 @@ export interface FuseOperations {
   getattr(path: string, o: FuseOpOptions): Promise<FuseStat>;
   readdir(path: string, o: FuseOpOptions): Promise<FuseDirEntry[]>;
   readlink(path: string, o: FuseOpOptions): Promise<string>;
-  /** Opens a file for reading; returns a handle number ≥ 1. */
-  open(path: string, flags: number, o: FuseOpOptions): Promise<number>;
-  /** Fills `buf` with up to `length` bytes at `position`; returns how many (0 at the end). */
-  read(path: string, fh: number, buf: Buffer, length: number, position: number, o: FuseOpOptions): Promise<number>;
-  release(path: string, fh: number): Promise<void>;
+  /**
+   * Fills `buf` with up to `length` bytes of the file at `path` from `position`; returns how
+   * many (0 at the end). There is no open/release: libfuse answers those itself (write opens
+   * never arrive on a read-only mount), which saves two round trips into JavaScript per file
+   * opened — the largest cost of `tar` or `find | xargs cat` over many small files.
+   */
+  read(path: string, buf: Buffer, length: number, position: number, o: FuseOpOptions): Promise<number>;
   /** The value of one extended attribute, or `undefined` when the entry has none of that name. */
   getxattr(path: string, name: string, o: FuseOpOptions): Promise<Uint8Array | undefined>;
   listxattr(path: string, o: FuseOpOptions): Promise<string[]>;
@@ -142,6 +144,52 @@ export async function checkFuseAvailable(): Promise<void> {
     throw new FuseUnavailableError('/dev/fuse is missing or not accessible', { cause: err });
   }
   loadBinding();
+}
+
+interface PendingOp {
+  deadline: number;
+  controller: AbortController;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Time limits of in-flight requests, checked by one sweeping timer: a timer per request
+ * (`AbortSignal.timeout`) cost more than the request itself on metadata-heavy workloads.
+ */
+class Deadlines {
+  private readonly live = new Set<PendingOp>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ms: number) {}
+
+  start(reject: (err: unknown) => void): PendingOp {
+    const p = { deadline: Date.now() + this.ms, controller: new AbortController(), reject };
+    this.live.add(p);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, this.ms / 4)));
+      this.timer.unref();
+    }
+    return p;
+  }
+
+  end(p: PendingOp): void {
+    this.live.delete(p);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const p of this.live) {
+      if (p.deadline > now) continue;
+      this.live.delete(p);
+      const err = new AbortedError({ cause: new Error(`no answer within ${this.ms} ms`) });
+      p.controller.abort(err);
+      p.reject(err);
+    }
+    if (this.live.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
 }
 
 /** `-o` option string for libfuse 2.9. */
@@ -228,20 +276,29 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
     }
   }
 
+  const deadlines = new Deadlines(options.operationTimeoutMs);
   /** Runs one operation with a time limit; never throws synchronously. */
-  async function run<T>(name: string, fn: (o: FuseOpOptions) => Promise<T>): Promise<T> {
-    const signal = AbortSignal.timeout(options.operationTimeoutMs);
-    try {
-      return await Promise.race([
-        fn({ signal }),
-        new Promise<never>((_, reject) =>
-          signal.addEventListener('abort', () => reject(new AbortedError({ cause: signal.reason })), { once: true }),
-        ),
-      ]);
-    } catch (err) {
-      debug('%s failed: %s', name, (err as Error)?.message ?? err);
-      throw err;
-    }
+  function run<T>(name: string, fn: (o: FuseOpOptions) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const p = deadlines.start(reject);
+      let started: Promise<T>;
+      try {
+        started = fn({ signal: p.controller.signal });
+      } catch (err) {
+        started = Promise.reject(err);
+      }
+      started.then(
+        (v) => {
+          deadlines.end(p);
+          resolve(v);
+        },
+        (err) => {
+          deadlines.end(p);
+          debug('%s failed: %s', name, (err as Error)?.message ?? err);
+          reject(err);
+        },
+      );
+    });
   }
   /** Adapts a promise-returning operation to fuse-native's callback `cb(errno, ...results)`. */
   function cb<A extends unknown[], R>(name: string, fn: (o: FuseOpOptions, ...args: A) => Promise<R>, reply: (cb: Function, r: R) => void) {
@@ -265,18 +322,11 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
       ),
     ),
     readlink: cb('readlink', (o, path: string) => ops.readlink(path, o), (done, target) => done(0, target)),
-    open: cb('open', (o, path: string, flags: number) => ops.open(path, flags, o), (done, fh) => done(0, fh)),
     read: cb(
       'read',
-      (o, path: string, fh: number, buf: Buffer, len: number, pos: number) => ops.read(path, fh, buf, len, pos, o),
+      (o, path: string, _fh: number, buf: Buffer, len: number, pos: number) => ops.read(path, buf, len, pos, o),
       (done, n) => done(n),
     ),
-    release: (path: string, fh: number, done: Function) => {
-      ops.release(path, fh).then(
-        () => done(0),
-        () => done(0),
-      );
-    },
     statfs: cb('statfs', (o, path: string) => ops.statfs(path, o), (done, s) =>
       done(0, { ...s, bfree: 0, bavail: 0, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */ }),
     ),

@@ -4,11 +4,13 @@
  * libfuse 2's high-level API names everything by path, so paths are resolved to inodes one
  * component at a time through `fs.lookup`, and resolved paths are kept in a bounded LRU (the
  * image is immutable, so an entry never goes stale). Concurrent resolutions of one path share
- * one lookup. Each open file keeps its own byte source until release.
+ * one lookup. Reads name their file by path too: the byte source of each file read is kept in
+ * a bounded LRU by inode, so there is no per-open state (and no open/release round trips).
+ * Directory listings and symlink targets are cached the same way, because the kernel caches
+ * neither over libfuse 2 and `tar`/`find` ask for them again on every walk.
  *
  * @packageDocumentation
  */
-import { constants } from 'node:fs';
 import type { ByteSource } from '../io/byte-source.js';
 import type { FileSystem, Inode } from '../vfs/types.js';
 import { TYPE_BITS } from '../vfs/types.js';
@@ -21,6 +23,14 @@ import { MountStats } from './mount-stats.js';
 export const DEFAULT_PATH_CACHE_ENTRIES = 65_536;
 /** Default number of inodes whose extended attributes are kept. */
 export const DEFAULT_XATTR_CACHE_ENTRIES = 4_096;
+/** Default number of open file byte sources kept (one per file recently read). */
+export const DEFAULT_SOURCE_CACHE_ENTRIES = 1_024;
+/** Default number of directory listings kept. */
+export const DEFAULT_DIR_CACHE_ENTRIES = 1_024;
+/** Directories with more entries than this are listed afresh each time (memory bound). */
+export const MAX_CACHED_DIR_ENTRIES = 4_096;
+/** Default number of symlink targets kept. */
+export const DEFAULT_SYMLINK_CACHE_ENTRIES = 8_192;
 
 /** Options of {@link TreeOps}. */
 export interface TreeOpsOptions {
@@ -28,11 +38,16 @@ export interface TreeOpsOptions {
   pathCacheEntries?: number;
   /** Inodes whose xattrs are kept in memory. Default {@link DEFAULT_XATTR_CACHE_ENTRIES}. */
   xattrCacheEntries?: number;
+  /** File byte sources kept. Default {@link DEFAULT_SOURCE_CACHE_ENTRIES}. */
+  sourceCacheEntries?: number;
+  /** Directory listings kept. Default {@link DEFAULT_DIR_CACHE_ENTRIES}. */
+  dirCacheEntries?: number;
+  /** Symlink targets kept. Default {@link DEFAULT_SYMLINK_CACHE_ENTRIES}. */
+  symlinkCacheEntries?: number;
   /** Counters to update (a new one when absent). */
   stats?: MountStats;
 }
 
-const O_ACCMODE = 3;
 const W_OK = 2;
 
 /** The stat FUSE reports for an inode. */
@@ -59,8 +74,9 @@ export class TreeOps implements FuseOperations {
   private readonly paths: Lru<string, Inode>;
   private readonly xattrs: Lru<number, Map<string, Uint8Array>>;
   private readonly resolving = new Map<string, Promise<Inode>>();
-  private readonly handles = new Map<number, ByteSource>();
-  private nextHandle = 1;
+  private readonly sources: Lru<number, Promise<ByteSource>>;
+  private readonly dirs: Lru<number, FuseDirEntry[]>;
+  private readonly symlinks: Lru<number, string>;
   private readonly blockSize: number;
   private readonly nameMax: number;
 
@@ -70,15 +86,13 @@ export class TreeOps implements FuseOperations {
   ) {
     this.paths = new Lru(options.pathCacheEntries ?? DEFAULT_PATH_CACHE_ENTRIES);
     this.xattrs = new Lru(options.xattrCacheEntries ?? DEFAULT_XATTR_CACHE_ENTRIES);
+    this.sources = new Lru(options.sourceCacheEntries ?? DEFAULT_SOURCE_CACHE_ENTRIES);
+    this.dirs = new Lru(options.dirCacheEntries ?? DEFAULT_DIR_CACHE_ENTRIES);
+    this.symlinks = new Lru(options.symlinkCacheEntries ?? DEFAULT_SYMLINK_CACHE_ENTRIES);
     this.stats = options.stats ?? new MountStats();
     const s = fs.statfs();
     this.blockSize = s.blockSize;
     this.nameMax = s.nameMax;
-  }
-
-  /** Number of open file handles (for tests: every open is released). */
-  get openHandles(): number {
-    return this.handles.size;
   }
 
   /** The inode at `path` (absolute, `/` = the root). */
@@ -119,6 +133,8 @@ export class TreeOps implements FuseOperations {
     const dir = await this.resolve(path, o);
     if (dir.type !== 'dir') throw new FuseErrno(Errno.ENOTDIR);
     const parent = path === '/' ? dir : await this.resolve(path.slice(0, Math.max(1, path.lastIndexOf('/'))), o);
+    const cached = this.dirs.get(dir.ino);
+    if (cached) return cached;
     const out: FuseDirEntry[] = [
       { name: '.', ino: dir.ino, mode: TYPE_BITS.dir },
       { name: '..', ino: parent.ino, mode: TYPE_BITS.dir },
@@ -127,35 +143,46 @@ export class TreeOps implements FuseOperations {
       o.signal.throwIfAborted();
       out.push({ name: e.name, ino: e.ino, mode: TYPE_BITS[e.type] });
     }
+    // `..` is the same for every path to a directory (hardlinked directories do not exist).
+    if (out.length <= MAX_CACHED_DIR_ENTRIES) this.dirs.set(dir.ino, out);
     return out;
   }
 
   async readlink(path: string, o: FuseOpOptions): Promise<string> {
     const inode = await this.resolve(path, o);
     if (inode.type !== 'symlink') throw new FuseErrno(Errno.EINVAL);
-    return this.fs.readlink(inode.ino, o);
+    let target = this.symlinks.get(inode.ino);
+    if (target === undefined) {
+      target = await this.fs.readlink(inode.ino, o);
+      this.symlinks.set(inode.ino, target);
+    }
+    return target;
   }
 
-  async open(path: string, flags: number, o: FuseOpOptions): Promise<number> {
-    if ((flags & O_ACCMODE) !== constants.O_RDONLY || flags & constants.O_TRUNC) throw new FuseErrno(Errno.EROFS);
+  /** The byte source of the regular file at `path` (kept by inode for the next reads). */
+  private async sourceOf(path: string, o: FuseOpOptions): Promise<ByteSource> {
     const inode = await this.resolve(path, o);
     if (inode.type === 'dir') throw new FuseErrno(Errno.EISDIR);
     if (inode.type !== 'file') throw new FuseErrno(Errno.EINVAL);
-    const source = await this.fs.openFile(inode.ino, o);
-    let fh = this.nextHandle;
-    while (this.handles.has(fh)) fh = fh >= 0x7fff_ffff ? 1 : fh + 1;
-    this.nextHandle = fh >= 0x7fff_ffff ? 1 : fh + 1;
-    this.handles.set(fh, source);
-    return fh;
+    let p = this.sources.get(inode.ino);
+    if (!p) {
+      p = this.fs.openFile(inode.ino, o);
+      // A failed open is not kept: the next read tries again (a registry may be back).
+      p.catch(() => {
+        if (this.sources.get(inode.ino) === p) this.sources.delete(inode.ino);
+      });
+      this.sources.set(inode.ino, p);
+    }
+    return p;
   }
 
-  async read(_path: string, fh: number, buf: Buffer, length: number, position: number, o: FuseOpOptions): Promise<number> {
-    const source = this.handles.get(fh);
-    if (!source) throw new FuseErrno(Errno.EBADF);
-    if (position >= source.size) return 0;
-    const n = Math.min(length, buf.length, source.size - position);
+  async read(path: string, buf: Buffer, length: number, position: number, o: FuseOpOptions): Promise<number> {
     let bytes: Uint8Array;
+    let n: number;
     try {
+      const source = await this.sourceOf(path, o);
+      if (position >= source.size) return 0;
+      n = Math.min(length, buf.length, source.size - position);
       bytes = await source.read(position, n, o);
     } catch (err) {
       this.stats.errors++;
@@ -166,10 +193,6 @@ export class TreeOps implements FuseOperations {
     this.stats.reads++;
     this.stats.bytesServed += n;
     return n;
-  }
-
-  async release(_path: string, fh: number): Promise<void> {
-    this.handles.delete(fh);
   }
 
   private async xattrsOf(path: string, o: FuseOpOptions): Promise<Map<string, Uint8Array>> {
