@@ -31,6 +31,8 @@ export interface TocEntryJson {
   chunkOffset?: unknown;
   chunkSize?: unknown;
   chunkDigest?: unknown;
+  /** zstd:chunked: `zeros` for a run of zero bytes stored nowhere in the blob. */
+  chunkType?: unknown;
 }
 
 /** One chunk of file content: `length` bytes at `virtualOffset`, compressed at `[blobStart, blobEnd)`. */
@@ -42,6 +44,8 @@ export interface TocChunk {
   blobEnd: number;
   /** `sha256:…` of the uncompressed chunk, when the TOC gives one. */
   digest?: string;
+  /** The chunk is all zeros and has no bytes in the blob (zstd:chunked `chunkType: zeros`). */
+  zeros?: boolean;
 }
 
 /** What {@link tocToIndex} returns. */
@@ -125,13 +129,19 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
       if (chunkOffset !== f.covered) throw new CorruptTocError(`entry ${JSON.stringify(name)}: chunk at ${chunkOffset}, expected ${f.covered}`);
       if (chunkSize === 0) chunkSize = f.entry.size - chunkOffset;
       if (chunkSize <= 0 || chunkOffset + chunkSize > f.entry.size) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkSize`);
+      const digest = raw.chunkDigest === undefined || raw.chunkDigest === '' ? undefined : String(raw.chunkDigest);
+      if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkDigest`);
+      if (raw.chunkType === 'zeros') {
+        chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart: 0, blobEnd: 0, digest, zeros: true });
+        f.covered += chunkSize;
+        continue;
+      }
+      if (raw.chunkType !== undefined && raw.chunkType !== '') throw new CorruptTocError(`entry ${JSON.stringify(name)}: unknown chunkType ${JSON.stringify(raw.chunkType)}`);
       const blobStart = uint(raw.offset, 'offset', name);
       const end = raw.endOffset === undefined ? undefined : uint(raw.endOffset, 'endOffset', name);
       if (blobStart >= dataEnd || (end !== undefined && (end <= blobStart || end > dataEnd))) {
         throw new CorruptTocError(`entry ${JSON.stringify(name)}: offset outside the layer's data`);
       }
-      const digest = raw.chunkDigest === undefined ? undefined : String(raw.chunkDigest);
-      if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkDigest`);
       chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart, blobEnd: end ?? -1, digest });
       f.covered += chunkSize;
       continue;
@@ -142,9 +152,9 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
   }
   close();
   // Without endOffset (eStargz), a chunk's compressed data ends where the next one starts.
-  const starts = [...new Set(chunks.map((c) => c.blobStart))].sort((a, b) => a - b);
+  const starts = [...new Set(chunks.filter((c) => !c.zeros).map((c) => c.blobStart))].sort((a, b) => a - b);
   for (const c of chunks) {
-    if (c.blobEnd >= 0) continue;
+    if (c.zeros || c.blobEnd >= 0) continue;
     let lo = 0;
     let hi = starts.length;
     while (lo < hi) {

@@ -75,7 +75,7 @@ export class TocSource implements ByteSource {
     if (!Number.isSafeInteger(this.budget) || this.budget < 0) throw new InvalidOptionError('chunkCacheBytes', 'must be a non-negative integer');
     let at = 0;
     for (const c of chunks) {
-      if (c.virtualOffset !== at || c.blobEnd > blob.size || c.blobStart >= c.blobEnd) throw new CorruptTocError('chunk table does not cover the files');
+      if (c.virtualOffset !== at || (!c.zeros && (c.blobEnd > blob.size || c.blobStart >= c.blobEnd))) throw new CorruptTocError('chunk table does not cover the files');
       at += c.length;
     }
     if (at !== size) throw new CorruptTocError('chunk table does not cover the files');
@@ -142,8 +142,7 @@ export class TocSource implements ByteSource {
   }
 
   private async load(c: TocChunk, options: ReadOptions): Promise<Uint8Array> {
-    const compressed = await this.blob.read(c.blobStart, c.blobEnd - c.blobStart, options);
-    const data = await this.decoder(compressed, c.length, options);
+    const data = c.zeros ? new Uint8Array(c.length) : await this.decoder(await this.blob.read(c.blobStart, c.blobEnd - c.blobStart, options), c.length, options);
     this.chunksDecoded++;
     if (data.length < c.length) throw new CorruptTocError(`chunk at ${c.blobStart} decompresses to ${data.length} bytes, expected ${c.length}`);
     const bytes = data.length === c.length ? data : data.subarray(0, c.length);

@@ -278,3 +278,97 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
     { t: 'table', v: [{ t: 'i8', v: 1 }, { t: 'i32', v: index.checkpoints.length - 1 }, { t: 'strs', v: spanDigests }, { t: 'bytes', v: zinfo }] },
   ]);
 }
+
+/**
+ * Builds a zstd:chunked blob from a tar as containers/storage lays it out: tar headers and
+ * each file chunk in their own zstd frames (compressed by the zstd CLI in one call, one frame
+ * per input file), the manifest zstd-compressed in a skippable frame, and the 64-byte footer.
+ * Runs of 64 KiB of zeros become `chunkType: zeros` chunks with no bytes in the blob.
+ */
+export async function buildZstdChunked(tar: Uint8Array, work: string, options: { chunkSize?: number } = {}): Promise<{ blob: Buffer; manifestChecksum: string; position: string }> {
+  const { scanTar } = await import('../../src/tar/tar-scan.js');
+  const { MemorySource } = await import('../../src/io/memory-source.js');
+  const { scanZstdFrames } = await import('../../src/codec/zstd/frame.js');
+  const { createHash } = await import('node:crypto');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { runOk } = await import('../helpers/run.js');
+  const sha = (b: Uint8Array) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+  const chunkSize = options.chunkSize ?? 64 * 1024;
+  const index = await scanTar(new MemorySource(tar));
+  const segs: Uint8Array[] = [];
+  const owners: (any | undefined)[] = []; // TOC entry whose offset/endOffset the segment sets
+  let current: Uint8Array[] = [];
+  const flush = () => {
+    const b = Buffer.concat(current);
+    current = [];
+    if (b.length) {
+      segs.push(b);
+      owners.push(undefined);
+    }
+  };
+  const entries: any[] = [];
+  const typeName: Record<string, string> = { file: 'reg', dir: 'dir', symlink: 'symlink', hardlink: 'hardlink', chardev: 'char', blockdev: 'block', fifo: 'fifo' };
+  for (const e of index.entries) {
+    current.push(tar.subarray(e.headerOffset, e.dataOffset));
+    const base: any = { type: typeName[e.type], name: e.path === '' ? './' : e.path, mode: e.mode, uid: e.uid, gid: e.gid, modtime: new Date(e.mtimeSec * 1000).toISOString() };
+    if (e.linkName !== undefined) base.linkName = e.linkName;
+    if (e.devMajor !== undefined) Object.assign(base, { devMajor: e.devMajor, devMinor: e.devMinor });
+    if (e.xattrs) base.xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    if (e.type === 'file' && e.size > 0) {
+      const content = tar.subarray(e.dataOffset, e.dataOffset + e.size);
+      Object.assign(base, { size: e.size, digest: sha(content) });
+      flush();
+      for (let co = 0; co < e.size; co += chunkSize) {
+        const part = content.subarray(co, Math.min(e.size, co + chunkSize));
+        const ent = co === 0 ? base : { type: 'chunk', name: e.path };
+        Object.assign(ent, { chunkOffset: co, chunkSize: part.length, chunkDigest: sha(part) });
+        entries.push(ent);
+        if (part.length === chunkSize && part.every((x) => x === 0)) {
+          // Stored nowhere: the tar stream still needs the zeros, in a frame of their own.
+          ent.chunkType = 'zeros';
+          segs.push(part);
+          owners.push(undefined);
+          continue;
+        }
+        segs.push(part);
+        owners.push(ent);
+      }
+      current.push(new Uint8Array((512 - (e.size % 512)) % 512));
+    } else entries.push(base);
+  }
+  current.push(new Uint8Array(1024));
+  flush();
+  const dir = join(work, `zchunked-${process.pid}-${Date.now()}`);
+  await mkdir(dir, { recursive: true });
+  const names: string[] = [];
+  for (let i = 0; i < segs.length; i++) {
+    const n = join(dir, `s${String(i).padStart(6, '0')}`);
+    await writeFile(n, segs[i]);
+    names.push(n);
+  }
+  const data = (await runOk('zstd', ['-c', '-q', '-3', '--no-check', ...names])).stdout;
+  const frames = scanZstdFrames(data).filter((f) => f.type === 'frame');
+  if (frames.length !== segs.length) throw new Error(`expected ${segs.length} frames, got ${frames.length}`);
+  frames.forEach((f, i) => {
+    if (owners[i]) Object.assign(owners[i], { offset: f.offset, endOffset: f.offset + f.compressedSize });
+  });
+  const json = Buffer.from(JSON.stringify({ version: 1, entries }));
+  await writeFile(join(dir, 'manifest'), json);
+  const manifest = (await runOk('zstd', ['-c', '-q', '-19', join(dir, 'manifest')])).stdout;
+  const skippable = (b: Uint8Array) => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(0x184d2a50, 0);
+    h.writeUInt32LE(b.length, 4);
+    return Buffer.concat([h, b]);
+  };
+  const offset = data.length + 8;
+  const footer = Buffer.alloc(64);
+  footer.writeBigUInt64LE(BigInt(offset), 0);
+  footer.writeBigUInt64LE(BigInt(manifest.length), 8);
+  footer.writeBigUInt64LE(BigInt(json.length), 16);
+  footer.writeBigUInt64LE(1n, 24);
+  footer.write('GNUlInUx', 56, 'latin1');
+  const blob = Buffer.concat([data, skippable(manifest), skippable(footer)]);
+  return { blob, manifestChecksum: sha(manifest), position: `${offset}:${manifest.length}:${json.length}:1` };
+}
