@@ -146,6 +146,12 @@ export class CachedSource implements ByteSource {
     return bytes;
   }
 
+  /** Waits until every downloaded byte so far is written and durably marked present. */
+  async flush(): Promise<void> {
+    await this.writesDone();
+    await this.store?.flush();
+  }
+
   /** The byte ranges not cached yet (re-reading other processes' progress first). */
   async missingRanges(): Promise<ByteRange[]> {
     const store = await this.getStore();
@@ -432,8 +438,27 @@ export class CachedSource implements ByteSource {
       } else {
         // Free the slot; wait for the other processes' downloads outside it.
         const s = store;
-        void Promise.all(foreign.map((b) => waitForeignBlock(s, b, c0, c1, task.abort.signal)))
-          .then(() => this.dropTask(task, pieces))
+        const maxWait = this.init.options.claimStaleMs * 3;
+        void Promise.all(foreign.map((b) => waitForeignBlock(s, b, c0, c1, task.abort.signal, maxWait)))
+          .then(async (ok) => {
+            // An owner alive but stuck for long: fetch for our readers, without writing (not our claim).
+            if (ok.includes(false)) {
+              debug('%s: claims %s held too long by a live process; fetching without caching', this.digest, foreign.join(','));
+              await s.refresh(c0, c1);
+              for (let c = c0; c < c1; c++) {
+                if (mine[c - c0] || s.has(c)) continue;
+                let e = c;
+                while (e < c1 && !mine[e - c0] && !s.has(e)) e++;
+                const off = c * cs;
+                const len = Math.min(this.size, e * cs) - off;
+                const bytes = await this.init.upstream.read(off, len, { signal: task.abort.signal });
+                if (bytes.byteLength !== len) throw new UpstreamShortReadError(this.digest, off, len, bytes.byteLength);
+                pieces.push({ offset: off, bytes });
+                c = e - 1;
+              }
+            }
+            this.dropTask(task, pieces);
+          })
           .catch((err) => this.failTask(task, err));
       }
     } catch (err) {

@@ -24,21 +24,25 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Resolves when the chunks of claim block `block` inside `[c0, c1)` are readable, or when the
- * block is no longer claimed by a live process (the caller then re-plans), or on abort.
+ * block is no longer claimed by a live process (the caller then re-plans), or on abort: true.
+ * False after `maxWaitMs` while the owner is alive but has delivered nothing (a download stuck
+ * without a timeout): the caller then fetches the bytes for its readers itself.
  */
-export async function waitForeignBlock(store: ChunkStore, block: number, c0: number, c1: number, signal: AbortSignal): Promise<void> {
+export async function waitForeignBlock(store: ChunkStore, block: number, c0: number, c1: number, signal: AbortSignal, maxWaitMs: number): Promise<boolean> {
   const claims = store.claims;
-  if (!claims) return;
+  if (!claims) return true;
+  const deadline = Date.now() + maxWaitMs;
   const a = Math.max(c0, block * claims.blockChunks);
   const b = Math.min(c1, (block + 1) * claims.blockChunks);
   let delay = FIRST_POLL_MS;
   for (;;) {
-    if (signal.aborted) return;
+    if (signal.aborted) return true;
     const status = await claims.inspect(block);
     await store.refresh(a, b);
     let all = true;
     for (let c = a; c < b && all; c++) all = store.has(c);
-    if (all || status.state !== 'live') return;
+    if (all || status.state !== 'live') return true;
+    if (Date.now() > deadline) return false;
     await sleep(delay, signal);
     delay = Math.min(MAX_POLL_MS, Math.ceil(delay * 1.5));
   }
