@@ -25,6 +25,7 @@ interface Args {
   maxRequestBytes?: number;
   parallelism?: number;
   readahead?: false;
+  claimStaleMs?: number;
   waitForGo?: boolean;
 }
 
@@ -34,6 +35,7 @@ const cache = await BlobCache.open(args.cacheDir, {
   maxRequestBytes: args.maxRequestBytes,
   parallelism: args.parallelism,
   readahead: args.readahead,
+  claimStaleMs: args.claimStaleMs,
 });
 const direct = new HttpRangeSource(args.url, args.size);
 const src = await cache.openBlob(args.digest, args.size, direct);

@@ -76,6 +76,10 @@ interface Variant {
   blob?: boolean;
   /** mkfs drops xattrs: compare with the source manifest without them. */
   noXattrs?: boolean;
+  /** The mkfs.erofs binary (default: Debian's). */
+  mkfs?: string;
+  /** The kernel cannot mount it (block size above the page size): skip that comparison. */
+  noKernel?: boolean;
 }
 
 const variants: Variant[] = [
@@ -94,6 +98,34 @@ const variants: Variant[] = [
   { name: 'no xattrs', seed: 3, args: ['-x-1'], noXattrs: true },
   { name: 'multi-device (blobdev)', seed: 4, args: ['--chunksize=8192'], blob: true },
 ];
+
+// A newer mkfs.erofs (1.9+) makes the features Debian's 1.5 cannot: set OCIFS_MKFS_EROFS_NEW to
+// its path to add these variants (they are skipped otherwise; the shared fixtures cover the
+// compression formats in the default run).
+const newMkfs = process.env.OCIFS_MKFS_EROFS_NEW;
+if (newMkfs) {
+  const more: [string, string[], boolean?][] = [
+    ['1k blocks', ['-b1024']],
+    ['2k blocks lzma', ['-b2048', '-zlzma']],
+    ['16k blocks', ['-b16384'], true],
+    ['64k blocks deflate', ['-b65536', '-zdeflate'], true],
+    ['48bit lzma (extent records)', ['-zlzma', '-E48bit']],
+    ['48bit deflate 64k pclusters', ['-zdeflate', '-C65536', '-E48bit']],
+    ['48bit chunks', ['--chunksize=8192', '-E48bit']],
+    ['metabox', ['-zlzma', '-m4096']],
+    ['long xattr prefixes', ['--xattr-prefix=trusted.overlay.', '--xattr-prefix=user.sh', '-x1']],
+    ['all fragments', ['-zlzma', '-Eall-fragments']],
+    ['fragments dedupe ztailpacking', ['-zdeflate', '-Efragments,dedupe,ztailpacking']],
+    ['fragdedupe', ['-zlzma', '-Efragments,fragdedupe']],
+    ['compressed directories', ['-zlzma', '--zD=1']],
+    ['dot omitted', ['-Edot-omitted']],
+    ['xattr name filter', ['-Exattr-name-filter']],
+    ['two algorithms', ['-zlzma:deflate', '--random-algorithms']],
+    ['random pcluster sizes', ['-zdeflate', '-C65536', '--random-pclusterblks']],
+    ['legacy deflate', ['-zdeflate', '-Elegacy-compress']],
+  ];
+  for (const [name, args, noKernel] of more) variants.push({ name: `1.9 ${name}`, seed: 3, args, mkfs: newMkfs, noKernel });
+}
 
 /** Every path below `dir` of a real tree, with its type. */
 async function realTree(dir: string, rel = '', out = new Map<string, string>()): Promise<Map<string, string>> {
@@ -135,7 +167,7 @@ for (const v of variants) {
   test(`mkfs.erofs ${v.name}: manifest equals the source tree, content equals the kernel mount`, async () => {
     const image = join(tmp, `${v.name.replace(/\W+/g, '-')}.erofs`);
     const blob = `${image}.blob`;
-    await runOk('mkfs.erofs', ['--quiet', ...v.args, ...(v.blob ? [`--blobdev=${blob}`] : []), image, trees.get(v.seed)!]);
+    await runOk(v.mkfs ?? 'mkfs.erofs', ['--quiet', ...v.args, ...(v.blob ? [`--blobdev=${blob}`] : []), image, trees.get(v.seed)!]);
     const source = await FileSource.open(image);
     const devices: ByteSource[] = v.blob ? [await FileSource.open(blob)] : [];
     try {
@@ -144,6 +176,7 @@ for (const v of variants) {
       if (v.noXattrs) want = want.map((l) => pythonJson({ ...JSON.parse(l), xattrs: undefined }));
       assertSameManifest(await manifestOf(fs), want, v.name);
 
+      if (v.noKernel) return;
       const mnt = `${image}.mnt`;
       await mkdir(mnt);
       let opts = 'ro';

@@ -12,7 +12,8 @@ import type { ByteSource } from '../../src/io/byte-source.js';
 import { OcifsError } from '../../src/errors.js';
 import { mountFileSystem } from '../../src/mount/mount-file-system.js';
 import type { Mount } from '../../src/mount/mount-options.js';
-import { assertSameManifest, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, FIXTURES, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
+import { openImage } from '../../src/image/index.js';
 import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild, runChildOk } from '../helpers/mount-safety.js';
 
 const root = mountTempDir();
@@ -125,6 +126,28 @@ describe('file-tree mount', () => {
   });
 });
 
+describe('file-tree mount of the EROFS reader (every fixture compression)', () => {
+  for (const name of ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked']) {
+    test(`${name}.erofs lists exactly tree-seed1.jsonl`, async () => {
+      const expectedSeed1 = (await readFile(join(FIXTURES, 'erofs/tree-seed1.jsonl'), 'utf8')).trimEnd().split('\n');
+      const image = await openImage(join(FIXTURES, `erofs/${name}.erofs`));
+      const mp = join(root, `fixture-${name}`);
+      await mkdir(mp);
+      try {
+        const m = await mountFileSystem(await image.openFileSystem(), mp);
+        try {
+          assertSameManifest(await treeManifest(mp), expectedSeed1);
+        } finally {
+          await m.unmount();
+        }
+      } finally {
+        await image.close();
+      }
+      assert.equal(isMounted(mp), false);
+    });
+  }
+});
+
 /** A FileSystem whose file reads fail while `down` is true, like a registry outage. */
 class FlakyFs implements FileSystem {
   down = false;
@@ -171,6 +194,65 @@ describe('file-tree mount error paths', () => {
         await m.unmount();
       }
       assert.equal(isMounted(join(dir, 'm')), false);
+    } finally {
+      cleanupTempDir(dir);
+    }
+  });
+
+  test('a read the source never answers fails with EIO after operationTimeoutMs, and the mount stays usable', async () => {
+    const dir = mountTempDir();
+    try {
+      const inner = MemoryFs.fromEntries([
+        { path: 'stuck', type: 'file', content: 'never' },
+        { path: 'ok', type: 'file', content: 'fine\n' },
+      ]);
+      const fs: FileSystem = new FlakyFs(inner);
+      const stuckIno = (await inner.lookup(inner.rootIno, 'stuck'))!.ino;
+      const openFile = fs.openFile.bind(fs);
+      fs.openFile = async (ino, o) => (ino === stuckIno ? { size: 5, read: () => new Promise<Uint8Array>(() => {}) } : openFile(ino, o));
+      await mkdir(join(dir, 'm'));
+      const m = await mountFileSystem(fs, join(dir, 'm'), { operationTimeoutMs: 500 });
+      try {
+        const t0 = Date.now();
+        const r = await runChild('cat', [join(dir, 'm/stuck')], { timeoutMs: 20_000 });
+        assert.equal(r.timedOut, false);
+        assert.match(r.stderr, /Input\/output error/);
+        assert.ok(Date.now() - t0 < 10_000);
+        assert.equal((await runChildOk('cat', [join(dir, 'm/ok')])).stdout.toString(), 'fine\n');
+      } finally {
+        await m.unmount();
+      }
+    } finally {
+      cleanupTempDir(dir);
+    }
+  });
+
+  test('permissions: without allow_other only the mounting user gets in; with it, mode bits apply', async () => {
+    const dir = mountTempDir();
+    try {
+      const fs = MemoryFs.fromEntries([
+        { path: 'public', type: 'file', content: 'everyone\n', mode: 0o644 },
+        { path: 'secret', type: 'file', content: 'root only\n', mode: 0o600 },
+      ]);
+      for (const allowOther of [false, true]) {
+        const mnt = join(dir, `m-${allowOther}`);
+        await mkdir(mnt);
+        await runChildOk('chmod', ['755', dir]);
+        const m = await mountFileSystem(fs, mnt, { allowOther });
+        try {
+          const pub = await runChild('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', join(mnt, 'public')]);
+          const sec = await runChild('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', join(mnt, 'secret')]);
+          if (allowOther) {
+            assert.equal(pub.stdout.toString(), 'everyone\n');
+            assert.match(sec.stderr, /Permission denied/);
+          } else {
+            assert.match(pub.stderr, /Permission denied/);
+          }
+          assert.equal((await runChildOk('cat', [join(mnt, 'secret')])).stdout.toString(), 'root only\n');
+        } finally {
+          await m.unmount();
+        }
+      }
     } finally {
       cleanupTempDir(dir);
     }

@@ -45,7 +45,7 @@ test('a claim left by a dead process is taken over at once', async () => {
   await writeFile(join(claims, '0'), claimText(Number(dead)));
   const t0 = Date.now();
   assert.ok(Buffer.from(await src.read(0, 100)).equals(data.subarray(0, 100)));
-  assert.ok(Date.now() - t0 < 2000);
+  assert.ok(Date.now() - t0 < 30_000, 'not after the 60 s stale time');
   assert.equal(up.requests, 1);
   await src.flush();
   assert.equal(src.presentBytes, 64 * KiB, 'fetched under our own claim, so cached');
@@ -58,7 +58,7 @@ test('a silent claim (no heartbeat) is taken over after claimStaleMs', async () 
   const t0 = Date.now();
   assert.ok(Buffer.from(await src.read(70_000, 100)).equals(data.subarray(70_000, 70_100)));
   const waited = Date.now() - t0;
-  assert.ok(waited >= 300 && waited < 3000, `waited ${waited} ms`);
+  assert.ok(waited >= 300 && waited < 20_000, `waited ${waited} ms`);
   await src.flush();
   assert.equal(src.presentBytes, 64 * KiB);
   await cache.close();

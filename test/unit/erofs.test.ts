@@ -195,3 +195,22 @@ test('bytes read: a lookup reads the superblock block, dir blocks and inodes; a 
   assert.ok(counting.bytes <= (1 << 20) + 4096, `read ${counting.bytes} for a 1 MiB file`);
   await (counting as unknown as { inner: FileSource }).inner.close();
 });
+
+test('interlaced (uncompressed, rotated) clusters decode like the kernel: regression for a packed-inode tail at la % 4096 = 148', async () => {
+  const { decodeCluster } = await import('../../src/erofs/decompress.js');
+  const { Z_EROFS_COMPRESSION_INTERLACED, Z_EROFS_COMPRESSION_SHIFTED } = await import('../../src/erofs/format.js');
+  const sb = (await openErofs(fixtureSource('lz4hc-packed'))).superblock;
+  const raw = Uint8Array.from({ length: 4096 }, (_, i) => i % 251);
+  // mkfs writes an extent starting at la % bs = 148 from byte 148 of the block (write_uncompressed_block).
+  const tail = decodeCluster(sb, { raw, llen: 518, alg: Z_EROFS_COMPRESSION_INTERLACED, la: 5202068, partial: false, nid: 1n });
+  assert.deepEqual(tail, raw.subarray(148, 148 + 518));
+  // A full block starting mid-block wraps around to the block's start.
+  const full = decodeCluster(sb, { raw, llen: 4096, alg: Z_EROFS_COMPRESSION_INTERLACED, la: 4096 + 100, partial: false, nid: 1n });
+  assert.deepEqual(full, Uint8Array.from([...raw.subarray(100), ...raw.subarray(0, 100)]));
+  // Two blocks, aligned: the first block of output is the cluster's last block (z_erofs_transform_plain).
+  const two = Uint8Array.from({ length: 8192 }, (_, i) => i % 253);
+  const aligned = decodeCluster(sb, { raw: two, llen: 8192, alg: Z_EROFS_COMPRESSION_INTERLACED, la: 8192, partial: false, nid: 1n });
+  assert.deepEqual(aligned, Uint8Array.from([...two.subarray(4096), ...two.subarray(0, 4096)]));
+  assert.deepEqual(decodeCluster(sb, { raw, llen: 10, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 77, partial: false, nid: 1n }), raw.subarray(0, 10));
+  assert.throws(() => decodeCluster(sb, { raw, llen: 5000, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 0, partial: false, nid: 1n }), (e) => isOcifsError(e, 'ERR_OCIFS_CORRUPT_EROFS'));
+});
