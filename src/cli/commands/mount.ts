@@ -20,7 +20,7 @@ interface MountFlags extends RefFlags {
 
 /** The spec a mount command serves. */
 async function specOf(ref: string, mountpoint: string, flags: MountFlags): Promise<MountSpec> {
-  const { stats: _s, signal: _g, ...image } = await imageOptionsOf(flags);
+  const { stats: _s, signal: _g, ...image } = await imageOptionsOf(flags, {}, ref);
   const selector = selectorOf(flags);
   return {
     mountpoint,
