@@ -4,8 +4,10 @@
 import { Option, type Command } from 'commander';
 import { InvalidOptionError } from '../errors.js';
 import type { ImageOptions, BlobSelector } from '../image/index.js';
-import type { RegistryClientOptions, RegistryHostConfig } from '../registry/index.js';
-import { normaliseMirrorUrl } from '../registry/index.js';
+import type { RegistryClientOptions } from '../registry/index.js';
+import { loadConfig, mergeMirrors, parseMirrorFlag } from '../config/index.js';
+import { isLocalImagePath } from '../image/index.js';
+import { parseReference } from '../ref/index.js';
 import { parseSize } from './size.js';
 import { UsageError } from './fail.js';
 
@@ -23,6 +25,7 @@ export interface RefFlags {
   stats?: boolean;
   debug?: boolean;
   mirror?: string[];
+  config?: string;
   chunkSize?: string;
   cacheMaxSize?: string;
 }
@@ -43,6 +46,7 @@ export function addRefOptions(cmd: Command, layerSelection = true): Command {
     .option('--insecure', 'plain HTTP for the named registry (loopback registries always use plain HTTP)')
     .option('--username <user>', 'registry username (env OCIFS_USERNAME)')
     .option('--password-stdin', 'read the registry password from stdin (env OCIFS_PASSWORD)')
+    .option('--config <file>', 'config file (env OCIFS_CONFIG; default $XDG_CONFIG_HOME/ocifs/config.json or ~/.config/ocifs/config.json)')
     .option('--mirror <registry=url>', 'try this mirror for a registry before the registry itself (repeatable)', collect)
     .option('--no-cache', 'keep fetched bytes in memory only')
     .option('--verify-first', 'download and verify each blob whole before serving any of its bytes')
@@ -70,21 +74,15 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-/** Parses `--mirror REGISTRY=URL` values into per-registry host settings. */
-export function mirrorHosts(values: string[] = []): Record<string, RegistryHostConfig> {
-  const hosts: Record<string, RegistryHostConfig> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq <= 0) throw new InvalidOptionError('--mirror', `"${v}" is not REGISTRY=URL (e.g. docker.io=http://10.0.0.5:5000)`);
-    const registry = v.slice(0, eq).trim().toLowerCase();
-    (hosts[registry] ??= { mirrors: [] }).mirrors!.push(normaliseMirrorUrl(v.slice(eq + 1).trim(), '--mirror'));
-  }
-  return hosts;
-}
-
-/** Builds the image options of a command from its flags (reads stdin for `--password-stdin`). */
-export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOptions> = {}): Promise<ImageOptions> {
+/**
+ * Builds the image options of a command from its flags and the config file (flags win; reads
+ * stdin for `--password-stdin`). `ref` scopes `--username`/`OCIFS_*` credentials to the
+ * registry it names.
+ */
+export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOptions> = {}, ref?: string): Promise<ImageOptions> {
+  const config = await loadConfig(flags.config !== undefined ? { file: flags.config } : {});
   const registry: RegistryClientOptions = { ...extra.registry };
+  if (ref !== undefined && !isLocalImagePath(ref)) registry.credentialsRegistry = parseReference(ref).registry;
   if (flags.insecure) registry.insecure = true;
   if (flags.username !== undefined) registry.username = flags.username;
   if (flags.passwordStdin) {
@@ -93,12 +91,15 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
     if (registry.username === undefined) registry.username = process.env.OCIFS_USERNAME;
   }
   if (flags.verifyFirst && flags.cache === false) throw new UsageError('--verify-first needs the disk cache (not --no-cache)');
-  const mirrors = mirrorHosts(flags.mirror);
-  if (Object.keys(mirrors).length) registry.hosts = { ...registry.hosts, ...mirrors };
+  const hosts = mergeMirrors(config.registries, (flags.mirror ?? []).map(parseMirrorFlag));
+  if (Object.keys(hosts).length) registry.hosts = { ...registry.hosts, ...hosts };
+  const cacheDir = flags.cacheDir ?? (process.env.OCIFS_CACHE_DIR ? undefined : config.cacheDir);
   return {
+    ...(config.chunkSize !== undefined ? { chunkSize: config.chunkSize } : {}),
+    ...(config.cacheMaxSize !== undefined ? { cacheMaxSize: config.cacheMaxSize } : {}),
     ...extra,
     registry,
-    ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
+    ...(cacheDir !== undefined ? { cacheDir } : {}),
     ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
     ...(flags.cache === false ? { noCache: true } : {}),
     ...(flags.verifyFirst ? { verifyBeforeServe: true } : {}),

@@ -48,7 +48,7 @@ export async function withImage<T>(ref: string, flags: RefFlags, body: (s: Sessi
   const interrupt = interruptSignal();
   let image: Image | undefined;
   try {
-    const options = await imageOptionsOf(flags, { ...extra, stats, signal: interrupt.signal });
+    const options = await imageOptionsOf(flags, { ...extra, stats, signal: interrupt.signal }, ref);
     image = await openImage(ref, options);
     return await body({ image, stats, signal: interrupt.signal });
   } finally {

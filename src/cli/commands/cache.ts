@@ -4,19 +4,24 @@
 import type { Command } from 'commander';
 import { BlobCache } from '../../cache/index.js';
 import { defaultCacheDir } from '../../image/index.js';
+import { loadConfig } from '../../config/index.js';
 import { formatSize, parseSize } from '../size.js';
 import { alignRows } from '../format-inode.js';
 import { UsageError } from '../fail.js';
+import { NotFoundError } from '../../errors.js';
 
 interface CacheFlags {
   cacheDir?: string;
+  config?: string;
   json?: boolean;
   maxSize?: string;
   all?: boolean;
 }
 
 async function withCache<T>(flags: CacheFlags, body: (cache: BlobCache) => Promise<T>): Promise<T> {
-  const cache = await BlobCache.open(flags.cacheDir ?? defaultCacheDir());
+  const config = await loadConfig(flags.config !== undefined ? { file: flags.config } : {});
+  const dir = flags.cacheDir ?? (process.env.OCIFS_CACHE_DIR ? undefined : config.cacheDir) ?? defaultCacheDir();
+  const cache = await BlobCache.open(dir);
   try {
     return await body(cache);
   } finally {
@@ -27,7 +32,10 @@ async function withCache<T>(flags: CacheFlags, body: (cache: BlobCache) => Promi
 /** Registers `cache` and its subcommands. */
 export function register(program: Command): void {
   const cache = program.command('cache').description('look after the blob cache');
-  const dirOption = (c: Command) => c.option('--cache-dir <dir>', 'blob cache directory (env OCIFS_CACHE_DIR; default $XDG_CACHE_HOME/ocifs or ~/.cache/ocifs)');
+  const dirOption = (c: Command) =>
+    c
+      .option('--cache-dir <dir>', 'blob cache directory (env OCIFS_CACHE_DIR; default $XDG_CACHE_HOME/ocifs or ~/.cache/ocifs)')
+      .option('--config <file>', 'config file (for its cacheDir)');
 
   dirOption(cache.command('ls').description('list cached blobs: size, how much is present, verified, last use').option('--json', 'print JSON')).action(
     async (flags: CacheFlags) =>
@@ -87,7 +95,7 @@ export function register(program: Command): void {
           const n = await c.removeAll();
           process.stdout.write(`removed ${n} blob${n === 1 ? '' : 's'}\n`);
         } else if (await c.remove(digest!)) process.stdout.write(`removed ${digest}\n`);
-        else throw new UsageError(`${digest} is not in the cache`);
+        else throw new NotFoundError(`${digest}: not in the cache`.replace(/: not in the cache$/, ' in the cache'));
       });
     },
   );
