@@ -54,6 +54,15 @@ export interface MergeLayer {
   impliedDir?(ino: number): boolean;
 }
 
+/**
+ * A layer filesystem that knows which of its directories have no entry of their own (a tar
+ * layer's synthesised parents). The merge uses the method when the layer has it and its
+ * {@link MergeLayer} names no `impliedDir`.
+ */
+export interface ImpliedDirs {
+  impliedDir(ino: number): boolean;
+}
+
 /** Options of {@link MergedFileSystem}. */
 export interface MergedFileSystemOptions {
   /** Whiteout format of layers that name none (default {@link DEFAULT_WHITEOUT_FORMAT}). */
@@ -108,7 +117,9 @@ export class MergedFileSystem implements FileSystem {
       const ml: MergeLayer = 'fs' in l ? l : { fs: l };
       const w = ml.whiteouts ?? dflt;
       if (!['oci', 'overlay', 'both'].includes(w)) throw new InvalidOptionError(`layers[${i}].whiteouts`, 'must be oci, overlay or both');
-      return { fs: ml.fs, oci: w !== 'overlay', overlay: w !== 'oci', impliedDir: ml.impliedDir?.bind(ml) };
+      const own = (ml.fs as Partial<ImpliedDirs>).impliedDir;
+      const implied = ml.impliedDir?.bind(ml) ?? (typeof own === 'function' ? own.bind(ml.fs) : undefined);
+      return { fs: ml.fs, oci: w !== 'overlay', overlay: w !== 'oci', impliedDir: implied };
     });
     this.hideOverlayXattrs = options.hideOverlayXattrs ?? true;
     const top = this.layers.length - 1;
