@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { OcifsError } from '../errors.js';
 import { isLocalImagePath, localImagePath } from '../image/index.js';
-import { MountFailedError } from './errors.js';
+import { MountFailedError, NotRootError } from './errors.js';
+import { checkFuseAvailable } from './fuse-binding.js';
 import type { MountRecord } from './mount-record.js';
 import { checkMountpoint } from './mountpoint.js';
 import type { MountSpec } from './serve-mount.js';
@@ -68,8 +69,10 @@ function absoluteSource(source: MountSpec['source']): MountSpec['source'] {
  */
 export async function startMountDaemon(spec: MountSpec, options: DaemonOptions = {}): Promise<MountRecord> {
   const stateDir = spec.stateDir ?? defaultStateDir();
-  // Fail fast, before a process is started, on a bad mountpoint.
+  // Fail fast, before a process is started, on a bad mountpoint or a machine that cannot mount.
   const mountpoint = await checkMountpoint(spec.mountpoint);
+  if (spec.mode === 'kernel' && process.getuid?.() !== 0) throw new NotRootError(mountpoint);
+  await checkFuseAvailable();
   const logDir = join(stateDir, 'logs');
   await mkdir(logDir, { recursive: true, mode: 0o700 });
   const log = join(logDir, `${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);

@@ -8,6 +8,8 @@
  */
 import { debuglog } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
+import { NotRootError } from './errors.js';
+import { checkFuseAvailable } from './fuse-binding.js';
 import { mountFileSystem } from './mount-file-system.js';
 import { mountKernel, type KernelMount } from './mount-kernel.js';
 import type { Mount, MountOptions } from './mount-options.js';
@@ -65,6 +67,8 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
   const stateDir = spec.stateDir ?? defaultStateDir();
   // Check before opening anything, so that bad input fails fast and fetches nothing.
   const mountpoint = await checkMountpoint(spec.mountpoint);
+  if (spec.mode === 'kernel' && process.getuid?.() !== 0) throw new NotRootError(mountpoint);
+  await checkFuseAvailable();
   const opened = await (options.open ?? openMountSource)(spec.source, spec.mode);
   const stats = new MountStats();
   let mount: Mount;
