@@ -46,12 +46,16 @@ export function decodeCluster(sb: ErofsSuperblock, req: DecodeRequest): Uint8Arr
   }
   if (alg === Z_EROFS_COMPRESSION_INTERLACED) {
     if (llen > raw.length) throw new CorruptErofsError(`uncompressed extent of ${llen} bytes in ${raw.length}`, where);
-    // The first `cur` bytes (up to the next block boundary of the file) sit at the end of the
-    // cluster; the rest follows from its start.
+    // The cluster is rotated: the bytes up to the file's next block boundary start
+    // `bs - la % bs` bytes before the cluster's end (in a one-block cluster: at la % bs), and
+    // the rest follows from the cluster's start (`z_erofs_transform_plain`).
     const bs = sb.blockSize;
-    const cur = Math.min(bs - (req.la % bs), llen);
+    const head = bs - (req.la % bs);
+    const at = raw.length - head;
+    if (at < 0) throw new CorruptErofsError(`interlaced cluster of ${raw.length} bytes is shorter than a block`, where);
+    const cur = Math.min(head, llen);
     const out = new Uint8Array(llen);
-    out.set(raw.subarray(raw.length - cur, raw.length), 0);
+    out.set(raw.subarray(at, at + cur), 0);
     out.set(raw.subarray(0, llen - cur), cur);
     return out;
   }
