@@ -6,13 +6,14 @@
 // heap limit. Failing images are saved for replay.
 //
 //   node --import tsx scripts/fuzz-erofs.ts [--count 10000] [--seed 1] [--workers 2]
-//        [--budget-ms 20000] [--out /tmp/erofs-fuzz] [--no-mkfs] [--replay FILE]
+//        [--budget-ms 20000] [--out /tmp/erofs-fuzz] [--no-mkfs] [--images DIR] [--replay FILE]
 //
-// Corpus: the shared fixtures and (unless --no-mkfs) small images made with mkfs.erofs from a
-// small tree in several layouts; small images fuzz fast.
+// Corpus: the shared fixtures, (unless --no-mkfs) small images made with mkfs.erofs from a
+// small tree in several layouts (small images fuzz fast), and every *.erofs in --images DIR
+// (e.g. images of a newer mkfs.erofs with metabox, 48-bit or fragment layouts).
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { mkdtemp, mkdir, readFile, rm, writeFile, symlink } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -259,9 +260,15 @@ async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array<ArrayBuff
 }
 
 /** The images to mutate, with their metadata ranges. */
-export async function corpus(withMkfs: boolean): Promise<{ name: string; bytes: Uint8Array; meta: [number, number][] }[]> {
+export async function corpus(withMkfs: boolean, extraDir?: string): Promise<{ name: string; bytes: Uint8Array; meta: [number, number][] }[]> {
   const images: { name: string; bytes: Uint8Array<ArrayBufferLike> }[] = FIXTURE_NAMES.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(join(FIXTURES, `${n}.erofs`))) }));
   if (withMkfs) images.push(...(await mkfsImages()));
+  if (extraDir) {
+    for (const f of readdirSync(extraDir).filter((n) => n.endsWith('.erofs')).sort()) {
+      // Named mkfs-* so they count as small images in the pick.
+      images.push({ name: `mkfs-extra-${f}`, bytes: new Uint8Array(readFileSync(join(extraDir, f))) });
+    }
+  }
   return Promise.all(images.map(async (i) => ({ ...i, meta: await metadataRanges(i.bytes) })));
 }
 
@@ -276,6 +283,8 @@ export interface FuzzOptions {
   /** Where failing images are written (none if undefined). */
   out?: string;
   mkfs: boolean;
+  /** A directory of more images (*.erofs) to mutate. */
+  images?: string;
   /** Small mkfs images are picked this often (0..1) when present. */
   smallShare?: number;
   log?: (line: string) => void;
@@ -300,7 +309,7 @@ interface Job {
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const t0 = Date.now();
   const log = o.log ?? (() => {});
-  const images = await corpus(o.mkfs);
+  const images = await corpus(o.mkfs, o.images);
   const small = images.filter((i) => i.name.startsWith('mkfs-'));
   const big = images.filter((i) => !i.name.startsWith('mkfs-'));
   const rng = new Rng(o.seed);
@@ -393,6 +402,7 @@ if (!isMainThread && (workerData as { fuzzWorker?: boolean } | undefined)?.fuzzW
     budgetMs: Number(opt('budget-ms', '20000')),
     out: opt('out', join(tmpdir(), 'erofs-fuzz')),
     mkfs: !args.includes('--no-mkfs'),
+    images: opt('images', '') || undefined,
     log: (l) => console.log(l),
   });
   console.log(JSON.stringify({ images: report.images, bugs: report.bugs.length, seconds: report.seconds, codes: report.codes }, null, 2));
