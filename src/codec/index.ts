@@ -1,7 +1,7 @@
 export { CorruptCompressedDataError, UnsupportedCodecError, type CodecName, type CorruptCompressedDataDetails } from './errors.js';
 export { MAX_OUTPUT_SIZE } from './output-size.js';
 export { stripZeroPadding } from './zero-padding.js';
-export { lz4DecompressBlock, type Lz4DecompressOptions } from './lz4.js';
+export { lz4DecompressBlock, lz4NativeAvailable, type Lz4DecompressOptions } from './lz4.js';
 export { deflateRawDecompress, type DeflateDecompressOptions } from './deflate.js';
 export { inflateRaw, type InflateRawOptions } from './inflate.js';
 export { decompress, type DecompressOptions } from './decompress.js';

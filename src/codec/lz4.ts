@@ -1,15 +1,45 @@
 /**
  * LZ4 block decoder (the raw block format, no frame), as EROFS stores it in each physical cluster.
  *
- * Written in TypeScript rather than bound to a native or WASM library: EROFS calls the decoder
- * once per physical cluster (4–64 KiB of output), and at that size the cost of crossing into
- * native code or copying into WASM memory and back is as large as the decoding itself, while a
- * plain loop over typed arrays decodes in place into the one output buffer (see bench/codec.ts).
+ * Full decodes go to `lz4-napi` (lz4_flex, a bounds-checked Rust decoder, as a prebuilt N-API
+ * binary: no install script) when it loads: measured 2–4× faster than the TypeScript decoder
+ * on 4–64 KiB clusters, per-call cost included (bench/codec.ts). Partial decodes (which
+ * lz4_flex cannot do), platforms without a binary, and error reports (for the offset) use the
+ * TypeScript decoder below, which is the reference for the semantics: the native result is
+ * accepted only when it is exactly `outputSize` bytes.
  *
  * @packageDocumentation
  */
+import { createRequire } from 'node:module';
+import { debuglog } from 'node:util';
 import { CorruptCompressedDataError } from './errors.js';
 import { checkOutputSize } from './output-size.js';
+
+const debug = debuglog('ocifs:codec');
+
+type NativeLz4 = (prefixed: Uint8Array) => Uint8Array;
+let native: NativeLz4 | null | undefined;
+
+/** The native decoder, or null when `lz4-napi` has no binary here (or OCIFS_LZ4_NATIVE=0). */
+function nativeLz4(): NativeLz4 | null {
+  if (native === undefined) {
+    native = null;
+    if (process.env.OCIFS_LZ4_NATIVE !== '0') {
+      try {
+        const mod = createRequire(import.meta.url)('lz4-napi') as { uncompressSync: NativeLz4 };
+        if (typeof mod.uncompressSync === 'function') native = mod.uncompressSync;
+      } catch (err) {
+        debug('lz4-napi unavailable, using the TypeScript LZ4 decoder: %s', (err as Error).message);
+      }
+    }
+  }
+  return native;
+}
+
+/** True when full LZ4 decodes use the native `lz4-napi` decoder. */
+export function lz4NativeAvailable(): boolean {
+  return nativeLz4() !== null;
+}
 
 /** Options of {@link lz4DecompressBlock}. */
 export interface Lz4DecompressOptions {
@@ -45,8 +75,30 @@ function corrupt(reason: string, offset: number, outputOffset: number): CorruptC
  */
 export function lz4DecompressBlock(input: Uint8Array, outputSize: number, options: Lz4DecompressOptions = {}): Uint8Array {
   checkOutputSize('lz4', outputSize);
-  const out = new Uint8Array(outputSize);
   const partial = options.partial === true;
+  const fast = partial || outputSize === 0 ? null : nativeLz4();
+  if (fast) {
+    // lz4_flex takes the decoded size as a 4-byte little-endian prefix.
+    const prefixed = new Uint8Array(input.length + 4);
+    prefixed[0] = outputSize & 0xff;
+    prefixed[1] = (outputSize >>> 8) & 0xff;
+    prefixed[2] = (outputSize >>> 16) & 0xff;
+    prefixed[3] = outputSize >>> 24;
+    prefixed.set(input, 4);
+    try {
+      const out = fast(prefixed);
+      // A plain Uint8Array view (the binding returns a Buffer), like every other decoder.
+      if (out.length === outputSize) return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    } catch {
+      // Corrupt: decode again below for an error with the offset.
+    }
+  }
+  return lz4DecompressTs(input, outputSize, partial);
+}
+
+/** The TypeScript decoder: the reference semantics, partial decoding and error offsets. */
+function lz4DecompressTs(input: Uint8Array, outputSize: number, partial: boolean): Uint8Array {
+  const out = new Uint8Array(outputSize);
   const inEnd = input.length;
   let ip = 0;
   let op = 0;

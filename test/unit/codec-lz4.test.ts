@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { lz4DecompressBlock, CorruptCompressedDataError, isOcifsErrorLike } from './codec-test-utils.js';
+import { lz4DecompressBlock, lz4NativeAvailable, CorruptCompressedDataError, isOcifsErrorLike } from './codec-test-utils.js';
 import { lz4Blocks, pseudoRandom, textLike, type Sample } from './codec-helpers.js';
 
 const binary = new Uint8Array(readFileSync(process.execPath)).subarray(1 << 20, (1 << 20) + 300_000);
@@ -24,6 +24,15 @@ test('decodes every block the lz4 CLI makes (fast and HC, 4–64 KiB)', () => {
   for (const [name, blocks] of sets) {
     assert.ok(blocks.length > 3, name);
     for (const b of blocks) assert.deepEqual(lz4DecompressBlock(b.compressed, b.plain.length), b.plain, name);
+  }
+});
+
+test('the native (lz4-napi) and TypeScript decoders agree on every block', () => {
+  // Full decodes use lz4-napi where its binary loads (linux-x64 here); partial ones always use
+  // the TypeScript decoder. OCIFS_LZ4_NATIVE=0 runs this whole file on the TypeScript decoder.
+  if (process.env.OCIFS_LZ4_NATIVE !== '0') assert.equal(lz4NativeAvailable(), true);
+  for (const [name, blocks] of sets) {
+    for (const b of blocks) assert.deepEqual(lz4DecompressBlock(b.compressed, b.plain.length, { partial: true }), lz4DecompressBlock(b.compressed, b.plain.length), name);
   }
 });
 
