@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { debuglog } from 'node:util';
 import type { ByteSource } from '../io/byte-source.js';
 import { BlobOps } from './blob-ops.js';
+import { InvalidOptionError } from '../errors.js';
 import { MountFailedError, NotErofsError, NotRootError } from './errors.js';
 import { fuseMount, type FuseHandle } from './fuse-binding.js';
 import { checkMountpoint } from './mountpoint.js';
@@ -33,8 +34,11 @@ export interface KernelMountOptions extends MountOptions {
    * Default: `<state dir>/backing`.
    */
   backingDir?: string;
-  /** Try a loop device when the file-backed mount is refused. Default true. */
-  loopFallback?: boolean;
+  /**
+   * How the kernel reaches the backing file: `auto` (default) tries a file-backed mount and
+   * falls back to a loop device; `file` and `loop` use only that one.
+   */
+  via?: 'auto' | 'file' | 'loop';
 }
 
 /** A kernel-mode mount, with where its backing file is. */
@@ -60,6 +64,7 @@ export async function looksLikeErofs(source: ByteSource, options: { signal?: Abo
  */
 export async function mountKernel(source: ByteSource, mountpoint: string, options: KernelMountOptions = {}): Promise<KernelMount> {
   const conn = connectionOptions(options);
+  if (options.via !== undefined && !['auto', 'file', 'loop'].includes(options.via)) throw new InvalidOptionError('via', 'must be auto, file or loop');
   const mp = await checkMountpoint(mountpoint);
   if (process.getuid?.() !== 0) throw new NotRootError(mp);
   if (!(await looksLikeErofs(source))) throw new NotErofsError(mp);
@@ -72,7 +77,7 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
   try {
     fuse = await fuseMount(dir, ops, { ...conn, fsname: `${conn.fsname}#blob`, allowOther: false });
     const file = join(dir, BACKING_FILE_NAME);
-    const via = await kernelMount(file, mp, options.loopFallback ?? true);
+    const via = await kernelMount(file, mp, options.via ?? 'auto');
     debug('kernel mount of %s on %s via %s', file, mp, via);
     const fuseHandle = fuse;
     let done = false;
@@ -99,17 +104,19 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
 }
 
 /** `mount -t erofs` of the backing file: file-backed first, then through a loop device. */
-async function kernelMount(file: string, mountpoint: string, loopFallback: boolean): Promise<'file' | 'loop'> {
-  const r = await exec('mount', ['-t', 'erofs', '-o', 'ro', file, mountpoint], 120_000);
-  if (r.code === 0) return 'file';
-  debug('file-backed mount failed: %s', r.stderr);
-  if (loopFallback) {
-    // mount(8) sets up the loop device read-only with autoclear, so umount frees it.
-    const l = await exec('mount', ['-t', 'erofs', '-o', 'ro,loop', file, mountpoint], 120_000);
-    if (l.code === 0) return 'loop';
-    throw new MountFailedError(mountpoint, `${oneLine(r.stderr)}; with a loop device: ${oneLine(l.stderr)}`);
+async function kernelMount(file: string, mountpoint: string, via: 'auto' | 'file' | 'loop'): Promise<'file' | 'loop'> {
+  let first = '';
+  if (via !== 'loop') {
+    const r = await exec('mount', ['-t', 'erofs', '-o', 'ro', file, mountpoint], 120_000);
+    if (r.code === 0) return 'file';
+    debug('file-backed mount failed: %s', r.stderr);
+    if (via === 'file') throw new MountFailedError(mountpoint, oneLine(r.stderr));
+    first = `${oneLine(r.stderr)}; with a loop device: `;
   }
-  throw new MountFailedError(mountpoint, oneLine(r.stderr));
+  // mount(8) sets up the loop device read-only with autoclear, so umount frees it.
+  const l = await exec('mount', ['-t', 'erofs', '-o', 'ro,loop', file, mountpoint], 120_000);
+  if (l.code === 0) return 'loop';
+  throw new MountFailedError(mountpoint, first + oneLine(l.stderr));
 }
 
 function oneLine(s: string): string {

@@ -112,7 +112,10 @@ for (const mode of ['tree', 'kernel'] as const) {
       assert.equal(r.timedOut, false, 'the read did not hang');
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /Transport endpoint is not connected|Input\/output error/);
-      assert.deepEqual(await listMounts({ stateDir }), []);
+      // Both ways of clearing a dead mount: `ocifs mounts` (tree) and `ocifs umount` (kernel).
+      if (mode === 'tree') assert.deepEqual(await listMounts({ stateDir }), []);
+      else await unmount(mnt, { stateDir });
+      assert.equal(await readRecord(stateDir, mnt), undefined);
       assert.equal(isMounted(mnt), false);
       assert.deepEqual(mountsLeftUnder(root), []);
     });
@@ -129,6 +132,18 @@ for (const mode of ['tree', 'kernel'] as const) {
     });
   });
 }
+
+describe('a mount removed from outside', () => {
+  test('umount by someone else: the server notices, removes its record and exits', async () => {
+    const mnt = await newMountpoint();
+    const rec = await startMountDaemon(spec(mnt, 'tree'));
+    await runChildOk('umount', [mnt]);
+    for (let i = 0; i < 100 && (await serverAlive(rec)); i++) await sleep(100);
+    assert.equal(await serverAlive(rec), false);
+    assert.equal(await readRecord(stateDir, mnt), undefined);
+    assert.deepEqual(mountsLeftUnder(root), []);
+  });
+});
 
 describe('registry outage and prefetch', () => {
   test('an outage gives EIO on blocks not yet cached; reads recover when the registry returns', async () => {

@@ -21,11 +21,11 @@ after(() => {
 });
 
 /** Mounts `image` in kernel mode, runs `fn`, unmounts, and checks nothing is left. */
-async function withKernelMount(image: string, fn: (mnt: string) => Promise<void>): Promise<'file' | 'loop'> {
+async function withKernelMount(image: string, fn: (mnt: string) => Promise<void>, via: 'auto' | 'loop' = 'auto'): Promise<'file' | 'loop'> {
   const mnt = join(root, `mnt-${n++}`);
   await mkdir(mnt);
   const source = await FileSource.open(image);
-  const m = await mountKernel(source, mnt, { backingDir: backing, fsname: 'ocifs-test' });
+  const m = await mountKernel(source, mnt, { backingDir: backing, fsname: 'ocifs-test', via });
   try {
     assert.equal(isMounted(mnt), true);
     await fn(mnt);
@@ -85,6 +85,27 @@ describe('kernel mount of the shared fixtures (every compression)', () => {
       });
     });
   }
+});
+
+describe('kernel mount through a loop device (the fallback for kernels without file-backed mounts)', () => {
+  test('lzma.erofs through a read-only loop device lists tree-seed1.jsonl, and the loop device is freed', async () => {
+    const expected = (await readFile(join(FIXTURES, 'erofs/tree-seed1.jsonl'), 'utf8')).trimEnd().split('\n');
+    let device = '';
+    const via = await withKernelMount(
+      join(FIXTURES, 'erofs/lzma.erofs'),
+      async (mnt) => {
+        assertSameManifest(await treeManifest(mnt), expected);
+        device = (await runChildOk('findmnt', ['-n', '-o', 'SOURCE', mnt])).stdout.toString().trim();
+        assert.match(device, /^\/dev\/loop\d+$/);
+        const ro = await runChildOk('blockdev', ['--getro', device]);
+        assert.equal(ro.stdout.toString().trim(), '1');
+      },
+      'loop',
+    );
+    assert.equal(via, 'loop');
+    const left = await runChild('losetup', ['-n', '-O', 'BACK-FILE', device]);
+    assert.doesNotMatch(left.stdout.toString(), /layer\.erofs/);
+  });
 });
 
 describe('kernel mount refusals', () => {
