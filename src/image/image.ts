@@ -17,6 +17,8 @@ import { ImageBlob, type BlobInfo } from './image-blob.js';
 import { LazyFileSystem } from './lazy-fs.js';
 import { openLayerFileSystem, summarizeLayerFileSystem, type LayerSummary } from './layer-fs.js';
 import { isLocalImagePath, localImagePath } from './local-path.js';
+import { findSociIndex } from './soci-lookup.js';
+import { MAX_ZTOC_SIZE, type ZtocDescriptor } from '../tar/soci.js';
 
 const debug = debuglog('ocifs:image');
 
@@ -43,6 +45,8 @@ export interface ImageOptions extends ReadOptions {
    * verified when it becomes complete, so a lying registry's bytes can reach a partial read.
    */
   verifyBeforeServe?: boolean;
+  /** Look for a SOCI index (zTOCs) of gzip layers in the registry before indexing them (default true). */
+  soci?: boolean;
   /** A client to share (then `registry` is ignored and the client is not closed with the image). */
   client?: RegistryClient;
 }
@@ -58,6 +62,7 @@ export class Image {
   private readonly blobs = new Map<string, Promise<ImageBlob>>();
   private readonly layerFs = new Map<number, LazyFileSystem>();
   private merged: FileSystem | undefined;
+  private sociZtocs: Promise<Map<string, ZtocDescriptor>> | undefined;
 
   private constructor(
     /** `registry` for an image in a registry, `file` for a local image file. */
@@ -79,6 +84,7 @@ export class Image {
       file?: FileSource;
       signal?: AbortSignal;
       verifyBeforeServe?: boolean;
+      soci?: boolean;
     },
   ) {}
 
@@ -107,7 +113,7 @@ export class Image {
       }));
       debug('%s → %s (%d layers)', ref.canonical, resolved.manifestDigest, layers.length);
       return new Image('registry', ref.canonical, layers, resolved, stats, {
-        client, ownClient, cache, ownCache, ref, verifyBeforeServe: !!options.verifyBeforeServe, ...(options.signal ? { signal: options.signal } : {}),
+        client, ownClient, cache, ownCache, ref, verifyBeforeServe: !!options.verifyBeforeServe, soci: options.soci !== false, ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
       if (ownCache) await cache?.close();
@@ -196,15 +202,32 @@ export class Image {
     if (!fs) {
       fs = new LazyFileSystem(async () => {
         const blob = await this.openBlob({ layer: info.index });
+        const diffId = this.resolved?.config?.rootfs.diff_ids[info.index];
         return openLayerFileSystem(blob, {
           name: `${this.name} layer ${info.index}`,
-          cache: this.ctx.cache,
+          ...(this.ctx.cache ? { cache: this.ctx.cache } : {}),
+          ...(diffId ? { diffId } : {}),
+          ...(this.ctx.soci ? { ztoc: () => this.ztocFor(info) } : {}),
           ...(this.ctx.signal ? { signal: this.ctx.signal } : {}),
         });
       });
       this.layerFs.set(info.index, fs);
     }
     return fs;
+  }
+
+  /** The SOCI zTOC of a gzip layer, when the registry holds a SOCI index for this image. */
+  private async ztocFor(layer: BlobInfo): Promise<Uint8Array | undefined> {
+    const { client, ref } = this.ctx;
+    if (!client || !ref || !this.resolved) return undefined;
+    this.sociZtocs ??= findSociIndex(client, ref, this.resolved, this.ctx.signal).catch((err: unknown) => {
+      debug('%s: no SOCI index (%s)', this.name, err instanceof Error ? err.message : String(err));
+      return new Map();
+    });
+    const d = (await this.sociZtocs).get(layer.digest);
+    if (!d) return undefined;
+    debug('%s: layer %d has a SOCI zTOC %s', this.name, layer.index, d.digest);
+    return client.fetchBlob(ref, d, { maxSize: MAX_ZTOC_SIZE, ...(this.ctx.signal ? { signal: this.ctx.signal } : {}) });
   }
 
   /**

@@ -1,15 +1,37 @@
 /**
  * Opens the filesystem of one layer blob, whatever its format: EROFS directly; tar, tar+gzip
- * and tar+zstd through the tar index (kept in the cache next to the blob).
+ * (with a SOCI zTOC when the registry has one), eStargz, tar+zstd and zstd:chunked through the
+ * tar reader, whose indexes are kept in the cache next to the blob.
  */
 import { OcifsError } from '../errors.js';
-import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import type { ReadOptions } from '../io/byte-source.js';
 import type { BlobCache, MemoryBlobCache } from '../cache/index.js';
 import { openErofs, ErofsFileSystem, formatErofsInfo } from '../erofs/index.js';
+import { openTarLayer, TarFileSystem, GZIP_INDEX_NAME, type IndexStore, type LayerFormat as TarLayerFormat } from '../tar/index.js';
 import type { FileSystem } from '../vfs/types.js';
-import type { ImageBlob } from './image-blob.js';
+import type { BlobInfo, ImageBlob } from './image-blob.js';
 import { detectLayerFormat, type LayerFormat } from './layer-format.js';
-import type { BlobInfo } from './image-blob.js';
+import { derivedStoreFor, sidecarIndexStore } from './cache-stores.js';
+
+/** Options of {@link openLayerFileSystem}. */
+export interface LayerFsOptions extends ReadOptions {
+  /** Names the layer in errors. */
+  name: string;
+  /** Where indexes of the layer are kept (sidecars keyed by the blob digest). */
+  cache?: BlobCache | MemoryBlobCache;
+  /** The layer's diff_id from the image config (the digest of its uncompressed tar). */
+  diffId?: string;
+  /** Looks up a SOCI zTOC for a gzip layer (called only when no index of the layer is cached). */
+  ztoc?: () => Promise<Uint8Array | undefined>;
+}
+
+/** An opened layer filesystem and how it was read. */
+export interface OpenedLayer {
+  fs: FileSystem;
+  format: LayerFormat;
+  /** For tar layers: how the tar stream is reached (plain, gzip index, eStargz TOC, SOCI …). */
+  access?: TarLayerFormat;
+}
 
 /** What `ocifs info` shows of a layer. */
 export interface LayerSummary {
@@ -21,30 +43,46 @@ export interface LayerSummary {
   text: string;
 }
 
+const accessOf = new WeakMap<FileSystem, TarLayerFormat>();
+
+/** Opens the filesystem inside a layer blob. */
+export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptions): Promise<FileSystem> {
+  const format = await detectLayerFormat(blob, options.name, blob.info.mediaType, options);
+  if (format === 'erofs') return openErofs(blob, options.signal ? { signal: options.signal } : {});
+  const store = options.cache && blob.info.digest ? sidecarIndexStore(options.cache, blob.info.digest) : undefined;
+  const ztoc = format === 'tar+gzip' && options.ztoc && !(store && (await hasAnyIndex(store))) ? await options.ztoc() : undefined;
+  const layer = await openTarLayer(blob, {
+    mediaType: blob.info.mediaType,
+    ...(blob.info.annotations ? { annotations: blob.info.annotations } : {}),
+    ...(store ? { store } : {}),
+    ...(options.cache ? { derived: derivedStoreFor(options.cache) } : {}),
+    ...(ztoc ? { ztoc } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  accessOf.set(layer.fs, layer.format);
+  return layer.fs;
+}
+
+async function hasAnyIndex(store: IndexStore): Promise<boolean> {
+  return (await store.get(GZIP_INDEX_NAME)) !== undefined;
+}
+
 /** The format summary of an opened layer filesystem. */
 export function summarizeLayerFileSystem(fs: FileSystem): Omit<LayerSummary, 'layer'> {
   if (fs instanceof ErofsFileSystem) {
     const info = fs.info();
     return { format: 'erofs', details: { ...info }, text: formatErofsInfo(info) };
   }
-  throw new OcifsError('ERR_OCIFS_UNSUPPORTED_LAYER', 'no summary for this layer format');
-}
-
-/** Options of {@link openLayerFileSystem}. */
-export interface LayerFsOptions extends ReadOptions {
-  /** Names the layer in errors. */
-  name: string;
-  /** Where indexes of the layer are kept (sidecars keyed by the blob digest). */
-  cache?: BlobCache | MemoryBlobCache;
-}
-
-/** Opens the filesystem inside a layer blob. */
-export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptions): Promise<FileSystem> {
-  const format = await detectLayerFormat(blob as ByteSource, options.name, blob.info.mediaType, options);
-  switch (format) {
-    case 'erofs':
-      return openErofs(blob, options.signal ? { signal: options.signal } : {});
-    default:
-      throw new OcifsError('ERR_OCIFS_UNSUPPORTED_LAYER', `${options.name}: ${format} layers are not readable yet`, { data: { format } });
+  if (fs instanceof TarFileSystem) {
+    const access = accessOf.get(fs) ?? 'tar';
+    const stats = fs.statfs();
+    const details = { access, entries: stats.files, blocks: stats.blocks, blockSize: stats.blockSize };
+    const text = [
+      `Layer format:        tar (${access === 'tar' ? 'uncompressed' : access})`,
+      `Entries:             ${stats.files}`,
+      `Content blocks:      ${stats.blocks} of ${stats.blockSize} bytes`,
+    ].join('\n') + '\n';
+    return { format: access === 'tar' ? 'tar' : access === 'zstd' || access === 'zstd:chunked' ? 'tar+zstd' : 'tar+gzip', details, text };
   }
+  throw new OcifsError('ERR_OCIFS_UNSUPPORTED_LAYER', 'no summary for this layer format');
 }

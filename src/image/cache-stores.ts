@@ -1,0 +1,83 @@
+/**
+ * The blob cache as the store of what the tar reader derives from a layer: its indexes (cache
+ * sidecars keyed by the layer digest) and the decompressed tar of a single-frame tar+zstd
+ * layer (a blob of its own, keyed and verified by the layer's diff_id).
+ */
+import { OcifsError } from '../errors.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { BlobCache, type MemoryBlobCache } from '../cache/index.js';
+import { TempDerivedBlobStore, type DerivedBlobStore, type DerivedBlobWriter, type IndexStore } from '../tar/index.js';
+
+type AnyCache = BlobCache | MemoryBlobCache;
+
+/** Indexes of one blob, kept as cache sidecars. */
+export function sidecarIndexStore(cache: AnyCache, digest: string): IndexStore {
+  return {
+    get: (name) => cache.getSidecar(digest, name),
+    put: (name, bytes) => cache.putSidecar(digest, name, bytes),
+  };
+}
+
+/** Sidecar of a derived blob recording its size (the cache needs it to open the blob). */
+const SIZE_SIDECAR = 'derived-size';
+
+/** A source that is never read: a derived blob is only opened once it is complete. */
+class NoUpstream implements ByteSource {
+  constructor(
+    readonly size: number,
+    private readonly digest: string,
+  ) {}
+  async read(): Promise<Uint8Array> {
+    throw new OcifsError('ERR_OCIFS_DERIVED_MISSING', `${this.digest}: the decompressed layer is no longer complete in the cache`);
+  }
+}
+
+/**
+ * Derived blobs in the disk cache: written to a temporary file during the pass, then filled
+ * into the cache through the normal path (so the cache verifies them against the diff_id)
+ * and served from there in this and later processes.
+ */
+export class CacheDerivedBlobStore implements DerivedBlobStore {
+  private readonly temp = new TempDerivedBlobStore();
+
+  constructor(private readonly cache: BlobCache) {}
+
+  async get(diffId: string): Promise<ByteSource | undefined> {
+    const sizeBytes = await this.cache.getSidecar(diffId, SIZE_SIDECAR);
+    if (!sizeBytes || sizeBytes.byteLength !== 8) return undefined;
+    const size = Number(new DataView(sizeBytes.buffer, sizeBytes.byteOffset, 8).getBigUint64(0, true));
+    const source = await this.cache.openBlob(diffId, size, new NoUpstream(size, diffId));
+    if (!source.isComplete) {
+      await source.close();
+      return undefined;
+    }
+    return source;
+  }
+
+  async create(): Promise<DerivedBlobWriter> {
+    const inner = await this.temp.create();
+    const cache = this.cache;
+    return {
+      write: (bytes) => inner.write(bytes),
+      abort: () => inner.abort(),
+      async commit(diffId: string): Promise<ByteSource> {
+        const file = await inner.commit(diffId);
+        try {
+          const cached = await cache.openBlob(diffId, file.size, file, { readahead: false });
+          await cached.fill();
+          const size = new Uint8Array(8);
+          new DataView(size.buffer).setBigUint64(0, BigInt(file.size), true);
+          await cache.putSidecar(diffId, SIZE_SIDECAR, size);
+          return cached;
+        } finally {
+          await file.close?.();
+        }
+      },
+    };
+  }
+}
+
+/** The derived-blob store for a cache: the cache itself on disk, temporary files in memory mode. */
+export function derivedStoreFor(cache: AnyCache): DerivedBlobStore {
+  return cache instanceof BlobCache ? new CacheDerivedBlobStore(cache) : new TempDerivedBlobStore();
+}
