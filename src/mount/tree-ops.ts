@@ -50,7 +50,7 @@ export interface TreeOpsOptions {
 
 const W_OK = 2;
 
-/** The stat FUSE reports for an inode. */
+/** The stat FUSE reports for an inode (`ino` as given: see {@link TreeOps} for the 32-bit mapping). */
 export function inodeToStat(inode: Inode, blockSize: number): FuseStat {
   return {
     mode: inode.mode,
@@ -79,6 +79,8 @@ export class TreeOps implements FuseOperations {
   private readonly symlinks: Lru<number, string>;
   private readonly blockSize: number;
   private readonly nameMax: number;
+  /** Inode numbers ≥ 2^32 and the 32-bit numbers given to them (the binding carries 32 bits). */
+  private readonly bigInos = new Map<number, number>();
 
   constructor(
     private readonly fs: FileSystem,
@@ -125,8 +127,25 @@ export class TreeOps implements FuseOperations {
     return inode;
   }
 
+  /**
+   * The inode number FUSE shows. The binding passes 32 bits; a larger number would be cut and
+   * could collide with another file's, which `tar` and `cp -a` would take for a hardlink. So
+   * large numbers get their own numbers counted down from 2^32 - 1, stable for the mount's life.
+   */
+  fuseIno(ino: number): number {
+    if (ino < 0x1_0000_0000) return ino;
+    let small = this.bigInos.get(ino);
+    if (small === undefined) {
+      small = 0xffff_ffff - this.bigInos.size;
+      this.bigInos.set(ino, small);
+    }
+    return small;
+  }
+
   async getattr(path: string, o: FuseOpOptions): Promise<FuseStat> {
-    return inodeToStat(await this.resolve(path, o), this.blockSize);
+    const st = inodeToStat(await this.resolve(path, o), this.blockSize);
+    st.ino = this.fuseIno(st.ino);
+    return st;
   }
 
   async readdir(path: string, o: FuseOpOptions): Promise<FuseDirEntry[]> {
@@ -136,12 +155,12 @@ export class TreeOps implements FuseOperations {
     const cached = this.dirs.get(dir.ino);
     if (cached) return cached;
     const out: FuseDirEntry[] = [
-      { name: '.', ino: dir.ino, mode: TYPE_BITS.dir },
-      { name: '..', ino: parent.ino, mode: TYPE_BITS.dir },
+      { name: '.', ino: this.fuseIno(dir.ino), mode: TYPE_BITS.dir },
+      { name: '..', ino: this.fuseIno(parent.ino), mode: TYPE_BITS.dir },
     ];
     for await (const e of this.fs.readdir(dir.ino, o)) {
       o.signal.throwIfAborted();
-      out.push({ name: e.name, ino: e.ino, mode: TYPE_BITS[e.type] });
+      out.push({ name: e.name, ino: this.fuseIno(e.ino), mode: TYPE_BITS[e.type] });
     }
     // `..` is the same for every path to a directory (hardlinked directories do not exist).
     if (out.length <= MAX_CACHED_DIR_ENTRIES) this.dirs.set(dir.ino, out);

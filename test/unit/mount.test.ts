@@ -58,6 +58,16 @@ describe('TreeOps over a MemoryFs', () => {
     assert.equal(inodeToStat({ ...(await fs.getattr(ino)), size: 513 }, 4096).blocks, 2);
   });
 
+  test('inode numbers of 2^32 and above get distinct 32-bit numbers, stable across calls', () => {
+    const ops = new TreeOps(sampleFs());
+    assert.equal(ops.fuseIno(12), 12);
+    assert.equal(ops.fuseIno(0xffff_fffe), 0xffff_fffe);
+    const a = ops.fuseIno(2 ** 40 + 5);
+    const b = ops.fuseIno(2 ** 41 + 5);
+    assert.ok(a < 2 ** 32 && b < 2 ** 32 && a !== b);
+    assert.equal(ops.fuseIno(2 ** 40 + 5), a);
+  });
+
   test('missing names are ENOENT, a file used as a directory ENOTDIR, overlong names ENAMETOOLONG', async () => {
     const ops = new TreeOps(sampleFs());
     assert.equal(await errnoFrom(ops.getattr('/nope', o())), E.ENOENT);
