@@ -58,7 +58,9 @@ export class TarFeeder {
 
   /** The stream ended. Throws when it ended inside a member or a header. */
   end(): void {
-    if (this.have > 0 && this.parser.need().kind !== 'done') {
+    const need = this.parser.need();
+    if (need.kind === 'skip') return this.parser.end(this.have);
+    if (this.have > 0 && need.kind !== 'done') {
       throw new CorruptTarError('archive is truncated', this.parser.position + this.have);
     }
     this.parser.end();

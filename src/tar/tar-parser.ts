@@ -112,9 +112,13 @@ export class TarParser {
    * The stream ended at {@link position}. An archive may end without its two zero blocks,
    * but not inside a member.
    */
-  end(): void {
+  end(skippedSoFar = 0): void {
     if (this.state === 'done') return;
-    if (this.state === 'header' && this.entryStart < 0) {
+    // Some writers (umoci 0.4's `insert`) stop right after the last member's data, without its
+    // padding or the end-of-archive blocks: the data is complete, so accept it as GNU tar does
+    // (it extracts everything, then complains).
+    const onlyPaddingMissing = this.state === 'skip' && this.want - skippedSoFar <= this.lastPad && this.entryStart < 0;
+    if ((this.state === 'header' && this.entryStart < 0) || onlyPaddingMissing) {
       this.state = 'done';
       return;
     }
@@ -152,7 +156,7 @@ export class TarParser {
     if (sizeBig < 0n || sizeBig > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`impossible size ${sizeBig}`, at, rawName);
     const size = Number(sizeBig);
     const dataAt = at + BLOCK;
-    this.checkEnd(dataAt, size + pad(size), rawName);
+    this.checkEnd(dataAt, size, rawName);
 
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (size > this.maxExt) this.fail(`extension header of ${size} bytes exceeds the limit of ${this.maxExt}`, at, rawName);
@@ -218,7 +222,7 @@ export class TarParser {
     // A pax size replaces the header's (for members over 8 GiB); the parser must skip by it.
     const stored = pint('size', () => size);
     const dataAt = at + BLOCK;
-    this.checkEnd(dataAt, stored + pad(stored), name);
+    this.checkEnd(dataAt, stored, name);
 
     const id = (k: string, field: readonly [number, number], what: string) =>
       pint(k, () => {
@@ -326,7 +330,7 @@ export class TarParser {
     }
     this.entries.push(entry);
     this.resetExt();
-    this.skip(stored + pad(stored));
+    this.skip(stored + pad(stored), pad(stored));
   }
 
   private mapNumbers(map: string, at: number, name: string): number[] {
@@ -383,10 +387,10 @@ export class TarParser {
     if (block[504]) return; // another extension block follows
     const e = this.pendingEntry!;
     e.dataOffset = this.position;
-    this.checkEnd(e.dataOffset, this.pendingSkip, e.path);
+    this.checkEnd(e.dataOffset, e.storedSize, e.path);
     this.finishSparse(at);
     this.entries.push(e);
-    this.skip(this.pendingSkip);
+    this.skip(this.pendingSkip, pad(e.storedSize));
   }
 
   private onSparseMap(block: Uint8Array, at: number): void {
@@ -414,7 +418,7 @@ export class TarParser {
     e.storedSize -= mapBytes;
     this.finishSparse(at);
     this.entries.push(e);
-    this.skip(this.pendingSkip - mapBytes);
+    this.skip(this.pendingSkip - mapBytes, pad(e.storedSize + mapBytes));
   }
 
   private onExt(data: Uint8Array, at: number): void {
@@ -457,7 +461,11 @@ export class TarParser {
     this.longLink = undefined;
   }
 
-  private skip(n: number): void {
+  /** Padding at the end of the current skip (see {@link end}). */
+  private lastPad = 0;
+
+  private skip(n: number, padding = 0): void {
+    this.lastPad = padding;
     if (n === 0) {
       this.state = 'header';
       this.want = BLOCK;

@@ -20,14 +20,14 @@ export const DEFAULT_HEADER_READAHEAD = 16 * 1024;
 /** Options of {@link scanTar}. */
 export interface ScanTarOptions extends ReadOptions, Omit<TarParserOptions, 'totalSize'> {
   /** Bytes read at once when a header is needed (default {@link DEFAULT_HEADER_READAHEAD}). */
-  readAhead?: number;
+  headerReadAhead?: number;
 }
 
 /** Reads the headers of the tar stream in `source` and returns its index. */
 export async function scanTar(source: ByteSource, options: ScanTarOptions = {}): Promise<TarIndex> {
-  const readAhead = options.readAhead ?? DEFAULT_HEADER_READAHEAD;
+  const readAhead = options.headerReadAhead ?? DEFAULT_HEADER_READAHEAD;
   if (!Number.isSafeInteger(readAhead) || readAhead < 512 || readAhead > 64 * 1024 * 1024) {
-    throw new InvalidOptionError('readAhead', 'must be an integer between 512 and 64 MiB');
+    throw new InvalidOptionError('headerReadAhead', 'must be an integer between 512 and 64 MiB');
   }
   const parser = new TarParser({ ...options, totalSize: source.size });
   let buf: Uint8Array = new Uint8Array(0);
@@ -36,6 +36,11 @@ export async function scanTar(source: ByteSource, options: ScanTarOptions = {}):
     const need = parser.need();
     if (need.kind === 'done') break;
     if (need.kind === 'skip') {
+      if (parser.position + need.length > source.size) {
+        // Ends inside the skip: fine only when just the last member's padding is missing.
+        parser.end(source.size - parser.position);
+        break;
+      }
       parser.skipped();
       continue;
     }

@@ -231,6 +231,10 @@ test('hostile archives: bad checksums, impossible sizes, .. names, dangling hard
   assert.equal(abs.entries[0].path, 'abs/file');
   const trunc = Buffer.concat([header('t', { size: 1000 }), Buffer.alloc(600)]);
   await assert.rejects(scanTar(new MemorySource(trunc)), { code: 'ERR_OCIFS_CORRUPT_TAR' });
+  // Regression (umoci 0.4.7 insert): the archive stops right after the last member's data.
+  const unpadded = Buffer.concat([header('a', { size: 3 }), Buffer.from('abc'.padEnd(512, '\0')), header('t', { size: 1000 }), Buffer.alloc(1000, 7)]);
+  const idx = await scanTar(new MemorySource(unpadded));
+  assert.deepEqual(idx.entries.map((e) => [e.path, e.size]), [['a', 3], ['t', 1000]]);
 });
 
 test('tar semantics: later members replace earlier ones, implicit parents, whiteouts are plain entries', async () => {
