@@ -21,7 +21,6 @@
  * @packageDocumentation
  */
 import { mkdir, opendir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { AbortedError, InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
 import type { ReadOptions } from '../io/byte-source.js';
 import { readPieces } from '../io/read-stream.js';
@@ -138,7 +137,8 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
     overwrite: options.overwrite ?? false,
     pieceSize,
     writer: await HostWriter.start({
-      root: isRoot(),
+      dest: destAbs,
+      isRoot: isRoot(),
       maxBatchBytes: Math.max(4 * 1024 * 1024, pieceSize),
       onDone: (bytes, files) => {
         result.bytes += bytes;
@@ -158,21 +158,20 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
   const reads = new TaskPool(concurrency);
   // Directories get their mode, owner, xattrs and mtime after everything inside them exists:
   // a read-only mode would stop the writes, and creating entries would change the mtime.
+  // Host paths are relative to DEST from here on ('' is DEST); the writer joins them.
   const dirs: { host: string; inode: Inode }[] = [];
   try {
     if (start.inode.type !== 'dir') {
-      const name = start.path.slice(start.path.lastIndexOf('/') + 1);
-      await createEntry(ctx, reads, join(destAbs, name), start.inode);
+      await createEntry(ctx, reads, start.path.slice(start.path.lastIndexOf('/') + 1), start.inode);
     } else {
       for await (const e of walk(fs, start.path, { signal, exits: true, prefetch: options.prefetch })) {
         if (reads.hasFailed || ctx.writer.failed) break;
         if (e.depth === 0) {
-          if (e.exit && created) dirs.push({ host: destAbs, inode: e.inode });
+          if (e.exit && created) dirs.push({ host: '', inode: e.inode });
           continue;
         }
-        const host = `${destAbs}/${e.relPath}`;
-        if (e.exit) dirs.push({ host, inode: e.inode });
-        else await createEntry(ctx, reads, host, e.inode);
+        if (e.exit) dirs.push({ host: e.relPath, inode: e.inode });
+        else await createEntry(ctx, reads, e.relPath, e.inode);
       }
     }
     await reads.drain();

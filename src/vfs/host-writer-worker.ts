@@ -29,6 +29,7 @@ try { xattr = require(workerData.xattrModule); } catch (e) { xattrError = String
 const UNSUPPORTED = new Set(workerData.unsupported);
 const ERRNO = new Map(Object.entries(require('node:os').constants.errno).map(([k, v]) => [v, k]));
 const fds = new Map();
+const DEST = workerData.dest;
 
 class OpError extends Error {
   constructor(path, operation, err, kind) {
@@ -66,7 +67,7 @@ function warn(out, kind, path, message) { out.warnings.push({ kind, path, messag
 function applyMeta(out, path, m, fd) {
   if (m.chown) {
     try { fd !== undefined ? fs.fchownSync(fd, m.uid, m.gid) : fs.lchownSync(path, m.uid, m.gid); }
-    catch (err) { throw new OpError(path, workerData.root ? 'chown' : 'chown (owners need root)', err); }
+    catch (err) { throw new OpError(path, workerData.isRoot ? 'chown' : 'chown (owners need root)', err); }
   }
   if (m.chmod) attempt(path, 'chmod', () => fd !== undefined ? fs.fchmodSync(fd, m.mode) : fs.chmodSync(path, m.mode));
   if (m.xattrs && m.xattrs.length) {
@@ -76,7 +77,7 @@ function applyMeta(out, path, m, fd) {
       catch (err) {
         const code = errnoOf(err);
         if (!code || !UNSUPPORTED.has(code)) throw new OpError(path, 'setxattr ' + name, err);
-        warn(out, 'xattr', path, 'xattr ' + name + ' not kept: ' + err.message + (workerData.root ? '' : ' (trusted. and security. need root)'));
+        warn(out, 'xattr', path, 'xattr ' + name + ' not kept: ' + err.message + (workerData.isRoot ? '' : ' (trusted. and security. need root)'));
       }
     }
   }
@@ -169,7 +170,12 @@ parentPort.on('message', (msg) => {
   }
   const data = new Uint8Array(msg.data, 0, msg.length);
   try {
-    for (const op of JSON.parse(msg.ops)) run(out, op, data);
+    for (const op of JSON.parse(msg.ops)) {
+      // Paths travel relative to DEST ('' is DEST itself); a hardlink's target too, a symlink's never.
+      if (op.path !== undefined) op.path = op.path === '' ? DEST : DEST + '/' + op.path;
+      if (op.op === 'link') op.target = DEST + '/' + op.target;
+      run(out, op, data);
+    }
   } catch (err) {
     const e = err instanceof OpError ? err : new OpError('?', 'write', err);
     out.error = { path: e.path, operation: e.operation, kind: e.kind, errno: e.errno, message: e.message };

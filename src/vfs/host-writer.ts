@@ -26,7 +26,11 @@ export interface HostMeta {
   time?: number;
 }
 
-/** One operation of the writer. `overwrite` lets it replace an existing non-directory. */
+/**
+ * One operation of the writer. Paths are relative to DEST (`''` is DEST itself), as is a
+ * hardlink's target; a symlink's target is written as it is. `overwrite` lets it replace an
+ * existing non-directory.
+ */
 export type HostOp =
   | { op: 'mkdir'; path: string; overwrite: boolean }
   | { op: 'file'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; bytes: Uint8Array }
@@ -40,8 +44,10 @@ export type HostOp =
 
 /** Options of {@link HostWriter.start}. */
 export interface HostWriterOptions {
+  /** The directory every operation's path is relative to (absolute, real). */
+  dest: string;
   /** Running as root (error messages mention it when an owner cannot be set). */
-  root: boolean;
+  isRoot: boolean;
   /** Operations per batch (default 256). */
   maxBatchOps?: number;
   /** File bytes per batch (default 4 MiB). */
@@ -115,7 +121,7 @@ export class HostWriter {
     }
     const worker = new Worker(HOST_WRITER_WORKER_SOURCE, {
       eval: true,
-      workerData: { xattrModule, root: options.root, unsupported: [...UNSUPPORTED_ERRNOS] },
+      workerData: { xattrModule, dest: options.dest, isRoot: options.isRoot, unsupported: [...UNSUPPORTED_ERRNOS] },
       stdout: false,
       stderr: false,
     });
