@@ -86,6 +86,15 @@ export class LazyFileSystem implements FileSystem {
     return (await fs.inodeDetails?.(this.toReal(fs, ino), options)) ?? {};
   }
 
+  /**
+   * True for a directory the layer only implies (a tar listing `a/b` but not `a/`), so a merged
+   * view takes its metadata from the layer below. Only asked of open layers.
+   */
+  impliedDir(ino: number): boolean {
+    const fs = this.fs as (FileSystem & { impliedDir?(ino: number): boolean }) | undefined;
+    return fs?.impliedDir ? fs.impliedDir(this.toReal(fs, ino)) : false;
+  }
+
   statfs(): FsStats {
     if (!this.fs) return { blockSize: 4096, blocks: 0, files: 0, nameMax: 255 };
     return this.fs.statfs();
