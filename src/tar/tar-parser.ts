@@ -296,6 +296,9 @@ export class TarParser {
 
     // Sparse files: old GNU ('S'), pax 0.0 (offset/numbytes pairs), 0.1 (map), 1.0 (map in data).
     const major = text('GNU.sparse.major');
+    if (type !== 'file' && (major !== undefined || rec.has('GNU.sparse.map') || sparse00.length > 0)) {
+      this.fail(`GNU sparse records on a ${type}`, at, name);
+    }
     if (flag === 'S') {
       const real = this.num(block, F.gnuRealSize, at, 'realsize', name);
       this.beginSparse(entry, real, stored);

@@ -231,6 +231,10 @@ test('hostile archives: bad checksums, impossible sizes, .. names, dangling hard
   assert.equal(abs.entries[0].path, 'abs/file');
   const trunc = Buffer.concat([header('t', { size: 1000 }), Buffer.alloc(600)]);
   await assert.rejects(scanTar(new MemorySource(trunc)), { code: 'ERR_OCIFS_CORRUPT_TAR' });
+  // Regression (found by scripts/fuzz-tar.ts): GNU sparse records on a directory.
+  const rec = '22 GNU.sparse.major=1\n';
+  const paxDir = archive(header('PaxHeaders/d', { type: 'x', size: rec.length }), Buffer.from(rec.padEnd(512, '\0')), header('d/', { type: '5' }));
+  await assert.rejects(scanTar(paxDir), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /sparse records on a dir/.test(e.message));
   // Regression (umoci 0.4.7 insert): the archive stops right after the last member's data.
   const unpadded = Buffer.concat([header('a', { size: 3 }), Buffer.from('abc'.padEnd(512, '\0')), header('t', { size: 1000 }), Buffer.alloc(1000, 7)]);
   const idx = await scanTar(new MemorySource(unpadded));
