@@ -14,7 +14,7 @@ import { decodeTarIndex, encodeTarIndex, TAR_INDEX_NAME } from '../../src/tar/ta
 import { MemoryIndexStore } from '../../src/tar/index-store.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { assertSameManifest, makeTree, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
-import { runOk } from '../helpers/run.js';
+import { run, runOk } from '../helpers/run.js';
 import { CountingSource, header } from './tar-test-helpers.js';
 
 let dir: string;
@@ -43,10 +43,13 @@ for (const [format, xattrs] of [
   ['gnu', false],
   ['pax', true],
   ['posix', false],
+  ['ustar', false],
 ] as const) {
   test(`GNU tar --format=${format}${xattrs ? ' --xattrs' : ''}: index + TarFileSystem equal tar x`, async () => {
     const tarPath = join(dir, `${format}.tar`);
-    await runOk('tar', ['-cf', tarPath, `--format=${format}`, ...(xattrs ? ['--xattrs', '--xattrs-include=*'] : []), '-C', join(dir, 'tree'), '.']);
+    // ustar cannot hold the 300-byte symlink target: GNU tar leaves it out and exits 2.
+    const made = await run('tar', ['-cf', tarPath, `--format=${format}`, ...(xattrs ? ['--xattrs', '--xattrs-include=*'] : []), '-C', join(dir, 'tree'), '.']);
+    assert.ok(made.code === 0 || (format === 'ustar' && made.code === 2), made.stderr);
     const { fs, src } = await tarFs(tarPath);
     try {
       const expected = await extractManifest(tarPath, format, xattrs);
