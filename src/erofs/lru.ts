@@ -1,88 +1,88 @@
 /**
- * A small least-recently-used map bounded by a total cost (bytes, or 1 per entry), for the
- * reader's metadata-page, inode and decoded-cluster caches. Values are usually promises so
- * that concurrent readers of the same key share one read (single flight).
+ * A small cache bounded by a total cost (bytes, or 1 per entry), for the reader's
+ * metadata-page, inode and decoded-cluster caches. Values are usually promises so that
+ * concurrent readers of the same key share one read (single flight).
+ *
+ * It approximates LRU with two generations: new and recently used entries go to the young
+ * map; when it holds half the budget it becomes the old map and the previous old map is
+ * dropped, so entries survive as long as they are used. Every operation is O(1): no list to
+ * maintain and no scan over a Map's deleted slots (which a delete-and-reinsert LRU over one
+ * Map pays for when it evicts from the front).
  *
  * @packageDocumentation
  */
 
-/** A cost-bounded LRU map. `get` refreshes an entry; `set` evicts the oldest entries over budget. */
+interface Entry<V> {
+  value: V;
+  cost: number;
+}
+
+/** A cost-bounded, approximately least-recently-used map. */
 export class LruCache<K, V> {
-  private readonly map = new Map<K, { value: V; cost: number; stamp: number }>();
-  private total = 0;
-  private tick = 0;
+  private young = new Map<K, Entry<V>>();
+  private old = new Map<K, Entry<V>>();
+  private youngCost = 0;
+  private oldCost = 0;
+  private readonly half: number;
 
-  constructor(private readonly budget: number) {}
+  constructor(private readonly budget: number) {
+    this.half = Math.max(1, budget / 2);
+  }
 
-  /**
-   * The value for `key`, marking it recently used. An entry used within the last size/2
-   * operations is not moved again (approximate LRU: hot entries cost one Map lookup).
-   */
+  /** The value for `key`, marking it recently used. */
   get(key: K): V | undefined {
-    const e = this.map.get(key);
-    if (e === undefined) return undefined;
-    if (this.tick - e.stamp > this.map.size >> 1) {
-      this.map.delete(key);
-      this.map.set(key, e);
-      e.stamp = ++this.tick;
-    }
-    return e.value;
+    const y = this.young.get(key);
+    if (y !== undefined) return y.value;
+    const o = this.old.get(key);
+    if (o === undefined) return undefined;
+    this.old.delete(key);
+    this.oldCost -= o.cost;
+    this.addYoung(key, o);
+    return o.value;
   }
 
   /** Stores `value` with `cost`; an entry costlier than the whole budget is not kept. */
   set(key: K, value: V, cost = 1): void {
-    const old = this.map.get(key);
-    if (old !== undefined) {
-      this.total -= old.cost;
-      this.map.delete(key);
-    }
+    this.delete(key);
     if (cost > this.budget) return;
-    this.map.set(key, { value, cost, stamp: ++this.tick });
-    this.total += cost;
-    if (this.total > this.budget) {
-      for (const [k, e] of this.map) {
-        if (this.total <= this.budget) break;
-        this.map.delete(k);
-        this.total -= e.cost;
-      }
-    }
+    this.addYoung(key, { value, cost });
   }
 
-  /** Changes the cost of an entry already present (e.g. once a promise resolved to its size). */
-  resize(key: K, cost: number): void {
-    const e = this.map.get(key);
-    if (e === undefined) return;
-    this.total += cost - e.cost;
-    e.cost = cost;
-    if (cost > this.budget) {
-      this.map.delete(key);
-      this.total -= cost;
-    } else if (this.total > this.budget) {
-      for (const [k, v] of this.map) {
-        if (this.total <= this.budget) break;
-        if (k === key) continue;
-        this.map.delete(k);
-        this.total -= v.cost;
-      }
+  private addYoung(key: K, e: Entry<V>): void {
+    this.young.set(key, e);
+    this.youngCost += e.cost;
+    if (this.youngCost >= this.half) {
+      this.old = this.young;
+      this.oldCost = this.youngCost;
+      this.young = new Map();
+      this.youngCost = 0;
     }
   }
 
   /** Removes `key` (used when a cached read failed, so the next caller retries). */
   delete(key: K): void {
-    const e = this.map.get(key);
-    if (e === undefined) return;
-    this.map.delete(key);
-    this.total -= e.cost;
+    const y = this.young.get(key);
+    if (y !== undefined) {
+      this.young.delete(key);
+      this.youngCost -= y.cost;
+    }
+    const o = this.old.get(key);
+    if (o !== undefined) {
+      this.old.delete(key);
+      this.oldCost -= o.cost;
+    }
   }
 
   /** Drops everything. */
   clear(): void {
-    this.map.clear();
-    this.total = 0;
+    this.young.clear();
+    this.old.clear();
+    this.youngCost = 0;
+    this.oldCost = 0;
   }
 
   /** Number of entries. */
   get size(): number {
-    return this.map.size;
+    return this.young.size + this.old.size;
   }
 }

@@ -65,6 +65,31 @@ export type ZExtent =
     }
   | { kind: 'fragment'; la: number; llen: number; /** offset of `la` in the packed inode */ fragmentOff: number };
 
+/** Lcluster type of the last {@link decodeCompactedBits} call (saves an allocation per call). */
+let decodedType = 0;
+
+/** `decode_compactedbits`: the low bits of packed lcluster `idx`; its type goes to `decodedType`. */
+function decodeCompactedBits(dv: DataView, lobits: number, encodebits: number, idx: number): number {
+  const bit = encodebits * idx;
+  const v = dv.getUint32(bit >>> 3, true) >>> (bit & 7);
+  decodedType = (v >>> lobits) & 3;
+  return v & (2 ** lobits - 1);
+}
+
+/** `get_compacted_la_distance`: delta[1] of a compact NONHEAD lcluster. */
+function lookaheadDistance(dv: DataView, lobits: number, encodebits: number, i: number, vcnt: number): number {
+  let d1 = 0;
+  let lo = 0;
+  do {
+    lo = decodeCompactedBits(dv, lobits, encodebits, i);
+    if (decodedType !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) return d1;
+    ++d1;
+  } while (++i < vcnt);
+  // The pack's last NONHEAD stores delta[1] itself.
+  if (!(lo & Z_EROFS_LI_D0_CBLKCNT)) d1 += lo - 1;
+  return Math.max(d1, 1);
+}
+
 /** What the lcluster index says about one lcluster (`struct z_erofs_maprecorder`). */
 interface Rec {
   lcn: number;
@@ -342,21 +367,14 @@ export class ZMap {
     const dv = new DataView(pack.buffer, pack.byteOffset, packSize);
     const lobits = Math.max(bits, 12); // ilog2(Z_EROFS_LI_D0_CBLKCNT) + 1
     const encodebits = ((packSize - 4) * 8) / vcnt;
-    const lomask = 2 ** lobits - 1;
-    let type = 0;
-    const decode = (idx: number): number => {
-      const bit = encodebits * idx;
-      const v = dv.getUint32(bit >>> 3, true) >>> (bit & 7);
-      type = (v >>> lobits) & 3;
-      return v & lomask;
-    };
     let k = (pos - packStart) / 2 ** shift;
-    let lo = decode(k);
+    let lo = decodeCompactedBits(dv, lobits, encodebits, k);
+    const type = decodedType;
     m.type = type;
     const big = (this.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) !== 0;
     if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
       m.clusterofs = this.lcsize;
-      if (lookahead) m.delta1 = this.lookaheadDistance(decode, () => type, k, vcnt);
+      if (lookahead) m.delta1 = lookaheadDistance(dv, lobits, encodebits, k, vcnt);
       if (lo & Z_EROFS_LI_D0_CBLKCNT) {
         if (!big) throw this.corrupt(`CBLKCNT at lcn ${lcn} without big pclusters`);
         m.compressedblks = lo & ~Z_EROFS_LI_D0_CBLKCNT;
@@ -368,8 +386,8 @@ export class ZMap {
         return;
       }
       // The last lcluster of a pack stores delta[1]; get delta[0] from the one before it.
-      lo = decode(k - 1);
-      if (type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) lo = 0;
+      lo = decodeCompactedBits(dv, lobits, encodebits, k - 1);
+      if (decodedType !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) lo = 0;
       else if (lo & Z_EROFS_LI_D0_CBLKCNT) lo = 1;
       m.delta0 = lo + 1;
       return;
@@ -382,16 +400,16 @@ export class ZMap {
       nblk = 1;
       while (k > 0) {
         --k;
-        lo = decode(k);
-        if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) k -= lo;
+        lo = decodeCompactedBits(dv, lobits, encodebits, k);
+        if (decodedType === Z_EROFS_LCLUSTER_TYPE_NONHEAD) k -= lo;
         if (k >= 0) ++nblk;
       }
     } else {
       nblk = 0;
       while (k > 0) {
         --k;
-        lo = decode(k);
-        if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
+        lo = decodeCompactedBits(dv, lobits, encodebits, k);
+        if (decodedType === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
           if (lo & Z_EROFS_LI_D0_CBLKCNT) {
             --k;
             nblk += lo & ~Z_EROFS_LI_D0_CBLKCNT;
@@ -405,20 +423,6 @@ export class ZMap {
       }
     }
     m.pblk = dv.getUint32(packSize - 4, true) + nblk;
-  }
-
-  /** `get_compacted_la_distance`: delta[1] of a compact NONHEAD lcluster. */
-  private lookaheadDistance(decode: (i: number) => number, typeOf: () => number, i: number, vcnt: number): number {
-    let d1 = 0;
-    let lo = 0;
-    do {
-      lo = decode(i);
-      if (typeOf() !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) return d1;
-      ++d1;
-    } while (++i < vcnt);
-    // The pack's last NONHEAD stores delta[1] itself.
-    if (!(lo & Z_EROFS_LI_D0_CBLKCNT)) d1 += lo - 1;
-    return Math.max(d1, 1);
   }
 
   /** `z_erofs_map_sanity_check` plus the invariants the reader relies on. */
