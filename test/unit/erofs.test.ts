@@ -214,3 +214,30 @@ test('interlaced (uncompressed, rotated) clusters decode like the kernel: regres
   assert.deepEqual(decodeCluster(sb, { raw, llen: 10, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 77, partial: false, nid: 1n }), raw.subarray(0, 10));
   assert.throws(() => decodeCluster(sb, { raw, llen: 5000, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 0, partial: false, nid: 1n }), (e) => isOcifsError(e, 'ERR_OCIFS_CORRUPT_EROFS'));
 });
+
+test('a compressed file reads its physical clusters once; concurrent readers share one read; reads can be aborted', async () => {
+  const counting = new CountingSource(fixtureSource('lz4-bigpcluster'));
+  const fs = await openErofs(counting);
+  const text = await lookupPath(fs, 'big/text-2M.txt');
+  const st = await fs.stat(text.ino);
+  assert.equal(st.erofs.layout, 'compressed-compact');
+  counting.reset();
+  const src = await fs.openFile(text.ino);
+  const whole = await readAll(src, 100_000);
+  assert.equal(createHash('sha256').update(whole).digest('hex'), '6d9c2f2c928d5163882ba335b0c7b5202da66991c6759d66fa6c5f4baafa0d30');
+  // The clusters (stat's blocks) plus the index pages, nothing else.
+  const clusters = st.erofs.blocks * 4096;
+  assert.ok(counting.bytes >= clusters && counting.bytes <= clusters + 2 * 4096, `read ${counting.bytes} for ${clusters} bytes of clusters`);
+  // Ten readers of the same 1 KiB at once: one physical read between them.
+  const fresh = await openErofs(counting);
+  const f = await fresh.openFile(text.ino);
+  counting.reset();
+  const got = await Promise.all(Array.from({ length: 10 }, () => f.read(1_000_000, 1024)));
+  for (const g of got) assert.deepEqual(g, whole.subarray(1_000_000, 1_001_024));
+  const dataReads = counting.ranges.filter(([, n]) => n >= 4096 * 2);
+  assert.equal(dataReads.length, 1, JSON.stringify(counting.ranges));
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(f.read(0, 10, { signal: ac.signal }), (e) => isOcifsError(e, 'ERR_OCIFS_ABORTED'));
+  await assert.rejects(fresh.getattr(text.ino + 1e12), (e) => isOcifsError(e, 'ERR_OCIFS_CORRUPT_EROFS'));
+});
