@@ -239,3 +239,77 @@ test('bad options are refused with their name', async () => {
   await assert.rejects(extractTree(fs, dest, { path: '/missing' }), { code: 'ERR_OCIFS_NOT_FOUND' });
 
 });
+
+/** A tiny deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A random hostile tree: symlinks pointing out of DEST (absolute, relative, to `outside`),
+ * hardlinks, fifos, unwritable directory modes; and by `seed % 4`: nothing else (1), duplicate
+ * names (2), unsafe names (3: `..`, `x/y`, absolute paths, NUL), directories linked back to
+ * ancestors or listed twice (0).
+ */
+function hostileTree(seed: number, outsideDir: string): MemoryFs {
+  const r = rng(seed);
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  const mode = seed % 4;
+  const fs = new MemoryFs();
+  const dirs = [fs.rootIno];
+  const files: number[] = [];
+  const unsafe = ['..', '.', '', 'x/y', '../outside', `${outsideDir}/victim`, 'n\0'];
+  for (let i = 0; i < 40; i++) {
+    const parent = pick(dirs);
+    const name = mode === 2 && r() < 0.2 ? pick(['a', 'b', 'victim']) : mode === 3 && r() < 0.1 ? pick(unsafe) : `n${i}`;
+    const k = r();
+    if (k < 0.3) {
+      const d = fs.addInode({ type: 'dir', mode: pick([0o755, 0o500, 0o000]) });
+      fs.link(parent, name, d);
+      dirs.push(d);
+    } else if (k < 0.55) {
+      const f = fs.addInode({ type: 'file', content: `pwned ${i}` });
+      fs.link(parent, name, f);
+      files.push(f);
+    } else if (k < 0.75) {
+      fs.link(parent, name, fs.addInode({ type: 'symlink', target: pick([outsideDir, `${outsideDir}/victim`, '../../outside/victim', '..', '/']) }));
+    } else if (k < 0.85 && files.length > 0) {
+      fs.link(parent, name, pick(files)); // a hardlink
+    } else if (mode === 0 && k < 0.95) {
+      fs.link(parent, name, pick(dirs), 'dir'); // a cycle or a directory listed twice
+    } else {
+      fs.link(parent, name, fs.addInode({ type: 'fifo' }));
+    }
+  }
+  return fs;
+}
+
+test('random hostile trees: extraction ends, with or without an error, and never writes outside DEST', async () => {
+  const count = Number(process.env.OCIFS_VFS_FUZZ_TREES ?? 40);
+  const codes = new Map<string, number>();
+  for (let seed = 1; seed <= count; seed++) {
+    await fresh();
+    const fs = hostileTree(seed, outside);
+    for (const overwrite of [false, true]) {
+      try {
+        await extractTree(fs, dest, { overwrite });
+        codes.set('ok', (codes.get('ok') ?? 0) + 1);
+      } catch (e: any) {
+        assert.ok(typeof e.code === 'string' && e.code.startsWith('ERR_OCIFS_'), `seed ${seed}: untyped error ${e?.stack ?? e}`);
+        codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+      }
+    }
+    await assertNothingOutside();
+  }
+  // The generator must produce both clean runs and each kind of refusal, or the test proves little.
+  for (const c of ['ok', 'ERR_OCIFS_UNSAFE_NAME', 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE', 'ERR_OCIFS_EXTRACT_CONFLICT']) {
+    assert.ok(codes.has(c) || count < 40, `no run ended with ${c}: ${JSON.stringify([...codes])}`);
+  }
+});
