@@ -88,6 +88,7 @@ interface ChildArgs {
 /** Runs one measurement in this (child) process and prints a JSON line. */
 async function child(a: ChildArgs): Promise<void> {
   const out: Record<string, number> = {};
+  let cpu0 = process.cpuUsage();
   if (a.mode === 'file') {
     const f = await FileSource.open(a.file!);
     const t0 = process.hrtime.bigint();
@@ -98,6 +99,7 @@ async function child(a: ChildArgs): Promise<void> {
     const up = new UndiciSource(a.url, a.size);
     const cache = await BlobCache.open(a.cacheDir, { chunkSize: a.chunkSize });
     const src = await cache.openBlob(a.digest, a.size, up);
+    cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     if (a.mode === 'random') {
       let x = 2463534242;
@@ -119,7 +121,9 @@ async function child(a: ChildArgs): Promise<void> {
     await cache.close();
     await up.close();
   }
+  const cpu = process.cpuUsage(cpu0);
   out.maxRssMiB = process.resourceUsage().maxRSS / 1024;
+  out.cpuSeconds = (cpu.user + cpu.system) / 1e6;
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
@@ -132,11 +136,18 @@ function runChild(a: ChildArgs): Promise<Record<string, number>> {
   });
 }
 
+/** Runs a command; wall seconds and CPU seconds (user + system, from /usr/bin/time). */
 function timeCmd(cmd: string, argv: string[]): number {
+  return timeCmdCpu(cmd, argv).wall;
+}
+
+function timeCmdCpu(cmd: string, argv: string[]): { wall: number; cpu: number } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${cmd} failed`);
-  return seconds(t0);
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', cmd, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const wall = seconds(t0);
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr.toString()}`);
+  const [u, sy] = r.stderr.toString().trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { wall, cpu: u + sy };
 }
 
 function median(xs: number[]): number {
@@ -176,19 +187,30 @@ async function main(): Promise<void> {
     for (const cs of CHUNK_SIZES) {
       const ours: number[] = [];
       const curl: number[] = [];
+      const oursCpu: number[] = [];
+      const curlCpu: number[] = [];
       let rss = 0;
       for (let r = 0; r < runs; r++) {
-        curl.push(timeCmd('curl', ['-sf', '-o', '/dev/null', url]));
+        const t = timeCmdCpu('curl', ['-sf', '-o', '/dev/null', url]);
+        curl.push(t.wall);
+        curlCpu.push(t.cpu);
         const dir = join(work, `cold-${cs}-${r}`);
         const res = await runChild({ ...base, mode: 'cold', cacheDir: dir, chunkSize: cs });
         if (res.fetched !== size || res.complete !== 1) throw new Error(`cold read fetched ${res.fetched}, complete ${res.complete}`);
         ours.push(res.seconds);
+        oursCpu.push(res.cpuSeconds);
         rss = Math.max(rss, res.maxRssMiB);
         if (r < runs - 1 || cs !== 256 * KiB) await rm(dir, { recursive: true, force: true });
       }
       const o = median(ours);
       const c = median(curl);
-      rows.push([`A cold sequential, chunk ${cs / KiB} KiB`, `${(size / MiB / o).toFixed(0)} MiB/s`, `curl ${(size / MiB / c).toFixed(0)} MiB/s`, (o / c).toFixed(2), `peak RSS ${rss.toFixed(0)} MiB`]);
+      rows.push([
+        `A cold sequential, chunk ${cs / KiB} KiB`,
+        `${(size / MiB / o).toFixed(0)} MiB/s`,
+        `curl ${(size / MiB / c).toFixed(0)} MiB/s`,
+        (o / c).toFixed(2),
+        `cpu ${median(oursCpu).toFixed(2)} s vs curl ${median(curlCpu).toFixed(2)} s peak RSS ${rss.toFixed(0)} MiB`,
+      ]);
     }
 
     // B: warm sequential (the 256 KiB cache kept from A) vs the same reads of a local file, vs cat.

@@ -5,14 +5,16 @@
  * correctness never depends on them (two processes fetching one chunk both write the same
  * verified-later bytes and mark it present only after their own flush).
  *
- * A claim names its owner (`pid host nonce time`); the owner refreshes its mtime every
- * `staleMs / 3` while it holds it. A waiter takes a claim over when its owner process is gone
- * (same host, pid no longer alive) or its mtime is older than `staleMs` (owner frozen, or on
- * another host).
+ * A claim names its owner (`pid host nonce time`). It is a hard link to the owner's template
+ * file `claims/.owner-<pid>-<nonce>` (written once), so claiming is one link() that fails with
+ * EEXIST when the block is taken, every claim of a process is the same inode, and refreshing
+ * that inode's mtime every `staleMs / 3` keeps all of them alive at once. A waiter takes a
+ * claim over when its owner process is gone (same host, pid no longer alive) or its mtime is
+ * older than `staleMs` (owner frozen, or on another host).
  *
  * @packageDocumentation
  */
-import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { link, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -58,6 +60,7 @@ export class ClaimSet {
   private readonly creating = new Map<number, Promise<boolean>>();
   private readonly releasing = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
+  private template: Promise<{ path: string; ino: number } | undefined> | undefined;
 
   constructor(
     private readonly dir: string,
@@ -97,14 +100,63 @@ export class ClaimSet {
     return ok;
   }
 
-  private async create(block: number): Promise<boolean> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+  private content(): string {
+    return `ocifs-claim ${process.pid} ${this.host} ${this.nonce} ${Date.now()}\n`;
+  }
+
+  /** This process's template file (created on first use; also sweeps dead owners' templates). */
+  private getTemplate(): Promise<{ path: string; ino: number } | undefined> {
+    this.template ??= (async () => {
+      await this.sweepOwners();
+      const path = join(this.dir, `.owner-${process.pid}-${this.nonce}`);
       try {
-        const fh = await open(this.path(block), 'wx', 0o600);
+        const fh = await open(path, 'wx', 0o600);
         try {
-          await fh.write(`ocifs-claim ${process.pid} ${this.host} ${this.nonce} ${Date.now()}\n`);
+          await fh.write(this.content());
+          return { path, ino: (await fh.stat()).ino };
         } finally {
           await fh.close();
+        }
+      } catch (err) {
+        debug('claim template %s: %s', path, (err as NodeJS.ErrnoException).code);
+        return undefined;
+      }
+    })();
+    return this.template;
+  }
+
+  /** Removes templates of owners that are gone (same host, pid dead) or silent for long. */
+  private async sweepOwners(): Promise<void> {
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!name.startsWith('.owner-')) continue;
+      const path = join(this.dir, name);
+      try {
+        const [st, text] = await Promise.all([stat(path), readFile(path, 'latin1')]);
+        const owner = parse(text);
+        const dead = owner !== undefined && owner.host === this.host && !alive(owner.pid);
+        if (dead || Date.now() - st.mtimeMs > 10 * this.staleMs) await unlink(path);
+      } catch {
+        /* raced with its owner */
+      }
+    }
+  }
+
+  private async create(block: number): Promise<boolean> {
+    const template = await this.getTemplate();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        if (template) {
+          // The claim is the template's inode: make its mtime fresh before it becomes visible.
+          if (!this.timer) await utimes(template.path, new Date(), new Date()).catch(() => {});
+          await link(template.path, this.path(block));
+        } else {
+          // No template (a file system without hard links?): write the claim itself.
+          const fh = await open(this.path(block), 'wx', 0o600);
+          try {
+            await fh.write(this.content());
+          } finally {
+            await fh.close();
+          }
         }
         this.startHeartbeat();
         return true;
@@ -142,12 +194,17 @@ export class ClaimSet {
   }
 
   private async removeOwn(block: number): Promise<void> {
+    const path = this.path(block);
     try {
       // Only remove our own claim: if we were (wrongly) judged stale, the file is someone else's now.
-      const owner = parse(await readFile(this.path(block), 'latin1'));
-      if (owner?.nonce === this.nonce) await unlink(this.path(block));
+      const template = await this.template;
+      if (template) {
+        if ((await stat(path)).ino === template.ino) await unlink(path);
+      } else if (parse(await readFile(path, 'latin1'))?.nonce === this.nonce) {
+        await unlink(path);
+      }
     } catch (err) {
-      if (!isNotFound(err)) debug('release claim %s: %s', this.path(block), (err as Error).message);
+      if (!isNotFound(err)) debug('release claim %s: %s', path, (err as Error).message);
     }
   }
 
@@ -201,7 +258,11 @@ export class ClaimSet {
     if (this.timer) return;
     this.timer = setInterval(() => {
       const now = new Date();
-      for (const block of this.held.keys()) utimes(this.path(block), now, now).catch(() => {});
+      void this.template?.then((t) => {
+        // All our claims are links to the template: one utimes refreshes them all.
+        if (t) utimes(t.path, now, now).catch(() => {});
+        else for (const block of this.held.keys()) utimes(this.path(block), now, now).catch(() => {});
+      });
     }, Math.max(50, Math.floor(this.staleMs / 3)));
     this.timer.unref();
   }
@@ -217,5 +278,8 @@ export class ClaimSet {
     for (const b of blocks) this.held.set(b, 1);
     await Promise.all(blocks.map((b) => this.release(b)));
     this.stopHeartbeat();
+    const t = await this.template;
+    this.template = undefined;
+    if (t) await unlink(t.path).catch(() => {});
   }
 }

@@ -23,8 +23,12 @@ export const MAX_CHUNKS_PER_BLOB = 1 << 24;
 export const DEFAULT_PARALLELISM = 4;
 /** Default cap of one coalesced upstream Range request. */
 export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
-/** A missing run is split over parallel requests only into pieces at least this big. */
-export const DEFAULT_MIN_SPLIT_BYTES = 1024 * 1024;
+/**
+ * A missing run is split over parallel requests only into pieces at least this big: every
+ * request costs a round trip and a registry's per-request work (auth, lookups), which under
+ * load dominates small requests.
+ */
+export const DEFAULT_MIN_SPLIT_BYTES = 4 * 1024 * 1024;
 /** Default first readahead window once a second sequential read is seen. */
 export const DEFAULT_READAHEAD_INITIAL_BYTES = 1024 * 1024;
 /** Default largest readahead window. */
