@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { Socket } from 'node:net';
+import { rm } from 'node:fs/promises';
 import { OcifsError } from '../errors.js';
 import type { DaemonReply } from './daemon.js';
 import { serveMount, type MountSpec } from './serve-mount.js';
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
         reply({ ok: true, record });
       },
     });
+    // A clean run leaves no log behind; a failed one keeps it for `--debug` and bug reports.
+    if (spec.log) await rm(spec.log, { force: true });
   } catch (err) {
     const e = err as Error;
     process.stderr.write(`ocifs mount server: ${e?.stack ?? e}\n`);
