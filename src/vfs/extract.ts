@@ -9,8 +9,14 @@
  * existing entry is never followed (files are opened `O_CREAT|O_EXCL|O_NOFOLLOW`, symlinks and
  * nodes are created, never written through), so nothing is written outside DEST. Cyclic or
  * corrupt directory structures end with an error from the walk; memory stays bounded (a walk
- * frame per depth, `concurrency` files in flight of `pieceSize` pieces, the list of directories
- * whose metadata is applied at the end, hardlinked inodes until their last link is made).
+ * frame per depth, `concurrency` files being read in `pieceSize` pieces, at most 64 MiB of file
+ * data queued for the writer, the list of directories whose metadata is applied at the end,
+ * hardlinked inodes until their last link is made).
+ *
+ * Throughput: the event loop walks and reads the image (`concurrency` files at a time) while
+ * one writer thread (`host-writer.ts`) creates the host entries in order, ~4 syscalls per small
+ * file (open with its final mode, write, futimens, close; chown/chmod only when needed), so
+ * reading, decompressing and writing use two cores.
  *
  * DEST: created when missing; an existing DEST must be an empty directory unless `overwrite`
  * is set, which merges into it like `fsck.erofs --overwrite`: existing directories are reused,
