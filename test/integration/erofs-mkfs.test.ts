@@ -13,6 +13,7 @@ import { openErofs, type ErofsFileSystem } from '../../src/erofs/index.js';
 import { manifestOf, treeManifest, makeTree, assertSameManifest, pythonJson } from '../helpers/fs-manifest.js';
 import { run, runOk } from '../helpers/run.js';
 import { readAll } from '../unit/erofs-helpers.js';
+import { getAttribute, listAttributes } from '@napi-rs/xattr';
 
 let tmp = '';
 const trees = new Map<number, string>();
@@ -40,6 +41,11 @@ for i in range(12):
     os.setxattr(p, 'trusted.overlay.opaque', b'y')
     os.setxattr(p, 'user.own', str(i).encode() * 40)
 os.setxattr(os.path.join(s, 'x1'), 'security.selinux', b'system_u:object_r:x:s0')
+f = open(os.path.join(s, 'sparse'), 'wb'); f.seek(100); f.write(b'head'); f.seek(5 << 20); f.write(b'tail'); f.close()
+import struct
+# A default ACL (version 2): user::rwx user:1000:rw- group::r-x mask::r-x other::r--
+acl = struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in ((1, 7, 0xffffffff), (2, 6, 1000), (4, 5, 0xffffffff), (0x10, 5, 0xffffffff), (0x20, 4, 0xffffffff)))
+os.setxattr(s, 'system.posix_acl_default', acl)
 b = os.path.join(d, 'bigdir')
 os.makedirs(b)
 for i in range(5000):
@@ -148,6 +154,13 @@ async function compareWithKernel(fs: ErofsFileSystem, mnt: string): Promise<numb
     for await (const e of fs.readdir(ino)) {
       const p = prefix + e.name;
       ours.set(p, ['file', 'dir', 'symlink'].includes(e.type) ? e.type : 'other');
+      if (e.type !== 'symlink') {
+        // Every xattr the kernel shows (all namespaces: system.posix_acl_*, security.* too).
+        const kx = new Map<string, string>();
+        for (const k of (await listAttributes(join(mnt, p))).sort()) kx.set(k, Buffer.from((await getAttribute(join(mnt, p), k))!).toString('hex'));
+        const ox = new Map([...(await fs.listxattr(e.ino))].sort().map(([k, v]) => [k, Buffer.from(v).toString('hex')]));
+        assert.deepEqual(ox, kx, `${p}: xattrs differ from the kernel's`);
+      }
       if (e.type === 'dir') await visit(e.ino, p + '/');
       else if (e.type === 'symlink') assert.equal(await fs.readlink(e.ino), await readlink(join(mnt, p)), p);
       else if (e.type === 'file') {
