@@ -42,6 +42,11 @@ export interface GzipIndexOptions extends ReadOptions, Omit<TarParserOptions, 't
   pieceSize?: number;
   /** Progress: compressed bytes processed and the blob size. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Run the decompression in a worker thread (default true), so that fetching and caching the
+   * blob on the main thread overlap with inflating it on the other core.
+   */
+  worker?: boolean;
 }
 
 const OUT_CHUNK = 256 * 1024;
@@ -52,8 +57,14 @@ export async function buildGzipIndex(blob: ByteSource, options: GzipIndexOptions
   if (!Number.isSafeInteger(span) || span < 64 * 1024 || span > MAX_CHECKPOINT_SPAN / 2) {
     throw new InvalidOptionError('span', `must be an integer between 64 KiB and ${MAX_CHECKPOINT_SPAN / 2} bytes`);
   }
+  const pieces = readPieces(blob, { pieceSize: options.pieceSize ?? DEFAULT_PASS_PIECE, signal: options.signal, readAhead: 3 });
+  if (options.worker ?? true) {
+    const { runPassInWorker } = await import('./gzip-pass-client.js');
+    const index = await runPassInWorker(pieces, blob.size, span, options);
+    if (index) return index;
+  }
   const pass = new GzipPass(span, new TarParser(options));
-  for await (const piece of readPieces(blob, { pieceSize: options.pieceSize ?? DEFAULT_PASS_PIECE, signal: options.signal, readAhead: 3 })) {
+  for await (const piece of pieces) {
     throwIfAborted(options.signal);
     pass.push(piece);
     options.onProgress?.(pass.consumed, blob.size);
@@ -63,7 +74,8 @@ export async function buildGzipIndex(blob: ByteSource, options: GzipIndexOptions
 
 type Phase = 'header' | 'deflate' | 'trailer' | 'padding';
 
-class GzipPass {
+/** The pass's state machine: feed compressed pieces in order, then {@link finish}. */
+export class GzipPass {
   private phase: Phase = 'header';
   private readonly strm = new pako.ZStream();
   private readonly out = new Uint8Array(OUT_CHUNK);

@@ -1,0 +1,126 @@
+/**
+ * Main-thread side of running the gzip pass in a worker thread: streams the compressed pieces
+ * to it (copied and transferred, at most a few in flight), and turns its answer back into the
+ * index or the same typed error the in-thread pass would throw.
+ *
+ * @packageDocumentation
+ */
+import { debuglog } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { AbortedError, OcifsError } from '../errors.js';
+import { CorruptGzipError, CorruptTarError, UnsupportedLayerError } from './errors.js';
+import type { GzipIndex } from './gzip-index.js';
+import type { GzipIndexOptions } from './gzip-indexer.js';
+import type { FromWorker } from './gzip-pass-worker.js';
+
+const debug = debuglog('ocifs:gzip');
+
+/** Compressed pieces sent but not yet processed by the worker. */
+const MAX_IN_FLIGHT = 4;
+
+function workerUrl(): URL | undefined {
+  // Built: gzip-pass-worker.js next to this file. From source (tsx): the .ts file, which the
+  // worker loads through the same loader (it inherits execArgv).
+  for (const ext of ['.js', '.ts']) {
+    const u = new URL(`./gzip-pass-worker${ext}`, import.meta.url);
+    if (existsSync(fileURLToPath(u))) return u;
+  }
+  return undefined;
+}
+
+function rebuildError(e: { name: string; code?: string; message: string; data?: Record<string, unknown> }): Error {
+  const d = e.data ?? {};
+  switch (e.code) {
+    case 'ERR_OCIFS_CORRUPT_GZIP':
+      return new CorruptGzipError(String(d.reason ?? e.message), Number(d.offset ?? 0), { data: d });
+    case 'ERR_OCIFS_CORRUPT_TAR':
+      return new CorruptTarError(String(d.reason ?? e.message), Number(d.offset ?? 0), d.entry === undefined ? undefined : String(d.entry));
+    case 'ERR_OCIFS_UNSUPPORTED_LAYER':
+      return new UnsupportedLayerError(String(d.reason ?? e.message));
+    default:
+      return e.code ? new OcifsError(e.code, e.message, { data: d }) : new Error(`${e.name}: ${e.message}`);
+  }
+}
+
+/**
+ * Runs the pass in a worker. Returns undefined when no worker can be started (then the caller
+ * runs it in this thread).
+ */
+export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSize: number, span: number, options: GzipIndexOptions): Promise<GzipIndex | undefined> {
+  const url = workerUrl();
+  if (!url) return undefined;
+  let worker: Worker;
+  try {
+    const workerData = { span, parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };
+    if (url.pathname.endsWith('.ts')) {
+      // From source (tests, benches under tsx): loader hooks do not reach a worker's entry
+      // module, so a small script registers tsx in the worker first, then imports the entry.
+      const tsx = import.meta.resolve('tsx/esm/api');
+      const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); }).catch((e) => { setImmediate(() => { throw e; }); });`;
+      worker = new Worker(boot, { eval: true, workerData });
+    } else {
+      worker = new Worker(url, { workerData });
+    }
+  } catch (err) {
+    debug('no worker for the gzip pass (%s): running it in this thread', (err as Error).message);
+    return undefined;
+  }
+  let failed: Error | undefined;
+  let done: ((index: GzipIndex) => void) | undefined;
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const result = new Promise<GzipIndex>((resolve, reject) => {
+    done = resolve;
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'ack') {
+        inFlight--;
+        options.onProgress?.(m.consumed, blobSize);
+        wake?.();
+      } else if (m.type === 'done') resolve(m.index as GzipIndex);
+      else {
+        failed = rebuildError(m.error);
+        reject(failed);
+        wake?.();
+      }
+    });
+    worker.on('error', (err) => {
+      failed = err;
+      reject(err);
+      wake?.();
+    });
+    worker.on('exit', (code) => {
+      if (code !== 0 && !failed) {
+        failed = new Error(`gzip pass worker exited with ${code}`);
+        reject(failed);
+        wake?.();
+      }
+    });
+  });
+  result.catch(() => {});
+  const onAbort = () => {
+    failed = new AbortedError({ cause: options.signal?.reason });
+    void worker.terminate();
+    wake?.();
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const piece of pieces) {
+      if (failed) break;
+      while (inFlight >= MAX_IN_FLIGHT && !failed) await new Promise<void>((r) => (wake = r));
+      if (failed) break;
+      // A copy (not Buffer#slice, which is a view): the piece may share memory the source still uses.
+      const bytes = new Uint8Array(piece);
+      inFlight++;
+      worker.postMessage({ type: 'piece', bytes }, [bytes.buffer]);
+    }
+    if (failed) throw failed;
+    worker.postMessage({ type: 'end', blobSize });
+    return await result;
+  } finally {
+    void done;
+    options.signal?.removeEventListener('abort', onAbort);
+    await worker.terminate();
+  }
+}
