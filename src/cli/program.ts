@@ -15,6 +15,7 @@ import * as extract from './commands/extract.js';
 import * as info from './commands/info.js';
 import * as serveLayout from './commands/serve-layout.js';
 import * as demo from './commands/demo.js';
+import * as mount from './commands/mount.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const mod of [inspect, blob, prefetch, ls, cat, stat, extract, info, cache, serveLayout, demo]) mod.register(program);
+  for (const mod of [inspect, blob, prefetch, ls, cat, stat, extract, info, mount, cache, serveLayout, demo]) mod.register(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
