@@ -134,6 +134,9 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
   const start = await resolveEntry(fs, options.path ?? '/', { signal });
   const { path: destAbs, created } = await prepareDest(dest, options.overwrite ?? false);
   const result: ExtractResult = { entries: 0, files: 0, bytes: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, skipped: 0, warnings: {} };
+  const umask = await readUmask();
+  const owner = await defaultOwner(destAbs);
+  // Nothing may throw between starting the writer thread and the try below (it must be closed).
   const ctx: Ctx = {
     fs,
     signal,
@@ -157,8 +160,8 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
     onProgress: options.onProgress,
     onWarning: options.onWarning,
     links: new Map(),
-    umask: await readUmask(),
-    defaultOwner: await defaultOwner(destAbs),
+    umask,
+    defaultOwner: owner,
     nextHandle: 1,
   };
   const reads = new TaskPool(concurrency);
