@@ -75,7 +75,7 @@ async function drain(src: ByteSource): Promise<void> {
 }
 
 interface ChildArgs {
-  mode: 'cold' | 'warm' | 'file' | 'random';
+  mode: 'cold' | 'warm' | 'file' | 'random' | 'clustered';
   url: string;
   digest: string;
   size: number;
@@ -101,13 +101,18 @@ async function child(a: ChildArgs): Promise<void> {
     const src = await cache.openBlob(a.digest, a.size, up);
     cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    if (a.mode === 'random') {
+    if (a.mode === 'random' || a.mode === 'clustered') {
+      // clustered: 4 reads in 5 land within 512 KiB of the previous one (metadata, small files
+      // of one directory); the rest anywhere.
       let x = 2463534242;
+      let off = 0;
       for (let i = 0; i < a.random!; i++) {
         x ^= x << 13;
         x ^= x >>> 17;
         x ^= x << 5;
-        const off = (x >>> 0) % (a.size - 4096);
+        const r = x >>> 0;
+        if (a.mode === 'clustered' && r % 5 !== 0 && i > 0) off = Math.max(0, Math.min(a.size - 4096, off + (r % (1024 * 1024)) - 512 * 1024));
+        else off = r % (a.size - 4096);
         await src.read(off, 4096);
       }
     } else {
@@ -227,13 +232,13 @@ async function main(): Promise<void> {
     rows.push(['B warm sequential vs FileSource (same reads)', `${(size / MiB / w).toFixed(0)} MiB/s`, `fs ${(size / MiB / median(file)).toFixed(0)} MiB/s`, (w / median(file)).toFixed(2), '']);
     rows.push(['B warm sequential vs cat', `${(size / MiB / w).toFixed(0)} MiB/s`, `cat ${(size / MiB / median(cat)).toFixed(0)} MiB/s`, (w / median(cat)).toFixed(2), '']);
 
-    // C: random 4 KiB reads of a cold blob.
-    for (const cs of CHUNK_SIZES) {
+    // C: random 4 KiB reads of a cold blob (uniform, and clustered).
+    for (const [mode, cs] of CHUNK_SIZES.flatMap((c) => [['random', c], ['clustered', c]] as const)) {
       const dir = join(work, `random-${cs}`);
-      const res = await runChild({ ...base, mode: 'random', cacheDir: dir, chunkSize: cs, random: randomReads });
+      const res = await runChild({ ...base, mode, cacheDir: dir, chunkSize: cs, random: randomReads });
       const asked = randomReads * 4096;
       rows.push([
-        `C ${randomReads} random 4 KiB reads, chunk ${cs / KiB} KiB`,
+        `C ${randomReads} ${mode} 4 KiB reads, chunk ${cs / KiB} KiB`,
         `${((res.seconds * 1000) / randomReads).toFixed(2)} ms/read`,
         `${res.requests} requests`,
         `fetched/asked ${(res.fetched / asked).toFixed(1)}`,
