@@ -1,0 +1,47 @@
+/**
+ * ocifs: read container images in OCI registries on demand.
+ *
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export * from './io/index.js';
+export * from './ref/index.js';
+export * from './oci/index.js';
+export * from './registry/index.js';
+export * from './config/index.js';
+export * from './cache/index.js';
+export * from './image/index.js';
+export type { FileSystem, Inode, DirEntry, FileType, FsStats } from './vfs/types.js';
+export { TYPE_BITS, S_IFMT } from './vfs/types.js';
+export { NotADirectoryError, IsADirectoryError, NotASymlinkError, SymlinkLoopError } from './vfs/errors.js';
+export { resolvePath, resolveEntry, normalizePath, joinPath, DEFAULT_MAX_SYMLINKS, type ResolveOptions, type ResolvedPath } from './vfs/path.js';
+export { walk, isSafeName, DEFAULT_WALK_PREFETCH, type WalkEntry, type WalkOptions } from './vfs/walk.js';
+export { extractTree, measureTree, DEFAULT_EXTRACT_CONCURRENCY, type ExtractOptions, type ExtractResult, type ExtractProgress, type ExtractWarning } from './vfs/extract.js';
+export { MergedFileSystem, type MergeLayer, type MergedFileSystemOptions, type WhiteoutFormat } from './vfs/merge.js';
+export { MemoryFs, type MemoryEntry } from './vfs/memory-fs.js';
+export {
+  openErofs,
+  isErofs,
+  ErofsFileSystem,
+  erofsInfo,
+  formatErofsInfo,
+  CorruptErofsError,
+  NotErofsError,
+  UnsupportedErofsError,
+  type ErofsOptions,
+  type ErofsInfo,
+} from './erofs/index.js';
+export {
+  openTarLayer,
+  TarFileSystem,
+  CorruptTarError,
+  CorruptGzipError,
+  CorruptIndexError,
+  CorruptTocError,
+  MemoryIndexStore,
+  type IndexStore,
+  type OpenTarLayerOptions,
+  type TarLayer,
+} from './tar/index.js';
+export { decompress, CorruptCompressedDataError, UnsupportedCodecError, scanZstdFrames, createZstdDecoder } from './codec/index.js';
+export { serveLayout, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';

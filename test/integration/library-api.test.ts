@@ -1,0 +1,55 @@
+// The library as a user imports it: `import … from 'ocifs'` (the package's own exports map,
+// over dist/), used the way the README shows, against the built-in registry serving the
+// bundled sample image.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { run } from '../helpers/run.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+test('the README example works through the package entry point', async () => {
+  const script = `
+    import { openImage, serveLayout, resolvePath, extractTree, IoStats, isOcifsError, parseReference } from 'ocifs';
+    import { mkdtemp, readFile, rm } from 'node:fs/promises';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    const reg = await serveLayout('sample/layout');
+    const dir = await mkdtemp(join(tmpdir(), 'ocifs-lib-'));
+    const stats = new IoStats();
+    const img = await openImage(reg.hostPort + '/ocifs/sample:latest', { cacheDir: join(dir, 'cache'), stats });
+    try {
+      const out = {};
+      out.canonical = parseReference('alpine').canonical;
+      out.layers = img.layers.length;
+      const blob = await img.openBlob({ layer: -1 });
+      const sb = await blob.read(1024, 4);
+      out.magic = Buffer.from(sb).readUInt32LE(0).toString(16);
+      const fs = await img.openFileSystem();
+      const inode = await resolvePath(fs, '/usr/bin/README');
+      const file = await fs.openFile(inode.ino);
+      out.readme = Buffer.from(await file.read(0, 18)).toString();
+      const r = await extractTree(fs, join(dir, 'x'), { path: '/etc' });
+      out.extracted = r.files;
+      out.os = (await readFile(join(dir, 'x', 'os-release'), 'utf8')).split('\\n')[0];
+      try { await resolvePath(fs, '/nope'); } catch (e) { out.err = isOcifsError(e, 'ERR_OCIFS_NOT_FOUND'); }
+      out.fetchedLess = stats.bytesFetched < blob.size;
+      console.log(JSON.stringify(out));
+    } finally {
+      await img.close();
+      await reg.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  `;
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.toString()), {
+    canonical: 'docker.io/library/alpine:latest',
+    layers: 1,
+    magic: 'e0f5e1e2',
+    readme: 'ocifs sample image',
+    extracted: 4,
+    os: 'PRETTY_NAME="ocifs sample"',
+    err: true,
+    fetchedLess: true,
+  });
+});
