@@ -255,13 +255,15 @@ export class BlobCache {
     const store = probe.store;
     try {
       if (store.presentCount < store.chunkCount) return { digest: d.digest, status: 'partial', discarded: false };
-      const h = new PrefixHasher(store, d);
+      // In this thread: there is nothing else to do meanwhile, and no worker to depend on.
+      const h = new PrefixHasher(store, d, true);
       await h.advance();
       if (!h.done) return { digest: d.digest, status: 'partial', discarded: false };
-      if (h.digestHex() !== d.hex) {
+      const hex = await h.digestHex();
+      if (hex !== d.hex) {
         await store.discard('digest mismatch (verify)');
         this.detach(d.digest);
-        return { digest: d.digest, status: 'mismatch', detail: `content hashes to ${d.algorithm}:${h.digestHex()}`, discarded: true };
+        return { digest: d.digest, status: 'mismatch', detail: `content hashes to ${d.algorithm}:${hex}`, discarded: true };
       }
       await store.setComplete(true);
       return { digest: d.digest, status: 'verified', discarded: false };

@@ -522,8 +522,9 @@ export class CachedSource implements ByteSource {
       if (!verify) return;
       const h = this.hasherFor(store);
       await h.advance();
-      if (h.done && h.digestHex() !== this.init.digest.hex) {
-        const actual = `${this.init.digest.algorithm}:${h.digestHex()}`;
+      const hex = h.done ? await this.digestOf(store, h) : this.init.digest.hex;
+      if (hex !== this.init.digest.hex) {
+        const actual = `${this.init.digest.algorithm}:${hex}`;
         this.resetStore(store);
         throw this.noteMismatch(new DigestMismatchError(this.digest, actual, `blob ${this.digest}`));
       }
@@ -538,8 +539,24 @@ export class CachedSource implements ByteSource {
   }
 
   private hasherFor(store: ChunkStore): PrefixHasher {
-    if (!this.hasher || this.hasher.store !== store) this.hasher = new PrefixHasher(store, this.init.digest);
+    if (!this.hasher || this.hasher.store !== store) {
+      this.hasher?.dispose();
+      this.hasher = new PrefixHasher(store, this.init.digest);
+    }
     return this.hasher;
+  }
+
+  /** The finished hash's digest; if the hash worker died, hashes the stored bytes again here. */
+  private async digestOf(store: ChunkStore, h: PrefixHasher): Promise<string> {
+    try {
+      return await h.digestHex();
+    } catch (err) {
+      debug('%s: hash worker failed (%s); hashing again in this thread', this.digest, (err as Error).message);
+      const local = new PrefixHasher(store, this.init.digest, true);
+      await local.advance();
+      if (!local.done) throw err;
+      return local.digestHex();
+    }
   }
 
   /**
@@ -559,8 +576,9 @@ export class CachedSource implements ByteSource {
         const h = this.hasherFor(store);
         await h.advance();
         if (!h.done) return;
-        if (h.digestHex() !== this.init.digest.hex) {
-          const actual = `${this.init.digest.algorithm}:${h.digestHex()}`;
+        const hex = await this.digestOf(store, h);
+        if (hex !== this.init.digest.hex) {
+          const actual = `${this.init.digest.algorithm}:${hex}`;
           await store.discard('digest mismatch');
           this.resetStore(store);
           throw this.noteMismatch(new DigestMismatchError(this.digest, actual, `blob ${this.digest}`));
@@ -734,6 +752,7 @@ export class CachedSource implements ByteSource {
     if (!store) return;
     if (this.store === store) {
       this.store = null;
+      this.hasher?.dispose();
       this.hasher = null;
       this.carry = null;
     }

@@ -10,8 +10,8 @@
  *
  * @packageDocumentation
  */
-import type { Hash } from 'node:crypto';
-import { newHash, type ParsedDigest } from './digest.js';
+import type { ParsedDigest } from './digest.js';
+import { newHashState, newLocalHashState, type HashState } from './hash-state.js';
 import { StoreMissError, type ChunkStore } from './store.js';
 
 const PIECE = 4 * 1024 * 1024;
@@ -19,14 +19,16 @@ const PIECE = 4 * 1024 * 1024;
 const MAX_PENDING = 8 * 1024 * 1024;
 /** Pieces starting further than this beyond the prefix are not kept (random access). */
 const PENDING_WINDOW = 16 * 1024 * 1024;
+/** Most bytes handed to the hash worker and not hashed yet; beyond it, pieces are read back later. */
+const MAX_BACKLOG = 64 * 1024 * 1024;
 
 /** Incremental hash over the readable prefix of one store. */
 export class PrefixHasher {
-  private readonly hash: Hash;
+  private readonly hash: HashState;
   private hashedBytes = 0;
   private running: Promise<void> | null = null;
   private again = false;
-  private result: string | undefined;
+  private result: Promise<string> | undefined;
   private buf: Uint8Array | undefined;
   private readonly pending = new Map<number, Uint8Array>();
   private pendingBytes = 0;
@@ -35,8 +37,10 @@ export class PrefixHasher {
     /** The store whose bytes are hashed. */
     readonly store: ChunkStore,
     digest: ParsedDigest,
+    /** Hash in this thread (a re-check after the worker failed). */
+    local = false,
   ) {
-    this.hash = newHash(digest);
+    this.hash = local ? newLocalHashState(digest.algorithm) : newHashState(digest.algorithm, store.size);
   }
 
   /** Bytes hashed so far (a prefix of the blob). */
@@ -49,15 +53,23 @@ export class PrefixHasher {
     return this.hashedBytes === this.store.size;
   }
 
-  /** Hex digest, once {@link done}. */
-  digestHex(): string {
-    this.result ??= this.hash.digest('hex');
+  /** Hex digest, once {@link done}. Rejects when the hash worker died (hash again locally). */
+  digestHex(): Promise<string> {
+    this.result ??= this.hash.digest();
     return this.result;
+  }
+
+  /** Stops hashing (the store is gone). */
+  dispose(): void {
+    this.hash.dispose();
+    this.pending.clear();
+    this.pendingBytes = 0;
   }
 
   /** Bytes at `offset` that were just written to the store by this process. */
   offer(offset: number, bytes: Uint8Array): void {
-    if (this.done) return;
+    if (this.done || this.result) return;
+    if (this.hash.backlog > MAX_BACKLOG) return; // the worker is behind: read back later
     if (this.take(offset, bytes)) this.drain();
     else if (
       offset > this.hashedBytes &&
@@ -112,9 +124,10 @@ export class PrefixHasher {
   private async pass(): Promise<void> {
     const { store } = this;
     const cs = store.chunkSize;
-    while (this.hashedBytes < store.size) {
+    while (this.hashedBytes < store.size && !this.result) {
       this.drain();
       if (this.done) break;
+      while (this.hash.backlog > MAX_BACKLOG) await new Promise((r) => setTimeout(r, 2));
       const start = this.hashedBytes;
       let c = Math.floor(start / cs);
       if (!store.has(c)) return;
@@ -122,6 +135,7 @@ export class PrefixHasher {
       let end = Math.min(limit, (c + 1) * cs);
       while (end < limit && store.has(++c)) end = Math.min(limit, (c + 1) * cs);
       const len = end - start;
+      // A fresh buffer per piece: the worker gets a copy anyway, the local hash uses it at once.
       this.buf ??= Buffer.allocUnsafe(PIECE);
       try {
         await store.read(start, len, this.buf, 0);
