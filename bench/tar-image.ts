@@ -4,9 +4,10 @@
 // ocifs is the real CLI (bin/ocifs.js over dist/: run `npm run build` first).
 //
 //   (a) first `ocifs cat` of one ~1 MiB file, index pass included, cold
-//       vs `skopeo copy` + `tar xzf LAYER MEMBER`                              target ≤ 1.0
+//       vs `skopeo copy` + `tar xzf LAYER --occurrence=1 MEMBER`               target ≤ 1.0
 //   (b) second `ocifs cat` of a different file in a fresh process: bytes fetched,
-//       target ≤ 2 checkpoints' span (compressed bytes, median span from the index):
+//       target ≤ 2 checkpoints' span (compressed bytes of the spans around the file, taken
+//       from the gzip index ocifs stored as a cache sidecar):
 //         - with the cache left by (a) (the pass cached the whole blob), and
 //         - with only the index kept (a fresh cache holding just (a)'s sidecars: the case of a
 //           blob evicted or an index from elsewhere), which shows what a span read costs
@@ -17,7 +18,7 @@
 // Runs are interleaved, best of N.
 //
 //   node --import tsx bench/tar-image.ts [--quick] [--runs N] [--fresh]
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeSidecar } from '../src/cache/sidecar.js';
 import { decodeGzipIndex, GZIP_INDEX_NAME, type GzipIndex } from '../src/tar/gzip-index.js';
@@ -80,15 +81,20 @@ async function readGzipIndex(cacheDir: string, digest: string): Promise<{ index:
   return { index: await decodeGzipIndex(payload), fileBytes: bytes.byteLength };
 }
 
-/** Compressed bytes from the checkpoint at or before `start` to the first one at or after `end`. */
-function spanBytes(index: GzipIndex, start: number, end: number): number {
+/** Compressed bytes of each span (checkpoint i to i+1, the last to the end of the blob). */
+function spanSizes(index: GzipIndex): number[] {
+  const cps = index.checkpoints;
+  return cps.map((c, i) => Math.ceil((i + 1 < cps.length ? cps[i + 1].bit : index.blobSize * 8) / 8) - Math.floor(c.bit / 8));
+}
+
+/** Indexes of the spans holding uncompressed bytes [start, end). */
+function spansOf(index: GzipIndex, start: number, end: number): number[] {
   const cps = index.checkpoints;
   let i = 0;
   while (i + 1 < cps.length && cps[i + 1].out <= start) i++;
-  let j = i;
-  while (j < cps.length && cps[j].out < end) j++;
-  const endBit = j < cps.length ? cps[j].bit : index.blobSize * 8;
-  return Math.ceil(endBit / 8) - Math.floor(cps[i].bit / 8);
+  const out = [i];
+  while (i + 1 < cps.length && cps[i + 1].out < end) out.push(++i);
+  return out;
 }
 
 function median(xs: number[]): number {
@@ -132,7 +138,11 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
           const t0 = process.hrtime.bigint();
           await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `dir:${skopeoDir}`]);
           await dir(tarOut);
-          await timed('tar', ['-xzf', join(skopeoDir, layer.digest.slice('sha256:'.length)), '-C', tarOut, fileA.path.slice(1)]);
+          // --occurrence=1: stop once the member is out. umoci 0.4.7 ends its archives right after
+          // the last member's data, so a full pass of GNU tar ends in "Unexpected EOF" (exit 2).
+          await timed('tar', ['-xzf', join(skopeoDir, layer.digest.slice('sha256:'.length)), '--occurrence=1', '-C', tarOut, fileA.path.slice(1)]);
+          const got = (await stat(join(tarOut, fileA.path))).size;
+          if (got !== fileA.size) throw new Error(`tar x gave ${got} bytes of ${fileA.path}, not ${fileA.size}`);
           return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
         },
       },
@@ -158,11 +168,7 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
 
     // (b) second cat of a different file, fresh process.
     const { index, fileBytes } = await readGzipIndex(warmCache, layer.digest);
-    const spans: number[] = [];
-    for (let i = 0; i < index.checkpoints.length; i++) {
-      const next = i + 1 < index.checkpoints.length ? index.checkpoints[i + 1].bit : index.blobSize * 8;
-      spans.push(Math.ceil(next / 8) - Math.floor(index.checkpoints[i].bit / 8));
-    }
+    const spans = spanSizes(index);
     const medianSpan = median(spans);
     const entryA = index.tar.entries.find((e) => e.path === fileA.path.slice(1));
     const byPath = new Map(index.tar.entries.filter((e) => e.type === 'file').map((e) => [e.path, e]));
@@ -172,11 +178,14 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
       return !!e && f.path !== fileA.path && f.size !== fileA.size && (!entryA || Math.abs(e.dataOffset - entryA.dataOffset) > 2 * DEFAULT_CHECKPOINT_SPAN);
     });
     const entryB = byPath.get(fileB.path.slice(1))!;
-    const neededB = spanBytes(index, entryB.dataOffset, entryB.dataOffset + entryB.storedSize);
-    const target = 2 * medianSpan;
+    // The spans a checkpoint reader must inflate for B (one, or two when B straddles a
+    // checkpoint); the target is two spans of that size: 2 × the largest of them.
+    const touched = spansOf(index, entryB.dataOffset, entryB.dataOffset + entryB.storedSize).map((i) => spans[i]);
+    const neededB = touched.reduce((a, b2) => a + b2, 0);
+    const target = 2 * Math.max(...touched);
     process.stderr.write(`tar: (b) second cat ${fileB.path}…\n`);
     const b1 = await ocifs(['cat', ref, fileB.path], { OCIFS_CACHE_DIR: warmCache });
-    const spanNote = `2 × median span ${fmtMiB(medianSpan)} (${index.checkpoints.length} checkpoints every ${fmtMiB(DEFAULT_CHECKPOINT_SPAN)} of tar); its own spans ${fmtMiB(neededB)}`;
+    const spanNote = `2 spans = ${fmtMiB(target)} (B lies in ${touched.length} span(s), ${fmtMiB(neededB)}; median span ${fmtMiB(medianSpan)}, ${index.checkpoints.length} checkpoints every ${fmtMiB(DEFAULT_CHECKPOINT_SPAN)} of tar)`;
     rows.push({
       metric: `(b) second cat ${fileB.path} (${fmtMiB(fileB.size)}), fresh process, same cache`,
       ocifs: `${fmtMiB(b1.stats.bytesFetched)} fetched in ${fmtS(b1.seconds)}`,
@@ -184,7 +193,7 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
       ratio: b1.stats.bytesFetched / target,
       target: '≤ 1 (≤ 2 spans)',
       ok: b1.stats.bytesFetched <= target,
-      data: { bytesFetched: b1.stats.bytesFetched, seconds: b1.seconds, medianSpan, neededB, checkpoints: index.checkpoints.length },
+      data: { bytesFetched: b1.stats.bytesFetched, seconds: b1.seconds, target, touched, medianSpan, neededB, checkpoints: index.checkpoints.length },
     });
     const indexOnly = fresh('index-only');
     await dir(indexOnly);
@@ -198,7 +207,7 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
       ratio: b2.stats.bytesFetched / target,
       target: '≤ 1 (≤ 2 spans)',
       ok: b2.stats.bytesFetched <= target,
-      data: { bytesFetched: b2.stats.bytesFetched, seconds: b2.seconds, requests: b2.stats.requests, medianSpan, neededB },
+      data: { bytesFetched: b2.stats.bytesFetched, seconds: b2.seconds, requests: b2.stats.requests, target, touched, medianSpan, neededB },
     });
     await rm(indexOnly, { recursive: true, force: true });
 
