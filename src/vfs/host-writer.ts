@@ -121,6 +121,8 @@ export class HostWriter {
     }
     const worker = new Worker(HOST_WRITER_WORKER_SOURCE, {
       eval: true,
+      // The program is plain CommonJS: the parent's flags (`--input-type=module`, loaders) must not reach it.
+      execArgv: [],
       workerData: { xattrModule, dest: options.dest, isRoot: options.isRoot, unsupported: [...UNSUPPORTED_ERRNOS] },
       stdout: false,
       stderr: false,

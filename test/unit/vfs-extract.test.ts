@@ -313,3 +313,17 @@ test('random hostile trees: extraction ends, with or without an error, and never
     assert.ok(codes.has(c) || count < 40, `no run ended with ${c}: ${JSON.stringify([...codes])}`);
   }
 });
+
+test('regression: the writer thread runs when the parent process has --input-type=module', async () => {
+  const { runOk } = await import('../helpers/run.js');
+  const src = new URL('../../src/vfs/', import.meta.url).pathname;
+  const script = `
+    const { extractTree } = await import(${JSON.stringify(src + 'extract.ts')});
+    const { MemoryFs } = await import(${JSON.stringify(src + 'memory-fs.ts')});
+    const r = await extractTree(MemoryFs.fromEntries([{ path: 'f', type: 'file', content: 'ok' }]), ${JSON.stringify(dest)});
+    console.log(r.files);`;
+  const r = await runOk(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+  assert.equal(r.stdout.toString().trim(), '1');
+  assert.equal(await readFile(join(dest, 'f'), 'utf8'), 'ok');
+  await assertNothingOutside();
+});
