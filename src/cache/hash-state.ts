@@ -84,7 +84,8 @@ function getWorker(): Worker | null {
   if (workerFailed) return null;
   if (worker) return worker;
   try {
-    const w = new Worker(WORKER_SOURCE, { eval: true });
+    // No loaders or flags of the main thread (a TypeScript loader would only slow it down).
+    const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     w.unref();
     w.on('message', (m: WorkerMessage) => {
       track(-1); // every update and digest gets exactly one answer

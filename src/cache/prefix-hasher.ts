@@ -20,7 +20,7 @@ const MAX_PENDING = 8 * 1024 * 1024;
 /** Pieces starting further than this beyond the prefix are not kept (random access). */
 const PENDING_WINDOW = 16 * 1024 * 1024;
 /** Most bytes handed to the hash worker and not hashed yet; beyond it, pieces are read back later. */
-const MAX_BACKLOG = 64 * 1024 * 1024;
+const MAX_BACKLOG = 16 * 1024 * 1024;
 
 /** Incremental hash over the readable prefix of one store. */
 export class PrefixHasher {
