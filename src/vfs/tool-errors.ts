@@ -39,16 +39,6 @@ export class UnsafeNameError extends OcifsError {
   }
 }
 
-/** An inode's type does not match what its directory entry or its role says (corrupt image). */
-export class InodeTypeMismatchError extends OcifsError {
-  constructor(path: string, expected: string, actual: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_CORRUPT_TYPE_MISMATCH', `${path}: directory entry says ${expected} but the inode is a ${actual} (corrupt image)`, {
-      ...options,
-      data: { path, expected, actual, ...options.data },
-    });
-  }
-}
-
 /** Extraction would replace or write through something in the destination it must not touch. */
 export class ExtractConflictError extends OcifsError {
   constructor(path: string, reason: string, options: OcifsErrorOptions = {}) {
