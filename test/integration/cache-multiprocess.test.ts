@@ -77,3 +77,24 @@ test('two processes doing random reads of one cold blob at once both get the rig
   assert.ok(Buffer.from(await src.read(0, blob.length)).equals(blob));
   await cache.close();
 });
+
+test('gc from another process while a process streams the blob: the stream stays correct', async () => {
+  const cacheDir = join(tmp, `cache${n++}`);
+  server.reset();
+  const reader = startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'read', waitForGo: true, pieceSize: 256 * 1024 });
+  await reader.ready;
+  reader.go();
+  const cache = await BlobCache.open(cacheDir);
+  let evicted = 0;
+  let done = false;
+  void reader.result.finally(() => (done = true));
+  while (!done) {
+    evicted += (await cache.gc({ maxSize: 0 })).evicted.length;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const r = await reader.result;
+  assert.equal(r.sha256, createHash('sha256').update(blob).digest('hex'));
+  assert.ok(evicted > 0, 'gc evicted the blob while it was being read');
+  console.log(`gc evicted the instance ${evicted} times during the read; fetched ${(server.bytesSent / blob.length).toFixed(2)}x`);
+  await cache.close();
+});
