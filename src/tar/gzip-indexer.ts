@@ -18,6 +18,7 @@ import { InvalidOptionError, throwIfAborted } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { readPieces } from '../io/read-stream.js';
 import { GZIP_TRAILER, parseGzipHeader, readGzipTrailer } from '../codec/gzip-member.js';
+import { NativeBlockInflater, matchBoundaryBits } from '../codec/gzip-native-scan.js';
 import { CorruptGzipError } from './errors.js';
 import { WINDOW_SIZE, type GzipCheckpoint, type GzipIndex } from './gzip-index.js';
 import { TarFeeder } from './tar-feeder.js';
@@ -47,6 +48,17 @@ export interface GzipIndexOptions extends ReadOptions, Omit<TarParserOptions, 't
    * blob on the main thread overlap with inflating it on the other core.
    */
   worker?: boolean;
+  /**
+   * `native` (default when this Node has it): zlib stepped block by block, about 3x faster;
+   * `pako`: the JavaScript port, which reports exact bit positions itself.
+   */
+  inflater?: 'native' | 'pako';
+}
+
+/** Which inflater a pass uses. */
+export function passInflater(options: Pick<GzipIndexOptions, 'inflater'>): 'native' | 'pako' {
+  if (options.inflater === 'pako') return 'pako';
+  return NativeBlockInflater.available() ? 'native' : 'pako';
 }
 
 const OUT_CHUNK = 256 * 1024;
@@ -63,7 +75,7 @@ export async function buildGzipIndex(blob: ByteSource, options: GzipIndexOptions
     const index = await runPassInWorker(pieces, blob.size, span, options);
     if (index) return index;
   }
-  const pass = new GzipPass(span, new TarParser(options));
+  const pass = new GzipPass(span, new TarParser(options), passInflater(options));
   for await (const piece of pieces) {
     throwIfAborted(options.signal);
     pass.push(piece);
@@ -93,10 +105,17 @@ export class GzipPass {
   private historyLen = 0;
   readonly checkpoints: GzipCheckpoint[] = [];
   private readonly feeder: TarFeeder;
+  // Native inflater state: the inflater, bytes in `out`, the byte before the current input
+  // position (for boundary candidates at a piece start), and the pending boundary candidate.
+  private native: NativeBlockInflater | undefined;
+  private outPos = 0;
+  private lastByte = 0;
+  private cand: Candidate | undefined;
 
   constructor(
     private readonly span: number,
     private readonly parser: TarParser,
+    private readonly engine: 'native' | 'pako' = 'pako',
   ) {
     this.feeder = new TarFeeder(parser);
   }
@@ -154,18 +173,25 @@ export class GzipPass {
           break;
       }
     }
+    if (chunk.length) this.lastByte = chunk[chunk.length - 1];
   }
 
   private startMember(deflateAt: number): void {
     this.members++;
     this.memberCrc = 0;
     this.memberSize = 0;
-    const s = this.strm;
-    const rc = this.members === 1 ? pako.zlibInflateInit2(s, -15) : pako.zlibInflateReset(s);
-    if (rc !== pako.Z_OK) throw new CorruptGzipError(`inflate init failed (${rc})`, deflateAt);
-    s.output = this.out;
-    s.next_out = 0;
-    s.avail_out = this.out.length;
+    if (this.engine === 'native') {
+      this.native?.close();
+      this.native = new NativeBlockInflater();
+      this.outPos = 0;
+    } else {
+      const s = this.strm;
+      const rc = this.members === 1 ? pako.zlibInflateInit2(s, -15) : pako.zlibInflateReset(s);
+      if (rc !== pako.Z_OK) throw new CorruptGzipError(`inflate init failed (${rc})`, deflateAt);
+      s.output = this.out;
+      s.next_out = 0;
+      s.avail_out = this.out.length;
+    }
     this.phase = 'deflate';
     // Always a checkpoint at offset 0; later members only when one is due.
     if (this.checkpoints.length === 0 || this.total - this.lastOut() >= this.span) this.addCheckpoint(deflateAt * 8);
@@ -189,6 +215,64 @@ export class GzipPass {
 
   /** Inflates from chunk[p] until the member ends or the chunk is used up; returns the new p. */
   private inflate(chunk: Uint8Array, p: number, at: number): number {
+    return this.engine === 'native' ? this.inflateNative(chunk, p, at) : this.inflatePako(chunk, p, at);
+  }
+
+  /**
+   * The native path: zlib stops at each block boundary but only tells the byte position, so a
+   * due checkpoint starts as a candidate whose bit position is settled once the next block's
+   * output is known ({@link matchBoundaryBits}).
+   */
+  private inflateNative(chunk: Uint8Array, p: number, at: number): number {
+    const z = this.native!;
+    let inPos = p;
+    while (inPos < chunk.length) {
+      let r;
+      try {
+        r = z.write(chunk, inPos, chunk.length - inPos, this.out, this.outPos, this.out.length - this.outPos);
+      } catch (err) {
+        throw new CorruptGzipError(`bad deflate data: ${(err as Error).message}`, at + inPos, { cause: err });
+      }
+      if (this.cand && !this.cand.dropped) this.cand.capture(chunk.subarray(inPos, inPos + r.inUsed));
+      inPos += r.inUsed;
+      this.outPos += r.outUsed;
+      if (r.ended) {
+        this.flush();
+        this.settleCandidate();
+        this.phase = 'trailer';
+        return inPos;
+      }
+      if (this.outPos === this.out.length) this.flush();
+      if (r.boundary) {
+        this.flush();
+        this.settleCandidate();
+        if (!this.cand && this.total - this.lastOut() >= this.span) {
+          const before = inPos > 0 ? chunk[inPos - 1] : this.lastByte;
+          this.cand = new Candidate(at + inPos, before, this.total, this.window(), this.spanCrc);
+        }
+      } else if (this.total + this.outPos - this.lastOut() > MAX_CHECKPOINT_SPAN) {
+        throw new CorruptGzipError(`no deflate block boundary within ${MAX_CHECKPOINT_SPAN} bytes of output`, at + inPos);
+      }
+    }
+    return chunk.length;
+  }
+
+  /** Turns the pending candidate into a checkpoint when its bit position is certain. */
+  private settleCandidate(): void {
+    const c = this.cand;
+    if (!c) return;
+    this.cand = undefined;
+    const blockLength = this.total - c.out;
+    if (c.dropped || blockLength === 0) return;
+    const k = matchBoundaryBits(c.byteBefore, c.compressed(), c.window, c.expected(), blockLength);
+    if (k === undefined) return;
+    const last = this.checkpoints[this.checkpoints.length - 1];
+    if (last) last.crc = c.crcBefore >>> 0;
+    this.checkpoints.push({ bit: c.byte * 8 - k, out: c.out, window: c.window, crc: 0 });
+    this.spanCrc = c.crcSince;
+  }
+
+  private inflatePako(chunk: Uint8Array, p: number, at: number): number {
     const s = this.strm;
     s.input = chunk;
     s.next_in = p;
@@ -222,17 +306,21 @@ export class GzipPass {
   /** Hands the output gathered so far to the CRC, the tar parser and the window. */
   private flush(): void {
     const s = this.strm;
-    const n = s.next_out;
+    const n = this.engine === 'native' ? this.outPos : s.next_out;
     if (n === 0) return;
     const data = this.out.subarray(0, n);
     this.memberCrc = crc32(data, this.memberCrc);
     this.spanCrc = crc32(data, this.spanCrc);
+    this.cand?.output(data);
     this.memberSize += n;
     this.total += n;
     this.feeder.push(data);
     this.remember(data);
-    s.next_out = 0;
-    s.avail_out = this.out.length;
+    if (this.engine === 'native') this.outPos = 0;
+    else {
+      s.next_out = 0;
+      s.avail_out = this.out.length;
+    }
   }
 
   private remember(data: Uint8Array): void {
@@ -257,6 +345,7 @@ export class GzipPass {
     if (this.carry || this.phase === 'deflate' || this.phase === 'trailer' || this.members === 0) {
       throw new CorruptGzipError('stream is truncated', blobSize);
     }
+    this.native?.close();
     this.feeder.end();
     this.closeSpan();
     return {
@@ -265,5 +354,57 @@ export class GzipPass {
       checkpoints: this.checkpoints,
       tar: { tarSize: this.total, entries: this.parser.entries },
     };
+  }
+}
+
+/** Most compressed bytes kept for settling a candidate (a longer block is skipped). */
+const CANDIDATE_MAX_INPUT = 8 * 1024 * 1024;
+/** Output bytes compared when settling a candidate. */
+const CANDIDATE_COMPARE = 64 * 1024;
+
+/** A block boundary known to the byte, waiting for the next block to settle its bit. */
+class Candidate {
+  private readonly inParts: Uint8Array[] = [];
+  private inBytes = 0;
+  private readonly outParts: Uint8Array[] = [];
+  private outBytes = 0;
+  /** CRC-32 of the output since the candidate. */
+  crcSince = 0;
+  dropped = false;
+
+  constructor(
+    /** Absolute byte position after the byte holding the boundary. */
+    readonly byte: number,
+    readonly byteBefore: number,
+    readonly out: number,
+    readonly window: Uint8Array,
+    /** CRC-32 of the span before the candidate. */
+    readonly crcBefore: number,
+  ) {}
+
+  capture(input: Uint8Array): void {
+    this.inBytes += input.length;
+    if (this.inBytes > CANDIDATE_MAX_INPUT) {
+      this.dropped = true;
+      this.inParts.length = 0;
+      return;
+    }
+    this.inParts.push(input.slice());
+  }
+
+  output(data: Uint8Array): void {
+    this.crcSince = crc32(data, this.crcSince);
+    if (this.outBytes >= CANDIDATE_COMPARE) return;
+    const part = data.subarray(0, CANDIDATE_COMPARE - this.outBytes).slice();
+    this.outParts.push(part);
+    this.outBytes += part.length;
+  }
+
+  compressed(): Uint8Array {
+    return Buffer.concat(this.inParts);
+  }
+
+  expected(): Uint8Array {
+    return Buffer.concat(this.outParts);
   }
 }

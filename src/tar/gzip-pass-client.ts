@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { AbortedError, OcifsError } from '../errors.js';
 import { CorruptGzipError, CorruptTarError, UnsupportedLayerError } from './errors.js';
 import type { GzipIndex } from './gzip-index.js';
-import type { GzipIndexOptions } from './gzip-indexer.js';
+import { passInflater, type GzipIndexOptions } from './gzip-indexer.js';
 import type { FromWorker } from './gzip-pass-worker.js';
 
 const debug = debuglog('ocifs:gzip');
@@ -53,7 +53,7 @@ export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSiz
   if (!url) return undefined;
   let worker: Worker;
   try {
-    const workerData = { span, parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };
+    const workerData = { span, inflater: passInflater(options), parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };
     if (url.pathname.endsWith('.ts')) {
       // From source (tests, benches under tsx): loader hooks do not reach a worker's entry
       // module, so a small script registers tsx in the worker first, then imports the entry.

@@ -16,8 +16,8 @@ export type FromWorker =
   | { type: 'done'; index: unknown }
   | { type: 'error'; error: { name: string; code?: string; message: string; data?: Record<string, unknown> } };
 
-const { span, parser } = workerData as { span: number; parser: { maxExtendedHeader?: number; maxSparseSegments?: number } };
-const pass = new GzipPass(span, new TarParser(parser));
+const { span, parser, inflater } = workerData as { span: number; parser: { maxExtendedHeader?: number; maxSparseSegments?: number }; inflater: 'native' | 'pako' };
+const pass = new GzipPass(span, new TarParser(parser), inflater);
 const port = parentPort!;
 
 port.on('message', (m: ToWorker) => {
