@@ -103,8 +103,13 @@ export class GzipIndexedSource implements ByteSource {
     this.lastSpan = span;
     if (!this.readAhead || !sequential || span + 1 >= this.index.checkpoints.length) return;
     const cp = this.index.checkpoints[span];
-    if (end - cp.out >= (this.spanEnd(span) - cp.out) / 2 && !this.cache.has(span + 1)) {
-      this.span(span + 1, {}).catch((err) => debug('read-ahead of span %d failed: %s', span + 1, err));
+    if (end - cp.out >= (this.spanEnd(span) - cp.out) / 2) {
+      // Two spans ahead: they decode in parallel on the thread pool while this one is consumed.
+      for (const next of [span + 1, span + 2]) {
+        if (next < this.index.checkpoints.length && !this.cache.has(next)) {
+          this.span(next, {}).catch((err) => debug('read-ahead of span %d failed: %s', next, err));
+        }
+      }
     }
   }
 
@@ -149,7 +154,7 @@ export class GzipIndexedSource implements ByteSource {
       const actual = 'sha256:' + createHash('sha256').update(bytes.subarray(0, end - startByte)).digest('hex');
       if (actual !== cp.spanDigest) throw new DigestMismatchError(cp.spanDigest, actual, `compressed span ${i}`, { data: { span: i, offset: startByte } });
     }
-    const out = new Uint8Array(want);
+    let out: Uint8Array = new Uint8Array(0);
     let got = 0;
     let pos = 0;
     let bit = cp.bit & 7;
@@ -161,6 +166,13 @@ export class GzipIndexedSource implements ByteSource {
       } catch (err) {
         throw new CorruptGzipError(`span ${i} does not decompress: ${(err as Error).message}`, startByte + pos, { cause: err, data: { span: i } });
       }
+      if (got === 0 && res.output.length >= want) {
+        // The usual case, one member for the whole span: keep zlib's buffer, no copy.
+        out = res.output.subarray(0, want);
+        got = want;
+        break;
+      }
+      if (out.length === 0) out = new Uint8Array(want);
       out.set(res.output.subarray(0, want - got), got);
       got += Math.min(res.output.length, want - got);
       if (got >= want) break;
