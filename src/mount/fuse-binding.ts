@@ -15,10 +15,10 @@
 import { createRequire } from 'node:module';
 import { access, constants as fsConstants } from 'node:fs/promises';
 import { debuglog } from 'node:util';
-import { AbortedError } from '../errors.js';
 import { Errno, errnoOf, FuseErrno } from './errno.js';
 import { FuseUnavailableError, MountFailedError } from './errors.js';
 import { runUnmount } from './unmount-command.js';
+import { Deadlines } from './deadlines.js';
 
 const debug = debuglog('ocifs:mount');
 
@@ -144,52 +144,6 @@ export async function checkFuseAvailable(): Promise<void> {
     throw new FuseUnavailableError('/dev/fuse is missing or not accessible', { cause: err });
   }
   loadBinding();
-}
-
-interface PendingOp {
-  deadline: number;
-  controller: AbortController;
-  reject: (err: unknown) => void;
-}
-
-/**
- * Time limits of in-flight requests, checked by one sweeping timer: a timer per request
- * (`AbortSignal.timeout`) cost more than the request itself on metadata-heavy workloads.
- */
-class Deadlines {
-  private readonly live = new Set<PendingOp>();
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly ms: number) {}
-
-  start(reject: (err: unknown) => void): PendingOp {
-    const p = { deadline: Date.now() + this.ms, controller: new AbortController(), reject };
-    this.live.add(p);
-    if (!this.timer) {
-      this.timer = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, this.ms / 4)));
-      this.timer.unref();
-    }
-    return p;
-  }
-
-  end(p: PendingOp): void {
-    this.live.delete(p);
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const p of this.live) {
-      if (p.deadline > now) continue;
-      this.live.delete(p);
-      const err = new AbortedError({ cause: new Error(`no answer within ${this.ms} ms`) });
-      p.controller.abort(err);
-      p.reject(err);
-    }
-    if (this.live.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  }
 }
 
 /** `-o` option string for libfuse 2.9. */

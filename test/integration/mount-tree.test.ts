@@ -18,9 +18,7 @@ import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild, run
 
 const root = mountTempDir();
 const src = join(root, 'src');
-const mnt = join(root, 'mnt');
 let fs: MemoryFs;
-let mount: Mount | undefined;
 let expected: string[];
 
 before(async () => {
@@ -32,17 +30,25 @@ before(async () => {
   await runChildOk('touch', ['-h', '-d', '@1700000000', join(src, 'exe', 'echo'), join(src, 'exe'), src]);
   expected = await treeManifest(src);
   fs = await memoryFsFromDirectory(src);
-  await mkdir(mnt);
-  mount = await mountFileSystem(fs, mnt, { fsname: 'ocifs-test' });
 });
 
 after(async () => {
-  await mount?.unmount();
   assert.deepEqual(mountsLeftUnder(root), []);
   cleanupTempDir(root);
 });
 
-describe('file-tree mount', () => {
+for (const backend of ['raw', 'libfuse'] as const) describe(`file-tree mount (${backend} FUSE)`, () => {
+  const mnt = join(root, `mnt-${backend}`);
+  let mount: Mount | undefined;
+  before(async () => {
+    await mkdir(mnt);
+    mount = await mountFileSystem(fs, mnt, { fsname: 'ocifs-test', backend });
+  });
+  after(async () => {
+    await mount?.unmount();
+    assert.equal(isMounted(mnt), false);
+  });
+
   test('tree-manifest.py of the mount equals the source tree', async () => {
     assertSameManifest(await treeManifest(mnt), expected);
   });
@@ -77,13 +83,13 @@ describe('file-tree mount', () => {
   });
 
   test('cp -a and tar copy the tree exactly', async () => {
-    const cpDir = join(root, 'cp');
+    const cpDir = join(root, `cp-${backend}`);
     await runChildOk('cp', ['-a', mnt, cpDir]);
     assertSameManifest(await treeManifest(cpDir), expected, 'cp -a');
     const st = await runChildOk('stat', ['-c', '%i', join(cpDir, 'bin/tool'), join(cpDir, 'bin/tool-hardlink')]);
     const [x, y] = st.stdout.toString().trim().split('\n');
     assert.equal(x, y, 'cp -a keeps the hardlink');
-    const tarDir = join(root, 'tar');
+    const tarDir = join(root, `tar-${backend}`);
     await mkdir(tarDir);
     await runChildOk('sh', ['-c', `tar -C "${mnt}" --xattrs --xattrs-include='user.*' -cf - . | tar -C "${tarDir}" --xattrs --xattrs-include='user.*' -xpf -`]);
     assertSameManifest(await treeManifest(tarDir), expected, 'tar c | tar x');
