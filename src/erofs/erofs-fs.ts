@@ -237,6 +237,11 @@ export class ErofsFileSystem implements FileSystem {
     return { ...ErofsFileSystem.attrs(inode), erofs: inodeDetails(this.ctx, inode) };
   }
 
+  /** EROFS details of an inode for `ocifs stat` (see {@link ErofsInodeDetails}). */
+  async inodeDetails(ino: number, options?: ReadOptions): Promise<Record<string, unknown>> {
+    return { ...(await this.stat(ino, options)).erofs };
+  }
+
   async lookup(dirIno: number, name: string, options?: ReadOptions): Promise<Inode | undefined> {
     throwIfAborted(options?.signal);
     const dir = await this.dirOf(dirIno, options);

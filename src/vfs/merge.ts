@@ -147,6 +147,14 @@ export class MergedFileSystem implements FileSystem {
     return this.wrap(o.layer, await this.layers[o.layer].fs.getattr(o.ino, options));
   }
 
+  /** The details of the layer inode that a merged inode shows (a directory: its topmost layer's), and which layer. */
+  async inodeDetails(ino: number, options: ReadOptions = {}): Promise<Record<string, unknown>> {
+    const d = this.dirs.get(ino);
+    const o = d && d.layers.length ? { layer: d.layers[0].layer, ino: d.layers[0].ino } : this.origin(ino);
+    const fs = this.layers[o.layer].fs;
+    return { layer: o.layer, ...(fs.inodeDetails ? await fs.inodeDetails(o.ino, options) : {}) };
+  }
+
   async lookup(dirIno: number, name: string, options: ReadOptions = {}): Promise<Inode | undefined> {
     const d = await this.dir(dirIno, options);
     for (let i = 0; ; i++) {

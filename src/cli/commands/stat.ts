@@ -54,19 +54,21 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
         return;
       }
-      const lines = [
-        `  path: ${doc.path}${target !== undefined ? ` -> ${target}` : ''}`,
-        `  type: ${doc.type}`,
-        `  mode: ${doc.mode} (${doc.modeString})`,
-        ` owner: uid ${doc.uid}, gid ${doc.gid}`,
-        `  size: ${doc.size}`,
-        ` mtime: ${doc.mtime}`,
-        ` links: ${doc.nlink}`,
-        ` inode: ${doc.ino}`,
+      const rows: [string, string][] = [
+        ['path', `${doc.path}${target !== undefined ? ` -> ${target}` : ''}`],
+        ['type', doc.type],
+        ['mode', `${doc.mode} (${doc.modeString})`],
+        ['owner', `uid ${doc.uid}, gid ${doc.gid}`],
+        ['size', String(doc.size)],
+        ['mtime', doc.mtime],
+        ['links', String(doc.nlink)],
+        ['inode', String(doc.ino)],
       ];
-      if ('rdev' in doc) lines.push(`device: ${doc.rdev}`);
-      for (const [k, v] of Object.entries(details)) lines.push(`${k.padStart(6)}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-      for (const [k, v] of Object.entries(doc.xattrs)) lines.push(` xattr: ${k}=${v}`);
+      if ('rdev' in doc) rows.push(['device', String(doc.rdev)]);
+      for (const [k, v] of Object.entries(details)) rows.push([k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]);
+      for (const [k, v] of Object.entries(doc.xattrs)) rows.push(['xattr', `${k}=${v}`]);
+      const width = Math.max(...rows.map(([k]) => k.length));
+      const lines = rows.map(([k, v]) => `${k.padStart(width)}: ${v}`);
       process.stdout.write(lines.join('\n') + '\n');
     });
   });
