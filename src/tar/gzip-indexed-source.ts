@@ -38,7 +38,9 @@ export class GzipIndexedSource implements ByteSource {
   private cachedBytes = 0;
   private readonly budget: number;
   private readonly readAhead: boolean;
-  private lastSpan = -1;
+  private lastSpan = -2;
+  /** Reads in a row that continued where the previous one ended (roughly). */
+  private streak = 0;
   /** Spans decoded so far (for tests and stats). */
   spansDecoded = 0;
 
@@ -101,11 +103,14 @@ export class GzipIndexedSource implements ByteSource {
   private afterRead(span: number, end: number): void {
     const sequential = span === this.lastSpan || span === this.lastSpan + 1;
     this.lastSpan = span;
-    if (!this.readAhead || !sequential || span + 1 >= this.index.checkpoints.length) return;
+    this.streak = sequential ? this.streak + 1 : 0;
+    if (!this.readAhead || this.streak === 0 || span + 1 >= this.index.checkpoints.length) return;
     const cp = this.index.checkpoints[span];
     if (end - cp.out >= (this.spanEnd(span) - cp.out) / 2) {
-      // Two spans ahead: they decode in parallel on the thread pool while this one is consumed.
-      for (const next of [span + 1, span + 2]) {
+      // Ahead by one span, then two once reads keep coming in order (extract, a big cat): they
+      // decode in parallel on the thread pool while this one is consumed. A single small read
+      // (one `cat` of a small file) decodes nothing ahead.
+      for (const next of this.streak >= 2 ? [span + 1, span + 2] : [span + 1]) {
         if (next < this.index.checkpoints.length && !this.cache.has(next)) {
           this.span(next, {}).catch((err) => debug('read-ahead of span %d failed: %s', next, err));
         }
