@@ -111,6 +111,14 @@ async function main(): Promise<void> {
   const stateDir = join(work, 'state');
   const results: Result[] = [];
   let bytes = 0;
+  // Interrupted: unmount what this run mounted (servers first, then anything left), then exit.
+  const cleanup = async () => {
+    for (const mode of ['ocifs-kernel', 'ocifs-tree']) await unmount(join(work, mode), { stateDir }).catch(() => {});
+    await sh(`for m in "${work}"/*/; do umount -l "$m" 2>/dev/null; done`);
+    process.exit(130);
+  };
+  process.once('SIGINT', cleanup);
+  process.once('SIGTERM', cleanup);
   try {
     // A fresh mount per mode and workload, so `first` means an empty page cache for that mount.
     const modes: Mode[] = ['local-kernel', 'ocifs-kernel', 'ocifs-tree'];

@@ -10,10 +10,10 @@ import { mkdir, mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { debuglog } from 'node:util';
 import type { ByteSource } from '../io/byte-source.js';
-import { BlobOps } from './blob-ops.js';
+import { BlobFileSystem } from './blob-fs.js';
 import { InvalidOptionError } from '../errors.js';
 import { MountFailedError, NotErofsError, NotRootError } from './errors.js';
-import { fuseMount, type FuseHandle } from './fuse-binding.js';
+import { mountFileSystem, type FileSystemMountOptions } from './mount-file-system.js';
 import { checkMountpoint } from './mountpoint.js';
 import { connectionOptions, type Mount, type MountOptions } from './mount-options.js';
 import { exec, runUnmount } from './unmount-command.js';
@@ -28,7 +28,7 @@ const EROFS_SUPER_OFFSET = 1024;
 export const BACKING_FILE_NAME = 'layer.erofs';
 
 /** Options of {@link mountKernel}. */
-export interface KernelMountOptions extends MountOptions {
+export interface KernelMountOptions extends MountOptions, Pick<FileSystemMountOptions, 'backend'> {
   /**
    * Directory under which the private FUSE directory of the backing file is made (mode 0700).
    * Default: `<state dir>/backing`.
@@ -72,10 +72,16 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
   const base = options.backingDir ?? join(defaultStateDir(), 'backing');
   await mkdir(base, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(base, 'blob-'));
-  const ops = new BlobOps(source, BACKING_FILE_NAME, options.stats);
-  let fuse: FuseHandle | undefined;
+  let fuse: Mount | undefined;
   try {
-    fuse = await fuseMount(dir, ops, { ...conn, fsname: `${conn.fsname}#blob`, allowOther: false });
+    // The kernel opens the backing file as root at mount time: no allow_other needed.
+    fuse = await mountFileSystem(new BlobFileSystem(source, BACKING_FILE_NAME), dir, {
+      ...conn,
+      fsname: `${conn.fsname}#blob`,
+      allowOther: false,
+      ...(options.stats ? { stats: options.stats } : {}),
+      ...(options.backend ? { backend: options.backend } : {}),
+    });
     const file = join(dir, BACKING_FILE_NAME);
     const via = await kernelMount(file, mp, options.via ?? 'auto');
     debug('kernel mount of %s on %s via %s', file, mp, via);
@@ -86,7 +92,7 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
       mode: 'kernel',
       via,
       backingFile: file,
-      stats: ops.stats,
+      stats: fuseHandle.stats,
       async unmount({ lazy = true } = {}) {
         if (done) return;
         // The EROFS mount first: it holds the backing file open.

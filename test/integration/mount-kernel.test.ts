@@ -21,11 +21,16 @@ after(() => {
 });
 
 /** Mounts `image` in kernel mode, runs `fn`, unmounts, and checks nothing is left. */
-async function withKernelMount(image: string, fn: (mnt: string) => Promise<void>, via: 'auto' | 'loop' = 'auto'): Promise<'file' | 'loop'> {
+async function withKernelMount(
+  image: string,
+  fn: (mnt: string) => Promise<void>,
+  via: 'auto' | 'loop' = 'auto',
+  backend: 'auto' | 'raw' | 'libfuse' = 'auto',
+): Promise<'file' | 'loop'> {
   const mnt = join(root, `mnt-${n++}`);
   await mkdir(mnt);
   const source = await FileSource.open(image);
-  const m = await mountKernel(source, mnt, { backingDir: backing, fsname: 'ocifs-test', via });
+  const m = await mountKernel(source, mnt, { backingDir: backing, fsname: 'ocifs-test', via, backend });
   try {
     assert.equal(isMounted(mnt), true);
     await fn(mnt);
@@ -50,12 +55,13 @@ describe('kernel mount of images made by mkfs.erofs', () => {
     expected = await treeManifest(src);
   });
 
-  for (const [name, args] of [
-    ['uncompressed', []],
-    ['lz4hc', ['-zlz4hc']],
+  for (const [name, args, backend] of [
+    ['uncompressed', [], 'auto'],
+    ['lz4hc', ['-zlz4hc'], 'auto'],
+    ['lz4hc, backing file served by libfuse', ['-zlz4hc'], 'libfuse'],
   ] as const) {
     test(`${name}: tree-manifest.py of the mount equals the source tree, a binary runs, 8 readers agree`, async () => {
-      const image = join(root, `${name}.erofs`);
+      const image = join(root, `${name.replace(/\W+/g, '-')}.erofs`);
       await runChildOk('mkfs.erofs', ['--quiet', ...args, image, src], { timeoutMs: 120_000 });
       const via = await withKernelMount(image, async (mnt) => {
         assertSameManifest(await treeManifest(mnt), expected);
@@ -67,7 +73,7 @@ describe('kernel mount of images made by mkfs.erofs', () => {
         assert.deepEqual(got.stdout.toString().trim().split('\n').sort(), want.stdout.toString().trim().split('\n').sort());
         const w = await runChild('touch', [join(mnt, 'new')]);
         assert.match(w.stderr, /Read-only file system/);
-      });
+      }, 'auto', backend);
       assert.equal(via, 'file', 'Linux ≥ 6.12 mounts the FUSE-served file directly');
     });
   }

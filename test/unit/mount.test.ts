@@ -10,7 +10,7 @@ import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import { NotFoundError, OcifsError } from '../../src/errors.js';
 import { TreeOps, inodeToStat } from '../../src/mount/tree-ops.js';
-import { BlobOps } from '../../src/mount/blob-ops.js';
+import { BlobFileSystem } from '../../src/mount/blob-fs.js';
 import { errnoOf, FuseErrno } from '../../src/mount/errno.js';
 import { parseMountInfo } from '../../src/mount/mountinfo.js';
 import { Lru } from '../../src/mount/lru.js';
@@ -179,21 +179,24 @@ describe('TreeOps over a MemoryFs', () => {
   });
 });
 
-describe('BlobOps', () => {
-  test('one read-only file of the source size, exact ranges, nothing else', async () => {
+describe('BlobFileSystem (the kernel mode backing file)', () => {
+  test('one read-only file of the source size, exact ranges through TreeOps, nothing else', async () => {
     const bytes = new Uint8Array(10000).map((_, i) => i % 251);
-    const ops = new BlobOps(new MemorySource(bytes), 'layer.erofs');
-    const st = await ops.getattr('/layer.erofs');
+    const fs = new BlobFileSystem(new MemorySource(bytes), 'layer.erofs');
+    const ops = new TreeOps(fs);
+    const st = await ops.getattr('/layer.erofs', o());
     assert.equal(st.size, 10000);
     assert.equal(st.mode, 0o100400);
-    assert.deepEqual((await ops.readdir('/')).map((e) => e.name), ['.', '..', 'layer.erofs']);
+    assert.equal((await ops.getattr('/', o())).mode, 0o040500);
+    assert.deepEqual((await ops.readdir('/', o())).map((e) => e.name), ['.', '..', 'layer.erofs']);
     const buf = Buffer.alloc(4096);
     assert.equal(await ops.read('/layer.erofs', buf, 4096, 8192, o()), 1808);
     assert.deepEqual(new Uint8Array(buf.subarray(0, 1808)), bytes.subarray(8192));
     assert.equal(await ops.read('/layer.erofs', buf, 4096, 10000, o()), 0);
-    assert.equal(await errnoFrom(ops.getattr('/other')), E.ENOENT);
-    assert.equal(await errnoFrom(ops.read('/other', buf, 1, 0, o())), E.EBADF);
-    assert.throws(() => new BlobOps(new MemorySource(bytes), 'a/b'));
+    assert.equal(await errnoFrom(ops.getattr('/other', o())), E.ENOENT);
+    assert.equal(await errnoFrom(ops.getattr('/layer.erofs/x', o())), E.ENOTDIR);
+    assert.deepEqual(await ops.listxattr('/layer.erofs', o()), []);
+    assert.throws(() => new BlobFileSystem(new MemorySource(bytes), 'a/b'));
   });
 });
 
