@@ -237,29 +237,56 @@ export async function verifyZtocAgainstLayer(ztoc: Ztoc, blob: ByteSource, optio
     picks.add(files[files.length - 1]);
     for (let k = 1; k < want - 1 && k < files.length; k++) picks.add(files[Math.floor((k * files.length) / want)]);
   }
-  for (const e of picks) {
-    const h = await source.read(e.dataOffset - BLOCK, BLOCK, options).catch((err) => {
-      throw new CorruptIndexError('zTOC', `span holding ${JSON.stringify(e.path)} does not decode: ${(err as Error).message}`, { cause: err });
-    });
-    const size = readNumber(h, F.size[0], F.size[1]);
-    const name = normalizeTarPath(readString(h, F.name[0], F.name[1]));
-    const prefix = readString(h, F.prefix[0], F.prefix[1]);
-    const full = normalizeTarPath(prefix ? `${prefix}/${readString(h, F.name[0], F.name[1])}` : readString(h, F.name[0], F.name[1]));
-    const typeflag = h[F.typeflag[0]];
-    const ok =
-      checksumOk(h) &&
-      (typeflag === 0x30 || typeflag === 0 || typeflag === 0x37) &&
-      // A pax `size` record may stand in for the header's (members over 8 GiB).
-      (size === BigInt(e.size) || e.size > 0o77777777777) &&
-      (e.path.length >= 100 || name === e.path || full === e.path);
-    if (!ok) bad('zTOC', `no tar header for ${JSON.stringify(e.path)} before offset ${e.dataOffset}: the zTOC does not match the layer`);
-  }
+  for (const e of picks) await checkHeaderBefore(source, e, options);
   return source;
 }
 
+/** Throws unless a tar header for `e` (checksum, regular file, size, name) ends where its data starts. */
+async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadOptions): Promise<void> {
+  const h = await source.read(e.dataOffset - BLOCK, BLOCK, options).catch((err) => {
+    throw new CorruptIndexError('zTOC', `span holding ${JSON.stringify(e.path)} does not decode: ${(err as Error).message}`, { cause: err });
+  });
+  const size = readNumber(h, F.size[0], F.size[1]);
+  const name = normalizeTarPath(readString(h, F.name[0], F.name[1]));
+  const prefix = readString(h, F.prefix[0], F.prefix[1]);
+  const full = normalizeTarPath(prefix ? `${prefix}/${readString(h, F.name[0], F.name[1])}` : readString(h, F.name[0], F.name[1]));
+  const typeflag = h[F.typeflag[0]];
+  const ok =
+    checksumOk(h) &&
+    (typeflag === 0x30 || typeflag === 0 || typeflag === 0x37) &&
+    // A pax `size` record may stand in for the header's (members over 8 GiB).
+    (size === BigInt(e.size) || e.size > 0o77777777777) &&
+    (e.path.length >= 100 || name === e.path || full === e.path);
+  if (!ok) bad('zTOC', `no tar header for ${JSON.stringify(e.path)} before offset ${e.dataOffset}: the zTOC does not match the layer`);
+}
+
+/**
+ * A {@link TarFileSystem} over a zTOC that checks, the first time each file is opened, that
+ * the layer really has that file's tar header right before the data the zTOC points to — so a
+ * zTOC that is right about the sampled files but wrong about others still serves no wrong
+ * bytes. The header is nearly always in the span the data starts in, so this costs no fetch.
+ */
+export class SociFileSystem extends TarFileSystem {
+  private readonly verified = new Set<number>();
+
+  constructor(index: GzipIndex['tar'], private readonly layerSource: GzipIndexedSource) {
+    super(index, layerSource);
+  }
+
+  override async openFile(ino: number, options: ReadOptions = {}): Promise<ByteSource> {
+    const src = await super.openFile(ino, options);
+    if (!this.verified.has(ino)) {
+      const e = this.entry(ino);
+      if (e && e.size > 0) await checkHeaderBefore(this.layerSource, e, options);
+      this.verified.add(ino);
+    }
+    return src;
+  }
+}
+
 /** Opens a tar+gzip layer through a verified zTOC: no pass over the layer. */
-export async function openSociLayer(blob: ByteSource, ztocBytes: Uint8Array, options: ZtocVerifyOptions = {}): Promise<{ fs: TarFileSystem; source: GzipIndexedSource; ztoc: Ztoc }> {
+export async function openSociLayer(blob: ByteSource, ztocBytes: Uint8Array, options: ZtocVerifyOptions = {}): Promise<{ fs: SociFileSystem; source: GzipIndexedSource; ztoc: Ztoc }> {
   const ztoc = loadZtoc(ztocBytes);
   const source = await verifyZtocAgainstLayer(ztoc, blob, options);
-  return { fs: new TarFileSystem(ztoc.index.tar, source), source, ztoc };
+  return { fs: new SociFileSystem(ztoc.index.tar, source), source, ztoc };
 }

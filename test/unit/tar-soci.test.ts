@@ -8,7 +8,8 @@ import { mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemorySource } from '../../src/io/memory-source.js';
-import { loadZtoc, openSociLayer, parseSociIndex, SOCI_INDEX_V1, SOCI_LAYER_DIGEST } from '../../src/tar/soci.js';
+import { loadZtoc, openSociLayer, parseSociIndex, SociFileSystem, SOCI_INDEX_V1, SOCI_LAYER_DIGEST } from '../../src/tar/soci.js';
+import { GzipIndexedSource } from '../../src/tar/gzip-indexed-source.js';
 import { buildGzipIndex } from '../../src/tar/gzip-indexer.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { assertSameManifest, makeTree, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
@@ -65,6 +66,21 @@ test('a zTOC that does not match the layer is refused, never used', async () => 
   const layer = await openSociLayer(new MemorySource(blob), await buildZtoc(blob, { badSpanDigest: 3 }), { samples: 1 });
   const cp = layer.ztoc.index.checkpoints[3];
   await assert.rejects(layer.source.read(cp.out, 10), { code: 'ERR_OCIFS_DIGEST_MISMATCH' });
+  // A zTOC right about the sampled files but wrong about one other: that file is refused on open.
+  {
+    const z = loadZtoc(await buildZtoc(blob));
+    const files = z.index.tar.entries.filter((e) => e.type === 'file' && e.size > 0);
+    const victim = files[Math.floor(files.length / 3) + 1];
+    const other = files.find((e) => e !== victim && e.size === victim.size && e.dataOffset !== victim.dataOffset) ?? files[Math.floor(files.length / 3) + 2];
+    const original = victim.dataOffset;
+    victim.dataOffset = other.dataOffset;
+    victim.size = victim.storedSize = other.size;
+    const source = new GzipIndexedSource(new MemorySource(blob), z.index);
+    const fs = new SociFileSystem(z.index.tar, source);
+    const st = await resolvePath(fs, '/' + victim.path);
+    await assert.rejects(fs.openFile(st.ino), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_INDEX' && /does not match/.test(e.message));
+    assert.notEqual(original, victim.dataOffset);
+  }
   // Garbage, truncation and flipped bytes: a clear error or a structurally valid zTOC, nothing else.
   const good = await buildZtoc(blob);
   assert.throws(() => loadZtoc(good.subarray(0, 100)), { code: 'ERR_OCIFS_CORRUPT_INDEX' });
