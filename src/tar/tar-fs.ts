@@ -32,6 +32,9 @@ import type { TarIndex } from './tar-index.js';
 
 /** Mode of directories the archive does not contain (as umoci creates them). */
 export const IMPLICIT_DIR_MODE = 0o755;
+
+/** Name prefix of OCI whiteout files. */
+const WHITEOUT_PREFIX = '.wh.';
 /** Reported block size (tar's record unit). */
 const TAR_BLOCK = 512;
 
@@ -82,6 +85,10 @@ export class TarFileSystem implements FileSystem {
         continue;
       }
       const slash = e.path.lastIndexOf('/');
+      // umoci repack writes whiteouts for the old children of a directory it replaced with a
+      // file ('deep' then 'deep/.wh.d00'); umoci unpack ignores them. A whiteout must not turn
+      // a non-directory of this layer back into a directory.
+      if (slash >= 0 && e.path.slice(slash + 1).startsWith(WHITEOUT_PREFIX) && this.blockedByNonDir(e.path.slice(0, slash))) continue;
       const parent = this.ensureDir(slash < 0 ? '' : e.path.slice(0, slash));
       const name = e.path.slice(slash + 1);
       const children = this.dirs.get(parent)!;
@@ -140,6 +147,26 @@ export class TarFileSystem implements FileSystem {
       cur = next;
     }
     return cur;
+  }
+
+  /** True when a component of `path` is a non-directory entry of this layer. */
+  private blockedByNonDir(path: string): boolean {
+    let cur = ROOT;
+    for (const c of path.split('/')) {
+      const next = this.dirs.get(cur)!.get(c);
+      if (next === undefined) return false;
+      if (!this.dirs.has(next)) return true;
+      cur = next;
+    }
+    return false;
+  }
+
+  /**
+   * True for a directory this layer only implies (its members are listed, the directory
+   * itself is not): a merged view then keeps the metadata of the layer below, as umoci does.
+   */
+  impliedDir(ino: number): boolean {
+    return this.dirs.has(ino) && this.meta[ino] === -1;
   }
 
   /** Inode of a normalised path, without following symlinks. */
