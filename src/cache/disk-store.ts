@@ -277,6 +277,9 @@ export class DiskStore implements ChunkStore {
     await this.op(async () => {
       const n = c1 - c0;
       const buf = Buffer.allocUnsafe(n);
+      // What we knew before reading: our own marks may land while the read is in flight, so a
+      // chunk only counts as "marked by us, yet missing on disk" if it was marked before.
+      const before = this.local.slice(c0, c1);
       await preadFull(this.mapFh, buf, 0, n, MAP_HEADER_SIZE + c0, join(this.dir, MAP_FILE));
       for (let i = 0; i < n; i++) {
         const v = buf[i];
@@ -284,7 +287,7 @@ export class DiskStore implements ChunkStore {
         if (v === CHUNK_PRESENT) {
           if (this.local[c] === LOCAL_MISSING) this.presentCount++;
           this.local[c] = LOCAL_DURABLE;
-        } else if (v !== CHUNK_MISSING || this.local[c] === LOCAL_DURABLE) {
+        } else if (v !== CHUNK_MISSING || before[i] === LOCAL_DURABLE) {
           throw new CacheCorruptError(join(this.dir, MAP_FILE), `chunk ${c} has presence byte 0x${v.toString(16)}`);
         }
       }
@@ -357,6 +360,8 @@ export class DiskStore implements ChunkStore {
   private async syncLoop(): Promise<void> {
     this.activeOps++;
     try {
+      // Never finish synchronously: `syncing` is assigned after this returns and reset below.
+      await Promise.resolve();
       while (this.batch) {
         const b = this.batch;
         this.batch = null;
@@ -401,7 +406,10 @@ export class DiskStore implements ChunkStore {
   }
 
   async flush(): Promise<void> {
-    while (this.syncing) await this.syncing;
+    for (let s = this.syncing; s; s = this.syncing) {
+      await s;
+      if (this.syncing === s) break; // (defensive: a finished loop must never be awaited forever)
+    }
   }
 
   async setComplete(verified: boolean): Promise<void> {

@@ -32,6 +32,11 @@ export class MemoryPool {
     return this.nextId++;
   }
 
+  /** True when held (without making it recently used). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   get(key: string): Uint8Array | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
@@ -85,7 +90,7 @@ export class MemoryStore implements ChunkStore {
   }
 
   has(c: number): boolean {
-    return !this.closed && this.pool.get(this.key(c)) !== undefined;
+    return !this.closed && this.pool.has(this.key(c));
   }
 
   async refresh(): Promise<void> {}

@@ -257,3 +257,53 @@ test('leftovers of interrupted operations (tmp/, trash/) are swept at open', asy
   assert.deepEqual(await readdir(join(f.dir, 'tmp')), ['blob-2-new']);
   await cache.close();
 });
+
+test('regression: a store discarded while a write is in flight still flushes and closes (no endless flush)', async () => {
+  const { DiskStore } = await import('../../src/cache/disk-store.js');
+  const { CacheLayout } = await import('../../src/cache/layout.js');
+  const { parseDigest } = await import('../../src/cache/digest.js');
+  const dir = join(root, `c${n++}`);
+  const cache = await BlobCache.open(dir);
+  await cache.close();
+  const data = patternBytes(8 * CS, 99);
+  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize: CS, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
+  for (let i = 0; i < 20; i++) {
+    const store = await DiskStore.open(params);
+    const w = store.write(0, data.subarray(0, 4 * CS));
+    const d = store.discard('test');
+    await w;
+    await d;
+    const closed = await Promise.race([store.close().then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))]);
+    assert.equal(closed, true, 'close finished');
+  }
+});
+
+test('stress: refreshing the map while our own marks land is never mistaken for damage', async () => {
+  const { DiskStore } = await import('../../src/cache/disk-store.js');
+  const { CacheLayout } = await import('../../src/cache/layout.js');
+  const { parseDigest } = await import('../../src/cache/digest.js');
+  const dir = join(root, `c${n++}`);
+  await (await BlobCache.open(dir)).close();
+  const cs = 4 * KiB;
+  const data = patternBytes(2048 * cs, 98);
+  const store = await DiskStore.open({ layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize: cs, adoptChunkSize: true, claimStaleMs: 10_000, verify: true });
+  let stop = false;
+  const refresher = (async () => {
+    let refreshes = 0;
+    while (!stop) {
+      await store.refresh(0, store.chunkCount);
+      refreshes++;
+    }
+    return refreshes;
+  })();
+  const durables: Promise<boolean>[] = [];
+  for (let c = 0; c < store.chunkCount; c += 8) {
+    const w = await store.write(c, data.subarray(c * cs, (c + 8) * cs));
+    durables.push(w!.durable);
+  }
+  assert.ok((await Promise.all(durables)).every(Boolean));
+  stop = true;
+  assert.ok((await refresher) > 0);
+  assert.equal(store.presentCount, store.chunkCount);
+  await store.close();
+});
