@@ -82,7 +82,7 @@ describe('ocifs mount / mounts / umount', () => {
     child.stderr.on('data', (b: Buffer) => (stderr += b));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      for (let i = 0; i < 200 && !stderr.includes('mounted'); i++) await sleep(50);
+      for (let i = 0; i < 600 && !stderr.includes('mounted'); i++) await sleep(50);
       assert.match(stderr, /^mounted .* Ctrl-C unmounts\n$/);
       assertSameManifest(await treeManifest(mnt), expected);
       child.kill('SIGINT');
