@@ -1,4 +1,4 @@
-export { mountFileSystem, type FileSystemMountOptions } from './mount-file-system.js';
+export { mountFileSystem, defaultBackend, type FileSystemMountOptions } from './mount-file-system.js';
 export { mountKernel, looksLikeErofs, EROFS_SUPER_MAGIC_V1, BACKING_FILE_NAME, type KernelMount, type KernelMountOptions } from './mount-kernel.js';
 export {
   DEFAULT_CACHE_TIMEOUT,
