@@ -1,7 +1,8 @@
 /**
  * The kernel mode: the layer blob is served through FUSE as one read-only file in a private
  * directory, and the kernel's own EROFS driver mounts that file (a file-backed mount, Linux
- * ≥ 6.12), falling back to a loop device where a file-backed mount is refused. The kernel does
+ * ≥ 6.12), falling back to a read-only loop device over it where a file-backed mount is
+ * refused (older kernels, no perl). The kernel does
  * all filesystem work; ocifs only serves byte ranges of the blob.
  *
  * @packageDocumentation
@@ -109,15 +110,32 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
   }
 }
 
-/** `mount -t erofs` of the backing file: file-backed first, then through a loop device. */
+/** `mount(2)` syscall numbers by `process.arch` (asm-generic 40; x86-64 165; the older ABIs 21). */
+const SYS_MOUNT: Readonly<Record<string, number>> = { x64: 165, arm64: 40, riscv64: 40, loong64: 40, ia32: 21, arm: 21, ppc64: 21, s390x: 21 };
+
+/**
+ * A file-backed EROFS mount (Linux ≥ 6.12): mount(2) with the file itself as the source.
+ * mount(8) cannot do it — libmount puts a loop device under every regular file whose
+ * filesystem type blkid knows — and Node has no mount(2); perl (perl-base, part of every
+ * Debian/Ubuntu system) makes the one syscall.
+ */
+async function fileBackedMount(file: string, mountpoint: string): Promise<{ ok: boolean; error: string }> {
+  const nr = SYS_MOUNT[process.arch];
+  if (nr === undefined) return { ok: false, error: `no mount(2) number known for ${process.arch}` };
+  const script = `my ($s, $d, $t, $o) = @ARGV; syscall(${nr}, $s, $d, $t, 1, $o) == 0 or die "$!\n"`;
+  const r = await exec('perl', ['-e', script, file, mountpoint, 'erofs', ''], 120_000);
+  return { ok: r.code === 0, error: r.stderr || `perl exited with ${r.code}` };
+}
+
+/** Mounts the backing file: file-backed first, then through a read-only loop device. */
 async function kernelMount(file: string, mountpoint: string, via: 'auto' | 'file' | 'loop'): Promise<'file' | 'loop'> {
   let first = '';
   if (via !== 'loop') {
-    const r = await exec('mount', ['-t', 'erofs', '-o', 'ro', file, mountpoint], 120_000);
-    if (r.code === 0) return 'file';
-    debug('file-backed mount failed: %s', r.stderr);
-    if (via === 'file') throw new MountFailedError(mountpoint, oneLine(r.stderr));
-    first = `${oneLine(r.stderr)}; with a loop device: `;
+    const r = await fileBackedMount(file, mountpoint);
+    if (r.ok) return 'file';
+    debug('file-backed mount failed: %s', r.error);
+    if (via === 'file') throw new MountFailedError(mountpoint, `file-backed mount: ${oneLine(r.error)}`);
+    first = `file-backed: ${oneLine(r.error)}; with a loop device: `;
   }
   // mount(8) sets up the loop device read-only with autoclear, so umount frees it.
   const l = await exec('mount', ['-t', 'erofs', '-o', 'ro,loop', file, mountpoint], 120_000);

@@ -73,6 +73,9 @@ describe('kernel mount of images made by mkfs.erofs', () => {
         assert.deepEqual(got.stdout.toString().trim().split('\n').sort(), want.stdout.toString().trim().split('\n').sort());
         const w = await runChild('touch', [join(mnt, 'new')]);
         assert.match(w.stderr, /Read-only file system/);
+        // A file-backed mount: the source is the FUSE-served file, no loop device in between.
+        const source = (await runChildOk('findmnt', ['-n', '-o', 'SOURCE', mnt])).stdout.toString().trim();
+        assert.match(source, new RegExp(`^${backing}/blob-[^/]+/layer\\.erofs$`));
       }, 'auto', backend);
       assert.equal(via, 'file', 'Linux ≥ 6.12 mounts the FUSE-served file directly');
     });
