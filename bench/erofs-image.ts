@@ -12,17 +12,18 @@
 //
 // "Cold": a fresh ocifs cache dir (the peer: a fresh skopeo destination), and the page cache
 // dropped before every run of either side, so both read the registry's files from disk.
-// "Warm": the ocifs cache holds the whole blob and the peer's image is a local file, both in
-// the page cache after an untimed warm-up run. Both tools extract into directories on the same
-// filesystem (the scratch dir on /var/tmp), removed and synced before every run. Runs are
-// interleaved, best of N.
+// "Warm": the ocifs cache holds the whole blob and the peer's image is a local file; before
+// every run the page cache is dropped and then the inputs (the image file, the cache dir) are
+// read back into it, so the destination filesystem starts from the same clean state (see
+// warmSlate). Both tools extract into directories on the same filesystem (the scratch dir on
+// /var/tmp), removed before every run. Runs are interleaved, best of N.
 //
 //   node --import tsx bench/erofs-image.ts [--quick] [--runs N] [--fresh] [--kinds plain,lz4hc]
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry } from '../test/helpers/registry.js';
 import { MT_LAYER_EROFS } from '../test/helpers/oci-layout.js';
-import { cleanSlate, dir, interleaved, listingDiff, pushImageFile, skopeoPull, treeListing } from './lib/compare.js';
+import { cleanSlate, dir, interleaved, listingDiff, pushImageFile, skopeoPull, treeListing, warmSlate } from './lib/compare.js';
 import { erofsNeededBytes } from './lib/erofs-needed.js';
 import { atMost, fmtMiB, fmtS, MiB, ocifs, printTable, saveResults, timed, type Row } from './lib/measure.js';
 import type { BenchTable } from './lib/section.js';
@@ -148,8 +149,8 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
   const fsckDiff = listingDiff(await treeListing(fsckOut), source, ['fsck.erofs', 'the source tree']);
   const b = await interleaved(
     c.runs,
-    { prepare: () => cleanSlate([fsckOut], false), run: () => timed('fsck.erofs', [`--extract=${fsckOut}`, localCopy]) },
-    { prepare: () => cleanSlate([ocifsOut], false), run: () => ocifs(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache }) },
+    { prepare: () => warmSlate([fsckOut], [localCopy]), run: () => timed('fsck.erofs', [`--extract=${fsckOut}`, localCopy]) },
+    { prepare: () => warmSlate([ocifsOut], [warmCache]), run: () => ocifs(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache }) },
   );
   const warmRatio = b.b.seconds / b.a.seconds;
   rows.push({

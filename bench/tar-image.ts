@@ -38,6 +38,19 @@ export interface TarImageBenchOptions {
   rootfs?: Rootfs;
 }
 
+/**
+ * Tree size for the full tar benchmark: the issue asks for a ≥ 300 MiB tar+gzip image, and
+ * this machine's files gzip to about 43%, so the tree is larger than the EROFS one.
+ */
+export const TAR_TREE_MIN_BYTES = 720 * MiB;
+/** The issue's minimum size of the tar+gzip layer. */
+export const TAR_LAYER_MIN_BYTES = 300 * MiB;
+
+/** The tree of the tar benchmark (the small one with quick). */
+export function tarRootfs(options: { quick?: boolean; fresh?: boolean; work?: string } = {}): Promise<Rootfs> {
+  return benchRootfs({ ...options, minBytes: TAR_TREE_MIN_BYTES });
+}
+
 interface CacheEntry {
   digest: string;
   size: number | null;
@@ -106,7 +119,7 @@ function median(xs: number[]): number {
 export async function runTarImageBench(options: TarImageBenchOptions = {}): Promise<BenchTable> {
   const runs = options.runs ?? (options.quick ? 1 : 3);
   const work = options.work ?? DEFAULT_BENCH_WORK;
-  const rootfs = options.rootfs ?? (await benchRootfs({ quick: !!options.quick, fresh: !!options.fresh, work }));
+  const rootfs = options.rootfs ?? (await tarRootfs({ quick: !!options.quick, fresh: !!options.fresh, work }));
   await dir(work);
   const scratch = await mkdtemp(join(work, 'scratch-tar-'));
   const reg = await startRegistry();
@@ -119,7 +132,8 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
     const ref = `${reg.host}/bench/rootfs:tar`;
     process.stderr.write(`tar: pushing the tar+gzip image (${fmtMiB(layer.size)})…\n`);
     await skopeoPush(layout, 'bench', ref);
-    title = `tar+gzip image (umoci): layer ${fmtMiB(layer.size)} gzip of ${fmtMiB(rootfs.bytes)} in ${rootfs.files} files; best of ${runs}`;
+    const small = !options.quick && layer.size < TAR_LAYER_MIN_BYTES ? ` (BELOW the issue's ${fmtMiB(TAR_LAYER_MIN_BYTES)})` : '';
+    title = `tar+gzip image (umoci): layer ${fmtMiB(layer.size)}${small} gzip of ${fmtMiB(rootfs.bytes)} in ${rootfs.files} files from ${rootfs.selection.join(' ')}; best of ${runs}`;
     info.layer = layer;
     let n = 0;
     const fresh = (what: string) => join(scratch, `${what}-${n++}`);

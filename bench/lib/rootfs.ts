@@ -179,9 +179,9 @@ export function pickFile(rootfs: Rootfs, target: number, accept: (f: RootfsFile)
 }
 
 /** The tree for a run: full size, or the small one of a `--quick` smoke run. */
-export function benchRootfs(options: { quick?: boolean; fresh?: boolean; work?: string } = {}): Promise<Rootfs> {
+export function benchRootfs(options: { quick?: boolean; fresh?: boolean; work?: string; minBytes?: number } = {}): Promise<Rootfs> {
   return makeRootfs({
-    ...(options.quick ? { minBytes: 64 * MiB, minFiles: 3_000, candidates: QUICK_CANDIDATES } : {}),
+    ...(options.quick ? { minBytes: 64 * MiB, minFiles: 3_000, candidates: QUICK_CANDIDATES } : options.minBytes ? { minBytes: options.minBytes } : {}),
     ...(options.fresh ? { fresh: true } : {}),
     ...(options.work ? { work: options.work } : {}),
   });
