@@ -116,11 +116,11 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
   const bytesRatio = catBytes / needed.bytes;
   rows.push({
     metric: `${tag} (a) cold cat ${c.file} (${fmtMiB(c.fileSize)}): bytes fetched / needed`,
-    ocifs: `${fmtMiB(catBytes)} in ${a.b.stats.requests} requests`,
+    ocifs: `${fmtMiB(catBytes)} in ${a.b.stats.requests} requests, ${fmtMiB(a.b.stats.maxRssBytes)} RSS`,
     peer: `needed ${fmtMiB(needed.bytes)} (${needed.fileDataBlocks} data + ${needed.metadataBlocks} metadata blocks)`,
     ratio: bytesRatio,
     ...atMost(bytesRatio, 1.5),
-    data: { bytesFetched: catBytes, requests: a.b.stats.requests, needed },
+    data: { bytesFetched: catBytes, requests: a.b.stats.requests, maxRssBytes: a.b.stats.maxRssBytes, needed },
   });
   const catRatio = a.b.seconds / a.a.seconds;
   rows.push({
