@@ -199,9 +199,11 @@ class RawTreeServer {
         return this.readdir(ino, Number(body.readBigUInt64LE(8)), body.readUInt32LE(16), signal);
       case Op.RELEASE:
       case Op.RELEASEDIR:
-      case Op.FLUSH:
       case Op.DESTROY:
         return undefined;
+      case Op.FLUSH:
+        // ENOSYS once, and the kernel stops sending a FLUSH on every close(2).
+        throw new FuseErrno(Errno.ENOSYS);
       case Op.GETXATTR: {
         const size = body.readUInt32LE(0);
         const name = body.toString('utf8', 8, body.indexOf(0, 8));
