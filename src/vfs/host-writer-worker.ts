@@ -7,7 +7,8 @@
  *
  * Safety rules kept here: files are opened `O_CREAT|O_EXCL|O_NOFOLLOW`; symlinks, links and
  * nodes are created, never written through; with `overwrite` an existing non-directory is
- * unlinked first and an existing directory is only reused as a directory, never replaced.
+ * unlinked first and an existing directory is only reused as a directory, never replaced; once
+ * an operation fails, no later one runs (they may depend on it).
  *
  * Messages in: `{ id, ops: JSON of Op[] (xattr values in base64), data: ArrayBuffer, length }` (file bytes packed in `data`,
  * `ops` refer to offsets), or `{ id, closeAll: true }`. Out: `{ id, bytes, files, warnings,
@@ -160,6 +161,11 @@ function run(out, op, data) {
   }
 }
 
+// After a failed operation nothing more is done: batches already on their way may hold
+// operations that relied on it (a file inside a directory whose mkdir failed because a symlink
+// of the same name was there: O_NOFOLLOW guards only the last component of a path).
+let failed = false;
+
 parentPort.on('message', (msg) => {
   const out = { id: msg.id, bytes: 0, files: 0, warnings: [] };
   if (msg.closeAll) {
@@ -169,6 +175,11 @@ parentPort.on('message', (msg) => {
     return;
   }
   const data = new Uint8Array(msg.data, 0, msg.length);
+  if (failed) {
+    out.data = msg.data;
+    parentPort.postMessage(out, [msg.data]);
+    return;
+  }
   try {
     for (const op of JSON.parse(msg.ops)) {
       // Paths travel relative to DEST ('' is DEST itself); a hardlink's target too, a symlink's never.
@@ -177,6 +188,7 @@ parentPort.on('message', (msg) => {
       run(out, op, data);
     }
   } catch (err) {
+    failed = true;
     const e = err instanceof OpError ? err : new OpError('?', 'write', err);
     out.error = { path: e.path, operation: e.operation, kind: e.kind, errno: e.errno, message: e.message };
   }
