@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { CorruptErofsError, ErofsDeviceMissingError, type ErofsLocation } from './errors.js';
 import { EROFS_DIRENT_NID_MASK, EROFS_DIRENT_NID_METABOX_BIT, EROFS_FEATURE_INCOMPAT_METABOX, EROFS_ISLOTBITS } from './format.js';
 import type { LruCache } from './lru.js';
@@ -76,6 +76,13 @@ export function readMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, 
   return ctx.mbox.read(offset, length, options);
 }
 
+/** The local-file spans of metadata in the image or the metabox (see {@link PageCache.fileSpans}). */
+export function metaSpans(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+  if (!inMetabox) return ctx.meta.fileSpans(offset, length, options);
+  if (ctx.mbox === undefined) throw new CorruptErofsError('metadata in the metabox, but the image has no metabox', { offset });
+  return ctx.mbox.fileSpans(offset, length, options);
+}
+
 /** Metadata already in the page cache (a view), or undefined; see {@link PageCache.peek}. */
 export function peekMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number): Uint8Array | undefined {
   if (!inMetabox) return ctx.meta.peek(offset, length);
@@ -122,6 +129,30 @@ export function readPhysical(
   nid: bigint,
   options?: ReadOptions,
 ): Promise<Uint8Array> {
+  const { src, pa: at } = physicalSource(ctx, deviceId, pa, length, nid);
+  if (length === 0) return Promise.resolve(new Uint8Array(0));
+  return src.read(at, length, options);
+}
+
+/**
+ * The local-file spans of `length` bytes of data at `pa` of device `deviceId` (see
+ * {@link ByteSource.fileSpans}), or undefined when the device is not in local files. Refuses
+ * ranges outside the device like {@link readPhysical}.
+ */
+export async function physicalSpans(
+  ctx: ErofsContext,
+  deviceId: number,
+  pa: number,
+  length: number,
+  nid: bigint,
+  options?: ReadOptions,
+): Promise<FileSpan[] | undefined> {
+  const { src, pa: at } = physicalSource(ctx, deviceId, pa, length, nid);
+  if (length === 0) return [];
+  return src.fileSpans?.(at, length, options);
+}
+
+function physicalSource(ctx: ErofsContext, deviceId: number, pa: number, length: number, nid: bigint): { src: ByteSource; pa: number } {
   const mapped = mapDevice(ctx, deviceId, pa);
   const where = { nid, block: Math.floor(pa / ctx.sb.blockSize) };
   const src = deviceSource(ctx, mapped.deviceId, where);
@@ -131,6 +162,5 @@ export function readPhysical(
       where,
     );
   }
-  if (length === 0) return Promise.resolve(new Uint8Array(0));
-  return src.read(mapped.pa, length, options);
+  return { src, pa: mapped.pa };
 }

@@ -8,10 +8,10 @@
  * @packageDocumentation
  */
 import { throwIfAborted } from '../errors.js';
-import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { mapRaw } from './block-map.js';
-import { readMeta, readPhysical, type ErofsContext } from './context.js';
+import { metaSpans, physicalSpans, readMeta, readPhysical, type ErofsContext } from './context.js';
 import { decodeCluster } from './decompress.js';
 import { CorruptErofsError } from './errors.js';
 import { Z_EROFS_COMPRESSION_INTERLACED } from './format.js';
@@ -62,6 +62,35 @@ export class ErofsFileData implements ByteSource {
     const n = clampRead(offset, length, this.size);
     if (n === 0) return new Uint8Array(0);
     return this.zmap ? this.readCompressed(offset, n, options) : this.readRaw(offset, n, options);
+  }
+
+  /**
+   * Where `[offset, offset + length)` lies in local files, when the inode is uncompressed and
+   * every byte of the range is stored (no holes) in sources that know their files: its blocks
+   * and its inline tail (which sits in the metadata, right after the inode) are ranges of the
+   * image file. Undefined otherwise (compressed, sparse, remote): use `read`.
+   */
+  async fileSpans(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+    throwIfAborted(options?.signal);
+    const n = clampRead(offset, length, this.size);
+    if (n === 0) return [];
+    if (this.zmap) return undefined;
+    const out: FileSpan[] = [];
+    for (const e of await mapRaw(this.ctx, this.inode, offset, n, options)) {
+      if (e.kind === 'hole') return undefined;
+      const spans =
+        e.kind === 'inline'
+          ? await metaSpans(this.ctx, this.inode.inMetabox, e.pos, e.length, options)
+          : await physicalSpans(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, options);
+      if (spans === undefined) return undefined;
+      for (const s of spans) {
+        // Adjacent pieces (blocks followed by a tail stored right after them) become one span.
+        const prev = out[out.length - 1];
+        if (prev !== undefined && prev.fd === s.fd && prev.fileId === s.fileId && prev.position + prev.length === s.position) prev.length += s.length;
+        else out.push({ ...s });
+      }
+    }
+    return out;
   }
 
   private async readRaw(offset: number, n: number, options?: ReadOptions): Promise<Uint8Array> {

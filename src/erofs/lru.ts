@@ -41,6 +41,11 @@ export class LruCache<K, V> {
     return o.value;
   }
 
+  /** True when `key` is cached (without marking it used). */
+  has(key: K): boolean {
+    return this.young.has(key) || this.old.has(key);
+  }
+
   /** Stores `value` with `cost`; an entry costlier than the whole budget is not kept. */
   set(key: K, value: V, cost = 1): void {
     this.delete(key);

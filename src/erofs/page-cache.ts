@@ -2,12 +2,15 @@
  * A bounded cache of fixed-size, aligned pages of a byte source, used for EROFS metadata
  * (inodes, xattrs, directory blocks, compression indexes). Reads that span pages fetch every
  * missing run of adjacent pages with one read, so an inode, its xattrs and its inline data come
- * in together, and concurrent readers of the same page share one read. Hits on loaded pages
- * are answered synchronously ({@link PageCache.peek}), which keeps index walks cheap.
+ * in together, and concurrent readers of the same page share one read. Misses asked for in the
+ * same turn of the event loop (a walk fetching the inodes of a directory's entries together)
+ * are merged into as few reads as their nearness allows, since each read costs a thread-pool
+ * round trip (or more). Hits on loaded pages are answered synchronously
+ * ({@link PageCache.peek}), which keeps index walks cheap.
  *
  * @packageDocumentation
  */
-import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { CorruptErofsError } from './errors.js';
 import { LruCache } from './lru.js';
 
@@ -17,9 +20,27 @@ interface Page {
   promise: Promise<Uint8Array>;
 }
 
+/** A page asked for and not yet read: its read starts when the current turn's misses are merged. */
+interface PendingPage {
+  page: number;
+  resolve: (bytes: Uint8Array) => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * Missing pages this close together are read with one read, the pages between included (they
+ * are cached too): a smaller gap costs less than another read.
+ */
+const MERGE_GAP_PAGES = 4;
+/** Pages one merged read may span at most. */
+const MERGE_MAX_PAGES = 64;
+
 /** Cached, aligned pages of one byte source. */
 export class PageCache {
   private readonly pages: LruCache<number, Page>;
+  /** Misses of this turn, read together by {@link flush}. */
+  private pending: PendingPage[] = [];
 
   /**
    * @param source what the pages are read from
@@ -71,6 +92,16 @@ export class PageCache {
   }
 
   /**
+   * The local-file spans of `length` bytes at `offset` of the source (not through the cache),
+   * or undefined when the source cannot say; refuses ranges outside the source like `read`.
+   */
+  async fileSpans(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+    this.check(offset, length);
+    if (length === 0) return [];
+    return this.source.fileSpans?.(offset, length, options);
+  }
+
+  /**
    * `length` bytes at `offset`. The result is a view into the cache when the range lies in one
    * page (callers must not modify it), else a new array.
    */
@@ -117,18 +148,67 @@ export class PageCache {
     return Promise.all(out);
   }
 
+  /** Promises of pages first..last (all missing): they are read once this turn's misses are merged. */
   private fetch(first: number, last: number, options?: ReadOptions): Promise<Uint8Array>[] {
-    const start = first * this.pageSize;
-    const len = Math.min(this.source.size, (last + 1) * this.pageSize) - start;
-    const all = this.source.read(start, len, options);
+    if (this.pending.length === 0) queueMicrotask(() => this.flush());
     const out: Promise<Uint8Array>[] = [];
     for (let p = first; p <= last; p++) {
-      const s = (p - first) * this.pageSize;
-      const page: Page = { promise: all.then((b) => (page.bytes = b.subarray(s, s + this.pageSize))) };
+      const page: Page = {
+        promise: new Promise<Uint8Array>((resolve, reject) => this.pending.push({ page: p, resolve, reject, signal: options?.signal })).then(
+          (b) => (page.bytes = b),
+        ),
+      };
       page.promise.catch(() => this.pages.delete(p));
       this.pages.set(p, page, this.pageSize);
       out.push(page.promise);
     }
     return out;
+  }
+
+  /**
+   * Reads the pending pages: sorted, and merged into one read per group of pages at most
+   * {@link MERGE_GAP_PAGES} apart (the missing pages between them are read and cached too).
+   */
+  private flush(): void {
+    const todo = this.pending.sort((a, b) => a.page - b.page);
+    this.pending = [];
+    let i = 0;
+    while (i < todo.length) {
+      const lo = todo[i].page;
+      let j = i + 1;
+      let hi = lo;
+      while (j < todo.length && todo[j].page - hi <= MERGE_GAP_PAGES && todo[j].page - lo < MERGE_MAX_PAGES) hi = todo[j++].page;
+      this.readRun(lo, hi, todo.slice(i, j));
+      i = j;
+    }
+  }
+
+  private readRun(lo: number, hi: number, wanted: PendingPage[]): void {
+    const start = lo * this.pageSize;
+    const len = Math.min(this.source.size, (hi + 1) * this.pageSize) - start;
+    // One reader's AbortSignal may only end a read that is its own alone.
+    const signal = wanted.every((w) => w.signal === wanted[0].signal) ? wanted[0].signal : undefined;
+    const read = this.source.read(start, len, signal ? { signal } : {});
+    const asked = new Set<number>();
+    for (const w of wanted) asked.add(w.page);
+    // The gap pages between asked ones come with the read: cache them (unless already there).
+    for (let p = lo + 1; p < hi; p++) {
+      if (asked.has(p) || this.pages.has(p)) continue;
+      const s = (p - lo) * this.pageSize;
+      const page: Page = { promise: read.then((b) => (page.bytes = b.subarray(s, s + this.pageSize))) };
+      page.promise.catch(() => this.pages.delete(p));
+      this.pages.set(p, page, this.pageSize);
+    }
+    read.then(
+      (b) => {
+        for (const w of wanted) {
+          const s = (w.page - lo) * this.pageSize;
+          w.resolve(b.subarray(s, s + this.pageSize));
+        }
+      },
+      (err) => {
+        for (const w of wanted) w.reject(err);
+      },
+    );
   }
 }

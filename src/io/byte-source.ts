@@ -22,6 +22,26 @@ export interface ReadOptions {
  */
 export type ExtraBytesSink = (offset: number, bytes: Uint8Array) => Promise<void>;
 
+/**
+ * Where some bytes of a source lie in a local file: `length` bytes at `position` of the file open
+ * as `fd`. Lets a consumer move the bytes with the kernel (pread/pwrite on another thread, no
+ * copy through JavaScript) instead of calling `read`.
+ */
+export interface FileSpan {
+  /** A descriptor of the file, open as long as the source is. */
+  fd: number;
+  /**
+   * `st_dev:st_ino` of the file (decimal). A consumer that uses the descriptor later, or on
+   * another thread, checks it still names the same file (a closed descriptor's number may have
+   * been reused); reopening `/proc/self/fd/<fd>` and comparing is the Linux way.
+   */
+  fileId: string;
+  /** Byte offset in the file. */
+  position: number;
+  /** Number of bytes (at least 1). */
+  length: number;
+}
+
 /** A random-access, read-only sequence of `size` bytes. */
 export interface ByteSource {
   /** Total number of bytes. */
@@ -33,6 +53,15 @@ export interface ByteSource {
    * is never shorter for any other reason: a source that cannot produce the bytes rejects.
    */
   read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array>;
+  /**
+   * Optional capability: the local-file spans holding `[offset, offset + length)` (cut short at
+   * `size` like `read`), in order and covering it exactly, or `undefined` when some of it is not
+   * in a local file right now (remote, compressed, zeros, not yet cached) — then use `read`. The
+   * spans hold exactly the bytes `read` would return, for as long as the source is open. A range
+   * outside the source rejects like `read`. Wrappers that only move offsets (slices) pass it
+   * through; wrappers that change bytes must not.
+   */
+  fileSpans?(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined>;
   /** Releases resources (file handles, sockets). Reads after close may reject. */
   close?(): Promise<void>;
 }

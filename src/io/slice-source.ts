@@ -1,4 +1,4 @@
-import type { ByteSource, ReadOptions } from './byte-source.js';
+import type { ByteSource, FileSpan, ReadOptions } from './byte-source.js';
 import { clampRead } from './check-range.js';
 
 /** A window `[start, start + size)` of another byte source. */
@@ -14,5 +14,9 @@ export class SliceSource implements ByteSource {
   read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
     const n = clampRead(offset, length, this.size);
     return this.inner.read(this.start + offset, n, options);
+  }
+  async fileSpans(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+    const n = clampRead(offset, length, this.size);
+    return this.inner.fileSpans?.(this.start + offset, n, options);
   }
 }

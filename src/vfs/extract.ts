@@ -112,6 +112,8 @@ interface Ctx {
   links: Map<number, { path: string; queued: Promise<void>; left: number }>;
   /** The process's umask, when known: files are created with their final mode when it allows. */
   umask: number | undefined;
+  /** The writer thread may read file content from the sources' files itself (see `FileSpan`). */
+  copySpans: boolean;
   /** Owner new entries get by themselves (so chown can be skipped), when known. */
   defaultOwner: { uid: number; gid: number } | undefined;
   nextHandle: number;
@@ -162,6 +164,8 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
     links: new Map(),
     umask,
     defaultOwner: owner,
+    // The thread reopens the sources' descriptors through /proc/self/fd.
+    copySpans: process.platform === 'linux',
     nextHandle: 1,
   };
   const reads = new TaskPool(concurrency);
@@ -376,6 +380,17 @@ async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: () => voi
   const createMode = ctx.umask !== undefined && (perm & ctx.umask) === 0 ? perm : 0o600;
   const meta = await metaOf(ctx, inode, createMode === (inode.mode & 0o7777));
   const overwrite = ctx.overwrite;
+  // Content stored as-is in local files (an uncompressed image file, a complete cached blob):
+  // the writer thread copies it from there, so the bytes never pass through this thread.
+  const spans = ctx.copySpans && source.size > 0 ? await source.fileSpans?.(0, source.size, { signal }) : undefined;
+  if (spans !== undefined) {
+    let total = 0;
+    for (const s of spans) total += s.length;
+    if (total !== source.size) throw new ContentSizeError(path, source.size, total);
+    ctx.writer.push({ op: 'copy', path, createMode, meta, overwrite, spans });
+    queued();
+    return;
+  }
   if (source.size <= ctx.pieceSize) {
     const bytes = source.size > 0 ? await source.read(0, source.size, { signal }) : new Uint8Array(0);
     await ctx.writer.room();

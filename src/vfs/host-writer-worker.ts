@@ -11,7 +11,8 @@
  * an operation fails, no later one runs (they may depend on it).
  *
  * Messages in: `{ id, ops: JSON of Op[] (xattr values in base64), data: ArrayBuffer, length }` (file bytes packed in `data`,
- * `ops` refer to offsets), or `{ id, closeAll: true }`. Out: `{ id, bytes, files, warnings,
+ * `ops` refer to offsets; `copy` ops name spans of the parent's open files instead), or
+ * `{ id, closeAll: true }` (also closes the source files it opened). Out: `{ id, bytes, files, warnings,
  * error?, data }` (the buffer handed back for reuse).
  *
  * @packageDocumentation
@@ -90,6 +91,47 @@ function writeAll(path, fd, bytes, pos) {
   while (done < bytes.byteLength) done += attempt(path, 'write', () => fs.writeSync(fd, bytes, done, bytes.byteLength - done, pos + done));
 }
 
+// Files that 'copy' spans come from, each opened once by this thread: '/proc/self/fd/N' makes a
+// new open file of the file behind the parent's descriptor N (even one that was since renamed or
+// unlinked), checked to be the same file (dev:ino) — a descriptor closed and reused meanwhile
+// names another file and is refused, never read.
+const sources = new Map();
+let copyBuf = null;
+const COPY_BUF = 1024 * 1024;
+
+function sourceFd(path, span) {
+  const key = span.fd + '/' + span.fileId;
+  let fd = sources.get(key);
+  if (fd !== undefined) return fd;
+  fd = attempt(path, 'open source', () => fs.openSync('/proc/self/fd/' + span.fd, C.O_RDONLY | C.O_CLOEXEC));
+  let id = '';
+  try { const st = fs.fstatSync(fd, { bigint: true }); id = st.dev + ':' + st.ino; } catch (err) { fs.closeSync(fd); throw new OpError(path, 'stat source', err); }
+  if (id !== span.fileId) {
+    fs.closeSync(fd);
+    throw new OpError(path, 'open source', new Error('descriptor ' + span.fd + ' no longer names the source file ' + span.fileId + ' (it names ' + id + ')'));
+  }
+  sources.set(key, fd);
+  return fd;
+}
+
+function copySpans(path, fd, spans) {
+  let pos = 0;
+  for (const span of spans) {
+    const src = sourceFd(path, span);
+    if (copyBuf === null) copyBuf = Buffer.allocUnsafeSlow(COPY_BUF);
+    let left = span.length;
+    let at = span.position;
+    while (left > 0) {
+      const want = Math.min(left, COPY_BUF);
+      const n = attempt(path, 'read source', () => fs.readSync(src, copyBuf, 0, want, at));
+      if (n === 0) throw new OpError(path, 'read source', new Error('source file ' + span.fileId + ' ended at ' + at + ', expected ' + (at + left)));
+      writeAll(path, fd, copyBuf.subarray(0, n), pos);
+      pos += n; at += n; left -= n;
+    }
+  }
+  return pos;
+}
+
 const FILE_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
 
 function run(out, op, data) {
@@ -114,6 +156,17 @@ function run(out, op, data) {
         applyMeta(out, op.path, op.meta, fd);
       } finally { fs.closeSync(fd); }
       out.bytes += op.length; out.files++;
+      return;
+    }
+    case 'copy': {
+      makeRoom(op);
+      const fd = existsOr(op.path, 'create', () => fs.openSync(op.path, FILE_FLAGS, op.createMode));
+      let n = 0;
+      try {
+        n = copySpans(op.path, fd, op.spans);
+        applyMeta(out, op.path, op.meta, fd);
+      } finally { fs.closeSync(fd); }
+      out.bytes += n; out.files++;
       return;
     }
     case 'open': {
@@ -171,6 +224,8 @@ parentPort.on('message', (msg) => {
   if (msg.closeAll) {
     for (const h of fds.values()) { try { fs.closeSync(h.fd); } catch {} }
     fds.clear();
+    for (const fd of sources.values()) { try { fs.closeSync(fd); } catch {} }
+    sources.clear();
     parentPort.postMessage(out);
     return;
   }

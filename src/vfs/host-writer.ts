@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
+import type { FileSpan } from '../io/byte-source.js';
 import { Worker } from 'node:worker_threads';
 import { ExtractConflictError, ExtractIoError } from './tool-errors.js';
 import { HOST_WRITER_WORKER_SOURCE } from './host-writer-worker.js';
@@ -29,11 +30,14 @@ export interface HostMeta {
 /**
  * One operation of the writer. Paths are relative to DEST (`''` is DEST itself), as is a
  * hardlink's target; a symlink's target is written as it is. `overwrite` lets it replace an
- * existing non-directory.
+ * existing non-directory. `copy` makes a file from spans of local files (the image file, a
+ * cached blob): the thread reads them itself, so those bytes never pass through the event loop;
+ * the spans' descriptors must stay open until the writer is flushed.
  */
 export type HostOp =
   | { op: 'mkdir'; path: string; overwrite: boolean }
   | { op: 'file'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; bytes: Uint8Array }
+  | { op: 'copy'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; spans: FileSpan[] }
   | { op: 'open'; handle: number; path: string; createMode: number; overwrite: boolean }
   | { op: 'write'; handle: number; pos: number; bytes: Uint8Array }
   | { op: 'close'; handle: number; meta: HostMeta }
