@@ -1,32 +1,88 @@
 /**
  * The `ocifs` command line: thin commands over the public API.
+ *
+ * Command modules are loaded on demand: each pulls in a share of the library (the registry
+ * client, the cache, the format readers, FUSE …), and loading all of them costs more than many
+ * commands take to run. A run loads only the module of the command it names, or all of them
+ * when it names none or one that is unknown (help, usage errors); see {@link loadCommands}.
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { exitCodeOf, printError, EXIT_USAGE } from './fail.js';
-import * as inspect from './commands/inspect.js';
-import * as blob from './commands/blob.js';
-import * as prefetch from './commands/prefetch.js';
-import * as cache from './commands/cache.js';
-import * as ls from './commands/ls.js';
-import * as cat from './commands/cat.js';
-import * as stat from './commands/stat.js';
-import * as extract from './commands/extract.js';
-import * as info from './commands/info.js';
-import * as serveLayout from './commands/serve-layout.js';
-import * as demo from './commands/demo.js';
-import * as mount from './commands/mount.js';
 
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+/** The package version: package.json is three levels up from dist/src/cli, two from src/cli (tests). */
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const p of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = require(p) as { name?: string; version: string };
+      if (pkg.name === 'ocifs') return pkg.version;
+    } catch {
+      // try the next layout
+    }
+  }
+  return '0.0.0';
+}
 
-/** Builds the program with every command registered. */
+const version = packageVersion();
+
+interface CommandModule {
+  register(program: Command): void;
+}
+
+/** Every command module, in help order, with the top-level command names it registers. */
+const COMMANDS: { names: string[]; load: () => Promise<CommandModule> }[] = [
+  { names: ['inspect'], load: () => import('./commands/inspect.js') },
+  { names: ['blob'], load: () => import('./commands/blob.js') },
+  { names: ['prefetch'], load: () => import('./commands/prefetch.js') },
+  { names: ['ls'], load: () => import('./commands/ls.js') },
+  { names: ['cat'], load: () => import('./commands/cat.js') },
+  { names: ['stat'], load: () => import('./commands/stat.js') },
+  { names: ['extract'], load: () => import('./commands/extract.js') },
+  { names: ['info'], load: () => import('./commands/info.js') },
+  { names: ['mount', 'umount', 'unmount', 'mounts'], load: () => import('./commands/mount.js') },
+  { names: ['cache'], load: () => import('./commands/cache.js') },
+  { names: ['serve-layout'], load: () => import('./commands/serve-layout.js') },
+  { names: ['demo'], load: () => import('./commands/demo.js') },
+];
+
+/** The top-level command names (and aliases) the lazy loader knows, in help order. */
+export function commandNames(): string[] {
+  return COMMANDS.flatMap((c) => c.names);
+}
+
+/** Modules loaded so far, by their index in {@link COMMANDS}. */
+const loaded = new Map<number, CommandModule>();
+
+/**
+ * Loads the command modules `argv` (as process.argv) needs: the one naming its first operand
+ * (the program itself takes no option with a value, so that is the command), none for a bare
+ * `--version`, or every module when there is no command or it is unknown, so help and
+ * "unknown command" list them all.
+ */
+export async function loadCommands(argv: string[] = process.argv): Promise<void> {
+  const args = argv.slice(2);
+  const name = args.find((a) => !a.startsWith('-'));
+  // `ocifs --version` needs no command at all.
+  if (name === undefined && (args.includes('--version') || args.includes('-V'))) return;
+  const i = name === undefined ? -1 : COMMANDS.findIndex((c) => c.names.includes(name));
+  const wanted = i >= 0 ? [i] : COMMANDS.map((_, j) => j);
+  const mods = await Promise.all(wanted.map((j) => loaded.get(j) ?? COMMANDS[j].load()));
+  wanted.forEach((j, k) => loaded.set(j, mods[k]));
+}
+
+// What this process's own command line needs, so that the synchronous buildProgram() is
+// complete for it (test helpers build the program themselves).
+await loadCommands();
+
+/** Builds the program with every loaded command registered (see {@link loadCommands}). */
 export function buildProgram(): Command {
   const program = new Command('ocifs')
     .description('Read container images in OCI registries on demand: list, read, extract or mount their files, fetching only the bytes needed.')
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const mod of [inspect, blob, prefetch, ls, cat, stat, extract, info, mount, cache, serveLayout, demo]) mod.register(program);
+  for (let j = 0; j < COMMANDS.length; j++) loaded.get(j)?.register(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
@@ -40,6 +96,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     throw err;
   });
   try {
+    await loadCommands(argv);
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
