@@ -80,3 +80,22 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
 export async function skopeoPush(layout: string, tag: string, dest: string, extraArgs: string[] = []): Promise<void> {
   await runOk('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...extraArgs, `oci:${layout}:${tag}`, `docker://${dest}`]);
 }
+
+/** Uploads one blob to a registry with the distribution push API (monolithic upload). */
+export async function pushBlob(registryUrl: string, repo: string, bytes: Uint8Array, digest: string): Promise<void> {
+  const start = await fetch(`${registryUrl}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  await start.arrayBuffer();
+  if (start.status !== 202) throw new Error(`blob upload start: HTTP ${start.status}`);
+  const location = new URL(start.headers.get('location')!, registryUrl);
+  location.searchParams.set('digest', digest);
+  const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const text = await put.text();
+  if (put.status !== 201) throw new Error(`blob upload: HTTP ${put.status}: ${text}`);
+}
+
+/** Puts a manifest (or index) under a tag or digest with the distribution push API. */
+export async function pushManifest(registryUrl: string, repo: string, reference: string, bytes: Uint8Array, mediaType: string): Promise<void> {
+  const put = await fetch(`${registryUrl}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
+  const text = await put.text();
+  if (put.status !== 201) throw new Error(`manifest put ${reference}: HTTP ${put.status}: ${text}`);
+}
