@@ -86,7 +86,6 @@ function getWorker(): Worker | null {
   try {
     // No loaders or flags of the main thread (a TypeScript loader would only slow it down).
     const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
-    w.unref();
     w.on('message', (m: WorkerMessage) => {
       track(-1); // every update and digest gets exactly one answer
       states.get(m.id)?.onMessage(m);
@@ -104,6 +103,9 @@ function getWorker(): Worker | null {
       if (worker === w && code !== 0) fail(new Error(`hash worker exited with ${code}`));
       if (worker === w) worker = null;
     });
+    // After the listeners (attaching one refs the port again): an idle worker never keeps the
+    // process alive; track() refs it while it has work.
+    w.unref();
     worker = w;
     return w;
   } catch (err) {
