@@ -45,3 +45,4 @@ export {
 } from './tar/index.js';
 export { decompress, CorruptCompressedDataError, UnsupportedCodecError, scanZstdFrames, createZstdDecoder } from './codec/index.js';
 export { serveLayout, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';
+export * from './mount/index.js';
