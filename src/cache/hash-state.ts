@@ -3,6 +3,11 @@
  * so that hashing a large blob while it downloads does not take event-loop time from the
  * network and the readers (SHA-256 costs about as much CPU per byte as receiving it).
  *
+ * The worker reads the bytes from one ring buffer shared with it (a SharedArrayBuffer): the main
+ * thread copies a piece in and posts a small message, the worker hashes it and answers, and the
+ * space is reused. Memory stays bounded ({@link HASH_RING_BYTES}) and no garbage is made per
+ * piece (transferring a fresh copy per piece made the worker's heap hold on to hundreds of MiB).
+ *
  * @packageDocumentation
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -14,9 +19,13 @@ const debug = debuglog('ocifs:cache');
 
 /** A running hash. */
 export interface HashState {
-  /** Bytes handed over but not hashed yet (only a worker has any). */
-  readonly backlog: number;
-  update(bytes: Uint8Array): void;
+  /**
+   * Hashes `bytes` next; false (and nothing happens) when a worker has no room for them now:
+   * the caller offers them again later (see {@link waitForRoom}) or reads them back.
+   */
+  update(bytes: Uint8Array): boolean;
+  /** Resolves when an update of `n` bytes would be accepted (at once for an in-thread hash). */
+  waitForRoom(n: number): Promise<void>;
   /** The hex digest; the state is finished afterwards. Rejects if the worker died. */
   digest(): Promise<string>;
   /** Drops the state without a digest. */
@@ -25,16 +34,19 @@ export interface HashState {
 
 /** Blobs at least this big are hashed in the worker. */
 export const WORKER_HASH_MIN_BYTES = 8 * 1024 * 1024;
+/** Size of the ring shared with the worker (all blobs of the process share it). */
+export const HASH_RING_BYTES = 16 * 1024 * 1024;
 
 class LocalHash implements HashState {
-  readonly backlog = 0;
   private readonly h: Hash;
   constructor(alg: DigestAlgorithm) {
     this.h = createHash(alg);
   }
-  update(bytes: Uint8Array): void {
+  update(bytes: Uint8Array): boolean {
     this.h.update(bytes);
+    return true;
   }
+  async waitForRoom(): Promise<void> {}
   async digest(): Promise<string> {
     return this.h.digest('hex');
   }
@@ -42,15 +54,20 @@ class LocalHash implements HashState {
 }
 
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const ring = new Uint8Array(workerData.ring);
 const hashes = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'new') hashes.set(m.id, createHash(m.alg));
   else if (m.op === 'update') {
     const h = hashes.get(m.id);
-    if (h) h.update(new Uint8Array(m.buf));
-    parentPort.postMessage({ id: m.id, done: m.buf.byteLength });
+    const first = Math.min(m.len, ring.length - m.start);
+    if (h) {
+      h.update(ring.subarray(m.start, m.start + first));
+      if (first < m.len) h.update(ring.subarray(0, m.len - first));
+    }
+    parentPort.postMessage({ id: m.id, done: m.len });
   } else if (m.op === 'digest') {
     const h = hashes.get(m.id);
     hashes.delete(m.id);
@@ -65,49 +82,65 @@ interface WorkerMessage {
   hex?: string | null;
 }
 
-let worker: Worker | null = null;
+/** The process-wide worker, its ring and the bookkeeping of both. */
+interface Shared {
+  worker: Worker;
+  ring: Uint8Array;
+  /** Next free byte of the ring. */
+  head: number;
+  /** Bytes of the ring the worker has not hashed yet (they are freed in order). */
+  used: number;
+  /** Messages the worker still has to answer: while there are any, it keeps the process alive. */
+  outstanding: number;
+  roomWaiters: (() => void)[];
+}
+
+let shared: Shared | null = null;
 let workerFailed = false;
 let nextId = 0;
 const states = new Map<number, WorkerHash>();
-/** Messages the worker still has to answer: while there are any, it keeps the process alive. */
-let outstanding = 0;
 
-function track(delta: number): void {
-  const before = outstanding;
-  outstanding += delta;
-  if (!worker) return;
-  if (before === 0 && outstanding > 0) worker.ref();
-  else if (before > 0 && outstanding === 0) worker.unref();
+function track(s: Shared, delta: number): void {
+  const before = s.outstanding;
+  s.outstanding += delta;
+  if (before === 0 && s.outstanding > 0) s.worker.ref();
+  else if (before > 0 && s.outstanding === 0) s.worker.unref();
 }
 
-function getWorker(): Worker | null {
+function getShared(): Shared | null {
   if (workerFailed) return null;
-  if (worker) return worker;
+  if (shared) return shared;
   try {
+    const ringBuffer = new SharedArrayBuffer(HASH_RING_BYTES);
     // No loaders or flags of the main thread (a TypeScript loader would only slow it down).
-    const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { ring: ringBuffer } });
+    const s: Shared = { worker: w, ring: new Uint8Array(ringBuffer), head: 0, used: 0, outstanding: 0, roomWaiters: [] };
     w.on('message', (m: WorkerMessage) => {
-      track(-1); // every update and digest gets exactly one answer
+      track(s, -1); // every update and digest gets exactly one answer
+      if (m.done !== undefined) {
+        s.used -= m.done;
+        for (const wake of s.roomWaiters.splice(0)) wake();
+      }
       states.get(m.id)?.onMessage(m);
     });
     const fail = (err: unknown) => {
       debug('hash worker failed: %s', (err as Error)?.message ?? String(err));
-      if (worker === w) worker = null;
-      outstanding = 0;
+      if (shared === s) shared = null;
       workerFailed = true;
-      for (const s of states.values()) s.onFail(err);
+      for (const st of states.values()) st.onFail(err);
       states.clear();
+      for (const wake of s.roomWaiters.splice(0)) wake();
     };
     w.on('error', fail);
     w.on('exit', (code) => {
-      if (worker === w && code !== 0) fail(new Error(`hash worker exited with ${code}`));
-      if (worker === w) worker = null;
+      if (shared === s && code !== 0) fail(new Error(`hash worker exited with ${code}`));
+      if (shared === s) shared = null;
     });
     // After the listeners (attaching one refs the port again): an idle worker never keeps the
     // process alive; track() refs it while it has work.
     w.unref();
-    worker = w;
-    return w;
+    shared = s;
+    return s;
   } catch (err) {
     debug('no hash worker: %s', (err as Error).message);
     workerFailed = true;
@@ -116,44 +149,56 @@ function getWorker(): Worker | null {
 }
 
 class WorkerHash implements HashState {
-  backlog = 0;
   private readonly id = nextId++;
   private failed: unknown = null;
   private waiting: { resolve: (hex: string) => void; reject: (e: unknown) => void } | null = null;
 
   constructor(
-    private readonly w: Worker,
+    private readonly s: Shared,
     alg: DigestAlgorithm,
   ) {
     states.set(this.id, this);
-    w.postMessage({ op: 'new', id: this.id, alg });
+    s.worker.postMessage({ op: 'new', id: this.id, alg });
   }
 
-  update(bytes: Uint8Array): void {
-    if (this.failed) return;
-    // A copy is transferred: the caller's buffer is still in use (readers, the write).
-    const copy = Uint8Array.prototype.slice.call(bytes) as Uint8Array;
-    this.backlog += copy.byteLength;
-    track(1);
-    this.w.postMessage({ op: 'update', id: this.id, buf: copy.buffer }, [copy.buffer as ArrayBuffer]);
+  update(bytes: Uint8Array): boolean {
+    if (this.failed) return true; // digest() will reject; nothing to keep
+    const s = this.s;
+    const len = bytes.byteLength;
+    if (len === 0) return true;
+    if (len > s.ring.length - s.used) return false;
+    const start = s.head;
+    const first = Math.min(len, s.ring.length - start);
+    s.ring.set(bytes.subarray(0, first), start);
+    if (first < len) s.ring.set(bytes.subarray(first), 0);
+    s.head = (start + len) % s.ring.length;
+    s.used += len;
+    track(s, 1);
+    s.worker.postMessage({ op: 'update', id: this.id, start, len });
+    return true;
+  }
+
+  async waitForRoom(n: number): Promise<void> {
+    const s = this.s;
+    const need = Math.min(n, s.ring.length);
+    while (!this.failed && shared === s && need > s.ring.length - s.used) await new Promise<void>((r) => s.roomWaiters.push(r));
   }
 
   digest(): Promise<string> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
-      track(1);
-      this.w.postMessage({ op: 'digest', id: this.id });
+      track(this.s, 1);
+      this.s.worker.postMessage({ op: 'digest', id: this.id });
     });
   }
 
   dispose(): void {
     if (!states.delete(this.id)) return;
-    this.w.postMessage({ op: 'drop', id: this.id });
+    this.s.worker.postMessage({ op: 'drop', id: this.id });
   }
 
   onMessage(m: WorkerMessage): void {
-    if (m.done !== undefined) this.backlog -= m.done;
     if (m.hex !== undefined) {
       states.delete(this.id);
       if (m.hex === null) this.waiting?.reject(new Error('hash state lost'));
@@ -171,8 +216,8 @@ class WorkerHash implements HashState {
 
 /** A hash for a blob of `size` bytes: in the worker for large blobs (when it can start), else here. */
 export function newHashState(alg: DigestAlgorithm, size: number): HashState {
-  const w = size >= WORKER_HASH_MIN_BYTES ? getWorker() : null;
-  return w ? new WorkerHash(w, alg) : new LocalHash(alg);
+  const s = size >= WORKER_HASH_MIN_BYTES ? getShared() : null;
+  return s ? new WorkerHash(s, alg) : new LocalHash(alg);
 }
 
 /** An in-thread hash (for re-verification after a worker failure, and for small blobs). */

@@ -19,8 +19,6 @@ const PIECE = 4 * 1024 * 1024;
 const MAX_PENDING = 8 * 1024 * 1024;
 /** Pieces starting further than this beyond the prefix are not kept (random access). */
 const PENDING_WINDOW = 16 * 1024 * 1024;
-/** Most bytes handed to the hash worker and not hashed yet; beyond it, pieces are read back later. */
-const MAX_BACKLOG = 16 * 1024 * 1024;
 
 /** Incremental hash over the readable prefix of one store. */
 export class PrefixHasher {
@@ -69,7 +67,6 @@ export class PrefixHasher {
   /** Bytes at `offset` that were just written to the store by this process. */
   offer(offset: number, bytes: Uint8Array): void {
     if (this.done || this.result) return;
-    if (this.hash.backlog > MAX_BACKLOG) return; // the worker is behind: read back later
     if (this.take(offset, bytes)) this.drain();
     else if (
       offset > this.hashedBytes &&
@@ -95,11 +92,14 @@ export class PrefixHasher {
     }
   }
 
-  /** Hashes the part of `[offset, offset + bytes)` right after the prefix; false if it does not touch it. */
+  /**
+   * Hashes the part of `[offset, offset + bytes)` right after the prefix; false if it does not
+   * touch it or the hash worker has no room now (then those bytes are read back later).
+   */
   private take(offset: number, bytes: Uint8Array): boolean {
     const end = offset + bytes.byteLength;
     if (offset > this.hashedBytes || end <= this.hashedBytes) return false;
-    this.hash.update(bytes.subarray(this.hashedBytes - offset));
+    if (!this.hash.update(bytes.subarray(this.hashedBytes - offset))) return false;
     this.hashedBytes = end;
     return true;
   }
@@ -127,7 +127,6 @@ export class PrefixHasher {
     while (this.hashedBytes < store.size && !this.result) {
       this.drain();
       if (this.done) break;
-      while (this.hash.backlog > MAX_BACKLOG) await new Promise((r) => setTimeout(r, 2));
       const start = this.hashedBytes;
       let c = Math.floor(start / cs);
       if (!store.has(c)) return;
@@ -143,9 +142,10 @@ export class PrefixHasher {
         if (err instanceof StoreMissError) return;
         throw err;
       }
-      // An offer may have moved the prefix while we read: then this read is stale.
+      // An offer may have moved the prefix while we read (or wait): then this read is stale.
       if (this.hashedBytes !== start) continue;
-      this.hash.update(this.buf.subarray(0, len));
+      await this.hash.waitForRoom(len);
+      if (this.hashedBytes !== start || !this.hash.update(this.buf.subarray(0, len))) continue;
       this.hashedBytes = end;
     }
     this.buf = undefined;
