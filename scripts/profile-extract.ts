@@ -4,11 +4,11 @@
 // `node --cpu-prof` or `perf record` to see where the time goes; compare with
 // `/usr/bin/time fsck.erofs --extract=DEST IMAGE` on the same image.
 //
-//   node --import tsx scripts/profile-extract.ts IMAGE DEST [--count] [--no-spans] [--concurrency N] [--runs N] [--meta-mib N]
+//   node --import tsx scripts/profile-extract.ts IMAGE DEST [--count] [--no-spans] [--concurrency N] [--prefetch N] [--runs N] [--meta-mib N] [--keep]
 //
 // --count      wrap the image in a source that counts reads (and hides fileSpans unless --spans)
 // --no-spans   hide the image's fileSpans: every byte goes through read (the pre-copy path)
-// DEST is removed before each run and after the last.
+// DEST is removed before each run and after the last (unless --keep).
 import { rm } from 'node:fs/promises';
 import type { ByteSource, FileSpan, ReadOptions } from '../src/io/byte-source.js';
 import { FileSource } from '../src/io/file-source.js';
@@ -58,7 +58,8 @@ for (let r = 0; r < runs; r++) {
   const meta = opt('meta-mib');
   const fs = await openErofs(counting ?? file, meta ? { metaCacheBytes: Number(meta) * 2 ** 20 } : {});
   const concurrency = opt('concurrency');
-  const result = await extractTree(fs, dest, concurrency ? { concurrency: Number(concurrency) } : {});
+  const prefetch = opt('prefetch');
+  const result = await extractTree(fs, dest, { ...(concurrency ? { concurrency: Number(concurrency) } : {}), ...(prefetch ? { prefetch: Number(prefetch) } : {}) });
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await file.close();
@@ -68,4 +69,4 @@ for (let r = 0; r < runs; r++) {
       (counting ? `; reads ${counting.reads} (${(counting.bytes / 2 ** 20).toFixed(1)} MiB, ${counting.pages.size} distinct pages), fileSpans calls ${counting.spanCalls}` : ''),
   );
 }
-await rm(dest, { recursive: true, force: true });
+if (!args.includes('--keep')) await rm(dest, { recursive: true, force: true });

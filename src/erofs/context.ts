@@ -38,6 +38,29 @@ export interface ErofsContext {
    * asking: the packed inode itself may not have fragments.
    */
   packed(forNid: bigint, options?: ReadOptions): Promise<ByteSource>;
+  /** Sources known to lie whole in one local-file span, or found not to (and when). */
+  readonly wholeSpans: Map<ByteSource, { span?: FileSpan; checkedAt: number }>;
+}
+
+/** How long a source found not to lie in one local-file span is not asked again (a cached blob may complete). */
+const WHOLE_SPAN_RETRY_MS = 1000;
+
+/**
+ * The local-file spans of `[at, at + length)` of `src`. A source that lies whole in one span
+ * (an image file, a complete cached blob) is asked once: later ranges are offsets into that
+ * span, without a call through every wrapper per cluster.
+ */
+async function sourceSpans(ctx: ErofsContext, src: ByteSource, at: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+  if (src.fileSpans === undefined) return undefined;
+  const known = ctx.wholeSpans.get(src);
+  if (known?.span !== undefined) return [{ fd: known.span.fd, fileId: known.span.fileId, position: known.span.position + at, length }];
+  if (known === undefined || Date.now() - known.checkedAt > WHOLE_SPAN_RETRY_MS) {
+    const whole = src.size > 0 ? await src.fileSpans(0, src.size, options) : undefined;
+    const span = whole?.length === 1 && whole[0].length === src.size ? whole[0] : undefined;
+    ctx.wholeSpans.set(src, { span, checkedAt: Date.now() });
+    if (span !== undefined) return [{ fd: span.fd, fileId: span.fileId, position: span.position + at, length }];
+  }
+  return src.fileSpans(at, length, options);
 }
 
 /** Where an inode lives: in the metabox's data or in the image, at which byte. */
@@ -78,7 +101,10 @@ export function readMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, 
 
 /** The local-file spans of metadata in the image or the metabox (see {@link PageCache.fileSpans}). */
 export function metaSpans(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
-  if (!inMetabox) return ctx.meta.fileSpans(offset, length, options);
+  if (!inMetabox) {
+    ctx.meta.check(offset, length);
+    return length === 0 ? Promise.resolve([]) : sourceSpans(ctx, ctx.meta.source, offset, length, options);
+  }
   if (ctx.mbox === undefined) throw new CorruptErofsError('metadata in the metabox, but the image has no metabox', { offset });
   return ctx.mbox.fileSpans(offset, length, options);
 }
@@ -149,7 +175,7 @@ export async function physicalSpans(
 ): Promise<FileSpan[] | undefined> {
   const { src, pa: at } = physicalSource(ctx, deviceId, pa, length, nid);
   if (length === 0) return [];
-  return src.fileSpans?.(at, length, options);
+  return sourceSpans(ctx, src, at, length, options);
 }
 
 function physicalSource(ctx: ErofsContext, deviceId: number, pa: number, length: number, nid: bigint): { src: ByteSource; pa: number } {

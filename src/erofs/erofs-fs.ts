@@ -137,6 +137,7 @@ export class ErofsFileSystem implements FileSystem {
       clusters: new LruCache(o.clusterCacheBytes),
       limits: { maxSymlinkSize: o.maxSymlinkSize },
       packed: (forNid, options) => this.packed(forNid, options),
+      wholeSpans: new Map(),
     };
     this.inodes = new LruCache(Math.max(1, o.inodeCacheSize));
     this.dirData = new LruCache(256);

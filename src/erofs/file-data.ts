@@ -8,13 +8,13 @@
  * @packageDocumentation
  */
 import { throwIfAborted } from '../errors.js';
-import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
+import type { ByteSource, EncodedSpan, EncodedSpanOptions, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { mapRaw } from './block-map.js';
 import { metaSpans, physicalSpans, readMeta, readPhysical, type ErofsContext } from './context.js';
 import { decodeCluster } from './decompress.js';
 import { CorruptErofsError } from './errors.js';
-import { Z_EROFS_COMPRESSION_INTERLACED } from './format.js';
+import { EROFS_FEATURE_INCOMPAT_ZERO_PADDING, Z_EROFS_COMPRESSION_INTERLACED, Z_EROFS_COMPRESSION_LZ4, Z_EROFS_COMPRESSION_SHIFTED } from './format.js';
 import { isCompressed, type ErofsInode } from './inode.js';
 import { ZMap, type ZExtent } from './zmap.js';
 
@@ -88,6 +88,59 @@ export class ErofsFileData implements ByteSource {
         const prev = out[out.length - 1];
         if (prev !== undefined && prev.fd === s.fd && prev.fileId === s.fileId && prev.position + prev.length === s.position) prev.length += s.length;
         else out.push({ ...s });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The content of `[offset, offset + length)` as spans of local files, encoded where the
+   * clusters are (see {@link ByteSource.encodedSpans}): uncompressed inodes give their
+   * {@link fileSpans}; compressed ones one span per extent — stored as-is for uncompressed
+   * clusters (SHIFTED; INTERLACED as its two rotated halves), `lz4-block` with 0-padding for
+   * LZ4 clusters, as `decodeCluster` reads them. Undefined for anything else (other algorithms,
+   * partial references, fragments, holes, legacy LZ4 without 0-padding, a range that does not
+   * start and end at extent boundaries, clusters not in one local-file span).
+   */
+  async encodedSpans(offset: number, length: number, options: EncodedSpanOptions = {}): Promise<EncodedSpan[] | undefined> {
+    throwIfAborted(options.signal);
+    const n = clampRead(offset, length, this.size);
+    if (!this.zmap) return this.fileSpans(offset, n, options);
+    if (n === 0) return [];
+    const { ctx, inode } = this;
+    const lz4 = options.encodings?.includes('lz4-block') === true && (ctx.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
+    const out: EncodedSpan[] = [];
+    const stored = (s: FileSpan) => {
+      const prev = out[out.length - 1];
+      if (prev !== undefined && prev.encoding === undefined && prev.fd === s.fd && prev.fileId === s.fileId && prev.position + prev.length === s.position) prev.length += s.length;
+      else out.push({ fd: s.fd, fileId: s.fileId, position: s.position, length: s.length });
+    };
+    const end = offset + n;
+    for (let pos = offset; pos < end; ) {
+      const e = await this.extentAt(pos, options);
+      if (e.la !== pos || e.la + e.llen > end || e.llen <= 0) return undefined;
+      pos = e.la + e.llen;
+      if (e.kind === 'hole' || e.kind === 'fragment' || e.partialRef) return undefined;
+      const spans = e.kind === 'inline' ? await metaSpans(ctx, inode.inMetabox, e.pa, e.plen, options) : await physicalSpans(ctx, 0, e.pa, e.plen, inode.nid, options);
+      if (spans === undefined || spans.length !== 1) return undefined;
+      const raw = spans[0];
+      const where = { nid: inode.nid, la: e.la };
+      if (e.alg === Z_EROFS_COMPRESSION_SHIFTED) {
+        if (e.llen > e.plen) throw new CorruptErofsError(`uncompressed extent of ${e.llen} bytes in ${e.plen}`, where);
+        stored({ ...raw, length: e.llen });
+      } else if (e.alg === Z_EROFS_COMPRESSION_INTERLACED) {
+        // As decodeCluster: the bytes up to the next block boundary sit at the cluster's end.
+        if (e.llen > e.plen) throw new CorruptErofsError(`uncompressed extent of ${e.llen} bytes in ${e.plen}`, where);
+        const head = ctx.sb.blockSize - (e.la % ctx.sb.blockSize);
+        const at = e.plen - head;
+        if (at < 0) throw new CorruptErofsError(`interlaced cluster of ${e.plen} bytes is shorter than a block`, where);
+        const cur = Math.min(head, e.llen);
+        stored({ ...raw, position: raw.position + at, length: cur });
+        if (e.llen > cur) stored({ ...raw, length: e.llen - cur });
+      } else if (e.alg === Z_EROFS_COMPRESSION_LZ4 && lz4) {
+        out.push({ ...raw, encoding: 'lz4-block', decodedLength: e.llen, zeroPadLimit: Math.min(e.plen, ctx.sb.blockSize) });
+      } else {
+        return undefined;
       }
     }
     return out;

@@ -69,7 +69,8 @@ export class PageCache {
     }
   }
 
-  private check(offset: number, length: number): void {
+  /** Throws {@link CorruptErofsError} for a range outside the source. */
+  check(offset: number, length: number): void {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || offset + length > this.source.size) {
       throw new CorruptErofsError(`metadata at ${offset}+${length} lies outside the ${this.what} (${this.source.size} bytes)`, {
         block: Number.isSafeInteger(offset) && offset >= 0 ? Math.floor(offset / this.blockSize) : undefined,

@@ -42,6 +42,29 @@ export interface FileSpan {
   length: number;
 }
 
+/**
+ * A piece of a source's content in a local file, possibly encoded: a {@link FileSpan} plus how
+ * its bytes become content. Without `encoding` the span's bytes are the content.
+ */
+export interface EncodedSpan extends FileSpan {
+  /** `lz4-block`: a raw LZ4 block (no frame) that decodes to exactly `decodedLength` bytes. */
+  encoding?: 'lz4-block';
+  /** Content bytes an encoded span yields. */
+  decodedLength?: number;
+  /**
+   * With an encoding: zero bytes at the start of the span, among its first `zeroPadLimit`
+   * bytes, precede the block and are skipped (EROFS's 0-padding); a span that holds only zeros
+   * there is corrupt.
+   */
+  zeroPadLimit?: number;
+}
+
+/** Options of {@link ByteSource.encodedSpans}. */
+export interface EncodedSpanOptions extends ReadOptions {
+  /** Encodings the caller can decode; content in others is not offered. */
+  encodings?: readonly string[];
+}
+
 /** A random-access, read-only sequence of `size` bytes. */
 export interface ByteSource {
   /** Total number of bytes. */
@@ -62,6 +85,14 @@ export interface ByteSource {
    * through; wrappers that change bytes must not.
    */
   fileSpans?(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined>;
+  /**
+   * Optional capability, like {@link fileSpans} for content that is stored encoded (a
+   * compressed filesystem's clusters): the spans, decoded in order and concatenated, are
+   * exactly `read(offset, length)`. Undefined when the range cannot be given that way (not in
+   * local files, an encoding the caller did not accept, a range that cuts an encoded unit):
+   * use `read`. A range outside the source rejects like `read`.
+   */
+  encodedSpans?(offset: number, length: number, options?: EncodedSpanOptions): Promise<EncodedSpan[] | undefined>;
   /** Releases resources (file handles, sockets). Reads after close may reject. */
   close?(): Promise<void>;
 }

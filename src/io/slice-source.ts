@@ -1,4 +1,4 @@
-import type { ByteSource, FileSpan, ReadOptions } from './byte-source.js';
+import type { ByteSource, EncodedSpan, EncodedSpanOptions, FileSpan, ReadOptions } from './byte-source.js';
 import { clampRead } from './check-range.js';
 
 /** A window `[start, start + size)` of another byte source. */
@@ -18,5 +18,9 @@ export class SliceSource implements ByteSource {
   async fileSpans(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
     const n = clampRead(offset, length, this.size);
     return this.inner.fileSpans?.(this.start + offset, n, options);
+  }
+  async encodedSpans(offset: number, length: number, options?: EncodedSpanOptions): Promise<EncodedSpan[] | undefined> {
+    const n = clampRead(offset, length, this.size);
+    return this.inner.encodedSpans?.(this.start + offset, n, options);
   }
 }

@@ -13,10 +13,13 @@
  * data queued for the writer, the list of directories whose metadata is applied at the end,
  * hardlinked inodes until their last link is made).
  *
- * Throughput: the event loop walks and reads the image (`concurrency` files at a time) while
- * one writer thread (`host-writer.ts`) creates the host entries in order, ~4 syscalls per small
- * file (open with its final mode, write, futimens, close; chown/chmod only when needed), so
- * reading, decompressing and writing use two cores.
+ * Throughput: the event loop walks the image and looks entries up (many at a time, so that
+ * metadata reads overlap and merge) while one writer thread (`host-writer.ts`) creates the host
+ * entries in order, ~4 syscalls per small file (open with its final mode, write, futimens,
+ * close; chown/chmod only when needed). Content that lies in local files — an image file, a
+ * complete cached blob; stored as-is or in LZ4 clusters — is copied (and decoded) by the writer
+ * thread itself, never passing through the event loop; other content (remote, other codecs) is
+ * read and decompressed here, `concurrency` files at a time. Two cores busy either way.
  *
  * DEST: created when missing; an existing DEST must be an empty directory unless `overwrite`
  * is set, which merges into it like `fsck.erofs --overwrite`: existing directories are reused,
@@ -28,18 +31,25 @@
  */
 import { mkdir, opendir, realpath, stat } from 'node:fs/promises';
 import { AbortedError, InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
-import type { ReadOptions } from '../io/byte-source.js';
+import type { ByteSource, EncodedSpan, ReadOptions } from '../io/byte-source.js';
 import { readPieces } from '../io/read-stream.js';
 import { readUmask, splitRdev } from './host-ops.js';
 import { HostWriter, type HostMeta } from './host-writer.js';
 import { resolveEntry } from './path.js';
-import { TaskPool } from './task-pool.js';
+import { Semaphore, TaskPool } from './task-pool.js';
 import { ContentSizeError, ExtractConflictError, ExtractIoError } from './tool-errors.js';
 import type { FileSystem, Inode } from './types.js';
 import { walk } from './walk.js';
 
 /** Files read from the image at the same time by default. */
 export const DEFAULT_EXTRACT_CONCURRENCY = 8;
+/**
+ * Entries being looked up (inode, xattrs, where their content is) at the same time: many, so
+ * that metadata reads overlap and merge; only `concurrency` of them read file data at a time.
+ */
+const LOOKUPS_IN_FLIGHT = 64;
+/** The walk's metadata read-ahead by default (see `walk`'s `prefetch`): entries whose inodes are fetched together. */
+const DEFAULT_EXTRACT_PREFETCH = 64;
 /** Bytes read from the image per read by default. */
 export const DEFAULT_EXTRACT_PIECE = 1024 * 1024;
 
@@ -71,11 +81,11 @@ export interface ExtractOptions extends ReadOptions {
   xattrs?: boolean;
   /** Merge into a non-empty DEST (default false: refuse it). */
   overwrite?: boolean;
-  /** Files read from the image concurrently (default {@link DEFAULT_EXTRACT_CONCURRENCY}); one thread writes them, in order. */
+  /** Files whose data is read through the event loop concurrently (default {@link DEFAULT_EXTRACT_CONCURRENCY}); one thread writes them, in order. */
   concurrency?: number;
   /** Bytes per read from the image (default {@link DEFAULT_EXTRACT_PIECE}). */
   pieceSize?: number;
-  /** Metadata reads kept in flight by the walk (see `walk`'s `prefetch`). */
+  /** Metadata reads kept in flight by the walk (see `walk`'s `prefetch`; default 64). */
   prefetch?: number;
   /** Called as work completes (often: throttle drawing). */
   onProgress?: (progress: ExtractProgress) => void;
@@ -117,6 +127,8 @@ interface Ctx {
   /** Owner new entries get by themselves (so chown can be skipped), when known. */
   defaultOwner: { uid: number; gid: number } | undefined;
   nextHandle: number;
+  /** Slots for reading file data through this thread (`concurrency`). */
+  dataSlots: Semaphore;
 }
 
 const isRoot = () => process.getuid?.() === 0;
@@ -167,8 +179,9 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
     // The thread reopens the sources' descriptors through /proc/self/fd.
     copySpans: process.platform === 'linux',
     nextHandle: 1,
+    dataSlots: new Semaphore(concurrency),
   };
-  const reads = new TaskPool(concurrency);
+  const reads = new TaskPool(Math.max(concurrency, LOOKUPS_IN_FLIGHT));
   // Directories get their mode, owner, xattrs and mtime after everything inside them exists:
   // a read-only mode would stop the writes, and creating entries would change the mtime.
   // Host paths are relative to DEST from here on ('' is DEST); the writer joins them.
@@ -177,7 +190,7 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
     if (start.inode.type !== 'dir') {
       await createEntry(ctx, reads, start.path.slice(start.path.lastIndexOf('/') + 1), start.inode);
     } else {
-      for await (const e of walk(fs, start.path, { signal, exits: true, prefetch: options.prefetch })) {
+      for await (const e of walk(fs, start.path, { signal, exits: true, prefetch: options.prefetch ?? DEFAULT_EXTRACT_PREFETCH })) {
         if (reads.hasFailed || ctx.writer.failed) break;
         if (e.depth === 0) {
           if (e.exit && created) dirs.push({ host: '', inode: e.inode });
@@ -371,6 +384,31 @@ async function createNonDir(ctx: Ctx, path: string, inode: Inode, queued: () => 
   }
 }
 
+/** Largest encoded span (either side) handed to the writer; larger ones are read here. */
+const MAX_ENCODED_SPAN = 64 * 1024 * 1024;
+
+/** The spans the writer can make the file from, or undefined (then it is read here). */
+async function contentSpans(ctx: Ctx, source: ByteSource): Promise<EncodedSpan[] | undefined> {
+  const signal = ctx.signal;
+  const spans = source.encodedSpans
+    ? await source.encodedSpans(0, source.size, { signal, encodings: ctx.writer.encodings })
+    : await source.fileSpans?.(0, source.size, { signal });
+  if (spans === undefined) return undefined;
+  let total = 0;
+  for (const s of spans as EncodedSpan[]) {
+    if (s.encoding !== undefined) {
+      if (!ctx.writer.encodings.includes(s.encoding)) return undefined;
+      const d = s.decodedLength ?? -1;
+      if (!Number.isSafeInteger(d) || d <= 0 || d > MAX_ENCODED_SPAN || s.length > MAX_ENCODED_SPAN) return undefined;
+      total += d;
+    } else {
+      total += s.length;
+    }
+  }
+  if (total !== source.size) return undefined;
+  return spans;
+}
+
 async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: () => void): Promise<void> {
   const signal = ctx.signal;
   const source = await ctx.fs.openFile(inode.ino, { signal });
@@ -380,32 +418,40 @@ async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: () => voi
   const createMode = ctx.umask !== undefined && (perm & ctx.umask) === 0 ? perm : 0o600;
   const meta = await metaOf(ctx, inode, createMode === (inode.mode & 0o7777));
   const overwrite = ctx.overwrite;
-  // Content stored as-is in local files (an uncompressed image file, a complete cached blob):
-  // the writer thread copies it from there, so the bytes never pass through this thread.
-  const spans = ctx.copySpans && source.size > 0 ? await source.fileSpans?.(0, source.size, { signal }) : undefined;
+  // Content in local files (an image file, a complete cached blob), stored as-is or in LZ4
+  // clusters: the writer thread copies (and decodes) it from there, so the bytes never pass
+  // through this thread.
+  const spans = ctx.copySpans && source.size > 0 ? await contentSpans(ctx, source) : undefined;
   if (spans !== undefined) {
-    let total = 0;
-    for (const s of spans) total += s.length;
-    if (total !== source.size) throw new ContentSizeError(path, source.size, total);
     ctx.writer.push({ op: 'copy', path, createMode, meta, overwrite, spans });
     queued();
     return;
   }
-  if (source.size <= ctx.pieceSize) {
-    const bytes = source.size > 0 ? await source.read(0, source.size, { signal }) : new Uint8Array(0);
-    await ctx.writer.room();
-    ctx.writer.push({ op: 'file', path, createMode, meta, overwrite, bytes });
+  if (source.size === 0) {
+    ctx.writer.push({ op: 'file', path, createMode, meta, overwrite, bytes: new Uint8Array(0) });
     queued();
     return;
   }
-  const handle = ctx.nextHandle++;
-  ctx.writer.push({ op: 'open', handle, path, createMode, overwrite });
-  queued();
-  let pos = 0;
-  for await (const piece of readPieces(source, { pieceSize: ctx.pieceSize, readAhead: 2, signal })) {
-    await ctx.writer.room();
-    ctx.writer.push({ op: 'write', handle, pos, bytes: piece });
-    pos += piece.byteLength;
+  await ctx.dataSlots.acquire();
+  try {
+    if (source.size <= ctx.pieceSize) {
+      const bytes = await source.read(0, source.size, { signal });
+      await ctx.writer.room();
+      ctx.writer.push({ op: 'file', path, createMode, meta, overwrite, bytes });
+      queued();
+      return;
+    }
+    const handle = ctx.nextHandle++;
+    ctx.writer.push({ op: 'open', handle, path, createMode, overwrite });
+    queued();
+    let pos = 0;
+    for await (const piece of readPieces(source, { pieceSize: ctx.pieceSize, readAhead: 2, signal })) {
+      await ctx.writer.room();
+      ctx.writer.push({ op: 'write', handle, pos, bytes: piece });
+      pos += piece.byteLength;
+    }
+    ctx.writer.push({ op: 'close', handle, meta });
+  } finally {
+    ctx.dataSlots.release();
   }
-  ctx.writer.push({ op: 'close', handle, meta });
 }

@@ -114,9 +114,44 @@ function sourceFd(path, span) {
   return fd;
 }
 
+// Raw bytes of one encoded span, read whole (4 spare bytes in front for the decoder's size prefix).
+let rawBuf = null;
+let lz4 = null;
+if (workerData.lz4Module) { try { lz4 = require(workerData.lz4Module).uncompressSync; } catch {} }
+
+function readFull(path, src, buf, off, n, at, fileId) {
+  let done = 0;
+  while (done < n) {
+    const got = attempt(path, 'read source', () => fs.readSync(src, buf, off + done, n - done, at + done));
+    if (got === 0) throw new OpError(path, 'read source', new Error('source file ' + fileId + ' ended at ' + (at + done) + ', expected ' + (at + n)));
+    done += got;
+  }
+}
+
+// An LZ4 block after its 0-padding, decoded with lz4-napi as the reader's lz4 codec does: the
+// result counts only if it is exactly decodedLength bytes.
+function decodeSpan(path, fd, span, pos) {
+  if (span.encoding !== 'lz4-block' || lz4 === null) throw new OpError(path, 'decode', new Error('cannot decode ' + span.encoding));
+  const n = span.length;
+  if (rawBuf === null || rawBuf.length < n + 4) rawBuf = Buffer.allocUnsafeSlow(Math.max(n + 4, COPY_BUF));
+  readFull(path, sourceFd(path, span), rawBuf, 4, n, span.position, span.fileId);
+  const limit = Math.min(n, span.zeroPadLimit || 0);
+  let i = 0;
+  while (i < limit && rawBuf[4 + i] === 0) i++;
+  if (i === n || rawBuf[4 + i] === 0) throw new OpError(path, 'decode', new Error('lz4 block at ' + span.position + ' holds only zero padding'), 'corrupt');
+  // lz4-napi takes the decoded size as a 4-byte little-endian prefix: written over the padding.
+  rawBuf.writeUInt32LE(span.decodedLength, i);
+  let out;
+  try { out = lz4(rawBuf.subarray(i, 4 + n)); } catch (err) { throw new OpError(path, 'decode', new Error('lz4 block at ' + span.position + ' does not decode: ' + (err && err.message || err)), 'corrupt'); }
+  if (out.length !== span.decodedLength) throw new OpError(path, 'decode', new Error('lz4 block at ' + span.position + ' decodes to ' + out.length + ' bytes, expected ' + span.decodedLength), 'corrupt');
+  writeAll(path, fd, out, pos);
+  return out.length;
+}
+
 function copySpans(path, fd, spans) {
   let pos = 0;
   for (const span of spans) {
+    if (span.encoding !== undefined) { pos += decodeSpan(path, fd, span, pos); continue; }
     const src = sourceFd(path, span);
     if (copyBuf === null) copyBuf = Buffer.allocUnsafeSlow(COPY_BUF);
     let left = span.length;

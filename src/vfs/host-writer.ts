@@ -8,9 +8,9 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
-import type { FileSpan } from '../io/byte-source.js';
+import type { EncodedSpan } from '../io/byte-source.js';
 import { Worker } from 'node:worker_threads';
-import { ExtractConflictError, ExtractIoError } from './tool-errors.js';
+import { ContentDecodeError, ExtractConflictError, ExtractIoError } from './tool-errors.js';
 import { HOST_WRITER_WORKER_SOURCE } from './host-writer-worker.js';
 import { UNSUPPORTED_ERRNOS } from './host-ops.js';
 
@@ -31,13 +31,13 @@ export interface HostMeta {
  * One operation of the writer. Paths are relative to DEST (`''` is DEST itself), as is a
  * hardlink's target; a symlink's target is written as it is. `overwrite` lets it replace an
  * existing non-directory. `copy` makes a file from spans of local files (the image file, a
- * cached blob): the thread reads them itself, so those bytes never pass through the event loop;
- * the spans' descriptors must stay open until the writer is flushed.
+ * cached blob), decoding those in one of {@link HostWriter.encodings}: the thread reads them
+ * itself, so those bytes never pass through the event loop.
  */
 export type HostOp =
   | { op: 'mkdir'; path: string; overwrite: boolean }
   | { op: 'file'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; bytes: Uint8Array }
-  | { op: 'copy'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; spans: FileSpan[] }
+  | { op: 'copy'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; spans: EncodedSpan[] }
   | { op: 'open'; handle: number; path: string; createMode: number; overwrite: boolean }
   | { op: 'write'; handle: number; pos: number; bytes: Uint8Array }
   | { op: 'close'; handle: number; meta: HostMeta }
@@ -78,6 +78,21 @@ type WireOp = Omit<HostOp, 'bytes'> & { offset?: number; length?: number };
 
 const require = createRequire(import.meta.url);
 
+/**
+ * The lz4-napi module for the thread to decode `lz4-block` spans with (the decoder the EROFS
+ * reader uses for full cluster decodes), unless it does not load here or OCIFS_LZ4_NATIVE=0
+ * turned it off (then such content is read, and decoded, through the reader).
+ */
+function nativeLz4Module(): string {
+  if (process.env.OCIFS_LZ4_NATIVE === '0') return '';
+  try {
+    const path = require.resolve('lz4-napi');
+    return typeof (require(path) as { uncompressSync?: unknown }).uncompressSync === 'function' ? path : '';
+  } catch {
+    return '';
+  }
+}
+
 /** Metadata as it travels in a batch's JSON: xattr values as base64. */
 function wireMeta(meta: HostMeta): unknown {
   if (!meta.xattrs) return meta;
@@ -106,6 +121,8 @@ export class HostWriter {
   private constructor(
     private readonly worker: Worker,
     private readonly options: HostWriterOptions,
+    /** Encodings `copy` spans may have (see `EncodedSpan`): `lz4-block` when lz4-napi loads here. */
+    readonly encodings: readonly string[],
   ) {
     this.maxOps = options.maxBatchOps ?? 256;
     this.maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
@@ -123,15 +140,16 @@ export class HostWriter {
     } catch {
       // The thread reports each xattr it cannot set as a warning.
     }
+    const lz4Module = nativeLz4Module();
     const worker = new Worker(HOST_WRITER_WORKER_SOURCE, {
       eval: true,
       // The program is plain CommonJS: the parent's flags (`--input-type=module`, loaders) must not reach it.
       execArgv: [],
-      workerData: { xattrModule, dest: options.dest, isRoot: options.isRoot, unsupported: [...UNSUPPORTED_ERRNOS] },
+      workerData: { xattrModule, lz4Module, dest: options.dest, isRoot: options.isRoot, unsupported: [...UNSUPPORTED_ERRNOS] },
       stdout: false,
       stderr: false,
     });
-    return new HostWriter(worker, options);
+    return new HostWriter(worker, options, lz4Module ? ['lz4-block'] : []);
   }
 
   /** True once an operation failed; the failure is thrown by the next `room`/`flush`. */
@@ -236,6 +254,7 @@ export class HostWriter {
       const cause = Object.assign(new Error(e.message), { code: e.errno });
       if (e.kind === 'twice') this.fail(new ExtractConflictError(e.path, 'already exists (the image names it twice)', { cause }));
       else if (e.kind === 'dir-conflict') this.fail(new ExtractConflictError(e.path, e.message));
+      else if (e.kind === 'corrupt') this.fail(new ContentDecodeError(e.path, e.message, { cause }));
       else this.fail(new ExtractIoError(e.path, e.operation, cause));
     }
     this.wake();

@@ -51,3 +51,23 @@ export class TaskPool {
     while (this.running > 0) await new Promise<void>((r) => this.idle.push(r));
   }
 }
+
+/** A counting semaphore: at most `size` holders at once, waiters served in order. */
+export class Semaphore {
+  private held = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(readonly size: number) {}
+
+  /** Waits for a free slot and takes it; give it back with {@link release}. */
+  async acquire(): Promise<void> {
+    while (this.held >= this.size) await new Promise<void>((r) => this.waiters.push(r));
+    this.held++;
+  }
+
+  /** Gives a slot back. */
+  release(): void {
+    this.held--;
+    this.waiters.shift()?.();
+  }
+}

@@ -75,3 +75,13 @@ export class ContentSizeError extends OcifsError {
     });
   }
 }
+
+/**
+ * Encoded content handed to the extractor's writer (an LZ4 cluster of an EROFS image) did not
+ * decode to what the image says: corrupt image. Same code as the codecs' own error.
+ */
+export class ContentDecodeError extends OcifsError {
+  constructor(path: string, reason: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_CORRUPT_COMPRESSED_DATA', `${path}: ${reason}`, { ...options, data: { path, ...options.data } });
+  }
+}
