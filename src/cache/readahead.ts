@@ -59,6 +59,12 @@ export class Readahead {
     this.misses = 0;
     s.lastUse = this.clock;
     if (end <= s.next) return { kind: 'none' }; // a re-read inside what this stream already read
+    if (offset < s.next) {
+      // A re-read that reaches further (a format probe, then the same header read whole): not
+      // evidence of streaming, so no window; the next read that starts at the end will be.
+      s.next = end;
+      return { kind: 'none' };
+    }
     s.next = end;
     s.window = s.window === 0 ? Math.min(this.maxBytes, Math.max(this.initialBytes, 2 * length)) : Math.min(this.maxBytes, s.window * 2);
     if (s.issuedTo < s.next) s.issuedTo = s.next;

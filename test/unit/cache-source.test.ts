@@ -379,3 +379,12 @@ test('sha512 digests are verified with sha512', async () => {
   await assert.rejects(src2.read(0, bad.length), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
   await cache.close();
 });
+
+test('regression: a probe of a header then the whole header (two reads at offset 0) opens no readahead window', async () => {
+  const { Readahead } = await import('../../src/cache/readahead.js');
+  const ra = new Readahead(64 * 1024 * 1024, 256 * 1024, 1024 * 1024, 8 * 1024 * 1024);
+  assert.deepEqual(ra.observe(0, 1028), { kind: 'none' });
+  assert.deepEqual(ra.observe(0, 4096), { kind: 'none' });
+  // A read that starts where the last one ended is streaming: now the window opens.
+  assert.equal(ra.observe(4096, 4096).kind, 'fetch');
+});
