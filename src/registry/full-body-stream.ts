@@ -7,6 +7,15 @@ import { destroyBody } from './transport.js';
 
 const log = debuglog('ocifs:registry');
 
+/**
+ * Bytes of the body a stream keeps after passing them on. A cache stores the bytes handed to
+ * its sink asynchronously; a read that arrives in between (or needs the partial chunk the cache
+ * is still assembling) is served from here instead of starting the whole body again.
+ */
+export const DEFAULT_RETAIN_BYTES = 8 * 1024 * 1024;
+/** How long a finished stream keeps serving its retained tail (ms). */
+export const RETAIN_AFTER_END_MS = 5_000;
+
 interface Waiter {
   start: number;
   end: number;
@@ -30,6 +39,8 @@ export interface FullBodyStreamOptions {
   onDone: () => void;
   /** For messages. */
   where: string;
+  /** Bytes kept after they passed (default {@link DEFAULT_RETAIN_BYTES}). */
+  retainBytes?: number;
 }
 
 /**
@@ -46,6 +57,11 @@ export class FullBodyStream {
   private sink: ExtraBytesSink | undefined;
   /** Set by the first wait(): before it, an idle stream without a sink must not stop. */
   private hadWaiter = false;
+  /** The last body chunks, ending at `pos`, at most `retainBytes` in all (plus one chunk). */
+  private readonly retained: { start: number; bytes: Uint8Array }[] = [];
+  private retainedBytes = 0;
+  /** The stream failed: nothing may be served from it any more. */
+  private failed = false;
 
   constructor(
     /** The endpoint the body comes from. */
@@ -57,15 +73,40 @@ export class FullBodyStream {
     void this.run();
   }
 
-  /** True while the stream runs and has not passed `offset`. */
-  canServe(offset: number): boolean {
-    return !this.ended && offset >= this.pos;
+  /** Start of the retained tail (`pos` when nothing is retained). */
+  private get retainStart(): number {
+    return this.retained.length ? this.retained[0].start : this.pos;
   }
 
-  /** Waits for bytes `[offset, offset + length)`; `canServe(offset)` must be true. */
+  /**
+   * True when `[offset, offset + length)` can be served: it starts in the retained tail or
+   * ahead of the stream while it runs, or lies wholly in the retained tail after it ended.
+   */
+  canServe(offset: number, length = 1): boolean {
+    if (this.failed || offset < this.retainStart) return false;
+    return !this.ended || offset + length <= this.pos;
+  }
+
+  /** Copies retained bytes of `[start, end)` into `buf` (at `start - bufStart`); returns how many, from `start` on. */
+  private copyRetained(start: number, end: number, buf: Uint8Array): number {
+    let done = 0;
+    for (const r of this.retained) {
+      const s = Math.max(start + done, r.start);
+      const e = Math.min(end, r.start + r.bytes.byteLength);
+      if (s !== start + done || s >= e) continue;
+      buf.set(r.bytes.subarray(s - r.start, e - r.start), s - start);
+      done += e - s;
+    }
+    return done;
+  }
+
+  /** Waits for bytes `[offset, offset + length)`; `canServe(offset, length)` must be true. */
   wait(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortedError({ cause: signal.reason }));
+      const have = offset < this.pos ? new Uint8Array(length) : undefined;
+      const filled = have ? this.copyRetained(offset, Math.min(offset + length, this.pos), have) : 0;
+      if (have && filled === length) return resolve(have);
       const onAbort = () => {
         if (this.waiters.delete(w)) reject(new AbortedError({ cause: signal!.reason }));
         this.stopIfIdle();
@@ -73,8 +114,8 @@ export class FullBodyStream {
       const w: Waiter = {
         start: offset,
         end: offset + length,
-        buf: new Uint8Array(length),
-        filled: 0,
+        buf: have ?? new Uint8Array(length),
+        filled,
         resolve: (b) => {
           signal?.removeEventListener('abort', onAbort);
           resolve(b);
@@ -107,9 +148,10 @@ export class FullBodyStream {
         const cEnd = cStart + chunk.byteLength;
         if (cEnd > size) throw new RangeResponseError(`${this.options.where}: body is longer than the blob's ${size} bytes`, { retryable: true });
         this.pos = cEnd;
+        this.retain(cStart, chunk);
         const covered: [number, number][] = [];
         for (const w of this.waiters) {
-          const s = Math.max(w.start, cStart);
+          const s = Math.max(w.start + w.filled, cStart);
           const e = Math.min(w.end, cEnd);
           if (s >= e) continue;
           w.buf.set(chunk.subarray(s - cStart, e - cStart), s - w.start);
@@ -127,6 +169,7 @@ export class FullBodyStream {
         throw new ShortBodyError(`${this.options.where}: body ended after ${this.pos} of ${size} bytes`, { data: { received: this.pos, expected: size } });
       }
     } catch (err) {
+      this.failed = true;
       failure = err instanceof OcifsError && !(err instanceof AbortedError) ? err : this.options.mapError(err);
       if (failure instanceof AbortedError) failure = new NetworkError(`${this.options.where}: shared whole-body stream stopped`, { cause: err });
     } finally {
@@ -136,7 +179,18 @@ export class FullBodyStream {
         w.reject(failure ?? new NetworkError(`${this.options.where}: shared whole-body stream stopped`));
       }
       this.waiters.clear();
-      this.options.onDone();
+      // A complete body keeps serving its tail a little longer (see DEFAULT_RETAIN_BYTES).
+      if (this.failed || this.pos !== size) this.options.onDone();
+      else setTimeout(() => this.options.onDone(), RETAIN_AFTER_END_MS).unref();
+    }
+  }
+
+  private retain(start: number, chunk: Uint8Array): void {
+    const limit = this.options.retainBytes ?? DEFAULT_RETAIN_BYTES;
+    this.retained.push({ start, bytes: chunk });
+    this.retainedBytes += chunk.byteLength;
+    while (this.retained.length > 1 && this.retainedBytes - this.retained[0].bytes.byteLength >= limit) {
+      this.retainedBytes -= this.retained.shift()!.bytes.byteLength;
     }
   }
 

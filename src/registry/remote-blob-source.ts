@@ -83,14 +83,14 @@ export class RemoteBlobSource implements ByteSource {
   private async readOnce(ep: Endpoint, offset: number, n: number, signal?: AbortSignal): Promise<Uint8Array> {
     if (this.closer.signal.aborted) throw new AbortedError({ cause: 'source closed' });
     for (const s of this.streams) {
-      if (s.endpoint.base === ep.base && s.canServe(offset)) return s.wait(offset, n, signal);
+      if (s.endpoint.base === ep.base && s.canServe(offset, n)) return s.wait(offset, n, signal);
     }
     if (this.client.ignoresRange(ep, this.ref.repository)) {
       // Whole-body mode: share one stream (even while its headers are pending) among reads.
       for (let tries = 0; tries < 3; tries++) {
         const pending = this.pendingStreams.get(ep.base) ?? this.openStream(ep);
         const stream = await (signal ? abortable(pending, signal) : pending);
-        if (stream.canServe(offset)) return stream.wait(offset, n, signal);
+        if (stream.canServe(offset, n)) return stream.wait(offset, n, signal);
         if (this.pendingStreams.get(ep.base) === pending) this.pendingStreams.delete(ep.base);
       }
       throw new RangeResponseError(`${this.where(ep)}: could not join a whole-body stream`, { retryable: true });

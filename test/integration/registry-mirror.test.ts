@@ -87,12 +87,12 @@ test('the mirror is used first; the Range-ignoring mirror streams the blob once,
       assert.deepEqual(b, blob.subarray(o, o + b.length));
       for (const [ro, rn] of ranges) assert.ok(o + b.length <= ro || o >= ro + rn, 'no asked byte sent to the sink');
     }
-    // later reads: the mirror is known to ignore Range, so no ranged request is tried again
+    // a read just behind the finished stream is served from its retained tail: no new request
+    // (the cache may not have stored what the sink got yet)
     const again = await src.read(10, 10);
     assert.deepEqual(Buffer.from(again), blob.subarray(10, 20));
     const later = blobGets(mirrorProxy).filter((e) => e.path.includes(img.layers[0].digest));
-    assert.equal(later.length, 2);
-    assert.equal(later[1].range, undefined, 'whole-body request without Range');
+    assert.equal(later.length, 1, 'served from the retained tail');
   } finally {
     await c.close();
   }
