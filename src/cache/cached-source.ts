@@ -507,6 +507,13 @@ export class CachedSource implements ByteSource {
     try {
       const w = await store.write(c0, bytes);
       if (!w) this.uncachedBytes += bytes.byteLength;
+      else if (!w.all && store.noSpace) {
+        // The disk filled up part-way: count the chunks that are still not stored.
+        const cs = store.chunkSize;
+        for (let c = c0; c * cs < c0 * cs + bytes.byteLength; c++) {
+          if (!store.has(c)) this.uncachedBytes += Math.min(cs, c0 * cs + bytes.byteLength - c * cs);
+        }
+      }
       return w;
     } catch (err) {
       debug('%s: caching %d bytes failed (%s); served uncached', this.digest, bytes.byteLength, (err as Error).message);

@@ -39,6 +39,9 @@ import { StoreMissError, type ChunkStore, type WriteResult } from './store.js';
 
 const debug = debuglog('ocifs:cache');
 
+/** Largest single pwrite (whole chunks): what fits of a run on a nearly full disk is kept. */
+const WRITE_SLICE_BYTES = 1024 * 1024;
+
 /** Minimum time between two LRU access-time updates of one blob. */
 export const ACCESS_TOUCH_INTERVAL_MS = 60_000;
 
@@ -309,6 +312,9 @@ export class DiskStore implements ChunkStore {
     const cs = this.chunkSize;
     const n = Math.ceil(bytes.byteLength / cs);
     const written: number[] = [];
+    // Written in slices of whole chunks, so that on a full disk the chunks that did fit are kept.
+    const sliceChunks = Math.max(1, Math.floor(WRITE_SLICE_BYTES / cs));
+    let full = false;
     try {
       await this.op(async () => {
         // Only missing chunks are written: bytes already marked present are never overwritten.
@@ -319,7 +325,7 @@ export class DiskStore implements ChunkStore {
             continue;
           }
           let e = c;
-          while (e < c0 + n && this.local[e] === LOCAL_MISSING) e++;
+          while (e < c0 + n && e - c < sliceChunks && this.local[e] === LOCAL_MISSING) e++;
           const from = (c - c0) * cs;
           const to = Math.min(bytes.byteLength, (e - c0) * cs);
           await pwriteFull(this.dataFh, bytes.subarray(from, to), c * cs);
@@ -328,15 +334,14 @@ export class DiskStore implements ChunkStore {
         }
       });
     } catch (err) {
-      if (isNoSpace(err)) {
-        this.noSpace = true;
-        debug('%s: no space to cache %d bytes at %d; served uncached', this.p.digest.digest, bytes.byteLength, c0 * cs);
-        return null;
-      }
-      throw new CacheIoError(join(this.dir, DATA_FILE), 'write', err);
+      if (!isNoSpace(err)) throw new CacheIoError(join(this.dir, DATA_FILE), 'write', err);
+      full = true;
+      this.noSpace = true;
+      debug('%s: no space to cache all of %d bytes at %d; the rest is served uncached', this.p.digest.digest, bytes.byteLength, c0 * cs);
     }
-    this.noSpace = false;
+    if (!full) this.noSpace = false;
     const fresh = written.filter((c) => this.local[c] === LOCAL_MISSING);
+    if (full && fresh.length === 0) return null;
     for (const c of fresh) this.local[c] = LOCAL_WRITTEN;
     this.presentCount += fresh.length;
     const all = fresh.length === n;
