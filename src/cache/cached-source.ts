@@ -13,12 +13,14 @@
  *
  * @packageDocumentation
  */
+import type { FileHandle } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import { DigestMismatchError, OcifsError, throwIfAborted, AbortedError } from '../errors.js';
 import type { ByteSource, ExtraBytesSink, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { CacheClosedError, CacheCorruptError, UpstreamShortReadError } from './errors.js';
 import type { ParsedDigest } from './digest.js';
+import { DiskStore } from './disk-store.js';
 import { FetchTask, type Piece } from './fetch-task.js';
 import { isNoSpace } from './fs-util.js';
 import { MemoryPool, MemoryStore } from './memory-store.js';
@@ -144,6 +146,17 @@ export class CachedSource implements ByteSource {
     const last = s.chunkCount - 1;
     if (last >= 0 && s.has(last)) bytes -= s.chunkCount * s.chunkSize - this.size;
     return bytes;
+  }
+
+  /**
+   * For a complete, verified blob in the on-disk cache: a read-only handle on its data file (the
+   * blob's exact bytes), for copying at file speed (`handle.createReadStream()`, or reading it
+   * with large reads). Null otherwise (partial, memory mode, not verified). The handle stays
+   * valid even if the blob is evicted meanwhile; close it when done.
+   */
+  async openVerifiedFile(): Promise<FileHandle | null> {
+    const store = await this.getStore();
+    return store instanceof DiskStore && store.complete && this.init.options.verify ? store.openVerifiedData() : null;
   }
 
   /** Waits until every downloaded byte so far is written and durably marked present. */

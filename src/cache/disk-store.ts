@@ -96,6 +96,8 @@ export class DiskStore implements ChunkStore {
   private idle: (() => void) | null = null;
   private lastTouch = 0;
   private closing: Promise<void> | null = null;
+  /** Inode of the data file this store has open. */
+  dataIno = -1;
 
   private constructor(
     private readonly p: DiskStoreParams,
@@ -200,6 +202,7 @@ export class DiskStore implements ChunkStore {
       if ((h.state === BlobState.Verified || h.state === BlobState.Complete) && !allPresent) return corrupt('complete state with missing chunks');
       const complete = h.state === BlobState.Verified || (h.state === BlobState.Complete && !p.verify);
       const store = new DiskStore(p, dir, mapFh, dataFh, mapSt.ino, h.blobSize, h.chunkSize, map, present, complete);
+      store.dataIno = dataSt.ino;
       keep = true;
       return { kind: 'ok', store };
     } finally {
@@ -438,6 +441,24 @@ export class DiskStore implements ChunkStore {
     }
     await evictDir(this.dir, this.p.layout.trash, this.mapIno).catch((err) => debug('evict %s: %s', this.dir, err));
     this.retire();
+  }
+
+  /**
+   * A new read-only handle on the data file of this (verified) instance, or null. The path is
+   * opened and checked to be the very file this store holds, so an instance evicted and
+   * re-created meanwhile (partial, holes) is never handed out.
+   */
+  async openVerifiedData(): Promise<FileHandle | null> {
+    if (!this.complete || this.closed) return null;
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(join(this.dir, DATA_FILE), 'r');
+      if ((await fh.stat()).ino === this.dataIno) return fh;
+    } catch {
+      /* evicted */
+    }
+    await fh?.close().catch(() => {});
+    return null;
   }
 
   async isCurrent(): Promise<boolean> {

@@ -388,3 +388,26 @@ test('regression: a probe of a header then the whole header (two reads at offset
   // A read that starts where the last one ended is streaming: now the window opens.
   assert.equal(ra.observe(4096, 4096).kind, 'fetch');
 });
+
+test('openVerifiedFile: a handle on the data file of a verified blob only', async () => {
+  const { data, src, cache } = await setup(1 * MiB + 3);
+  assert.equal(await src.openVerifiedFile(), null, 'partial');
+  await src.fill();
+  const fh = await src.openVerifiedFile();
+  assert.ok(fh);
+  const buf = Buffer.alloc(data.length + 10);
+  const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+  assert.equal(bytesRead, data.length);
+  eq(buf.subarray(0, bytesRead), data);
+  await fh.close();
+  // Evicted: the source lets go of the instance, and hands out nothing until it is complete again.
+  await cache.removeAll();
+  assert.equal(await src.openVerifiedFile(), null);
+  await cache.close();
+  const { MemoryBlobCache } = await import('../../src/cache/index.js');
+  const mem = new MemoryBlobCache();
+  const m = await mem.openBlob(sha256(data), data.length, new MemorySource(data));
+  await m.fill();
+  assert.equal(await m.openVerifiedFile(), null, 'memory mode has no file');
+  await mem.close();
+});
