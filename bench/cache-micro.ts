@@ -6,7 +6,8 @@
 // straight into its storage; the cache reads it with Range GETs over undici (keep-alive).
 //   A. cold sequential read of the whole blob (4 MiB reads, 2 in flight) per chunk size, each
 //      in a fresh process and cache dir, including flush and verification, vs `curl -o /dev/null`
-//   B. warm sequential read vs reading a local copy with the same reads (FileSource) and vs `cat`
+//   B. warm sequential read vs reading a local copy with the same reads (FileSource) and vs `cat`;
+//      and streaming the verified data file (openVerifiedFile) vs `cat`
 //   C. 1,000 random 4 KiB reads of a cold blob per chunk size: bytes fetched / bytes asked
 //   D. peak RSS of A
 // Prints a table of ratios (ocifs / peer). Work dir defaults to /var/tmp (a real disk: the
@@ -15,6 +16,8 @@ import { spawnSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Agent, request } from 'undici';
 import { BlobCache } from '../src/cache/index.js';
 import type { ByteSource, ReadOptions } from '../src/io/byte-source.js';
@@ -75,7 +78,7 @@ async function drain(src: ByteSource): Promise<void> {
 }
 
 interface ChildArgs {
-  mode: 'cold' | 'warm' | 'file' | 'random' | 'clustered';
+  mode: 'cold' | 'warm' | 'warm-file' | 'file' | 'random' | 'clustered';
   url: string;
   digest: string;
   size: number;
@@ -119,6 +122,11 @@ async function child(a: ChildArgs): Promise<void> {
         else off = r % (a.size - 4096);
         await src.read(off, 4096);
       }
+    } else if (a.mode === 'warm-file') {
+      // What a whole-blob copy of a verified blob can do: stream the data file itself.
+      const fh = await src.openVerifiedFile();
+      if (!fh) throw new Error('not verified');
+      await pipeline(fh.createReadStream({ highWaterMark: 1024 * 1024 }), createWriteStream('/dev/null'));
     } else {
       await drain(src);
     }
@@ -226,16 +234,20 @@ async function main(): Promise<void> {
     // B: warm sequential (the 256 KiB cache kept from A) vs the same reads of a local file, vs cat.
     const warmDir = join(work, `cold-${256 * KiB}-${runs - 1}`);
     const warm: number[] = [];
+    const warmFile: number[] = [];
     const file: number[] = [];
     const cat: number[] = [];
     for (let r = 0; r < runs; r++) {
       warm.push((await runChild({ ...base, mode: 'warm', cacheDir: warmDir, chunkSize: 256 * KiB })).seconds);
+      warmFile.push((await runChild({ ...base, mode: 'warm-file', cacheDir: warmDir, chunkSize: 256 * KiB })).seconds);
       file.push((await runChild({ ...base, mode: 'file', cacheDir: warmDir, chunkSize: 256 * KiB, file: localCopy })).seconds);
       cat.push(timeCmd('sh', ['-c', `cat '${localCopy}' > /dev/null`]));
     }
     const w = median(warm);
     rows.push(['B warm sequential vs FileSource (same reads)', `${(size / MiB / w).toFixed(0)} MiB/s`, `fs ${(size / MiB / median(file)).toFixed(0)} MiB/s`, (w / median(file)).toFixed(2), '']);
     rows.push(['B warm sequential vs cat', `${(size / MiB / w).toFixed(0)} MiB/s`, `cat ${(size / MiB / median(cat)).toFixed(0)} MiB/s`, (w / median(cat)).toFixed(2), '']);
+    const wf = median(warmFile);
+    rows.push(['B warm openVerifiedFile stream vs cat', `${(size / MiB / wf).toFixed(0)} MiB/s`, `cat ${(size / MiB / median(cat)).toFixed(0)} MiB/s`, (wf / median(cat)).toFixed(2), 'to /dev/null']);
 
     // C: random 4 KiB reads of a cold blob (uniform, and clustered).
     for (const [mode, cs] of CHUNK_SIZES.flatMap((c) => [['random', c], ['clustered', c]] as const)) {
