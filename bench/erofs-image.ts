@@ -23,9 +23,9 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry } from '../test/helpers/registry.js';
 import { MT_LAYER_EROFS } from '../test/helpers/oci-layout.js';
-import { cleanSlate, dir, ocifsLean, interleaved, listingDiff, pushImageFile, skopeoPull, treeListing, warmSlate } from './lib/compare.js';
+import { cleanSlate, dir, interleaved, listingDiff, pushImageFile, skopeoPull, treeListing, warmSlate } from './lib/compare.js';
 import { erofsNeededBytes } from './lib/erofs-needed.js';
-import { atMost, fmtMiB, fmtS, MiB, printTable, saveResults, timed, type Row } from './lib/measure.js';
+import { atMost, fmtMiB, fmtS, MiB, ocifs, printTable, saveResults, timed, type Row } from './lib/measure.js';
 import type { BenchTable } from './lib/section.js';
 import { benchRootfs, DEFAULT_BENCH_WORK, erofsImage, pickFile, type ErofsKind, type Rootfs } from './lib/rootfs.js';
 
@@ -109,7 +109,7 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
         await cleanSlate([cache], true);
         cache = fresh('cache');
       },
-      run: () => ocifsLean(['cat', c.ref, c.file], { OCIFS_CACHE_DIR: cache }),
+      run: () => ocifs(['cat', c.ref, c.file], { OCIFS_CACHE_DIR: cache }),
     },
   );
   const catBytes = a.b.stats.bytesFetched;
@@ -136,13 +136,13 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
   // (b) warm extract vs fsck.erofs --extract of a local copy of the image.
   process.stderr.write(`erofs ${c.kind}: (b) warm extract vs fsck.erofs --extract…\n`);
   const warmCache = fresh('warm-cache');
-  await ocifsLean(['prefetch', c.ref], { OCIFS_CACHE_DIR: warmCache });
+  await ocifs(['prefetch', c.ref], { OCIFS_CACHE_DIR: warmCache });
   const localCopy = join(c.scratch, `${c.kind}-local.erofs`);
   await timed('cp', [c.image, localCopy]);
   // Untimed warm-up of both: page cache of the image / cached blob, and of the tools' code.
   await cleanSlate([fsckOut, ocifsOut], false);
   await timed('fsck.erofs', [`--extract=${fsckOut}`, localCopy]);
-  await ocifsLean(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache });
+  await ocifs(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache });
   // Both trees against the source tree (fsck.erofs 1.5 drops setgid bits: it chowns after chmod).
   const source = await treeListing(c.sourceDir);
   const ocifsDiff = listingDiff(await treeListing(ocifsOut), source, ['ocifs', 'the source tree']);
@@ -150,7 +150,7 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
   const b = await interleaved(
     c.runs,
     { prepare: () => warmSlate([fsckOut], [localCopy]), run: () => timed('fsck.erofs', [`--extract=${fsckOut}`, localCopy]) },
-    { prepare: () => warmSlate([ocifsOut], [warmCache]), run: () => ocifsLean(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache }) },
+    { prepare: () => warmSlate([ocifsOut], [warmCache]), run: () => ocifs(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache }) },
   );
   const warmRatio = b.b.seconds / b.a.seconds;
   rows.push({
@@ -185,7 +185,7 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
         await cleanSlate([cache, ocifsOut], true);
         cache = fresh('cache');
       },
-      run: () => ocifsLean(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: cache }),
+      run: () => ocifs(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: cache }),
     },
   );
   const coldRatio = c1.b.seconds / c1.a.seconds;
@@ -201,11 +201,11 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
 
   // (d) cold ls -R of the whole tree: bytes fetched / image size.
   process.stderr.write(`erofs ${c.kind}: (d) cold ls -R…\n`);
-  let best: Awaited<ReturnType<typeof ocifsLean>> | undefined;
+  let best: Awaited<ReturnType<typeof ocifs>> | undefined;
   for (let i = 0; i < c.runs; i++) {
     await cleanSlate([cache], true);
     cache = fresh('cache');
-    const r = await ocifsLean(['ls', '-R', c.ref, '/'], { OCIFS_CACHE_DIR: cache });
+    const r = await ocifs(['ls', '-R', c.ref, '/'], { OCIFS_CACHE_DIR: cache });
     if (!best || r.seconds < best.seconds) best = r;
   }
   await cleanSlate([cache], false);

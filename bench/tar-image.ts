@@ -24,8 +24,8 @@ import { decodeSidecar } from '../src/cache/sidecar.js';
 import { decodeGzipIndex, GZIP_INDEX_NAME, type GzipIndex } from '../src/tar/gzip-index.js';
 import { DEFAULT_CHECKPOINT_SPAN } from '../src/tar/gzip-indexer.js';
 import { startRegistry, skopeoPush } from '../test/helpers/registry.js';
-import { cleanSlate, dir, ocifsLean, interleaved, listingDiff, treeListing } from './lib/compare.js';
-import { atMost, fmtMiB, fmtS, MiB, OCIFS, printTable, saveResults, timed, type Row } from './lib/measure.js';
+import { cleanSlate, dir, interleaved, listingDiff, treeListing } from './lib/compare.js';
+import { atMost, fmtMiB, fmtS, MiB, OCIFS, ocifs, printTable, saveResults, timed, type Row } from './lib/measure.js';
 import { benchRootfs, cachedArtifact, DEFAULT_BENCH_WORK, pickFile, type Rootfs } from './lib/rootfs.js';
 import type { BenchTable } from './lib/section.js';
 
@@ -165,7 +165,7 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
           await cleanSlate([cache], true);
           cache = fresh('cache');
         },
-        run: () => ocifsLean(['cat', ref, fileA.path], { OCIFS_CACHE_DIR: cache }),
+        run: () => ocifs(['cat', ref, fileA.path], { OCIFS_CACHE_DIR: cache }),
       },
     );
     const firstRatio = a.b.seconds / a.a.seconds;
@@ -198,7 +198,7 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
     const neededB = touched.reduce((a, b2) => a + b2, 0);
     const target = 2 * Math.max(...touched);
     process.stderr.write(`tar: (b) second cat ${fileB.path}…\n`);
-    const b1 = await ocifsLean(['cat', ref, fileB.path], { OCIFS_CACHE_DIR: warmCache });
+    const b1 = await ocifs(['cat', ref, fileB.path], { OCIFS_CACHE_DIR: warmCache });
     const spanNote = `2 spans = ${fmtMiB(target)} (B lies in ${touched.length} span(s), ${fmtMiB(neededB)}; median span ${fmtMiB(medianSpan)}, ${index.checkpoints.length} checkpoints every ${fmtMiB(DEFAULT_CHECKPOINT_SPAN)} of tar)`;
     rows.push({
       metric: `(b) second cat ${fileB.path} (${fmtMiB(fileB.size)}), fresh process, same cache`,
@@ -213,7 +213,7 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
     await dir(indexOnly);
     await cp(join(warmCache, 'sidecars'), join(indexOnly, 'sidecars'), { recursive: true, preserveTimestamps: true });
     await cleanSlate([], true);
-    const b2 = await ocifsLean(['cat', ref, fileB.path], { OCIFS_CACHE_DIR: indexOnly });
+    const b2 = await ocifs(['cat', ref, fileB.path], { OCIFS_CACHE_DIR: indexOnly });
     rows.push({
       metric: `(b) second cat ${fileB.path}, fresh process, index only (blob evicted)`,
       ocifs: `${fmtMiB(b2.stats.bytesFetched)} fetched in ${fmtS(b2.seconds)}, ${b2.stats.requests} requests`,
@@ -258,7 +258,7 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
           await cleanSlate([cache, ocifsOut], true);
           cache = fresh('cache');
         },
-        run: () => ocifsLean(['extract', '-q', ref, ocifsOut], { OCIFS_CACHE_DIR: cache }),
+        run: () => ocifs(['extract', '-q', ref, ocifsOut], { OCIFS_CACHE_DIR: cache }),
       },
     );
     const source = await treeListing(rootfs.dir);

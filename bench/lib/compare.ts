@@ -117,9 +117,3 @@ export function listingDiff(a: string[], b: string[], names: [string, string]): 
  * (75 MiB when started from a shell). `sh -c '…; exit $?'` forks node from the small shell
  * (the trailing command stops dash from exec-ing in place), so the figure is ocifs's own.
  */
-export async function ocifsLean(args: string[], env: NodeJS.ProcessEnv = {}, options: { keepStdout?: boolean } = {}): Promise<Timed & { stats: OcifsStats }> {
-  const r = await timed('/bin/sh', ['-c', '"$0" "$@"; exit $?', process.execPath, OCIFS, ...args, '--stats'], { env: { ...process.env, ...env }, ...options });
-  const line = r.stderr.trim().split('\n').reverse().find((l) => l.startsWith('{"bytesFetched"'));
-  if (!line) throw new Error(`no stats from ocifs ${args.join(' ')}: ${r.stderr}`);
-  return { ...r, stats: JSON.parse(line) as OcifsStats };
-}
