@@ -45,6 +45,11 @@ export interface ImageOptions extends ReadOptions {
    * verified when it becomes complete, so a lying registry's bytes can reach a partial read.
    */
   verifyBeforeServe?: boolean;
+  /**
+   * Let the cache read ahead on sequential access (default true). A kernel EROFS mount turns it
+   * off: the kernel's own readahead already asks for what it wants.
+   */
+  readahead?: boolean;
   /** Look for a SOCI index (zTOCs) of gzip layers in the registry before indexing them (default true). */
   soci?: boolean;
   /** A client to share (then `registry` is ignored and the client is not closed with the image). */
@@ -85,6 +90,7 @@ export class Image {
       signal?: AbortSignal;
       verifyBeforeServe?: boolean;
       soci?: boolean;
+      readahead?: boolean;
     },
   ) {}
 
@@ -113,7 +119,7 @@ export class Image {
       }));
       debug('%s → %s (%d layers)', ref.canonical, resolved.manifestDigest, layers.length);
       return new Image('registry', ref.canonical, layers, resolved, stats, {
-        client, ownClient, cache, ownCache, ref, verifyBeforeServe: !!options.verifyBeforeServe, soci: options.soci !== false, ...(options.signal ? { signal: options.signal } : {}),
+        client, ownClient, cache, ownCache, ref, verifyBeforeServe: !!options.verifyBeforeServe, soci: options.soci !== false, readahead: options.readahead !== false, ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
       if (ownCache) await cache?.close();
@@ -178,6 +184,7 @@ export class Image {
     cached = await cache!.openBlob(info.digest, info.size, remote, {
       stats: this.stats,
       ...(this.ctx.verifyBeforeServe ? { verifyBeforeServe: true } : {}),
+      ...(this.ctx.readahead === false ? { readahead: false as const } : {}),
     });
     return new ImageBlob(info, cached, cached);
   }

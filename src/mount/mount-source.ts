@@ -77,7 +77,9 @@ export const openMountSource: SourceOpener = async (spec, mode) => {
     throw new OcifsError('ERR_OCIFS_UNSUPPORTED', `unknown mount source kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
   }
   const ioStats = new IoStats();
-  const image = await openImage(spec.ref, { ...spec.image, stats: ioStats });
+  // In kernel mode the EROFS driver's own readahead decides what to read; ours on top of it
+  // would fetch several times what a cold file read needs.
+  const image = await openImage(spec.ref, { ...spec.image, stats: ioStats, ...(mode === 'kernel' ? { readahead: false } : {}) });
   try {
     const selected = spec.selector && (spec.selector.layer !== undefined || spec.selector.digest !== undefined) ? spec.selector : undefined;
     if (mode === 'kernel') {
