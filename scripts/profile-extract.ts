@@ -4,12 +4,12 @@
 // `node --cpu-prof` or `perf record` to see where the time goes; compare with
 // `/usr/bin/time fsck.erofs --extract=DEST IMAGE` on the same image.
 //
-//   node --import tsx scripts/profile-extract.ts IMAGE DEST [--count] [--no-spans] [--concurrency N] [--prefetch N] [--runs N] [--meta-mib N] [--keep]
+//   node --import tsx scripts/profile-extract.ts IMAGE DEST [--count] [--no-spans] [--concurrency N] [--prefetch N] [--runs N] [--meta-mib N] [--keep] [--alloc]
 //
 // --count      wrap the image in a source that counts reads (and hides fileSpans unless --spans)
 // --no-spans   hide the image's fileSpans: every byte goes through read (the pre-copy path)
 // DEST is removed before each run and after the last (unless --keep).
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { ByteSource, FileSpan, ReadOptions } from '../src/io/byte-source.js';
 import { FileSource } from '../src/io/file-source.js';
 import { openErofs } from '../src/erofs/index.js';
@@ -48,12 +48,33 @@ class Counting implements ByteSource {
   }
 }
 
+/** CPU seconds (user+sys) of this process's main thread so far, from /proc (Linux). */
+async function mainThreadCpu(): Promise<number> {
+  try {
+    const f = (await readFile(`/proc/self/task/${process.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+// --alloc: sample allocations (including objects the GC already collected) and print the
+// functions that allocate the most bytes.
+const alloc = args.includes('--alloc') ? new (await import('node:inspector')).Session() : undefined;
+const post = (method: string, params?: object) =>
+  new Promise<any>((resolve, reject) => alloc!.post(method, params ?? {}, (err, r) => (err ? reject(err) : resolve(r))));
+if (alloc) {
+  alloc.connect();
+  await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
+
 const runs = Number(opt('runs') ?? 1);
 for (let r = 0; r < runs; r++) {
   await rm(dest, { recursive: true, force: true });
   const file = await FileSource.open(image);
   const counting = args.includes('--count') || args.includes('--no-spans') ? new Counting(file, !args.includes('--no-spans')) : undefined;
   const cpu0 = process.cpuUsage();
+  const main0 = await mainThreadCpu();
   const t0 = performance.now();
   const meta = opt('meta-mib');
   const fs = await openErofs(counting ?? file, meta ? { metaCacheBytes: Number(meta) * 2 ** 20 } : {});
@@ -62,11 +83,26 @@ for (let r = 0; r < runs; r++) {
   const result = await extractTree(fs, dest, { ...(concurrency ? { concurrency: Number(concurrency) } : {}), ...(prefetch ? { prefetch: Number(prefetch) } : {}) });
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const mainCpu = (await mainThreadCpu()) - main0;
   await file.close();
   console.log(
     `run ${r + 1}: ${(wall / 1000).toFixed(3)} s wall, ${(cpu.user / 1e6).toFixed(3)} user + ${(cpu.system / 1e6).toFixed(3)} sys; ` +
+      `main thread ${mainCpu.toFixed(2)} s; ` +
       `${result.files} files, ${(result.bytes / 2 ** 20).toFixed(1)} MiB, ${result.entries} entries` +
       (counting ? `; reads ${counting.reads} (${(counting.bytes / 2 ** 20).toFixed(1)} MiB, ${counting.pages.size} distinct pages), fileSpans calls ${counting.spanCalls}` : ''),
   );
 }
 if (!args.includes('--keep')) await rm(dest, { recursive: true, force: true });
+if (alloc) {
+  const { profile } = await post('HeapProfiler.stopSampling');
+  const by = new Map<string, number>();
+  const visit = (n: any) => {
+    const k = `${n.callFrame.functionName || '(anonymous)'} ${String(n.callFrame.url).split('/').slice(-2).join('/')}:${n.callFrame.lineNumber + 1}`;
+    by.set(k, (by.get(k) ?? 0) + n.selfSize);
+    for (const c of n.children ?? []) visit(c);
+  };
+  visit(profile.head);
+  const total = [...by.values()].reduce((a, b) => a + b, 0);
+  console.log(`allocated (sampled) ${(total / 2 ** 20).toFixed(0)} MiB; by function:`);
+  for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${(v / 2 ** 20).toFixed(1).padStart(8)} MiB  ${k}`);
+}

@@ -52,15 +52,36 @@ const WHOLE_SPAN_RETRY_MS = 1000;
  */
 async function sourceSpans(ctx: ErofsContext, src: ByteSource, at: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
   if (src.fileSpans === undefined) return undefined;
-  const known = ctx.wholeSpans.get(src);
-  if (known?.span !== undefined) return [{ fd: known.span.fd, fileId: known.span.fileId, position: known.span.position + at, length }];
-  if (known === undefined || Date.now() - known.checkedAt > WHOLE_SPAN_RETRY_MS) {
-    const whole = src.size > 0 ? await src.fileSpans(0, src.size, options) : undefined;
-    const span = whole?.length === 1 && whole[0].length === src.size ? whole[0] : undefined;
-    ctx.wholeSpans.set(src, { span, checkedAt: Date.now() });
-    if (span !== undefined) return [{ fd: span.fd, fileId: span.fileId, position: span.position + at, length }];
-  }
+  const span = await wholeSpan(ctx, src, options);
+  if (span !== undefined) return [{ fd: span.fd, fileId: span.fileId, position: span.position + at, length }];
   return src.fileSpans(at, length, options);
+}
+
+/** `src` as one local-file span, when it is one (asked once; a negative answer is asked again after a while). */
+async function wholeSpan(ctx: ErofsContext, src: ByteSource, options?: ReadOptions): Promise<FileSpan | undefined> {
+  if (src.fileSpans === undefined) return undefined;
+  const known = ctx.wholeSpans.get(src);
+  if (known?.span !== undefined) return known.span;
+  if (known !== undefined && Date.now() - known.checkedAt <= WHOLE_SPAN_RETRY_MS) return undefined;
+  const whole = src.size > 0 ? await src.fileSpans(0, src.size, options) : undefined;
+  const span = whole?.length === 1 && whole[0].length === src.size ? whole[0] : undefined;
+  ctx.wholeSpans.set(src, { span, checkedAt: Date.now() });
+  return span;
+}
+
+/**
+ * The whole image as one local-file span (an image file, a complete cached blob), when it is
+ * one and the image has no extra devices: every data address and metadata offset of the image
+ * is then an offset into it (after {@link checkPhysical} / `PageCache.check`).
+ */
+export function imageSpan(ctx: ErofsContext, options?: ReadOptions): Promise<FileSpan | undefined> {
+  if (ctx.sb.devices.length !== 0 || ctx.devices.length !== 0) return Promise.resolve(undefined);
+  return wholeSpan(ctx, ctx.source, options);
+}
+
+/** Refuses data at `pa` of the image (device 0, no extra devices) that lies outside it, as {@link readPhysical} does. */
+export function checkPhysical(ctx: ErofsContext, pa: number, length: number, nid: bigint): void {
+  physicalSource(ctx, 0, pa, length, nid);
 }
 
 /** Where an inode lives: in the metabox's data or in the image, at which byte. */

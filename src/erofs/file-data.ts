@@ -11,7 +11,7 @@ import { throwIfAborted } from '../errors.js';
 import type { ByteSource, EncodedSpan, EncodedSpanOptions, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { mapRaw } from './block-map.js';
-import { metaSpans, physicalSpans, readMeta, readPhysical, type ErofsContext } from './context.js';
+import { checkPhysical, imageSpan, metaSpans, physicalSpans, readMeta, readPhysical, type ErofsContext } from './context.js';
 import { decodeCluster } from './decompress.js';
 import { CorruptErofsError } from './errors.js';
 import { EROFS_FEATURE_INCOMPAT_ZERO_PADDING, Z_EROFS_COMPRESSION_INTERLACED, Z_EROFS_COMPRESSION_LZ4, Z_EROFS_COMPRESSION_SHIFTED } from './format.js';
@@ -76,7 +76,28 @@ export class ErofsFileData implements ByteSource {
     if (n === 0) return [];
     if (this.zmap) return undefined;
     const out: FileSpan[] = [];
-    for (const e of await mapRaw(this.ctx, this.inode, offset, n, options)) {
+    const extents = await mapRaw(this.ctx, this.inode, offset, n, options);
+    const base = this.inode.inMetabox ? undefined : await imageSpan(this.ctx, options);
+    if (base !== undefined) {
+      // The whole image is one span: every piece is an offset into it (no call per piece).
+      for (const e of extents) {
+        if (e.kind === 'hole') return undefined;
+        let at: number;
+        if (e.kind === 'inline') {
+          this.ctx.meta.check(e.pos, e.length);
+          at = e.pos;
+        } else {
+          if (e.deviceId !== 0) return undefined;
+          checkPhysical(this.ctx, e.pa, e.length, this.inode.nid);
+          at = e.pa;
+        }
+        const prev = out[out.length - 1];
+        if (prev !== undefined && prev.position + prev.length === base.position + at) prev.length += e.length;
+        else out.push({ fd: base.fd, fileId: base.fileId, position: base.position + at, length: e.length });
+      }
+      return out;
+    }
+    for (const e of extents) {
       if (e.kind === 'hole') return undefined;
       const spans =
         e.kind === 'inline'
@@ -113,21 +134,30 @@ export class ErofsFileData implements ByteSource {
     const stored = (s: FileSpan) => {
       const prev = out[out.length - 1];
       if (prev !== undefined && prev.encoding === undefined && prev.fd === s.fd && prev.fileId === s.fileId && prev.position + prev.length === s.position) prev.length += s.length;
-      else out.push({ fd: s.fd, fileId: s.fileId, position: s.position, length: s.length });
+      else out.push(s);
     };
     const end = offset + n;
+    const base = inode.inMetabox ? undefined : await imageSpan(ctx, options);
     for (let pos = offset; pos < end; ) {
       const e = await this.extentAt(pos, options);
       if (e.la !== pos || e.la + e.llen > end || e.llen <= 0) return undefined;
       pos = e.la + e.llen;
       if (e.kind === 'hole' || e.kind === 'fragment' || e.partialRef) return undefined;
-      const spans = e.kind === 'inline' ? await metaSpans(ctx, inode.inMetabox, e.pa, e.plen, options) : await physicalSpans(ctx, 0, e.pa, e.plen, inode.nid, options);
-      if (spans === undefined || spans.length !== 1) return undefined;
-      const raw = spans[0];
+      let raw: FileSpan;
+      if (base !== undefined) {
+        // The whole image is one span: the cluster is an offset into it.
+        if (e.kind === 'inline') ctx.meta.check(e.pa, e.plen);
+        else checkPhysical(ctx, e.pa, e.plen, inode.nid);
+        raw = { fd: base.fd, fileId: base.fileId, position: base.position + e.pa, length: e.plen };
+      } else {
+        const spans = e.kind === 'inline' ? await metaSpans(ctx, inode.inMetabox, e.pa, e.plen, options) : await physicalSpans(ctx, 0, e.pa, e.plen, inode.nid, options);
+        if (spans === undefined || spans.length !== 1) return undefined;
+        raw = spans[0];
+      }
       const where = { nid: inode.nid, la: e.la };
       if (e.alg === Z_EROFS_COMPRESSION_SHIFTED) {
         if (e.llen > e.plen) throw new CorruptErofsError(`uncompressed extent of ${e.llen} bytes in ${e.plen}`, where);
-        stored({ ...raw, length: e.llen });
+        stored({ fd: raw.fd, fileId: raw.fileId, position: raw.position, length: e.llen });
       } else if (e.alg === Z_EROFS_COMPRESSION_INTERLACED) {
         // As decodeCluster: the bytes up to the next block boundary sit at the cluster's end.
         if (e.llen > e.plen) throw new CorruptErofsError(`uncompressed extent of ${e.llen} bytes in ${e.plen}`, where);
@@ -135,10 +165,10 @@ export class ErofsFileData implements ByteSource {
         const at = e.plen - head;
         if (at < 0) throw new CorruptErofsError(`interlaced cluster of ${e.plen} bytes is shorter than a block`, where);
         const cur = Math.min(head, e.llen);
-        stored({ ...raw, position: raw.position + at, length: cur });
-        if (e.llen > cur) stored({ ...raw, length: e.llen - cur });
+        stored({ fd: raw.fd, fileId: raw.fileId, position: raw.position + at, length: cur });
+        if (e.llen > cur) stored({ fd: raw.fd, fileId: raw.fileId, position: raw.position, length: e.llen - cur });
       } else if (e.alg === Z_EROFS_COMPRESSION_LZ4 && lz4) {
-        out.push({ ...raw, encoding: 'lz4-block', decodedLength: e.llen, zeroPadLimit: Math.min(e.plen, ctx.sb.blockSize) });
+        out.push({ fd: raw.fd, fileId: raw.fileId, position: raw.position, length: raw.length, encoding: 'lz4-block', decodedLength: e.llen, zeroPadLimit: Math.min(e.plen, ctx.sb.blockSize) });
       } else {
         return undefined;
       }

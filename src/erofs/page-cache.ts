@@ -32,7 +32,7 @@ interface PendingPage {
  * Missing pages this close together are read with one read, the pages between included (they
  * are cached too): a smaller gap costs less than another read.
  */
-const MERGE_GAP_PAGES = 4;
+const MERGE_GAP_PAGES = 8;
 /** Pages one merged read may span at most. */
 const MERGE_MAX_PAGES = 64;
 

@@ -10,7 +10,7 @@
  * unlinked first and an existing directory is only reused as a directory, never replaced; once
  * an operation fails, no later one runs (they may depend on it).
  *
- * Messages in: `{ id, ops: JSON of Op[] (xattr values in base64), data: ArrayBuffer, length }` (file bytes packed in `data`,
+ * Messages in: `{ id, ops: JSON of Op[] (xattr values in base64), data?: ArrayBuffer, length }` (file bytes packed in `data`,
  * `ops` refer to offsets; `copy` ops name spans of the parent's open files instead), or
  * `{ id, closeAll: true }` (also closes the source files it opened). Out: `{ id, bytes, files, warnings,
  * error?, data }` (the buffer handed back for reuse).
@@ -251,8 +251,30 @@ function run(out, op, data) {
 
 // After a failed operation nothing more is done: batches already on their way may hold
 // operations that relied on it (a file inside a directory whose mkdir failed because a symlink
-// of the same name was there: O_NOFOLLOW guards only the last component of a path).
+// of the same name was there: O_NOFOLLOW guards only the last component of a path). With
+// several writer threads the flag is shared: progress[0] != 0 stops them all.
 let failed = false;
+const progress = workerData.progress ? new Int32Array(workerData.progress) : null;
+const INDEX = workerData.index;
+function aborted() { return failed || (progress !== null && Atomics.load(progress, 0) !== 0); }
+function abortAll() {
+  failed = true;
+  if (progress === null) return;
+  Atomics.store(progress, 0, 1);
+  for (let i = 1; i < progress.length; i++) Atomics.notify(progress, i);
+}
+// An operation another thread depends on (its parent directory, a hardlink's target) is done
+// when that thread has published a sequence number at least as high.
+function waitFor(path, after) {
+  for (const [w, seq] of after) {
+    for (;;) {
+      const cur = Atomics.load(progress, 1 + w);
+      if (cur >= seq) break;
+      if (Atomics.load(progress, 0) !== 0) throw new OpError(path, 'wait', new Error('another writer thread failed'), 'dep');
+      Atomics.wait(progress, 1 + w, cur, 1000);
+    }
+  }
+}
 
 parentPort.on('message', (msg) => {
   const out = { id: msg.id, bytes: 0, files: 0, warnings: [] };
@@ -264,25 +286,26 @@ parentPort.on('message', (msg) => {
     parentPort.postMessage(out);
     return;
   }
-  const data = new Uint8Array(msg.data, 0, msg.length);
-  if (failed) {
-    out.data = msg.data;
-    parentPort.postMessage(out, [msg.data]);
-    return;
-  }
+  const data = msg.data ? new Uint8Array(msg.data, 0, msg.length) : new Uint8Array(0);
+  const reply = () => {
+    if (msg.data) { out.data = msg.data; parentPort.postMessage(out, [msg.data]); }
+    else parentPort.postMessage(out);
+  };
+  if (aborted()) { reply(); return; }
   try {
     for (const op of JSON.parse(msg.ops)) {
       // Paths travel relative to DEST ('' is DEST itself); a hardlink's target too, a symlink's never.
       if (op.path !== undefined) op.path = op.path === '' ? DEST : DEST + '/' + op.path;
       if (op.op === 'link') op.target = DEST + '/' + op.target;
+      if (op.after !== undefined) waitFor(op.path, op.after);
       run(out, op, data);
+      if (op.mark) { Atomics.store(progress, 1 + INDEX, op.seq); Atomics.notify(progress, 1 + INDEX); }
     }
   } catch (err) {
-    failed = true;
+    abortAll();
     const e = err instanceof OpError ? err : new OpError('?', 'write', err);
     out.error = { path: e.path, operation: e.operation, kind: e.kind, errno: e.errno, message: e.message };
   }
-  out.data = msg.data;
-  parentPort.postMessage(out, [msg.data]);
+  reply();
 });
 `;

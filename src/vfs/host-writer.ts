@@ -62,6 +62,22 @@ export interface HostWriterOptions {
   onDone?: (bytes: number, files: number) => void;
   /** Called for each thing the host could not keep. */
   onWarning?: (kind: string, path: string, message: string) => void;
+  /**
+   * Set by {@link HostWriters} when several threads write: the shared progress array (an
+   * abort flag, then each thread's last marked sequence number) and this thread's index in it.
+   */
+  shared?: { progress: SharedArrayBuffer; index: number };
+}
+
+/**
+ * Ordering across writer threads (see `host-writers.ts`): an operation's sequence number in its
+ * thread, whether the thread publishes it when done (`mark`, for operations others wait for),
+ * and what it waits for first (`after`: pairs of thread index and sequence number).
+ */
+export interface OpOrder {
+  seq?: number;
+  mark?: boolean;
+  after?: [number, number][];
 }
 
 interface Reply {
@@ -74,7 +90,7 @@ interface Reply {
   error?: { path: string; operation: string; kind: string; errno?: string; message: string };
 }
 
-type WireOp = Omit<HostOp, 'bytes'> & { offset?: number; length?: number };
+type WireOp = Omit<HostOp, 'bytes'> & OpOrder & { offset?: number; length?: number };
 
 const require = createRequire(import.meta.url);
 
@@ -93,6 +109,13 @@ function nativeLz4Module(): string {
   }
 }
 
+/** Sets the abort flag of a shared progress array and wakes every thread waiting on it. */
+export function abortShared(progress: SharedArrayBuffer): void {
+  const p = new Int32Array(progress);
+  Atomics.store(p, 0, 1);
+  for (let i = 1; i < p.length; i++) Atomics.notify(p, i);
+}
+
 /** Metadata as it travels in a batch's JSON: xattr values as base64. */
 function wireMeta(meta: HostMeta): unknown {
   if (!meta.xattrs) return meta;
@@ -109,6 +132,8 @@ export class HostWriter {
   private readonly pending = new Map<number, number>();
   private inFlight = 0;
   private error: unknown;
+  /** The failure only says that another writer thread failed first. */
+  private errorIsSecondary = false;
   private waiters: (() => void)[] = [];
   private closed = false;
   private dead = false;
@@ -145,7 +170,15 @@ export class HostWriter {
       eval: true,
       // The program is plain CommonJS: the parent's flags (`--input-type=module`, loaders) must not reach it.
       execArgv: [],
-      workerData: { xattrModule, lz4Module, dest: options.dest, isRoot: options.isRoot, unsupported: [...UNSUPPORTED_ERRNOS] },
+      workerData: {
+        xattrModule,
+        lz4Module,
+        dest: options.dest,
+        isRoot: options.isRoot,
+        unsupported: [...UNSUPPORTED_ERRNOS],
+        progress: options.shared?.progress,
+        index: options.shared?.index ?? 0,
+      },
       stdout: false,
       stderr: false,
     });
@@ -162,20 +195,38 @@ export class HostWriter {
     return this.error;
   }
 
-  /** Queues an operation (sent when the batch is full or on `flush`). */
-  push(op: HostOp): void {
+  /** True when the failure only reports that another writer thread failed first. */
+  get failureIsSecondary(): boolean {
+    return this.errorIsSecondary;
+  }
+
+  /** Operations queued and not yet sent. */
+  get unsentOps(): number {
+    return this.ops.length;
+  }
+
+  /** Queues an operation (sent when the batch is full or on `flush`); `order` is for {@link HostWriters}. */
+  push(op: HostOp, order?: OpOrder): void {
     if (this.error !== undefined) throw this.error;
     if (this.closed) throw new ExtractIoError('(writer thread)', 'push', new Error('the writer is closed'));
     if ('meta' in op && op.meta.xattrs) op = { ...op, meta: wireMeta(op.meta) as HostMeta };
+    let wire: WireOp;
     if ('bytes' in op) {
       const { bytes, ...rest } = op;
-      this.ops.push({ ...rest, offset: this.batchBytes, length: bytes.byteLength });
+      wire = { ...rest, offset: this.batchBytes, length: bytes.byteLength };
       this.chunks.push(bytes);
       this.batchBytes += bytes.byteLength;
     } else {
-      this.ops.push(op);
+      wire = op;
     }
+    if (order !== undefined) wire = { ...wire, ...order };
+    this.ops.push(wire);
     if (this.ops.length >= this.maxOps || this.batchBytes >= this.maxBatchBytes) this.send();
+  }
+
+  /** Sends what is queued now (an operation of another thread waits for one of them). */
+  sendNow(): void {
+    if (this.error === undefined && this.ops.length > 0) this.send();
   }
 
   /** Waits while too many file bytes are on their way to disk; throws the first failure. */
@@ -218,10 +269,22 @@ export class HostWriter {
     this.pending.clear();
     this.inFlight = 0;
     if (!this.closed) this.fail(new ExtractIoError('(writer thread)', 'run', err));
+    // Other writer threads waiting for this one must not wait forever.
+    const shared = this.options.shared;
+    if (shared && !this.closed) abortShared(shared.progress);
     this.wake();
   }
 
   private send(): void {
+    const id = this.nextId++;
+    if (this.batchBytes === 0) {
+      // Nothing but operations (copies, directories, links …): no buffer to move.
+      this.pending.set(id, 0);
+      this.worker.postMessage({ id, ops: JSON.stringify(this.ops), length: 0 });
+      this.ops = [];
+      this.chunks = [];
+      return;
+    }
     // One copy into a buffer that is transferred (a view into a reader's cache is never cloned
     // whole) and comes back with the reply, so batches reuse a few buffers instead of
     // allocating, zero-filling and faulting in new ones.
@@ -233,7 +296,6 @@ export class HostWriter {
       data.set(c, at);
       at += c.byteLength;
     }
-    const id = this.nextId++;
     this.pending.set(id, this.batchBytes);
     this.inFlight += this.batchBytes;
     // Operations go as one JSON string: cheaper to copy than a structured clone of small objects.
@@ -255,13 +317,17 @@ export class HostWriter {
       if (e.kind === 'twice') this.fail(new ExtractConflictError(e.path, 'already exists (the image names it twice)', { cause }));
       else if (e.kind === 'dir-conflict') this.fail(new ExtractConflictError(e.path, e.message));
       else if (e.kind === 'corrupt') this.fail(new ContentDecodeError(e.path, e.message, { cause }));
+      else if (e.kind === 'dep') this.fail(new ExtractIoError(e.path, e.operation, cause), true);
       else this.fail(new ExtractIoError(e.path, e.operation, cause));
     }
     this.wake();
   }
 
-  private fail(err: unknown): void {
-    if (this.error === undefined) this.error = err;
+  private fail(err: unknown, secondary = false): void {
+    if (this.error === undefined) {
+      this.error = err;
+      this.errorIsSecondary = secondary;
+    }
     this.wake();
   }
 

@@ -19,6 +19,8 @@ import type { DirEntry, FileSystem, Inode } from './types.js';
 
 /** Entries read ahead per directory (their getattr calls run together) by default. */
 export const DEFAULT_WALK_PREFETCH = 16;
+/** Subdirectories whose first entries are fetched before the walk reaches them, at most. */
+const EARLY_DIRS = 8;
 
 /** One step of a walk. */
 export interface WalkEntry {
@@ -89,8 +91,11 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
 
   const seenDirs = new Set<number>([top.inode.ino]);
   const stack: Frame[] = [];
+  // Subdirectories whose listing was started before the walk reaches them (so that reading
+  // their blocks and inodes overlaps with walking what comes before them): by inode number.
+  const early = new Map<number, { it: AsyncIterator<DirEntry>; batch: Promise<Slot[]>; ended: boolean }>();
   // Up to `prefetch` entries are read from the directory, then their inodes fetched at once.
-  const fetchBatch = async (f: Frame): Promise<Slot[]> => {
+  const fetchBatch = async (f: { it: AsyncIterator<DirEntry>; ended: boolean }): Promise<Slot[]> => {
     const entries: DirEntry[] = [];
     while (entries.length < prefetch) {
       const r = await f.it.next();
@@ -101,13 +106,31 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
       entries.push(r.value);
     }
     const inodes = await Promise.all(entries.map((e) => fs.getattr(e.ino, { signal })));
-    return entries.map((entry, i) => ({ entry, inode: inodes[i] }));
+    const slots = entries.map((entry, i) => ({ entry, inode: inodes[i] }));
+    startEarly(slots);
+    return slots;
+  };
+  // The first batch of a few subdirectories just listed is fetched right away.
+  const startEarly = (slots: Slot[]) => {
+    for (const s of slots) {
+      if (early.size >= EARLY_DIRS) return;
+      if (s.inode.type !== 'dir' || early.has(s.inode.ino) || seenDirs.has(s.inode.ino) || !isSafeName(s.entry.name)) continue;
+      const e = { it: fs.readdir(s.inode.ino, { signal })[Symbol.asyncIterator](), batch: undefined as unknown as Promise<Slot[]>, ended: false };
+      e.batch = fetchBatch(e);
+      e.batch.catch(() => {}); // rethrown when the walk gets there
+      early.set(s.inode.ino, e);
+    }
   };
   const prefetchNext = (f: Frame) => {
     f.next = f.ended ? undefined : fetchBatch(f);
     f.next?.catch(() => {}); // rethrown when awaited
   };
   const open = (e: WalkEntry): Frame => {
+    const pre = early.get(e.inode.ino);
+    if (pre !== undefined) {
+      early.delete(e.inode.ino);
+      return { ...e, it: pre.it, ready: [], next: pre.batch, ended: pre.ended };
+    }
     const it = fs.readdir(e.inode.ino, { signal })[Symbol.asyncIterator]();
     const f: Frame = { ...e, it, ready: [], next: undefined, ended: false };
     prefetchNext(f);
@@ -151,5 +174,9 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
     }
   } finally {
     for (const f of stack) await f.it.return?.().catch(() => {});
+    for (const e of early.values()) {
+      await e.batch.catch(() => {});
+      await e.it.return?.().catch(() => {});
+    }
   }
 }
