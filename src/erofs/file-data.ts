@@ -139,7 +139,7 @@ export class ErofsFileData implements ByteSource {
     const end = offset + n;
     const base = inode.inMetabox ? undefined : await imageSpan(ctx, options);
     for (let pos = offset; pos < end; ) {
-      const e = await this.extentAt(pos, options);
+      const e = this.extentCached(pos) ?? (await this.extentMapped(pos, options));
       if (e.la !== pos || e.la + e.llen > end || e.llen <= 0) return undefined;
       pos = e.la + e.llen;
       if (e.kind === 'hole' || e.kind === 'fragment' || e.partialRef) return undefined;
@@ -195,8 +195,19 @@ export class ErofsFileData implements ByteSource {
   }
 
   private async extentAt(pos: number, options?: ReadOptions): Promise<ZExtent> {
+    return this.extentCached(pos) ?? this.extentMapped(pos, options);
+  }
+
+  /** The extent at `pos` when it can be mapped from memory alone (no await). */
+  private extentCached(pos: number): ZExtent | undefined {
     const l = this.last;
     if (l !== undefined && l.la <= pos && pos < l.la + l.llen) return l;
+    const e = this.zmap!.mapCached(pos);
+    if (e !== undefined) this.last = e;
+    return e;
+  }
+
+  private async extentMapped(pos: number, options?: ReadOptions): Promise<ZExtent> {
     const e = await this.zmap!.map(pos, options);
     this.last = e;
     return e;

@@ -90,6 +90,23 @@ function lookaheadDistance(dv: DataView, lobits: number, encodebits: number, i: 
   return Math.max(d1, 1);
 }
 
+/**
+ * Thrown by the synchronous mapping when index bytes it needs are not in memory: the caller
+ * reads them (they stay pinned for the retry) and maps again. Most mappings of a file read
+ * indexes that an earlier one already loaded, so they run without a single await.
+ */
+class NeedMeta {
+  constructor(
+    readonly pos: number,
+    readonly len: number,
+  ) {}
+}
+
+const NO_PINS: ReadonlyMap<number, Uint8Array> = new Map();
+
+/** Index reads one mapping may need before it gives up (a corrupt index could want more). */
+const MAX_MAPPING_READS = 4096;
+
 /** What the lcluster index says about one lcluster (`struct z_erofs_maprecorder`). */
 interface Rec {
   lcn: number;
@@ -120,6 +137,14 @@ export class ZMap {
   private inlinePos = 0;
   private ext?: ExtentHeader;
   private readonly nid: bigint;
+  /** Set once the map header (and tail) are known. */
+  private initialized = false;
+  /**
+   * Index bytes read for the synchronous mapping running right now (see {@link NeedMeta}), by
+   * position: set just before it runs and reset right after, so concurrent mappings of one
+   * file, each with its own reads, never see each other's.
+   */
+  private pinned: ReadonlyMap<number, Uint8Array> = NO_PINS;
 
   constructor(
     private readonly ctx: ErofsContext,
@@ -130,16 +155,61 @@ export class ZMap {
 
   /** The extent containing file offset `la` (which must be below the file size). */
   async map(la: number, options?: ReadOptions): Promise<ZExtent> {
-    this.ready ??= this.init(options);
-    try {
-      await this.ready;
-    } catch (err) {
-      this.ready = undefined;
-      throw err;
+    if (!this.initialized) {
+      this.ready ??= this.init(options);
+      try {
+        await this.ready;
+      } catch (err) {
+        this.ready = undefined;
+        throw err;
+      }
+      this.initialized = true;
     }
-    const e = this.ext ? await mapExtentRecords(this.ctx, this.inode, this.ext, la, options) : await this.mapIndexed(la, options);
+    const e = this.ext ? await mapExtentRecords(this.ctx, this.inode, this.ext, la, options) : await this.withIndexes(() => this.mapIndexed(la), options);
     this.sanityCheck(e, la);
     return e;
+  }
+
+  /**
+   * The extent containing `la` when everything needed to map it is in memory (the header read
+   * and the index bytes cached), else undefined: a mapping without any await.
+   */
+  mapCached(la: number): ZExtent | undefined {
+    if (!this.initialized || this.ext) return undefined;
+    let e: ZExtent;
+    try {
+      e = this.mapIndexed(la);
+    } catch (err) {
+      if (err instanceof NeedMeta) return undefined;
+      throw err;
+    }
+    this.sanityCheck(e, la);
+    return e;
+  }
+
+  /** Runs a synchronous mapping, reading the index bytes it asks for until it completes. */
+  private async withIndexes<T>(run: () => T, options?: ReadOptions): Promise<T> {
+    const pins = new Map<number, Uint8Array>();
+    for (let reads = 0; ; reads++) {
+      this.pinned = pins;
+      try {
+        return run();
+      } catch (err) {
+        if (!(err instanceof NeedMeta)) throw err;
+        if (reads >= MAX_MAPPING_READS) throw this.corrupt(`mapping needs more than ${MAX_MAPPING_READS} index reads`);
+        this.pinned = NO_PINS;
+        pins.set(err.pos, await readMeta(this.ctx, this.inode.inMetabox, err.pos, err.len, options));
+      } finally {
+        this.pinned = NO_PINS;
+      }
+    }
+  }
+
+  /** `len` index bytes at `pos`, from memory, or {@link NeedMeta}. */
+  private indexBytes(pos: number, len: number): Uint8Array {
+    const b = this.pinned.get(pos) ?? peekMeta(this.ctx, this.inode.inMetabox, pos, len);
+    if (b === undefined || b.length < len) throw new NeedMeta(pos, len);
+    return b;
   }
 
   private corrupt(reason: string, extra: { la?: number; offset?: number } = {}): CorruptErofsError {
@@ -181,18 +251,18 @@ export class ZMap {
     if ((big1 || big2) && !(ctx.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER)) {
       throw this.corrupt('big pclusters without the big_pcluster feature');
     }
-    if (this.idataSize || this.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER) await this.findTail(options);
+    if (this.idataSize || this.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER) await this.withIndexes(() => this.findTail(), options);
   }
 
   /** The FINDTAIL mapping: the head lcluster of the extent holding the last byte. */
-  private async findTail(options?: ReadOptions): Promise<void> {
+  private findTail(): void {
     const size = this.inode.size;
     if (size === 0) return;
     const m = newRec();
     const ofs = size - 1;
-    await this.load(m, Math.floor(ofs / this.lcsize), false, options);
+    this.load(m, Math.floor(ofs / this.lcsize), false);
     if (this.idataSize) this.inlinePos = m.nextpackoff;
-    await this.resolveHead(m, ofs % this.lcsize, options);
+    this.resolveHead(m, ofs % this.lcsize);
     this.tailHeadLcn = m.lcn;
     // Non-compact indexes keep the high 32 bits of the fragment offset in the head's blkaddr.
     if (this.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER && this.inode.datalayout === EROFS_INODE_COMPRESSED_FULL) {
@@ -201,20 +271,20 @@ export class ZMap {
   }
 
   /** Moves `m` from the lcluster holding an offset to its extent's head; returns the extent start. */
-  private async resolveHead(m: Rec, endoff: number, options?: ReadOptions): Promise<{ la: number; headtype: number }> {
+  private resolveHead(m: Rec, endoff: number): { la: number; headtype: number } {
     if (m.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
       if (endoff >= m.clusterofs) return { la: m.lcn * this.lcsize + m.clusterofs, headtype: m.type };
       // The offset belongs to the extent before this head.
       if (m.lcn === 0) throw this.corrupt('invalid logical cluster 0');
-      return this.lookback(m, 1, options);
+      return this.lookback(m, 1);
     }
-    return this.lookback(m, m.delta0, options);
+    return this.lookback(m, m.delta0);
   }
 
   /** `z_erofs_extent_lookback`: follow delta[0] back to a head lcluster. */
-  private async lookback(m: Rec, distance: number, options?: ReadOptions): Promise<{ la: number; headtype: number }> {
+  private lookback(m: Rec, distance: number): { la: number; headtype: number } {
     while (distance > 0 && m.lcn >= distance) {
-      await this.load(m, m.lcn - distance, false, options);
+      this.load(m, m.lcn - distance, false);
       if (m.type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
         distance = m.delta0;
         continue;
@@ -225,13 +295,13 @@ export class ZMap {
   }
 
   /** `z_erofs_map_blocks_fo`, extended to the whole extent. */
-  private async mapIndexed(la: number, options?: ReadOptions): Promise<ZExtent> {
+  private mapIndexed(la: number): ZExtent {
     const size = this.inode.size;
     const fragment = (this.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER) !== 0;
     if (fragment && this.tailHeadLcn === 0) return { kind: 'fragment', la: 0, llen: size, fragmentOff: this.fragmentOff };
     const m = newRec();
-    await this.load(m, Math.floor(la / this.lcsize), false, options);
-    const { la: start, headtype } = await this.resolveHead(m, la % this.lcsize, options);
+    this.load(m, Math.floor(la / this.lcsize), false);
+    const { la: start, headtype } = this.resolveHead(m, la % this.lcsize);
     const headLcn = m.lcn;
     if (headLcn === this.tailHeadLcn) {
       if (this.idataSize) {
@@ -243,8 +313,8 @@ export class ZMap {
     }
     const partialRef = m.partialref;
     const pa = m.pblk * this.ctx.sb.blockSize;
-    const plen = (await this.compressedBlocks(m, headtype, options)) * this.ctx.sb.blockSize;
-    const llen = (await this.extentEnd(headLcn, start, options)) - start;
+    const plen = this.compressedBlocks(m, headtype) * this.ctx.sb.blockSize;
+    const llen = this.extentEnd(headLcn, start) - start;
     return { kind: 'encoded', la: start, llen, pa, plen, alg: this.algorithm(headtype), partialRef };
   }
 
@@ -260,13 +330,13 @@ export class ZMap {
   }
 
   /** `z_erofs_get_extent_compressedlen`: blocks of the physical cluster whose head `m` is. */
-  private async compressedBlocks(m: Rec, headtype: number, options?: ReadOptions): Promise<number> {
+  private compressedBlocks(m: Rec, headtype: number): number {
     const big1 = (this.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) !== 0;
     const big2 = (this.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_2) !== 0;
     const next = m.lcn + 1;
     if ((headtype === 1 && !big1) || (headtype !== 1 && !big2) || next * this.lcsize >= this.inode.size) return 1;
     if (m.compressedblks) return m.compressedblks;
-    await this.load(m, next, false, options);
+    this.load(m, next, false);
     if (m.type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
       if (m.delta0 !== 1) throw this.corrupt(`bogus CBLKCNT at lcn ${next}`);
       if (m.compressedblks) return m.compressedblks;
@@ -277,7 +347,7 @@ export class ZMap {
   }
 
   /** `z_erofs_get_extent_decompressedlen`: where the extent starting at `start` ends. */
-  private async extentEnd(headLcn: number, start: number, options?: ReadOptions): Promise<number> {
+  private extentEnd(headLcn: number, start: number): number {
     const size = this.inode.size;
     const m = newRec();
     let lcn = headLcn;
@@ -286,7 +356,7 @@ export class ZMap {
       if ((lcn - headLcn - 1) * this.lcsize > Z_EROFS_PCLUSTER_MAX_DSIZE) {
         throw new UnsupportedErofsError(`extent at ${start} decodes to more than ${Z_EROFS_PCLUSTER_MAX_DSIZE} bytes`, { nid: this.nid, la: start });
       }
-      await this.load(m, lcn, true, options);
+      this.load(m, lcn, true);
       if (m.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
         if (lcn !== headLcn) return lcn * this.lcsize + m.clusterofs;
         m.delta1 = 1;
@@ -298,18 +368,18 @@ export class ZMap {
   }
 
   /** `z_erofs_load_lcluster_from_disk`. */
-  private async load(m: Rec, lcn: number, lookahead: boolean, options?: ReadOptions): Promise<void> {
-    if (this.inode.datalayout === EROFS_INODE_COMPRESSED_COMPACT) await this.loadCompact(m, lcn, lookahead, options);
-    else await this.loadFull(m, lcn, options);
+  private load(m: Rec, lcn: number, lookahead: boolean): void {
+    if (this.inode.datalayout === EROFS_INODE_COMPRESSED_COMPACT) this.loadCompact(m, lcn, lookahead);
+    else this.loadFull(m, lcn);
     if (m.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD && m.clusterofs >= this.lcsize) {
       throw this.corrupt(`clusterofs ${m.clusterofs} of lcn ${lcn} is beyond the lcluster`);
     }
   }
 
   /** `z_erofs_load_full_lcluster`: one 8-byte `struct z_erofs_lcluster_index`. */
-  private async loadFull(m: Rec, lcn: number, options?: ReadOptions): Promise<void> {
+  private loadFull(m: Rec, lcn: number): void {
     const pos = roundUp(this.inode.idataOff, 8) + MAP_HEADER.size + 8 + lcn * LCLUSTER_INDEX.size;
-    const b = peekMeta(this.ctx, this.inode.inMetabox, pos, LCLUSTER_INDEX.size) ?? (await readMeta(this.ctx, this.inode.inMetabox, pos, LCLUSTER_INDEX.size, options));
+    const b = this.indexBytes(pos, LCLUSTER_INDEX.size);
     const dv = new DataView(b.buffer, b.byteOffset, LCLUSTER_INDEX.size);
     m.lcn = lcn;
     m.nextpackoff = pos + LCLUSTER_INDEX.size;
@@ -332,7 +402,7 @@ export class ZMap {
   }
 
   /** `z_erofs_load_compact_lcluster`: one lcluster of the 4B (2 per 8 bytes) or 2B (16 per 32 bytes) packs. */
-  private async loadCompact(m: Rec, lcn: number, lookahead: boolean, options?: ReadOptions): Promise<void> {
+  private loadCompact(m: Rec, lcn: number, lookahead: boolean): void {
     const bs = this.ctx.sb.blockSize;
     const bits = this.lclusterbits;
     const ebase = roundUp(this.inode.idataOff, 8) + MAP_HEADER.size;
@@ -363,7 +433,7 @@ export class ZMap {
     const packSize = vcnt * 2 ** shift;
     const packStart = roundDown(pos, packSize);
     m.nextpackoff = packStart + packSize;
-    const pack = peekMeta(this.ctx, this.inode.inMetabox, packStart, packSize) ?? (await readMeta(this.ctx, this.inode.inMetabox, packStart, packSize, options));
+    const pack = this.indexBytes(packStart, packSize);
     const dv = new DataView(pack.buffer, pack.byteOffset, packSize);
     const lobits = Math.max(bits, 12); // ilog2(Z_EROFS_LI_D0_CBLKCNT) + 1
     const encodebits = ((packSize - 4) * 8) / vcnt;
