@@ -30,7 +30,7 @@
  * @packageDocumentation
  */
 import { setMaxListeners } from 'node:events';
-import { mkdir, opendir, realpath, stat } from 'node:fs/promises';
+import { access, mkdir, opendir, realpath, stat } from 'node:fs/promises';
 import { AbortedError, InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
 import type { ByteSource, EncodedSpan, ReadOptions } from '../io/byte-source.js';
 import { readPieces } from '../io/read-stream.js';
@@ -169,6 +169,8 @@ async function extractWith(fs: FileSystem, dest: string, options: ExtractOptions
   const { path: destAbs, created } = await prepareDest(dest, options.overwrite ?? false);
   const result: ExtractResult = { entries: 0, files: 0, bytes: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, skipped: 0, warnings: {} };
   const umask = await readUmask();
+  // The writer thread reopens the sources' descriptors through /proc/self/fd (Linux, /proc mounted).
+  const copySpans = process.platform === 'linux' && (await access('/proc/self/fd').then(() => true, () => false));
   const owner = await defaultOwner(destAbs);
   // Nothing may throw between starting the writer thread and the try below (it must be closed).
   const ctx: Ctx = {
@@ -197,8 +199,7 @@ async function extractWith(fs: FileSystem, dest: string, options: ExtractOptions
     links: new Map(),
     umask,
     defaultOwner: owner,
-    // The thread reopens the sources' descriptors through /proc/self/fd.
-    copySpans: process.platform === 'linux',
+    copySpans,
     nextHandle: 1,
     dataSlots: new Semaphore(concurrency),
   };

@@ -64,3 +64,64 @@ test('writers must be an integer from 1 to 16', async () => {
   const { dest } = await scratch();
   for (const writers of [0, 17, 1.5]) await assert.rejects(extractTree(new MemoryFs(), dest, { writers }), { code: 'ERR_OCIFS_INVALID_OPTION' });
 });
+
+/** A small deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let t = seed >>> 0;
+  return () => {
+    t = (t + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(t ^ (t >>> 15), 1 | t);
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A random tree whose names collide often (a, b, c in every directory), as symlinks out of
+ * DEST, directories, files and hardlinks: with several writer threads, entries of the same name
+ * may be made on different threads in either order.
+ */
+function collidingTree(seed: number, outside: string): MemoryFs {
+  const r = rng(seed);
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  const fs = new MemoryFs();
+  const dirs = [fs.rootIno];
+  const files: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const parent = pick(dirs);
+    const name = r() < 0.5 ? pick(['a', 'b', 'c']) : `n${i}`;
+    const k = r();
+    if (k < 0.35) {
+      const d = fs.addInode({ type: 'dir' });
+      fs.link(parent, name, d);
+      dirs.push(d);
+    } else if (k < 0.6) {
+      const f = fs.addInode({ type: 'file', content: `pwned ${i}` });
+      fs.link(parent, name, f);
+      files.push(f);
+    } else if (k < 0.85) {
+      fs.link(parent, name, fs.addInode({ type: 'symlink', target: pick([outside, `${outside}/victim`, '../../outside', '/']) }));
+    } else if (files.length > 0) {
+      fs.link(parent, name, pick(files));
+    }
+  }
+  return fs;
+}
+
+test('random trees of colliding names with several writer threads: never a write outside DEST', async () => {
+  const count = Number(process.env.OCIFS_VFS_FUZZ_TREES ?? 40);
+  for (let seed = 1; seed <= count; seed++) {
+    for (const [writers, overwrite] of [[2, false], [3, true], [2, true]] as const) {
+      const { tmp, dest, outside } = await scratch();
+      const fs = collidingTree(seed, outside);
+      try {
+        await extractTree(fs, dest, { writers, overwrite, concurrency: 1 + (seed % 4) });
+      } catch (e: any) {
+        assert.ok(['ERR_OCIFS_EXTRACT_CONFLICT', 'ERR_OCIFS_EXTRACT_IO'].includes(e.code), `seed ${seed}: ${e.code} ${e.message}`);
+      }
+      assert.deepEqual((await readdir(outside)).sort(), ['victim'], `seed ${seed}, ${writers} writers, overwrite ${overwrite}: written outside DEST`);
+      assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'untouched');
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+});
