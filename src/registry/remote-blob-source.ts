@@ -5,13 +5,14 @@ import { parseDigest } from '../ref/digest.js';
 import type { ImageReference } from '../ref/reference.js';
 import type { RegistryClient } from './client.js';
 import { describe, endpointUrl, type Endpoint } from './endpoints.js';
-import { RangeResponseError, ShortBodyError } from './errors.js';
+import { isRetryable, RangeResponseError, ShortBodyError } from './errors.js';
 import { parseContentRange } from './content-range.js';
 import { FullBodyStream } from './full-body-stream.js';
 import { statusError } from './response-errors.js';
 import { withRetry } from './retry.js';
 import { destroyBody, mapHttpError, type HttpResponse } from './transport.js';
 import { abortable } from './auth.js';
+import { consumeBlobResponse, SinkFailure, STREAM_RESUME_PROGRESS, type BodySink, type StreamCursor } from './blob-stream.js';
 
 /** Options of {@link RemoteBlobSource}. */
 export interface RemoteBlobSourceOptions {
@@ -69,6 +70,88 @@ export class RemoteBlobSource implements ByteSource {
       }
     }
     throw new Error('unreachable: the registry itself is always the last endpoint');
+  }
+
+  /**
+   * Delivers `[offset, offset + length)` to `sink` as the response body arrives (no buffering of
+   * the range): one request — without a Range header when the whole blob is asked for, the
+   * cheapest request a registry serves — checked like a ranged read (Content-Range, lengths,
+   * blob size). A failure part-way resumes at the first byte not yet delivered (a Range request),
+   * with the client's retry policy, afresh after each attempt that made progress; mirrors first,
+   * as for reads. A server that ignores Range is followed through its whole body, the bytes
+   * outside the range going to `onExtraBytes`. Errors thrown by `sink` end the stream as they are.
+   */
+  async streamRange(offset: number, length: number, sink: BodySink, options: ReadOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    const n = clampRead(offset, length, this.size);
+    if (n === 0) return;
+    const signal = options.signal;
+    const reqSignal = signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
+    const cursor: StreamCursor = { pos: offset };
+    const end = offset + n;
+    const eps = this.client.endpoints(this.ref).filter((ep) => !this.badMirrors.has(ep.base));
+    try {
+      for (const ep of eps) {
+        try {
+          for (;;) {
+            const from = cursor.pos;
+            try {
+              await withRetry(() => this.streamOnce(ep, cursor, end, sink, reqSignal), this.client.retry, {
+                ...(signal ? { signal } : {}),
+                stats: this.client.stats,
+              });
+              return;
+            } catch (err) {
+              // A round of attempts that moved the stream well forward does not use up the
+              // retries of the next round (a long download over a flaky link goes on).
+              if (cursor.pos - from < STREAM_RESUME_PROGRESS || !isRetryable(err) || reqSignal.aborted) throw err;
+            }
+          }
+        } catch (err) {
+          if (err instanceof SinkFailure || !ep.mirror || reqSignal.aborted) throw err;
+          this.badMirrors.add(ep.base);
+          this.client.noteEndpointFailure(ep, err);
+        }
+      }
+    } catch (err) {
+      if (err instanceof SinkFailure) throw err.error;
+      if (this.closer.signal.aborted && !signal?.aborted) throw new AbortedError({ cause: 'source closed' });
+      throw err;
+    }
+    throw new Error('unreachable: the registry itself is always the last endpoint');
+  }
+
+  private async streamOnce(ep: Endpoint, cursor: StreamCursor, end: number, sink: BodySink, signal: AbortSignal): Promise<void> {
+    if (this.closer.signal.aborted) throw new AbortedError({ cause: 'source closed' });
+    const whole = cursor.pos === 0 && end === this.size;
+    const ranged = !whole && !this.client.ignoresRange(ep, this.ref.repository);
+    const res = await this.get(ep, ranged ? `bytes=${cursor.pos}-${end - 1}` : undefined, signal);
+    if (res.status !== 200 && res.status !== 206) {
+      const body = await this.client.transport.discard(res);
+      if (res.status === 416) {
+        throw new RangeResponseError(`${this.where(ep)}: range ${cursor.pos}-${end - 1} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`, {
+          data: { status: 416, offset: cursor.pos, length: end - cursor.pos, size: this.size, contentRange: res.header('content-range') },
+        });
+      }
+      throw statusError(res, body, { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
+    }
+    if (res.status === 206 && !ranged) {
+      destroyBody(res.body);
+      throw new RangeResponseError(`${this.where(ep)}: HTTP 206 to a request without Range`, { retryable: true, data: { status: 206 } });
+    }
+    const transport = this.client.transport;
+    const outcome = await consumeBlobResponse(res, cursor, {
+      size: this.size,
+      end,
+      ranged,
+      sink,
+      ...(this.options.onExtraBytes ? { extra: this.options.onExtraBytes } : {}),
+      count: (b) => transport.count(b, 0),
+      where: this.where(ep),
+      signal,
+    });
+    if (outcome === 'ignored') this.client.noteRangeIgnored(ep, this.ref.repository);
+    else if (ranged) this.client.noteRangeHonoured(ep, this.ref.repository);
   }
 
   /** Stops running streams; later reads reject. */
