@@ -24,12 +24,14 @@ import { DiskStore } from './disk-store.js';
 import { FetchTask, type Piece } from './fetch-task.js';
 import { isNoSpace } from './fs-util.js';
 import { MemoryPool, MemoryStore } from './memory-store.js';
-import { DEFAULT_MIN_SPLIT_BYTES, type ResolvedSourceOptions } from './options.js';
+import { DEFAULT_MIN_SPLIT_BYTES, DEFAULT_STREAM_MIN_BYTES, type ResolvedSourceOptions } from './options.js';
 import { PrefixHasher } from './prefix-hasher.js';
 import { Readahead } from './readahead.js';
 import { PRIORITY_BACKGROUND, PRIORITY_READAHEAD, PRIORITY_USER, Scheduler } from './scheduler.js';
 import { StoreMissError, type ChunkStore, type WriteResult } from './store.js';
 import { waitForeignBlock } from './remote-wait.js';
+import { isStreamable, partsLength, type ChunkSink, type StreamableSource } from './streaming.js';
+import { streamRun, StreamJob, type StreamHost } from './stream-fetch.js';
 
 const debug = debuglog('ocifs:cache');
 
@@ -37,6 +39,8 @@ const debug = debuglog('ocifs:cache');
 const CURRENT_CHECK_MS = 1000;
 /** After failing to create an instance for lack of space, retry this much later. */
 const NO_SPACE_RETRY_MS = 10_000;
+/** Bytes per store read when streaming present chunks. */
+const STORED_PIECE_BYTES = 4 * 1024 * 1024;
 
 /** Options of {@link CachedSource.fill}. */
 export interface FillOptions {
@@ -72,7 +76,7 @@ export interface CachedSourceInit {
 }
 
 /** A blob read through the cache. Implements {@link ByteSource}; obtained from `openBlob`. */
-export class CachedSource implements ByteSource {
+export class CachedSource implements StreamableSource {
   readonly size: number;
   /** The blob's digest. */
   readonly digest: string;
@@ -101,12 +105,29 @@ export class CachedSource implements ByteSource {
   private mismatchSeq = 0;
   private lastMismatch: DigestMismatchError | null = null;
   private writersIdle: (() => void)[] = [];
+  /** Running streamed fetches (aborted on destroy). */
+  private readonly streams = new Set<AbortController>();
+  private readonly streamHost: StreamHost;
 
   constructor(private readonly init: CachedSourceInit) {
     this.size = init.size;
     this.digest = init.digest.digest;
     this.chunkSizeValue = init.chunkSize;
     this.scheduler = new Scheduler(init.options.parallelism);
+    this.streamHost = {
+      digest: this.digest,
+      size: this.size,
+      verify: init.options.verify,
+      inflight: this.inflight,
+      storeBytes: (store, c0, parts) => this.storeBytes(store, c0, parts),
+      refresh: (store, c0, c1) => this.refreshSafe(store, c0, c1),
+      hasherFor: (store) => this.hasherFor(store),
+      addWriting: (delta) => {
+        this.writingChunks += delta;
+        if (delta < 0) this.wakeWriters();
+      },
+      dropTask: (task, pieces) => this.dropTask(task, pieces),
+    };
   }
 
   /** Opens the store; verifies a blob found complete but not yet verified. */
@@ -157,6 +178,11 @@ export class CachedSource implements ByteSource {
   async openVerifiedFile(): Promise<FileHandle | null> {
     const store = await this.getStore();
     return store instanceof DiskStore && store.complete && this.init.options.verify ? store.openVerifiedData() : null;
+  }
+
+  /** Counts bytes served from the cache without `read` (a copy of the verified data file) in the stats. */
+  countHit(bytes: number): void {
+    if (this.init.options.stats) this.init.options.stats.cacheHitBytes += bytes;
   }
 
   /** Waits until every downloaded byte so far is written and durably marked present. */
@@ -515,22 +541,23 @@ export class CachedSource implements ByteSource {
   }
 
   /** Writes fetched bytes; a full disk (or other write failure) leaves them uncached but served. */
-  private async storeBytes(store: ChunkStore, c0: number, bytes: Uint8Array): Promise<WriteResult | null> {
+  private async storeBytes(store: ChunkStore, c0: number, bytes: Uint8Array | readonly Uint8Array[]): Promise<WriteResult | null> {
     if (!Number.isInteger(c0)) throw new Error(`unaligned write at chunk ${c0}`);
+    const len = bytes instanceof Uint8Array ? bytes.byteLength : partsLength(bytes);
     try {
       const w = await store.write(c0, bytes);
-      if (!w) this.uncachedBytes += bytes.byteLength;
+      if (!w) this.uncachedBytes += len;
       else if (!w.all && store.noSpace) {
         // The disk filled up part-way: count the chunks that are still not stored.
         const cs = store.chunkSize;
-        for (let c = c0; c * cs < c0 * cs + bytes.byteLength; c++) {
-          if (!store.has(c)) this.uncachedBytes += Math.min(cs, c0 * cs + bytes.byteLength - c * cs);
+        for (let c = c0; c * cs < c0 * cs + len; c++) {
+          if (!store.has(c)) this.uncachedBytes += Math.min(cs, c0 * cs + len - c * cs);
         }
       }
       return w;
     } catch (err) {
-      debug('%s: caching %d bytes failed (%s); served uncached', this.digest, bytes.byteLength, (err as Error).message);
-      this.uncachedBytes += bytes.byteLength;
+      debug('%s: caching %d bytes failed (%s); served uncached', this.digest, len, (err as Error).message);
+      this.uncachedBytes += len;
       return null;
     }
   }
@@ -682,7 +709,8 @@ export class CachedSource implements ByteSource {
 
   /**
    * Downloads every missing chunk, then (on disk) verifies the blob. Rejects with
-   * {@link DigestMismatchError} when the complete blob does not match its digest.
+   * {@link DigestMismatchError} when the complete blob does not match its digest. Long missing
+   * runs are streamed (one upstream request each) when the upstream can stream.
    */
   async fill(options: FillOptions = {}): Promise<void> {
     const priority = options.priority === 'low' ? PRIORITY_BACKGROUND : PRIORITY_USER;
@@ -694,21 +722,28 @@ export class CachedSource implements ByteSource {
       if (store.complete) break;
       await this.refreshSafe(store, 0, store.chunkCount);
       report();
-      const maxChunks = Math.max(1, Math.floor(this.init.options.maxRequestBytes / store.chunkSize));
-      const window = this.init.options.parallelism * 2;
-      const active: Promise<unknown>[] = [];
+      const cs = store.chunkSize;
+      const canStream = store.kind === 'disk' && isStreamable(this.init.upstream);
+      const long: [number, number][] = [];
+      const short: [number, number][] = [];
       for (let c = 0; c < store.chunkCount; c++) {
         if (store.has(c)) continue;
         let e = c;
-        while (e < store.chunkCount && e - c < maxChunks && !store.has(e)) e++;
-        const tasks = this.ensure(store, c, e, priority);
-        const p = this.waitTasks(tasks, options.signal).then(report);
-        p.catch(() => {}); // awaited below; do not let a later one reject unobserved meanwhile
-        active.push(p);
-        if (active.length >= window) await active.shift();
+        while (e < store.chunkCount && !store.has(e)) e++;
+        (canStream && Math.min(this.size, e * cs) - c * cs >= DEFAULT_STREAM_MIN_BYTES ? long : short).push([c, e]);
         c = e - 1;
       }
-      await Promise.all(active);
+      const streaming = (async () => {
+        for (const [a, b] of long) {
+          const end = Math.min(this.size, b * cs);
+          const at = await this.streamMissing(store, a, b, a * cs, end, undefined, options.signal, priority, report);
+          // Stopped at another process's claim: the rest goes the ordinary way (which waits for it).
+          if (at < end) await this.fillRuns(store, [[Math.floor(at / cs), b]], priority, options.signal, report);
+        }
+      })();
+      streaming.catch(() => {}); // awaited below
+      await this.fillRuns(store, short, priority, options.signal, report);
+      await streaming;
       await this.writesDone();
       this.throwIfMismatchSince(seq);
       if (store.kind === 'memory') return;
@@ -717,6 +752,178 @@ export class CachedSource implements ByteSource {
     }
     report();
     if (!this.isComplete) throw new OcifsError('ERR_OCIFS_CACHE_INCOMPLETE', `${this.digest}: could not complete the blob`, { data: { digest: this.digest } });
+  }
+
+  /** Fetches the missing chunks of runs `[a, b)` as tasks of at most maxRequestBytes, a few at a time. */
+  private async fillRuns(store: ChunkStore, runs: [number, number][], priority: number, signal: AbortSignal | undefined, report: () => void): Promise<void> {
+    const maxChunks = Math.max(1, Math.floor(this.init.options.maxRequestBytes / store.chunkSize));
+    const window = this.init.options.parallelism * 2;
+    const active: Promise<unknown>[] = [];
+    for (const [a, b] of runs) {
+      for (let c = a; c < b; c++) {
+        if (store.has(c)) continue;
+        let e = c;
+        while (e < b && e - c < maxChunks && !store.has(e)) e++;
+        const tasks = this.ensure(store, c, e, priority);
+        const p = this.waitTasks(tasks, signal).then(report);
+        p.catch(() => {}); // awaited below; do not let a later one reject unobserved meanwhile
+        active.push(p);
+        if (active.length >= window) await active.shift();
+        c = e - 1;
+      }
+    }
+    await Promise.all(active);
+  }
+
+  /**
+   * Delivers `[offset, offset + length)` to `sink`, in order (see {@link StreamableSource}):
+   * present chunks from the store; a missing run of at least {@link DEFAULT_STREAM_MIN_BYTES}
+   * as one upstream stream when the upstream can stream (its bytes reach `sink` as they arrive
+   * and are cached on the way, other readers in this process joining it); anything else through
+   * ordinary reads. Nothing is read ahead beyond the range. Like a read, the stream that
+   * completes the blob waits for its verification and rejects on a mismatch (after `sink` got
+   * the bytes: use `verifyBeforeServe` to get none before). The chunks given to `sink` may still
+   * be on their way to the data file: treat them as read-only.
+   */
+  async streamRange(offset: number, length: number, sink: ChunkSink, options: ReadOptions = {}): Promise<void> {
+    const n = clampRead(offset, length, this.size);
+    const signal = options.signal;
+    throwIfAborted(signal);
+    if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
+    if (n === 0) return;
+    const seq = this.mismatchSeq;
+    let store = await this.getStore();
+    if (this.init.options.verifyBeforeServe && !store.complete) await this.fillForServe(signal);
+    const end = offset + n;
+    const canStream = isStreamable(this.init.upstream);
+    let pos = offset;
+    while (pos < end) {
+      throwIfAborted(signal);
+      if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
+      store = await this.getStore();
+      const cs = store.chunkSize;
+      const c = Math.floor(pos / cs);
+      const cEnd = Math.ceil(end / cs);
+      if (!store.complete) {
+        await this.refreshSafe(store, c, cEnd);
+        store = await this.getStore();
+      }
+      let e = c;
+      if (store.has(c)) {
+        while (e < cEnd && store.has(e)) e++;
+        const at = await this.pipeStored(store, pos, Math.min(end, e * cs), sink, signal);
+        if (at > pos) {
+          pos = at;
+          continue;
+        }
+        // Not stored after all (evicted meanwhile): an ordinary read below.
+      }
+      const streamable = (a: number) => {
+        let b = a;
+        while (b < cEnd && !store.has(b) && !this.inflight.has(b)) b++;
+        return canStream && store.kind === 'disk' && Math.min(this.size, b * cs) - a * cs >= DEFAULT_STREAM_MIN_BYTES ? b : a;
+      };
+      e = store.has(c) ? c : streamable(c);
+      if (e > c) {
+        const to = await this.streamMissing(store, c, e, pos, Math.min(end, e * cs), sink, signal, PRIORITY_USER);
+        if (this.init.options.stats) this.init.options.stats.cacheMissBytes += to - pos;
+        if (to > pos) {
+          pos = to;
+          continue;
+        }
+        // Another process claimed its start: an ordinary read waits for that process's bytes.
+      }
+      // A piece of ordinary reads, cut where a streamable run starts.
+      let stop = Math.min(cEnd, Math.floor((pos + STORED_PIECE_BYTES) / cs));
+      for (let k = c + 1; k < stop; k++) {
+        if (!store.has(k) && (store.has(k - 1) || this.inflight.has(k - 1)) && streamable(k) > k) {
+          stop = k;
+          break;
+        }
+      }
+      const to = Math.min(end, Math.max(stop, c + 1) * cs);
+      const bytes = await this.readSlow(pos, to - pos, signal);
+      const r = sink(bytes);
+      if (r) await r;
+      pos = to;
+    }
+    if (store.kind === 'disk' && !store.complete && store.presentCount + this.writingChunks >= store.chunkCount) {
+      await this.writesDone();
+      if (store.presentCount === store.chunkCount) await this.completeOnce();
+    }
+    this.throwIfMismatchSince(seq);
+    store.touch();
+  }
+
+  /** Streams present bytes `[pos, to)` from the store (two reads in flight); returns where it got to. */
+  private async pipeStored(store: ChunkStore, pos: number, to: number, sink: ChunkSink, signal: AbortSignal | undefined): Promise<number> {
+    const stats = this.init.options.stats;
+    const reads: Promise<Uint8Array | null>[] = [];
+    let next = pos;
+    const issue = () => {
+      // Pieces end on multiples of the piece size (page-aligned reads after the first).
+      const n = Math.min(to, (Math.floor(next / STORED_PIECE_BYTES) + 1) * STORED_PIECE_BYTES) - next;
+      const out = allocOut(n);
+      const r = store.read(next, n, out, 0).then(
+        () => out,
+        (err) => {
+          if (err instanceof StoreMissError) return null;
+          throw err;
+        },
+      );
+      r.catch(() => {}); // awaited in order below
+      reads.push(r);
+      next += n;
+    };
+    while (pos < to) {
+      throwIfAborted(signal);
+      while (reads.length < 2 && next < to) issue();
+      const bytes = await reads.shift()!;
+      if (!bytes) break; // no longer stored (evicted from memory, store retired): re-plan
+      if (stats) stats.cacheHitBytes += bytes.byteLength;
+      const r = sink(bytes);
+      if (r) await r;
+      pos += bytes.byteLength;
+    }
+    return pos;
+  }
+
+  /**
+   * Streams missing chunks `[c0, c1)` from the upstream in a scheduler slot (see streamRun),
+   * handing `[from, to)` to `sink`. Returns the offset `sink` got its bytes up to.
+   */
+  private async streamMissing(
+    store: ChunkStore,
+    c0: number,
+    c1: number,
+    from: number,
+    to: number,
+    sink: ChunkSink | undefined,
+    signal: AbortSignal | undefined,
+    priority: number,
+    onProgress?: () => void,
+  ): Promise<number> {
+    const ac = new AbortController();
+    const runSignal = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
+    const upstream = this.init.upstream as StreamableSource;
+    const job = new StreamJob(priority, () =>
+      this.closed
+        ? Promise.reject(new CacheClosedError(`cached blob ${this.digest}`))
+        : streamRun(this.streamHost, { store, upstream, c0, c1, from, to, priority, signal: runSignal, ...(sink ? { sink } : {}), ...(onProgress ? { onProgress } : {}) }),
+    );
+    this.streams.add(ac);
+    this.scheduler.enqueue(job);
+    try {
+      const at = await (signal ? raceAbort(job.promise, signal) : job.promise);
+      await this.afterWrite(store).catch((err) => debug('%s: %s', this.digest, (err as Error).message));
+      return at;
+    } finally {
+      this.streams.delete(ac);
+      if (job.state === 'queued') {
+        this.scheduler.cancelWhere((j) => j === job);
+        job.cancel(new AbortedError({ cause: signal?.reason }));
+      }
+    }
   }
 
   private fillForServe(signal: AbortSignal | undefined): Promise<void> {
@@ -791,8 +998,13 @@ export class CachedSource implements ByteSource {
     if (this.closed) return;
     this.refs = 0;
     this.closed = true;
-    for (const j of this.scheduler.cancelWhere(() => true)) this.dropTask(j as FetchTask, []);
-    for (const t of new Set(this.inflight.values())) t.abort.abort(new CacheClosedError(`cached blob ${this.digest}`));
+    const closedError = new CacheClosedError(`cached blob ${this.digest}`);
+    for (const j of this.scheduler.cancelWhere(() => true)) {
+      if (j instanceof StreamJob) j.cancel(closedError);
+      else this.dropTask(j as FetchTask, []);
+    }
+    for (const ac of this.streams) ac.abort(closedError);
+    for (const t of new Set(this.inflight.values())) t.abort.abort(closedError);
     const store = this.store ?? (await this.storeOpening?.catch(() => null)) ?? null;
     this.completeAtClose = store?.complete ?? false;
     this.store = null;

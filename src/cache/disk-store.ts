@@ -21,7 +21,8 @@ import { ClaimSet, CLAIM_BLOCK_BYTES } from './claims.js';
 import { BlobSizeMismatchError, CacheCorruptError, CacheIoError } from './errors.js';
 import type { ParsedDigest } from './digest.js';
 import { evictDir } from './evict.js';
-import { fsyncDir, isNoSpace, isNotFound, preadFull, pwriteFull, randomName, removeTree } from './fs-util.js';
+import { fsyncDir, isNoSpace, isNotFound, preadFull, pwriteFull, pwritevFull, randomName, removeTree } from './fs-util.js';
+import { partsLength, sliceParts } from './streaming.js';
 import { CLAIMS_DIR, DATA_FILE, MAP_FILE, type CacheLayout } from './layout.js';
 import {
   BlobState,
@@ -310,37 +311,45 @@ export class DiskStore implements ChunkStore {
     await this.op(() => preadFull(this.dataFh, buf, bufOffset, length, offset, join(this.dir, DATA_FILE)));
   }
 
-  async write(c0: number, bytes: Uint8Array): Promise<WriteResult | null> {
+  async write(c0: number, bytes: Uint8Array | readonly Uint8Array[]): Promise<WriteResult | null> {
     if (this.retired || this.failed || this.closed) return null;
     const cs = this.chunkSize;
-    const n = Math.ceil(bytes.byteLength / cs);
+    const parts = bytes instanceof Uint8Array ? [bytes] : bytes;
+    const total = partsLength(parts);
+    const n = Math.ceil(total / cs);
     const written: number[] = [];
-    // Written in slices of whole chunks, so that on a full disk the chunks that did fit are kept.
+    // Written in slices of whole chunks, so that on a full disk the chunks that did fit are kept;
+    // the slices go out together (one round trip through the thread pool, not one per slice).
     const sliceChunks = Math.max(1, Math.floor(WRITE_SLICE_BYTES / cs));
     let full = false;
-    try {
-      await this.op(async () => {
-        // Only missing chunks are written: bytes already marked present are never overwritten.
-        let c = c0;
-        while (c < c0 + n) {
-          if (this.local[c] !== LOCAL_MISSING) {
-            c++;
-            continue;
-          }
-          let e = c;
-          while (e < c0 + n && e - c < sliceChunks && this.local[e] === LOCAL_MISSING) e++;
-          const from = (c - c0) * cs;
-          const to = Math.min(bytes.byteLength, (e - c0) * cs);
-          await pwriteFull(this.dataFh, bytes.subarray(from, to), c * cs);
-          for (let k = c; k < e; k++) written.push(k);
-          c = e;
+    let failure: unknown;
+    await this.op(async () => {
+      // Only missing chunks are written: bytes already marked present are never overwritten.
+      const slices: [number, number][] = [];
+      for (let c = c0; c < c0 + n; ) {
+        if (this.local[c] !== LOCAL_MISSING) {
+          c++;
+          continue;
         }
+        let e = c;
+        while (e < c0 + n && e - c < sliceChunks && this.local[e] === LOCAL_MISSING) e++;
+        slices.push([c, e]);
+        c = e;
+      }
+      const results = await Promise.allSettled(
+        slices.map(([c, e]) => pwritevFull(this.dataFh, sliceParts(parts, (c - c0) * cs, Math.min(total, (e - c0) * cs)), c * cs)),
+      );
+      results.forEach((r, i) => {
+        const [c, e] = slices[i];
+        if (r.status === 'fulfilled') for (let k = c; k < e; k++) written.push(k);
+        else if (isNoSpace(r.reason)) full = true;
+        else failure ??= r.reason;
       });
-    } catch (err) {
-      if (!isNoSpace(err)) throw new CacheIoError(join(this.dir, DATA_FILE), 'write', err);
-      full = true;
+    });
+    if (failure !== undefined) throw new CacheIoError(join(this.dir, DATA_FILE), 'write', failure);
+    if (full) {
       this.noSpace = true;
-      debug('%s: no space to cache all of %d bytes at %d; the rest is served uncached', this.p.digest.digest, bytes.byteLength, c0 * cs);
+      debug('%s: no space to cache all of %d bytes at %d; the rest is served uncached', this.p.digest.digest, total, c0 * cs);
     }
     if (!full) this.noSpace = false;
     const fresh = written.filter((c) => this.local[c] === LOCAL_MISSING);

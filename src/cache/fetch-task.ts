@@ -23,8 +23,8 @@ export class FetchTask implements Job {
   private resolveFn!: (p: Piece[]) => void;
   private rejectFn!: (e: unknown) => void;
   settled = false;
-  /** The pieces, once finished successfully. */
-  result: Piece[] | undefined;
+  private pieces: Piece[] | undefined;
+  private lazyPieces: (() => Piece[]) | undefined;
 
   constructor(
     readonly c0: number,
@@ -44,11 +44,26 @@ export class FetchTask implements Job {
     return this.body(this);
   }
 
-  finish(pieces: Piece[]): void {
+  /** The pieces, once finished successfully (built on first use when given lazily). */
+  get result(): Piece[] | undefined {
+    if (this.lazyPieces) {
+      this.pieces = this.lazyPieces();
+      this.lazyPieces = undefined;
+    }
+    return this.pieces;
+  }
+
+  /**
+   * Settles with the pieces. Given as a function (a streamed batch, whose bytes are network
+   * chunks that would have to be joined), they are only built for readers that need them: the
+   * waiters now, or a later reader through {@link result}; the promise gives idle tasks none.
+   */
+  finish(pieces: Piece[] | (() => Piece[])): void {
     if (this.settled) return;
     this.settled = true;
-    this.result = pieces;
-    this.resolveFn(pieces);
+    if (typeof pieces === 'function') this.lazyPieces = pieces;
+    else this.pieces = pieces;
+    this.resolveFn(typeof pieces === 'function' && this.waiters === 0 ? [] : this.result!);
   }
 
   fail(err: unknown): void {

@@ -7,6 +7,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { OcifsError } from '../errors.js';
+import { sliceParts } from './streaming.js';
 
 /** Reads exactly `length` bytes at `position` into `buf[offset..]`; throws on a short file. */
 export async function preadFull(fh: FileHandle, buf: Uint8Array, offset: number, length: number, position: number, path: string): Promise<void> {
@@ -28,6 +29,20 @@ export async function pwriteFull(fh: FileHandle, buf: Uint8Array, position: numb
   while (done < buf.byteLength) {
     const { bytesWritten } = await fh.write(buf, done, buf.byteLength - done, position + done);
     done += bytesWritten;
+  }
+}
+
+/** Writes the concatenation of `parts` at `position` (one writev per call when it all goes in). */
+export async function pwritevFull(fh: FileHandle, parts: readonly Uint8Array[], position: number): Promise<void> {
+  if (parts.length === 1) return pwriteFull(fh, parts[0], position);
+  let total = 0;
+  for (const p of parts) total += p.byteLength;
+  let done = 0;
+  let views = parts as Uint8Array[];
+  while (done < total) {
+    const { bytesWritten } = await fh.writev(views, position + done);
+    done += bytesWritten;
+    if (done < total) views = sliceParts(parts, done, total);
   }
 }
 

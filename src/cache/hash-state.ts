@@ -24,6 +24,8 @@ export interface HashState {
    * the caller offers them again later (see {@link waitForRoom}) or reads them back.
    */
   update(bytes: Uint8Array): boolean;
+  /** Like {@link update} for the concatenation of `parts` (all or nothing; one message to a worker). */
+  updateParts(parts: readonly Uint8Array[]): boolean;
   /** Resolves when an update of `n` bytes would be accepted (at once for an in-thread hash). */
   waitForRoom(n: number): Promise<void>;
   /** The hex digest; the state is finished afterwards. Rejects if the worker died. */
@@ -44,6 +46,10 @@ class LocalHash implements HashState {
   }
   update(bytes: Uint8Array): boolean {
     this.h.update(bytes);
+    return true;
+  }
+  updateParts(parts: readonly Uint8Array[]): boolean {
+    for (const p of parts) this.h.update(p);
     return true;
   }
   async waitForRoom(): Promise<void> {}
@@ -162,16 +168,25 @@ class WorkerHash implements HashState {
   }
 
   update(bytes: Uint8Array): boolean {
+    return this.updateParts([bytes]);
+  }
+
+  updateParts(parts: readonly Uint8Array[]): boolean {
     if (this.failed) return true; // digest() will reject; nothing to keep
     const s = this.s;
-    const len = bytes.byteLength;
+    let len = 0;
+    for (const p of parts) len += p.byteLength;
     if (len === 0) return true;
     if (len > s.ring.length - s.used) return false;
     const start = s.head;
-    const first = Math.min(len, s.ring.length - start);
-    s.ring.set(bytes.subarray(0, first), start);
-    if (first < len) s.ring.set(bytes.subarray(first), 0);
-    s.head = (start + len) % s.ring.length;
+    let at = start;
+    for (const bytes of parts) {
+      const first = Math.min(bytes.byteLength, s.ring.length - at);
+      s.ring.set(first === bytes.byteLength ? bytes : bytes.subarray(0, first), at);
+      if (first < bytes.byteLength) s.ring.set(bytes.subarray(first), 0);
+      at = (at + bytes.byteLength) % s.ring.length;
+    }
+    s.head = at;
     s.used += len;
     track(s, 1);
     s.worker.postMessage({ op: 'update', id: this.id, start, len });

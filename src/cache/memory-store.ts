@@ -6,6 +6,7 @@
  */
 import type { ClaimSet } from './claims.js';
 import { StoreMissError, type ChunkStore, type WriteResult } from './store.js';
+import { joinParts } from './streaming.js';
 
 interface Entry {
   store: MemoryStore;
@@ -110,8 +111,9 @@ export class MemoryStore implements ChunkStore {
     }
   }
 
-  async write(c0: number, bytes: Uint8Array): Promise<WriteResult | null> {
+  async write(c0: number, data: Uint8Array | readonly Uint8Array[]): Promise<WriteResult | null> {
     if (this.closed || this.pool.maxBytes === 0) return null;
+    const bytes = data instanceof Uint8Array ? data : joinParts(data);
     const cs = this.chunkSize;
     for (let i = 0; i * cs < bytes.byteLength; i++) {
       // Copy: the upstream's buffer may be a view into something much larger.

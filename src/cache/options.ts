@@ -32,6 +32,13 @@ export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
  * load dominates small requests.
  */
 export const DEFAULT_MIN_SPLIT_BYTES = 4 * 1024 * 1024;
+/**
+ * A streamed read or a fill fetches a missing run at least this long as one upstream stream
+ * (when the upstream can stream, e.g. the registry's blob source): one request whose bytes go
+ * to the reader, the data file and the hash as they arrive. Shorter runs go out as Range
+ * requests of at most `maxRequestBytes`, split over parallel requests.
+ */
+export const DEFAULT_STREAM_MIN_BYTES = 8 * 1024 * 1024;
 /** Default first readahead window once a second sequential read is seen. */
 export const DEFAULT_READAHEAD_INITIAL_BYTES = 1024 * 1024;
 /** Default largest readahead window. */

@@ -13,6 +13,7 @@
 import type { ParsedDigest } from './digest.js';
 import { newHashState, newLocalHashState, type HashState } from './hash-state.js';
 import { StoreMissError, type ChunkStore } from './store.js';
+import { joinParts, partsLength } from './streaming.js';
 
 const PIECE = 4 * 1024 * 1024;
 /** Most bytes of out-of-order pieces kept for the prefix to reach (per blob). */
@@ -77,6 +78,25 @@ export class PrefixHasher {
       this.pending.set(offset, bytes);
       this.pendingBytes += bytes.byteLength;
     }
+  }
+
+  /**
+   * Like {@link offer} for bytes given as consecutive parts (a streamed batch). Bytes that
+   * continue the prefix are hashed without being joined, waiting for room in the hash worker's
+   * ring if need be (cheaper than reading them back from the disk later).
+   */
+  async offerParts(offset: number, parts: readonly Uint8Array[]): Promise<void> {
+    if (this.done || this.result) return;
+    if (offset === this.hashedBytes) {
+      const len = partsLength(parts);
+      await this.hash.waitForRoom(len);
+      if (offset === this.hashedBytes && !this.result && this.hash.updateParts(parts)) {
+        this.hashedBytes = offset + len;
+        this.drain();
+        return;
+      }
+    }
+    if (offset + partsLength(parts) > this.hashedBytes) this.offer(offset, joinParts(parts));
   }
 
   /** Uses (or drops, when already passed) the pending pieces the prefix has reached. */

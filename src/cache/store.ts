@@ -35,8 +35,11 @@ export interface ChunkStore {
   refresh(c0: number, c1: number): Promise<void>;
   /** Reads bytes of readable chunks into `buf`; throws {@link StoreMissError} if one is not. */
   read(offset: number, length: number, buf: Uint8Array, bufOffset: number): Promise<void>;
-  /** Stores whole chunks from `c0`; resolves once they are readable, or null when not stored (no space, retired). */
-  write(c0: number, bytes: Uint8Array): Promise<WriteResult | null>;
+  /**
+   * Stores whole chunks from `c0` (the bytes given as one buffer or as consecutive parts);
+   * resolves once they are readable, or null when not stored (no space, retired).
+   */
+  write(c0: number, bytes: Uint8Array | readonly Uint8Array[]): Promise<WriteResult | null>;
   /** Waits until every write so far is durable (or failed). */
   flush(): Promise<void>;
   /** Records that the blob is complete (unverified) or verified. */
