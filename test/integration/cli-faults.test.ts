@@ -130,9 +130,11 @@ test('kill -9 of a prefetch at 10 random moments, then a rerun completes and ver
   const env = freshEnv();
   for (let i = 0; i < 10; i++) {
     const child = spawn(process.execPath, [OCIFS_BIN, 'prefetch', ref, '--chunk-size', '16K'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    // Listen before killing: a prefetch may finish before its kill (then 'close' has passed).
+    const closed = new Promise((r) => child.once('close', r));
     await new Promise((r) => setTimeout(r, 60 + Math.floor(Math.random() * 600)));
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r));
+    await closed;
   }
   await ocifsOk(['prefetch', ref], { env });
   const verify = await ocifsOk(['cache', 'verify', layerDigest()], { env });
