@@ -7,6 +7,8 @@ import type { Readable } from 'node:stream';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { copyToFile, readStream, type StreamOptions } from '../io/read-stream.js';
 import type { CachedSource, FillOptions } from '../cache/index.js';
+import { clampRead } from '../io/check-range.js';
+import { copyFileRange, produceToFile, producerReadable } from './blob-copy.js';
 
 /** What a blob is: its descriptor as the manifest gives it. */
 export interface BlobInfo {
@@ -36,14 +38,48 @@ export class ImageBlob implements ByteSource {
     return this.source.read(offset, length, options);
   }
 
-  /** A readable stream over `[start, start + length)` (default: the whole blob). */
+  /**
+   * A readable stream over `[start, start + length)` (default: the whole blob). Through the
+   * cache this streams: present bytes from the data file, a long missing run as one upstream
+   * request whose bytes arrive in the stream as they come (see `CachedSource.streamRange`).
+   */
   readStream(options: StreamOptions = {}): Readable {
-    return readStream(this.source, options);
+    const cached = this.cached;
+    if (!cached) return readStream(this.source, options);
+    const { start, length } = this.span(options);
+    return producerReadable((sink, signal) => cached.streamRange(start, length, sink, { signal }), {
+      total: length,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
   }
 
-  /** Writes `[start, start + length)` (default: the whole blob) to a file. */
-  copyToFile(path: string, options: StreamOptions = {}): Promise<void> {
-    return copyToFile(this.source, path, options);
+  /**
+   * Writes `[start, start + length)` (default: the whole blob) to a file (created or
+   * truncated). A verified blob is copied from its data file with large reads; otherwise the
+   * bytes are streamed through the cache as for {@link readStream}.
+   */
+  async copyToFile(path: string, options: StreamOptions = {}): Promise<void> {
+    const cached = this.cached;
+    if (!cached) return copyToFile(this.source, path, options);
+    const { start, length } = this.span(options);
+    const common = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+    const fh = cached.isComplete ? await cached.openVerifiedFile() : null;
+    if (fh) {
+      try {
+        await copyFileRange(fh, path, { start, length, ...common });
+      } finally {
+        await fh.close();
+      }
+      cached.countHit(length);
+      return;
+    }
+    await produceToFile((sink, signal) => cached.streamRange(start, length, sink, { signal }), path, { total: length, ...common });
+  }
+
+  private span(options: StreamOptions): { start: number; length: number } {
+    const start = options.start ?? 0;
+    return { start, length: clampRead(start, options.length ?? this.size - start, this.size) };
   }
 
   /** Downloads every missing chunk into the cache (a no-op for local files). */

@@ -3,7 +3,6 @@
  * blob, fetched on demand through the cache.
  */
 import type { Command } from 'commander';
-import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { InvalidOptionError } from '../../errors.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
@@ -42,8 +41,10 @@ export function register(program: Command): void {
     await withImage(ref, flags, async ({ image, signal }) => {
       const blob = await image.openBlob(selector);
       const { start, length } = flags.range ? parseByteRange(flags.range, blob.size) : { start: 0, length: blob.size };
-      const out = flags.output ? createWriteStream(flags.output) : process.stdout;
-      await pipeline(blob.readStream({ start, length, signal }), out, { end: !!flags.output });
+      // Both stream through the cache (one upstream request for a cold blob, no readahead past
+      // the range); a file gets a verified blob copied from the cache's data file.
+      if (flags.output) await blob.copyToFile(flags.output, { start, length, signal });
+      else await pipeline(blob.readStream({ start, length, signal }), process.stdout, { end: false });
     });
   });
 }
