@@ -29,10 +29,10 @@
  *
  * @packageDocumentation
  */
-import { setMaxListeners } from 'node:events';
 import { access, mkdir, opendir, realpath, stat } from 'node:fs/promises';
 import { AbortedError, InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
-import type { ByteSource, EncodedSpan, ReadOptions } from '../io/byte-source.js';
+import type { ReadOptions } from '../io/byte-source.js';
+import { contentSpans, ownSignal } from './extract-content.js';
 import { readPieces } from '../io/read-stream.js';
 import { readUmask, splitRdev } from './host-ops.js';
 import type { HostMeta } from './host-writer.js';
@@ -243,21 +243,6 @@ async function extractWith(fs: FileSystem, dest: string, options: ExtractOptions
   return result;
 }
 
-/**
- * A signal that follows the caller's, with no cap on listeners: every read in flight may listen
- * to it (dozens at once here), which on the caller's own signal would trip Node's
- * MaxListenersExceededWarning. The caller's signal gets one listener.
- */
-function ownSignal(outer: AbortSignal | undefined): { signal?: AbortSignal; dispose(): void } {
-  if (outer === undefined) return { dispose() {} };
-  const inner = new AbortController();
-  setMaxListeners(0, inner.signal);
-  const onAbort = () => inner.abort(outer.reason);
-  if (outer.aborted) onAbort();
-  else outer.addEventListener('abort', onAbort, { once: true });
-  return { signal: inner.signal, dispose: () => outer.removeEventListener('abort', onAbort) };
-}
-
 /** Entries and content bytes (hardlinks once) below `path`: the totals of a progress bar (metadata reads only). */
 export async function measureTree(fs: FileSystem, path = '/', options: ReadOptions & { prefetch?: number } = {}): Promise<{ entries: number; bytes: number }> {
   let entries = 0;
@@ -426,31 +411,6 @@ function linked(inode: Inode): PushOptions {
   return inode.nlink > 1 ? { mark: true } : {};
 }
 
-/** Largest encoded span (either side) handed to the writer; larger ones are read here. */
-const MAX_ENCODED_SPAN = 64 * 1024 * 1024;
-
-/** The spans the writer can make the file from, or undefined (then it is read here). */
-async function contentSpans(ctx: Ctx, source: ByteSource): Promise<EncodedSpan[] | undefined> {
-  const signal = ctx.signal;
-  const spans = source.encodedSpans
-    ? await source.encodedSpans(0, source.size, { signal, encodings: ctx.writer.encodings })
-    : await source.fileSpans?.(0, source.size, { signal });
-  if (spans === undefined) return undefined;
-  let total = 0;
-  for (const s of spans as EncodedSpan[]) {
-    if (s.encoding !== undefined) {
-      if (!ctx.writer.encodings.includes(s.encoding)) return undefined;
-      const d = s.decodedLength ?? -1;
-      if (!Number.isSafeInteger(d) || d <= 0 || d > MAX_ENCODED_SPAN || s.length > MAX_ENCODED_SPAN) return undefined;
-      total += d;
-    } else {
-      total += s.length;
-    }
-  }
-  if (total !== source.size) return undefined;
-  return spans;
-}
-
 async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: (t: Ticket) => void): Promise<void> {
   const signal = ctx.signal;
   const source = await ctx.fs.openFile(inode.ino, { signal });
@@ -463,7 +423,7 @@ async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: (t: Ticke
   // Content in local files (an image file, a complete cached blob), stored as-is or in LZ4
   // clusters: the writer thread copies (and decodes) it from there, so the bytes never pass
   // through this thread.
-  const spans = ctx.copySpans && source.size > 0 ? await contentSpans(ctx, source) : undefined;
+  const spans = ctx.copySpans && source.size > 0 ? await contentSpans(source, ctx.writer.encodings, ctx.signal) : undefined;
   if (spans !== undefined) {
     queued(ctx.writer.push({ op: 'copy', path, createMode, meta, overwrite, spans }, linked(inode)));
     return;
