@@ -1,9 +1,10 @@
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { debuglog } from 'node:util';
 import { AbortedError, OcifsError } from '../errors.js';
 import type { IoStats } from '../io/io-stats.js';
 import { NetworkError, ShortBodyError, TimeoutError } from './errors.js';
+import { undiciParts } from './undici-parts.js';
 
 const log = debuglog('ocifs:registry');
 
@@ -68,6 +69,7 @@ export class Transport {
       this.dispatcher = options.dispatcher;
       this.owned = false;
     } else {
+      const { EnvHttpProxyAgent } = undiciParts();
       this.dispatcher = new EnvHttpProxyAgent({
         connect: { timeout: options.connectTimeout },
         headersTimeout: options.headersTimeout,
@@ -97,7 +99,7 @@ export class Transport {
       this.count(0, 1);
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.dispatcher.request({
+        res = await undiciParts().request(this.dispatcher, {
           origin: url.origin,
           path: url.pathname + url.search,
           method: req.method ?? 'GET',
