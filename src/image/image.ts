@@ -101,15 +101,16 @@ export class Image {
     const ref = parseReference(input);
     const client = options.client ?? new RegistryClient({ ...options.registry, stats });
     const ownClient = !options.client;
-    let cache: BlobCache | MemoryBlobCache | undefined;
-    let ownCache = false;
+    const ownCache = !options.cache;
+    // The cache directory is checked and opened while the manifest is on its way.
+    const opening = options.cache ? Promise.resolve(options.cache) : openCache(options, stats);
+    opening.catch(() => {}); // awaited below (or closed after a failure)
     try {
       const resolved = await client.resolve(ref, {
         ...(options.platform !== undefined ? { platform: options.platform } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      cache = options.cache ?? (await openCache(options, stats));
-      ownCache = !options.cache;
+      const cache = await opening;
       const layers = resolved.layers.map((d, index) => ({
         index,
         digest: d.digest,
@@ -122,7 +123,7 @@ export class Image {
         client, ownClient, cache, ownCache, ref, verifyBeforeServe: !!options.verifyBeforeServe, soci: options.soci !== false, readahead: options.readahead !== false, ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
-      if (ownCache) await cache?.close();
+      if (ownCache) await (await opening.catch(() => undefined))?.close();
       if (ownClient) await client.close();
       throw err;
     }
