@@ -83,7 +83,8 @@ export class PrefixHasher {
   /**
    * Like {@link offer} for bytes given as consecutive parts (a streamed batch). Bytes that
    * continue the prefix are hashed without being joined, waiting for room in the hash worker's
-   * ring if need be (cheaper than reading them back from the disk later).
+   * ring if need be (cheaper than reading them back from the disk later). The parts are not
+   * kept: the caller may reuse their memory once the promise settles.
    */
   async offerParts(offset: number, parts: readonly Uint8Array[]): Promise<void> {
     if (this.done || this.result) return;
@@ -96,7 +97,8 @@ export class PrefixHasher {
         return;
       }
     }
-    if (offset + partsLength(parts) > this.hashedBytes) this.offer(offset, joinParts(parts));
+    // Kept for later (ahead of the prefix): a copy, never the caller's memory.
+    if (offset + partsLength(parts) > this.hashedBytes) this.offer(offset, parts.length === 1 ? parts[0].slice() : joinParts(parts));
   }
 
   /** Uses (or drops, when already passed) the pending pieces the prefix has reached. */

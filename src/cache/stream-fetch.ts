@@ -22,7 +22,7 @@ import { FetchTask, type Piece } from './fetch-task.js';
 import type { PrefixHasher } from './prefix-hasher.js';
 import type { Job } from './scheduler.js';
 import type { ChunkStore, WriteResult } from './store.js';
-import { joinParts, sliceParts, type ChunkSink, type StreamableSource } from './streaming.js';
+import type { ChunkSink, StreamableSource } from './streaming.js';
 
 const debug = debuglog('ocifs:cache');
 
@@ -77,7 +77,8 @@ interface Batch {
   c1: number;
   start: number;
   end: number;
-  parts: Uint8Array[];
+  /** The batch's bytes (a pooled buffer, given back once written and hashed). */
+  buf: Uint8Array | undefined;
   received: number;
   tasks: FetchTask[];
   registered: boolean;
@@ -118,12 +119,14 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
   const queue: { written: Promise<void>; bytes: number }[] = [];
   let queuedBytes = 0;
   let hashing: Promise<void> = Promise.resolve();
+  /** Batch buffers free for reuse. */
+  const pool: Uint8Array[] = [];
 
   const makeBatch = (): void => {
     const s = nextC;
     const e = Math.min(p.c1, (Math.floor(s / batchChunks) + 1) * batchChunks);
     nextC = e;
-    const b: Batch = { c0: s, c1: e, start: s * cs, end: Math.min(host.size, e * cs), parts: [], received: 0, tasks: [], registered: false, entered: false, held: [], claims: Promise.resolve(true) };
+    const b: Batch = { c0: s, c1: e, start: s * cs, end: Math.min(host.size, e * cs), buf: undefined, received: 0, tasks: [], registered: false, entered: false, held: [], claims: Promise.resolve(true) };
     // Claim the blocks holding chunks that may need writing (missing, not fetched by a task here).
     const wanted = new Set<number>();
     for (let c = s; c < e; c++) if (!store.has(c) && !host.inflight.has(c)) wanted.add(Math.floor(c / bc));
@@ -166,9 +169,9 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
   };
 
   /** Writes the batch's chunks that are ours to write; returns what to offer to the hash. */
-  const writeBatch = async (b: Batch): Promise<{ offset: number; parts: Uint8Array[] }[]> => {
+  const writeBatch = async (b: Batch, buf: Uint8Array): Promise<{ offset: number; bytes: Uint8Array }[]> => {
     const durables: Promise<boolean>[] = [];
-    const offers: { offset: number; parts: Uint8Array[] }[] = [];
+    const offers: { offset: number; bytes: Uint8Array }[] = [];
     try {
       const held = new Set(b.held);
       const writable = (c: number) => held.has(Math.floor(c / bc)) && !store.has(c);
@@ -184,14 +187,14 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
       }
       const results = await Promise.all(
         runs.map(async ([c, e]) => {
-          const parts = sliceParts(b.parts, c * cs - b.start, Math.min(host.size, e * cs) - b.start);
-          return { offset: c * cs, parts, w: await host.storeBytes(store, c, parts) };
+          const bytes = buf.subarray(c * cs - b.start, Math.min(host.size, e * cs) - b.start);
+          return { offset: c * cs, bytes, w: await host.storeBytes(store, c, [bytes]) };
         }),
       );
-      for (const { offset, parts, w } of results) {
+      for (const { offset, bytes, w } of results) {
         if (!w) continue;
         durables.push(w.durable);
-        if (w.all && host.verify) offers.push({ offset, parts });
+        if (w.all && host.verify) offers.push({ offset, bytes });
       }
     } catch (err) {
       debug('%s: caching streamed bytes at %d failed: %s', host.digest, b.start, (err as Error).message);
@@ -202,7 +205,6 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
       }
       // Nothing of a written batch may keep its bytes alive (the run's batch list lives on).
       b.tasks = [];
-      b.parts = [];
       releaseAfter(b, durables);
       p.onProgress?.();
     }
@@ -217,24 +219,27 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
   };
 
   const finishBatch = (b: Batch): void => {
-    const parts = b.parts;
+    const buf = b.buf!;
+    b.buf = undefined;
     for (const t of b.tasks) {
       const from = t.c0 * cs - b.start;
       const to = Math.min(host.size, t.c1 * cs) - b.start;
-      t.finish(() => [{ offset: t.c0 * cs, bytes: joinParts(sliceParts(parts, from, to)) }]);
+      // A copy: the batch buffer is used again once written and hashed.
+      t.finish(() => [{ offset: t.c0 * cs, bytes: buf.slice(from, to) }]);
       host.addWriting(t.c1 - t.c0);
     }
     const bytes = b.end - b.start;
     // Batches are written concurrently; their bytes reach the hash in order, once written.
-    const writes = writeBatch(b);
+    const writes = writeBatch(b, buf);
     hashing = hashing.then(async () => {
       for (const o of await writes) {
         try {
-          await host.hasherFor(store).offerParts(o.offset, o.parts);
+          await host.hasherFor(store).offerParts(o.offset, [o.bytes]);
         } catch (err) {
           debug('%s: hashing streamed bytes: %s', host.digest, (err as Error).message);
         }
       }
+      pool.push(buf);
     });
     b.written = hashing;
     queue.push({ written: hashing, bytes });
@@ -259,7 +264,10 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
       const n = Math.min(chunk.byteLength - off, b.end - b.start - b.received);
       const part = n === chunk.byteLength ? chunk : chunk.subarray(off, off + n);
       await deliver(part, pos);
-      b.parts.push(part);
+      // Copied into the batch's pooled buffer: network chunks die young (kept until written,
+      // they were promoted and every few MiB cost a full mark-compact).
+      b.buf ??= pool.pop() ?? new Uint8Array(batchChunks * cs);
+      b.buf.set(part, b.received);
       b.received += n;
       pos += n;
       off += n;
