@@ -229,7 +229,7 @@ export class CachedSource implements StreamableSource {
         if (!(err instanceof StoreMissError)) throw err;
       }
     }
-    this.observeReadahead(store, offset, n);
+    this.observeReadahead(store, offset, n, options.readaheadLimit);
     return this.readSlow(offset, n, options.signal);
   }
 
@@ -638,11 +638,11 @@ export class CachedSource implements StreamableSource {
     return this.completing;
   }
 
-  private observeReadahead(store: ChunkStore, offset: number, n: number): void {
+  private observeReadahead(store: ChunkStore, offset: number, n: number, limit: number | undefined): void {
     const ra = this.init.options.readahead;
     if (!ra || this.closed) return;
     this.readahead ??= new Readahead(this.size, this.chunkSize, ra.initialBytes, ra.maxBytes);
-    const d = this.readahead.observe(offset, n);
+    const d = this.readahead.observe(offset, n, limit);
     if (d.kind === 'cancel') {
       for (const j of this.scheduler.cancelWhere((t) => t.priority === PRIORITY_READAHEAD && (t as FetchTask).waiters === 0)) {
         this.dropTask(j as FetchTask, []);

@@ -9,6 +9,13 @@
  */
 
 const STREAMS = 4;
+/**
+ * A read this close to where a stream's last one ended continues that stream (or at least a
+ * chunk, if larger). Independent of the chunk size: a walk over EROFS metadata skips over small
+ * files' data between inodes, and with 64 KiB chunks a chunk-sized slack missed half of those
+ * streams (measured: cold `ls -R` of a 566 MiB image, 897 requests in 4.6 s; 597 in 3.1 s).
+ */
+const NEAR_BYTES = 256 * 1024;
 
 interface Stream {
   /** Where the next sequential read would start. */
@@ -35,10 +42,13 @@ export class Readahead {
     private readonly maxBytes: number,
   ) {}
 
-  /** Records a read of `[offset, offset + length)` and says what to prefetch. */
-  observe(offset: number, length: number): ReadaheadDecision {
+  /**
+   * Records a read of `[offset, offset + length)` and says what to prefetch: nothing at or past
+   * `limit` (the reader's `ReadOptions.readaheadLimit`; default the blob's end).
+   */
+  observe(offset: number, length: number, limit = this.size): ReadaheadDecision {
     const end = offset + length;
-    const slack = this.chunkSize;
+    const slack = Math.max(this.chunkSize, NEAR_BYTES);
     this.clock++;
     const s = this.streams.find((x) => offset >= x.next - slack - length && offset <= x.next + slack);
     if (!s) {
@@ -69,9 +79,10 @@ export class Readahead {
     s.window = s.window === 0 ? Math.min(this.maxBytes, Math.max(this.initialBytes, 2 * length)) : Math.min(this.maxBytes, s.window * 2);
     if (s.issuedTo < s.next) s.issuedTo = s.next;
     // Refill once half the window ahead of the reader is used up.
-    if (s.issuedTo - s.next > s.window / 2 || s.issuedTo >= this.size) return { kind: 'none' };
+    const stop = Math.min(this.size, limit);
+    if (s.issuedTo - s.next > s.window / 2 || s.issuedTo >= stop) return { kind: 'none' };
     const start = s.issuedTo;
-    const to = Math.min(this.size, s.next + s.window);
+    const to = Math.min(stop, s.next + s.window);
     if (to <= start) return { kind: 'none' };
     s.issuedTo = to;
     return { kind: 'fetch', start, end: to };

@@ -12,6 +12,19 @@
 export interface ReadOptions {
   /** Cancels the read; the promise then rejects with `ERR_OCIFS_ABORTED`. */
   signal?: AbortSignal;
+  /**
+   * A hint from a reader that knows its structure: bytes at or past this offset (in this
+   * source's coordinates) will not be wanted soon, so readahead this read triggers stops there
+   * (a file's data ends there; metadata reads pass their own end). Sources without readahead
+   * ignore it; wrappers that shift offsets shift it too.
+   */
+  readaheadLimit?: number;
+  /**
+   * The read is part of a walk over much of a structure (listing a whole tree, extracting it):
+   * a reader that would otherwise limit readahead behind its metadata reads lets it run, since
+   * the next metadata is likely near.
+   */
+  scan?: boolean;
 }
 
 /**

@@ -30,9 +30,14 @@ export async function* readPieces(source: ByteSource, options: StreamOptions = {
   const inflight: Promise<Uint8Array>[] = [];
   let next = 0;
   let done = 0;
+  const readOptions: ReadOptions = {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.readaheadLimit !== undefined ? { readaheadLimit: options.readaheadLimit } : {}),
+    ...(options.scan ? { scan: true } : {}),
+  };
   const issue = () => {
     const n = Math.min(piece, total - next);
-    const p = source.read(start + next, n, { signal: options.signal });
+    const p = source.read(start + next, n, readOptions);
     p.catch(() => {}); // handled when awaited; avoid an unhandled rejection while queued
     inflight.push(p);
     next += n;

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobCache, type BlobCacheOptions } from '../../src/cache/index.js';
-import { MemorySource } from '../../src/io/index.js';
+import { MemorySource, SliceSource } from '../../src/io/index.js';
 import { IoStats } from '../../src/io/io-stats.js';
 import { isOcifsError } from '../../src/errors.js';
 import { CountingSource, FailingSource, FlippingSource, ShortSource, SlowSource, patternBytes } from '../helpers/cache-sources.js';
@@ -134,6 +134,28 @@ test('sequential reads trigger readahead; random reads do not', async () => {
   for (const off of offsets) eq(await src.read(off, 4096), data.subarray(off, off + 4096));
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(up.bytes - before, offsets.length * 64 * KiB);
+  await cache.close();
+});
+
+test('readahead stops at the reader\'s readaheadLimit, also through a SliceSource', async () => {
+  const data = patternBytes(32 * MiB, 15);
+  const up = new CountingSource(new MemorySource(data));
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: { initialBytes: 512 * KiB, maxBytes: 4 * MiB } });
+  const src = await cache.openBlob(sha256(data), data.length, up);
+  // A "file" of 1.5 MiB at 8 MiB, read sequentially in 128 KiB pieces through a slice.
+  const file = new SliceSource(src, 8 * MiB, 1.5 * MiB);
+  for (let off = 0; off < 1 * MiB; off += 128 * KiB) {
+    eq(await file.read(off, 128 * KiB, { readaheadLimit: file.size }), data.subarray(8 * MiB + off, 8 * MiB + off + 128 * KiB));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  // Readahead ran (beyond the 1 MiB read) but not past the file's end.
+  assert.ok(up.bytes > 1 * MiB, `readahead fetched beyond the reads (${up.bytes})`);
+  assert.equal(up.bytes, 1.5 * MiB);
+  // A limit at the read's own end: no readahead at all.
+  up.reset();
+  for (let off = 16 * MiB; off < 17 * MiB; off += 128 * KiB) eq(await src.read(off, 128 * KiB, { readaheadLimit: off + 128 * KiB }), data.subarray(off, off + 128 * KiB));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(up.bytes, 1 * MiB);
   await cache.close();
 });
 
