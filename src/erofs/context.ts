@@ -166,7 +166,8 @@ export function mapDevice(ctx: ErofsContext, deviceId: number, pa: number): { de
 
 /**
  * Reads `length` bytes of data at physical address `pa` of device `deviceId`, refusing ranges
- * outside the device with an error naming the block and the inode.
+ * outside the device with an error naming the block and the inode. A `readaheadLimit` is in
+ * the same address space as `pa`.
  */
 export function readPhysical(
   ctx: ErofsContext,
@@ -178,6 +179,7 @@ export function readPhysical(
 ): Promise<Uint8Array> {
   const { src, pa: at } = physicalSource(ctx, deviceId, pa, length, nid);
   if (length === 0) return Promise.resolve(new Uint8Array(0));
+  if (options?.readaheadLimit !== undefined && at !== pa) options = { ...options, readaheadLimit: options.readaheadLimit - pa + at };
   return src.read(at, length, options);
 }
 

@@ -188,10 +188,25 @@ export class ErofsFileData implements ByteSource {
     return out;
   }
 
-  private rawPiece(e: { kind: 'data'; length: number; deviceId: number; pa: number } | { kind: 'inline'; length: number; pos: number }, options?: ReadOptions): Promise<Uint8Array> {
+  private rawPiece(e: { kind: 'data'; la: number; length: number; deviceId: number; pa: number } | { kind: 'inline'; length: number; pos: number }, options?: ReadOptions): Promise<Uint8Array> {
     if (e.kind === 'inline') return readMeta(this.ctx, this.inode.inMetabox, e.pos, e.length, options);
     if (this.opts.metaCached && e.deviceId === 0 && this.ctx.sb.devices.length === 0) return this.ctx.meta.read(e.pa, e.length, options);
-    return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, options);
+    // Readahead may run to where the rest of the file would end if stored contiguously (as
+    // mkfs lays out flat and chunked files), not into the next file's blocks.
+    // A scan (an extract) reads the next files too: no limit then.
+    if (options?.scan) return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, options);
+    const limit = e.pa + e.length + (this.size - (e.la + e.length));
+    return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, { ...options, readaheadLimit: limit });
+  }
+
+  /**
+   * Reads the physical cluster(s) `[pa, pa + plen)` that end at logical offset `laEnd`;
+   * readahead behind it may run over the rest of the file at the same compression ratio (a
+   * hint; mkfs stores a file's clusters in order), or on, in a scan.
+   */
+  private compressedRead(pa: number, plen: number, llen: number, laEnd: number, options?: ReadOptions): Promise<Uint8Array> {
+    const limit = options?.scan ? undefined : pa + plen + Math.ceil(((this.size - laEnd) * plen) / Math.max(1, llen));
+    return readPhysical(this.ctx, 0, pa, plen, this.inode.nid, limit === undefined ? options : { ...options, readaheadLimit: limit });
   }
 
   private async extentAt(pos: number, options?: ReadOptions): Promise<ZExtent> {
@@ -284,7 +299,9 @@ export class ErofsFileData implements ByteSource {
       cur = r;
     }
     for (const r of runs.values()) {
-      r.bytes = readPhysical(this.ctx, 0, r.pa, r.len, this.inode.nid, options);
+      const last = r.extents[r.extents.length - 1];
+      const llen = last.la + last.llen - r.extents[0].la;
+      r.bytes = this.compressedRead(r.pa, r.len, llen, last.la + last.llen, options);
       r.bytes.catch(() => {}); // awaited in order by readCompressed
     }
     return runs;
@@ -310,7 +327,7 @@ export class ErofsFileData implements ByteSource {
       const raw =
         e.kind === 'inline'
           ? await readMeta(ctx, inode.inMetabox, e.pa, e.plen, options)
-          : await readPhysical(ctx, 0, e.pa, e.plen, inode.nid, options);
+          : await this.compressedRead(e.pa, e.plen, e.llen, e.la + e.llen, options);
       return decodeCluster(ctx.sb, { raw, llen: e.llen, alg: e.alg, la: e.la, partial: e.partialRef, nid: inode.nid });
     })();
     ctx.clusters.set(key, promise, e.llen);

@@ -26,6 +26,8 @@ interface PendingPage {
   resolve: (bytes: Uint8Array) => void;
   reject: (err: unknown) => void;
   signal: AbortSignal | undefined;
+  /** Asked for by a walk ({@link ReadOptions.scan}). */
+  scan: boolean;
 }
 
 /**
@@ -155,7 +157,7 @@ export class PageCache {
     const out: Promise<Uint8Array>[] = [];
     for (let p = first; p <= last; p++) {
       const page: Page = {
-        promise: new Promise<Uint8Array>((resolve, reject) => this.pending.push({ page: p, resolve, reject, signal: options?.signal })).then(
+        promise: new Promise<Uint8Array>((resolve, reject) => this.pending.push({ page: p, resolve, reject, signal: options?.signal, scan: options?.scan === true })).then(
           (b) => (page.bytes = b),
         ),
       };
@@ -189,7 +191,12 @@ export class PageCache {
     const len = Math.min(this.source.size, (hi + 1) * this.pageSize) - start;
     // One reader's AbortSignal may only end a read that is its own alone.
     const signal = wanted.every((w) => w.signal === wanted[0].signal) ? wanted[0].signal : undefined;
-    const read = this.source.read(start, len, signal ? { signal } : {});
+    const opts: ReadOptions = signal ? { signal } : {};
+    // A lookup reads the metadata on its path and nothing else: no readahead on its behalf
+    // (it would fetch unrelated file data around each directory block and inode). A walk's
+    // reads let the source read ahead, as its next inodes and blocks are probably near.
+    if (!wanted.some((w) => w.scan)) opts.readaheadLimit = start + len;
+    const read = this.source.read(start, len, opts);
     const asked = new Set<number>();
     for (const w of wanted) asked.add(w.page);
     // The gap pages between asked ones come with the read: cache them (unless already there).

@@ -99,10 +99,15 @@ export interface ErofsSuperblock {
 /** How much of the image {@link readSuperblock} reads first: the superblock and usually its block. */
 export const SUPERBLOCK_PROBE_SIZE = 4096;
 
+/** Reads superblock-area metadata: exactly what is asked, with no readahead behind it. */
+function readMetaAt(source: ByteSource, off: number, len: number, options: ReadOptions): Promise<Uint8Array> {
+  return source.read(off, len, { ...options, readaheadLimit: off + len });
+}
+
 /** True when `source` starts with an EROFS superblock (magic 0xE0F5E1E2 at offset 1024). */
 export async function isErofs(source: ByteSource, options: ReadOptions = {}): Promise<boolean> {
   if (source.size < EROFS_SUPER_OFFSET + SB.baseSize) return false;
-  const b = await source.read(EROFS_SUPER_OFFSET, 4, options);
+  const b = await readMetaAt(source, EROFS_SUPER_OFFSET, 4, options);
   return b.length === 4 && new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === EROFS_SUPER_MAGIC_V1;
 }
 
@@ -128,7 +133,7 @@ export async function readSuperblock(
   if (source.size < EROFS_SUPER_OFFSET + SB.baseSize) {
     throw new NotErofsError(`${source.size} bytes is too small to hold a superblock`);
   }
-  let head = await source.read(0, Math.min(source.size, SUPERBLOCK_PROBE_SIZE), options);
+  let head = await readMetaAt(source, 0, Math.min(source.size, SUPERBLOCK_PROBE_SIZE), options);
   let dv = new DataView(head.buffer, head.byteOffset + EROFS_SUPER_OFFSET, head.length - EROFS_SUPER_OFFSET);
   const magic = dv.getUint32(SB.magic, true);
   if (magic !== EROFS_SUPER_MAGIC_V1) {
@@ -163,7 +168,7 @@ export async function readSuperblock(
     if (EROFS_SUPER_OFFSET + csumLen > source.size) {
       throw new CorruptErofsError(`image of ${source.size} bytes ends inside the superblock block`, { block: 0 });
     }
-    head = await source.read(0, EROFS_SUPER_OFFSET + csumLen, options);
+    head = await readMetaAt(source, 0, EROFS_SUPER_OFFSET + csumLen, options);
     dv = new DataView(head.buffer, head.byteOffset + EROFS_SUPER_OFFSET, head.length - EROFS_SUPER_OFFSET);
   }
   const checksum = dv.getUint32(SB.checksum, true);
@@ -246,7 +251,7 @@ function safeSigned(v: bigint): number {
 async function rawRead(source: ByteSource, head: Uint8Array, off: number, len: number, options: ReadOptions): Promise<Uint8Array> {
   if (off + len > source.size) throw new CorruptErofsError(`superblock metadata at ${off}+${len} runs past the end of the image`, { offset: off });
   if (off + len <= head.length) return head.subarray(off, off + len);
-  return source.read(off, len, options);
+  return readMetaAt(source, off, len, options);
 }
 
 /**
@@ -312,7 +317,7 @@ async function readDevices(source: ByteSource, sb: ErofsSuperblock, options: Rea
   const pos = sb.devtSlotoff * EROFS_DEVT_SLOT_SIZE;
   const len = n * EROFS_DEVT_SLOT_SIZE;
   if (pos + len > source.size) throw new CorruptErofsError(`device table (${n} slots at ${pos}) runs past the end of the image`, { offset: pos });
-  const bytes = await source.read(pos, len, options);
+  const bytes = await readMetaAt(source, pos, len, options);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const is48 = (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_48BIT) !== 0;
   for (let i = 0; i < n; i++) {

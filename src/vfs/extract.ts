@@ -435,7 +435,7 @@ async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: (t: Ticke
   await ctx.dataSlots.acquire();
   try {
     if (source.size <= ctx.pieceSize) {
-      const bytes = await source.read(0, source.size, { signal });
+      const bytes = await source.read(0, source.size, { signal, scan: true });
       await ctx.writer.room();
       queued(ctx.writer.push({ op: 'file', path, createMode, meta, overwrite, bytes }, linked(inode)));
       return;
@@ -443,7 +443,7 @@ async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: (t: Ticke
     const handle = ctx.nextHandle++;
     queued(ctx.writer.push({ op: 'open', handle, path, createMode, overwrite }, linked(inode)));
     let pos = 0;
-    for await (const piece of readPieces(source, { pieceSize: ctx.pieceSize, readAhead: 2, signal })) {
+    for await (const piece of readPieces(source, { pieceSize: ctx.pieceSize, readAhead: 2, signal, scan: true })) {
       await ctx.writer.room();
       ctx.writer.push({ op: 'write', handle, pos, bytes: piece });
       pos += piece.byteLength;

@@ -105,7 +105,7 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
       }
       entries.push(r.value);
     }
-    const inodes = await Promise.all(entries.map((e) => fs.getattr(e.ino, { signal })));
+    const inodes = await Promise.all(entries.map((e) => fs.getattr(e.ino, { signal, scan: true })));
     const slots = entries.map((entry, i) => ({ entry, inode: inodes[i] }));
     startEarly(slots);
     return slots;
@@ -115,7 +115,7 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
     for (const s of slots) {
       if (early.size >= EARLY_DIRS) return;
       if (s.inode.type !== 'dir' || early.has(s.inode.ino) || seenDirs.has(s.inode.ino) || !isSafeName(s.entry.name)) continue;
-      const e = { it: fs.readdir(s.inode.ino, { signal })[Symbol.asyncIterator](), batch: undefined as unknown as Promise<Slot[]>, ended: false };
+      const e = { it: fs.readdir(s.inode.ino, { signal, scan: true })[Symbol.asyncIterator](), batch: undefined as unknown as Promise<Slot[]>, ended: false };
       e.batch = fetchBatch(e);
       e.batch.catch(() => {}); // rethrown when the walk gets there
       early.set(s.inode.ino, e);
@@ -131,7 +131,7 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
       early.delete(e.inode.ino);
       return { ...e, it: pre.it, ready: [], next: pre.batch, ended: pre.ended };
     }
-    const it = fs.readdir(e.inode.ino, { signal })[Symbol.asyncIterator]();
+    const it = fs.readdir(e.inode.ino, { signal, scan: true })[Symbol.asyncIterator]();
     const f: Frame = { ...e, it, ready: [], next: undefined, ended: false };
     prefetchNext(f);
     return f;

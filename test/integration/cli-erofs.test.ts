@@ -66,6 +66,19 @@ test('blob: the whole layer, a range, and -o FILE are the exact image bytes', as
   assert.ok((await readFile(out)).equals(images.lz4hc.bytes.subarray(5000)));
 });
 
+test('cold cat fetches the chunks on its path and no readahead beyond them', async () => {
+  // /etc/os-release: the superblock, the root and /etc inodes and directory blocks, the file's
+  // inode and data — at most 6 distinct 64 KiB chunks, whatever the layout. Readahead behind
+  // these lookups (sequential-looking metadata reads) used to fetch a window of 1 MiB or more.
+  for (const kind of ['plain', 'lz4hc']) {
+    const r = await ocifsOk(['cat', images[kind].ref, '/etc/os-release', '--stats', '--chunk-size', '64K'], { env: cacheEnv(`path-only-${kind}`) });
+    assert.equal(r.stdout.toString(), await readFile(join(tree, 'etc/os-release'), 'utf8'));
+    const s = statsOf(r);
+    assert.ok(images[kind].bytes.byteLength > 16 * 64 * 1024, `image too small for the check (${images[kind].bytes.byteLength})`);
+    assert.ok(s.bytesFetched <= 6 * 64 * 1024, `${kind}: fetched ${s.bytesFetched} bytes in ${s.requests} requests`);
+  }
+});
+
 test('cold cat of one small file fetches a small fraction of the image', async () => {
   const r = await ocifsOk(['cat', images.plain.ref, '/etc/os-release', '--stats'], { env: cacheEnv('cold-cat') });
   assert.equal(r.stdout.toString(), await readFile(join(tree, 'etc/os-release'), 'utf8'));

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { MemorySource } from '../../src/io/memory-source.js';
+import type { ByteSource, ReadOptions } from '../../src/io/byte-source.js';
+import { walk } from '../../src/vfs/walk.js';
 import { FileSource } from '../../src/io/file-source.js';
 import { isOcifsError } from '../../src/errors.js';
 import { openErofs, isErofs, formatErofsInfo, type ErofsFileSystem } from '../../src/erofs/index.js';
@@ -194,6 +196,30 @@ test('bytes read: a lookup reads the superblock block, dir blocks and inodes; a 
   // Chunk indexes come from cached metadata; the data is read exactly once.
   assert.ok(counting.bytes <= (1 << 20) + 4096, `read ${counting.bytes} for a 1 MiB file`);
   await (counting as unknown as { inner: FileSource }).inner.close();
+});
+
+test('readahead hints: lookups ask for none, file reads stop at the file, walks and extracts may scan on', async () => {
+  for (const name of ['chunked', 'lz4hc-packed', 'plain-512b']) {
+    const inner = fixtureSource(name);
+    const seen: { offset: number; length: number; options?: ReadOptions }[] = [];
+    const spy: ByteSource = { size: inner.size, read: (offset, length, options) => (seen.push({ offset, length, options }), inner.read(offset, length, options)) };
+    const fs = await openErofs(spy, { metaCacheBytes: 1 << 20 });
+    const big = await lookupPath(fs, 'big/text-2M.txt');
+    assert.ok(seen.length > 0);
+    for (const r of seen) assert.equal(r.options?.readaheadLimit, r.offset + r.length, `${name}: lookup read at ${r.offset}+${r.length} allows readahead`);
+    seen.length = 0;
+    await readAll(await fs.openFile(big.ino), 256 * 1024);
+    for (const r of seen) {
+      const limit = r.options?.readaheadLimit;
+      assert.ok(limit !== undefined && limit >= r.offset + r.length, `${name}: file read at ${r.offset}+${r.length} has limit ${limit}`);
+      // Never more than the file's size beyond the read (the rest of a contiguous file).
+      assert.ok(limit <= r.offset + r.length + big.size, `${name}: file read at ${r.offset} may read ahead to ${limit}`);
+      assert.ok(r.options?.scan !== true);
+    }
+    seen.length = 0;
+    for await (const e of walk(fs, '/wide')) void e;
+    assert.ok(seen.length > 0 && seen.some((r) => r.options?.readaheadLimit === undefined), `${name}: a walk's metadata reads may read ahead`);
+  }
 });
 
 test('interlaced (uncompressed, rotated) clusters decode like the kernel: regression for a packed-inode tail at la % 4096 = 148', async () => {
