@@ -38,6 +38,22 @@ export function entryJson(path: string, inode: Inode, target?: string): Record<s
   };
 }
 
+/** Directories `ls -R` reads ahead of the one it prints. */
+const LISTING_AHEAD = 16;
+
+/** One directory's rows and subdirectories. */
+interface Listing {
+  described: { row: string[]; json: Record<string, unknown> }[];
+  subdirs: { path: string; ino: number }[];
+}
+
+/** A directory `ls -R` has yet to print, its listing maybe already under way. */
+interface PendingDir {
+  path: string;
+  ino: number;
+  listing?: Promise<Listing>;
+}
+
 class Lister {
   constructor(
     private readonly fs: FileSystem,
@@ -56,28 +72,36 @@ class Lister {
     return { row: this.flags.long ? [...longColumns(inode), shown] : [shown], json: entryJson(path, inode, target) };
   }
 
+  /** Read options of this listing: a recursive one walks the tree ({@link ReadOptions.scan}). */
+  private get readOptions(): { signal: AbortSignal; scan?: boolean } {
+    return this.flags.recursive ? { signal: this.signal, scan: true } : { signal: this.signal };
+  }
+
   private async entries(dirIno: number): Promise<DirEntry[]> {
     const list: DirEntry[] = [];
-    for await (const e of this.fs.readdir(dirIno, { signal: this.signal })) list.push(e);
+    for await (const e of this.fs.readdir(dirIno, this.readOptions)) list.push(e);
     return list.sort(byName);
   }
 
-  /** Lists one directory; returns its subdirectories (for -R). */
-  async listDir(path: string, dirIno: number): Promise<{ path: string; ino: number }[]> {
+  /** Reads one directory: its rows and its subdirectories (for -R). */
+  private async load(path: string, dirIno: number): Promise<Listing> {
     const entries = await this.entries(dirIno);
     const described = await Promise.all(
       entries.map(async (e) => {
         const p = joinPath(path, e.name);
-        const inode = this.flags.long || this.flags.json ? await this.fs.getattr(e.ino, { signal: this.signal }) : undefined;
+        const inode = this.flags.long || this.flags.json ? await this.fs.getattr(e.ino, this.readOptions) : undefined;
         return inode ? this.describe(p, inode) : { row: [e.name], json: {} };
       }),
     );
+    return { described, subdirs: entries.filter((e) => e.type === 'dir').map((e) => ({ path: joinPath(path, e.name), ino: e.ino })) };
+  }
+
+  private print(l: Listing): void {
     if (this.flags.json) {
-      for (const d of described) this.out(JSON.stringify(d.json) + '\n');
-    } else if (described.length) {
-      this.out(alignRows(described.map((d) => d.row), new Set([1, 4])).join('\n') + '\n');
+      for (const d of l.described) this.out(JSON.stringify(d.json) + '\n');
+    } else if (l.described.length) {
+      this.out(alignRows(l.described.map((d) => d.row), new Set([1, 4])).join('\n') + '\n');
     }
-    return entries.filter((e) => e.type === 'dir').map((e) => ({ path: joinPath(path, e.name), ino: e.ino }));
   }
 
   async run(path: string): Promise<void> {
@@ -89,18 +113,28 @@ class Lister {
       return;
     }
     if (!this.flags.recursive) {
-      await this.listDir(canonical, start.ino);
+      this.print(await this.load(canonical, start.ino));
       return;
     }
-    // Depth first in name order, like `ls -R`; only the pending siblings are kept in memory.
-    const stack = [{ path: canonical, ino: start.ino }];
+    // Depth first in name order, like `ls -R`. The next directories to print are read ahead,
+    // LISTING_AHEAD at a time, so a remote image's round trips overlap instead of adding up;
+    // only the pending siblings and those listings are kept in memory.
+    const stack: PendingDir[] = [{ path: canonical, ino: start.ino }];
     let first = true;
     while (stack.length) {
+      for (let i = stack.length - 1; i >= Math.max(0, stack.length - LISTING_AHEAD); i--) {
+        const d = stack[i];
+        if (d.listing === undefined) {
+          d.listing = this.load(d.path, d.ino);
+          d.listing.catch(() => {}); // rethrown when its turn comes
+        }
+      }
       const dir = stack.pop()!;
+      const listing = await dir.listing!;
       if (!this.flags.json) this.out(`${first ? '' : '\n'}${dir.path}:\n`);
       first = false;
-      const subdirs = await this.listDir(dir.path, dir.ino);
-      for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]);
+      this.print(listing);
+      for (let i = listing.subdirs.length - 1; i >= 0; i--) stack.push(listing.subdirs[i]);
     }
   }
 }
