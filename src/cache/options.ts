@@ -12,14 +12,16 @@ export const MIN_CHUNK_SIZE = 4 * 1024;
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
 /**
  * Default chunk size: the unit of presence, of fetching and of wasted bytes on a random read.
- * Chosen from `bench/cache-micro.ts` (512 MiB blob, 1,000 cold 4 KiB reads): uniform random
- * reads fetch 16x / 52x / 114x / 131x the bytes asked at 64 KiB / 256 KiB / 1 MiB / 4 MiB
- * chunks; clustered reads (4 in 5 within 512 KiB of the previous) need 811 / 493 / 290 / 116
- * requests. 256 KiB halves 64 KiB's round trips on clustered reads for 2x the bytes, and fetches
- * half of what 1 MiB does; cold sequential throughput does not depend on it (adjacent missing
- * chunks are coalesced into one request anyway). High-latency registries may prefer 1 MiB.
+ * Chosen from the benchmarks. `bench/cache-micro.ts` (512 MiB blob, 1,000 cold 4 KiB reads):
+ * uniform random reads fetch 16x / 52x / 114x / 131x the bytes asked at 64 KiB / 256 KiB /
+ * 1 MiB / 4 MiB chunks. `bench/erofs-image.ts` (566 MiB image, 34k files): a cold `cat` of a
+ * 1 MiB file fetches 1.20x (plain) / 1.34x (lz4hc) of its blocks plus the metadata on its path
+ * at 64 KiB, 1.76x / 2.07x at 256 KiB, because every directory block and inode on the path
+ * costs a whole chunk. Cold sequential throughput does not depend on it (adjacent missing chunks
+ * are coalesced into one request), and walks read ahead past the chunk. High-latency
+ * registries with clustered random reads may prefer 256 KiB (fewer round trips).
  */
-export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 /** Most chunks a blob's presence map may have; larger blobs get a larger chunk size. */
 export const MAX_CHUNKS_PER_BLOB = 1 << 24;
 /** Default cap of concurrent upstream requests per blob. */

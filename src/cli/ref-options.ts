@@ -50,7 +50,7 @@ export function addRefOptions(cmd: Command, layerSelection = true): Command {
     .option('--mirror <registry=url>', 'try this mirror for a registry before the registry itself (repeatable)', collect)
     .option('--no-cache', 'keep fetched bytes in memory only')
     .option('--verify-first', 'download and verify each blob whole before serving any of its bytes')
-    .addOption(new Option('--chunk-size <size>', 'chunk size of new cache entries (e.g. 256K)'))
+    .addOption(new Option('--chunk-size <size>', 'chunk size of new cache entries (default 64K)'))
     .addOption(new Option('--cache-max-size <size>', 'evict least-recently-used blobs to keep the cache under this size (e.g. 10G)'))
     .option('--stats', 'on exit, print one JSON line of I/O counters on stderr')
     .option('--debug', 'print debug logs and error stacks');

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlobCache } from '../../src/cache/index.js';
+import { BlobCache, DEFAULT_CHUNK_SIZE } from '../../src/cache/index.js';
 import { startRangeServer, type RangeServer } from '../helpers/cache-http.js';
 import { checkPresentChunks, startCacheChild } from '../helpers/cache-procs.js';
 
@@ -40,7 +40,7 @@ test('two processes reading the same cold blob at once both get the right bytes'
   for (const r of results) assert.equal(r.sha256, want);
   console.log(`2 processes, whole blob: fetched ${(fetched / blob.length).toFixed(2)}x`);
   assert.ok(fetched <= 2 * blob.length, `fetched ${fetched}`);
-  assert.equal(await checkPresentChunks(join(cacheDir, 'blobs/sha256', digest.slice(7)), blob), Math.ceil(blob.length / (256 * 1024)));
+  assert.equal(await checkPresentChunks(join(cacheDir, 'blobs/sha256', digest.slice(7)), blob), Math.ceil(blob.length / DEFAULT_CHUNK_SIZE));
   const cache = await BlobCache.open(cacheDir);
   assert.deepEqual(await cache.verify(digest), [{ digest, status: 'verified', discarded: false }]);
   await cache.close();
