@@ -192,8 +192,8 @@ export class ErofsFileData implements ByteSource {
     if (e.kind === 'inline') return readMeta(this.ctx, this.inode.inMetabox, e.pos, e.length, options);
     if (this.opts.metaCached && e.deviceId === 0 && this.ctx.sb.devices.length === 0) return this.ctx.meta.read(e.pa, e.length, options);
     // Readahead may run to where the rest of the file would end if stored contiguously (as
-    // mkfs lays out flat and chunked files), not into the next file's blocks.
-    // A scan (an extract) reads the next files too: no limit then.
+    // mkfs lays out flat and chunked files), not into the next file's blocks — unless this is
+    // a scan (an extract), which reads the next files too.
     if (options?.scan) return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, options);
     const limit = e.pa + e.length + (this.size - (e.la + e.length));
     return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, { ...options, readaheadLimit: limit });
