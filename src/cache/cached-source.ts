@@ -16,7 +16,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import { DigestMismatchError, OcifsError, throwIfAborted, AbortedError } from '../errors.js';
-import type { ByteSource, ExtraBytesSink, ReadOptions } from '../io/byte-source.js';
+import type { ByteSource, ExtraBytesSink, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { CacheClosedError, CacheCorruptError, UpstreamShortReadError } from './errors.js';
 import type { ParsedDigest } from './digest.js';
@@ -91,6 +91,8 @@ export class CachedSource implements StreamableSource {
   private readonly inflight = new Map<number, FetchTask>();
   private readonly scheduler: Scheduler;
   private readahead: Readahead | null = null;
+  /** The verified data file behind {@link fileSpans}, opened on first use. */
+  private spanFile: Promise<{ fh: FileHandle; fileId: string } | null> | undefined;
   private completing: Promise<void> | null = null;
   private filling: Promise<void> | null = null;
   private lastCurrentCheck = 0;
@@ -178,6 +180,32 @@ export class CachedSource implements StreamableSource {
   async openVerifiedFile(): Promise<FileHandle | null> {
     const store = await this.getStore();
     return store instanceof DiskStore && store.complete && this.init.options.verify ? store.openVerifiedData() : null;
+  }
+
+  /**
+   * Where `[offset, offset + length)` lies in a local file, once the blob is complete and
+   * verified: a range of its data file, on a descriptor this source keeps open until it closes
+   * (so an eviction meanwhile cannot change the bytes behind it). Undefined while the blob is
+   * incomplete or unverified, or in a memory cache: use `read`. The bytes count as cache hits.
+   */
+  async fileSpans(offset: number, length: number, options: ReadOptions = {}): Promise<FileSpan[] | undefined> {
+    throwIfAborted(options.signal);
+    const n = clampRead(offset, length, this.size);
+    if (this.closed || !this.isComplete) return undefined;
+    if (this.spanFile === undefined) {
+      const opening = this.openVerifiedFile().then(async (fh) => {
+        if (fh === null) return null;
+        const st = await fh.stat({ bigint: true });
+        return { fh, fileId: `${st.dev}:${st.ino}` };
+      });
+      this.spanFile = opening;
+      // Not verified (yet): ask again next time rather than remember the refusal.
+      opening.then((f) => f === null && this.spanFile === opening && (this.spanFile = undefined), () => (this.spanFile = undefined));
+    }
+    const f = await this.spanFile.catch(() => null);
+    if (f === null || this.closed) return undefined;
+    this.countHit(n);
+    return n === 0 ? [] : [{ fd: f.fh.fd, fileId: f.fileId, position: offset, length: n }];
   }
 
   /** Counts bytes served from the cache without `read` (a copy of the verified data file) in the stats. */
@@ -1009,6 +1037,9 @@ export class CachedSource implements StreamableSource {
     this.completeAtClose = store?.complete ?? false;
     this.store = null;
     await store?.close();
+    const spanFile = await this.spanFile?.catch(() => null);
+    this.spanFile = undefined;
+    await spanFile?.fh.close().catch(() => {});
     this.init.onClose?.();
   }
 }

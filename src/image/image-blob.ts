@@ -4,7 +4,7 @@
  * prefetch into the cache.
  */
 import type { Readable } from 'node:stream';
-import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { copyToFile, readStream, type StreamOptions } from '../io/read-stream.js';
 import type { CachedSource, FillOptions } from '../cache/index.js';
 import { clampRead } from '../io/check-range.js';
@@ -36,6 +36,14 @@ export class ImageBlob implements ByteSource {
 
   read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
     return this.source.read(offset, length, options);
+  }
+
+  /**
+   * Where a range lies in a local file — the image file, or the cache's data file once the blob
+   * is complete and verified — so extract can copy it with the kernel; undefined otherwise.
+   */
+  async fileSpans(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+    return this.source.fileSpans?.(offset, length, options);
   }
 
   /**

@@ -5,6 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { fstatSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobCache, type BlobCacheOptions } from '../../src/cache/index.js';
@@ -156,6 +157,28 @@ test('readahead stops at the reader\'s readaheadLimit, also through a SliceSourc
   for (let off = 16 * MiB; off < 17 * MiB; off += 128 * KiB) eq(await src.read(off, 128 * KiB, { readaheadLimit: off + 128 * KiB }), data.subarray(off, off + 128 * KiB));
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(up.bytes, 1 * MiB);
+  await cache.close();
+});
+
+test('fileSpans: none until the blob is complete and verified, then ranges of its data file on a descriptor kept until close', async () => {
+  const { data, src, cache } = await setup(1 * MiB + 77);
+  assert.equal(await src.fileSpans(0, 4096), undefined);
+  eq(await src.read(0, 512 * KiB), data.subarray(0, 512 * KiB));
+  assert.equal(await src.fileSpans(0, 4096), undefined, 'incomplete');
+  eq(await src.read(512 * KiB, data.length), data.subarray(512 * KiB));
+  assert.equal(src.isComplete, true);
+  const spans = await src.fileSpans(1000, 300_000);
+  assert.ok(spans && spans.length === 1);
+  const [sp] = spans;
+  assert.equal(sp.length, 300_000);
+  const st = fstatSync(sp.fd, { bigint: true });
+  assert.equal(sp.fileId, `${st.dev}:${st.ino}`);
+  const got = Buffer.alloc(sp.length);
+  assert.equal(readSync(sp.fd, got, 0, sp.length, sp.position), sp.length);
+  eq(got, data.subarray(1000, 301_000));
+  assert.deepEqual(await src.fileSpans(data.length, 0), []);
+  await src.close();
+  assert.throws(() => fstatSync(sp.fd), /EBADF/, 'the descriptor is closed with the source');
   await cache.close();
 });
 
