@@ -96,6 +96,24 @@ for (const name of ['plain', 'lz4hc']) {
     const dest = join(tmp, `extract-${name}`);
     await ocifsOk(['extract', images[name].ref, dest], { env: cacheEnv(`extract-${name}`) });
     assertSameManifest(await treeManifest(dest), expected, `extract ${name}`);
+    // A whole-tree extract streams the layer into the cache alongside the walk: it ends complete
+    // and verified. A second extract, from the warm cache, copies from the data file.
+    const ls = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env: cacheEnv(`extract-${name}`) })).stdout.toString());
+    assert.deepEqual(
+      ls.map((e: { presentBytes: number; verified: boolean }) => [e.presentBytes, e.verified]),
+      [[images[name].bytes.byteLength, true]],
+    );
+    const again = join(tmp, `extract-${name}-warm`);
+    const warm = await ocifsOk(['extract', images[name].ref, again, '--stats'], { env: cacheEnv(`extract-${name}`) });
+    assertSameManifest(await treeManifest(again), expected, `warm extract ${name}`);
+    assert.ok(statsOf(warm).bytesFetched < 8192);
+  });
+
+  test(`extract of a subtree of the ${name} image fetches only what the subtree needs`, async () => {
+    const dest = join(tmp, `extract-sub-${name}`);
+    const r = await ocifsOk(['extract', images[name].ref, dest, '/sizes', '--stats'], { env: cacheEnv(`extract-sub-${name}`) });
+    assertSameManifest(await treeManifest(dest), expected.filter((l) => JSON.parse(l).path.startsWith('sizes/')).map((l) => l.replace('"sizes/', '"')), `extract ${name} /sizes`);
+    assert.ok(statsOf(r).bytesFetched < images[name].bytes.byteLength / 2, `fetched ${statsOf(r).bytesFetched}`);
   });
 
   test(`cat of every regular file of the ${name} image equals the source bytes`, async () => {
