@@ -48,6 +48,16 @@ export async function runCoreBench(options: CoreBenchOptions = {}): Promise<Row[
     const cold = await best(runs, () => ocifs(['blob', ref, '--layer', '0', '-o', '/dev/null'], { OCIFS_CACHE_DIR: freshCache() }), dropCaches);
     const coldRatio = cold.seconds / curl.seconds;
     rows.push({ metric: '(a) cold full read to /dev/null', ocifs: fmtS(cold.seconds), peer: `curl ${fmtS(curl.seconds)}`, ratio: coldRatio, ...atMost(coldRatio, 1.25), data: { ocifs: cold.seconds, curl: curl.seconds, bytes: size } });
+    // The cold read also makes the blob durable in the cache (fdatasync before a chunk is marked
+    // present), which curl -o /dev/null does not: the same download kept durably, for scale.
+    const curlOut = join(work, 'curl.out');
+    const curlDurable = await best(runs, () => timedShell(`curl -sf -o ${curlOut} ${url} && sync ${curlOut}`), async () => {
+      await rm(curlOut, { force: true });
+      await dropCaches();
+    });
+    await rm(curlOut, { force: true });
+    const durableRatio = cold.seconds / curlDurable.seconds;
+    rows.push({ metric: '(a) same, peer keeping the blob durably', ocifs: fmtS(cold.seconds), peer: `curl -o FILE && sync FILE ${fmtS(curlDurable.seconds)}`, ratio: durableRatio, data: { ocifs: cold.seconds, curlDurable: curlDurable.seconds } });
 
     // (b) warm full read vs cat of a local copy (both from the page cache).
     const warmDir = freshCache();
