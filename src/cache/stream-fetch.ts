@@ -91,7 +91,10 @@ interface Batch {
   written?: Promise<void>;
 }
 
-/** Thrown through the upstream to end a stream early at `at` (a batch claimed by another process). */
+/**
+ * Thrown through the upstream to end a stream early at `at`: a batch claimed by another process,
+ * or one whose chunks are all present already.
+ */
 class StopStream extends Error {
   constructor(readonly at: number) {
     super('stream stopped');
@@ -159,12 +162,21 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
     }
   };
 
+  const allPresent = (b: Batch): boolean => {
+    for (let c = b.c0; c < b.c1; c++) if (!store.has(c)) return false;
+    return true;
+  };
+
   /** Before the first byte of batch `k`: claims ahead, tasks ahead, and batch `k` must be ours. */
   const enter = async (k: number): Promise<void> => {
     while (nextC < p.c1 && nextC * cs < pos + STREAM_CLAIM_AHEAD_BYTES) makeBatch();
     for (let i = k; i <= k + TASKS_AHEAD && i < batches.length; i++) if (!batches[i].registered) register(batches[i]);
     const b = batches[k];
     b.entered = true;
+    // Every chunk of this batch arrived meanwhile (readers ahead of the stream fetched them):
+    // end the request here rather than download them again; the caller goes on from here,
+    // skipping what is present.
+    if (k > 0 && allPresent(b)) throw new StopStream(b.start);
     if (!(await b.claims)) throw new StopStream(b.start);
   };
 

@@ -20,8 +20,9 @@ test(`kill -9 during fills (${KILLS} times, single and concurrent), then the blo
   const blob = randomBytes(48 * MiB);
   const digest = 'sha256:' + createHash('sha256').update(blob).digest('hex');
   await writeFile(join(tmp, 'blob'), blob);
-  // Slow enough that a kill lands mid-download, fast enough to make progress between kills.
-  const server = await startRangeServer(join(tmp, 'blob'), { bytesPerSecond: 4 * MiB });
+  // Slow enough that a kill lands mid-download, fast enough to make progress between kills
+  // (the rate is per response: at 4 MiB/s ten runs of 4 parallel requests could finish 48 MiB).
+  const server = await startRangeServer(join(tmp, 'blob'), { bytesPerSecond: 2 * MiB });
   after(async () => {
     await server.stop();
     await rm(tmp, { recursive: true, force: true });

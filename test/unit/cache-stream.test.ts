@@ -149,6 +149,27 @@ test('reads during a stream: one inside the batch arriving joins it; one far ahe
   await cache.close();
 });
 
+test('a stream that reaches a batch readers already fetched ends there and resumes after it, not downloading it twice', async () => {
+  const { data, up, cache, src } = await setup(48 * MiB);
+  let release!: () => void;
+  up.gate = new Promise<void>((r) => (release = r));
+  up.gateAt = 5 * MiB;
+  const reached = new Promise<void>((r) => (up.onGate = r));
+  const streamed = collect(src, 0, data.byteLength);
+  await reached;
+  // A whole 4 MiB batch far ahead of the stream, fetched by a read meanwhile.
+  eq(await src.read(36 * MiB, 4 * MiB), data.subarray(36 * MiB, 40 * MiB));
+  assert.equal(up.reads, 1);
+  release();
+  eq(await streamed, data);
+  assert.deepEqual(up.streams, [
+    { offset: 0, length: 48 * MiB },
+    { offset: 40 * MiB, length: 8 * MiB },
+  ]);
+  assert.equal(src.isComplete, true);
+  await cache.close();
+});
+
 test('a block another live process has claimed ends the stream there; its bytes are waited for, then fetched', async () => {
   const { data, up, cache, src, dir } = await setup(24 * MiB, { claimStaleMs: 300 });
   await src.read(0, 1); // creates the instance
