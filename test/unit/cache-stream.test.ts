@@ -32,6 +32,20 @@ async function setup(size: number, opts: BlobCacheOptions = {}, upOpts: Streamin
   return { data, digest, up, cache, src, dir };
 }
 
+/**
+ * Holds the upstream's streams at byte `at`: runs `start`, waits until a stream reaches `at`, and
+ * returns the function that lets it go on.
+ */
+async function holdAt(up: StreamingSource, at: number, start: () => unknown): Promise<() => void> {
+  let release!: () => void;
+  up.gate = new Promise<void>((r) => (release = r));
+  up.gateAt = at;
+  const reached = new Promise<void>((r) => (up.onGate = r));
+  start();
+  await reached;
+  return release;
+}
+
 function eq(a: Uint8Array, b: Uint8Array, msg?: string) {
   assert.equal(a.byteLength, b.byteLength, msg);
   assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), msg ?? 'bytes differ');
@@ -130,12 +144,8 @@ test('an upstream failing mid-stream: the stream rejects, whole batches received
 
 test('reads during a stream: one inside the batch arriving joins it; one far ahead is fetched by itself; all exact', async () => {
   const { data, up, cache, src } = await setup(32 * MiB);
-  let release!: () => void;
-  up.gate = new Promise<void>((r) => (release = r));
-  up.gateAt = 5 * MiB;
-  const reached = new Promise<void>((r) => (up.onGate = r));
-  const streamed = collect(src, 0, data.byteLength);
-  await reached;
+  let streamed!: Promise<Uint8Array>;
+  const release = await holdAt(up, 5 * MiB, () => (streamed = collect(src, 0, data.byteLength)));
   // 5 MiB is in the second batch [4 MiB, 8 MiB): an in-flight task of the stream
   const near = src.read(5 * MiB + 100, 1000);
   const far = src.read(30 * MiB, 4096);
@@ -151,12 +161,8 @@ test('reads during a stream: one inside the batch arriving joins it; one far ahe
 
 test('a stream that reaches a batch readers already fetched ends there and resumes after it, not downloading it twice', async () => {
   const { data, up, cache, src } = await setup(48 * MiB);
-  let release!: () => void;
-  up.gate = new Promise<void>((r) => (release = r));
-  up.gateAt = 5 * MiB;
-  const reached = new Promise<void>((r) => (up.onGate = r));
-  const streamed = collect(src, 0, data.byteLength);
-  await reached;
+  let streamed!: Promise<Uint8Array>;
+  const release = await holdAt(up, 5 * MiB, () => (streamed = collect(src, 0, data.byteLength)));
   // A whole 4 MiB batch far ahead of the stream, fetched by a read meanwhile.
   eq(await src.read(36 * MiB, 4 * MiB), data.subarray(36 * MiB, 40 * MiB));
   assert.equal(up.reads, 1);
@@ -237,12 +243,8 @@ test('fill of a cold blob is one stream; progress rises to the size; verified', 
 
 test('a low-priority fill does not hold back a read of bytes its stream has not reached', async () => {
   const { data, up, cache, src } = await setup(24 * MiB);
-  let release!: () => void;
-  up.gate = new Promise<void>((r) => (release = r));
-  up.gateAt = 2 * MiB;
-  const reached = new Promise<void>((r) => (up.onGate = r));
-  const filling = src.fill({ priority: 'low' });
-  await reached;
+  let filling!: Promise<void>;
+  const release = await holdAt(up, 2 * MiB, () => (filling = src.fill({ priority: 'low' })));
   eq(await src.read(20 * MiB, 64 * KiB), data.subarray(20 * MiB, 20 * MiB + 64 * KiB));
   release();
   await filling;
