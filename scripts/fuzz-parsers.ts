@@ -8,18 +8,7 @@ import { parseManifestDocument, parseImageConfig, parsePlatform } from '../src/o
 import { parseWwwAuthenticate, parseContentRange, parseRetryAfter } from '../src/registry/index.js';
 import { parseConfig, parseMirrorFlag } from '../src/config/index.js';
 import { OcifsError } from '../src/errors.js';
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce from the seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../test/helpers/prng.js';
 
 const REF_SEEDS = [
   'alpine', 'alpine:3.20', 'docker.io/library/alpine@sha256:' + 'a'.repeat(64), 'localhost:5000/x/y:t', '[::1]:5000/x',

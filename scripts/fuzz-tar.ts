@@ -16,6 +16,7 @@ import { decodeTarIndex, encodeTarIndex } from '../src/tar/tar-index.js';
 import { buildGzipIndex } from '../src/tar/gzip-indexer.js';
 import { GzipIndexedSource } from '../src/tar/gzip-indexed-source.js';
 import type { FileSystem } from '../src/vfs/types.js';
+import { mulberry32 as prng } from '../test/helpers/prng.js';
 
 /** Codes a hostile input may produce. */
 const EXPECTED = new Set(['ERR_OCIFS_CORRUPT_TAR', 'ERR_OCIFS_UNSUPPORTED_LAYER', 'ERR_OCIFS_CORRUPT_GZIP']);
@@ -66,18 +67,6 @@ export async function tarCorpus(): Promise<Uint8Array[]> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Recomputes the checksum of the header block at `at`, so mutations reach past it. */

@@ -4,21 +4,10 @@
 //   node --import tsx bench/lib/blob-reads.ts concurrent REF CACHE_DIR READERS LENGTH
 import { openImage } from '../../src/image/index.js';
 import { IoStats } from '../../src/io/io-stats.js';
+import { mulberry32 as rng } from '../../test/helpers/prng.js';
 
 const [mode, ref, cacheDir, a, b, c] = process.argv.slice(2);
 const stats = new IoStats();
-
-/** A small deterministic PRNG (mulberry32), so every chunk size sees the same offsets. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const image = await openImage(ref, { cacheDir, stats, ...(mode === 'random' ? { chunkSize: Number(a) } : {}) });
 try {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { extractTree } from '../../src/vfs/extract.js';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import { assertSameManifest, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
+import { mulberry32 as rng } from '../helpers/prng.js';
 
 const made: string[] = [];
 after(async () => {
@@ -64,17 +65,6 @@ test('writers must be an integer from 1 to 16', async () => {
   const { dest } = await scratch();
   for (const writers of [0, 17, 1.5]) await assert.rejects(extractTree(new MemoryFs(), dest, { writers }), { code: 'ERR_OCIFS_INVALID_OPTION' });
 });
-
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(t ^ (t >>> 15), 1 | t);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A random tree whose names collide often (a, b, c in every directory), as symlinks out of

@@ -9,6 +9,7 @@ import { extractTree, measureTree } from '../../src/vfs/extract.js';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import type { FileSystem } from '../../src/vfs/types.js';
+import { mulberry32 as rng } from '../helpers/prng.js';
 
 const isRoot = process.getuid?.() === 0;
 let tmp: string;
@@ -239,18 +240,6 @@ test('bad options are refused with their name', async () => {
   await assert.rejects(extractTree(fs, dest, { path: '/missing' }), { code: 'ERR_OCIFS_NOT_FOUND' });
 
 });
-
-/** A tiny deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A random hostile tree: symlinks pointing out of DEST (absolute, relative, to `outside`),

@@ -8,6 +8,7 @@ import { MergedFileSystem, type MergeLayer } from '../../src/vfs/merge.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { walk } from '../../src/vfs/walk.js';
 import type { FileSystem } from '../../src/vfs/types.js';
+import { mulberry32 as rng } from '../helpers/prng.js';
 
 const dec = new TextDecoder();
 
@@ -177,18 +178,6 @@ test('bad merged inode numbers and options are refused', async () => {
 });
 
 // ---- Random layer stacks against a model that applies layers in order, like umoci unpack ----
-
-/** A tiny deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ModelEntry {
   type: 'file' | 'dir' | 'symlink' | 'chardev';
