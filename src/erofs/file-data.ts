@@ -191,22 +191,27 @@ export class ErofsFileData implements ByteSource {
   private rawPiece(e: { kind: 'data'; la: number; length: number; deviceId: number; pa: number } | { kind: 'inline'; length: number; pos: number }, options?: ReadOptions): Promise<Uint8Array> {
     if (e.kind === 'inline') return readMeta(this.ctx, this.inode.inMetabox, e.pos, e.length, options);
     if (this.opts.metaCached && e.deviceId === 0 && this.ctx.sb.devices.length === 0) return this.ctx.meta.read(e.pa, e.length, options);
-    // Readahead may run to where the rest of the file would end if stored contiguously (as
-    // mkfs lays out flat and chunked files), not into the next file's blocks — unless this is
-    // a scan (an extract), which reads the next files too.
-    if (options?.scan) return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, options);
-    const limit = e.pa + e.length + (this.size - (e.la + e.length));
-    return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, { ...options, readaheadLimit: limit });
+    // The rest of the file, stored contiguously (as mkfs lays out flat and chunked files).
+    return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, this.fileLimited(options, e.pa + (this.size - e.la)));
+  }
+
+  /**
+   * `options` with readahead stopped at `end`, where this file's data would end on disk — not
+   * into the next file's blocks — unless the read is part of a scan (an extract), which reads
+   * the next files too.
+   */
+  private fileLimited(options: ReadOptions | undefined, end: number): ReadOptions | undefined {
+    return options?.scan ? options : { ...options, readaheadLimit: end };
   }
 
   /**
    * Reads the physical cluster(s) `[pa, pa + plen)` that end at logical offset `laEnd`;
    * readahead behind it may run over the rest of the file at the same compression ratio (a
-   * hint; mkfs stores a file's clusters in order), or on, in a scan.
+   * hint; mkfs stores a file's clusters in order).
    */
   private compressedRead(pa: number, plen: number, llen: number, laEnd: number, options?: ReadOptions): Promise<Uint8Array> {
-    const limit = options?.scan ? undefined : pa + plen + Math.ceil(((this.size - laEnd) * plen) / Math.max(1, llen));
-    return readPhysical(this.ctx, 0, pa, plen, this.inode.nid, limit === undefined ? options : { ...options, readaheadLimit: limit });
+    const end = pa + plen + Math.ceil(((this.size - laEnd) * plen) / Math.max(1, llen));
+    return readPhysical(this.ctx, 0, pa, plen, this.inode.nid, this.fileLimited(options, end));
   }
 
   private async extentAt(pos: number, options?: ReadOptions): Promise<ZExtent> {
