@@ -5,4 +5,6 @@
 // measurable here (bodies pass through it, they are not parsed byte by byte), so keep Liftoff.
 import { setFlagsFromString } from 'node:v8';
 setFlagsFromString('--liftoff-only');
-await import('../dist/src/cli/main.js');
+// The bundled command (scripts/bundle.mjs) starts ~55 ms faster than the module tree in
+// dist/src; `npm run build` makes both.
+await import('../dist/bundle/main.js');

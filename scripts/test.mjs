@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the test suite with Node's built-in runner on the TypeScript sources (through tsx).
 // Usage: node scripts/test.mjs [--unit|--integration] [name-filter...]
-// Builds dist/ first, because integration tests run the real `ocifs` command from it.
+// Builds dist/ first (`npm run build`: the library and the bundled command), because
+// integration tests run the real `ocifs` command from it.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -21,7 +22,7 @@ function find(dir) {
   return out;
 }
 
-const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const files = only

@@ -7,22 +7,8 @@
  * when it names none or one that is unknown (help, usage errors); see {@link loadCommands}.
  */
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
 import { exitCodeOf, printError, EXIT_USAGE } from './fail.js';
-
-/** The package version: package.json is three levels up from dist/src/cli, two from src/cli (tests). */
-function packageVersion(): string {
-  const require = createRequire(import.meta.url);
-  for (const p of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = require(p) as { name?: string; version: string };
-      if (pkg.name === 'ocifs') return pkg.version;
-    } catch {
-      // try the next layout
-    }
-  }
-  return '0.0.0';
-}
+import { packageVersion } from './package-root.js';
 
 const version = packageVersion();
 

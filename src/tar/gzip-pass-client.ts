@@ -50,7 +50,11 @@ function rebuildError(e: { name: string; code?: string; message: string; data?: 
  */
 export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSize: number, span: number, options: GzipIndexOptions): Promise<GzipIndex | undefined> {
   const url = workerUrl();
-  if (!url) return undefined;
+  if (!url) {
+    debug('no gzip-pass-worker file beside %s: running the pass in this thread', import.meta.url);
+    return undefined;
+  }
+  debug('gzip pass in a worker from %s', url.href);
   let worker: Worker;
   try {
     const workerData = { span, inflater: passInflater(options), parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };

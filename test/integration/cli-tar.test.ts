@@ -113,6 +113,13 @@ for (const which of [0, 1, 2]) {
   });
 }
 
+test('the command runs the gzip index pass in its worker (the bundle ships the worker file)', async () => {
+  const img = images[0];
+  const r = await ocifsOk(['ls', img.ref, '/', '--no-cache'], { env: { NODE_DEBUG: 'ocifs:gzip' } });
+  assert.match(r.stderr, /gzip pass in a worker from file:.*\/dist\/bundle\/gzip-pass-worker\.js/);
+  assert.doesNotMatch(r.stderr, /running the pass in this thread/);
+});
+
 test('--layer shows one layer as it is, whiteouts included', async () => {
   const img = images[0];
   const env = { OCIFS_CACHE_DIR: join(tmp, 'c-layer') };

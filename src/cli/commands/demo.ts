@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { serveLayout } from '../../serve/layout-registry.js';
 import { openImage } from '../../image/index.js';
 import { IoStats } from '../../io/io-stats.js';
@@ -15,9 +14,10 @@ import type { FileSystem } from '../../vfs/types.js';
 import { alignRows, longColumns } from '../format-inode.js';
 import { byName } from './ls.js';
 import { formatSize } from '../size.js';
+import { packageRoot } from '../package-root.js';
 
-/** The bundled sample layout (from the package root). */
-export const SAMPLE_LAYOUT = fileURLToPath(new URL('../../../../sample/layout', import.meta.url));
+/** The bundled sample layout (in the package root). */
+export const SAMPLE_LAYOUT = join(packageRoot() ?? '.', 'sample', 'layout');
 
 async function listLong(fs: FileSystem, path: string): Promise<string> {
   const dir = await resolvePath(fs, path);
