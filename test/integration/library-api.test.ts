@@ -53,3 +53,46 @@ test('the README example works through the package entry point', async () => {
     fetchedLess: true,
   });
 });
+
+test('startBackgroundFill: a whole-tree extract streams the layer into the cache once, alongside the walk', async () => {
+  const script = `
+    import { openImage, serveLayout, extractTree, startBackgroundFill, IoStats } from 'ocifs';
+    import { mkdtemp, readdir, rm } from 'node:fs/promises';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    const reg = await serveLayout('sample/layout');
+    const dir = await mkdtemp(join(tmpdir(), 'ocifs-lib-'));
+    const stats = new IoStats();
+    const img = await openImage(reg.hostPort + '/ocifs/sample:latest', { cacheDir: join(dir, 'cache'), stats });
+    try {
+      const fs = await img.openFileSystem();
+      const blob = await img.openBlob({ layer: -1 });
+      const out = { before: blob.isComplete };
+      const fill = startBackgroundFill(img);
+      const r = await extractTree(fs, join(dir, 'x'));
+      await fill.stop();
+      out.files = r.files;
+      out.top = (await readdir(join(dir, 'x'))).sort();
+      out.after = blob.isComplete;
+      // One stream of the blob (plus the manifest, the config and the walk's first reads).
+      out.fetchedAboutOnce = stats.bytesFetched >= blob.size && stats.bytesFetched < blob.size * 1.25;
+      out.requests = stats.requests;
+      console.log(JSON.stringify(out));
+    } finally {
+      await img.close();
+      await reg.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  `;
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.toString()) as { before: boolean; after: boolean; files: number; top: string[]; fetchedAboutOnce: boolean; requests: number };
+  assert.equal(out.before, false);
+  assert.equal(out.after, true, 'the layer is complete and verified in the cache');
+  assert.ok(out.files > 3);
+  assert.ok(out.top.includes('etc') && out.top.includes('usr'), out.top.join(' '));
+  assert.equal(out.fetchedAboutOnce, true);
+  // Manifest, config, the stream, perhaps a read that went out before the stream began (the
+  // walk alone makes 9 requests of this image).
+  assert.ok(out.requests <= 5, `${out.requests} requests`);
+});

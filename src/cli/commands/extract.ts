@@ -3,15 +3,12 @@
  * `fsck.erofs --extract` / `umoci unpack`, safely, with a progress bar on a terminal.
  */
 import type { Command } from 'commander';
-import { debuglog } from 'node:util';
-import type { BlobSelector, Image } from '../../image/image.js';
+import { startBackgroundFill } from '../../image/background-fill.js';
 import { extractTree, measureTree, type ExtractProgress } from '../../vfs/extract.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
 import { startProgress } from '../progress.js';
 import { formatSize } from '../size.js';
-
-const debug = debuglog('ocifs:extract');
 
 interface ExtractFlags extends RefFlags {
   overwrite?: boolean;
@@ -47,7 +44,9 @@ export function register(program: Command): void {
         last = now;
         bar?.update(p.bytes, { doneText: `${formatSize(p.bytes)} (${p.entries} entries)` });
       };
-      const filling = path === '/' && flags.cache !== false ? fillLayers(image, selectorOf(flags), signal) : undefined;
+      // A whole tree needs (nearly) every byte of its layers: stream them into the cache
+      // alongside the walk (a subtree fetches only what it reads).
+      const filling = path === '/' && flags.cache !== false ? startBackgroundFill(image, selectorOf(flags), { signal }) : undefined;
       try {
         const result = await extractTree(fs, dest, {
           path,
@@ -75,36 +74,4 @@ export function register(program: Command): void {
       }
     });
   });
-}
-
-/**
- * A whole tree needs (nearly) every byte of its layers, so they are streamed into the cache from
- * the start, alongside the walk — one long request per blob, as skopeo downloads them, instead
- * of thousands of reads — and once a blob is complete and verified the rest of the extract
- * copies from the cache's data file. Reads of bytes not there yet still fetch them at once.
- * A failed fill only costs speed: the reads report real errors.
- */
-function fillLayers(image: Image, selector: BlobSelector | undefined, signal: AbortSignal): { stop(): Promise<void> } {
-  const ac = new AbortController();
-  const onAbort = () => ac.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
-  const layers = selector ? [selector] : image.layers.filter((l) => l.index >= 0).map((l) => ({ layer: l.index }));
-  const done = image.kind !== 'registry'
-    ? Promise.resolve()
-    : Promise.all(
-        layers.map(async (sel) => {
-          const blob = await image.openBlob(sel);
-          if (!blob.isComplete) await blob.prefetch({ signal: ac.signal, priority: 'low' });
-        }),
-      ).then(
-        () => {},
-        (err: unknown) => debug('background fill stopped: %s', err instanceof Error ? err.message : String(err)),
-      );
-  return {
-    async stop() {
-      ac.abort(new Error('extract finished'));
-      signal.removeEventListener('abort', onAbort);
-      await done;
-    },
-  };
 }
