@@ -7,10 +7,15 @@ import { run } from '../helpers/run.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-test('the README example works through the package entry point', async () => {
+/**
+ * Runs `body` in a child process as an ES module importing `names` from 'ocifs', with `img`
+ * (the sample image, opened through the built-in registry), `stats`, `dir` (a temp directory)
+ * and `out` (an object) in scope; resolves with `out` as the child printed it.
+ */
+async function withSample(names: string[], body: string): Promise<Record<string, unknown>> {
   const script = `
-    import { openImage, serveLayout, resolvePath, extractTree, IoStats, isOcifsError, parseReference } from 'ocifs';
-    import { mkdtemp, readFile, rm } from 'node:fs/promises';
+    import { openImage, serveLayout, IoStats, ${names.join(', ')} } from 'ocifs';
+    import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';
     const reg = await serveLayout('sample/layout');
@@ -19,6 +24,21 @@ test('the README example works through the package entry point', async () => {
     const img = await openImage(reg.hostPort + '/ocifs/sample:latest', { cacheDir: join(dir, 'cache'), stats });
     try {
       const out = {};
+      ${body}
+      console.log(JSON.stringify(out));
+    } finally {
+      await img.close();
+      await reg.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  `;
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+}
+
+test('the README example works through the package entry point', async () => {
+  const out = await withSample(['resolvePath', 'extractTree', 'isOcifsError', 'parseReference'], `
       out.canonical = parseReference('alpine').canonical;
       out.layers = img.layers.length;
       const blob = await img.openBlob({ layer: -1 });
@@ -33,16 +53,8 @@ test('the README example works through the package entry point', async () => {
       out.os = (await readFile(join(dir, 'x', 'os-release'), 'utf8')).split('\\n')[0];
       try { await resolvePath(fs, '/nope'); } catch (e) { out.err = isOcifsError(e, 'ERR_OCIFS_NOT_FOUND'); }
       out.fetchedLess = stats.bytesFetched < blob.size;
-      console.log(JSON.stringify(out));
-    } finally {
-      await img.close();
-      await reg.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  `;
-  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
-  assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout.toString()), {
+  `);
+  assert.deepEqual(out, {
     canonical: 'docker.io/library/alpine:latest',
     layers: 1,
     magic: 'e0f5e1e2',
@@ -55,19 +67,10 @@ test('the README example works through the package entry point', async () => {
 });
 
 test('startBackgroundFill: a whole-tree extract streams the layer into the cache once, alongside the walk', async () => {
-  const script = `
-    import { openImage, serveLayout, extractTree, startBackgroundFill, IoStats } from 'ocifs';
-    import { mkdtemp, readdir, rm } from 'node:fs/promises';
-    import { tmpdir } from 'node:os';
-    import { join } from 'node:path';
-    const reg = await serveLayout('sample/layout');
-    const dir = await mkdtemp(join(tmpdir(), 'ocifs-lib-'));
-    const stats = new IoStats();
-    const img = await openImage(reg.hostPort + '/ocifs/sample:latest', { cacheDir: join(dir, 'cache'), stats });
-    try {
+  const out = (await withSample(['extractTree', 'startBackgroundFill'], `
       const fs = await img.openFileSystem();
       const blob = await img.openBlob({ layer: -1 });
-      const out = { before: blob.isComplete };
+      out.before = blob.isComplete;
       const fill = startBackgroundFill(img);
       const r = await extractTree(fs, join(dir, 'x'));
       await fill.stop();
@@ -77,16 +80,7 @@ test('startBackgroundFill: a whole-tree extract streams the layer into the cache
       // One stream of the blob (plus the manifest, the config and the walk's first reads).
       out.fetchedAboutOnce = stats.bytesFetched >= blob.size && stats.bytesFetched < blob.size * 1.25;
       out.requests = stats.requests;
-      console.log(JSON.stringify(out));
-    } finally {
-      await img.close();
-      await reg.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  `;
-  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
-  assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout.toString()) as { before: boolean; after: boolean; files: number; top: string[]; fetchedAboutOnce: boolean; requests: number };
+  `)) as { before: boolean; after: boolean; files: number; top: string[]; fetchedAboutOnce: boolean; requests: number };
   assert.equal(out.before, false);
   assert.equal(out.after, true, 'the layer is complete and verified in the cache');
   assert.ok(out.files > 3);
