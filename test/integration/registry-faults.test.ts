@@ -1,60 +1,21 @@
 // Every fault of the fault proxy, between the client and a real registry, ends in correct bytes
 // or a clear typed error — never wrong bytes from a response that does not match its request.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startRegistry, skopeoPush, type TestRegistry } from '../helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { writeImageLayout, MT_LAYER_EROFS } from '../helpers/oci-layout.js';
-import { RegistryClient, type ResolvedImage, type RegistryClientOptions } from '../../src/registry/index.js';
-import { IoStats } from '../../src/io/io-stats.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
+import { faultTestClient as client, withFaultTestClient as withClient, useProxiedBlob } from '../helpers/proxied-blob.js';
+import type { RegistryClient, ResolvedImage } from '../../src/registry/index.js';
 import { isOcifsError } from '../../src/errors.js';
 
-let reg: TestRegistry;
 let proxy: FaultProxy;
-let tmp: string;
 let img: ResolvedImage;
 const blob = randomBytes(1024 * 1024 + 3);
 const BLOB = /\/blobs\//;
 
-function client(extra: RegistryClientOptions = {}): RegistryClient {
-  return new RegistryClient({ env: { PATH: process.env.PATH }, retryBaseDelay: 5, retryMaxDelay: 20, maxRetries: 3, bodyTimeout: 400, ...extra });
-}
-
-async function withClient<T>(fn: (c: RegistryClient, stats: IoStats) => Promise<T>, extra: RegistryClientOptions = {}): Promise<T> {
-  const stats = new IoStats();
-  const c = client({ stats, ...extra });
-  try {
-    return await fn(c, stats);
-  } finally {
-    await c.close();
-  }
-}
-
 const code = (c: string, re?: RegExp) => (e: unknown) => isOcifsError(e, c) && (re === undefined || re.test((e as Error).message));
 
-before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-reg-faults-'));
-  reg = await startRegistry();
-  await writeImageLayout(join(tmp, 'layout'), { layers: [{ bytes: blob, mediaType: MT_LAYER_EROFS }] }, 'v1');
-  await skopeoPush(join(tmp, 'layout'), 'v1', `${reg.host}/f/app:v1`);
-  proxy = await startFaultProxy(reg.url);
-  const c = client();
-  img = await c.resolve(`${proxy.host}/f/app:v1`);
-  await c.close();
-});
-after(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
-});
-beforeEach(() => {
-  proxy.clearRules();
-  proxy.log.length = 0;
-});
+useProxiedBlob(blob, 'f/app', (f) => ({ proxy, img } = f));
 
 const read = (c: RegistryClient, o: number, n: number, sink?: (o: number, b: Uint8Array) => Promise<void>) =>
   c.blobSource(img.reference, img.layers[0], sink ? { onExtraBytes: sink } : {}).read(o, n).then((b) => Buffer.from(b));

@@ -1,34 +1,17 @@
 // RemoteBlobSource.streamRange between the client and a real registry, through the fault proxy:
 // every fault ends in the exact bytes delivered once each, in order, or a clear typed error.
-import { test, before, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startRegistry, skopeoPush, type TestRegistry } from '../helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { writeImageLayout, MT_LAYER_EROFS } from '../helpers/oci-layout.js';
-import { RegistryClient, type ResolvedImage, type RegistryClientOptions } from '../../src/registry/index.js';
-import { IoStats } from '../../src/io/io-stats.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
+import { withFaultTestClient as withClient, useProxiedBlob } from '../helpers/proxied-blob.js';
+import type { RegistryClient, ResolvedImage } from '../../src/registry/index.js';
 import { isOcifsError } from '../../src/errors.js';
 
-let reg: TestRegistry;
 let proxy: FaultProxy;
-let tmp: string;
 let img: ResolvedImage;
 const blob = randomBytes(3 * 1024 * 1024 + 5);
 const BLOB = /\/blobs\//;
-
-async function withClient<T>(fn: (c: RegistryClient, stats: IoStats) => Promise<T>, extra: RegistryClientOptions = {}): Promise<T> {
-  const stats = new IoStats();
-  const c = new RegistryClient({ env: { PATH: process.env.PATH }, retryBaseDelay: 5, retryMaxDelay: 20, maxRetries: 3, bodyTimeout: 400, stats, ...extra });
-  try {
-    return await fn(c, stats);
-  } finally {
-    await c.close();
-  }
-}
 
 /** Streams a range and returns what arrived (checking order and chunk ownership on the way). */
 async function stream(c: RegistryClient, offset: number, length: number, extra?: (o: number, b: Uint8Array) => Promise<void>): Promise<Buffer> {
@@ -42,25 +25,7 @@ async function stream(c: RegistryClient, offset: number, length: number, extra?:
 
 const code = (c: string) => (e: unknown) => isOcifsError(e, c);
 
-before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-reg-stream-'));
-  reg = await startRegistry();
-  await writeImageLayout(join(tmp, 'layout'), { layers: [{ bytes: blob, mediaType: MT_LAYER_EROFS }] }, 'v1');
-  await skopeoPush(join(tmp, 'layout'), 'v1', `${reg.host}/s/app:v1`);
-  proxy = await startFaultProxy(reg.url);
-  await withClient(async (c) => {
-    img = await c.resolve(`${proxy.host}/s/app:v1`);
-  });
-});
-after(async () => {
-  await proxy?.stop();
-  await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
-});
-beforeEach(() => {
-  proxy.clearRules();
-  proxy.log.length = 0;
-});
+useProxiedBlob(blob, 's/app', (f) => ({ proxy, img } = f));
 
 const blobRequests = () => proxy.log.filter((e) => BLOB.test(e.path));
 
