@@ -126,15 +126,7 @@ export class RemoteBlobSource implements ByteSource {
     const whole = cursor.pos === 0 && end === this.size;
     const ranged = !whole && !this.client.ignoresRange(ep, this.ref.repository);
     const res = await this.get(ep, ranged ? `bytes=${cursor.pos}-${end - 1}` : undefined, signal);
-    if (res.status !== 200 && res.status !== 206) {
-      const body = await this.client.transport.discard(res);
-      if (res.status === 416) {
-        throw new RangeResponseError(`${this.where(ep)}: range ${cursor.pos}-${end - 1} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`, {
-          data: { status: 416, offset: cursor.pos, length: end - cursor.pos, size: this.size, contentRange: res.header('content-range') },
-        });
-      }
-      throw statusError(res, body, { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
-    }
+    if (res.status !== 200 && res.status !== 206) throw await this.failedResponse(ep, res, cursor.pos, end);
     if (res.status === 206 && !ranged) {
       destroyBody(res.body);
       throw new RangeResponseError(`${this.where(ep)}: HTTP 206 to a request without Range`, { retryable: true, data: { status: 206 } });
@@ -202,13 +194,21 @@ export class RemoteBlobSource implements ByteSource {
       this.client.noteRangeIgnored(ep, this.ref.repository);
       return this.startStream(ep, res).wait(offset, n, signal);
     }
+    throw await this.failedResponse(ep, res, offset, offset + n);
+  }
+
+  /**
+   * The error for a blob response that is neither 200 nor 206 asking for `[offset, end)` (its
+   * body discarded): an unsatisfiable range (416) says so, anything else is a status error.
+   */
+  private async failedResponse(ep: Endpoint, res: HttpResponse, offset: number, end: number): Promise<Error> {
     const body = await this.client.transport.discard(res);
     if (res.status === 416) {
-      throw new RangeResponseError(`${this.where(ep)}: range ${offset}-${end} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`, {
-        data: { status: 416, offset, length: n, size: this.size, contentRange: res.header('content-range') },
+      return new RangeResponseError(`${this.where(ep)}: range ${offset}-${end - 1} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`, {
+        data: { status: 416, offset, length: end - offset, size: this.size, contentRange: res.header('content-range') },
       });
     }
-    throw statusError(res, body, { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
+    return statusError(res, body, { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
   }
 
   /** Starts an unranged GET whose body becomes a shared stream, not tied to any one caller. */
