@@ -250,7 +250,7 @@ export class CachedSource implements StreamableSource {
       const out = allocOut(n);
       try {
         await store.read(offset, n, out, 0);
-        if (this.init.options.stats) this.init.options.stats.cacheHitBytes += n;
+        this.countHit(n);
         store.touch();
         return out;
       } catch (err) {
@@ -885,7 +885,6 @@ export class CachedSource implements StreamableSource {
 
   /** Streams present bytes `[pos, to)` from the store (two reads in flight); returns where it got to. */
   private async pipeStored(store: ChunkStore, pos: number, to: number, sink: ChunkSink, signal: AbortSignal | undefined): Promise<number> {
-    const stats = this.init.options.stats;
     const reads: Promise<Uint8Array | null>[] = [];
     let next = pos;
     const issue = () => {
@@ -908,7 +907,7 @@ export class CachedSource implements StreamableSource {
       while (reads.length < 2 && next < to) issue();
       const bytes = await reads.shift()!;
       if (!bytes) break; // no longer stored (evicted from memory, store retired): re-plan
-      if (stats) stats.cacheHitBytes += bytes.byteLength;
+      this.countHit(bytes.byteLength);
       const r = sink(bytes);
       if (r) await r;
       pos += bytes.byteLength;

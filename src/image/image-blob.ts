@@ -54,12 +54,8 @@ export class ImageBlob implements ByteSource {
   readStream(options: StreamOptions = {}): Readable {
     const cached = this.cached;
     if (!cached) return readStream(this.source, options);
-    const { start, length } = this.span(options);
-    return producerReadable((sink, signal) => cached.streamRange(start, length, sink, { signal }), {
-      total: length,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    const { start, length, common } = this.span(options);
+    return producerReadable((sink, signal) => cached.streamRange(start, length, sink, { signal }), { total: length, ...common });
   }
 
   /**
@@ -70,8 +66,7 @@ export class ImageBlob implements ByteSource {
   async copyToFile(path: string, options: StreamOptions = {}): Promise<void> {
     const cached = this.cached;
     if (!cached) return copyToFile(this.source, path, options);
-    const { start, length } = this.span(options);
-    const common = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+    const { start, length, common } = this.span(options);
     const fh = cached.isComplete ? await cached.openVerifiedFile() : null;
     if (fh) {
       try {
@@ -85,9 +80,11 @@ export class ImageBlob implements ByteSource {
     await produceToFile((sink, signal) => cached.streamRange(start, length, sink, { signal }), path, { total: length, ...common });
   }
 
-  private span(options: StreamOptions): { start: number; length: number } {
+  /** The range `options` names, clamped to the blob, and its signal and progress callback (when given). */
+  private span(options: StreamOptions): { start: number; length: number; common: Pick<StreamOptions, 'signal' | 'onProgress'> } {
     const start = options.start ?? 0;
-    return { start, length: clampRead(start, options.length ?? this.size - start, this.size) };
+    const common = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+    return { start, length: clampRead(start, options.length ?? this.size - start, this.size), common };
   }
 
   /** Downloads every missing chunk into the cache (a no-op for local files). */
