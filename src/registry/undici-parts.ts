@@ -2,14 +2,16 @@
  * The two pieces of undici the transport uses, loaded on their own. `import 'undici'` evaluates
  * all of undici (fetch, WebSocket, EventSource, caches, mocks, …): about 80 ms of start-up on
  * every command, more than the rest of a warm `ocifs blob`. The pool with proxy support and the
- * request API are two files of it. If a future undici moves them, the whole package is loaded
- * instead (same behaviour, slower start).
+ * request API are two files of it (`undici-require.cts`, which the command's bundle includes, so
+ * they are not read file by file either). If a future undici moves them, the whole package is
+ * loaded instead (same behaviour, slower start).
  *
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
 import { debuglog } from 'node:util';
 import type { Dispatcher, EnvHttpProxyAgent } from 'undici';
+import { requireUndiciParts } from './undici-require.cjs';
 
 const log = debuglog('ocifs:registry');
 
@@ -26,15 +28,15 @@ let parts: UndiciParts | undefined;
 /** Loads (once) the parts of undici the transport uses. */
 export function undiciParts(): UndiciParts {
   if (parts) return parts;
-  const require = createRequire(import.meta.url);
   try {
-    const Agent = require('undici/lib/dispatcher/env-http-proxy-agent.js') as UndiciParts['EnvHttpProxyAgent'];
-    const request = require('undici/lib/api/api-request.js') as (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+    const loaded = requireUndiciParts();
+    const Agent = loaded.agent as UndiciParts['EnvHttpProxyAgent'];
+    const request = loaded.request as (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
     if (typeof Agent !== 'function' || typeof request !== 'function') throw new Error('unexpected exports');
     parts = { EnvHttpProxyAgent: Agent, request: (d, o) => request.call(d, o) };
   } catch (err) {
     log('loading undici whole (%s)', (err as Error).message);
-    const undici = require('undici') as typeof import('undici');
+    const undici = createRequire(import.meta.url)('undici') as typeof import('undici');
     parts = { EnvHttpProxyAgent: undici.EnvHttpProxyAgent, request: (d, o) => d.request(o) };
   }
   return parts;
