@@ -12,8 +12,9 @@
  *
  * Messages in: `{ id, ops: JSON of Op[] (xattr values in base64), data?: ArrayBuffer, length }` (file bytes packed in `data`,
  * `ops` refer to offsets; `copy` ops name spans of the parent's open files instead), or
- * `{ id, closeAll: true }` (also closes the source files it opened). Out: `{ id, bytes, files, warnings,
- * error?, data }` (the buffer handed back for reuse).
+ * `{ id, closeAll: true }` (also closes the source files it opened; its reply adds `busyMs`/`idleMs`,
+ * the thread's event-loop time working and waiting for batches). Out: `{ id, bytes, files,
+ * warnings, error?, data }` (the buffer handed back for reuse).
  *
  * @packageDocumentation
  */
@@ -283,6 +284,8 @@ parentPort.on('message', (msg) => {
     fds.clear();
     for (const fd of sources.values()) { try { fs.closeSync(fd); } catch {} }
     sources.clear();
+    const elu = require('node:perf_hooks').performance.eventLoopUtilization();
+    out.busyMs = elu.active; out.idleMs = elu.idle;
     parentPort.postMessage(out);
     return;
   }

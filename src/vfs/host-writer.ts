@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
+import { debuglog } from 'node:util';
 import type { EncodedSpan } from '../io/byte-source.js';
 import { Worker } from 'node:worker_threads';
 import { ContentDecodeError, ExtractConflictError, ExtractIoError } from './tool-errors.js';
@@ -88,7 +89,12 @@ interface Reply {
   files: number;
   warnings: { kind: string; path: string; message: string }[];
   error?: { path: string; operation: string; kind: string; errno?: string; message: string };
+  /** In the reply to `closeAll`: the thread's time working and waiting for work (ms). */
+  busyMs?: number;
+  idleMs?: number;
 }
+
+const log = debuglog('ocifs:extract');
 
 type WireOp = Omit<HostOp, 'bytes'> & OpOrder & { offset?: number; length?: number };
 
@@ -306,6 +312,8 @@ export class HostWriter {
   }
 
   private onReply(r: Reply): void {
+    // Which side an extraction waits on: a writer busy nearly all the time is the bottleneck.
+    if (r.busyMs !== undefined) log('writer thread %d: busy %s s, waiting for work %s s', this.options.shared?.index ?? 0, (r.busyMs / 1000).toFixed(3), ((r.idleMs ?? 0) / 1000).toFixed(3));
     if (r.data && this.free.length < 32) this.free.push(r.data);
     this.inFlight -= this.pending.get(r.id) ?? 0;
     this.pending.delete(r.id);

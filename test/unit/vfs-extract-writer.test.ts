@@ -5,6 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { extractTree } from '../../src/vfs/extract.js';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
@@ -114,4 +115,19 @@ test('random trees of colliding names with several writer threads: never a write
       await rm(tmp, { recursive: true, force: true });
     }
   }
+});
+
+test('with NODE_DEBUG=ocifs:extract each writer thread reports how long it worked and waited (the bottleneck diagnosis)', async () => {
+  const { dest } = await scratch();
+  // debuglog reads NODE_DEBUG at start-up: a child process with it set.
+  const script = `
+    import { extractTree } from ${JSON.stringify(new URL('../../src/vfs/extract.ts', import.meta.url).href)};
+    import { MemoryFs } from ${JSON.stringify(new URL('../../src/vfs/memory-fs.ts', import.meta.url).href)};
+    const fs = new MemoryFs();
+    for (let i = 0; i < 50; i++) fs.link(fs.rootIno, 'f' + i, fs.addInode({ type: 'file', content: 'x'.repeat(i) }));
+    await extractTree(fs, process.argv[1], { writers: 2 });`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dest], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'ocifs:extract' } });
+  assert.equal(r.status, 0, r.stderr);
+  for (const t of [0, 1]) assert.match(r.stderr, new RegExp(`writer thread ${t}: busy \\d+\\.\\d{3} s, waiting for work \\d+\\.\\d{3} s`));
+  assert.equal((await readdir(dest)).length, 50);
 });
