@@ -12,8 +12,11 @@ export type Fault =
   | { kind: 'status'; status: number; retryAfter?: string; body?: string }
   /** Forward headers, send only the first `after` body bytes, then close the connection. */
   | { kind: 'truncate'; after: number }
-  /** Forward, but XOR the body byte at `at` with 0xff. */
-  | { kind: 'flip'; at: number }
+  /**
+   * Forward, but XOR the body byte at `at` with 0xff; with `pause`, hold the body back for
+   * `pause.ms` once `pause.at` bytes have been sent (a slow upstream from there on).
+   */
+  | { kind: 'flip'; at: number; pause?: { at: number; ms: number } }
   /** Forward headers and `after` body bytes, then send nothing more (connection stays open). */
   | { kind: 'stall'; after: number }
   /** Close the connection without answering. */
@@ -136,6 +139,20 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         if (fault?.kind === 'flip' && fault.at >= sent && fault.at < sent + c.length) {
           c = Buffer.from(c);
           c[fault.at - sent] ^= 0xff;
+        }
+        if (fault?.kind === 'flip' && fault.pause && fault.pause.at >= sent && fault.pause.at < sent + c.length) {
+          // The rest of this chunk goes after the pause too.
+          const cut = fault.pause.at - sent;
+          const rest = c.subarray(cut);
+          c = c.subarray(0, cut);
+          upRes.pause();
+          setTimeout(() => {
+            if (res.destroyed) return;
+            res.write(rest);
+            sent += rest.length;
+            entry.bytes = sent;
+            upRes.resume();
+          }, fault.pause.ms);
         }
         sent += c.length;
         entry.bytes = sent;

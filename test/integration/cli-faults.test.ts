@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startRegistry, skopeoPush, type TestRegistry } from '../helpers/registry.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { writeImageLayout, MT_LAYER_EROFS } from '../helpers/oci-layout.js';
-import { makeTree } from '../helpers/fs-manifest.js';
+import { assertSameManifest, makeTree, treeManifest } from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';
 import { ocifs, ocifsOk, statsOf, OCIFS_BIN } from '../helpers/cli.js';
 
@@ -152,3 +152,45 @@ test('two processes reading the same cold blob at once both get the right bytes'
   const total = statsOf(a).bytesFetched + statsOf(b).bytesFetched;
   assert.ok(total < image.byteLength * 2 + 65536, `fetched ${total} for ${image.byteLength}`);
 });
+
+// A whole-tree extract reads the layer while it streams into the cache, before the cache can
+// check the layer's digest (it needs all of it). The layer here is an uncompressed EROFS image
+// with 16 MiB of padding behind it that no file uses, and the stream slows down in the padding:
+// the extraction has read every file by then. It must still end by checking the digest, and fail.
+for (const where of ['inside a file the extraction writes', 'where no file lies'] as const) {
+  test(`a cold whole-tree extract whose layer stream has a flipped byte ${where}: exit 1 naming DEST, never a silent tree`, async () => {
+    proxy.clearRules();
+    const padded = await paddedLayer();
+    const at = where === 'where no file lies' ? 10 : padded.fileDataAt + 100;
+    proxy.addRule({ path: new RegExp(padded.digest.slice('sha256:'.length)), times: 1, fault: { kind: 'flip', at, pause: { at: padded.bytes - (8 << 20), ms: 1500 } } });
+    const env = freshEnv();
+    const dest = join(tmp, `flipped-${n}`);
+    const r = await ocifs(['extract', '-q', padded.ref, dest], { env });
+    assert.ok(proxy.log.some((l) => l.fault === 'flip'), 'the stream carried the flipped byte');
+    proxy.clearRules();
+    assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), new RegExp(`^ocifs: .*digest mismatch.*files extracted to ${dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} may hold wrong bytes`));
+    const ls = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env })).stdout.toString()) as { digest: string; verified: boolean }[];
+    assert.ok(!ls.some((e) => e.digest === padded.digest && e.verified), JSON.stringify(ls));
+    // Without the fault the same command reproduces the tree.
+    const dest2 = join(tmp, `clean-${n}`);
+    await ocifsOk(['extract', '-q', padded.ref, dest2], { env });
+    assertSameManifest(await treeManifest(dest2), await treeManifest(tree), 'extract after the fault');
+  });
+}
+
+let padded: Promise<{ ref: string; digest: string; bytes: number; fileDataAt: number }> | undefined;
+/** The uncompressed EROFS image of `tree` plus 16 MiB of zeros, pushed once; where a file's data lies in it. */
+function paddedLayer(): Promise<{ ref: string; digest: string; bytes: number; fileDataAt: number }> {
+  padded ??= (async () => {
+    const file = join(tmp, 'plain.erofs');
+    await runOk('mkfs.erofs', ['--quiet', file, tree]);
+    const bytes = Buffer.concat([await readFile(file), Buffer.alloc(16 << 20)]);
+    const fileDataAt = bytes.indexOf((await readFile(join(tree, 'big/random-1M.bin'))).subarray(0, 4096));
+    assert.ok(fileDataAt > 0, 'the file lies in the image as it is');
+    await writeImageLayout(join(tmp, 'padded-layout'), { layers: [{ bytes, mediaType: MT_LAYER_EROFS }] }, 'v1');
+    await skopeoPush(join(tmp, 'padded-layout'), 'v1', `${reg.host}/faults/padded:v1`);
+    return { ref: `${proxy.host}/faults/padded:v1`, digest: 'sha256:' + createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength, fileDataAt };
+  })();
+  return padded;
+}

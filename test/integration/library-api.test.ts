@@ -73,6 +73,7 @@ test('startBackgroundFill: a whole-tree extract streams the layer into the cache
       out.before = blob.isComplete;
       const fill = startBackgroundFill(img);
       const r = await extractTree(fs, join(dir, 'x'));
+      await fill.finish();
       await fill.stop();
       out.files = r.files;
       out.top = (await readdir(join(dir, 'x'))).sort();
@@ -89,4 +90,17 @@ test('startBackgroundFill: a whole-tree extract streams the layer into the cache
   // Manifest, config, the stream, perhaps a read that went out before the stream began (the
   // walk alone makes 9 requests of this image).
   assert.ok(out.requests <= 5, `${out.requests} requests`);
+});
+
+test('BackgroundFill.finish completes and verifies what a stopped fill left', async () => {
+  const out = (await withSample(['startBackgroundFill'], `
+      const blob = await img.openBlob({ layer: -1 });
+      const fill = startBackgroundFill(img);
+      await fill.stop();
+      out.afterStop = blob.isComplete;
+      await fill.finish();
+      out.afterFinish = blob.isComplete;
+  `)) as { afterStop: boolean; afterFinish: boolean };
+  assert.equal(out.afterStop, false, 'stopped before it fetched the layer');
+  assert.equal(out.afterFinish, true);
 });

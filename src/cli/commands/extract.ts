@@ -3,6 +3,7 @@
  * `fsck.erofs --extract` / `umoci unpack`, safely, with a progress bar on a terminal.
  */
 import type { Command } from 'commander';
+import { isOcifsError, OcifsError } from '../../errors.js';
 import { startBackgroundFill } from '../../image/background-fill.js';
 import { extractTree, measureTree, type ExtractProgress } from '../../vfs/extract.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
@@ -57,6 +58,9 @@ export function register(program: Command): void {
           onProgress,
           onWarning: (w) => process.stderr.write(`ocifs: warning: ${w.path}: ${w.message}\n`),
         });
+        // The layers must end verified: bytes read before a blob was whole could not be checked
+        // yet (usually the fill has finished by now and this costs nothing).
+        await filling?.finish({ signal });
         bar?.update(result.bytes);
         bar?.stop();
         if (!flags.quiet) {
@@ -68,6 +72,13 @@ export function register(program: Command): void {
               '\n',
           );
         }
+      } catch (err) {
+        // Found by a read or by the fill: what was extracted came (partly) from bytes that do
+        // not match the layer.
+        if (isOcifsError(err, 'ERR_OCIFS_DIGEST_MISMATCH')) {
+          throw new OcifsError(err.code, `${err.message}; files extracted to ${dest} may hold wrong bytes: remove them and extract again`, { cause: err, data: err.data });
+        }
+        throw err;
       } finally {
         bar?.stop();
         await filling?.stop();
