@@ -1,6 +1,7 @@
-// A full disk: the cache lives on a 2 MiB tmpfs. Writes that fail with ENOSPC leave nothing
-// half-marked: reads still return the right bytes (fetched, served, not cached), the chunks
-// that did fit are correct, `fill` reports a clear error. Needs root (mount).
+// A full disk: the cache (or an extract's DEST) lives on a 2 MiB tmpfs. Writes that fail with
+// ENOSPC leave nothing half-marked: reads still return the right bytes (fetched, served, not
+// cached), the chunks that did fit are correct, `fill` reports a clear error, and so does an
+// extract that runs out of room. Needs root (mount).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -10,7 +11,8 @@ import { join } from 'node:path';
 import { BlobCache } from '../../src/cache/index.js';
 import { MemorySource } from '../../src/io/index.js';
 import { isOcifsError } from '../../src/errors.js';
-import { run } from '../helpers/run.js';
+import { run, runOk } from '../helpers/run.js';
+import { ocifs } from '../helpers/cli.js';
 import { CountingSource, patternBytes } from '../helpers/cache-sources.js';
 import { checkPresentChunks } from '../helpers/cache-procs.js';
 
@@ -75,4 +77,21 @@ test('no space even to create the instance: reads are served uncached', async (t
   assert.ok(up.bytes >= data.length);
   await cache.close();
   await rm(filler, { force: true });
+});
+
+test('a full DEST: extract stops with one clear line naming the file and ENOSPC', async (t) => {
+  if (!mounted) return t.skip('cannot mount tmpfs (not root?)');
+  const src = join(base, 'tree');
+  await mkdir(join(src, 'etc'), { recursive: true });
+  await writeFile(join(src, 'etc', 'small'), 'fits\n');
+  await writeFile(join(src, 'big.bin'), patternBytes(3 * MiB, 7));
+  const image = join(base, 'img.erofs');
+  await runOk('mkfs.erofs', ['--quiet', image, src]);
+  const dest = join(mnt, 'out');
+  const r = await ocifs(['extract', '-q', image, dest]);
+  assert.equal(r.code, 1, r.stderr.toString());
+  const lines = r.stderr.toString().trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr.toString());
+  assert.match(lines[0], new RegExp(`^ocifs: ${dest}/big\\.bin: write failed: ENOSPC`));
+  await rm(dest, { recursive: true, force: true });
 });
