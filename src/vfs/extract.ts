@@ -10,8 +10,8 @@
  * nodes are created, never written through), so nothing is written outside DEST. Cyclic or
  * corrupt directory structures end with an error from the walk; memory stays bounded (a walk
  * frame per depth, `concurrency` files being read in `pieceSize` pieces, at most 64 MiB of file
- * data queued for the writer, the list of directories whose metadata is applied at the end,
- * hardlinked inodes until their last link is made).
+ * data and 16 batches of operations queued for the writer, the list of directories whose
+ * metadata is applied at the end, hardlinked inodes until their last link is made).
  *
  * Throughput: the event loop walks the image and looks entries up (many at a time, so that
  * metadata reads overlap and merge) while one writer thread (`host-writer.ts`) creates the host
@@ -336,6 +336,10 @@ async function metaOf(ctx: Ctx, inode: Inode, modeSet: boolean): Promise<HostMet
 
 async function createEntry(ctx: Ctx, reads: TaskPool, path: string, inode: Inode): Promise<void> {
   throwIfAborted(ctx.signal);
+  // The walk runs at most a few batches ahead of the writer: its queue stays small (operations
+  // with no file bytes, such as copies from a local image, would otherwise queue the whole
+  // tree), and the entries counted here are close to those done.
+  await ctx.writer.room();
   ctx.result.entries++;
   const overwrite = ctx.overwrite;
   if (inode.type === 'dir') {

@@ -3,7 +3,8 @@
  * pushed, in batches (see `host-writer-worker.ts`). One thread doing the syscalls in order —
  * like `fsck.erofs --extract` — while the event loop reads and decompresses the image: two cores
  * busy, no libuv round trip per syscall, a parent directory always made before its children and
- * a hardlink after its target. Memory is bounded by `maxInFlightBytes` of file data.
+ * a hardlink after its target. Memory is bounded by `maxInFlightBytes` of file data and
+ * `maxPendingBatches` batches of operations sent and not yet done.
  *
  * @packageDocumentation
  */
@@ -59,6 +60,12 @@ export interface HostWriterOptions {
   maxBatchBytes?: number;
   /** File bytes sent and not yet written before `room()` waits (default 64 MiB). */
   maxInFlightBytes?: number;
+  /**
+   * Batches sent and not yet done before `room()` waits (default 16). Operations without file
+   * bytes (copies from local files, directories, links) would otherwise pile up without limit
+   * when the thread is the slower side: the queue of a whole tree, in memory.
+   */
+  maxPendingBatches?: number;
   /** Called when a batch is done, with the bytes and files it completed. */
   onDone?: (bytes: number, files: number) => void;
   /** Called for each thing the host could not keep. */
@@ -148,6 +155,7 @@ export class HostWriter {
   private readonly maxOps: number;
   private readonly maxBatchBytes: number;
   private readonly maxInFlight: number;
+  private readonly maxPending: number;
 
   private constructor(
     private readonly worker: Worker,
@@ -158,6 +166,7 @@ export class HostWriter {
     this.maxOps = options.maxBatchOps ?? 256;
     this.maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
     this.maxInFlight = Math.max(options.maxInFlightBytes ?? 64 * 1024 * 1024, this.maxBatchBytes);
+    this.maxPending = Math.max(1, options.maxPendingBatches ?? 16);
     worker.on('message', (r: Reply) => this.onReply(r));
     worker.on('error', (err) => this.die(err));
     worker.on('exit', (code) => this.die(new Error(`exited with code ${code}`)));
@@ -235,10 +244,14 @@ export class HostWriter {
     if (this.error === undefined && this.ops.length > 0) this.send();
   }
 
-  /** Waits while too many file bytes are on their way to disk; throws the first failure. */
+  /** Waits while too many file bytes or batches are on their way to disk; throws the first failure. */
   async room(): Promise<void> {
-    while (this.error === undefined && this.inFlight + this.batchBytes > this.maxInFlight) {
-      if (this.ops.length > 0 && this.inFlight === 0) this.send();
+    for (;;) {
+      if (this.error !== undefined) break;
+      const bytesFull = this.inFlight + this.batchBytes > this.maxInFlight;
+      if (!bytesFull && this.pending.size < this.maxPending) break;
+      // Bytes queued here with nothing on its way: send them (nothing else would).
+      if (bytesFull && this.ops.length > 0 && this.inFlight === 0) this.send();
       else await new Promise<void>((r) => this.waiters.push(r));
     }
     if (this.error !== undefined) throw this.error;

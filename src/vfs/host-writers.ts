@@ -140,7 +140,7 @@ export class HostWriters {
     return ticket;
   }
 
-  /** Waits while too many file bytes are on their way to disk; throws the first failure. */
+  /** Waits while too many file bytes or batches are on their way to disk; throws the first failure. */
   async room(): Promise<void> {
     try {
       await Promise.all(this.writers.map((w) => w.room()));

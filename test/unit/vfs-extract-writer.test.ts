@@ -131,3 +131,22 @@ test('with NODE_DEBUG=ocifs:extract each writer thread reports how long it worke
   for (const t of [0, 1]) assert.match(r.stderr, new RegExp(`writer thread ${t}: busy \\d+\\.\\d{3} s, waiting for work \\d+\\.\\d{3} s`));
   assert.equal((await readdir(dest)).length, 50);
 });
+
+test('the walk stays a few batches ahead of the writer: the queue of operations is bounded, and progress counts are close to what is done', async () => {
+  const { dest } = await scratch();
+  const fs = new MemoryFs();
+  for (let d = 0; d < 20; d++) {
+    const dir = fs.addInode({ type: 'dir' });
+    fs.link(fs.rootIno, `d${d}`, dir);
+    for (let i = 0; i < 1000; i++) fs.link(dir, `f${i}`, fs.addInode({ type: 'file', content: '' }));
+  }
+  let maxAhead = 0;
+  const r = await extractTree(fs, dest, {
+    onProgress: (p) => {
+      maxAhead = Math.max(maxAhead, p.entries - p.files);
+    },
+  });
+  assert.equal(r.files, 20_000);
+  // 16 batches of 256 operations on their way, one being filled, the lookups in flight, the directories.
+  assert.ok(maxAhead <= 17 * 256 + 64 + 20, `the walk ran ${maxAhead} entries ahead of the writer`);
+});
