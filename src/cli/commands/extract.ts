@@ -6,9 +6,10 @@ import type { Command } from 'commander';
 import { isOcifsError, OcifsError } from '../../errors.js';
 import { startBackgroundFill } from '../../image/background-fill.js';
 import { extractTree, measureTree, type ExtractProgress } from '../../vfs/extract.js';
+import type { FileSystem } from '../../vfs/types.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
-import { startProgress } from '../progress.js';
+import { startProgress, type Progress } from '../progress.js';
 import { formatSize } from '../size.js';
 
 interface ExtractFlags extends RefFlags {
@@ -33,22 +34,24 @@ export function register(program: Command): void {
       .option('-q, --quiet', 'no progress bar or summary'),
   ).action(async (ref: string, dest: string, path: string, flags: ExtractFlags) => {
     await withImage(ref, flags, async ({ image, signal }) => {
-      const fs = await image.openFileSystem(selectorOf(flags));
+      const selector = selectorOf(flags);
+      const fs = await image.openFileSystem(selector);
       const showBar = !flags.quiet && process.stderr.isTTY;
-      // The bar needs totals: a metadata-only pass first (cheap: it reads no file data).
-      const totals = showBar ? await measureTree(fs, path, { signal }) : undefined;
-      const bar = totals ? startProgress({ label: 'extract', total: totals.bytes, bytes: true }) : undefined;
-      let last = 0;
-      const onProgress = (p: ExtractProgress) => {
-        const now = Date.now();
-        if (now - last < 100) return;
-        last = now;
-        bar?.update(p.bytes, { doneText: `${formatSize(p.bytes)} (${p.entries} entries)` });
-      };
       // A whole tree needs (nearly) every byte of its layers: stream them into the cache
-      // alongside the walk (a subtree fetches only what it reads).
-      const filling = path === '/' && flags.cache !== false ? startBackgroundFill(image, selectorOf(flags), { signal }) : undefined;
+      // alongside the walk (a subtree fetches only what it reads). Started before counting the
+      // bar's entries, whose metadata reads it then serves too.
+      const filling = path === '/' && flags.cache !== false ? startBackgroundFill(image, selector, { signal }) : undefined;
+      let bar: Progress | undefined;
       try {
+        const total = showBar ? await entriesTotal(fs, path, image.layers.length === 1 || selector !== undefined, signal) : 0;
+        bar = showBar ? startProgress({ label: 'extract', total }) : undefined;
+        let last = 0;
+        const onProgress = (p: ExtractProgress) => {
+          const now = Date.now();
+          if (now - last < 100) return;
+          last = now;
+          bar?.update(Math.min(p.entries, total), { totalText: `${total} entries, ${formatSize(p.bytes)}` });
+        };
         const result = await extractTree(fs, dest, {
           path,
           signal,
@@ -61,7 +64,7 @@ export function register(program: Command): void {
         // The layers must end verified: bytes read before a blob was whole could not be checked
         // yet (usually the fill has finished by now and this costs nothing).
         await filling?.finish({ signal });
-        bar?.update(result.bytes);
+        bar?.update(total, { totalText: `${total} entries, ${formatSize(result.bytes)}` });
         bar?.stop();
         if (!flags.quiet) {
           const warned = Object.entries(result.warnings).map(([k, n]) => `${n} ${k}`).join(', ');
@@ -85,4 +88,19 @@ export function register(program: Command): void {
       }
     });
   });
+}
+
+/**
+ * The progress bar's total, in entries. A whole tree of one layer: the filesystem's own count
+ * (EROFS's inode count, a tar layer's index) less the root, with no extra pass — counting
+ * first with a metadata walk made a cold extract on a terminal 1.6 s (37%) slower than with
+ * `-q`. A subtree, or merged layers (whose counts add up shadowed entries): a metadata-only pass.
+ */
+async function entriesTotal(fs: FileSystem, path: string, oneLayer: boolean, signal: AbortSignal | undefined): Promise<number> {
+  if (path === '/' && oneLayer) {
+    await fs.getattr(fs.rootIno, { signal }); // opens a layer that is opened lazily
+    const files = fs.statfs().files;
+    if (files > 1) return files - 1;
+  }
+  return (await measureTree(fs, path, { signal })).entries;
 }
