@@ -11,7 +11,7 @@ import { startRegistry, skopeoPush, type TestRegistry } from '../helpers/registr
 import { writeImageLayout, MT_LAYER_EROFS } from '../helpers/oci-layout.js';
 import { makeTree, treeManifest, assertSameManifest } from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';
-import { ocifs, ocifsOk, statsOf } from '../helpers/cli.js';
+import { ocifs, ocifsOk, statsOf, OCIFS_BIN } from '../helpers/cli.js';
 
 let tmp = '';
 let reg: TestRegistry;
@@ -107,6 +107,19 @@ for (const name of ['plain', 'lz4hc']) {
     const warm = await ocifsOk(['extract', images[name].ref, again, '--stats'], { env: cacheEnv(`extract-${name}`) });
     assertSameManifest(await treeManifest(again), expected, `warm extract ${name}`);
     assert.ok(statsOf(warm).bytesFetched < 8192);
+  });
+
+  test(`extract of the ${name} image on a terminal draws a bar of entries (counted by the image, not by a metadata walk first)`, async () => {
+    // `script` gives the command a terminal; its stderr (the bar) comes back on script's stdout.
+    const dest = join(tmp, `extract-tty-${name}`);
+    const env = cacheEnv(`extract-tty-${name}`);
+    const line = ['node', OCIFS_BIN, 'extract', images[name].ref, dest].map((a) => `'${a}'`).join(' ');
+    const r = await runOk('script', ['-qec', line, '/dev/null'], { env: { ...process.env, ...env } });
+    const screen = r.stdout.toString().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    // The total is the image's inode count less the root: hardlinks are one inode, more names.
+    const m = /extract \[.*\] 100% (\d+)\/(\d+) entries, [\d.]+ [KMG]?i?B/.exec(screen);
+    assert.ok(m && m[1] === m[2] && Math.abs(Number(m[2]) - expected.length) <= 2, JSON.stringify(screen.slice(-600)));
+    assertSameManifest(await treeManifest(dest), expected, `extract ${name} on a terminal`);
   });
 
   test(`extract of a subtree of the ${name} image fetches only what the subtree needs`, async () => {

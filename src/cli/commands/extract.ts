@@ -45,6 +45,7 @@ export function register(program: Command): void {
       try {
         const total = showBar ? await entriesTotal(fs, path, image.layers.length === 1 || selector !== undefined, signal) : 0;
         bar = showBar ? startProgress({ label: 'extract', total }) : undefined;
+        bar?.update(0, { totalText: `${total} entries` });
         let last = 0;
         const onProgress = (p: ExtractProgress) => {
           const now = Date.now();
