@@ -1,5 +1,5 @@
 import { debuglog } from 'node:util';
-import { isOcifsError } from '../errors.js';
+import { isOcifsError, OcifsError } from '../errors.js';
 import type { BlobSelector, Image } from './image.js';
 import type { ImageBlob } from './image-blob.js';
 
@@ -15,7 +15,8 @@ export interface BackgroundFill {
    * stopped). This is what proves the bytes read meanwhile: the cache can only check a blob's
    * digest once it has all of it, so bytes served before then are unverified. Rejects with
    * `ERR_OCIFS_DIGEST_MISMATCH` when a blob does not match its digest (bytes read from it may
-   * be wrong), or with the error that kept a blob from completing.
+   * be wrong), or with the error that kept a blob from completing (`ERR_OCIFS_CACHE_INCOMPLETE`
+   * or `ERR_OCIFS_CACHE_FULL` when the cache cannot hold it, a registry error).
    */
   finish(options?: { signal?: AbortSignal }): Promise<void>;
 }
@@ -68,6 +69,10 @@ export function startBackgroundFill(image: Image, selector?: BlobSelector, optio
           if (isOcifsError(f.error, 'ERR_OCIFS_DIGEST_MISMATCH')) throw f.error;
           const blob = f.blob ?? (await image.openBlob(f.sel));
           if (!blob.isComplete) await blob.prefetch({ signal: finishOptions.signal ?? outer });
+          // A cache that could not keep the blob (a full disk: chunks served from memory) checked nothing.
+          if (!blob.isComplete) {
+            throw new OcifsError('ERR_OCIFS_CACHE_INCOMPLETE', `blob ${blob.info.digest}: not verified: the cache could not keep all of it`, { data: { digest: blob.info.digest } });
+          }
         }
       } finally {
         detach();

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobCache } from '../../src/cache/index.js';
@@ -13,6 +13,7 @@ import { MemorySource } from '../../src/io/index.js';
 import { isOcifsError } from '../../src/errors.js';
 import { run, runOk } from '../helpers/run.js';
 import { ocifs } from '../helpers/cli.js';
+import { serveLayout } from '../../src/serve/layout-registry.js';
 import { CountingSource, patternBytes } from '../helpers/cache-sources.js';
 import { checkPresentChunks } from '../helpers/cache-procs.js';
 
@@ -94,4 +95,21 @@ test('a full DEST: extract stops with one clear line naming the file and ENOSPC'
   assert.equal(lines.length, 1, r.stderr.toString());
   assert.match(lines[0], new RegExp(`^ocifs: ${dest}/big\\.bin: write failed: ENOSPC`));
   await rm(dest, { recursive: true, force: true });
+});
+
+test('a full cache disk during a whole-tree extract: the tree is right, and the command says it is unverified', async (t) => {
+  if (!mounted) return t.skip('cannot mount tmpfs (not root?)');
+  // The sample layer (3.6 MiB) cannot fit on the 2 MiB tmpfs: chunks are served from memory.
+  const reg = await serveLayout(new URL('../../sample/layout', import.meta.url).pathname);
+  try {
+    const cacheDir = join(mnt, 'extract-cache');
+    const dest = join(base, 'sample-out');
+    const r = await ocifs(['extract', '-q', `${reg.hostPort}/ocifs/sample:latest`, dest], { env: { OCIFS_CACHE_DIR: cacheDir } });
+    assert.equal(r.code, 0, r.stderr.toString());
+    assert.match(r.stderr.toString(), /^ocifs: warning: the extracted files are not verified against the layer digests: .*(no space|could not keep)/m);
+    assert.match(await readFile(join(dest, 'etc/os-release'), 'utf8'), /ocifs sample/);
+  } finally {
+    await reg.close();
+    await rm(join(mnt, 'extract-cache'), { recursive: true, force: true });
+  }
 });

@@ -63,8 +63,13 @@ export function register(program: Command): void {
           onWarning: (w) => process.stderr.write(`ocifs: warning: ${w.path}: ${w.message}\n`),
         });
         // The layers must end verified: bytes read before a blob was whole could not be checked
-        // yet (usually the fill has finished by now and this costs nothing).
-        await filling?.finish({ signal });
+        // yet (usually the fill has finished by now and this costs nothing). A mismatch fails the
+        // command; a layer that cannot be completed (a full cache disk, a registry gone) leaves
+        // a correct-looking tree unverified, which is said, as with --no-cache.
+        await filling?.finish({ signal }).catch((err: unknown) => {
+          if (isOcifsError(err, 'ERR_OCIFS_DIGEST_MISMATCH') || isOcifsError(err, 'ERR_OCIFS_ABORTED')) throw err;
+          process.stderr.write(`ocifs: warning: the extracted files are not verified against the layer digests: ${err instanceof Error ? err.message : String(err)}\n`);
+        });
         bar?.update(total, { totalText: `${total} entries, ${formatSize(result.bytes)}` });
         bar?.stop();
         if (!flags.quiet) {
