@@ -339,7 +339,7 @@ async function createEntry(ctx: Ctx, reads: TaskPool, path: string, inode: Inode
   // The walk runs at most a few batches ahead of the writer: its queue stays small (operations
   // with no file bytes, such as copies from a local image, would otherwise queue the whole
   // tree), and the entries counted here are close to those done.
-  await ctx.writer.room();
+  if (ctx.writer.full) await ctx.writer.room();
   ctx.result.entries++;
   const overwrite = ctx.overwrite;
   if (inode.type === 'dir') {

@@ -244,6 +244,11 @@ export class HostWriter {
     if (this.error === undefined && this.ops.length > 0) this.send();
   }
 
+  /** True when {@link room} would wait (or throw): checking first saves an await per entry. */
+  get full(): boolean {
+    return this.error !== undefined || this.inFlight + this.batchBytes > this.maxInFlight || this.pending.size >= this.maxPending;
+  }
+
   /** Waits while too many file bytes or batches are on their way to disk; throws the first failure. */
   async room(): Promise<void> {
     for (;;) {

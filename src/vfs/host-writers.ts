@@ -140,6 +140,11 @@ export class HostWriters {
     return ticket;
   }
 
+  /** True when {@link room} would wait (or throw). */
+  get full(): boolean {
+    return this.writers.some((w) => w.full);
+  }
+
   /** Waits while too many file bytes or batches are on their way to disk; throws the first failure. */
   async room(): Promise<void> {
     try {
