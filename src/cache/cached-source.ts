@@ -93,6 +93,8 @@ export class CachedSource implements StreamableSource {
   private readahead: Readahead | null = null;
   /** The verified data file behind {@link fileSpans}, opened on first use. */
   private spanFile: Promise<{ fh: FileHandle; fileId: string } | null> | undefined;
+  /** Data files of incomplete instances behind `unverified` spans, kept open until close. */
+  private readonly partialFiles = new Map<ChunkStore, Promise<{ fh: FileHandle; fileId: string } | null>>();
   private completing: Promise<void> | null = null;
   private filling: Promise<void> | null = null;
   private lastCurrentCheck = 0;
@@ -191,7 +193,8 @@ export class CachedSource implements StreamableSource {
   async fileSpans(offset: number, length: number, options: ReadOptions = {}): Promise<FileSpan[] | undefined> {
     throwIfAborted(options.signal);
     const n = clampRead(offset, length, this.size);
-    if (this.closed || !this.isComplete) return undefined;
+    if (this.closed) return undefined;
+    if (!this.isComplete) return options.unverified ? this.presentSpans(offset, n) : undefined;
     if (this.spanFile === undefined) {
       const opening = this.openVerifiedFile().then(async (fh) => {
         if (fh === null) return null;
@@ -206,6 +209,32 @@ export class CachedSource implements StreamableSource {
     if (f === null || this.closed) return undefined;
     this.countHit(n);
     return n === 0 ? [] : [{ fd: f.fh.fd, fileId: f.fileId, position: offset, length: n }];
+  }
+
+  /**
+   * `[offset, offset + n)` as a span of the data file of an incomplete instance, when every
+   * chunk of it is present (written, flushed and marked: those bytes never change), else
+   * undefined. Unverified: see `ReadOptions.unverified`.
+   */
+  private async presentSpans(offset: number, n: number): Promise<FileSpan[] | undefined> {
+    const store = await this.getStore();
+    if (!(store instanceof DiskStore) || store.complete || n === 0) return undefined;
+    const cs = store.chunkSize;
+    for (let c = Math.floor(offset / cs), end = Math.ceil((offset + n) / cs); c < end; c++) if (!store.has(c)) return undefined;
+    let opening = this.partialFiles.get(store);
+    if (opening === undefined) {
+      opening = store.openData().then(async (fh) => {
+        if (fh === null) return null;
+        const st = await fh.stat({ bigint: true });
+        return { fh, fileId: `${st.dev}:${st.ino}` };
+      });
+      opening.catch(() => {});
+      this.partialFiles.set(store, opening);
+    }
+    const f = await opening.catch(() => null);
+    if (f === null || this.closed) return undefined;
+    this.countHit(n);
+    return [{ fd: f.fh.fd, fileId: f.fileId, position: offset, length: n }];
   }
 
   /** Counts bytes served from the cache without `read` (a copy of the verified data file) in the stats. */
@@ -1039,6 +1068,8 @@ export class CachedSource implements StreamableSource {
     const spanFile = await this.spanFile?.catch(() => null);
     this.spanFile = undefined;
     await spanFile?.fh.close().catch(() => {});
+    for (const opening of this.partialFiles.values()) await (await opening.catch(() => null))?.fh.close().catch(() => {});
+    this.partialFiles.clear();
     this.init.onClose?.();
   }
 }

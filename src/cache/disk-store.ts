@@ -458,7 +458,15 @@ export class DiskStore implements ChunkStore {
    * re-created meanwhile (partial, holes) is never handed out.
    */
   async openVerifiedData(): Promise<FileHandle | null> {
-    if (!this.complete || this.closed) return null;
+    return this.complete ? this.openData() : null;
+  }
+
+  /**
+   * A new read-only handle on the data file of this instance (complete or not), or null when
+   * it is gone: its present chunks never change, so reading them through the handle is safe.
+   */
+  async openData(): Promise<FileHandle | null> {
+    if (this.closed) return null;
     let fh: FileHandle | undefined;
     try {
       fh = await open(join(this.dir, DATA_FILE), 'r');

@@ -25,6 +25,13 @@ export interface ReadOptions {
    * the next metadata is likely near.
    */
   scan?: boolean;
+  /**
+   * For `fileSpans`/`encodedSpans` only: spans may also cover bytes a cache holds but has not
+   * verified yet (its blob is still incomplete, so its digest cannot be checked). The caller
+   * checks the blob itself when done (`BackgroundFill.finish`), as it must for bytes `read`
+   * returned before the blob was whole.
+   */
+  unverified?: boolean;
 }
 
 /**

@@ -12,14 +12,14 @@ export const MAX_ENCODED_SPAN = 64 * 1024 * 1024;
 
 /**
  * The spans of local files the extractor's writer thread can make a file from (`encodings`:
- * what it can decode), or undefined: then the content is read through the event loop. Spans
- * that do not add up to the file's size, or encoded ones beyond {@link MAX_ENCODED_SPAN}, are
- * not used.
+ * what it can decode; `unverified`: see `ReadOptions.unverified`), or undefined: then the
+ * content is read through the event loop. Spans that do not add up to the file's size, or
+ * encoded ones beyond {@link MAX_ENCODED_SPAN}, are not used.
  */
-export async function contentSpans(source: ByteSource, encodings: readonly string[], signal: AbortSignal | undefined): Promise<EncodedSpan[] | undefined> {
+export async function contentSpans(source: ByteSource, encodings: readonly string[], signal: AbortSignal | undefined, unverified = false): Promise<EncodedSpan[] | undefined> {
   const spans = source.encodedSpans
-    ? await source.encodedSpans(0, source.size, { signal, encodings })
-    : await source.fileSpans?.(0, source.size, { signal });
+    ? await source.encodedSpans(0, source.size, { signal, encodings, unverified })
+    : await source.fileSpans?.(0, source.size, { signal, unverified });
   if (spans === undefined) return undefined;
   let total = 0;
   for (const s of spans as EncodedSpan[]) {

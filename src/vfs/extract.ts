@@ -95,6 +95,13 @@ export interface ExtractOptions extends ReadOptions {
   writers?: number;
   /** Bytes per read from the image (default {@link DEFAULT_EXTRACT_PIECE}). */
   pieceSize?: number;
+  /**
+   * Let the writer thread copy content a cache holds but has not verified yet (its blob is
+   * still arriving), instead of reading it through the event loop. Only for a caller that
+   * checks the blobs when done, as `ocifs extract` does with `BackgroundFill.finish` (default
+   * false: only verified cache files, and image files, are copied by the writer).
+   */
+  unverifiedSpans?: boolean;
   /** Metadata reads kept in flight by the walk (see `walk`'s `prefetch`; default 64). */
   prefetch?: number;
   /** Called as work completes (often: throttle drawing). */
@@ -134,6 +141,8 @@ interface Ctx {
   umask: number | undefined;
   /** The writer thread may read file content from the sources' files itself (see `FileSpan`). */
   copySpans: boolean;
+  /** ... also bytes a cache has not verified yet (see `ExtractOptions.unverifiedSpans`). */
+  unverifiedSpans: boolean;
   /** Owner new entries get by themselves (so chown can be skipped), when known. */
   defaultOwner: { uid: number; gid: number } | undefined;
   nextHandle: number;
@@ -200,6 +209,7 @@ async function extractWith(fs: FileSystem, dest: string, options: ExtractOptions
     umask,
     defaultOwner: owner,
     copySpans,
+    unverifiedSpans: options.unverifiedSpans ?? false,
     nextHandle: 1,
     dataSlots: new Semaphore(concurrency),
   };
@@ -427,7 +437,7 @@ async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: (t: Ticke
   // Content in local files (an image file, a complete cached blob), stored as-is or in LZ4
   // clusters: the writer thread copies (and decodes) it from there, so the bytes never pass
   // through this thread.
-  const spans = ctx.copySpans && source.size > 0 ? await contentSpans(source, ctx.writer.encodings, ctx.signal) : undefined;
+  const spans = ctx.copySpans && source.size > 0 ? await contentSpans(source, ctx.writer.encodings, ctx.signal, ctx.unverifiedSpans) : undefined;
   if (spans !== undefined) {
     queued(ctx.writer.push({ op: 'copy', path, createMode, meta, overwrite, spans }, linked(inode)));
     return;

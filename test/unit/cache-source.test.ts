@@ -182,6 +182,26 @@ test('fileSpans: none until the blob is complete and verified, then ranges of it
   await cache.close();
 });
 
+test('fileSpans with `unverified`: spans of an incomplete blob only where every chunk is present, on a descriptor kept until close', async () => {
+  const { data, src, cache } = await setup(1 * MiB + 77);
+  eq(await src.read(0, 512 * KiB), data.subarray(0, 512 * KiB));
+  await src.flush();
+  assert.equal(src.isComplete, false);
+  assert.equal(await src.fileSpans(1000, 4096), undefined, 'not without the option');
+  assert.equal(await src.fileSpans(500 * KiB, 64 * KiB, { unverified: true }), undefined, 'a chunk of it is missing');
+  const spans = await src.fileSpans(1000, 300_000, { unverified: true });
+  assert.ok(spans && spans.length === 1, 'present chunks');
+  const [sp] = spans;
+  const got = Buffer.alloc(sp.length);
+  assert.equal(readSync(sp.fd, got, 0, sp.length, sp.position), sp.length);
+  eq(got, data.subarray(1000, 301_000));
+  const st = fstatSync(sp.fd, { bigint: true });
+  assert.equal(sp.fileId, `${st.dev}:${st.ino}`);
+  await src.close();
+  assert.throws(() => fstatSync(sp.fd), /EBADF/, 'the descriptor is closed with the source');
+  await cache.close();
+});
+
 test('a blob that completes is verified; the cache then serves it without the map', async () => {
   const { data, digest, up, src, cache } = await setup(3 * MiB + 5);
   assert.equal(src.isComplete, false);

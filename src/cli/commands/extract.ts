@@ -59,6 +59,8 @@ export function register(program: Command): void {
           ...(flags.overwrite ? { overwrite: true } : {}),
           ...(flags.owners === false ? { preserveOwners: false } : {}),
           ...(flags.xattrs === false ? { xattrs: false } : {}),
+          // The writer copies what has arrived, verified or not: finish() below checks it.
+          ...(filling ? { unverifiedSpans: true } : {}),
           onProgress,
           onWarning: (w) => process.stderr.write(`ocifs: warning: ${w.path}: ${w.message}\n`),
         });
