@@ -307,3 +307,26 @@ test('stress: refreshing the map while our own marks land is never mistaken for 
   assert.equal(store.presentCount, store.chunkCount);
   await store.close();
 });
+
+test('a close right after a write commits the write: the chunks are present when the blob is opened again', async () => {
+  const { DiskStore } = await import('../../src/cache/disk-store.js');
+  const { CacheLayout } = await import('../../src/cache/layout.js');
+  const { parseDigest } = await import('../../src/cache/digest.js');
+  const dir = join(root, `c${n++}`);
+  await (await BlobCache.open(dir)).close();
+  const cs = 64 * KiB;
+  const data = patternBytes(16 * cs, 99);
+  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize: cs, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
+  for (let round = 0; round < 20; round++) {
+    const store = await DiskStore.open(params);
+    const c = round % 16;
+    // Not awaited before the close: a reader that got its bytes exits while they are written.
+    const written = store.write(c, data.subarray(c * cs, (c + 1) * cs));
+    await store.close();
+    const w = await written;
+    assert.equal(await w?.durable, true, `round ${round}: the write was not committed`);
+    const again = await DiskStore.open(params);
+    assert.ok(again.has(c), `round ${round}: chunk ${c} lost by the close`);
+    await again.close();
+  }
+});
