@@ -213,8 +213,8 @@ export class CachedSource implements StreamableSource {
 
   /**
    * `[offset, offset + n)` as a span of the data file of an incomplete instance, when every
-   * chunk of it is present (written, flushed and marked: those bytes never change), else
-   * undefined. Unverified: see `ReadOptions.unverified`.
+   * chunk of it is readable here (written to the file: only missing chunks are ever written,
+   * so those bytes never change), else undefined. Unverified: see `ReadOptions.unverified`.
    */
   private async presentSpans(offset: number, n: number): Promise<FileSpan[] | undefined> {
     const store = await this.getStore();
