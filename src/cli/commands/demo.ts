@@ -63,7 +63,8 @@ export function register(program: Command): void {
           const total = image.layers.reduce((n, l) => n + l.size, 0);
           say(`\nFetched ${formatSize(stats.bytesFetched)} in ${stats.requests} requests for an image of ${formatSize(total)} ` +
             `(${((stats.bytesFetched / total) * 100).toFixed(1)}%, manifest and config included).`);
-          say(`Everything fetched is now in the verified on-disk cache: reading it again fetches nothing.`);
+          say(`What was fetched is in the on-disk cache (a temporary one for the demo): reading it again fetches nothing,`);
+          say(`and the layer is checked against its digest once the cache holds all of it.`);
         } finally {
           await image.close();
         }
