@@ -258,17 +258,22 @@ test('leftovers of interrupted operations (tmp/, trash/) are swept at open', asy
   await cache.close();
 });
 
-test('regression: a store discarded while a write is in flight still flushes and closes (no endless flush)', async () => {
+/** A fresh cache directory and a way to open `data`'s store in it directly (tests of the store itself). */
+async function directStore(data: Uint8Array, chunkSize: number) {
   const { DiskStore } = await import('../../src/cache/disk-store.js');
   const { CacheLayout } = await import('../../src/cache/layout.js');
   const { parseDigest } = await import('../../src/cache/digest.js');
   const dir = join(root, `c${n++}`);
-  const cache = await BlobCache.open(dir);
-  await cache.close();
+  await (await BlobCache.open(dir)).close();
+  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
+  return { open: () => DiskStore.open(params) };
+}
+
+test('regression: a store discarded while a write is in flight still flushes and closes (no endless flush)', async () => {
   const data = patternBytes(8 * CS, 99);
-  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize: CS, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
+  const stores = await directStore(data, CS);
   for (let i = 0; i < 20; i++) {
-    const store = await DiskStore.open(params);
+    const store = await stores.open();
     const w = store.write(0, data.subarray(0, 4 * CS));
     const d = store.discard('test');
     await w;
@@ -279,14 +284,9 @@ test('regression: a store discarded while a write is in flight still flushes and
 });
 
 test('stress: refreshing the map while our own marks land is never mistaken for damage', async () => {
-  const { DiskStore } = await import('../../src/cache/disk-store.js');
-  const { CacheLayout } = await import('../../src/cache/layout.js');
-  const { parseDigest } = await import('../../src/cache/digest.js');
-  const dir = join(root, `c${n++}`);
-  await (await BlobCache.open(dir)).close();
   const cs = 4 * KiB;
   const data = patternBytes(2048 * cs, 98);
-  const store = await DiskStore.open({ layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize: cs, adoptChunkSize: true, claimStaleMs: 10_000, verify: true });
+  const store = await (await directStore(data, cs)).open();
   let stop = false;
   const refresher = (async () => {
     let refreshes = 0;
@@ -309,23 +309,18 @@ test('stress: refreshing the map while our own marks land is never mistaken for 
 });
 
 test('a close right after a write commits the write: the chunks are present when the blob is opened again', async () => {
-  const { DiskStore } = await import('../../src/cache/disk-store.js');
-  const { CacheLayout } = await import('../../src/cache/layout.js');
-  const { parseDigest } = await import('../../src/cache/digest.js');
-  const dir = join(root, `c${n++}`);
-  await (await BlobCache.open(dir)).close();
   const cs = 64 * KiB;
   const data = patternBytes(16 * cs, 99);
-  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize: cs, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
+  const stores = await directStore(data, cs);
   for (let round = 0; round < 20; round++) {
-    const store = await DiskStore.open(params);
+    const store = await stores.open();
     const c = round % 16;
     // Not awaited before the close: a reader that got its bytes exits while they are written.
     const written = store.write(c, data.subarray(c * cs, (c + 1) * cs));
     await store.close();
     const w = await written;
     assert.equal(await w?.durable, true, `round ${round}: the write was not committed`);
-    const again = await DiskStore.open(params);
+    const again = await stores.open();
     assert.ok(again.has(c), `round ${round}: chunk ${c} lost by the close`);
     await again.close();
   }
