@@ -41,14 +41,17 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-/** Opens `ref` with the command's flags, runs `body`, and always closes and reports. */
+/**
+ * Opens `ref` with the command's flags, runs `body`, and always closes and reports. The image
+ * config is not fetched unless `extra` asks for it (`inspect`): the other commands read layers.
+ */
 export async function withImage<T>(ref: string, flags: RefFlags, body: (s: Session) => Promise<T>, extra: Partial<ImageOptions> = {}): Promise<T> {
   const started = performance.now();
   const stats = new IoStats();
   const interrupt = interruptSignal();
   let image: Image | undefined;
   try {
-    const options = await imageOptionsOf(flags, { ...extra, stats, signal: interrupt.signal }, ref);
+    const options = await imageOptionsOf(flags, { config: false, ...extra, stats, signal: interrupt.signal }, ref);
     image = await openImage(ref, options);
     return await body({ image, stats, signal: interrupt.signal });
   } finally {

@@ -58,6 +58,11 @@ export interface ImageOptions extends ReadOptions {
   soci?: boolean;
   /** A client to share (then `registry` is ignored and the client is not closed with the image). */
   client?: RegistryClient;
+  /**
+   * Fetch and verify the image config (default true): `resolved.config` and the platform it
+   * names. Work that only reads layers can skip it — one request fewer before the first byte.
+   */
+  config?: boolean;
 }
 
 /** Which blob: a layer by index (negative counts from the top) or any blob by digest. */
@@ -112,6 +117,7 @@ export class Image {
     try {
       const resolved = await client.resolve(ref, {
         ...(options.platform !== undefined ? { platform: options.platform } : {}),
+        ...(options.config === false ? { config: false } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
       const cache = await opening;

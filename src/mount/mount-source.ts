@@ -79,7 +79,8 @@ export const openMountSource: SourceOpener = async (spec, mode) => {
   const ioStats = new IoStats();
   // In kernel mode the EROFS driver's own readahead decides what to read; ours on top of it
   // would fetch several times what a cold file read needs.
-  const image = await openImage(spec.ref, { ...spec.image, stats: ioStats, ...(mode === 'kernel' ? { readahead: false } : {}) });
+  // A mount reads layers only: the image config is not fetched (one request fewer before it is ready).
+  const image = await openImage(spec.ref, { config: false, ...spec.image, stats: ioStats, ...(mode === 'kernel' ? { readahead: false } : {}) });
   try {
     const selected = spec.selector && (spec.selector.layer !== undefined || spec.selector.digest !== undefined) ? spec.selector : undefined;
     if (mode === 'kernel') {

@@ -74,10 +74,10 @@ export interface ResolvedImage {
   /** Config descriptor from the manifest. */
   configDescriptor: Descriptor;
   configDigest: string;
-  /** Parsed config, for image configs (OCI/Docker); undefined for other artifacts. */
+  /** Parsed config, for image configs (OCI/Docker); undefined for other artifacts or when not fetched. */
   config?: ImageConfig;
-  /** The config's exact (verified) bytes. */
-  configBytes: Uint8Array;
+  /** The config's exact (verified) bytes; undefined when resolved with `config: false`. */
+  configBytes?: Uint8Array;
   /** Layer descriptors, bottom first. */
   layers: Descriptor[];
   /** Base URL of the server that answered the first manifest request (mirror or registry). */
@@ -147,9 +147,10 @@ export class RegistryClient {
   /**
    * Resolves a reference to one image: fetches the manifest (by tag or verified digest), picks
    * the platform's manifest from an index (default: this host's platform), and fetches and
-   * verifies the config.
+   * verifies the config — unless `config` is false (work that only reads layers: one request
+   * fewer; the platform then comes from the index entry only).
    */
-  async resolve(reference: string | ImageReference, options: CallOptions & { platform?: Platform | string } = {}): Promise<ResolvedImage> {
+  async resolve(reference: string | ImageReference, options: CallOptions & { platform?: Platform | string; config?: boolean } = {}): Promise<ResolvedImage> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const wanted = typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
     const top = await this.fetchManifest(ref, ref.reference, options);
@@ -172,9 +173,9 @@ export class RegistryClient {
     }
     if (manifest.document.kind !== 'manifest') throw new Error('unreachable');
     const m = manifest.document.manifest;
-    const configBytes = await this.fetchBlob(ref, m.config, options);
+    const configBytes = options.config === false ? undefined : await this.fetchBlob(ref, m.config, options);
     let config: ImageConfig | undefined;
-    if (m.config.mediaType === MEDIA_TYPE_OCI_CONFIG || m.config.mediaType === MEDIA_TYPE_DOCKER_CONFIG) {
+    if (configBytes && (m.config.mediaType === MEDIA_TYPE_OCI_CONFIG || m.config.mediaType === MEDIA_TYPE_DOCKER_CONFIG)) {
       config = parseImageConfig(configBytes);
       platform = configPlatform(config);
     }
@@ -191,7 +192,7 @@ export class RegistryClient {
       configDescriptor: m.config,
       configDigest: m.config.digest,
       ...(config ? { config } : {}),
-      configBytes,
+      ...(configBytes ? { configBytes } : {}),
       layers: m.layers,
       source: top.source,
     };

@@ -68,7 +68,22 @@ test('resolve by tag: manifest, config, layers, digest computed and reported', a
     );
     assert.equal(img.source, reg.url);
     assert.equal(stats.requests, 2, 'one manifest GET + one config GET');
-    assert.equal(stats.bytesFetched, img.manifestBytes.length + img.configBytes.length);
+    assert.equal(stats.bytesFetched, img.manifestBytes.length + img.configBytes!.length);
+  } finally {
+    await c.close();
+  }
+});
+
+test('resolve with config: false: the manifest and its layers in one request, no config', async () => {
+  const stats = new IoStats();
+  const c = new RegistryClient({ stats });
+  try {
+    const img = await c.resolve(`${reg.host}/test/single:v1`, { config: false });
+    assert.equal(stats.requests, 1, 'one manifest GET');
+    assert.equal(img.config, undefined);
+    assert.equal(img.configBytes, undefined);
+    assert.match(img.configDigest, /^sha256:[0-9a-f]{64}$/, 'the descriptor is known from the manifest');
+    assert.equal(img.layers.length, 2);
   } finally {
     await c.close();
   }

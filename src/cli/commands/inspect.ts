@@ -94,6 +94,6 @@ export function register(program: Command): void {
       const doc = inspectDocument(image);
       if (flags.json) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
       else printHuman(doc);
-    });
+    }, { config: true });
   });
 }
