@@ -223,12 +223,10 @@ export class Image {
     if (!fs) {
       fs = new LazyFileSystem(async () => {
         const blob = await this.openBlob({ layer: info.index });
-        const diffId = this.resolved?.config?.rootfs.diff_ids[info.index];
         const { openLayerFileSystem } = await import('./layer-fs.js');
         return openLayerFileSystem(blob, {
           name: `${this.name} layer ${info.index}`,
           ...(this.ctx.cache ? { cache: this.ctx.cache } : {}),
-          ...(diffId ? { diffId } : {}),
           ...(this.ctx.soci ? { ztoc: () => this.ztocFor(info) } : {}),
           ...(this.ctx.signal ? { signal: this.ctx.signal } : {}),
         });

@@ -19,8 +19,6 @@ export interface LayerFsOptions extends ReadOptions {
   name: string;
   /** Where indexes of the layer are kept (sidecars keyed by the blob digest). */
   cache?: BlobCache | MemoryBlobCache;
-  /** The layer's diff_id from the image config (the digest of its uncompressed tar). */
-  diffId?: string;
   /** Looks up a SOCI zTOC for a gzip layer (called only when no index of the layer is cached). */
   ztoc?: () => Promise<Uint8Array | undefined>;
 }
