@@ -42,6 +42,18 @@ const NO_SPACE_RETRY_MS = 10_000;
 /** Bytes per store read when streaming present chunks. */
 const STORED_PIECE_BYTES = 4 * 1024 * 1024;
 
+/** A data file open for spans, with the `dev:ino` id a span names it by. */
+interface SpanFile {
+  fh: FileHandle;
+  fileId: string;
+}
+
+async function withFileId(fh: FileHandle | null): Promise<SpanFile | null> {
+  if (fh === null) return null;
+  const st = await fh.stat({ bigint: true });
+  return { fh, fileId: `${st.dev}:${st.ino}` };
+}
+
 /** Options of {@link CachedSource.fill}. */
 export interface FillOptions {
   /** Called after each downloaded run with the bytes present so far. */
@@ -92,9 +104,9 @@ export class CachedSource implements StreamableSource {
   private readonly scheduler: Scheduler;
   private readahead: Readahead | null = null;
   /** The verified data file behind {@link fileSpans}, opened on first use. */
-  private spanFile: Promise<{ fh: FileHandle; fileId: string } | null> | undefined;
+  private spanFile: Promise<SpanFile | null> | undefined;
   /** Data files of incomplete instances behind `unverified` spans, kept open until close. */
-  private readonly partialFiles = new Map<ChunkStore, Promise<{ fh: FileHandle; fileId: string } | null>>();
+  private readonly partialFiles = new Map<ChunkStore, Promise<SpanFile | null>>();
   private completing: Promise<void> | null = null;
   private filling: Promise<void> | null = null;
   private lastCurrentCheck = 0;
@@ -196,19 +208,12 @@ export class CachedSource implements StreamableSource {
     if (this.closed) return undefined;
     if (!this.isComplete) return options.unverified ? this.presentSpans(offset, n) : undefined;
     if (this.spanFile === undefined) {
-      const opening = this.openVerifiedFile().then(async (fh) => {
-        if (fh === null) return null;
-        const st = await fh.stat({ bigint: true });
-        return { fh, fileId: `${st.dev}:${st.ino}` };
-      });
+      const opening = this.openVerifiedFile().then(withFileId);
       this.spanFile = opening;
       // Not verified (yet): ask again next time rather than remember the refusal.
       opening.then((f) => f === null && this.spanFile === opening && (this.spanFile = undefined), () => (this.spanFile = undefined));
     }
-    const f = await this.spanFile.catch(() => null);
-    if (f === null || this.closed) return undefined;
-    this.countHit(n);
-    return n === 0 ? [] : [{ fd: f.fh.fd, fileId: f.fileId, position: offset, length: n }];
+    return this.spanIn(this.spanFile, offset, n);
   }
 
   /**
@@ -223,18 +228,19 @@ export class CachedSource implements StreamableSource {
     for (let c = Math.floor(offset / cs), end = Math.ceil((offset + n) / cs); c < end; c++) if (!store.has(c)) return undefined;
     let opening = this.partialFiles.get(store);
     if (opening === undefined) {
-      opening = store.openData().then(async (fh) => {
-        if (fh === null) return null;
-        const st = await fh.stat({ bigint: true });
-        return { fh, fileId: `${st.dev}:${st.ino}` };
-      });
+      opening = store.openData().then(withFileId);
       opening.catch(() => {});
       this.partialFiles.set(store, opening);
     }
+    return this.spanIn(opening, offset, n);
+  }
+
+  /** `[offset, offset + n)` of the file `opening` gives, counted as a cache hit; undefined when it gave none or this source closed. */
+  private async spanIn(opening: Promise<SpanFile | null>, offset: number, n: number): Promise<FileSpan[] | undefined> {
     const f = await opening.catch(() => null);
     if (f === null || this.closed) return undefined;
     this.countHit(n);
-    return [{ fd: f.fh.fd, fileId: f.fileId, position: offset, length: n }];
+    return n === 0 ? [] : [{ fd: f.fh.fd, fileId: f.fileId, position: offset, length: n }];
   }
 
   /** Counts bytes served from the cache without `read` (a copy of the verified data file) in the stats. */

@@ -246,17 +246,18 @@ export class HostWriter {
 
   /** True when {@link room} would wait (or throw): checking first saves an await per entry. */
   get full(): boolean {
-    return this.error !== undefined || this.inFlight + this.batchBytes > this.maxInFlight || this.pending.size >= this.maxPending;
+    return this.error !== undefined || this.bytesFull || this.pending.size >= this.maxPending;
+  }
+
+  private get bytesFull(): boolean {
+    return this.inFlight + this.batchBytes > this.maxInFlight;
   }
 
   /** Waits while too many file bytes or batches are on their way to disk; throws the first failure. */
   async room(): Promise<void> {
-    for (;;) {
-      if (this.error !== undefined) break;
-      const bytesFull = this.inFlight + this.batchBytes > this.maxInFlight;
-      if (!bytesFull && this.pending.size < this.maxPending) break;
+    while (this.error === undefined && this.full) {
       // Bytes queued here with nothing on its way: send them (nothing else would).
-      if (bytesFull && this.ops.length > 0 && this.inFlight === 0) this.send();
+      if (this.bytesFull && this.ops.length > 0 && this.inFlight === 0) this.send();
       else await new Promise<void>((r) => this.waiters.push(r));
     }
     if (this.error !== undefined) throw this.error;

@@ -45,13 +45,15 @@ export function register(program: Command): void {
       try {
         const total = showBar ? await entriesTotal(fs, path, image.layers.length === 1 || selector !== undefined, signal) : 0;
         bar = showBar ? startProgress({ label: 'extract', total }) : undefined;
-        bar?.update(0, { totalText: `${total} entries` });
+        const draw = (entries: number, bytes?: number) =>
+          bar?.update(Math.min(entries, total), { totalText: `${total} entries${bytes === undefined ? '' : `, ${formatSize(bytes)}`}` });
+        draw(0);
         let last = 0;
         const onProgress = (p: ExtractProgress) => {
           const now = Date.now();
           if (now - last < 100) return;
           last = now;
-          bar?.update(Math.min(p.entries, total), { totalText: `${total} entries, ${formatSize(p.bytes)}` });
+          draw(p.entries, p.bytes);
         };
         const result = await extractTree(fs, dest, {
           path,
@@ -72,7 +74,7 @@ export function register(program: Command): void {
           if (isOcifsError(err, 'ERR_OCIFS_DIGEST_MISMATCH') || isOcifsError(err, 'ERR_OCIFS_ABORTED')) throw err;
           process.stderr.write(`ocifs: warning: the extracted files are not verified against the layer digests: ${err instanceof Error ? err.message : String(err)}\n`);
         });
-        bar?.update(total, { totalText: `${total} entries, ${formatSize(result.bytes)}` });
+        draw(total, result.bytes);
         bar?.stop();
         if (!flags.quiet) {
           const warned = Object.entries(result.warnings).map(([k, n]) => `${n} ${k}`).join(', ');
