@@ -6,6 +6,8 @@
 export class IoStats {
   /** Bytes received from the network (response bodies), including bytes later discarded. */
   bytesFetched = 0;
+  /** Bytes sent in request bodies (pushes). */
+  bytesSent = 0;
   /** HTTP requests sent (including retries, token and manifest requests). */
   requests = 0;
   /** Bytes of reads answered from the on-disk cache without fetching. */
@@ -19,6 +21,7 @@ export class IoStats {
   toJSON(): Record<string, number> {
     return {
       bytesFetched: this.bytesFetched,
+      bytesSent: this.bytesSent,
       requests: this.requests,
       cacheHitBytes: this.cacheHitBytes,
       cacheMissBytes: this.cacheMissBytes,

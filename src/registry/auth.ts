@@ -23,6 +23,24 @@ interface CachedToken {
 }
 
 /**
+ * What a request needs to do in a repository: pull (every read), push (uploads, manifest and
+ * tag writes: `pull,push`, as docker and crane ask), and for a cross-repository blob mount
+ * also pull on the repository the blob comes `from`.
+ */
+export interface Access {
+  push?: boolean;
+  /** Repository a blob is mounted from (same registry). */
+  from?: string;
+}
+
+/** The token scopes for `repository` and `access`, in the form of the distribution token spec. */
+export function accessScopes(repository: string, access: Access = {}): string[] {
+  const scopes = [`repository:${repository}:${access.push ? 'pull,push' : 'pull'}`];
+  if (access.from !== undefined && access.from !== repository) scopes.push(`repository:${access.from}:pull`);
+  return scopes;
+}
+
+/**
  * Answers registry auth challenges: anonymous or credentialed bearer tokens (distribution's
  * token protocol, `token` or `access_token`, OAuth2 refresh tokens from `identitytoken`) and
  * basic auth. Tokens are cached per origin and scope until shortly before they expire and
@@ -40,51 +58,51 @@ export class Authenticator {
   ) {}
 
   /** The Authorization header to send before any challenge is seen again, if one is known. */
-  async cached(ep: Endpoint, repository: string, signal?: AbortSignal): Promise<string | undefined> {
+  async cached(ep: Endpoint, repository: string, signal?: AbortSignal, access: Access = {}): Promise<string | undefined> {
     const origin = new URL(ep.base).origin;
-    const t = this.tokens.get(key(origin, repository));
+    const t = this.tokens.get(key(origin, repository, access));
     if (t && t.expiresAt > this.now()) return t.header;
     const ch = this.challenges.get(origin);
     if (!ch) return undefined;
-    return this.authorize(ep, repository, ch, signal);
+    return this.authorize(ep, repository, ch, signal, access);
   }
 
   /**
    * Handles a 401: remembers the challenge, forgets the token that was refused, and returns a
    * new Authorization header (undefined when the challenge offers nothing we can answer).
    */
-  async onUnauthorized(ep: Endpoint, repository: string, wwwAuthenticate: string | string[] | undefined, signal?: AbortSignal): Promise<string | undefined> {
+  async onUnauthorized(ep: Endpoint, repository: string, wwwAuthenticate: string | string[] | undefined, signal?: AbortSignal, access: Access = {}): Promise<string | undefined> {
     const origin = new URL(ep.base).origin;
     const ch = parseWwwAuthenticate(wwwAuthenticate);
     if (ch.length === 0) return undefined;
     this.challenges.set(origin, ch);
-    this.tokens.delete(key(origin, repository));
-    return this.authorize(ep, repository, ch, signal);
+    this.tokens.delete(key(origin, repository, access));
+    return this.authorize(ep, repository, ch, signal, access);
   }
 
-  private async authorize(ep: Endpoint, repository: string, ch: AuthChallenge[], signal?: AbortSignal): Promise<string | undefined> {
+  private async authorize(ep: Endpoint, repository: string, ch: AuthChallenge[], signal: AbortSignal | undefined, access: Access): Promise<string | undefined> {
     const origin = new URL(ep.base).origin;
-    const k = key(origin, repository);
+    const k = key(origin, repository, access);
     let p = this.pending.get(k);
     if (!p) {
       // Shared by concurrent requests, so not tied to one caller's signal; the transport's
       // timeouts bound it.
-      p = this.computeAuthorization(ep, repository, ch).finally(() => this.pending.delete(k));
+      p = this.computeAuthorization(ep, repository, ch, access).finally(() => this.pending.delete(k));
       this.pending.set(k, p);
     }
     if (!signal) return p;
     return abortable(p, signal);
   }
 
-  private async computeAuthorization(ep: Endpoint, repository: string, ch: AuthChallenge[]): Promise<string | undefined> {
+  private async computeAuthorization(ep: Endpoint, repository: string, ch: AuthChallenge[], access: Access): Promise<string | undefined> {
     const found = await this.credentials.get(ep.credentialKey, repository, !ep.mirror);
     const cred = found?.credential;
     if (found) log('credentials for %s from %s', ep.credentialKey, found.source);
     const bearer = ch.find((c) => c.scheme === 'bearer' && c.params.realm);
     if (bearer) {
       if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
-      const t = await this.fetchToken(ep, repository, bearer, cred);
-      this.tokens.set(key(new URL(ep.base).origin, repository), t);
+      const t = await this.fetchToken(ep, repository, bearer, cred, access);
+      this.tokens.set(key(new URL(ep.base).origin, repository, access), t);
       return t.header;
     }
     const basic = ch.find((c) => c.scheme === 'basic');
@@ -99,7 +117,7 @@ export class Authenticator {
     return undefined;
   }
 
-  private async fetchToken(ep: Endpoint, repository: string, ch: AuthChallenge, cred: Credential | undefined): Promise<CachedToken> {
+  private async fetchToken(ep: Endpoint, repository: string, ch: AuthChallenge, cred: Credential | undefined, access: Access): Promise<CachedToken> {
     let realm: URL;
     try {
       realm = new URL(ch.params.realm);
@@ -113,18 +131,20 @@ export class Authenticator {
     if (hasSecret && realm.protocol === 'http:' && realm.host !== epUrl.host && !isLoopbackRegistry(realm.host)) {
       throw new UnauthorizedError(`${ep.registry}: refusing to send credentials over plain HTTP to token server ${realm.host}`, { data: { realm: redact(realm) } });
     }
-    const scope = `repository:${repository}:pull`;
+    const scopes = accessScopes(repository, access);
+    const scope = scopes.join(' ');
     const service = ch.params.service;
     const sentAt = this.now();
     let res;
     if (cred?.identityToken) {
+      // OAuth2: one space-separated scope parameter (RFC 6749 3.3).
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'ocifs', scope });
       if (service) form.set('service', service);
       res = await this.transport.send({ url: realm, method: 'POST', body: form.toString() });
     } else {
       const url = new URL(realm);
       if (service) url.searchParams.set('service', service);
-      url.searchParams.append('scope', scope);
+      for (const sc of scopes) url.searchParams.append('scope', sc);
       const authorization =
         cred?.username !== undefined ? `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}` : undefined;
       res = await this.transport.send({ url, ...(authorization ? { authorization } : {}) });
@@ -140,7 +160,7 @@ export class Authenticator {
           { data: { status: 401, realm: redact(realm) } },
         );
       }
-      if (res.status === 403) throw new DeniedError(`${where}: the token server ${realm.host} denied access${why}`, { data: { status: 403 } });
+      if (res.status === 403) throw new DeniedError(`${where}: the token server ${realm.host} denied ${access.push ? 'push' : 'pull'} access${why}`, { data: { status: 403 } });
       const ra = parseRetryAfter(res.header('retry-after'));
       throw new HttpStatusError(`${where}: token server ${realm.host} answered HTTP ${res.status}${why}`, res.status, {
         data: { realm: redact(realm) },
@@ -164,8 +184,8 @@ export class Authenticator {
   }
 }
 
-function key(origin: string, repository: string): string {
-  return `${origin} ${repository}`;
+function key(origin: string, repository: string, access: Access): string {
+  return `${origin} ${accessScopes(repository, access).join(' ')}`;
 }
 
 function hint(ep: Endpoint): string {

@@ -25,7 +25,7 @@ import {
   type ManifestDocument,
   type Platform,
 } from '../oci/index.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, type Access } from './auth.js';
 import { CredentialStore } from './credentials.js';
 import { describe, endpointsFor, endpointUrl, type Endpoint } from './endpoints.js';
 import { BlobUnknownError, NetworkError, RegistryError, TimeoutError, UnauthorizedError, isRetryableStatus } from './errors.js';
@@ -33,7 +33,7 @@ import * as opt from './options.js';
 import { RemoteBlobSource } from './remote-blob-source.js';
 import { statusError } from './response-errors.js';
 import { withRetry, type RetryPolicy } from './retry.js';
-import { Transport, type HttpResponse } from './transport.js';
+import { Transport, type HttpRequest, type HttpResponse } from './transport.js';
 import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
 
 const log = debuglog('ocifs:registry');
@@ -433,16 +433,20 @@ export class RegistryClient {
 
   /**
    * @internal Sends a request to an endpoint with auth: pre-emptive when a challenge is known,
-   * else answering a 401 once (a refused cached token is replaced by a fresh one).
+   * else answering a 401 once (a refused cached token is replaced by a fresh one). `access`
+   * asks for a push-scoped token (and pull on a mount's source repository).
    */
-  async request(ep: Endpoint, repository: string, req: { url: URL; method?: 'GET' | 'HEAD'; headers?: Record<string, string>; signal?: AbortSignal }): Promise<HttpResponse> {
-    const authorization = await this.auth.cached(ep, repository, req.signal);
-    let res = await this.transport.send({ ...req, ...(authorization ? { authorization } : {}) });
+  async request(ep: Endpoint, repository: string, req: Omit<HttpRequest, 'authorization'> & { access?: Access }): Promise<HttpResponse> {
+    const { access, ...http } = req;
+    // An upload's Location may name another host (blob storage): it gets no credentials.
+    if (req.url.origin !== new URL(ep.base).origin) return this.transport.send(http);
+    const authorization = await this.auth.cached(ep, repository, req.signal, access);
+    let res = await this.transport.send({ ...http, ...(authorization ? { authorization } : {}) });
     if (res.status !== 401) return res;
     await this.transport.discard(res);
-    const next = await this.auth.onUnauthorized(ep, repository, res.headers['www-authenticate'], req.signal);
+    const next = await this.auth.onUnauthorized(ep, repository, res.headers['www-authenticate'], req.signal, access);
     if (next === undefined) throw new UnauthorizedError(`${describe(ep, repository)}: the registry requires authentication ocifs cannot answer`, { data: { status: 401 } });
-    res = await this.transport.send({ ...req, authorization: next });
+    res = await this.transport.send({ ...http, authorization: next });
     if (res.status === 401) throw statusError(res, await this.transport.discard(res), { where: describe(ep, repository), kind: 'other' });
     return res;
   }

@@ -34,3 +34,19 @@ export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js'
 export { parseContentRange, type ContentRange } from './content-range.js';
 export { parseRetryAfter, retryDelay, withRetry, type RetryPolicy } from './retry.js';
 export { endpointsFor, type Endpoint } from './endpoints.js';
+export { accessScopes, type Access } from './auth.js';
+export {
+  RegistryPusher,
+  DEFAULT_PUSH_CHUNK_SIZE,
+  pushReferrer,
+  referrersTag,
+  PushDeniedError,
+  PushRefusedError,
+  UploadLostError,
+  type PusherOptions,
+  type BlobPushOptions,
+  type PushedBlob,
+  type PushedManifest,
+  type ReferrerManifest,
+  type PushedReferrer,
+} from './push/index.js';

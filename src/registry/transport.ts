@@ -33,14 +33,22 @@ export interface TransportOptions {
   userAgent: string;
 }
 
+/** HTTP methods the registry API uses. */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 /** One HTTP request. */
 export interface HttpRequest {
   url: URL;
-  method?: 'GET' | 'HEAD' | 'POST';
+  method?: HttpMethod;
   headers?: Record<string, string>;
   /** Authorization header value; sent only to `url`'s origin, dropped on a cross-origin redirect. */
   authorization?: string;
-  body?: string;
+  /**
+   * Request body: a string is a form (`application/x-www-form-urlencoded` unless a content-type
+   * is given); bytes are sent as they are. Always in memory, so a request can be sent again
+   * (after a 401, or a retry).
+   */
+  body?: string | Uint8Array;
   signal?: AbortSignal;
 }
 
@@ -90,19 +98,21 @@ export class Transport {
   async send(req: HttpRequest): Promise<HttpResponse> {
     let url = req.url;
     const origin = url.origin;
+    const method = req.method ?? 'GET';
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'user-agent': this.options.userAgent, ...req.headers };
       // Credentials go only to the origin they were obtained for (a redirect to blob storage
       // must not see them).
       if (req.authorization && url.origin === origin) headers.authorization = req.authorization;
-      if (req.body !== undefined) headers['content-type'] ??= 'application/x-www-form-urlencoded';
+      if (typeof req.body === 'string') headers['content-type'] ??= 'application/x-www-form-urlencoded';
       this.count(0, 1);
+      if (req.body !== undefined && this.options.stats) this.options.stats.bytesSent += typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body.byteLength;
       let res: Dispatcher.ResponseData;
       try {
         res = await undiciParts().request(this.dispatcher, {
           origin: url.origin,
           path: url.pathname + url.search,
-          method: req.method ?? 'GET',
+          method,
           headers,
           ...(req.body !== undefined ? { body: req.body } : {}),
           ...(req.signal ? { signal: req.signal } : {}),
@@ -110,9 +120,10 @@ export class Transport {
       } catch (err) {
         throw mapHttpError(err, url, req.signal);
       }
-      log('%s %s → %d', req.method ?? 'GET', redact(url), res.statusCode);
+      log('%s %s → %d', method, redact(url), res.statusCode);
       const location = header(res.headers, 'location');
-      if ([301, 302, 303, 307, 308].includes(res.statusCode) && location && (req.method ?? 'GET') !== 'POST') {
+      // Only reads follow redirects: a write's Location (an upload's next URL) is the caller's.
+      if ([301, 302, 303, 307, 308].includes(res.statusCode) && location && (method === 'GET' || method === 'HEAD')) {
         await this.discard(wrap(res, url));
         if (hop >= MAX_REDIRECTS) throw new NetworkError(`${redact(url)}: more than ${MAX_REDIRECTS} redirects`, { data: { url: redact(url) } });
         const next = new URL(location, url);

@@ -37,6 +37,8 @@ export interface FaultRule {
   fault: Fault;
   /** How many matching requests get the fault (default: all). */
   times?: number;
+  /** Let this many matching requests through untouched first (a fault midway through a series). */
+  skip?: number;
 }
 
 export interface ProxyLogEntry {
@@ -67,7 +69,7 @@ export interface FaultProxy {
 /** Starts a proxy forwarding to `upstream` (`http://127.0.0.1:PORT`). */
 export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const up = new URL(upstream);
-  const rules: (FaultRule & { used: number })[] = [];
+  const rules: (FaultRule & { used: number; passed: number })[] = [];
   const log: ProxyLogEntry[] = [];
   const sockets = new Set<Socket>();
 
@@ -77,6 +79,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       if (r.path && !r.path.test(path)) continue;
       if (r.ranged !== undefined && r.ranged !== (req.headers.range !== undefined)) continue;
       if (r.times !== undefined && r.used >= r.times) continue;
+      if (r.skip !== undefined && r.passed < r.skip) {
+        r.passed++;
+        continue;
+      }
       r.used++;
       return r.fault;
     }
@@ -116,7 +122,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       res.writeHead(entry.status, { location: fault.to.replace(/\/$/, '') + path, 'content-length': '0' }).end();
       return;
     }
-    const headers = { ...req.headers, host: target.host };
+    // The registry builds upload Locations from X-Forwarded-Host: they lead back through the proxy.
+    const headers = { ...req.headers, host: target.host, ...(!forward && req.headers.host ? { 'x-forwarded-host': req.headers.host } : {}) };
     if (fault?.kind === 'ignore-range') delete headers.range;
     const upReq = httpRequest({ host: target.hostname, port: target.port, path, method: req.method, headers }, (upRes) => {
       const outHeaders = { ...upRes.headers };
@@ -198,7 +205,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     url: `http://127.0.0.1:${port}`,
     port,
     log,
-    addRule: (rule) => rules.push({ ...rule, used: 0 }),
+    addRule: (rule) => rules.push({ ...rule, used: 0, passed: 0 }),
     clearRules: () => void rules.splice(0),
     async stop() {
       for (const s of sockets) s.destroy();

@@ -24,6 +24,8 @@ export interface TokenIssuerOptions {
   expiredFirst?: number;
   /** OAuth2 refresh tokens accepted with grant_type=refresh_token → the user they stand for. */
   refreshTokens?: Record<string, string>;
+  /** May this user push to this repository? Default: every authenticated user may. */
+  canPush?: (user: string, repository: string) => boolean;
 }
 
 export interface TokenRequestRecord {
@@ -99,7 +101,10 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
       const m = /^repository:([^:]+):(.+)$/.exec(s);
       if (!m) return [];
       const wanted = m[2].split(',');
-      const actions = user !== undefined ? wanted : wanted.filter((a) => a === 'pull' && (opts.anonymousPull?.(m[1]) ?? false));
+      const actions =
+        user !== undefined
+          ? wanted.filter((a) => a !== 'push' || (opts.canPush?.(user, m[1]) ?? true))
+          : wanted.filter((a) => a === 'pull' && (opts.anonymousPull?.(m[1]) ?? false));
       return actions.length > 0 ? [{ type: 'repository', name: m[1], actions }] : [];
     });
 
