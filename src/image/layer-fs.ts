@@ -7,7 +7,7 @@ import { OcifsError } from '../errors.js';
 import type { ReadOptions } from '../io/byte-source.js';
 import type { BlobCache, MemoryBlobCache } from '../cache/index.js';
 import { openErofs, ErofsFileSystem, formatErofsInfo } from '../erofs/index.js';
-import { openTarLayer, TarFileSystem, GZIP_INDEX_NAME, type IndexStore, type LayerFormat as TarLayerFormat } from '../tar/index.js';
+import { openTarLayer, TarFileSystem, GZIP_INDEX_NAME, TAR_INDEX_NAME, type LayerFormat as TarLayerFormat } from '../tar/index.js';
 import type { FileSystem } from '../vfs/types.js';
 import type { BlobInfo, ImageBlob } from './image-blob.js';
 import { detectLayerFormat, type LayerFormat } from './layer-format.js';
@@ -19,7 +19,7 @@ export interface LayerFsOptions extends ReadOptions {
   name: string;
   /** Where indexes of the layer are kept (sidecars keyed by the blob digest). */
   cache?: BlobCache | MemoryBlobCache;
-  /** Looks up a SOCI zTOC for a gzip layer (called only when no index of the layer is cached). */
+  /** Looks up a SOCI zTOC for a gzip or plain tar layer (called only when no index of the layer is cached). */
   ztoc?: () => Promise<Uint8Array | undefined>;
 }
 
@@ -41,14 +41,16 @@ export interface LayerSummary {
   text: string;
 }
 
-const accessOf = new WeakMap<FileSystem, TarLayerFormat>();
+const accessOf = new WeakMap<FileSystem, { access: TarLayerFormat; format: LayerFormat }>();
 
 /** Opens the filesystem inside a layer blob. */
 export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptions): Promise<FileSystem> {
   const format = await detectLayerFormat(blob, options.name, blob.info.mediaType, options);
   if (format === 'erofs') return openErofs(blob, options.signal ? { signal: options.signal } : {});
   const store = options.cache && blob.info.digest ? sidecarIndexStore(options.cache, blob.info.digest) : undefined;
-  const ztoc = format === 'tar+gzip' && options.ztoc && !(store && (await hasAnyIndex(store))) ? await options.ztoc() : undefined;
+  const indexName = format === 'tar+gzip' ? GZIP_INDEX_NAME : format === 'tar' ? TAR_INDEX_NAME : undefined;
+  // A zTOC stands in for the pass (gzip) or the header scan (tar) until this machine has its own index.
+  const ztoc = indexName && options.ztoc && !(store && (await store.get(indexName)) !== undefined) ? await options.ztoc() : undefined;
   const layer = await openTarLayer(blob, {
     mediaType: blob.info.mediaType,
     ...(blob.info.annotations ? { annotations: blob.info.annotations } : {}),
@@ -57,12 +59,8 @@ export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptio
     ...(ztoc ? { ztoc } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  accessOf.set(layer.fs, layer.format);
+  accessOf.set(layer.fs, { access: layer.format, format });
   return layer.fs;
-}
-
-async function hasAnyIndex(store: IndexStore): Promise<boolean> {
-  return (await store.get(GZIP_INDEX_NAME)) !== undefined;
 }
 
 /** The format summary of an opened layer filesystem. */
@@ -72,7 +70,7 @@ export function summarizeLayerFileSystem(fs: FileSystem): Omit<LayerSummary, 'la
     return { format: 'erofs', details: { ...info }, text: formatErofsInfo(info) };
   }
   if (fs instanceof TarFileSystem) {
-    const access = accessOf.get(fs) ?? 'tar';
+    const { access, format } = accessOf.get(fs) ?? { access: 'tar' as const, format: 'tar' as const };
     const stats = fs.statfs();
     const details = { access, entries: stats.files, blocks: stats.blocks, blockSize: stats.blockSize };
     const text = [
@@ -80,7 +78,7 @@ export function summarizeLayerFileSystem(fs: FileSystem): Omit<LayerSummary, 'la
       `Entries:             ${stats.files}`,
       `Content blocks:      ${stats.blocks} of ${stats.blockSize} bytes`,
     ].join('\n') + '\n';
-    return { format: access === 'tar' ? 'tar' : access === 'zstd' || access === 'zstd:chunked' ? 'tar+zstd' : 'tar+gzip', details, text };
+    return { format, details, text };
   }
   throw new OcifsError('ERR_OCIFS_UNSUPPORTED_LAYER', 'no summary for this layer format');
 }

@@ -160,8 +160,9 @@ export class RegistryClient {
     if (top.document.kind === 'index') {
       const idx = top.document.index;
       index = { digest: top.digest, mediaType: top.mediaType, index: idx, bytes: top.bytes };
+      // Artifacts listed in an index (a SOCI v2 index has the image's platform too) are not images.
       const entry = selectPlatform(
-        idx.manifests.filter((m) => isManifestMediaType(m.mediaType)),
+        idx.manifests.filter((m) => isManifestMediaType(m.mediaType) && m.artifactType === undefined),
         wanted,
       );
       platform = entry.platform;

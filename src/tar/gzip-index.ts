@@ -28,7 +28,7 @@ export interface GzipCheckpoint {
    */
   crc?: number;
   /**
-   * `sha256:…` of the compressed bytes `[floor(bit / 8), floor(next.bit / 8))` (or to the end),
+   * `sha256:…` of the compressed bytes `[floor(bit / 8), ceil(next.bit / 8))` (or to the end),
    * when the index came from a SOCI zTOC (its `span_digests`); checked before decoding.
    */
   spanDigest?: string;

@@ -155,8 +155,8 @@ export class GzipIndexedSource implements ByteSource {
     const bytes = await this.blob.read(startByte, endByte - startByte, { signal });
     this.spansDecoded++;
     if (cp.spanDigest !== undefined) {
-      const end = i + 1 < cps.length ? Math.floor(cps[i + 1].bit / 8) : this.blob.size;
-      const actual = 'sha256:' + createHash('sha256').update(bytes.subarray(0, end - startByte)).digest('hex');
+      // soci hashes exactly these bytes: up to the next checkpoint's `in`, its partial byte included.
+      const actual = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
       if (actual !== cp.spanDigest) throw new DigestMismatchError(cp.spanDigest, actual, `compressed span ${i}`, { data: { span: i, offset: startByte } });
     }
     let out: Uint8Array = new Uint8Array(0);

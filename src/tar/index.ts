@@ -13,6 +13,6 @@ export { openEstargzLayer, detectEstargz, parseEstargzFooter, TOC_DIGEST_ANNOTAT
 export { openZstdChunkedLayer, detectZstdChunked, ZSTD_CHUNKED_MANIFEST_CHECKSUM, ZSTD_CHUNKED_MANIFEST_POSITION, type ZstdChunkedOptions } from './zstd-chunked.js';
 export { openZstdLayer, buildZstdIndex, ZstdFramesSource, ZSTD_INDEX_NAME, DEFAULT_MAX_FRAME_SPAN, type ZstdIndex, type ZstdLayer, type ZstdLayerOptions } from './zstd-layer.js';
 export { TempDerivedBlobStore, type DerivedBlobStore, type DerivedBlobWriter } from './derived-blob.js';
-export { parseSociIndex, loadZtoc, verifyZtocAgainstLayer, openSociLayer, SociFileSystem, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, type SociIndex, type ZtocDescriptor, type Ztoc } from './soci.js';
+export { parseSociIndex, loadZtoc, verifyZtocAgainstLayer, openSociLayer, SociFileSystem, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, SOCI_LAYER_MEDIA_TYPE, SOCI_INDEX_DIGEST_ANNOTATION, MAX_ZTOC_SIZE, type SociIndex, type ZtocDescriptor, type Ztoc } from './soci.js';
 export { TocSource, type ChunkDecoder } from './toc-source.js';
 export { CorruptTarError, CorruptGzipError, CorruptIndexError, CorruptTocError, UnsupportedLayerError, NotARegularFileError } from './errors.js';

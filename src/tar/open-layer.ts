@@ -71,12 +71,18 @@ export async function openTarLayer(blob: ByteSource, options: OpenTarLayerOption
   const useToc = options.useToc ?? true;
   switch (compression) {
     case 'none': {
+      if (options.ztoc) {
+        const l = await openSociLayer(blob, options.ztoc, options);
+        if (l.ztoc.algorithm !== 'uncompressed') throw new UnsupportedLayerError('a gzip zTOC for an uncompressed tar layer');
+        return { fs: l.fs, source: l.source, format: 'soci' };
+      }
       const index = await loadOrScanTar(blob, options.store, options);
       return { fs: new TarFileSystem(index, blob), source: blob, format: 'tar' };
     }
     case 'gzip': {
       if (options.ztoc) {
         const l = await openSociLayer(blob, options.ztoc, options);
+        if (l.ztoc.algorithm !== 'gzip') throw new UnsupportedLayerError('an uncompressed zTOC for a gzip layer');
         return { fs: l.fs, source: l.source, format: 'soci' };
       }
       const footer = useToc ? await detectEstargz(blob, options) : undefined;

@@ -13,6 +13,9 @@
  * i32 checkpoint count, i64 span size, then per checkpoint i64 `in` (compressed bytes consumed),
  * i64 `out` (uncompressed offset), u8 `bits` (unused bits of byte `in - 1` that belong to the
  * next block), 32 KiB window. Version 1 blobs omit checkpoint 0 (then at `in` 10, `out` 0).
+ * A zTOC of an uncompressed tar layer (`compression_algorithm` Uncompressed) holds a TarZinfo
+ * table instead, and its file table is all that is used: the layer is read directly.
+ * soci writes zTOC version `0.9`; `1.x` is accepted too.
  *
  * @packageDocumentation
  */
@@ -33,6 +36,8 @@ export const SOCI_INDEX_V2 = 'application/vnd.amazon.soci.index.v2+json';
 /** Annotation on a zTOC descriptor naming the image layer it indexes. */
 export const SOCI_LAYER_DIGEST = 'com.amazon.soci.image-layer-digest';
 export const SOCI_LAYER_MEDIA_TYPE = 'com.amazon.soci.image-layer-mediaType';
+/** Annotation of a SOCI v2 image manifest naming its SOCI index manifest. */
+export const SOCI_INDEX_DIGEST_ANNOTATION = 'com.amazon.soci.index-digest';
 /** Largest zTOC accepted. */
 export const MAX_ZTOC_SIZE = 512 * 1024 * 1024;
 
@@ -86,6 +91,9 @@ export function parseSociIndex(manifestBytes: Uint8Array): SociIndex {
 export interface Ztoc {
   version: string;
   buildTool: string;
+  /** `gzip`: a tar+gzip layer; `uncompressed`: a plain tar layer (no checkpoints). */
+  algorithm: 'gzip' | 'uncompressed';
+  /** The file table and, for gzip, the checkpoints (none for uncompressed layers). */
   index: GzipIndex;
   spanSize: number;
 }
@@ -109,12 +117,14 @@ export function loadZtoc(bytes: Uint8Array): Ztoc {
 function loadZtocUnsafe(bytes: Uint8Array): Ztoc {
   const root = new FlatbufferBuffer(bytes).root();
   const version = root.string(0);
-  if (!/^1\.\d+$/.test(version)) bad('zTOC', `unsupported zTOC version ${JSON.stringify(version)}`);
+  if (!/^(0\.9|1\.\d+)$/.test(version)) bad('zTOC', `unsupported zTOC version ${JSON.stringify(version)}`);
   const blobSize = root.int64(2);
   const tarSize = root.int64(3);
   if (blobSize <= 0 || tarSize < 0) bad('zTOC', 'bad archive sizes');
   const info = root.table(5) ?? bad('zTOC', 'no compression_info');
-  if (info.int8(0, 1) !== 1) bad('zTOC', 'only gzip zTOCs are supported');
+  const algorithm = info.int8(0, 1);
+  if (algorithm === 2) return loadTarZtoc(root, version, info, blobSize);
+  if (algorithm !== 1) bad('zTOC', `unknown compression algorithm ${algorithm}`);
   const { checkpoints, spanSize } = parseZinfo(info.bytes(3) ?? bad('zTOC', 'no checkpoints'), blobSize, tarSize);
   const maxSpan = info.int32(1, checkpoints.length - 1);
   if (maxSpan !== checkpoints.length - 1) bad('zTOC', `max_span_id ${maxSpan} but ${checkpoints.length} checkpoints`);
@@ -125,11 +135,26 @@ function loadZtocUnsafe(bytes: Uint8Array): Ztoc {
     if (!/^sha256:[0-9a-f]{64}$/.test(d)) bad('zTOC', `bad span digest ${k}`);
     checkpoints[k].spanDigest = d;
   }
+  const entries = fileTable(root, tarSize);
+  return { version, buildTool: root.string(1), algorithm: 'gzip', spanSize, index: { blobSize, tarSize, checkpoints, tar: { tarSize, entries } } };
+}
+
+function fileTable(root: FbTable, tarSize: number): TarEntry[] {
   const toc = root.table(4) ?? bad('zTOC', 'no toc');
   const n = toc.vectorLength(0);
   const entries: TarEntry[] = [];
   for (let k = 0; k < n; k++) entries.push(fileEntry(toc.tableAt(0, k), tarSize));
-  return { version, buildTool: root.string(1), spanSize, index: { blobSize, tarSize, checkpoints, tar: { tarSize, entries } } };
+  return entries;
+}
+
+/** An uncompressed layer's zTOC: `TarZinfo { version; span_size; size }` and the file table. */
+function loadTarZtoc(root: FbTable, version: string, info: FbTable, blobSize: number): Ztoc {
+  const zinfo = new FlatbufferBuffer(info.bytes(3) ?? bad('zTOC', 'no TarZinfo')).root();
+  const spanSize = zinfo.int64(1);
+  if (zinfo.int64(2) !== blobSize || spanSize <= 0) bad('zTOC', 'TarZinfo does not match the archive size');
+  // The file table is checked against the whole blob: data offsets are blob offsets.
+  const entries = fileTable(root, blobSize);
+  return { version, buildTool: root.string(1), algorithm: 'uncompressed', spanSize, index: { blobSize, tarSize: blobSize, checkpoints: [], tar: { tarSize: blobSize, entries } } };
 }
 
 function parseZinfo(b: Uint8Array, blobSize: number, tarSize: number): { checkpoints: GzipCheckpoint[]; spanSize: number } {
@@ -213,9 +238,16 @@ function rfc3339(s: string): { sec: number; nsec: number } | undefined {
   return paxTime(`${Math.floor(ms / 1000)}.${(m[2] ?? '0').padEnd(9, '0')}`);
 }
 
+/**
+ * Files whose tar headers are checked when a zTOC is opened: the first and the last. More would
+ * fetch more spans before the first read (each file is checked anyway when it is opened, and
+ * each span against its digest), which is what a zTOC is there to avoid.
+ */
+export const DEFAULT_ZTOC_SAMPLES = 2;
+
 /** Options of {@link verifyZtocAgainstLayer}. */
 export interface ZtocVerifyOptions extends ReadOptions {
-  /** Regular files whose tar headers are checked (spread over the layer; default 8). */
+  /** Regular files whose tar headers are checked (spread over the layer; default {@link DEFAULT_ZTOC_SAMPLES}). */
   samples?: number;
 }
 
@@ -225,12 +257,12 @@ export interface ZtocVerifyOptions extends ReadOptions {
  * header (checksum, size, and name where it fits) right before the claimed data offset.
  * Throws `ERR_OCIFS_CORRUPT_INDEX` naming the first mismatch.
  */
-export async function verifyZtocAgainstLayer(ztoc: Ztoc, blob: ByteSource, options: ZtocVerifyOptions = {}): Promise<GzipIndexedSource> {
+export async function verifyZtocAgainstLayer(ztoc: Ztoc, blob: ByteSource, options: ZtocVerifyOptions = {}): Promise<ByteSource> {
   const idx = ztoc.index;
   if (idx.blobSize !== blob.size) bad('zTOC', `describes a ${idx.blobSize}-byte layer, the layer has ${blob.size} bytes`);
-  const source = new GzipIndexedSource(blob, idx);
+  const source = ztoc.algorithm === 'uncompressed' ? blob : new GzipIndexedSource(blob, idx);
   const files = idx.tar.entries.filter((e) => e.type === 'file');
-  const want = Math.max(1, options.samples ?? 8);
+  const want = Math.max(1, options.samples ?? DEFAULT_ZTOC_SAMPLES);
   const picks = new Set<TarEntry>();
   if (files.length) {
     picks.add(files[0]);
@@ -269,7 +301,7 @@ async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadO
 export class SociFileSystem extends TarFileSystem {
   private readonly verified = new Set<number>();
 
-  constructor(index: GzipIndex['tar'], private readonly layerSource: GzipIndexedSource) {
+  constructor(index: GzipIndex['tar'], private readonly layerSource: ByteSource) {
     super(index, layerSource);
   }
 
@@ -284,8 +316,8 @@ export class SociFileSystem extends TarFileSystem {
   }
 }
 
-/** Opens a tar+gzip layer through a verified zTOC: no pass over the layer. */
-export async function openSociLayer(blob: ByteSource, ztocBytes: Uint8Array, options: ZtocVerifyOptions = {}): Promise<{ fs: SociFileSystem; source: GzipIndexedSource; ztoc: Ztoc }> {
+/** Opens a tar+gzip (or plain tar) layer through a verified zTOC: no pass over the layer, no header scan. */
+export async function openSociLayer(blob: ByteSource, ztocBytes: Uint8Array, options: ZtocVerifyOptions = {}): Promise<{ fs: SociFileSystem; source: ByteSource; ztoc: Ztoc }> {
   const ztoc = loadZtoc(ztocBytes);
   const source = await verifyZtocAgainstLayer(ztoc, blob, options);
   return { fs: new SociFileSystem(ztoc.index.tar, source), source, ztoc };

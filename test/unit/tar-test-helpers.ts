@@ -244,7 +244,7 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
     zinfo.set(c.window, p + 17 + 32768 - c.window.length);
   });
   const spanDigests = index.checkpoints.map((c, k) => {
-    const end = k + 1 < index.checkpoints.length ? Math.floor(index.checkpoints[k + 1].bit / 8) : blob.length;
+    const end = k + 1 < index.checkpoints.length ? Math.ceil(index.checkpoints[k + 1].bit / 8) : blob.length;
     const d = 'sha256:' + createHash('sha256').update(blob.subarray(Math.floor(c.bit / 8), end)).digest('hex');
     return k === options.badSpanDigest ? 'sha256:' + 'f'.repeat(64) : d;
   });
@@ -270,7 +270,7 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
     ] as (Fb | undefined)[];
   });
   return buildFlatbuffer([
-    { t: 'str', v: '1.0' },
+    { t: 'str', v: '0.9' },
     { t: 'str', v: 'ocifs test builder' },
     { t: 'i64', v: options.compressedSize ?? blob.length },
     { t: 'i64', v: index.tarSize },
