@@ -5,7 +5,7 @@
 # tests use. npm packages: from package-lock.json.
 set -eu
 cd "$(dirname "$0")/.."
-PKGS="docker-registry skopeo umoci erofs-utils fuse3 libfuse2 apache2-utils openssl zstd lz4 pigz curl python3 attr containerd runc stargz-snapshotter podman busybox-static"
+PKGS="docker-registry skopeo umoci erofs-utils fuse3 libfuse2 apache2-utils openssl zstd lz4 pigz curl python3 python3-flatbuffers attr containerd runc stargz-snapshotter podman busybox-static"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -26,6 +26,7 @@ const COMMANDS: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['stat'], load: () => import('./commands/stat.js') },
   { names: ['extract'], load: () => import('./commands/extract.js') },
   { names: ['info'], load: () => import('./commands/info.js') },
+  { names: ['index'], load: () => import('./commands/index-cmd.js') },
   { names: ['mount', 'umount', 'unmount', 'mounts'], load: () => import('./commands/mount.js') },
   { names: ['cache'], load: () => import('./commands/cache.js') },
   { names: ['serve-layout'], load: () => import('./commands/serve-layout.js') },

@@ -17,6 +17,7 @@ import { LazyFileSystem } from './lazy-fs.js';
 import type { LayerSummary } from './layer-fs.js';
 import { isLocalImagePath, localImagePath } from './local-path.js';
 import type { ZtocDescriptor } from '../tar/soci.js';
+import type { IndexStore } from '../tar/index-store.js';
 
 const debug = debuglog('ocifs:image');
 
@@ -249,6 +250,26 @@ export class Image {
     if (!d) return undefined;
     debug('%s: layer %d has a SOCI zTOC %s', this.name, layer.index, d.digest);
     return client.fetchBlob(ref, d, { maxSize: MAX_ZTOC_SIZE, ...(this.ctx.signal ? { signal: this.ctx.signal } : {}) });
+  }
+
+  /** The registry client this image is read through (registry images): pushes reuse its credentials. */
+  get client(): RegistryClient | undefined {
+    return this.ctx.client;
+  }
+
+  /** The parsed reference (registry images). */
+  get reference(): ImageReference | undefined {
+    return this.ctx.ref;
+  }
+
+  /**
+   * Where the indexes derived from a blob are kept (cache sidecars keyed by its digest), so
+   * work on a layer reuses and leaves the indexes every reader of it uses.
+   */
+  async indexStore(info: BlobInfo): Promise<IndexStore | undefined> {
+    if (!this.ctx.cache || !info.digest) return undefined;
+    const { sidecarIndexStore } = await import('./cache-stores.js');
+    return sidecarIndexStore(this.ctx.cache, info.digest);
   }
 
   /**

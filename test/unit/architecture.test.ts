@@ -21,6 +21,7 @@ const allowed: Record<string, string[]> = {
   vfs: ['errors.ts', 'io', 'vfs-types', 'erofs', 'tar'],
   image: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'config'],
   config: ['errors.ts', 'io', 'ref', 'registry'],
+  build: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image'],
   mount: ['errors.ts', 'io', 'vfs', 'vfs-types', 'image', 'ref', 'oci', 'registry', 'cache', 'erofs', 'tar', 'config'],
   serve: ['errors.ts', 'io', 'ref', 'oci', 'vfs', 'vfs-types', 'image'],
   cli: ['*'],
