@@ -1,9 +1,11 @@
 /**
- * A read-only OCI distribution registry over an OCI image layout directory.
+ * An OCI distribution registry over an OCI image layout directory.
  *
  * Serves `GET`/`HEAD` of `/v2/`, `/v2/<name>/manifests/<tag|digest>`, `/v2/<name>/blobs/<digest>`
- * (with single `Range` requests) and `/v2/<name>/tags/list`. Every repository name maps to the
- * same layout. It exists for the offline demo and fast tests; it is not a general registry.
+ * (with single `Range` requests), `/v2/<name>/tags/list` and the referrers API
+ * (`/v2/<name>/referrers/<digest>`); with `writable`, pushes too (`layout-push.ts`). Every
+ * repository name maps to the same layout. It exists for the offline demo, tests and local
+ * pushes; it is not a general registry.
  *
  * @packageDocumentation
  */
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { OcifsError } from '../errors.js';
+import { handleWrite, referrersOf } from './layout-push.js';
 
 /** Default host the layout registry listens on: loopback only. */
 export const DEFAULT_SERVE_HOST = '127.0.0.1';
@@ -24,6 +27,8 @@ export interface ServeLayoutOptions {
   port?: number;
   /** Address to listen on (default {@link DEFAULT_SERVE_HOST}). */
   host?: string;
+  /** Accept pushes (blob uploads, manifests, tags) into the layout (default: read-only). */
+  writable?: boolean;
 }
 
 /** A running layout registry. */
@@ -54,7 +59,7 @@ export async function serveLayout(dir: string, options: ServeLayoutOptions = {})
     throw new OcifsError('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: not an OCI image layout (no oci-layout file)`, { cause, data: { dir } });
   }
   const server = createServer((req, res) => {
-    handle(dir, req, res).catch((err: unknown) => {
+    handle(dir, options.writable === true, req, res).catch((err: unknown) => {
       if (!res.headersSent) sendError(res, 500, 'UNKNOWN', String(err));
       else res.destroy();
     });
@@ -84,20 +89,31 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   res.end(body);
 }
 
-async function handle(dir: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(dir: string, writable: boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
   res.setHeader('docker-distribution-api-version', 'registry/2.0');
+  const url = new URL(req.url ?? '/', 'http://x');
+  const path = url.pathname;
+  const w = /^\/v2\/(.+)\/(blobs\/uploads(?:\/[^/]*)?|manifests\/[^/]+)$/.exec(path);
+  if (writable && w && (req.method !== 'GET' && req.method !== 'HEAD' || w[2].startsWith('blobs/uploads/'))) {
+    if (await handleWrite(dir, w[1], w[2], req, res, sendError)) return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
-    return sendError(res, 405, 'UNSUPPORTED', 'this registry is read-only');
+    return sendError(res, 405, 'UNSUPPORTED', writable ? `${req.method} ${path} is not supported` : 'this registry is read-only');
   }
-  const path = new URL(req.url ?? '/', 'http://x').pathname;
   if (path === '/v2/' || path === '/v2') {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
     return void res.end(req.method === 'HEAD' ? undefined : '{}');
   }
-  const m = /^\/v2\/(.+)\/(manifests|blobs|tags)\/([^/]+)$/.exec(path);
+  const m = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/([^/]+)$/.exec(path);
   if (!m) return sendError(res, 404, 'NOT_FOUND', 'unknown endpoint');
   const [, name, kind, ref] = m;
+  if (kind === 'referrers') {
+    if (!DIGEST_RE.test(ref)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`);
+    const body = await referrersOf(dir, ref, url.searchParams.get('artifactType'));
+    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': Buffer.byteLength(body) });
+    return void res.end(req.method === 'HEAD' ? undefined : body);
+  }
   if (kind === 'tags') return sendTags(dir, name, req, res);
   if (kind === 'manifests') return sendManifest(dir, ref, req, res);
   return sendBlob(dir, ref, req, res);

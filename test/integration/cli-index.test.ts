@@ -15,6 +15,7 @@ import { writeImageLayout, MT_LAYER_GZIP, MT_LAYER_TAR, MT_MANIFEST, MT_INDEX, s
 import { runOk } from '../helpers/run.js';
 import { ocifs, ocifsOk, statsOf } from '../helpers/cli.js';
 import { SOCI_INDEX_V1, SOCI_INDEX_V2 } from '../../src/tar/soci.js';
+import { serveLayout } from '../../src/serve/layout-registry.js';
 
 const SPAN = 1024 * 1024;
 let tmp = '';
@@ -201,6 +202,31 @@ test('--soci-version 2 pushes a SOCI-enabled image under the tag; layers are nev
   assert.equal(cat.stdout.toString(), 'the last file of the layer\n');
   // skopeo still copies the SOCI-enabled image.
   await runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.host}/idx/v2:v1`, `oci:${join(tmp, 'v2-copy')}:x`]);
+});
+
+test('a registry with the referrers API (serve-layout --writable) gets the index through it', async () => {
+  const dir = join(tmp, 'served');
+  await mkdir(dir);
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [] }));
+  const served = await serveLayout(dir, { writable: true });
+  try {
+    // skopeo pushes into it as into any registry.
+    await skopeoPush(join(tmp, 'img'), 'v1', `${served.hostPort}/app:v1`);
+    const r = JSON.parse((await ocifsOk(['index', `${served.hostPort}/app:v1`, '--span', '1M', '--push', '--json'], { env: env('served') })).stdout.toString());
+    assert.equal(r.pushed.via, 'api');
+    const refs = await fetch(`http://${served.hostPort}/v2/app/referrers/${r.manifestDigest}?artifactType=${encodeURIComponent(SOCI_INDEX_V1)}`);
+    const list = JSON.parse(await refs.text());
+    assert.deepEqual(list.manifests.map((d: any) => [d.digest, d.artifactType]), [[r.index.digest, SOCI_INDEX_V1]]);
+    // No fallback tag was written.
+    const tags = JSON.parse(await (await fetch(`http://${served.hostPort}/v2/app/tags/list`)).text()).tags;
+    assert.deepEqual(tags, ['v1']);
+    const cat = await ocifsOk(['cat', `${served.hostPort}/app:v1`, '/zz-last.txt', '--stats'], { env: env('served-read') });
+    assert.equal(cat.stdout.toString(), 'the last file of the layer\n');
+    assert.ok(statsOf(cat).bytesFetched < gz.length / 2, `fetched ${statsOf(cat).bytesFetched}`);
+  } finally {
+    await served.close();
+  }
 });
 
 test('bad input: one clear line, nothing pushed', async () => {
