@@ -1,11 +1,11 @@
 // `npm run bench`: every project benchmark in one run, in order — core (issue 2), erofs
-// (issue 3), mount (issue 4), tar (issue 5) — each a table of ratios ocifs / peer measured
+// (issue 3), mount (issue 4), tar (issue 5), index (issue 15) — each a table of ratios ocifs / peer measured
 // side by side in this run. A section that fails prints its failure in its table and the
 // others still run. At the end all tables are printed again under a header describing the
 // machine (cores, RAM, kernel, load, node and tool versions), and one combined JSON goes to
 // bench/results/bench-<date>.json.
 //
-//   npm run bench -- [--quick] [--only core,erofs,mount,tar] [--runs N] [--fresh] [--work DIR]
+//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index] [--runs N] [--fresh] [--work DIR]
 //
 //   --quick   smoke run: 128 MiB core blob, a ~80 MiB / 4,000-file tree, one run each
 //   --only    the named sections only
@@ -23,8 +23,9 @@ import { benchRootfs, DEFAULT_BENCH_WORK, type Rootfs } from './lib/rootfs.js';
 import type { BenchTable } from './lib/section.js';
 import { runMountImageBench } from './mount-image.js';
 import { runTarImageBench, tarRootfs } from './tar-image.js';
+import { runSociIndexBench } from './soci-index.js';
 
-const SECTIONS = ['core', 'erofs', 'mount', 'tar'] as const;
+const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -134,11 +135,15 @@ async function main(): Promise<void> {
       } else if (section === 'mount') {
         t = await runMountImageBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
         t.title = `Mount (issue 4): ${t.title}`;
-      } else {
+      } else if (section === 'tar') {
         // Its own, larger tree (≥ 300 MiB of gzip); the quick tree is shared.
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
         t = await runTarImageBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
         t.title = `Tar (issue 5): ${t.title}`;
+      } else {
+        // The tar benchmark's image.
+        const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
+        t = await runSociIndexBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
       }
     } catch (err) {
       process.stderr.write(`bench: section ${section} failed: ${(err as Error)?.stack ?? err}\n`);

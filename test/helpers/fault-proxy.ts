@@ -21,6 +21,8 @@ export type Fault =
   | { kind: 'stall'; after: number }
   /** Close the connection without answering. */
   | { kind: 'reset' }
+  /** Take the request and never answer or forward it (the client waits until it gives up or dies). */
+  | { kind: 'hold' }
   /** Forward, but shift the start and end of Content-Range by `shift`. */
   | { kind: 'shift-content-range'; shift: number }
   /** Forward, appending `extra` bytes to the body (Content-Length adjusted). */
@@ -106,6 +108,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     log.push(entry);
     if (fault?.kind === 'reset') {
       req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'hold') {
+      req.resume();
       return;
     }
     if (fault?.kind === 'status') {

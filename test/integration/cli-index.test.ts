@@ -16,6 +16,9 @@ import { runOk } from '../helpers/run.js';
 import { ocifs, ocifsOk, statsOf } from '../helpers/cli.js';
 import { SOCI_INDEX_V1, SOCI_INDEX_V2 } from '../../src/tar/soci.js';
 import { serveLayout } from '../../src/serve/layout-registry.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { spawn } from 'node:child_process';
+import { OCIFS_BIN } from '../helpers/cli.js';
 
 const SPAN = 1024 * 1024;
 let tmp = '';
@@ -44,7 +47,7 @@ before(async () => {
   await writeFile(join(tmp, 'layer.tar.gz'), gz);
   const small = Buffer.alloc(10240);
   await writeImageLayout(join(tmp, 'img'), { layers: [{ bytes: gz, mediaType: MT_LAYER_GZIP, diffId: sha256(tar) }, { bytes: small, mediaType: MT_LAYER_TAR }] }, 'v1');
-  for (const repo of ['idx/a', 'idx/b', 'idx/v2']) await skopeoPush(join(tmp, 'img'), 'v1', `${reg.host}/${repo}:v1`);
+  for (const repo of ['idx/a', 'idx/b', 'idx/v2', 'idx/kill', 'idx/retry']) await skopeoPush(join(tmp, 'img'), 'v1', `${reg.host}/${repo}:v1`);
 });
 
 after(async () => {
@@ -226,6 +229,65 @@ test('a registry with the referrers API (serve-layout --writable) gets the index
     assert.ok(statsOf(cat).bytesFetched < gz.length / 2, `fetched ${statsOf(cat).bytesFetched}`);
   } finally {
     await served.close();
+  }
+});
+
+/** Every manifest and blob a tag leads to is in the registry (an index's manifests, their config and layers). */
+async function assertComplete(repo: string, reference: string): Promise<void> {
+  const { bytes } = await manifestOf(repo, reference);
+  const doc = JSON.parse(bytes.toString());
+  if (doc.manifests) {
+    for (const m of doc.manifests) await assertComplete(repo, m.digest);
+    return;
+  }
+  for (const d of [doc.config, ...doc.layers]) {
+    const r = await fetch(`${reg.url}/v2/${repo}/blobs/${d.digest}`, { method: 'HEAD' });
+    assert.equal(r.status, 200, `${repo}: ${d.digest}`);
+  }
+}
+
+test('faults: a refused upload is retried; a kill -9 mid-push leaves the old tag, a rerun the complete new one', async () => {
+  const proxy = await startFaultProxy(reg.url);
+  try {
+    // The registry refuses the SOCI index's blob commit once: retried, the push completes.
+    proxy.addRule({ method: 'PUT', path: /blobs\/uploads/, fault: { kind: 'status', status: 500 }, times: 1 });
+    const r = JSON.parse((await ocifsOk(['index', `${proxy.host}/idx/retry:v1`, '--push', '--json', '--min-layer-size', '1M'], { env: env('retry') })).stdout.toString());
+    assert.equal(r.pushed.via, 'tag');
+    assert.ok(proxy.log.some((e) => e.fault === 'status'));
+    const m = await manifestOf('idx/retry', 'v1');
+    assert.equal(JSON.parse((await manifestOf('idx/retry', `sha256-${m.digest.slice(7)}`)).bytes.toString()).manifests.length, 1);
+
+    // v2 writes the tag last. Kill -9 while each write is in flight (held, never applied): the
+    // tag still names the old image.
+    const old = await manifestOf('idx/kill', 'v1');
+    for (const path of [/blobs\/uploads/, /manifests\/sha256:/, /manifests\/v1$/]) {
+      proxy.clearRules();
+      proxy.addRule({ method: 'PUT', path, fault: { kind: 'hold' } });
+      const child = spawn(process.execPath, [OCIFS_BIN, 'index', `${proxy.host}/idx/kill:v1`, '--soci-version', '2', '--push', '--min-layer-size', '1M'], {
+        env: { ...process.env, ...env('kill') },
+        stdio: 'ignore',
+      });
+      const exited = new Promise((res) => child.once('exit', res));
+      const deadline = Date.now() + 60_000;
+      while (!proxy.log.some((e) => e.fault === 'hold')) {
+        assert.ok(Date.now() < deadline, 'the push reached the held write');
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      proxy.log.length = 0;
+      assert.equal((await manifestOf('idx/kill', 'v1')).digest, old.digest, `after a kill at ${path}`);
+      await assertComplete('idx/kill', 'v1');
+    }
+    proxy.clearRules();
+    const again = JSON.parse((await ocifsOk(['index', `${proxy.host}/idx/kill:v1`, '--soci-version', '2', '--push', '--json', '--min-layer-size', '1M'], { env: env('kill') })).stdout.toString());
+    const now = await manifestOf('idx/kill', 'v1');
+    assert.equal(now.digest, again.pushed.imageIndex);
+    await assertComplete('idx/kill', 'v1');
+    const cat = await ocifsOk(['cat', `${reg.host}/idx/kill:v1`, '/zz-last.txt'], { env: env('kill-read') });
+    assert.equal(cat.stdout.toString(), 'the last file of the layer\n');
+  } finally {
+    await proxy.stop();
   }
 });
 
