@@ -46,3 +46,20 @@ export {
 export { decompress, CorruptCompressedDataError, UnsupportedCodecError, scanZstdFrames, createZstdDecoder } from './codec/index.js';
 export { serveLayout, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';
 export * from './mount/index.js';
+export {
+  buildZtocs,
+  pushSociIndex,
+  sociIndexManifest,
+  writeZtoc,
+  packGzipZinfo,
+  packTarZinfo,
+  spanDigests,
+  DEFAULT_SOCI_SPAN,
+  DEFAULT_MIN_LAYER_SIZE,
+  type BuildZtocsOptions,
+  type BuiltZtoc,
+  type LayerZtoc,
+  type PushSociOptions,
+  type PushedSociIndex,
+  type ZtocContent,
+} from './build/soci/index.js';
