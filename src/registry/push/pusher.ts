@@ -17,7 +17,7 @@ import { digestOf, parseDigest, parseReference, type ImageReference } from '../.
 import type { CallOptions, RegistryClient } from '../client.js';
 import { describe, endpointUrl } from '../endpoints.js';
 import { isRetryable, RegistryError } from '../errors.js';
-import { retryDelay } from '../retry.js';
+import { retryDelay, withRetry } from '../retry.js';
 import { PushRefusedError, UploadLostError } from './errors.js';
 import { pushFailure, pushRequest, startUpload, type UploadSession, type UploadTarget } from './upload-session.js';
 
@@ -261,15 +261,8 @@ export class RegistryPusher {
   }
 
   /** Runs a request-level step with the client's retry policy. */
-  private async retrying<T>(t: UploadTarget, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (!isRetryable(err) || attempt >= this.client.retry.maxRetries || t.signal?.aborted) throw err;
-        await this.backoff(t, attempt, err);
-      }
-    }
+  private retrying<T>(t: UploadTarget, fn: () => Promise<T>): Promise<T> {
+    return withRetry(fn, this.client.retry, { ...(t.signal ? { signal: t.signal } : {}), stats: this.client.stats, log: (m) => log('%s: %s', t.where, m) });
   }
 
   private async backoff(t: UploadTarget, attempt: number, err: unknown): Promise<void> {
