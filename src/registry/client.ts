@@ -33,6 +33,7 @@ import * as opt from './options.js';
 import { RemoteBlobSource } from './remote-blob-source.js';
 import { statusError } from './response-errors.js';
 import { withRetry, type RetryPolicy } from './retry.js';
+import { listTags, type ListTagsOptions, type TagsPage } from './tags.js';
 import { Transport, type HttpRequest, type HttpResponse } from './transport.js';
 import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
 
@@ -341,6 +342,11 @@ export class RegistryClient {
     const doc = parseManifestDocument(bytes, res.header('content-type'), this.maxManifestSize);
     if (doc.kind !== 'index') throw new BadManifestError(`${where}: referrers tag ${tag} is not an index`);
     return doc.index.manifests;
+  }
+
+  /** One page of the repository's tags (`/v2/<name>/tags/list`); see {@link listTags}. */
+  tags(reference: string | ImageReference, options: ListTagsOptions = {}): Promise<TagsPage> {
+    return listTags(this, typeof reference === 'string' ? parseReference(reference) : reference, options);
   }
 
   /** Checks that a registry answers the API (`GET /v2/`): its status and auth challenges. */

@@ -1,4 +1,5 @@
 export { RegistryClient, MIRROR_DOWN_TIME, type ResolvedImage, type FetchedManifest, type CallOptions } from './client.js';
+export { listTags, nextFromLink, parseTagsBody, DEFAULT_TAGS_PAGE, MAX_TAGS_PAGE, type ListTagsOptions, type TagsPage } from './tags.js';
 export { RemoteBlobSource, type RemoteBlobSourceOptions } from './remote-blob-source.js';
 export {
   DEFAULT_CONNECT_TIMEOUT,
