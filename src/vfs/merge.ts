@@ -155,6 +155,17 @@ export class MergedFileSystem implements FileSystem {
     return { layer: o.layer, ...(fs.inodeDetails ? await fs.inodeDetails(o.ino, options) : {}) };
   }
 
+  /**
+   * Every layer directory a merged directory is made of, top first (finding them reads the
+   * lower layers' directories on the path). Two directories made of the same layer directories
+   * hold the same tree: what a diff of two images uses to skip a shared subtree.
+   */
+  async dirLayers(dirIno: number, options: ReadOptions = {}): Promise<{ layer: number; ino: number }[]> {
+    const d = await this.dir(dirIno, options);
+    while (await this.extend(d, options));
+    return d.layers.map((l) => ({ layer: l.layer, ino: l.ino }));
+  }
+
   async lookup(dirIno: number, name: string, options: ReadOptions = {}): Promise<Inode | undefined> {
     const d = await this.dir(dirIno, options);
     for (let i = 0; ; i++) {
