@@ -11,7 +11,7 @@
 // starts from files beside itself (see daemonEntry and gzip-pass-client). Native addons stay
 // outside the bundle and load from node_modules.
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -32,3 +32,27 @@ await build({
   banner: { js: "import { createRequire as __ocifsCreateRequire } from 'node:module'; const require = __ocifsCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The web page of `ocifs web` (src/web/page): one script, one stylesheet and index.html in
+// dist/web, shipped in the package and served by the command (no CDN, nothing fetched at run
+// time). Preact, d3-hierarchy and jsdiff are bundled in; the page's types are checked by
+// `tsc -p src/web/page/tsconfig.json` (part of `npm run build`).
+const webdir = `${root}dist/web`;
+await rm(webdir, { recursive: true, force: true });
+await mkdir(webdir, { recursive: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: { app: 'src/web/page/main.tsx' },
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: ['chrome109', 'firefox115', 'safari16'],
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  minify: true,
+  legalComments: 'eof',
+  outdir: webdir,
+  logLevel: 'warning',
+});
+await build({ absWorkingDir: root, entryPoints: { app: 'src/web/page/styles.css' }, bundle: true, minify: true, outdir: webdir, logLevel: 'warning' });
+await copyFile(`${root}src/web/page/index.html`, `${webdir}/index.html`);

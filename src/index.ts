@@ -63,3 +63,4 @@ export {
   type PushedSociIndex,
   type ZtocContent,
 } from './build/soci/index.js';
+export { startWebServer, imagePath, DEFAULT_WEB_HOST, type WebServer, type WebServerOptions } from './web/index.js';
