@@ -1,8 +1,8 @@
 /**
  * The tags of a repository: `GET /v2/<name>/tags/list?n=N&last=TAG` (distribution spec,
  * "Listing Tags"), one page at a time. The next page is named by the `Link: <…>; rel="next"`
- * header when the registry sends one (distribution, Harbor, GHCR); registries that page without
- * it are asked again from the last tag of a full page.
+ * header, as the spec says a registry sends one when more tags follow; without it the page is
+ * the last (distribution 2.8 ignores `n` and answers every tag at once).
  *
  * @packageDocumentation
  */
@@ -75,9 +75,7 @@ export async function listTags(client: RegistryClient, ref: ImageReference, opti
     if (res.status !== 200) throw statusError(res, await client.transport.discard(res), { where, kind: 'other' });
     const bytes = await client.transport.readAll(res, MAX_TAGS_BODY, () => new BadManifestError(`${where}: tags list larger than ${MAX_TAGS_BODY} bytes`), options.signal);
     const body = parseTagsBody(bytes, where);
-    const link = nextFromLink(res.header('link'));
-    // Without a Link header a full page may still have more after it.
-    const next = link ?? (res.header('link') === undefined && body.tags.length >= n ? body.tags[body.tags.length - 1] : undefined);
+    const next = nextFromLink(res.header('link'));
     return { name: body.name || ref.repository, tags: body.tags, ...(next !== undefined && next !== options.last ? { next } : {}) };
   });
 }

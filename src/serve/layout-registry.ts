@@ -2,10 +2,10 @@
  * An OCI distribution registry over an OCI image layout directory.
  *
  * Serves `GET`/`HEAD` of `/v2/`, `/v2/<name>/manifests/<tag|digest>`, `/v2/<name>/blobs/<digest>`
- * (with single `Range` requests), `/v2/<name>/tags/list` and the referrers API
- * (`/v2/<name>/referrers/<digest>`); with `writable`, pushes too (`layout-push.ts`). Every
- * repository name maps to the same layout. It exists for the offline demo, tests and local
- * pushes; it is not a general registry.
+ * (with single `Range` requests), `/v2/<name>/tags/list` (paginated with `n`, `last` and `Link`)
+ * and the referrers API (`/v2/<name>/referrers/<digest>`); with `writable`, pushes too
+ * (`layout-push.ts`). Every repository name maps to the same layout. It exists for the offline
+ * demo, tests and local pushes; it is not a general registry.
  *
  * @packageDocumentation
  */
@@ -114,7 +114,7 @@ async function handle(dir: string, writable: boolean, req: IncomingMessage, res:
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': Buffer.byteLength(body) });
     return void res.end(req.method === 'HEAD' ? undefined : body);
   }
-  if (kind === 'tags') return sendTags(dir, name, req, res);
+  if (kind === 'tags') return sendTags(dir, name, url.searchParams, req, res);
   if (kind === 'manifests') return sendManifest(dir, ref, req, res);
   return sendBlob(dir, ref, req, res);
 }
@@ -123,11 +123,23 @@ async function readIndex(dir: string): Promise<LayoutIndex> {
   return JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as LayoutIndex;
 }
 
-async function sendTags(dir: string, name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * The tags in lexical order; with `n`, one page of at most `n` tags after `last` and a
+ * `Link: <…>; rel="next"` header when more follow (distribution spec, "Listing Tags").
+ */
+async function sendTags(dir: string, name: string, query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const index = await readIndex(dir);
-  const tags = (index.manifests ?? []).map((d) => d.annotations?.[REF_NAME]).filter((t): t is string => !!t);
+  let tags = [...new Set((index.manifests ?? []).map((d) => d.annotations?.[REF_NAME]).filter((t): t is string => !!t))].sort();
+  const n = query.get('n');
+  const last = query.get('last');
+  if (last) tags = tags.filter((t) => t > last);
+  const headers: Record<string, string | number> = { 'content-type': 'application/json' };
+  if (n !== null && /^\d+$/.test(n) && tags.length > Number(n)) {
+    tags = tags.slice(0, Number(n));
+    headers.link = `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(tags[tags.length - 1])}>; rel="next"`;
+  }
   const body = JSON.stringify({ name, tags });
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(body) });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 

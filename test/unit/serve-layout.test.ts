@@ -1,5 +1,5 @@
 // The built-in read-only registry over an OCI layout: manifests by tag and digest, blobs with
-// Range, errors; and skopeo (a real client) can copy an image out of it.
+// Range, errors, paged tag lists; and skopeo (a real client) can copy an image out of it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { serveLayout, type LayoutRegistry } from '../../src/serve/layout-registry.js';
 import { writeImageLayout, MT_LAYER_EROFS, type Descriptor } from '../helpers/oci-layout.js';
 import { run } from '../helpers/run.js';
+import { RegistryClient } from '../../src/registry/index.js';
 
 let tmp: string;
 let reg: LayoutRegistry;
@@ -75,4 +76,29 @@ test('skopeo copies the image out of it unchanged', async () => {
   const manifest = JSON.parse(await readFile(join(out, 'blobs', 'sha256', manifestDigest.slice(7)), 'utf8'));
   const copied = await readFile(join(out, 'blobs', 'sha256', manifest.layers[0].digest.slice(7)));
   assert.deepEqual(copied, layer);
+});
+
+test('lists tags in lexical order, paged with n, last and a Link header that the client follows', async () => {
+  const layout = join(tmp, 'tagged');
+  for (const t of ['v3', 'a1', 'v10', 'v2']) await writeImageLayout(layout, { layers: [{ bytes: layer, mediaType: MT_LAYER_EROFS }] }, t);
+  const tagged = await serveLayout(layout);
+  const client = new RegistryClient();
+  try {
+    const all = await client.tags(`${tagged.hostPort}/some/repo`);
+    assert.deepEqual(all, { name: 'some/repo', tags: ['a1', 'v10', 'v2', 'v3'] });
+    const pages: string[][] = [];
+    let last: string | undefined;
+    do {
+      const page = await client.tags(`${tagged.hostPort}/some/repo`, { n: 3, ...(last ? { last } : {}) });
+      pages.push(page.tags);
+      last = page.next;
+    } while (last !== undefined);
+    assert.deepEqual(pages, [['a1', 'v10', 'v2'], ['v3']]);
+    const raw = await fetch(`http://${tagged.hostPort}/v2/some/repo/tags/list?n=2`);
+    assert.equal(raw.headers.get('link'), '</v2/some/repo/tags/list?n=2&last=v10>; rel="next"');
+    await assert.rejects(client.tags(`${tagged.hostPort}/some/repo`, { n: 0 }), { code: 'ERR_OCIFS_INVALID_OPTION' });
+  } finally {
+    await client.close();
+    await tagged.close();
+  }
 });
