@@ -27,6 +27,7 @@ export class RangeNotSatisfiableError extends OcifsError {
 export function statusOf(err: unknown): number {
   if (!(err instanceof OcifsError)) return 500;
   if (err instanceof RangeNotSatisfiableError) return 416;
+  if (err.code === 'ERR_OCIFS_NOT_A_PICTURE') return 415;
   if (BAD_REQUEST.has(err.code)) return 400;
   if (NOT_FOUND.has(err.code)) return 404;
   if (UPSTREAM.has(err.code)) return 502;
