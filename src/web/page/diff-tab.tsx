@@ -72,6 +72,7 @@ export function DiffTab(p: { route: Route }) {
     setSelected(undefined);
     setStatus('comparing…');
     let flush = 0;
+    const sorted = () => [...found].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
     streamJson<DiffLine>(
       'diff',
       { a: r.ref, b: r.b, platform: r.platform, path: r.path, deep: r.deep ? 1 : undefined },
@@ -81,6 +82,7 @@ export function DiffTab(p: { route: Route }) {
           if (++flush % 50 === 0) setEntries([...found]);
         } else if (line.t === 'progress') setStatus(`${line.scanned} entries compared, at ${line.at}`);
         else if (line.t === 'done') {
+          setEntries(sorted());
           setSummary(line);
           setStatus('');
         } else if (line.t === 'error') setStatus(`failed: ${line.error.message}`);
@@ -88,7 +90,7 @@ export function DiffTab(p: { route: Route }) {
       ac.signal,
     )
       .catch((err) => setStatus(ac.signal.aborted ? 'cancelled' : `failed: ${messageOf(err)}`))
-      .finally(() => setEntries([...found].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0))));
+      .finally(() => setEntries(sorted()));
     return () => ac.abort();
   }, [r.ref, r.b, r.path, r.deep, r.platform]);
   const counts = { added: 0, removed: 0, changed: 0 };

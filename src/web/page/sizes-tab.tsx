@@ -6,7 +6,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/ho
 import type { ImageDoc, LayerBytesDoc, SizeNode, SizesLine } from '../api-types.js';
 import { messageOf, streamJson } from './api.js';
 import { fmtBytes, fmtPercent } from './format.js';
-import { childPath, href, navigate, onLink, type Route } from './route.js';
+import { childPath, href, navigate, onLink, parentOf, type Route } from './route.js';
 
 /** Levels drawn below the zoomed directory, the smallest box drawn (CSS pixels), and most boxes. */
 const DEPTH = 12;
@@ -64,7 +64,9 @@ function Treemap(p: { root: SizeNode; route: Route }) {
             style={{ left: `${n.x0}px`, top: `${n.y0}px`, width: `${n.x1 - n.x0}px`, height: `${n.y1 - n.y0}px` }}
             onClick={(e) => {
               e.stopPropagation();
-              if (dir) navigate({ ...p.route, path });
+              // A directory zooms in; a file zooms into its directory.
+              const to = dir ? path : parentOf(path);
+              if (to !== p.route.path) navigate({ ...p.route, path: to });
             }}
           >
             {n.x1 - n.x0 > 40 ? <span class="tmlabel">{n.data[0]}</span> : null}
