@@ -81,7 +81,8 @@ test('a binary file: the hex view shows exactly its bytes', async () => {
   await page.goto(link(images.v2, 'tab=files&path=/data/blob.bin'));
   const bytes = await readFile(join(images.baseDir, 'data/blob.bin'));
   const rows = Math.ceil(bytes.byteLength / 16);
-  await page.waitForFunction((n) => document.querySelectorAll('[data-list="hex"] .hexline .hex').length === n, rows);
+  // (Page-side code as text: this file is compiled without the DOM's types.)
+  await page.waitForFunction(`document.querySelectorAll('[data-list="hex"] .hexline .hex').length === ${rows}`);
   const shown = await page.$$eval('[data-list="hex"] .hexline', (els) => els.map((e) => [e.querySelector('.off')!.textContent!, e.querySelector('.hex')!.textContent!] as [string, string]));
   shown.sort((a, b) => parseInt(a[0], 16) - parseInt(b[0], 16));
   const parsed = Buffer.from(shown.map(([, hex]) => hex.trim().split(/\s+/).join('')).join(''), 'hex');
@@ -147,10 +148,7 @@ test('a hostile image: names, link targets, labels and contents are shown as tex
   assert.equal(await shownText(page, '/evil.html'), HOSTILE.html);
   // An SVG with script: a picture in an <img> (never a document of this page), and it loads.
   await page.click('a.entry[data-path="/evil.svg"]');
-  await page.waitForFunction(() => {
-    const img = document.querySelector('.picture img') as HTMLImageElement | null;
-    return !!img && img.complete && img.naturalWidth > 0;
-  });
+  await page.waitForFunction(`(() => { const img = document.querySelector('.picture img'); return !!img && img.complete && img.naturalWidth > 0; })()`);
   assert.match((await page.getAttribute('.picture img', 'src')) ?? '', /^\/api\/file\?.*as=picture/);
   await checkNothingRan();
   // Labels and history in the image view.
