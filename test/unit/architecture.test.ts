@@ -24,6 +24,9 @@ const allowed: Record<string, string[]> = {
   build: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image'],
   mount: ['errors.ts', 'io', 'vfs', 'vfs-types', 'image', 'ref', 'oci', 'registry', 'cache', 'erofs', 'tar', 'config'],
   serve: ['errors.ts', 'io', 'ref', 'oci', 'vfs', 'vfs-types', 'image'],
+  web: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'tar', 'vfs', 'vfs-types', 'image'],
+  // The page runs in a browser: it may use the API's types and nothing of the library.
+  'web-page': ['web'],
   cli: ['*'],
   'index.ts': ['*'],
 };
@@ -31,7 +34,7 @@ const allowed: Record<string, string[]> = {
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
     const p = join(dir, n);
-    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+    return statSync(p).isDirectory() ? files(p) : /\.tsx?$/.test(p) ? [p] : [];
   });
 }
 
@@ -39,6 +42,7 @@ function files(dir: string): string[] {
 function partOf(file: string): string {
   const rel = relative(src, file).replace(/\.js$/, '.ts').split('/');
   if (rel[0] === 'vfs' && (rel[1] === 'types.ts' || rel[1] === 'errors.ts')) return 'vfs-types';
+  if (rel[0] === 'web' && rel[1] === 'page') return 'web-page';
   return rel[0];
 }
 
