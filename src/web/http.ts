@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { InvalidOptionError, OcifsError } from '../errors.js';
 import type { ApiError } from './api-types.js';
 
@@ -58,13 +58,12 @@ export function sendError(res: ServerResponse, err: unknown): void {
 }
 
 /** An AbortSignal that fires when the client closes the connection before the answer ends. */
-export function clientGone(req: IncomingMessage, res: ServerResponse): AbortSignal {
+export function clientGone(res: ServerResponse): AbortSignal {
   const ac = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) ac.abort(new Error('the browser closed the request'));
   };
   res.on('close', onClose);
-  req.on('aborted', onClose);
   return ac.signal;
 }
 

@@ -131,5 +131,5 @@ export function apiHandler(path: string): Handler | undefined {
 
 /** Runs one API request. */
 export async function handleApi(handler: Handler, c: Omit<ApiContext, 'signal'>): Promise<void> {
-  await handler({ ...c, signal: clientGone(c.req, c.res) });
+  await handler({ ...c, signal: clientGone(c.res) });
 }

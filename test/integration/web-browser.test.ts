@@ -44,6 +44,14 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
+/**
+ * What page-side functions use of the browser's globals (this file is compiled without the DOM's
+ * types; and they must be functions, not strings: the page's CSP forbids eval).
+ */
+interface PageGlobals {
+  document: { querySelectorAll(s: string): { length: number }; querySelector(s: string): { complete: boolean; naturalWidth: number } | null };
+}
+
 /** An attribute selector for any value (names from the hostile image hold quotes and brackets). */
 const attr = (name: string, value: string) => `[${name}=${JSON.stringify(value)}]`;
 
@@ -77,12 +85,32 @@ test('a deep link opens the tree to a text file and shows its exact text; a clic
   assert.ok(Number(await page.getAttribute('[data-status] [data-fetched]', 'data-fetched')) > 0);
 });
 
+test('the tree after one layer marks what that layer added, changed and deleted', async () => {
+  await page.goto(link(images.v2, 'tab=files&layer=1&path=/etc'));
+  await page.waitForSelector('a.entry[data-path="/etc/gone.conf"]');
+  const marks = await page.$$eval('.trow', (rows) => rows.map((r) => [r.querySelector('a.entry')?.getAttribute('data-path'), r.querySelector('.mark')?.textContent ?? '']));
+  assert.deepEqual(marks, [
+    ['/data', ''],
+    ['/etc', 'M'],
+    ['/etc/gone.conf', 'D'],
+    ['/etc/hostname', 'M'],
+    ['/etc/new.conf', 'A'],
+    ['/etc/old', 'D'],
+    ['/etc/os-release', ''],
+    ['/opt', 'A'],
+    ['/usr', ''],
+  ]);
+  await page.click('input[name="changed"]');
+  await page.waitForURL(/changed=1/);
+  const changed = await page.$$eval('a.entry', (as) => as.map((a) => a.getAttribute('data-path')));
+  assert.deepEqual(changed, ['/etc', '/etc/gone.conf', '/etc/hostname', '/etc/new.conf', '/etc/old', '/opt']);
+});
+
 test('a binary file: the hex view shows exactly its bytes', async () => {
   await page.goto(link(images.v2, 'tab=files&path=/data/blob.bin'));
   const bytes = await readFile(join(images.baseDir, 'data/blob.bin'));
   const rows = Math.ceil(bytes.byteLength / 16);
-  // (Page-side code as text: this file is compiled without the DOM's types.)
-  await page.waitForFunction(`document.querySelectorAll('[data-list="hex"] .hexline .hex').length === ${rows}`);
+  await page.waitForFunction((n) => (globalThis as unknown as PageGlobals).document.querySelectorAll('[data-list="hex"] .hexline .hex').length === n, rows);
   const shown = await page.$$eval('[data-list="hex"] .hexline', (els) => els.map((e) => [e.querySelector('.off')!.textContent!, e.querySelector('.hex')!.textContent!] as [string, string]));
   shown.sort((a, b) => parseInt(a[0], 16) - parseInt(b[0], 16));
   const parsed = Buffer.from(shown.map(([, hex]) => hex.trim().split(/\s+/).join('')).join(''), 'hex');
@@ -148,7 +176,10 @@ test('a hostile image: names, link targets, labels and contents are shown as tex
   assert.equal(await shownText(page, '/evil.html'), HOSTILE.html);
   // An SVG with script: a picture in an <img> (never a document of this page), and it loads.
   await page.click('a.entry[data-path="/evil.svg"]');
-  await page.waitForFunction(`(() => { const img = document.querySelector('.picture img'); return !!img && img.complete && img.naturalWidth > 0; })()`);
+  await page.waitForFunction(() => {
+    const img = (globalThis as unknown as PageGlobals).document.querySelector('.picture img');
+    return !!img && img.complete && img.naturalWidth > 0;
+  });
   assert.match((await page.getAttribute('.picture img', 'src')) ?? '', /^\/api\/file\?.*as=picture/);
   await checkNothingRan();
   // Labels and history in the image view.

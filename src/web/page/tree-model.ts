@@ -72,16 +72,18 @@ export class TreeModel {
     this.changed();
   }
 
-  /** Opens every directory on the way to `path` (a deep link), loading each. */
+  /** Opens every directory on the way to `path` (a deep link), and `path` itself when it is one. */
   async expandTo(path: string): Promise<void> {
     const parts = path.split('/').filter(Boolean);
     let dir = '/';
-    await this.load('/');
-    for (let i = 0; i < parts.length - 1; i++) {
+    let listing = await this.load('/');
+    for (let i = 0; i < parts.length && listing.status === 'ok'; i++) {
+      const entry = listing.entries.find((e) => e.name === parts[i]);
+      const last = i === parts.length - 1;
+      if (last && entry?.type !== 'dir') break;
       dir = childPath(dir, parts[i]);
       this.expanded.add(dir);
-      const s = await this.load(dir);
-      if (s.status !== 'ok') break;
+      listing = await this.load(dir);
     }
     this.changed();
   }
