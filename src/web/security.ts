@@ -8,8 +8,9 @@
  *   sites cannot send it (SameSite=Strict, no CORS);
  * - the Host header must name this server (`127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT` or
  *   the address it was told to listen on): a DNS-rebinding page's requests carry its own host name;
- * - a request that says it comes from another origin (`Origin`, `Sec-Fetch-Site: cross-site`) is
- *   refused even with the cookie;
+ * - a request that says it comes from another origin (`Origin`, `Sec-Fetch-Site: cross-site`, or
+ *   `same-site` — another port of this host — other than a navigation) is refused even with the
+ *   cookie;
  * - only GET and HEAD: the server changes nothing.
  *
  * @packageDocumentation
@@ -88,7 +89,13 @@ export function checkRequest(req: IncomingMessage, url: URL, expect: { token: st
   if (origin !== undefined && !(/^http:\/\//i.test(origin) && hostAllowed(origin.slice(7).toLowerCase(), expect))) {
     return { ok: false, refusal: { status: 403, message: 'cross-origin request refused' } };
   }
-  if (req.headers['sec-fetch-site'] === 'cross-site') return { ok: false, refusal: { status: 403, message: 'cross-site request refused' } };
+  // Ports do not separate sites: a page on another localhost port is `same-site` and its
+  // SameSite=Strict cookie goes along. Only navigations may come from it (the page itself is
+  // harmless); its fetches and embeds are refused.
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site' || (site === 'same-site' && req.headers['sec-fetch-mode'] !== 'navigate')) {
+    return { ok: false, refusal: { status: 403, message: `${site} request refused` } };
+  }
   const fromCookie = readCookie(req.headers.cookie, cookieName(expect.port));
   if (tokenMatches(fromCookie, expect.token)) return { ok: true, setCookie: false };
   if (tokenMatches(url.searchParams.get('token') ?? undefined, expect.token)) return { ok: true, setCookie: true };

@@ -91,6 +91,9 @@ test('the gate: token, then cookie; wrong or missing token 401; wrong Host or or
   assert.equal((await raw(status, { ...withCookie, origin: 'http://evil.example' })).status, 403);
   assert.equal((await raw(status, { ...withCookie, origin: 'null' })).status, 403);
   assert.equal((await raw(status, { ...withCookie, 'sec-fetch-site': 'cross-site' })).status, 403);
+  // Another port of this host is the same site to a browser: its fetches are refused too.
+  assert.equal((await raw(status, { ...withCookie, 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'cors' })).status, 403);
+  assert.equal((await raw(status, { ...withCookie, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' })).status, 200);
   assert.equal((await raw(status, { ...withCookie, origin: `http://127.0.0.1:${web.port}` })).status, 200);
   const post = await raw(status, withCookie, 'POST');
   assert.equal(post.status, 405);
