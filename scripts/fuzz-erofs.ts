@@ -8,9 +8,10 @@
 //   node --import tsx scripts/fuzz-erofs.ts [--count 10000] [--seed 1] [--workers 2]
 //        [--budget-ms 20000] [--out /tmp/erofs-fuzz] [--no-mkfs] [--images DIR] [--replay FILE]
 //
-// Corpus: the shared fixtures, (unless --no-mkfs) small images made with mkfs.erofs from a
-// small tree in several layouts (small images fuzz fast), and every *.erofs in --images DIR
-// (e.g. images of a newer mkfs.erofs with metabox, 48-bit or fragment layouts).
+// Corpus: the EROFS fixture images (test/fixtures/erofs), (unless --no-mkfs) small images made
+// with mkfs.erofs from a small tree in several layouts (small images fuzz fast), and every
+// *.erofs in --images DIR (e.g. images of a newer mkfs.erofs with metabox, 48-bit or fragment
+// layouts).
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { mkdtemp, mkdir, readFile, rm, writeFile, symlink } from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { MemorySource } from '../src/io/memory-source.js';
 import { OcifsError } from '../src/errors.js';
 import { openErofs, type ErofsFileSystem } from '../src/erofs/index.js';
 import { crc32cUpdate } from '../src/erofs/crc32c.js';
+import { EROFS_FIXTURES, fixturePath } from '../test/unit/erofs-helpers.js';
 
 /** Limits of one exercise run, so a mutant claiming huge files or trees stays bounded. */
 const MAX_ENTRIES = 100_000;
@@ -218,8 +220,6 @@ export function mutate(base: Uint8Array, meta: [number, number][], rng: Rng): { 
 
 // ---- corpus ----
 
-const FIXTURES = new URL('../../shared/fixtures/erofs/', import.meta.url).pathname;
-const FIXTURE_NAMES = ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked'];
 
 /** Small images made with mkfs.erofs from a small tree, in several layouts. */
 async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array<ArrayBufferLike> }[]> {
@@ -261,7 +261,7 @@ async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array<ArrayBuff
 
 /** The images to mutate, with their metadata ranges. */
 export async function corpus(withMkfs: boolean, extraDir?: string): Promise<{ name: string; bytes: Uint8Array; meta: [number, number][] }[]> {
-  const images: { name: string; bytes: Uint8Array<ArrayBufferLike> }[] = FIXTURE_NAMES.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(join(FIXTURES, `${n}.erofs`))) }));
+  const images: { name: string; bytes: Uint8Array<ArrayBufferLike> }[] = EROFS_FIXTURES.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(fixturePath(n))) }));
   if (withMkfs) images.push(...(await mkfsImages()));
   if (extraDir) {
     for (const f of readdirSync(extraDir).filter((n) => n.endsWith('.erofs')).sort()) {

@@ -1,75 +1,42 @@
-// The manifest of a FileSystem, line for line as ../shared/fixtures/tree-manifest.py prints it
-// for a real directory tree, so a reader can be compared with a real tree without extracting.
-// Also: a MemoryFs loaded from a real directory, tree-manifest.py itself, and an assertion that
-// shows the first differing lines instead of a 3000-line diff.
+// The manifest of a FileSystem, line for line as test/fixtures/tree-manifest.ts prints it for
+// a real directory tree, so a reader can be compared with a real tree without extracting.
+// Also: a MemoryFs loaded from a real directory, the tree generator and the manifest tool
+// (test/fixtures), and an assertion that shows the first differing lines instead of a
+// 3000-line diff.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import type { ByteSource, ReadOptions } from '../../src/io/byte-source.js';
 import { readPieces } from '../../src/io/read-stream.js';
 import { MemoryFs, type MemoryEntry } from '../../src/vfs/memory-fs.js';
-import type { FileSystem, FileType, Inode } from '../../src/vfs/types.js';
+import type { FileSystem, FileType } from '../../src/vfs/types.js';
 import { walk } from '../../src/vfs/walk.js';
+import { ensureErofsImages } from '../fixtures/erofs-images.js';
+import { manifestLines, type ManifestEntry } from '../fixtures/manifest-format.js';
 import { runOk } from './run.js';
 
-/** Where the shared fixture scripts are (`make-tree.py`, `tree-manifest.py`). */
-export const FIXTURES = new URL('../../../shared/fixtures/', import.meta.url).pathname;
+export { compareCodePoints, pythonJson, majorMinor, pythonMtime } from '../fixtures/manifest-format.js';
+export { makeTree, makeTreeSync } from '../fixtures/make-tree.js';
 
 /**
- * Python's `str` order (by code point). JS's `<` compares UTF-16 units, which puts astral
- * characters (surrogates, 0xD800..) before U+E000..U+FFFF; Python puts them after.
+ * The repository's test fixtures (`test/fixtures`): the tree generator (`make-tree.ts`), the
+ * manifest tool (`tree-manifest.ts`) and the EROFS images (`erofs/`, see erofs/README.md).
  */
-export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) {
-        x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
-        y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
-      }
-      return x - y;
-    }
-  }
-  return a.length - b.length;
-}
+export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-/** `json.dumps(v, sort_keys=True, ensure_ascii=False)` for the values a manifest holds. */
-export function pythonJson(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(pythonJson).join(', ')}]`;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort(compareCodePoints);
-  return `{${keys.map((k) => `${JSON.stringify(k)}: ${pythonJson(o[k])}`).join(', ')}}`;
-}
+// The images in FIXTURES/erofs are unpacked or made on first use.
+ensureErofsImages();
 
-/** `os.major`/`os.minor` of a Linux `st_rdev`. */
-export function majorMinor(rdev: number): [number, number] {
-  const d = BigInt(rdev);
-  // glibc's gnu_dev_major/minor: the high parts are cast to 32 bits.
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);
-  const minor = (d & 0xffn) | ((d >> 12n) & 0xffffff00n);
-  return [Number(major), Number(minor)];
-}
+/** tsx's loader, so that a child Node runs the TypeScript fixture tools from any directory. */
+export const TSX_LOADER = import.meta.resolve('tsx');
 
-/** `int(st.st_mtime)`: Python builds the float as `sec + nsec * 1e-9`, then truncates. */
-export function pythonMtime(inode: Pick<Inode, 'mtimeSec' | 'mtimeNsec'>): number {
-  return Math.trunc(inode.mtimeSec + inode.mtimeNsec * 1e-9);
+/** The command line (after `node`) that runs the fixture tool `name` (`make-tree.ts`, `tree-manifest.ts`). */
+export function fixtureToolArgs(name: string, args: string[]): string[] {
+  return ['--import', TSX_LOADER, join(FIXTURES, name), ...args];
 }
-
-const MANIFEST_TYPES: Partial<Record<FileType, string>> = {
-  file: 'file',
-  dir: 'dir',
-  symlink: 'symlink',
-  fifo: 'fifo',
-  chardev: 'chr',
-  blockdev: 'blk',
-  // tree-manifest.py prints no type for a socket.
-};
 
 async function sha256(source: ByteSource, options: ReadOptions): Promise<string> {
   const h = createHash('sha256');
@@ -78,51 +45,41 @@ async function sha256(source: ByteSource, options: ReadOptions): Promise<string>
 }
 
 /**
- * The lines `tree-manifest.py DIR` prints for the tree at `root` of `fs` (entries below it,
+ * The lines `tree-manifest.ts DIR` prints for the tree at `root` of `fs` (entries below it,
  * sorted by path, one JSON object each). Symlink modes are printed as the FileSystem reports
  * them (Linux shows 0o777 for every symlink on a real tree).
  */
 export async function manifestOf(fs: FileSystem, root = '/', options: ReadOptions = {}): Promise<string[]> {
-  const out: { path: string; line: string }[] = [];
+  const entries: ManifestEntry[] = [];
   for await (const e of walk(fs, root, { signal: options.signal, includeStart: false })) {
     const st = e.inode;
-    const m: Record<string, unknown> = {
+    entries.push({
       path: e.relPath,
-      mode: '0o' + (st.mode & 0o7777).toString(8),
+      type: st.type,
+      mode: st.mode,
       uid: st.uid,
       gid: st.gid,
-      mtime: pythonMtime(st),
-      type: MANIFEST_TYPES[st.type],
-    };
-    if (st.type === 'symlink') m.target = await fs.readlink(st.ino, options);
-    if (st.type === 'file') {
-      m.size = st.size;
-      m.sha256 = await sha256(await fs.openFile(st.ino, options), options);
-    }
-    if (st.type === 'chardev' || st.type === 'blockdev') m.rdev = majorMinor(st.rdev);
-    if (st.type !== 'symlink') {
-      const xs: Record<string, string> = {};
-      for (const [k, v] of await fs.listxattr(st.ino, options)) {
-        if (k.startsWith('user.') || k.startsWith('trusted.')) xs[k] = Buffer.from(v).toString('hex');
-      }
-      if (Object.keys(xs).length > 0) m.xattrs = xs;
-    }
-    out.push({ path: e.relPath, line: pythonJson(m) });
+      mtimeSec: st.mtimeSec,
+      mtimeNsec: st.mtimeNsec,
+      size: st.size,
+      sha256: st.type === 'file' ? await sha256(await fs.openFile(st.ino, options), options) : undefined,
+      target: st.type === 'symlink' ? await fs.readlink(st.ino, options) : undefined,
+      rdev: st.rdev,
+      xattrs: st.type === 'symlink' ? undefined : await fs.listxattr(st.ino, options),
+      inode: st.ino,
+    });
   }
-  out.sort((a, b) => compareCodePoints(a.path, b.path));
-  return out.map((o) => o.line);
+  return manifestLines(entries);
 }
 
-/** The lines `tree-manifest.py DIR` prints (run as a child process). */
+/**
+ * The lines `tree-manifest.ts DIR` prints, run as a child process (so `dir` may be a FUSE mount
+ * this process serves).
+ */
 export async function treeManifest(dir: string): Promise<string[]> {
-  const r = await runOk('python3', [join(FIXTURES, 'tree-manifest.py'), dir]);
+  const r = await runOk(process.execPath, fixtureToolArgs('tree-manifest.ts', [dir]));
   const text = r.stdout.toString('utf8');
   return text === '' ? [] : text.replace(/\n$/, '').split('\n');
-}
-
-/** Runs `make-tree.py DIR --seed N` (as the current user: run as root for owners and xattrs). */
-export async function makeTree(dir: string, seed = 1): Promise<void> {
-  await runOk('python3', [join(FIXTURES, 'make-tree.py'), dir, '--seed', String(seed)]);
 }
 
 /**

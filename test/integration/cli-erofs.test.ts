@@ -1,6 +1,6 @@
-// The ocifs command end to end on EROFS images made by Debian's mkfs.erofs from make-tree.py
+// The ocifs command end to end on EROFS images made by Debian's mkfs.erofs from make-tree.ts
 // trees, pushed by skopeo to a real distribution registry: every command, checked against the
-// source tree (tree-manifest.py), the image bytes and the kernel's view of the same files.
+// source tree (tree-manifest.ts), the image bytes and the kernel's view of the same files.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -92,7 +92,7 @@ test('cold cat of one small file fetches a small fraction of the image', async (
 });
 
 for (const name of ['plain', 'lz4hc']) {
-  test(`extract of the ${name} image reproduces the source tree (tree-manifest.py)`, async () => {
+  test(`extract of the ${name} image reproduces the source tree (tree-manifest.ts)`, async () => {
     const dest = join(tmp, `extract-${name}`);
     await ocifsOk(['extract', images[name].ref, dest], { env: cacheEnv(`extract-${name}`) });
     assertSameManifest(await treeManifest(dest), expected, `extract ${name}`);

@@ -1,7 +1,7 @@
 // The ocifs command on standard images: tar+gzip layers written by umoci (with real whiteouts
-// for deleted and replaced files, over 4 layers, from make-tree.py trees of two seeds), and the
+// for deleted and replaced files, over 4 layers, from make-tree.ts trees of two seeds), and the
 // same image recompressed to tar+zstd by skopeo, in a real registry. The merged tree that
-// `ocifs extract` writes equals `umoci unpack`'s rootfs line for line (tree-manifest.py), every
+// `ocifs extract` writes equals `umoci unpack`'s rootfs line for line (tree-manifest.ts), every
 // file's bytes equal, and a second read needs no pass over the layers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
-// The EROFS reader against images Debian's mkfs.erofs (1.5) makes from make-tree.py trees, in
-// every layout it can write: the manifest read through the reader equals tree-manifest.py of
+// The EROFS reader against images Debian's mkfs.erofs (1.5) makes from make-tree.ts trees, in
+// every layout it can write: the manifest read through the reader equals tree-manifest.ts of
 // the source tree line for line, and every file, symlink and directory equals what the
 // kernel's own EROFS driver shows for the same image (mount -t erofs).
 import { test, before, after } from 'node:test';
@@ -21,7 +21,7 @@ const expected = new Map<number, string[]>();
 const mounted = new Set<string>();
 const loops = new Set<string>();
 
-/** Extra entries make-tree.py does not write: devices, a socket, shared xattrs, a big directory. */
+/** Extra entries make-tree.ts does not write: devices, a socket, shared xattrs, a big directory. */
 async function addExtras(dir: string): Promise<void> {
   await runOk('python3', [
     '-c',
@@ -106,7 +106,7 @@ const variants: Variant[] = [
 ];
 
 // A newer mkfs.erofs (1.9+) makes the features Debian's 1.5 cannot: set OCIFS_MKFS_EROFS_NEW to
-// its path to add these variants (they are skipped otherwise; the shared fixtures cover the
+// its path to add these variants (they are skipped otherwise; the EROFS fixtures cover the
 // compression formats in the default run).
 const newMkfs = process.env.OCIFS_MKFS_EROFS_NEW;
 if (newMkfs) {

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readFile } from 'node:fs/promises';
-import { assertSameManifest, FIXTURES, treeManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, treeManifest } from '../helpers/fs-manifest.js';
+import { fixturePath, seed1Manifest } from '../unit/erofs-helpers.js';
 import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild } from '../helpers/mount-safety.js';
 
 const root = mountTempDir();
@@ -32,8 +32,8 @@ function ocifs(args: string[], cwd = root) {
 }
 
 before(async () => {
-  expected = (await readFile(join(FIXTURES, 'erofs/tree-seed1.jsonl'), 'utf8')).trimEnd().split('\n');
-  await runChild('cp', [join(FIXTURES, 'erofs/plain-512b.erofs'), join(root, 'image.erofs')]);
+  expected = seed1Manifest();
+  await runChild('cp', [fixturePath('plain-512b'), join(root, 'image.erofs')]);
 });
 
 after(async () => {

@@ -1,14 +1,15 @@
-// The kernel mode end to end: EROFS images (made here by mkfs.erofs, and the shared fixtures
+// The kernel mode end to end: EROFS images (made here by mkfs.erofs, and the EROFS fixtures
 // with every compression the kernel knows) are served through FUSE as one file by this process
 // and mounted by the kernel's EROFS driver; only child processes read the mounts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileSource } from '../../src/io/file-source.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import { mountKernel, looksLikeErofs } from '../../src/mount/mount-kernel.js';
-import { assertSameManifest, FIXTURES, makeTree, treeManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, makeTree, treeManifest } from '../helpers/fs-manifest.js';
+import { EROFS_FIXTURES, fixturePath, seed1Manifest } from '../unit/erofs-helpers.js';
 import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild, runChildOk } from '../helpers/mount-safety.js';
 
 const root = mountTempDir();
@@ -60,7 +61,7 @@ describe('kernel mount of images made by mkfs.erofs', () => {
     ['lz4hc', ['-zlz4hc'], 'auto'],
     ['lz4hc, backing file served by libfuse', ['-zlz4hc'], 'libfuse'],
   ] as const) {
-    test(`${name}: tree-manifest.py of the mount equals the source tree, a binary runs, 8 readers agree`, async () => {
+    test(`${name}: tree-manifest.ts of the mount equals the source tree, a binary runs, 8 readers agree`, async () => {
       const image = join(root, `${name.replace(/\W+/g, '-')}.erofs`);
       await runChildOk('mkfs.erofs', ['--quiet', ...args, image, src], { timeoutMs: 120_000 });
       const via = await withKernelMount(image, async (mnt) => {
@@ -82,14 +83,11 @@ describe('kernel mount of images made by mkfs.erofs', () => {
   }
 });
 
-describe('kernel mount of the shared fixtures (every compression)', () => {
-  let expected: string[];
-  before(async () => {
-    expected = (await readFile(join(FIXTURES, 'erofs/tree-seed1.jsonl'), 'utf8')).trimEnd().split('\n');
-  });
-  for (const name of ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked']) {
+describe('kernel mount of the EROFS fixtures (every compression)', () => {
+  const expected = seed1Manifest();
+  for (const name of EROFS_FIXTURES) {
     test(`${name}.erofs lists exactly tree-seed1.jsonl`, async () => {
-      await withKernelMount(join(FIXTURES, `erofs/${name}.erofs`), async (mnt) => {
+      await withKernelMount(fixturePath(name), async (mnt) => {
         assertSameManifest(await treeManifest(mnt), expected);
       });
     });
@@ -98,10 +96,10 @@ describe('kernel mount of the shared fixtures (every compression)', () => {
 
 describe('kernel mount through a loop device (the fallback for kernels without file-backed mounts)', () => {
   test('lzma.erofs through a read-only loop device lists tree-seed1.jsonl, and the loop device is freed', async () => {
-    const expected = (await readFile(join(FIXTURES, 'erofs/tree-seed1.jsonl'), 'utf8')).trimEnd().split('\n');
+    const expected = seed1Manifest();
     let device = '';
     const via = await withKernelMount(
-      join(FIXTURES, 'erofs/lzma.erofs'),
+      fixturePath('lzma'),
       async (mnt) => {
         assertSameManifest(await treeManifest(mnt), expected);
         device = (await runChildOk('findmnt', ['-n', '-o', 'SOURCE', mnt])).stdout.toString().trim();
@@ -141,7 +139,7 @@ describe('kernel mount refusals', () => {
     const mnt = join(root, 'busy');
     await mkdir(mnt);
     await writeFile(join(mnt, 'x'), 'x');
-    const image = await FileSource.open(join(FIXTURES, 'erofs/plain-512b.erofs'));
+    const image = await FileSource.open(fixturePath('plain-512b'));
     try {
       await assert.rejects(mountKernel(image, mnt, { backingDir: backing }), { code: 'ERR_OCIFS_MOUNTPOINT_BUSY' });
     } finally {

@@ -1,5 +1,5 @@
-// The file-tree mode end to end: a MemoryFs built from make-tree.py's tree is mounted through
-// FUSE in this process, and read only by child processes (tree-manifest.py, stat, cp, tar,
+// The file-tree mode end to end: a MemoryFs built from make-tree.ts's tree is mounted through
+// FUSE in this process, and read only by child processes (tree-manifest.ts, stat, cp, tar,
 // sha256sum, a binary run from the mount).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,8 @@ import type { ByteSource } from '../../src/io/byte-source.js';
 import { OcifsError } from '../../src/errors.js';
 import { mountFileSystem } from '../../src/mount/mount-file-system.js';
 import type { Mount } from '../../src/mount/mount-options.js';
-import { assertSameManifest, FIXTURES, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
+import { EROFS_FIXTURES, fixturePath, seed1Manifest } from '../unit/erofs-helpers.js';
 import { openImage } from '../../src/image/index.js';
 import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild, runChildOk } from '../helpers/mount-safety.js';
 
@@ -49,7 +50,7 @@ for (const backend of ['raw', 'libfuse'] as const) describe(`file-tree mount (${
     assert.equal(isMounted(mnt), false);
   });
 
-  test('tree-manifest.py of the mount equals the source tree', async () => {
+  test('tree-manifest.ts of the mount equals the source tree', async () => {
     assertSameManifest(await treeManifest(mnt), expected);
   });
 
@@ -133,10 +134,10 @@ for (const backend of ['raw', 'libfuse'] as const) describe(`file-tree mount (${
 });
 
 describe('file-tree mount of the EROFS reader (every fixture compression)', () => {
-  for (const name of ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked']) {
+  for (const name of EROFS_FIXTURES) {
     test(`${name}.erofs lists exactly tree-seed1.jsonl`, async () => {
-      const expectedSeed1 = (await readFile(join(FIXTURES, 'erofs/tree-seed1.jsonl'), 'utf8')).trimEnd().split('\n');
-      const image = await openImage(join(FIXTURES, `erofs/${name}.erofs`));
+      const expectedSeed1 = seed1Manifest();
+      const image = await openImage(fixturePath(name));
       const mp = join(root, `fixture-${name}`);
       await mkdir(mp);
       try {

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, constants, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { FIXTURES, assertSameManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, fixtureToolArgs } from '../helpers/fs-manifest.js';
+import { fixturePath, seed1Manifest } from '../unit/erofs-helpers.js';
 import { OCIFS_BIN } from '../helpers/cli.js';
 import { cleanupTempDir, isMounted, mountTempDir, runChild, type ChildResult } from '../helpers/mount-safety.js';
 
@@ -37,11 +38,11 @@ before(async () => {
   mkdirSync(mnt);
   chownSync(home, NOBODY, NOBODY);
   chownSync(mnt, NOBODY, NOBODY);
-  await runChild('cp', [join(FIXTURES, 'erofs/plain-512b.erofs'), join(root, 'image.erofs')]);
+  await runChild('cp', [fixturePath('plain-512b'), join(root, 'image.erofs')]);
   chmodSync(join(root, 'image.erofs'), 0o644);
   // The checkout must be readable by nobody (it is not under a 0700 home directory, say).
-  const probe = await asNobody('sh', ['-c', `test -r '${OCIFS_BIN}' && test -r '${join(FIXTURES, 'tree-manifest.py')}'`]);
-  if (probe.code !== 0) return void (why = `nobody cannot read ${OCIFS_BIN} or the fixtures`);
+  const probe = await asNobody(process.execPath, fixtureToolArgs('tree-manifest.ts', [home]));
+  if (probe.code !== 0 || (await asNobody('test', ['-r', OCIFS_BIN])).code !== 0) return void (why = `nobody cannot read ${OCIFS_BIN} or run the fixture tools: ${probe.stderr.trim()}`);
   devFuseMode = statSync('/dev/fuse').mode & 0o777;
   chmodSync('/dev/fuse', devFuseMode | 0o666);
 });
@@ -53,7 +54,7 @@ after(() => {
 
 test('a user who is not root mounts an image through fusermount, reads it, lists it and unmounts it', async (t) => {
   if (why) return t.skip(why);
-  const expected = (await readFile(join(FIXTURES, 'erofs/tree-seed1.jsonl'), 'utf8')).trimEnd().split('\n');
+  const expected = seed1Manifest();
   const m = await asNobody(process.execPath, [OCIFS_BIN, 'mount', './image.erofs', mnt]);
   assert.equal(m.code, 0, m.stderr);
   try {
@@ -63,7 +64,7 @@ test('a user who is not root mounts an image through fusermount, reads it, lists
     assert.match(info, / fuse\.ocifs /);
     assert.match(info, new RegExp(`user_id=${NOBODY}`));
     // A FUSE mount without allow_other is for its owner alone: read it as nobody.
-    const manifest = await asNobody('python3', [join(FIXTURES, 'tree-manifest.py'), mnt]);
+    const manifest = await asNobody(process.execPath, fixtureToolArgs('tree-manifest.ts', [mnt]));
     assert.equal(manifest.code, 0, manifest.stderr);
     assertSameManifest(manifest.stdout.toString('utf8').trimEnd().split('\n'), expected);
     const list = await asNobody(process.execPath, [OCIFS_BIN, 'mounts', '--json']);

@@ -1,6 +1,6 @@
-// extractTree reproduces a real tree: a make-tree.py tree (plus devices, odd modes, trusted and
+// extractTree reproduces a real tree: a make-tree.ts tree (plus devices, odd modes, trusted and
 // security xattrs, sub-second and old mtimes) is loaded into a MemoryFs, extracted, and
-// tree-manifest.py must print the same lines for the copy as for the source.
+// tree-manifest.ts must print the same lines for the copy as for the source.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, chown, lstat, mkdir, mkdtemp, rm, symlink, utimes, lutimes, writeFile, link } from 'node:fs/promises';
@@ -20,7 +20,7 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-/** Adds what make-tree.py does not make: devices, setgid/sticky dirs, read-only dirs, more xattrs and times. */
+/** Adds what make-tree.ts does not make: devices, setgid/sticky dirs, read-only dirs, more xattrs and times. */
 async function addExtras(dir: string): Promise<void> {
   const p = (x: string) => join(dir, x);
   await mkdir(p('extra/ro'), { recursive: true });
@@ -56,7 +56,7 @@ async function addExtras(dir: string): Promise<void> {
 }
 
 for (const seed of [1, 3]) {
-  test(`extract of a MemoryFs of make-tree.py --seed ${seed} reproduces tree-manifest.py line for line`, async () => {
+  test(`extract of a MemoryFs of make-tree.ts --seed ${seed} reproduces tree-manifest.ts line for line`, async () => {
     const src = join(tmp, `src-${seed}`);
     const dest = join(tmp, `dest-${seed}`);
     await makeTree(src, seed);
@@ -68,7 +68,7 @@ for (const seed of [1, 3]) {
     const progress: number[] = [];
     const warnings: string[] = [];
     const result = await extractTree(fs, dest, { onProgress: (p) => progress.push(p.bytes), onWarning: (w) => warnings.push(`${w.kind}: ${w.message}`) });
-    assertSameManifest(await treeManifest(dest), expected, `tree-manifest.py of the extracted seed-${seed} tree`);
+    assertSameManifest(await treeManifest(dest), expected, `tree-manifest.ts of the extracted seed-${seed} tree`);
     assert.deepEqual(warnings, []);
     assert.equal(result.hardlinks, 2);
     assert.ok(progress.length > 0 && progress[progress.length - 1] === result.bytes);

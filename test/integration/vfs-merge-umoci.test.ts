@@ -1,9 +1,9 @@
 // The merged view of a real layered image equals what `umoci unpack` makes of it. The image is
 // built with umoci (repack for its own whiteouts, raw add-layer for GNU tar layers) from
-// make-tree.py trees (seeds 1, 2, 3) over five tar+gzip layers that delete files and
+// make-tree.ts trees (seeds 1, 2, 3) over five tar+gzip layers that delete files and
 // directories (explicit whiteouts), replace files by directories and back, re-create a deleted
 // directory, and add an opaque directory. Layers are read with the tar
-// reader (src/tar), stacked by MergedFileSystem, and compared with tree-manifest.py of umoci's
+// reader (src/tar), stacked by MergedFileSystem, and compared with tree-manifest.ts of umoci's
 // rootfs: as a manifest of the FileSystem (contents by sha256) and after extractTree.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

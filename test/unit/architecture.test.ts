@@ -1,4 +1,4 @@
-// Keeps the dependency direction of ../shared/ARCHITECTURE.md true: a lower layer never imports
+// Keeps the dependency direction of docs/ARCHITECTURE.md true: a lower layer never imports
 // a higher one. Fails with the offending import named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

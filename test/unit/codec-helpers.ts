@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeTreeSync } from '../fixtures/make-tree.js';
 
 /** One compressed block and the bytes it decodes to. */
 export interface Sample {
@@ -122,12 +123,12 @@ export function erofsExtents(image: string, path: string): ErofsExtent[] | undef
   return out;
 }
 
-/** Writes the deterministic fixture tree of `seed` (the shared make-tree.py) into a new temp dir. */
+/** Writes the deterministic fixture tree of `seed` (test/fixtures/make-tree.ts) into a new temp dir. */
 export function makeTree(seed: number): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'ocifs-codec-tree-'));
-  execFileSync('python3', [join(SHARED_FIXTURES, 'make-tree.py'), join(dir, 't'), '--seed', String(seed)], { stdio: 'ignore' });
+  makeTreeSync(join(dir, 't'), seed);
   return { dir: join(dir, 't'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** The shared fixtures directory (`../shared/fixtures` beside the checkout). */
-export const SHARED_FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
+/** The repository's fixtures directory (`test/fixtures`, as `FIXTURES` of test/helpers/fs-manifest.ts). */
+export const SHARED_FIXTURES = join(import.meta.dirname, '../fixtures');

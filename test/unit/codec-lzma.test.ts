@@ -1,11 +1,15 @@
 // MicroLZMA / raw LZMA1: streams from python3's lzma (liblzma) and the real MicroLZMA clusters of
-// the shared lzma.erofs fixture (mkfs.erofs 1.9.3 -zlzma), located with Debian's dump.erofs.
-import { test, before, after } from 'node:test';
+// the lzma.erofs fixture (mkfs.erofs 1.9.3 -zlzma), located with Debian's dump.erofs and compared
+// with the same files of the uncompressed plain-512b.erofs fixture (checked against tree-seed1.jsonl).
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { decodeLzma, microLzmaDecompress, parseLzmaProperties, stripZeroPadding, decompress, CorruptCompressedDataError, isOcifsErrorLike } from './codec-test-utils.js';
-import { erofsExtents, makeTree, pseudoRandom, python, textLike, SHARED_FIXTURES, type Sample } from './codec-helpers.js';
+import { erofsExtents, pseudoRandom, python, textLike, type Sample } from './codec-helpers.js';
+import { fixturePath, fixtureSource, readAll, seed1Manifest } from './erofs-helpers.js';
+import { openErofs } from '../../src/erofs/index.js';
+import { resolvePath } from '../../src/vfs/path.js';
 
 /** Raw LZMA1 from liblzma (it always ends such a stream with an end marker). */
 function rawLzma1(plain: Uint8Array, lc: number, lp: number, pb: number, dictSize: number, preset = 6): Uint8Array {
@@ -75,15 +79,16 @@ test('properties byte and options are checked', () => {
   assert.throws(() => microLzmaDecompress(Uint8Array.of(0xa2, 0, 0, 0, 0), 1, { dictSize: 100 }), { code: 'ERR_OCIFS_INVALID_OPTION' });
 });
 
-let tree: { dir: string; cleanup: () => void };
 const clusters: (Sample & { where: string })[] = [];
-const image = join(SHARED_FIXTURES, 'erofs', 'lzma.erofs');
+const image = fixturePath('lzma');
 
-before(() => {
-  tree = makeTree(1);
+before(async () => {
   const bytes = new Uint8Array(readFileSync(image));
+  const plainFs = await openErofs(fixtureSource('plain-512b'));
+  const sums = new Map(seed1Manifest().map((l) => JSON.parse(l) as { path: string; sha256?: string }).map((e) => [e.path, e.sha256]));
   for (const f of ['big/mixed-512K.bin', 'big/text-2M.txt', 'big/zeros-1M.bin', 'bin/tool', 'sizes/f65537', 'sizes/f8193']) {
-    const plain = new Uint8Array(readFileSync(join(tree.dir, f)));
+    const plain = await readAll(await plainFs.openFile((await resolvePath(plainFs, '/' + f)).ino));
+    assert.equal(createHash('sha256').update(plain).digest('hex'), sums.get(f), f);
     for (const e of erofsExtents(image, '/' + f) ?? []) {
       const raw = bytes.subarray(e.pa, e.pa + e.plen);
       const want = plain.subarray(e.la, e.la + e.llen);
@@ -93,7 +98,6 @@ before(() => {
     }
   }
 });
-after(() => tree?.cleanup());
 
 test('decodes every MicroLZMA cluster of lzma.erofs exactly (the kernel pedantic checks)', () => {
   assert.ok(clusters.length > 100, `${clusters.length} clusters`);

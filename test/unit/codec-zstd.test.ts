@@ -1,11 +1,11 @@
 // zstd: one-shot, streaming and frame scanning against streams made by the real `zstd` CLI,
-// the shared zstd.erofs fixture's clusters, and corrupt input.
+// the zstd.erofs fixture's clusters, and corrupt input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { zstdDecompress, createZstdDecoder, zstdDecompressStream, scanZstdFrames, parseZstdFrameHeader, stripZeroPadding, decompress, CorruptCompressedDataError, isOcifsErrorLike, type ZstdStreamFrame } from './codec-test-utils.js';
-import { cli, pseudoRandom, textLike, SHARED_FIXTURES } from './codec-helpers.js';
+import { cli, pseudoRandom, textLike } from './codec-helpers.js';
+import { fixturePath } from './erofs-helpers.js';
 
 const binary = new Uint8Array(readFileSync(process.execPath)).subarray(4 << 20, (4 << 20) + 300_000);
 const mixed = new Uint8Array(400_000);
@@ -203,7 +203,7 @@ test('every zstd cluster of the zstd.erofs fixture decodes (located by 0-padding
   // mkfs.erofs 1.9.3 -zzstd: each compressed physical cluster is zero padding then one frame.
   // Debian's dump.erofs cannot list zstd extents, so clusters are found by their magic at the
   // first non-zero byte of a block; each must be exactly one frame that decodes to its stated size.
-  const img = new Uint8Array(readFileSync(join(SHARED_FIXTURES, 'erofs', 'zstd.erofs')));
+  const img = new Uint8Array(readFileSync(fixturePath('zstd')));
   let found = 0;
   for (let off = 4096; off < img.length; off += 4096) {
     let i = off;

@@ -5,9 +5,15 @@ import { join } from 'node:path';
 import type { ByteSource, ReadOptions } from '../../src/io/byte-source.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import type { FileSystem } from '../../src/vfs/types.js';
+import { EROFS_DIR, ensureErofsImages } from '../fixtures/erofs-images.js';
 
-/** The shared EROFS fixtures (all hold the seed-1 tree). */
-export const EROFS_FIXTURE_DIR = new URL('../../../shared/fixtures/erofs/', import.meta.url).pathname;
+ensureErofsImages();
+
+/**
+ * The EROFS fixture images (test/fixtures/erofs; all hold the seed-1 tree and list exactly
+ * tree-seed1.jsonl): five made with mkfs.erofs 1.9.3, two by Debian's mkfs.erofs at test time.
+ */
+export const EROFS_FIXTURE_DIR = EROFS_DIR;
 export const EROFS_FIXTURES = ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked'] as const;
 
 /** The path of fixture `name`. */

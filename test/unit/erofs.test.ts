@@ -1,8 +1,9 @@
-// The EROFS reader on the shared fixture images: every image lists exactly tree-seed1.jsonl,
+// The EROFS reader on the fixture images (test/fixtures/erofs): every image lists exactly tree-seed1.jsonl,
 // the superblock summary, the errors of bad images, lookups, random and concurrent reads, and
 // how few bytes operations read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { MemorySource } from '../../src/io/memory-source.js';
@@ -56,9 +57,11 @@ test('info() summarises the superblock like dump.erofs -s', async () => {
   assert.match(text, /^Filesystem magic number: +0xE0F5E1E2$/m);
   assert.match(text, /^Filesystem UUID: +6f636966-732d-4669-7874-757265000001$/m);
 
+  // chunked.erofs is made here by Debian's mkfs.erofs: its own dump.erofs gives the numbers.
   const chunked = (await openErofs(fixtureSource('chunked'))).info();
-  assert.equal(chunked.totalBlocks, 2501);
-  assert.equal(chunked.rootNid, 36);
+  const dumped = execFileSync('dump.erofs', ['-s', fixturePath('chunked')], { encoding: 'utf8' });
+  assert.equal(chunked.totalBlocks, Number(/^Filesystem blocks: +(\d+)$/m.exec(dumped)?.[1]));
+  assert.equal(chunked.rootNid, Number(/^Filesystem root nid: +(\d+)$/m.exec(dumped)?.[1]));
   assert.deepEqual(chunked.incompatFeatures, ['chunked_file']);
   const lzma = (await openErofs(fixtureSource('lzma'))).info();
   assert.deepEqual(lzma.compressionAlgorithms, ['lzma']);

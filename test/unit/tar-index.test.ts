@@ -1,5 +1,5 @@
 // The tar index and TarFileSystem against archives written by GNU tar in every format real
-// layers use, compared with what `tar x` extracts (tree-manifest.py lines, every file's bytes).
+// layers use, compared with what `tar x` extracts (tree-manifest.ts lines, every file's bytes).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, mkdir, writeFile, readFile } from 'node:fs/promises';
