@@ -15,7 +15,7 @@ import { MemoryFs, type MemoryEntry } from '../../src/vfs/memory-fs.js';
 import type { FileSystem, FileType } from '../../src/vfs/types.js';
 import { walk } from '../../src/vfs/walk.js';
 import { ensureErofsImages } from '../fixtures/erofs-images.js';
-import { manifestLines, type ManifestEntry } from '../fixtures/manifest-format.js';
+import { manifestLines, pythonJson, type ManifestEntry } from '../fixtures/manifest-format.js';
 import { runOk } from './run.js';
 
 export { compareCodePoints, pythonJson, majorMinor, pythonMtime } from '../fixtures/manifest-format.js';
@@ -80,6 +80,20 @@ export async function treeManifest(dir: string): Promise<string[]> {
   const r = await runOk(process.execPath, fixtureToolArgs('tree-manifest.ts', [dir]));
   const text = r.stdout.toString('utf8');
   return text === '' ? [] : text.replace(/\n$/, '').split('\n');
+}
+
+/**
+ * `lines` with their empty-valued xattrs left out. umoci (0.4.7) drops such xattrs, both when it
+ * writes a layer and when it unpacks one ("disallowed by PAX standard"), so a tree that passed
+ * through umoci is compared this way.
+ */
+export function withoutEmptyXattrs(lines: string[]): string[] {
+  return lines.map((line) => {
+    const e = JSON.parse(line) as { xattrs?: Record<string, string> };
+    if (!e.xattrs || !Object.values(e.xattrs).includes('')) return line;
+    const kept = Object.entries(e.xattrs).filter(([, v]) => v !== '');
+    return pythonJson({ ...e, xattrs: kept.length > 0 ? Object.fromEntries(kept) : undefined });
+  });
 }
 
 /**

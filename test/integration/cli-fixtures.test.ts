@@ -58,8 +58,9 @@ async function kernelHashes(image: string, files: string[]): Promise<Map<string,
   try {
     const out = new Map<string, string>();
     for (let i = 0; i < files.length; i += 500) {
-      const r = await runOk('sha256sum', ['--', ...files.slice(i, i + 500).map((f) => join(mnt, f))]);
-      for (const line of r.stdout.toString().trim().split('\n')) {
+      // -z: NUL-terminated lines, names unescaped (a backslash or newline in a name stays as is).
+      const r = await runOk('sha256sum', ['-z', '--', ...files.slice(i, i + 500).map((f) => join(mnt, f))]);
+      for (const line of r.stdout.toString().split('\0').filter(Boolean)) {
         const [hash, path] = [line.slice(0, 64), line.slice(66)];
         out.set(path.slice(mnt.length + 1), hash);
       }

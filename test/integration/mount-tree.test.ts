@@ -92,7 +92,8 @@ for (const backend of ['raw', 'libfuse'] as const) describe(`file-tree mount (${
     assert.equal(x, y, 'cp -a keeps the hardlink');
     const tarDir = join(root, `tar-${backend}`);
     await mkdir(tarDir);
-    await runChildOk('sh', ['-c', `tar -C "${mnt}" --xattrs --xattrs-include='user.*' -cf - . | tar -C "${tarDir}" --xattrs --xattrs-include='user.*' -xpf -`]);
+    const xattrs = `--xattrs --xattrs-include='user.*' --xattrs-include='trusted.*'`;
+    await runChildOk('sh', ['-c', `tar -C "${mnt}" ${xattrs} -cf - . | tar -C "${tarDir}" ${xattrs} -xpf -`]);
     assertSameManifest(await treeManifest(tarDir), expected, 'tar c | tar x');
   });
 

@@ -10,7 +10,7 @@ import { FileSource } from '../../src/io/file-source.js';
 import { MemoryIndexStore } from '../../src/tar/index-store.js';
 import { openTarLayer } from '../../src/tar/open-layer.js';
 import { resolvePath } from '../../src/vfs/path.js';
-import { assertSameManifest, makeTree, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, makeTree, manifestOf, treeManifest, withoutEmptyXattrs } from '../helpers/fs-manifest.js';
 import { run, runOk } from '../helpers/run.js';
 
 let dir: string;
@@ -62,7 +62,8 @@ test('umoci layers (with whiteouts) read exactly as tar x extracts them', async 
       // Directories the layer does not contain (umoci repack leaves out unchanged parents) get the
       // extraction time from tar x and mtime 0 from us.
       const want: string[] = [];
-      for (const line of await treeManifest(i === 0 ? join(dir, 'tree') : out)) {
+      // umoci leaves out the tree's empty-valued xattrs when it writes the layer.
+      for (const line of withoutEmptyXattrs(await treeManifest(i === 0 ? join(dir, 'tree') : out))) {
         const e = JSON.parse(line);
         const implicit = e.type === 'dir' && layer.fs.entry((await resolvePath(layer.fs, '/' + e.path)).ino) === undefined;
         want.push(implicit ? line.replace(`"mtime": ${e.mtime}`, '"mtime": 0') : line);

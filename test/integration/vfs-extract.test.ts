@@ -70,7 +70,8 @@ for (const seed of [1, 3]) {
     const result = await extractTree(fs, dest, { onProgress: (p) => progress.push(p.bytes), onWarning: (w) => warnings.push(`${w.kind}: ${w.message}`) });
     assertSameManifest(await treeManifest(dest), expected, `tree-manifest.ts of the extracted seed-${seed} tree`);
     assert.deepEqual(warnings, []);
-    assert.equal(result.hardlinks, 2);
+    // Every name of a hardlinked inode but its first.
+    assert.equal(result.hardlinks, expected.filter((l) => ![undefined, JSON.parse(l).path].includes(JSON.parse(l).hardlink)).length);
     assert.ok(progress.length > 0 && progress[progress.length - 1] === result.bytes);
     // Hardlinks are hardlinks, not copies.
     const a = await lstat(join(dest, 'bin/tool'));
@@ -97,5 +98,6 @@ test('extract of a subtree and of a single file', async () => {
   assertSameManifest(await treeManifest(dest), await treeManifest(join(src, 'deep/d00/d01')), 'subtree');
   const one = join(tmp, 'dest-one');
   await extractTree(fs, one, { path: '/bin/os-release-link' }); // followed inside the image
-  assertSameManifest(await treeManifest(one), await treeManifest(join(src, 'etc')), 'single file');
+  const target = (await treeManifest(join(src, 'etc'))).filter((l) => JSON.parse(l).path === 'os-release');
+  assertSameManifest(await treeManifest(one), target, 'single file');
 });

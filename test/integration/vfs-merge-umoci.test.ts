@@ -14,7 +14,7 @@ import { FileSource } from '../../src/io/file-source.js';
 import { openGzipLayer } from '../../src/tar/gzip-layer.js';
 import { extractTree } from '../../src/vfs/extract.js';
 import { MergedFileSystem, type MergeLayer } from '../../src/vfs/merge.js';
-import { assertSameManifest, makeTree, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, makeTree, manifestOf, treeManifest, withoutEmptyXattrs } from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';
 
 let tmp: string;
@@ -131,11 +131,12 @@ async function compareWithUmoci(layout: string, layerCount: number, minEntries: 
   const layers = await openLayers(layout);
   assert.equal(layers.length, layerCount);
   const merged = new MergedFileSystem(layers);
-  assertSameManifest(await manifestOf(merged), expected, 'manifestOf(merged) vs umoci unpack');
+  // umoci unpack leaves out empty-valued xattrs (GNU tar wrote them; ocifs keeps them).
+  assertSameManifest(withoutEmptyXattrs(await manifestOf(merged)), expected, 'manifestOf(merged) vs umoci unpack');
 
   const dest = join(tmp, `extracted-${layerCount}-${minEntries}`);
   await extractTree(merged, dest);
-  assertSameManifest(await treeManifest(dest), expected, 'extractTree(merged) vs umoci unpack');
+  assertSameManifest(withoutEmptyXattrs(await treeManifest(dest)), expected, 'extractTree(merged) vs umoci unpack');
 }
 
 // umoci repack writes whiteouts for the old children BELOW the path that replaced a directory
