@@ -14,7 +14,8 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
-import { access, constants as fsConstants } from 'node:fs/promises';
+import { access, constants as fsConstants, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { debuglog } from 'node:util';
 import { Errno, errnoOf, FuseErrno } from './errno.js';
 import { FuseUnavailableError, MountFailedError } from './errors.js';
@@ -130,21 +131,60 @@ function loadBinding(): NativeFuseClass {
   try {
     Base = createRequire(import.meta.url)('fuse-native');
   } catch (err) {
-    throw new FuseUnavailableError(`the fuse-native binding does not load (is libfuse2 installed?): ${(err as Error).message}`, { cause: err });
+    throw new FuseUnavailableError(bindingProblem(err as Error), { cause: err });
   }
   Base.unmount = (_mnt: string, cb: (err: Error | null) => void) => cb(null);
   FuseClass = Base as NativeFuseClass;
   return FuseClass;
 }
 
-/** Throws {@link FuseUnavailableError} when `/dev/fuse` cannot be opened or the binding does not load. */
-export async function checkFuseAvailable(): Promise<void> {
+/** Why the binding does not load, in one line that names the Debian package to install. */
+function bindingProblem(err: Error): string {
+  const first = err.message.split('\n')[0].trim();
+  if (first.includes('libfuse.so.2')) return `libfuse.so.2 does not load (${first}): install Debian's libfuse2 package (apt-get install libfuse2)`;
+  // node-gyp-build's message when the package has no prebuilt binary for this machine.
+  if (first.startsWith('No native build was found')) return `fuse-native has no prebuilt binary for ${process.platform}-${process.arch} (as root, ocifs mounts without it)`;
+  return `the fuse-native binding does not load: ${first}`;
+}
+
+/**
+ * The setuid `fusermount` through which libfuse 2 mounts for a user other than root (it runs
+ * `/bin/fusermount`, else the one on PATH; Debian's fuse3 package installs it).
+ */
+async function findFusermount(): Promise<string | undefined> {
+  for (const dir of ['/bin', ...(process.env.PATH ?? '').split(':').filter(Boolean)]) {
+    const p = join(dir, 'fusermount');
+    try {
+      await access(p, fsConstants.X_OK);
+      if ((await stat(p)).isFile()) return p;
+    } catch {
+      // not there: look on
+    }
+  }
+  return undefined;
+}
+
+/** The backend `auto` picks: raw FUSE as root, libfuse otherwise. */
+export function defaultBackend(): 'raw' | 'libfuse' {
+  return process.getuid?.() === 0 ? 'raw' : 'libfuse';
+}
+
+/**
+ * Throws {@link FuseUnavailableError} when `/dev/fuse` cannot be opened or, for the libfuse
+ * `backend` (`auto`: as {@link defaultBackend}), when the binding does not load or a user other
+ * than root has no `fusermount`. The messages name the Debian package that is missing.
+ */
+export async function checkFuseAvailable(backend: 'auto' | 'raw' | 'libfuse' = 'auto'): Promise<void> {
   try {
     await access('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK);
   } catch (err) {
     throw new FuseUnavailableError('/dev/fuse is missing or not accessible', { cause: err });
   }
+  if ((backend === 'auto' ? defaultBackend() : backend) === 'raw') return;
   loadBinding();
+  if (process.getuid?.() !== 0 && (await findFusermount()) === undefined) {
+    throw new FuseUnavailableError("fusermount is not installed (libfuse mounts through it for users other than root): install Debian's fuse3 package (apt-get install fuse3)");
+  }
 }
 
 /** `-o` option string for libfuse 2.9. */
@@ -196,7 +236,7 @@ function toNativeStat(s: FuseStat): object {
  * The caller has checked the mountpoint (exists, a directory, not busy).
  */
 export async function fuseMount(mountpoint: string, ops: FuseOperations, options: FuseConnectionOptions): Promise<FuseHandle> {
-  await checkFuseAvailable();
+  await checkFuseAvailable('libfuse');
   const Base = loadBinding();
   const opts = optionString(options);
   // A subclass so that the option string is exactly ours (fuse-native builds a limited one)

@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors.js';
 import type { FileSystem } from '../vfs/types.js';
-import { checkFuseAvailable, fuseMount } from './fuse-binding.js';
+import { checkFuseAvailable, defaultBackend, fuseMount } from './fuse-binding.js';
 import { checkMountpoint } from './mountpoint.js';
 import { MountStats } from './mount-stats.js';
 import { connectionOptions, type Mount, type MountOptions } from './mount-options.js';
@@ -18,10 +18,7 @@ export interface FileSystemMountOptions extends MountOptions, Omit<TreeOpsOption
   backend?: 'auto' | 'raw' | 'libfuse';
 }
 
-/** The backend `auto` picks: raw FUSE as root, libfuse otherwise. */
-export function defaultBackend(): 'raw' | 'libfuse' {
-  return process.getuid?.() === 0 ? 'raw' : 'libfuse';
-}
+export { defaultBackend } from './fuse-binding.js';
 
 /**
  * Mounts `fs` read-only at `mountpoint` through FUSE (the file-tree mode) and resolves once the
@@ -33,7 +30,7 @@ export async function mountFileSystem(fs: FileSystem, mountpoint: string, option
   const backend = options.backend ?? 'auto';
   if (!['auto', 'raw', 'libfuse'].includes(backend)) throw new InvalidOptionError('backend', 'must be auto, raw or libfuse');
   const mp = await checkMountpoint(mountpoint);
-  await checkFuseAvailable();
+  await checkFuseAvailable(backend);
   if ((backend === 'auto' ? defaultBackend() : backend) === 'raw') {
     const h = await rawFuseMount(fs, mp, conn, options.stats ?? new MountStats());
     return { mountpoint: mp, mode: 'tree', stats: h.stats, unmount: (o) => h.unmount(o) };
