@@ -6,9 +6,11 @@
  * commands take to run. A run loads only the module of the command it names, or all of them
  * when it names none or one that is unknown (help, usage errors); see {@link loadCommands}.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { exitCodeOf, printError, EXIT_USAGE } from './fail.js';
-import { packageVersion } from './package-root.js';
+import { packageRoot, packageVersion } from './package-root.js';
 
 const version = packageVersion();
 
@@ -63,12 +65,24 @@ export async function loadCommands(argv: string[] = process.argv): Promise<void>
 // complete for it (test helpers build the program themselves).
 await loadCommands();
 
+/** The project's home page, where the README is. */
+export const HOMEPAGE = 'https://github.com/ocifs/ocifs';
+
+/** The help's last lines: where the examples are (the README, installed with the package). */
+function helpFooter(): string {
+  const root = packageRoot();
+  const readme = root === undefined ? undefined : join(root, 'README.md');
+  const local = readme !== undefined && existsSync(readme) ? `\n(installed with the package: ${readme})` : '';
+  return `\nRun 'ocifs help COMMAND' for the options of a command.\nExamples of every command are in the README: ${HOMEPAGE}#readme${local}`;
+}
+
 /** Builds the program with every loaded command registered (see {@link loadCommands}). */
 export function buildProgram(): Command {
   const program = new Command('ocifs')
     .description('Read container images in OCI registries on demand: list, read, extract or mount their files, fetching only the bytes needed.')
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', helpFooter)
     .exitOverride();
   for (let j = 0; j < COMMANDS.length; j++) loaded.get(j)?.register(program);
   for (const cmd of program.commands) cmd.exitOverride();
