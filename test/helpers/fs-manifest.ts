@@ -16,6 +16,7 @@ import type { FileSystem, FileType } from '../../src/vfs/types.js';
 import { walk } from '../../src/vfs/walk.js';
 import { ensureErofsImages } from '../fixtures/erofs-images.js';
 import { manifestLines, pythonJson, type ManifestEntry } from '../fixtures/manifest-format.js';
+import { entryTypeOf } from '../fixtures/tree-manifest.js';
 import { runOk } from './run.js';
 
 export { compareCodePoints, pythonJson, majorMinor, pythonMtime } from '../fixtures/manifest-format.js';
@@ -181,19 +182,7 @@ export async function memoryFsFromDirectory(dir: string): Promise<MemoryFs> {
         continue;
       }
       seen.set(key, relPath);
-      const type: FileType = st.isFile()
-        ? 'file'
-        : st.isDirectory()
-          ? 'dir'
-          : st.isSymbolicLink()
-            ? 'symlink'
-            : st.isFIFO()
-              ? 'fifo'
-              : st.isCharacterDevice()
-                ? 'chardev'
-                : st.isBlockDevice()
-                  ? 'blockdev'
-                  : 'socket';
+      const type: FileType = entryTypeOf(st);
       const entry: MemoryEntry = {
         path: relPath,
         type,
