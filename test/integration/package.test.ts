@@ -57,11 +57,12 @@ after(() => {
   assert.deepEqual(cleanupTempDir(root), []);
 });
 
-test('npm pack holds the built command and library, the sample, README, LICENSE and CHANGELOG; no tests, sources or source maps', () => {
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/ocifs.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/bundle/main.js', 'sample/layout/index.json']) {
+test('npm pack holds the built command, library and web page, the sample, README, LICENSE and CHANGELOG; no tests, sources or source maps', () => {
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/ocifs.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/bundle/main.js', 'dist/web/index.html', 'sample/layout/index.json']) {
     assert.ok(packed.includes(f), `${f} is in the package`);
   }
-  const userFiles = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/[^/]+\.js|sample\/.+|dist\/(src|bundle)\/.+\.([cm]?js|d\.[cm]?ts))$/;
+  // dist/web: the page of `ocifs web` (a script, a stylesheet, index.html).
+  const userFiles = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/[^/]+\.js|sample\/.+|dist\/(src|bundle)\/.+\.([cm]?js|d\.[cm]?ts)|dist\/web\/[^/]+\.(js|css|html))$/;
   const stray = packed.filter((f) => !userFiles.test(f));
   assert.deepEqual(stray, []);
   // The sample image is 3.8 MB of it; the compiled library, bundle and types most of the rest.
@@ -89,7 +90,7 @@ test('ocifs --version, --help and demo run from the installed package', async ()
   assert.equal(v.stdout.toString().trim(), (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version);
   const h = await ocifs(['--help']);
   assert.equal(h.code, 0, h.stderr);
-  for (const c of ['inspect', 'blob', 'prefetch', 'ls', 'cat', 'stat', 'extract', 'info', 'mount', 'umount', 'mounts', 'cache', 'serve-layout', 'demo']) {
+  for (const c of ['inspect', 'blob', 'prefetch', 'ls', 'cat', 'stat', 'extract', 'info', 'index', 'mount', 'umount', 'mounts', 'cache', 'serve-layout', 'web', 'demo']) {
     assert.match(h.stdout.toString(), new RegExp(`^  ${c}\\b.* {2,}\\S`, 'm'), c);
   }
   assert.ok(h.stdout.toString().includes(`(installed with the package: ${join(realpathSync(installed), 'README.md')})`), h.stdout.toString());
