@@ -28,7 +28,12 @@ export type Fault =
   /** Forward, appending `extra` bytes to the body (Content-Length adjusted). */
   | { kind: 'extra-bytes'; extra: number }
   /** Answer with a redirect (default 307) to `to` + the request's path and query (blob storage). */
-  | { kind: 'redirect'; to: string; status?: number };
+  | { kind: 'redirect'; to: string; status?: number }
+  /**
+   * Forward, but send `body`'s bytes instead of the upstream's at the same blob offsets (the
+   * Content-Range start, or 0): a registry that lies about a blob's content, keeping its length.
+   */
+  | { kind: 'substitute'; body: Uint8Array };
 
 export interface FaultRule {
   /** Which requests: method and a path regex (default: every request). */
@@ -145,9 +150,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       let sent = 0;
       const limit =
         fault?.kind === 'truncate' || fault?.kind === 'stall' ? fault.after : fault?.kind === 'ignore-range' ? (fault.truncateAfter ?? Infinity) : Infinity;
+      const rangeStart = Number(/^bytes (\d+)-/.exec(String(upRes.headers['content-range'] ?? ''))?.[1] ?? 0);
       upRes.on('data', (chunk: Buffer) => {
         if (sent >= limit) return;
         let c = chunk;
+        if (fault?.kind === 'substitute') c = Buffer.from(fault.body.subarray(rangeStart + sent, rangeStart + sent + c.length));
         if (sent + c.length > limit) c = c.subarray(0, limit - sent);
         if (fault?.kind === 'flip' && fault.at >= sent && fault.at < sent + c.length) {
           c = Buffer.from(c);
