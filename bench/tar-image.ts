@@ -20,7 +20,8 @@
 //   node --import tsx bench/tar-image.ts [--quick] [--runs N] [--fresh]
 import { cp, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeSidecar } from '../src/cache/sidecar.js';
+import { BlobCache } from '../src/cache/index.js';
+import { SIDECARS_DIR } from '../src/cache/layout.js';
 import { decodeGzipIndex, GZIP_INDEX_NAME, type GzipIndex } from '../src/tar/gzip-index.js';
 import { DEFAULT_CHECKPOINT_SPAN } from '../src/tar/gzip-indexer.js';
 import { startRegistry, skopeoPush } from '../test/helpers/registry.js';
@@ -85,13 +86,17 @@ async function cacheEntries(cacheDir: string): Promise<CacheEntry[]> {
   return JSON.parse(r.stdout.toString()) as CacheEntry[];
 }
 
-/** The gzip index ocifs stored for `digest` in `cacheDir`, decoded (with its file size). */
+/** The gzip index ocifs stored with the verified layer `digest` in `cacheDir`, decoded (with its file size). */
 async function readGzipIndex(cacheDir: string, digest: string): Promise<{ index: GzipIndex; fileBytes: number }> {
-  const file = join(cacheDir, 'sidecars', 'sha256', digest.slice('sha256:'.length), GZIP_INDEX_NAME);
-  const bytes = await readFile(file);
-  const payload = decodeSidecar(bytes, `${digest}/${GZIP_INDEX_NAME}`);
-  if (typeof payload === 'string') throw new Error(`${file}: ${payload}`);
-  return { index: await decodeGzipIndex(payload), fileBytes: bytes.byteLength };
+  const cache = await BlobCache.open(cacheDir);
+  try {
+    const payload = await cache.getSidecar(digest, GZIP_INDEX_NAME);
+    if (!payload) throw new Error(`${cacheDir}: no ${GZIP_INDEX_NAME} stored with the verified ${digest}`);
+    const file = join(cache.path(digest), '..', SIDECARS_DIR, GZIP_INDEX_NAME);
+    return { index: await decodeGzipIndex(payload), fileBytes: (await stat(file)).size };
+  } finally {
+    await cache.close();
+  }
 }
 
 /** Compressed bytes of each span (checkpoint i to i+1, the last to the end of the blob). */

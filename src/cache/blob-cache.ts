@@ -9,9 +9,10 @@ import { InvalidOptionError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { CachedSource } from './cached-source.js';
 import { parseDigest, type ParsedDigest } from './digest.js';
-import { DiskStore, type DiskStoreParams } from './disk-store.js';
+import type { DiskStore, DiskStoreParams } from './disk-store.js';
+import { openDiskStore, probeInstance, readOriginName, reconcileOrigins } from './disk-open.js';
 import { evictDir, sweepLeftovers } from './evict.js';
-import { CacheLayout } from './layout.js';
+import { CacheLayout, LEGACY_DIRS } from './layout.js';
 import {
   checkChunkSize,
   checkSizeCap,
@@ -23,16 +24,23 @@ import {
   type ResolvedSourceOptions,
 } from './options.js';
 import { PrefixHasher } from './prefix-hasher.js';
-import { scanCache, scanDigest, type ScanEntry } from './scan.js';
+import { cachedDigests, scanCache, scanDigest, type ScanEntry } from './scan.js';
 import { prepareCacheDir } from './secure-dir.js';
-import { readSidecar, writeSidecar } from './sidecar.js';
+import { checkSidecarName, checkSidecars, type SidecarCheck } from './sidecar.js';
+import { rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const debug = debuglog('ocifs:cache');
 
-/** One digest in {@link BlobCache.list}. */
+/** One blob instance in {@link BlobCache.list}. */
 export interface CacheEntry {
   digest: string;
-  /** Blob size, or null when only sidecars are cached. */
+  /**
+   * Null for the verified instance (shared by every origin); for an unverified one, the origin
+   * it was fetched through (registry or mirror chain), the only one it is served to.
+   */
+  origin: string | null;
+  /** Blob size, or null when the instance is corrupt. */
   size: number | null;
   /** Chunk size of the instance (null without a blob). */
   chunkSize: number | null;
@@ -46,7 +54,7 @@ export interface CacheEntry {
   lastAccess: Date;
   /** Disk space of the blob's files (allocated blocks). */
   diskBytes: number;
-  /** Disk space of its sidecars. */
+  /** Disk space of its sidecars (data derived from this instance's bytes). */
   sidecarBytes: number;
   /** Names of its sidecars. */
   sidecars: string[];
@@ -54,9 +62,11 @@ export interface CacheEntry {
   corrupt?: string;
 }
 
-/** One blob in {@link BlobCache.verify}'s report. */
+/** One blob instance in {@link BlobCache.verify}'s report. */
 export interface VerifyResult {
   digest: string;
+  /** As in {@link CacheEntry.origin}: null for the verified instance (also one verified now). */
+  origin: string | null;
   /**
    * `verified`: complete and matches its digest. `partial`: not complete; header and map are
    * consistent. `mismatch`: complete but the bytes do not match (discarded). `corrupt`: failed
@@ -67,6 +77,11 @@ export interface VerifyResult {
   detail?: string;
   /** The blob's files were removed. */
   discarded: boolean;
+  /**
+   * Its sidecars, checked (intact and bound to this instance's bytes; bad ones deleted). Those
+   * of a `partial` instance are derived from unverified bytes: served only through its origin.
+   */
+  sidecars: SidecarCheck;
 }
 
 /** Options of {@link BlobCache.gc}. */
@@ -89,6 +104,7 @@ interface OpenEntry {
   source: CachedSource;
   ready: Promise<void>;
   size: number;
+  digest: string;
 }
 
 /** The persistent blob cache in one directory. Open with {@link BlobCache.open}. */
@@ -119,6 +135,8 @@ export class BlobCache {
     const sourceOptions = resolveSourceOptions(options);
     const real = await prepareCacheDir(dir);
     const layout = new CacheLayout(real);
+    // Sidecars of older versions were keyed by digest alone, whatever bytes they came from.
+    for (const legacy of LEGACY_DIRS) await evictDir(join(real, legacy), layout.trash).catch((err) => debug('evict %s: %s', legacy, err));
     await sweepLeftovers(layout.trash, layout.tmp);
     const cache = new BlobCache(real, layout, chunkSize, maxSize, sourceOptions);
     if (maxSize !== undefined) await cache.gc({ maxSize });
@@ -127,16 +145,19 @@ export class BlobCache {
 
   /**
    * A byte source for blob `digest` of `size` bytes that serves cached chunks from disk and
-   * fetches missing ones from `upstream`. Opening a digest that is already open in this cache
-   * returns the same source (one more handle; each handle is closed once) and ignores the new
-   * `upstream` and `options`.
+   * fetches missing ones from `upstream`. Until the blob is verified, only chunks fetched
+   * through the same `options.origin` are served (see {@link BlobSourceOptions.origin}).
+   * Opening a digest that is already open in this cache through the same origin returns the
+   * same source (one more handle; each handle is closed once) and ignores the new `upstream`
+   * and `options`.
    */
   async openBlob(digest: string, size: number, upstream: ByteSource, options: BlobSourceOptions = {}): Promise<CachedSource> {
     const d = parseDigest(digest);
     checkBlobSize(size, upstream);
     const resolved = resolveSourceOptions(options, this.sourceOptions);
+    const key = `${resolved.origin}\n${d.digest}`;
     for (;;) {
-      const open = this.sources.get(d.digest);
+      const open = this.sources.get(key);
       if (!open) break;
       if (open.size !== size) throw new InvalidOptionError('size', `blob ${d.digest} is open with size ${open.size}, not ${size}`);
       try {
@@ -144,7 +165,7 @@ export class BlobCache {
         return open.source.retain();
       } catch {
         // its open failed; fall through and try ourselves
-        if (this.sources.get(d.digest) === open) this.sources.delete(d.digest);
+        if (this.sources.get(key) === open) this.sources.delete(key);
       }
     }
     const source: CachedSource = new CachedSource({
@@ -153,19 +174,24 @@ export class BlobCache {
       upstream,
       options: resolved,
       chunkSize: chunkSizeFor(size, this.chunkSize),
-      openStore: (chunkSize, adopt) => DiskStore.open(this.storeParams(d, size, chunkSize, adopt, resolved)),
+      openStore: (chunkSize, adopt) => openDiskStore(this.storeParams(d, size, chunkSize, adopt, resolved)),
       onClose: () => {
-        if (this.sources.get(d.digest)?.source === source) this.sources.delete(d.digest);
+        if (this.sources.get(key)?.source === source) this.sources.delete(key);
       },
       onComplete: () => this.scheduleAutoGc(),
+      onVerified: async (store) => {
+        await reconcileOrigins(this.storeParams(d, size, store.chunkSize, true, resolved), store as DiskStore);
+        // This process's sources of other origins read the verified blob from now on.
+        for (const [k, e] of this.sources) if (e.digest === d.digest && k !== key) e.source.resetStore();
+      },
     });
     const ready = source.open();
-    const entry: OpenEntry = { source, ready, size };
-    this.sources.set(d.digest, entry);
+    const entry: OpenEntry = { source, ready, size, digest: d.digest };
+    this.sources.set(key, entry);
     try {
       await ready;
     } catch (err) {
-      if (this.sources.get(d.digest) === entry) this.sources.delete(d.digest);
+      if (this.sources.get(key) === entry) this.sources.delete(key);
       await source.close().catch(() => {});
       throw err;
     }
@@ -173,26 +199,57 @@ export class BlobCache {
   }
 
   private storeParams(d: ParsedDigest, size: number | undefined, chunkSize: number, adopt: boolean, o: ResolvedSourceOptions): DiskStoreParams {
-    return { layout: this.layout, digest: d, size, chunkSize, adoptChunkSize: adopt, claimStaleMs: o.claimStaleMs, verify: o.verify };
+    return {
+      layout: this.layout,
+      digest: d,
+      origin: o.origin,
+      size,
+      chunkSize,
+      adoptChunkSize: adopt,
+      claimStaleMs: o.claimStaleMs,
+      verify: o.verify,
+      onOriginMismatch: (origin, chunks) => {
+        debug('%s: %d chunks fetched through %s differ from the verified blob (that origin sent wrong bytes)', d.digest, chunks, JSON.stringify(origin));
+        if (o.stats) o.stats.originMismatches++;
+      },
+    };
   }
 
-  /** The cache directory, or the data file of `digest` (complete only when `list` says so). */
+  /** The cache directory, or the data file of `digest`'s verified instance (there only when `list` says so). */
   path(digest?: string): string {
     if (digest === undefined) return this.dir;
     return this.layout.dataPath(parseDigest(digest));
   }
 
-  /** Stores a sidecar for `digest` atomically (replacing one of the same name). */
-  async putSidecar(digest: string, name: string, bytes: Uint8Array): Promise<void> {
-    await writeSidecar(this.layout, parseDigest(digest), name, bytes);
+  /** Runs `body` on the verified instance of `digest`; undefined when there is none. */
+  private async withVerified<T>(digest: string, body: (store: DiskStore) => Promise<T>): Promise<T | undefined> {
+    const d = parseDigest(digest);
+    const probe = await probeInstance(this.storeParams(d, undefined, this.chunkSize, true, this.sourceOptions), this.layout.blobDir(d), 'verified');
+    if (probe.kind !== 'ok') return undefined;
+    try {
+      return probe.store.verified ? await body(probe.store) : undefined;
+    } finally {
+      await probe.store.close();
+    }
   }
 
-  /** A sidecar of `digest`, or undefined when absent or corrupt (a corrupt one is deleted). */
+  /**
+   * Stores a sidecar with the verified instance of `digest` (replacing one of the same name):
+   * data derived from the verified bytes. False (nothing stored) when the blob is not verified
+   * in the cache: data derived from unverified bytes goes through `CachedSource.putSidecar`.
+   */
+  async putSidecar(digest: string, name: string, bytes: Uint8Array): Promise<boolean> {
+    checkSidecarName(name);
+    return (await this.withVerified(digest, (s) => s.putSidecar(name, bytes))) ?? false;
+  }
+
+  /** A sidecar of the verified instance of `digest`, or undefined (none, or corrupt: then deleted). */
   async getSidecar(digest: string, name: string): Promise<Uint8Array | undefined> {
-    return readSidecar(this.layout, parseDigest(digest), name);
+    checkSidecarName(name);
+    return this.withVerified(digest, (s) => s.getSidecar(name));
   }
 
-  /** Every cached digest, least recently used first. Reads maps; changes nothing. */
+  /** Every cached blob instance, least recently used first. Reads maps; changes nothing. */
   async list(): Promise<CacheEntry[]> {
     const out: CacheEntry[] = [];
     for (const e of await scanCache(this.layout)) out.push(await this.describe(e));
@@ -202,6 +259,7 @@ export class BlobCache {
   private async describe(e: ScanEntry): Promise<CacheEntry> {
     const entry: CacheEntry = {
       digest: e.digest.digest,
+      origin: e.place === 'verified' ? null : ((await readOriginName(e.dir)) ?? ''),
       size: null,
       chunkSize: null,
       presentBytes: 0,
@@ -212,8 +270,7 @@ export class BlobCache {
       sidecarBytes: e.sidecarBytes,
       sidecars: e.sidecars,
     };
-    if (!e.hasBlob) return entry;
-    const probe = await DiskStore.probe(this.storeParams(e.digest, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true }));
+    const probe = await probeInstance(this.storeParams(e.digest, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true }), e.dir, e.place);
     if (probe.kind === 'corrupt') entry.corrupt = probe.reason;
     if (probe.kind !== 'ok') return entry;
     const s = probe.store;
@@ -222,7 +279,7 @@ export class BlobCache {
       entry.chunkSize = s.chunkSize;
       entry.presentBytes = s.presentBytes;
       entry.complete = s.presentCount === s.chunkCount;
-      entry.verified = s.complete;
+      entry.verified = s.verified;
     } finally {
       await s.close();
     }
@@ -230,43 +287,54 @@ export class BlobCache {
   }
 
   /**
-   * Re-checks cached blobs (all, or one): complete ones are hashed again and discarded on a
-   * mismatch; partial ones have their header and map checked. Corrupt ones are discarded.
+   * Re-checks cached blob instances (all, or one digest's): complete ones are hashed again and
+   * discarded on a mismatch (an unverified one that matches is verified now, and shared by
+   * every origin from then on); partial ones have their header and map checked. Corrupt ones
+   * are discarded. Every instance's sidecars are checked too (bad ones deleted).
    */
   async verify(digest?: string): Promise<VerifyResult[]> {
-    const digests = digest === undefined ? (await scanCache(this.layout)).filter((e) => e.hasBlob).map((e) => e.digest) : [parseDigest(digest)];
+    const d = digest === undefined ? undefined : parseDigest(digest);
+    const instances = d ? await scanDigest(this.layout, d) : await scanCache(this.layout);
+    if (d && instances.length === 0) return [{ digest: d.digest, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }];
     const out: VerifyResult[] = [];
-    for (const d of digests) out.push(await this.verifyOne(d));
+    for (const e of instances) out.push(await this.verifyOne(e));
     return out;
   }
 
-  private async verifyOne(d: ParsedDigest): Promise<VerifyResult> {
-    const params = this.storeParams(d, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true });
-    const probe = await DiskStore.probe(params);
-    if (probe.kind === 'missing') return { digest: d.digest, status: 'missing', discarded: false };
+  private async verifyOne(e: ScanEntry): Promise<VerifyResult> {
+    const d = e.digest;
+    const origin = e.place === 'verified' ? null : ((await readOriginName(e.dir)) ?? '');
+    const none: SidecarCheck = { kept: [], discarded: [] };
+    const result = (status: VerifyResult['status'], more: Partial<VerifyResult> = {}): VerifyResult => ({ digest: d.digest, origin, status, discarded: false, sidecars: none, ...more });
+    const params = this.storeParams(d, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true, origin: origin ?? '' });
+    const probe = await probeInstance(params, e.dir, e.place);
+    if (probe.kind === 'missing') return result('missing');
     if (probe.kind !== 'ok') {
       const reason = probe.kind === 'corrupt' ? probe.reason : 'instance changed while checking';
       if (probe.kind === 'corrupt') {
-        await evictDir(this.layout.blobDir(d), this.layout.trash, probe.ino);
+        await evictDir(e.dir, this.layout.trash, probe.ino);
         this.detach(d.digest);
       }
-      return { digest: d.digest, status: 'corrupt', detail: reason, discarded: probe.kind === 'corrupt' };
+      return result('corrupt', { detail: reason, discarded: probe.kind === 'corrupt' });
     }
     const store = probe.store;
+    const sidecars = () => checkSidecars({ dir: store.path, instanceId: store.instanceId, digest: d });
     try {
-      if (store.presentCount < store.chunkCount) return { digest: d.digest, status: 'partial', discarded: false };
+      if (store.presentCount < store.chunkCount) return result('partial', { sidecars: await sidecars() });
       // In this thread: there is nothing else to do meanwhile, and no worker to depend on.
       const h = new PrefixHasher(store, d, true);
       await h.advance();
-      if (!h.done) return { digest: d.digest, status: 'partial', discarded: false };
+      if (!h.done) return result('partial', { sidecars: await sidecars() });
       const hex = await h.digestHex();
       if (hex !== d.hex) {
+        // Its sidecars were derived from these bytes: they go with them.
         await store.discard('digest mismatch (verify)');
         this.detach(d.digest);
-        return { digest: d.digest, status: 'mismatch', detail: `content hashes to ${d.algorithm}:${hex}`, discarded: true };
+        return result('mismatch', { detail: `content hashes to ${d.algorithm}:${hex}`, discarded: true });
       }
       await store.setComplete(true);
-      return { digest: d.digest, status: 'verified', discarded: false };
+      if (e.place === 'partial' && (await store.promote())) await reconcileOrigins(params, store);
+      return { ...result('verified', { sidecars: await sidecars() }), origin: store.place === 'verified' ? null : origin };
     } finally {
       await store.close();
     }
@@ -290,46 +358,49 @@ export class BlobCache {
     const entries = (await scanCache(this.layout)).sort((a, b) => a.lastAccessMs - b.lastAccessMs);
     const before = entries.reduce((n, e) => n + e.blobBytes + e.sidecarBytes, 0);
     let usage = before;
-    const evicted: string[] = [];
+    const evicted = new Set<string>();
     for (const e of entries) {
       if (usage <= maxSize) break;
       if (keep.has(e.digest.digest)) continue;
-      await this.evict(e.digest);
+      await evictDir(e.dir, this.layout.trash);
+      // A digest's partial/ directory goes with its last origin's instance.
+      if (e.place === 'partial') await rmdir(this.layout.partialRoot(e.digest)).catch(() => {});
+      this.detach(e.digest.digest);
       usage -= e.blobBytes + e.sidecarBytes;
-      evicted.push(e.digest.digest);
+      evicted.add(e.digest.digest);
     }
-    if (evicted.length) debug('gc: evicted %d blobs, %d -> %d bytes', evicted.length, before, usage);
-    return { before, after: usage, evicted };
+    if (evicted.size) debug('gc: evicted %d blobs, %d -> %d bytes', evicted.size, before, usage);
+    return { before, after: usage, evicted: [...evicted] };
   }
 
   private async evict(d: ParsedDigest): Promise<boolean> {
     const a = await evictDir(this.layout.blobDir(d), this.layout.trash);
-    const b = await evictDir(this.layout.sidecarDir(d), this.layout.trash);
+    const b = await evictDir(this.layout.partialRoot(d), this.layout.trash);
     this.detach(d.digest);
     return a || b;
   }
 
-  /** Removes one blob and its sidecars; false when nothing was cached. */
+  /** Removes every instance of one blob (with their sidecars); false when nothing was cached. */
   async remove(digest: string): Promise<boolean> {
     return this.evict(parseDigest(digest));
   }
 
-  /** Removes every blob and sidecar; returns how many digests were removed. */
+  /** Removes every blob instance and sidecar; returns how many digests were removed. */
   async removeAll(): Promise<number> {
     let n = 0;
-    for (const e of await scanCache(this.layout)) if (await this.evict(e.digest)) n++;
+    for (const d of await cachedDigests(this.layout)) if (await this.evict(d)) n++;
     return n;
   }
 
-  /** Describes one digest (undefined when nothing is cached for it). */
+  /** Describes one digest: its verified instance, else one origin's (undefined when nothing is cached). */
   async stat(digest: string): Promise<CacheEntry | undefined> {
-    const e = await scanDigest(this.layout, parseDigest(digest));
+    const [e] = await scanDigest(this.layout, parseDigest(digest));
     return e ? this.describe(e) : undefined;
   }
 
   /** Open sources of an evicted blob drop their files at once instead of on their next check. */
   private detach(digest: string): void {
-    this.sources.get(digest)?.source.resetStore();
+    for (const e of this.sources.values()) if (e.digest === digest) e.source.resetStore();
   }
 
   private scheduleAutoGc(): void {
@@ -343,7 +414,7 @@ export class BlobCache {
       do {
         this.autoGcAgain = false;
         // Blobs open in this process are in use: never evict them automatically.
-        await this.collect(max, new Set(this.sources.keys())).catch((err) => debug('auto gc: %s', (err as Error).message));
+        await this.collect(max, new Set([...this.sources.values()].map((e) => e.digest))).catch((err) => debug('auto gc: %s', (err as Error).message));
       } while (this.autoGcAgain);
     })().finally(() => (this.autoGc = null));
   }

@@ -30,6 +30,7 @@ import { Readahead } from './readahead.js';
 import { PRIORITY_BACKGROUND, PRIORITY_READAHEAD, PRIORITY_USER, Scheduler } from './scheduler.js';
 import { StoreMissError, type ChunkStore, type WriteResult } from './store.js';
 import { waitForeignBlock } from './remote-wait.js';
+import { checkSidecarName } from './sidecar.js';
 import { isStreamable, partsLength, type ChunkSink, type StreamableSource } from './streaming.js';
 import { streamRun, StreamJob, type StreamHost } from './stream-fetch.js';
 
@@ -85,6 +86,8 @@ export interface CachedSourceInit {
   onClose?: () => void;
   /** Called when the blob became complete (and verified). */
   onComplete?: () => void;
+  /** Called with the store once the blob is verified and where every origin finds it (on disk). */
+  onVerified?: (store: ChunkStore) => Promise<void>;
 }
 
 /** A blob read through the cache. Implements {@link ByteSource}; obtained from `openBlob`. */
@@ -94,6 +97,13 @@ export class CachedSource implements StreamableSource {
   readonly digest: string;
   /** Bytes fetched but not cached (full disk); they were still served. */
   uncachedBytes = 0;
+  /**
+   * Changes whenever bytes served from now on may not be the current instance's, or bytes
+   * served before may not be in it: the instance was replaced or failed its check, or fetched
+   * bytes were served without being stored. Derived data is only kept when it did not change
+   * while the data was built ({@link putSidecar}).
+   */
+  private generation = 0;
   private store: ChunkStore | null = null;
   private storeOpening: Promise<ChunkStore> | null = null;
   private fallbackUntil = 0;
@@ -246,6 +256,51 @@ export class CachedSource implements StreamableSource {
   /** Counts bytes served from the cache without `read` (a copy of the verified data file) in the stats. */
   countHit(bytes: number): void {
     if (this.init.options.stats) this.init.options.stats.cacheHitBytes += bytes;
+  }
+
+  /**
+   * Marks the start of building data derived from this blob (an index, a TOC): pass it to
+   * {@link putSidecar} when the data is built.
+   */
+  derivedMark(): number {
+    return this.generation;
+  }
+
+  /**
+   * A sidecar derived from the bytes of the instance this source reads (see `putSidecar`), or
+   * undefined. With `verifyBeforeServe` the blob is downloaded and verified first, so nothing
+   * derived from unverified bytes is ever handed out then.
+   */
+  async getSidecar(name: string, options: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    checkSidecarName(name);
+    if (this.closed) throw new CacheClosedError(`cached blob ${this.digest}`);
+    let store = await this.getStore();
+    if (this.init.options.verifyBeforeServe && !store.complete) {
+      await this.fillForServe(options.signal);
+      store = await this.getStore();
+    }
+    return store.getSidecar(name);
+  }
+
+  /**
+   * Keeps `bytes`, derived from this blob's bytes as this source served them since `mark`
+   * ({@link derivedMark}), with the instance those bytes are in: it lives and dies with them
+   * (discarded with an instance that fails its digest check, shared by every origin once the
+   * instance is verified, never seen through another origin before). Not kept (false) when
+   * the bytes served meanwhile may not all be that instance's: then it is rebuilt next time.
+   */
+  async putSidecar(name: string, bytes: Uint8Array, mark: number): Promise<boolean> {
+    checkSidecarName(name);
+    if (this.closed) return false;
+    // Bytes handed out straight from downloads are in the instance once written (or the
+    // generation has moved on).
+    await this.flush();
+    const store = this.store;
+    if (!store || this.generation !== mark) {
+      debug('%s: sidecar %s not kept: the bytes it was built from are not all in one instance', this.digest, name);
+      return false;
+    }
+    return store.putSidecar(name, bytes);
   }
 
   /** Waits until every downloaded byte so far is written and durably marked present. */
@@ -545,6 +600,7 @@ export class CachedSource implements StreamableSource {
           .then(async (ok) => {
             // An owner alive but stuck for long: fetch for our readers, without writing (not our claim).
             if (ok.includes(false)) {
+              this.generation++;
               debug('%s: claims %s held too long by a live process; fetching without caching', this.digest, foreign.join(','));
               await s.refresh(c0, c1);
               for (let c = c0; c < c1; c++) {
@@ -578,6 +634,7 @@ export class CachedSource implements StreamableSource {
 
   private noteMismatch(err: DigestMismatchError): DigestMismatchError {
     this.mismatchSeq++;
+    this.generation++;
     this.lastMismatch = err;
     return err;
   }
@@ -609,8 +666,11 @@ export class CachedSource implements StreamableSource {
     const len = bytes instanceof Uint8Array ? bytes.byteLength : partsLength(bytes);
     try {
       const w = await store.write(c0, bytes);
-      if (!w) this.uncachedBytes += len;
-      else if (!w.all && store.noSpace) {
+      if (!w) {
+        this.uncachedBytes += len;
+        this.generation++;
+      } else if (!w.all && store.noSpace) {
+        this.generation++;
         // The disk filled up part-way: count the chunks that are still not stored.
         const cs = store.chunkSize;
         for (let c = c0; c * cs < c0 * cs + len; c++) {
@@ -621,6 +681,7 @@ export class CachedSource implements StreamableSource {
     } catch (err) {
       debug('%s: caching %d bytes failed (%s); served uncached', this.digest, len, (err as Error).message);
       this.uncachedBytes += len;
+      this.generation++;
       return null;
     }
   }
@@ -696,6 +757,12 @@ export class CachedSource implements StreamableSource {
       }
       await store.setComplete(this.init.options.verify);
       debug('%s: complete%s', this.digest, this.init.options.verify ? ' and verified' : '');
+      if (this.init.options.verify && store instanceof DiskStore) {
+        // Verified: the instance moves where every origin finds it (or another origin's
+        // verified copy is there already: then that one is used from now on).
+        if (await store.promote()) await this.init.onVerified?.(store).catch((err) => debug('%s: %s', this.digest, (err as Error).message));
+        else this.resetStore(store);
+      }
       this.init.onComplete?.();
     })().finally(() => (this.completing = null));
     return this.completing;
@@ -1032,7 +1099,10 @@ export class CachedSource implements StreamableSource {
     }
     const old = this.store;
     this.store = store;
-    if (old && old !== store) old.retire();
+    if (old && old !== store) {
+      old.retire();
+      this.generation++;
+    }
     return store;
   }
 
@@ -1041,6 +1111,7 @@ export class CachedSource implements StreamableSource {
     if (!store) return;
     if (this.store === store) {
       this.store = null;
+      this.generation++;
       this.hasher?.dispose();
       this.hasher = null;
       this.carry = null;

@@ -1,7 +1,9 @@
 /**
  * The on-disk store of one blob instance: `data` (the blob's bytes at their offsets, sparse) and
  * `map` (header + one presence byte per chunk), in a directory that is created whole in tmp/ and
- * renamed into place, and evicted whole by renaming it into trash/.
+ * renamed into place, and evicted whole by renaming it into trash/. An instance is filled in
+ * `partial/<digest>/<origin>/` and moved into `blobs/<digest>/` once verified
+ * ({@link DiskStore.promote}); opening and creating instances is in `disk-open.ts`.
  *
  * Write protocol (what makes crashes harmless):
  * 1. the chunk's bytes are written to `data` (pwrite);
@@ -13,29 +15,18 @@
  *
  * @packageDocumentation
  */
-import { mkdir, open, rename, stat, utimes, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { open, rename, rmdir, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { debuglog } from 'node:util';
 import { ClaimSet, CLAIM_BLOCK_BYTES } from './claims.js';
-import { BlobSizeMismatchError, CacheCorruptError, CacheIoError } from './errors.js';
+import { CacheCorruptError, CacheIoError } from './errors.js';
 import type { ParsedDigest } from './digest.js';
 import { evictDir } from './evict.js';
-import { fsyncDir, isNoSpace, isNotFound, preadFull, pwriteFull, pwritevFull, randomName, removeTree } from './fs-util.js';
+import { fsyncDir, isNoSpace, isNotFound, preadFull, pwriteFull, pwritevFull } from './fs-util.js';
 import { partsLength, sliceParts } from './streaming.js';
 import { CLAIMS_DIR, DATA_FILE, MAP_FILE, type CacheLayout } from './layout.js';
-import {
-  BlobState,
-  CHUNK_MISSING,
-  CHUNK_PRESENT,
-  chunkCount,
-  countPresent,
-  decodeHeader,
-  encodeHeader,
-  MAP_HEADER_SIZE,
-  STATE_OFFSET,
-} from './map-format.js';
-import { MAX_CHUNKS_PER_BLOB } from './options.js';
+import { BlobState, CHUNK_MISSING, CHUNK_PRESENT, MAP_HEADER_SIZE, STATE_OFFSET } from './map-format.js';
+import { readSidecar, writeSidecar } from './sidecar.js';
 import { StoreMissError, type ChunkStore, type WriteResult } from './store.js';
 
 const debug = debuglog('ocifs:cache');
@@ -46,10 +37,12 @@ const WRITE_SLICE_BYTES = 1024 * 1024;
 /** Minimum time between two LRU access-time updates of one blob. */
 export const ACCESS_TOUCH_INTERVAL_MS = 60_000;
 
-/** What {@link DiskStore.open} needs. */
+/** What opening an instance needs (see `openDiskStore`). */
 export interface DiskStoreParams {
   layout: CacheLayout;
   digest: ParsedDigest;
+  /** Where the bytes come from: a new instance is filled in this origin's own directory until verified. */
+  origin: string;
   /** The blob's size; an instance recording another size is discarded. Undefined (management only): take it from the instance. */
   size: number | undefined;
   /** Chunk size for a new instance. */
@@ -59,6 +52,31 @@ export interface DiskStoreParams {
   claimStaleMs: number;
   /** Whether completion needs verification (a 'complete' but unverified instance is then not complete). */
   verify: boolean;
+  /**
+   * Told when another origin's unverified copy of the blob held bytes that differ from the
+   * verified blob (that copy is discarded): `chunks` of it differed.
+   */
+  onOriginMismatch?: (origin: string, chunks: number) => void;
+}
+
+/** Where an instance lives: `blobs/` (verified, every origin's) or `partial/` (one origin's). */
+export type InstancePlace = 'verified' | 'partial';
+
+/** @internal An instance's open files and what its map says, as `probeInstance` found them. */
+export interface InstanceFiles {
+  dir: string;
+  place: InstancePlace;
+  mapFh: FileHandle;
+  dataFh: FileHandle;
+  mapIno: number;
+  dataIno: number;
+  size: number;
+  chunkSize: number;
+  /** Presence bytes. */
+  map: Uint8Array;
+  present: number;
+  state: BlobState;
+  instanceId: bigint;
 }
 
 const LOCAL_MISSING = 0;
@@ -71,22 +89,28 @@ interface Batch {
   resolve: (ok: boolean) => void;
 }
 
-/** What {@link DiskStore.probe} found. */
-export type Probe =
-  | { kind: 'missing' }
-  | { kind: 'retry' }
-  | { kind: 'corrupt'; reason: string; ino: number | undefined }
-  | { kind: 'conflict'; verifiedSize: number }
-  | { kind: 'ok'; store: DiskStore };
-
 /** One blob instance on disk. */
 export class DiskStore implements ChunkStore {
   readonly kind = 'disk' as const;
   readonly chunkCount: number;
-  readonly claims: ClaimSet;
+  claims: ClaimSet;
   complete: boolean;
+  /** The map says verified (state V). */
+  verified: boolean;
   presentCount: number;
   noSpace = false;
+  readonly size: number;
+  readonly chunkSize: number;
+  /** The random id of this instance (from its map): binds sidecars to its bytes. */
+  readonly instanceId: bigint;
+  /** Inode of the data file this store has open. */
+  readonly dataIno: number;
+  /** Where the instance is now (it moves from `partial` to `verified` once, by {@link promote}). */
+  place: InstancePlace;
+  private dir: string;
+  private readonly mapFh: FileHandle;
+  private readonly dataFh: FileHandle;
+  private readonly mapIno: number;
   private readonly local: Uint8Array;
   private batch: Batch | null = null;
   private syncing: Promise<void> | null = null;
@@ -97,164 +121,37 @@ export class DiskStore implements ChunkStore {
   private idle: (() => void) | null = null;
   private lastTouch = 0;
   private closing: Promise<void> | null = null;
-  /** Inode of the data file this store has open. */
-  dataIno = -1;
 
-  private constructor(
+  /** @internal Use `openDiskStore` (or `probeInstance` for management). */
+  constructor(
     private readonly p: DiskStoreParams,
-    private readonly dir: string,
-    private readonly mapFh: FileHandle,
-    private readonly dataFh: FileHandle,
-    private readonly mapIno: number,
-    readonly size: number,
-    readonly chunkSize: number,
-    map: Uint8Array,
-    present: number,
-    complete: boolean,
+    f: InstanceFiles,
   ) {
-    this.chunkCount = map.length;
-    this.local = new Uint8Array(map.length);
-    for (let i = 0; i < map.length; i++) if (map[i] === CHUNK_PRESENT) this.local[i] = LOCAL_DURABLE;
-    this.presentCount = present;
-    this.complete = complete;
-    const blockChunks = Math.max(1, Math.floor(CLAIM_BLOCK_BYTES / chunkSize));
-    this.claims = new ClaimSet(join(dir, CLAIMS_DIR), blockChunks, p.claimStaleMs);
+    this.dir = f.dir;
+    this.place = f.place;
+    this.mapFh = f.mapFh;
+    this.dataFh = f.dataFh;
+    this.mapIno = f.mapIno;
+    this.dataIno = f.dataIno;
+    this.size = f.size;
+    this.chunkSize = f.chunkSize;
+    this.instanceId = f.instanceId;
+    this.chunkCount = f.map.length;
+    this.local = new Uint8Array(f.map.length);
+    for (let i = 0; i < f.map.length; i++) if (f.map[i] === CHUNK_PRESENT) this.local[i] = LOCAL_DURABLE;
+    this.presentCount = f.present;
+    this.verified = f.state === BlobState.Verified;
+    this.complete = this.verified || (f.state === BlobState.Complete && !p.verify);
+    this.claims = this.claimSet();
   }
 
-  /** Opens the blob's current instance, replacing a corrupt or mismatched one, or creates it. */
-  static async open(p: DiskStoreParams): Promise<DiskStore> {
-    const dir = p.layout.blobDir(p.digest);
-    if (p.size === undefined) throw new TypeError('DiskStore.open needs the blob size');
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const probe = await DiskStore.probe(p, dir);
-      if (probe.kind === 'ok') {
-        probe.store.touch();
-        return probe.store;
-      }
-      if (probe.kind === 'conflict') throw new BlobSizeMismatchError(p.digest.digest, p.size, probe.verifiedSize);
-      if (probe.kind === 'corrupt') {
-        debug('%s: discarding instance: %s', p.digest.digest, probe.reason);
-        await evictDir(dir, p.layout.trash, probe.ino).catch((err) => debug('evict %s: %s', dir, err));
-      } else if (probe.kind === 'missing') {
-        await DiskStore.create(p, p.size, dir);
-      }
-    }
-    throw new CacheIoError(dir, 'open blob instance (kept changing under us)', undefined);
+  private claimSet(): ClaimSet {
+    return new ClaimSet(join(this.dir, CLAIMS_DIR), Math.max(1, Math.floor(CLAIM_BLOCK_BYTES / this.chunkSize)), this.p.claimStaleMs);
   }
 
-  /** Opens the existing instance if it is valid; never creates or removes anything. */
-  static async probe(p: DiskStoreParams, dir = p.layout.blobDir(p.digest)): Promise<Probe> {
-    const mapPath = join(dir, MAP_FILE);
-    const dataPath = join(dir, DATA_FILE);
-    let mapFh: FileHandle;
-    try {
-      mapFh = await open(mapPath, 'r+');
-    } catch (err) {
-      if (isNotFound(err)) {
-        // A directory without a map is a broken leftover; with nothing at all, create.
-        try {
-          await stat(dir);
-          return { kind: 'corrupt', reason: 'no map file', ino: undefined };
-        } catch {
-          return { kind: 'missing' };
-        }
-      }
-      throw new CacheIoError(mapPath, 'open', err);
-    }
-    let dataFh: FileHandle | undefined;
-    let keep = false;
-    try {
-      const mapSt = await mapFh.stat();
-      try {
-        dataFh = await open(dataPath, 'r+');
-      } catch (err) {
-        if (!isNotFound(err)) throw new CacheIoError(dataPath, 'open', err);
-        const again = await stat(mapPath).catch(() => undefined);
-        return again?.ino === mapSt.ino ? { kind: 'corrupt', reason: 'no data file', ino: mapSt.ino } : { kind: 'retry' };
-      }
-      const dataSt = await dataFh.stat();
-      // Both handles must belong to the same instance: while we hold them their inode numbers
-      // cannot be reused, so if both paths still name them now, they were opened from one dir.
-      const [m2, d2] = await Promise.all([stat(mapPath).catch(() => undefined), stat(dataPath).catch(() => undefined)]);
-      if (m2?.ino !== mapSt.ino || d2?.ino !== dataSt.ino) return { kind: 'retry' };
-      const head = new Uint8Array(MAP_HEADER_SIZE);
-      const corrupt = (reason: string): Probe => ({ kind: 'corrupt', reason, ino: mapSt.ino });
-      if (mapSt.size < MAP_HEADER_SIZE) return corrupt(`map file is ${mapSt.size} bytes`);
-      await preadFull(mapFh, head, 0, MAP_HEADER_SIZE, 0, mapPath);
-      const h = decodeHeader(head);
-      if (typeof h === 'string') return corrupt(h);
-      if (h.algorithm !== p.digest.algorithm || h.digestHex !== p.digest.hex) return corrupt('map belongs to another digest');
-      if (p.size !== undefined && h.blobSize !== p.size) {
-        // A verified copy proves the digest's size; an unverified one proves nothing: start over.
-        if (h.state === BlobState.Verified) return { kind: 'conflict', verifiedSize: h.blobSize };
-        return corrupt(`blob size ${h.blobSize} in map, ${p.size} expected`);
-      }
-      if (!p.adoptChunkSize && h.chunkSize !== p.chunkSize) return corrupt(`chunk size ${h.chunkSize}, ${p.chunkSize} expected`);
-      if (chunkCount(h.blobSize, h.chunkSize) > MAX_CHUNKS_PER_BLOB) return corrupt('too many chunks');
-      const n = chunkCount(h.blobSize, h.chunkSize);
-      if (mapSt.size !== MAP_HEADER_SIZE + n) return corrupt(`map file is ${mapSt.size} bytes, want ${MAP_HEADER_SIZE + n}`);
-      if (dataSt.size !== h.blobSize) return corrupt(`data file is ${dataSt.size} bytes, want ${h.blobSize}`);
-      if (h.state === BlobState.Bad) return corrupt('marked bad');
-      const map = new Uint8Array(n);
-      await preadFull(mapFh, map, 0, n, MAP_HEADER_SIZE, mapPath);
-      const present = countPresent(map);
-      if (present < 0) return corrupt('invalid presence byte');
-      const allPresent = present === n;
-      if ((h.state === BlobState.Verified || h.state === BlobState.Complete) && !allPresent) return corrupt('complete state with missing chunks');
-      const complete = h.state === BlobState.Verified || (h.state === BlobState.Complete && !p.verify);
-      const store = new DiskStore(p, dir, mapFh, dataFh, mapSt.ino, h.blobSize, h.chunkSize, map, present, complete);
-      store.dataIno = dataSt.ino;
-      keep = true;
-      return { kind: 'ok', store };
-    } finally {
-      if (!keep) {
-        await mapFh.close().catch(() => {});
-        await dataFh?.close().catch(() => {});
-      }
-    }
-  }
-
-  /** Builds a fresh instance in tmp/ and renames it into place (losing the race is fine). */
-  private static async create(p: DiskStoreParams, size: number, dir: string): Promise<void> {
-    const tmp = join(p.layout.tmp, randomName('blob'));
-    const n = chunkCount(size, p.chunkSize);
-    try {
-      await mkdir(tmp, { mode: 0o700 });
-      await mkdir(join(tmp, CLAIMS_DIR), { mode: 0o700 });
-      const data = await open(join(tmp, DATA_FILE), 'wx', 0o600);
-      try {
-        await data.truncate(size);
-        await data.sync();
-      } finally {
-        await data.close();
-      }
-      const map = await open(join(tmp, MAP_FILE), 'wx', 0o600);
-      try {
-        const id = randomBytes(8).readBigUInt64LE(0);
-        await pwriteFull(map, encodeHeader(p.digest, size, p.chunkSize, id, BlobState.Partial), 0);
-        // Map bytes are written (not left as a hole) so marking a chunk never needs a new block.
-        const zeros = new Uint8Array(Math.min(n, 1 << 20));
-        for (let off = 0; off < n; off += zeros.length) await pwriteFull(map, zeros.subarray(0, Math.min(zeros.length, n - off)), MAP_HEADER_SIZE + off);
-        await map.sync();
-      } finally {
-        await map.close();
-      }
-      await fsyncDir(tmp);
-      try {
-        await rename(tmp, dir);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOTEMPTY' || code === 'EEXIST') return; // another process created it first
-        throw err;
-      }
-      await fsyncDir(join(dir, '..'));
-    } catch (err) {
-      if (isNoSpace(err)) throw err;
-      if (err instanceof CacheIoError) throw err;
-      throw new CacheIoError(dir, 'create blob instance', err);
-    } finally {
-      await removeTree(tmp).catch(() => {});
-    }
+  /** The instance directory (it changes once, when the instance is promoted). */
+  get path(): string {
+    return this.dir;
   }
 
   /** Bytes of the blob present (durable or written by us). */
@@ -440,7 +337,58 @@ export class DiskStore implements ChunkStore {
       await pwriteFull(this.mapFh, Uint8Array.of(verified ? BlobState.Verified : BlobState.Complete), STATE_OFFSET);
       await this.mapFh.datasync();
     });
+    this.verified ||= verified;
     this.complete = verified || !this.p.verify;
+  }
+
+  /**
+   * Moves this verified instance from its origin's `partial/` directory into `blobs/`, where
+   * every origin finds it (one rename of the directory, sidecars included; the state V it
+   * records was made durable first, so a crash in between leaves a verified instance that the
+   * next open of this origin moves). True once it is there; false when it is not this
+   * instance's place (another origin's verified copy got there first: this one is discarded)
+   * or the instance is gone (another process moved or evicted it): reopen then.
+   */
+  async promote(): Promise<boolean> {
+    if (this.place === 'verified') return true;
+    if (!this.verified || this.closed || this.failed) return false;
+    const from = this.dir;
+    const to = this.p.layout.blobDir(this.p.digest);
+    // Claims belong to the partial instance; a complete blob needs none.
+    await this.claims.releaseAll();
+    try {
+      await rename(from, to);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        debug('%s: another origin verified the blob first; dropping this copy', this.p.digest.digest);
+        await evictDir(from, this.p.layout.trash, this.mapIno).catch((e) => debug('evict %s: %s', from, e));
+        return false;
+      }
+      if (isNotFound(err)) return false;
+      throw new CacheIoError(from, 'move the verified instance into blobs/', err);
+    }
+    this.dir = to;
+    this.place = 'verified';
+    this.claims = this.claimSet();
+    await fsyncDir(dirname(to));
+    await fsyncDir(dirname(from));
+    // The digest's partial/ directory goes when no other origin has a copy in it.
+    await rmdir(dirname(from)).catch(() => {});
+    debug('%s: verified copy moved into blobs/', this.p.digest.digest);
+    return true;
+  }
+
+  /** A sidecar derived from this instance's bytes, or undefined. */
+  async getSidecar(name: string): Promise<Uint8Array | undefined> {
+    if (this.closed) return undefined;
+    return readSidecar({ dir: this.dir, instanceId: this.instanceId, digest: this.p.digest }, name);
+  }
+
+  /** Stores a sidecar derived from this instance's bytes; false when the instance is gone. */
+  async putSidecar(name: string, bytes: Uint8Array): Promise<boolean> {
+    if (this.closed || this.failed) return false;
+    return writeSidecar({ dir: this.dir, instanceId: this.instanceId, digest: this.p.digest, tmp: this.p.layout.tmp }, name, bytes);
   }
 
   async discard(reason: string): Promise<void> {
@@ -483,12 +431,18 @@ export class DiskStore implements ChunkStore {
     return null;
   }
 
+  /** False once the instance was evicted or replaced, or (for a partial one) once a verified copy exists. */
   async isCurrent(): Promise<boolean> {
     try {
-      return (await stat(join(this.dir, MAP_FILE))).ino === this.mapIno;
+      if ((await stat(join(this.dir, MAP_FILE))).ino !== this.mapIno) return false;
     } catch {
       return false;
     }
+    if (this.place === 'verified') return true;
+    return stat(join(this.p.layout.blobDir(this.p.digest), MAP_FILE)).then(
+      () => false,
+      () => true,
+    );
   }
 
   touch(): void {

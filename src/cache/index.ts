@@ -17,4 +17,5 @@ export {
   type ReadaheadOptions,
 } from './options.js';
 export { CacheInsecureError, CacheCorruptError, CacheClosedError, CacheIoError, UpstreamShortReadError, BlobSizeMismatchError } from './errors.js';
-export { MAX_SIDECAR_BYTES } from './sidecar.js';
+export { MAX_SIDECAR_BYTES, type SidecarCheck } from './sidecar.js';
+export { DEFAULT_ORIGIN } from './origin.js';

@@ -23,7 +23,6 @@ import {
   type MemoryBlobCacheOptions,
   type ResolvedSourceOptions,
 } from './options.js';
-import { checkSidecarName } from './sidecar.js';
 
 /** A memory-only blob cache with one byte budget for all its blobs. */
 export class MemoryBlobCache {
@@ -31,8 +30,6 @@ export class MemoryBlobCache {
   private readonly chunkSize: number;
   private readonly sourceOptions: ResolvedSourceOptions;
   private readonly sources = new Map<string, { source: CachedSource; size: number }>();
-  private readonly sidecars = new Map<string, Uint8Array>();
-  private sidecarBytes = 0;
 
   constructor(options: MemoryBlobCacheOptions = {}) {
     if ('verifyBeforeServe' in options && (options as BlobSourceOptions).verifyBeforeServe) {
@@ -53,7 +50,11 @@ export class MemoryBlobCache {
     const d = parseDigest(digest);
     checkBlobSize(size, upstream);
     if ((options as BlobSourceOptions).verifyBeforeServe) throw new InvalidOptionError('verifyBeforeServe', 'needs the disk cache');
-    const open = this.sources.get(d.digest);
+    const resolved = resolveSourceOptions(options, this.sourceOptions);
+    // Keyed by origin too: nothing is ever verified here before it is read whole, so one
+    // origin's chunks are never another's.
+    const key = `${resolved.origin}\n${d.digest}`;
+    const open = this.sources.get(key);
     if (open) {
       if (open.size !== size) throw new InvalidOptionError('size', `blob ${d.digest} is open with size ${open.size}, not ${size}`);
       return open.source.retain();
@@ -63,41 +64,16 @@ export class MemoryBlobCache {
       digest: d,
       size,
       upstream,
-      options: resolveSourceOptions(options, this.sourceOptions),
+      options: resolved,
       chunkSize,
       openStore: async (cs) => new MemoryStore(this.pool, size, cs),
       onClose: () => {
-        if (this.sources.get(d.digest)?.source === source) this.sources.delete(d.digest);
+        if (this.sources.get(key)?.source === source) this.sources.delete(key);
       },
     });
-    this.sources.set(d.digest, { source, size });
+    this.sources.set(key, { source, size });
     await source.open();
     return source;
-  }
-
-  /** Keeps a sidecar in memory (dropped oldest-first beyond the byte budget). */
-  async putSidecar(digest: string, name: string, bytes: Uint8Array): Promise<void> {
-    const key = `${parseDigest(digest).digest}/${checkSidecarName(name)}`;
-    this.dropSidecar(key);
-    if (bytes.byteLength > this.pool.maxBytes) return;
-    this.sidecars.set(key, Uint8Array.prototype.slice.call(bytes));
-    this.sidecarBytes += bytes.byteLength;
-    for (const k of this.sidecars.keys()) {
-      if (this.sidecarBytes <= this.pool.maxBytes) break;
-      this.dropSidecar(k);
-    }
-  }
-
-  /** A sidecar kept by {@link putSidecar}, if still held. */
-  async getSidecar(digest: string, name: string): Promise<Uint8Array | undefined> {
-    return this.sidecars.get(`${parseDigest(digest).digest}/${checkSidecarName(name)}`);
-  }
-
-  private dropSidecar(key: string): void {
-    const old = this.sidecars.get(key);
-    if (!old) return;
-    this.sidecars.delete(key);
-    this.sidecarBytes -= old.byteLength;
   }
 
   /** Closes every open source and drops everything. */
@@ -105,7 +81,5 @@ export class MemoryBlobCache {
     const all = [...this.sources.values()];
     this.sources.clear();
     await Promise.all(all.map((e) => e.source.destroy()));
-    this.sidecars.clear();
-    this.sidecarBytes = 0;
   }
 }

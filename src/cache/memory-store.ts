@@ -20,6 +20,9 @@ export class MemoryPool {
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
   private nextId = 0;
+  /** Sidecars of the pool's stores (their own budget of `maxBytes`), oldest first. */
+  private readonly sidecars = new Map<string, Uint8Array>();
+  private sidecarBytes = 0;
 
   constructor(readonly maxBytes: number) {}
 
@@ -58,6 +61,32 @@ export class MemoryPool {
     }
   }
 
+  /** A sidecar kept by {@link putSidecar}, if still held. */
+  getSidecar(key: string): Uint8Array | undefined {
+    return this.sidecars.get(key);
+  }
+
+  /** Keeps a sidecar (dropped oldest-first beyond the budget); false when larger than the budget. */
+  putSidecar(key: string, bytes: Uint8Array): boolean {
+    this.dropSidecar(key);
+    if (bytes.byteLength > this.maxBytes) return false;
+    this.sidecars.set(key, Uint8Array.prototype.slice.call(bytes));
+    this.sidecarBytes += bytes.byteLength;
+    for (const k of this.sidecars.keys()) {
+      if (this.sidecarBytes <= this.maxBytes) break;
+      this.dropSidecar(k);
+    }
+    return true;
+  }
+
+  /** Drops one sidecar. */
+  dropSidecar(key: string): void {
+    const old = this.sidecars.get(key);
+    if (!old) return;
+    this.sidecars.delete(key);
+    this.sidecarBytes -= old.byteLength;
+  }
+
   delete(key: string, e = this.entries.get(key)): void {
     if (!e) return;
     this.entries.delete(key);
@@ -76,6 +105,7 @@ export class MemoryStore implements ChunkStore {
   presentCount = 0;
   private readonly id: number;
   private closed = false;
+  private readonly sidecarNames = new Set<string>();
 
   constructor(
     private readonly pool: MemoryPool,
@@ -126,8 +156,21 @@ export class MemoryStore implements ChunkStore {
   async flush(): Promise<void> {}
   async setComplete(): Promise<void> {}
 
+  async getSidecar(name: string): Promise<Uint8Array | undefined> {
+    return this.closed ? undefined : this.pool.getSidecar(`${this.id}/${name}`);
+  }
+
+  async putSidecar(name: string, bytes: Uint8Array): Promise<boolean> {
+    if (this.closed || !this.pool.putSidecar(`${this.id}/${name}`, bytes)) return false;
+    this.sidecarNames.add(name);
+    return true;
+  }
+
   async discard(): Promise<void> {
     for (let c = 0; c < this.chunkCount; c++) this.pool.delete(this.key(c));
+    // Derived from these bytes: they go with them.
+    for (const name of this.sidecarNames) this.pool.dropSidecar(`${this.id}/${name}`);
+    this.sidecarNames.clear();
   }
 
   async isCurrent(): Promise<boolean> {

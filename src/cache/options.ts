@@ -5,6 +5,7 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import type { IoStats } from '../io/io-stats.js';
+import { checkOrigin, DEFAULT_ORIGIN } from './origin.js';
 
 /** Smallest chunk size accepted (one page). */
 export const MIN_CHUNK_SIZE = 4 * 1024;
@@ -78,6 +79,13 @@ export interface BlobSourceOptions {
   verifyBeforeServe?: boolean;
   /** Another process's download claim silent for this long is taken over (default {@link DEFAULT_CLAIM_STALE_MS}). */
   claimStaleMs?: number;
+  /**
+   * Where the upstream gets its bytes: a registry host, or a registry's mirror chain (default
+   * `''`, one unnamed origin). Until a blob is verified, its cached chunks and the data derived
+   * from them are served only to sources of the origin that fetched them; a source of another
+   * origin fetches its own. Once verified, the blob is shared by every origin.
+   */
+  origin?: string;
 }
 
 /** Options of {@link BlobCache.open}. */
@@ -108,6 +116,7 @@ export interface ResolvedSourceOptions {
   verify: boolean;
   verifyBeforeServe: boolean;
   claimStaleMs: number;
+  origin: string;
 }
 
 function positiveInt(name: string, v: unknown, min: number, max: number): number {
@@ -139,6 +148,7 @@ export function resolveSourceOptions(o: BlobSourceOptions = {}, base?: ResolvedS
     verify: true,
     verifyBeforeServe: false,
     claimStaleMs: DEFAULT_CLAIM_STALE_MS,
+    origin: DEFAULT_ORIGIN,
   };
   let readahead = b.readahead;
   if (o.readahead === false) readahead = false;
@@ -161,6 +171,7 @@ export function resolveSourceOptions(o: BlobSourceOptions = {}, base?: ResolvedS
     verify: o.verify ?? b.verify,
     verifyBeforeServe: o.verifyBeforeServe ?? b.verifyBeforeServe,
     claimStaleMs: o.claimStaleMs === undefined ? b.claimStaleMs : positiveInt('claimStaleMs', o.claimStaleMs, 100, 3_600_000),
+    origin: o.origin === undefined ? b.origin : checkOrigin(o.origin),
   };
 }
 

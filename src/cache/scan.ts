@@ -1,27 +1,31 @@
 /**
- * Walking the cache directory for management: which digests have a blob instance and/or
- * sidecars, how much disk they use (allocated blocks, not apparent size), and when they were
- * last used.
+ * Walking the cache directory for management: which blob instances there are (the verified
+ * one of a digest in `blobs/`, each origin's unverified one in `partial/`), how much disk they
+ * and their sidecars use (allocated blocks, not apparent size), and when they were last used.
  *
  * @packageDocumentation
  */
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, type ParsedDigest } from './digest.js';
-import type { CacheLayout } from './layout.js';
+import type { InstancePlace } from './disk-store.js';
+import { SIDECARS_DIR, type CacheLayout } from './layout.js';
+import { isOriginId } from './origin.js';
 
-/** One digest's files in the cache. */
+/** One blob instance in the cache. */
 export interface ScanEntry {
   digest: ParsedDigest;
-  /** The blob instance directory exists. */
-  hasBlob: boolean;
-  /** Allocated bytes of the instance (data, map, claims, directories). */
+  /** `verified`: in `blobs/`, shared by every origin; `partial`: one origin's, unverified. */
+  place: InstancePlace;
+  /** The instance directory. */
+  dir: string;
+  /** Allocated bytes of the instance without its sidecars (data, map, claims, directories). */
   blobBytes: number;
-  /** Allocated bytes of the sidecars. */
+  /** Allocated bytes of its sidecars. */
   sidecarBytes: number;
   /** Sidecar names. */
   sidecars: string[];
-  /** Last access (ms since epoch): the newer of the instance's and the sidecars' directory mtime. */
+  /** Last access (ms since epoch): the instance directory's mtime. */
   lastAccessMs: number;
 }
 
@@ -41,7 +45,7 @@ export async function allocatedBytes(path: string): Promise<number> {
   return total;
 }
 
-async function digestsIn(layout: CacheLayout, kind: 'blobs' | 'sidecars'): Promise<ParsedDigest[]> {
+async function digestsIn(layout: CacheLayout, kind: 'blobs' | 'partial'): Promise<ParsedDigest[]> {
   const out: ParsedDigest[] = [];
   for (const alg of ['sha256', 'sha512']) {
     for (const hex of await readdir(layout.algDir(kind, alg)).catch(() => [] as string[])) {
@@ -55,31 +59,39 @@ async function digestsIn(layout: CacheLayout, kind: 'blobs' | 'sidecars'): Promi
   return out;
 }
 
-/** Scans one digest. */
-export async function scanDigest(layout: CacheLayout, d: ParsedDigest): Promise<ScanEntry | undefined> {
-  const blobDir = layout.blobDir(d);
-  const sideDir = layout.sidecarDir(d);
-  const [b, s] = await Promise.all([stat(blobDir).catch(() => undefined), stat(sideDir).catch(() => undefined)]);
-  if (!b && !s) return undefined;
-  const sidecars = s ? (await readdir(sideDir).catch(() => [] as string[])).sort() : [];
-  return {
-    digest: d,
-    hasBlob: b !== undefined,
-    blobBytes: b ? await allocatedBytes(blobDir) : 0,
-    sidecarBytes: s ? await allocatedBytes(sideDir) : 0,
-    sidecars,
-    lastAccessMs: Math.max(b?.mtimeMs ?? 0, s?.mtimeMs ?? 0),
-  };
+async function scanInstance(d: ParsedDigest, place: InstancePlace, dir: string): Promise<ScanEntry | undefined> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) return undefined;
+  const sideDir = join(dir, SIDECARS_DIR);
+  const sidecars = (await readdir(sideDir).catch(() => [] as string[])).sort();
+  const sidecarBytes = sidecars.length ? await allocatedBytes(sideDir) : 0;
+  return { digest: d, place, dir, blobBytes: (await allocatedBytes(dir)) - sidecarBytes, sidecarBytes, sidecars, lastAccessMs: st.mtimeMs };
 }
 
-/** Scans every digest in the cache. */
-export async function scanCache(layout: CacheLayout): Promise<ScanEntry[]> {
-  const seen = new Map<string, ParsedDigest>();
-  for (const d of [...(await digestsIn(layout, 'blobs')), ...(await digestsIn(layout, 'sidecars'))]) seen.set(d.digest, d);
+/** Scans one digest's instances: the verified one first, then each origin's unverified one. */
+export async function scanDigest(layout: CacheLayout, d: ParsedDigest): Promise<ScanEntry[]> {
   const out: ScanEntry[] = [];
-  for (const d of seen.values()) {
-    const e = await scanDigest(layout, d);
+  const verified = await scanInstance(d, 'verified', layout.blobDir(d));
+  if (verified) out.push(verified);
+  const root = layout.partialRoot(d);
+  for (const name of (await readdir(root).catch(() => [] as string[])).sort()) {
+    if (!isOriginId(name)) continue;
+    const e = await scanInstance(d, 'partial', join(root, name));
     if (e) out.push(e);
   }
+  return out;
+}
+
+/** Every digest with a directory in `blobs/` or `partial/` (instances or not). */
+export async function cachedDigests(layout: CacheLayout): Promise<ParsedDigest[]> {
+  const seen = new Map<string, ParsedDigest>();
+  for (const d of [...(await digestsIn(layout, 'blobs')), ...(await digestsIn(layout, 'partial'))]) seen.set(d.digest, d);
+  return [...seen.values()];
+}
+
+/** Scans every instance in the cache. */
+export async function scanCache(layout: CacheLayout): Promise<ScanEntry[]> {
+  const out: ScanEntry[] = [];
+  for (const d of await cachedDigests(layout)) out.push(...(await scanDigest(layout, d)));
   return out;
 }

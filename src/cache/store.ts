@@ -44,6 +44,10 @@ export interface ChunkStore {
   flush(): Promise<void>;
   /** Records that the blob is complete (unverified) or verified. */
   setComplete(verified: boolean): Promise<void>;
+  /** A sidecar derived from this store's bytes (see `sidecar.ts`), or undefined. */
+  getSidecar(name: string): Promise<Uint8Array | undefined>;
+  /** Keeps a sidecar derived from this store's bytes; false when it was not kept. */
+  putSidecar(name: string, bytes: Uint8Array): Promise<boolean>;
   /** Drops the stored bytes for good (digest mismatch, corruption). */
   discard(reason: string): Promise<void>;
   /** False when the stored instance was evicted or replaced behind our back. */

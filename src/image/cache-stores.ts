@@ -1,22 +1,47 @@
 /**
  * The blob cache as the store of what the tar reader derives from a layer: its indexes (cache
- * sidecars keyed by the layer digest) and the decompressed tar of a single-frame tar+zstd
+ * sidecars of the layer's cached instance) and the decompressed tar of a single-frame tar+zstd
  * layer (a blob of its own, keyed and verified by the layer's diff_id).
  */
 import { OcifsError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { BlobCache, type MemoryBlobCache } from '../cache/index.js';
+import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import { BlobCache, type CachedSource, type MemoryBlobCache } from '../cache/index.js';
 import { TempDerivedBlobStore, type DerivedBlobStore, type DerivedBlobWriter, type IndexStore } from '../tar/index.js';
 
 type AnyCache = BlobCache | MemoryBlobCache;
 
-/** Indexes of one blob, kept as cache sidecars. */
-export function sidecarIndexStore(cache: AnyCache, digest: string): IndexStore {
+/** An {@link IndexStore} of one cached blob (see {@link sidecarIndexStore}). */
+export interface BlobIndexStore extends IndexStore {
+  /**
+   * True while every byte of the blob read since the store was made is in the one instance
+   * its indexes are kept with: an index loaded or built meanwhile is then exactly as
+   * trustworthy as that instance (verified once the blob is).
+   */
+  readonly intact: boolean;
+}
+
+/**
+ * Indexes of one cached blob, kept as sidecars of the instance whose bytes they are built
+ * from: discarded with bytes that fail their digest check, seen only through the same origin
+ * until the blob is verified, and (with `verifyBeforeServe`) never handed out before it is.
+ * Create it before reading the blob for an index: an index is only kept when every byte
+ * served since then is in one instance.
+ */
+export function sidecarIndexStore(source: CachedSource, options: ReadOptions = {}): BlobIndexStore {
+  const mark = source.derivedMark();
   return {
-    get: (name) => cache.getSidecar(digest, name),
-    put: (name, bytes) => cache.putSidecar(digest, name, bytes),
+    get: (name) => source.getSidecar(name, options),
+    put: async (name, bytes) => {
+      await source.putSidecar(name, bytes, mark);
+    },
+    get intact() {
+      return source.derivedMark() === mark;
+    },
   };
 }
+
+/** Origin of derived blobs: made here from a verified layer, then verified against their own digest. */
+const DERIVED_ORIGIN = 'ocifs:derived';
 
 /** Sidecar of a derived blob recording its size (the cache needs it to open the blob). */
 const SIZE_SIDECAR = 'derived-size';
@@ -46,7 +71,7 @@ export class CacheDerivedBlobStore implements DerivedBlobStore {
     const sizeBytes = await this.cache.getSidecar(diffId, SIZE_SIDECAR);
     if (!sizeBytes || sizeBytes.byteLength !== 8) return undefined;
     const size = Number(new DataView(sizeBytes.buffer, sizeBytes.byteOffset, 8).getBigUint64(0, true));
-    const source = await this.cache.openBlob(diffId, size, new NoUpstream(size, diffId));
+    const source = await this.cache.openBlob(diffId, size, new NoUpstream(size, diffId), { origin: DERIVED_ORIGIN });
     if (!source.isComplete) {
       await source.close();
       return undefined;
@@ -63,7 +88,7 @@ export class CacheDerivedBlobStore implements DerivedBlobStore {
       async commit(diffId: string): Promise<ByteSource> {
         const file = await inner.commit(diffId);
         try {
-          const cached = await cache.openBlob(diffId, file.size, file, { readahead: false });
+          const cached = await cache.openBlob(diffId, file.size, file, { readahead: false, origin: DERIVED_ORIGIN });
           await cached.fill();
           const size = new Uint8Array(8);
           new DataView(size.buffer).setBigUint64(0, BigInt(file.size), true);

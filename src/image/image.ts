@@ -17,7 +17,7 @@ import { LazyFileSystem } from './lazy-fs.js';
 import type { LayerSummary } from './layer-fs.js';
 import { isLocalImagePath, localImagePath } from './local-path.js';
 import type { ZtocDescriptor } from '../tar/soci.js';
-import type { IndexStore } from '../tar/index-store.js';
+import type { BlobIndexStore } from './cache-stores.js';
 
 const debug = debuglog('ocifs:image');
 
@@ -195,6 +195,8 @@ export class Image {
     });
     cached = await cache!.openBlob(info.digest, info.size, remote, {
       stats: this.stats,
+      // Until verified, cached bytes are served only through the registry (or mirror chain) that sent them.
+      origin: client!.origin(ref!),
       ...(this.ctx.verifyBeforeServe ? { verifyBeforeServe: true } : {}),
       ...(this.ctx.readahead === false ? { readahead: false as const } : {}),
     });
@@ -263,13 +265,17 @@ export class Image {
   }
 
   /**
-   * Where the indexes derived from a blob are kept (cache sidecars keyed by its digest), so
-   * work on a layer reuses and leaves the indexes every reader of it uses.
+   * Where the indexes derived from a layer blob are kept (sidecars of its cached instance: see
+   * `sidecarIndexStore`), so work on a layer reuses and leaves the indexes every reader of it
+   * uses. Take it before reading the blob for an index; `intact` then says whether every byte
+   * read since is in the one instance the indexes go with.
    */
-  async indexStore(info: BlobInfo): Promise<IndexStore | undefined> {
-    if (!this.ctx.cache || !info.digest) return undefined;
+  async indexStore(info: BlobInfo): Promise<BlobIndexStore | undefined> {
+    if (!this.ctx.cache || !info.digest || info.index < 0) return undefined;
+    const cached = (await this.openBlob({ layer: info.index })).cachedSource;
+    if (!cached) return undefined;
     const { sidecarIndexStore } = await import('./cache-stores.js');
-    return sidecarIndexStore(this.ctx.cache, info.digest);
+    return sidecarIndexStore(cached, this.ctx.signal ? { signal: this.ctx.signal } : {});
   }
 
   /**

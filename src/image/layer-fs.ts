@@ -45,9 +45,11 @@ const accessOf = new WeakMap<FileSystem, { access: TarLayerFormat; format: Layer
 
 /** Opens the filesystem inside a layer blob. */
 export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptions): Promise<FileSystem> {
+  // Marked before the first read: an index is kept only if every byte read for it is in one instance.
+  const cached = options.cache && blob.info.digest ? blob.cachedSource : undefined;
+  const store = cached ? sidecarIndexStore(cached, options.signal ? { signal: options.signal } : {}) : undefined;
   const format = await detectLayerFormat(blob, options.name, blob.info.mediaType, options);
   if (format === 'erofs') return openErofs(blob, options.signal ? { signal: options.signal } : {});
-  const store = options.cache && blob.info.digest ? sidecarIndexStore(options.cache, blob.info.digest) : undefined;
   const indexName = format === 'tar+gzip' ? GZIP_INDEX_NAME : format === 'tar' ? TAR_INDEX_NAME : undefined;
   // A zTOC stands in for the pass (gzip) or the header scan (tar) until this machine has its own index.
   const ztoc = indexName && options.ztoc && !(store && (await store.get(indexName)) !== undefined) ? await options.ztoc() : undefined;

@@ -16,6 +16,11 @@ export class IoStats {
   cacheMissBytes = 0;
   /** Retries after a failed or refused request. */
   retries = 0;
+  /**
+   * Unverified copies of a blob, fetched through another origin (registry or mirror chain),
+   * found to hold bytes that differ from the blob once verified (and discarded).
+   */
+  originMismatches = 0;
 
   /** A plain object for JSON output. */
   toJSON(): Record<string, number> {
@@ -26,6 +31,7 @@ export class IoStats {
       cacheHitBytes: this.cacheHitBytes,
       cacheMissBytes: this.cacheMissBytes,
       retries: this.retries,
+      originMismatches: this.originMismatches,
     };
   }
 }

@@ -287,6 +287,18 @@ export class RegistryClient {
   }
 
   /**
+   * Where the blobs of `reference` come from, as the blob cache scopes unverified bytes: the
+   * mirror chain as configured, ending at the registry (`https://mirror.example, then
+   * https://registry-1.docker.io`), or the registry's base URL alone.
+   */
+  origin(reference: string | ImageReference): string {
+    const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+    return endpointsFor(ref.registry, this.hosts, this.options.insecure === true)
+      .map((ep) => ep.base)
+      .join(', then ');
+  }
+
+  /**
    * A random-access byte source over one blob, reading with Range requests. `onExtraBytes`
    * receives bytes beyond what was asked when a server ignores Range (give it to the cache).
    */

@@ -27,6 +27,8 @@ interface Args {
   readahead?: false;
   claimStaleMs?: number;
   waitForGo?: boolean;
+  /** The source's origin (see BlobSourceOptions.origin). */
+  origin?: string;
 }
 
 const args = JSON.parse(process.argv[2]) as Args;
@@ -38,7 +40,7 @@ const cache = await BlobCache.open(args.cacheDir, {
   claimStaleMs: args.claimStaleMs,
 });
 const direct = new HttpRangeSource(args.url, args.size);
-const src = await cache.openBlob(args.digest, args.size, direct);
+const src = await cache.openBlob(args.digest, args.size, direct, args.origin !== undefined ? { origin: args.origin } : {});
 process.stdout.write('ready\n');
 if (args.waitForGo) {
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));

@@ -1,7 +1,9 @@
 // Spawns cache-child.ts processes and talks to them (ready / go / result).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { originId } from '../../src/cache/origin.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const script = resolve(import.meta.dirname, 'cache-child.ts');
@@ -47,18 +49,33 @@ export function startCacheChild(args: Record<string, unknown>): CacheChild {
 }
 
 /**
+ * The directory of a blob's instance in a cache: the verified one in `blobs/` when there is one,
+ * else the unverified one of `origin` (default: the unnamed origin of sources opened without one).
+ */
+export function instanceDir(cacheDir: string, digest: string, origin = ''): string {
+  const [alg, hex] = digest.split(':');
+  const verified = join(cacheDir, 'blobs', alg, hex);
+  return existsSync(join(verified, 'map')) ? verified : join(cacheDir, 'partial', alg, hex, originId(origin));
+}
+
+/**
  * Checks the cache's central invariant on disk, from outside any cache code: every chunk the
  * map marks present has exactly the blob's bytes in the data file. Returns the present count
- * (or -1 when there is no instance).
+ * (or -1 when there is no instance) of the blob's instance ({@link instanceDir}).
  */
-export async function checkPresentChunks(blobDir: string, blob: Uint8Array): Promise<number> {
+export async function checkPresentChunks(cacheDir: string, digest: string, blob: Uint8Array): Promise<number> {
   let map: Buffer;
   let data: Buffer;
-  try {
-    map = await readFile(resolve(blobDir, 'map'));
-    data = await readFile(resolve(blobDir, 'data'));
-  } catch {
-    return -1;
+  // The instance moves once, from partial/ to blobs/, when it is verified: look again then.
+  for (let attempt = 0; ; attempt++) {
+    const dir = instanceDir(cacheDir, digest);
+    try {
+      map = await readFile(resolve(dir, 'map'));
+      data = await readFile(resolve(dir, 'data'));
+      break;
+    } catch {
+      if (attempt > 0) return -1;
+    }
   }
   if (map.toString('latin1', 0, 8) !== 'OCIFSMAP') throw new Error('bad map magic');
   const chunk = map.readUInt32LE(12);

@@ -101,7 +101,7 @@ export async function soakCache(o: SoakOptions): Promise<SoakReport> {
           live.delete(c);
         }
       }
-      for (const b of blobs) await checkPresentChunks(join(cacheDir, 'blobs/sha256', b.digest.slice(7)), b.data);
+      for (const b of blobs) await checkPresentChunks(cacheDir, b.digest, b.data);
       o.log?.(`round ${report.rounds}: kills ${report.kills}, random reads ${report.reads}, gcs ${report.gcs}`);
     }
     // Everything completes and verifies.

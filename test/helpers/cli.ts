@@ -27,7 +27,16 @@ export async function ocifsOk(args: string[], options: CliOptions = {}): Promise
 }
 
 /** The `--stats` JSON line of a run's stderr. */
-export function statsOf(r: RunResult): { bytesFetched: number; requests: number; cacheHitBytes: number; cacheMissBytes: number; retries: number; maxRssBytes: number; elapsedMs: number } {
+export function statsOf(r: RunResult): {
+  bytesFetched: number;
+  requests: number;
+  cacheHitBytes: number;
+  cacheMissBytes: number;
+  retries: number;
+  originMismatches: number;
+  maxRssBytes: number;
+  elapsedMs: number;
+} {
   const line = r.stderr.trim().split('\n').reverse().find((l) => l.startsWith('{"bytesFetched"'));
   if (!line) throw new Error(`no --stats line in: ${r.stderr}`);
   return JSON.parse(line);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BlobCache } from '../../src/cache/index.js';
 import { FileSource } from '../../src/io/index.js';
 import { startRangeServer } from '../helpers/cache-http.js';
-import { checkPresentChunks, startCacheChild } from '../helpers/cache-procs.js';
+import { checkPresentChunks, instanceDir, startCacheChild } from '../helpers/cache-procs.js';
 
 const MiB = 1024 * 1024;
 const KILLS = Number(process.env.OCIFS_CACHE_CRASH_KILLS ?? 10);
@@ -28,7 +28,6 @@ test(`kill -9 during fills (${KILLS} times, single and concurrent), then the blo
     await rm(tmp, { recursive: true, force: true });
   });
   const cacheDir = join(tmp, 'cache');
-  const blobDir = join(cacheDir, 'blobs', 'sha256', digest.slice(7));
   const args = { cacheDir, url: server.url, digest, size: blob.length, action: 'fill', chunkSize: 64 * 1024, maxRequestBytes: 256 * 1024, parallelism: 4 };
   let last = 0;
   const progress: number[] = [];
@@ -38,7 +37,7 @@ test(`kill -9 during fills (${KILLS} times, single and concurrent), then the blo
     await new Promise((r) => setTimeout(r, 30 + Math.floor(Math.random() * 400)));
     for (const c of children) c.kill();
     await Promise.all(children.map((c) => c.result.catch(() => {})));
-    const present = await checkPresentChunks(blobDir, blob);
+    const present = await checkPresentChunks(cacheDir, digest, blob);
     progress.push(present);
     assert.ok(present >= last || present === -1, `chunks present went from ${last} to ${present}`);
     last = Math.max(last, present);
@@ -46,7 +45,7 @@ test(`kill -9 during fills (${KILLS} times, single and concurrent), then the blo
   assert.ok(last > 0, `the killed runs made progress: ${progress}`);
   assert.ok(last < blob.length / (64 * 1024), `the blob was not completed before the last kill: ${progress}`);
   // Claim files of the dead processes are still there: the final run takes them over.
-  const claims = await readdir(join(blobDir, 'claims'));
+  const claims = await readdir(join(instanceDir(cacheDir, digest), 'claims'));
   server.options.bytesPerSecond = 0;
   server.reset();
   // With claims never going stale by age, only "the owner's pid is gone" can release them: the
@@ -56,9 +55,9 @@ test(`kill -9 during fills (${KILLS} times, single and concurrent), then the blo
   assert.equal(r.complete, true);
   // Only what was missing was fetched again.
   assert.ok(server.bytesSent <= blob.length - last * 64 * 1024, `final run fetched ${server.bytesSent}, missing ${blob.length - last * 64 * 1024}`);
-  assert.equal(await checkPresentChunks(blobDir, blob), blob.length / (64 * 1024));
+  assert.equal(await checkPresentChunks(cacheDir, digest, blob), blob.length / (64 * 1024));
   const cache = await BlobCache.open(cacheDir);
-  assert.deepEqual(await cache.verify(digest), [{ digest, status: 'verified', discarded: false }]);
+  assert.deepEqual(await cache.verify(digest), [{ digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } }]);
   const src = await cache.openBlob(digest, blob.length, await FileSource.open(join(tmp, 'blob')));
   assert.ok(Buffer.from(await src.read(0, blob.length)).equals(blob));
   await cache.close();

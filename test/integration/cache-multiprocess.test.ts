@@ -40,9 +40,9 @@ test('two processes reading the same cold blob at once both get the right bytes'
   for (const r of results) assert.equal(r.sha256, want);
   console.log(`2 processes, whole blob: fetched ${(fetched / blob.length).toFixed(2)}x`);
   assert.ok(fetched <= 2 * blob.length, `fetched ${fetched}`);
-  assert.equal(await checkPresentChunks(join(cacheDir, 'blobs/sha256', digest.slice(7)), blob), Math.ceil(blob.length / DEFAULT_CHUNK_SIZE));
+  assert.equal(await checkPresentChunks(cacheDir, digest, blob), Math.ceil(blob.length / DEFAULT_CHUNK_SIZE));
   const cache = await BlobCache.open(cacheDir);
-  assert.deepEqual(await cache.verify(digest), [{ digest, status: 'verified', discarded: false }]);
+  assert.deepEqual(await cache.verify(digest), [{ digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } }]);
   await cache.close();
 });
 
@@ -54,7 +54,7 @@ test('8 processes reading the same cold 24 MiB range at once fetch at most 2x th
   for (const r of results) assert.equal(r.sha256, want);
   console.log(`8 processes, 24 MiB range: fetched ${(fetched / length).toFixed(2)}x the range in ${requests} requests`);
   assert.ok(fetched <= 2 * length, `fetched ${fetched} bytes for a ${length}-byte range`);
-  await checkPresentChunks(join(cacheDir, 'blobs/sha256', digest.slice(7)), blob);
+  await checkPresentChunks(cacheDir, digest, blob);
 });
 
 test('two processes doing random reads of one cold blob at once both get the right bytes', async () => {
@@ -97,4 +97,34 @@ test('gc from another process while a process streams the blob: the stream stays
   assert.ok(evicted > 0, 'gc evicted the blob while it was being read');
   console.log(`gc evicted the instance ${evicted} times during the read; fetched ${(server.bytesSent / blob.length).toFixed(2)}x`);
   await cache.close();
+});
+
+test('processes of two origins reading one cold blob at once: each origin fills its own copy, the first verified one becomes the blob, every read is right', async () => {
+  const cacheDir = join(tmp, `cache${n++}`);
+  server.reset();
+  // The second origin is another server with the same blob (a mirror, another registry).
+  const other = await startRangeServer(join(tmp, 'blob'), { bytesPerSecond: 32 * MiB });
+  try {
+    const children = [
+      ...[0, 1].map(() => startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'read', waitForGo: true, origin: 'first' })),
+      ...[0, 1].map(() => startCacheChild({ cacheDir, url: other.url, digest, size: blob.length, action: 'read', waitForGo: true, origin: 'second' })),
+    ];
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.go();
+    const want = createHash('sha256').update(blob).digest('hex');
+    for (const r of await Promise.all(children.map((c) => c.result))) assert.equal(r.sha256, want);
+    console.log(`two origins, two processes each: fetched ${(server.bytesSent / blob.length).toFixed(2)}x + ${(other.bytesSent / blob.length).toFixed(2)}x`);
+    assert.ok(server.bytesSent > 0 && other.bytesSent > 0, 'each origin fetched its own bytes');
+    // Claims still work within an origin; a verified copy stops the other origin's fetching.
+    assert.ok(server.bytesSent + other.bytesSent <= 3 * blob.length, `fetched ${server.bytesSent} + ${other.bytesSent}`);
+    assert.equal(await checkPresentChunks(cacheDir, digest, blob), Math.ceil(blob.length / DEFAULT_CHUNK_SIZE));
+    const cache = await BlobCache.open(cacheDir);
+    assert.deepEqual(
+      (await cache.list()).map((e) => [e.origin, e.verified]),
+      [[null, true]],
+    );
+    await cache.close();
+  } finally {
+    await other.stop();
+  }
 });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { BlobCache } from '../../src/cache/index.js';
 import { MemorySource } from '../../src/io/index.js';
 import { CountingSource, patternBytes } from '../helpers/cache-sources.js';
+import { instanceDir } from '../helpers/cache-procs.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -31,7 +32,7 @@ async function setup(claimStaleMs: number) {
   const cache = await BlobCache.open(dir, { chunkSize: 64 * KiB, readahead: false, claimStaleMs });
   const up = new CountingSource(new MemorySource(data));
   const src = await cache.openBlob(digest, data.length, up);
-  const claims = join(dir, 'blobs/sha256', digest.slice(7), 'claims');
+  const claims = join(instanceDir(dir, digest), 'claims');
   return { data, digest, cache, up, src, claims };
 }
 
@@ -94,8 +95,13 @@ test('a live owner that keeps its claim fresh but delivers nothing does not stal
 });
 
 test('claims are released once the chunks are marked; none are left behind', async () => {
-  const { data, cache, src, claims } = await setup(60_000);
+  const { data, digest, cache, src, claims } = await setup(60_000);
+  assert.ok(Buffer.from(await src.read(0, data.length / 2)).equals(data.subarray(0, data.length / 2)));
+  await src.flush();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual((await readdir(claims)).filter((n) => !n.startsWith('.owner-')), [], 'partial instance');
   assert.ok(Buffer.from(await src.read(0, data.length)).equals(data));
   await cache.close();
-  assert.deepEqual(await readdir(claims), []);
+  // Verified: the instance (claims directory included) moved into blobs/.
+  assert.deepEqual(await readdir(join(instanceDir(cache.dir, digest), 'claims')), []);
 });

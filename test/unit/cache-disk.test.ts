@@ -10,6 +10,7 @@ import { crc32 } from 'node:zlib';
 import { BlobCache, type BlobCacheOptions } from '../../src/cache/index.js';
 import { MemorySource } from '../../src/io/index.js';
 import { CountingSource, patternBytes } from '../helpers/cache-sources.js';
+import { instanceDir } from '../helpers/cache-procs.js';
 
 const KiB = 1024;
 const CS = 64 * KiB;
@@ -43,7 +44,7 @@ async function fixture(size = 10 * CS + 100, chunks?: number[], opts: BlobCacheO
   if (chunks) for (const c of chunks) await src.read(c * CS, 1);
   else await src.fill();
   await cache.close();
-  const blobDir = join(dir, 'blobs', 'sha256', digest.slice(7));
+  const blobDir = instanceDir(dir, digest);
   return { dir, data, digest, blobDir, mapPath: join(blobDir, 'map'), dataPath: join(blobDir, 'data') };
 }
 
@@ -80,7 +81,7 @@ test('layout: data file is the blob, map is a 128-byte header plus one byte per 
   const cache = await BlobCache.open(f.dir);
   assert.equal(cache.path(f.digest), f.dataPath);
   assert.equal(cache.path(), f.dir);
-  for (const d of ['', 'blobs', 'blobs/sha256', 'sidecars', 'tmp', 'trash', f.blobDir.slice(f.dir.length + 1)]) {
+  for (const d of ['', 'blobs', 'blobs/sha256', 'partial', 'partial/sha256', 'tmp', 'trash', f.blobDir.slice(f.dir.length + 1)]) {
     assert.equal((await stat(join(f.dir, d))).mode & 0o777, 0o700, d);
   }
   assert.equal((await stat(f.dataPath)).mode & 0o777, 0o600);
@@ -210,7 +211,7 @@ test('an instance made with another chunk size is read with its own chunk size, 
   const f = await fixture(20 * CS, [0, 7], { chunkSize: 128 * KiB }); // 128 KiB chunks 0 and 7
   // Reopened with 64 KiB chunks: the 256 KiB present are reused, the rest fetched.
   assert.equal(await readBack(f, { chunkSize: CS }), 20 * CS - 2 * 128 * KiB);
-  assert.equal((await readFile(f.mapPath)).readUInt32LE(12), 128 * KiB);
+  assert.equal((await readFile(join(instanceDir(f.dir, f.digest), 'map'))).readUInt32LE(12), 128 * KiB);
 });
 
 test('damage found while a source is open (a presence byte) discards and refetches, never serves it', async () => {
@@ -224,7 +225,7 @@ test('damage found while a source is open (a presence byte) discards and refetch
   eq(await src.read(0, f.data.length), f.data);
   assert.equal(src.isComplete, true);
   await cache.close();
-  assert.equal((await readFile(f.mapPath))[128 + 5], 0xa5);
+  assert.equal((await readFile(join(instanceDir(f.dir, f.digest), 'map')))[128 + 5], 0xa5);
 });
 
 test('an instance deleted under an open source (another process gc-ed it): reads stay correct and reattach', async () => {
@@ -240,7 +241,7 @@ test('an instance deleted under an open source (another process gc-ed it): reads
   eq(await src.read(0, f.data.length), f.data);
   assert.equal(src.isComplete, true);
   await cache.close();
-  const map = await readFile(f.mapPath);
+  const map = await readFile(join(instanceDir(f.dir, f.digest), 'map'));
   assert.equal(String.fromCharCode(map[112]), 'V');
 });
 
@@ -260,13 +261,13 @@ test('leftovers of interrupted operations (tmp/, trash/) are swept at open', asy
 
 /** A fresh cache directory and a way to open `data`'s store in it directly (tests of the store itself). */
 async function directStore(data: Uint8Array, chunkSize: number) {
-  const { DiskStore } = await import('../../src/cache/disk-store.js');
+  const { openDiskStore } = await import('../../src/cache/disk-open.js');
   const { CacheLayout } = await import('../../src/cache/layout.js');
   const { parseDigest } = await import('../../src/cache/digest.js');
   const dir = join(root, `c${n++}`);
   await (await BlobCache.open(dir)).close();
-  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), size: data.length, chunkSize, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
-  return { open: () => DiskStore.open(params) };
+  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), origin: '', size: data.length, chunkSize, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
+  return { open: () => openDiskStore(params) };
 }
 
 test('regression: a store discarded while a write is in flight still flushes and closes (no endless flush)', async () => {

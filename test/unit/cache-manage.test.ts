@@ -10,6 +10,7 @@ import { BlobCache } from '../../src/cache/index.js';
 import { MemorySource } from '../../src/io/index.js';
 import { isOcifsError } from '../../src/errors.js';
 import { CountingSource, SlowSource, patternBytes } from '../helpers/cache-sources.js';
+import { instanceDir } from '../helpers/cache-procs.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -28,11 +29,9 @@ function blob(size: number) {
   const data = patternBytes(size, ++n * 7919);
   return { data, digest: sha256(data) };
 }
-/** Sets a digest's last access (its blob and sidecar directories' mtime). */
+/** Sets a blob's last access (its instance directory's mtime). */
 async function setAccess(cache: BlobCache, digest: string, when: number) {
-  for (const kind of ['blobs', 'sidecars']) {
-    await utimes(join(cache.dir, kind, 'sha256', digest.slice(7)), new Date(when), new Date(when)).catch(() => {});
-  }
+  await utimes(instanceDir(cache.dir, digest), new Date(when), new Date(when));
 }
 
 test('list: digests with size, presence, state, disk usage, sidecars; least recently used first', async () => {
@@ -43,15 +42,16 @@ test('list: digests with size, presence, state, disk usage, sidecars; least rece
   await sa.fill();
   const sb = await cache.openBlob(b.digest, b.data.length, new MemorySource(b.data));
   await sb.read(0, 3 * CS);
-  await cache.putSidecar(a.digest, 'tar-index', new Uint8Array(5000).fill(7));
+  assert.equal(await cache.putSidecar(a.digest, 'tar-index', new Uint8Array(5000).fill(7)), true);
+  assert.equal(await sb.putSidecar('tar-index', new Uint8Array(100), sb.derivedMark()), true);
   await setAccess(cache, b.digest, Date.now() - 3_600_000);
   await setAccess(cache, a.digest, Date.now() - 60_000);
   const list = await cache.list();
   assert.deepEqual(
-    list.map((e) => [e.digest, e.size, e.chunkSize, e.presentBytes, e.complete, e.verified, e.sidecars]),
+    list.map((e) => [e.digest, e.origin, e.size, e.chunkSize, e.presentBytes, e.complete, e.verified, e.sidecars]),
     [
-      [b.digest, b.data.length, CS, 3 * CS, false, false, []],
-      [a.digest, a.data.length, CS, a.data.length, true, true, ['tar-index']],
+      [b.digest, '', b.data.length, CS, 3 * CS, false, false, ['tar-index']],
+      [a.digest, null, a.data.length, CS, a.data.length, true, true, ['tar-index']],
     ],
   );
   // Allocated blocks, not apparent size: the partial blob uses about what is present.
@@ -75,10 +75,10 @@ test('verify: complete blobs are re-hashed (a damaged one is discarded), partial
   await (await cache.openBlob(broken.digest, broken.data.length, new MemorySource(broken.data))).read(0, 10);
   await cache.close();
   // Bit rot in a verified blob's data; an invalid presence byte in a partial one.
-  const fh = await open(join(cache.dir, 'blobs/sha256', bad.digest.slice(7), 'data'), 'r+');
+  const fh = await open(join(instanceDir(cache.dir, bad.digest), 'data'), 'r+');
   await fh.write(Uint8Array.of(0xee), 0, 1, 500_000);
   await fh.close();
-  const mh = await open(join(cache.dir, 'blobs/sha256', broken.digest.slice(7), 'map'), 'r+');
+  const mh = await open(join(instanceDir(cache.dir, broken.digest), 'map'), 'r+');
   await mh.write(Uint8Array.of(0x07), 0, 1, 128 + 9);
   await mh.close();
   const c2 = await BlobCache.open(cache.dir);
@@ -90,7 +90,7 @@ test('verify: complete blobs are re-hashed (a damaged one is discarded), partial
   assert.equal(byDigest.get(broken.digest)?.status, 'corrupt');
   assert.equal(byDigest.get(broken.digest)?.discarded, true);
   assert.deepEqual((await c2.list()).map((e) => e.digest).sort(), [good.digest, part.digest].sort());
-  assert.deepEqual(await c2.verify(bad.digest), [{ digest: bad.digest, status: 'missing', discarded: false }]);
+  assert.deepEqual(await c2.verify(bad.digest), [{ digest: bad.digest, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }]);
   // The discarded blob is fetched again, correctly.
   const up = new CountingSource(new MemorySource(bad.data));
   const s = await c2.openBlob(bad.digest, bad.data.length, up);
@@ -181,25 +181,30 @@ test('remove and removeAll', async () => {
   const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: CS });
   const a = blob(300 * KiB);
   const b = blob(300 * KiB);
-  for (const x of [a, b]) await (await cache.openBlob(x.digest, x.data.length, new MemorySource(x.data))).read(0, 1);
-  await cache.putSidecar(a.digest, 's', Uint8Array.of(1));
-  await cache.putSidecar('sha256:' + 'c'.repeat(64), 'orphan', Uint8Array.of(2));
+  await (await cache.openBlob(a.digest, a.data.length, new MemorySource(a.data))).fill();
+  await (await cache.openBlob(a.digest, a.data.length, new MemorySource(a.data), { origin: 'other' })).read(0, 1);
+  await (await cache.openBlob(b.digest, b.data.length, new MemorySource(b.data), { origin: 'other' })).read(0, 1);
+  assert.equal(await cache.putSidecar(a.digest, 's', Uint8Array.of(1)), true);
+  assert.equal(await cache.putSidecar(b.digest, 's', Uint8Array.of(1)), false, 'not verified: nowhere to keep it');
+  assert.equal(await cache.putSidecar('sha256:' + 'c'.repeat(64), 'orphan', Uint8Array.of(2)), false);
   assert.equal(await cache.remove(a.digest), true);
   assert.equal(await cache.remove(a.digest), false);
   assert.equal(await cache.getSidecar(a.digest, 's'), undefined);
-  assert.deepEqual((await cache.list()).map((e) => e.digest).sort(), [b.digest, 'sha256:' + 'c'.repeat(64)].sort());
-  assert.equal(await cache.removeAll(), 2);
+  assert.deepEqual((await cache.list()).map((e) => [e.digest, e.origin]), [[b.digest, 'other']]);
+  assert.equal(await cache.removeAll(), 1);
   assert.deepEqual(await cache.list(), []);
   await cache.close();
 });
 
-test('sidecars: atomic put/get, integrity-checked, names validated', async () => {
-  const cache = await BlobCache.open(join(root, `c${n++}`));
-  const d = 'sha256:' + 'a'.repeat(64);
-  const d2 = 'sha256:' + 'b'.repeat(64);
+test('sidecars: kept with the verified instance, atomic put/get, integrity-checked, bound to the instance, names validated', async () => {
+  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: CS });
+  const x = blob(200 * KiB);
+  const y = blob(200 * KiB);
+  const d = x.digest;
   assert.equal(await cache.getSidecar(d, 'gzip-index'), undefined);
+  for (const z of [x, y]) await (await cache.openBlob(z.digest, z.data.length, new MemorySource(z.data))).fill();
   const bytes = patternBytes(100_000, 3);
-  await cache.putSidecar(d, 'gzip-index', bytes);
+  assert.equal(await cache.putSidecar(d, 'gzip-index', bytes), true);
   eq((await cache.getSidecar(d, 'gzip-index'))!, bytes);
   await cache.putSidecar(d, 'gzip-index', Uint8Array.of(1, 2, 3)); // replace
   eq((await cache.getSidecar(d, 'gzip-index'))!, Uint8Array.of(1, 2, 3));
@@ -209,7 +214,7 @@ test('sidecars: atomic put/get, integrity-checked, names validated', async () =>
     await assert.rejects(cache.putSidecar(d, bad, Uint8Array.of(1)), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'), bad);
   }
   await assert.rejects(cache.getSidecar('nope', 'x'), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'));
-  const path = join(cache.dir, 'sidecars/sha256', 'a'.repeat(64), 'gzip-index');
+  const path = join(instanceDir(cache.dir, d), 'sidecars', 'gzip-index');
   // Damage: a flipped payload byte, a truncated file, a file copied under another digest.
   await cache.putSidecar(d, 'gzip-index', bytes);
   const file = await readFile(path);
@@ -221,9 +226,15 @@ test('sidecars: atomic put/get, integrity-checked, names validated', async () =>
   await writeFile(path, (await readFile(path)).subarray(0, 50));
   assert.equal(await cache.getSidecar(d, 'gzip-index'), undefined);
   await cache.putSidecar(d, 'gzip-index', bytes);
-  await mkdir(join(cache.dir, 'sidecars/sha256', 'b'.repeat(64)), { recursive: true });
-  await copyFile(path, join(cache.dir, 'sidecars/sha256', 'b'.repeat(64), 'gzip-index'));
-  assert.equal(await cache.getSidecar(d2, 'gzip-index'), undefined);
+  await copyFile(path, join(instanceDir(cache.dir, y.digest), 'sidecars', 'gzip-index'));
+  assert.equal(await cache.getSidecar(y.digest, 'gzip-index'), undefined);
   eq((await cache.getSidecar(d, 'gzip-index'))!, bytes);
+  // Bound to the instance whose bytes it came from: a new instance of the same digest does not take it.
+  const saved = await readFile(path);
+  await cache.remove(d);
+  await (await cache.openBlob(d, x.data.length, new MemorySource(x.data))).fill();
+  await mkdir(join(instanceDir(cache.dir, d), 'sidecars'), { recursive: true });
+  await writeFile(path, saved);
+  assert.equal(await cache.getSidecar(d, 'gzip-index'), undefined);
   await cache.close();
 });

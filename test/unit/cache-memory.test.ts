@@ -71,13 +71,28 @@ test('memory cache: a lying upstream is caught when a sequential read reaches th
   await cache.close();
 });
 
-test('memory cache: sidecars kept in memory; verifyBeforeServe refused', async () => {
+test('memory cache: sidecars kept in memory with their source (bounded; dropped with bytes that fail the check); verifyBeforeServe refused', async () => {
   const cache = new MemoryBlobCache({ maxBytes: 1000 });
-  const d = 'sha256:' + 'a'.repeat(64);
-  await cache.putSidecar(d, 'idx', Uint8Array.of(1, 2, 3));
-  eq((await cache.getSidecar(d, 'idx'))!, Uint8Array.of(1, 2, 3));
-  await cache.putSidecar(d, 'big', new Uint8Array(999));
-  assert.equal(await cache.getSidecar(d, 'idx'), undefined, 'oldest dropped beyond the budget');
+  const data = patternBytes(300, 3);
+  const src = await cache.openBlob(sha256(data), data.length, new MemorySource(data));
+  assert.equal(await src.putSidecar('idx', Uint8Array.of(1, 2, 3), src.derivedMark()), true);
+  eq((await src.getSidecar('idx'))!, Uint8Array.of(1, 2, 3));
+  await src.putSidecar('big', new Uint8Array(999), src.derivedMark());
+  assert.equal(await src.getSidecar('idx'), undefined, 'oldest dropped beyond the budget');
+  // Another origin's source of the same digest sees none of it.
+  const other = await cache.openBlob(sha256(data), data.length, new MemorySource(data), { origin: 'elsewhere' });
+  assert.notEqual(other, src);
+  assert.equal(await other.getSidecar('big'), undefined);
+  // Derived from bytes that then fail their digest check: gone with them.
+  const big = new MemoryBlobCache({ chunkSize: 64 * KiB, readahead: false });
+  const lie = patternBytes(128 * KiB, 9);
+  const liar = await big.openBlob(sha256(patternBytes(128 * KiB, 10)), lie.length, new MemorySource(lie));
+  const mark = liar.derivedMark();
+  await liar.read(0, 10);
+  assert.equal(await liar.putSidecar('idx', Uint8Array.of(7), mark), true);
+  await assert.rejects(liar.read(0, lie.length), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
+  assert.equal(await liar.getSidecar('idx'), undefined);
+  await big.close();
   assert.throws(() => new MemoryBlobCache({ verifyBeforeServe: true } as never), /invalid option verifyBeforeServe/);
   assert.throws(() => new MemoryBlobCache({ maxBytes: -1 }), /invalid option maxBytes/);
   await cache.close();

@@ -70,7 +70,7 @@ test('layout subdirectories that another user can write to or owns are refused',
     ['blobs', 'chmod'],
     ['blobs/sha256', 'chown'],
     ['tmp', 'chmod'],
-    ['sidecars', 'chown'],
+    ['partial', 'chown'],
     ['trash', 'chown'],
   ] as const) {
     const dir = join(root, `t${n++}`);

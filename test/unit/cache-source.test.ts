@@ -271,7 +271,7 @@ test('verify: false marks a complete blob complete without hashing; cache.verify
   let [e] = await cache.list();
   assert.equal(e.complete, true);
   assert.equal(e.verified, false);
-  assert.deepEqual(await cache.verify(digest), [{ digest, status: 'verified', discarded: false }]);
+  assert.deepEqual(await cache.verify(digest), [{ digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } }]);
   [e] = await cache.list();
   assert.equal(e.verified, true);
   await cache.close();

@@ -15,6 +15,7 @@ import { IoStats } from '../../src/io/io-stats.js';
 import { isOcifsError } from '../../src/errors.js';
 import { patternBytes } from '../helpers/cache-sources.js';
 import { collect, StreamingSource, type StreamingSourceOptions } from '../helpers/stream-sources.js';
+import { instanceDir } from '../helpers/cache-procs.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -179,8 +180,7 @@ test('a stream that reaches a batch readers already fetched ends there and resum
 test('a block another live process has claimed ends the stream there; its bytes are waited for, then fetched', async () => {
   const { data, up, cache, src, dir } = await setup(24 * MiB, { claimStaleMs: 300 });
   await src.read(0, 1); // creates the instance
-  const hex = /:(.*)$/.exec(src.digest)![1];
-  const claims = join(dir, 'blobs/sha256', hex, 'claims');
+  const claims = join(instanceDir(dir, src.digest), 'claims');
   await mkdir(claims, { recursive: true });
   // block 12 (MiB 12) is "being downloaded" by pid 1 on this host, which never delivers
   await writeFile(join(claims, '12'), `ocifs-claim 1 ${hostname().replace(/\s/g, '_') || 'localhost'} 0123456789abcdef ${Date.now()}\n`);

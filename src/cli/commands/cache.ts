@@ -2,7 +2,7 @@
  * `ocifs cache ls [--json] | path [DIGEST] | verify [DIGEST] | gc --max-size SIZE | rm (DIGEST | --all)`.
  */
 import type { Command } from 'commander';
-import { BlobCache } from '../../cache/index.js';
+import { BlobCache, type VerifyResult } from '../../cache/index.js';
 import { defaultCacheDir } from '../../image/index.js';
 import { loadConfig } from '../../config/index.js';
 import { formatSize, parseSize } from '../size.js';
@@ -29,6 +29,17 @@ async function withCache<T>(flags: CacheFlags, body: (cache: BlobCache) => Promi
   }
 }
 
+/** What `cache verify` says of an instance's sidecars (the indexes derived from its bytes). */
+function describeSidecars(r: VerifyResult): string {
+  const { kept, discarded } = r.sidecars;
+  const parts = discarded.map((d) => `sidecar ${d.name} deleted: ${d.reason}`);
+  if (kept.length) {
+    const names = kept.join(', ');
+    parts.unshift(r.status === 'verified' ? `sidecars checked: ${names}` : `sidecars from unverified bytes, served only through this origin: ${names}`);
+  }
+  return parts.length ? `; ${parts.join('; ')}` : '';
+}
+
 /** Registers `cache` and its subcommands. */
 export function register(program: Command): void {
   const cache = program.command('cache').description('look after the blob cache');
@@ -45,11 +56,14 @@ export function register(program: Command): void {
           process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
           return;
         }
-        const rows = [['DIGEST', 'SIZE', 'PRESENT', 'STATE', 'DISK', 'LAST USE']];
+        // ORIGIN: who an unverified copy is served to (its registry or mirror chain); a
+        // verified blob is every origin's.
+        const rows = [['DIGEST', 'SIZE', 'PRESENT', 'STATE', 'DISK', 'LAST USE', 'ORIGIN']];
         for (const e of entries) {
-          const state = e.corrupt ? 'corrupt' : e.verified ? 'verified' : e.complete ? 'complete' : e.size === null ? 'sidecars' : 'partial';
+          const state = e.corrupt ? 'corrupt' : e.verified ? 'verified' : e.complete ? 'complete' : 'partial';
           const pct = e.size ? `${Math.floor((e.presentBytes / e.size) * 100)}%` : '-';
-          rows.push([e.digest, e.size === null ? '-' : formatSize(e.size), pct, state, formatSize(e.diskBytes + e.sidecarBytes), e.lastAccess.toISOString().slice(0, 19).replace('T', ' ')]);
+          const origin = e.origin === null ? 'any' : e.origin || '(unnamed)';
+          rows.push([e.digest, e.size === null ? '-' : formatSize(e.size), pct, state, formatSize(e.diskBytes + e.sidecarBytes), e.lastAccess.toISOString().slice(0, 19).replace('T', ' '), origin]);
         }
         const total = entries.reduce((n, e) => n + e.diskBytes + e.sidecarBytes, 0);
         process.stdout.write(alignRows(rows, new Set([1, 2, 4])).join('\n') + `\n${entries.length} blobs, ${formatSize(total)} on disk in ${c.path()}\n`);
@@ -68,13 +82,19 @@ export function register(program: Command): void {
       withCache(flags, async (c) => {
         const results = await c.verify(digest);
         let bad = 0;
+        let badSidecars = 0;
         for (const r of results) {
           if (r.status === 'mismatch' || r.status === 'corrupt') bad++;
-          process.stdout.write(`${r.digest}  ${r.status}${r.detail ? ` (${r.detail})` : ''}${r.discarded ? ', discarded' : ''}\n`);
+          badSidecars += r.sidecars.discarded.length;
+          process.stdout.write(`${r.digest}  ${r.status}${r.origin !== null ? ` via ${r.origin || '(unnamed origin)'}` : ''}${r.detail ? ` (${r.detail})` : ''}${r.discarded ? ', discarded' : ''}${describeSidecars(r)}\n`);
         }
-        if (bad) {
+        const problems = [
+          bad ? `${bad} cached blob${bad === 1 ? '' : 's'} failed verification and ${bad === 1 ? 'was' : 'were'} discarded` : '',
+          badSidecars ? `${badSidecars} damaged sidecar${badSidecars === 1 ? ' was' : 's were'} deleted (rebuilt when next needed)` : '',
+        ].filter(Boolean);
+        if (problems.length) {
           process.exitCode = 1;
-          process.stderr.write(`ocifs: ${bad} cached blob${bad === 1 ? '' : 's'} failed verification and ${bad === 1 ? 'was' : 'were'} discarded\n`);
+          process.stderr.write(`ocifs: ${problems.join('; ')}\n`);
         }
       }),
   );
