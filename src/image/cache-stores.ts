@@ -40,7 +40,11 @@ export function sidecarIndexStore(source: CachedSource, options: ReadOptions = {
   };
 }
 
-/** Origin of derived blobs: made here from a verified layer, then verified against their own digest. */
+/**
+ * Origin of derived blobs: made here, during the pass over a layer, and verified against the
+ * diff_id that pass computed. They are trusted through the zstd index that names that diff_id,
+ * which is kept only with the layer's instance whose bytes the pass read.
+ */
 const DERIVED_ORIGIN = 'ocifs:derived';
 
 /** Sidecar of a derived blob recording its size (the cache needs it to open the blob). */
