@@ -1,7 +1,8 @@
 /**
- * Where built indexes live. The lead backs this with the blob cache's sidecar files, keyed by
- * the blob's digest, so an index is built once per blob per machine; {@link MemoryIndexStore}
- * keeps them in memory (tests, `--no-cache`).
+ * Where built indexes live. The image layer backs this with the blob cache's sidecar files,
+ * kept with the cached copy of the blob whose bytes they were built from (so an index is built
+ * once per blob per machine, and dies with bytes that fail their digest check);
+ * {@link MemoryIndexStore} keeps them in memory (tests).
  *
  * Stored bytes are untrusted on load: each index is framed by {@link packIndex} (magic,
  * version, CRC-32, compressed payload) and validated field by field before use.

@@ -10,7 +10,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { debuglog } from 'node:util';
-import { InvalidOptionError, throwIfAborted } from '../../errors.js';
+import { InvalidOptionError, OcifsError, throwIfAborted } from '../../errors.js';
 import type { ReadOptions } from '../../io/byte-source.js';
 import { digestOf } from '../../ref/index.js';
 import type { BlobInfo, Image } from '../../image/index.js';
@@ -102,7 +102,7 @@ function skipReason(layer: BlobInfo, minLayerSize: number): string | undefined {
   return undefined;
 }
 
-async function buildLayerZtoc(image: Image, layer: BlobInfo, spanSize: number, options: BuildZtocsOptions): Promise<BuiltZtoc | { skipped: string }> {
+async function buildLayerZtoc(image: Image, layer: BlobInfo, spanSize: number, options: BuildZtocsOptions, again = false): Promise<BuiltZtoc | { skipped: string }> {
   const blob = await image.openBlob({ layer: layer.index });
   const store = await image.indexStore(layer);
   const read = options.signal ? { signal: options.signal } : {};
@@ -129,6 +129,15 @@ async function buildLayerZtoc(image: Image, layer: BlobInfo, spanSize: number, o
   const odd = entries.find((e) => !ztocCanDescribe(e));
   if (odd) return { skipped: `${odd.sparse ? 'sparse file' : odd.type} ${JSON.stringify(odd.path)}: a zTOC cannot describe it` };
   const digests = await spanDigests(blob, ranges, read);
+  // The span digests read the whole layer, so it is verified now. The entries are published
+  // too: they must come from the bytes that verified. If the layer's cached copy changed
+  // while they were read (discarded, or dropped for another origin's verified copy), read
+  // them again, from the verified blob.
+  if (store && !store.intact) {
+    if (again) throw new OcifsError('ERR_OCIFS_CACHE_UNSTABLE', `layer ${layer.digest}: its cached copy kept changing while it was indexed`, { data: { digest: layer.digest } });
+    debug('layer %d: its cached copy changed while it was indexed; indexing the verified blob again', layer.index);
+    return buildLayerZtoc(image, layer, spanSize, options, true);
+  }
   options.onProgress?.(layer.index, blob.size, blob.size);
   const bytes = writeZtoc({
     buildTool: options.buildTool ?? 'ocifs',
