@@ -78,6 +78,29 @@ export class NotFoundError extends OcifsError {
   }
 }
 
+/**
+ * A file or stream ended before the bytes that were asked for: a file shorter than its recorded
+ * size (truncated under us), or an upstream that returned fewer bytes than a range it agreed to.
+ * `data.offset` and `data.expected` locate it: for a file (`readFully`), the position where
+ * it ended and the one the read needed to reach; for an upstream, the start of the range and its
+ * length (with `got`, what came).
+ */
+export class ShortReadError extends OcifsError {
+  constructor(message: string, data: { offset: number; expected: number } & ErrorData, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_SHORT_READ', message, { ...options, data: { ...data, ...options.data } });
+  }
+}
+
+/** A path names something other than a regular file where one was needed. */
+export class NotAFileError extends OcifsError {
+  constructor(path: string, options: OcifsErrorOptions & { detail?: string } = {}) {
+    super('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file${options.detail ? ` (${options.detail})` : ''}`, {
+      ...options,
+      data: { path, ...options.data },
+    });
+  }
+}
+
 /** True when `err` is an {@link OcifsError} with the given code. */
 export function isOcifsError(err: unknown, code?: string): err is OcifsError {
   return err instanceof OcifsError && (code === undefined || err.code === code);

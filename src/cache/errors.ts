@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { OcifsError, type OcifsErrorOptions } from '../errors.js';
+import { OcifsError, ShortReadError, type OcifsErrorOptions } from '../errors.js';
 
 /**
  * The cache directory (or one of its layout directories or ancestors) could be modified by
@@ -41,11 +41,9 @@ export class CacheClosedError extends OcifsError {
 }
 
 /** The upstream of a cached blob returned a different number of bytes than asked. */
-export class UpstreamShortReadError extends OcifsError {
+export class UpstreamShortReadError extends ShortReadError {
   constructor(digest: string, offset: number, expected: number, got: number) {
-    super('ERR_OCIFS_SHORT_READ', `${digest}: upstream returned ${got} bytes at offset ${offset}, expected ${expected}`, {
-      data: { digest, offset, expected, got },
-    });
+    super(`${digest}: upstream returned ${got} bytes at offset ${offset}, expected ${expected}`, { digest, offset, expected, got });
   }
 }
 

@@ -1,6 +1,7 @@
 import { read as fsRead } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { OcifsError, throwIfAborted } from '../errors.js';
+import { NotAFileError, OcifsError, throwIfAborted } from '../errors.js';
+import { readFully } from './read-fully.js';
 import type { ByteSource, FileSpan, ReadOptions } from './byte-source.js';
 import { clampRead } from './check-range.js';
 
@@ -26,7 +27,7 @@ export class FileSource implements ByteSource {
     try {
       const st = await handle.stat({ bigint: true });
       if (!st.isFile() && !st.isBlockDevice()) {
-        throw new OcifsError('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { data: { path } });
+        throw new NotAFileError(path);
       }
       return new FileSource(handle, Number(st.size), path, `${st.dev}:${st.ino}`);
     } catch (err) {
@@ -39,18 +40,9 @@ export class FileSource implements ByteSource {
     throwIfAborted(options.signal);
     const n = clampRead(offset, length, this.size);
     const buf = new Uint8Array(n);
-    let done = 0;
     this.active++;
     try {
-      while (done < n) {
-        const bytesRead = await this.preadOnce(buf, done, n - done, offset + done);
-        if (bytesRead === 0) {
-          throw new OcifsError('ERR_OCIFS_SHORT_READ', `${this.path}: file ended at ${offset + done}, expected ${this.size} bytes`, {
-            data: { path: this.path, offset: offset + done },
-          });
-        }
-        done += bytesRead;
-      }
+      await readFully((b, o, len, p) => this.preadOnce(b, o, len, p), buf, { position: offset, what: this.path });
     } finally {
       if (--this.active === 0) this.idle?.();
     }
