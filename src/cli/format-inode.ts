@@ -2,6 +2,7 @@
  * Text forms of inode metadata, as `ls -l` and `stat` print them.
  */
 import type { FileType, Inode } from '../vfs/types.js';
+import { splitRdev } from '../vfs/device.js';
 
 const TYPE_CHAR: Record<FileType, string> = {
   file: '-', dir: 'd', symlink: 'l', chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's',
@@ -25,13 +26,6 @@ export function modeString(inode: Pick<Inode, 'type' | 'mode'>): string {
   );
 }
 
-/** Linux `major(dev)` / `minor(dev)` of an `st_rdev`. */
-export function devMajorMinor(rdev: number): [number, number] {
-  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
-  return [major >>> 0, minor >>> 0];
-}
-
 /** `2024-01-31 12:34` in UTC (so output does not depend on the machine's time zone). */
 export function shortTime(sec: number): string {
   const d = new Date(sec * 1000);
@@ -48,7 +42,7 @@ export function fullTime(sec: number, nsec: number): string {
 /** Column text of one `ls -l` line before the name: mode, links, owner, group, size/device, time. */
 export function longColumns(inode: Inode): string[] {
   const sizeCol =
-    inode.type === 'chardev' || inode.type === 'blockdev' ? devMajorMinor(inode.rdev).join(', ') : String(inode.size);
+    inode.type === 'chardev' || inode.type === 'blockdev' ? splitRdev(inode.rdev).join(', ') : String(inode.size);
   return [modeString(inode), String(inode.nlink), String(inode.uid), String(inode.gid), sizeCol, shortTime(inode.mtimeSec)];
 }
 

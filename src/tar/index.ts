@@ -1,5 +1,5 @@
 export { openTarLayer, layerCompression, sniffCompression, type OpenTarLayerOptions, type TarLayer, type LayerFormat, type LayerCompression } from './open-layer.js';
-export { TarFileSystem, IMPLICIT_DIR_MODE, makedev } from './tar-fs.js';
+export { TarFileSystem, IMPLICIT_DIR_MODE } from './tar-fs.js';
 export type { TarEntry, TarEntryType, SparseSegment } from './tar-entry.js';
 export { scanTar, loadOrScanTar, DEFAULT_HEADER_READAHEAD, type ScanTarOptions } from './tar-scan.js';
 export { TarParser, DEFAULT_MAX_EXTENDED_HEADER, DEFAULT_MAX_SPARSE_SEGMENTS, type TarParserOptions, type ParserNeed } from './tar-parser.js';

@@ -41,7 +41,7 @@ function files(dir: string): string[] {
 /** The part a file belongs to; the vfs interface files count as `vfs-types` (formats implement it). */
 function partOf(file: string): string {
   const rel = relative(src, file).replace(/\.js$/, '.ts').split('/');
-  if (rel[0] === 'vfs' && (rel[1] === 'types.ts' || rel[1] === 'errors.ts')) return 'vfs-types';
+  if (rel[0] === 'vfs' && ['types.ts', 'errors.ts', 'device.ts'].includes(rel[1])) return 'vfs-types';
   if (rel[0] === 'web' && rel[1] === 'page') return 'web-page';
   return rel[0];
 }

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { resolveEntry } from '../../vfs/path.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
-import { devMajorMinor, fullTime, modeString } from '../format-inode.js';
+import { fullTime, modeString } from '../format-inode.js';
+import { splitRdev } from '../../vfs/device.js';
 
 /** An xattr value as text when it is printable UTF-8, else as `0x…` hex. */
 export function xattrText(value: Uint8Array): string {
@@ -45,7 +46,7 @@ export function register(program: Command): void {
         mtime: fullTime(inode.mtimeSec, inode.mtimeNsec),
         nlink: inode.nlink,
         ino: inode.ino,
-        ...(inode.type === 'chardev' || inode.type === 'blockdev' ? { rdev: devMajorMinor(inode.rdev).join(':') } : {}),
+        ...(inode.type === 'chardev' || inode.type === 'blockdev' ? { rdev: splitRdev(inode.rdev).join(':') } : {}),
         ...(target !== undefined ? { target } : {}),
         xattrs: Object.fromEntries([...xattrs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, xattrText(v)])),
         ...details,
