@@ -39,6 +39,45 @@ export function fullTime(sec: number, nsec: number): string {
   return d.toISOString().replace(/\.\d{3}Z$/, `.${String(nsec).padStart(9, '0')}Z`);
 }
 
+/**
+ * The JSON document of one inode, the same for `ls --json` and `stat --json` (which adds xattrs
+ * and format details): `mode` is the octal permission string (`"0755"`, with setuid/setgid/sticky
+ * as a fourth digit), `mtime` ISO 8601 UTC with nanoseconds, `rdev` (devices only) `"major:minor"`,
+ * `target` (symlinks only) the link text as stored.
+ */
+export interface InodeJson {
+  path: string;
+  type: FileType;
+  mode: string;
+  modeString: string;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: string;
+  nlink: number;
+  ino: number;
+  rdev?: string;
+  target?: string;
+}
+
+/** The {@link InodeJson} of `inode` at `path` (`target`: a symlink's text, when read). */
+export function inodeJson(path: string, inode: Inode, target?: string): InodeJson {
+  return {
+    path,
+    type: inode.type,
+    mode: `0${(inode.mode & 0o7777).toString(8).padStart(3, '0')}`,
+    modeString: modeString(inode),
+    uid: inode.uid,
+    gid: inode.gid,
+    size: inode.size,
+    mtime: fullTime(inode.mtimeSec, inode.mtimeNsec),
+    nlink: inode.nlink,
+    ino: inode.ino,
+    ...(inode.type === 'chardev' || inode.type === 'blockdev' ? { rdev: splitRdev(inode.rdev).join(':') } : {}),
+    ...(target !== undefined ? { target } : {}),
+  };
+}
+
 /** Column text of one `ls -l` line before the name: mode, links, owner, group, size/device, time. */
 export function longColumns(inode: Inode): string[] {
   const sizeCol =
