@@ -1,0 +1,36 @@
+// How the command reports being called wrongly: commander's usage errors (unknown command or
+// option, missing or extra arguments, a bad option value) come out like every other error, as
+// one `ocifs: …` line on stderr with exit code 2; help and the version still print and exit 0.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ocifs } from '../helpers/cli.js';
+
+const USAGE: [string[], RegExp][] = [
+  [['ls', '--nope', './x.erofs'], /^ocifs: unknown option '--nope' \(run with --help for usage\)\n$/],
+  [['lss', './x.erofs'], /^ocifs: unknown command 'lss' \(Did you mean ls\?\) \(run with --help for usage\)\n$/],
+  [['ls'], /^ocifs: missing required argument 'ref' \(run with --help for usage\)\n$/],
+  [['stat', './x.erofs', '/a', '/b'], /^ocifs: too many arguments for 'stat'\. Expected 2 arguments but got 3\. \(run with --help for usage\)\n$/],
+  [['cache', 'rm', '--nope'], /^ocifs: unknown option '--nope' \(run with --help for usage\)\n$/],
+  [['ls', '--platform'], /^ocifs: option '--platform <os\/arch\[\/variant\]>' argument missing \(run with --help for usage\)\n$/],
+];
+
+for (const [args, want] of USAGE) {
+  test(`ocifs ${args.join(' ')}: one ocifs: line, exit 2`, async () => {
+    const r = await ocifs(args);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, want);
+    assert.equal(r.stdout.length, 0);
+  });
+}
+
+test('--help and --version still print and exit 0; no command prints help and exits 2', async () => {
+  const help = await ocifs(['ls', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout.toString(), /^Usage: ocifs ls /);
+  const version = await ocifs(['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout.toString(), /^\d+\.\d+\.\d+/);
+  const none = await ocifs([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^Usage: ocifs /);
+});
