@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { CachedSource } from './cached-source.js';

@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import type { FileHandle } from 'node:fs/promises';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { DigestMismatchError, OcifsError, throwIfAborted, AbortedError } from '../errors.js';
 import type { ByteSource, ExtraBytesSink, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';

@@ -10,7 +10,7 @@
 import { mkdir, open, readdir, readFile, rename, rmdir, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { DiskStore, type DiskStoreParams, type InstancePlace } from './disk-store.js';
 import { BlobSizeMismatchError, CacheIoError } from './errors.js';
 import { evictDir } from './evict.js';

@@ -17,7 +17,7 @@
  */
 import { open, rename, rmdir, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { ClaimSet, CLAIM_BLOCK_BYTES } from './claims.js';
 import { CacheCorruptError, CacheIoError } from './errors.js';
 import type { ParsedDigest } from './digest.js';

@@ -12,7 +12,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import type { DigestAlgorithm } from './digest.js';
 
 const debug = debuglog('ocifs:cache');

@@ -27,7 +27,7 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError } from '../errors.js';
 import type { ParsedDigest } from './digest.js';
 import { CacheIoError } from './errors.js';

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { exitCodeOf, printError, UsageError, EXIT_USAGE } from './fail.js';
 import { packageRoot, packageVersion } from './package-root.js';
+import { setUpDebug } from './debug.js';
 
 const version = packageVersion();
 
@@ -105,7 +106,7 @@ function usageErrorOf(err: CommanderError): UsageError {
 
 /** Runs the CLI with `argv` (as process.argv) and returns the exit code. */
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const debug = argv.includes('--debug');
+  const debug = setUpDebug(argv);
   // `ocifs cat … | head` closes the pipe early: that is success, not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);

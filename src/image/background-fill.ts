@@ -1,4 +1,4 @@
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { isOcifsError, OcifsError } from '../errors.js';
 import type { BlobSelector, Image } from './image.js';
 import type { ImageBlob } from './image-blob.js';

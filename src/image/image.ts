@@ -2,7 +2,7 @@
  * The facade: an image reference (or a local image file) → resolved manifest → blobs read
  * through the cache → the image's filesystem, merged over its layers or one layer alone.
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { OcifsError, InvalidOptionError } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { FileSource } from '../io/file-source.js';

@@ -9,7 +9,7 @@
  */
 import { mkdir, mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { BlobFileSystem } from './blob-fs.js';
 import { InvalidOptionError } from '../errors.js';

@@ -1,4 +1,4 @@
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { DigestMismatchError } from '../errors.js';
 import type { ExtraBytesSink } from '../io/byte-source.js';
 import { IoStats } from '../io/io-stats.js';

@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';

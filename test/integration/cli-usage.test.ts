@@ -1,9 +1,14 @@
 // How the command reports being called wrongly: commander's usage errors (unknown command or
 // option, missing or extra arguments, a bad option value) come out like every other error, as
 // one `ocifs: …` line on stderr with exit code 2; help and the version still print and exit 0.
+// And --debug, which turns the debug channels on without starting the command again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ocifs } from '../helpers/cli.js';
+import { runOk } from '../helpers/run.js';
 
 const USAGE: [string[], RegExp][] = [
   [['ls', '--nope', './x.erofs'], /^ocifs: unknown option '--nope' \(run with --help for usage\)\n$/],
@@ -33,4 +38,22 @@ test('--help and --version still print and exit 0; no command prints help and ex
   const none = await ocifs([]);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /^Usage: ocifs /);
+});
+
+test('--debug switches the debug channels on in the same process (no second process started)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ocifs-debug-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'tree'));
+  await writeFile(join(dir, 'tree', 'a'), 'hi\n');
+  await runOk('tar', ['-czf', join(dir, 'x.tgz'), '-C', join(dir, 'tree'), 'a']);
+  const env = { OCIFS_CACHE_DIR: join(dir, 'cache'), NODE_DEBUG: '' };
+  const r = await ocifs(['ls', join(dir, 'x.tgz'), '/', '--debug'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.toString(), 'a\n');
+  // util.debuglog's line format, from this very process: its pid, not a re-run's.
+  const pids = [...r.stderr.matchAll(/^OCIFS:GZIP (\d+): /gm)].map((m) => Number(m[1]));
+  assert.ok(pids.length > 0, r.stderr);
+  assert.deepEqual([...new Set(pids)], [r.pid]);
+  const quiet = await ocifs(['ls', join(dir, 'x.tgz'), '/'], { env: { ...env, OCIFS_CACHE_DIR: join(dir, 'cache2') } });
+  assert.equal(quiet.stderr, '');
 });

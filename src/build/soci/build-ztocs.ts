@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import { debuglog } from 'node:util';
+import { debuglog } from '../../io/debug-log.js';
 import { InvalidOptionError, OcifsError, throwIfAborted } from '../../errors.js';
 import type { ReadOptions } from '../../io/byte-source.js';
 import { digestOf } from '../../ref/index.js';
