@@ -66,3 +66,31 @@ export class BlobSizeMismatchError extends OcifsError {
     });
   }
 }
+
+/** The disk (or quota) filled up: a fill could not keep the whole blob. */
+export class CacheFullError extends OcifsError {
+  constructor(digest: string) {
+    super('ERR_OCIFS_CACHE_FULL', `${digest}: no space left to cache the blob`, { data: { digest } });
+  }
+}
+
+/** A blob that had to end complete (and so verified) in the cache is not; `reason` says why. */
+export class CacheIncompleteError extends OcifsError {
+  constructor(digest: string, reason = 'could not complete the blob') {
+    super('ERR_OCIFS_CACHE_INCOMPLETE', `${digest}: ${reason}`, { data: { digest } });
+  }
+}
+
+/** A read kept finding its chunks missing after fetching them (a bug or a store that loses writes). */
+export class CacheStuckError extends OcifsError {
+  constructor(digest: string, offset: number) {
+    super('ERR_OCIFS_CACHE_STUCK', `${digest}: read at ${offset} made no progress`, { data: { digest, offset } });
+  }
+}
+
+/** A blob's cached copy kept changing (discarded, or replaced by a verified copy) while it was read whole. */
+export class CacheUnstableError extends OcifsError {
+  constructor(digest: string, what: string) {
+    super('ERR_OCIFS_CACHE_UNSTABLE', `${what}: its cached copy kept changing while it was indexed`, { data: { digest } });
+  }
+}

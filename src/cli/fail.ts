@@ -2,14 +2,14 @@
  * How the CLI reports failure: one clear line on stderr and a non-zero exit code; `--debug`
  * adds the stack and the cause chain.
  */
-import { OcifsError } from '../errors.js';
+import { OcifsError, type OcifsErrorCode } from '../errors.js';
 
 /** Exit code for bad usage: unknown option, malformed reference or option value. */
 export const EXIT_USAGE = 2;
 /** Exit code for every other failure. */
 export const EXIT_FAILURE = 1;
 
-const USAGE_CODES = new Set(['ERR_OCIFS_INVALID_OPTION', 'ERR_OCIFS_INVALID_REFERENCE', 'ERR_OCIFS_INVALID_DIGEST', 'ERR_OCIFS_USAGE']);
+const USAGE_CODES = new Set<OcifsErrorCode>(['ERR_OCIFS_INVALID_OPTION', 'ERR_OCIFS_INVALID_REFERENCE', 'ERR_OCIFS_INVALID_DIGEST', 'ERR_OCIFS_USAGE']);
 
 /** An error in how the command was called. */
 export class UsageError extends OcifsError {

@@ -97,13 +97,3 @@ export class ErofsDeviceMissingError extends OcifsError {
     });
   }
 }
-
-/**
- * A file operation (read) was asked of something that is neither a regular file nor a
- * directory. Code `ERR_OCIFS_NOT_A_FILE` (the same code the other formats use).
- */
-export class NotARegularFileError extends OcifsError {
-  constructor(path: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { ...options, data: { path, ...options.data } });
-  }
-}

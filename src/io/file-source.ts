@@ -1,9 +1,16 @@
 import { read as fsRead } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { NotAFileError, OcifsError, throwIfAborted } from '../errors.js';
+import { NotARegularFileError, OcifsError, throwIfAborted } from '../errors.js';
 import { readFully } from './read-fully.js';
 import type { ByteSource, FileSpan, ReadOptions } from './byte-source.js';
 import { clampRead } from './check-range.js';
+
+/** A read of a {@link FileSource} after it was closed. */
+export class SourceClosedError extends OcifsError {
+  constructor(path: string) {
+    super('ERR_OCIFS_CLOSED', `${path}: read after close`, { data: { path } });
+  }
+}
 
 /** A byte source over a local file, read with positional reads on one open handle. */
 export class FileSource implements ByteSource {
@@ -27,7 +34,7 @@ export class FileSource implements ByteSource {
     try {
       const st = await handle.stat({ bigint: true });
       if (!st.isFile() && !st.isBlockDevice()) {
-        throw new NotAFileError(path);
+        throw new NotARegularFileError(path);
       }
       return new FileSource(handle, Number(st.size), path, `${st.dev}:${st.ino}`);
     } catch (err) {
@@ -55,7 +62,7 @@ export class FileSource implements ByteSource {
    * make tens of thousands of small reads.
    */
   private preadOnce(buf: Uint8Array, at: number, n: number, position: number): Promise<number> {
-    if (this.closed) return Promise.reject(new OcifsError('ERR_OCIFS_CLOSED', `${this.path}: read after close`, { data: { path: this.path } }));
+    if (this.closed) return Promise.reject(new SourceClosedError(this.path));
     return new Promise((resolve, reject) => fsRead(this.handle.fd, buf, at, n, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
   }
 

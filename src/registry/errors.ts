@@ -1,4 +1,4 @@
-import { OcifsError, type OcifsErrorOptions } from '../errors.js';
+import { OcifsError, type OcifsErrorCode, type OcifsErrorOptions } from '../errors.js';
 
 /**
  * Base of the registry client's errors. `retryable` says whether trying again (after a delay)
@@ -9,7 +9,7 @@ export class RegistryError extends OcifsError {
   readonly retryable: boolean;
   /** Delay (ms) the server asked for with Retry-After, if any. */
   readonly retryAfter?: number;
-  constructor(code: string, message: string, options: OcifsErrorOptions & { retryable?: boolean; retryAfter?: number } = {}) {
+  protected constructor(code: OcifsErrorCode, message: string, options: OcifsErrorOptions & { retryable?: boolean; retryAfter?: number } = {}) {
     super(code, message, options);
     this.retryable = options.retryable ?? false;
     if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;

@@ -15,7 +15,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { OcifsError } from '../errors.js';
+import { InvalidOptionError, OcifsError } from '../errors.js';
 import { handleWrite, referrersOf } from './layout-push.js';
 
 /** Default host the layout registry listens on: loopback only. */
@@ -47,16 +47,23 @@ interface LayoutIndex {
 const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
+/** The directory given is not an OCI image layout. */
+export class NotALayoutError extends OcifsError {
+  constructor(dir: string, cause: unknown) {
+    super('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: not an OCI image layout (no oci-layout file)`, { cause, data: { dir } });
+  }
+}
+
 /** Starts a registry over the OCI layout in `dir` (must contain `oci-layout` and `index.json`). */
 export async function serveLayout(dir: string, options: ServeLayoutOptions = {}): Promise<LayoutRegistry> {
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OcifsError('ERR_OCIFS_INVALID_OPTION', `invalid option port: ${port} is not a TCP port`, { data: { option: 'port' } });
+    throw new InvalidOptionError('port', `${port} is not a TCP port`);
   }
   try {
     await stat(join(dir, 'oci-layout'));
   } catch (cause) {
-    throw new OcifsError('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: not an OCI image layout (no oci-layout file)`, { cause, data: { dir } });
+    throw new NotALayoutError(dir, cause);
   }
   const server = createServer((req, res) => {
     handle(dir, options.writable === true, req, res).catch((err: unknown) => {

@@ -51,10 +51,3 @@ export class UnsupportedLayerError extends OcifsError {
     super('ERR_OCIFS_UNSUPPORTED_LAYER', `unsupported layer: ${reason}`, { ...options, data: { reason, ...options.data } });
   }
 }
-
-/** openFile of something that is not a regular file (a symlink, device, fifo). */
-export class NotARegularFileError extends OcifsError {
-  constructor(path: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { ...options, data: { path, ...options.data } });
-  }
-}

@@ -22,11 +22,11 @@
  */
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { SliceSource } from '../io/slice-source.js';
-import { NotFoundError, throwIfAborted } from '../errors.js';
+import { NotARegularFileError, NotFoundError, throwIfAborted } from '../errors.js';
 import { IsADirectoryError, NotADirectoryError, NotASymlinkError } from '../vfs/errors.js';
 import { TYPE_BITS, type DirEntry, type FileSystem, type FileType, type FsStats, type Inode } from '../vfs/types.js';
 import { makeRdev } from '../vfs/device.js';
-import { CorruptTarError, NotARegularFileError } from './errors.js';
+import { CorruptTarError } from './errors.js';
 import { SparseSource } from './sparse-source.js';
 import type { TarEntry } from './tar-entry.js';
 import type { TarIndex } from './tar-index.js';

@@ -6,20 +6,21 @@
  * @packageDocumentation
  */
 import type { ServerResponse } from 'node:http';
-import { InvalidOptionError, OcifsError } from '../errors.js';
+import { InvalidOptionError, OcifsError, OutOfRangeError, type OcifsErrorCode } from '../errors.js';
 import type { ApiError } from './api-types.js';
 
 /** Error codes that are the request's fault (400). */
-const BAD_REQUEST = new Set(['ERR_OCIFS_INVALID_OPTION', 'ERR_OCIFS_INVALID_REFERENCE', 'ERR_OCIFS_INVALID_DIGEST', 'ERR_OCIFS_INVALID_PLATFORM', 'ERR_OCIFS_USAGE', 'ERR_OCIFS_NOT_A_DIRECTORY', 'ERR_OCIFS_IS_A_DIRECTORY', 'ERR_OCIFS_NOT_A_FILE', 'ERR_OCIFS_NOT_A_LAYER', 'ERR_OCIFS_SYMLINK_LOOP']);
+const BAD_REQUEST = new Set<OcifsErrorCode>(['ERR_OCIFS_INVALID_OPTION', 'ERR_OCIFS_INVALID_REFERENCE', 'ERR_OCIFS_INVALID_DIGEST', 'ERR_OCIFS_INVALID_PLATFORM', 'ERR_OCIFS_USAGE', 'ERR_OCIFS_NOT_A_DIRECTORY', 'ERR_OCIFS_IS_A_DIRECTORY', 'ERR_OCIFS_NOT_A_FILE', 'ERR_OCIFS_NOT_A_LAYER', 'ERR_OCIFS_SYMLINK_LOOP']);
 /** Error codes for something that does not exist (404). */
-const NOT_FOUND = new Set(['ERR_OCIFS_NOT_FOUND', 'ERR_OCIFS_MANIFEST_UNKNOWN', 'ERR_OCIFS_BLOB_UNKNOWN', 'ERR_OCIFS_NO_SUCH_LAYER', 'ERR_OCIFS_PLATFORM_NOT_FOUND', 'ERR_OCIFS_BLOB_NOT_IN_IMAGE']);
+const NOT_FOUND = new Set<OcifsErrorCode>(['ERR_OCIFS_NOT_FOUND', 'ERR_OCIFS_MANIFEST_UNKNOWN', 'ERR_OCIFS_BLOB_UNKNOWN', 'ERR_OCIFS_NO_SUCH_LAYER', 'ERR_OCIFS_PLATFORM_NOT_FOUND', 'ERR_OCIFS_BLOB_NOT_IN_IMAGE']);
 /** Error codes of the registry side: it refused, failed or could not be reached (502). */
-const UPSTREAM = new Set(['ERR_OCIFS_HTTP', 'ERR_OCIFS_NETWORK', 'ERR_OCIFS_TIMEOUT', 'ERR_OCIFS_UNAUTHORIZED', 'ERR_OCIFS_DENIED', 'ERR_OCIFS_CREDENTIALS', 'ERR_OCIFS_SHORT_BODY', 'ERR_OCIFS_RANGE', 'ERR_OCIFS_DIGEST_MISMATCH', 'ERR_OCIFS_BAD_MANIFEST']);
+const UPSTREAM = new Set<OcifsErrorCode>(['ERR_OCIFS_HTTP', 'ERR_OCIFS_NETWORK', 'ERR_OCIFS_TIMEOUT', 'ERR_OCIFS_UNAUTHORIZED', 'ERR_OCIFS_DENIED', 'ERR_OCIFS_CREDENTIALS', 'ERR_OCIFS_SHORT_BODY', 'ERR_OCIFS_RANGE', 'ERR_OCIFS_DIGEST_MISMATCH', 'ERR_OCIFS_BAD_MANIFEST']);
 
 /** A range that starts past the end of a file (416). */
-export class RangeNotSatisfiableError extends OcifsError {
+export class RangeNotSatisfiableError extends OutOfRangeError {
   constructor(offset: number, size: number) {
-    super('ERR_OCIFS_OUT_OF_RANGE', `offset ${offset} is past the end of the file (${size} bytes)`, { data: { offset, size } });
+    super(offset, 0, size);
+    this.message = `offset ${offset} is past the end of the file (${size} bytes)`;
   }
 }
 

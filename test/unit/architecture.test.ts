@@ -18,7 +18,7 @@ const allowed: Record<string, string[]> = {
   codec: ['errors.ts', 'io'],
   erofs: ['errors.ts', 'io', 'vfs-types', 'codec'],
   tar: ['errors.ts', 'io', 'vfs-types', 'codec'],
-  vfs: ['errors.ts', 'io', 'vfs-types', 'erofs', 'tar'],
+  vfs: ['errors.ts', 'io', 'vfs-types', 'codec', 'erofs', 'tar'],
   image: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'config'],
   config: ['errors.ts', 'io', 'ref', 'registry'],
   build: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image'],
