@@ -19,7 +19,7 @@ import { DigestMismatchError, throwIfAborted, AbortedError } from '../errors.js'
 import type { ByteSource, ExtraBytesSink, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { CacheClosedError, CacheCorruptError, CacheFullError, CacheIncompleteError, CacheStuckError, UpstreamShortReadError } from './errors.js';
-import type { ParsedDigest } from './digest.js';
+import type { Digest } from '../ref/digest.js';
 import { DiskStore } from './disk-store.js';
 import { FetchTask, type Piece } from './fetch-task.js';
 import { isNoSpace } from './fs-util.js';
@@ -75,7 +75,7 @@ export type StoreOpener = (chunkSize: number, adopt: boolean) => Promise<ChunkSt
 
 /** How a {@link CachedSource} is wired to its cache. */
 export interface CachedSourceInit {
-  digest: ParsedDigest;
+  digest: Digest;
   size: number;
   upstream: ByteSource;
   options: ResolvedSourceOptions;
@@ -137,7 +137,7 @@ export class CachedSource implements StreamableSource {
 
   constructor(private readonly init: CachedSourceInit) {
     this.size = init.size;
-    this.digest = init.digest.digest;
+    this.digest = init.digest.value;
     this.chunkSizeValue = init.chunkSize;
     this.scheduler = new Scheduler(init.options.parallelism);
     this.streamHost = {

@@ -13,7 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { debuglog } from '../io/debug-log.js';
-import type { DigestAlgorithm } from './digest.js';
+import type { DigestAlgorithm } from '../ref/digest.js';
 
 const debug = debuglog('ocifs:cache');
 

@@ -1,4 +1,10 @@
-import { createHash } from 'node:crypto';
+/**
+ * Content digests (`sha256:…`, `sha512:…`): the one place that parses, checks and computes them,
+ * for every layer (the registry client, the cache, the format readers, the layout server).
+ *
+ * @packageDocumentation
+ */
+import { createHash, type Hash } from 'node:crypto';
 import { InvalidDigestError } from './errors.js';
 
 /** Digest algorithms ocifs can verify, with the length of their lowercase hex encoding. */
@@ -45,11 +51,11 @@ export function parseDigest(input: string): Digest {
   return { algorithm: algorithm as DigestAlgorithm, hex, value: input };
 }
 
-/** True when `input` is a valid, supported digest. */
-export function isDigest(input: string): boolean {
+/** True when `input` is a valid, supported digest (of `algorithm`, when given). */
+export function isDigest(input: string, algorithm?: DigestAlgorithm): boolean {
   try {
-    parseDigest(input);
-    return true;
+    const d = parseDigest(input);
+    return algorithm === undefined || d.algorithm === algorithm;
   } catch {
     return false;
   }
@@ -64,4 +70,14 @@ export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256
 export function verifyDigest(bytes: Uint8Array, digest: string): boolean {
   const d = parseDigest(digest);
   return digestOf(bytes, d.algorithm) === d.value;
+}
+
+/** A fresh hash object for the digest's algorithm. */
+export function newHash(d: Digest): Hash {
+  return createHash(d.algorithm);
+}
+
+/** The raw bytes of the digest's hash (32 or 64). */
+export function digestBytes(d: Digest): Uint8Array {
+  return Buffer.from(d.hex, 'hex');
 }

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { InvalidOptionError, OcifsError } from '../errors.js';
+import { isDigest } from '../ref/digest.js';
 import { handleWrite, referrersOf } from './layout-push.js';
 
 /** Default host the layout registry listens on: loopback only. */
@@ -44,7 +45,6 @@ interface LayoutIndex {
   manifests?: { mediaType?: string; digest?: string; size?: number; annotations?: Record<string, string> }[];
 }
 
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
 /** The directory given is not an OCI image layout. */
@@ -116,7 +116,7 @@ async function handle(dir: string, writable: boolean, req: IncomingMessage, res:
   if (!m) return sendError(res, 404, 'NOT_FOUND', 'unknown endpoint');
   const [, name, kind, ref] = m;
   if (kind === 'referrers') {
-    if (!DIGEST_RE.test(ref)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`);
+    if (!isDigest(ref)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`);
     const body = await referrersOf(dir, ref, url.searchParams.get('artifactType'));
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': Buffer.byteLength(body) });
     return void res.end(req.method === 'HEAD' ? undefined : body);
@@ -153,10 +153,10 @@ async function sendTags(dir: string, name: string, query: URLSearchParams, req: 
 async function sendManifest(dir: string, ref: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const index = await readIndex(dir);
   const entries = index.manifests ?? [];
-  const desc = DIGEST_RE.test(ref)
+  const desc = isDigest(ref)
     ? entries.find((d) => d.digest === ref) ?? { digest: ref, mediaType: undefined }
     : entries.find((d) => d.annotations?.[REF_NAME] === ref);
-  if (!desc?.digest || !DIGEST_RE.test(desc.digest)) return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+  if (!desc?.digest || !isDigest(desc.digest)) return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
   let body: Buffer;
   try {
     body = await readFile(blobPath(dir, desc.digest));
@@ -185,7 +185,7 @@ function blobPath(dir: string, digest: string): string {
 }
 
 async function sendBlob(dir: string, digest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!DIGEST_RE.test(digest)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`);
+  if (!isDigest(digest)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`);
   const file = blobPath(dir, digest);
   let size: number;
   try {
