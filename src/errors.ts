@@ -160,9 +160,8 @@ export class InvalidOptionError extends OcifsError {
 /** A read was asked outside the bounds of a byte source. */
 export class OutOfRangeError extends OcifsError {
   constructor(offset: number, length: number, size: number) {
-    super('ERR_OCIFS_OUT_OF_RANGE', `read of ${length} bytes at offset ${offset} is outside a source of ${size} bytes`, {
-      data: { offset, length, size },
-    });
+    const message = `read of ${length} bytes at offset ${offset} is outside a source of ${size} bytes`;
+    super('ERR_OCIFS_OUT_OF_RANGE', message, { data: { offset, length, size } });
   }
 }
 
@@ -190,6 +189,9 @@ export class NotFoundError extends OcifsError {
   }
 }
 
+/** The data of a {@link ShortReadError}. */
+export type ShortReadData = { offset: number; expected: number } & ErrorData;
+
 /**
  * A file or stream ended before the bytes that were asked for: a file shorter than its recorded
  * size (truncated under us), or an upstream that returned fewer bytes than a range it agreed to.
@@ -198,7 +200,7 @@ export class NotFoundError extends OcifsError {
  * length (with `got`, what came).
  */
 export class ShortReadError extends OcifsError {
-  constructor(message: string, data: { offset: number; expected: number } & ErrorData, options: OcifsErrorOptions = {}) {
+  constructor(message: string, data: ShortReadData, options: OcifsErrorOptions = {}) {
     super('ERR_OCIFS_SHORT_READ', message, { ...options, data: { ...data, ...options.data } });
   }
 }

@@ -13,7 +13,13 @@ export * from './cache/index.js';
 export * from './image/index.js';
 export type { FileSystem, Inode, DirEntry, FileType, FsStats } from './vfs/types.js';
 export { TYPE_BITS, S_IFMT } from './vfs/types.js';
-export { NotADirectoryError, IsADirectoryError, NotASymlinkError, SymlinkLoopError, DeviceNumberError } from './vfs/errors.js';
+export {
+  NotADirectoryError,
+  IsADirectoryError,
+  NotASymlinkError,
+  SymlinkLoopError,
+  DeviceNumberError,
+} from './vfs/errors.js';
 export {
   DirectoryCycleError,
   UnsafeNameError,

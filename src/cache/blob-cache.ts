@@ -159,7 +159,9 @@ export class BlobCache {
     for (;;) {
       const open = this.sources.get(key);
       if (!open) break;
-      if (open.size !== size) throw new InvalidOptionError('size', `blob ${d.value} is open with size ${open.size}, not ${size}`);
+      if (open.size !== size) {
+        throw new InvalidOptionError('size', `blob ${d.value} is open with size ${open.size}, not ${size}`);
+      }
       try {
         await open.ready;
         return open.source.retain();
@@ -198,7 +200,13 @@ export class BlobCache {
     return source;
   }
 
-  private storeParams(d: Digest, size: number | undefined, chunkSize: number, adopt: boolean, o: ResolvedSourceOptions): DiskStoreParams {
+  private storeParams(
+    d: Digest,
+    size: number | undefined,
+    chunkSize: number,
+    adopt: boolean,
+    o: ResolvedSourceOptions,
+  ): DiskStoreParams {
     return {
       layout: this.layout,
       digest: d,
@@ -209,7 +217,8 @@ export class BlobCache {
       claimStaleMs: o.claimStaleMs,
       verify: o.verify,
       onOriginMismatch: (origin, chunks) => {
-        debug('%s: %d chunks fetched through %s differ from the verified blob (that origin sent wrong bytes)', d.value, chunks, JSON.stringify(origin));
+        const what = '%s: %d chunks fetched through %s differ from the verified blob (that origin sent wrong bytes)';
+        debug(what, d.value, chunks, JSON.stringify(origin));
         if (o.stats) o.stats.originMismatches++;
       },
     };
@@ -295,7 +304,9 @@ export class BlobCache {
   async verify(digest?: string): Promise<VerifyResult[]> {
     const d = digest === undefined ? undefined : parseDigest(digest);
     const instances = d ? await scanDigest(this.layout, d) : await scanCache(this.layout);
-    if (d && instances.length === 0) return [{ digest: d.value, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }];
+    if (d && instances.length === 0) {
+      return [{ digest: d.value, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }];
+    }
     const out: VerifyResult[] = [];
     for (const e of instances) out.push(await this.verifyOne(e));
     return out;
@@ -305,7 +316,14 @@ export class BlobCache {
     const d = e.digest;
     const origin = e.place === 'verified' ? null : ((await readOriginName(e.dir)) ?? '');
     const none: SidecarCheck = { kept: [], discarded: [] };
-    const result = (status: VerifyResult['status'], more: Partial<VerifyResult> = {}): VerifyResult => ({ digest: d.value, origin, status, discarded: false, sidecars: none, ...more });
+    const result = (status: VerifyResult['status'], more: Partial<VerifyResult> = {}): VerifyResult => ({
+      digest: d.value,
+      origin,
+      status,
+      discarded: false,
+      sidecars: none,
+      ...more,
+    });
     const params = this.storeParams(d, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true, origin: origin ?? '' });
     const probe = await probeInstance(params, e.dir, e.place);
     if (probe.kind === 'missing') return result('missing');

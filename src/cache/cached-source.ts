@@ -18,7 +18,14 @@ import { debuglog } from '../io/debug-log.js';
 import { DigestMismatchError, throwIfAborted, AbortedError } from '../errors.js';
 import type { ByteSource, ExtraBytesSink, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
-import { CacheClosedError, CacheCorruptError, CacheFullError, CacheIncompleteError, CacheStuckError, UpstreamShortReadError } from './errors.js';
+import {
+  CacheClosedError,
+  CacheCorruptError,
+  CacheFullError,
+  CacheIncompleteError,
+  CacheStuckError,
+  UpstreamShortReadError,
+} from './errors.js';
 import type { Digest } from '../ref/digest.js';
 import { DiskStore } from './disk-store.js';
 import { FetchTask, type Piece } from './fetch-task.js';

@@ -236,7 +236,8 @@ export async function reconcileOrigins(p: DiskStoreParams, verified: DiskStore):
       const origin = (await readOriginName(dir)) ?? name;
       await copy.discard(differing ? `${differing} chunks differ from the verified blob` : 'superseded by the verified blob');
       if (differing > 0) {
-        debug('%s: origin %s had sent %d chunks that differ from the verified blob; its copy was discarded', p.digest.value, JSON.stringify(origin), differing);
+        const what = '%s: origin %s had sent %d chunks that differ from the verified blob; its copy was discarded';
+        debug(what, p.digest.value, JSON.stringify(origin), differing);
         p.onOriginMismatch?.(origin, differing);
       }
     } else if (probe?.kind === 'corrupt') {

@@ -251,7 +251,8 @@ export class DiskStore implements ChunkStore {
     if (failure !== undefined) throw new CacheIoError(join(this.dir, DATA_FILE), 'write', failure);
     if (full) {
       this.noSpace = true;
-      debug('%s: no space to cache all of %d bytes at %d; the rest is served uncached', this.p.digest.value, total, c0 * cs);
+      const d = this.p.digest.value;
+      debug('%s: no space to cache all of %d bytes at %d; the rest is served uncached', d, total, c0 * cs);
     }
     if (!full) this.noSpace = false;
     const fresh = written.filter((c) => this.local[c] === LOCAL_MISSING);
@@ -295,7 +296,9 @@ export class DiskStore implements ChunkStore {
             // once: nothing written to this instance since can be trusted, so stop caching here.
             this.failed = true;
             if (isNoSpace(err)) this.noSpace = true;
-            debug('%s: commit failed (%s); chunks stay missing, caching stops for this blob', this.p.digest.value, (err as Error).message);
+            const d = this.p.digest.value;
+            const why = (err as Error).message;
+            debug('%s: commit failed (%s); chunks stay missing, caching stops for this blob', d, why);
           }
         }
         for (const c of b.chunks) {

@@ -43,7 +43,8 @@ export class CacheClosedError extends OcifsError {
 /** The upstream of a cached blob returned a different number of bytes than asked. */
 export class UpstreamShortReadError extends ShortReadError {
   constructor(digest: string, offset: number, expected: number, got: number) {
-    super(`${digest}: upstream returned ${got} bytes at offset ${offset}, expected ${expected}`, { digest, offset, expected, got });
+    const message = `${digest}: upstream returned ${got} bytes at offset ${offset}, expected ${expected}`;
+    super(message, { digest, offset, expected, got });
   }
 }
 
@@ -51,7 +52,8 @@ export class UpstreamShortReadError extends ShortReadError {
 export class CacheIoError extends OcifsError {
   constructor(path: string, op: string, cause: unknown) {
     const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-    super('ERR_OCIFS_CACHE_IO', `${path}: ${op} failed${code ? ` (${code})` : ''}`, { cause, data: { path, op, errno: code } });
+    const message = `${path}: ${op} failed${code ? ` (${code})` : ''}`;
+    super('ERR_OCIFS_CACHE_IO', message, { cause, data: { path, op, errno: code } });
   }
 }
 
@@ -61,7 +63,8 @@ export class CacheIoError extends OcifsError {
  */
 export class BlobSizeMismatchError extends OcifsError {
   constructor(digest: string, expected: number, verifiedSize: number) {
-    super('ERR_OCIFS_SIZE_MISMATCH', `${digest}: size ${expected} was given, but the cached copy verified against this digest has ${verifiedSize} bytes`, {
+    const cached = `the cached copy verified against this digest has ${verifiedSize} bytes`;
+    super('ERR_OCIFS_SIZE_MISMATCH', `${digest}: size ${expected} was given, but ${cached}`, {
       data: { digest, expected, actual: verifiedSize },
     });
   }
@@ -91,6 +94,8 @@ export class CacheStuckError extends OcifsError {
 /** A blob's cached copy kept changing (discarded, or replaced by a verified copy) while it was read whole. */
 export class CacheUnstableError extends OcifsError {
   constructor(digest: string, what: string) {
-    super('ERR_OCIFS_CACHE_UNSTABLE', `${what}: its cached copy kept changing while it was indexed`, { data: { digest } });
+    super('ERR_OCIFS_CACHE_UNSTABLE', `${what}: its cached copy kept changing while it was indexed`, {
+      data: { digest },
+    });
   }
 }

@@ -10,7 +10,14 @@ import { readFully } from '../io/read-fully.js';
 import { sliceParts } from './streaming.js';
 
 /** Reads exactly `length` bytes at `position` into `buf[offset..]` ({@link readFully}); throws on a short file. */
-export function preadFull(fh: FileHandle, buf: Uint8Array, offset: number, length: number, position: number, path: string): Promise<void> {
+export function preadFull(
+  fh: FileHandle,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+  path: string,
+): Promise<void> {
   return readFully(fh, buf, { offset, length, position, what: path });
 }
 

@@ -70,7 +70,13 @@ export function chunkCount(blobSize: number, chunkSize: number): number {
 }
 
 /** Encodes a new header (state Partial, or Verified for an empty blob's caller to decide). */
-export function encodeHeader(d: Digest, blobSize: number, chunkSize: number, instanceId: bigint, state: BlobState): Uint8Array {
+export function encodeHeader(
+  d: Digest,
+  blobSize: number,
+  chunkSize: number,
+  instanceId: bigint,
+  state: BlobState,
+): Uint8Array {
   const b = Buffer.alloc(MAP_HEADER_SIZE);
   b.write(MAP_MAGIC, 0, 'latin1');
   b.writeUInt16LE(MAP_VERSION, 8);

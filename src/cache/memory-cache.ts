@@ -56,7 +56,9 @@ export class MemoryBlobCache {
     const key = `${resolved.origin}\n${d.value}`;
     const open = this.sources.get(key);
     if (open) {
-      if (open.size !== size) throw new InvalidOptionError('size', `blob ${d.value} is open with size ${open.size}, not ${size}`);
+      if (open.size !== size) {
+        throw new InvalidOptionError('size', `blob ${d.value} is open with size ${open.size}, not ${size}`);
+      }
       return open.source.retain();
     }
     const chunkSize = chunkSizeFor(size, this.chunkSize);

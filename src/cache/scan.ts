@@ -85,7 +85,8 @@ export async function scanDigest(layout: CacheLayout, d: Digest): Promise<ScanEn
 /** Every digest with a directory in `blobs/` or `partial/` (instances or not). */
 export async function cachedDigests(layout: CacheLayout): Promise<Digest[]> {
   const seen = new Map<string, Digest>();
-  for (const d of [...(await digestsIn(layout, 'blobs')), ...(await digestsIn(layout, 'partial'))]) seen.set(d.value, d);
+  const found = [...(await digestsIn(layout, 'blobs')), ...(await digestsIn(layout, 'partial'))];
+  for (const d of found) seen.set(d.value, d);
   return [...seen.values()];
 }
 

@@ -82,7 +82,8 @@ export function inodeJson(path: string, inode: Inode, target?: string): InodeJso
 export function longColumns(inode: Inode): string[] {
   const sizeCol =
     inode.type === 'chardev' || inode.type === 'blockdev' ? splitRdev(inode.rdev).join(', ') : String(inode.size);
-  return [modeString(inode), String(inode.nlink), String(inode.uid), String(inode.gid), sizeCol, shortTime(inode.mtimeSec)];
+  const owner = [String(inode.uid), String(inode.gid)];
+  return [modeString(inode), String(inode.nlink), ...owner, sizeCol, shortTime(inode.mtimeSec)];
 }
 
 /** Pads columns of several rows to align them like `ls -l` (numbers right-aligned). */
@@ -90,6 +91,8 @@ export function alignRows(rows: string[][], rightAligned: Set<number>): string[]
   const widths: number[] = [];
   for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((row) =>
-    row.map((c, i) => (i === row.length - 1 ? c : rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' '),
+    row
+      .map((c, i) => (i === row.length - 1 ? c : rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join(' '),
   );
 }

@@ -74,13 +74,17 @@ function helpFooter(): string {
   const root = packageRoot();
   const readme = root === undefined ? undefined : join(root, 'README.md');
   const local = readme !== undefined && existsSync(readme) ? `\n(installed with the package: ${readme})` : '';
-  return `\nRun 'ocifs help COMMAND' for the options of a command.\nExamples of every command are in the README: ${HOMEPAGE}#readme${local}`;
+  const examples = `Examples of every command are in the README: ${HOMEPAGE}#readme${local}`;
+  return `\nRun 'ocifs help COMMAND' for the options of a command.\n${examples}`;
 }
 
 /** Builds the program with every loaded command registered (see {@link loadCommands}). */
 export function buildProgram(): Command {
   const program = new Command('ocifs')
-    .description('Read container images in OCI registries on demand: list, read, extract or mount their files, fetching only the bytes needed.')
+    .description(
+      'Read container images in OCI registries on demand: list, read, extract or mount their files, ' +
+        'fetching only the bytes needed.',
+    )
     .version(version)
     // Usage errors are printed by main() like every other error: one `ocifs: …` line.
     .configureOutput({ outputError: () => {} })

@@ -30,6 +30,7 @@ export class NotALayerError extends OcifsError {
 /** A derived blob (a decompressed layer) recorded in the cache is no longer complete there. */
 export class DerivedMissingError extends OcifsError {
   constructor(digest: string) {
-    super('ERR_OCIFS_DERIVED_MISSING', `${digest}: the decompressed layer is no longer complete in the cache`, { data: { digest } });
+    const message = `${digest}: the decompressed layer is no longer complete in the cache`;
+    super('ERR_OCIFS_DERIVED_MISSING', message, { data: { digest } });
   }
 }

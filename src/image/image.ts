@@ -143,7 +143,8 @@ export class Image {
 
   private static async openFile(path: string, stats: IoStats, options: ImageOptions): Promise<Image> {
     const file = await FileSource.open(path).catch((cause: NodeJS.ErrnoException) => {
-      throw new NotFoundError(path, { reason: cause.code === 'ENOENT' ? 'no such file' : cause.message, cause, data: { path } });
+      const reason = cause.code === 'ENOENT' ? 'no such file' : cause.message;
+      throw new NotFoundError(path, { reason, cause, data: { path } });
     });
     const layers = [{ index: 0, digest: '', mediaType: 'application/octet-stream', size: file.size }];
     return new Image('file', path, layers, undefined, stats, {

@@ -6,7 +6,14 @@
 import type { ReadOptions } from '../io/byte-source.js';
 import type { BlobCache, MemoryBlobCache } from '../cache/index.js';
 import { openErofs, ErofsFileSystem, formatErofsInfo } from '../erofs/index.js';
-import { openTarLayer, TarFileSystem, GZIP_INDEX_NAME, TAR_INDEX_NAME, UnsupportedLayerError, type LayerFormat as TarLayerFormat } from '../tar/index.js';
+import {
+  openTarLayer,
+  TarFileSystem,
+  GZIP_INDEX_NAME,
+  TAR_INDEX_NAME,
+  UnsupportedLayerError,
+  type LayerFormat as TarLayerFormat,
+} from '../tar/index.js';
 import type { FileSystem } from '../vfs/types.js';
 import type { BlobInfo, ImageBlob } from './image-blob.js';
 import { detectLayerFormat, type LayerFormat } from './layer-format.js';

@@ -63,7 +63,9 @@ export class FileSource implements ByteSource {
    */
   private preadOnce(buf: Uint8Array, at: number, n: number, position: number): Promise<number> {
     if (this.closed) return Promise.reject(new SourceClosedError(this.path));
-    return new Promise((resolve, reject) => fsRead(this.handle.fd, buf, at, n, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
+    return new Promise((resolve, reject) =>
+      fsRead(this.handle.fd, buf, at, n, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),
+    );
   }
 
   /** The range as one span of this file (none for an empty range); undefined once closed (a read then rejects). */

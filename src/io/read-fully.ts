@@ -29,7 +29,11 @@ export interface ReadFullyRange {
  *
  * @throws ShortReadError when the file ends first (`data.offset`: where it ended)
  */
-export async function readFully(from: FileHandle | PositionalRead, buf: Uint8Array, range: ReadFullyRange): Promise<void> {
+export async function readFully(
+  from: FileHandle | PositionalRead,
+  buf: Uint8Array,
+  range: ReadFullyRange,
+): Promise<void> {
   const { position, what, offset = 0 } = range;
   const length = range.length ?? buf.byteLength - offset;
   const read: PositionalRead =

@@ -120,7 +120,8 @@ export async function startMountDaemon(spec: MountSpec, options: DaemonOptions =
   if (!reply.ok) {
     // The server's error, re-created with its code (one it does not know is a failed mount).
     const { code, message, data } = reply.error;
-    throw isOcifsErrorCode(code) ? new OcifsError(code, message, { data }) : new MountFailedError(mountpoint, message, { data });
+    if (isOcifsErrorCode(code)) throw new OcifsError(code, message, { data });
+    throw new MountFailedError(mountpoint, message, { data });
   }
   child.unref();
   return reply.record;

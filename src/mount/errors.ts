@@ -9,7 +9,12 @@ import { NotErofsError } from '../erofs/errors.js';
 
 /** Base class of every mount error; `data.mountpoint` names the directory concerned. */
 export class MountError extends OcifsError {
-  protected constructor(code: OcifsErrorCode, message: string, mountpoint: string | undefined, options: OcifsErrorOptions = {}) {
+  protected constructor(
+    code: OcifsErrorCode,
+    message: string,
+    mountpoint: string | undefined,
+    options: OcifsErrorOptions = {},
+  ) {
     super(code, message, { ...options, data: { mountpoint, ...options.data } });
   }
 }
@@ -96,8 +101,8 @@ export class NotMountedError extends MountError {
 /** The kernel mode mounts one EROFS layer, and the image has several (none chosen with --layer). */
 export class KernelNeedsOneLayerError extends MountError {
   constructor(image: string, layers: number) {
-    const message = `${image}: the kernel mode mounts one EROFS layer and the image has ${layers}; choose one with --layer`;
-    super('ERR_OCIFS_KERNEL_NEEDS_ONE_LAYER', message, undefined, { data: { layers } });
+    const message = `${image}: the kernel mode mounts one EROFS layer and the image has ${layers}`;
+    super('ERR_OCIFS_KERNEL_NEEDS_ONE_LAYER', `${message}; choose one with --layer`, undefined, { data: { layers } });
   }
 }
 

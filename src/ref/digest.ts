@@ -37,17 +37,24 @@ const MAX_DIGEST_LENGTH = 256;
  */
 export function parseDigest(input: string): Digest {
   if (typeof input !== 'string') throw new InvalidDigestError(String(input), 'not a string');
-  if (input.length > MAX_DIGEST_LENGTH) throw new InvalidDigestError(input.slice(0, 40) + '…', `longer than ${MAX_DIGEST_LENGTH} characters`);
-  if (!DIGEST_SYNTAX.test(input)) throw new InvalidDigestError(input, 'expected ALGORITHM:HEX, e.g. sha256:<64 hex digits>');
+  if (input.length > MAX_DIGEST_LENGTH) {
+    throw new InvalidDigestError(input.slice(0, 40) + '…', `longer than ${MAX_DIGEST_LENGTH} characters`);
+  }
+  if (!DIGEST_SYNTAX.test(input)) {
+    throw new InvalidDigestError(input, 'expected ALGORITHM:HEX, e.g. sha256:<64 hex digits>');
+  }
   const colon = input.indexOf(':');
   const algorithm = input.slice(0, colon);
   const hex = input.slice(colon + 1);
   if (!Object.hasOwn(DIGEST_ALGORITHMS, algorithm)) {
-    throw new InvalidDigestError(input, `unsupported algorithm ${algorithm} (supported: ${Object.keys(DIGEST_ALGORITHMS).join(', ')})`);
+    const supported = Object.keys(DIGEST_ALGORITHMS).join(', ');
+    throw new InvalidDigestError(input, `unsupported algorithm ${algorithm} (supported: ${supported})`);
   }
   const want = DIGEST_ALGORITHMS[algorithm as DigestAlgorithm];
   if (!/^[0-9a-f]*$/.test(hex)) throw new InvalidDigestError(input, `${algorithm} hex must be lowercase 0-9a-f`);
-  if (hex.length !== want) throw new InvalidDigestError(input, `${algorithm} needs ${want} hex digits, got ${hex.length}`);
+  if (hex.length !== want) {
+    throw new InvalidDigestError(input, `${algorithm} needs ${want} hex digits, got ${hex.length}`);
+  }
   return { algorithm: algorithm as DigestAlgorithm, hex, value: input };
 }
 

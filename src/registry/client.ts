@@ -267,7 +267,8 @@ export class RegistryClient {
         options.signal,
       );
       if (descriptor.size !== undefined && bytes.byteLength !== descriptor.size) {
-        throw new ShortBodyError(`${where}: blob ${digest.value} has ${bytes.byteLength} bytes, expected ${descriptor.size}`);
+        const got = `${bytes.byteLength} bytes, expected ${descriptor.size}`;
+        throw new ShortBodyError(`${where}: blob ${digest.value} has ${got}`);
       }
       const actual = digestOf(bytes, digest.algorithm);
       if (actual !== digest.value) throw new DigestMismatchError(digest.value, actual, `${where}: blob`);
@@ -290,7 +291,9 @@ export class RegistryClient {
       if (res.status === 404) throw new BlobUnknownError(where, d, { data: { status: 404 } });
       if (res.status !== 200) throw statusError(res, new Uint8Array(), { where, kind: 'blob', reference: d });
       const size = Number(res.header('content-length'));
-      if (!Number.isSafeInteger(size) || size < 0) throw new HttpStatusError(`${where}: HEAD of blob ${d} gave no usable Content-Length`, 200);
+      if (!Number.isSafeInteger(size) || size < 0) {
+        throw new HttpStatusError(`${where}: HEAD of blob ${d} gave no usable Content-Length`, 200);
+      }
       return { digest: d, size };
     });
   }

@@ -125,7 +125,9 @@ async function putManifest(dir: string, name: string, ref: string, req: Incoming
   const body = await readBody(req, MAX_PUSHED_MANIFEST);
   if (!body) return sendError(res, 413, 'MANIFEST_INVALID', `manifest larger than ${MAX_PUSHED_MANIFEST} bytes`);
   const digest = digestOf(body);
-  if (isDigest(ref, 'sha256') ? ref !== digest : !TAG_RE.test(ref)) return sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`);
+  if (isDigest(ref, 'sha256') ? ref !== digest : !TAG_RE.test(ref)) {
+    return sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`);
+  }
   let doc: { mediaType?: string; artifactType?: string; config?: { mediaType?: string }; subject?: { digest?: string } };
   try {
     doc = JSON.parse(body.toString('utf8'));

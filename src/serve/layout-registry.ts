@@ -156,7 +156,9 @@ async function sendManifest(dir: string, ref: string, req: IncomingMessage, res:
   const desc = isDigest(ref)
     ? entries.find((d) => d.digest === ref) ?? { digest: ref, mediaType: undefined }
     : entries.find((d) => d.annotations?.[REF_NAME] === ref);
-  if (!desc?.digest || !isDigest(desc.digest)) return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+  if (!desc?.digest || !isDigest(desc.digest)) {
+    return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+  }
   let body: Buffer;
   try {
     body = await readFile(blobPath(dir, desc.digest));

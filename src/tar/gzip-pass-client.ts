@@ -40,7 +40,8 @@ function rebuildError(e: { name: string; code?: string; message: string; data?: 
     case 'ERR_OCIFS_UNSUPPORTED_LAYER':
       return new UnsupportedLayerError(String(d.reason ?? e.message));
     default:
-      return isOcifsErrorCode(e.code) ? new OcifsError(e.code, e.message, { data: d }) : new Error(`${e.name}: ${e.message}`);
+      if (isOcifsErrorCode(e.code)) return new OcifsError(e.code, e.message, { data: d });
+      return new Error(`${e.name}: ${e.message}`);
   }
 }
 

@@ -15,5 +15,11 @@ export { openZstdLayer, buildZstdIndex, ZstdFramesSource, ZSTD_INDEX_NAME, DEFAU
 export { TempDerivedBlobStore, type DerivedBlobStore, type DerivedBlobWriter } from './derived-blob.js';
 export { parseSociIndex, loadZtoc, verifyZtocAgainstLayer, openSociLayer, SociFileSystem, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, SOCI_LAYER_MEDIA_TYPE, SOCI_INDEX_DIGEST_ANNOTATION, MAX_ZTOC_SIZE, type SociIndex, type ZtocDescriptor, type Ztoc } from './soci.js';
 export { TocSource, type ChunkDecoder } from './toc-source.js';
-export { CorruptTarError, CorruptGzipError, CorruptIndexError, CorruptTocError, UnsupportedLayerError } from './errors.js';
+export {
+  CorruptTarError,
+  CorruptGzipError,
+  CorruptIndexError,
+  CorruptTocError,
+  UnsupportedLayerError,
+} from './errors.js';
 export { NotARegularFileError } from '../errors.js';

@@ -82,7 +82,8 @@ export function parseSociIndex(manifestBytes: Uint8Array): SociIndex {
     const layerDigest = d?.annotations?.[SOCI_LAYER_DIGEST];
     if (typeof digest !== 'string' || !isDigest(digest, 'sha256')) bad('SOCI index', 'bad zTOC digest');
     if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0 || d.size > MAX_ZTOC_SIZE) bad('SOCI index', `bad zTOC size for ${digest}`);
-    if (typeof layerDigest !== 'string' || !isDigest(layerDigest, 'sha256')) continue; // not a zTOC (e.g. a config blob)
+    // Not a zTOC (e.g. a config blob).
+    if (typeof layerDigest !== 'string' || !isDigest(layerDigest, 'sha256')) continue;
     ztocs.push({ digest, size: d.size, layerDigest, layerMediaType: d.annotations?.[SOCI_LAYER_MEDIA_TYPE] });
   }
   return { version: version as 1 | 2, subject: typeof doc.subject?.digest === 'string' ? doc.subject.digest : undefined, ztocs };

@@ -31,7 +31,8 @@ const TWO_32 = 2 ** 32;
  *   {@link MAX_RDEV_MINOR} (or a negative or fractional one)
  */
 export function makeRdev(major: number, minor: number): number {
-  if (!Number.isInteger(major) || !Number.isInteger(minor) || major < 0 || minor < 0 || major > MAX_RDEV_MAJOR || minor > MAX_RDEV_MINOR) {
+  const inRange = (n: number, max: number) => Number.isInteger(n) && n >= 0 && n <= max;
+  if (!inRange(major, MAX_RDEV_MAJOR) || !inRange(minor, MAX_RDEV_MINOR)) {
     throw new DeviceNumberError(major, minor);
   }
   const hi = (major & 0xfffff000) + Math.floor(minor / 2 ** 20); // bits 32–63, as a 32-bit number

@@ -13,7 +13,8 @@ import { CorruptCompressedDataError } from '../codec/errors.js';
  */
 export class DirectoryCycleError extends OcifsError {
   constructor(path: string, ino: number, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE', `${path}: directory inode ${ino} appears twice in the tree (a cycle or a directory hardlink: corrupt image)`, {
+    const why = 'a cycle or a directory hardlink: corrupt image';
+    super('ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE', `${path}: directory inode ${ino} appears twice in the tree (${why})`, {
       ...options,
       data: { path, ino, ...options.data },
     });

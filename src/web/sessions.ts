@@ -46,7 +46,8 @@ export interface Lease {
 /** A reference the page may not open. */
 export class RefRefusedError extends InvalidReferenceError {
   constructor(ref: string) {
-    super(ref.slice(0, 200), 'only image references can be opened from the page (a local file only when given on the command line)');
+    const reason = 'only image references can be opened from the page';
+    super(ref.slice(0, 200), `${reason} (a local file only when given on the command line)`);
   }
 }
 

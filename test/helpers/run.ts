@@ -21,7 +21,13 @@ export function run(cmd: string, args: string[], options: SpawnOptions & { input
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), pid: child.pid }),
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out),
+        stderr: Buffer.concat(err).toString('utf8'),
+        pid: child.pid,
+      }),
     );
     child.stdin!.on('error', () => {});
     child.stdin!.end(options.input ?? undefined);

@@ -10,13 +10,20 @@ import { join } from 'node:path';
 import { ocifs } from '../helpers/cli.js';
 import { runOk } from '../helpers/run.js';
 
+const HINT = String.raw` \(run with --help for usage\)\n$`;
 const USAGE: [string[], RegExp][] = [
   [['ls', '--nope', './x.erofs'], /^ocifs: unknown option '--nope' \(run with --help for usage\)\n$/],
   [['lss', './x.erofs'], /^ocifs: unknown command 'lss' \(Did you mean ls\?\) \(run with --help for usage\)\n$/],
   [['ls'], /^ocifs: missing required argument 'ref' \(run with --help for usage\)\n$/],
-  [['stat', './x.erofs', '/a', '/b'], /^ocifs: too many arguments for 'stat'\. Expected 2 arguments but got 3\. \(run with --help for usage\)\n$/],
+  [
+    ['stat', './x.erofs', '/a', '/b'],
+    new RegExp(String.raw`^ocifs: too many arguments for 'stat'\. Expected 2 arguments but got 3\.` + HINT),
+  ],
   [['cache', 'rm', '--nope'], /^ocifs: unknown option '--nope' \(run with --help for usage\)\n$/],
-  [['ls', '--platform'], /^ocifs: option '--platform <os\/arch\[\/variant\]>' argument missing \(run with --help for usage\)\n$/],
+  [
+    ['ls', '--platform'],
+    new RegExp(String.raw`^ocifs: option '--platform <os/arch\[/variant\]>' argument missing` + HINT),
+  ],
 ];
 
 for (const [args, want] of USAGE) {

@@ -13,7 +13,8 @@ let img: ResolvedImage;
 const blob = randomBytes(1024 * 1024 + 3);
 const BLOB = /\/blobs\//;
 
-const code = (c: OcifsErrorCode, re?: RegExp) => (e: unknown) => isOcifsError(e, c) && (re === undefined || re.test((e as Error).message));
+const code = (c: OcifsErrorCode, re?: RegExp) => (e: unknown) =>
+  isOcifsError(e, c) && (re === undefined || re.test((e as Error).message));
 
 useProxiedBlob(blob, 'f/app', (f) => ({ proxy, img } = f));
 

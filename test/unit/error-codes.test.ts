@@ -25,7 +25,11 @@ function codesIn(text: string): string[] {
 }
 
 test('every code written in src is in OCIFS_ERROR_CODES', () => {
-  const unknown = sources.flatMap(({ file, text }) => codesIn(text).filter((c) => !isOcifsErrorCode(c)).map((c) => `${file}: ${c}`));
+  const unknown = sources.flatMap(({ file, text }) =>
+    codesIn(text)
+      .filter((c) => !isOcifsErrorCode(c))
+      .map((c) => `${file}: ${c}`),
+  );
   assert.deepEqual(unknown, []);
 });
 
@@ -48,7 +52,9 @@ test('each code is given by one class, and no error is built inline from a liter
   const givenBy = new Map<string, string[]>();
   const inline: string[] = [];
   for (const { file, text } of sources) {
-    for (const m of text.matchAll(/super\(\s*'(ERR_OCIFS_[A-Z0-9_]+)'/g)) givenBy.set(m[1], [...(givenBy.get(m[1]) ?? []), file]);
+    for (const m of text.matchAll(/super\(\s*'(ERR_OCIFS_[A-Z0-9_]+)'/g)) {
+      givenBy.set(m[1], [...(givenBy.get(m[1]) ?? []), file]);
+    }
     for (const m of text.matchAll(/new \w*Error\(\s*['"`](ERR_OCIFS_[A-Z0-9_]+)/g)) inline.push(`${file}: ${m[1]}`);
   }
   assert.deepEqual([...givenBy].filter(([, where]) => where.length > 1), []);

@@ -29,7 +29,8 @@ const manifest = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-const bad = (code: OcifsErrorCode, re: RegExp) => (e: unknown) => isOcifsError(e, code) && re.test((e as Error).message);
+const bad = (code: OcifsErrorCode, re: RegExp) => (e: unknown) =>
+  isOcifsError(e, code) && re.test((e as Error).message);
 
 test('parses an OCI manifest and keeps descriptor fields', () => {
   const doc = parseManifestDocument(enc(manifest({ annotations: { a: 'b' } })));

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { makeRdev, splitRdev, MAX_RDEV_MAJOR, MAX_RDEV_MINOR } from '../../src/vfs/device.js';
 import { isOcifsError } from '../../src/errors.js';
 
+const PY_MAKEDEV = 'import os,sys,json; p=json.load(sys.stdin); print(json.dumps([str(os.makedev(a,b)) for a,b in p]))';
 const majors = [0, 1, 0xff, 0x100, 0xfff, 0x1000, 0x1abc, 0xfffff, 0x100000, MAX_RDEV_MAJOR];
 const minors = [0, 1, 0xff, 0x100, 0xfffff, 0x100000, 0x12345, 0xffffff, 0x1000000, 2 ** 31 - 1];
 
@@ -14,7 +15,7 @@ test('makeRdev is glibc makedev and splitRdev its major/minor, for every pair of
   const pairs = majors.flatMap((M) => minors.map((m) => [M, m]));
   // Python's os.makedev/major/minor call glibc's (its arguments are C ints: minors up to 2^31 - 1).
   const glibc = JSON.parse(
-    execFileSync('python3', ['-c', 'import os,sys,json; p=json.load(sys.stdin); print(json.dumps([str(os.makedev(a,b)) for a,b in p]))'], {
+    execFileSync('python3', ['-c', PY_MAKEDEV], {
       input: JSON.stringify(pairs),
       encoding: 'utf8',
     }),

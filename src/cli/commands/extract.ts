@@ -90,7 +90,8 @@ export function register(program: Command): void {
         // not match the layer.
         if (isOcifsError(err, 'ERR_OCIFS_DIGEST_MISMATCH')) {
           // The same error (class, code, data), with what it means for DEST.
-          err.message = `${err.message}; files extracted to ${dest} may hold wrong bytes: remove them and extract again`;
+          const advice = `files extracted to ${dest} may hold wrong bytes: remove them and extract again`;
+          err.message = `${err.message}; ${advice}`;
         }
         throw err;
       } finally {

@@ -55,7 +55,8 @@ class Lister {
   }
 
   private async describe(path: string, inode: Inode): Promise<Described> {
-    const target = inode.type === 'symlink' && (this.flags.long || this.flags.json) ? await this.fs.readlink(inode.ino, { signal: this.signal }) : undefined;
+    const wantTarget = inode.type === 'symlink' && (this.flags.long || this.flags.json);
+    const target = wantTarget ? await this.fs.readlink(inode.ino, { signal: this.signal }) : undefined;
     const name = path === '/' ? '/' : path.slice(path.lastIndexOf('/') + 1);
     const shown = target !== undefined ? `${name} -> ${target}` : name;
     return { row: this.flags.long ? [...longColumns(inode), shown] : [shown], json: inodeJson(path, inode, target) };
@@ -82,7 +83,8 @@ class Lister {
         return inode ? this.describe(p, inode) : { row: [e.name] };
       }),
     );
-    return { described, subdirs: entries.filter((e) => e.type === 'dir').map((e) => ({ path: joinPath(path, e.name), ino: e.ino })) };
+    const subdirs = entries.filter((e) => e.type === 'dir').map((e) => ({ path: joinPath(path, e.name), ino: e.ino }));
+    return { described, subdirs };
   }
 
   private print(l: Listing): void {
@@ -94,7 +96,8 @@ class Lister {
   }
 
   async run(path: string): Promise<void> {
-    const { inode, path: canonical } = await resolveEntry(this.fs, path, { followFinal: !this.flags.long, signal: this.signal });
+    const resolveOptions = { followFinal: !this.flags.long, signal: this.signal };
+    const { inode, path: canonical } = await resolveEntry(this.fs, path, resolveOptions);
     const start = inode;
     if (start.type !== 'dir') {
       const d = await this.describe(canonical, start);

@@ -54,7 +54,9 @@ export function register(program: Command): void {
         ['inode', String(doc.ino)],
       ];
       if ('rdev' in doc) rows.push(['device', String(doc.rdev)]);
-      for (const [k, v] of Object.entries(details)) rows.push([k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]);
+      for (const [k, v] of Object.entries(details)) {
+        rows.push([k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]);
+      }
       for (const [k, v] of Object.entries(doc.xattrs)) rows.push(['xattr', `${k}=${v}`]);
       const width = Math.max(...rows.map(([k]) => k.length));
       const lines = rows.map(([k, v]) => `${k.padStart(width)}: ${v}`);
