@@ -13,7 +13,23 @@ export * from './cache/index.js';
 export * from './image/index.js';
 export type { FileSystem, Inode, DirEntry, FileType, FsStats } from './vfs/types.js';
 export { TYPE_BITS, S_IFMT } from './vfs/types.js';
-export { NotADirectoryError, IsADirectoryError, NotASymlinkError, SymlinkLoopError } from './vfs/errors.js';
+export {
+  NotADirectoryError,
+  IsADirectoryError,
+  NotASymlinkError,
+  SymlinkLoopError,
+  DeviceNumberError,
+} from './vfs/errors.js';
+export {
+  DirectoryCycleError,
+  UnsafeNameError,
+  ExtractConflictError,
+  InodeRangeError,
+  ExtractIoError,
+  ContentSizeError,
+  ContentDecodeError,
+} from './vfs/tool-errors.js';
+export { makeRdev, splitRdev, MAX_RDEV_MAJOR, MAX_RDEV_MINOR } from './vfs/device.js';
 export { resolvePath, resolveEntry, normalizePath, joinPath, DEFAULT_MAX_SYMLINKS, type ResolveOptions, type ResolvedPath } from './vfs/path.js';
 export { walk, isSafeName, DEFAULT_WALK_PREFETCH, type WalkEntry, type WalkOptions } from './vfs/walk.js';
 export { extractTree, measureTree, DEFAULT_EXTRACT_CONCURRENCY, type ExtractOptions, type ExtractResult, type ExtractProgress, type ExtractWarning } from './vfs/extract.js';
@@ -44,7 +60,7 @@ export {
   type TarLayer,
 } from './tar/index.js';
 export { decompress, CorruptCompressedDataError, UnsupportedCodecError, scanZstdFrames, createZstdDecoder } from './codec/index.js';
-export { serveLayout, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';
+export { serveLayout, NotALayoutError, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';
 export * from './mount/index.js';
 export {
   buildZtocs,
@@ -63,4 +79,13 @@ export {
   type PushedSociIndex,
   type ZtocContent,
 } from './build/soci/index.js';
-export { startWebServer, imagePath, DEFAULT_WEB_HOST, type WebServer, type WebServerOptions } from './web/index.js';
+export {
+  startWebServer,
+  imagePath,
+  DEFAULT_WEB_HOST,
+  NotAPictureError,
+  WebAssetsError,
+  RangeNotSatisfiableError,
+  type WebServer,
+  type WebServerOptions,
+} from './web/index.js';

@@ -4,11 +4,11 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { CachedSource } from './cached-source.js';
-import { parseDigest, type ParsedDigest } from './digest.js';
+import { parseDigest, type Digest } from '../ref/digest.js';
 import type { DiskStore, DiskStoreParams } from './disk-store.js';
 import { openDiskStore, probeInstance, readOriginName, reconcileOrigins } from './disk-open.js';
 import { evictDir, sweepLeftovers } from './evict.js';
@@ -155,11 +155,13 @@ export class BlobCache {
     const d = parseDigest(digest);
     checkBlobSize(size, upstream);
     const resolved = resolveSourceOptions(options, this.sourceOptions);
-    const key = `${resolved.origin}\n${d.digest}`;
+    const key = `${resolved.origin}\n${d.value}`;
     for (;;) {
       const open = this.sources.get(key);
       if (!open) break;
-      if (open.size !== size) throw new InvalidOptionError('size', `blob ${d.digest} is open with size ${open.size}, not ${size}`);
+      if (open.size !== size) {
+        throw new InvalidOptionError('size', `blob ${d.value} is open with size ${open.size}, not ${size}`);
+      }
       try {
         await open.ready;
         return open.source.retain();
@@ -182,11 +184,11 @@ export class BlobCache {
       onVerified: async (store) => {
         await reconcileOrigins(this.storeParams(d, size, store.chunkSize, true, resolved), store as DiskStore);
         // This process's sources of other origins read the verified blob from now on.
-        for (const [k, e] of this.sources) if (e.digest === d.digest && k !== key) e.source.resetStore();
+        for (const [k, e] of this.sources) if (e.digest === d.value && k !== key) e.source.resetStore();
       },
     });
     const ready = source.open();
-    const entry: OpenEntry = { source, ready, size, digest: d.digest };
+    const entry: OpenEntry = { source, ready, size, digest: d.value };
     this.sources.set(key, entry);
     try {
       await ready;
@@ -198,7 +200,13 @@ export class BlobCache {
     return source;
   }
 
-  private storeParams(d: ParsedDigest, size: number | undefined, chunkSize: number, adopt: boolean, o: ResolvedSourceOptions): DiskStoreParams {
+  private storeParams(
+    d: Digest,
+    size: number | undefined,
+    chunkSize: number,
+    adopt: boolean,
+    o: ResolvedSourceOptions,
+  ): DiskStoreParams {
     return {
       layout: this.layout,
       digest: d,
@@ -209,7 +217,8 @@ export class BlobCache {
       claimStaleMs: o.claimStaleMs,
       verify: o.verify,
       onOriginMismatch: (origin, chunks) => {
-        debug('%s: %d chunks fetched through %s differ from the verified blob (that origin sent wrong bytes)', d.digest, chunks, JSON.stringify(origin));
+        const what = '%s: %d chunks fetched through %s differ from the verified blob (that origin sent wrong bytes)';
+        debug(what, d.value, chunks, JSON.stringify(origin));
         if (o.stats) o.stats.originMismatches++;
       },
     };
@@ -258,7 +267,7 @@ export class BlobCache {
 
   private async describe(e: ScanEntry): Promise<CacheEntry> {
     const entry: CacheEntry = {
-      digest: e.digest.digest,
+      digest: e.digest.value,
       origin: e.place === 'verified' ? null : ((await readOriginName(e.dir)) ?? ''),
       size: null,
       chunkSize: null,
@@ -295,7 +304,9 @@ export class BlobCache {
   async verify(digest?: string): Promise<VerifyResult[]> {
     const d = digest === undefined ? undefined : parseDigest(digest);
     const instances = d ? await scanDigest(this.layout, d) : await scanCache(this.layout);
-    if (d && instances.length === 0) return [{ digest: d.digest, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }];
+    if (d && instances.length === 0) {
+      return [{ digest: d.value, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }];
+    }
     const out: VerifyResult[] = [];
     for (const e of instances) out.push(await this.verifyOne(e));
     return out;
@@ -305,7 +316,14 @@ export class BlobCache {
     const d = e.digest;
     const origin = e.place === 'verified' ? null : ((await readOriginName(e.dir)) ?? '');
     const none: SidecarCheck = { kept: [], discarded: [] };
-    const result = (status: VerifyResult['status'], more: Partial<VerifyResult> = {}): VerifyResult => ({ digest: d.digest, origin, status, discarded: false, sidecars: none, ...more });
+    const result = (status: VerifyResult['status'], more: Partial<VerifyResult> = {}): VerifyResult => ({
+      digest: d.value,
+      origin,
+      status,
+      discarded: false,
+      sidecars: none,
+      ...more,
+    });
     const params = this.storeParams(d, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true, origin: origin ?? '' });
     const probe = await probeInstance(params, e.dir, e.place);
     if (probe.kind === 'missing') return result('missing');
@@ -313,7 +331,7 @@ export class BlobCache {
       const reason = probe.kind === 'corrupt' ? probe.reason : 'instance changed while checking';
       if (probe.kind === 'corrupt') {
         await evictDir(e.dir, this.layout.trash, probe.ino);
-        this.detach(d.digest);
+        this.detach(d.value);
       }
       return result('corrupt', { detail: reason, discarded: probe.kind === 'corrupt' });
     }
@@ -329,7 +347,7 @@ export class BlobCache {
       if (hex !== d.hex) {
         // Its sidecars were derived from these bytes: they go with them.
         await store.discard('digest mismatch (verify)');
-        this.detach(d.digest);
+        this.detach(d.value);
         return result('mismatch', { detail: `content hashes to ${d.algorithm}:${hex}`, discarded: true });
       }
       await store.setComplete(true);
@@ -361,22 +379,22 @@ export class BlobCache {
     const evicted = new Set<string>();
     for (const e of entries) {
       if (usage <= maxSize) break;
-      if (keep.has(e.digest.digest)) continue;
+      if (keep.has(e.digest.value)) continue;
       await evictDir(e.dir, this.layout.trash);
       // A digest's partial/ directory goes with its last origin's instance.
       if (e.place === 'partial') await rmdir(this.layout.partialRoot(e.digest)).catch(() => {});
-      this.detach(e.digest.digest);
+      this.detach(e.digest.value);
       usage -= e.blobBytes + e.sidecarBytes;
-      evicted.add(e.digest.digest);
+      evicted.add(e.digest.value);
     }
     if (evicted.size) debug('gc: evicted %d blobs, %d -> %d bytes', evicted.size, before, usage);
     return { before, after: usage, evicted: [...evicted] };
   }
 
-  private async evict(d: ParsedDigest): Promise<boolean> {
+  private async evict(d: Digest): Promise<boolean> {
     const a = await evictDir(this.layout.blobDir(d), this.layout.trash);
     const b = await evictDir(this.layout.partialRoot(d), this.layout.trash);
-    this.detach(d.digest);
+    this.detach(d.value);
     return a || b;
   }
 

@@ -14,12 +14,19 @@
  * @packageDocumentation
  */
 import type { FileHandle } from 'node:fs/promises';
-import { debuglog } from 'node:util';
-import { DigestMismatchError, OcifsError, throwIfAborted, AbortedError } from '../errors.js';
+import { debuglog } from '../io/debug-log.js';
+import { DigestMismatchError, throwIfAborted, AbortedError } from '../errors.js';
 import type { ByteSource, ExtraBytesSink, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
-import { CacheClosedError, CacheCorruptError, UpstreamShortReadError } from './errors.js';
-import type { ParsedDigest } from './digest.js';
+import {
+  CacheClosedError,
+  CacheCorruptError,
+  CacheFullError,
+  CacheIncompleteError,
+  CacheStuckError,
+  UpstreamShortReadError,
+} from './errors.js';
+import type { Digest } from '../ref/digest.js';
 import { DiskStore } from './disk-store.js';
 import { FetchTask, type Piece } from './fetch-task.js';
 import { isNoSpace } from './fs-util.js';
@@ -75,7 +82,7 @@ export type StoreOpener = (chunkSize: number, adopt: boolean) => Promise<ChunkSt
 
 /** How a {@link CachedSource} is wired to its cache. */
 export interface CachedSourceInit {
-  digest: ParsedDigest;
+  digest: Digest;
   size: number;
   upstream: ByteSource;
   options: ResolvedSourceOptions;
@@ -137,7 +144,7 @@ export class CachedSource implements StreamableSource {
 
   constructor(private readonly init: CachedSourceInit) {
     this.size = init.size;
-    this.digest = init.digest.digest;
+    this.digest = init.digest.value;
     this.chunkSizeValue = init.chunkSize;
     this.scheduler = new Scheduler(init.options.parallelism);
     this.streamHost = {
@@ -378,7 +385,7 @@ export class CachedSource implements StreamableSource {
       return copied;
     };
     for (let round = 0; ; round++) {
-      if (round > 10_000) throw new OcifsError('ERR_OCIFS_CACHE_STUCK', `${this.digest}: read at ${offset} made no progress`);
+      if (round > 10_000) throw new CacheStuckError(this.digest, offset);
       throwIfAborted(signal);
       store = await this.getStore();
       let anyMissing = false;
@@ -877,11 +884,11 @@ export class CachedSource implements StreamableSource {
       await this.writesDone();
       this.throwIfMismatchSince(seq);
       if (store.kind === 'memory') return;
-      if (store.noSpace) throw new OcifsError('ERR_OCIFS_CACHE_FULL', `${this.digest}: no space left to cache the blob`, { data: { digest: this.digest } });
+      if (store.noSpace) throw new CacheFullError(this.digest);
       if (store.presentCount === store.chunkCount) await this.completeOnce();
     }
     report();
-    if (!this.isComplete) throw new OcifsError('ERR_OCIFS_CACHE_INCOMPLETE', `${this.digest}: could not complete the blob`, { data: { digest: this.digest } });
+    if (!this.isComplete) throw new CacheIncompleteError(this.digest);
   }
 
   /** Fetches the missing chunks of runs `[a, b)` as tasks of at most maxRequestBytes, a few at a time. */

@@ -18,7 +18,7 @@ import { link, open, readdir, readFile, rename, stat, unlink, utimes } from 'nod
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { isNotFound } from './fs-util.js';
 
 const debug = debuglog('ocifs:cache');

@@ -10,7 +10,7 @@
 import { mkdir, open, readdir, readFile, rename, rmdir, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { DiskStore, type DiskStoreParams, type InstancePlace } from './disk-store.js';
 import { BlobSizeMismatchError, CacheIoError } from './errors.js';
 import { evictDir } from './evict.js';
@@ -55,7 +55,7 @@ export async function openDiskStore(p: DiskStoreParams): Promise<DiskStore> {
       await discardDir(p, verifiedDir, v.ino, 'not verified, in the verified place (left by an older ocifs; its origin is unknown)');
       continue;
     }
-    if (v.kind === 'conflict') throw new BlobSizeMismatchError(p.digest.digest, p.size, v.verifiedSize);
+    if (v.kind === 'conflict') throw new BlobSizeMismatchError(p.digest.value, p.size, v.verifiedSize);
     if (v.kind === 'corrupt') await discardDir(p, verifiedDir, v.ino, v.reason);
     if (v.kind !== 'missing') continue;
     const q = await probeInstance(p, partialDir, 'partial');
@@ -67,7 +67,7 @@ export async function openDiskStore(p: DiskStoreParams): Promise<DiskStore> {
       // Verified, but a crash came before its move into blobs/: finish the move.
       await q.store.promote();
       await q.store.close();
-    } else if (q.kind === 'conflict') throw new BlobSizeMismatchError(p.digest.digest, p.size, q.verifiedSize);
+    } else if (q.kind === 'conflict') throw new BlobSizeMismatchError(p.digest.value, p.size, q.verifiedSize);
     else if (q.kind === 'corrupt') await discardDir(p, partialDir, q.ino, q.reason);
     else if (q.kind === 'missing') await createInstance(p, p.size, partialDir);
   }
@@ -75,7 +75,7 @@ export async function openDiskStore(p: DiskStoreParams): Promise<DiskStore> {
 }
 
 async function discardDir(p: DiskStoreParams, dir: string, ino: number | undefined, reason: string): Promise<void> {
-  debug('%s: discarding instance %s: %s', p.digest.digest, dir, reason);
+  debug('%s: discarding instance %s: %s', p.digest.value, dir, reason);
   await evictDir(dir, p.layout.trash, ino).catch((err) => debug('evict %s: %s', dir, err));
 }
 
@@ -231,12 +231,13 @@ export async function reconcileOrigins(p: DiskStoreParams, verified: DiskStore):
       try {
         differing = await countDiffering(copy, verified);
       } catch (err) {
-        debug('%s: comparing %s failed: %s', p.digest.digest, dir, (err as Error).message);
+        debug('%s: comparing %s failed: %s', p.digest.value, dir, (err as Error).message);
       }
       const origin = (await readOriginName(dir)) ?? name;
       await copy.discard(differing ? `${differing} chunks differ from the verified blob` : 'superseded by the verified blob');
       if (differing > 0) {
-        debug('%s: origin %s had sent %d chunks that differ from the verified blob; its copy was discarded', p.digest.digest, JSON.stringify(origin), differing);
+        const what = '%s: origin %s had sent %d chunks that differ from the verified blob; its copy was discarded';
+        debug(what, p.digest.value, JSON.stringify(origin), differing);
         p.onOriginMismatch?.(origin, differing);
       }
     } else if (probe?.kind === 'corrupt') {

@@ -17,10 +17,10 @@
  */
 import { open, rename, rmdir, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { ClaimSet, CLAIM_BLOCK_BYTES } from './claims.js';
 import { CacheCorruptError, CacheIoError } from './errors.js';
-import type { ParsedDigest } from './digest.js';
+import type { Digest } from '../ref/digest.js';
 import { evictDir } from './evict.js';
 import { fsyncDir, isNoSpace, isNotFound, preadFull, pwriteFull, pwritevFull } from './fs-util.js';
 import { partsLength, sliceParts } from './streaming.js';
@@ -40,7 +40,7 @@ export const ACCESS_TOUCH_INTERVAL_MS = 60_000;
 /** What opening an instance needs (see `openDiskStore`). */
 export interface DiskStoreParams {
   layout: CacheLayout;
-  digest: ParsedDigest;
+  digest: Digest;
   /** Where the bytes come from: a new instance is filled in this origin's own directory until verified. */
   origin: string;
   /** The blob's size; an instance recording another size is discarded. Undefined (management only): take it from the instance. */
@@ -251,7 +251,8 @@ export class DiskStore implements ChunkStore {
     if (failure !== undefined) throw new CacheIoError(join(this.dir, DATA_FILE), 'write', failure);
     if (full) {
       this.noSpace = true;
-      debug('%s: no space to cache all of %d bytes at %d; the rest is served uncached', this.p.digest.digest, total, c0 * cs);
+      const d = this.p.digest.value;
+      debug('%s: no space to cache all of %d bytes at %d; the rest is served uncached', d, total, c0 * cs);
     }
     if (!full) this.noSpace = false;
     const fresh = written.filter((c) => this.local[c] === LOCAL_MISSING);
@@ -295,7 +296,9 @@ export class DiskStore implements ChunkStore {
             // once: nothing written to this instance since can be trusted, so stop caching here.
             this.failed = true;
             if (isNoSpace(err)) this.noSpace = true;
-            debug('%s: commit failed (%s); chunks stay missing, caching stops for this blob', this.p.digest.digest, (err as Error).message);
+            const d = this.p.digest.value;
+            const why = (err as Error).message;
+            debug('%s: commit failed (%s); chunks stay missing, caching stops for this blob', d, why);
           }
         }
         for (const c of b.chunks) {
@@ -361,7 +364,7 @@ export class DiskStore implements ChunkStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-        debug('%s: another origin verified the blob first; dropping this copy', this.p.digest.digest);
+        debug('%s: another origin verified the blob first; dropping this copy', this.p.digest.value);
         await evictDir(from, this.p.layout.trash, this.mapIno).catch((e) => debug('evict %s: %s', from, e));
         return false;
       }
@@ -375,7 +378,7 @@ export class DiskStore implements ChunkStore {
     await fsyncDir(dirname(from));
     // The digest's partial/ directory goes when no other origin has a copy in it.
     await rmdir(dirname(from)).catch(() => {});
-    debug('%s: verified copy moved into blobs/', this.p.digest.digest);
+    debug('%s: verified copy moved into blobs/', this.p.digest.value);
     return true;
   }
 
@@ -392,7 +395,7 @@ export class DiskStore implements ChunkStore {
   }
 
   async discard(reason: string): Promise<void> {
-    debug('%s: discarding: %s', this.p.digest.digest, reason);
+    debug('%s: discarding: %s', this.p.digest.value, reason);
     this.failed = true;
     this.complete = false;
     this.local.fill(LOCAL_MISSING);

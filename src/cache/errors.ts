@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { OcifsError, type OcifsErrorOptions } from '../errors.js';
+import { OcifsError, ShortReadError, type OcifsErrorOptions } from '../errors.js';
 
 /**
  * The cache directory (or one of its layout directories or ancestors) could be modified by
@@ -41,11 +41,10 @@ export class CacheClosedError extends OcifsError {
 }
 
 /** The upstream of a cached blob returned a different number of bytes than asked. */
-export class UpstreamShortReadError extends OcifsError {
+export class UpstreamShortReadError extends ShortReadError {
   constructor(digest: string, offset: number, expected: number, got: number) {
-    super('ERR_OCIFS_SHORT_READ', `${digest}: upstream returned ${got} bytes at offset ${offset}, expected ${expected}`, {
-      data: { digest, offset, expected, got },
-    });
+    const message = `${digest}: upstream returned ${got} bytes at offset ${offset}, expected ${expected}`;
+    super(message, { digest, offset, expected, got });
   }
 }
 
@@ -53,7 +52,8 @@ export class UpstreamShortReadError extends OcifsError {
 export class CacheIoError extends OcifsError {
   constructor(path: string, op: string, cause: unknown) {
     const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-    super('ERR_OCIFS_CACHE_IO', `${path}: ${op} failed${code ? ` (${code})` : ''}`, { cause, data: { path, op, errno: code } });
+    const message = `${path}: ${op} failed${code ? ` (${code})` : ''}`;
+    super('ERR_OCIFS_CACHE_IO', message, { cause, data: { path, op, errno: code } });
   }
 }
 
@@ -63,8 +63,39 @@ export class CacheIoError extends OcifsError {
  */
 export class BlobSizeMismatchError extends OcifsError {
   constructor(digest: string, expected: number, verifiedSize: number) {
-    super('ERR_OCIFS_SIZE_MISMATCH', `${digest}: size ${expected} was given, but the cached copy verified against this digest has ${verifiedSize} bytes`, {
+    const cached = `the cached copy verified against this digest has ${verifiedSize} bytes`;
+    super('ERR_OCIFS_SIZE_MISMATCH', `${digest}: size ${expected} was given, but ${cached}`, {
       data: { digest, expected, actual: verifiedSize },
+    });
+  }
+}
+
+/** The disk (or quota) filled up: a fill could not keep the whole blob. */
+export class CacheFullError extends OcifsError {
+  constructor(digest: string) {
+    super('ERR_OCIFS_CACHE_FULL', `${digest}: no space left to cache the blob`, { data: { digest } });
+  }
+}
+
+/** A blob that had to end complete (and so verified) in the cache is not; `reason` says why. */
+export class CacheIncompleteError extends OcifsError {
+  constructor(digest: string, reason = 'could not complete the blob') {
+    super('ERR_OCIFS_CACHE_INCOMPLETE', `${digest}: ${reason}`, { data: { digest } });
+  }
+}
+
+/** A read kept finding its chunks missing after fetching them (a bug or a store that loses writes). */
+export class CacheStuckError extends OcifsError {
+  constructor(digest: string, offset: number) {
+    super('ERR_OCIFS_CACHE_STUCK', `${digest}: read at ${offset} made no progress`, { data: { digest, offset } });
+  }
+}
+
+/** A blob's cached copy kept changing (discarded, or replaced by a verified copy) while it was read whole. */
+export class CacheUnstableError extends OcifsError {
+  constructor(digest: string, what: string) {
+    super('ERR_OCIFS_CACHE_UNSTABLE', `${what}: its cached copy kept changing while it was indexed`, {
+      data: { digest },
     });
   }
 }

@@ -8,7 +8,7 @@
  */
 import { readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { MAP_FILE } from './layout.js';
 import { isNotFound, randomName, removeTree } from './fs-util.js';
 

@@ -6,21 +6,19 @@
  */
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { OcifsError } from '../errors.js';
+import { readFully } from '../io/read-fully.js';
 import { sliceParts } from './streaming.js';
 
-/** Reads exactly `length` bytes at `position` into `buf[offset..]`; throws on a short file. */
-export async function preadFull(fh: FileHandle, buf: Uint8Array, offset: number, length: number, position: number, path: string): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, offset + done, length - done, position + done);
-    if (bytesRead === 0) {
-      throw new OcifsError('ERR_OCIFS_SHORT_READ', `${path}: file ended at ${position + done}, expected ${position + length}`, {
-        data: { path, offset: position + done },
-      });
-    }
-    done += bytesRead;
-  }
+/** Reads exactly `length` bytes at `position` into `buf[offset..]` ({@link readFully}); throws on a short file. */
+export function preadFull(
+  fh: FileHandle,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+  path: string,
+): Promise<void> {
+  return readFully(fh, buf, { offset, length, position, what: path });
 }
 
 /** Writes all of `buf` at `position`. */

@@ -12,8 +12,8 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { debuglog } from 'node:util';
-import type { DigestAlgorithm } from './digest.js';
+import { debuglog } from '../io/debug-log.js';
+import type { DigestAlgorithm } from '../ref/digest.js';
 
 const debug = debuglog('ocifs:cache');
 

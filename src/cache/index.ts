@@ -16,6 +16,17 @@ export {
   type MemoryBlobCacheOptions,
   type ReadaheadOptions,
 } from './options.js';
-export { CacheInsecureError, CacheCorruptError, CacheClosedError, CacheIoError, UpstreamShortReadError, BlobSizeMismatchError } from './errors.js';
+export {
+  CacheInsecureError,
+  CacheCorruptError,
+  CacheClosedError,
+  CacheIoError,
+  UpstreamShortReadError,
+  BlobSizeMismatchError,
+  CacheFullError,
+  CacheIncompleteError,
+  CacheStuckError,
+  CacheUnstableError,
+} from './errors.js';
 export { MAX_SIDECAR_BYTES, type SidecarCheck } from './sidecar.js';
 export { DEFAULT_ORIGIN } from './origin.js';

@@ -23,7 +23,7 @@
  * @packageDocumentation
  */
 import { join } from 'node:path';
-import type { ParsedDigest } from './digest.js';
+import type { Digest } from '../ref/digest.js';
 
 /** Top-level directories the cache creates (all 0700). */
 export const LAYOUT_DIRS = ['blobs', 'blobs/sha256', 'blobs/sha512', 'partial', 'partial/sha256', 'partial/sha512', 'tmp', 'trash'] as const;
@@ -49,18 +49,18 @@ export const CACHEDIR_TAG =
 export class CacheLayout {
   constructor(readonly root: string) {}
   /** The verified instance's directory. */
-  blobDir(d: ParsedDigest): string {
+  blobDir(d: Digest): string {
     return join(this.root, 'blobs', d.algorithm, d.hex);
   }
-  dataPath(d: ParsedDigest): string {
+  dataPath(d: Digest): string {
     return join(this.blobDir(d), DATA_FILE);
   }
   /** The directory holding every origin's unverified instance of a blob. */
-  partialRoot(d: ParsedDigest): string {
+  partialRoot(d: Digest): string {
     return join(this.root, 'partial', d.algorithm, d.hex);
   }
   /** The unverified instance fetched through the origin with id `originId`. */
-  partialDir(d: ParsedDigest, originId: string): string {
+  partialDir(d: Digest, originId: string): string {
     return join(this.partialRoot(d), originId);
   }
   algDir(kind: 'blobs' | 'partial', algorithm: string): string {

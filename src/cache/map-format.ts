@@ -27,8 +27,8 @@
  * @packageDocumentation
  */
 import { crc32 } from 'node:zlib';
-import type { ParsedDigest } from './digest.js';
-import { digestBytes } from './digest.js';
+import type { Digest } from '../ref/digest.js';
+import { digestBytes } from '../ref/digest.js';
 
 /** File magic. */
 export const MAP_MAGIC = 'OCIFSMAP';
@@ -70,7 +70,13 @@ export function chunkCount(blobSize: number, chunkSize: number): number {
 }
 
 /** Encodes a new header (state Partial, or Verified for an empty blob's caller to decide). */
-export function encodeHeader(d: ParsedDigest, blobSize: number, chunkSize: number, instanceId: bigint, state: BlobState): Uint8Array {
+export function encodeHeader(
+  d: Digest,
+  blobSize: number,
+  chunkSize: number,
+  instanceId: bigint,
+  state: BlobState,
+): Uint8Array {
   const b = Buffer.alloc(MAP_HEADER_SIZE);
   b.write(MAP_MAGIC, 0, 'latin1');
   b.writeUInt16LE(MAP_VERSION, 8);

@@ -10,7 +10,7 @@ import { InvalidOptionError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { checkBlobSize } from './blob-cache.js';
 import { CachedSource } from './cached-source.js';
-import { parseDigest } from './digest.js';
+import { parseDigest } from '../ref/digest.js';
 import { MemoryPool, MemoryStore } from './memory-store.js';
 import {
   checkChunkSize,
@@ -53,10 +53,12 @@ export class MemoryBlobCache {
     const resolved = resolveSourceOptions(options, this.sourceOptions);
     // Keyed by origin too: nothing is ever verified here before it is read whole, so one
     // origin's chunks are never another's.
-    const key = `${resolved.origin}\n${d.digest}`;
+    const key = `${resolved.origin}\n${d.value}`;
     const open = this.sources.get(key);
     if (open) {
-      if (open.size !== size) throw new InvalidOptionError('size', `blob ${d.digest} is open with size ${open.size}, not ${size}`);
+      if (open.size !== size) {
+        throw new InvalidOptionError('size', `blob ${d.value} is open with size ${open.size}, not ${size}`);
+      }
       return open.source.retain();
     }
     const chunkSize = chunkSizeFor(size, this.chunkSize);

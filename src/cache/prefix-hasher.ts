@@ -10,7 +10,7 @@
  *
  * @packageDocumentation
  */
-import type { ParsedDigest } from './digest.js';
+import type { Digest } from '../ref/digest.js';
 import { newHashState, newLocalHashState, type HashState } from './hash-state.js';
 import { StoreMissError, type ChunkStore } from './store.js';
 import { joinParts, partsLength } from './streaming.js';
@@ -35,7 +35,7 @@ export class PrefixHasher {
   constructor(
     /** The store whose bytes are hashed. */
     readonly store: ChunkStore,
-    digest: ParsedDigest,
+    digest: Digest,
     /** Hash in this thread (a re-check after the worker failed). */
     local = false,
   ) {

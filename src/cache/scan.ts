@@ -7,14 +7,14 @@
  */
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDigest, type ParsedDigest } from './digest.js';
+import { parseDigest, type Digest } from '../ref/digest.js';
 import type { InstancePlace } from './disk-store.js';
 import { SIDECARS_DIR, type CacheLayout } from './layout.js';
 import { isOriginId } from './origin.js';
 
 /** One blob instance in the cache. */
 export interface ScanEntry {
-  digest: ParsedDigest;
+  digest: Digest;
   /** `verified`: in `blobs/`, shared by every origin; `partial`: one origin's, unverified. */
   place: InstancePlace;
   /** The instance directory. */
@@ -45,8 +45,8 @@ export async function allocatedBytes(path: string): Promise<number> {
   return total;
 }
 
-async function digestsIn(layout: CacheLayout, kind: 'blobs' | 'partial'): Promise<ParsedDigest[]> {
-  const out: ParsedDigest[] = [];
+async function digestsIn(layout: CacheLayout, kind: 'blobs' | 'partial'): Promise<Digest[]> {
+  const out: Digest[] = [];
   for (const alg of ['sha256', 'sha512']) {
     for (const hex of await readdir(layout.algDir(kind, alg)).catch(() => [] as string[])) {
       try {
@@ -59,7 +59,7 @@ async function digestsIn(layout: CacheLayout, kind: 'blobs' | 'partial'): Promis
   return out;
 }
 
-async function scanInstance(d: ParsedDigest, place: InstancePlace, dir: string): Promise<ScanEntry | undefined> {
+async function scanInstance(d: Digest, place: InstancePlace, dir: string): Promise<ScanEntry | undefined> {
   const st = await stat(dir).catch(() => undefined);
   if (!st?.isDirectory()) return undefined;
   const sideDir = join(dir, SIDECARS_DIR);
@@ -69,7 +69,7 @@ async function scanInstance(d: ParsedDigest, place: InstancePlace, dir: string):
 }
 
 /** Scans one digest's instances: the verified one first, then each origin's unverified one. */
-export async function scanDigest(layout: CacheLayout, d: ParsedDigest): Promise<ScanEntry[]> {
+export async function scanDigest(layout: CacheLayout, d: Digest): Promise<ScanEntry[]> {
   const out: ScanEntry[] = [];
   const verified = await scanInstance(d, 'verified', layout.blobDir(d));
   if (verified) out.push(verified);
@@ -83,9 +83,10 @@ export async function scanDigest(layout: CacheLayout, d: ParsedDigest): Promise<
 }
 
 /** Every digest with a directory in `blobs/` or `partial/` (instances or not). */
-export async function cachedDigests(layout: CacheLayout): Promise<ParsedDigest[]> {
-  const seen = new Map<string, ParsedDigest>();
-  for (const d of [...(await digestsIn(layout, 'blobs')), ...(await digestsIn(layout, 'partial'))]) seen.set(d.digest, d);
+export async function cachedDigests(layout: CacheLayout): Promise<Digest[]> {
+  const seen = new Map<string, Digest>();
+  const found = [...(await digestsIn(layout, 'blobs')), ...(await digestsIn(layout, 'partial'))];
+  for (const d of found) seen.set(d.value, d);
   return [...seen.values()];
 }
 

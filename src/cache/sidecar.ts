@@ -27,9 +27,9 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError } from '../errors.js';
-import type { ParsedDigest } from './digest.js';
+import type { Digest } from '../ref/digest.js';
 import { CacheIoError } from './errors.js';
 import { fsyncDir, isNotFound, pwriteFull, randomName } from './fs-util.js';
 import { SIDECARS_DIR } from './layout.js';
@@ -85,7 +85,7 @@ export interface SidecarHome {
   dir: string;
   /** The instance id of its map. */
   instanceId: bigint;
-  digest: ParsedDigest;
+  digest: Digest;
   /** The cache's tmp/ directory. */
   tmp: string;
 }
@@ -103,7 +103,7 @@ export async function writeSidecar(home: SidecarHome, name: string, bytes: Uint8
     throw new CacheIoError(tmp, 'create', err);
   });
   try {
-    const head = encodeHead(`${home.digest.digest}/${name}`, home.instanceId, bytes);
+    const head = encodeHead(`${home.digest.value}/${name}`, home.instanceId, bytes);
     await pwriteFull(fh, head, 0);
     await pwriteFull(fh, bytes, head.byteLength);
     await fh.sync();
@@ -139,7 +139,7 @@ export async function readSidecar(home: Omit<SidecarHome, 'tmp'>, name: string):
     if (isNotFound(err)) return undefined;
     throw new CacheIoError(path, 'read', err);
   }
-  const r = decodeSidecar(file, `${home.digest.digest}/${name}`, home.instanceId);
+  const r = decodeSidecar(file, `${home.digest.value}/${name}`, home.instanceId);
   if (typeof r === 'string') {
     debug('sidecar %s: %s; deleting it', path, r);
     await unlink(path).catch(() => {});
@@ -165,7 +165,7 @@ export async function checkSidecars(home: Omit<SidecarHome, 'tmp'>): Promise<Sid
     let reason: string | undefined;
     try {
       checkSidecarName(name);
-      const r = decodeSidecar(await readFile(path), `${home.digest.digest}/${name}`, home.instanceId);
+      const r = decodeSidecar(await readFile(path), `${home.digest.value}/${name}`, home.instanceId);
       if (typeof r === 'string') reason = r;
     } catch (err) {
       if (isNotFound(err)) continue;

@@ -16,7 +16,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { UpstreamShortReadError } from './errors.js';
 import { FetchTask, type Piece } from './fetch-task.js';
 import type { PrefixHasher } from './prefix-hasher.js';

@@ -2,14 +2,19 @@
  * How the CLI reports failure: one clear line on stderr and a non-zero exit code; `--debug`
  * adds the stack and the cause chain.
  */
-import { OcifsError } from '../errors.js';
+import { OcifsError, type OcifsErrorCode } from '../errors.js';
 
 /** Exit code for bad usage: unknown option, malformed reference or option value. */
 export const EXIT_USAGE = 2;
 /** Exit code for every other failure. */
 export const EXIT_FAILURE = 1;
 
-const USAGE_CODES = new Set(['ERR_OCIFS_INVALID_OPTION', 'ERR_OCIFS_INVALID_REFERENCE', 'ERR_OCIFS_INVALID_DIGEST', 'ERR_OCIFS_USAGE']);
+const USAGE_CODES = new Set<OcifsErrorCode>([
+  'ERR_OCIFS_INVALID_OPTION',
+  'ERR_OCIFS_INVALID_REFERENCE',
+  'ERR_OCIFS_INVALID_DIGEST',
+  'ERR_OCIFS_USAGE',
+]);
 
 /** An error in how the command was called. */
 export class UsageError extends OcifsError {
@@ -40,7 +45,9 @@ export function printError(err: unknown, debug: boolean): void {
   let e: unknown = err;
   for (let depth = 0; e && depth < 8; depth++) {
     process.stderr.write(`${depth ? 'caused by: ' : ''}${e instanceof Error ? e.stack : String(e)}\n`);
-    if (e instanceof OcifsError && Object.keys(e.data).length) process.stderr.write(`data: ${JSON.stringify(e.data)}\n`);
+    if (e instanceof OcifsError && Object.keys(e.data).length) {
+      process.stderr.write(`data: ${JSON.stringify(e.data)}\n`);
+    }
     e = e instanceof Error ? e.cause : undefined;
   }
 }

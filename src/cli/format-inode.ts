@@ -2,6 +2,7 @@
  * Text forms of inode metadata, as `ls -l` and `stat` print them.
  */
 import type { FileType, Inode } from '../vfs/types.js';
+import { splitRdev } from '../vfs/device.js';
 
 const TYPE_CHAR: Record<FileType, string> = {
   file: '-', dir: 'd', symlink: 'l', chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's',
@@ -25,13 +26,6 @@ export function modeString(inode: Pick<Inode, 'type' | 'mode'>): string {
   );
 }
 
-/** Linux `major(dev)` / `minor(dev)` of an `st_rdev`. */
-export function devMajorMinor(rdev: number): [number, number] {
-  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
-  return [major >>> 0, minor >>> 0];
-}
-
 /** `2024-01-31 12:34` in UTC (so output does not depend on the machine's time zone). */
 export function shortTime(sec: number): string {
   const d = new Date(sec * 1000);
@@ -45,11 +39,51 @@ export function fullTime(sec: number, nsec: number): string {
   return d.toISOString().replace(/\.\d{3}Z$/, `.${String(nsec).padStart(9, '0')}Z`);
 }
 
+/**
+ * The JSON document of one inode, the same for `ls --json` and `stat --json` (which adds xattrs
+ * and format details): `mode` is the octal permission string (`"0755"`, with setuid/setgid/sticky
+ * as a fourth digit), `mtime` ISO 8601 UTC with nanoseconds, `rdev` (devices only) `"major:minor"`,
+ * `target` (symlinks only) the link text as stored.
+ */
+export interface InodeJson {
+  path: string;
+  type: FileType;
+  mode: string;
+  modeString: string;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: string;
+  nlink: number;
+  ino: number;
+  rdev?: string;
+  target?: string;
+}
+
+/** The {@link InodeJson} of `inode` at `path` (`target`: a symlink's text, when read). */
+export function inodeJson(path: string, inode: Inode, target?: string): InodeJson {
+  return {
+    path,
+    type: inode.type,
+    mode: `0${(inode.mode & 0o7777).toString(8).padStart(3, '0')}`,
+    modeString: modeString(inode),
+    uid: inode.uid,
+    gid: inode.gid,
+    size: inode.size,
+    mtime: fullTime(inode.mtimeSec, inode.mtimeNsec),
+    nlink: inode.nlink,
+    ino: inode.ino,
+    ...(inode.type === 'chardev' || inode.type === 'blockdev' ? { rdev: splitRdev(inode.rdev).join(':') } : {}),
+    ...(target !== undefined ? { target } : {}),
+  };
+}
+
 /** Column text of one `ls -l` line before the name: mode, links, owner, group, size/device, time. */
 export function longColumns(inode: Inode): string[] {
   const sizeCol =
-    inode.type === 'chardev' || inode.type === 'blockdev' ? devMajorMinor(inode.rdev).join(', ') : String(inode.size);
-  return [modeString(inode), String(inode.nlink), String(inode.uid), String(inode.gid), sizeCol, shortTime(inode.mtimeSec)];
+    inode.type === 'chardev' || inode.type === 'blockdev' ? splitRdev(inode.rdev).join(', ') : String(inode.size);
+  const owner = [String(inode.uid), String(inode.gid)];
+  return [modeString(inode), String(inode.nlink), ...owner, sizeCol, shortTime(inode.mtimeSec)];
 }
 
 /** Pads columns of several rows to align them like `ls -l` (numbers right-aligned). */
@@ -57,6 +91,8 @@ export function alignRows(rows: string[][], rightAligned: Set<number>): string[]
   const widths: number[] = [];
   for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((row) =>
-    row.map((c, i) => (i === row.length - 1 ? c : rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' '),
+    row
+      .map((c, i) => (i === row.length - 1 ? c : rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join(' '),
   );
 }

@@ -9,8 +9,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { exitCodeOf, printError, EXIT_USAGE } from './fail.js';
+import { exitCodeOf, printError, UsageError, EXIT_USAGE } from './fail.js';
 import { packageRoot, packageVersion } from './package-root.js';
+import { setUpDebug } from './debug.js';
 
 const version = packageVersion();
 
@@ -73,15 +74,20 @@ function helpFooter(): string {
   const root = packageRoot();
   const readme = root === undefined ? undefined : join(root, 'README.md');
   const local = readme !== undefined && existsSync(readme) ? `\n(installed with the package: ${readme})` : '';
-  return `\nRun 'ocifs help COMMAND' for the options of a command.\nExamples of every command are in the README: ${HOMEPAGE}#readme${local}`;
+  const examples = `Examples of every command are in the README: ${HOMEPAGE}#readme${local}`;
+  return `\nRun 'ocifs help COMMAND' for the options of a command.\n${examples}`;
 }
 
 /** Builds the program with every loaded command registered (see {@link loadCommands}). */
 export function buildProgram(): Command {
   const program = new Command('ocifs')
-    .description('Read container images in OCI registries on demand: list, read, extract or mount their files, fetching only the bytes needed.')
+    .description(
+      'Read container images in OCI registries on demand: list, read, extract or mount their files, ' +
+        'fetching only the bytes needed.',
+    )
     .version(version)
-    .showHelpAfterError('(run with --help for usage)')
+    // Usage errors are printed by main() like every other error: one `ocifs: …` line.
+    .configureOutput({ outputError: () => {} })
     .addHelpText('after', helpFooter)
     .exitOverride();
   for (let j = 0; j < COMMANDS.length; j++) loaded.get(j)?.register(program);
@@ -89,9 +95,22 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Codes of commander's exits that print help or the version rather than report an error. */
+const HELP_CODES = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
+
+/**
+ * Commander's usage error as ours: its text on one line, without commander's `error: `, with a
+ * hint where to look (`error: unknown command 'lss'\n(Did you mean ls?)` →
+ * `unknown command 'lss' (Did you mean ls?) (run with --help for usage)`).
+ */
+function usageErrorOf(err: CommanderError): UsageError {
+  const text = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+  return new UsageError(`${text} (run with --help for usage)`);
+}
+
 /** Runs the CLI with `argv` (as process.argv) and returns the exit code. */
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const debug = argv.includes('--debug');
+  const debug = setUpDebug(argv);
   // `ocifs cat … | head` closes the pipe early: that is success, not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
@@ -101,11 +120,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     await loadCommands(argv);
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // commander already printed its message (or the help/version).
-      return err.exitCode === 0 ? 0 : EXIT_USAGE;
-    }
+  } catch (caught) {
+    // Help or the version is already printed; a usage error is not (see buildProgram).
+    if (caught instanceof CommanderError && HELP_CODES.has(caught.code)) return caught.exitCode === 0 ? 0 : EXIT_USAGE;
+    const err = caught instanceof CommanderError ? usageErrorOf(caught) : caught;
     printError(err, debug);
     return exitCodeOf(err);
   }

@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { CorruptCompressedDataError } from './errors.js';
 import { checkOutputSize } from './output-size.js';
 

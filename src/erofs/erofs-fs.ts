@@ -8,13 +8,13 @@
  *
  * @packageDocumentation
  */
-import { InvalidOptionError, throwIfAborted } from '../errors.js';
+import { InvalidOptionError, NotARegularFileError, throwIfAborted } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { IsADirectoryError, NotADirectoryError, NotASymlinkError } from '../vfs/errors.js';
 import type { DirEntry, FileSystem, FileType, FsStats, Inode } from '../vfs/types.js';
 import { nidToIno, readMeta, type ErofsContext } from './context.js';
 import { lookupDirEntry, readDirEntries } from './dir.js';
-import { CorruptErofsError, NotARegularFileError } from './errors.js';
+import { CorruptErofsError } from './errors.js';
 import { ErofsFileData } from './file-data.js';
 import {
   EROFS_FEATURE_COMPAT_PLAIN_XATTR_PFX,

@@ -80,7 +80,8 @@ export class UnsupportedErofsError extends OcifsError {
 export class ErofsChecksumError extends OcifsError {
   constructor(expected: number, actual: number) {
     const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
-    super('ERR_OCIFS_EROFS_BAD_CHECKSUM', `corrupt EROFS image: superblock checksum ${hex(actual)} does not match ${hex(expected)}`, {
+    const message = `corrupt EROFS image: superblock checksum ${hex(actual)} does not match ${hex(expected)}`;
+    super('ERR_OCIFS_EROFS_BAD_CHECKSUM', message, {
       data: { expected, actual },
     });
   }
@@ -92,18 +93,9 @@ export class ErofsChecksumError extends OcifsError {
  */
 export class ErofsDeviceMissingError extends OcifsError {
   constructor(deviceId: number, where: ErofsLocation = {}) {
-    super('ERR_OCIFS_EROFS_DEVICE_MISSING', `EROFS extra device ${deviceId} is needed but was not given${describe(where)}`, {
+    const message = `EROFS extra device ${deviceId} is needed but was not given${describe(where)}`;
+    super('ERR_OCIFS_EROFS_DEVICE_MISSING', message, {
       data: { deviceId, ...locationData(where) },
     });
-  }
-}
-
-/**
- * A file operation (read) was asked of something that is neither a regular file nor a
- * directory. Code `ERR_OCIFS_NOT_A_FILE` (the same code the other formats use).
- */
-export class NotARegularFileError extends OcifsError {
-  constructor(path: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { ...options, data: { path, ...options.data } });
   }
 }

@@ -14,6 +14,5 @@ export {
   UnsupportedErofsError,
   ErofsChecksumError,
   ErofsDeviceMissingError,
-  NotARegularFileError as ErofsNotARegularFileError,
   type ErofsLocation,
 } from './errors.js';

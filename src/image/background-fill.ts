@@ -1,5 +1,6 @@
-import { debuglog } from 'node:util';
-import { isOcifsError, OcifsError } from '../errors.js';
+import { debuglog } from '../io/debug-log.js';
+import { isOcifsError } from '../errors.js';
+import { CacheIncompleteError } from '../cache/index.js';
 import type { BlobSelector, Image } from './image.js';
 import type { ImageBlob } from './image-blob.js';
 
@@ -71,7 +72,7 @@ export function startBackgroundFill(image: Image, selector?: BlobSelector, optio
           if (!blob.isComplete) await blob.prefetch({ signal: finishOptions.signal ?? outer });
           // A cache that could not keep the blob (a full disk: chunks served from memory) checked nothing.
           if (!blob.isComplete) {
-            throw new OcifsError('ERR_OCIFS_CACHE_INCOMPLETE', `blob ${blob.info.digest}: not verified: the cache could not keep all of it`, { data: { digest: blob.info.digest } });
+            throw new CacheIncompleteError(blob.info.digest, 'not verified: the cache could not keep all of it');
           }
         }
       } finally {

@@ -8,7 +8,8 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { AbortedError, OcifsError, throwIfAborted } from '../errors.js';
+import { AbortedError, throwIfAborted } from '../errors.js';
+import { readFully } from '../io/read-fully.js';
 import type { ChunkSink } from '../cache/streaming.js';
 
 /** Something that pushes bytes, in order, into a sink and resolves when done. */
@@ -141,13 +142,10 @@ export async function copyFileRange(src: FileHandle, path: string, options: { st
     while (done < options.length) {
       throwIfAborted(options.signal);
       const n = Math.min(buf.byteLength, options.length - done);
-      const { bytesRead } = await src.read(buf, 0, n, options.start + done);
-      if (bytesRead === 0) {
-        throw new OcifsError('ERR_OCIFS_SHORT_READ', `source file ended at ${options.start + done}, expected ${options.start + options.length}`, { data: { offset: options.start + done } });
-      }
+      await readFully(src, buf, { length: n, position: options.start + done, what: 'source file' });
       let w = 0;
-      while (w < bytesRead) w += (await out.write(buf, w, bytesRead - w)).bytesWritten;
-      done += bytesRead;
+      while (w < n) w += (await out.write(buf, w, n - w)).bytesWritten;
+      done += n;
       options.onProgress?.(done, options.length);
     }
   } finally {

@@ -3,10 +3,10 @@
  * sidecars of the layer's cached instance) and the decompressed tar of a single-frame tar+zstd
  * layer (a blob of its own, keyed and verified by the layer's diff_id).
  */
-import { OcifsError } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { BlobCache, type CachedSource, type MemoryBlobCache } from '../cache/index.js';
 import { TempDerivedBlobStore, type DerivedBlobStore, type DerivedBlobWriter, type IndexStore } from '../tar/index.js';
+import { DerivedMissingError } from './errors.js';
 
 type AnyCache = BlobCache | MemoryBlobCache;
 
@@ -57,7 +57,7 @@ class NoUpstream implements ByteSource {
     private readonly digest: string,
   ) {}
   async read(): Promise<Uint8Array> {
-    throw new OcifsError('ERR_OCIFS_DERIVED_MISSING', `${this.digest}: the decompressed layer is no longer complete in the cache`);
+    throw new DerivedMissingError(this.digest);
   }
 }
 

@@ -2,8 +2,9 @@
  * The facade: an image reference (or a local image file) → resolved manifest → blobs read
  * through the cache → the image's filesystem, merged over its layers or one layer alone.
  */
-import { debuglog } from 'node:util';
-import { OcifsError, InvalidOptionError } from '../errors.js';
+import { debuglog } from '../io/debug-log.js';
+import { InvalidOptionError, NotFoundError } from '../errors.js';
+import { BlobNotInImageError, NoSuchLayerError, NotALayerError } from './errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { FileSource } from '../io/file-source.js';
 import { IoStats } from '../io/io-stats.js';
@@ -142,7 +143,8 @@ export class Image {
 
   private static async openFile(path: string, stats: IoStats, options: ImageOptions): Promise<Image> {
     const file = await FileSource.open(path).catch((cause: NodeJS.ErrnoException) => {
-      throw new OcifsError('ERR_OCIFS_NOT_FOUND', `${path}: ${cause.code === 'ENOENT' ? 'no such file' : cause.message}`, { cause, data: { path } });
+      const reason = cause.code === 'ENOENT' ? 'no such file' : cause.message;
+      throw new NotFoundError(path, { reason, cause, data: { path } });
     });
     const layers = [{ index: 0, digest: '', mediaType: 'application/octet-stream', size: file.size }];
     return new Image('file', path, layers, undefined, stats, {
@@ -160,14 +162,13 @@ export class Image {
       if (found) return found;
       const cfg = this.resolved?.configDescriptor;
       if (cfg && cfg.digest === selector.digest) return { index: -1, digest: cfg.digest, mediaType: cfg.mediaType, size: cfg.size };
-      throw new OcifsError('ERR_OCIFS_BLOB_NOT_IN_IMAGE', `${this.name}: no layer or config with digest ${selector.digest}`, { data: { digest: selector.digest } });
+      throw new BlobNotInImageError(this.name, selector.digest);
     }
     const n = this.layers.length;
     const i = selector.layer ?? n - 1;
     if (!Number.isInteger(i) || i >= n || i < -n) {
-      throw new OcifsError('ERR_OCIFS_NO_SUCH_LAYER', `${this.name}: no layer ${i} (the image has ${n} layer${n === 1 ? '' : 's'}: 0…${n - 1}, or -1…-${n})`, {
-        data: { layer: i, layers: n },
-      });
+      const valid = `the image has ${n} layer${n === 1 ? '' : 's'}: 0…${n - 1}, or -1…-${n}`;
+      throw new NoSuchLayerError(`${this.name}: no layer ${i} (${valid})`, { layer: i, layers: n });
     }
     return this.layers[i < 0 ? n + i : i];
   }
@@ -210,7 +211,7 @@ export class Image {
   async openFileSystem(selector?: BlobSelector): Promise<FileSystem> {
     if (selector && (selector.layer !== undefined || selector.digest !== undefined)) {
       const info = this.select(selector);
-      if (info.index < 0) throw new OcifsError('ERR_OCIFS_NOT_A_LAYER', `${this.name}: ${info.digest} is the config, not a layer`);
+      if (info.index < 0) throw new NotALayerError(this.name, info.digest);
       return this.layerFileSystem(info);
     }
     if (this.layers.length === 1) return this.layerFileSystem(this.layers[0]);
@@ -284,7 +285,7 @@ export class Image {
    */
   async layerSummary(selector: BlobSelector = {}): Promise<LayerSummary> {
     const info = this.select(selector);
-    if (info.index < 0) throw new OcifsError('ERR_OCIFS_NOT_A_LAYER', `${this.name}: ${info.digest} is the config, not a layer`);
+    if (info.index < 0) throw new NotALayerError(this.name, info.digest);
     const fs = await this.layerFileSystem(info).get();
     const { summarizeLayerFileSystem } = await import('./layer-fs.js');
     return { layer: info, ...summarizeLayerFileSystem(fs) };

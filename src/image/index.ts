@@ -4,6 +4,7 @@ export { startBackgroundFill, type BackgroundFill } from './background-fill.js';
 export { defaultCacheDir } from './cache-dir.js';
 export type { BlobIndexStore } from './cache-stores.js';
 export { detectLayerFormat, UnknownLayerFormatError, type LayerFormat } from './layer-format.js';
+export { BlobNotInImageError, NoSuchLayerError, NotALayerError, DerivedMissingError } from './errors.js';
 export { openLayerFileSystem, summarizeLayerFileSystem, type LayerFsOptions, type LayerSummary } from './layer-fs.js';
 export { LazyFileSystem } from './lazy-fs.js';
 export { isLocalImagePath, localImagePath } from './local-path.js';

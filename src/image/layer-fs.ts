@@ -3,11 +3,17 @@
  * (with a SOCI zTOC when the registry has one), eStargz, tar+zstd and zstd:chunked through the
  * tar reader, whose indexes are kept in the cache next to the blob.
  */
-import { OcifsError } from '../errors.js';
 import type { ReadOptions } from '../io/byte-source.js';
 import type { BlobCache, MemoryBlobCache } from '../cache/index.js';
 import { openErofs, ErofsFileSystem, formatErofsInfo } from '../erofs/index.js';
-import { openTarLayer, TarFileSystem, GZIP_INDEX_NAME, TAR_INDEX_NAME, type LayerFormat as TarLayerFormat } from '../tar/index.js';
+import {
+  openTarLayer,
+  TarFileSystem,
+  GZIP_INDEX_NAME,
+  TAR_INDEX_NAME,
+  UnsupportedLayerError,
+  type LayerFormat as TarLayerFormat,
+} from '../tar/index.js';
 import type { FileSystem } from '../vfs/types.js';
 import type { BlobInfo, ImageBlob } from './image-blob.js';
 import { detectLayerFormat, type LayerFormat } from './layer-format.js';
@@ -82,5 +88,5 @@ export function summarizeLayerFileSystem(fs: FileSystem): Omit<LayerSummary, 'la
     ].join('\n') + '\n';
     return { format, details, text };
   }
-  throw new OcifsError('ERR_OCIFS_UNSUPPORTED_LAYER', 'no summary for this layer format');
+  throw new UnsupportedLayerError('no summary for this layer format');
 }

@@ -3,7 +3,7 @@
  * pass over each layer: SOCI v2 names it in the image manifest's annotation; SOCI v1 attaches
  * it as a referrer of the manifest (the referrers API, or its tag-schema fallback).
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import type { ImageReference } from '../ref/index.js';
 import type { RegistryClient, ResolvedImage } from '../registry/index.js';
 import { parseSociIndex, SOCI_INDEX_DIGEST_ANNOTATION, SOCI_INDEX_V1, type ZtocDescriptor } from '../tar/soci.js';

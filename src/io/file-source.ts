@@ -1,8 +1,16 @@
 import { read as fsRead } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { OcifsError, throwIfAborted } from '../errors.js';
+import { NotARegularFileError, OcifsError, throwIfAborted } from '../errors.js';
+import { readFully } from './read-fully.js';
 import type { ByteSource, FileSpan, ReadOptions } from './byte-source.js';
 import { clampRead } from './check-range.js';
+
+/** A read of a {@link FileSource} after it was closed. */
+export class SourceClosedError extends OcifsError {
+  constructor(path: string) {
+    super('ERR_OCIFS_CLOSED', `${path}: read after close`, { data: { path } });
+  }
+}
 
 /** A byte source over a local file, read with positional reads on one open handle. */
 export class FileSource implements ByteSource {
@@ -26,7 +34,7 @@ export class FileSource implements ByteSource {
     try {
       const st = await handle.stat({ bigint: true });
       if (!st.isFile() && !st.isBlockDevice()) {
-        throw new OcifsError('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { data: { path } });
+        throw new NotARegularFileError(path);
       }
       return new FileSource(handle, Number(st.size), path, `${st.dev}:${st.ino}`);
     } catch (err) {
@@ -39,18 +47,9 @@ export class FileSource implements ByteSource {
     throwIfAborted(options.signal);
     const n = clampRead(offset, length, this.size);
     const buf = new Uint8Array(n);
-    let done = 0;
     this.active++;
     try {
-      while (done < n) {
-        const bytesRead = await this.preadOnce(buf, done, n - done, offset + done);
-        if (bytesRead === 0) {
-          throw new OcifsError('ERR_OCIFS_SHORT_READ', `${this.path}: file ended at ${offset + done}, expected ${this.size} bytes`, {
-            data: { path: this.path, offset: offset + done },
-          });
-        }
-        done += bytesRead;
-      }
+      await readFully((b, o, len, p) => this.preadOnce(b, o, len, p), buf, { position: offset, what: this.path });
     } finally {
       if (--this.active === 0) this.idle?.();
     }
@@ -63,8 +62,10 @@ export class FileSource implements ByteSource {
    * make tens of thousands of small reads.
    */
   private preadOnce(buf: Uint8Array, at: number, n: number, position: number): Promise<number> {
-    if (this.closed) return Promise.reject(new OcifsError('ERR_OCIFS_CLOSED', `${this.path}: read after close`, { data: { path: this.path } }));
-    return new Promise((resolve, reject) => fsRead(this.handle.fd, buf, at, n, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))));
+    if (this.closed) return Promise.reject(new SourceClosedError(this.path));
+    return new Promise((resolve, reject) =>
+      fsRead(this.handle.fd, buf, at, n, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),
+    );
   }
 
   /** The range as one span of this file (none for an empty range); undefined once closed (a read then rejects). */

@@ -14,7 +14,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
-import { OcifsError } from '../errors.js';
+import { isOcifsErrorCode, OcifsError } from '../errors.js';
 import { isLocalImagePath, localImagePath } from '../image/index.js';
 import { MountFailedError, NotRootError } from './errors.js';
 import { checkFuseAvailable } from './fuse-binding.js';
@@ -117,7 +117,12 @@ export async function startMountDaemon(spec: MountSpec, options: DaemonOptions =
     const tail = (text.find((l) => /^\w*Error\b|^ocifs mount server:/.test(l)) ?? text[text.length - 1] ?? '').trim();
     throw new MountFailedError(mountpoint, `the mount server ${reply.exited}${tail ? `: ${tail}` : ''} (log: ${log})`);
   }
-  if (!reply.ok) throw new OcifsError(reply.error.code, reply.error.message, { data: reply.error.data });
+  if (!reply.ok) {
+    // The server's error, re-created with its code (one it does not know is a failed mount).
+    const { code, message, data } = reply.error;
+    if (isOcifsErrorCode(code)) throw new OcifsError(code, message, { data });
+    throw new MountFailedError(mountpoint, message, { data });
+  }
   child.unref();
   return reply.record;
 }

@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { constants } from 'node:os';
-import { OcifsError } from '../errors.js';
+import { OcifsError, type OcifsErrorCode } from '../errors.js';
 
 const E = constants.errno;
 
@@ -33,14 +33,12 @@ export const Errno = {
 } as const;
 
 /** Error codes whose meaning is about the image's content, each with its errno. */
-const BY_CODE: Readonly<Record<string, number>> = {
+const BY_CODE: Readonly<Partial<Record<OcifsErrorCode, number>>> = {
   ERR_OCIFS_NOT_FOUND: Errno.ENOENT,
   ERR_OCIFS_NOT_A_DIRECTORY: Errno.ENOTDIR,
   ERR_OCIFS_IS_A_DIRECTORY: Errno.EISDIR,
   ERR_OCIFS_NOT_A_SYMLINK: Errno.EINVAL,
   ERR_OCIFS_SYMLINK_LOOP: Errno.ELOOP,
-  ERR_OCIFS_NAME_TOO_LONG: Errno.ENAMETOOLONG,
-  ERR_OCIFS_READ_ONLY: Errno.EROFS,
 };
 
 /**

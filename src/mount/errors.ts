@@ -4,11 +4,17 @@
  *
  * @packageDocumentation
  */
-import { OcifsError, type OcifsErrorOptions } from '../errors.js';
+import { OcifsError, type OcifsErrorCode, type OcifsErrorOptions } from '../errors.js';
+import { NotErofsError } from '../erofs/errors.js';
 
 /** Base class of every mount error; `data.mountpoint` names the directory concerned. */
 export class MountError extends OcifsError {
-  constructor(code: string, message: string, mountpoint: string | undefined, options: OcifsErrorOptions = {}) {
+  protected constructor(
+    code: OcifsErrorCode,
+    message: string,
+    mountpoint: string | undefined,
+    options: OcifsErrorOptions = {},
+  ) {
     super(code, message, { ...options, data: { mountpoint, ...options.data } });
   }
 }
@@ -58,9 +64,10 @@ export class NotRootError extends MountError {
 }
 
 /** The blob given to the kernel mode is not an EROFS image (bad or missing superblock magic). */
-export class NotErofsError extends MountError {
+export class KernelNotErofsError extends NotErofsError {
   constructor(mountpoint: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_NOT_EROFS', `${mountpoint}: the image layer is not an EROFS filesystem, the kernel mode cannot mount it`, mountpoint, options);
+    super('the kernel mode cannot mount it', { ...options, data: { mountpoint, ...options.data } });
+    this.message = `${mountpoint}: the image layer is not an EROFS filesystem, the kernel mode cannot mount it`;
   }
 }
 
@@ -88,5 +95,20 @@ export class UnmountFailedError extends MountError {
 export class NotMountedError extends MountError {
   constructor(mountpoint: string, options: OcifsErrorOptions = {}) {
     super('ERR_OCIFS_NOT_MOUNTED', `${mountpoint}: not mounted`, mountpoint, options);
+  }
+}
+
+/** The kernel mode mounts one EROFS layer, and the image has several (none chosen with --layer). */
+export class KernelNeedsOneLayerError extends MountError {
+  constructor(image: string, layers: number) {
+    const message = `${image}: the kernel mode mounts one EROFS layer and the image has ${layers}`;
+    super('ERR_OCIFS_KERNEL_NEEDS_ONE_LAYER', `${message}; choose one with --layer`, undefined, { data: { layers } });
+  }
+}
+
+/** A mount source of a kind this version does not know (a mount record from another version). */
+export class UnknownMountSourceError extends MountError {
+  constructor(kind: unknown) {
+    super('ERR_OCIFS_UNSUPPORTED', `unknown mount source kind ${JSON.stringify(kind)}`, undefined, { data: { kind } });
   }
 }

@@ -16,7 +16,7 @@
 import { createRequire } from 'node:module';
 import { access, constants as fsConstants, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { Errno, errnoOf, FuseErrno } from './errno.js';
 import { FuseUnavailableError, MountFailedError } from './errors.js';
 import { runUnmount } from './unmount-command.js';

@@ -9,11 +9,11 @@
  */
 import { mkdir, mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { BlobFileSystem } from './blob-fs.js';
 import { InvalidOptionError } from '../errors.js';
-import { MountFailedError, NotErofsError, NotRootError } from './errors.js';
+import { KernelNotErofsError, MountFailedError, NotRootError } from './errors.js';
 import { mountFileSystem, type FileSystemMountOptions } from './mount-file-system.js';
 import { checkMountpoint } from './mountpoint.js';
 import { connectionOptions, type Mount, type MountOptions } from './mount-options.js';
@@ -68,7 +68,7 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
   if (options.via !== undefined && !['auto', 'file', 'loop'].includes(options.via)) throw new InvalidOptionError('via', 'must be auto, file or loop');
   const mp = await checkMountpoint(mountpoint);
   if (process.getuid?.() !== 0) throw new NotRootError(mp);
-  if (!(await looksLikeErofs(source))) throw new NotErofsError(mp);
+  if (!(await looksLikeErofs(source))) throw new KernelNotErofsError(mp);
 
   const base = options.backingDir ?? join(defaultStateDir(), 'backing');
   await mkdir(base, { recursive: true, mode: 0o700 });

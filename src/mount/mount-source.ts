@@ -7,7 +7,7 @@
  */
 import type { ByteSource } from '../io/byte-source.js';
 import { IoStats } from '../io/io-stats.js';
-import { OcifsError } from '../errors.js';
+import { KernelNeedsOneLayerError, UnknownMountSourceError } from './errors.js';
 import type { FileSystem } from '../vfs/types.js';
 import { openImage, type BlobSelector, type ImageBlob, type ImageOptions } from '../image/index.js';
 
@@ -74,7 +74,7 @@ async function prefetchBlobs(blobs: ImageBlob[], o: PrefetchOptions): Promise<vo
 /** The built-in opener: the image facade. */
 export const openMountSource: SourceOpener = async (spec, mode) => {
   if (spec.kind !== 'image') {
-    throw new OcifsError('ERR_OCIFS_UNSUPPORTED', `unknown mount source kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+    throw new UnknownMountSourceError((spec as { kind: unknown }).kind);
   }
   const ioStats = new IoStats();
   // In kernel mode the EROFS driver's own readahead decides what to read; ours on top of it
@@ -85,11 +85,7 @@ export const openMountSource: SourceOpener = async (spec, mode) => {
     const selected = spec.selector && (spec.selector.layer !== undefined || spec.selector.digest !== undefined) ? spec.selector : undefined;
     if (mode === 'kernel') {
       if (!selected && image.layers.length !== 1) {
-        throw new OcifsError(
-          'ERR_OCIFS_KERNEL_NEEDS_ONE_LAYER',
-          `${image.name}: the kernel mode mounts one EROFS layer and the image has ${image.layers.length}; choose one with --layer`,
-          { data: { layers: image.layers.length } },
-        );
+        throw new KernelNeedsOneLayerError(image.name, image.layers.length);
       }
       const blob = await image.openBlob(selected ?? { layer: 0 });
       return {

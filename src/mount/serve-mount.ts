@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError } from '../errors.js';
 import { NotRootError } from './errors.js';
 import { checkFuseAvailable } from './fuse-binding.js';

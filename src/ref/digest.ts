@@ -1,4 +1,10 @@
-import { createHash } from 'node:crypto';
+/**
+ * Content digests (`sha256:…`, `sha512:…`): the one place that parses, checks and computes them,
+ * for every layer (the registry client, the cache, the format readers, the layout server).
+ *
+ * @packageDocumentation
+ */
+import { createHash, type Hash } from 'node:crypto';
 import { InvalidDigestError } from './errors.js';
 
 /** Digest algorithms ocifs can verify, with the length of their lowercase hex encoding. */
@@ -31,25 +37,32 @@ const MAX_DIGEST_LENGTH = 256;
  */
 export function parseDigest(input: string): Digest {
   if (typeof input !== 'string') throw new InvalidDigestError(String(input), 'not a string');
-  if (input.length > MAX_DIGEST_LENGTH) throw new InvalidDigestError(input.slice(0, 40) + '…', `longer than ${MAX_DIGEST_LENGTH} characters`);
-  if (!DIGEST_SYNTAX.test(input)) throw new InvalidDigestError(input, 'expected ALGORITHM:HEX, e.g. sha256:<64 hex digits>');
+  if (input.length > MAX_DIGEST_LENGTH) {
+    throw new InvalidDigestError(input.slice(0, 40) + '…', `longer than ${MAX_DIGEST_LENGTH} characters`);
+  }
+  if (!DIGEST_SYNTAX.test(input)) {
+    throw new InvalidDigestError(input, 'expected ALGORITHM:HEX, e.g. sha256:<64 hex digits>');
+  }
   const colon = input.indexOf(':');
   const algorithm = input.slice(0, colon);
   const hex = input.slice(colon + 1);
   if (!Object.hasOwn(DIGEST_ALGORITHMS, algorithm)) {
-    throw new InvalidDigestError(input, `unsupported algorithm ${algorithm} (supported: ${Object.keys(DIGEST_ALGORITHMS).join(', ')})`);
+    const supported = Object.keys(DIGEST_ALGORITHMS).join(', ');
+    throw new InvalidDigestError(input, `unsupported algorithm ${algorithm} (supported: ${supported})`);
   }
   const want = DIGEST_ALGORITHMS[algorithm as DigestAlgorithm];
   if (!/^[0-9a-f]*$/.test(hex)) throw new InvalidDigestError(input, `${algorithm} hex must be lowercase 0-9a-f`);
-  if (hex.length !== want) throw new InvalidDigestError(input, `${algorithm} needs ${want} hex digits, got ${hex.length}`);
+  if (hex.length !== want) {
+    throw new InvalidDigestError(input, `${algorithm} needs ${want} hex digits, got ${hex.length}`);
+  }
   return { algorithm: algorithm as DigestAlgorithm, hex, value: input };
 }
 
-/** True when `input` is a valid, supported digest. */
-export function isDigest(input: string): boolean {
+/** True when `input` is a valid, supported digest (of `algorithm`, when given). */
+export function isDigest(input: string, algorithm?: DigestAlgorithm): boolean {
   try {
-    parseDigest(input);
-    return true;
+    const d = parseDigest(input);
+    return algorithm === undefined || d.algorithm === algorithm;
   } catch {
     return false;
   }
@@ -64,4 +77,14 @@ export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256
 export function verifyDigest(bytes: Uint8Array, digest: string): boolean {
   const d = parseDigest(digest);
   return digestOf(bytes, d.algorithm) === d.value;
+}
+
+/** A fresh hash object for the digest's algorithm. */
+export function newHash(d: Digest): Hash {
+  return createHash(d.algorithm);
+}
+
+/** The raw bytes of the digest's hash (32 or 64). */
+export function digestBytes(d: Digest): Uint8Array {
+  return Buffer.from(d.hex, 'hex');
 }

@@ -1,4 +1,4 @@
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { isLoopbackRegistry } from '../ref/host.js';
 import type { CredentialStore, Credential } from './credentials.js';
 import { HttpStatusError, UnauthorizedError, DeniedError } from './errors.js';

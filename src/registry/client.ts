@@ -1,4 +1,4 @@
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { DigestMismatchError } from '../errors.js';
 import type { ExtraBytesSink } from '../io/byte-source.js';
 import { IoStats } from '../io/io-stats.js';
@@ -28,7 +28,16 @@ import {
 import { Authenticator, type Access } from './auth.js';
 import { CredentialStore } from './credentials.js';
 import { describe, endpointsFor, endpointUrl, type Endpoint } from './endpoints.js';
-import { BlobUnknownError, NetworkError, RegistryError, TimeoutError, UnauthorizedError, isRetryableStatus } from './errors.js';
+import {
+  BlobUnknownError,
+  HttpStatusError,
+  NetworkError,
+  RegistryError,
+  ShortBodyError,
+  TimeoutError,
+  UnauthorizedError,
+  isRetryableStatus,
+} from './errors.js';
 import * as opt from './options.js';
 import { RemoteBlobSource } from './remote-blob-source.js';
 import { statusError } from './response-errors.js';
@@ -258,7 +267,8 @@ export class RegistryClient {
         options.signal,
       );
       if (descriptor.size !== undefined && bytes.byteLength !== descriptor.size) {
-        throw new RegistryError('ERR_OCIFS_SHORT_BODY', `${where}: blob ${digest.value} has ${bytes.byteLength} bytes, expected ${descriptor.size}`, { retryable: true });
+        const got = `${bytes.byteLength} bytes, expected ${descriptor.size}`;
+        throw new ShortBodyError(`${where}: blob ${digest.value} has ${got}`);
       }
       const actual = digestOf(bytes, digest.algorithm);
       if (actual !== digest.value) throw new DigestMismatchError(digest.value, actual, `${where}: blob`);
@@ -281,7 +291,9 @@ export class RegistryClient {
       if (res.status === 404) throw new BlobUnknownError(where, d, { data: { status: 404 } });
       if (res.status !== 200) throw statusError(res, new Uint8Array(), { where, kind: 'blob', reference: d });
       const size = Number(res.header('content-length'));
-      if (!Number.isSafeInteger(size) || size < 0) throw new RegistryError('ERR_OCIFS_HTTP', `${where}: HEAD of blob ${d} gave no usable Content-Length`, { data: { status: 200 } });
+      if (!Number.isSafeInteger(size) || size < 0) {
+        throw new HttpStatusError(`${where}: HEAD of blob ${d} gave no usable Content-Length`, 200);
+      }
       return { digest: d, size };
     });
   }

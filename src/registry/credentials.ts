@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { canonicalRegistry, DOCKER_HUB } from '../ref/host.js';
 import { CredentialError } from './errors.js';
 

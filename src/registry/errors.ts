@@ -1,4 +1,4 @@
-import { OcifsError, type OcifsErrorOptions } from '../errors.js';
+import { OcifsError, type OcifsErrorCode, type OcifsErrorOptions } from '../errors.js';
 
 /**
  * Base of the registry client's errors. `retryable` says whether trying again (after a delay)
@@ -9,7 +9,11 @@ export class RegistryError extends OcifsError {
   readonly retryable: boolean;
   /** Delay (ms) the server asked for with Retry-After, if any. */
   readonly retryAfter?: number;
-  constructor(code: string, message: string, options: OcifsErrorOptions & { retryable?: boolean; retryAfter?: number } = {}) {
+  protected constructor(
+    code: OcifsErrorCode,
+    message: string,
+    options: OcifsErrorOptions & { retryable?: boolean; retryAfter?: number } = {},
+  ) {
     super(code, message, options);
     this.retryable = options.retryable ?? false;
     if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
@@ -19,14 +23,20 @@ export class RegistryError extends OcifsError {
 /** The registry does not have the manifest (or the repository). */
 export class ManifestUnknownError extends RegistryError {
   constructor(where: string, reference: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_MANIFEST_UNKNOWN', `${where}: manifest ${reference} not found`, { ...options, data: { where, reference, ...options.data } });
+    super('ERR_OCIFS_MANIFEST_UNKNOWN', `${where}: manifest ${reference} not found`, {
+      ...options,
+      data: { where, reference, ...options.data },
+    });
   }
 }
 
 /** The registry does not have the blob. */
 export class BlobUnknownError extends RegistryError {
   constructor(where: string, digest: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_BLOB_UNKNOWN', `${where}: blob ${digest} not found`, { ...options, data: { where, digest, ...options.data } });
+    super('ERR_OCIFS_BLOB_UNKNOWN', `${where}: blob ${digest} not found`, {
+      ...options,
+      data: { where, digest, ...options.data },
+    });
   }
 }
 
@@ -47,7 +57,11 @@ export class DeniedError extends RegistryError {
 /** An unexpected HTTP status; `data.status` holds it. 408, 429 and 5xx are retryable. */
 export class HttpStatusError extends RegistryError {
   constructor(message: string, status: number, options: OcifsErrorOptions & { retryAfter?: number } = {}) {
-    super('ERR_OCIFS_HTTP', message, { ...options, retryable: isRetryableStatus(status), data: { status, ...options.data } });
+    super('ERR_OCIFS_HTTP', message, {
+      ...options,
+      retryable: isRetryableStatus(status),
+      data: { status, ...options.data },
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { AbortedError, OcifsError } from '../errors.js';
 import type { ExtraBytesSink } from '../io/byte-source.js';
 import { NetworkError, RangeResponseError, ShortBodyError } from './errors.js';

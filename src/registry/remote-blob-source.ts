@@ -1,4 +1,4 @@
-import { AbortedError, OcifsError, throwIfAborted } from '../errors.js';
+import { AbortedError, InvalidOptionError, OcifsError, throwIfAborted } from '../errors.js';
 import type { ByteSource, ExtraBytesSink, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { parseDigest } from '../ref/digest.js';
@@ -46,7 +46,7 @@ export class RemoteBlobSource implements ByteSource {
   ) {
     this.digest = parseDigest(descriptor.digest).value;
     if (!Number.isSafeInteger(descriptor.size) || descriptor.size < 0) {
-      throw new OcifsError('ERR_OCIFS_INVALID_OPTION', `invalid option size: blob size must be a non-negative integer, got ${String(descriptor.size)}`);
+      throw new InvalidOptionError('size', `blob size must be a non-negative integer, got ${String(descriptor.size)}`);
     }
     this.size = descriptor.size;
   }

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { AbortedError, OcifsError } from '../errors.js';
 import type { IoStats } from '../io/io-stats.js';
 import { NetworkError, ShortBodyError, TimeoutError } from './errors.js';

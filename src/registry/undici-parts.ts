@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import type { Dispatcher, EnvHttpProxyAgent } from 'undici';
 import { requireUndiciParts } from './undici-require.cjs';
 

@@ -8,16 +8,16 @@
  *
  * @packageDocumentation
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { digestOf, isDigest } from '../ref/digest.js';
 
 /** Largest manifest accepted (as registries do). */
 export const MAX_PUSHED_MANIFEST = 4 * 1024 * 1024;
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
 type Send = (res: ServerResponse, status: number, code: string, message: string) => void;
@@ -67,7 +67,7 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
   if (rest === 'blobs/uploads/' || rest === 'blobs/uploads') {
     if (req.method !== 'POST') return false;
     const mount = url.searchParams.get('mount');
-    if (mount && DIGEST_RE.test(mount) && (await exists(blobFile(dir, mount)))) {
+    if (mount && isDigest(mount, 'sha256') && (await exists(blobFile(dir, mount)))) {
       // Every repository name is the same layout: a blob it has can always be mounted.
       res.writeHead(201, { location: `/v2/${name}/blobs/${mount}`, 'docker-content-digest': mount, 'content-length': 0 }).end();
       return true;
@@ -100,8 +100,8 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
       if (body.length) await appendFile(file, body);
       if (req.method === 'PATCH') return status(202, size + body.length);
       const digest = url.searchParams.get('digest') ?? '';
-      if (!DIGEST_RE.test(digest)) return refuse(400, 'DIGEST_INVALID', `bad digest ${digest}`);
-      const actual = 'sha256:' + createHash('sha256').update(await readFile(file)).digest('hex');
+      if (!isDigest(digest, 'sha256')) return refuse(400, 'DIGEST_INVALID', `bad digest ${digest}`);
+      const actual = digestOf(await readFile(file));
       if (actual !== digest) {
         await rm(file, { force: true });
         return refuse(400, 'DIGEST_INVALID', `content is ${actual}, not ${digest}`);
@@ -124,8 +124,10 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
 async function putManifest(dir: string, name: string, ref: string, req: IncomingMessage, res: ServerResponse, sendError: Send): Promise<void> {
   const body = await readBody(req, MAX_PUSHED_MANIFEST);
   if (!body) return sendError(res, 413, 'MANIFEST_INVALID', `manifest larger than ${MAX_PUSHED_MANIFEST} bytes`);
-  const digest = 'sha256:' + createHash('sha256').update(body).digest('hex');
-  if (DIGEST_RE.test(ref) ? ref !== digest : !TAG_RE.test(ref)) return sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`);
+  const digest = digestOf(body);
+  if (isDigest(ref, 'sha256') ? ref !== digest : !TAG_RE.test(ref)) {
+    return sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`);
+  }
   let doc: { mediaType?: string; artifactType?: string; config?: { mediaType?: string }; subject?: { digest?: string } };
   try {
     doc = JSON.parse(body.toString('utf8'));
@@ -138,7 +140,7 @@ async function putManifest(dir: string, name: string, ref: string, req: Incoming
   const entry: IndexEntry = { mediaType, digest, size: body.length };
   const artifactType = doc.artifactType ?? (doc.subject ? doc.config?.mediaType : undefined);
   if (artifactType) entry.artifactType = artifactType;
-  const tag = DIGEST_RE.test(ref) ? undefined : ref;
+  const tag = isDigest(ref, 'sha256') ? undefined : ref;
   if (tag || doc.subject) await updateIndex(dir, entry, tag);
   const headers: Record<string, string | number> = { location: `/v2/${name}/manifests/${digest}`, 'docker-content-digest': digest, 'content-length': 0 };
   if (doc.subject?.digest) headers['oci-subject'] = doc.subject.digest;
@@ -168,7 +170,7 @@ export async function referrersOf(dir: string, digest: string, artifactType: str
   const seen = new Set<string>();
   const out: IndexEntry[] = [];
   for (const d of index.manifests ?? []) {
-    if (!d.digest || !DIGEST_RE.test(d.digest) || seen.has(d.digest)) continue;
+    if (!d.digest || !isDigest(d.digest, 'sha256') || seen.has(d.digest)) continue;
     seen.add(d.digest);
     if ((d.size ?? 0) > MAX_PUSHED_MANIFEST) continue;
     const doc = JSON.parse(await readFile(blobFile(dir, d.digest), 'utf8').catch(() => '{}')) as { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };

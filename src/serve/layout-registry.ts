@@ -15,7 +15,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { OcifsError } from '../errors.js';
+import { InvalidOptionError, OcifsError } from '../errors.js';
+import { isDigest } from '../ref/digest.js';
 import { handleWrite, referrersOf } from './layout-push.js';
 
 /** Default host the layout registry listens on: loopback only. */
@@ -44,19 +45,25 @@ interface LayoutIndex {
   manifests?: { mediaType?: string; digest?: string; size?: number; annotations?: Record<string, string> }[];
 }
 
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/** The directory given is not an OCI image layout. */
+export class NotALayoutError extends OcifsError {
+  constructor(dir: string, cause: unknown) {
+    super('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: not an OCI image layout (no oci-layout file)`, { cause, data: { dir } });
+  }
+}
 
 /** Starts a registry over the OCI layout in `dir` (must contain `oci-layout` and `index.json`). */
 export async function serveLayout(dir: string, options: ServeLayoutOptions = {}): Promise<LayoutRegistry> {
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OcifsError('ERR_OCIFS_INVALID_OPTION', `invalid option port: ${port} is not a TCP port`, { data: { option: 'port' } });
+    throw new InvalidOptionError('port', `${port} is not a TCP port`);
   }
   try {
     await stat(join(dir, 'oci-layout'));
   } catch (cause) {
-    throw new OcifsError('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: not an OCI image layout (no oci-layout file)`, { cause, data: { dir } });
+    throw new NotALayoutError(dir, cause);
   }
   const server = createServer((req, res) => {
     handle(dir, options.writable === true, req, res).catch((err: unknown) => {
@@ -109,7 +116,7 @@ async function handle(dir: string, writable: boolean, req: IncomingMessage, res:
   if (!m) return sendError(res, 404, 'NOT_FOUND', 'unknown endpoint');
   const [, name, kind, ref] = m;
   if (kind === 'referrers') {
-    if (!DIGEST_RE.test(ref)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`);
+    if (!isDigest(ref)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`);
     const body = await referrersOf(dir, ref, url.searchParams.get('artifactType'));
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': Buffer.byteLength(body) });
     return void res.end(req.method === 'HEAD' ? undefined : body);
@@ -146,10 +153,12 @@ async function sendTags(dir: string, name: string, query: URLSearchParams, req: 
 async function sendManifest(dir: string, ref: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const index = await readIndex(dir);
   const entries = index.manifests ?? [];
-  const desc = DIGEST_RE.test(ref)
+  const desc = isDigest(ref)
     ? entries.find((d) => d.digest === ref) ?? { digest: ref, mediaType: undefined }
     : entries.find((d) => d.annotations?.[REF_NAME] === ref);
-  if (!desc?.digest || !DIGEST_RE.test(desc.digest)) return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+  if (!desc?.digest || !isDigest(desc.digest)) {
+    return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+  }
   let body: Buffer;
   try {
     body = await readFile(blobPath(dir, desc.digest));
@@ -178,7 +187,7 @@ function blobPath(dir: string, digest: string): string {
 }
 
 async function sendBlob(dir: string, digest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!DIGEST_RE.test(digest)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`);
+  if (!isDigest(digest)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`);
   const file = blobPath(dir, digest);
   let size: number;
   try {

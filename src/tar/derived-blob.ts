@@ -11,9 +11,10 @@
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OcifsError, throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
+import { readFully } from '../io/read-fully.js';
 
 /** Writes one derived blob. */
 export interface DerivedBlobWriter {
@@ -43,12 +44,7 @@ class HandleSource implements ByteSource {
     throwIfAborted(options.signal);
     const n = clampRead(offset, length, this.size);
     const buf = new Uint8Array(n);
-    let done = 0;
-    while (done < n) {
-      const { bytesRead } = await this.handle.read(buf, done, n - done, offset + done);
-      if (bytesRead === 0) throw new OcifsError('ERR_OCIFS_SHORT_READ', `derived blob ended at ${offset + done} of ${this.size}`, { data: { offset: offset + done } });
-      done += bytesRead;
-    }
+    await readFully(this.handle, buf, { position: offset, what: 'derived blob' });
     return buf;
   }
   async close(): Promise<void> {

@@ -11,7 +11,8 @@ import { OcifsError, type OcifsErrorOptions } from '../errors.js';
  */
 export class CorruptTarError extends OcifsError {
   constructor(reason: string, offset: number, entry?: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_CORRUPT_TAR', `corrupt tar${entry === undefined ? '' : ` entry ${JSON.stringify(entry)}`} at offset ${offset}: ${reason}`, {
+    const what = entry === undefined ? 'tar' : `tar entry ${JSON.stringify(entry)}`;
+    super('ERR_OCIFS_CORRUPT_TAR', `corrupt ${what} at offset ${offset}: ${reason}`, {
       ...options,
       data: { reason, offset, entry, ...options.data },
     });
@@ -34,7 +35,10 @@ export class CorruptGzipError extends OcifsError {
  */
 export class CorruptIndexError extends OcifsError {
   constructor(what: string, reason: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_CORRUPT_INDEX', `${what}: invalid index: ${reason}`, { ...options, data: { what, reason, ...options.data } });
+    super('ERR_OCIFS_CORRUPT_INDEX', `${what}: invalid index: ${reason}`, {
+      ...options,
+      data: { what, reason, ...options.data },
+    });
   }
 }
 
@@ -48,13 +52,9 @@ export class CorruptTocError extends OcifsError {
 /** A layer uses a feature this reader does not implement (e.g. multi-volume tar). */
 export class UnsupportedLayerError extends OcifsError {
   constructor(reason: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_UNSUPPORTED_LAYER', `unsupported layer: ${reason}`, { ...options, data: { reason, ...options.data } });
-  }
-}
-
-/** openFile of something that is not a regular file (a symlink, device, fifo). */
-export class NotARegularFileError extends OcifsError {
-  constructor(path: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { ...options, data: { path, ...options.data } });
+    super('ERR_OCIFS_UNSUPPORTED_LAYER', `unsupported layer: ${reason}`, {
+      ...options,
+      data: { reason, ...options.data },
+    });
   }
 }

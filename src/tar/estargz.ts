@@ -8,10 +8,10 @@
  *
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { DigestMismatchError } from '../errors.js';
+import { digestOf } from '../ref/digest.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { MemorySource } from '../io/memory-source.js';
 import { CorruptTocError } from './errors.js';
@@ -105,7 +105,7 @@ export async function readEstargzToc(blob: ByteSource, footer: EstargzFooter, op
   const e = index.entries.find((x) => x.path === TOC_NAME && x.type === 'file');
   if (!e) throw new CorruptTocError(`no ${TOC_NAME} at offset ${footer.tocOffset}`);
   const json = tar.subarray(e.dataOffset, e.dataOffset + e.size);
-  const digest = 'sha256:' + createHash('sha256').update(json).digest('hex');
+  const digest = digestOf(json);
   const want = options.annotations?.[TOC_DIGEST_ANNOTATION];
   if (want !== undefined && want !== digest) throw new DigestMismatchError(want, digest, 'eStargz TOC');
   return { json, digest };

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { DigestMismatchError, InvalidOptionError, throwIfAborted } from '../errors.js';

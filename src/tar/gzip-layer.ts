@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { isOcifsError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { GZIP_INDEX_NAME, decodeGzipIndex, encodeGzipIndex, type GzipIndex } from './gzip-index.js';

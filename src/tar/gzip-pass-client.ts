@@ -5,11 +5,11 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AbortedError, OcifsError } from '../errors.js';
+import { AbortedError, isOcifsErrorCode, OcifsError } from '../errors.js';
 import { CorruptGzipError, CorruptTarError, UnsupportedLayerError } from './errors.js';
 import type { GzipIndex } from './gzip-index.js';
 import { passInflater, type GzipIndexOptions } from './gzip-indexer.js';
@@ -40,7 +40,8 @@ function rebuildError(e: { name: string; code?: string; message: string; data?: 
     case 'ERR_OCIFS_UNSUPPORTED_LAYER':
       return new UnsupportedLayerError(String(d.reason ?? e.message));
     default:
-      return e.code ? new OcifsError(e.code, e.message, { data: d }) : new Error(`${e.name}: ${e.message}`);
+      if (isOcifsErrorCode(e.code)) return new OcifsError(e.code, e.message, { data: d });
+      return new Error(`${e.name}: ${e.message}`);
   }
 }
 

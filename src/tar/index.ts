@@ -1,5 +1,5 @@
 export { openTarLayer, layerCompression, sniffCompression, type OpenTarLayerOptions, type TarLayer, type LayerFormat, type LayerCompression } from './open-layer.js';
-export { TarFileSystem, IMPLICIT_DIR_MODE, makedev } from './tar-fs.js';
+export { TarFileSystem, IMPLICIT_DIR_MODE } from './tar-fs.js';
 export type { TarEntry, TarEntryType, SparseSegment } from './tar-entry.js';
 export { scanTar, loadOrScanTar, DEFAULT_HEADER_READAHEAD, type ScanTarOptions } from './tar-scan.js';
 export { TarParser, DEFAULT_MAX_EXTENDED_HEADER, DEFAULT_MAX_SPARSE_SEGMENTS, type TarParserOptions, type ParserNeed } from './tar-parser.js';
@@ -15,4 +15,11 @@ export { openZstdLayer, buildZstdIndex, ZstdFramesSource, ZSTD_INDEX_NAME, DEFAU
 export { TempDerivedBlobStore, type DerivedBlobStore, type DerivedBlobWriter } from './derived-blob.js';
 export { parseSociIndex, loadZtoc, verifyZtocAgainstLayer, openSociLayer, SociFileSystem, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, SOCI_LAYER_MEDIA_TYPE, SOCI_INDEX_DIGEST_ANNOTATION, MAX_ZTOC_SIZE, type SociIndex, type ZtocDescriptor, type Ztoc } from './soci.js';
 export { TocSource, type ChunkDecoder } from './toc-source.js';
-export { CorruptTarError, CorruptGzipError, CorruptIndexError, CorruptTocError, UnsupportedLayerError, NotARegularFileError } from './errors.js';
+export {
+  CorruptTarError,
+  CorruptGzipError,
+  CorruptIndexError,
+  CorruptTocError,
+  UnsupportedLayerError,
+} from './errors.js';
+export { NotARegularFileError } from '../errors.js';

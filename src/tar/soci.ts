@@ -19,6 +19,7 @@
  *
  * @packageDocumentation
  */
+import { isDigest } from '../ref/digest.js';
 import { CorruptIndexError } from './errors.js';
 import { FbTable, FlatbufferBuffer, FlatbufferError } from './flatbuffer-reader.js';
 import { WINDOW_SIZE, type GzipCheckpoint, type GzipIndex } from './gzip-index.js';
@@ -79,9 +80,10 @@ export function parseSociIndex(manifestBytes: Uint8Array): SociIndex {
   for (const d of list) {
     const digest = d?.digest;
     const layerDigest = d?.annotations?.[SOCI_LAYER_DIGEST];
-    if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest)) bad('SOCI index', 'bad zTOC digest');
+    if (typeof digest !== 'string' || !isDigest(digest, 'sha256')) bad('SOCI index', 'bad zTOC digest');
     if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0 || d.size > MAX_ZTOC_SIZE) bad('SOCI index', `bad zTOC size for ${digest}`);
-    if (typeof layerDigest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(layerDigest)) continue; // not a zTOC (e.g. a config blob)
+    // Not a zTOC (e.g. a config blob).
+    if (typeof layerDigest !== 'string' || !isDigest(layerDigest, 'sha256')) continue;
     ztocs.push({ digest, size: d.size, layerDigest, layerMediaType: d.annotations?.[SOCI_LAYER_MEDIA_TYPE] });
   }
   return { version: version as 1 | 2, subject: typeof doc.subject?.digest === 'string' ? doc.subject.digest : undefined, ztocs };
@@ -132,7 +134,7 @@ function loadZtocUnsafe(bytes: Uint8Array): Ztoc {
   if (nd !== 0 && nd !== checkpoints.length) bad('zTOC', `${nd} span digests for ${checkpoints.length} spans`);
   for (let k = 0; k < nd; k++) {
     const d = Buffer.from(info.bytesAt(2, k)).toString('latin1');
-    if (!/^sha256:[0-9a-f]{64}$/.test(d)) bad('zTOC', `bad span digest ${k}`);
+    if (!isDigest(d, 'sha256')) bad('zTOC', `bad span digest ${k}`);
     checkpoints[k].spanDigest = d;
   }
   const entries = fileTable(root, tarSize);

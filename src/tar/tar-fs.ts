@@ -22,10 +22,11 @@
  */
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { SliceSource } from '../io/slice-source.js';
-import { NotFoundError, throwIfAborted } from '../errors.js';
+import { NotARegularFileError, NotFoundError, throwIfAborted } from '../errors.js';
 import { IsADirectoryError, NotADirectoryError, NotASymlinkError } from '../vfs/errors.js';
 import { TYPE_BITS, type DirEntry, type FileSystem, type FileType, type FsStats, type Inode } from '../vfs/types.js';
-import { CorruptTarError, NotARegularFileError } from './errors.js';
+import { makeRdev } from '../vfs/device.js';
+import { CorruptTarError } from './errors.js';
 import { SparseSource } from './sparse-source.js';
 import type { TarEntry } from './tar-entry.js';
 import type { TarIndex } from './tar-index.js';
@@ -39,13 +40,6 @@ const WHITEOUT_PREFIX = '.wh.';
 const TAR_BLOCK = 512;
 
 const ROOT = 1;
-
-/** Linux `makedev` encoding of a device number, as `st_rdev`. */
-export function makedev(major: number, minor: number): number {
-  // glibc: ((major & 0xfffff000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffffff00) << 12) | (minor & 0xff)
-  const hi = Math.floor(major / 0x1000) * 0x100000000 * 0x1000 + Math.floor(minor / 0x100) * 0x100000;
-  return hi + (major & 0xfff) * 0x100 + (minor & 0xff);
-}
 
 /** See the module comment. */
 export class TarFileSystem implements FileSystem {
@@ -232,7 +226,7 @@ export class TarFileSystem implements FileSystem {
       mtimeSec: x.mtimeSec,
       mtimeNsec: x.mtimeNsec,
       nlink: this.links.get(ino)!,
-      rdev: type === 'chardev' || type === 'blockdev' ? makedev(x.devMajor ?? 0, x.devMinor ?? 0) : 0,
+      rdev: type === 'chardev' || type === 'blockdev' ? makeRdev(x.devMajor ?? 0, x.devMinor ?? 0) : 0,
     };
   }
 

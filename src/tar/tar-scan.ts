@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { CorruptTarError } from './errors.js';

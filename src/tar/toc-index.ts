@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { isDigest } from '../ref/digest.js';
 import { CorruptTocError } from './errors.js';
 import { normalizeTarPath } from './tar-path.js';
 import type { TarEntry, TarEntryType } from './tar-entry.js';
@@ -130,7 +131,9 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
       if (chunkSize === 0) chunkSize = f.entry.size - chunkOffset;
       if (chunkSize <= 0 || chunkOffset + chunkSize > f.entry.size) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkSize`);
       const digest = raw.chunkDigest === undefined || raw.chunkDigest === '' ? undefined : String(raw.chunkDigest);
-      if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkDigest`);
+      if (digest !== undefined && !isDigest(digest, 'sha256')) {
+        throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkDigest`);
+      }
       if (raw.chunkType === 'zeros') {
         chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart: 0, blobEnd: 0, digest, zeros: true });
         f.covered += chunkSize;

@@ -11,8 +11,8 @@
  *
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
 import { DigestMismatchError } from '../errors.js';
+import { digestOf } from '../ref/digest.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { zstdDecompress } from '../codec/zstd/decompress.js';
 import { CorruptTocError } from './errors.js';
@@ -86,7 +86,7 @@ export async function openZstdChunkedLayer(blob: ByteSource, options: ZstdChunke
   const pos = options.position ?? (await detectZstdChunked(blob, options.annotations, options));
   if (!pos) throw new CorruptTocError('not a zstd:chunked layer (no manifest position)');
   const compressed = await blob.read(pos.offset, pos.lengthCompressed, options);
-  const digest = 'sha256:' + createHash('sha256').update(compressed).digest('hex');
+  const digest = digestOf(compressed);
   const want = options.annotations?.[ZSTD_CHUNKED_MANIFEST_CHECKSUM];
   if (want !== undefined && want !== digest) throw new DigestMismatchError(want, digest, 'zstd:chunked manifest');
   let json: Uint8Array;

@@ -14,8 +14,9 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
+import { isDigest } from '../ref/digest.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { readPieces } from '../io/read-stream.js';
@@ -111,7 +112,7 @@ export async function decodeZstdIndex(bytes: Uint8Array): Promise<ZstdIndex> {
     const blobSize = r.uint();
     const tarSize = r.uint();
     const diffId = r.str();
-    if (!/^sha256:[0-9a-f]{64}$/.test(diffId)) throw new BinFormatError('bad diff id');
+    if (!isDigest(diffId, 'sha256')) throw new BinFormatError('bad diff id');
     const m = r.u8();
     if (m > 1) throw new BinFormatError('bad mode');
     const n = r.count(3);

@@ -34,7 +34,8 @@ import { AbortedError, InvalidOptionError, isOcifsError, throwIfAborted } from '
 import type { ReadOptions } from '../io/byte-source.js';
 import { contentSpans, ownSignal } from './extract-content.js';
 import { readPieces } from '../io/read-stream.js';
-import { readUmask, splitRdev } from './host-ops.js';
+import { readUmask } from './host-ops.js';
+import { splitRdev } from './device.js';
 import type { HostMeta } from './host-writer.js';
 import { HostWriters, type PushOptions, type Ticket } from './host-writers.js';
 import { resolveEntry } from './path.js';

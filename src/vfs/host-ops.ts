@@ -14,14 +14,6 @@
 /** errno codes that mean "this host or filesystem cannot keep this attribute": a warning, not a failure. */
 export const UNSUPPORTED_ERRNOS: ReadonlySet<string> = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EACCES', 'EINVAL', 'E2BIG', 'ENOSPC', 'ERANGE']);
 
-/** `major`/`minor` of a Linux `st_rdev` (glibc's encoding; the high parts are 32-bit). */
-export function splitRdev(rdev: number): [number, number] {
-  const d = BigInt(rdev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);
-  const minor = (d & 0xffn) | ((d >> 12n) & 0xffffff00n);
-  return [Number(major), Number(minor)];
-}
-
 /** The umask from /proc/self/status (`process.umask()` without an argument is deprecated). */
 export async function readUmask(): Promise<number | undefined> {
   const { readFile } = await import('node:fs/promises');

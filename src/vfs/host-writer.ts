@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
-import { debuglog } from 'node:util';
+import { debuglog } from '../io/debug-log.js';
 import type { EncodedSpan } from '../io/byte-source.js';
 import { Worker } from 'node:worker_threads';
 import { ContentDecodeError, ExtractConflictError, ExtractIoError } from './tool-errors.js';

@@ -6,12 +6,10 @@
  *
  * @packageDocumentation
  */
-import { InvalidOptionError, throwIfAborted } from '../errors.js';
+import { InvalidOptionError, NotARegularFileError, NotFoundError, throwIfAborted } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { MemorySource } from '../io/memory-source.js';
-import { NotFoundError } from '../errors.js';
 import { IsADirectoryError, NotADirectoryError, NotASymlinkError } from './errors.js';
-import { NotARegularFileError } from './tool-errors.js';
 import { TYPE_BITS, type DirEntry, type FileSystem, type FileType, type FsStats, type Inode } from './types.js';
 
 /** Attributes of a new inode. Missing fields take the `DEFAULT_*` values below. */

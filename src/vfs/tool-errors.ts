@@ -5,13 +5,7 @@
  * @packageDocumentation
  */
 import { OcifsError, type OcifsErrorOptions } from '../errors.js';
-
-/** A file operation (read) was asked of something that is neither a regular file nor a directory. */
-export class NotARegularFileError extends OcifsError {
-  constructor(path: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file`, { ...options, data: { path, ...options.data } });
-  }
-}
+import { CorruptCompressedDataError } from '../codec/errors.js';
 
 /**
  * The filesystem's directory structure is not a tree: a directory inode is met twice (it
@@ -19,7 +13,8 @@ export class NotARegularFileError extends OcifsError {
  */
 export class DirectoryCycleError extends OcifsError {
   constructor(path: string, ino: number, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE', `${path}: directory inode ${ino} appears twice in the tree (a cycle or a directory hardlink: corrupt image)`, {
+    const why = 'a cycle or a directory hardlink: corrupt image';
+    super('ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE', `${path}: directory inode ${ino} appears twice in the tree (${why})`, {
       ...options,
       data: { path, ino, ...options.data },
     });
@@ -78,10 +73,12 @@ export class ContentSizeError extends OcifsError {
 
 /**
  * Encoded content handed to the extractor's writer (an LZ4 cluster of an EROFS image) did not
- * decode to what the image says: corrupt image. Same code as the codecs' own error.
+ * decode to what the image says: corrupt image. The codecs' own error, from the writer thread,
+ * which checks the block whole: `offset` is 0, the block's position is in the message.
  */
-export class ContentDecodeError extends OcifsError {
+export class ContentDecodeError extends CorruptCompressedDataError {
   constructor(path: string, reason: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_CORRUPT_COMPRESSED_DATA', `${path}: ${reason}`, { ...options, data: { path, ...options.data } });
+    super('lz4', reason, { offset: 0 }, { ...options, data: { path, ...options.data } });
+    this.message = `${path}: ${reason}`;
   }
 }

@@ -10,7 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { OcifsError } from '../errors.js';
+import { NotARegularFileError, OcifsError } from '../errors.js';
 import { readPieces } from '../io/read-stream.js';
 import { resolveEntry } from '../vfs/path.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
@@ -36,7 +36,7 @@ export class NotAPictureError extends OcifsError {
 /** The regular file at `path` (symlinks followed inside the image). */
 async function openRegular(fs: FileSystem, path: string, options: ReadOptions): Promise<{ source: ByteSource; name: string }> {
   const { inode, path: canonical } = await resolveEntry(fs, path, options);
-  if (inode.type !== 'file') throw new OcifsError('ERR_OCIFS_NOT_A_FILE', `${path}: not a regular file (${inode.type})`, { data: { path } });
+  if (inode.type !== 'file') throw new NotARegularFileError(path, { detail: inode.type });
   return { source: await fs.openFile(inode.ino, options), name: canonical.slice(canonical.lastIndexOf('/') + 1) };
 }
 

@@ -33,6 +33,13 @@ export function defaultAssetsDir(): string {
   return fileURLToPath(new URL('../../web/', import.meta.url));
 }
 
+/** The web page's files are missing (the package was not built). */
+export class WebAssetsError extends OcifsError {
+  constructor(dir: string, cause: unknown) {
+    super('ERR_OCIFS_WEB_ASSETS', `the web page is not built in ${dir} (run npm run build)`, { cause, data: { dir } });
+  }
+}
+
 /** Reads the built page from `dir`; a clear error when it has not been built. */
 export async function loadAssets(dir: string): Promise<PageAssets> {
   try {
@@ -41,6 +48,6 @@ export async function loadAssets(dir: string): Promise<PageAssets> {
     for (const [name, type] of Object.entries(TYPES)) files.set(name, { type, body: await readFile(join(dir, name)) });
     return { index, files };
   } catch (cause) {
-    throw new OcifsError('ERR_OCIFS_WEB_ASSETS', `the web page is not built in ${dir} (run npm run build)`, { cause, data: { dir } });
+    throw new WebAssetsError(dir, cause);
   }
 }

@@ -6,20 +6,50 @@
  * @packageDocumentation
  */
 import type { ServerResponse } from 'node:http';
-import { InvalidOptionError, OcifsError } from '../errors.js';
+import { InvalidOptionError, OcifsError, OutOfRangeError, type OcifsErrorCode } from '../errors.js';
 import type { ApiError } from './api-types.js';
 
 /** Error codes that are the request's fault (400). */
-const BAD_REQUEST = new Set(['ERR_OCIFS_INVALID_OPTION', 'ERR_OCIFS_INVALID_REFERENCE', 'ERR_OCIFS_INVALID_DIGEST', 'ERR_OCIFS_INVALID_PLATFORM', 'ERR_OCIFS_USAGE', 'ERR_OCIFS_NOT_A_DIRECTORY', 'ERR_OCIFS_IS_A_DIRECTORY', 'ERR_OCIFS_NOT_A_FILE', 'ERR_OCIFS_NOT_A_LAYER', 'ERR_OCIFS_SYMLINK_LOOP']);
+const BAD_REQUEST = new Set<OcifsErrorCode>([
+  'ERR_OCIFS_INVALID_OPTION',
+  'ERR_OCIFS_INVALID_REFERENCE',
+  'ERR_OCIFS_INVALID_DIGEST',
+  'ERR_OCIFS_INVALID_PLATFORM',
+  'ERR_OCIFS_USAGE',
+  'ERR_OCIFS_NOT_A_DIRECTORY',
+  'ERR_OCIFS_IS_A_DIRECTORY',
+  'ERR_OCIFS_NOT_A_FILE',
+  'ERR_OCIFS_NOT_A_LAYER',
+  'ERR_OCIFS_SYMLINK_LOOP',
+]);
 /** Error codes for something that does not exist (404). */
-const NOT_FOUND = new Set(['ERR_OCIFS_NOT_FOUND', 'ERR_OCIFS_MANIFEST_UNKNOWN', 'ERR_OCIFS_BLOB_UNKNOWN', 'ERR_OCIFS_NO_SUCH_LAYER', 'ERR_OCIFS_PLATFORM_NOT_FOUND', 'ERR_OCIFS_BLOB_NOT_IN_IMAGE']);
+const NOT_FOUND = new Set<OcifsErrorCode>([
+  'ERR_OCIFS_NOT_FOUND',
+  'ERR_OCIFS_MANIFEST_UNKNOWN',
+  'ERR_OCIFS_BLOB_UNKNOWN',
+  'ERR_OCIFS_NO_SUCH_LAYER',
+  'ERR_OCIFS_PLATFORM_NOT_FOUND',
+  'ERR_OCIFS_BLOB_NOT_IN_IMAGE',
+]);
 /** Error codes of the registry side: it refused, failed or could not be reached (502). */
-const UPSTREAM = new Set(['ERR_OCIFS_HTTP', 'ERR_OCIFS_NETWORK', 'ERR_OCIFS_TIMEOUT', 'ERR_OCIFS_UNAUTHORIZED', 'ERR_OCIFS_DENIED', 'ERR_OCIFS_CREDENTIALS', 'ERR_OCIFS_SHORT_BODY', 'ERR_OCIFS_RANGE', 'ERR_OCIFS_DIGEST_MISMATCH', 'ERR_OCIFS_BAD_MANIFEST']);
+const UPSTREAM = new Set<OcifsErrorCode>([
+  'ERR_OCIFS_HTTP',
+  'ERR_OCIFS_NETWORK',
+  'ERR_OCIFS_TIMEOUT',
+  'ERR_OCIFS_UNAUTHORIZED',
+  'ERR_OCIFS_DENIED',
+  'ERR_OCIFS_CREDENTIALS',
+  'ERR_OCIFS_SHORT_BODY',
+  'ERR_OCIFS_RANGE',
+  'ERR_OCIFS_DIGEST_MISMATCH',
+  'ERR_OCIFS_BAD_MANIFEST',
+]);
 
 /** A range that starts past the end of a file (416). */
-export class RangeNotSatisfiableError extends OcifsError {
+export class RangeNotSatisfiableError extends OutOfRangeError {
   constructor(offset: number, size: number) {
-    super('ERR_OCIFS_OUT_OF_RANGE', `offset ${offset} is past the end of the file (${size} bytes)`, { data: { offset, size } });
+    super(offset, 0, size);
+    this.message = `offset ${offset} is past the end of the file (${size} bytes)`;
   }
 }
 
@@ -71,11 +101,16 @@ export function clientGone(res: ServerResponse): AbortSignal {
  * Streams NDJSON lines from `body` (one JSON value per line), waiting for the socket when it
  * is full; an error thrown after the first line becomes a last `{"t":"error"}` line.
  */
-export async function streamLines<T>(res: ServerResponse, body: (emit: (line: T) => Promise<void>) => Promise<void>): Promise<void> {
+export async function streamLines<T>(
+  res: ServerResponse,
+  body: (emit: (line: T) => Promise<void>) => Promise<void>,
+): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'X-Accel-Buffering': 'no' });
   const emit = async (line: T) => {
     if (res.destroyed) return;
-    if (!res.write(JSON.stringify(line) + '\n')) await new Promise<void>((r) => (res.once('drain', r), res.once('close', r)));
+    if (!res.write(JSON.stringify(line) + '\n')) {
+      await new Promise<void>((r) => (res.once('drain', r), res.once('close', r)));
+    }
   };
   try {
     await body(emit);
@@ -97,7 +132,9 @@ export function need(url: URL, name: string, max = 4096): string {
 export function intParam(url: URL, name: string, dflt: number, max: number): number {
   const v = url.searchParams.get(name);
   if (v === null || v === '') return dflt;
-  if (!/^\d{1,16}$/.test(v) || Number(v) > max) throw new InvalidOptionError(name, `"${v.slice(0, 40)}" is not an integer from 0 to ${max}`);
+  if (!/^\d{1,16}$/.test(v) || Number(v) > max) {
+    throw new InvalidOptionError(name, `"${v.slice(0, 40)}" is not an integer from 0 to ${max}`);
+  }
   return Number(v);
 }
 

@@ -6,8 +6,7 @@
  *
  * @packageDocumentation
  */
-import { OcifsError } from '../errors.js';
-import type { Image } from '../image/index.js';
+import { NoSuchLayerError, type Image } from '../image/index.js';
 import { MergedFileSystem } from '../vfs/merge.js';
 import type { FileSystem } from '../vfs/types.js';
 
@@ -15,9 +14,9 @@ import type { FileSystem } from '../vfs/types.js';
 export type ViewName = 'merged' | number;
 
 /** A bad `layer` parameter. */
-export class NoSuchViewError extends OcifsError {
+export class NoSuchViewError extends NoSuchLayerError {
   constructor(layer: string, layers: number) {
-    super('ERR_OCIFS_NO_SUCH_LAYER', `no layer ${JSON.stringify(layer.slice(0, 40))}: give "merged" or 0…${layers - 1}`, { data: { layer, layers } });
+    super(`no layer ${JSON.stringify(layer.slice(0, 40))}: give "merged" or 0…${layers - 1}`, { layer, layers });
   }
 }
 

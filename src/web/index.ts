@@ -1,4 +1,7 @@
 export { startWebServer, imagePath, DEFAULT_WEB_HOST, type WebServer, type WebServerOptions } from './server.js';
+export { NotAPictureError } from './api-file.js';
+export { WebAssetsError } from './assets.js';
+export { RangeNotSatisfiableError } from './http.js';
 export { ImageSessions, MAX_OPEN_IMAGES, TAG_TTL_MS, RefRefusedError, type SessionOptions, type Lease } from './sessions.js';
 export { ImageViews, parseViewName, NoSuchViewError, type ViewName } from './image-views.js';
 export { newToken, tokenMatches, cookieName, readCookie, hostAllowed, checkRequest, PAGE_CSP, CONTENT_CSP } from './security.js';

@@ -7,12 +7,11 @@
  *
  * @packageDocumentation
  */
-import { OcifsError } from '../errors.js';
 import { IoStats } from '../io/io-stats.js';
 import { openImage, isLocalImagePath, type ImageOptions } from '../image/index.js';
 import { BlobCache, MemoryBlobCache } from '../cache/index.js';
 import { RegistryClient, type ListTagsOptions, type TagsPage } from '../registry/index.js';
-import { parseReference, type ImageReference } from '../ref/index.js';
+import { InvalidReferenceError, parseReference, type ImageReference } from '../ref/index.js';
 import { defaultCacheDir } from '../image/index.js';
 import { ImageViews } from './image-views.js';
 
@@ -45,9 +44,10 @@ export interface Lease {
 }
 
 /** A reference the page may not open. */
-export class RefRefusedError extends OcifsError {
+export class RefRefusedError extends InvalidReferenceError {
   constructor(ref: string) {
-    super('ERR_OCIFS_INVALID_REFERENCE', `${ref.slice(0, 200)}: only image references can be opened from the page (a local file only when given on the command line)`, { data: { ref } });
+    const reason = 'only image references can be opened from the page';
+    super(ref.slice(0, 200), `${reason} (a local file only when given on the command line)`);
   }
 }
 

@@ -12,6 +12,7 @@ import type { ReadOptions } from '../io/byte-source.js';
 import { readPieces } from '../io/read-stream.js';
 import { walk } from '../vfs/walk.js';
 import type { FileSystem, Inode } from '../vfs/types.js';
+import { splitRdev } from '../vfs/device.js';
 
 const BLOCK = 512;
 const TYPEFLAG: Partial<Record<Inode['type'], string>> = { file: '0', symlink: '2', chardev: '3', blockdev: '4', dir: '5', fifo: '6' };
@@ -35,13 +36,6 @@ export function paxRecord(key: string, value: string): string {
   let len = bodyLen + String(bodyLen).length;
   while (bodyLen + String(len).length !== len) len = bodyLen + String(len).length;
   return `${len}${body}`;
-}
-
-/** Linux `major`/`minor` of an `st_rdev`. */
-function majorMinor(rdev: number): [number, number] {
-  const hi = Math.floor(rdev / 2 ** 32);
-  const lo = rdev >>> 0;
-  return [(((lo >>> 8) & 0xfff) | (hi & 0xfffff000)) >>> 0, ((lo & 0xff) | (((lo >>> 12) | (hi << 20)) & 0xffffff00)) >>> 0];
 }
 
 interface HeaderFields {
@@ -70,7 +64,7 @@ function header(f: HeaderFields): Uint8Array {
   putString(h, 257, 6, 'ustar');
   putString(h, 263, 2, '00');
   if (f.rdev !== undefined) {
-    const [major, minor] = majorMinor(f.rdev);
+    const [major, minor] = splitRdev(f.rdev);
     putOctal(h, 329, 8, major);
     putOctal(h, 337, 8, minor);
   }

@@ -7,6 +7,8 @@ export interface RunResult {
   signal: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: string;
+  /** The process id the command ran as. */
+  pid: number | undefined;
 }
 
 /** Runs a command to completion, collecting stdout (bytes) and stderr (text). Never throws for a non-zero exit. */
@@ -19,7 +21,13 @@ export function run(cmd: string, args: string[], options: SpawnOptions & { input
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out),
+        stderr: Buffer.concat(err).toString('utf8'),
+        pid: child.pid,
+      }),
     );
     child.stdin!.on('error', () => {});
     child.stdin!.end(options.input ?? undefined);

@@ -153,7 +153,7 @@ test('ls -R --json lists every entry of the tree with its metadata', async () =>
   const os = listed.find((e) => e.path === '/etc/os-release')!;
   const src = await stat(join(tree, 'etc/os-release'));
   assert.equal(os.size, src.size);
-  assert.equal(os.mode, src.mode & 0o7777);
+  assert.equal(os.mode, `0${(src.mode & 0o7777).toString(8).padStart(3, '0')}`);
   const link = listed.find((e) => e.path === '/bin/os-release-link')!;
   assert.equal(link.type, 'symlink');
   assert.equal(link.target, '../etc/os-release');

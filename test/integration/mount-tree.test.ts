@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import type { FileSystem } from '../../src/vfs/types.js';
 import type { ByteSource } from '../../src/io/byte-source.js';
-import { OcifsError } from '../../src/errors.js';
+import { NetworkError } from '../../src/registry/errors.js';
 import { mountFileSystem } from '../../src/mount/mount-file-system.js';
 import type { Mount } from '../../src/mount/mount-options.js';
 import { assertSameManifest, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
@@ -174,7 +174,7 @@ class FlakyFs implements FileSystem {
     return {
       size: s.size,
       read: async (off, len, o) => {
-        if (this.down) throw new OcifsError('ERR_OCIFS_REGISTRY_UNAVAILABLE', 'registry is down');
+        if (this.down) throw new NetworkError('registry is down');
         return s.read(off, len, o);
       },
     };

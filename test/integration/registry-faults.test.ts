@@ -6,14 +6,15 @@ import { randomBytes } from 'node:crypto';
 import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { faultTestClient as client, withFaultTestClient as withClient, useProxiedBlob } from '../helpers/proxied-blob.js';
 import type { RegistryClient, ResolvedImage } from '../../src/registry/index.js';
-import { isOcifsError } from '../../src/errors.js';
+import { isOcifsError, type OcifsErrorCode } from '../../src/errors.js';
 
 let proxy: FaultProxy;
 let img: ResolvedImage;
 const blob = randomBytes(1024 * 1024 + 3);
 const BLOB = /\/blobs\//;
 
-const code = (c: string, re?: RegExp) => (e: unknown) => isOcifsError(e, c) && (re === undefined || re.test((e as Error).message));
+const code = (c: OcifsErrorCode, re?: RegExp) => (e: unknown) =>
+  isOcifsError(e, c) && (re === undefined || re.test((e as Error).message));
 
 useProxiedBlob(blob, 'f/app', (f) => ({ proxy, img } = f));
 

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { withFaultTestClient as withClient, useProxiedBlob } from '../helpers/proxied-blob.js';
 import type { RegistryClient, ResolvedImage } from '../../src/registry/index.js';
-import { isOcifsError } from '../../src/errors.js';
+import { isOcifsError, type OcifsErrorCode } from '../../src/errors.js';
 
 let proxy: FaultProxy;
 let img: ResolvedImage;
@@ -23,7 +23,7 @@ async function stream(c: RegistryClient, offset: number, length: number, extra?:
   return Buffer.concat(parts);
 }
 
-const code = (c: string) => (e: unknown) => isOcifsError(e, c);
+const code = (c: OcifsErrorCode) => (e: unknown) => isOcifsError(e, c);
 
 useProxiedBlob(blob, 's/app', (f) => ({ proxy, img } = f));
 

@@ -14,11 +14,11 @@ const allowed: Record<string, string[]> = {
   ref: ['errors.ts'],
   oci: ['errors.ts', 'io', 'ref'],
   registry: ['errors.ts', 'io', 'ref', 'oci'],
-  cache: ['errors.ts', 'io'],
+  cache: ['errors.ts', 'io', 'ref'],
   codec: ['errors.ts', 'io'],
   erofs: ['errors.ts', 'io', 'vfs-types', 'codec'],
-  tar: ['errors.ts', 'io', 'vfs-types', 'codec'],
-  vfs: ['errors.ts', 'io', 'vfs-types', 'erofs', 'tar'],
+  tar: ['errors.ts', 'io', 'ref', 'vfs-types', 'codec'],
+  vfs: ['errors.ts', 'io', 'vfs-types', 'codec', 'erofs', 'tar'],
   image: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'config'],
   config: ['errors.ts', 'io', 'ref', 'registry'],
   build: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image'],
@@ -41,7 +41,7 @@ function files(dir: string): string[] {
 /** The part a file belongs to; the vfs interface files count as `vfs-types` (formats implement it). */
 function partOf(file: string): string {
   const rel = relative(src, file).replace(/\.js$/, '.ts').split('/');
-  if (rel[0] === 'vfs' && (rel[1] === 'types.ts' || rel[1] === 'errors.ts')) return 'vfs-types';
+  if (rel[0] === 'vfs' && ['types.ts', 'errors.ts', 'device.ts'].includes(rel[1])) return 'vfs-types';
   if (rel[0] === 'web' && rel[1] === 'page') return 'web-page';
   return rel[0];
 }

@@ -263,7 +263,7 @@ test('leftovers of interrupted operations (tmp/, trash/) are swept at open', asy
 async function directStore(data: Uint8Array, chunkSize: number) {
   const { openDiskStore } = await import('../../src/cache/disk-open.js');
   const { CacheLayout } = await import('../../src/cache/layout.js');
-  const { parseDigest } = await import('../../src/cache/digest.js');
+  const { parseDigest } = await import('../../src/ref/digest.js');
   const dir = join(root, `c${n++}`);
   await (await BlobCache.open(dir)).close();
   const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), origin: '', size: data.length, chunkSize, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };

@@ -213,7 +213,7 @@ test('sidecars: kept with the verified instance, atomic put/get, integrity-check
   for (const bad of ['', '.hidden', 'a/b', '..', 'x'.repeat(200), 'sp ace']) {
     await assert.rejects(cache.putSidecar(d, bad, Uint8Array.of(1)), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'), bad);
   }
-  await assert.rejects(cache.getSidecar('nope', 'x'), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'));
+  await assert.rejects(cache.getSidecar('nope', 'x'), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_DIGEST'));
   const path = join(instanceDir(cache.dir, d), 'sidecars', 'gzip-index');
   // Damage: a flipped payload byte, a truncated file, a file copied under another digest.
   await cache.putSidecar(d, 'gzip-index', bytes);

@@ -9,6 +9,7 @@ import { constants } from 'node:os';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import { NotFoundError, OcifsError } from '../../src/errors.js';
+import { NetworkError } from '../../src/registry/errors.js';
 import { TreeOps, inodeToStat } from '../../src/mount/tree-ops.js';
 import { BlobFileSystem } from '../../src/mount/blob-fs.js';
 import { errnoOf, FuseErrno } from '../../src/mount/errno.js';
@@ -155,7 +156,7 @@ describe('TreeOps over a MemoryFs', () => {
       statfs: () => fs.statfs(),
       openFile: async (i) =>
         i === hosts
-          ? { size: 6, read: async () => Promise.reject(new OcifsError('ERR_OCIFS_FETCH_FAILED', 'down')) }
+          ? { size: 6, read: async () => Promise.reject(new NetworkError('down')) }
           : { size: 1, read: async () => new Uint8Array(0) },
     });
     const buf = Buffer.alloc(8);

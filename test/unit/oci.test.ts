@@ -16,7 +16,7 @@ import {
   MEDIA_TYPE_OCI_INDEX,
   type Descriptor,
 } from '../../src/oci/index.js';
-import { isOcifsError } from '../../src/errors.js';
+import { isOcifsError, type OcifsErrorCode } from '../../src/errors.js';
 
 const D = (c: string) => 'sha256:' + c.repeat(64);
 const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
@@ -29,7 +29,8 @@ const manifest = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-const bad = (code: string, re: RegExp) => (e: unknown) => isOcifsError(e, code) && re.test((e as Error).message);
+const bad = (code: OcifsErrorCode, re: RegExp) => (e: unknown) =>
+  isOcifsError(e, code) && re.test((e as Error).message);
 
 test('parses an OCI manifest and keeps descriptor fields', () => {
   const doc = parseManifestDocument(enc(manifest({ annotations: { a: 'b' } })));

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseReference, parseDigest, digestOf, verifyDigest, isLoopbackRegistry, canonicalRegistry, withDigest } from '../../src/ref/index.js';
+import { isDigest, newHash, digestBytes } from '../../src/ref/digest.js';
 import { isOcifsError } from '../../src/errors.js';
 
 const H = 'sha256:' + 'a'.repeat(64);
@@ -144,4 +145,16 @@ test('digestOf/verifyDigest compute real hashes', () => {
   assert.equal(digestOf(bytes), 'sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824');
   assert.equal(verifyDigest(bytes, digestOf(bytes, 'sha512')), true);
   assert.equal(verifyDigest(new Uint8Array([1]), digestOf(bytes)), false);
+});
+
+test('isDigest checks the digest, and its algorithm when one is named; newHash and digestBytes match it', () => {
+  const sha256 = digestOf(new TextEncoder().encode('hello'));
+  const sha512 = digestOf(new TextEncoder().encode('hello'), 'sha512');
+  const inputs = [sha256, sha512, 'v1', sha256.toUpperCase(), `${sha256}0`];
+  assert.deepEqual(inputs.map((d) => isDigest(d)), [true, true, false, false, false]);
+  const of = (algorithm: 'sha256' | 'sha512') => [sha256, sha512].map((d) => isDigest(d, algorithm));
+  assert.deepEqual([of('sha256'), of('sha512')], [[true, false], [false, true]]);
+  const d = parseDigest(sha512);
+  assert.equal(`sha512:${newHash(d).update('hello').digest('hex')}`, sha512);
+  assert.equal(Buffer.from(digestBytes(d)).toString('hex'), d.hex);
 });

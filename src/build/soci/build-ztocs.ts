@@ -9,8 +9,9 @@
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import { debuglog } from 'node:util';
-import { InvalidOptionError, OcifsError, throwIfAborted } from '../../errors.js';
+import { debuglog } from '../../io/debug-log.js';
+import { InvalidOptionError, throwIfAborted } from '../../errors.js';
+import { CacheUnstableError } from '../../cache/index.js';
 import type { ReadOptions } from '../../io/byte-source.js';
 import { digestOf } from '../../ref/index.js';
 import type { BlobInfo, Image } from '../../image/index.js';
@@ -134,7 +135,7 @@ async function buildLayerZtoc(image: Image, layer: BlobInfo, spanSize: number, o
   // while they were read (discarded, or dropped for another origin's verified copy), read
   // them again, from the verified blob.
   if (store && !store.intact) {
-    if (again) throw new OcifsError('ERR_OCIFS_CACHE_UNSTABLE', `layer ${layer.digest}: its cached copy kept changing while it was indexed`, { data: { digest: layer.digest } });
+    if (again) throw new CacheUnstableError(layer.digest, `layer ${layer.digest}`);
     debug('layer %d: its cached copy changed while it was indexed; indexing the verified blob again', layer.index);
     return buildLayerZtoc(image, layer, spanSize, options, true);
   }

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { pipeline } from 'node:stream/promises';
 import { resolveEntry } from '../../vfs/path.js';
 import { IsADirectoryError } from '../../vfs/errors.js';
-import { NotARegularFileError } from '../../vfs/tool-errors.js';
+import { NotARegularFileError } from '../../errors.js';
 import { readStream } from '../../io/read-stream.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';

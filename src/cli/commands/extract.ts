@@ -3,7 +3,7 @@
  * `fsck.erofs --extract` / `umoci unpack`, safely, with a progress bar on a terminal.
  */
 import type { Command } from 'commander';
-import { isOcifsError, OcifsError } from '../../errors.js';
+import { isOcifsError } from '../../errors.js';
 import { startBackgroundFill } from '../../image/background-fill.js';
 import { extractTree, measureTree, type ExtractProgress } from '../../vfs/extract.js';
 import type { FileSystem } from '../../vfs/types.js';
@@ -89,7 +89,9 @@ export function register(program: Command): void {
         // Found by a read or by the fill: what was extracted came (partly) from bytes that do
         // not match the layer.
         if (isOcifsError(err, 'ERR_OCIFS_DIGEST_MISMATCH')) {
-          throw new OcifsError(err.code, `${err.message}; files extracted to ${dest} may hold wrong bytes: remove them and extract again`, { cause: err, data: err.data });
+          // The same error (class, code, data), with what it means for DEST.
+          const advice = `files extracted to ${dest} may hold wrong bytes: remove them and extract again`;
+          err.message = `${err.message}; ${advice}`;
         }
         throw err;
       } finally {

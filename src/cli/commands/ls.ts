@@ -8,7 +8,7 @@ import type { DirEntry, FileSystem, Inode } from '../../vfs/types.js';
 import { resolveEntry, joinPath } from '../../vfs/path.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
-import { alignRows, longColumns, fullTime } from '../format-inode.js';
+import { alignRows, longColumns, inodeJson, type InodeJson } from '../format-inode.js';
 
 interface LsFlags extends RefFlags {
   long?: boolean;
@@ -21,29 +21,18 @@ export function byName(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-/** The JSON form of an entry. */
-export function entryJson(path: string, inode: Inode, target?: string): Record<string, unknown> {
-  return {
-    path,
-    type: inode.type,
-    mode: inode.mode & 0o7777,
-    uid: inode.uid,
-    gid: inode.gid,
-    size: inode.size,
-    mtime: fullTime(inode.mtimeSec, inode.mtimeNsec),
-    nlink: inode.nlink,
-    ino: inode.ino,
-    ...(inode.type === 'chardev' || inode.type === 'blockdev' ? { rdev: inode.rdev } : {}),
-    ...(target !== undefined ? { target } : {}),
-  };
-}
-
 /** Directories `ls -R` reads ahead of the one it prints. */
 const LISTING_AHEAD = 16;
 
+/** One entry's `ls -l` row and (with --long or --json) its JSON document. */
+interface Described {
+  row: string[];
+  json?: InodeJson;
+}
+
 /** One directory's rows and subdirectories. */
 interface Listing {
-  described: { row: string[]; json: Record<string, unknown> }[];
+  described: Described[];
   subdirs: { path: string; ino: number }[];
 }
 
@@ -65,11 +54,12 @@ class Lister {
     process.stdout.write(text);
   }
 
-  private async describe(path: string, inode: Inode): Promise<{ row: string[]; json: Record<string, unknown> }> {
-    const target = inode.type === 'symlink' && (this.flags.long || this.flags.json) ? await this.fs.readlink(inode.ino, { signal: this.signal }) : undefined;
+  private async describe(path: string, inode: Inode): Promise<Described> {
+    const wantTarget = inode.type === 'symlink' && (this.flags.long || this.flags.json);
+    const target = wantTarget ? await this.fs.readlink(inode.ino, { signal: this.signal }) : undefined;
     const name = path === '/' ? '/' : path.slice(path.lastIndexOf('/') + 1);
     const shown = target !== undefined ? `${name} -> ${target}` : name;
-    return { row: this.flags.long ? [...longColumns(inode), shown] : [shown], json: entryJson(path, inode, target) };
+    return { row: this.flags.long ? [...longColumns(inode), shown] : [shown], json: inodeJson(path, inode, target) };
   }
 
   /** Read options of this listing: a recursive one walks the tree ({@link ReadOptions.scan}). */
@@ -90,10 +80,11 @@ class Lister {
       entries.map(async (e) => {
         const p = joinPath(path, e.name);
         const inode = this.flags.long || this.flags.json ? await this.fs.getattr(e.ino, this.readOptions) : undefined;
-        return inode ? this.describe(p, inode) : { row: [e.name], json: {} };
+        return inode ? this.describe(p, inode) : { row: [e.name] };
       }),
     );
-    return { described, subdirs: entries.filter((e) => e.type === 'dir').map((e) => ({ path: joinPath(path, e.name), ino: e.ino })) };
+    const subdirs = entries.filter((e) => e.type === 'dir').map((e) => ({ path: joinPath(path, e.name), ino: e.ino }));
+    return { described, subdirs };
   }
 
   private print(l: Listing): void {
@@ -105,7 +96,8 @@ class Lister {
   }
 
   async run(path: string): Promise<void> {
-    const { inode, path: canonical } = await resolveEntry(this.fs, path, { followFinal: !this.flags.long, signal: this.signal });
+    const resolveOptions = { followFinal: !this.flags.long, signal: this.signal };
+    const { inode, path: canonical } = await resolveEntry(this.fs, path, resolveOptions);
     const start = inode;
     if (start.type !== 'dir') {
       const d = await this.describe(canonical, start);

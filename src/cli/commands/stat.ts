@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { resolveEntry } from '../../vfs/path.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
-import { devMajorMinor, fullTime, modeString } from '../format-inode.js';
+import { inodeJson } from '../format-inode.js';
 
 /** An xattr value as text when it is printable UTF-8, else as `0x…` hex. */
 export function xattrText(value: Uint8Array): string {
@@ -35,18 +35,7 @@ export function register(program: Command): void {
         fs.inodeDetails ? fs.inodeDetails(inode.ino, { signal }) : Promise.resolve({}),
       ]);
       const doc = {
-        path: canonical,
-        type: inode.type,
-        mode: `0${(inode.mode & 0o7777).toString(8).padStart(3, '0')}`,
-        modeString: modeString(inode),
-        uid: inode.uid,
-        gid: inode.gid,
-        size: inode.size,
-        mtime: fullTime(inode.mtimeSec, inode.mtimeNsec),
-        nlink: inode.nlink,
-        ino: inode.ino,
-        ...(inode.type === 'chardev' || inode.type === 'blockdev' ? { rdev: devMajorMinor(inode.rdev).join(':') } : {}),
-        ...(target !== undefined ? { target } : {}),
+        ...inodeJson(canonical, inode, target),
         xattrs: Object.fromEntries([...xattrs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, xattrText(v)])),
         ...details,
       };
@@ -65,7 +54,9 @@ export function register(program: Command): void {
         ['inode', String(doc.ino)],
       ];
       if ('rdev' in doc) rows.push(['device', String(doc.rdev)]);
-      for (const [k, v] of Object.entries(details)) rows.push([k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]);
+      for (const [k, v] of Object.entries(details)) {
+        rows.push([k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]);
+      }
       for (const [k, v] of Object.entries(doc.xattrs)) rows.push(['xattr', `${k}=${v}`]);
       const width = Math.max(...rows.map(([k]) => k.length));
       const lines = rows.map(([k, v]) => `${k.padStart(width)}: ${v}`);

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidOptionError, OcifsError } from '../../errors.js';
+import { InvalidOptionError, NotFoundError } from '../../errors.js';
 import { isLocalImagePath, localImagePath } from '../../image/index.js';
 import { parseReference } from '../../ref/index.js';
 import { startWebServer, imagePath, DEFAULT_WEB_HOST } from '../../web/index.js';
@@ -29,7 +29,7 @@ async function checkRef(ref: string): Promise<void> {
   }
   const path = localImagePath(ref);
   const st = await stat(path).catch(() => undefined);
-  if (!st?.isFile()) throw new OcifsError('ERR_OCIFS_NOT_FOUND', `${path}: no such file`, { data: { path } });
+  if (!st?.isFile()) throw new NotFoundError(path, { reason: 'no such file', data: { path } });
 }
 
 /** Opens the URL in the desktop's browser; a failure is only reported. */

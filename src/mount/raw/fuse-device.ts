@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { debuglog } from 'node:util';
+import { debuglog } from '../../io/debug-log.js';
 import { MountFailedError } from '../errors.js';
 
 const debug = debuglog('ocifs:mount');

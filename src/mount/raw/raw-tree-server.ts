@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../../io/debug-log.js';
 import type { ByteSource } from '../../io/byte-source.js';
 import type { FileSystem, Inode } from '../../vfs/types.js';
 import { TYPE_BITS } from '../../vfs/types.js';

@@ -10,7 +10,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { debuglog } from 'node:util';
+import { debuglog } from '../../io/debug-log.js';
 import { AbortedError, InvalidOptionError, throwIfAborted } from '../../errors.js';
 import type { ByteSource } from '../../io/byte-source.js';
 import { digestOf, parseDigest, parseReference, type ImageReference } from '../../ref/index.js';

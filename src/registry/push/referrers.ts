@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { debuglog } from 'node:util';
+import { debuglog } from '../../io/debug-log.js';
 import { parseDigest, type ImageReference } from '../../ref/index.js';
 import { MEDIA_TYPE_OCI_INDEX, parseManifestDocument, type Descriptor } from '../../oci/index.js';
 import type { CallOptions, RegistryClient } from '../client.js';
