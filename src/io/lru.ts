@@ -14,14 +14,20 @@ export { LRUCache };
 export type ByteLruOptions<K extends {}, V extends {}, FC> = Omit<LRUCache.Options<K, V, FC>, 'max' | 'maxSize' | 'maxEntrySize' | 'sizeCalculation'>;
 
 /**
- * An LRU holding at most `budget` bytes, each value costing `sizeOf(value)`. The cost is
- * clamped to 1..budget (and a budget of 0 counts as 1): a value larger than the whole budget is
- * kept alone, until the next one comes, rather than not at all, so a segment bigger than the
- * cache is still decoded once for a run of reads of it rather than once per read.
+ * An LRU holding at most `budget` bytes (a budget of 0 counts as 1). With `sizeOf`, each value
+ * costs `sizeOf(value)` clamped to 1..budget: a value larger than the whole budget is kept
+ * alone, until the next one comes, rather than not at all, so a segment bigger than the cache
+ * is still decoded once for a run of reads of it rather than once per read. Without it, every
+ * `set` names its `size`, and a value larger than the budget is not kept.
  */
-export function byteLru<K extends {}, V extends {}, FC = unknown>(budget: number, sizeOf: (value: V, key: K) => number, options: ByteLruOptions<K, V, FC> = {}): LRUCache<K, V, FC> {
+export function byteLru<K extends {}, V extends {}, FC = unknown>(
+  budget: number,
+  sizeOf?: (value: V, key: K) => number,
+  options: ByteLruOptions<K, V, FC> = {},
+): LRUCache<K, V, FC> {
   const maxSize = Math.max(1, budget);
-  return new LRUCache<K, V, FC>({ ...options, maxSize, sizeCalculation: (v, k) => costWithin(maxSize, sizeOf(v, k)) } as LRUCache.Options<K, V, FC>);
+  const sizeCalculation = sizeOf && ((v: V, k: K) => costWithin(maxSize, sizeOf(v, k)));
+  return new LRUCache<K, V, FC>({ ...options, maxSize, ...(sizeCalculation ? { sizeCalculation } : {}) } as LRUCache.Options<K, V, FC>);
 }
 
 /** What an entry of `size` bytes costs in an LRU of `maxSize`: see {@link byteLru}. */
