@@ -8,7 +8,7 @@
 import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { CorruptErofsError, ErofsDeviceMissingError, type ErofsLocation } from './errors.js';
 import { EROFS_DIRENT_NID_MASK, EROFS_DIRENT_NID_METABOX_BIT, EROFS_FEATURE_INCOMPAT_METABOX, EROFS_ISLOTBITS } from './format.js';
-import type { LruCache } from './lru.js';
+import type { LRUCache } from '../io/lru.js';
 import type { PageCache } from './page-cache.js';
 import type { ErofsSuperblock } from './superblock.js';
 
@@ -30,7 +30,7 @@ export interface ErofsContext {
   /** Metadata pages of the metabox inode's data, once opened. */
   mbox?: PageCache;
   /** Decoded physical clusters, keyed by where they come from. */
-  readonly clusters: LruCache<string, Promise<Uint8Array>>;
+  readonly clusters: LRUCache<string, Promise<Uint8Array>>;
   /** Options in effect. */
   readonly limits: { maxSymlinkSize: number };
   /**

@@ -29,7 +29,7 @@ import {
   EROFS_NAME_LEN,
 } from './format.js';
 import { inodeDetails, readInode, type ErofsInode, type ErofsInodeDetails } from './inode.js';
-import { LruCache } from './lru.js';
+import { byteLru, LRUCache } from '../io/lru.js';
 import { PageCache } from './page-cache.js';
 import { erofsInfo, type ErofsInfo } from './summary.js';
 import { readSuperblock, type ErofsSuperblock } from './superblock.js';
@@ -112,8 +112,8 @@ export class ErofsFileSystem implements FileSystem {
   /** The parsed superblock. */
   readonly superblock: ErofsSuperblock;
   private readonly ctx: ErofsContext;
-  private readonly inodes: LruCache<number, Promise<ErofsInode>>;
-  private readonly dirData: LruCache<number, ErofsFileData>;
+  private readonly inodes: LRUCache<number, Promise<ErofsInode>>;
+  private readonly dirData: LRUCache<number, ErofsFileData>;
   private packedData?: Promise<ErofsFileData>;
   private prefixes?: Promise<LongPrefixes>;
   private readonly metaCacheBytes: number;
@@ -134,13 +134,13 @@ export class ErofsFileSystem implements FileSystem {
       source,
       devices: o.devices,
       meta,
-      clusters: new LruCache(o.clusterCacheBytes),
+      clusters: byteLru(o.clusterCacheBytes),
       limits: { maxSymlinkSize: o.maxSymlinkSize },
       packed: (forNid, options) => this.packed(forNid, options),
       wholeSpans: new Map(),
     };
-    this.inodes = new LruCache(Math.max(1, o.inodeCacheSize));
-    this.dirData = new LruCache(256);
+    this.inodes = new LRUCache({ max: o.inodeCacheSize });
+    this.dirData = new LRUCache({ max: 256 });
     this.rootIno = nidToIno(this.ctx, sb.rootNid, { nid: sb.rootNid });
     this.metaCacheBytes = o.metaCacheBytes;
   }

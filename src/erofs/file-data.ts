@@ -335,7 +335,7 @@ export class ErofsFileData implements ByteSource {
           : await this.compressedRead(e.pa, e.plen, e.llen, e.la + e.llen, options);
       return decodeCluster(ctx.sb, { raw, llen: e.llen, alg: e.alg, la: e.la, partial: e.partialRef, nid: inode.nid });
     })();
-    ctx.clusters.set(key, promise, e.llen);
+    ctx.clusters.set(key, promise, { size: Math.max(1, e.llen) });
     promise.catch(() => ctx.clusters.delete(key));
     return promise;
   }

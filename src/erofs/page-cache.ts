@@ -12,7 +12,7 @@
  */
 import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { CorruptErofsError } from './errors.js';
-import { LruCache } from './lru.js';
+import { byteLru, type LRUCache } from '../io/lru.js';
 
 interface Page {
   /** Set once loaded. */
@@ -40,7 +40,7 @@ const MERGE_MAX_PAGES = 64;
 
 /** Cached, aligned pages of one byte source. */
 export class PageCache {
-  private readonly pages: LruCache<number, Page>;
+  private readonly pages: LRUCache<number, Page>;
   /** Misses of this turn, read together by {@link flush}. */
   private pending: PendingPage[] = [];
 
@@ -58,7 +58,7 @@ export class PageCache {
     private readonly what: string,
     private readonly blockSize: number,
   ) {
-    this.pages = new LruCache(Math.max(budget, pageSize * 4));
+    this.pages = byteLru(Math.max(budget, pageSize * 4), () => pageSize);
   }
 
   /** Puts bytes already read (the superblock probe) into the cache: whole pages only. */
@@ -67,7 +67,7 @@ export class PageCache {
     for (let p = first; (p + 1) * this.pageSize <= offset + bytes.length; p++) {
       const start = p * this.pageSize - offset;
       const b = bytes.subarray(start, start + this.pageSize);
-      this.pages.set(p, { bytes: b, promise: Promise.resolve(b) }, this.pageSize);
+      this.pages.set(p, { bytes: b, promise: Promise.resolve(b) });
     }
   }
 
@@ -162,7 +162,7 @@ export class PageCache {
         ),
       };
       page.promise.catch(() => this.pages.delete(p));
-      this.pages.set(p, page, this.pageSize);
+      this.pages.set(p, page);
       out.push(page.promise);
     }
     return out;
@@ -205,7 +205,7 @@ export class PageCache {
       const s = (p - lo) * this.pageSize;
       const page: Page = { promise: read.then((b) => (page.bytes = b.subarray(s, s + this.pageSize))) };
       page.promise.catch(() => this.pages.delete(p));
-      this.pages.set(p, page, this.pageSize);
+      this.pages.set(p, page);
     }
     read.then(
       (b) => {

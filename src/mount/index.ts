@@ -22,7 +22,7 @@ export {
   DEFAULT_SOURCE_CACHE_ENTRIES,
   DEFAULT_DIR_CACHE_ENTRIES,
   DEFAULT_SYMLINK_CACHE_ENTRIES,
-} from './tree-ops.js';
+} from './tree-caches.js';
 export {
   MountError,
   MountpointMissingError,

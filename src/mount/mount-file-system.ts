@@ -32,7 +32,7 @@ export async function mountFileSystem(fs: FileSystem, mountpoint: string, option
   const mp = await checkMountpoint(mountpoint);
   await checkFuseAvailable(backend);
   if ((backend === 'auto' ? defaultBackend() : backend) === 'raw') {
-    const h = await rawFuseMount(fs, mp, conn, options.stats ?? new MountStats());
+    const h = await rawFuseMount(fs, mp, conn, options.stats ?? new MountStats(), options);
     return { mountpoint: mp, mode: 'tree', stats: h.stats, unmount: (o) => h.unmount(o) };
   }
   const ops = new TreeOps(fs, options);

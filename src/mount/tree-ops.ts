@@ -2,12 +2,12 @@
  * FUSE operations over a {@link FileSystem}: the file-tree mode.
  *
  * libfuse 2's high-level API names everything by path, so paths are resolved to inodes one
- * component at a time through `fs.lookup`, and resolved paths are kept in a bounded LRU (the
- * image is immutable, so an entry never goes stale). Concurrent resolutions of one path share
- * one lookup. Reads name their file by path too: the byte source of each file read is kept in
- * a bounded LRU by inode, so there is no per-open state (and no open/release round trips).
- * Directory listings and symlink targets are cached the same way, because the kernel caches
- * neither over libfuse 2 and `tar`/`find` ask for them again on every walk.
+ * component at a time through `fs.lookup`, and resolved paths are kept in the mount's caches
+ * (`tree-caches.ts`; the image is immutable, so an entry never goes stale). Concurrent
+ * resolutions of one path share one lookup. Reads name their file by path too: the byte source
+ * of each file read is kept by inode, so there is no per-open state (and no open/release round
+ * trips). Directory listings and symlink targets are cached the same way, because the kernel
+ * caches neither over libfuse 2 and `tar`/`find` ask for them again on every walk.
  *
  * @packageDocumentation
  */
@@ -16,34 +16,14 @@ import type { FileSystem, Inode } from '../vfs/types.js';
 import { TYPE_BITS } from '../vfs/types.js';
 import { Errno, FuseErrno } from './errno.js';
 import type { FuseDirEntry, FuseOperations, FuseOpOptions, FuseStat, FuseStatfs } from './fuse-binding.js';
-import { Lru } from './lru.js';
 import { MountStats } from './mount-stats.js';
+import { TreeCaches, type TreeCacheOptions } from './tree-caches.js';
 
-/** Default number of resolved paths kept. */
-export const DEFAULT_PATH_CACHE_ENTRIES = 65_536;
-/** Default number of inodes whose extended attributes are kept. */
-export const DEFAULT_XATTR_CACHE_ENTRIES = 4_096;
-/** Default number of open file byte sources kept (one per file recently read). */
-export const DEFAULT_SOURCE_CACHE_ENTRIES = 1_024;
-/** Default number of directory listings kept. */
-export const DEFAULT_DIR_CACHE_ENTRIES = 1_024;
 /** Directories with more entries than this are listed afresh each time (memory bound). */
 export const MAX_CACHED_DIR_ENTRIES = 4_096;
-/** Default number of symlink targets kept. */
-export const DEFAULT_SYMLINK_CACHE_ENTRIES = 8_192;
 
 /** Options of {@link TreeOps}. */
-export interface TreeOpsOptions {
-  /** Resolved paths kept in memory. Default {@link DEFAULT_PATH_CACHE_ENTRIES}. */
-  pathCacheEntries?: number;
-  /** Inodes whose xattrs are kept in memory. Default {@link DEFAULT_XATTR_CACHE_ENTRIES}. */
-  xattrCacheEntries?: number;
-  /** File byte sources kept. Default {@link DEFAULT_SOURCE_CACHE_ENTRIES}. */
-  sourceCacheEntries?: number;
-  /** Directory listings kept. Default {@link DEFAULT_DIR_CACHE_ENTRIES}. */
-  dirCacheEntries?: number;
-  /** Symlink targets kept. Default {@link DEFAULT_SYMLINK_CACHE_ENTRIES}. */
-  symlinkCacheEntries?: number;
+export interface TreeOpsOptions extends TreeCacheOptions {
   /** Counters to update (a new one when absent). */
   stats?: MountStats;
 }
@@ -71,12 +51,9 @@ export function inodeToStat(inode: Inode, blockSize: number): FuseStat {
 /** Read-only FUSE operations over a {@link FileSystem}. */
 export class TreeOps implements FuseOperations {
   readonly stats: MountStats;
-  private readonly paths: Lru<string, Inode>;
-  private readonly xattrs: Lru<number, Map<string, Uint8Array>>;
+  /** Resolved paths, listings, symlinks, xattrs and file sources. */
+  private readonly caches: TreeCaches<string, FuseDirEntry[]>;
   private readonly resolving = new Map<string, Promise<Inode>>();
-  private readonly sources: Lru<number, Promise<ByteSource>>;
-  private readonly dirs: Lru<number, FuseDirEntry[]>;
-  private readonly symlinks: Lru<number, string>;
   private readonly blockSize: number;
   private readonly nameMax: number;
   /** Inode numbers ≥ 2^32 and the 32-bit numbers given to them (the binding carries 32 bits). */
@@ -86,11 +63,7 @@ export class TreeOps implements FuseOperations {
     private readonly fs: FileSystem,
     options: TreeOpsOptions = {},
   ) {
-    this.paths = new Lru(options.pathCacheEntries ?? DEFAULT_PATH_CACHE_ENTRIES);
-    this.xattrs = new Lru(options.xattrCacheEntries ?? DEFAULT_XATTR_CACHE_ENTRIES);
-    this.sources = new Lru(options.sourceCacheEntries ?? DEFAULT_SOURCE_CACHE_ENTRIES);
-    this.dirs = new Lru(options.dirCacheEntries ?? DEFAULT_DIR_CACHE_ENTRIES);
-    this.symlinks = new Lru(options.symlinkCacheEntries ?? DEFAULT_SYMLINK_CACHE_ENTRIES);
+    this.caches = new TreeCaches(fs, options);
     this.stats = options.stats ?? new MountStats();
     const s = fs.statfs();
     this.blockSize = s.blockSize;
@@ -99,7 +72,7 @@ export class TreeOps implements FuseOperations {
 
   /** The inode at `path` (absolute, `/` = the root). */
   resolve(path: string, o?: FuseOpOptions): Promise<Inode> {
-    const hit = this.paths.get(path);
+    const hit = this.caches.entries.get(path);
     if (hit) return Promise.resolve(hit);
     let p = this.resolving.get(path);
     if (!p) {
@@ -123,7 +96,7 @@ export class TreeOps implements FuseOperations {
       if (!found) throw new FuseErrno(Errno.ENOENT);
       inode = found;
     }
-    this.paths.set(path, inode);
+    this.caches.entries.set(path, inode);
     return inode;
   }
 
@@ -152,7 +125,7 @@ export class TreeOps implements FuseOperations {
     const dir = await this.resolve(path, o);
     if (dir.type !== 'dir') throw new FuseErrno(Errno.ENOTDIR);
     const parent = path === '/' ? dir : await this.resolve(path.slice(0, Math.max(1, path.lastIndexOf('/'))), o);
-    const cached = this.dirs.get(dir.ino);
+    const cached = this.caches.dirs.get(dir.ino);
     if (cached) return cached;
     const out: FuseDirEntry[] = [
       { name: '.', ino: this.fuseIno(dir.ino), mode: TYPE_BITS.dir },
@@ -163,19 +136,14 @@ export class TreeOps implements FuseOperations {
       out.push({ name: e.name, ino: this.fuseIno(e.ino), mode: TYPE_BITS[e.type] });
     }
     // `..` is the same for every path to a directory (hardlinked directories do not exist).
-    if (out.length <= MAX_CACHED_DIR_ENTRIES) this.dirs.set(dir.ino, out);
+    if (out.length <= MAX_CACHED_DIR_ENTRIES) this.caches.dirs.set(dir.ino, out);
     return out;
   }
 
   async readlink(path: string, o: FuseOpOptions): Promise<string> {
     const inode = await this.resolve(path, o);
     if (inode.type !== 'symlink') throw new FuseErrno(Errno.EINVAL);
-    let target = this.symlinks.get(inode.ino);
-    if (target === undefined) {
-      target = await this.fs.readlink(inode.ino, o);
-      this.symlinks.set(inode.ino, target);
-    }
-    return target;
+    return this.caches.readlink(inode.ino, o);
   }
 
   /** The byte source of the regular file at `path` (kept by inode for the next reads). */
@@ -183,16 +151,7 @@ export class TreeOps implements FuseOperations {
     const inode = await this.resolve(path, o);
     if (inode.type === 'dir') throw new FuseErrno(Errno.EISDIR);
     if (inode.type !== 'file') throw new FuseErrno(Errno.EINVAL);
-    let p = this.sources.get(inode.ino);
-    if (!p) {
-      p = this.fs.openFile(inode.ino, o);
-      // A failed open is not kept: the next read tries again (a registry may be back).
-      p.catch(() => {
-        if (this.sources.get(inode.ino) === p) this.sources.delete(inode.ino);
-      });
-      this.sources.set(inode.ino, p);
-    }
-    return p;
+    return this.caches.openFile(inode.ino, o);
   }
 
   async read(path: string, buf: Buffer, length: number, position: number, o: FuseOpOptions): Promise<number> {
@@ -216,12 +175,7 @@ export class TreeOps implements FuseOperations {
 
   private async xattrsOf(path: string, o: FuseOpOptions): Promise<Map<string, Uint8Array>> {
     const inode = await this.resolve(path, o);
-    let x = this.xattrs.get(inode.ino);
-    if (!x) {
-      x = await this.fs.listxattr(inode.ino, o);
-      this.xattrs.set(inode.ino, x);
-    }
-    return x;
+    return this.caches.listxattr(inode.ino, o);
   }
 
   async getxattr(path: string, name: string, o: FuseOpOptions): Promise<Uint8Array | undefined> {

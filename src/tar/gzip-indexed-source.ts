@@ -10,13 +10,13 @@
 import { debuglog } from '../io/debug-log.js';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { DigestMismatchError, InvalidOptionError, throwIfAborted } from '../errors.js';
+import { DigestMismatchError } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
-import { clampRead } from '../io/check-range.js';
 import { GZIP_TRAILER, parseGzipHeader } from '../codec/gzip-member.js';
 import { inflateFrom } from '../codec/gzip-resume.js';
 import { CorruptGzipError } from './errors.js';
 import type { GzipIndex } from './gzip-index.js';
+import { SegmentedSource } from './segmented-source.js';
 
 const debug = debuglog('ocifs:gzip');
 
@@ -32,11 +32,7 @@ export interface GzipIndexedSourceOptions {
 }
 
 /** See the module comment. */
-export class GzipIndexedSource implements ByteSource {
-  readonly size: number;
-  private readonly cache = new Map<number, Promise<Uint8Array>>();
-  private cachedBytes = 0;
-  private readonly budget: number;
+export class GzipIndexedSource extends SegmentedSource {
   private readonly readAhead: boolean;
   private lastSpan = -2;
   /** Reads in a row that continued where the previous one ended (roughly). */
@@ -52,104 +48,40 @@ export class GzipIndexedSource implements ByteSource {
     if (blob.size !== index.blobSize) {
       throw new CorruptGzipError(`index is for a ${index.blobSize}-byte blob, the blob has ${blob.size}`, 0);
     }
-    this.size = index.tarSize;
-    this.budget = options.spanCacheBytes ?? DEFAULT_SPAN_CACHE_BYTES;
-    if (!Number.isSafeInteger(this.budget) || this.budget < 0) throw new InvalidOptionError('spanCacheBytes', 'must be a non-negative integer');
+    super(
+      index.checkpoints.map((c) => c.out),
+      index.tarSize,
+      { bytes: options.spanCacheBytes ?? DEFAULT_SPAN_CACHE_BYTES, option: 'spanCacheBytes' },
+    );
     this.readAhead = options.readAhead ?? true;
   }
 
   /** Index of the span holding uncompressed offset `off`. */
   spanOf(off: number): number {
-    const cps = this.index.checkpoints;
-    let lo = 0;
-    let hi = cps.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (cps[mid].out <= off) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return this.segmentAt(off);
   }
 
-  private spanEnd(i: number): number {
-    const cps = this.index.checkpoints;
-    return i + 1 < cps.length ? cps[i + 1].out : this.index.tarSize;
-  }
-
-  async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
-    throwIfAborted(options.signal);
-    const n = clampRead(offset, length, this.size);
-    if (n === 0) return new Uint8Array(0);
-    const first = this.spanOf(offset);
-    const last = this.spanOf(offset + n - 1);
-    const cps = this.index.checkpoints;
-    if (first === last) {
-      const span = await this.span(first, options);
-      this.afterRead(first, offset + n);
-      return span.subarray(offset - cps[first].out, offset - cps[first].out + n);
-    }
-    const out = new Uint8Array(n);
-    const parts = [];
-    for (let i = first; i <= last; i++) parts.push(this.span(i, options).then((s) => [i, s] as const));
-    for (const [i, s] of await Promise.all(parts)) {
-      const from = Math.max(offset, cps[i].out);
-      const to = Math.min(offset + n, this.spanEnd(i));
-      out.set(s.subarray(from - cps[i].out, to - cps[i].out), from - offset);
-    }
-    this.afterRead(last, offset + n);
-    return out;
-  }
-
-  private afterRead(span: number, end: number): void {
+  protected override afterRead(span: number, end: number): void {
     const sequential = span === this.lastSpan || span === this.lastSpan + 1;
     this.lastSpan = span;
     this.streak = sequential ? this.streak + 1 : 0;
-    if (!this.readAhead || this.streak === 0 || span + 1 >= this.index.checkpoints.length) return;
-    const cp = this.index.checkpoints[span];
-    if (end - cp.out >= (this.spanEnd(span) - cp.out) / 2) {
+    if (!this.readAhead || this.streak === 0 || span + 1 >= this.segmentCount) return;
+    const start = this.segmentStart(span);
+    if (end - start >= (this.segmentEnd(span) - start) / 2) {
       // Ahead by one span, then two once reads keep coming in order (extract, a big cat): they
       // decode in parallel on the thread pool while this one is consumed. A single small read
       // (one `cat` of a small file) decodes nothing ahead.
       for (const next of this.streak >= 2 ? [span + 1, span + 2] : [span + 1]) {
-        if (next < this.index.checkpoints.length && !this.cache.has(next)) {
-          this.span(next, {}).catch((err) => debug('read-ahead of span %d failed: %s', next, err));
-        }
+        if (next < this.segmentCount) this.segment(next, {}).catch((err) => debug('read-ahead of span %d failed: %s', next, err));
       }
     }
-  }
-
-  private span(i: number, options: ReadOptions): Promise<Uint8Array> {
-    const hit = this.cache.get(i);
-    if (hit) {
-      // Refresh its place in the LRU order.
-      this.cache.delete(i);
-      this.cache.set(i, hit);
-      return hit;
-    }
-    const size = this.spanEnd(i) - this.index.checkpoints[i].out;
-    const p = this.decode(i, options.signal);
-    this.cache.set(i, p);
-    this.cachedBytes += size;
-    p.catch(() => {
-      if (this.cache.get(i) === p) {
-        this.cache.delete(i);
-        this.cachedBytes -= size;
-      }
-    });
-    while (this.cachedBytes > this.budget && this.cache.size > 1) {
-      const [oldest] = this.cache.keys();
-      if (oldest === i) break;
-      this.cache.delete(oldest);
-      this.cachedBytes -= this.spanEnd(oldest) - this.index.checkpoints[oldest].out;
-    }
-    return p;
   }
 
   /** Decompresses span `i` whole, crossing gzip member boundaries inside it. */
-  private async decode(i: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  protected async decode(i: number, { signal }: ReadOptions): Promise<Uint8Array> {
     const cps = this.index.checkpoints;
     const cp = cps[i];
-    const want = this.spanEnd(i) - cp.out;
+    const want = this.segmentEnd(i) - cp.out;
     const startByte = Math.floor(cp.bit / 8);
     const endByte = i + 1 < cps.length ? Math.ceil(cps[i + 1].bit / 8) : this.blob.size;
     const bytes = await this.blob.read(startByte, endByte - startByte, { signal });

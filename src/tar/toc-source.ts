@@ -7,10 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
-import { DigestMismatchError, InvalidOptionError, throwIfAborted } from '../errors.js';
+import { DigestMismatchError } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
-import { clampRead } from '../io/check-range.js';
 import { CorruptGzipError, CorruptTocError } from './errors.js';
+import { SegmentedSource } from './segmented-source.js';
 import type { TocChunk } from './toc-index.js';
 
 /**
@@ -57,22 +57,22 @@ export const gzipChunkDecoder: ChunkDecoder = (compressed, length) =>
   });
 
 /** See the module comment. */
-export class TocSource implements ByteSource {
-  private readonly cache = new Map<number, Promise<Uint8Array>>();
-  private cachedBytes = 0;
-  private readonly budget: number;
+export class TocSource extends SegmentedSource {
   /** Chunks fetched and decoded so far (for tests and stats). */
   chunksDecoded = 0;
 
   constructor(
     private readonly blob: ByteSource,
     private readonly chunks: readonly TocChunk[],
-    readonly size: number,
+    size: number,
     private readonly decoder: ChunkDecoder,
     options: TocSourceOptions = {},
   ) {
-    this.budget = options.chunkCacheBytes ?? DEFAULT_CHUNK_CACHE_BYTES;
-    if (!Number.isSafeInteger(this.budget) || this.budget < 0) throw new InvalidOptionError('chunkCacheBytes', 'must be a non-negative integer');
+    super(
+      chunks.map((c) => c.virtualOffset),
+      size,
+      { bytes: options.chunkCacheBytes ?? DEFAULT_CHUNK_CACHE_BYTES, option: 'chunkCacheBytes' },
+    );
     let at = 0;
     for (const c of chunks) {
       if (c.virtualOffset !== at || (!c.zeros && (c.blobEnd > blob.size || c.blobStart >= c.blobEnd))) throw new CorruptTocError('chunk table does not cover the files');
@@ -81,67 +81,9 @@ export class TocSource implements ByteSource {
     if (at !== size) throw new CorruptTocError('chunk table does not cover the files');
   }
 
-  private chunkAt(off: number): number {
-    let lo = 0;
-    let hi = this.chunks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.chunks[mid].virtualOffset <= off) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
-    throwIfAborted(options.signal);
-    const n = clampRead(offset, length, this.size);
-    if (n === 0) return new Uint8Array(0);
-    const first = this.chunkAt(offset);
-    const last = this.chunkAt(offset + n - 1);
-    if (first === last) {
-      const c = this.chunks[first];
-      const data = await this.chunk(first, options);
-      return data.subarray(offset - c.virtualOffset, offset - c.virtualOffset + n);
-    }
-    const out = new Uint8Array(n);
-    const parts = [];
-    for (let i = first; i <= last; i++) parts.push(this.chunk(i, options).then((d) => [i, d] as const));
-    for (const [i, d] of await Promise.all(parts)) {
-      const c = this.chunks[i];
-      const from = Math.max(offset, c.virtualOffset);
-      const to = Math.min(offset + n, c.virtualOffset + c.length);
-      out.set(d.subarray(from - c.virtualOffset, to - c.virtualOffset), from - offset);
-    }
-    return out;
-  }
-
-  private chunk(i: number, options: ReadOptions): Promise<Uint8Array> {
-    const hit = this.cache.get(i);
-    if (hit) {
-      this.cache.delete(i);
-      this.cache.set(i, hit);
-      return hit;
-    }
+  /** Fetches chunk `i`'s compressed range, decodes it and checks its digest. */
+  protected async decode(i: number, options: ReadOptions): Promise<Uint8Array> {
     const c = this.chunks[i];
-    const p = this.load(c, options);
-    this.cache.set(i, p);
-    this.cachedBytes += c.length;
-    p.catch(() => {
-      if (this.cache.get(i) === p) {
-        this.cache.delete(i);
-        this.cachedBytes -= c.length;
-      }
-    });
-    while (this.cachedBytes > this.budget && this.cache.size > 1) {
-      const [oldest] = this.cache.keys();
-      if (oldest === i) break;
-      this.cache.delete(oldest);
-      this.cachedBytes -= this.chunks[oldest].length;
-    }
-    return p;
-  }
-
-  private async load(c: TocChunk, options: ReadOptions): Promise<Uint8Array> {
     const data = c.zeros ? new Uint8Array(c.length) : await this.decoder(await this.blob.read(c.blobStart, c.blobEnd - c.blobStart, options), c.length, options);
     this.chunksDecoded++;
     if (data.length < c.length) throw new CorruptTocError(`chunk at ${c.blobStart} decompresses to ${data.length} bytes, expected ${c.length}`);

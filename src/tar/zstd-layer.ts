@@ -18,7 +18,6 @@ import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError, isOcifsError, throwIfAborted } from '../errors.js';
 import { isDigest } from '../ref/digest.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
-import { clampRead } from '../io/check-range.js';
 import { readPieces } from '../io/read-stream.js';
 import { zstdDecompress } from '../codec/zstd/decompress.js';
 import { ZstdStreamDecoder, type ZstdStreamFrame } from '../codec/zstd/stream.js';
@@ -31,6 +30,7 @@ import { TarFeeder } from './tar-feeder.js';
 import { TarFileSystem } from './tar-fs.js';
 import { decodeTarIndexFrom, encodeTarIndexInto, type TarIndex } from './tar-index.js';
 import { TarParser, type TarParserOptions } from './tar-parser.js';
+import { SegmentedSource } from './segmented-source.js';
 
 const debug = debuglog('ocifs:zstd');
 
@@ -206,78 +206,26 @@ async function decodeFrame(blob: ByteSource, f: ZstdFrame, options: ReadOptions)
 }
 
 /** The tar stream of a `frames`-mode layer: reads decode the frames they touch. */
-export class ZstdFramesSource implements ByteSource {
-  readonly size: number;
-  private readonly cache = new Map<number, Promise<Uint8Array>>();
-  private cachedBytes = 0;
+export class ZstdFramesSource extends SegmentedSource {
   /** Frames decoded so far (for tests and stats). */
   framesDecoded = 0;
 
   constructor(
     private readonly blob: ByteSource,
     readonly index: ZstdIndex,
-    private readonly budget = DEFAULT_FRAME_CACHE_BYTES,
+    frameCacheBytes = DEFAULT_FRAME_CACHE_BYTES,
   ) {
-    this.size = index.tarSize;
+    super(
+      index.frames.map((f) => f.out),
+      index.tarSize,
+      { bytes: frameCacheBytes, option: 'frameCacheBytes' },
+    );
   }
 
-  private frameAt(off: number): number {
-    const fs = this.index.frames;
-    let lo = 0;
-    let hi = fs.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (fs[mid].out <= off) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  async read(offset: number, length: number, options: ReadOptions = {}): Promise<Uint8Array> {
-    throwIfAborted(options.signal);
-    const n = clampRead(offset, length, this.size);
-    const out = new Uint8Array(n);
-    if (n === 0) return out;
-    const first = this.frameAt(offset);
-    const last = this.frameAt(offset + n - 1);
-    const parts = [];
-    for (let i = first; i <= last; i++) parts.push(this.frame(i, options).then((d) => [i, d] as const));
-    for (const [i, d] of await Promise.all(parts)) {
-      const f = this.index.frames[i];
-      const from = Math.max(offset, f.out);
-      const to = Math.min(offset + n, f.out + f.size);
-      out.set(d.subarray(from - f.out, to - f.out), from - offset);
-    }
-    return out;
-  }
-
-  private frame(i: number, options: ReadOptions): Promise<Uint8Array> {
-    const hit = this.cache.get(i);
-    if (hit) {
-      this.cache.delete(i);
-      this.cache.set(i, hit);
-      return hit;
-    }
-    const f = this.index.frames[i];
-    const p = decodeFrame(this.blob, f, options).then((d) => {
-      this.framesDecoded++;
-      return d;
-    });
-    this.cache.set(i, p);
-    this.cachedBytes += f.size;
-    p.catch(() => {
-      if (this.cache.get(i) === p) {
-        this.cache.delete(i);
-        this.cachedBytes -= f.size;
-      }
-    });
-    while (this.cachedBytes > this.budget && this.cache.size > 1) {
-      const [oldest] = this.cache.keys();
-      if (oldest === i) break;
-      this.cache.delete(oldest);
-      this.cachedBytes -= this.index.frames[oldest].size;
-    }
-    return p;
+  protected async decode(i: number, options: ReadOptions): Promise<Uint8Array> {
+    const d = await decodeFrame(this.blob, this.index.frames[i], options);
+    this.framesDecoded++;
+    return d;
   }
 }
 

@@ -134,6 +134,33 @@ for (const backend of ['raw', 'libfuse'] as const) describe(`file-tree mount (${
   });
 });
 
+// Regression: the raw backend kept its own hard-coded cache sizes and ignored these options.
+describe('file-tree mount cache sizes', () => {
+  for (const backend of ['raw', 'libfuse'] as const) {
+    test(`${backend}: xattrCacheEntries and sourceCacheEntries bound what the mount keeps`, async () => {
+      const calls = async (options: { xattrCacheEntries?: number; sourceCacheEntries?: number }) => {
+        const counted = await memoryFsFromDirectory(src);
+        const mp = join(root, `sizes-${backend}-${Object.keys(options).length}`);
+        await mkdir(mp);
+        const m = await mountFileSystem(counted, mp, { backend, ...options });
+        try {
+          const [a, b] = [join(mp, 'etc/os-release'), join(mp, 'bin/tool')];
+          counted.calls.listxattr = counted.calls.openFile = 0;
+          // The kernel keeps no xattrs: each listxattr reaches the mount.
+          await runChildOk('python3', ['-c', 'import os,sys\nfor p in sys.argv[1:]: os.listxattr(p)', a, b, a]);
+          // A's pages are dropped from the page cache, so its second read reaches the mount.
+          await runChildOk('sh', ['-c', 'cat "$0" "$1" >/dev/null && dd if="$0" iflag=nocache count=0 status=none && cat "$0" >/dev/null', a, b]);
+          return { listxattr: counted.calls.listxattr, openFile: counted.calls.openFile };
+        } finally {
+          await m.unmount();
+        }
+      };
+      assert.deepEqual(await calls({}), { listxattr: 2, openFile: 2 }, 'default sizes keep A');
+      assert.deepEqual(await calls({ xattrCacheEntries: 1, sourceCacheEntries: 1 }), { listxattr: 3, openFile: 3 }, 'one entry each: B evicts A');
+    });
+  }
+});
+
 describe('file-tree mount of the EROFS reader (every fixture compression)', () => {
   for (const name of EROFS_FIXTURES) {
     test(`${name}.erofs lists exactly tree-seed1.jsonl`, async () => {

@@ -1,5 +1,5 @@
 // Unit tests of the mount layer's pieces that need no FUSE: the operations over a MemoryFs and
-// over a blob, errno mapping, mountinfo parsing, records, options and the LRU.
+// over a blob, errno mapping, mountinfo parsing, records, options and the mount's caches.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
+import type { FileSystem } from '../../src/vfs/types.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import { NotFoundError, OcifsError } from '../../src/errors.js';
 import { NetworkError } from '../../src/registry/errors.js';
@@ -14,7 +15,7 @@ import { TreeOps, inodeToStat } from '../../src/mount/tree-ops.js';
 import { BlobFileSystem } from '../../src/mount/blob-fs.js';
 import { errnoOf, FuseErrno } from '../../src/mount/errno.js';
 import { parseMountInfo } from '../../src/mount/mountinfo.js';
-import { Lru } from '../../src/mount/lru.js';
+import { TreeCaches } from '../../src/mount/tree-caches.js';
 import { connectionOptions, DEFAULT_CACHE_TIMEOUT, DEFAULT_MAX_READ } from '../../src/mount/mount-options.js';
 import { processStart, readRecord, readRecords, removeRecord, serverAlive, writeRecord, type MountRecord } from '../../src/mount/mount-record.js';
 import { defaultStateDir } from '../../src/mount/state-dir.js';
@@ -280,16 +281,46 @@ describe('options and helpers', () => {
     assert.throws(() => connectionOptions({ fsname: '' }), /invalid option fsname/);
   });
 
-  test('Lru keeps the most recently used entries', () => {
-    const l = new Lru<string, number>(2);
-    l.set('a', 1);
-    l.set('b', 2);
-    l.get('a');
-    l.set('c', 3);
-    assert.equal(l.get('b'), undefined);
-    assert.equal(l.get('a'), 1);
-    assert.equal(l.size, 2);
-    assert.throws(() => new Lru(0), /capacity/);
+  test('the mount caches keep as many entries as their options say, least recently used out first', async () => {
+    const fs = sampleFs();
+    const [hosts, suid] = await Promise.all(['etc/hosts', 'bin/suid'].map(async (p) => (await fs.lookup((await fs.lookup(fs.rootIno, p.split('/')[0]))!.ino, p.split('/')[1]))!.ino));
+    const c = new TreeCaches<string, string[]>(fs, { xattrCacheEntries: 1, sourceCacheEntries: 2, pathCacheEntries: 2 });
+    for (const ino of [hosts, suid, hosts]) await c.listxattr(ino, o());
+    assert.equal(fs.calls.listxattr, 3, 'one xattr list kept');
+    for (const ino of [hosts, suid, hosts]) await c.openFile(ino, o());
+    assert.equal(fs.calls.openFile, 2, 'two sources kept');
+    for (const k of ['a', 'b', 'c']) c.entries.set(k, await fs.getattr(hosts));
+    assert.deepEqual([...c.entries.keys()], ['c', 'b']);
+    // Defaults, and bad sizes refused by the option's name.
+    assert.equal(new TreeCaches(fs).entries.max, 65_536);
+    for (const name of ['pathCacheEntries', 'xattrCacheEntries', 'sourceCacheEntries', 'dirCacheEntries', 'symlinkCacheEntries'] as const) {
+      assert.throws(() => new TreeCaches(fs, { [name]: 0 }), new RegExp(`invalid option ${name}`));
+    }
+  });
+
+  test('the mount caches share one load among concurrent misses and do not keep a failed one', async () => {
+    const fs = sampleFs();
+    const bin = (await fs.lookup(fs.rootIno, 'bin'))!.ino;
+    const sh = (await fs.lookup(bin, 'sh'))!.ino;
+    const suid = (await fs.lookup(bin, 'suid'))!.ino;
+    const c = new TreeCaches<number, string[]>(fs);
+    assert.deepEqual(await Promise.all([c.readlink(sh, o()), c.readlink(sh, o())]), ['/bin/busybox', '/bin/busybox']);
+    assert.equal(fs.calls.readlink, 1);
+    let fail = true;
+    const flakyFs: FileSystem = {
+      rootIno: fs.rootIno,
+      statfs: () => fs.statfs(),
+      getattr: (i, x) => fs.getattr(i, x),
+      lookup: (d, n, x) => fs.lookup(d, n, x),
+      readdir: (d, x) => fs.readdir(d, x),
+      readlink: (i, x) => fs.readlink(i, x),
+      listxattr: (i, x) => fs.listxattr(i, x),
+      openFile: (i, x) => (fail ? Promise.reject(new OcifsError('ERR_OCIFS_NETWORK', 'down')) : fs.openFile(i, x)),
+    };
+    const flaky = new TreeCaches<number, string[]>(flakyFs);
+    await assert.rejects(flaky.openFile(suid, o()), /down/);
+    fail = false;
+    assert.equal((await flaky.openFile(suid, o())).size, 1);
   });
 
   test('looksLikeErofs checks the superblock magic', async () => {

@@ -9,7 +9,7 @@ import { checkOutputSize } from '../output-size.js';
 import { BLOCK_SIZE_MAX, ZstdBlockState, type BlockOutput } from './block.js';
 import { ZstdFormatError } from './entropy.js';
 import { parseZstdFrameHeader, ZSTD_SKIPPABLE_MAGIC_MIN } from './frame.js';
-import { Xxh64 } from './xxhash64.js';
+import { FrameChecksum } from './checksum.js';
 
 /** Options of {@link zstdDecompress}. */
 export interface ZstdDecompressOptions {
@@ -26,7 +26,7 @@ export interface ZstdDecompressOptions {
 // buffer per call would cost as much as the decoding. Decoding is synchronous, so no call sees
 // another's state.
 const shared = new ZstdBlockState();
-const hash = new Xxh64();
+const hash = new FrameChecksum();
 
 function u32(src: Uint8Array, p: number): number {
   return (src[p] | (src[p + 1] << 8) | (src[p + 2] << 16) | (src[p + 3] << 24)) >>> 0;

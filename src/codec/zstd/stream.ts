@@ -10,7 +10,7 @@ import { CorruptCompressedDataError, UnsupportedCodecError } from '../errors.js'
 import { BLOCK_SIZE_MAX, ZstdBlockState, type BlockOutput } from './block.js';
 import { ZstdFormatError } from './entropy.js';
 import { parseZstdFrameHeader, ZSTD_SKIPPABLE_MAGIC_MIN, type ZstdFrameHeader } from './frame.js';
-import { Xxh64 } from './xxhash64.js';
+import { FrameChecksum } from './checksum.js';
 
 /** Default largest window a stream may ask for: 128 MiB, zstd's own default limit (`--memory`). */
 export const DEFAULT_ZSTD_MAX_WINDOW_SIZE = 128 * 1024 * 1024;
@@ -63,7 +63,7 @@ export class ZstdStreamDecoder {
   private readonly verify: boolean;
   private readonly onFrame: ((f: ZstdStreamFrame) => void) | undefined;
   private readonly state = new ZstdBlockState();
-  private readonly hash = new Xxh64();
+  private readonly hash = new FrameChecksum();
   private frame: ZstdFrameHeader | undefined;
   private frameIn = 0;
   private frameOut = 0;

@@ -8,14 +8,13 @@
  * @packageDocumentation
  */
 import { debuglog } from '../../io/debug-log.js';
-import type { ByteSource } from '../../io/byte-source.js';
 import type { FileSystem, Inode } from '../../vfs/types.js';
 import { TYPE_BITS } from '../../vfs/types.js';
 import { Deadlines } from '../deadlines.js';
 import { Errno, errnoOf, FuseErrno } from '../errno.js';
 import type { FuseConnectionOptions, FuseHandle } from '../fuse-binding.js';
-import { Lru } from '../lru.js';
 import { MountStats } from '../mount-stats.js';
+import { TreeCaches, type TreeCacheOptions } from '../tree-caches.js';
 import { runUnmount } from '../unmount-command.js';
 import {
   attrOut,
@@ -41,6 +40,9 @@ const debug = debuglog('ocifs:mount');
 /** Pages per request this server asks for (256 × 4 KiB = 1 MiB reads). */
 export const RAW_MAX_PAGES = 256;
 
+/** Options of {@link rawFuseMount} beyond the connection's. */
+export type RawMountOptions = TreeCacheOptions;
+
 interface DirListing {
   names: Buffer[];
   inos: number[];
@@ -50,11 +52,8 @@ interface DirListing {
 /** Read-only request handling over a {@link FileSystem}. */
 class RawTreeServer {
   readonly stats: MountStats;
-  private readonly inodes = new Lru<number, Inode>(65_536);
-  private readonly dirs = new Lru<number, DirListing>(1_024);
-  private readonly symlinks = new Lru<number, string>(8_192);
-  private readonly xattrs = new Lru<number, Map<string, Uint8Array>>(4_096);
-  private readonly sources = new Lru<number, Promise<ByteSource>>(1_024);
+  /** Inodes by number (the entries), listings, symlinks, xattrs and file sources. */
+  private readonly caches: TreeCaches<number, DirListing>;
   private readonly parents = new Map<number, number>();
   private readonly deadlines: Deadlines;
   private readonly blockSize: number;
@@ -68,7 +67,9 @@ class RawTreeServer {
     private readonly fs: FileSystem,
     private readonly conn: FuseConnectionOptions,
     stats: MountStats | undefined,
+    options: RawMountOptions,
   ) {
+    this.caches = new TreeCaches(fs, options);
     this.stats = stats ?? new MountStats();
     this.deadlines = new Deadlines(conn.operationTimeoutMs);
     const s = fs.statfs();
@@ -85,10 +86,10 @@ class RawTreeServer {
   }
 
   private async inode(ino: number, signal: AbortSignal): Promise<Inode> {
-    let i = this.inodes.get(ino);
+    let i = this.caches.entries.get(ino);
     if (!i) {
       i = await this.fs.getattr(ino, { signal });
-      this.inodes.set(ino, i);
+      this.caches.entries.set(ino, i);
     }
     return i;
   }
@@ -161,7 +162,7 @@ class RawTreeServer {
         const found = await this.fs.lookup(ino, name, { signal });
         // Node 0 with a timeout: the kernel caches the negative entry.
         if (!found) return entryOut(0, t, undefined);
-        this.inodes.set(found.ino, found);
+        this.caches.entries.set(found.ino, found);
         if (found.type === 'dir') this.parents.set(found.ino, ino);
         return entryOut(this.nodeOf(found.ino), t, this.attr(found));
       }
@@ -170,12 +171,7 @@ class RawTreeServer {
       case Op.READLINK: {
         const i = await this.inode(ino, signal);
         if (i.type !== 'symlink') throw new FuseErrno(Errno.EINVAL);
-        let target = this.symlinks.get(ino);
-        if (target === undefined) {
-          target = await this.fs.readlink(ino, { signal });
-          this.symlinks.set(ino, target);
-        }
-        return Buffer.from(target, 'utf8');
+        return Buffer.from(await this.caches.readlink(ino, { signal }), 'utf8');
       }
       case Op.OPEN: {
         // The kernel refuses writes on the read-only mount before asking; with no-open support
@@ -207,7 +203,7 @@ class RawTreeServer {
       case Op.GETXATTR: {
         const size = body.readUInt32LE(0);
         const name = body.toString('utf8', 8, body.indexOf(0, 8));
-        const value = (await this.xattrsOf(ino, signal)).get(name);
+        const value = (await this.caches.listxattr(ino, { signal })).get(name);
         if (value === undefined) throw new FuseErrno(Errno.ENODATA);
         if (size === 0) return xattrSizeOut(value.length);
         if (value.length > size) throw new FuseErrno(Errno.ERANGE);
@@ -215,7 +211,7 @@ class RawTreeServer {
       }
       case Op.LISTXATTR: {
         const size = body.readUInt32LE(0);
-        const list = Buffer.from([...(await this.xattrsOf(ino, signal)).keys()].map((n) => n + '\0').join(''), 'utf8');
+        const list = Buffer.from([...(await this.caches.listxattr(ino, { signal })).keys()].map((n) => n + '\0').join(''), 'utf8');
         if (size === 0) return xattrSizeOut(list.length);
         if (list.length > size) throw new FuseErrno(Errno.ERANGE);
         return list;
@@ -238,15 +234,7 @@ class RawTreeServer {
 
   private async read(ino: number, offset: number, size: number, signal: AbortSignal): Promise<Buffer> {
     try {
-      let p = this.sources.get(ino);
-      if (!p) {
-        p = this.fs.openFile(ino, { signal });
-        p.catch(() => {
-          if (this.sources.get(ino) === p) this.sources.delete(ino);
-        });
-        this.sources.set(ino, p);
-      }
-      const source = await p;
+      const source = await this.caches.openFile(ino, { signal });
       if (offset >= source.size) return Buffer.alloc(0);
       const n = Math.min(size, source.size - offset);
       const bytes = await source.read(offset, n, { signal });
@@ -261,7 +249,7 @@ class RawTreeServer {
   }
 
   private async listing(ino: number, signal: AbortSignal): Promise<DirListing> {
-    let l = this.dirs.get(ino);
+    let l = this.caches.dirs.get(ino);
     if (l) return l;
     const parent = this.parents.get(ino) ?? ino;
     l = { names: [Buffer.from('.'), Buffer.from('..')], inos: [ino, parent], modes: [TYPE_BITS.dir, TYPE_BITS.dir] };
@@ -271,7 +259,7 @@ class RawTreeServer {
       l.modes.push(TYPE_BITS[e.type]);
       if (e.type === 'dir') this.parents.set(e.ino, ino);
     }
-    this.dirs.set(ino, l);
+    this.caches.dirs.set(ino, l);
     return l;
   }
 
@@ -285,20 +273,20 @@ class RawTreeServer {
     }
     return out.subarray(0, pos);
   }
-
-  private async xattrsOf(ino: number, signal: AbortSignal): Promise<Map<string, Uint8Array>> {
-    let x = this.xattrs.get(ino);
-    if (!x) {
-      x = await this.fs.listxattr(ino, { signal });
-      this.xattrs.set(ino, x);
-    }
-    return x;
-  }
 }
 
-/** Mounts `fs` at `mountpoint` over a raw FUSE connection (root only); resolves once the kernel has sent INIT. */
-export async function rawFuseMount(fs: FileSystem, mountpoint: string, conn: FuseConnectionOptions, stats?: MountStats): Promise<FuseHandle & { stats: MountStats }> {
-  const server = new RawTreeServer(fs, conn, stats);
+/**
+ * Mounts `fs` at `mountpoint` over a raw FUSE connection (root only); resolves once the kernel
+ * has sent INIT. Refuses a bad cache size before mounting.
+ */
+export async function rawFuseMount(
+  fs: FileSystem,
+  mountpoint: string,
+  conn: FuseConnectionOptions,
+  stats?: MountStats,
+  options: RawMountOptions = {},
+): Promise<FuseHandle & { stats: MountStats }> {
+  const server = new RawTreeServer(fs, conn, stats, options);
   let initSeen!: () => void;
   const init = new Promise<void>((resolve) => (initSeen = resolve));
   const device = await openFuseDevice({
