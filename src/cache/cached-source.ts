@@ -44,8 +44,6 @@ import { StoreMissError, type ChunkStore } from './store.js';
 import { isStreamable, type ChunkSink, type StreamableSource } from './streaming.js';
 import { Verifier } from './verifier.js';
 
-export type { StoreOpener } from './store-slot.js';
-
 const debug = debuglog('ocifs:cache');
 
 /** Options of {@link CachedSource.fill}. */
