@@ -11,6 +11,7 @@ import { mkdir, open, readdir, readFile, rename, rmdir, stat, writeFile, type Fi
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { debuglog } from '../io/debug-log.js';
+import { chunkRuns } from './chunk-runs.js';
 import { DiskStore, type DiskStoreParams, type InstancePlace } from './disk-store.js';
 import { BlobSizeMismatchError, CacheIoError } from './errors.js';
 import { evictDir } from './evict.js';
@@ -252,10 +253,7 @@ async function countDiffering(copy: DiskStore, verified: DiskStore): Promise<num
   const cs = copy.chunkSize;
   const per = Math.max(1, Math.floor(COMPARE_PIECE_BYTES / cs));
   let differing = 0;
-  for (let c = 0; c < copy.chunkCount; c++) {
-    if (!copy.has(c)) continue;
-    let e = c;
-    while (e < copy.chunkCount && e - c < per && copy.has(e)) e++;
+  for (const [c, e] of chunkRuns(0, copy.chunkCount, (k) => copy.has(k), per)) {
     const from = c * cs;
     const len = Math.min(copy.size, e * cs) - from;
     const a = new Uint8Array(len);
@@ -267,7 +265,6 @@ async function countDiffering(copy: DiskStore, verified: DiskStore): Promise<num
       const hi = Math.min(len, lo + cs);
       if (Buffer.compare(a.subarray(lo, hi), b.subarray(lo, hi)) !== 0) differing++;
     }
-    c = e - 1;
   }
   return differing;
 }

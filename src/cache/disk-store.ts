@@ -18,6 +18,7 @@
 import { open, rename, rmdir, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { debuglog } from '../io/debug-log.js';
+import { chunkRuns, runEnd } from './chunk-runs.js';
 import { ClaimSet, CLAIM_BLOCK_BYTES } from './claims.js';
 import { CacheCorruptError, CacheIoError } from './errors.js';
 import type { Digest } from '../ref/digest.js';
@@ -202,8 +203,9 @@ export class DiskStore implements ChunkStore {
     if (length === 0) return;
     if (this.closed) throw new StoreMissError(Math.floor(offset / this.chunkSize));
     if (!this.complete) {
-      const last = Math.floor((offset + length - 1) / this.chunkSize);
-      for (let c = Math.floor(offset / this.chunkSize); c <= last; c++) if (this.local[c] === LOCAL_MISSING) throw new StoreMissError(c);
+      const end = Math.floor((offset + length - 1) / this.chunkSize) + 1;
+      const miss = runEnd(Math.floor(offset / this.chunkSize), end, (c) => this.local[c] !== LOCAL_MISSING);
+      if (miss < end) throw new StoreMissError(miss);
     }
     await this.op(() => preadFull(this.dataFh, buf, bufOffset, length, offset, join(this.dir, DATA_FILE)));
   }
@@ -227,17 +229,7 @@ export class DiskStore implements ChunkStore {
     let failure: unknown;
     await this.op(async () => {
       // Only missing chunks are written: bytes already marked present are never overwritten.
-      const slices: [number, number][] = [];
-      for (let c = c0; c < c0 + n; ) {
-        if (this.local[c] !== LOCAL_MISSING) {
-          c++;
-          continue;
-        }
-        let e = c;
-        while (e < c0 + n && e - c < sliceChunks && this.local[e] === LOCAL_MISSING) e++;
-        slices.push([c, e]);
-        c = e;
-      }
+      const slices = [...chunkRuns(c0, c0 + n, (c) => this.local[c] === LOCAL_MISSING, sliceChunks)];
       const results = await Promise.allSettled(
         slices.map(([c, e]) => pwritevFull(this.dataFh, sliceParts(parts, (c - c0) * cs, Math.min(total, (e - c0) * cs)), c * cs)),
       );

@@ -72,3 +72,44 @@ export class FetchTask implements Job {
     this.rejectFn(err);
   }
 }
+
+/** Chunk → the task fetching it in this process: how a read joins a download under way. */
+export class InflightTable {
+  private readonly byChunk = new Map<number, FetchTask>();
+
+  /** The task fetching chunk `c`, if any. */
+  get(c: number): FetchTask | undefined {
+    return this.byChunk.get(c);
+  }
+
+  /** True when a task is fetching chunk `c`. */
+  has(c: number): boolean {
+    return this.byChunk.has(c);
+  }
+
+  /** Registers `task` as the fetcher of its chunks. */
+  add(task: FetchTask): void {
+    for (let c = task.c0; c < task.c1; c++) this.byChunk.set(c, task);
+  }
+
+  /** Removes `task` (where it is still registered) and settles it with `pieces`. */
+  drop(task: FetchTask, pieces: Piece[]): void {
+    this.remove(task);
+    task.finish(pieces);
+  }
+
+  /** Removes `task` (where it is still registered) and rejects it with `err`. */
+  fail(task: FetchTask, err: unknown): void {
+    this.remove(task);
+    task.fail(err);
+  }
+
+  /** Every registered task. */
+  tasks(): Set<FetchTask> {
+    return new Set(this.byChunk.values());
+  }
+
+  private remove(task: FetchTask): void {
+    for (let c = task.c0; c < task.c1; c++) if (this.byChunk.get(c) === task) this.byChunk.delete(c);
+  }
+}

@@ -11,6 +11,7 @@
  * @packageDocumentation
  */
 import type { Digest } from '../ref/digest.js';
+import { runEnd } from './chunk-runs.js';
 import { newHashState, newLocalHashState, type HashState } from './hash-state.js';
 import { StoreMissError, type ChunkStore } from './store.js';
 import { joinParts, partsLength } from './streaming.js';
@@ -150,11 +151,10 @@ export class PrefixHasher {
       this.drain();
       if (this.done) break;
       const start = this.hashedBytes;
-      let c = Math.floor(start / cs);
+      const c = Math.floor(start / cs);
       if (!store.has(c)) return;
       const limit = Math.min(store.size, start + PIECE);
-      let end = Math.min(limit, (c + 1) * cs);
-      while (end < limit && store.has(++c)) end = Math.min(limit, (c + 1) * cs);
+      const end = Math.min(limit, runEnd(c, Math.ceil(limit / cs), (k) => store.has(k)) * cs);
       const len = end - start;
       // A fresh buffer per piece: the worker gets a copy anyway, the local hash uses it at once.
       this.buf ??= Buffer.allocUnsafe(PIECE);

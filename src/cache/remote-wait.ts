@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { everyChunk } from './chunk-runs.js';
 import type { ChunkStore } from './store.js';
 
 const FIRST_POLL_MS = 2;
@@ -39,9 +40,7 @@ export async function waitForeignBlock(store: ChunkStore, block: number, c0: num
     if (signal.aborted) return true;
     const status = await claims.inspect(block);
     await store.refresh(a, b);
-    let all = true;
-    for (let c = a; c < b && all; c++) all = store.has(c);
-    if (all || status.state !== 'live') return true;
+    if (everyChunk(a, b, (c) => store.has(c)) || status.state !== 'live') return true;
     if (Date.now() > deadline) return false;
     await sleep(delay, signal);
     delay = Math.min(MAX_POLL_MS, Math.ceil(delay * 1.5));

@@ -17,11 +17,13 @@
  * @packageDocumentation
  */
 import { debuglog } from '../io/debug-log.js';
+import { chunkRuns, everyChunk } from './chunk-runs.js';
+import type { ClaimSet } from './claims.js';
 import { UpstreamShortReadError } from './errors.js';
-import { FetchTask, type Piece } from './fetch-task.js';
-import type { PrefixHasher } from './prefix-hasher.js';
+import { FetchTask } from './fetch-task.js';
 import type { Job } from './scheduler.js';
-import type { ChunkStore, WriteResult } from './store.js';
+import type { SourceParts } from './source-parts.js';
+import type { ChunkStore } from './store.js';
 import type { ChunkSink, StreamableSource } from './streaming.js';
 
 const debug = debuglog('ocifs:cache');
@@ -34,25 +36,6 @@ export const STREAM_CLAIM_AHEAD_BYTES = 32 * 1024 * 1024;
 export const STREAM_MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 /** Batches registered as in-flight tasks beyond the one arriving. */
 const TASKS_AHEAD = 1;
-
-/** What the streaming fetch needs from its {@link CachedSource}. */
-export interface StreamHost {
-  readonly digest: string;
-  readonly size: number;
-  /** Whether written bytes are hashed for verification. */
-  readonly verify: boolean;
-  /** Chunk → the task fetching it in this process. */
-  readonly inflight: Map<number, FetchTask>;
-  /** Writes whole chunks from `c0`; null when not cached (full disk, retired store). */
-  storeBytes(store: ChunkStore, c0: number, parts: readonly Uint8Array[]): Promise<WriteResult | null>;
-  /** Re-reads other processes' marks for chunks `[c0, c1)` (a damaged map resets the store). */
-  refresh(store: ChunkStore, c0: number, c1: number): Promise<void>;
-  hasherFor(store: ChunkStore): PrefixHasher;
-  /** Counts chunks handed to readers but not written yet. */
-  addWriting(delta: number): void;
-  /** Removes a task from `inflight` and settles it. */
-  dropTask(task: FetchTask, pieces: Piece[]): void;
-}
 
 /** One streamed run. */
 export interface StreamRunParams {
@@ -91,6 +74,12 @@ interface Batch {
   written?: Promise<void>;
 }
 
+/** Bytes written by this process, to offer to the hash in order. */
+interface Offer {
+  offset: number;
+  bytes: Uint8Array;
+}
+
 /**
  * Thrown through the upstream to end a stream early at `at`: a batch claimed by another process,
  * or one whose chunks are all present already.
@@ -102,37 +91,106 @@ class StopStream extends Error {
 }
 
 /**
- * Streams chunks `[c0, c1)` from the upstream into the store and `[from, to)` into `sink`.
- * Resolves with the offset up to which `sink` got its bytes: `to`, or less when the stream
- * stopped at a batch another process has claimed (the caller goes on from there another way).
- * Rejects with the upstream's or the sink's error; bytes received until then are kept.
+ * One streamed run: chunks `[c0, c1)` from the upstream into the store and `[from, to)` into
+ * the sink, as batches of whole claim blocks (see the module text). {@link StreamRun.run} does it.
  */
-export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<number> {
-  const { store } = p;
-  const cs = store.chunkSize;
-  const claims = store.claims;
-  const bc = claims?.blockChunks ?? 1;
-  const batchChunks = Math.max(bc, Math.floor(STREAM_BATCH_BYTES / cs / bc) * bc);
-  const startByte = p.c0 * cs;
-  const endByte = Math.min(host.size, p.c1 * cs);
-  const batches: Batch[] = [];
-  let nextC = p.c0;
-  let pos = startByte;
-  let cur = 0;
-  const queue: { written: Promise<void>; bytes: number }[] = [];
-  let queuedBytes = 0;
-  let hashing: Promise<void> = Promise.resolve();
+export class StreamRun {
+  private readonly store: ChunkStore;
+  /** The store's claims when the run started (a promoted store gets new ones; these are released). */
+  private readonly claims: ClaimSet | undefined;
+  private readonly cs: number;
+  /** Chunks per claim block. */
+  private readonly bc: number;
+  private readonly batchChunks: number;
+  private readonly batches: Batch[] = [];
+  /** The first chunk not in a batch yet. */
+  private nextC: number;
+  /** Where the next byte from the upstream goes. */
+  private pos: number;
+  /** The batch receiving bytes. */
+  private cur = 0;
+  /** Batches received whole and not written yet (bounded by {@link STREAM_MAX_QUEUED_BYTES}). */
+  private readonly queue: { written: Promise<void>; bytes: number }[] = [];
+  private queuedBytes = 0;
+  /** Written batches reach the hash in order, one after another. */
+  private hashing: Promise<void> = Promise.resolve();
   /** Batch buffers free for reuse. */
-  const pool: Uint8Array[] = [];
+  private readonly pool: Uint8Array[] = [];
 
-  const makeBatch = (): void => {
-    const s = nextC;
-    const e = Math.min(p.c1, (Math.floor(s / batchChunks) + 1) * batchChunks);
-    nextC = e;
-    const b: Batch = { c0: s, c1: e, start: s * cs, end: Math.min(host.size, e * cs), buf: undefined, received: 0, tasks: [], registered: false, entered: false, held: [], claims: Promise.resolve(true) };
+  constructor(
+    private readonly parts: SourceParts,
+    private readonly p: StreamRunParams,
+  ) {
+    this.store = p.store;
+    this.claims = p.store.claims;
+    this.cs = p.store.chunkSize;
+    this.bc = this.claims?.blockChunks ?? 1;
+    this.batchChunks = Math.max(this.bc, Math.floor(STREAM_BATCH_BYTES / this.cs / this.bc) * this.bc);
+    this.nextC = p.c0;
+    this.pos = p.c0 * this.cs;
+  }
+
+  /**
+   * Streams the run. Resolves with the offset up to which the sink got its bytes: `to`, or less
+   * when the stream stopped at a batch another process has claimed (the caller goes on from
+   * there another way). Rejects with the upstream's or the sink's error; bytes received until
+   * then are kept.
+   */
+  async run(): Promise<number> {
+    const { p } = this;
+    const startByte = p.c0 * this.cs;
+    const endByte = Math.min(this.parts.size, p.c1 * this.cs);
+    let stoppedAt: number | undefined;
+    let failure: unknown;
+    try {
+      await this.enter(0);
+      const sink = (chunk: Uint8Array) => this.onChunk(chunk);
+      await p.upstream.streamRange(startByte, endByte - startByte, sink, { signal: p.signal });
+      if (this.pos !== endByte) {
+        throw new UpstreamShortReadError(this.parts.digest, startByte, endByte - startByte, this.pos - startByte);
+      }
+    } catch (err) {
+      if (err instanceof StopStream) stoppedAt = err.at;
+      else failure = err;
+    }
+    // Batches not received whole: their readers re-plan, their claims go.
+    for (const b of this.batches) {
+      if (b.written) continue;
+      for (const t of b.tasks) this.parts.inflight.drop(t, []);
+      b.written = b.claims.then(
+        () => this.releaseAfter(b, []),
+        () => {},
+      );
+    }
+    await Promise.all(this.batches.map((b) => b.written));
+    if (failure !== undefined) throw failure;
+    if (stoppedAt !== undefined) return Math.max(p.from, Math.min(p.to, stoppedAt));
+    return p.to;
+  }
+
+  private makeBatch(): void {
+    const { store, cs, bc } = this;
+    const { inflight, slot, size } = this.parts;
+    const s = this.nextC;
+    const e = Math.min(this.p.c1, (Math.floor(s / this.batchChunks) + 1) * this.batchChunks);
+    this.nextC = e;
+    const b: Batch = {
+      c0: s,
+      c1: e,
+      start: s * cs,
+      end: Math.min(size, e * cs),
+      buf: undefined,
+      received: 0,
+      tasks: [],
+      registered: false,
+      entered: false,
+      held: [],
+      claims: Promise.resolve(true),
+    };
     // Claim the blocks holding chunks that may need writing (missing, not fetched by a task here).
     const wanted = new Set<number>();
-    for (let c = s; c < e; c++) if (!store.has(c) && !host.inflight.has(c)) wanted.add(Math.floor(c / bc));
+    for (let c = s; c < e; c++) if (!store.has(c) && !inflight.has(c)) wanted.add(Math.floor(c / bc));
+    const claims = this.claims;
     if (claims && wanted.size > 0) {
       b.claims = (async () => {
         let all = true;
@@ -141,183 +199,155 @@ export async function streamRun(host: StreamHost, p: StreamRunParams): Promise<n
           else all = false;
         }
         // Claimed now; another process may have finished some of these chunks just before.
-        if (all) await host.refresh(store, s, e);
+        if (all) await slot.refresh(store, s, e);
         return all;
       })();
     }
-    batches.push(b);
-  };
+    this.batches.push(b);
+  }
 
-  const register = (b: Batch): void => {
+  /** Makes the batch's missing chunks in-flight tasks, so readers here join the stream. */
+  private register(b: Batch): void {
+    const { store } = this;
+    const { inflight } = this.parts;
     b.registered = true;
-    for (let c = b.c0; c < b.c1; c++) {
-      if (store.has(c) || host.inflight.has(c)) continue;
-      let e = c;
-      while (e < b.c1 && !store.has(e) && !host.inflight.has(e)) e++;
-      const t = new FetchTask(c, e, p.priority, async () => {});
+    for (const [c, e] of chunkRuns(b.c0, b.c1, (k) => !store.has(k) && !inflight.has(k))) {
+      const t = new FetchTask(c, e, this.p.priority, async () => {});
       t.state = 'running';
-      for (let k = c; k < e; k++) host.inflight.set(k, t);
+      inflight.add(t);
       b.tasks.push(t);
-      c = e - 1;
     }
-  };
-
-  const allPresent = (b: Batch): boolean => {
-    for (let c = b.c0; c < b.c1; c++) if (!store.has(c)) return false;
-    return true;
-  };
+  }
 
   /** Before the first byte of batch `k`: claims ahead, tasks ahead, and batch `k` must be ours. */
-  const enter = async (k: number): Promise<void> => {
-    while (nextC < p.c1 && nextC * cs < pos + STREAM_CLAIM_AHEAD_BYTES) makeBatch();
-    for (let i = k; i <= k + TASKS_AHEAD && i < batches.length; i++) if (!batches[i].registered) register(batches[i]);
+  private async enter(k: number): Promise<void> {
+    const { batches } = this;
+    while (this.nextC < this.p.c1 && this.nextC * this.cs < this.pos + STREAM_CLAIM_AHEAD_BYTES) this.makeBatch();
+    for (let i = k; i <= k + TASKS_AHEAD && i < batches.length; i++) {
+      if (!batches[i].registered) this.register(batches[i]);
+    }
     const b = batches[k];
     b.entered = true;
     // Every chunk of this batch arrived meanwhile (readers ahead of the stream fetched them):
     // end the request here rather than download them again; the caller goes on from here,
     // skipping what is present.
-    if (k > 0 && allPresent(b)) throw new StopStream(b.start);
+    if (k > 0 && everyChunk(b.c0, b.c1, (c) => this.store.has(c))) throw new StopStream(b.start);
     if (!(await b.claims)) throw new StopStream(b.start);
-  };
+  }
 
   /** Writes the batch's chunks that are ours to write; returns what to offer to the hash. */
-  const writeBatch = async (b: Batch, buf: Uint8Array): Promise<{ offset: number; bytes: Uint8Array }[]> => {
+  private async writeBatch(b: Batch, buf: Uint8Array): Promise<Offer[]> {
+    const { store, cs, bc } = this;
+    const { writer, verifier, size } = this.parts;
     const durables: Promise<boolean>[] = [];
-    const offers: { offset: number; bytes: Uint8Array }[] = [];
+    const offers: Offer[] = [];
     try {
       const held = new Set(b.held);
       const writable = (c: number) => held.has(Math.floor(c / bc)) && !store.has(c);
-      const runs: [number, number][] = [];
-      for (const t of b.tasks) {
-        for (let c = t.c0; c < t.c1; c++) {
-          if (!writable(c)) continue;
-          let e = c;
-          while (e < t.c1 && writable(e)) e++;
-          runs.push([c, e]);
-          c = e - 1;
-        }
-      }
+      const runs = b.tasks.flatMap((t) => [...chunkRuns(t.c0, t.c1, writable)]);
       const results = await Promise.all(
         runs.map(async ([c, e]) => {
-          const bytes = buf.subarray(c * cs - b.start, Math.min(host.size, e * cs) - b.start);
-          return { offset: c * cs, bytes, w: await host.storeBytes(store, c, [bytes]) };
+          const bytes = buf.subarray(c * cs - b.start, Math.min(size, e * cs) - b.start);
+          return { offset: c * cs, bytes, w: await writer.write(store, c, [bytes]) };
         }),
       );
       for (const { offset, bytes, w } of results) {
         if (!w) continue;
         durables.push(w.durable);
-        if (w.all && host.verify) offers.push({ offset, bytes });
+        if (w.all && verifier.enabled) offers.push({ offset, bytes });
       }
     } catch (err) {
-      debug('%s: caching streamed bytes at %d failed: %s', host.digest, b.start, (err as Error).message);
+      debug('%s: caching streamed bytes at %d failed: %s', this.parts.digest, b.start, (err as Error).message);
     } finally {
       for (const t of b.tasks) {
-        host.addWriting(-(t.c1 - t.c0));
-        host.dropTask(t, []);
+        writer.settled(t.c1 - t.c0);
+        this.parts.inflight.drop(t, []);
       }
       // Nothing of a written batch may keep its bytes alive (the run's batch list lives on).
       b.tasks = [];
-      releaseAfter(b, durables);
-      p.onProgress?.();
+      this.releaseAfter(b, durables);
+      this.p.onProgress?.();
     }
     return offers;
-  };
+  }
 
   /** Claims stay until the chunks' marks are on disk: other processes trust only the map. */
-  const releaseAfter = (b: Batch, durables: Promise<boolean>[]): void => {
+  private releaseAfter(b: Batch, durables: Promise<boolean>[]): void {
+    const claims = this.claims;
     const held = b.held;
     b.held = [];
-    if (claims && held.length > 0) void Promise.all(durables).finally(() => Promise.all(held.map((blk) => claims.release(blk))));
-  };
+    if (claims && held.length > 0) {
+      void Promise.all(durables).finally(() => Promise.all(held.map((blk) => claims.release(blk))));
+    }
+  }
 
-  const finishBatch = (b: Batch): void => {
+  private finishBatch(b: Batch): void {
+    const { cs } = this;
+    const { writer, verifier, size } = this.parts;
     const buf = b.buf!;
     b.buf = undefined;
     for (const t of b.tasks) {
       const from = t.c0 * cs - b.start;
-      const to = Math.min(host.size, t.c1 * cs) - b.start;
+      const to = Math.min(size, t.c1 * cs) - b.start;
       // A copy: the batch buffer is used again once written and hashed.
       t.finish(() => [{ offset: t.c0 * cs, bytes: buf.slice(from, to) }]);
-      host.addWriting(t.c1 - t.c0);
+      writer.handedOut(t.c1 - t.c0);
     }
     const bytes = b.end - b.start;
     // Batches are written concurrently; their bytes reach the hash in order, once written.
-    const writes = writeBatch(b, buf);
-    hashing = hashing.then(async () => {
+    const writes = this.writeBatch(b, buf);
+    this.hashing = this.hashing.then(async () => {
       for (const o of await writes) {
         try {
-          await host.hasherFor(store).offerParts(o.offset, [o.bytes]);
+          await verifier.offerParts(this.store, o.offset, [o.bytes]);
         } catch (err) {
-          debug('%s: hashing streamed bytes: %s', host.digest, (err as Error).message);
+          debug('%s: hashing streamed bytes: %s', this.parts.digest, (err as Error).message);
         }
       }
-      pool.push(buf);
+      this.pool.push(buf);
     });
-    b.written = hashing;
-    queue.push({ written: hashing, bytes });
-    queuedBytes += bytes;
-  };
+    b.written = this.hashing;
+    this.queue.push({ written: this.hashing, bytes });
+    this.queuedBytes += bytes;
+  }
 
-  const deliver = async (part: Uint8Array, at: number): Promise<void> => {
-    if (!p.sink) return;
-    const s = Math.max(at, p.from);
-    const e = Math.min(at + part.byteLength, p.to);
+  private async deliver(part: Uint8Array, at: number): Promise<void> {
+    const { sink, from, to } = this.p;
+    if (!sink) return;
+    const s = Math.max(at, from);
+    const e = Math.min(at + part.byteLength, to);
     if (s >= e) return;
-    const r = p.sink(s === at && e === at + part.byteLength ? part : part.subarray(s - at, e - at));
+    const r = sink(s === at && e === at + part.byteLength ? part : part.subarray(s - at, e - at));
     if (r) await r;
-  };
+  }
 
-  const onChunk = async (chunk: Uint8Array): Promise<void> => {
+  private async onChunk(chunk: Uint8Array): Promise<void> {
     let off = 0;
     while (off < chunk.byteLength) {
-      if (cur >= batches.length) makeBatch();
-      const b = batches[cur];
-      if (!b.entered) await enter(cur);
+      if (this.cur >= this.batches.length) this.makeBatch();
+      const b = this.batches[this.cur];
+      if (!b.entered) await this.enter(this.cur);
       const n = Math.min(chunk.byteLength - off, b.end - b.start - b.received);
       const part = n === chunk.byteLength ? chunk : chunk.subarray(off, off + n);
-      await deliver(part, pos);
+      await this.deliver(part, this.pos);
       // Copied into the batch's pooled buffer: network chunks die young (kept until written,
       // they were promoted and every few MiB cost a full mark-compact).
-      b.buf ??= pool.pop() ?? new Uint8Array(batchChunks * cs);
+      b.buf ??= this.pool.pop() ?? new Uint8Array(this.batchChunks * this.cs);
       b.buf.set(part, b.received);
       b.received += n;
-      pos += n;
+      this.pos += n;
       off += n;
       if (b.received === b.end - b.start) {
-        finishBatch(b);
-        cur++;
+        this.finishBatch(b);
+        this.cur++;
       }
     }
-    while (queuedBytes > STREAM_MAX_QUEUED_BYTES && queue.length > 0) {
-      const q = queue.shift()!;
+    while (this.queuedBytes > STREAM_MAX_QUEUED_BYTES && this.queue.length > 0) {
+      const q = this.queue.shift()!;
       await q.written;
-      queuedBytes -= q.bytes;
+      this.queuedBytes -= q.bytes;
     }
-  };
-
-  let stoppedAt: number | undefined;
-  let failure: unknown;
-  try {
-    await enter(0);
-    await p.upstream.streamRange(startByte, endByte - startByte, onChunk, { signal: p.signal });
-    if (pos !== endByte) throw new UpstreamShortReadError(host.digest, startByte, endByte - startByte, pos - startByte);
-  } catch (err) {
-    if (err instanceof StopStream) stoppedAt = err.at;
-    else failure = err;
   }
-  // Batches not received whole: their readers re-plan, their claims go.
-  for (const b of batches) {
-    if (b.written) continue;
-    for (const t of b.tasks) host.dropTask(t, []);
-    b.written = b.claims.then(
-      () => releaseAfter(b, []),
-      () => {},
-    );
-  }
-  await Promise.all(batches.map((b) => b.written));
-  if (failure !== undefined) throw failure;
-  if (stoppedAt !== undefined) return Math.max(p.from, Math.min(p.to, stoppedAt));
-  return p.to;
 }
 
 /** A streamed run as a job of the source's scheduler: it holds one request slot while it runs. */
