@@ -5,7 +5,6 @@
 // cache-stream, cache-claims, cache-origins and the integration tests.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { fstatSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,7 @@ import { ChunkReader } from '../../src/cache/chunk-reader.js';
 import { ChunkWriter } from '../../src/cache/chunk-writer.js';
 import { ClaimSet } from '../../src/cache/claims.js';
 import { DerivedMark } from '../../src/cache/derived-mark.js';
-import { parseDigest } from '../../src/ref/digest.js';
+import { digestOf, parseDigest } from '../../src/ref/digest.js';
 import { openDiskStore } from '../../src/cache/disk-open.js';
 import type { DiskStore } from '../../src/cache/disk-store.js';
 import { ExtraBytes } from '../../src/cache/extra-sink.js';
@@ -47,16 +46,12 @@ const root = await mkdtemp(join(tmpdir(), 'ocifs-cache-parts-'));
 after(() => rm(root, { recursive: true, force: true }));
 let n = 0;
 
-function sha256(b: Uint8Array): string {
-  return 'sha256:' + createHash('sha256').update(b).digest('hex');
-}
-
 function eq(a: Uint8Array, b: Uint8Array, msg?: string) {
   assert.ok(Buffer.from(a).equals(Buffer.from(b)), msg ?? 'bytes differ');
 }
 
 /** An opener of `data`'s on-disk instance in a fresh cache directory. */
-async function diskOpener(data: Uint8Array, verify = true, digest = sha256(data)): Promise<StoreOpener> {
+async function diskOpener(data: Uint8Array, verify = true, digest = digestOf(data)): Promise<StoreOpener> {
   const dir = join(root, `c${n++}`);
   await (await BlobCache.open(dir)).close();
   const layout = new CacheLayout(dir);
@@ -66,7 +61,7 @@ async function diskOpener(data: Uint8Array, verify = true, digest = sha256(data)
 }
 
 /** The parts of one source over `data` (stored by `opener`), wired like CachedSource wires them. */
-function makeParts(data: Uint8Array, opener: StoreOpener, options: BlobSourceOptions = {}, digest = sha256(data)) {
+function makeParts(data: Uint8Array, opener: StoreOpener, options: BlobSourceOptions = {}, digest = digestOf(data)) {
   const d = parseDigest(digest);
   const opts = resolveSourceOptions({ readahead: false, ...options });
   const mark = new DerivedMark(d.value);
