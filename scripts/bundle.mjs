@@ -8,8 +8,9 @@
 // stays unbundled: its users bundle or not as they like.
 //
 // Entry points besides the command: the mount server and the gzip pass worker, which the code
-// starts from files beside itself (see daemonEntry and gzip-pass-client). Native addons stay
-// outside the bundle and load from node_modules.
+// starts from files beside itself (see daemonEntry and gzip-pass-client). Native addons, and the
+// zstd WebAssembly package (it reads its .wasm file from beside itself), stay outside the
+// bundle and load from node_modules.
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +28,7 @@ await build({
   target: 'node20',
   outdir,
   entryNames: '[name]',
-  external: ['lz4-napi', 'fuse-native', '@napi-rs/xattr'],
+  external: ['lz4-napi', 'fuse-native', '@napi-rs/xattr', '@bokuweb/zstd-wasm'],
   // undici is CommonJS and calls require() for Node's built-ins; an ES module has no require.
   banner: { js: "import { createRequire as __ocifsCreateRequire } from 'node:module'; const require = __ocifsCreateRequire(import.meta.url);" },
   logLevel: 'warning',
