@@ -152,6 +152,22 @@ export class Image {
     });
   }
 
+  /**
+   * Another manifest of the same repository (an entry of this image's index), sharing this
+   * image's client and cache (which stay this image's to close).
+   */
+  async openSibling(digest: string, options: Pick<ImageOptions, 'config' | 'signal'> = {}): Promise<Image> {
+    if (!this.resolved) throw new OcifsError('ERR_OCIFS_NOT_A_REGISTRY_IMAGE', `${this.name} is a local file, not a registry image`);
+    return Image.open(`${this.resolved.registry}/${this.resolved.repository}@${digest}`, {
+      client: this.ctx.client!,
+      cache: this.ctx.cache!,
+      stats: this.stats,
+      ...(this.ctx.verifyBeforeServe ? { verifyBeforeServe: true } : {}),
+      ...(this.ctx.soci === false ? { soci: false } : {}),
+      ...options,
+    });
+  }
+
   /** The blob a selector names; throws a clear error when there is none. */
   select(selector: BlobSelector = {}): BlobInfo {
     if (selector.layer !== undefined && selector.digest !== undefined) {

@@ -25,6 +25,8 @@ export const MEDIA_TYPE_OCI_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar
 export const MEDIA_TYPE_DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 export const MEDIA_TYPE_DOCKER_LAYER_FOREIGN = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
 export const MEDIA_TYPE_EROFS = 'application/vnd.erofs';
+/** An EROFS layer, as containerd 2.3's EROFS differ names it (what `ocifs convert --to erofs` writes). */
+export const MEDIA_TYPE_EROFS_LAYER = 'application/vnd.erofs.layer.v1';
 
 /** Manifest media types (single image). */
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST];

@@ -30,6 +30,8 @@ const allowed: Record<string, string[]> = {
   web: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'tar', 'vfs', 'vfs-types', 'image'],
   // The page runs in a browser: it may use the API's types and nothing of the library.
   'web-page': ['web'],
+  // image → build writers → an OCI layout or a registry push.
+  convert: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image', 'build', 'config'],
   cli: ['*'],
   'index.ts': ['*'],
 };
