@@ -27,6 +27,7 @@ import { EstargzWriter, UNCOMPRESSED_SIZE_ANNOTATION } from '../build/estargz-wr
 import { estargzOrder } from '../build/estargz-order.js';
 import { ZstdChunkedWriter } from '../build/zstd-chunked-writer.js';
 import { fsEntries } from '../build/fs-entries.js';
+import { DirHistory } from '../build/dir-history.js';
 import { TOC_DIGEST_ANNOTATION } from '../tar/estargz.js';
 import { convertedConfig } from './image-config.js';
 import { openLayerSource, type LayerSource } from './layer-source.js';
@@ -139,14 +140,20 @@ export async function writeFlatErofs(image: Image, path: string, options: Pick<C
   }
 }
 
-async function convertLayer(image: Image, src: LayerSource, target: ImageTarget, o: ConvertOptions): Promise<{ desc: Descriptor; diffId: string }> {
+async function convertLayer(image: Image, src: LayerSource, target: ImageTarget, o: ConvertOptions, dirs: DirHistory): Promise<{ desc: Descriptor; diffId: string }> {
   const signal = o.signal;
   if (o.to === 'erofs') {
     const path = await target.scratchPath();
-    const writer = await ErofsWriter.create(path, { mode: 'layer', ...(o.compression ? { compression: o.compression } : {}), ...(signal ? { signal } : {}) });
+    const writer = await ErofsWriter.create(path, {
+      mode: 'layer',
+      impliedDir: (p) => dirs.get(p),
+      ...(o.compression ? { compression: o.compression } : {}),
+      ...(signal ? { signal } : {}),
+    });
     try {
-      await writer.addEntries(src.entries());
+      await writer.addEntries(dirs.observe(src.entries()));
       await writer.finish();
+      dirs.endLayer();
     } catch (err) {
       await writer.abort();
       throw err;
@@ -199,11 +206,12 @@ async function convertOne(image: Image, target: ImageTarget, o: ConvertOptions, 
     layers.push({ mediaType: MEDIA_TYPE_EROFS_LAYER, ...stored });
     diffIds.push(stored.digest);
   } else {
+    const dirs = new DirHistory();
     for (let i = 0; i < image.layers.length; i++) {
       throwIfAborted(o.signal);
       const src = await openLayerSource(image, i, o.signal);
       tracker.current.push(src);
-      const { desc, diffId } = await convertLayer(image, src, target, o);
+      const { desc, diffId } = await convertLayer(image, src, target, o, dirs);
       tracker.done(src);
       layers.push(desc);
       diffIds.push(diffId);

@@ -46,6 +46,7 @@ import { CLUSTER_BLOCKS, DEFLATE_WINDOW_BITS, EROFS_COMPRESSIONS, algorithmOf, f
 import { writeFileData, type FileData } from './file-data.js';
 import { FILE_TYPE_CODES, encodeDirBlock, encodeInode, encodeMapHeader, encodeXattrs, planDir, type DirPlan } from './metadata.js';
 import { FlattenTree, LayerTree, type TreeNode } from './tree.js';
+import type { DirMeta } from '../dir-history.js';
 
 /** Block size of the images written. */
 export const EROFS_BLOCK_SIZE = 4096;
@@ -63,6 +64,12 @@ export interface ErofsWriterOptions {
   mode?: 'layer' | 'flatten';
   /** Bytes of file tails held for inlining (default {@link DEFAULT_TAIL_BUDGET}); past it tails get a block. */
   tailBudget?: number;
+  /**
+   * Layer mode: the metadata a directory the layer only implies (no entry of its own) takes,
+   * by path — the layers below's, as the merged view and `umoci unpack` keep it. Without it,
+   * or when it has none, such a directory is 0755 root:root with mtime 0.
+   */
+  impliedDir?: (path: string) => DirMeta | undefined;
   /** Called with the content bytes written so far, after each file. */
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
@@ -287,21 +294,33 @@ export class ErofsWriter {
     const order: TreeNode[] = [];
     const parents = new Map<TreeNode, TreeNode>();
     const seen = new Set<TreeNode>();
-    const stack: TreeNode[] = [this.tree.root];
+    const stack: [TreeNode, string][] = [[this.tree.root, '']];
     while (stack.length) {
-      const n = stack.pop()!;
+      const [n, path] = stack.pop()!;
       if (seen.has(n)) continue;
       seen.add(n);
       order.push(n);
       if (!n.children) continue;
+      if (n.implied && this.options.mode !== 'flatten') this.fillImplied(n, path);
       for (const [name, c] of n.children) if (c.whiteout) n.children.delete(name);
       const kids = [...n.children.entries()].sort((a, b) => Buffer.compare(Buffer.from(b[0]), Buffer.from(a[0])));
-      for (const [, c] of kids) {
+      for (const [name, c] of kids) {
         if (c.type === 'dir') parents.set(c, n);
-        stack.push(c);
+        stack.push([c, path === '' ? name : `${path}/${name}`]);
       }
     }
     return { order, parents };
+  }
+
+  /** Gives an implied directory the metadata of the layers below (see {@link ErofsWriterOptions.impliedDir}). */
+  private fillImplied(n: TreeNode, path: string): void {
+    const m = this.options.impliedDir?.(path);
+    if (!m) return;
+    Object.assign(n, { mode: m.mode, uid: m.uid, gid: m.gid, mtimeSec: m.mtimeSec, mtimeNsec: m.mtimeNsec });
+    // The layer's own xattrs on it (an opaque marker) stay; the rest come from below.
+    const own = n.xattrs;
+    n.xattrs = new Map([...(m.xattrs ?? []), ...(own ?? [])]);
+    if (n.xattrs.size === 0) delete n.xattrs;
   }
 
   /** Link counts: the names of each non-directory; 2 + subdirectories for a directory. */
