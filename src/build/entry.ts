@@ -48,6 +48,11 @@ export interface BuildEntry {
   content?: AsyncIterable<ContentPiece>;
   /** True when the content has holes the source knows of (a sparse tar member). */
   sparse?: boolean;
+  /**
+   * For a hardlink: the linked file as a regular-file entry at this path, content included,
+   * for a writer that cannot link to it (flattening, where a higher layer hid the target).
+   */
+  resolve?: () => Promise<BuildEntry>;
 }
 
 /** True for an overlayfs whiteout: a character device 0/0. */

@@ -13,9 +13,9 @@
  * @packageDocumentation
  */
 import type { ReadOptions } from '../io/byte-source.js';
-import { readPieces } from '../io/read-stream.js';
-import type { FileSystem, Inode } from '../vfs/types.js';
+import type { FileSystem } from '../vfs/types.js';
 import type { BuildEntry, ContentPiece } from './entry.js';
+import { fsEntryAt } from './fs-entries.js';
 import { NO_PREFETCH_LANDMARK, PREFETCH_LANDMARK } from './estargz-writer.js';
 
 /** The content of a landmark file (stargz-snapshotter's `landmarkContents`). */
@@ -35,47 +35,6 @@ export function normalizePrioritized(p: string): string | undefined {
   return parts.join('/');
 }
 
-async function lookupPath(fs: FileSystem, path: string, options: ReadOptions): Promise<Inode | undefined> {
-  let cur = await fs.getattr(fs.rootIno, options);
-  for (const name of path.split('/')) {
-    if (cur.type !== 'dir') return undefined;
-    const next = await fs.lookup(cur.ino, name, options);
-    if (!next) return undefined;
-    cur = next;
-  }
-  return cur;
-}
-
-async function entryFromFs(fs: FileSystem, path: string, st: Inode, options: ReadOptions): Promise<BuildEntry> {
-  const e: BuildEntry = {
-    path,
-    type: st.type,
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    mtimeSec: st.mtimeSec,
-    mtimeNsec: st.mtimeNsec,
-    size: st.type === 'file' ? st.size : 0,
-    rdev: st.type === 'chardev' || st.type === 'blockdev' ? st.rdev : 0,
-  };
-  if (st.type !== 'symlink') {
-    const x = await fs.listxattr(st.ino, options);
-    if (x.size) e.xattrs = x;
-  }
-  if (st.type === 'symlink') e.linkName = await fs.readlink(st.ino, options);
-  if (st.type === 'file' && st.size > 0) {
-    const src = await fs.openFile(st.ino, options);
-    e.content = (async function* () {
-      let offset = 0;
-      for await (const data of readPieces(src, { signal: options.signal, pieceSize: 1 << 20 })) {
-        yield { offset, data };
-        offset += data.length;
-      }
-    })();
-  }
-  return e;
-}
-
 /** Orders a layer's entries for eStargz; see the module comment. */
 export async function* estargzOrder(
   entries: AsyncIterable<BuildEntry>,
@@ -89,10 +48,10 @@ export async function* estargzOrder(
     for (const raw of prioritized) {
       const path = normalizePrioritized(raw);
       if (path === undefined || moved.has(path)) continue;
-      const st = await lookupPath(fs, path, options);
-      if (!st || st.type === 'dir') continue;
+      const e = await fsEntryAt(fs, path, options);
+      if (!e || e.type === 'dir') continue;
       moved.add(path);
-      yield await entryFromFs(fs, path, st, options);
+      yield e;
     }
   }
   yield landmark(moved.size > 0 ? PREFETCH_LANDMARK : NO_PREFETCH_LANDMARK);

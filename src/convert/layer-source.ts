@@ -9,7 +9,8 @@ import type { Image } from '../image/index.js';
 import { detectLayerFormat, type LayerFormat } from '../image/layer-format.js';
 import type { BlobInfo } from '../image/image-blob.js';
 import type { BuildEntry } from '../build/entry.js';
-import { fsEntries } from '../build/fs-entries.js';
+import { fsEntries, fsEntryAt } from '../build/fs-entries.js';
+import { UnconvertibleEntryError } from '../build/errors.js';
 import { tarLayerEntries, type TarCompression } from '../build/layer-stream.js';
 
 /** One source layer, ready to be read. */
@@ -26,6 +27,24 @@ export interface LayerSource {
 }
 
 const COMPRESSION: Partial<Record<LayerFormat, TarCompression>> = { tar: 'none', 'tar+gzip': 'gzip', 'tar+zstd': 'zstd' };
+
+/**
+ * Gives a tar layer's hardlinks a way to their file's content (read from the layer's indexed
+ * filesystem, only when a writer asks: flattening, when a higher layer hid the link's target).
+ */
+async function* withLinkResolution(entries: AsyncIterable<BuildEntry>, image: Image, index: number, signal?: AbortSignal): AsyncGenerator<BuildEntry> {
+  for await (const e of entries) {
+    if (e.type === 'hardlink') {
+      e.resolve = async () => {
+        const fs = await image.openFileSystem({ layer: index });
+        const file = await fsEntryAt(fs, e.path, signal ? { signal } : {});
+        if (!file) throw new UnconvertibleEntryError(e.path, `hardlink to ${JSON.stringify(e.linkName)}, which layer ${index} does not hold`);
+        return file;
+      };
+    }
+    yield e;
+  }
+}
 
 /** Opens layer `index` of `image` for one pass over its entries. */
 export async function openLayerSource(image: Image, index: number, signal?: AbortSignal): Promise<LayerSource> {
@@ -54,7 +73,7 @@ export async function openLayerSource(image: Image, index: number, signal?: Abor
           yield c as Uint8Array;
         }
       })();
-      return tarLayerEntries(counted, compression, signal ? { signal } : {});
+      return withLinkResolution(tarLayerEntries(counted, compression, signal ? { signal } : {}), image, index, signal);
     },
   };
 }

@@ -97,7 +97,12 @@ export type AddResult =
   /** Added (or applied) with nothing to write. */
   | { kind: 'done' }
   /** Hidden by a higher layer (flatten): its content is not needed. */
-  | { kind: 'hidden' };
+  | { kind: 'hidden' }
+  /**
+   * A hardlink whose target a higher layer hid (flatten): add the linked file again as a
+   * regular file ({@link FlattenTree.addResolved}).
+   */
+  | { kind: 'resolve' };
 
 /** The common part: the root and path walking. */
 abstract class BaseTree {
@@ -252,7 +257,7 @@ export class FlattenTree extends BaseTree {
     }
     if (e.type === 'hardlink') {
       const t = this.linkTarget(e);
-      if (t === 'hidden') return { kind: 'hidden' };
+      if (t === 'hidden') return { kind: 'resolve' };
       d.children!.set(name, t);
       this.layerFiles.set(e.path, t);
       return { kind: 'done' };
@@ -264,6 +269,16 @@ export class FlattenTree extends BaseTree {
     if (n.type === 'dir') this.noteOpaque(n, e, layer);
     else this.layerFiles.set(e.path, n);
     return n.type === 'file' && n.size > 0 ? { kind: 'file', node: n } : { kind: 'done' };
+  }
+
+  /**
+   * Adds `file` (the regular-file form of the hardlink `link`, whose target was hidden) and
+   * makes it the target of the layer's later links to the same file.
+   */
+  addResolved(link: BuildEntry, file: BuildEntry, layer: number): AddResult {
+    const r = this.add({ ...file, path: link.path }, layer);
+    if (r.kind === 'file') this.layerFiles.set(link.linkName!, r.node);
+    return r;
   }
 
   /**

@@ -47,6 +47,7 @@ import { writeFileData, type FileData } from './file-data.js';
 import { FILE_TYPE_CODES, encodeDirBlock, encodeInode, encodeMapHeader, encodeXattrs, planDir, type DirPlan } from './metadata.js';
 import { FlattenTree, LayerTree, type TreeNode } from './tree.js';
 import type { DirMeta } from '../dir-history.js';
+import { UnconvertibleEntryError } from '../errors.js';
 
 /** Block size of the images written. */
 export const EROFS_BLOCK_SIZE = 4096;
@@ -148,9 +149,17 @@ export class ErofsWriter {
       throwIfAborted(this.options.signal);
       // Checked here, where the entry's path is known for the error.
       const xattrBytes = e.xattrs?.size ? encodeXattrs(e.xattrs, e.path).length : 0;
-      const r = this.tree.add(e, layer);
+      let r = this.tree.add(e, layer);
+      let content = e.content;
+      if (r.kind === 'resolve') {
+        // A hardlink whose target a higher layer hid keeps the old content: the file again.
+        if (!e.resolve) throw new UnconvertibleEntryError(e.path, `hardlink to ${JSON.stringify(e.linkName)}, which a higher layer hides, and the source cannot give its content`);
+        const file = await e.resolve();
+        r = (this.tree as FlattenTree).addResolved(e, file, layer);
+        content = file.content;
+      }
       if (r.kind !== 'file') continue;
-      r.node.data = await writeFileData(e.content ?? EMPTY, e.size, e.sparse === true, {
+      r.node.data = await writeFileData(content ?? EMPTY, r.node.size, e.sparse === true, {
         out: this.out,
         compression: this.compression,
         signal: this.options.signal,
@@ -160,7 +169,7 @@ export class ErofsWriter {
           return true;
         },
       });
-      this.contentBytes += e.size;
+      this.contentBytes += r.node.size;
       this.options.onProgress?.(this.contentBytes);
     }
     this.tree.endLayer();
