@@ -84,7 +84,12 @@ async function openImageFile(path: string): Promise<FileSystem> {
 
 async function erofsOf(path: string, entries: AsyncIterable<BuildEntry>, compression: ErofsCompression = 'none'): Promise<FileSystem> {
   const w = await ErofsWriter.create(path, { compression });
-  await w.addEntries(entries);
+  try {
+    await w.addEntries(entries);
+  } catch (err) {
+    await w.abort();
+    throw err;
+  }
   await w.finish();
   return openImageFile(path);
 }
