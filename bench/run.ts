@@ -1,11 +1,11 @@
 // `npm run bench`: every project benchmark in one run, in order — core (issue 2), erofs
-// (issue 3), mount (issue 4), tar (issue 5), index (issue 15), web (issue 16) — each a table of ratios ocifs / peer measured
+// (issue 3), mount (issue 4), tar (issue 5), index and convert (issue 15), web (issue 16) — each a table of ratios ocifs / peer measured
 // side by side in this run. A section that fails prints its failure in its table and the
 // others still run. At the end all tables are printed again under a header describing the
 // machine (cores, RAM, kernel, load, node and tool versions), and one combined JSON goes to
 // bench/results/bench-<date>.json.
 //
-//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,web] [--runs N] [--fresh] [--work DIR]
+//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,convert,web] [--runs N] [--fresh] [--work DIR]
 //
 //   --quick   smoke run: 128 MiB core blob, a ~80 MiB / 4,000-file tree, one run each
 //   --only    the named sections only
@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
+import { runConvertBench } from './convert-image.js';
 import { runCoreBench } from './core-blob.js';
 import { runErofsImageBench } from './erofs-image.js';
 import { fmtMiB, fmtS, OCIFS, ROOT, saveResults, timed, type Row } from './lib/measure.js';
@@ -26,7 +27,7 @@ import { runTarImageBench, tarRootfs } from './tar-image.js';
 import { runSociIndexBench } from './soci-index.js';
 import { runWebBench } from './web.js';
 
-const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'web'] as const;
+const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'convert', 'web'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -144,10 +145,15 @@ async function main(): Promise<void> {
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
         t = await runTarImageBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
         t.title = `Tar (issue 5): ${t.title}`;
-      } else {
+      } else if (section === 'index') {
         // The tar benchmark's image.
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
         t = await runSociIndexBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
+      } else {
+        // The tar benchmark's image, converted.
+        const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
+        t = await runConvertBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
+        t.title = `Convert (issue 15): ${t.title}`;
       }
     } catch (err) {
       process.stderr.write(`bench: section ${section} failed: ${(err as Error)?.stack ?? err}\n`);
