@@ -8,7 +8,7 @@
 //       and the converted image, mounted by the kernel, holds the source tree
 //   (b) a cold `ocifs cat` of one ~1 MiB file from a fresh cache: bytes fetched and time for the
 //       original gzip image (no index: the one-pass index of the whole layer), the image
-//       converted to EROFS, and converted to eStargz (both copied to the registry by skopeo)
+//       converted to EROFS, and converted to eStargz (both pushed to the registry by convert)
 //
 //   node --import tsx bench/convert-image.ts [--quick] [--runs N]
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -115,11 +115,7 @@ export async function runConvertBench(options: ConvertBenchOptions = {}): Promis
     const file = pickFile(rootfs, 1 * MiB);
     process.stderr.write(`convert: (b) cold cat ${file.path}: gzip, EROFS, eStargz…\n`);
     const convCache = fresh('cache');
-    for (const to of ['erofs', 'estargz'] as const) {
-      const lay = join(scratch, `layout-${to}`);
-      await ocifs(['convert', '-q', ref, `oci:${lay}:b`, '--to', to], { OCIFS_CACHE_DIR: convCache });
-      await timed('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${lay}:b`, `docker://${reg.host}/bench/rootfs:${to}`]);
-    }
+    for (const to of ['erofs', 'estargz'] as const) await ocifs(['convert', '-q', ref, `${reg.host}/bench/rootfs:${to}`, '--to', to], { OCIFS_CACHE_DIR: convCache });
     await cleanSlate([convCache], false);
     const catCold = async (tag: string) => {
       const best = { seconds: Infinity, bytes: 0, requests: 0 };

@@ -2,7 +2,7 @@
  * Where a conversion puts the new image: blobs as they are produced, then the manifests, and
  * last the tag (the only step that changes what the destination name means, so an interrupted
  * conversion leaves the old image or the complete new one). An OCI image layout directory
- * ({@link LayoutTarget}) and a registry push implement it.
+ * (`LayoutTarget`) and a registry repository (`RegistryTarget`) implement it.
  *
  * @packageDocumentation
  */

@@ -8,10 +8,14 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { EROFS_COMPRESSIONS, type ErofsCompression } from '../../build/erofs/compress.js';
 import { CONVERT_FORMATS, checkConvertOptions, convertImage, convertToErofsFile, type ConvertFormat, type ConvertOptions, type ConvertProgress } from '../../convert/convert.js';
-import { parseDestination } from '../../convert/destination.js';
+import { parseDestination, type Destination } from '../../convert/destination.js';
 import { LayoutTarget } from '../../convert/layout-target.js';
+import { RegistryTarget } from '../../convert/registry-target.js';
 import type { ImageTarget } from '../../convert/target.js';
-import { InvalidOptionError, OcifsError } from '../../errors.js';
+import { InvalidOptionError } from '../../errors.js';
+import type { Image } from '../../image/index.js';
+import type { IoStats } from '../../io/io-stats.js';
+import { RegistryClient } from '../../registry/index.js';
 import { UsageError } from '../fail.js';
 import { addRefOptions, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
@@ -28,11 +32,17 @@ interface ConvertFlags extends RefFlags {
   quiet?: boolean;
 }
 
-/** The destination as a target (registry pushes come from the registry module). */
-async function openTarget(dest: string): Promise<ImageTarget> {
-  const d = parseDestination(dest);
-  if (d.kind === 'layout') return LayoutTarget.open(d.dir, d.tag);
-  throw new OcifsError('ERR_OCIFS_PUSH_UNAVAILABLE', `${dest}: pushing to a registry is not part of this build yet; write to oci:DIR[:TAG] and copy it with skopeo`);
+/**
+ * The registry destination as a target. The source's client serves a destination in the same
+ * registry (its credentials are the ones given for it); another registry gets a client of its
+ * own, whose credentials come from the credential files (`--username` and `OCIFS_*` stay the
+ * source registry's).
+ */
+function registryTarget(image: Image, d: Extract<Destination, { kind: 'registry' }>, flags: ConvertFlags, stats: IoStats): { target: ImageTarget; client?: RegistryClient } {
+  if (d.ref.tag === undefined) throw new UsageError(`${d.ref.input}: a destination names a tag`);
+  if (image.client && image.resolved?.registry === d.ref.registry) return { target: new RegistryTarget(image.client, d.ref, d.ref.tag) };
+  const client = new RegistryClient({ stats, ...(flags.insecure ? { insecure: true } : {}), ...(image.resolved ? { credentialsRegistry: image.resolved.registry } : {}) });
+  return { target: new RegistryTarget(client, d.ref, d.ref.tag), client };
 }
 
 /** Paths of `--prioritize-files FILE`: one per line, blank lines and `#` comments ignored. */
@@ -91,13 +101,17 @@ export function register(program: Command): void {
     };
     checkConvertOptions(options);
     // The destination is checked before anything is read.
-    const target = dest !== undefined ? await openTarget(dest) : undefined;
+    const d = dest !== undefined ? parseDestination(dest) : undefined;
+    if (d?.kind === 'registry' && (d.ref.digest !== undefined || d.ref.tag === undefined)) throw new UsageError(`${dest}: a destination names a tag, not a digest`);
+    let target: ImageTarget | undefined = d?.kind === 'layout' ? await LayoutTarget.open(d.dir, d.tag) : undefined;
+    let ownClient: RegistryClient | undefined;
     const bar = progressBar(flags.quiet);
     try {
       await withImage(
         ref,
         flags,
-        async ({ image, signal }) => {
+        async ({ image, signal, stats }) => {
+          if (d?.kind === 'registry') ({ target, client: ownClient } = registryTarget(image, d, flags, stats));
           if (flags.output !== undefined) {
             await convertToErofsFile(image, flags.output, { compression: options.compression!, signal, onProgress: bar.onProgress });
             bar.stop();
@@ -117,6 +131,7 @@ export function register(program: Command): void {
     } finally {
       bar.stop();
       await target?.close();
+      await ownClient?.close();
     }
   });
 }

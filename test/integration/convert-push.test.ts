@@ -1,0 +1,119 @@
+// `ocifs convert` straight into a registry (the distribution registry): the converted image is
+// pushed as it is produced (chunked uploads for streams, HEAD-skipped EROFS files), the tag
+// last, and ocifs reads it back from there; a registry that refuses an upload midway or a
+// repository without push rights gives one line and leaves the tag as it was (old image or
+// none), and a rerun completes.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ocifs, ocifsOk } from '../helpers/cli.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { assertSameManifest, manifestOf } from '../helpers/fs-manifest.js';
+import { htpasswdConfig, writeHtpasswd } from '../helpers/htpasswd.js';
+import { buildLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
+import { cleanupTempDir, mountTempDir } from '../helpers/mount-safety.js';
+import { MT_LAYER_GZIP, writeImageLayout } from '../helpers/oci-layout.js';
+import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { runOk } from '../helpers/run.js';
+import { gzipSync } from 'node:zlib';
+import { END_OF_ARCHIVE, tarHeader, tarPadding } from '../../src/build/tar-write.js';
+import { openImage } from '../../src/image/index.js';
+
+const tmp = mountTempDir('ocifs-convert-push-');
+let registry: TestRegistry;
+let img: LayeredImage;
+let ref: string;
+const cache = join(tmp, 'cache');
+
+/** The digest the registry's tag names (HEAD of the manifest), or undefined when there is none. */
+async function tagDigest(reg: TestRegistry, repoTag: string): Promise<string | undefined> {
+  const [repo, tag] = repoTag.split(':');
+  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' } });
+  return r.status === 200 ? r.headers.get('docker-content-digest') ?? undefined : undefined;
+}
+
+before(async () => {
+  registry = await startRegistry();
+  await mkdir(join(tmp, 'src'));
+  img = await buildLayeredImage(join(tmp, 'src'));
+  ref = `${registry.host}/src:t`;
+  await skopeoPush(img.layout, 't', ref);
+  // A layer of 24 MiB that does not compress: its eStargz blob goes up in several PATCHes.
+  const data = randomBytes(24 * 1024 * 1024);
+  const tar = Buffer.concat([tarHeader({ path: 'random.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: 1700000000, mtimeNsec: 0, size: data.length, rdev: 0 })!, data, new Uint8Array(tarPadding(data.length)), END_OF_ARCHIVE]);
+  const big = join(tmp, 'big');
+  await writeImageLayout(big, { layers: [{ bytes: gzipSync(tar, { level: 1 }), mediaType: MT_LAYER_GZIP, diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` }] }, 't');
+  await skopeoPush(big, 't', `${registry.host}/big:t`);
+});
+
+after(async () => {
+  await registry?.stop();
+  cleanupTempDir(tmp);
+});
+
+for (const to of ['erofs', 'estargz', 'zstd-chunked'] as const) {
+  test(`--to ${to} pushed straight to the registry reads back as umoci unpack's tree`, { timeout: 300_000 }, async () => {
+    const dest = `${registry.host}/pushed:${to}`;
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, ref, dest, '--to', to, ...(to === 'erofs' ? ['--compress', 'lz4'] : [])]);
+    const image = await openImage(dest, { cacheDir: join(tmp, `read-${to}`), config: true });
+    try {
+      assert.equal(image.layers.length, 3);
+      assertSameManifest(await manifestOf(await image.openFileSystem()), img.expected, `${to} image read from the registry vs umoci unpack`);
+      assert.deepEqual(image.resolved!.config!.rootfs.diff_ids.length, 3);
+    } finally {
+      await image.close();
+    }
+    // skopeo reads it from the registry as well.
+    await runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${dest}`, `oci:${join(tmp, `skopeo-${to}`)}:x`]);
+    // A second conversion to the same tag finds the EROFS layers there (HEAD) and sends none.
+    if (to === 'erofs') {
+      const r = await ocifsOk(['convert', '--cache-dir', cache, ref, dest, '--to', to, '--compress', 'lz4']);
+      assert.match(r.stderr.toString(), /converted to erofs: .*pushed:erofs/);
+    }
+  });
+}
+
+test('a registry refusing an upload midway: one line, the tag keeps the old image; a rerun completes', { timeout: 300_000 }, async () => {
+  const proxy: FaultProxy = await startFaultProxy(registry.url);
+  try {
+    const dest = `${proxy.host}/flaky:t`;
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, ref, dest, '--to', 'estargz']);
+    const old = await tagDigest(registry, 'flaky:t');
+    assert.ok(old);
+    const mark = proxy.log.length;
+    proxy.addRule({ method: 'PATCH', skip: 1, fault: { kind: 'status', status: 400, body: '{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"refused by the test"}]}' } });
+    const r = await ocifs(['convert', '-q', '--cache-dir', cache, `${registry.host}/big:t`, dest, '--to', 'estargz']);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.toString().trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr.toString());
+    assert.match(lines[0], /^ocifs: /);
+    const since = proxy.log.slice(mark);
+    assert.ok(since.some((l) => l.method === 'PATCH' && l.status === 400), 'a PATCH was refused');
+    assert.equal(await tagDigest(registry, 'flaky:t'), old, 'the tag still names the old image');
+    assert.ok(!since.some((l) => l.method === 'PUT' && l.path.endsWith('/manifests/t')), 'the tag was never written');
+    proxy.clearRules();
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, `${registry.host}/big:t`, dest, '--to', 'estargz']);
+    const now = await tagDigest(registry, 'flaky:t');
+    assert.ok(now && now !== old);
+    const cat = await ocifsOk(['cat', '--cache-dir', join(tmp, 'read-flaky'), dest, '/random.bin']);
+    assert.equal(cat.stdout.length, 24 * 1024 * 1024);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('no push rights: one line naming the problem, nothing tagged', { timeout: 120_000 }, async () => {
+  const htpasswd = await writeHtpasswd({ owner: 'secret' }, tmp);
+  const locked = await startRegistry({ extraConfig: htpasswdConfig(htpasswd), readyStatus: 401 });
+  try {
+    const r = await ocifs(['convert', '-q', '--cache-dir', cache, ref, `${locked.host}/app:t`, '--to', 'zstd-chunked'], { env: { DOCKER_CONFIG: join(tmp, 'no-docker-config'), REGISTRY_AUTH_FILE: join(tmp, 'no-auth.json') } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.toString(), /^ocifs: .*no push rights.*\n$/);
+    const head = await fetch(`${locked.url}/v2/app/manifests/t`, { method: 'HEAD', headers: { authorization: `Basic ${Buffer.from('owner:secret').toString('base64')}` } });
+    assert.equal(head.status, 404);
+  } finally {
+    await locked.stop();
+  }
+});
