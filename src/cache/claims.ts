@@ -43,7 +43,8 @@ function parse(text: string): Parsed | undefined {
   return m ? { pid: Number(m[1]), host: m[2], nonce: m[3] } : undefined;
 }
 
-function alive(pid: number): boolean {
+/** True while process `pid` exists (EPERM: it exists, under another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -133,7 +134,7 @@ export class ClaimSet {
       try {
         const [st, text] = await Promise.all([stat(path), readFile(path, 'latin1')]);
         const owner = parse(text);
-        const dead = owner !== undefined && owner.host === this.host && !alive(owner.pid);
+        const dead = owner !== undefined && owner.host === this.host && !processAlive(owner.pid);
         if (dead || Date.now() - st.mtimeMs > 10 * this.staleMs) await unlink(path);
       } catch {
         /* raced with its owner */
@@ -223,7 +224,7 @@ export class ClaimSet {
       return { state: 'live' };
     }
     const owner = parse(text);
-    const dead = owner !== undefined && owner.host === this.host && !alive(owner.pid);
+    const dead = owner !== undefined && owner.host === this.host && !processAlive(owner.pid);
     const age = Date.now() - mtimeMs;
     // A claim's content is written right after it is created: one still unreadable after a
     // moment belongs to a process killed in between.

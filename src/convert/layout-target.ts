@@ -17,6 +17,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import { OcifsError, throwIfAborted } from '../errors.js';
 import { DigestingSink, type ByteSink } from '../build/sink.js';
+import { processAlive } from '../cache/claims.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MEDIA_TYPE_OCI_INDEX } from '../oci/media-types.js';
 import type { ImageTarget, StoredBlob } from './target.js';
@@ -29,15 +30,6 @@ const TMP_PREFIX = '.ocifs-tmp-';
 export class NotALayoutError extends OcifsError {
   constructor(dir: string, reason: string) {
     super('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: ${reason}`, { data: { dir } });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -78,7 +70,7 @@ export class LayoutTarget implements ImageTarget {
     // Scratch files of conversions that died.
     for (const n of await readdir(this.blobDir)) {
       const m = /^\.ocifs-tmp-(\d+)-/.exec(n);
-      if (m && !alive(Number(m[1]))) await rm(join(this.blobDir, n), { force: true });
+      if (m && !processAlive(Number(m[1]))) await rm(join(this.blobDir, n), { force: true });
     }
   }
 

@@ -7,6 +7,7 @@
 import { mkdir, rm, writeFile, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTree, treeManifest } from './fs-manifest.js';
+import { skopeoPush, startRegistry, type TestRegistry } from './registry.js';
 import { runOk } from './run.js';
 
 export interface LayeredImage {
@@ -74,4 +75,14 @@ export async function buildLayeredImage(dir: string): Promise<LayeredImage> {
   await runOk('umoci', ['unpack', '--image', `${layout}:t`, unpacked]);
   const rootfs = join(unpacked, 'rootfs');
   return { layout, rootfs, expected: await treeManifest(rootfs) };
+}
+
+/** The image built under `dir/src` and pushed to a new registry as `src:t`. */
+export async function pushedLayeredImage(dir: string): Promise<{ registry: TestRegistry; img: LayeredImage; ref: string }> {
+  const registry = await startRegistry();
+  await mkdir(join(dir, 'src'));
+  const img = await buildLayeredImage(join(dir, 'src'));
+  const ref = `${registry.host}/src:t`;
+  await skopeoPush(img.layout, 't', ref);
+  return { registry, img, ref };
 }

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { blobPath, readLayoutImage } from '../helpers/convert-layout.js';
 import { ocifs, ocifsOk, statsOf } from '../helpers/cli.js';
 import { assertSameManifest, treeManifest } from '../helpers/fs-manifest.js';
-import { buildLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
+import { pushedLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
 import { cleanupTempDir, mountsLeftUnder, mountTempDir, runChildOk } from '../helpers/mount-safety.js';
-import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import type { TestRegistry } from '../helpers/registry.js';
 import { runOk } from '../helpers/run.js';
 
 const tmp = mountTempDir('ocifs-convert-erofs-');
@@ -24,11 +24,7 @@ const cache = join(tmp, 'cache');
 const EROFS_LAYER = 'application/vnd.erofs.layer.v1';
 
 before(async () => {
-  registry = await startRegistry();
-  await mkdir(join(tmp, 'src'));
-  img = await buildLayeredImage(join(tmp, 'src'));
-  ref = `${registry.host}/src:t`;
-  await skopeoPush(img.layout, 't', ref);
+  ({ registry, img, ref } = await pushedLayeredImage(tmp));
 });
 
 after(async () => {

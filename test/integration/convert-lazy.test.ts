@@ -12,9 +12,9 @@ import { openImage } from '../../src/image/index.js';
 import { blobPath, readLayoutImage } from '../helpers/convert-layout.js';
 import { ocifsOk, statsOf } from '../helpers/cli.js';
 import { assertSameManifest, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
-import { buildLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
+import { pushedLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
 import { cleanupTempDir, mountTempDir } from '../helpers/mount-safety.js';
-import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import type { TestRegistry } from '../helpers/registry.js';
 import { runOk } from '../helpers/run.js';
 
 const tmp = mountTempDir('ocifs-convert-lazy-');
@@ -26,11 +26,7 @@ const cache = join(tmp, 'cache');
 const PRIORITIZED = ['/bin/tool/now-a-dir', 'etc/passwd-like-missing', '/special/sparse'];
 
 before(async () => {
-  registry = await startRegistry();
-  await mkdir(join(tmp, 'src'));
-  img = await buildLayeredImage(join(tmp, 'src'));
-  ref = `${registry.host}/src:t`;
-  await skopeoPush(img.layout, 't', ref);
+  ({ registry, img, ref } = await pushedLayeredImage(tmp));
   sourceLayers = (await readLayoutImage(img.layout, 't')).manifest.layers;
 });
 

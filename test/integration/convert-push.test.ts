@@ -6,13 +6,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ocifs, ocifsOk } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { assertSameManifest, manifestOf } from '../helpers/fs-manifest.js';
 import { htpasswdConfig, writeHtpasswd } from '../helpers/htpasswd.js';
-import { buildLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
+import { pushedLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
 import { cleanupTempDir, mountTempDir } from '../helpers/mount-safety.js';
 import { MT_LAYER_GZIP, writeImageLayout } from '../helpers/oci-layout.js';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -35,11 +34,7 @@ async function tagDigest(reg: TestRegistry, repoTag: string): Promise<string | u
 }
 
 before(async () => {
-  registry = await startRegistry();
-  await mkdir(join(tmp, 'src'));
-  img = await buildLayeredImage(join(tmp, 'src'));
-  ref = `${registry.host}/src:t`;
-  await skopeoPush(img.layout, 't', ref);
+  ({ registry, img, ref } = await pushedLayeredImage(tmp));
   // A layer of 24 MiB that does not compress: its eStargz blob goes up in several PATCHes.
   const data = randomBytes(24 * 1024 * 1024);
   const tar = Buffer.concat([tarHeader({ path: 'random.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: 1700000000, mtimeNsec: 0, size: data.length, rdev: 0 })!, data, new Uint8Array(tarPadding(data.length)), END_OF_ARCHIVE]);
