@@ -89,3 +89,5 @@ export {
   type WebServer,
   type WebServerOptions,
 } from './web/index.js';
+export * from './build/index.js';
+export * from './convert/index.js';
