@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { Readable } from 'node:stream';
 import type { ReadOptions } from '../io/byte-source.js';
 import { ZstdStreamDecoder } from '../codec/zstd/stream.js';
@@ -25,8 +25,10 @@ export async function* decompressedChunks(chunks: AsyncIterable<Uint8Array>, com
     return;
   }
   if (compression === 'gzip') {
-    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-    const input = Readable.from(chunks, { objectMode: false });
+    // Room for a few MiB of output: inflating goes on (on the thread pool) while the consumer
+    // writes. (zlib streams hand their options to stream.Transform; the typings omit it.)
+    const gunzip = createGunzip({ chunkSize: 256 * 1024, highWaterMark: 4 * 1024 * 1024 } as ZlibOptions);
+    const input = Readable.from(chunks, { objectMode: false, highWaterMark: 4 * 1024 * 1024 });
     input.on('error', (err) => gunzip.destroy(err));
     input.pipe(gunzip);
     for await (const c of gunzip) yield c as Uint8Array;

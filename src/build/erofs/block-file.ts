@@ -10,9 +10,14 @@ import type { FileHandle } from 'node:fs/promises';
 /** Bytes gathered before one write call. */
 const BUFFER = 4 * 1024 * 1024;
 
-/** Appends blocks to an image file. */
+/**
+ * Appends blocks to an image file. Two buffers: one is written while the other fills, so the
+ * writer never waits for the disk unless it gets two buffers ahead.
+ */
 export class BlockFile {
-  private readonly buf = new Uint8Array(BUFFER);
+  private buf: Uint8Array = new Uint8Array(BUFFER);
+  private spare: Uint8Array | undefined = new Uint8Array(BUFFER);
+  private pending: Promise<void> | undefined;
   private used = 0;
   /** Offset in the file where the buffer starts. */
   private bufAt: number;
@@ -49,9 +54,10 @@ export class BlockFile {
     let p = 0;
     while (p < data.length) {
       if (this.used === 0 && data.length - p >= BUFFER) {
-        // A large piece goes out directly.
+        // A large piece goes out directly (after the write in flight: writes stay in order).
         const n = data.length - p - ((data.length - p) % this.blockSize);
         if (n > 0) {
+          await this.pending;
           await this.writeAt(data.subarray(p, p + n), this.bufAt);
           this.bufAt += n;
           p += n;
@@ -62,16 +68,31 @@ export class BlockFile {
       this.buf.set(data.subarray(p, p + n), this.used);
       this.used += n;
       p += n;
-      if (this.used === BUFFER) await this.flush();
+      if (this.used === BUFFER) await this.startFlush();
     }
   }
 
-  /** Writes out what the buffer holds. */
-  async flush(): Promise<void> {
+  /** Starts writing what the buffer holds (waiting for the write before, if any). */
+  private async startFlush(): Promise<void> {
     if (this.used === 0) return;
-    await this.writeAt(this.buf.subarray(0, this.used), this.bufAt);
-    this.bufAt += this.used;
+    await this.pending;
+    const full = this.buf;
+    const at = this.bufAt;
+    const n = this.used;
+    this.buf = this.spare ?? new Uint8Array(BUFFER);
+    this.spare = undefined;
+    this.bufAt += n;
     this.used = 0;
+    this.pending = this.writeAt(full.subarray(0, n), at).then(() => {
+      this.spare = full;
+    });
+    this.pending.catch(() => {}); // awaited by the next flush
+  }
+
+  /** Writes out what the buffer holds and waits until it is written. */
+  async flush(): Promise<void> {
+    await this.startFlush();
+    await this.pending;
   }
 
   /** Writes `data` at byte `position` (outside the append stream: the superblock). */

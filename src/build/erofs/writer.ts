@@ -312,8 +312,9 @@ export class ErofsWriter {
       if (!n.children) continue;
       if (n.implied && this.options.mode !== 'flatten') this.fillImplied(n, path);
       for (const [name, c] of n.children) if (c.whiteout) n.children.delete(name);
-      const kids = [...n.children.entries()].sort((a, b) => Buffer.compare(Buffer.from(b[0]), Buffer.from(a[0])));
-      for (const [name, c] of kids) {
+      // By name bytes, last first (the stack pops the first name next).
+      const kids = [...n.children.entries()].map(([name, c]) => ({ name, c, key: Buffer.from(name) })).sort((a, b) => Buffer.compare(b.key, a.key));
+      for (const { name, c } of kids) {
         if (c.type === 'dir') parents.set(c, n);
         stack.push([c, path === '' ? name : `${path}/${name}`]);
       }
