@@ -13,7 +13,7 @@ import { assertSameManifest, manifestOf } from '../helpers/fs-manifest.js';
 import { htpasswdConfig, writeHtpasswd } from '../helpers/htpasswd.js';
 import { pushedLayeredImage, type LayeredImage } from '../helpers/layered-image.js';
 import { cleanupTempDir, mountTempDir } from '../helpers/mount-safety.js';
-import { MT_LAYER_GZIP, writeImageLayout } from '../helpers/oci-layout.js';
+import { MT_LAYER_GZIP, putImage, putIndex, tagInLayout, writeImageLayout } from '../helpers/oci-layout.js';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { runOk } from '../helpers/run.js';
 import { gzipSync } from 'node:zlib';
@@ -111,4 +111,33 @@ test('no push rights: one line naming the problem, nothing tagged', { timeout: 1
   } finally {
     await locked.stop();
   }
+});
+
+/** A tar+gzip layer holding one file. */
+function oneFileLayer(name: string, text: string): { bytes: Uint8Array; mediaType: string; diffId: string } {
+  const data = Buffer.from(text);
+  const tar = Buffer.concat([tarHeader({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: 1700000000, mtimeNsec: 0, size: data.length, rdev: 0 })!, data, new Uint8Array(tarPadding(data.length)), END_OF_ARCHIVE]);
+  return { bytes: gzipSync(tar), mediaType: MT_LAYER_GZIP, diffId: `sha256:${createHash('sha256').update(tar).digest('hex')}` };
+}
+
+test('--all-platforms converts every platform of an index; without it, the host platform alone', { timeout: 120_000 }, async () => {
+  const layout = join(tmp, 'multi');
+  const amd = await putImage(layout, { layers: [oneFileLayer('arch', 'amd64\n')], architecture: 'amd64' });
+  const arm = await putImage(layout, { layers: [oneFileLayer('arch', 'arm64\n')], architecture: 'arm64', variant: 'v8' });
+  await tagInLayout(layout, await putIndex(layout, [amd, arm]), 't');
+  await runOk('skopeo', ['copy', '--quiet', '--all', '--dest-tls-verify=false', `oci:${layout}:t`, `docker://${registry.host}/multi:t`]);
+  const dest = `${registry.host}/multi-conv:all`;
+  await ocifsOk(['convert', '-q', '--cache-dir', cache, `${registry.host}/multi:t`, dest, '--to', 'erofs', '--all-platforms']);
+  const index = (await (await fetch(`${registry.url}/v2/multi-conv/manifests/all`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } })).json()) as { mediaType: string; manifests: { platform: { architecture: string; variant?: string } }[] };
+  assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+  assert.deepEqual(index.manifests.map((m) => m.platform), [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }]);
+  for (const [platform, want] of [['linux/amd64', 'amd64\n'], ['linux/arm64/v8', 'arm64\n']]) {
+    const r = await ocifsOk(['cat', '--cache-dir', join(tmp, 'read-multi'), '--platform', platform, dest, '/arch']);
+    assert.equal(r.stdout.toString(), want);
+  }
+  await ocifsOk(['convert', '-q', '--cache-dir', cache, `${registry.host}/multi:t`, `${registry.host}/multi-conv:one`, '--to', 'estargz', '--platform', 'linux/arm64/v8']);
+  const one = (await (await fetch(`${registry.url}/v2/multi-conv/manifests/one`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { layers: { mediaType: string }[] };
+  assert.equal(one.layers[0].mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
+  const r = await ocifsOk(['cat', '--cache-dir', join(tmp, 'read-multi'), `${registry.host}/multi-conv:one`, '/arch']);
+  assert.equal(r.stdout.toString(), 'arm64\n');
 });
