@@ -112,7 +112,7 @@ class Tracker {
  * Writes the EROFS image of `image`'s merged tree to `path` (top layer first, each streamed
  * once; an image with an EROFS layer is walked through its merged filesystem instead).
  */
-export async function writeFlatErofs(image: Image, path: string, options: Pick<ConvertOptions, 'compression' | 'signal'>, tracker?: Tracker): Promise<void> {
+async function writeFlatErofs(image: Image, path: string, options: Pick<ConvertOptions, 'compression' | 'signal'>, tracker?: Tracker): Promise<void> {
   const sources: LayerSource[] = [];
   for (let i = 0; i < image.layers.length; i++) sources.push(await openLayerSource(image, i, options.signal));
   const streamable = sources.every((s) => s.format !== 'erofs');

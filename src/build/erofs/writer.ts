@@ -19,11 +19,9 @@
 import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { throwIfAborted, InvalidOptionError } from '../../errors.js';
-import { crc32cUpdate } from '../../erofs/crc32c.js';
 import {
   DIC,
   DIE,
-  EROFS_FEATURE_COMPAT_SB_CHKSUM,
   EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER,
   EROFS_FEATURE_INCOMPAT_CHUNKED_FILE,
   EROFS_FEATURE_INCOMPAT_ZERO_PADDING,
@@ -32,18 +30,14 @@ import {
   EROFS_INODE_FLAT_INLINE,
   EROFS_INODE_FLAT_PLAIN,
   EROFS_ISLOTBITS,
-  EROFS_SUPER_MAGIC_V1,
-  EROFS_SUPER_OFFSET,
-  SB,
   Z_EROFS_ADVISE_BIG_PCLUSTER_1,
-  Z_EROFS_COMPRESSION_DEFLATE,
-  Z_EROFS_COMPRESSION_LZ4,
   roundUp,
 } from '../../erofs/format.js';
 import type { BuildEntry, ContentPiece } from '../entry.js';
 import { BlockFile } from './block-file.js';
-import { CLUSTER_BLOCKS, DEFLATE_WINDOW_BITS, EROFS_COMPRESSIONS, algorithmOf, fullIndexes, type ErofsCompression } from './compress.js';
+import { EROFS_COMPRESSIONS, algorithmOf, fullIndexes, type ErofsCompression } from './compress.js';
 import { writeFileData, type FileData } from './file-data.js';
+import { encodeSuperblock } from './superblock.js';
 import { FILE_TYPE_CODES, encodeDirBlock, encodeInode, encodeMapHeader, encodeXattrs, planDir, type DirPlan } from './metadata.js';
 import { FlattenTree, LayerTree, type TreeNode } from './tree.js';
 import type { DirMeta } from '../dir-history.js';
@@ -283,7 +277,7 @@ export class ErofsWriter {
     if (metaBlk !== metaStart) throw new Error(`internal: metadata at block ${metaBlk}, expected ${metaStart}`);
     await this.out.flush();
     const totalBlocks = this.out.nextBlock;
-    const sb = this.superblock({
+    const sb = encodeSuperblock(EROFS_BLOCK_SIZE, {
       rootNid: Number(infos.get(this.tree.root)!.nid),
       inodes: order.length,
       epoch,
@@ -440,58 +434,5 @@ export class ErofsWriter {
     const inBlocks = info.blockCount * bs;
     if (info.inlineTail) info.extra = bytes.slice(inBlocks);
     return bytes.subarray(0, Math.min(bytes.length, inBlocks));
-  }
-
-  private superblock(s: {
-    rootNid: number;
-    inodes: number;
-    epoch: number;
-    fixedNsec: number;
-    blocks: number;
-    metaBlkaddr: number;
-    features: number;
-    algs: number;
-    uuid: Uint8Array;
-  }): Uint8Array {
-    const bs = EROFS_BLOCK_SIZE;
-    const block = new Uint8Array(bs);
-    const dv = new DataView(block.buffer, EROFS_SUPER_OFFSET);
-    dv.setUint32(SB.magic, EROFS_SUPER_MAGIC_V1, true);
-    dv.setUint32(SB.feature_compat, EROFS_FEATURE_COMPAT_SB_CHKSUM, true);
-    dv.setUint8(SB.blkszbits, Math.log2(bs));
-    dv.setUint16(SB.rootnid_2b, s.rootNid, true);
-    dv.setBigUint64(SB.inos, BigInt(s.inodes), true);
-    dv.setBigInt64(SB.epoch, BigInt(s.epoch), true);
-    dv.setUint32(SB.fixed_nsec, s.fixedNsec, true);
-    dv.setUint32(SB.blocks_lo, s.blocks, true);
-    dv.setUint32(SB.meta_blkaddr, s.metaBlkaddr, true);
-    block.set(s.uuid, EROFS_SUPER_OFFSET + SB.uuid);
-    dv.setUint32(SB.feature_incompat, s.features, true);
-    if (s.features & EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER) {
-      dv.setUint16(SB.available_compr_algs, s.algs, true);
-      // Compression configurations follow the 128-byte superblock, 4-byte aligned.
-      let p = EROFS_SUPER_OFFSET + SB.baseSize;
-      const put = (cfg: Uint8Array) => {
-        p = roundUp(p, 4);
-        new DataView(block.buffer).setUint16(p, cfg.length, true);
-        block.set(cfg, p + 2);
-        p += 2 + cfg.length;
-      };
-      if (s.algs & (1 << Z_EROFS_COMPRESSION_LZ4)) {
-        const cfg = new Uint8Array(14); // z_erofs_lz4_cfgs
-        new DataView(cfg.buffer).setUint16(0, 65535, true); // max_distance
-        new DataView(cfg.buffer).setUint16(2, CLUSTER_BLOCKS, true); // max_pclusterblks
-        put(cfg);
-      }
-      if (s.algs & (1 << Z_EROFS_COMPRESSION_DEFLATE)) {
-        const cfg = new Uint8Array(6); // z_erofs_deflate_cfgs
-        cfg[0] = DEFLATE_WINDOW_BITS;
-        put(cfg);
-      }
-    }
-    // crc32c over the superblock's block from offset 1024, with the checksum field zero.
-    const csum = crc32cUpdate(0xffffffff, block.subarray(EROFS_SUPER_OFFSET));
-    dv.setUint32(SB.checksum, csum, true);
-    return block;
   }
 }
