@@ -218,7 +218,7 @@ async function convertOne(image: Image, target: ImageTarget, o: ConvertOptions, 
     }
   }
   const newConfig = convertedConfig(config, diffIds, o.flatten ? `ocifs convert --to erofs --flatten` : undefined);
-  const cfg = await target.writeBlob(async (sink) => sink.write(newConfig));
+  const cfg = await target.writeBytes(newConfig, o.signal ? { signal: o.signal } : {});
   const manifest: Record<string, unknown> = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPE_OCI_MANIFEST,

@@ -110,6 +110,10 @@ export class LayoutTarget implements ImageTarget {
     return { digest, size: sink.size };
   }
 
+  writeBytes(bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
+    return this.writeBlob(async (sink) => sink.write(bytes), options);
+  }
+
   async writeBlobFile(path: string, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
     const hash = createHash('sha256');
     let size = 0;
@@ -123,7 +127,7 @@ export class LayoutTarget implements ImageTarget {
   }
 
   async putManifest(bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
-    const stored = await this.writeBlob(async (sink) => sink.write(bytes));
+    const stored = await this.writeBytes(bytes);
     return { mediaType, digest: stored.digest, size: stored.size };
   }
 

@@ -1,8 +1,9 @@
 /**
  * A registry repository as a conversion target: blobs pushed as they are produced (a stream in
- * chunked `PATCH` uploads; an EROFS image file with its digest first, so a repository that has
- * it skips it after a `HEAD`), manifests by digest, and last the tag — the one `PUT` that makes
- * the new image visible under the destination name. The registry push module does the uploads
+ * chunked `PATCH` uploads; an EROFS image file or a config with its digest first, so a
+ * repository that has it skips it after a `HEAD`, and one that does not gets it by a
+ * cross-repository mount from the source repository when that holds it), manifests by digest,
+ * and last the tag — the one `PUT` that makes the new image visible under the destination name. The registry push module does the uploads
  * (retries, resumed chunks, push-scoped tokens).
  *
  * @packageDocumentation
@@ -76,11 +77,16 @@ export class RegistryTarget implements ImageTarget {
   private readonly manifests = new Map<string, Uint8Array>();
   private readonly scratch = new Set<string>();
 
-  /** `ref` must name a tag: it is what {@link commit} sets. */
+  /**
+   * `ref` must name a tag: it is what {@link commit} sets. `mountFrom`: repositories of the
+   * same registry to mount blobs from (the source image's: an earlier conversion of it into
+   * that repository left the same blobs there).
+   */
   constructor(
     client: RegistryClient,
     private readonly ref: ImageReference,
     private readonly tag: string,
+    private readonly mountFrom: string[] = [],
   ) {
     this.pusher = new RegistryPusher(client);
     this.name = `${ref.registry}/${ref.repository}:${tag}`;
@@ -113,6 +119,11 @@ export class RegistryTarget implements ImageTarget {
     }
   }
 
+  async writeBytes(bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
+    const pushed = await this.pusher.pushBlob(this.ref, bytes, { mountFrom: this.mountFrom, ...(options.signal ? { signal: options.signal } : {}) });
+    return { digest: pushed.digest, size: pushed.size };
+  }
+
   async scratchPath(): Promise<string> {
     const p = join(tmpdir(), `ocifs-convert-${process.pid}-${randomBytes(6).toString('hex')}.erofs`);
     this.scratch.add(p);
@@ -125,7 +136,7 @@ export class RegistryTarget implements ImageTarget {
     const digest = `sha256:${hash.digest('hex')}`;
     const source = await FileSource.open(path);
     try {
-      const pushed = await this.pusher.pushBlob(this.ref, source, { digest, ...(options.signal ? { signal: options.signal } : {}) });
+      const pushed = await this.pusher.pushBlob(this.ref, source, { digest, mountFrom: this.mountFrom, ...(options.signal ? { signal: options.signal } : {}) });
       return { digest: pushed.digest, size: pushed.size };
     } finally {
       await source.close();

@@ -21,6 +21,8 @@ export interface ImageTarget {
   readonly name: string;
   /** Streams a new blob: `produce` writes its bytes into the sink, in order. */
   writeBlob(produce: (sink: ByteSink) => Promise<void>, options?: { signal?: AbortSignal }): Promise<StoredBlob>;
+  /** Stores a small blob held in memory (a config); a store that already has it keeps it. */
+  writeBytes(bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<StoredBlob>;
   /** A path for a file that will become a blob ({@link writeBlobFile}); on the store's filesystem when there is one. */
   scratchPath(): Promise<string>;
   /** Stores the file at `path` (made from {@link scratchPath}) as a blob; the file is consumed. */

@@ -1,13 +1,14 @@
 // `ocifs convert` straight into a registry (the distribution registry): the converted image is
-// pushed as it is produced (chunked uploads for streams, HEAD-skipped EROFS files), the tag
-// last, and ocifs reads it back from there; a registry that refuses an upload midway or a
+// pushed as it is produced (chunked uploads for streams; EROFS files and configs skipped after a
+// HEAD when the repository has them, mounted from the source repository when that has them),
+// the tag last, and ocifs reads it back from there; a terminal shows a progress bar; a registry that refuses an upload midway or a
 // repository without push rights gives one line and leaves the tag as it was (old image or
 // none), and a rerun completes.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ocifs, ocifsOk } from '../helpers/cli.js';
+import { OCIFS_BIN, ocifs, ocifsOk } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { assertSameManifest, manifestOf, withoutEmptyXattrs } from '../helpers/fs-manifest.js';
 import { htpasswdConfig, writeHtpasswd } from '../helpers/htpasswd.js';
@@ -62,13 +63,54 @@ for (const to of ['erofs', 'estargz', 'zstd-chunked'] as const) {
     }
     // skopeo reads it from the registry as well.
     await runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${dest}`, `oci:${join(tmp, `skopeo-${to}`)}:x`]);
-    // A second conversion to the same tag finds the EROFS layers there (HEAD) and sends none.
-    if (to === 'erofs') {
-      const r = await ocifsOk(['convert', '--cache-dir', cache, ref, dest, '--to', to, '--compress', 'lz4']);
-      assert.match(r.stderr.toString(), /converted to erofs: .*pushed:erofs/);
-    }
   });
 }
+
+test('blobs the destination has are skipped (HEAD); blobs the source repository has are mounted', { timeout: 300_000 }, async () => {
+  const proxy = await startFaultProxy(registry.url);
+  try {
+    const src = `${proxy.host}/src:t`;
+    const uploads = (log: typeof proxy.log) => log.filter((l) => l.method === 'PATCH' || (l.method === 'PUT' && l.path.includes('/blobs/uploads/')));
+    // A conversion into the source's own repository leaves its EROFS layers and config there.
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, src, `${proxy.host}/src:erofs`, '--to', 'erofs']);
+    let mark = proxy.log.length;
+    // Again, to the same tag: every blob is found (HEAD 200) and none is sent.
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, src, `${proxy.host}/src:erofs`, '--to', 'erofs']);
+    let since = proxy.log.slice(mark);
+    assert.deepEqual(uploads(since), [], 'nothing uploaded');
+    const found = since.filter((l) => l.method === 'HEAD' && /^\/v2\/src\/blobs\/sha256:/.test(l.path) && l.status === 200);
+    assert.equal(found.length, 4, 'three layers and the config found');
+    // Into another repository: the same blobs are mounted from the source repository.
+    mark = proxy.log.length;
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, src, `${proxy.host}/mounted:erofs`, '--to', 'erofs']);
+    since = proxy.log.slice(mark);
+    assert.deepEqual(uploads(since), [], 'nothing uploaded');
+    const mounts = since.filter((l) => l.method === 'POST' && /^\/v2\/mounted\/blobs\/uploads\/\?.*mount=sha256.*from=src/.test(l.path) && l.status === 201);
+    assert.equal(mounts.length, 4, 'three layers and the config mounted');
+    const image = await openImage(`${registry.host}/mounted:erofs`, { cacheDir: join(tmp, 'read-mounted'), config: true });
+    try {
+      assertSameManifest(withoutEmptyXattrs(await manifestOf(await image.openFileSystem())), img.expected, 'the image of mounted blobs vs umoci unpack');
+    } finally {
+      await image.close();
+    }
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('a terminal gets a progress bar of layers and bytes; a pipe gets the summary line alone', { timeout: 300_000 }, async () => {
+  const out = join(tmp, 'progress');
+  const args = ['convert', '--cache-dir', cache, `${registry.host}/big:t`, `oci:${out}:t`, '--to', 'estargz'];
+  // script(1) runs the command on a pseudo-terminal and copies what it draws to its stdout.
+  const quoted = [process.execPath, OCIFS_BIN, ...args].map((a) => `'${a}'`).join(' ');
+  const tty = await runOk('script', ['-qefc', quoted, '/dev/null']);
+  const drawn = tty.stdout.toString();
+  assert.match(drawn, /convert \[[^\]]*\] 100% [\d.]+ MiB\/[\d.]+ MiB, layers 1\/1/, drawn);
+  assert.match(drawn, /converted to estargz: oci:/);
+  const piped = await ocifsOk(args);
+  assert.deepEqual(piped.stderr.toString().trim().split('\n').length, 1, piped.stderr.toString());
+  assert.match(piped.stderr.toString(), /^converted to estargz: oci:/);
+});
 
 test('a registry refusing an upload midway: one line, the tag keeps the old image; a rerun completes', { timeout: 300_000 }, async () => {
   const proxy: FaultProxy = await startFaultProxy(registry.url);

@@ -40,7 +40,7 @@ interface ConvertFlags extends RefFlags {
  */
 function registryTarget(image: Image, d: Extract<Destination, { kind: 'registry' }>, flags: ConvertFlags, stats: IoStats): { target: ImageTarget; client?: RegistryClient } {
   if (d.ref.tag === undefined) throw new UsageError(`${d.ref.input}: a destination names a tag`);
-  if (image.client && image.resolved?.registry === d.ref.registry) return { target: new RegistryTarget(image.client, d.ref, d.ref.tag) };
+  if (image.client && image.resolved?.registry === d.ref.registry) return { target: new RegistryTarget(image.client, d.ref, d.ref.tag, [image.resolved.repository]) };
   const client = new RegistryClient({ stats, ...(flags.insecure ? { insecure: true } : {}), ...(image.resolved ? { credentialsRegistry: image.resolved.registry } : {}) });
   return { target: new RegistryTarget(client, d.ref, d.ref.tag), client };
 }
