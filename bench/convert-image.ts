@@ -7,8 +7,9 @@
 //       (the peer's peak is the largest of its three processes)                  target ≤ 0.7
 //       and the converted image, mounted by the kernel, holds the source tree
 //   (b) a cold `ocifs cat` of one ~1 MiB file from a fresh cache: bytes fetched and time for the
-//       original gzip image (no index: the one-pass index of the whole layer), the image
-//       converted to EROFS, and converted to eStargz (both pushed to the registry by convert)
+//       original gzip image (no index: the one-pass index of the whole layer), the same with a
+//       SOCI index (`ocifs index --push`), the image converted to EROFS, and converted to
+//       eStargz (both pushed to the registry by convert)
 //
 //   node --import tsx bench/convert-image.ts [--quick] [--runs N]
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -131,10 +132,14 @@ export async function runConvertBench(options: ConvertBenchOptions = {}): Promis
     const gz = await catCold('tar');
     const label = `cold cat ${file.path} (${fmtMiB(file.size)})`;
     rows.push({ metric: `(b) ${label}: original gzip, no index`, ocifs: `${fmtMiB(gz.bytes)} fetched in ${fmtS(gz.seconds)}`, peer: 'the baseline', ratio: 1, data: gz });
-    for (const tag of ['erofs', 'estargz']) {
-      const c = await catCold(tag);
+    // The same image with a SOCI index published beside it (`ocifs index --push`, every layer).
+    const idxCache = fresh('cache');
+    await ocifs(['index', '--push', '--min-layer-size', '0', ref], { OCIFS_CACHE_DIR: idxCache });
+    await rm(idxCache, { recursive: true, force: true });
+    for (const tag of ['soci', 'erofs', 'estargz']) {
+      const c = await catCold(tag === 'soci' ? 'tar' : tag);
       rows.push({
-        metric: `(b) ${label}: converted to ${tag === 'erofs' ? 'EROFS' : 'eStargz'}`,
+        metric: `(b) ${label}: ${tag === 'soci' ? 'original gzip with a SOCI index' : `converted to ${tag === 'erofs' ? 'EROFS' : 'eStargz'}`}`,
         ocifs: `${fmtMiB(c.bytes)} fetched in ${fmtS(c.seconds)}, ${c.requests} requests`,
         peer: `gzip: ${fmtMiB(gz.bytes)} in ${fmtS(gz.seconds)}`,
         ratio: c.seconds / gz.seconds,
