@@ -91,6 +91,11 @@ export const OCIFS_ERROR_CODES = [
   'ERR_OCIFS_NO_SUCH_LAYER', // NoSuchLayerError
   'ERR_OCIFS_NOT_A_LAYER', // NotALayerError
   'ERR_OCIFS_DERIVED_MISSING', // DerivedMissingError
+  'ERR_OCIFS_NOT_A_REGISTRY_IMAGE', // NotARegistryImageError
+  // build (the writers), convert
+  'ERR_OCIFS_UNCONVERTIBLE_ENTRY', // UnconvertibleEntryError
+  'ERR_OCIFS_WRITER_STATE', // WriterStateError
+  'ERR_OCIFS_CONVERT', // ConvertError
   // mount
   'ERR_OCIFS_MOUNTPOINT_MISSING', // MountpointMissingError
   'ERR_OCIFS_MOUNTPOINT_NOT_A_DIRECTORY', // MountpointNotDirectoryError

@@ -60,7 +60,8 @@ export {
   type TarLayer,
 } from './tar/index.js';
 export { decompress, CorruptCompressedDataError, UnsupportedCodecError, scanZstdFrames, createZstdDecoder } from './codec/index.js';
-export { serveLayout, NotALayoutError, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';
+export { NotALayoutError } from './oci/errors.js';
+export { serveLayout, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';
 export * from './mount/index.js';
 export {
   buildZtocs,

@@ -20,6 +20,7 @@ import type { BuildEntry } from './entry.js';
 import { denseContent } from './entry.js';
 import { OrderedQueue, type ByteSink } from './sink.js';
 import { END_OF_ARCHIVE, devParts, tarHeader, tarName, tarPadding } from './tar-write.js';
+import { digestOf } from '../ref/digest.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -161,7 +162,7 @@ export class EstargzWriter {
     this.put(header);
     const base = tocEntryOf(e);
     if (e.type !== 'file' || e.size === 0) {
-      if (e.type === 'file') base.digest = `sha256:${createHash('sha256').digest('hex')}`;
+      if (e.type === 'file') base.digest = digestOf(new Uint8Array(0));
       this.toc.push({ entry: base, member: -1 });
       return;
     }
@@ -213,7 +214,7 @@ export class EstargzWriter {
       return entry;
     });
     const json = Buffer.from(JSON.stringify({ version: 1, entries }));
-    const tocDigest = `sha256:${createHash('sha256').update(json).digest('hex')}`;
+    const tocDigest = digestOf(json);
     const header = tarHeader({ path: TOC_NAME, type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0, size: json.length, rdev: 0 })!;
     const tocTar = Buffer.concat([header, json, new Uint8Array(tarPadding(json.length)), END_OF_ARCHIVE]);
     this.diff.update(tocTar);

@@ -9,7 +9,7 @@
 import { throwIfAborted } from '../errors.js';
 import type { ReadOptions } from '../io/byte-source.js';
 import { CorruptTarError } from '../tar/errors.js';
-import { makedev } from '../tar/tar-fs.js';
+import { makeRdev } from '../vfs/device.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import { TarParser } from '../tar/tar-parser.js';
 import { ByteQueue } from './byte-queue.js';
@@ -29,7 +29,7 @@ export function tarEntryToBuild(e: TarEntry): BuildEntry {
     mtimeSec: e.mtimeSec,
     mtimeNsec: e.mtimeNsec,
     size: e.type === 'file' ? e.size : 0,
-    rdev: e.type === 'chardev' || e.type === 'blockdev' ? makedev(e.devMajor ?? 0, e.devMinor ?? 0) : 0,
+    rdev: e.type === 'chardev' || e.type === 'blockdev' ? makeRdev(e.devMajor ?? 0, e.devMinor ?? 0) : 0,
   };
   if (e.linkName !== undefined) out.linkName = e.linkName;
   if (e.xattrs && e.xattrs.size > 0) out.xattrs = e.xattrs;

@@ -18,6 +18,7 @@ import { denseContent, type BuildEntry } from './entry.js';
 import { tocEntryOf } from './estargz-writer.js';
 import type { ByteSink } from './sink.js';
 import { END_OF_ARCHIVE, tarHeader, tarName, tarPadding } from './tar-write.js';
+import { digestOf } from '../ref/digest.js';
 
 /** The annotation with the tar-split's position (`offset:length:uncompressed`). */
 export const ZSTD_CHUNKED_TARSPLIT_POSITION = 'io.github.containers.zstd-chunked.tarsplit-position';
@@ -211,7 +212,7 @@ export class ZstdChunkedWriter {
     this.endSegment();
     this.flushSplit();
     const split = Buffer.concat(this.splitFrames);
-    const tarSplitDigest = `sha256:${createHash('sha256').update(split).digest('hex')}`;
+    const tarSplitDigest = digestOf(split);
     const manifest = Buffer.from(JSON.stringify({ version: 1, entries: this.toc, tarSplitDigest }));
     const compressedManifest = this.zstd.compress(manifest);
     const manifestOffset = await this.skippable(compressedManifest);
@@ -224,7 +225,7 @@ export class ZstdChunkedWriter {
     await this.skippable(footer);
     return {
       annotations: {
-        [ZSTD_CHUNKED_MANIFEST_CHECKSUM]: `sha256:${createHash('sha256').update(compressedManifest).digest('hex')}`,
+        [ZSTD_CHUNKED_MANIFEST_CHECKSUM]: digestOf(compressedManifest),
         [ZSTD_CHUNKED_MANIFEST_POSITION]: `${manifestOffset}:${compressedManifest.length}:${manifest.length}:1`,
         [ZSTD_CHUNKED_TARSPLIT_POSITION]: `${splitOffset}:${split.length}:${this.splitUncompressed}`,
       },

@@ -10,7 +10,8 @@
  * @packageDocumentation
  */
 import { rename, rm } from 'node:fs/promises';
-import { OcifsError, InvalidOptionError, throwIfAborted } from '../errors.js';
+import { InvalidOptionError, throwIfAborted } from '../errors.js';
+import { ConvertError } from './errors.js';
 import type { Image } from '../image/index.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import {
@@ -69,13 +70,6 @@ export interface ConvertResult {
   descriptor: Descriptor;
   /** The new manifests, one per platform. */
   manifests: { descriptor: Descriptor; layers: Descriptor[] }[];
-}
-
-/** A conversion that cannot be done (a format/option mismatch, an image that is not one). */
-export class ConvertError extends OcifsError {
-  constructor(reason: string) {
-    super('ERR_OCIFS_CONVERT', reason, { data: { reason } });
-  }
 }
 
 /** Checks option combinations; throws an {@link InvalidOptionError} naming the option. */

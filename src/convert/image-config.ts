@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { OcifsError } from '../errors.js';
+import { ConvertError } from './errors.js';
 
 /** Rewrites a config document for new layers. */
 export function convertedConfig(source: Uint8Array, diffIds: string[], flattenedBy?: string): Uint8Array {
@@ -13,7 +13,7 @@ export function convertedConfig(source: Uint8Array, diffIds: string[], flattened
   try {
     doc = JSON.parse(Buffer.from(source).toString('utf8')) as Record<string, unknown>;
   } catch (cause) {
-    throw new OcifsError('ERR_OCIFS_BAD_CONFIG', 'the image config is not JSON', { cause });
+    throw new ConvertError('the image config is not JSON', { cause });
   }
   doc.rootfs = { type: 'layers', diff_ids: diffIds };
   if (flattenedBy !== undefined) {

@@ -15,7 +15,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OcifsError, throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../errors.js';
+import { NotALayoutError } from '../oci/errors.js';
 import { DigestingSink, type ByteSink } from '../build/sink.js';
 import { processAlive } from '../cache/claims.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -25,13 +26,6 @@ import type { ImageTarget, StoredBlob } from './target.js';
 /** The annotation that names an image's tag in an OCI layout. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 const TMP_PREFIX = '.ocifs-tmp-';
-
-/** A directory that should be an OCI layout and is not. */
-export class NotALayoutError extends OcifsError {
-  constructor(dir: string, reason: string) {
-    super('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: ${reason}`, { data: { dir } });
-  }
-}
 
 /** Writes an image into an OCI layout directory; see the module comment. */
 export class LayoutTarget implements ImageTarget {

@@ -34,3 +34,10 @@ export class DerivedMissingError extends OcifsError {
     super('ERR_OCIFS_DERIVED_MISSING', message, { data: { digest } });
   }
 }
+
+/** An operation that needs a registry image (its repository, its index) on a local image file. */
+export class NotARegistryImageError extends OcifsError {
+  constructor(image: string) {
+    super('ERR_OCIFS_NOT_A_REGISTRY_IMAGE', `${image} is a local file, not a registry image`, { data: { image } });
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { debuglog } from '../io/debug-log.js';
 import { InvalidOptionError, NotFoundError } from '../errors.js';
-import { BlobNotInImageError, NoSuchLayerError, NotALayerError } from './errors.js';
+import { BlobNotInImageError, NoSuchLayerError, NotALayerError, NotARegistryImageError } from './errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { FileSource } from '../io/file-source.js';
 import { IoStats } from '../io/io-stats.js';
@@ -157,7 +157,7 @@ export class Image {
    * image's client and cache (which stay this image's to close).
    */
   async openSibling(digest: string, options: Pick<ImageOptions, 'config' | 'signal'> = {}): Promise<Image> {
-    if (!this.resolved) throw new OcifsError('ERR_OCIFS_NOT_A_REGISTRY_IMAGE', `${this.name} is a local file, not a registry image`);
+    if (!this.resolved) throw new NotARegistryImageError(this.name);
     return Image.open(`${this.resolved.registry}/${this.resolved.repository}@${digest}`, {
       client: this.ctx.client!,
       cache: this.ctx.cache!,

@@ -27,3 +27,13 @@ export class InvalidPlatformError extends OcifsError {
     });
   }
 }
+
+/**
+ * A directory that should be an OCI image layout and is not (`ocifs serve-layout`, a
+ * conversion's `oci:DIR` destination). `data.dir` names it.
+ */
+export class NotALayoutError extends OcifsError {
+  constructor(dir: string, reason: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: ${reason}`, { ...options, data: { dir, ...options.data } });
+  }
+}

@@ -15,7 +15,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { InvalidOptionError, OcifsError } from '../errors.js';
+import { InvalidOptionError } from '../errors.js';
+import { NotALayoutError } from '../oci/errors.js';
 import { isDigest } from '../ref/digest.js';
 import { handleWrite, referrersOf } from './layout-push.js';
 
@@ -47,13 +48,6 @@ interface LayoutIndex {
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 
-/** The directory given is not an OCI image layout. */
-export class NotALayoutError extends OcifsError {
-  constructor(dir: string, cause: unknown) {
-    super('ERR_OCIFS_NOT_A_LAYOUT', `${dir}: not an OCI image layout (no oci-layout file)`, { cause, data: { dir } });
-  }
-}
-
 /** Starts a registry over the OCI layout in `dir` (must contain `oci-layout` and `index.json`). */
 export async function serveLayout(dir: string, options: ServeLayoutOptions = {}): Promise<LayoutRegistry> {
   const port = options.port ?? 0;
@@ -63,7 +57,7 @@ export async function serveLayout(dir: string, options: ServeLayoutOptions = {})
   try {
     await stat(join(dir, 'oci-layout'));
   } catch (cause) {
-    throw new NotALayoutError(dir, cause);
+    throw new NotALayoutError(dir, 'not an OCI image layout (no oci-layout file)', { cause });
   }
   const server = createServer((req, res) => {
     handle(dir, options.writable === true, req, res).catch((err: unknown) => {
