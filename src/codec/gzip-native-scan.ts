@@ -49,8 +49,9 @@ export class NativeBlockInflater {
     }
   }
 
-  constructor() {
-    this.stream = zlib.createInflateRaw();
+  /** `dictionary`: the history (up to 32 KiB) a stream starting mid-way needs. */
+  constructor(dictionary?: Uint8Array) {
+    this.stream = zlib.createInflateRaw(dictionary !== undefined && dictionary.length > 0 ? { dictionary } : {});
     const s = this.stream as unknown as { _handle: ZlibHandle; _writeState: Uint32Array };
     this.handle = s._handle;
     this.state = s._writeState;
@@ -78,6 +79,9 @@ export class NativeBlockInflater {
   }
 }
 
+/** Output buffer of one trial in {@link matchBoundaryBits}: a trial never holds more. */
+const TRIAL_OUT = 64 * 1024;
+
 /**
  * Finds the bit position of a block boundary known only to the byte: the block starts at bit
  * `8 * p - k` for some k in 0..7 (the unused bits of byte `p - 1`). Each candidate is decoded
@@ -85,32 +89,58 @@ export class NativeBlockInflater {
  * really produced. Returns k when exactly one candidate reproduces them, else undefined (an
  * ambiguous or undecodable boundary; the caller tries a later one).
  *
+ * Each trial streams its output through one small buffer: a block may decode to many MiB (a
+ * run of zeros: 8 MiB per block from 8 KiB of input), and one-shot `inflateRawSync` calls
+ * allocate their whole output and keep it until the next tick — for a bomb decoded in one
+ * synchronous pass that was 2 GiB held at once.
+ *
  * @param byteBefore byte `p - 1` of the compressed stream
  * @param from compressed bytes from byte `p` to the end of the block (and at most one more byte)
- * @param blockLength bytes the block decodes to (bounds each trial's output)
+ * @param blockLength bytes the block decodes to (a trial that produces more than this, plus a
+ *   little of the next block, is wrong)
  */
 export function matchBoundaryBits(byteBefore: number, from: Uint8Array, window: Uint8Array, expected: Uint8Array, blockLength: number): number | undefined {
   let found: number | undefined;
   const withBefore = new Uint8Array(from.length + 1);
   withBefore[0] = byteBefore;
   withBefore.set(from, 1);
+  const scratch = new Uint8Array(TRIAL_OUT);
   for (let k = 0; k < 8; k++) {
-    const { input } = k === 0 ? { input: from } : primedInput(withBefore, 8 - k);
-    let out: Buffer;
-    try {
-      out = zlib.inflateRawSync(input, {
-        ...(window.length ? { dictionary: window } : {}),
-        finishFlush: zlib.constants.Z_SYNC_FLUSH,
-        maxOutputLength: blockLength + 1024,
-        chunkSize: Math.min(Math.max(blockLength + 1024, 64 * 1024), 16 * 1024 * 1024),
-      });
-    } catch {
-      continue;
-    }
-    if (out.length >= expected.length && Buffer.compare(out.subarray(0, expected.length), expected) === 0) {
+    const input = k === 0 ? from : primedInput(withBefore, 8 - k).input;
+    if (reproduces(input, window, expected, blockLength + 1024, scratch)) {
       if (found !== undefined) return undefined;
       found = k;
     }
   }
   return found;
+}
+
+/** True when `input` inflates (with `window`) to output starting with `expected`, without error and within `maxOutput` bytes. */
+function reproduces(input: Uint8Array, window: Uint8Array, expected: Uint8Array, maxOutput: number, scratch: Uint8Array): boolean {
+  let z: NativeBlockInflater;
+  try {
+    z = new NativeBlockInflater(window);
+  } catch {
+    return false;
+  }
+  try {
+    let inPos = 0;
+    let produced = 0;
+    while (inPos < input.length) {
+      const r = z.write(input, inPos, input.length - inPos, scratch, 0, scratch.length);
+      if (r.ended || (r.inUsed === 0 && r.outUsed === 0)) break;
+      if (produced < expected.length) {
+        const n = Math.min(r.outUsed, expected.length - produced);
+        if (Buffer.compare(scratch.subarray(0, n), expected.subarray(produced, produced + n)) !== 0) return false;
+      }
+      produced += r.outUsed;
+      if (produced > maxOutput) return false;
+      inPos += r.inUsed;
+    }
+    return produced >= expected.length;
+  } catch {
+    return false;
+  } finally {
+    z.close();
+  }
 }
