@@ -2,6 +2,7 @@
  * Runs one command: opens the image, aborts cleanly on Ctrl-C, closes everything, and prints
  * `--stats` as one JSON line on stderr.
  */
+import { setMaxListeners } from 'node:events';
 import { IoStats } from '../io/io-stats.js';
 import { openImage, type Image, type ImageOptions } from '../image/index.js';
 import { imageOptionsOf, type RefFlags } from './ref-options.js';
@@ -26,6 +27,9 @@ export function printStats(stats: IoStats, started: number): void {
 /** An AbortSignal that fires on SIGINT/SIGTERM; `dispose` removes the handlers. */
 export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
+  // Every read in flight may listen to it (a file spanning many small zstd:chunked chunks
+  // reads dozens at once), which would trip Node's MaxListenersExceededWarning at 11.
+  setMaxListeners(0, ac.signal);
   const onSignal = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) process.exit(130);
     ac.abort(new Error(`interrupted by ${sig}`));

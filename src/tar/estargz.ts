@@ -18,7 +18,8 @@ import { CorruptTocError } from './errors.js';
 import { TarFileSystem } from './tar-fs.js';
 import { scanTar } from './tar-scan.js';
 import { tocToIndex, type TocIndex } from './toc-index.js';
-import { TocSource, gzipChunkDecoder, type TocSourceOptions } from './toc-source.js';
+import { gzipChunkCodec } from './chunk-codec.js';
+import { TocSource, type TocSourceOptions } from './toc-source.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -129,6 +130,6 @@ export async function openEstargzLayer(blob: ByteSource, options: EstargzOptions
   if (!footer) throw new CorruptTocError('not an eStargz layer (no footer)');
   const { json, digest } = await readEstargzToc(blob, footer, options);
   const toc = tocToIndex(parseTocJson(json), footer.tocOffset);
-  const source = new TocSource(blob, toc.chunks, toc.index.tarSize, gzipChunkDecoder, options);
+  const source = new TocSource(blob, toc.chunks, toc.index.tarSize, gzipChunkCodec, options);
   return { fs: new TarFileSystem(toc.index, source), source, toc, tocDigest: digest };
 }

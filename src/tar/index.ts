@@ -10,11 +10,12 @@ export { buildGzipIndex, DEFAULT_CHECKPOINT_SPAN, MAX_CHECKPOINT_SPAN, type Gzip
 export { GzipIndexedSource, DEFAULT_SPAN_CACHE_BYTES, type GzipIndexedSourceOptions } from './gzip-indexed-source.js';
 export { openGzipLayer, loadOrBuildGzipIndex, type GzipLayer, type GzipLayerOptions } from './gzip-layer.js';
 export { openEstargzLayer, detectEstargz, parseEstargzFooter, TOC_DIGEST_ANNOTATION, type EstargzOptions, type TocLayer } from './estargz.js';
-export { openZstdChunkedLayer, detectZstdChunked, ZSTD_CHUNKED_MANIFEST_CHECKSUM, ZSTD_CHUNKED_MANIFEST_POSITION, type ZstdChunkedOptions } from './zstd-chunked.js';
+export { openZstdChunkedLayer, detectZstdChunked, parseZstdChunkedFooter, ZSTD_CHUNKED_MANIFEST_CHECKSUM, ZSTD_CHUNKED_MANIFEST_POSITION, LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM, LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION, type ZstdChunkedOptions } from './zstd-chunked.js';
 export { openZstdLayer, buildZstdIndex, ZstdFramesSource, ZSTD_INDEX_NAME, DEFAULT_MAX_FRAME_SPAN, type ZstdIndex, type ZstdLayer, type ZstdLayerOptions } from './zstd-layer.js';
 export { TempDerivedBlobStore, type DerivedBlobStore, type DerivedBlobWriter } from './derived-blob.js';
 export { parseSociIndex, loadZtoc, verifyZtocAgainstLayer, openSociLayer, SociFileSystem, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, SOCI_LAYER_MEDIA_TYPE, SOCI_INDEX_DIGEST_ANNOTATION, MAX_ZTOC_SIZE, type SociIndex, type ZtocDescriptor, type Ztoc } from './soci.js';
-export { TocSource, type ChunkDecoder } from './toc-source.js';
+export { TocSource, DEFAULT_MAX_MEMORY_CHUNK, type TocSourceOptions } from './toc-source.js';
+export { gzipChunkCodec, zstdChunkCodec, type ChunkCodec, type ChunkDecoder } from './chunk-codec.js';
 export {
   CorruptTarError,
   CorruptGzipError,

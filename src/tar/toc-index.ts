@@ -32,6 +32,8 @@ export interface TocEntryJson {
   chunkOffset?: unknown;
   chunkSize?: unknown;
   chunkDigest?: unknown;
+  /** eStargz (stargz-snapshotter ≥ 0.13 with a minimum chunk size): where the chunk starts in the stream decoded from `offset` (several small files share one gzip member). */
+  innerOffset?: unknown;
   /** zstd:chunked: `zeros` for a run of zero bytes stored nowhere in the blob. */
   chunkType?: unknown;
 }
@@ -43,6 +45,8 @@ export interface TocChunk {
   blobStart: number;
   /** End of the compressed range holding the chunk (the next chunk's start, or the TOC's). */
   blobEnd: number;
+  /** Where the chunk starts in the bytes decoded from `blobStart` (eStargz `innerOffset`; 0 if absent). */
+  innerOffset?: number;
   /** `sha256:…` of the uncompressed chunk, when the TOC gives one. */
   digest?: string;
   /** The chunk is all zeros and has no bytes in the blob (zstd:chunked `chunkType: zeros`). */
@@ -130,10 +134,7 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
       if (chunkOffset !== f.covered) throw new CorruptTocError(`entry ${JSON.stringify(name)}: chunk at ${chunkOffset}, expected ${f.covered}`);
       if (chunkSize === 0) chunkSize = f.entry.size - chunkOffset;
       if (chunkSize <= 0 || chunkOffset + chunkSize > f.entry.size) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkSize`);
-      const digest = raw.chunkDigest === undefined || raw.chunkDigest === '' ? undefined : String(raw.chunkDigest);
-      if (digest !== undefined && !isDigest(digest, 'sha256')) {
-        throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkDigest`);
-      }
+      const digest = chunkDigestOf(raw, type === 'file' && chunkOffset === 0 && chunkSize === f.entry.size, name);
       if (raw.chunkType === 'zeros') {
         chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart: 0, blobEnd: 0, digest, zeros: true });
         f.covered += chunkSize;
@@ -145,7 +146,8 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
       if (blobStart >= dataEnd || (end !== undefined && (end <= blobStart || end > dataEnd))) {
         throw new CorruptTocError(`entry ${JSON.stringify(name)}: offset outside the layer's data`);
       }
-      chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart, blobEnd: end ?? -1, digest });
+      const innerOffset = uint(raw.innerOffset, 'innerOffset', name, 0);
+      chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart, blobEnd: end ?? -1, digest, ...(innerOffset ? { innerOffset } : {}) });
       f.covered += chunkSize;
       continue;
     }
@@ -168,6 +170,20 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
     c.blobEnd = lo < starts.length ? starts[lo] : dataEnd;
   }
   return { index: { tarSize: virtual, entries: out }, chunks };
+}
+
+/**
+ * The digest a chunk is checked against: its `chunkDigest`, else — for a file stored as one
+ * chunk, as containers/storage writes files without split points (no `chunkDigest` then) —
+ * the file's own `digest`.
+ */
+function chunkDigestOf(raw: TocEntryJson, wholeFile: boolean, name: string): string | undefined {
+  const pick = (v: unknown, what: string): string | undefined => {
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || !isDigest(v, 'sha256')) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad ${what}`);
+    return v;
+  };
+  return pick(raw.chunkDigest, 'chunkDigest') ?? (wholeFile ? pick(raw.digest, 'digest') : undefined);
 }
 
 function baseEntry(raw: TocEntryJson, path: string, type: TarEntryType, name: string): TarEntry {

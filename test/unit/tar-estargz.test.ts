@@ -77,3 +77,24 @@ test('a TOC that does not match its annotation, or a chunk that does not match i
   // Not an eStargz blob: no footer.
   assert.equal(await detectEstargz(new MemorySource(blob.subarray(0, blob.length - 51))), undefined);
 });
+
+test('small files sharing a gzip member (innerOffset, stargz --estargz-min-chunk-size) read right', async () => {
+  const { blob, toc } = await buildEstargz(tar, { chunkSize: 64 * 1024, minChunkSize: 16 * 1024 });
+  assert.ok(toc.entries.some((e: { innerOffset?: number }) => (e.innerOffset ?? 0) > 0), 'the builder shared members');
+  const layer = await openEstargzLayer(new MemorySource(blob));
+  assertSameManifest(await manifestOf(layer.fs), expected, 'estargz with innerOffset');
+});
+
+test('a chunk larger than maxMemoryChunk is streamed to a file, checked before any byte is served', async () => {
+  const { blob } = await buildEstargz(tar, { chunkSize: 1 << 20 });
+  const layer = await openEstargzLayer(new MemorySource(blob), { maxMemoryChunk: 64 * 1024 });
+  assertSameManifest(await manifestOf(layer.fs), expected, 'estargz, large chunks streamed');
+  await layer.source.close();
+  const large = layer.toc.chunks.findIndex((c) => c.length > 64 * 1024);
+  const bad = await buildEstargz(tar, { chunkSize: 1 << 20, corruptDigestOfChunk: large });
+  const l2 = await openEstargzLayer(new MemorySource(bad.blob), { maxMemoryChunk: 1024 });
+  const c = l2.toc.chunks[large];
+  const e = l2.toc.index.entries.find((x) => x.type === 'file' && x.dataOffset === c.virtualOffset)!;
+  const st = await resolvePath(l2.fs, '/' + e.path);
+  await assert.rejects((await l2.fs.openFile(st.ino)).read(c.length - 1, 1), { code: 'ERR_OCIFS_DIGEST_MISMATCH' });
+});

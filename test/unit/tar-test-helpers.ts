@@ -42,6 +42,11 @@ export interface EstargzBuildOptions {
   chunkSize?: number;
   /** Replace the chunkDigest of the n-th chunk with a wrong one (to test verification). */
   corruptDigestOfChunk?: number;
+  /**
+   * Like stargz-snapshotter's `--estargz-min-chunk-size`: files smaller than this share gzip
+   * members (with the tar headers between them) and are found by `innerOffset`.
+   */
+  minChunkSize?: number;
 }
 
 /**
@@ -91,16 +96,18 @@ export async function buildEstargz(tar: Uint8Array, options: EstargzBuildOptions
       const content = tarAll.subarray(e.dataOffset, e.dataOffset + e.size);
       base.size = e.size;
       base.digest = sha(content);
+      const shared = options.minChunkSize !== undefined && e.size < options.minChunkSize && e.size <= chunkSize;
       for (let co = 0; co < e.size; co += chunkSize) {
-        flush();
+        if (!shared) flush();
         const part = content.subarray(co, Math.min(e.size, co + chunkSize));
         const last = co + chunkSize >= e.size;
         const ent = co === 0 ? base : { name: e.path, type: 'chunk' };
         Object.assign(ent, { offset: pos, chunkOffset: co, chunkSize: last ? 0 : part.length, chunkDigest: sha(part) });
+        if (shared) ent.innerOffset = current.reduce((n, c) => n + c.length, 0);
         if (chunkNo++ === options.corruptDigestOfChunk) ent.chunkDigest = sha(Buffer.from('wrong'));
         entries.push(ent);
         current.push(part);
-        flush();
+        if (!shared || current.reduce((n, c) => n + c.length, 0) >= options.minChunkSize!) flush();
       }
       current.push(Buffer.alloc((512 - (e.size % 512)) % 512));
     } else {
@@ -285,7 +292,21 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
  * per input file), the manifest zstd-compressed in a skippable frame, and the 64-byte footer.
  * Runs of 64 KiB of zeros become `chunkType: zeros` chunks with no bytes in the blob.
  */
-export async function buildZstdChunked(tar: Uint8Array, work: string, options: { chunkSize?: number } = {}): Promise<{ blob: Buffer; manifestChecksum: string; position: string }> {
+/** Options of {@link buildZstdChunked}. */
+export interface ZstdChunkedBuildOptions {
+  chunkSize?: number;
+  /**
+   * The footer form: 64 bytes (containers/storage ≥ 1.50, default), 56 (1.48–1.49: magic
+   * `GnUlInUx` after the manifest type, 16 zero bytes) or 40 (≤ 1.47 and stargz-snapshotter).
+   */
+  footer?: 64 | 56 | 40;
+  /** Files stored as one chunk get no `chunkDigest`, only their `digest`, as containers/storage writes them. */
+  fileDigestOnly?: boolean;
+  /** Writes a wrong `digest` for this path (with `fileDigestOnly`, the only digest it has). */
+  wrongDigestFor?: string;
+}
+
+export async function buildZstdChunked(tar: Uint8Array, work: string, options: ZstdChunkedBuildOptions = {}): Promise<{ blob: Buffer; manifestChecksum: string; position: string }> {
   const { scanTar } = await import('../../src/tar/tar-scan.js');
   const { MemorySource } = await import('../../src/io/memory-source.js');
   const { scanZstdFrames } = await import('../../src/codec/zstd/frame.js');
@@ -334,6 +355,11 @@ export async function buildZstdChunked(tar: Uint8Array, work: string, options: {
         segs.push(part);
         owners.push(ent);
       }
+      if (options.fileDigestOnly && e.size <= chunkSize) {
+        delete base.chunkSize;
+        delete base.chunkDigest;
+      }
+      if (options.wrongDigestFor === e.path) base.digest = sha(new Uint8Array(1));
       current.push(new Uint8Array((512 - (e.size % 512)) % 512));
     } else entries.push(base);
   }
@@ -363,12 +389,14 @@ export async function buildZstdChunked(tar: Uint8Array, work: string, options: {
     return Buffer.concat([h, b]);
   };
   const offset = data.length + 8;
-  const footer = Buffer.alloc(64);
+  const size = options.footer ?? 64;
+  const footer = Buffer.alloc(size);
   footer.writeBigUInt64LE(BigInt(offset), 0);
   footer.writeBigUInt64LE(BigInt(manifest.length), 8);
   footer.writeBigUInt64LE(BigInt(json.length), 16);
   footer.writeBigUInt64LE(1n, 24);
-  footer.write('GNUlInUx', 56, 'latin1');
+  if (size === 64) footer.write('GNUlInUx', 56, 'latin1');
+  else footer.write('GnUlInUx', 32, 'latin1');
   const blob = Buffer.concat([data, skippable(manifest), skippable(footer)]);
   return { blob, manifestChecksum: sha(manifest), position: `${offset}:${manifest.length}:${json.length}:1` };
 }

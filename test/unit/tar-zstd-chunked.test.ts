@@ -6,7 +6,7 @@ import { mkdtemp, rm, mkdir, readFile, writeFile, truncate } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemorySource } from '../../src/io/memory-source.js';
-import { detectZstdChunked, openZstdChunkedLayer, ZSTD_CHUNKED_MANIFEST_CHECKSUM, ZSTD_CHUNKED_MANIFEST_POSITION } from '../../src/tar/zstd-chunked.js';
+import { detectZstdChunked, openZstdChunkedLayer, LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM, LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION, ZSTD_CHUNKED_MANIFEST_CHECKSUM, ZSTD_CHUNKED_MANIFEST_POSITION } from '../../src/tar/zstd-chunked.js';
 import { openZstdLayer } from '../../src/tar/zstd-layer.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { assertSameManifest, makeTree, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
@@ -66,4 +66,41 @@ test('a manifest that does not match its checksum annotation is refused', async 
     code: 'ERR_OCIFS_DIGEST_MISMATCH',
   });
   assert.equal(await detectZstdChunked(new MemorySource(tar)), undefined);
+});
+
+test('every footer form producers wrote is found: 64 bytes (GNUlInUx), 56 and 40 bytes (GnUlInUx)', async () => {
+  for (const footer of [64, 56, 40] as const) {
+    const { blob, position } = await buildZstdChunked(tar, dir, { footer });
+    const [offset, lengthCompressed, lengthUncompressed] = position.split(':').map(Number);
+    assert.deepEqual(await detectZstdChunked(new MemorySource(blob)), { offset, lengthCompressed, lengthUncompressed }, `${footer}-byte footer`);
+    const layer = await openZstdChunkedLayer(new MemorySource(blob));
+    assertSameManifest(await manifestOf(layer.fs), expected, `zstd:chunked, ${footer}-byte footer`);
+    // The old magic in the new place, or a frame header of the wrong size, is no footer.
+    const wrong = Buffer.from(blob);
+    wrong.writeUInt32LE(footer + 1, wrong.length - footer - 4);
+    assert.equal(await detectZstdChunked(new MemorySource(wrong)), undefined);
+  }
+});
+
+test('the annotation names before the io.github.containers rename are read and checked', async () => {
+  const { blob, manifestChecksum, position } = await buildZstdChunked(tar, dir, { footer: 40 });
+  const legacy = { [LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION]: position, [LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM]: manifestChecksum };
+  const noFooter = new MemorySource(blob.subarray(0, blob.length - 48));
+  assert.ok(await detectZstdChunked(noFooter, legacy));
+  const layer = await openZstdChunkedLayer(new MemorySource(blob), { annotations: legacy });
+  assertSameManifest(await manifestOf(layer.fs), expected, 'zstd:chunked via legacy annotations');
+  await assert.rejects(openZstdChunkedLayer(new MemorySource(blob), { annotations: { ...legacy, [LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM]: 'sha256:' + '2'.repeat(64) } }), {
+    code: 'ERR_OCIFS_DIGEST_MISMATCH',
+  });
+});
+
+test('a file stored as one chunk without chunkDigest is checked against its digest', async () => {
+  const good = await buildZstdChunked(tar, dir, { chunkSize: 1 << 20, fileDigestOnly: true });
+  const layer = await openZstdChunkedLayer(new MemorySource(good.blob));
+  assert.ok(layer.toc.chunks.every((c) => c.digest !== undefined || c.zeros), 'every chunk has a digest to check');
+  assertSameManifest(await manifestOf(layer.fs), expected, 'zstd:chunked, file digests only');
+  const bad = await buildZstdChunked(tar, dir, { chunkSize: 1 << 20, fileDigestOnly: true, wrongDigestFor: 'd/f39' });
+  const l2 = await openZstdChunkedLayer(new MemorySource(bad.blob));
+  const st = await resolvePath(l2.fs, '/d/f39');
+  await assert.rejects((await l2.fs.openFile(st.ino)).read(0, 10), { code: 'ERR_OCIFS_DIGEST_MISMATCH' });
 });
