@@ -31,7 +31,7 @@ export {
 } from './vfs/tool-errors.js';
 export { makeRdev, splitRdev, MAX_RDEV_MAJOR, MAX_RDEV_MINOR } from './vfs/device.js';
 export { resolvePath, resolveEntry, normalizePath, joinPath, DEFAULT_MAX_SYMLINKS, type ResolveOptions, type ResolvedPath } from './vfs/path.js';
-export { walk, isSafeName, DEFAULT_WALK_PREFETCH, type WalkEntry, type WalkOptions } from './vfs/walk.js';
+export { walk, walkDirectories, isSafeName, TreeGuard, DEFAULT_WALK_PREFETCH, type WalkEntry, type WalkOptions, type DirectoryVisit, type DirectoryWalkOptions } from './vfs/walk.js';
 export { extractTree, measureTree, DEFAULT_EXTRACT_CONCURRENCY, type ExtractOptions, type ExtractResult, type ExtractProgress, type ExtractWarning } from './vfs/extract.js';
 export { MergedFileSystem, type MergeLayer, type MergedFileSystemOptions, type WhiteoutFormat } from './vfs/merge.js';
 export { MemoryFs, type MemoryEntry } from './vfs/memory-fs.js';

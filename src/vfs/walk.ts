@@ -4,10 +4,15 @@
  * tree and the prefetch window, never with the size of a directory. Metadata of the next few
  * entries is fetched concurrently (`prefetch`), which matters when every getattr is a remote read.
  *
- * Corrupt trees end with an error, never a loop: a directory inode met twice (a directory that
- * contains itself, or one listed in two places) is `ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE`, and a
- * name that is not a single path component (`''`, `.`, `..`, containing `/` or NUL) is
- * `ERR_OCIFS_UNSAFE_NAME` (or skipped, if asked).
+ * {@link walkDirectories} is the same walk a directory at a time (each directory's listing, then
+ * its subdirectories), as `ls -R` prints and a browser or a size summary wants it.
+ *
+ * Every tool that walks a tree goes through one of these two (extract, `ls -R`, the mount's and
+ * converters' walks), so corrupt trees end with an error, never a loop: a directory inode met
+ * twice (a directory that contains itself, or one listed in two places) is
+ * `ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE`, and a name that is not a single path component (`''`,
+ * `.`, `..`, containing `/` or NUL) is `ERR_OCIFS_UNSAFE_NAME` (or skipped, if asked). Both
+ * checks live in {@link TreeGuard}.
  *
  * @packageDocumentation
  */
@@ -56,6 +61,35 @@ export function isSafeName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
 
+/**
+ * The checks every walk makes: each directory inode is entered once, and only through a safe
+ * name. A walker that keeps its own traversal calls these two; it then cannot loop on a
+ * hostile image.
+ */
+export class TreeGuard {
+  private readonly seen = new Set<number>();
+
+  constructor(private readonly unsafeNames: 'error' | 'skip' = 'error') {}
+
+  /** Records directory `ino`, reached at `path`; throws `ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE` if it was reached before. */
+  enterDir(path: string, ino: number): void {
+    if (this.seen.has(ino)) throw new DirectoryCycleError(path, ino);
+    this.seen.add(ino);
+  }
+
+  /** True when directory `ino` was entered already. */
+  entered(ino: number): boolean {
+    return this.seen.has(ino);
+  }
+
+  /** True when `name` (in directory `dirPath`) may be walked; false when it is to be skipped; throws `ERR_OCIFS_UNSAFE_NAME` otherwise. */
+  acceptName(dirPath: string, name: string): boolean {
+    if (isSafeName(name)) return true;
+    if (this.unsafeNames === 'skip') return false;
+    throw new UnsafeNameError(dirPath, name);
+  }
+}
+
 interface Slot {
   entry: DirEntry;
   inode: Inode;
@@ -83,13 +117,13 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
   const prefetch = options.prefetch ?? DEFAULT_WALK_PREFETCH;
   if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 4096) throw new InvalidOptionError('prefetch', 'must be an integer from 1 to 4096');
   const signal = options.signal;
-  const unsafe = options.unsafeNames ?? 'error';
+  const guard = new TreeGuard(options.unsafeNames);
   const top = await resolveEntry(fs, start, { signal, followFinal: options.followStart ?? true });
   const first: WalkEntry = { path: top.path, relPath: '', name: '', inode: top.inode, depth: 0 };
   if (options.includeStart ?? true) yield first;
   if (top.inode.type !== 'dir') return;
 
-  const seenDirs = new Set<number>([top.inode.ino]);
+  guard.enterDir(top.path, top.inode.ino);
   const stack: Frame[] = [];
   // Subdirectories whose listing was started before the walk reaches them (so that reading
   // their blocks and inodes overlaps with walking what comes before them): by inode number.
@@ -114,7 +148,7 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
   const startEarly = (slots: Slot[]) => {
     for (const s of slots) {
       if (early.size >= EARLY_DIRS) return;
-      if (s.inode.type !== 'dir' || early.has(s.inode.ino) || seenDirs.has(s.inode.ino) || !isSafeName(s.entry.name)) continue;
+      if (s.inode.type !== 'dir' || early.has(s.inode.ino) || guard.entered(s.inode.ino) || !isSafeName(s.entry.name)) continue;
       const e = { it: fs.readdir(s.inode.ino, { signal, scan: true })[Symbol.asyncIterator](), batch: undefined as unknown as Promise<Slot[]>, ended: false };
       e.batch = fetchBatch(e);
       e.batch.catch(() => {}); // rethrown when the walk gets there
@@ -154,10 +188,7 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
         continue;
       }
       const name = slot.entry.name;
-      if (!isSafeName(name)) {
-        if (unsafe === 'skip') continue;
-        throw new UnsafeNameError(f.path, name);
-      }
+      if (!guard.acceptName(f.path, name)) continue;
       const e: WalkEntry = {
         path: f.path === '/' ? `/${name}` : `${f.path}/${name}`,
         relPath: f.relPath === '' ? name : `${f.relPath}/${name}`,
@@ -165,10 +196,7 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
         inode: slot.inode,
         depth: f.depth + 1,
       };
-      if (e.inode.type === 'dir') {
-        if (seenDirs.has(e.inode.ino)) throw new DirectoryCycleError(e.path, e.inode.ino);
-        seenDirs.add(e.inode.ino);
-      }
+      if (e.inode.type === 'dir') guard.enterDir(e.path, e.inode.ino);
       yield e;
       if (e.inode.type === 'dir') stack.push(open(e));
     }
@@ -178,5 +206,78 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
       await e.batch.catch(() => {});
       await e.it.return?.().catch(() => {});
     }
+  }
+}
+
+/** A directory met by {@link walkDirectories}: its entries (in `order`) and what `describe` made of them. */
+export interface DirectoryVisit<T> {
+  /** Absolute path inside the image. */
+  path: string;
+  ino: number;
+  entries: DirEntry[];
+  /** What {@link DirectoryWalkOptions.describe} returned for this directory. */
+  data: T;
+}
+
+/** Options of {@link walkDirectories}. */
+export interface DirectoryWalkOptions<T> extends ReadOptions {
+  /** Directories read (and described) ahead of the one the caller is at (default 16). */
+  ahead?: number;
+  /** Order of each directory's entries and of the walk (default: the format's). */
+  order?: (a: DirEntry, b: DirEntry) => number;
+  /** Per directory, read ahead with its listing (getattr of the entries, a row to print ...). */
+  describe?: (path: string, entries: DirEntry[]) => Promise<T>;
+  /** What to do with a name that is not one safe path component: throw (default) or skip it. */
+  unsafeNames?: 'error' | 'skip';
+}
+
+interface PendingDir<T> {
+  path: string;
+  ino: number;
+  listing?: Promise<{ entries: DirEntry[]; data: T }>;
+}
+
+/**
+ * Walks the directories under `start` (a directory, already resolved) depth-first, in `order`,
+ * as `ls -R` prints them: each directory with all of its entries, then its subdirectories. The
+ * next `ahead` directories are listed while the caller handles this one, so a remote image's
+ * round trips overlap; only pending siblings and those listings are held. Directory types come
+ * from the listings (no getattr unless `describe` asks).
+ */
+export async function* walkDirectories<T = undefined>(fs: FileSystem, start: { path: string; ino: number }, options: DirectoryWalkOptions<T> = {}): AsyncGenerator<DirectoryVisit<T>> {
+  const ahead = options.ahead ?? 16;
+  if (!Number.isInteger(ahead) || ahead < 1 || ahead > 4096) throw new InvalidOptionError('ahead', 'must be an integer from 1 to 4096');
+  const guard = new TreeGuard(options.unsafeNames);
+  const readOptions: ReadOptions = { signal: options.signal, ...(options.scan ? { scan: true } : {}) };
+  const load = async (d: PendingDir<T>): Promise<{ entries: DirEntry[]; data: T }> => {
+    const entries: DirEntry[] = [];
+    for await (const e of fs.readdir(d.ino, readOptions)) if (guard.acceptName(d.path, e.name)) entries.push(e);
+    if (options.order) entries.sort(options.order);
+    return { entries, data: (await options.describe?.(d.path, entries)) as T };
+  };
+  guard.enterDir(start.path, start.ino);
+  const stack: PendingDir<T>[] = [{ path: start.path, ino: start.ino }];
+  try {
+    while (stack.length) {
+      throwIfAborted(options.signal);
+      for (let i = stack.length - 1; i >= Math.max(0, stack.length - ahead); i--) {
+        const d = stack[i];
+        if (d.listing === undefined) {
+          d.listing = load(d);
+          d.listing.catch(() => {}); // rethrown when its turn comes
+        }
+      }
+      const dir = stack.pop()!;
+      const { entries, data } = await dir.listing!;
+      yield { path: dir.path, ino: dir.ino, entries, data };
+      const subdirs = entries.filter((e) => e.type === 'dir');
+      for (let i = subdirs.length - 1; i >= 0; i--) {
+        const path = dir.path === '/' ? `/${subdirs[i].name}` : `${dir.path}/${subdirs[i].name}`;
+        guard.enterDir(path, subdirs[i].ino);
+        stack.push({ path, ino: subdirs[i].ino });
+      }
+    }
+  } finally {
+    for (const d of stack) await d.listing?.catch(() => {});
   }
 }

@@ -6,6 +6,7 @@ import type { ByteSource, ReadOptions } from '../../src/io/byte-source.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import type { FileSystem } from '../../src/vfs/types.js';
 import { EROFS_DIR, ensureErofsImages } from '../fixtures/erofs-images.js';
+import { fixChecksum } from '../../scripts/fuzz-erofs.js';
 
 ensureErofsImages();
 
@@ -73,5 +74,39 @@ export async function listTree(fs: FileSystem): Promise<Map<string, number>> {
     }
   };
   await visit(fs.rootIno, '', 0);
+  return out;
+}
+
+/** EROFS_FT_DIR: the file type byte of a directory's dirent. */
+const EROFS_FT_DIR = 2;
+
+/**
+ * Forges a directory cycle in an EROFS image (a copy is returned): the dirent of directory
+ * `childNid` (struct erofs_dirent: nid u64, nameoff u16, file_type u8, reserved u8) is pointed
+ * at `ancestorNid`, so walking into the child leads back up (the superblock checksum is fixed
+ * up, so the image passes every check a reader makes before it walks). The dirent is the one in the listing of
+ * `parentNid` (after that directory's own `.` entry), not the child's own `.`. Throws unless
+ * exactly one dirent matches.
+ */
+export function forgeDirectoryCycle(image: Uint8Array, parentNid: bigint, childNid: bigint, ancestorNid: bigint): Uint8Array {
+  const out = new Uint8Array(image);
+  const dv = new DataView(out.buffer);
+  const hits: number[] = [];
+  // Dirents are 12 bytes, aligned to 4 within their block: a nid match of a dir typed entry.
+  for (let p = 0; p + 12 <= out.length; p += 4) {
+    if (dv.getBigUint64(p, true) !== childNid || out[p + 10] !== EROFS_FT_DIR || out[p + 11] !== 0) continue;
+    // The parent's `.` comes first in its listing (names are sorted, `.` first).
+    for (let q = p - 12; q >= Math.max(0, p - 12 * 64); q -= 12) {
+      if (dv.getBigUint64(q, true) === parentNid && out[q + 10] === EROFS_FT_DIR) {
+        hits.push(p);
+        break;
+      }
+    }
+  }
+  if (hits.length !== 1) throw new Error(`expected one dirent for nid ${childNid}, found ${hits.length}`);
+  dv.setBigUint64(hits[0], ancestorNid, true);
+  // Small directories are stored inline next to their inode, which may be in the superblock's
+  // block (covered by its checksum).
+  fixChecksum(out);
   return out;
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import { normalizePath, resolveEntry, resolvePath } from '../../src/vfs/path.js';
-import { walk } from '../../src/vfs/walk.js';
+import { walk, walkDirectories } from '../../src/vfs/walk.js';
 
 const sample = () =>
   MemoryFs.fromEntries([
@@ -186,5 +186,39 @@ test('walk: aborts', async () => {
       for await (const _ of walk(fs, '/', { signal: ac.signal })) ac.abort();
     })(),
     { code: 'ERR_OCIFS_ABORTED' },
+  );
+});
+
+test('walkDirectories (ls -R): listings in name order, and a cycle or a listed-twice directory ends with an error', async () => {
+  const fs = sample();
+  const seen: string[] = [];
+  const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  for await (const d of walkDirectories(fs, { path: '/', ino: fs.rootIno }, { order: byName, ahead: 2, describe: async (_p, entries) => entries.length })) {
+    seen.push(`${d.path}:${d.entries.map((e) => e.name).join(',')}:${d.data}`);
+  }
+  assert.deepEqual(seen.slice(0, 3), ['/:abs,dangling,empty,etc,lib,loop1,loop2,self,up,usr:10', '/etc:os-release:1', '/usr:bin,lib:2']);
+  const cyclic = new MemoryFs();
+  const a = cyclic.addInode({ type: 'dir' });
+  const b = cyclic.addInode({ type: 'dir' });
+  cyclic.link(cyclic.rootIno, 'a', a);
+  cyclic.link(a, 'b', b);
+  cyclic.link(b, 'back', a);
+  const listed: string[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const d of walkDirectories(cyclic, { path: '/', ino: cyclic.rootIno })) listed.push(d.path);
+    })(),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' && e.data.path === '/a/b/back' && e.data.ino === a,
+  );
+  assert.deepEqual(listed, ['/', '/a', '/a/b']);
+  const dag = new MemoryFs();
+  const d = dag.addInode({ type: 'dir' });
+  dag.link(dag.rootIno, 'x', d);
+  dag.link(dag.rootIno, 'y', d);
+  await assert.rejects(
+    (async () => {
+      for await (const _ of walkDirectories(dag, { path: '/', ino: dag.rootIno })) void _;
+    })(),
+    { code: 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' },
   );
 });

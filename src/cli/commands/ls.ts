@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { DirEntry, FileSystem, Inode } from '../../vfs/types.js';
 import { resolveEntry, joinPath } from '../../vfs/path.js';
+import { walkDirectories } from '../../vfs/walk.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
 import { alignRows, longColumns, inodeJson, type InodeJson } from '../format-inode.js';
@@ -28,19 +29,6 @@ const LISTING_AHEAD = 16;
 interface Described {
   row: string[];
   json?: InodeJson;
-}
-
-/** One directory's rows and subdirectories. */
-interface Listing {
-  described: Described[];
-  subdirs: { path: string; ino: number }[];
-}
-
-/** A directory `ls -R` has yet to print, its listing maybe already under way. */
-interface PendingDir {
-  path: string;
-  ino: number;
-  listing?: Promise<Listing>;
 }
 
 class Lister {
@@ -73,25 +61,22 @@ class Lister {
     return list.sort(byName);
   }
 
-  /** Reads one directory: its rows and its subdirectories (for -R). */
-  private async load(path: string, dirIno: number): Promise<Listing> {
-    const entries = await this.entries(dirIno);
-    const described = await Promise.all(
+  /** The rows of one directory's entries (getattr of each for -l and --json). */
+  private describeAll(path: string, entries: DirEntry[]): Promise<Described[]> {
+    return Promise.all(
       entries.map(async (e) => {
         const p = joinPath(path, e.name);
         const inode = this.flags.long || this.flags.json ? await this.fs.getattr(e.ino, this.readOptions) : undefined;
         return inode ? this.describe(p, inode) : { row: [e.name] };
       }),
     );
-    const subdirs = entries.filter((e) => e.type === 'dir').map((e) => ({ path: joinPath(path, e.name), ino: e.ino }));
-    return { described, subdirs };
   }
 
-  private print(l: Listing): void {
+  private print(described: Described[]): void {
     if (this.flags.json) {
-      for (const d of l.described) this.out(JSON.stringify(d.json) + '\n');
-    } else if (l.described.length) {
-      this.out(alignRows(l.described.map((d) => d.row), new Set([1, 4])).join('\n') + '\n');
+      for (const d of described) this.out(JSON.stringify(d.json) + '\n');
+    } else if (described.length) {
+      this.out(alignRows(described.map((d) => d.row), new Set([1, 4])).join('\n') + '\n');
     }
   }
 
@@ -105,28 +90,17 @@ class Lister {
       return;
     }
     if (!this.flags.recursive) {
-      this.print(await this.load(canonical, start.ino));
+      this.print(await this.describeAll(canonical, await this.entries(start.ino)));
       return;
     }
-    // Depth first in name order, like `ls -R`. The next directories to print are read ahead,
-    // LISTING_AHEAD at a time, so a remote image's round trips overlap instead of adding up;
-    // only the pending siblings and those listings are kept in memory.
-    const stack: PendingDir[] = [{ path: canonical, ino: start.ino }];
+    // Depth first in name order, like `ls -R`, through the one cycle-safe directory walk (a
+    // hostile image whose directories contain their ancestors ends with an error, not a loop).
     let first = true;
-    while (stack.length) {
-      for (let i = stack.length - 1; i >= Math.max(0, stack.length - LISTING_AHEAD); i--) {
-        const d = stack[i];
-        if (d.listing === undefined) {
-          d.listing = this.load(d.path, d.ino);
-          d.listing.catch(() => {}); // rethrown when its turn comes
-        }
-      }
-      const dir = stack.pop()!;
-      const listing = await dir.listing!;
+    const walk = walkDirectories(this.fs, { path: canonical, ino: start.ino }, { ...this.readOptions, ahead: LISTING_AHEAD, order: byName, describe: (p, entries) => this.describeAll(p, entries) });
+    for await (const dir of walk) {
       if (!this.flags.json) this.out(`${first ? '' : '\n'}${dir.path}:\n`);
       first = false;
-      this.print(listing);
-      for (let i = listing.subdirs.length - 1; i >= 0; i--) stack.push(listing.subdirs[i]);
+      this.print(dir.data);
     }
   }
 }
