@@ -51,7 +51,9 @@ export class NativeBlockInflater {
 
   /** `dictionary`: the history (up to 32 KiB) a stream starting mid-way needs. */
   constructor(dictionary?: Uint8Array) {
-    this.stream = zlib.createInflateRaw(dictionary !== undefined && dictionary.length > 0 ? { dictionary } : {});
+    // Output always goes to the caller's buffer: the stream's own (kept until the tick after
+    // close) is made as small as zlib allows.
+    this.stream = zlib.createInflateRaw({ chunkSize: zlib.constants.Z_MIN_CHUNK, ...(dictionary !== undefined && dictionary.length > 0 ? { dictionary } : {}) });
     const s = this.stream as unknown as { _handle: ZlibHandle; _writeState: Uint32Array };
     this.handle = s._handle;
     this.state = s._writeState;
@@ -89,10 +91,11 @@ const TRIAL_OUT = 64 * 1024;
  * really produced. Returns k when exactly one candidate reproduces them, else undefined (an
  * ambiguous or undecodable boundary; the caller tries a later one).
  *
- * Each trial streams its output through one small buffer: a block may decode to many MiB (a
- * run of zeros: 8 MiB per block from 8 KiB of input), and one-shot `inflateRawSync` calls
- * allocate their whole output and keep it until the next tick — for a bomb decoded in one
- * synchronous pass that was 2 GiB held at once.
+ * Each trial streams its output through one small buffer and stops at the first byte that
+ * differs from `expected`; only when several trials reproduce all of `expected` are those
+ * decoded on through the whole block to tell them apart. (One-shot `inflateRawSync` calls
+ * allocated each trial's whole output — a block of zeros decodes to 8 MiB from 8 KiB — and kept
+ * it until the next tick: for a gzip bomb passed in one synchronous step, 2 GiB at once.)
  *
  * @param byteBefore byte `p - 1` of the compressed stream
  * @param from compressed bytes from byte `p` to the end of the block (and at most one more byte)
@@ -100,23 +103,24 @@ const TRIAL_OUT = 64 * 1024;
  *   little of the next block, is wrong)
  */
 export function matchBoundaryBits(byteBefore: number, from: Uint8Array, window: Uint8Array, expected: Uint8Array, blockLength: number): number | undefined {
-  let found: number | undefined;
   const withBefore = new Uint8Array(from.length + 1);
   withBefore[0] = byteBefore;
   withBefore.set(from, 1);
   const scratch = new Uint8Array(TRIAL_OUT);
-  for (let k = 0; k < 8; k++) {
-    const input = k === 0 ? from : primedInput(withBefore, 8 - k).input;
-    if (reproduces(input, window, expected, blockLength + 1024, scratch)) {
-      if (found !== undefined) return undefined;
-      found = k;
-    }
-  }
-  return found;
+  const inputOf = (k: number) => (k === 0 ? from : primedInput(withBefore, 8 - k).input);
+  const matches: number[] = [];
+  for (let k = 0; k < 8; k++) if (reproduces(inputOf(k), window, expected, expected.length, scratch)) matches.push(k);
+  if (matches.length <= 1) return matches[0];
+  const whole = matches.filter((k) => reproduces(inputOf(k), window, expected, blockLength + 1024, scratch));
+  return whole.length === 1 ? whole[0] : undefined;
 }
 
-/** True when `input` inflates (with `window`) to output starting with `expected`, without error and within `maxOutput` bytes. */
-function reproduces(input: Uint8Array, window: Uint8Array, expected: Uint8Array, maxOutput: number, scratch: Uint8Array): boolean {
+/**
+ * True when `input` inflates (with `window`) to output starting with `expected`, without error.
+ * With `limit` equal to `expected.length` it stops there; otherwise it decodes on through all
+ * of `input`, and more than `limit` bytes of output is a failure.
+ */
+function reproduces(input: Uint8Array, window: Uint8Array, expected: Uint8Array, limit: number, scratch: Uint8Array): boolean {
   let z: NativeBlockInflater;
   try {
     z = new NativeBlockInflater(window);
@@ -134,7 +138,8 @@ function reproduces(input: Uint8Array, window: Uint8Array, expected: Uint8Array,
         if (Buffer.compare(scratch.subarray(0, n), expected.subarray(produced, produced + n)) !== 0) return false;
       }
       produced += r.outUsed;
-      if (produced > maxOutput) return false;
+      if (limit === expected.length && produced >= limit) return true;
+      if (produced > limit) return false;
       inPos += r.inUsed;
     }
     return produced >= expected.length;

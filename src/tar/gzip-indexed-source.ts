@@ -15,7 +15,7 @@ import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import { GZIP_TRAILER, parseGzipHeader } from '../codec/gzip-member.js';
 import { inflateFrom } from '../codec/gzip-resume.js';
 import { CorruptGzipError } from './errors.js';
-import type { GzipIndex } from './gzip-index.js';
+import { checkpointWindow, type GzipIndex } from './gzip-index.js';
 import { SegmentedSource } from './segmented-source.js';
 
 const debug = debuglog('ocifs:gzip');
@@ -95,7 +95,7 @@ export class GzipIndexedSource extends SegmentedSource {
     let got = 0;
     let pos = 0;
     let bit = cp.bit & 7;
-    let window = cp.window;
+    let window = checkpointWindow(cp);
     while (got < want) {
       let res;
       try {

@@ -20,7 +20,7 @@ import { readPieces } from '../io/read-stream.js';
 import { GZIP_TRAILER, parseGzipHeader, readGzipTrailer } from '../codec/gzip-member.js';
 import { NativeBlockInflater, matchBoundaryBits } from '../codec/gzip-native-scan.js';
 import { CorruptGzipError } from './errors.js';
-import { WINDOW_SIZE, type GzipCheckpoint, type GzipIndex } from './gzip-index.js';
+import { WINDOW_SIZE, packWindow, type GzipCheckpoint, type GzipIndex } from './gzip-index.js';
 import { TarFeeder } from './tar-feeder.js';
 import { TarParser, type TarParserOptions } from './tar-parser.js';
 
@@ -200,7 +200,7 @@ export class GzipPass {
   /** A checkpoint at `bit` for the output so far (which must have been flushed). */
   private addCheckpoint(bit: number): void {
     this.closeSpan();
-    this.checkpoints.push({ bit, out: this.total, window: this.window(), crc: 0 });
+    this.checkpoints.push({ bit, out: this.total, packedWindow: packWindow(this.window()), crc: 0 });
   }
 
   private closeSpan(): void {
@@ -268,7 +268,7 @@ export class GzipPass {
     if (k === undefined) return;
     const last = this.checkpoints[this.checkpoints.length - 1];
     if (last) last.crc = c.crcBefore >>> 0;
-    this.checkpoints.push({ bit: c.byte * 8 - k, out: c.out, window: c.window, crc: 0 });
+    this.checkpoints.push({ bit: c.byte * 8 - k, out: c.out, packedWindow: packWindow(c.window), crc: 0 });
     this.spanCrc = c.crcSince;
   }
 

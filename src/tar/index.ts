@@ -5,7 +5,7 @@ export { scanTar, loadOrScanTar, DEFAULT_HEADER_READAHEAD, type ScanTarOptions }
 export { TarParser, DEFAULT_MAX_EXTENDED_HEADER, DEFAULT_MAX_SPARSE_SEGMENTS, type TarParserOptions, type ParserNeed } from './tar-parser.js';
 export { TAR_INDEX_NAME, TAR_INDEX_VERSION, encodeTarIndex, decodeTarIndex, type TarIndex } from './tar-index.js';
 export { MemoryIndexStore, type IndexStore } from './index-store.js';
-export { GZIP_INDEX_NAME, GZIP_INDEX_VERSION, WINDOW_SIZE, encodeGzipIndex, decodeGzipIndex, type GzipIndex, type GzipCheckpoint } from './gzip-index.js';
+export { GZIP_INDEX_NAME, GZIP_INDEX_VERSION, WINDOW_SIZE, encodeGzipIndex, decodeGzipIndex, checkpointWindow, packWindow, type GzipIndex, type GzipCheckpoint } from './gzip-index.js';
 export { buildGzipIndex, DEFAULT_CHECKPOINT_SPAN, MAX_CHECKPOINT_SPAN, type GzipIndexOptions } from './gzip-indexer.js';
 export { GzipIndexedSource, DEFAULT_SPAN_CACHE_BYTES, type GzipIndexedSourceOptions } from './gzip-indexed-source.js';
 export { openGzipLayer, loadOrBuildGzipIndex, type GzipLayer, type GzipLayerOptions } from './gzip-layer.js';

@@ -238,6 +238,7 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
   const { MemorySource } = await import('../../src/io/memory-source.js');
   const { createHash } = await import('node:crypto');
   const index = await buildGzipIndex(new MemorySource(blob), { span: 256 * 1024 });
+  const { checkpointWindow } = await import('../../src/tar/gzip-index.js');
   const cps = options.zinfoV1 ? index.checkpoints.slice(1) : index.checkpoints;
   const zinfo = Buffer.alloc(12 + cps.length * (17 + 32768));
   zinfo.writeInt32LE(index.checkpoints.length, 0);
@@ -248,7 +249,8 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
     zinfo.writeBigInt64LE(BigInt(inBytes), p);
     zinfo.writeBigInt64LE(BigInt(c.out), p + 8);
     zinfo[p + 16] = inBytes * 8 - c.bit;
-    zinfo.set(c.window, p + 17 + 32768 - c.window.length);
+    const window = checkpointWindow(c);
+    zinfo.set(window, p + 17 + 32768 - window.length);
   });
   const spanDigests = index.checkpoints.map((c, k) => {
     const end = k + 1 < index.checkpoints.length ? Math.ceil(index.checkpoints[k + 1].bit / 8) : blob.length;

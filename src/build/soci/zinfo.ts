@@ -19,7 +19,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Builder } from 'flatbuffers';
 import type { ByteSource, ReadOptions } from '../../io/byte-source.js';
 import { readPieces } from '../../io/read-stream.js';
-import { WINDOW_SIZE, type GzipCheckpoint } from '../../tar/index.js';
+import { WINDOW_SIZE, checkpointWindow, type GzipCheckpoint } from '../../tar/index.js';
 
 /** Version of the gzip zinfo blob soci writes (`ZINFO_VERSION_CUR`, all checkpoints stored). */
 export const GZIP_ZINFO_VERSION = 2;
@@ -45,7 +45,8 @@ export function packGzipZinfo(checkpoints: readonly GzipCheckpoint[], spanSize: 
     v.setBigInt64(p + 8, BigInt(c.out), true);
     out[p + 16] = inBytes * 8 - c.bit;
     // The window ends right before `out`; anything before the stream start stays zero.
-    out.set(c.window.subarray(Math.max(0, c.window.length - WINDOW_SIZE)), p + 17 + WINDOW_SIZE - Math.min(WINDOW_SIZE, c.window.length));
+    const window = checkpointWindow(c);
+    out.set(window.subarray(Math.max(0, window.length - WINDOW_SIZE)), p + 17 + WINDOW_SIZE - Math.min(WINDOW_SIZE, window.length));
   });
   return out;
 }
