@@ -2,24 +2,27 @@
  * How the CLI reports failure: one clear line on stderr and a non-zero exit code; `--debug`
  * adds the stack and the cause chain.
  */
-import { OcifsError, type OcifsErrorCode } from '../errors.js';
+import { OcifsError, type OcifsErrorCode, type OcifsErrorOptions } from '../errors.js';
+import { abbreviatePaths } from '../vfs/tool-errors.js';
 
 /** Exit code for bad usage: unknown option, malformed reference or option value. */
 export const EXIT_USAGE = 2;
 /** Exit code for every other failure. */
 export const EXIT_FAILURE = 1;
 
+/** Codes of errors that are always the caller's input: a platform comes only from `--platform` (or the library option). */
 const USAGE_CODES = new Set<OcifsErrorCode>([
   'ERR_OCIFS_INVALID_OPTION',
   'ERR_OCIFS_INVALID_REFERENCE',
   'ERR_OCIFS_INVALID_DIGEST',
+  'ERR_OCIFS_INVALID_PLATFORM',
   'ERR_OCIFS_USAGE',
 ]);
 
 /** An error in how the command was called. */
 export class UsageError extends OcifsError {
-  constructor(message: string) {
-    super('ERR_OCIFS_USAGE', message);
+  constructor(message: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_USAGE', message, options);
   }
 }
 
@@ -40,7 +43,8 @@ export function messageOf(err: unknown): string {
 
 /** Writes the error to stderr (`ocifs: ...`), with stack and causes when `debug`. */
 export function printError(err: unknown, debug: boolean): void {
-  process.stderr.write(`ocifs: ${messageOf(err).split('\n')[0]}\n`);
+  // One readable line whatever the error holds (a path tens of KiB long, say).
+  process.stderr.write(`ocifs: ${abbreviatePaths(messageOf(err).split('\n')[0])}\n`);
   if (!debug) return;
   let e: unknown = err;
   for (let depth = 0; e && depth < 8; depth++) {

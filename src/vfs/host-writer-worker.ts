@@ -5,6 +5,14 @@
  * order with synchronous calls — on this thread only, never on the event loop — replacing a
  * libuv thread-pool round trip per syscall by one message per batch.
  *
+ * Paths longer than the kernel takes in one call (PATH_MAX, 4096 bytes — an image may nest
+ * deeper: GNU tar extracts such trees with openat relative to the parent) are handed over as
+ * `/proc/PID/fd/N/rest`: directories along the path are opened in pieces that fit, each
+ * relative to the one before (`O_DIRECTORY|O_NOFOLLOW`), and the kernel resolves the rest from
+ * the deepest, exactly as `openat(N, rest)` would. Node has no `*at` calls; `chdir` is
+ * process-wide (every thread would move); the descriptor path needs only /proc, which the
+ * `copy` operations use already. A few such directories stay open (least recently used closed).
+ *
  * Safety rules kept here: files are opened `O_CREAT|O_EXCL|O_NOFOLLOW`; symlinks, links and
  * nodes are created, never written through; with `overwrite` an existing non-directory is
  * unlinked first and an existing directory is only reused as a directory, never replaced; once
@@ -33,6 +41,47 @@ const UNSUPPORTED = new Set(workerData.unsupported);
 const ERRNO = new Map(Object.entries(require('node:os').constants.errno).map(([k, v]) => [v, k]));
 const fds = new Map();
 const DEST = workerData.dest;
+
+// Host paths longer than this (bytes) go through directory descriptors (see the module comment).
+const PATH_LIMIT = 4000;
+const MAX_DIR_FDS = 32;
+const dirFds = new Map();
+function dirFd(prefix, openPath) {
+  let fd = dirFds.get(prefix);
+  if (fd !== undefined) { dirFds.delete(prefix); dirFds.set(prefix, fd); return fd; }
+  fd = attempt(DEST + '/' + prefix, 'open directory', () => fs.openSync(openPath, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW | C.O_CLOEXEC));
+  dirFds.set(prefix, fd);
+  return fd;
+}
+// Closes the least recently used directory descriptors; called between operations only, never
+// while one is resolving its paths.
+function trimDirFds() {
+  while (dirFds.size > MAX_DIR_FDS) {
+    const [prefix, fd] = dirFds.entries().next().value;
+    dirFds.delete(prefix);
+    try { fs.closeSync(fd); } catch {}
+  }
+}
+function hostPath(rel) {
+  const full = rel === '' ? DEST : DEST + '/' + rel;
+  if (Buffer.byteLength(full) < PATH_LIMIT) return full;
+  const parts = rel.split('/');
+  let dir = DEST;
+  let prefix = '';
+  let i = 0;
+  for (;;) {
+    const rest = parts.slice(i).join('/');
+    if (Buffer.byteLength(dir) + 1 + Buffer.byteLength(rest) < PATH_LIMIT) return dir + '/' + rest;
+    let j = i;
+    let len = Buffer.byteLength(dir);
+    while (j < parts.length - 1 && len + 1 + Buffer.byteLength(parts[j]) < PATH_LIMIT) { len += 1 + Buffer.byteLength(parts[j]); j++; }
+    if (j === i) throw new OpError(full, 'resolve', new Error('a path component longer than ' + PATH_LIMIT + ' bytes'));
+    const piece = parts.slice(i, j).join('/');
+    prefix = prefix === '' ? piece : prefix + '/' + piece;
+    dir = '/proc/' + process.pid + '/fd/' + dirFd(prefix, dir + '/' + piece);
+    i = j;
+  }
+}
 
 class OpError extends Error {
   constructor(path, operation, err, kind) {
@@ -284,6 +333,8 @@ parentPort.on('message', (msg) => {
     fds.clear();
     for (const fd of sources.values()) { try { fs.closeSync(fd); } catch {} }
     sources.clear();
+    for (const fd of dirFds.values()) { try { fs.closeSync(fd); } catch {} }
+    dirFds.clear();
     const elu = require('node:perf_hooks').performance.eventLoopUtilization();
     out.busyMs = elu.active; out.idleMs = elu.idle;
     parentPort.postMessage(out);
@@ -297,11 +348,19 @@ parentPort.on('message', (msg) => {
   if (aborted()) { reply(); return; }
   try {
     for (const op of JSON.parse(msg.ops)) {
-      // Paths travel relative to DEST ('' is DEST itself); a hardlink's target too, a symlink's never.
-      if (op.path !== undefined) op.path = op.path === '' ? DEST : DEST + '/' + op.path;
-      if (op.op === 'link') op.target = DEST + '/' + op.target;
-      if (op.after !== undefined) waitFor(op.path, op.after);
-      run(out, op, data);
+      // Paths travel relative to DEST ('' is DEST itself); a hardlink's target too, a symlink's
+      // never. Errors name the path under DEST, even when the call went through a descriptor.
+      const shown = op.path === undefined ? undefined : op.path === '' ? DEST : DEST + '/' + op.path;
+      trimDirFds();
+      try {
+        if (op.path !== undefined) op.path = hostPath(op.path);
+        if (op.op === 'link') op.target = hostPath(op.target);
+        if (op.after !== undefined) waitFor(op.path, op.after);
+        run(out, op, data);
+      } catch (err) {
+        if (err instanceof OpError && shown !== undefined && err.path === op.path) err.path = shown;
+        throw err;
+      }
       if (op.mark) { Atomics.store(progress, 1 + INDEX, op.seq); Atomics.notify(progress, 1 + INDEX); }
     }
   } catch (err) {

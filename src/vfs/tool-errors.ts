@@ -51,11 +51,23 @@ export class InodeRangeError extends OcifsError {
   }
 }
 
+/** Longest path shown whole in a message; longer ones keep their start and end. */
+const SHOWN_PATH = 240;
+
+/**
+ * `s` with every run of non-space characters longer than {@link SHOWN_PATH} (a path, usually: an
+ * image may nest directories tens of KiB deep) cut to its first and last characters around `…`,
+ * so an error stays one readable line. The full path stays in the error's `data`.
+ */
+export function abbreviatePaths(s: string): string {
+  return s.replace(new RegExp(`\\S{${SHOWN_PATH + 1},}`, 'g'), (p) => `${p.slice(0, 80)}…(${p.length - 200} more)…${p.slice(-120)}`);
+}
+
 /** Writing the extracted tree failed on the host (disk full, permission denied ...); names the path. */
 export class ExtractIoError extends OcifsError {
   constructor(path: string, operation: string, cause: unknown) {
     const errno = (cause as { code?: unknown })?.code;
-    super('ERR_OCIFS_EXTRACT_IO', `${path}: ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`, {
+    super('ERR_OCIFS_EXTRACT_IO', abbreviatePaths(`${path}: ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`), {
       cause,
       data: { path, operation, errno: typeof errno === 'string' ? errno : undefined },
     });
