@@ -5,9 +5,10 @@ import { Option, type Command } from 'commander';
 import { InvalidOptionError } from '../errors.js';
 import type { ImageOptions, BlobSelector } from '../image/index.js';
 import type { RegistryClientOptions } from '../registry/index.js';
-import { loadConfig, mergeMirrors, parseMirrorFlag } from '../config/index.js';
+import { loadConfig, mergeMirrors, parseMirrorFlag, type MirrorFlag } from '../config/index.js';
 import { isLocalImagePath } from '../image/index.js';
-import { parseReference } from '../ref/index.js';
+import { parsePlatform } from '../oci/index.js';
+import { isDigest, parseReference } from '../ref/index.js';
 import { parseSize } from './size.js';
 import { UsageError } from './fail.js';
 
@@ -63,8 +64,20 @@ export function selectorOf(flags: RefFlags): BlobSelector | undefined {
     if (!/^-?\d+$/.test(flags.layer)) throw new InvalidOptionError('--layer', `"${flags.layer}" is not a layer index (0, 1, … or -1 for the top)`);
     return { layer: Number(flags.layer) };
   }
-  if (flags.digest !== undefined) return { digest: flags.digest };
+  if (flags.digest !== undefined) {
+    if (!isDigest(flags.digest)) throw new InvalidOptionError('--digest', `"${flags.digest}" is not a digest (sha256:<64 hex digits> or sha512:<128>)`);
+    return { digest: flags.digest };
+  }
   return undefined;
+}
+
+/** A `--mirror` value; a malformed one is a usage error (exit 2), not a config file error. */
+function mirrorFlag(value: string): MirrorFlag {
+  try {
+    return parseMirrorFlag(value);
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
 }
 
 /** Reads the whole of stdin as text (for `--password-stdin`). */
@@ -80,6 +93,9 @@ async function readStdin(): Promise<string> {
  * registry it names.
  */
 export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOptions> = {}, ref?: string): Promise<ImageOptions> {
+  // Malformed values fail before any file or network is touched (exit 2).
+  if (flags.platform !== undefined) parsePlatform(flags.platform);
+  selectorOf(flags);
   const config = await loadConfig(flags.config !== undefined ? { file: flags.config } : {});
   const registry: RegistryClientOptions = { ...extra.registry };
   if (ref !== undefined && !isLocalImagePath(ref)) registry.credentialsRegistry = parseReference(ref).registry;
@@ -91,7 +107,7 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
     if (registry.username === undefined) registry.username = process.env.OCIFS_USERNAME;
   }
   if (flags.verifyFirst && flags.cache === false) throw new UsageError('--verify-first needs the disk cache (not --no-cache)');
-  const hosts = mergeMirrors(config.registries, (flags.mirror ?? []).map(parseMirrorFlag));
+  const hosts = mergeMirrors(config.registries, (flags.mirror ?? []).map(mirrorFlag));
   if (Object.keys(hosts).length) registry.hosts = { ...registry.hosts, ...hosts };
   const cacheDir = flags.cacheDir ?? (process.env.OCIFS_CACHE_DIR ? undefined : config.cacheDir);
   return {

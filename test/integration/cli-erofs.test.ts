@@ -236,6 +236,11 @@ test('errors: one clear line on stderr and a non-zero exit code', async () => {
     [['blob', images.plain.ref, '--layer', '0', '--range', '9-1'], 2, /END is before START/],
     [['extract', images.plain.ref, tree], 1, /not empty|exists/],
     [['inspect', '127.0.0.1:1/nothing:here'], 1, /^ocifs: .*127\.0\.0\.1:1/],
+    // Malformed values are usage errors (2), found before any request (the registry here does not exist).
+    [['ls', '--platform', 'foo', '127.0.0.1:1/nothing:here', '/'], 2, /^ocifs: invalid platform "foo": expected OS\/ARCH/],
+    [['ls', '--mirror', 'foo', '127.0.0.1:1/nothing:here', '/'], 2, /^ocifs: --mirror "foo": expected REGISTRY=URL/],
+    [['ls', '--mirror', 'docker.io=ftp://x', '127.0.0.1:1/nothing:here', '/'], 2, /^ocifs: --mirror "docker\.io=ftp:\/\/x"/],
+    [['blob', '127.0.0.1:1/nothing:here', '--digest', 'sha256:zz'], 2, /^ocifs: invalid option --digest: "sha256:zz" is not a digest/],
   ];
   for (const [args, code, re] of cases) {
     const r = await ocifs(args, { env });
