@@ -20,6 +20,7 @@ import { debuglog } from '../io/debug-log.js';
 import { Errno, errnoOf, FuseErrno } from './errno.js';
 import { FuseUnavailableError, MountFailedError } from './errors.js';
 import { runUnmount } from './unmount-command.js';
+import { allowOtherRefusal } from './fuse-conf.js';
 import { Deadlines } from './deadlines.js';
 
 const debug = debuglog('ocifs:mount');
@@ -237,6 +238,10 @@ function toNativeStat(s: FuseStat): object {
  */
 export async function fuseMount(mountpoint: string, ops: FuseOperations, options: FuseConnectionOptions): Promise<FuseHandle> {
   await checkFuseAvailable('libfuse');
+  if (options.allowOther) {
+    const refused = await allowOtherRefusal();
+    if (refused !== undefined) throw new MountFailedError(mountpoint, refused);
+  }
   const Base = loadBinding();
   const opts = optionString(options);
   // A subclass so that the option string is exactly ours (fuse-native builds a limited one)

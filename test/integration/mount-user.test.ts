@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { assertSameManifest, fixtureToolArgs } from '../helpers/fs-manifest.js';
 import { fixturePath, seed1Manifest } from '../unit/erofs-helpers.js';
 import { OCIFS_BIN } from '../helpers/cli.js';
+import { FUSE_CONF, allowsUserAllowOther } from '../../src/mount/fuse-conf.js';
 import { cleanupTempDir, isMounted, mountTempDir, runChild, type ChildResult } from '../helpers/mount-safety.js';
 
 const NOBODY = 65534;
@@ -78,4 +79,15 @@ test('a user who is not root mounts an image through fusermount, reads it, lists
   // Its cache and state are the user's own, private.
   assert.equal(statSync(join(home, 'state')).uid, NOBODY);
   assert.equal(statSync(join(home, 'state')).mode & constants.S_IRWXO, 0);
+});
+
+test('--allow-other without user_allow_other in /etc/fuse.conf names the cause and the fix', async (t) => {
+  if (why) return t.skip(why);
+  if (allowsUserAllowOther(await readFile(FUSE_CONF, 'utf8').catch(() => ''))) return t.skip(`${FUSE_CONF} has user_allow_other on this machine`);
+  const m = await asNobody(process.execPath, [OCIFS_BIN, 'mount', '--allow-other', './image.erofs', mnt]);
+  assert.equal(m.code, 1, m.stderr);
+  const lines = m.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, m.stderr);
+  assert.match(lines[0], /^ocifs: .*mount failed: --allow-other needs "user_allow_other" in \/etc\/fuse\.conf .*add that line as root, or mount without --allow-other/);
+  assert.equal(isMounted(mnt), false);
 });

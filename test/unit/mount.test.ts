@@ -20,6 +20,7 @@ import { connectionOptions, DEFAULT_CACHE_TIMEOUT, DEFAULT_MAX_READ } from '../.
 import { processStart, readRecord, readRecords, removeRecord, serverAlive, writeRecord, type MountRecord } from '../../src/mount/mount-record.js';
 import { defaultStateDir } from '../../src/mount/state-dir.js';
 import { looksLikeErofs } from '../../src/mount/mount-kernel.js';
+import { allowsUserAllowOther } from '../../src/mount/fuse-conf.js';
 
 const E = constants.errno;
 const o = () => ({ signal: new AbortController().signal });
@@ -330,4 +331,12 @@ describe('options and helpers', () => {
     assert.equal(await looksLikeErofs(new MemorySource(b)), true);
     assert.equal(await looksLikeErofs(new MemorySource(b.subarray(0, 1100))), false);
   });
+});
+
+test('fuse.conf: user_allow_other counts only on a line of its own, not commented out', () => {
+  assert.equal(allowsUserAllowOther('# comment\nuser_allow_other\n'), true);
+  assert.equal(allowsUserAllowOther('  user_allow_other   # allow it\n'), true);
+  assert.equal(allowsUserAllowOther('#user_allow_other\n'), false);
+  assert.equal(allowsUserAllowOther('mount_max = 1000\nuser_allow_other_not\n'), false);
+  assert.equal(allowsUserAllowOther(''), false);
 });
