@@ -73,6 +73,7 @@ export const OCIFS_ERROR_CODES = [
   'ERR_OCIFS_CORRUPT_INDEX', // CorruptIndexError
   'ERR_OCIFS_CORRUPT_TOC', // CorruptTocError
   'ERR_OCIFS_UNSUPPORTED_LAYER', // UnsupportedLayerError
+  'ERR_OCIFS_EXTERNAL_HARDLINK', // ExternalHardlinkError
   // vfs
   'ERR_OCIFS_NOT_A_DIRECTORY', // NotADirectoryError
   'ERR_OCIFS_IS_A_DIRECTORY', // IsADirectoryError

@@ -95,6 +95,12 @@ export class LazyFileSystem implements FileSystem {
     return fs?.impliedDir ? fs.impliedDir(this.toReal(fs, ino)) : false;
   }
 
+  /** The merged-tree path a hardlink to a lower layer's file names (see `TarFileSystem.lowerLink`). Only asked of open layers. */
+  lowerLink(ino: number): string | undefined {
+    const fs = this.fs as (FileSystem & { lowerLink?(ino: number): string | undefined }) | undefined;
+    return fs?.lowerLink ? fs.lowerLink(this.toReal(fs, ino)) : undefined;
+  }
+
   statfs(): FsStats {
     if (!this.fs) return { blockSize: 4096, blocks: 0, files: 0, nameMax: 255 };
     return this.fs.statfs();

@@ -58,3 +58,17 @@ export class UnsupportedLayerError extends OcifsError {
     });
   }
 }
+
+/**
+ * A hardlink whose target is not in its own layer: the target is a file of a lower layer (docker
+ * and containerd link to it in the merged tree). The merged view resolves such links; reading
+ * one through its layer alone, or when no lower layer has the target, is this error.
+ */
+export class ExternalHardlinkError extends OcifsError {
+  constructor(path: string, target: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_EXTERNAL_HARDLINK', `${path}: a hardlink to ${target}, which is not in this layer (nor, when merged, in the layers below it)`, {
+      ...options,
+      data: { path, target, ...options.data },
+    });
+  }
+}

@@ -22,5 +22,6 @@ export {
   CorruptIndexError,
   CorruptTocError,
   UnsupportedLayerError,
+  ExternalHardlinkError,
 } from './errors.js';
 export { NotARegularFileError } from '../errors.js';

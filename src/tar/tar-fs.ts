@@ -10,7 +10,9 @@
  *   existing directory only updates its metadata and keeps its children;
  * - a member below a non-directory replaces it with a directory;
  * - a hardlink shares the inode of the member its target names at that point of the archive;
- *   a hardlink to a missing member or to a directory is a corrupt archive.
+ *   a hardlink to a directory is a corrupt archive. A hardlink whose target is not in the layer
+ *   links to a file of a lower layer (docker and containerd apply it against the merged tree):
+ *   it is a file of its own here, which {@link TarFileSystem.lowerLink} names for the merge.
  *
  * OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) are NOT interpreted here: they are ordinary
  * (empty, regular-file) entries with those names, so the layer merge can read them by name.
@@ -26,7 +28,7 @@ import { NotARegularFileError, NotFoundError, throwIfAborted } from '../errors.j
 import { IsADirectoryError, NotADirectoryError, NotASymlinkError } from '../vfs/errors.js';
 import { TYPE_BITS, type DirEntry, type FileSystem, type FileType, type FsStats, type Inode } from '../vfs/types.js';
 import { makeRdev } from '../vfs/device.js';
-import { CorruptTarError } from './errors.js';
+import { CorruptTarError, ExternalHardlinkError } from './errors.js';
 import { SparseSource } from './sparse-source.js';
 import type { TarEntry } from './tar-entry.js';
 import type { TarIndex } from './tar-index.js';
@@ -50,6 +52,8 @@ export class TarFileSystem implements FileSystem {
   private readonly dirs = new Map<number, Map<string, number>>();
   /** Link count of each non-directory inode. */
   private readonly links = new Map<number, number>();
+  /** Hardlinks to a path this layer does not have (a lower layer's file), by inode. */
+  private readonly lower = new Map<number, string>();
   private nextImplicit: number;
   private readonly enc = new TextEncoder();
 
@@ -89,7 +93,17 @@ export class TarFileSystem implements FileSystem {
       const existing = children.get(name);
       if (e.type === 'hardlink') {
         const target = this.resolve(e.linkName!);
-        if (target === undefined) throw new CorruptTarError(`hardlink target ${JSON.stringify(e.linkName)} not found`, e.headerOffset, e.path);
+        if (target === undefined) {
+          // A lower layer's file: an inode of its own, resolved by the merge.
+          if (existing !== undefined) this.unlink(existing);
+          const ino = i + 2;
+          this.meta[ino] = i;
+          this.links.set(ino, 1);
+          this.lower.set(ino, e.linkName!);
+          children.delete(name);
+          children.set(name, ino);
+          continue;
+        }
         if (this.dirs.has(target)) throw new CorruptTarError('hardlink to a directory', e.headerOffset, e.path);
         if (existing === target) continue;
         if (existing !== undefined) this.unlink(existing);
@@ -163,6 +177,16 @@ export class TarFileSystem implements FileSystem {
     return this.dirs.has(ino) && this.meta[ino] === -1;
   }
 
+  /** The path (in the merged tree, no leading `/`) a hardlink to a lower layer's file names, for inode `ino`; undefined for every other inode. */
+  lowerLink(ino: number): string | undefined {
+    return this.lower.get(ino);
+  }
+
+  /** The file type of a non-directory inode (a lower layer's hardlink is a file). */
+  private typeOf(e: TarEntry): FileType {
+    return e.type === 'hardlink' ? 'file' : (e.type as FileType);
+  }
+
   /** Inode of a normalised path, without following symlinks. */
   private resolve(path: string): number | undefined {
     let cur = ROOT;
@@ -215,7 +239,7 @@ export class TarFileSystem implements FileSystem {
       };
     }
     const x = e!;
-    const type = x.type as FileType;
+    const type = this.typeOf(x);
     return {
       ino,
       type,
@@ -250,7 +274,7 @@ export class TarFileSystem implements FileSystem {
     // slow consumer cannot observe anything odd.
     for (const [name, ino] of [...kids]) {
       throwIfAborted(options.signal);
-      yield { name, ino, type: this.dirs.has(ino) ? 'dir' : (this.entryOf(ino)!.type as FileType) };
+      yield { name, ino, type: this.dirs.has(ino) ? 'dir' : this.typeOf(this.entryOf(ino)!) };
     }
   }
 
@@ -267,6 +291,8 @@ export class TarFileSystem implements FileSystem {
     this.check(ino);
     if (this.dirs.has(ino)) throw new IsADirectoryError(`inode ${ino}`, { data: { ino } });
     const e = this.entryOf(ino)!;
+    const lower = this.lower.get(ino);
+    if (lower !== undefined) throw new ExternalHardlinkError(e.path, lower, { data: { ino } });
     if (e.type !== 'file') {
       throw new NotARegularFileError(e.path, { data: { ino } });
     }

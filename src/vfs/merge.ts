@@ -16,6 +16,10 @@
  * topmost layer's (or, when a layer says its directory is only implied by deeper paths — a tar
  * that names `a/b` without `a/` — the next layer's that has a real entry).
  *
+ * A hardlink whose target its layer does not have (docker and containerd apply a layer against
+ * the tree below it, so a link to a lower layer's file is valid) is resolved against the merged
+ * view of the layers below it: the name shows that file, with its inode number.
+ *
  * Merged inode numbers are `layerIno * layers + layer + 1`: stable for the life of the object,
  * unique across layers, shared by hardlinks within a layer, and computed without a table (only
  * directories seen so far are remembered, to know their lower layers).
@@ -52,6 +56,16 @@ export interface MergeLayer {
    * as `umoci unpack` keeps the existing directory's attributes.
    */
   impliedDir?(ino: number): boolean;
+  /** The merged-tree path a hardlink of this layer names when its target is in a lower layer (see {@link LowerLinks}). */
+  lowerLink?(ino: number): string | undefined;
+}
+
+/**
+ * A layer filesystem with hardlinks to files of lower layers (a tar layer whose link target is
+ * not in the layer): `lowerLink` gives the target path (no leading `/`) of such an inode.
+ */
+export interface LowerLinks {
+  lowerLink(ino: number): string | undefined;
 }
 
 /**
@@ -76,6 +90,9 @@ interface Layer {
   oci: boolean;
   overlay: boolean;
   impliedDir?: (ino: number) => boolean;
+  lowerLink?: (ino: number) => string | undefined;
+  /** The layer as given, for the views of the layers below one. */
+  spec: MergeLayer;
 }
 
 /** One layer's directory in a merged directory; `parentIndex` is where it was found in the parent. */
@@ -107,6 +124,9 @@ export class MergedFileSystem implements FileSystem {
   private readonly hideOverlayXattrs: boolean;
   private readonly dirs = new Map<number, MergedDir>();
   private readonly root: MergedDir;
+  private readonly options: MergedFileSystemOptions;
+  /** Views of the layers below layer `n` (keyed by n), for hardlinks to lower layers' files. */
+  private readonly below = new Map<number, MergedFileSystem>();
 
   /** `layers` bottom first (the image manifest's order). The layers are not closed by {@link close}. */
   constructor(layers: readonly (FileSystem | MergeLayer)[], options: MergedFileSystemOptions = {}) {
@@ -119,8 +139,11 @@ export class MergedFileSystem implements FileSystem {
       if (!['oci', 'overlay', 'both'].includes(w)) throw new InvalidOptionError(`layers[${i}].whiteouts`, 'must be oci, overlay or both');
       const own = (ml.fs as Partial<ImpliedDirs>).impliedDir;
       const implied = ml.impliedDir?.bind(ml) ?? (typeof own === 'function' ? own.bind(ml.fs) : undefined);
-      return { fs: ml.fs, oci: w !== 'overlay', overlay: w !== 'oci', impliedDir: implied };
+      const ownLink = (ml.fs as Partial<LowerLinks>).lowerLink;
+      const lowerLink = ml.lowerLink?.bind(ml) ?? (typeof ownLink === 'function' ? ownLink.bind(ml.fs) : undefined);
+      return { fs: ml.fs, oci: w !== 'overlay', overlay: w !== 'oci', impliedDir: implied, lowerLink, spec: { ...ml, whiteouts: w } };
     });
+    this.options = options;
     this.hideOverlayXattrs = options.hideOverlayXattrs ?? true;
     const top = this.layers.length - 1;
     this.rootIno = this.encode(top, this.layers[top].fs.rootIno);
@@ -176,7 +199,7 @@ export class MergedFileSystem implements FileSystem {
       if (hit === 'whiteout') return undefined;
       if (hit === 'none') continue;
       if (hit.type === 'dir') return this.dirAttrs(this.register(d, name, ld.layer, hit.ino, i), options, hit);
-      return this.wrap(ld.layer, hit);
+      return (await this.lowerLinkTarget(ld.layer, hit.ino, options)) ?? this.wrap(ld.layer, hit);
     }
   }
 
@@ -205,7 +228,8 @@ export class MergedFileSystem implements FileSystem {
         if (e.type === 'dir') {
           yield { name: e.name, ino: this.register(d, e.name, ld.layer, e.ino, i).ino, type: 'dir' };
         } else {
-          yield { name: e.name, ino: this.encode(ld.layer, e.ino), type: e.type };
+          const linked = await this.lowerLinkTarget(ld.layer, e.ino, options);
+          yield { name: e.name, ino: linked?.ino ?? this.encode(ld.layer, e.ino), type: linked?.type ?? e.type };
         }
       }
       if (!more) return;
@@ -244,6 +268,7 @@ export class MergedFileSystem implements FileSystem {
 
   /** Forgets the directories it has seen; the layers stay open (they belong to the caller). */
   async close(): Promise<void> {
+    this.below.clear();
     this.dirs.clear();
     this.dirs.set(this.rootIno, this.root);
   }
@@ -257,6 +282,34 @@ export class MergedFileSystem implements FileSystem {
 
   private wrap(layer: number, inode: Inode): Inode {
     return { ...inode, ino: this.encode(layer, inode.ino) };
+  }
+
+  /**
+   * For a hardlink of layer `layer` to a lower layer's file: that file, as the merged view of the
+   * layers below shows it (numbered in this view). Undefined when the inode is no such link, or
+   * when nothing below has a non-directory at the path (then the link shows as itself, and
+   * reading it says why).
+   */
+  private async lowerLinkTarget(layer: number, ino: number, options: ReadOptions): Promise<Inode | undefined> {
+    const target = this.layers[layer].lowerLink?.(ino);
+    if (target === undefined || layer === 0) return undefined;
+    let view = this.below.get(layer);
+    if (!view) {
+      view = new MergedFileSystem(
+        this.layers.slice(0, layer).map((l) => l.spec),
+        this.options,
+      );
+      this.below.set(layer, view);
+    }
+    let cur: Inode | undefined = await view.getattr(view.rootIno, options);
+    for (const name of target.split('/')) {
+      if (cur?.type !== 'dir') return undefined;
+      cur = await view.lookup(cur.ino, name, options);
+    }
+    if (!cur || cur.type === 'dir') return undefined;
+    // Layers below `layer` keep their indexes in the smaller view: only the numbering differs.
+    const o = view.origin(cur.ino);
+    return { ...cur, ino: this.encode(o.layer, o.ino) };
   }
 
   /** The merged directory with this number, or the reason it is none. */

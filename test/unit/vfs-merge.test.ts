@@ -9,6 +9,10 @@ import { resolvePath } from '../../src/vfs/path.js';
 import { walk } from '../../src/vfs/walk.js';
 import type { FileSystem } from '../../src/vfs/types.js';
 import { mulberry32 as rng } from '../helpers/prng.js';
+import { MemorySource } from '../../src/io/memory-source.js';
+import { TarFileSystem } from '../../src/tar/tar-fs.js';
+import { scanTar } from '../../src/tar/tar-scan.js';
+import { header } from './tar-test-helpers.js';
 
 const dec = new TextDecoder();
 
@@ -263,4 +267,55 @@ test('random layer stacks: merged view equals layers applied in order', async ()
     }
     assert.deepEqual(got, model(layers), `seed ${seed}: ${JSON.stringify(layers.map((l) => l.map((e) => e.path)))}`);
   }
+});
+
+/** A tar layer (TarFileSystem over its bytes) from ustar members built by hand. */
+async function tarLayer(members: { name: string; content?: string; type?: string; link?: string }[]): Promise<FileSystem> {
+  const parts: Uint8Array[] = [];
+  for (const m of members) {
+    const body = Buffer.from(m.content ?? '');
+    parts.push(header(m.name, { size: body.length, type: m.type, link: m.link }), body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  parts.push(Buffer.alloc(1024));
+  const source = new MemorySource(Buffer.concat(parts));
+  return new TarFileSystem(await scanTar(source), source);
+}
+
+test('a hardlink to a file of a lower layer is accepted and shows that file (as docker and containerd apply it)', async () => {
+  const lower = await tarLayer([{ name: 'usr/bin/tool', content: 'the tool\n' }, { name: 'etc/shadowed', content: 'old\n' }]);
+  const upper = await tarLayer([
+    { name: 'usr/bin/alias', type: '1', link: 'usr/bin/tool' },
+    { name: 'etc/new', content: 'new\n' },
+    { name: 'etc/also', type: '1', link: 'etc/new' },
+  ]);
+  // The layer alone opens (it was refused whole: "hardlink target not found"); the link reads as what it is.
+  const alone = new MergedFileSystem([upper]);
+  const st = await resolvePath(alone, '/usr/bin/alias');
+  assert.equal(st.type, 'file');
+  await assert.rejects(alone.openFile(st.ino), (e: any) => e.code === 'ERR_OCIFS_EXTERNAL_HARDLINK' && /usr\/bin\/tool/.test(e.message));
+  const m = new MergedFileSystem([lower, upper]);
+  assert.deepEqual(await tree(m), {
+    usr: 'dir',
+    'usr/bin': 'dir',
+    'usr/bin/tool': 'file:the tool\n',
+    'usr/bin/alias': 'file:the tool\n',
+    etc: 'dir',
+    'etc/shadowed': 'file:old\n',
+    'etc/new': 'file:new\n',
+    'etc/also': 'file:new\n',
+  });
+  // One inode for both names, as after the runtime's link(2); readdir and lookup agree on it.
+  assert.equal((await resolvePath(m, '/usr/bin/alias')).ino, (await resolvePath(m, '/usr/bin/tool')).ino);
+  const bin = await resolvePath(m, '/usr/bin');
+  const listed = new Map<string, number>();
+  for await (const e of m.readdir(bin.ino)) listed.set(e.name, e.ino);
+  assert.equal(listed.get('alias'), listed.get('tool'));
+  // Three layers: the link resolves through the middle layer's own link, and a whiteout of the target below hides it.
+  const top = await tarLayer([{ name: 'usr/bin/again', type: '1', link: 'usr/bin/alias' }]);
+  const three = new MergedFileSystem([lower, upper, top]);
+  assert.equal((await resolvePath(three, '/usr/bin/again')).ino, (await resolvePath(three, '/usr/bin/tool')).ino);
+  const gone = await tarLayer([{ name: 'etc/.wh.shadowed' }]);
+  const dangling = await tarLayer([{ name: 'etc/link', type: '1', link: 'etc/shadowed' }]);
+  const d = new MergedFileSystem([lower, gone, dangling]);
+  await assert.rejects(d.openFile((await resolvePath(d, '/etc/link')).ino), { code: 'ERR_OCIFS_EXTERNAL_HARDLINK' });
 });
