@@ -42,6 +42,7 @@ export const OCIFS_ERROR_CODES = [
   'ERR_OCIFS_SHORT_BODY', // ShortBodyError
   'ERR_OCIFS_TIMEOUT', // TimeoutError
   'ERR_OCIFS_NETWORK', // NetworkError
+  'ERR_OCIFS_REDIRECT_REFUSED', // RedirectRefusedError
   'ERR_OCIFS_CREDENTIALS', // CredentialError
   'ERR_OCIFS_PUSH_DENIED', // PushDeniedError
   'ERR_OCIFS_PUSH_REFUSED', // PushRefusedError

@@ -19,6 +19,7 @@ export interface RefFlags {
   layer?: string;
   digest?: string;
   insecure?: boolean;
+  denyPrivateRedirects?: boolean;
   username?: string;
   passwordStdin?: boolean;
   cache: boolean;
@@ -49,6 +50,7 @@ export function addRefOptions(cmd: Command, layerSelection = true): Command {
     .option('--password-stdin', 'read the registry password from stdin (env OCIFS_PASSWORD)')
     .option('--config <file>', 'config file (env OCIFS_CONFIG; default $XDG_CONFIG_HOME/ocifs/config.json or ~/.config/ocifs/config.json)')
     .option('--mirror <registry=url>', 'try this mirror for a registry before the registry itself (repeatable)', collect)
+    .option('--deny-private-redirects', 'refuse registry redirects to link-local, metadata, loopback and private addresses')
     .option('--no-cache', 'keep fetched bytes in memory only')
     .option('--verify-first', 'download and verify each blob whole before serving any of its bytes')
     .addOption(new Option('--chunk-size <size>', 'chunk size of new cache entries (default 64K)'))
@@ -100,6 +102,7 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
   const registry: RegistryClientOptions = { ...extra.registry };
   if (ref !== undefined && !isLocalImagePath(ref)) registry.credentialsRegistry = parseReference(ref).registry;
   if (flags.insecure) registry.insecure = true;
+  if (flags.denyPrivateRedirects || config.denyPrivateRedirects) registry.denyPrivateRedirects = true;
   if (flags.username !== undefined) registry.username = flags.username;
   if (flags.passwordStdin) {
     if (flags.username === undefined && !process.env.OCIFS_USERNAME) throw new UsageError('--password-stdin needs --username (or OCIFS_USERNAME)');

@@ -20,6 +20,8 @@ export interface OcifsConfig {
   cacheMaxSize?: number;
   /** Cache chunk size in bytes. */
   chunkSize?: number;
+  /** Refuse registry redirects to private and link-local addresses (`--deny-private-redirects`). */
+  denyPrivateRedirects?: boolean;
   /** Where the config was read from (undefined when no file exists). */
   path?: string;
 }
@@ -63,7 +65,7 @@ export async function loadConfig(options: ConfigLocationOptions = {}): Promise<O
   return { ...parseConfig(text, path), path };
 }
 
-const TOP_KEYS = ['registries', 'cacheDir', 'cacheMaxSize', 'chunkSize', '$schema'];
+const TOP_KEYS = ['registries', 'cacheDir', 'cacheMaxSize', 'chunkSize', 'denyPrivateRedirects', '$schema'];
 const REGISTRY_KEYS = ['mirrors', 'insecure'];
 
 /**
@@ -71,7 +73,8 @@ const REGISTRY_KEYS = ['mirrors', 'insecure'];
  * field. Format:
  * ```json
  * { "registries": { "docker.io": { "mirrors": ["http://10.0.0.5:5000"], "insecure": false } },
- *   "cacheDir": "/var/cache/ocifs", "cacheMaxSize": "20GiB", "chunkSize": "1MiB" }
+ *   "cacheDir": "/var/cache/ocifs", "cacheMaxSize": "20GiB", "chunkSize": "1MiB",
+ *   "denyPrivateRedirects": true }
  * ```
  */
 export function parseConfig(text: string, path = 'config'): OcifsConfig {
@@ -117,6 +120,10 @@ export function parseConfig(text: string, path = 'config'): OcifsConfig {
       if (out.registries[key]) fail(f, `duplicate of registries["${key}"]`);
       out.registries[key] = cfg;
     }
+  }
+  if (top.denyPrivateRedirects !== undefined) {
+    if (typeof top.denyPrivateRedirects !== 'boolean') fail('denyPrivateRedirects', 'expected true or false');
+    out.denyPrivateRedirects = top.denyPrivateRedirects as boolean;
   }
   if (top.cacheDir !== undefined) {
     if (typeof top.cacheDir !== 'string' || !isAbsolute(top.cacheDir)) fail('cacheDir', 'expected an absolute path');

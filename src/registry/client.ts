@@ -135,6 +135,7 @@ export class RegistryClient {
       ...(options.httpsProxy !== undefined ? { httpsProxy: options.httpsProxy } : {}),
       ...(options.noProxy !== undefined ? { noProxy: options.noProxy } : {}),
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      ...(options.denyPrivateRedirects ? { denyPrivateRedirects: true } : {}),
     });
     this.retry = {
       maxRetries: options.maxRetries ?? opt.DEFAULT_MAX_RETRIES,

@@ -96,6 +96,17 @@ export class NetworkError extends RegistryError {
   }
 }
 
+/**
+ * A redirect ocifs will not follow: to a scheme other than http(s), from https down to plain
+ * http, more than the limit in a row, or (with `denyPrivateRedirects`) to an address that is
+ * not globally routable. Never retried: the same answer would come again.
+ */
+export class RedirectRefusedError extends RegistryError {
+  constructor(message: string, options: OcifsErrorOptions = {}) {
+    super('ERR_OCIFS_REDIRECT_REFUSED', message, { ...options, retryable: false });
+  }
+}
+
 /** A credential source (auth file, credential helper) could not be read. */
 export class CredentialError extends OcifsError {
   constructor(message: string, options: OcifsErrorOptions = {}) {

@@ -80,6 +80,13 @@ export interface RegistryClientOptions {
   dispatcher?: Dispatcher;
   /** Time a docker-credential helper may take, ms. */
   credentialHelperTimeout?: number;
+  /**
+   * Refuse redirects to another origin that lead to an address that is not globally routable:
+   * link-local and cloud metadata (169.254.0.0/16, fd00:ec2::254), loopback, RFC 1918, unique
+   * local IPv6 and the like (see `private-address.ts`). Default false (redirects are followed
+   * wherever they lead, as docker does).
+   */
+  denyPrivateRedirects?: boolean;
 }
 
 /** Checks that an option is a non-negative (or positive) safe integer. */

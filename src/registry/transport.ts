@@ -3,7 +3,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { debuglog } from '../io/debug-log.js';
 import { AbortedError, OcifsError } from '../errors.js';
 import type { IoStats } from '../io/io-stats.js';
-import { NetworkError, ShortBodyError, TimeoutError } from './errors.js';
+import { NetworkError, RedirectRefusedError, ShortBodyError, TimeoutError } from './errors.js';
+import { guardedLookup, refusePrivateTarget } from './redirect-guard.js';
 import { undiciParts } from './undici-parts.js';
 
 const log = debuglog('ocifs:registry');
@@ -31,6 +32,11 @@ export interface TransportOptions {
   stats?: IoStats;
   /** User-Agent header. */
   userAgent: string;
+  /**
+   * Refuse redirects to another origin whose host is, or resolves to, an address that is not
+   * globally routable (`private-address.ts`): cloud metadata services, loopback, private networks.
+   */
+  denyPrivateRedirects?: boolean;
 }
 
 /** HTTP methods the registry API uses. */
@@ -71,6 +77,8 @@ export interface HttpResponse {
 export class Transport {
   private readonly dispatcher: Dispatcher;
   private readonly owned: boolean;
+  /** For redirect hops under `denyPrivateRedirects`: its connections check the addresses they resolve. */
+  private guarded: Dispatcher | undefined;
 
   constructor(private readonly options: TransportOptions) {
     if (options.dispatcher) {
@@ -94,6 +102,26 @@ export class Transport {
     }
   }
 
+  /**
+   * The pool a request to `url` goes through: the shared one, or, for a redirect hop to another
+   * origin under `denyPrivateRedirects` without a proxy, one whose DNS lookups refuse private
+   * addresses at connect time (so a name cannot resolve to a public address when checked and a
+   * private one when connected).
+   */
+  private dispatcherFor(url: URL, origin: string): Dispatcher {
+    if (!this.options.denyPrivateRedirects || url.origin === origin || this.options.dispatcher || proxyConfigured(this.options)) return this.dispatcher;
+    if (!this.guarded) {
+      const { EnvHttpProxyAgent } = undiciParts();
+      this.guarded = new EnvHttpProxyAgent({
+        connect: { timeout: this.options.connectTimeout, lookup: guardedLookup },
+        headersTimeout: this.options.headersTimeout,
+        bodyTimeout: this.options.bodyTimeout,
+        keepAliveTimeout: 30_000,
+      });
+    }
+    return this.guarded;
+  }
+
   /** Sends a request, following redirects (GET/HEAD only). */
   async send(req: HttpRequest): Promise<HttpResponse> {
     let url = req.url;
@@ -109,7 +137,7 @@ export class Transport {
       if (req.body !== undefined && this.options.stats) this.options.stats.bytesSent += typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body.byteLength;
       let res: Dispatcher.ResponseData;
       try {
-        res = await undiciParts().request(this.dispatcher, {
+        res = await undiciParts().request(this.dispatcherFor(url, origin), {
           origin: url.origin,
           path: url.pathname + url.search,
           method,
@@ -125,14 +153,20 @@ export class Transport {
       // Only reads follow redirects: a write's Location (an upload's next URL) is the caller's.
       if ([301, 302, 303, 307, 308].includes(res.statusCode) && location && (method === 'GET' || method === 'HEAD')) {
         await this.discard(wrap(res, url));
-        if (hop >= MAX_REDIRECTS) throw new NetworkError(`${redact(url)}: more than ${MAX_REDIRECTS} redirects`, { data: { url: redact(url) } });
-        const next = new URL(location, url);
+        if (hop >= MAX_REDIRECTS) throw new RedirectRefusedError(`${redact(url)}: more than ${MAX_REDIRECTS} redirects`, { data: { url: redact(url) } });
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch (err) {
+          throw new RedirectRefusedError(`${redact(url)}: redirect to a malformed URL`, { cause: err, data: { url: redact(url) } });
+        }
         if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          throw new NetworkError(`${redact(url)}: redirect to unsupported URL scheme ${next.protocol}`);
+          throw new RedirectRefusedError(`${redact(url)}: redirect to unsupported URL scheme ${next.protocol}`, { data: { url: redact(url), scheme: next.protocol } });
         }
         if (url.protocol === 'https:' && next.protocol === 'http:') {
-          throw new NetworkError(`${redact(url)}: refusing a redirect from https to plain http (${redact(next)})`);
+          throw new RedirectRefusedError(`${redact(url)}: refusing a redirect from https to plain http (${redact(next)})`, { data: { url: redact(url), location: redact(next) } });
         }
+        if (this.options.denyPrivateRedirects && next.origin !== origin) await refusePrivateTarget(url, next, req.signal);
         url = next;
         continue;
       }
@@ -197,10 +231,17 @@ export class Transport {
     }
   }
 
-  /** Closes pooled connections (only of the built-in pool). */
+  /** Closes pooled connections (only of the built-in pools). */
   async close(): Promise<void> {
     if (this.owned) await this.dispatcher.close();
+    await this.guarded?.close();
   }
+}
+
+/** True when a proxy is configured (option or environment): the proxy, not ocifs, then resolves names. */
+function proxyConfigured(o: TransportOptions): boolean {
+  const env = process.env;
+  return Boolean(o.httpProxy || o.httpsProxy || env.HTTP_PROXY || env.http_proxy || env.HTTPS_PROXY || env.https_proxy);
 }
 
 /**
