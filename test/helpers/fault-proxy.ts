@@ -78,7 +78,6 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const up = new URL(upstream);
   const rules: (FaultRule & { used: number; passed: number })[] = [];
   const log: ProxyLogEntry[] = [];
-  const sockets = new Set<Socket>();
 
   const pick = (req: IncomingMessage, path: string): Fault | undefined => {
     for (const r of rules) {
@@ -207,12 +206,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     log.push({ method: 'CONNECT', path: req.url ?? '', status: 405, bytes: 0, forward: true });
     socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n');
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
+  const { port, stop } = await listenOnLoopback(server);
   return {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
@@ -220,6 +214,23 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     log,
     addRule: (rule) => rules.push({ ...rule, used: 0, passed: 0 }),
     clearRules: () => void rules.splice(0),
+    stop,
+  };
+}
+
+/**
+ * Listens on a free port of 127.0.0.1; `stop` destroys every connection (stalled ones too) and
+ * closes the server.
+ */
+export async function listenOnLoopback(server: Server): Promise<{ port: number; stop(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));

@@ -35,8 +35,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
+import { listenOnLoopback } from './fault-proxy.js';
 
 /** How a matching request is lied to (see the module comment). */
 export type Lie =
@@ -97,7 +97,6 @@ interface Stored {
 export async function startHostileRegistry(layout: string): Promise<HostileRegistry> {
   const rules: (HostileRule & { used: number })[] = [];
   const log: HostileLogEntry[] = [];
-  const sockets = new Set<Socket>();
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType?: string; annotations?: Record<string, string> }[] };
   const tags = new Map<string, string>();
   for (const m of index.manifests) {
@@ -211,21 +210,13 @@ export async function startHostileRegistry(layout: string): Promise<HostileRegis
       res.end(String(err));
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
+  const { port, stop } = await listenOnLoopback(server);
   return {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     log,
     addRule: (rule) => rules.push({ ...rule, used: 0 }),
     clearRules: () => void (rules.length = 0),
-    stop: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop,
   };
 }

@@ -99,13 +99,28 @@ test('walk: every prefetch width gives the same order', async () => {
   await assert.rejects(order(0), { code: 'ERR_OCIFS_INVALID_OPTION' });
 });
 
-test('walk: a directory that contains itself is a corrupt-image error, not a loop', async () => {
+/** /a/b/back is /a again: a cycle. */
+function cyclicFs(): { fs: MemoryFs; a: number } {
   const fs = new MemoryFs();
   const a = fs.addInode({ type: 'dir' });
   const b = fs.addInode({ type: 'dir' });
   fs.link(fs.rootIno, 'a', a);
   fs.link(a, 'b', b);
   fs.link(b, 'back', a);
+  return { fs, a };
+}
+
+/** One directory listed as /x and /y. */
+function listedTwiceFs(): MemoryFs {
+  const dag = new MemoryFs();
+  const d = dag.addInode({ type: 'dir' });
+  dag.link(dag.rootIno, 'x', d);
+  dag.link(dag.rootIno, 'y', d);
+  return dag;
+}
+
+test('walk: a directory that contains itself is a corrupt-image error, not a loop', async () => {
+  const { fs, a } = cyclicFs();
   await assert.rejects(
     (async () => {
       for await (const _ of walk(fs)) void _;
@@ -121,10 +136,7 @@ test('walk: a directory that contains itself is a corrupt-image error, not a loo
     { code: 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' },
   );
   // A directory listed in two places (exponential paths otherwise) is refused too.
-  const dag = new MemoryFs();
-  const d = dag.addInode({ type: 'dir' });
-  dag.link(dag.rootIno, 'x', d);
-  dag.link(dag.rootIno, 'y', d);
+  const dag = listedTwiceFs();
   await assert.rejects(
     (async () => {
       for await (const _ of walk(dag)) void _;
@@ -197,12 +209,7 @@ test('walkDirectories (ls -R): listings in name order, and a cycle or a listed-t
     seen.push(`${d.path}:${d.entries.map((e) => e.name).join(',')}:${d.data}`);
   }
   assert.deepEqual(seen.slice(0, 3), ['/:abs,dangling,empty,etc,lib,loop1,loop2,self,up,usr:10', '/etc:os-release:1', '/usr:bin,lib:2']);
-  const cyclic = new MemoryFs();
-  const a = cyclic.addInode({ type: 'dir' });
-  const b = cyclic.addInode({ type: 'dir' });
-  cyclic.link(cyclic.rootIno, 'a', a);
-  cyclic.link(a, 'b', b);
-  cyclic.link(b, 'back', a);
+  const { fs: cyclic, a } = cyclicFs();
   const listed: string[] = [];
   await assert.rejects(
     (async () => {
@@ -211,10 +218,7 @@ test('walkDirectories (ls -R): listings in name order, and a cycle or a listed-t
     (e: any) => e.code === 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' && e.data.path === '/a/b/back' && e.data.ino === a,
   );
   assert.deepEqual(listed, ['/', '/a', '/a/b']);
-  const dag = new MemoryFs();
-  const d = dag.addInode({ type: 'dir' });
-  dag.link(dag.rootIno, 'x', d);
-  dag.link(dag.rootIno, 'y', d);
+  const dag = listedTwiceFs();
   await assert.rejects(
     (async () => {
       for await (const _ of walkDirectories(dag, { path: '/', ino: dag.rootIno })) void _;
