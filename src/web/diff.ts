@@ -17,7 +17,7 @@ import type { ReadOptions } from '../io/byte-source.js';
 import type { MergedFileSystem } from '../vfs/merge.js';
 import { joinPath, resolveEntry } from '../vfs/path.js';
 import type { Inode } from '../vfs/types.js';
-import { walk } from '../vfs/walk.js';
+import { TreeGuard, walk } from '../vfs/walk.js';
 import type { DiffEntry, DiffLine } from './api-types.js';
 import type { ImageViews } from './image-views.js';
 import { PROGRESS_EVERY_MS } from './api-find.js';
@@ -95,6 +95,12 @@ export async function diffImages(va: ImageViews, vb: ImageViews, start: string, 
   };
   const ra = await resolveEntry(a.fs, start, options);
   const rb = await resolveEntry(b.fs, start, options);
+  // The walk's checks, on each side: a directory that contains its ancestor (a hostile image)
+  // ends the diff with an error instead of descending forever; unsafe names are skipped.
+  const guardA = new TreeGuard('skip');
+  const guardB = new TreeGuard('skip');
+  guardA.enterDir(ra.path, ra.inode.ino);
+  guardB.enterDir(rb.path, rb.inode.ino);
   const stack: { path: string; a: number; b: number }[] = [{ path: ra.path, a: ra.inode.ino, b: rb.inode.ino }];
   let truncated = false;
   while (stack.length && !truncated) {
@@ -106,7 +112,7 @@ export async function diffImages(va: ImageViews, vb: ImageViews, start: string, 
       return m;
     };
     const [la, lb] = await Promise.all([list(a, dir.a), list(b, dir.b)]);
-    const names = [...new Set([...la.keys(), ...lb.keys()])].sort();
+    const names = [...new Set([...la.keys(), ...lb.keys()])].filter((n) => guardA.acceptName(dir.path, n)).sort();
     const descend: typeof stack = [];
     for (const name of names) {
       const path = joinPath(dir.path, name);
@@ -125,7 +131,11 @@ export async function diffImages(va: ImageViews, vb: ImageViews, start: string, 
         if (await sameDir(a, ia, b, ib, options)) {
           // the same layer directories: the same tree
         } else if (!deep && sameDirMeta(ia, ib)) skippedDirs++;
-        else descend.push({ path, a: ia.ino, b: ib.ino });
+        else {
+          guardA.enterDir(path, ia.ino);
+          guardB.enterDir(path, ib.ino);
+          descend.push({ path, a: ia.ino, b: ib.ino });
+        }
       } else if (!sameFile(a, ia, b, ib)) {
         const what = await differences(a, ia, b, ib, options);
         if (what.length) entry = { path, status: 'changed', type: ib.type, sizeA: ia.size, sizeB: ib.size, what };

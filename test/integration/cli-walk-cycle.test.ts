@@ -12,28 +12,39 @@ import { openErofs } from '../../src/erofs/index.js';
 import { inoToNid } from '../../src/erofs/context.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { forgeDirectoryCycle } from '../unit/erofs-helpers.js';
+import { openImage } from '../../src/image/index.js';
+import { ImageViews } from '../../src/web/image-views.js';
+import { diffImages } from '../../src/web/diff.js';
 import { ocifs } from '../helpers/cli.js';
 import { run } from '../helpers/run.js';
 
 let tmp = '';
 let image = '';
+/** The same forgery of a tree with one more file at the root (so the two images differ). */
+let image2 = '';
 
-before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-walk-cycle-'));
-  const tree = join(tmp, 'tree');
+/** Builds `tree` (a/b/loop, a/b/file, plus `extra`) with mkfs.erofs and forges /a/b/loop into /a. */
+async function forgedImage(name: string, extra: string[]): Promise<string> {
+  const tree = join(tmp, `tree-${name}`);
   await mkdir(join(tree, 'a', 'b', 'loop'), { recursive: true });
   await writeFile(join(tree, 'a', 'b', 'file'), 'x\n');
-  const honest = join(tmp, 'honest.erofs');
+  for (const f of extra) await writeFile(join(tree, f), f);
+  const honest = join(tmp, `${name}-honest.erofs`);
   const r = await run('mkfs.erofs', ['--quiet', honest, tree]);
   assert.equal(r.code, 0, r.stderr.toString());
   const src = await FileSource.open(honest);
   const fs = await openErofs(src);
-  const a = await resolvePath(fs, '/a');
-  const b = await resolvePath(fs, '/a/b');
-  const loop = await resolvePath(fs, '/a/b/loop');
+  const [a, b, loop] = [await resolvePath(fs, '/a'), await resolvePath(fs, '/a/b'), await resolvePath(fs, '/a/b/loop')];
   await src.close();
-  image = join(tmp, 'cycle.erofs');
-  await writeFile(image, forgeDirectoryCycle(await readFile(honest), inoToNid(b.ino), inoToNid(loop.ino), inoToNid(a.ino)));
+  const out = join(tmp, `${name}.erofs`);
+  await writeFile(out, forgeDirectoryCycle(await readFile(honest), inoToNid(b.ino), inoToNid(loop.ino), inoToNid(a.ino)));
+  return out;
+}
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'ocifs-walk-cycle-'));
+  image = await forgedImage('cycle', []);
+  image2 = await forgedImage('cycle2', ['z']);
   // The forgery took: /a/b/loop is /a.
   const forged = await FileSource.open(image);
   assert.equal((await resolvePath(await openErofs(forged), '/a/b/loop/b/loop/b')).type, 'dir');
@@ -78,4 +89,18 @@ test('ls without -R and cat still work on the forged image', async () => {
   assert.equal(r.stdout.toString(), 'file\nloop\n');
   const c = await ocifs(['cat', image, '/a/b/loop/b/loop/b/file']);
   assert.equal(c.stdout.toString(), 'x\n');
+});
+
+test('the web diff of two images with the cycle ends with the cycle error, not a loop', async () => {
+  const [ia, ib] = [await openImage(image), await openImage(image2)];
+  try {
+    const [va, vb] = [await ImageViews.of(ia), await ImageViews.of(ib)];
+    const lines: string[] = [];
+    const done = diffImages(va, vb, '/', true, async (l) => void lines.push(JSON.stringify(l)), AbortSignal.timeout(30_000));
+    await assert.rejects(done, (e: any) => e.code === 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' && e.data.path === '/a/b/loop');
+    assert.ok(lines.some((l) => l.includes('"path":"/z"')), 'the differences before it were reported');
+  } finally {
+    await ia.close();
+    await ib.close();
+  }
 });
