@@ -34,6 +34,7 @@ export { resolvePath, resolveEntry, normalizePath, joinPath, DEFAULT_MAX_SYMLINK
 export { walk, walkDirectories, isSafeName, TreeGuard, DEFAULT_WALK_PREFETCH, type WalkEntry, type WalkOptions, type DirectoryVisit, type DirectoryWalkOptions } from './vfs/walk.js';
 export { extractTree, measureTree, DEFAULT_EXTRACT_CONCURRENCY, type ExtractOptions, type ExtractResult, type ExtractProgress, type ExtractWarning } from './vfs/extract.js';
 export { MergedFileSystem, type MergeLayer, type MergedFileSystemOptions, type WhiteoutFormat } from './vfs/merge.js';
+export { OverlayWhiteoutFs, OVERLAY_OPAQUE_XATTR } from './vfs/overlay-whiteouts.js';
 export { MemoryFs, type MemoryEntry } from './vfs/memory-fs.js';
 export {
   openErofs,

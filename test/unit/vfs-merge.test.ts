@@ -13,6 +13,7 @@ import { MemorySource } from '../../src/io/memory-source.js';
 import { TarFileSystem } from '../../src/tar/tar-fs.js';
 import { scanTar } from '../../src/tar/tar-scan.js';
 import { header } from './tar-test-helpers.js';
+import { dir, file, opq, randomLayer, wh } from '../helpers/random-layers.js';
 
 const dec = new TextDecoder();
 
@@ -31,13 +32,6 @@ async function tree(fs: FileSystem): Promise<Record<string, string>> {
   return out;
 }
 
-const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'file', content, ...extra }) as MemoryEntry;
-const dir = (path: string, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'dir', ...extra }) as MemoryEntry;
-const wh = (path: string): MemoryEntry => {
-  const i = path.lastIndexOf('/');
-  return file(i < 0 ? `.wh.${path}` : `${path.slice(0, i)}/.wh.${path.slice(i + 1)}`, '');
-};
-const opq = (dirPath: string): MemoryEntry => file(`${dirPath}/.wh..wh..opq`, '');
 const layer = (...entries: MemoryEntry[]) => MemoryFs.fromEntries(entries);
 
 test('OCI whiteout hides a lower file and is itself never shown', async () => {
@@ -186,32 +180,6 @@ test('bad merged inode numbers and options are refused', async () => {
 interface ModelEntry {
   type: 'file' | 'dir' | 'symlink' | 'chardev';
   value: string;
-}
-
-/** Random layer: a set of paths (parents first) with files, dirs, symlinks, whiteouts, opaque dirs. */
-function randomLayer(r: () => number, li: number): MemoryEntry[] {
-  const names = ['a', 'b', 'c'];
-  const out: MemoryEntry[] = [];
-  const visit = (prefix: string, depth: number) => {
-    for (const n of names) {
-      const p = prefix + n;
-      const x = r();
-      if (x < 0.35) continue;
-      if (x < 0.5) out.push(file(p, `${p}@${li}`));
-      else if (x < 0.55) out.push({ path: p, type: 'symlink', target: `t${li}` });
-      else if (x < 0.68) out.push(wh(p));
-      else if (x < 0.73) out.push({ path: p, type: 'chardev', rdev: 0 });
-      else if (depth < 3) {
-        const opaque = r();
-        if (r() < 0.15) out.push(wh(p)); // deleted and made anew in this layer
-        out.push(dir(p, { mtimeSec: li, ...(opaque < 0.1 ? { xattrs: { 'trusted.overlay.opaque': 'y' } } : {}) }));
-        if (opaque > 0.9) out.push(opq(p));
-        visit(p + '/', depth + 1);
-      }
-    }
-  };
-  visit('', 0);
-  return out;
 }
 
 /** Applies layers bottom to top to a path map, the way an unpacker does. */
