@@ -114,7 +114,7 @@ export class Image {
     const ownClient = !options.client;
     const ownCache = !options.cache;
     // The cache directory is checked and opened while the manifest is on its way.
-    const opening = options.cache ? Promise.resolve(options.cache) : openCache(options, stats);
+    const opening = options.cache ? Promise.resolve(options.cache) : openImageCache(options, stats);
     opening.catch(() => {}); // awaited below (or closed after a failure)
     try {
       const resolved = await client.resolve(ref, {
@@ -323,7 +323,11 @@ export function openImage(input: string, options: ImageOptions = {}): Promise<Im
   return Image.open(input, options);
 }
 
-async function openCache(options: ImageOptions, stats: IoStats): Promise<BlobCache | MemoryBlobCache> {
+/**
+ * The cache {@link openImage} opens when it is given none (`cacheDir`, `noCache`, `chunkSize`,
+ * `cacheMaxSize`): for a caller that opens many images over one cache.
+ */
+export async function openImageCache(options: ImageOptions, stats: IoStats): Promise<BlobCache | MemoryBlobCache> {
   const common = { stats, ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}) };
   if (options.noCache) return new MemoryBlobCache(common);
   return BlobCache.open(options.cacheDir ?? defaultCacheDir(), {

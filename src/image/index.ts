@@ -1,4 +1,4 @@
-export { Image, openImage, type ImageOptions, type BlobSelector } from './image.js';
+export { Image, openImage, openImageCache, type ImageOptions, type BlobSelector } from './image.js';
 export { ImageBlob, type BlobInfo } from './image-blob.js';
 export { startBackgroundFill, type BackgroundFill } from './background-fill.js';
 export { defaultCacheDir } from './cache-dir.js';

@@ -4,7 +4,7 @@ import { checkFuseAvailable, defaultBackend, fuseMount } from './fuse-binding.js
 import { checkMountpoint } from './mountpoint.js';
 import { MountStats } from './mount-stats.js';
 import { connectionOptions, type Mount, type MountOptions } from './mount-options.js';
-import { rawFuseMount } from './raw/raw-tree-server.js';
+import { rawFuseMount, type RawMountOptions } from './raw/raw-tree-server.js';
 import { TreeOps, type TreeOpsOptions } from './tree-ops.js';
 
 /** Options of {@link mountFileSystem}. */
@@ -16,6 +16,8 @@ export interface FileSystemMountOptions extends MountOptions, Omit<TreeOpsOption
    * works for non-root users through fusermount. `auto` (default): `raw` as root, else `libfuse`.
    */
   backend?: 'auto' | 'raw' | 'libfuse';
+  /** Hooks and a read-write mount for a tree that takes signals (root only; implies `raw`). */
+  raw?: Pick<RawMountOptions, 'hooks' | 'writable'>;
 }
 
 export { defaultBackend } from './fuse-binding.js';
@@ -30,9 +32,10 @@ export async function mountFileSystem(fs: FileSystem, mountpoint: string, option
   const backend = options.backend ?? 'auto';
   if (!['auto', 'raw', 'libfuse'].includes(backend)) throw new InvalidOptionError('backend', 'must be auto, raw or libfuse');
   const mp = await checkMountpoint(mountpoint);
-  await checkFuseAvailable(backend);
-  if ((backend === 'auto' ? defaultBackend() : backend) === 'raw') {
-    const h = await rawFuseMount(fs, mp, conn, options.stats ?? new MountStats(), options);
+  if (options.raw && backend === 'libfuse') throw new InvalidOptionError('raw', 'needs the raw backend');
+  await checkFuseAvailable(options.raw ? 'raw' : backend);
+  if (options.raw || (backend === 'auto' ? defaultBackend() : backend) === 'raw') {
+    const h = await rawFuseMount(fs, mp, conn, options.stats ?? new MountStats(), { ...options, ...options.raw });
     return { mountpoint: mp, mode: 'tree', stats: h.stats, unmount: (o) => h.unmount(o) };
   }
   const ops = new TreeOps(fs, options);

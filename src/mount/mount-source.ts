@@ -9,6 +9,7 @@ import type { ByteSource } from '../io/byte-source.js';
 import { IoStats } from '../io/io-stats.js';
 import { KernelNeedsOneLayerError, UnknownMountSourceError } from './errors.js';
 import type { FileSystem } from '../vfs/types.js';
+import type { RawMountOptions } from './raw/raw-tree-server.js';
 import { openImage, type BlobSelector, type ImageBlob, type ImageOptions } from '../image/index.js';
 
 /** The JSON-safe part of {@link ImageOptions} (no live objects: stats, signal, cache, client). */
@@ -36,6 +37,8 @@ export interface PrefetchOptions {
 export interface OpenedSource {
   /** The file tree (file-tree mode). */
   fs?: FileSystem;
+  /** A tree that takes signals through the mount (the layer store): served over raw FUSE with these. */
+  raw?: RawMountOptions;
   /** The EROFS blob (kernel mode). */
   blob?: ByteSource;
   /** Digest of what is mounted (manifest digest, or the blob's for the kernel mode), when known. */

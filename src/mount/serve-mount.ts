@@ -76,7 +76,7 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
     const mo = { ...spec.options, stats, fsname: spec.options?.fsname ?? `ocifs:${spec.ref}` };
     if (spec.mode === 'tree') {
       if (!opened.fs) throw new InvalidOptionError('source', 'does not provide a file tree');
-      mount = await mountFileSystem(opened.fs, mountpoint, mo);
+      mount = await mountFileSystem(opened.fs, mountpoint, { ...mo, ...(opened.raw ? { raw: opened.raw } : {}) });
     } else {
       if (!opened.blob) throw new InvalidOptionError('source', 'does not provide an EROFS blob');
       mount = await mountKernel(opened.blob, mountpoint, { ...mo, backingDir: `${stateDir}/backing` });

@@ -13,21 +13,34 @@ export const Op = {
   GETATTR: 3,
   SETATTR: 4,
   READLINK: 5,
+  SYMLINK: 6,
+  MKNOD: 8,
+  MKDIR: 9,
+  UNLINK: 10,
+  RMDIR: 11,
+  RENAME: 12,
+  LINK: 13,
   OPEN: 14,
   READ: 15,
+  WRITE: 16,
   STATFS: 17,
   RELEASE: 18,
+  SETXATTR: 21,
   GETXATTR: 22,
   LISTXATTR: 23,
+  REMOVEXATTR: 24,
   FLUSH: 25,
   INIT: 26,
   OPENDIR: 27,
   READDIR: 28,
   RELEASEDIR: 29,
   ACCESS: 34,
+  CREATE: 35,
   INTERRUPT: 36,
   DESTROY: 38,
   BATCH_FORGET: 42,
+  FALLOCATE: 43,
+  RENAME2: 45,
 } as const;
 
 /** `FUSE_INIT` flags (the first 32 bits). */
@@ -44,6 +57,9 @@ export const InitFlag = {
 /** `fuse_open_out.open_flags`. */
 export const FOPEN_KEEP_CACHE = 1 << 1;
 export const FOPEN_CACHE_DIR = 1 << 3;
+
+/** `sizeof(struct fuse_create_in)` (flags, mode, umask, open_flags; protocol 7.12+): the name follows it. */
+export const CREATE_IN_SIZE = 16;
 
 /** `sizeof(struct fuse_in_header)`. */
 export const IN_HEADER_SIZE = 40;

@@ -14,10 +14,12 @@ import { Deadlines } from '../deadlines.js';
 import { Errno, errnoOf, FuseErrno } from '../errno.js';
 import type { FuseConnectionOptions, FuseHandle } from '../fuse-binding.js';
 import { MountStats } from '../mount-stats.js';
+import { LRUCache } from '../../io/lru.js';
 import { TreeCaches, type TreeCacheOptions } from '../tree-caches.js';
 import { runUnmount } from '../unmount-command.js';
 import {
   attrOut,
+  CREATE_IN_SIZE,
   direntSize,
   entryOut,
   FOPEN_CACHE_DIR,
@@ -40,8 +42,48 @@ const debug = debuglog('ocifs:mount');
 /** Pages per request this server asks for (256 × 4 KiB = 1 MiB reads). */
 export const RAW_MAX_PAGES = 256;
 
-/** Options of {@link rawFuseMount} beyond the connection's. */
-export type RawMountOptions = TreeCacheOptions;
+/**
+ * What a tree that is not one immutable image needs from the server (the podman layer store: a
+ * namespace that grows as it is looked up, and `use` creates and `rmdir`s as signals).
+ */
+export interface RawTreeHooks {
+  /**
+   * True for inodes whose name, attributes or listing may change. Replies about them carry no
+   * cache time, the server keeps neither their entries nor their listings, a failed lookup in
+   * such a directory is not remembered, and (with this hook) directory opens are always
+   * answered, so that the kernel caches only the listings of the other directories.
+   */
+  isVolatile?(ino: number): boolean;
+  /**
+   * An open with O_CREAT of a missing `name` in `dirIno`. Nothing can be created in a read-only
+   * tree: the hook must reject with the {@link FuseErrno} to answer (resolving answers EROFS).
+   */
+  create?(dirIno: number, name: string, signal: AbortSignal): Promise<void>;
+  /** An rmdir of `name` in `dirIno`: resolving answers success, a {@link FuseErrno} its errno. */
+  rmdir?(dirIno: number, name: string, signal: AbortSignal): Promise<void>;
+}
+
+/** Options of {@link rawFuseMount} beyond the connection's: cache sizes, and hooks. */
+export interface RawMountOptions extends TreeCacheOptions {
+  hooks?: RawTreeHooks;
+  /** Mount read-write so that creates and rmdirs reach the hooks (every other write is EROFS). */
+  writable?: boolean;
+}
+
+/** Requests that would change the tree: answered EROFS unless a hook takes them. */
+const WRITE_OPS = new Set<number>([
+  Op.SYMLINK,
+  Op.MKNOD,
+  Op.MKDIR,
+  Op.UNLINK,
+  Op.RENAME,
+  Op.LINK,
+  Op.WRITE,
+  Op.SETXATTR,
+  Op.REMOVEXATTR,
+  Op.FALLOCATE,
+  Op.RENAME2,
+]);
 
 interface DirListing {
   names: Buffer[];
@@ -54,8 +96,9 @@ class RawTreeServer {
   readonly stats: MountStats;
   /** Inodes by number (the entries), listings, symlinks, xattrs and file sources. */
   private readonly caches: TreeCaches<number, DirListing>;
-  private readonly parents = new Map<number, number>();
+  private readonly parents = new LRUCache<number, number>({ max: 65_536 });
   private readonly deadlines: Deadlines;
+  private readonly hooks: RawTreeHooks;
   private readonly blockSize: number;
   private readonly nameMax: number;
   device: FuseDevice | undefined;
@@ -70,6 +113,7 @@ class RawTreeServer {
     options: RawMountOptions,
   ) {
     this.caches = new TreeCaches(fs, options);
+    this.hooks = options.hooks ?? {};
     this.stats = stats ?? new MountStats();
     this.deadlines = new Deadlines(conn.operationTimeoutMs);
     const s = fs.statfs();
@@ -85,13 +129,27 @@ class RawTreeServer {
     return ino === this.fs.rootIno ? 1 : ino + 2;
   }
 
+  private volatile(ino: number): boolean {
+    return this.hooks.isVolatile?.(ino) ?? false;
+  }
+
+  /** Seconds the kernel may keep what a reply says of `ino`. */
+  private validFor(ino: number): number {
+    return this.volatile(ino) ? 0 : this.conn.cacheTimeout;
+  }
+
   private async inode(ino: number, signal: AbortSignal): Promise<Inode> {
     let i = this.caches.entries.get(ino);
     if (!i) {
       i = await this.fs.getattr(ino, { signal });
-      this.caches.entries.set(ino, i);
+      if (!this.volatile(ino)) this.caches.entries.set(ino, i);
     }
     return i;
+  }
+
+  private nameAt(body: Buffer, offset: number): string {
+    const end = body.indexOf(0, offset);
+    return body.toString('utf8', offset, end < 0 ? body.length : end);
   }
 
   private attr(i: Inode): AttrFields {
@@ -152,7 +210,7 @@ class RawTreeServer {
 
   private async dispatch(op: number, nodeid: bigint, body: Buffer, signal: AbortSignal): Promise<Buffer | undefined> {
     const ino = this.inoOf(nodeid);
-    const t = this.conn.cacheTimeout;
+    if (WRITE_OPS.has(op) || op === Op.SETATTR) throw new FuseErrno(Errno.EROFS);
     switch (op) {
       case Op.LOOKUP: {
         const name = body.toString('utf8', 0, Math.max(0, body.indexOf(0)));
@@ -161,13 +219,13 @@ class RawTreeServer {
         if (dir.type !== 'dir') throw new FuseErrno(Errno.ENOTDIR);
         const found = await this.fs.lookup(ino, name, { signal });
         // Node 0 with a timeout: the kernel caches the negative entry.
-        if (!found) return entryOut(0, t, undefined);
-        this.caches.entries.set(found.ino, found);
+        if (!found) return entryOut(0, this.validFor(ino), undefined);
+        if (!this.volatile(found.ino)) this.caches.entries.set(found.ino, found);
         if (found.type === 'dir') this.parents.set(found.ino, ino);
-        return entryOut(this.nodeOf(found.ino), t, this.attr(found));
+        return entryOut(this.nodeOf(found.ino), this.validFor(found.ino), this.attr(found));
       }
       case Op.GETATTR:
-        return attrOut(t, this.attr(await this.inode(ino, signal)));
+        return attrOut(this.validFor(ino), this.attr(await this.inode(ino, signal)));
       case Op.READLINK: {
         const i = await this.inode(ino, signal);
         if (i.type !== 'symlink') throw new FuseErrno(Errno.EINVAL);
@@ -186,10 +244,11 @@ class RawTreeServer {
       case Op.READ:
         return this.read(ino, Number(body.readBigUInt64LE(8)), body.readUInt32LE(16), signal);
       case Op.OPENDIR: {
-        if (this.noOpendir) throw new FuseErrno(Errno.ENOSYS);
+        // Without OPENDIR the kernel would cache every listing, the changing ones too.
+        if (this.noOpendir && !this.hooks.isVolatile) throw new FuseErrno(Errno.ENOSYS);
         const i = await this.inode(ino, signal);
         if (i.type !== 'dir') throw new FuseErrno(Errno.ENOTDIR);
-        return openOut(FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR);
+        return openOut(this.volatile(ino) ? 0 : FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR);
       }
       case Op.READDIR:
         return this.readdir(ino, Number(body.readBigUInt64LE(8)), body.readUInt32LE(16), signal);
@@ -225,8 +284,14 @@ class RawTreeServer {
         if (body.readUInt32LE(0) & 2) throw new FuseErrno(Errno.EROFS);
         return undefined;
       }
-      case Op.SETATTR:
+      case Op.CREATE:
+        if (!this.hooks.create) throw new FuseErrno(Errno.EROFS);
+        await this.hooks.create(ino, this.nameAt(body, CREATE_IN_SIZE), signal);
         throw new FuseErrno(Errno.EROFS);
+      case Op.RMDIR:
+        if (!this.hooks.rmdir) throw new FuseErrno(Errno.EROFS);
+        await this.hooks.rmdir(ino, this.nameAt(body, 0), signal);
+        return undefined;
       default:
         throw new FuseErrno(Errno.ENOSYS);
     }
@@ -259,7 +324,7 @@ class RawTreeServer {
       l.modes.push(TYPE_BITS[e.type]);
       if (e.type === 'dir') this.parents.set(e.ino, ino);
     }
-    this.caches.dirs.set(ino, l);
+    if (!this.volatile(ino)) this.caches.dirs.set(ino, l);
     return l;
   }
 
@@ -293,6 +358,7 @@ export async function rawFuseMount(
     mountpoint,
     fsname: conn.fsname,
     allowOther: conn.allowOther,
+    ...(options.writable ? { writable: true } : {}),
     onRequest: (req) => {
       if (req.readUInt32LE(4) === Op.INIT) initSeen();
       server.handle(req);
