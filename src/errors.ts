@@ -109,6 +109,8 @@ export const OCIFS_ERROR_CODES = [
   'ERR_OCIFS_NOT_MOUNTED', // NotMountedError
   'ERR_OCIFS_KERNEL_NEEDS_ONE_LAYER', // KernelNeedsOneLayerError
   'ERR_OCIFS_UNSUPPORTED', // UnknownMountSourceError
+  // runtime
+  'ERR_OCIFS_STORE_ROOT', // StoreRootError
   // serve, web, cli
   'ERR_OCIFS_NOT_A_LAYOUT', // NotALayoutError
   'ERR_OCIFS_NOT_A_PICTURE', // NotAPictureError

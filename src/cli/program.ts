@@ -33,6 +33,7 @@ const COMMANDS: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['mount', 'umount', 'unmount', 'mounts'], load: () => import('./commands/mount.js') },
   { names: ['cache'], load: () => import('./commands/cache.js') },
   { names: ['convert'], load: () => import('./commands/convert.js') },
+  { names: ['store'], load: () => import('./commands/store.js') },
   { names: ['serve-layout'], load: () => import('./commands/serve-layout.js') },
   { names: ['web'], load: () => import('./commands/web.js') },
   { names: ['demo'], load: () => import('./commands/demo.js') },

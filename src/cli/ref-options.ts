@@ -34,8 +34,12 @@ export interface RefFlags {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** Adds the shared REF options to a command; `layerSelection` adds `--layer`/`--digest`. */
-export function addRefOptions(cmd: Command, layerSelection = true): Command {
+/**
+ * Adds the shared REF options to a command; `layerSelection` adds `--layer`/`--digest`;
+ * `perRun` adds the options that belong to one reference and one run (`--username`,
+ * `--password-stdin`, `--stats`), which a daemon serving many registries does not take.
+ */
+export function addRefOptions(cmd: Command, layerSelection = true, perRun = true): Command {
   cmd
     .option('--cache-dir <dir>', 'blob cache directory (env OCIFS_CACHE_DIR; default $XDG_CACHE_HOME/ocifs or ~/.cache/ocifs)')
     .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image (default: this host)');
@@ -44,19 +48,22 @@ export function addRefOptions(cmd: Command, layerSelection = true): Command {
       .option('--layer <n>', 'layer index, 0-based from the bottom; negative counts from the top (-1 = top)')
       .option('--digest <digest>', 'blob by digest (sha256:…)');
   }
-  return cmd
-    .option('--insecure', 'plain HTTP for the named registry (loopback registries always use plain HTTP)')
-    .option('--username <user>', 'registry username (env OCIFS_USERNAME)')
-    .option('--password-stdin', 'read the registry password from stdin (env OCIFS_PASSWORD)')
+  cmd.option('--insecure', 'plain HTTP for the named registry (loopback registries always use plain HTTP)');
+  if (perRun) {
+    cmd
+      .option('--username <user>', 'registry username (env OCIFS_USERNAME)')
+      .option('--password-stdin', 'read the registry password from stdin (env OCIFS_PASSWORD)');
+  }
+  cmd
     .option('--config <file>', 'config file (env OCIFS_CONFIG; default $XDG_CONFIG_HOME/ocifs/config.json or ~/.config/ocifs/config.json)')
     .option('--mirror <registry=url>', 'try this mirror for a registry before the registry itself (repeatable)', collect)
     .option('--deny-private-redirects', 'refuse registry redirects to link-local, metadata, loopback and private addresses')
     .option('--no-cache', 'keep fetched bytes in memory only')
     .option('--verify-first', 'download and verify each blob whole before serving any of its bytes')
     .addOption(new Option('--chunk-size <size>', 'chunk size of new cache entries (default 64K)'))
-    .addOption(new Option('--cache-max-size <size>', 'evict least-recently-used blobs to keep the cache under this size (e.g. 10G)'))
-    .option('--stats', 'on exit, print one JSON line of I/O counters on stderr')
-    .option('--debug', 'print debug logs and error stacks');
+    .addOption(new Option('--cache-max-size <size>', 'evict least-recently-used blobs to keep the cache under this size (e.g. 10G)'));
+  if (perRun) cmd.option('--stats', 'on exit, print one JSON line of I/O counters on stderr');
+  return cmd.option('--debug', 'print debug logs and error stacks');
 }
 
 /** The blob selector of `--layer`/`--digest`; undefined when neither was given. */

@@ -26,6 +26,7 @@ const allowed: Record<string, string[]> = {
   config: ['errors.ts', 'io', 'ref', 'registry'],
   build: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image'],
   mount: ['errors.ts', 'io', 'vfs', 'vfs-types', 'image', 'ref', 'oci', 'registry', 'cache', 'erofs', 'tar', 'config'],
+  runtime: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image', 'config', 'mount'],
   serve: ['errors.ts', 'io', 'ref', 'oci', 'vfs', 'vfs-types', 'image'],
   web: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'tar', 'vfs', 'vfs-types', 'image'],
   // The page runs in a browser: it may use the API's types and nothing of the library.

@@ -1,0 +1,390 @@
+/**
+ * The additional layer store's namespace as one read-only {@link FileSystem}, served over raw
+ * FUSE at the store's root:
+ *
+ * ```
+ * ROOT/                                   lists the references with layers in use
+ *   <base64(ref)>/                        (nested where the encoding holds a `/`)
+ *     <digest>/                           compressed digest, or TOC digest (storage 1.54+)
+ *       diff/                             the layer's tree, overlayfs whiteouts, read lazily
+ *       info                              storage's layer record (JSON)
+ *       blob                              the layer blob, read lazily (podman save / push)
+ *       use                               never exists: creating it counts a use (ENOENT)
+ * ```
+ *
+ * Directories appear when they are looked up; the image is resolved when `diff`, `info` or
+ * `blob` is. `rmdir ROOT/<ref>/<digest>` takes a use back (and answers ENOENT, as
+ * containers/storage expects of a store that counts); at zero the layer is released: its tree
+ * and blob are closed and it leaves the listings (its bytes stay in the blob cache).
+ *
+ * Inode numbers: synthetic entries and layer trees share one space. A tree inode gets a number
+ * of the store's own when it is first seen (layer formats number theirs freely, EROFS up to
+ * 2^49); numbers are never reused, so the server's and the kernel's caches never mix up two
+ * files. The synthetic entries and every tree's root are volatile (never cached), so a path to
+ * a released layer is looked up afresh.
+ *
+ * @packageDocumentation
+ */
+import { constants } from 'node:os';
+import { debuglog } from '../../io/debug-log.js';
+import type { ByteSource, ReadOptions } from '../../io/byte-source.js';
+import { MemorySource } from '../../io/memory-source.js';
+import type { RawTreeHooks } from '../../mount/raw/raw-tree-server.js';
+import { FuseErrno } from '../../mount/errno.js';
+import type { DirEntry, FileSystem, FsStats, Inode } from '../../vfs/types.js';
+import { TYPE_BITS } from '../../vfs/types.js';
+import type { StoreImages, StoreLayer } from './store-images.js';
+import { BLOB_NAME, decodeRef, DIFF_NAME, INFO_NAME, isLayerName, isRefSegment, MAX_ENCODED_REF_LENGTH, USE_NAME } from './store-paths.js';
+
+const debug = debuglog('ocifs:store');
+const E = constants.errno;
+
+/** Directories looked up but holding no layer that are remembered (older ones are forgotten). */
+export const MAX_IDLE_DIRS = 4096;
+
+/** One `<ref>/<digest>` directory. */
+interface LayerDir {
+  key: string;
+  refPath: string;
+  name: string;
+  dirIno: number;
+  infoIno: number;
+  blobIno: number;
+  /** Uses counted by `use` creates minus rmdirs (never below zero). */
+  uses: number;
+  resolving?: Promise<StoreLayer>;
+  layer?: StoreLayer;
+  /** Tree inode numbers: the layer's own → the store's. */
+  inos: Map<number, number>;
+}
+
+type Node =
+  | { kind: 'root' }
+  | { kind: 'ref'; path: string }
+  | { kind: 'layer' | 'info' | 'blob'; dir: LayerDir }
+  | { kind: 'tree'; dir: LayerDir; local: number };
+
+/** What the store reports as it works (one line each; the CLI prints them). */
+export type StoreLog = (line: string) => void;
+
+/** Options of {@link StoreFs}. */
+export interface StoreFsOptions {
+  /** Event lines: layers served, released, failures. */
+  log?: StoreLog;
+}
+
+const ROOT_INO = 1;
+
+/** The store's namespace; see the module note. */
+export class StoreFs implements FileSystem {
+  readonly rootIno = ROOT_INO;
+  private readonly nodes = new Map<number, Node>([[ROOT_INO, { kind: 'root' }]]);
+  private readonly refDirs = new Map<string, number>();
+  private readonly layerDirs = new Map<string, LayerDir>();
+  private nextIno = ROOT_INO + 1;
+  private readonly started = Math.floor(Date.now() / 1000);
+  private readonly log: StoreLog;
+
+  constructor(
+    private readonly images: StoreImages,
+    options: StoreFsOptions = {},
+  ) {
+    this.log = options.log ?? ((line) => debug('%s', line));
+  }
+
+  /** The hooks the raw FUSE server needs for this tree. */
+  hooks(): RawTreeHooks {
+    return {
+      isVolatile: (ino) => {
+        const n = this.nodes.get(ino);
+        return !n || n.kind !== 'tree' || n.dir.layer?.tree.rootIno === n.local;
+      },
+      create: (dirIno, name) => this.create(dirIno, name),
+      rmdir: (dirIno, name) => this.rmdir(dirIno, name),
+    };
+  }
+
+  /** The layers resolved now, with their use counts. */
+  inUse(): { ref: string; digest: string; uses: number }[] {
+    return [...this.layerDirs.values()].filter((d) => d.layer).map((d) => ({ ref: d.layer!.ref, digest: d.name, uses: d.uses }));
+  }
+
+  // ---- FileSystem ----
+
+  async getattr(ino: number, options?: ReadOptions): Promise<Inode> {
+    const n = this.node(ino);
+    switch (n.kind) {
+      case 'root':
+        return this.synthetic(ino, 'dir', 0o700, 0);
+      case 'ref':
+      case 'layer':
+        return this.synthetic(ino, 'dir', 0o500, 0);
+      case 'info':
+        return this.synthetic(ino, 'file', 0o400, (await this.resolve(n.dir)).info.length);
+      case 'blob':
+        return this.synthetic(ino, 'file', 0o400, (await this.resolve(n.dir)).layer.size);
+      case 'tree': {
+        const tree = this.treeOf(n.dir);
+        return this.fromTree(n.dir, await tree.getattr(n.local, options));
+      }
+    }
+  }
+
+  async lookup(dirIno: number, name: string, options?: ReadOptions): Promise<Inode | undefined> {
+    const n = this.node(dirIno);
+    switch (n.kind) {
+      case 'root':
+      case 'ref': {
+        const path = n.kind === 'root' ? '' : n.path;
+        if (n.kind === 'ref' && isLayerName(name)) return this.getattr(this.layerDir(path, name).dirIno);
+        if (!isRefSegment(name) || path.length + 1 + name.length > MAX_ENCODED_REF_LENGTH) return undefined;
+        return this.getattr(this.refDir(path === '' ? name : `${path}/${name}`));
+      }
+      case 'layer':
+        return this.lookupInLayerDir(n.dir, name, options);
+      case 'tree': {
+        const found = await this.treeOf(n.dir).lookup(n.local, name, options);
+        return found && this.fromTree(n.dir, found);
+      }
+      default:
+        throw new FuseErrno(E.ENOTDIR);
+    }
+  }
+
+  async *readdir(dirIno: number, options?: ReadOptions): AsyncIterable<DirEntry> {
+    const n = this.node(dirIno);
+    if (n.kind === 'root' || n.kind === 'ref') {
+      yield* this.listRefDir(n.kind === 'root' ? '' : n.path);
+      return;
+    }
+    if (n.kind === 'layer') {
+      const layer = await this.resolve(n.dir);
+      yield { name: DIFF_NAME, ino: this.treeIno(n.dir, layer.tree.rootIno), type: 'dir' };
+      yield { name: INFO_NAME, ino: n.dir.infoIno, type: 'file' };
+      yield { name: BLOB_NAME, ino: n.dir.blobIno, type: 'file' };
+      return;
+    }
+    if (n.kind !== 'tree') throw new FuseErrno(E.ENOTDIR);
+    for await (const e of this.treeOf(n.dir).readdir(n.local, options)) yield { ...e, ino: this.treeIno(n.dir, e.ino) };
+  }
+
+  async readlink(ino: number, options?: ReadOptions): Promise<string> {
+    const n = this.node(ino);
+    if (n.kind !== 'tree') throw new FuseErrno(E.EINVAL);
+    return this.treeOf(n.dir).readlink(n.local, options);
+  }
+
+  async openFile(ino: number, options?: ReadOptions): Promise<ByteSource> {
+    const n = this.node(ino);
+    if (n.kind === 'info') return new MemorySource((await this.resolve(n.dir)).info);
+    if (n.kind === 'blob') return (await this.resolve(n.dir)).blob();
+    if (n.kind !== 'tree') throw new FuseErrno(E.EISDIR);
+    return this.treeOf(n.dir).openFile(n.local, options);
+  }
+
+  async listxattr(ino: number, options?: ReadOptions): Promise<Map<string, Uint8Array>> {
+    const n = this.node(ino);
+    return n.kind === 'tree' ? this.treeOf(n.dir).listxattr(n.local, options) : new Map();
+  }
+
+  statfs(): FsStats {
+    return { blockSize: 4096, blocks: 0, files: this.nodes.size, nameMax: 255 };
+  }
+
+  /** Releases every layer (the store is stopping). */
+  async close(): Promise<void> {
+    for (const d of [...this.layerDirs.values()]) await this.release(d);
+  }
+
+  // ---- the namespace ----
+
+  private node(ino: number): Node {
+    const n = this.nodes.get(ino);
+    // A number of a released layer, or of a directory forgotten since: the kernel must look again.
+    if (!n) throw new FuseErrno(E.ESTALE);
+    return n;
+  }
+
+  private newIno(node: Node): number {
+    const ino = this.nextIno++;
+    this.nodes.set(ino, node);
+    return ino;
+  }
+
+  private synthetic(ino: number, type: 'dir' | 'file', perm: number, size: number): Inode {
+    return { ino, type, mode: TYPE_BITS[type] | perm, uid: 0, gid: 0, size, mtimeSec: this.started, mtimeNsec: 0, nlink: type === 'dir' ? 2 : 1, rdev: 0 };
+  }
+
+  private refDir(path: string): number {
+    let ino = this.refDirs.get(path);
+    if (ino === undefined) {
+      ino = this.newIno({ kind: 'ref', path });
+      this.refDirs.set(path, ino);
+      this.forgetIdle();
+    }
+    return ino;
+  }
+
+  private layerDir(refPath: string, name: string): LayerDir {
+    const key = `${refPath}\n${name}`;
+    let d = this.layerDirs.get(key);
+    if (!d) {
+      d = { key, refPath, name, dirIno: 0, infoIno: 0, blobIno: 0, uses: 0, inos: new Map() };
+      d.dirIno = this.newIno({ kind: 'layer', dir: d });
+      d.infoIno = this.newIno({ kind: 'info', dir: d });
+      d.blobIno = this.newIno({ kind: 'blob', dir: d });
+      this.layerDirs.set(key, d);
+      this.forgetIdle();
+    }
+    return d;
+  }
+
+  /** Bounds what lookups of names nobody uses leave behind: the oldest idle entries go. */
+  private forgetIdle(): void {
+    if (this.refDirs.size + this.layerDirs.size <= 2 * MAX_IDLE_DIRS) return;
+    const busy = new Set<string>();
+    for (const d of this.layerDirs.values()) if (d.layer || d.resolving || d.uses > 0) for (let p = d.refPath; p; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) busy.add(p);
+    let excess = this.refDirs.size + this.layerDirs.size - MAX_IDLE_DIRS;
+    for (const d of this.layerDirs.values()) {
+      if (excess <= 0) break;
+      if (d.layer || d.resolving || d.uses > 0) continue;
+      this.dropLayerDir(d);
+      excess--;
+    }
+    for (const [path, ino] of this.refDirs) {
+      if (excess <= 0) break;
+      if (busy.has(path)) continue;
+      this.refDirs.delete(path);
+      this.nodes.delete(ino);
+      excess--;
+    }
+  }
+
+  private *listRefDir(path: string): Iterable<DirEntry> {
+    const seen = new Set<string>();
+    const prefix = path === '' ? '' : path + '/';
+    for (const d of this.layerDirs.values()) {
+      if (!d.layer) continue;
+      if (d.refPath === path) {
+        yield { name: d.name, ino: d.dirIno, type: 'dir' };
+        continue;
+      }
+      if (!d.refPath.startsWith(prefix)) continue;
+      const rest = d.refPath.slice(prefix.length);
+      const segment = rest.slice(0, rest.includes('/') ? rest.indexOf('/') : rest.length);
+      if (seen.has(segment)) continue;
+      seen.add(segment);
+      yield { name: segment, ino: this.refDir(prefix + segment), type: 'dir' };
+    }
+  }
+
+  private async lookupInLayerDir(d: LayerDir, name: string, options?: ReadOptions): Promise<Inode | undefined> {
+    if (name !== DIFF_NAME && name !== INFO_NAME && name !== BLOB_NAME) return undefined;
+    const layer = await this.resolve(d);
+    if (name === INFO_NAME) return this.getattr(d.infoIno, options);
+    if (name === BLOB_NAME) return this.getattr(d.blobIno, options);
+    // The first look at the tree opens the layer (reads its TOC or superblock, or indexes it).
+    const first = !d.inos.has(layer.tree.rootIno);
+    try {
+      const root = this.fromTree(d, await layer.tree.getattr(layer.tree.rootIno, options));
+      if (first) this.log(`serving ${layer.ref} layer ${layer.layer.digest} lazily: ${await layer.describe().catch(() => 'format unknown')}`);
+      return root;
+    } catch (err) {
+      this.log(`cannot serve ${layer.ref} layer ${layer.layer.digest}: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  /** The layer a directory names, resolving its image on first use. */
+  private resolve(d: LayerDir): Promise<StoreLayer> {
+    if (d.layer) return Promise.resolve(d.layer);
+    d.resolving ??= this.open(d).then(
+      (layer) => {
+        d.resolving = undefined;
+        if (this.layerDirs.get(d.key) !== d) {
+          // Released while it resolved: give it back at once.
+          void this.images.release(layer);
+          throw new FuseErrno(E.ESTALE);
+        }
+        d.layer = layer;
+        return layer;
+      },
+      (err: unknown) => {
+        d.resolving = undefined;
+        throw err;
+      },
+    );
+    return d.resolving;
+  }
+
+  private async open(d: LayerDir): Promise<StoreLayer> {
+    const ref = decodeRef(d.refPath);
+    if (ref === undefined) {
+      this.log(`${d.refPath}: not the base64 of an image reference`);
+      throw new FuseErrno(E.ENOENT);
+    }
+    try {
+      return await this.images.layer(ref, d.name);
+    } catch (err) {
+      this.log(`cannot serve ${ref} layer ${d.name}: ${(err as Error).message}`);
+      if ((err as { code?: string }).code === 'ERR_OCIFS_INVALID_REFERENCE') throw new FuseErrno(E.ENOENT);
+      throw err;
+    }
+  }
+
+  private treeOf(d: LayerDir): FileSystem {
+    if (!d.layer) throw new FuseErrno(E.ESTALE);
+    return d.layer.tree;
+  }
+
+  private treeIno(d: LayerDir, local: number): number {
+    let ino = d.inos.get(local);
+    if (ino === undefined) {
+      ino = this.newIno({ kind: 'tree', dir: d, local });
+      d.inos.set(local, ino);
+    }
+    return ino;
+  }
+
+  private fromTree(d: LayerDir, inode: Inode): Inode {
+    return { ...inode, ino: this.treeIno(d, inode.ino) };
+  }
+
+  // ---- containers/storage's signals ----
+
+  private async create(dirIno: number, name: string): Promise<void> {
+    const n = this.nodes.get(dirIno);
+    if (n?.kind !== 'layer' || name !== USE_NAME) throw new FuseErrno(E.EROFS);
+    n.dir.uses++;
+    debug('use %s/%s: %d', n.dir.refPath, n.dir.name, n.dir.uses);
+    // "Notification-aware Additional Layer Store must return ENOENT" (containers/storage).
+    throw new FuseErrno(E.ENOENT);
+  }
+
+  private async rmdir(dirIno: number, name: string): Promise<void> {
+    const n = this.nodes.get(dirIno);
+    if (n?.kind !== 'ref') throw new FuseErrno(E.EROFS);
+    const d = this.layerDirs.get(`${n.path}\n${name}`);
+    if (d) {
+      d.uses = Math.max(0, d.uses - 1);
+      debug('release %s/%s: %d', d.refPath, d.name, d.uses);
+      if (d.uses === 0) await this.release(d);
+    }
+    throw new FuseErrno(E.ENOENT);
+  }
+
+  private async release(d: LayerDir): Promise<void> {
+    this.dropLayerDir(d);
+    const layer = d.layer ?? (await d.resolving?.catch(() => undefined));
+    d.layer = undefined;
+    if (!layer) return;
+    this.log(`released ${layer.ref} layer ${d.name}`);
+    await this.images.release(layer);
+  }
+
+  private dropLayerDir(d: LayerDir): void {
+    if (this.layerDirs.get(d.key) === d) this.layerDirs.delete(d.key);
+    for (const ino of [d.dirIno, d.infoIno, d.blobIno, ...d.inos.values()]) this.nodes.delete(ino);
+    d.inos.clear();
+  }
+}
