@@ -41,6 +41,8 @@ export interface FaultRule {
   path?: RegExp;
   /** Only requests with a Range header (true) / without (false). */
   ranged?: boolean;
+  /** Only requests whose User-Agent matches (one client of a shared registry: ocifs, podman). */
+  userAgent?: RegExp;
   fault: Fault;
   /** How many matching requests get the fault (default: all). */
   times?: number;
@@ -60,6 +62,7 @@ export interface ProxyLogEntry {
   /** True when the request came in absolute form (forward proxy use). */
   forward: boolean;
   authorization?: string;
+  userAgent?: string;
 }
 
 export interface FaultProxy {
@@ -84,6 +87,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       if (r.method && r.method !== req.method) continue;
       if (r.path && !r.path.test(path)) continue;
       if (r.ranged !== undefined && r.ranged !== (req.headers.range !== undefined)) continue;
+      if (r.userAgent && !r.userAgent.test(req.headers['user-agent'] ?? '')) continue;
       if (r.times !== undefined && r.used >= r.times) continue;
       if (r.skip !== undefined && r.passed < r.skip) {
         r.passed++;
@@ -108,6 +112,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       bytes: 0,
       forward,
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
     };
     log.push(entry);
     if (fault?.kind === 'reset') {

@@ -9,7 +9,7 @@
  *
  * @packageDocumentation
  */
-import { baseMediaType, MEDIA_TYPE_DOCKER_LAYER_FOREIGN, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_TAR } from '../../oci/index.js';
+import { baseMediaType, MEDIA_TYPE_DOCKER_LAYER_FOREIGN, MEDIA_TYPE_DOCKER_LAYER_GZIP } from '../../oci/index.js';
 import { isDigest } from '../../ref/index.js';
 import { TOC_DIGEST_ANNOTATION, ZSTD_CHUNKED_MANIFEST_CHECKSUM } from '../../tar/index.js';
 import type { BlobInfo } from '../../image/index.js';
@@ -67,9 +67,4 @@ export function layerInfo(layer: BlobInfo, diffId: string | undefined, tocDigest
     compression,
     ...(tocDigest ? { 'toc-digest': tocDigest, ...(diffId ? { flags: { 'expected-layer-diffid': diffId } } : {}) } : {}),
   };
-}
-
-/** True for a plain uncompressed tar layer (its blob is its diff). */
-export function isUncompressedTar(layer: BlobInfo): boolean {
-  return (baseMediaType(layer.mediaType) ?? layer.mediaType) === MEDIA_TYPE_OCI_LAYER_TAR;
 }

@@ -64,9 +64,10 @@ export async function serveStore(options: StoreOptions = {}): Promise<void> {
   const log = options.log ?? (() => {});
   const given = options.root ?? DEFAULT_STORE_ROOT;
   if (process.getuid?.() !== 0) throw new NotRootError(given);
+  // The mount a killed store left answers ENOTCONN: cleared before the directory is touched.
+  await clearStaleStore(await canonicalMountpoint(given), stateDir, log);
   await mkdir(given, { recursive: true, mode: 0o700 });
   const root = await canonicalMountpoint(given);
-  await clearStaleStore(root, stateDir, log);
   await serveMount(
     { mountpoint: root, mode: 'tree', ref: STORE_RECORD_REF, source: { kind: 'image', ref: STORE_RECORD_REF }, stateDir, options: { allowOther: true, fsname: 'ocifs-store' } },
     {

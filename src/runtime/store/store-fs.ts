@@ -4,7 +4,7 @@
  *
  * ```
  * ROOT/                                   lists the references with layers in use
- *   <base64(ref)>/                        (nested where the encoding holds a `/`)
+ *   <base64(ref)>/                        lists the layers in use
  *     <digest>/                           compressed digest, or TOC digest (storage 1.54+)
  *       diff/                             the layer's tree, overlayfs whiteouts, read lazily
  *       info                              storage's layer record (JSON)
@@ -34,7 +34,8 @@ import { FuseErrno } from '../../mount/errno.js';
 import type { DirEntry, FileSystem, FsStats, Inode } from '../../vfs/types.js';
 import { TYPE_BITS } from '../../vfs/types.js';
 import type { StoreImages, StoreLayer } from './store-images.js';
-import { BLOB_NAME, decodeRef, DIFF_NAME, INFO_NAME, isLayerName, isRefSegment, MAX_ENCODED_REF_LENGTH, USE_NAME } from './store-paths.js';
+import { parseReference } from '../../ref/index.js';
+import { BLOB_NAME, decodeRef, DIFF_NAME, INFO_NAME, isLayerName, USE_NAME } from './store-paths.js';
 
 const debug = debuglog('ocifs:store');
 const E = constants.errno;
@@ -45,7 +46,9 @@ export const MAX_IDLE_DIRS = 4096;
 /** One `<ref>/<digest>` directory. */
 interface LayerDir {
   key: string;
-  refPath: string;
+  /** The reference's directory name (its base64) and the reference. */
+  encoded: string;
+  ref: string;
   name: string;
   dirIno: number;
   infoIno: number;
@@ -60,7 +63,7 @@ interface LayerDir {
 
 type Node =
   | { kind: 'root' }
-  | { kind: 'ref'; path: string }
+  | { kind: 'ref'; encoded: string; ref: string }
   | { kind: 'layer' | 'info' | 'blob'; dir: LayerDir }
   | { kind: 'tree'; dir: LayerDir; local: number };
 
@@ -133,13 +136,13 @@ export class StoreFs implements FileSystem {
   async lookup(dirIno: number, name: string, options?: ReadOptions): Promise<Inode | undefined> {
     const n = this.node(dirIno);
     switch (n.kind) {
-      case 'root':
-      case 'ref': {
-        const path = n.kind === 'root' ? '' : n.path;
-        if (n.kind === 'ref' && isLayerName(name)) return this.getattr(this.layerDir(path, name).dirIno);
-        if (!isRefSegment(name) || path.length + 1 + name.length > MAX_ENCODED_REF_LENGTH) return undefined;
-        return this.getattr(this.refDir(path === '' ? name : `${path}/${name}`));
+      case 'root': {
+        const ref = decodeRef(name);
+        if (ref === undefined || !isReference(ref)) return undefined;
+        return this.getattr(this.refDir(name, ref));
       }
+      case 'ref':
+        return isLayerName(name) ? this.getattr(this.layerDir(n, name).dirIno) : undefined;
       case 'layer':
         return this.lookupInLayerDir(n.dir, name, options);
       case 'tree': {
@@ -154,7 +157,7 @@ export class StoreFs implements FileSystem {
   async *readdir(dirIno: number, options?: ReadOptions): AsyncIterable<DirEntry> {
     const n = this.node(dirIno);
     if (n.kind === 'root' || n.kind === 'ref') {
-      yield* this.listRefDir(n.kind === 'root' ? '' : n.path);
+      yield* this.listInUse(n.kind === 'root' ? undefined : n.encoded);
       return;
     }
     if (n.kind === 'layer') {
@@ -215,21 +218,21 @@ export class StoreFs implements FileSystem {
     return { ino, type, mode: TYPE_BITS[type] | perm, uid: 0, gid: 0, size, mtimeSec: this.started, mtimeNsec: 0, nlink: type === 'dir' ? 2 : 1, rdev: 0 };
   }
 
-  private refDir(path: string): number {
-    let ino = this.refDirs.get(path);
+  private refDir(encoded: string, ref: string): number {
+    let ino = this.refDirs.get(encoded);
     if (ino === undefined) {
-      ino = this.newIno({ kind: 'ref', path });
-      this.refDirs.set(path, ino);
+      ino = this.newIno({ kind: 'ref', encoded, ref });
+      this.refDirs.set(encoded, ino);
       this.forgetIdle();
     }
     return ino;
   }
 
-  private layerDir(refPath: string, name: string): LayerDir {
-    const key = `${refPath}\n${name}`;
+  private layerDir(parent: { encoded: string; ref: string }, name: string): LayerDir {
+    const key = `${parent.encoded}\n${name}`;
     let d = this.layerDirs.get(key);
     if (!d) {
-      d = { key, refPath, name, dirIno: 0, infoIno: 0, blobIno: 0, uses: 0, inos: new Map() };
+      d = { key, encoded: parent.encoded, ref: parent.ref, name, dirIno: 0, infoIno: 0, blobIno: 0, uses: 0, inos: new Map() };
       d.dirIno = this.newIno({ kind: 'layer', dir: d });
       d.infoIno = this.newIno({ kind: 'info', dir: d });
       d.blobIno = this.newIno({ kind: 'blob', dir: d });
@@ -242,39 +245,37 @@ export class StoreFs implements FileSystem {
   /** Bounds what lookups of names nobody uses leave behind: the oldest idle entries go. */
   private forgetIdle(): void {
     if (this.refDirs.size + this.layerDirs.size <= 2 * MAX_IDLE_DIRS) return;
+    const held = (d: LayerDir) => d.layer !== undefined || d.resolving !== undefined || d.uses > 0;
     const busy = new Set<string>();
-    for (const d of this.layerDirs.values()) if (d.layer || d.resolving || d.uses > 0) for (let p = d.refPath; p; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) busy.add(p);
+    for (const d of this.layerDirs.values()) if (held(d)) busy.add(d.encoded);
     let excess = this.refDirs.size + this.layerDirs.size - MAX_IDLE_DIRS;
     for (const d of this.layerDirs.values()) {
       if (excess <= 0) break;
-      if (d.layer || d.resolving || d.uses > 0) continue;
+      if (held(d)) continue;
       this.dropLayerDir(d);
       excess--;
     }
-    for (const [path, ino] of this.refDirs) {
+    for (const [encoded, ino] of this.refDirs) {
       if (excess <= 0) break;
-      if (busy.has(path)) continue;
-      this.refDirs.delete(path);
+      if (busy.has(encoded)) continue;
+      this.refDirs.delete(encoded);
       this.nodes.delete(ino);
       excess--;
     }
   }
 
-  private *listRefDir(path: string): Iterable<DirEntry> {
+  /** The references with resolved layers (`encoded` undefined), or the resolved layers of one. */
+  private *listInUse(encoded: string | undefined): Iterable<DirEntry> {
     const seen = new Set<string>();
-    const prefix = path === '' ? '' : path + '/';
     for (const d of this.layerDirs.values()) {
       if (!d.layer) continue;
-      if (d.refPath === path) {
+      if (encoded === undefined) {
+        if (seen.has(d.encoded)) continue;
+        seen.add(d.encoded);
+        yield { name: d.encoded, ino: this.refDir(d.encoded, d.ref), type: 'dir' };
+      } else if (d.encoded === encoded) {
         yield { name: d.name, ino: d.dirIno, type: 'dir' };
-        continue;
       }
-      if (!d.refPath.startsWith(prefix)) continue;
-      const rest = d.refPath.slice(prefix.length);
-      const segment = rest.slice(0, rest.includes('/') ? rest.indexOf('/') : rest.length);
-      if (seen.has(segment)) continue;
-      seen.add(segment);
-      yield { name: segment, ino: this.refDir(prefix + segment), type: 'dir' };
     }
   }
 
@@ -287,7 +288,7 @@ export class StoreFs implements FileSystem {
     const first = !d.inos.has(layer.tree.rootIno);
     try {
       const root = this.fromTree(d, await layer.tree.getattr(layer.tree.rootIno, options));
-      if (first) this.log(`serving ${layer.ref} layer ${layer.layer.digest} lazily: ${await layer.describe().catch(() => 'format unknown')}`);
+      if (first) this.log(await describeServing(layer));
       return root;
     } catch (err) {
       this.log(`cannot serve ${layer.ref} layer ${layer.layer.digest}: ${(err as Error).message}`);
@@ -318,16 +319,10 @@ export class StoreFs implements FileSystem {
   }
 
   private async open(d: LayerDir): Promise<StoreLayer> {
-    const ref = decodeRef(d.refPath);
-    if (ref === undefined) {
-      this.log(`${d.refPath}: not the base64 of an image reference`);
-      throw new FuseErrno(E.ENOENT);
-    }
     try {
-      return await this.images.layer(ref, d.name);
+      return await this.images.layer(d.ref, d.name);
     } catch (err) {
-      this.log(`cannot serve ${ref} layer ${d.name}: ${(err as Error).message}`);
-      if ((err as { code?: string }).code === 'ERR_OCIFS_INVALID_REFERENCE') throw new FuseErrno(E.ENOENT);
+      this.log(`cannot serve ${d.ref} layer ${d.name}: ${(err as Error).message}`);
       throw err;
     }
   }
@@ -356,7 +351,7 @@ export class StoreFs implements FileSystem {
     const n = this.nodes.get(dirIno);
     if (n?.kind !== 'layer' || name !== USE_NAME) throw new FuseErrno(E.EROFS);
     n.dir.uses++;
-    debug('use %s/%s: %d', n.dir.refPath, n.dir.name, n.dir.uses);
+    debug('use %s %s: %d', n.dir.ref, n.dir.name, n.dir.uses);
     // "Notification-aware Additional Layer Store must return ENOENT" (containers/storage).
     throw new FuseErrno(E.ENOENT);
   }
@@ -364,10 +359,10 @@ export class StoreFs implements FileSystem {
   private async rmdir(dirIno: number, name: string): Promise<void> {
     const n = this.nodes.get(dirIno);
     if (n?.kind !== 'ref') throw new FuseErrno(E.EROFS);
-    const d = this.layerDirs.get(`${n.path}\n${name}`);
+    const d = this.layerDirs.get(`${n.encoded}\n${name}`);
     if (d) {
       d.uses = Math.max(0, d.uses - 1);
-      debug('release %s/%s: %d', d.refPath, d.name, d.uses);
+      debug('release %s %s: %d', d.ref, d.name, d.uses);
       if (d.uses === 0) await this.release(d);
     }
     throw new FuseErrno(E.ENOENT);
@@ -386,5 +381,23 @@ export class StoreFs implements FileSystem {
     if (this.layerDirs.get(d.key) === d) this.layerDirs.delete(d.key);
     for (const ino of [d.dirIno, d.infoIno, d.blobIno, ...d.inos.values()]) this.nodes.delete(ino);
     d.inos.clear();
+  }
+}
+
+/** The line that says how a layer is served — loudly when it could not be served lazily. */
+async function describeServing(layer: StoreLayer): Promise<string> {
+  const what = `${layer.ref} layer ${layer.layer.digest}`;
+  const access = await layer.describe().catch(() => undefined);
+  if (!access) return `serving ${what}`;
+  if (access.lazy) return `serving ${what} lazily: ${access.format}`;
+  return `serving ${what} after reading it whole once: ${access.format} (no SOCI index, not eStargz or zstd:chunked)`;
+}
+
+function isReference(ref: string): boolean {
+  try {
+    parseReference(ref);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -31,8 +31,19 @@ export interface StoreLayer {
   readonly tree: FileSystem;
   /** The layer blob, read through the cache. */
   blob(): Promise<ByteSource>;
-  /** How the layer is read (`erofs`, `tar+gzip (soci)` …), once its tree has been opened. */
-  describe(): Promise<string>;
+  /** How the layer is read, once its tree has been opened. */
+  describe(): Promise<LayerAccess>;
+}
+
+/** How a layer's tree is read. */
+export interface LayerAccess {
+  /** `erofs`, `tar+gzip (estargz)`, `tar+gzip (soci)`, `tar+gzip (gzip)` … */
+  format: string;
+  /**
+   * False when opening the tree read the whole layer once: a plain tar+gzip layer (no SOCI
+   * index, not eStargz) is indexed in one pass, a single-frame tar+zstd decompressed once.
+   */
+  lazy: boolean;
 }
 
 interface ImageEntry {
@@ -72,8 +83,8 @@ export class StoreImages {
         blob: () => image.openBlob({ digest: layer.digest }),
         describe: async () => {
           const s = await image.layerSummary({ digest: layer.digest });
-          const access = typeof s.details.access === 'string' && s.details.access !== 'tar' ? ` (${s.details.access})` : '';
-          return s.format + access;
+          const access = typeof s.details.access === 'string' ? s.details.access : undefined;
+          return { format: s.format + (access && access !== 'tar' ? ` (${access})` : ''), lazy: access !== 'gzip' && access !== 'zstd' };
         },
       };
     } catch (err) {

@@ -3,9 +3,10 @@
  * `ROOT/<base64 of the image reference>/<layer digest>/{diff,info,blob,use}`.
  *
  * The reference is encoded with Go's `base64.StdEncoding` (the `+/` alphabet, `=` padding;
- * `drivers/overlay/overlay.go`, getAdditionalLayerPath) and joined into the path as is, so a
- * `/` of the encoding splits it into nested directories: `ROOT/QUJD/REVG/sha256:…` names the
- * reference whose encoding is `QUJD/REVG`. Every prefix of such a path is a directory.
+ * `drivers/overlay/overlay.go`, getAdditionalLayerPath) and joined into the path as is. A `/`
+ * of the encoding would split it into nested directories, but none occurs: a 6-bit group of
+ * all ones (`/`) or `111110` (`+`) needs a byte of `|}~?>` or above 0x7f, and a reference is
+ * made of `[a-z0-9._:@/-]` and uppercase tag letters, so each reference is one directory.
  *
  * @packageDocumentation
  */
@@ -22,7 +23,6 @@ export const USE_NAME = 'use';
 export const MAX_ENCODED_REF_LENGTH = 1368;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const SEGMENT = /^[A-Za-z0-9+=]+$/;
 const ENCODED = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** The directory name containers/storage uses for `ref` (`base64.StdEncoding`). */
@@ -30,15 +30,7 @@ export function encodeRef(ref: string): string {
   return Buffer.from(ref, 'utf8').toString('base64');
 }
 
-/** True when `name` can be one `/`-separated piece of an encoded reference. */
-export function isRefSegment(name: string): boolean {
-  return name.length > 0 && SEGMENT.test(name);
-}
-
-/**
- * The reference an encoded path (its segments joined with `/`) names, or undefined when it is
- * not exactly what {@link encodeRef} makes of some UTF-8 string.
- */
+/** The reference a directory name encodes, or undefined when it is not exactly what {@link encodeRef} makes of a string. */
 export function decodeRef(encoded: string): string | undefined {
   if (encoded.length === 0 || encoded.length > MAX_ENCODED_REF_LENGTH || !ENCODED.test(encoded)) return undefined;
   const bytes = Buffer.from(encoded, 'base64');
