@@ -1,11 +1,12 @@
 // `npm run bench`: every project benchmark in one run, in order — core (issue 2), erofs
-// (issue 3), mount (issue 4), tar (issue 5), index and convert (issue 15), web (issue 16) — each a table of ratios ocifs / peer measured
+// (issue 3), mount (issue 4), tar (issue 5), index and convert (issue 15), web (issue 16), podman (issue 14) — each a
+// table of ratios ocifs / peer measured
 // side by side in this run. A section that fails prints its failure in its table and the
 // others still run. At the end all tables are printed again under a header describing the
 // machine (cores, RAM, kernel, load, node and tool versions), and one combined JSON goes to
 // bench/results/bench-<date>.json.
 //
-//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,convert,web] [--runs N] [--fresh] [--work DIR]
+//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,convert,web,podman] [--runs N] [--fresh] [--work DIR]
 //
 //   --quick   smoke run: 128 MiB core blob, a ~80 MiB / 4,000-file tree, one run each
 //   --only    the named sections only
@@ -26,8 +27,9 @@ import { runMountImageBench } from './mount-image.js';
 import { runTarImageBench, tarRootfs } from './tar-image.js';
 import { runSociIndexBench } from './soci-index.js';
 import { runWebBench } from './web.js';
+import { runPodmanStoreBench } from './podman-store.js';
 
-const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'convert', 'web'] as const;
+const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'convert', 'web', 'podman'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -72,7 +74,7 @@ function version(cmd: string, args: string[]): string {
 }
 
 function machine(): Record<string, string> {
-  const pkgs = ['erofs-utils', 'skopeo', 'umoci', 'docker-registry', 'curl', 'tar', 'fuse3', 'libfuse2'];
+  const pkgs = ['erofs-utils', 'skopeo', 'umoci', 'docker-registry', 'curl', 'tar', 'fuse3', 'libfuse2', 'podman', 'stargz-snapshotter'];
   const deb = version('dpkg-query', ['-W', '-f', '${Package}=${Version} ', ...pkgs]);
   const dirty = version('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']);
   return {
@@ -140,6 +142,9 @@ async function main(): Promise<void> {
       } else if (section === 'web') {
         t = await runWebBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
         t.title = `Web (issue 16): ${t.title}`;
+      } else if (section === 'podman') {
+        t = await runPodmanStoreBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t.title = `Podman (issue 14): ${t.title}`;
       } else if (section === 'tar') {
         // Its own, larger tree (≥ 300 MiB of gzip); the quick tree is shared.
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });

@@ -22,6 +22,8 @@ export interface TestStore {
   restart(extraArgs?: string[]): Promise<void>;
   /** SIGKILL: the mount stays behind, dead (ENOTCONN). */
   kill(): Promise<void>;
+  /** SIGTERM: the store unmounts and exits (restart() starts it again). */
+  halt(): Promise<void>;
   /** Waits until a line matches, or fails after `ms`. */
   waitForLine(re: RegExp, ms?: number): Promise<string>;
   /** SIGTERM (SIGKILL if it hangs), then unmounts whatever is left and deletes the folder. */
@@ -85,6 +87,7 @@ export async function startStore(extraArgs: string[] = []): Promise<TestStore> {
     pid: () => child!.pid!,
     restart: (args = extraArgs) => start(args),
     kill: () => signal('SIGKILL'),
+    halt: () => signal('SIGTERM'),
     waitForLine: (re, ms) => waitForLine(re, ms),
     async stop() {
       await signal('SIGTERM');
