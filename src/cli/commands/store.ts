@@ -8,6 +8,7 @@ import { addRefOptions, imageOptionsOf, type RefFlags } from '../ref-options.js'
 
 interface StoreFlags extends RefFlags {
   root: string;
+  kernelErofs: boolean;
 }
 
 /** Registers `store`. */
@@ -16,7 +17,8 @@ export function register(program: Command): void {
     program
       .command('store')
       .description('serve an additional layer store for podman / CRI-O (containers/storage): layers are mounted lazily from the registry (root)')
-      .option('--root <dir>', 'the store directory that storage.conf names in additionallayerstores ("DIR:ref")', DEFAULT_STORE_ROOT),
+      .option('--root <dir>', 'the store directory that storage.conf names in additionallayerstores ("DIR:ref")', DEFAULT_STORE_ROOT)
+      .option('--no-kernel-erofs', 'serve EROFS layers through the FUSE tree instead of mounting them with the kernel EROFS driver'),
     false,
     false,
   ).action(async (flags: StoreFlags) => {
@@ -24,6 +26,7 @@ export function register(program: Command): void {
     const log = (line: string) => process.stderr.write(`ocifs store: ${line}\n`);
     await serveStore({
       root: flags.root,
+      kernelErofs: flags.kernelErofs,
       image: image as StoreImageOptions,
       log,
       onReady: (r) => log(`serving ${r.mountpoint} (pid ${r.pid}); storage.conf: additionallayerstores = ["${r.mountpoint}:ref"]`),

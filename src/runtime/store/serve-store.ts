@@ -12,7 +12,9 @@
  *
  * @packageDocumentation
  */
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { IoStats } from '../../io/io-stats.js';
 import { openImage, openImageCache, type ImageOptions } from '../../image/index.js';
 import { RegistryClient } from '../../registry/index.js';
@@ -24,6 +26,7 @@ import { serveMount } from '../../mount/serve-mount.js';
 import { defaultStateDir } from '../../mount/state-dir.js';
 import { runUnmount } from '../../mount/unmount-command.js';
 import { StoreRootError } from './errors.js';
+import { KernelLayers } from './kernel-layers.js';
 import { StoreFs, type StoreLog } from './store-fs.js';
 import { StoreImages } from './store-images.js';
 
@@ -46,6 +49,11 @@ export interface StoreOptions {
   stateDir?: string;
   /** Event lines (layers served and released, failures). */
   log?: StoreLog;
+  /**
+   * Mount EROFS layers with the kernel's EROFS driver, `diff` a symlink to the mount (default
+   * true); false serves their trees through the store's FUSE tree like tar layers'.
+   */
+  kernelErofs?: boolean;
   /** Called once the store is mounted. */
   onReady?(record: MountRecord): void;
   /** Aborting it unmounts and returns. */
@@ -68,10 +76,13 @@ export async function serveStore(options: StoreOptions = {}): Promise<void> {
   await clearStaleStore(await canonicalMountpoint(given), stateDir, log);
   await mkdir(given, { recursive: true, mode: 0o700 });
   const root = await canonicalMountpoint(given);
+  const kernel = options.kernelErofs === false ? undefined : new KernelLayers(join(stateDir, 'store-layers', createHash('sha256').update(root).digest('hex').slice(0, 16)));
+  const stale = await kernel?.clearStale();
+  if (stale) log(`cleared ${stale} EROFS layer mount(s) a stopped store left`);
   await serveMount(
     { mountpoint: root, mode: 'tree', ref: STORE_RECORD_REF, source: { kind: 'image', ref: STORE_RECORD_REF }, stateDir, options: { allowOther: true, fsname: 'ocifs-store' } },
     {
-      open: () => openStore(options.image ?? {}, log),
+      open: () => openStore(options.image ?? {}, log, kernel),
       ...(options.onReady ? { onReady: options.onReady } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.handleSignals !== undefined ? { handleSignals: options.handleSignals } : {}),
@@ -93,7 +104,7 @@ async function clearStaleStore(root: string, stateDir: string, log: StoreLog): P
 }
 
 /** The store's tree over one client and one cache, as a mount source. */
-async function openStore(o: StoreImageOptions, log: StoreLog): Promise<OpenedSource> {
+async function openStore(o: StoreImageOptions, log: StoreLog, kernel: KernelLayers | undefined): Promise<OpenedSource> {
   const ioStats = new IoStats();
   const client = new RegistryClient({ ...o.registry, stats: ioStats });
   const cache = await openImageCache(o, ioStats).catch(async (err: unknown) => {
@@ -109,13 +120,14 @@ async function openStore(o: StoreImageOptions, log: StoreLog): Promise<OpenedSou
       ...(o.verifyBeforeServe ? { verifyBeforeServe: true } : {}),
     }),
   );
-  const fs = new StoreFs(images, { log });
+  const fs = new StoreFs(images, { log, ...(kernel ? { kernel } : {}) });
   return {
     fs,
     raw: { hooks: fs.hooks(), writable: true },
     ioStats,
     async close() {
       await fs.close();
+      await kernel?.close();
       await images.close();
       await cache.close();
       await client.close();

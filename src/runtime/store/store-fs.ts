@@ -7,6 +7,7 @@
  *   <base64(ref)>/                        lists the layers in use
  *     <digest>/                           compressed digest, or TOC digest (storage 1.54+)
  *       diff/                             the layer's tree, overlayfs whiteouts, read lazily
+ *                                         (an EROFS layer: a symlink to its kernel mount)
  *       info                              storage's layer record (JSON)
  *       blob                              the layer blob, read lazily (podman save / push)
  *       use                               never exists: creating it counts a use (ENOENT)
@@ -33,6 +34,7 @@ import type { RawTreeHooks } from '../../mount/raw/raw-tree-server.js';
 import { FuseErrno } from '../../mount/errno.js';
 import type { DirEntry, FileSystem, FsStats, Inode } from '../../vfs/types.js';
 import { TYPE_BITS } from '../../vfs/types.js';
+import type { KernelLayers } from './kernel-layers.js';
 import type { StoreImages, StoreLayer } from './store-images.js';
 import { parseReference } from '../../ref/index.js';
 import { BLOB_NAME, decodeRef, DIFF_NAME, INFO_NAME, isLayerName, USE_NAME } from './store-paths.js';
@@ -57,6 +59,9 @@ interface LayerDir {
   uses: number;
   resolving?: Promise<StoreLayer>;
   layer?: StoreLayer;
+  /** An EROFS layer mounted by the kernel: `diff` is a symlink to the mount. */
+  kernel?: Promise<{ ino: number; target: string } | undefined>;
+  linkIno?: number;
   /** Tree inode numbers: the layer's own → the store's. */
   inos: Map<number, number>;
 }
@@ -65,6 +70,7 @@ type Node =
   | { kind: 'root' }
   | { kind: 'ref'; encoded: string; ref: string }
   | { kind: 'layer' | 'info' | 'blob'; dir: LayerDir }
+  | { kind: 'link'; dir: LayerDir; target: string }
   | { kind: 'tree'; dir: LayerDir; local: number };
 
 /** What the store reports as it works (one line each; the CLI prints them). */
@@ -74,6 +80,8 @@ export type StoreLog = (line: string) => void;
 export interface StoreFsOptions {
   /** Event lines: layers served, released, failures. */
   log?: StoreLog;
+  /** Mount EROFS layers with the kernel's EROFS driver (else their trees are served like tar layers'). */
+  kernel?: KernelLayers;
 }
 
 const ROOT_INO = 1;
@@ -87,12 +95,14 @@ export class StoreFs implements FileSystem {
   private nextIno = ROOT_INO + 1;
   private readonly started = Math.floor(Date.now() / 1000);
   private readonly log: StoreLog;
+  private readonly kernel: KernelLayers | undefined;
 
   constructor(
     private readonly images: StoreImages,
     options: StoreFsOptions = {},
   ) {
     this.log = options.log ?? ((line) => debug('%s', line));
+    this.kernel = options.kernel;
   }
 
   /** The hooks the raw FUSE server needs for this tree. */
@@ -126,6 +136,8 @@ export class StoreFs implements FileSystem {
         return this.synthetic(ino, 'file', 0o400, (await this.resolve(n.dir)).info.length);
       case 'blob':
         return this.synthetic(ino, 'file', 0o400, (await this.resolve(n.dir)).layer.size);
+      case 'link':
+        return this.synthetic(ino, 'symlink', 0o777, Buffer.byteLength(n.target));
       case 'tree': {
         const tree = this.treeOf(n.dir);
         return this.fromTree(n.dir, await tree.getattr(n.local, options));
@@ -162,7 +174,8 @@ export class StoreFs implements FileSystem {
     }
     if (n.kind === 'layer') {
       const layer = await this.resolve(n.dir);
-      yield { name: DIFF_NAME, ino: this.treeIno(n.dir, layer.tree.rootIno), type: 'dir' };
+      const link = await n.dir.kernel;
+      yield link ? { name: DIFF_NAME, ino: link.ino, type: 'symlink' } : { name: DIFF_NAME, ino: this.treeIno(n.dir, layer.tree.rootIno), type: 'dir' };
       yield { name: INFO_NAME, ino: n.dir.infoIno, type: 'file' };
       yield { name: BLOB_NAME, ino: n.dir.blobIno, type: 'file' };
       return;
@@ -173,6 +186,7 @@ export class StoreFs implements FileSystem {
 
   async readlink(ino: number, options?: ReadOptions): Promise<string> {
     const n = this.node(ino);
+    if (n.kind === 'link') return n.target;
     if (n.kind !== 'tree') throw new FuseErrno(E.EINVAL);
     return this.treeOf(n.dir).readlink(n.local, options);
   }
@@ -214,7 +228,7 @@ export class StoreFs implements FileSystem {
     return ino;
   }
 
-  private synthetic(ino: number, type: 'dir' | 'file', perm: number, size: number): Inode {
+  private synthetic(ino: number, type: 'dir' | 'file' | 'symlink', perm: number, size: number): Inode {
     return { ino, type, mode: TYPE_BITS[type] | perm, uid: 0, gid: 0, size, mtimeSec: this.started, mtimeNsec: 0, nlink: type === 'dir' ? 2 : 1, rdev: 0 };
   }
 
@@ -284,6 +298,11 @@ export class StoreFs implements FileSystem {
     const layer = await this.resolve(d);
     if (name === INFO_NAME) return this.getattr(d.infoIno, options);
     if (name === BLOB_NAME) return this.getattr(d.blobIno, options);
+    if (this.kernel) {
+      d.kernel ??= this.mountKernel(d, layer, this.kernel);
+      const link = await d.kernel;
+      if (link) return this.getattr(link.ino, options);
+    }
     // The first look at the tree opens the layer (reads its TOC or superblock, or indexes it).
     const first = !d.inos.has(layer.tree.rootIno);
     try {
@@ -293,6 +312,29 @@ export class StoreFs implements FileSystem {
     } catch (err) {
       this.log(`cannot serve ${layer.ref} layer ${layer.layer.digest}: ${(err as Error).message}`);
       throw err;
+    }
+  }
+
+  /**
+   * Mounts an EROFS layer with the kernel and makes `diff` a symlink to it; undefined for other
+   * formats, and when the kernel refuses the image (its tree is then served through FUSE).
+   */
+  private async mountKernel(d: LayerDir, layer: StoreLayer, kernel: KernelLayers): Promise<{ ino: number; target: string } | undefined> {
+    if ((await layer.format()) !== 'erofs') return undefined;
+    const what = `${layer.ref} layer ${layer.layer.digest}`;
+    try {
+      const target = await kernel.mount(d.key, await layer.blob(), `ocifs-store:${layer.layer.digest}`);
+      if (this.layerDirs.get(d.key) !== d) {
+        await kernel.unmount(d.key);
+        throw new FuseErrno(E.ESTALE);
+      }
+      this.log(`serving ${what} lazily: erofs, mounted by the kernel at ${target}`);
+      d.linkIno = this.newIno({ kind: 'link', dir: d, target });
+      return { ino: d.linkIno, target };
+    } catch (err) {
+      if (err instanceof FuseErrno) throw err;
+      this.log(`the kernel did not mount ${what} (${(err as Error).message}); serving its tree through FUSE`);
+      return undefined;
     }
   }
 
@@ -370,6 +412,7 @@ export class StoreFs implements FileSystem {
 
   private async release(d: LayerDir): Promise<void> {
     this.dropLayerDir(d);
+    if (d.kernel) await this.kernel?.unmount(d.key);
     const layer = d.layer ?? (await d.resolving?.catch(() => undefined));
     d.layer = undefined;
     if (!layer) return;
@@ -379,7 +422,7 @@ export class StoreFs implements FileSystem {
 
   private dropLayerDir(d: LayerDir): void {
     if (this.layerDirs.get(d.key) === d) this.layerDirs.delete(d.key);
-    for (const ino of [d.dirIno, d.infoIno, d.blobIno, ...d.inos.values()]) this.nodes.delete(ino);
+    for (const ino of [d.dirIno, d.infoIno, d.blobIno, d.linkIno ?? 0, ...d.inos.values()]) this.nodes.delete(ino);
     d.inos.clear();
   }
 }

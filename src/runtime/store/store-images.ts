@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import type { ByteSource, ReadOptions } from '../../io/byte-source.js';
-import type { BlobInfo, Image } from '../../image/index.js';
+import { detectLayerFormat, type BlobInfo, type Image, type LayerFormat } from '../../image/index.js';
 import type { FileSystem } from '../../vfs/types.js';
 import { OverlayWhiteoutFs } from '../../vfs/overlay-whiteouts.js';
 import { layerInfo, tocDigestOf } from './layer-info.js';
@@ -31,6 +31,8 @@ export interface StoreLayer {
   readonly tree: FileSystem;
   /** The layer blob, read through the cache. */
   blob(): Promise<ByteSource>;
+  /** What the blob holds, from its first bytes (which every way of reading it needs anyway). */
+  format(): Promise<LayerFormat>;
   /** How the layer is read, once its tree has been opened. */
   describe(): Promise<LayerAccess>;
 }
@@ -81,6 +83,7 @@ export class StoreImages {
         info,
         tree,
         blob: () => image.openBlob({ digest: layer.digest }),
+        format: async () => detectLayerFormat(await image.openBlob({ digest: layer.digest }), `${ref} layer ${layer.digest}`, layer.mediaType),
         describe: async () => {
           const s = await image.layerSummary({ digest: layer.digest });
           const access = typeof s.details.access === 'string' ? s.details.access : undefined;
