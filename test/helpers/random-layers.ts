@@ -1,6 +1,26 @@
 // Layer entries for MemoryFs layer stacks: files, directories, OCI whiteouts and opaque markers,
-// and random layers mixing them with overlayfs whiteouts (shared by the merge and whiteout tests).
+// random layers mixing them with overlayfs whiteouts, and a flat view of a tree to compare
+// (shared by the merge and whiteout tests).
 import type { MemoryEntry } from '../../src/vfs/memory-fs.js';
+import type { FileSystem } from '../../src/vfs/types.js';
+import { walk } from '../../src/vfs/walk.js';
+
+const dec = new TextDecoder();
+
+/** path → "type[:content|target]" of every entry below the root. */
+export async function tree(fs: FileSystem): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const e of walk(fs, '/', { includeStart: false })) {
+    let v: string = e.inode.type;
+    if (e.inode.type === 'file') {
+      const src = await fs.openFile(e.inode.ino);
+      v += ':' + dec.decode(await src.read(0, src.size));
+    }
+    if (e.inode.type === 'symlink') v += ':' + (await fs.readlink(e.inode.ino));
+    out[e.relPath] = v;
+  }
+  return out;
+}
 
 export const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'file', content, ...extra }) as MemoryEntry;
 export const dir = (path: string, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'dir', ...extra }) as MemoryEntry;

@@ -13,24 +13,9 @@ import { MemorySource } from '../../src/io/memory-source.js';
 import { TarFileSystem } from '../../src/tar/tar-fs.js';
 import { scanTar } from '../../src/tar/tar-scan.js';
 import { header } from './tar-test-helpers.js';
-import { dir, file, opq, randomLayer, wh } from '../helpers/random-layers.js';
+import { dir, file, opq, randomLayer, tree, wh } from '../helpers/random-layers.js';
 
 const dec = new TextDecoder();
-
-/** path → "type[:content|target]" of every entry below the root. */
-async function tree(fs: FileSystem): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for await (const e of walk(fs, '/', { includeStart: false })) {
-    let v: string = e.inode.type;
-    if (e.inode.type === 'file') {
-      const src = await fs.openFile(e.inode.ino);
-      v += ':' + dec.decode(await src.read(0, src.size));
-    }
-    if (e.inode.type === 'symlink') v += ':' + (await fs.readlink(e.inode.ino));
-    out[e.relPath] = v;
-  }
-  return out;
-}
 
 const layer = (...entries: MemoryEntry[]) => MemoryFs.fromEntries(entries);
 
