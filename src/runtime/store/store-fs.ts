@@ -235,9 +235,9 @@ export class StoreFs implements FileSystem {
   private refDir(encoded: string, ref: string): number {
     let ino = this.refDirs.get(encoded);
     if (ino === undefined) {
+      this.forgetIdle();
       ino = this.newIno({ kind: 'ref', encoded, ref });
       this.refDirs.set(encoded, ino);
-      this.forgetIdle();
     }
     return ino;
   }
@@ -246,21 +246,24 @@ export class StoreFs implements FileSystem {
     const key = `${parent.encoded}\n${name}`;
     let d = this.layerDirs.get(key);
     if (!d) {
+      this.forgetIdle(parent.encoded);
       d = { key, encoded: parent.encoded, ref: parent.ref, name, dirIno: 0, infoIno: 0, blobIno: 0, uses: 0, inos: new Map() };
       d.dirIno = this.newIno({ kind: 'layer', dir: d });
       d.infoIno = this.newIno({ kind: 'info', dir: d });
       d.blobIno = this.newIno({ kind: 'blob', dir: d });
       this.layerDirs.set(key, d);
-      this.forgetIdle();
     }
     return d;
   }
 
-  /** Bounds what lookups of names nobody uses leave behind: the oldest idle entries go. */
-  private forgetIdle(): void {
-    if (this.refDirs.size + this.layerDirs.size <= 2 * MAX_IDLE_DIRS) return;
+  /**
+   * Bounds what lookups of names nobody uses leave behind: before a new entry is made, the
+   * oldest idle entries go (never the reference directory `keep`, in which one is being made).
+   */
+  private forgetIdle(keep?: string): void {
+    if (this.refDirs.size + this.layerDirs.size < 2 * MAX_IDLE_DIRS) return;
     const held = (d: LayerDir) => d.layer !== undefined || d.resolving !== undefined || d.uses > 0;
-    const busy = new Set<string>();
+    const busy = new Set<string>(keep === undefined ? [] : [keep]);
     for (const d of this.layerDirs.values()) if (held(d)) busy.add(d.encoded);
     let excess = this.refDirs.size + this.layerDirs.size - MAX_IDLE_DIRS;
     for (const d of this.layerDirs.values()) {
