@@ -41,8 +41,10 @@ export interface PodmanStoreBenchOptions {
   rootfs?: Rootfs;
 }
 
-const COMMAND = ['cat', '/etc/os-release'];
-const READ_ALL = 'tar c /usr > /dev/null';
+// busybox by its path: the tree's own /usr/bin (the host's dynamic binaries, without their
+// libraries) comes first in PATH.
+const COMMAND = ['/bin/busybox', 'cat', '/etc/os-release'];
+const READ_ALL = '/bin/busybox tar c /usr > /dev/null';
 /** What the cold start reads in the container: the program (busybox) and the files podman and cat open. */
 const START_FILES = ['bin/busybox', 'etc/os-release', 'etc/passwd', 'etc/group'];
 
@@ -114,7 +116,7 @@ function inPodman(pm: TestPodman, line: string): Promise<Timed> {
 
 const runLine = (ref: string, cmd: string) => `podman run --rm --net=none ${ref} ${cmd}`;
 const startLine = (ref: string) => `podman pull --quiet ${ref} > /dev/null && ${runLine(ref, COMMAND.join(' '))}`;
-const readAllLine = (ref: string) => runLine(ref, `sh -c '${READ_ALL}'`);
+const readAllLine = (ref: string) => runLine(ref, `/bin/busybox sh -c '${READ_ALL}'`);
 
 /** Cold start, warm start and a warm read of everything, best of `runs` each. */
 interface Figures {
