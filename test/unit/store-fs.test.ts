@@ -4,7 +4,7 @@
 // `use` create and the rmdir that takes a use back.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serveLayout, type LayoutRegistry } from '../../src/serve/layout-registry.js';
@@ -201,5 +201,22 @@ test('lookups of names nobody uses leave a bounded number of entries', async () 
     assert.deepEqual(await names(fs, fs.rootIno), [encodeRef(ref)]);
   } finally {
     await fs.close();
+  }
+});
+
+test('a tag that moved resolves again: the new image layers are found, the old ones stay served', async () => {
+  const { fs } = newStore();
+  const layout = join(tmp, 'layout');
+  const index = await readFile(join(layout, 'index.json'), 'utf8');
+  try {
+    const old = await lookupPath(fs, [encodeRef(ref), tarDigest, 'diff', 'etc', 'os-release']);
+    // A new push under the same tag.
+    const moved = tarOf({ 'etc/os-release': 'ID=moved\n' });
+    await writeImageLayout(layout, { layers: [{ bytes: moved, mediaType: MT_LAYER_TAR }] });
+    assert.equal(await text(fs, (await lookupPath(fs, [encodeRef(ref), sha256(moved), 'diff', 'etc', 'os-release'])).ino), 'ID=moved\n');
+    assert.equal(await text(fs, old.ino), 'ID=base\n', 'the layer of the old image is still served');
+  } finally {
+    await fs.close();
+    await writeFile(join(layout, 'index.json'), index);
   }
 });

@@ -3,7 +3,8 @@
  * (manifest and config through the registry client, blobs through the shared cache) and kept
  * open while any of its layers is; a layer is found by its compressed digest (containers/storage
  * up to 1.53) or by its TOC digest (1.54+, eStargz and zstd:chunked layers), and its tree is
- * opened once, shown with overlayfs whiteouts.
+ * opened once, shown with overlayfs whiteouts. A digest the resolved image does not have makes
+ * the reference resolve again: a tag that moved (a new push) names new layers.
  *
  * @packageDocumentation
  */
@@ -48,15 +49,16 @@ export interface LayerAccess {
   lazy: boolean;
 }
 
-interface ImageEntry {
-  image: Promise<Image>;
-  /** Layers handed out plus lookups under way; the image closes when it reaches 0. */
+/** A resolved image and the layers of it handed out. */
+interface Held {
+  image: Image;
   holds: number;
 }
 
 /** Resolves references and hands out their layers. */
 export class StoreImages {
-  private readonly images = new Map<string, ImageEntry>();
+  /** The image each reference resolved to last (a tag that moves resolves to a new one). */
+  private readonly current = new Map<string, Promise<Held>>();
 
   constructor(private readonly open: ImageOpener) {}
 
@@ -66,69 +68,108 @@ export class StoreImages {
    * error when the reference cannot be resolved. Give the layer back with {@link release}.
    */
   async layer(ref: string, name: string, options: ReadOptions = {}): Promise<StoreLayer> {
-    const entry = this.hold(ref, options);
+    options.signal?.throwIfAborted();
+    let held = await this.resolve(ref);
+    let found = findLayer(held.image, name);
+    if (!found) {
+      // The tag may have moved since it was resolved (a new push): resolve it once more.
+      let fresh: Held;
+      try {
+        fresh = { image: await this.open(ref, {}), holds: 0 };
+      } catch (err) {
+        await this.closeIfIdle(ref, held);
+        throw err;
+      }
+      if (fresh.image.resolved?.manifestDigest !== held.image.resolved?.manifestDigest) {
+        this.current.set(ref, Promise.resolve(fresh));
+        await this.closeIfIdle(ref, held);
+        held = fresh;
+        found = findLayer(fresh.image, name);
+      } else {
+        await fresh.image.close();
+      }
+    }
+    if (!found) {
+      await this.closeIfIdle(ref, held);
+      throw new LayerNotInImageError(ref, name);
+    }
+    held.holds++;
     try {
-      const image = await entry.image;
-      const found = findLayer(image, name);
-      if (!found) throw new LayerNotInImageError(ref, name);
-      const { layer, byToc } = found;
-      const diffId = image.resolved?.config?.rootfs.diff_ids[layer.index];
-      const info = new TextEncoder().encode(JSON.stringify(layerInfo(layer, diffId, byToc ? name : undefined)) + '\n');
-      // The image's per-layer filesystem: returned at once, opened (read, indexed) on first use.
-      const tree = new OverlayWhiteoutFs(await image.openFileSystem({ digest: layer.digest }));
-      return {
-        ref,
-        name,
-        layer,
-        info,
-        tree,
-        blob: () => image.openBlob({ digest: layer.digest }),
-        format: async () => detectLayerFormat(await image.openBlob({ digest: layer.digest }), `${ref} layer ${layer.digest}`, layer.mediaType),
-        describe: async () => {
-          const s = await image.layerSummary({ digest: layer.digest });
-          const access = typeof s.details.access === 'string' ? s.details.access : undefined;
-          return { format: s.format + (access && access !== 'tar' ? ` (${access})` : ''), lazy: access !== 'gzip' && access !== 'zstd' };
-        },
-      };
+      return await this.makeLayer(ref, name, held, found.layer, found.byToc);
     } catch (err) {
-      await this.drop(ref);
+      held.holds--;
+      await this.closeIfIdle(ref, held);
       throw err;
     }
   }
 
-  /** Gives a layer back; the image closes with its last layer. */
+  /** Gives a layer back; an image closes with its last layer. */
   async release(layer: StoreLayer): Promise<void> {
-    await this.drop(layer.ref);
+    const held = heldOf.get(layer);
+    if (!held) return;
+    heldOf.delete(layer);
+    held.holds--;
+    await this.closeIfIdle(layer.ref, held);
   }
 
   /** Closes every image (the store is stopping). */
   async close(): Promise<void> {
-    const all = [...this.images.values()];
-    this.images.clear();
-    for (const e of all) await e.image.then((i) => i.close(), () => {});
+    const all = [...this.current.values()];
+    this.current.clear();
+    for (const p of all) await p.then((h) => h.image.close(), () => {});
   }
 
-  private hold(ref: string, options: ReadOptions): ImageEntry {
-    let entry = this.images.get(ref);
-    if (!entry) {
-      // Resolved without the caller's signal: other lookups of the image share it.
-      const image = this.open(ref, {});
-      image.catch(() => {});
-      entry = { image, holds: 0 };
-      this.images.set(ref, entry);
+  private resolve(ref: string): Promise<Held> {
+    let p = this.current.get(ref);
+    if (!p) {
+      // Resolved without a caller's signal: every lookup of the reference shares it.
+      const opening = this.open(ref, {}).then((image): Held => ({ image, holds: 0 }));
+      // A failure is not kept: the next lookup tries again (a registry may be back).
+      opening.catch(() => {
+        if (this.current.get(ref) === opening) this.current.delete(ref);
+      });
+      this.current.set(ref, opening);
+      p = opening;
     }
-    options.signal?.throwIfAborted();
-    entry.holds++;
-    return entry;
+    return p;
   }
 
-  private async drop(ref: string): Promise<void> {
-    const entry = this.images.get(ref);
-    if (!entry || --entry.holds > 0) return;
-    this.images.delete(ref);
-    await entry.image.then((i) => i.close(), () => {});
+  /** Closes an image no layer is handed out of (and forgets it, when it is the current one). */
+  private async closeIfIdle(ref: string, held: Held): Promise<void> {
+    if (held.holds > 0) return;
+    const cur = this.current.get(ref);
+    if (cur && (await cur.catch(() => undefined)) === held) this.current.delete(ref);
+    await held.image.close();
+  }
+
+  private async makeLayer(ref: string, name: string, held: Held, layer: BlobInfo, byToc: boolean): Promise<StoreLayer> {
+    const image = held.image;
+    const diffId = image.resolved?.config?.rootfs.diff_ids[layer.index];
+    const info = new TextEncoder().encode(JSON.stringify(layerInfo(layer, diffId, byToc ? name : undefined)) + '\n');
+    // The image's per-layer filesystem: returned at once, opened (read, indexed) on first use.
+    const tree = new OverlayWhiteoutFs(await image.openFileSystem({ digest: layer.digest }));
+    const blob = () => image.openBlob({ digest: layer.digest });
+    const out: StoreLayer = {
+      ref,
+      name,
+      layer,
+      info,
+      tree,
+      blob,
+      format: async () => detectLayerFormat(await blob(), `${ref} layer ${layer.digest}`, layer.mediaType),
+      describe: async () => {
+        const s = await image.layerSummary({ digest: layer.digest });
+        const access = typeof s.details.access === 'string' ? s.details.access : undefined;
+        return { format: s.format + (access && access !== 'tar' ? ` (${access})` : ''), lazy: access !== 'gzip' && access !== 'zstd' };
+      },
+    };
+    heldOf.set(out, held);
+    return out;
   }
 }
+
+/** The image each handed-out layer holds. */
+const heldOf = new WeakMap<StoreLayer, Held>();
 
 /** The layer `name` names, and whether it named it by its TOC digest. */
 function findLayer(image: Image, name: string): { layer: BlobInfo; byToc: boolean } | undefined {
