@@ -62,6 +62,8 @@ interface LayerDir {
   /** An EROFS layer mounted by the kernel: `diff` is a symlink to the mount. */
   kernel?: Promise<{ ino: number; target: string } | undefined>;
   linkIno?: number;
+  /** The log has said how the layer is served. */
+  announced?: boolean;
   /** Tree inode numbers: the layer's own → the store's. */
   inos: Map<number, number>;
 }
@@ -301,22 +303,37 @@ export class StoreFs implements FileSystem {
     const layer = await this.resolve(d);
     if (name === INFO_NAME) return this.getattr(d.infoIno, options);
     if (name === BLOB_NAME) return this.getattr(d.blobIno, options);
+    try {
+      return await this.diffOf(d, layer, options);
+    } catch (err) {
+      if (!(err instanceof FuseErrno)) this.log(`cannot serve ${layer.ref} layer ${layer.layer.digest}: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  /** The `diff` entry: a symlink to the kernel's mount of an EROFS layer, else the tree's root. */
+  private async diffOf(d: LayerDir, layer: StoreLayer, options?: ReadOptions): Promise<Inode> {
     if (this.kernel) {
-      d.kernel ??= this.mountKernel(d, layer, this.kernel);
+      if (!d.kernel) {
+        const mounting = this.mountKernel(d, layer, this.kernel);
+        // A failure to read the blob (a registry away) is tried again at the next lookup.
+        mounting.catch(() => {
+          if (d.kernel === mounting) d.kernel = undefined;
+        });
+        d.kernel = mounting;
+      }
       const link = await d.kernel;
       if (link) return this.getattr(link.ino, options);
     }
     // The first look at the tree opens the layer (reads its TOC or superblock, or indexes it).
-    const first = !d.inos.has(layer.tree.rootIno);
-    try {
-      const root = this.fromTree(d, await layer.tree.getattr(layer.tree.rootIno, options));
-      if (first) this.log(await describeServing(layer));
-      return root;
-    } catch (err) {
-      this.log(`cannot serve ${layer.ref} layer ${layer.layer.digest}: ${(err as Error).message}`);
-      throw err;
+    const root = this.fromTree(d, await layer.tree.getattr(layer.tree.rootIno, options));
+    if (!d.announced) {
+      d.announced = true;
+      this.log(await describeServing(layer));
     }
+    return root;
   }
+
 
   /**
    * Mounts an EROFS layer with the kernel and makes `diff` a symlink to it; undefined for other
