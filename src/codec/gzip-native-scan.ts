@@ -89,7 +89,12 @@ const TRIAL_OUT = 64 * 1024;
  * `8 * p - k` for some k in 0..7 (the unused bits of byte `p - 1`). Each candidate is decoded
  * natively (with `window` as history) and compared with `expected`, the first bytes the block
  * really produced. Returns k when exactly one candidate reproduces them, else undefined (an
- * ambiguous or undecodable boundary; the caller tries a later one).
+ * ambiguous or undecodable boundary; the caller tries a later one) — except when `expected`
+ * is the whole block and several candidates reproduce all of it: that is a stored block (the
+ * bits before it are padding, read as another stored-block header), every such start decodes
+ * the block the same and ends at the same byte, so the smallest k is as good as the others.
+ * Without that, a run of stored blocks (incompressible data: a compressed file, random bytes)
+ * got no checkpoint at all, and reading anything behind it decompressed all of it.
  *
  * Each trial streams its output through one small buffer and stops at the first byte that
  * differs from `expected`; only when several trials reproduce all of `expected` are those
@@ -112,7 +117,9 @@ export function matchBoundaryBits(byteBefore: number, from: Uint8Array, window: 
   for (let k = 0; k < 8; k++) if (reproduces(inputOf(k), window, expected, expected.length, scratch)) matches.push(k);
   if (matches.length <= 1) return matches[0];
   const whole = matches.filter((k) => reproduces(inputOf(k), window, expected, blockLength + 1024, scratch));
-  return whole.length === 1 ? whole[0] : undefined;
+  if (whole.length === 1) return whole[0];
+  // A stored block: every start that decodes all of it is as good as another.
+  return whole.length > 1 && expected.length >= blockLength ? whole[0] : undefined;
 }
 
 /**
