@@ -84,7 +84,10 @@ export class GzipIndexedSource extends SegmentedSource {
     const want = this.segmentEnd(i) - cp.out;
     const startByte = Math.floor(cp.bit / 8);
     const endByte = i + 1 < cps.length ? Math.ceil(cps[i + 1].bit / 8) : this.blob.size;
-    const bytes = await this.blob.read(startByte, endByte - startByte, { signal });
+    // No cache readahead past the span: reading ahead is this source's own business (whole spans,
+    // decoded ahead only while reads keep coming in order), and a blob-level window of up to
+    // 8 MiB behind a program that reads one file would fetch what nothing reads.
+    const bytes = await this.blob.read(startByte, endByte - startByte, { signal, readaheadLimit: endByte });
     this.spansDecoded++;
     if (cp.spanDigest !== undefined) {
       // soci hashes exactly these bytes: up to the next checkpoint's `in`, its partial byte included.
