@@ -178,6 +178,27 @@ test('tar+gzip with no index: served after one pass over the layer, and the log 
   await store.waitForLine(new RegExp(`serving ${img.ref} layer ${img.layers[0].digest} after reading it whole once: tar\\+gzip \\(gzip\\)`));
 });
 
+test('tar+gzip with a SOCI index (ocifs index --push): served lazily from the zTOC, no pass', async () => {
+  await bigRootfs(join(tmp, 'soci-rootfs'), 'soci');
+  await umociImage(join(tmp, 'soci'), 'v1', join(tmp, 'soci-rootfs'));
+  await skopeoPush(join(tmp, 'soci'), 'v1', `${reg.host}/store/soci:v1`);
+  const indexed = await ocifs(['index', `${reg.host}/store/soci:v1`, '--push', '--min-layer-size', '1M', '--span', '1M', '--cache-dir', join(tmp, 'index-cache')]);
+  assert.equal(indexed.code, 0, indexed.stderr);
+  const img = await manifestOf(`${proxy.host}/store/soci:v1`);
+  const from = proxy.log.length;
+  await pm.podmanOk(['pull', '--quiet', img.ref]);
+  const r = await pm.podmanOk(['run', '--rm', '--net=none', img.ref, 'cat', '/etc/os-release']);
+  assert.equal(r.stdout.toString(), 'ID=soci\n');
+  const l = img.layers[0];
+  assert.equal(servedBytes(l.digest, from, false), 0, 'podman fetched the layer');
+  const mine = servedBytes(l.digest, from, true);
+  // Spans of the big file stay unfetched (the source decodes at most two spans ahead of a
+  // program reading in order, here /bin/busybox).
+  const ranges = proxy.log.slice(from).filter((e) => e.path.endsWith(`/blobs/${l.digest}`)).map((e) => e.range);
+  assert.ok(mine < l.size / 2, `the store fetched ${mine} of ${l.size} bytes: ${ranges.join(' ')}`);
+  await store.waitForLine(new RegExp(`serving ${img.ref} layer ${l.digest} lazily: tar\\+gzip \\(soci\\)`));
+});
+
 test('info is the layer record containers/storage reads; blob is the layer, byte for byte', async () => {
   const img = images.esgz;
   const dir = storeLayerPath(store.root, img.ref, img.layers[0].digest);
