@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import type { MountStats } from './mount-stats.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { IoStats } from '../io/io-stats.js';
 import { KernelNeedsOneLayerError, UnknownMountSourceError } from './errors.js';
@@ -45,6 +46,11 @@ export interface OpenedSource {
   digest?: string;
   /** Network counters. */
   ioStats?: IoStats;
+  /**
+   * Counters of what is served, for a source that serves through more mounts than the one made
+   * for it (the layer store's kernel EROFS layers): the mount counts into them too.
+   */
+  stats?: MountStats;
   /** Fills the rest of the blob(s) at low priority (user reads first). */
   prefetch?(options: PrefetchOptions): Promise<void>;
   /** Releases everything the source opened. */

@@ -70,7 +70,7 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
   if (spec.mode === 'kernel' && process.getuid?.() !== 0) throw new NotRootError(mountpoint);
   await checkFuseAvailable();
   const opened = await (options.open ?? openMountSource)(spec.source, spec.mode);
-  const stats = new MountStats();
+  const stats = opened.stats ?? new MountStats();
   let mount: Mount;
   try {
     const mo = { ...spec.options, stats, fsname: spec.options?.fsname ?? `ocifs:${spec.ref}` };

@@ -16,6 +16,7 @@ import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ByteSource, ReadOptions } from '../../io/byte-source.js';
 import { mountKernel, type KernelMount } from '../../mount/mount-kernel.js';
+import { MountStats } from '../../mount/mount-stats.js';
 import { readMountInfo } from '../../mount/mountinfo.js';
 import { runUnmount } from '../../mount/unmount-command.js';
 
@@ -30,6 +31,8 @@ function withoutReadahead(source: ByteSource): ByteSource {
 /** The kernel EROFS mounts of one store, under one directory. */
 export class KernelLayers {
   private readonly mounts = new Map<string, Promise<KernelMount>>();
+  /** What the kernel's EROFS driver read from the layers' blobs. */
+  readonly stats = new MountStats();
 
   /** `dir` holds the mountpoints and the private FUSE directories of the blobs. */
   constructor(readonly dir: string) {}
@@ -62,7 +65,7 @@ export class KernelLayers {
     const mountpoint = join(this.dir, createHash('sha256').update(key).digest('hex').slice(0, 32));
     await mkdir(mountpoint, { recursive: true, mode: 0o700 });
     try {
-      return await mountKernel(withoutReadahead(blob), mountpoint, { backingDir: join(this.dir, 'backing'), fsname });
+      return await mountKernel(withoutReadahead(blob), mountpoint, { backingDir: join(this.dir, 'backing'), fsname, stats: this.stats });
     } catch (err) {
       await rmdir(mountpoint).catch(() => {});
       throw err;

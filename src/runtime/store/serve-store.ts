@@ -125,6 +125,8 @@ async function openStore(o: StoreImageOptions, log: StoreLog, kernel: KernelLaye
     fs,
     raw: { hooks: fs.hooks(), writable: true },
     ioStats,
+    // The record's bytes served count what the kernel read from EROFS layers too.
+    ...(kernel ? { stats: kernel.stats } : {}),
     async close() {
       await fs.close();
       await kernel?.close();
