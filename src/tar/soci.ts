@@ -281,16 +281,20 @@ async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadO
     throw new CorruptIndexError('zTOC', `span holding ${JSON.stringify(e.path)} does not decode: ${(err as Error).message}`, { cause: err });
   });
   const size = readNumber(h, F.size[0], F.size[1]);
-  const name = normalizeTarPath(readString(h, F.name[0], F.name[1]));
+  const raw = readString(h, F.name[0], F.name[1]);
+  const name = normalizeTarPath(raw);
   const prefix = readString(h, F.prefix[0], F.prefix[1]);
-  const full = normalizeTarPath(prefix ? `${prefix}/${readString(h, F.name[0], F.name[1])}` : readString(h, F.name[0], F.name[1]));
+  const full = normalizeTarPath(prefix ? `${prefix}/${raw}` : raw);
+  // A full name field holds the first bytes of a longer name (a GNU long-name record or a pax
+  // path before the header): "./" + a 98-byte path is already over 100 bytes.
+  const truncated = raw.length === F.name[1] && [e.path, `./${e.path}`, `/${e.path}`].some((p) => p.length > raw.length && p.startsWith(raw));
   const typeflag = h[F.typeflag[0]];
   const ok =
     checksumOk(h) &&
     (typeflag === 0x30 || typeflag === 0 || typeflag === 0x37) &&
     // A pax `size` record may stand in for the header's (members over 8 GiB).
     (size === BigInt(e.size) || e.size > 0o77777777777) &&
-    (e.path.length >= 100 || name === e.path || full === e.path);
+    (e.path.length >= 100 || truncated || name === e.path || full === e.path);
   if (!ok) bad('zTOC', `no tar header for ${JSON.stringify(e.path)} before offset ${e.dataOffset}: the zTOC does not match the layer`);
 }
 

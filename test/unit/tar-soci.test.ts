@@ -4,7 +4,7 @@
 // schema, not of interoperability with zTOCs written by soci itself.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, mkdir, readFile } from 'node:fs/promises';
+import { mkdtemp, rm, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemorySource } from '../../src/io/memory-source.js';
@@ -118,4 +118,25 @@ test('SOCI index manifests (v1 and v2) list their zTOCs by layer', () => {
   assert.equal(parseSociIndex(Buffer.from(JSON.stringify(v2))).version, 2);
   assert.throws(() => parseSociIndex(Buffer.from('{"layers": []}')), { code: 'ERR_OCIFS_CORRUPT_INDEX' });
   assert.throws(() => parseSociIndex(Buffer.from('not json')), { code: 'ERR_OCIFS_CORRUPT_INDEX' });
+});
+
+test('a file whose member name ("./" + path) is just over 100 bytes opens (GNU long names, pax)', async () => {
+  // GNU tar of `-C DIR .` names members "./PATH": a path of 98 or 99 bytes makes a 100- or
+  // 101-byte name, kept in a long-name record while the header's name field holds its first
+  // 100 bytes — a truncated name the header check must not take for a mismatch.
+  const tree = join(dir, 'long');
+  const paths = [98, 99, 100, 150].map((n) => `d/${'x'.repeat(n - 'd/'.length - '.txt'.length)}.txt`);
+  await mkdir(join(tree, 'd'), { recursive: true });
+  for (const p of paths) await writeFile(join(tree, p), `${p.length}\n`);
+  for (const format of ['gnu', 'pax']) {
+    const tar = join(dir, `long-${format}.tar`);
+    await runOk('tar', ['-cf', tar, `--format=${format}`, '-C', tree, '.']);
+    const gz = (await runOk('gzip', ['-6', '-c', tar])).stdout;
+    const layer = await openSociLayer(new MemorySource(gz), await buildZtoc(gz));
+    for (const p of paths) {
+      const st = await resolvePath(layer.fs, '/' + p);
+      const src = await layer.fs.openFile(st.ino);
+      assert.equal(Buffer.from(await src.read(0, src.size)).toString(), `${p.length}\n`, `${format} ${p.length}`);
+    }
+  }
 });
