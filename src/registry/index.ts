@@ -2,7 +2,14 @@ export { RegistryClient, type ResolvedImage, type FetchedManifest } from './clie
 export { RegistryTransport, type RegistryRequest } from './registry-transport.js';
 export { EndpointChooser, MIRROR_DOWN_TIME } from './endpoint-chooser.js';
 export { RangeSupport } from './range-support.js';
-export { Transport, MAX_REDIRECTS, type TransportOptions, type HttpMethod, type HttpRequest, type HttpResponse } from './transport.js';
+export {
+  Transport,
+  MAX_REDIRECTS,
+  type TransportOptions,
+  type HttpMethod,
+  type HttpRequest,
+  type HttpResponse,
+} from './transport.js';
 export { listTags, nextFromLink, parseTagsBody, DEFAULT_TAGS_PAGE, MAX_TAGS_PAGE, type ListTagsOptions, type TagsPage } from './tags.js';
 export { RemoteBlobSource, type RemoteBlobSourceOptions } from './remote-blob-source.js';
 export {

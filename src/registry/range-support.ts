@@ -55,7 +55,9 @@ export class RangeSupport {
   /** Records that the endpoint answered a Range request with the whole blob. */
   noteIgnored(ep: Endpoint, repository: string): void {
     const k = key(ep, repository);
-    if (!this.ignored.has(k)) log('%s ignores Range requests for %s: whole-body streaming from now on', ep.base, repository);
+    if (!this.ignored.has(k)) {
+      log('%s ignores Range requests for %s: whole-body streaming from now on', ep.base, repository);
+    }
     this.ignored.add(k);
   }
 }

@@ -115,7 +115,8 @@ test("a part's entry: ocifs/registry resolves and lists the sample with the clie
     try {
       const img = await client.resolve(reg.hostPort + '/ocifs/sample:latest');
       const tags = await client.tags(reg.hostPort + '/ocifs/sample');
-      console.log(JSON.stringify({ layers: img.layers.length, digest: img.manifestDigest.startsWith('sha256:'), tags: tags.tags, requests: client.stats.requests > 0 }));
+      const digest = img.manifestDigest.startsWith('sha256:');
+      console.log(JSON.stringify({ layers: img.layers.length, digest, tags: tags.tags, requests: client.stats.requests > 0 }));
     } finally {
       await client.close();
       await reg.close();

@@ -12,7 +12,17 @@
 // itself is covered with /dev/null, so the dynamic loader cannot load it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { run, runOk, type RunResult } from '../helpers/run.js';
 import { cleanupTempDir, mountTempDir } from '../helpers/mount-safety.js';
@@ -96,8 +106,10 @@ const ENTRIES: Record<string, string> = {
 };
 
 test('every entry of the exports map loads from the installed package, with its types', async () => {
-  const exportsMap = (JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports;
-  const subpaths = Object.keys(exportsMap).filter((k) => k !== './package.json').map((k) => (k === '.' ? 'ocifs' : `ocifs/${k.slice(2)}`));
+  const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  const subpaths = Object.keys(manifest.exports)
+    .filter((k) => k !== './package.json')
+    .map((k) => (k === '.' ? 'ocifs' : `ocifs/${k.slice(2)}`));
   assert.deepEqual(subpaths.sort(), Object.keys(ENTRIES).sort());
   // A program outside the package, resolving `ocifs` through node_modules as a user's does.
   const app = join(root, 'app');
@@ -107,12 +119,18 @@ test('every entry of the exports map loads from the installed package, with its 
   const entries = Object.entries(ENTRIES);
   writeFileSync(
     join(app, 'load.mjs'),
-    `const out = {};\n${entries.map(([spec]) => `out[${JSON.stringify(spec)}] = Object.keys(await import(${JSON.stringify(spec)})).sort();`).join('\n')}\nconsole.log(JSON.stringify(out));\n`,
+    [
+      'const out = {};',
+      ...entries.map(([spec]) => `out[${JSON.stringify(spec)}] = Object.keys(await import(${JSON.stringify(spec)})).sort();`),
+      'console.log(JSON.stringify(out));',
+    ].join('\n'),
   );
   const r = await run(process.execPath, ['load.mjs'], { cwd: app });
   assert.equal(r.code, 0, r.stderr);
   const loaded = JSON.parse(r.stdout.toString()) as Record<string, string[]>;
-  for (const [spec, name] of entries) assert.ok(loaded[spec].includes(name), `${spec} exports ${name}: ${loaded[spec].join(' ')}`);
+  for (const [spec, name] of entries) {
+    assert.ok(loaded[spec].includes(name), `${spec} exports ${name}: ${loaded[spec].join(' ')}`);
+  }
   // The root is the facade, not the whole library: a part's own names stay in its entry.
   assert.ok(!loaded.ocifs.includes('RegistryClient') && !loaded.ocifs.includes('openErofs'), loaded.ocifs.join(' '));
   // Declarations: strict NodeNext resolution through the exports map, library files checked too
@@ -126,15 +144,15 @@ test('every entry of the exports map loads from the installed package, with its 
       `export const all: unknown[] = [${entries.map((_, i) => `e${i}`).join(', ')}];`,
       `export const options: ImageOptions = { cacheDir: '/tmp/x', config: false };`,
       `export const client: RegistryClientOptions = { maxRetries: 1 };`,
-      `export function size(fs: FileSystem, t: RegistryTransport): number { return fs.statfs().blocks + t.retry.maxRetries; }`,
+      `export function size(fs: FileSystem, t: RegistryTransport): number {`,
+      `  return fs.statfs().blocks + t.retry.maxRetries;`,
+      `}`,
     ].join('\n') + '\n',
   );
   const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
-  const check = await run(
-    process.execPath,
-    [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', 'false', '--typeRoots', join(REPO, 'node_modules', '@types'), '--types', 'node', 'use.ts'],
-    { cwd: app },
-  );
+  const tscArgs = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
+  const libs = ['--skipLibCheck', 'false', '--typeRoots', join(REPO, 'node_modules', '@types'), '--types', 'node'];
+  const check = await run(process.execPath, [tsc, ...tscArgs, ...libs, 'use.ts'], { cwd: app });
   assert.equal(check.code, 0, check.stdout.toString() + check.stderr);
 });
 
