@@ -1,95 +1,18 @@
 /**
  * ocifs: read container images in OCI registries on demand.
  *
+ * This entry is the facade most programs need: {@link openImage} and the image it gives, the
+ * read-only file system model with its tools (paths, walks, extraction, the layer merge), byte
+ * sources, references and digests, and every error's base class and codes. Each part of the
+ * library has its own entry besides: `ocifs/registry`, `ocifs/cache`, `ocifs/erofs`,
+ * `ocifs/tar`, `ocifs/codec`, `ocifs/oci`, `ocifs/config`, `ocifs/mount`, `ocifs/build`,
+ * `ocifs/convert`, `ocifs/serve` and `ocifs/web` (and `ocifs/io`, `ocifs/ref`, `ocifs/vfs`,
+ * `ocifs/image`, whose names this one re-exports).
+ *
  * @packageDocumentation
  */
 export * from './errors.js';
 export * from './io/index.js';
 export * from './ref/index.js';
-export * from './oci/index.js';
-export * from './registry/index.js';
-export * from './config/index.js';
-export * from './cache/index.js';
+export * from './vfs/index.js';
 export * from './image/index.js';
-export type { FileSystem, Inode, DirEntry, FileType, FsStats } from './vfs/types.js';
-export { TYPE_BITS, S_IFMT } from './vfs/types.js';
-export {
-  NotADirectoryError,
-  IsADirectoryError,
-  NotASymlinkError,
-  SymlinkLoopError,
-  DeviceNumberError,
-} from './vfs/errors.js';
-export {
-  DirectoryCycleError,
-  UnsafeNameError,
-  ExtractConflictError,
-  InodeRangeError,
-  ExtractIoError,
-  ContentSizeError,
-  ContentDecodeError,
-} from './vfs/tool-errors.js';
-export { makeRdev, splitRdev, MAX_RDEV_MAJOR, MAX_RDEV_MINOR } from './vfs/device.js';
-export { resolvePath, resolveEntry, normalizePath, joinPath, DEFAULT_MAX_SYMLINKS, type ResolveOptions, type ResolvedPath } from './vfs/path.js';
-export { walk, walkDirectories, isSafeName, TreeGuard, DEFAULT_WALK_PREFETCH, type WalkEntry, type WalkOptions, type DirectoryVisit, type DirectoryWalkOptions } from './vfs/walk.js';
-export { extractTree, measureTree, DEFAULT_EXTRACT_CONCURRENCY, type ExtractOptions, type ExtractResult, type ExtractProgress, type ExtractWarning } from './vfs/extract.js';
-export { MergedFileSystem, type MergeLayer, type MergedFileSystemOptions, type WhiteoutFormat } from './vfs/merge.js';
-export { OverlayWhiteoutFs, OVERLAY_OPAQUE_XATTR } from './vfs/overlay-whiteouts.js';
-export { MemoryFs, type MemoryEntry } from './vfs/memory-fs.js';
-export {
-  openErofs,
-  isErofs,
-  ErofsFileSystem,
-  erofsInfo,
-  formatErofsInfo,
-  CorruptErofsError,
-  NotErofsError,
-  UnsupportedErofsError,
-  type ErofsOptions,
-  type ErofsInfo,
-} from './erofs/index.js';
-export {
-  openTarLayer,
-  TarFileSystem,
-  CorruptTarError,
-  CorruptGzipError,
-  CorruptIndexError,
-  CorruptTocError,
-  MemoryIndexStore,
-  type IndexStore,
-  type OpenTarLayerOptions,
-  type TarLayer,
-} from './tar/index.js';
-export { decompress, CorruptCompressedDataError, UnsupportedCodecError, scanZstdFrames, createZstdDecoder } from './codec/index.js';
-export { NotALayoutError } from './oci/errors.js';
-export { serveLayout, type LayoutRegistry, type ServeLayoutOptions } from './serve/layout-registry.js';
-export * from './mount/index.js';
-export {
-  buildZtocs,
-  pushSociIndex,
-  sociIndexManifest,
-  writeZtoc,
-  packGzipZinfo,
-  packTarZinfo,
-  spanDigests,
-  DEFAULT_SOCI_SPAN,
-  DEFAULT_MIN_LAYER_SIZE,
-  type BuildZtocsOptions,
-  type BuiltZtoc,
-  type LayerZtoc,
-  type PushSociOptions,
-  type PushedSociIndex,
-  type ZtocContent,
-} from './build/soci/index.js';
-export {
-  startWebServer,
-  imagePath,
-  DEFAULT_WEB_HOST,
-  NotAPictureError,
-  WebAssetsError,
-  RangeNotSatisfiableError,
-  type WebServer,
-  type WebServerOptions,
-} from './web/index.js';
-export * from './build/index.js';
-export * from './convert/index.js';

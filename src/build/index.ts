@@ -10,3 +10,4 @@ export { ZstdChunkedWriter, ZSTD_CHUNKED_TARSPLIT_POSITION, type ZstdChunkedWrit
 export { DigestingSink, type ByteSink } from './sink.js';
 export { DirHistory, type DirMeta } from './dir-history.js';
 export { UnconvertibleEntryError } from './errors.js';
+export * from './soci/index.js';

@@ -26,7 +26,7 @@ import {
   roundUp,
 } from './format.js';
 import type { ErofsInode } from './inode.js';
-import type { ZExtent } from './zmap.js';
+import type { ZExtent } from './zmap-extent.js';
 
 /** What the map header says about an extent-record inode. */
 export interface ExtentHeader {

@@ -47,48 +47,10 @@ import {
 } from './format.js';
 import type { ErofsInode } from './inode.js';
 import { mapExtentRecords, type ExtentHeader } from './zmap-extents.js';
+import { decodeCompactedBits, decodedType, lookaheadDistance } from './zmap-compact.js';
+import type { ZExtent } from './zmap-extent.js';
 
-/** One decoded extent of a compressed file: `[la, la + llen)` of the file. */
-export type ZExtent =
-  | { kind: 'hole'; la: number; llen: number }
-  | {
-      kind: 'encoded' | 'inline';
-      la: number;
-      llen: number;
-      /** Physical address (unified address space) or, for inline, metadata offset of the pcluster. */
-      pa: number;
-      plen: number;
-      /** `Z_EROFS_COMPRESSION_*`, or SHIFTED / INTERLACED for uncompressed (PLAIN) clusters. */
-      alg: number;
-      /** Only the head of the cluster's decoded data belongs here (`Z_EROFS_LI_PARTIAL_REF`, dedupe). */
-      partialRef: boolean;
-    }
-  | { kind: 'fragment'; la: number; llen: number; /** offset of `la` in the packed inode */ fragmentOff: number };
-
-/** Lcluster type of the last {@link decodeCompactedBits} call (saves an allocation per call). */
-let decodedType = 0;
-
-/** `decode_compactedbits`: the low bits of packed lcluster `idx`; its type goes to `decodedType`. */
-function decodeCompactedBits(dv: DataView, lobits: number, encodebits: number, idx: number): number {
-  const bit = encodebits * idx;
-  const v = dv.getUint32(bit >>> 3, true) >>> (bit & 7);
-  decodedType = (v >>> lobits) & 3;
-  return v & (2 ** lobits - 1);
-}
-
-/** `get_compacted_la_distance`: delta[1] of a compact NONHEAD lcluster. */
-function lookaheadDistance(dv: DataView, lobits: number, encodebits: number, i: number, vcnt: number): number {
-  let d1 = 0;
-  let lo = 0;
-  do {
-    lo = decodeCompactedBits(dv, lobits, encodebits, i);
-    if (decodedType !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) return d1;
-    ++d1;
-  } while (++i < vcnt);
-  // The pack's last NONHEAD stores delta[1] itself.
-  if (!(lo & Z_EROFS_LI_D0_CBLKCNT)) d1 += lo - 1;
-  return Math.max(d1, 1);
-}
+export type { ZExtent } from './zmap-extent.js';
 
 /**
  * Thrown by the synchronous mapping when index bytes it needs are not in memory: the caller

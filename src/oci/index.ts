@@ -1,5 +1,5 @@
 export * from './media-types.js';
-export { BadManifestError, PlatformNotFoundError, InvalidPlatformError } from './errors.js';
+export { BadManifestError, PlatformNotFoundError, InvalidPlatformError, NotALayoutError } from './errors.js';
 export { parseDescriptor, parsePlatformObject, type Descriptor } from './descriptor.js';
 export {
   parseManifestDocument,

@@ -1,7 +1,6 @@
-import { debuglog } from '../io/debug-log.js';
 import { DigestMismatchError } from '../errors.js';
 import type { ExtraBytesSink } from '../io/byte-source.js';
-import { IoStats } from '../io/io-stats.js';
+import type { IoStats } from '../io/io-stats.js';
 import { digestOf, parseDigest } from '../ref/digest.js';
 import { parseReference, type ImageReference } from '../ref/reference.js';
 import {
@@ -25,31 +24,16 @@ import {
   type ManifestDocument,
   type Platform,
 } from '../oci/index.js';
-import { Authenticator, type Access } from './auth.js';
-import { CredentialStore } from './credentials.js';
-import { describe, endpointsFor, endpointUrl, type Endpoint } from './endpoints.js';
-import {
-  BlobUnknownError,
-  HttpStatusError,
-  NetworkError,
-  RegistryError,
-  ShortBodyError,
-  TimeoutError,
-  UnauthorizedError,
-  isRetryableStatus,
-} from './errors.js';
+import { describe, endpointUrl, type Endpoint } from './endpoints.js';
+import { BlobUnknownError, HttpStatusError, ShortBodyError } from './errors.js';
 import * as opt from './options.js';
+import type { CallOptions } from './options.js';
+import { RegistryTransport } from './registry-transport.js';
 import { RemoteBlobSource } from './remote-blob-source.js';
 import { statusError } from './response-errors.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { withRetry } from './retry.js';
 import { listTags, type ListTagsOptions, type TagsPage } from './tags.js';
-import { Transport, type HttpRequest, type HttpResponse } from './transport.js';
 import { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
-
-const log = debuglog('ocifs:registry');
-
-/** How long a mirror that failed with a network error or timeout is skipped (ms). */
-export const MIRROR_DOWN_TIME = 30_000;
 
 /** A manifest or index as fetched: its exact bytes, computed digest and parsed form. */
 export interface FetchedManifest {
@@ -94,65 +78,23 @@ export interface ResolvedImage {
   source: string;
 }
 
-/** Options of every network call. */
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
 /**
  * A client for OCI distribution registries: references → manifests → blobs, with auth,
  * mirrors, retries and verification. One client holds one connection pool; close it when done.
  */
 export class RegistryClient {
-  /** Counters (requests, body bytes, retries). */
+  /** Counters (requests, body bytes, retries); the transport's. */
   readonly stats: IoStats;
-  /** @internal */
-  readonly transport: Transport;
-  /** @internal */
-  readonly retry: RetryPolicy;
-  private readonly hosts: Map<string, opt.RegistryHostConfig>;
-  private readonly auth: Authenticator;
+  /** Endpoint choice, retries, auth and Range memory under every call (see {@link RegistryTransport}). */
+  readonly transport: RegistryTransport;
   private readonly maxManifestSize: number;
   private readonly maxBlobFetch: number;
-  private readonly mirrorDownUntil = new Map<string, number>();
-  /** Endpoint+repository pairs known to answer Range requests with the whole blob. */
-  private readonly rangeIgnored = new Set<string>();
-  /** Endpoint+repository pairs known to honour Range. */
-  private readonly rangeHonoured = new Set<string>();
-  /** First ranged request to an endpoint+repository in flight: others wait for its status. */
-  private readonly rangeProbes = new Map<string, Promise<void>>();
 
-  constructor(private readonly options: opt.RegistryClientOptions = {}) {
-    this.hosts = opt.validateClientOptions(options);
-    this.stats = options.stats ?? new IoStats();
-    this.transport = new Transport({
-      connectTimeout: options.connectTimeout ?? opt.DEFAULT_CONNECT_TIMEOUT,
-      headersTimeout: options.headersTimeout ?? opt.DEFAULT_HEADERS_TIMEOUT,
-      bodyTimeout: options.bodyTimeout ?? opt.DEFAULT_BODY_TIMEOUT,
-      stats: this.stats,
-      userAgent: options.userAgent ?? opt.DEFAULT_USER_AGENT,
-      ...(options.httpProxy !== undefined ? { httpProxy: options.httpProxy } : {}),
-      ...(options.httpsProxy !== undefined ? { httpsProxy: options.httpsProxy } : {}),
-      ...(options.noProxy !== undefined ? { noProxy: options.noProxy } : {}),
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-      ...(options.denyPrivateRedirects ? { denyPrivateRedirects: true } : {}),
-    });
-    this.retry = {
-      maxRetries: options.maxRetries ?? opt.DEFAULT_MAX_RETRIES,
-      baseDelay: options.retryBaseDelay ?? opt.DEFAULT_RETRY_BASE_DELAY,
-      maxDelay: options.retryMaxDelay ?? opt.DEFAULT_RETRY_MAX_DELAY,
-      retryAfterMax: options.retryAfterMax ?? opt.DEFAULT_RETRY_AFTER_MAX,
-    };
+  constructor(options: opt.RegistryClientOptions = {}) {
+    this.transport = new RegistryTransport(options);
+    this.stats = this.transport.stats;
     this.maxManifestSize = options.maxManifestSize ?? DEFAULT_MAX_MANIFEST_SIZE;
     this.maxBlobFetch = options.maxBlobFetch ?? opt.DEFAULT_MAX_BLOB_FETCH;
-    const credentials = new CredentialStore({
-      ...(options.username !== undefined ? { username: options.username } : {}),
-      ...(options.password !== undefined ? { password: options.password } : {}),
-      ...(options.credentialsRegistry !== undefined ? { registry: options.credentialsRegistry } : {}),
-      ...(options.env ? { env: options.env } : {}),
-      ...(options.credentialHelperTimeout ? { helperTimeout: options.credentialHelperTimeout } : {}),
-    });
-    this.auth = new Authenticator(this.transport, credentials);
   }
 
   /**
@@ -219,9 +161,9 @@ export class RegistryClient {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const want = tagOrDigest ?? ref.reference;
     const expected = want.includes(':') ? parseDigest(want) : undefined;
-    return this.withEndpoints(ref, options.signal, async (ep) => {
+    return this.transport.withEndpoints(ref, options.signal, async (ep) => {
       const where = describe(ep, ref.repository);
-      const res = await this.request(ep, ref.repository, {
+      const res = await this.transport.request(ep, ref.repository, {
         url: endpointUrl(ep, `/v2/${ref.repository}/manifests/${want}`),
         headers: { accept: MANIFEST_ACCEPT },
         ...(options.signal ? { signal: options.signal } : {}),
@@ -253,9 +195,9 @@ export class RegistryClient {
     if (descriptor.size !== undefined && descriptor.size > max) {
       throw new BadManifestError(`${ref.registry}/${ref.repository}: blob ${digest.value} is ${descriptor.size} bytes, over the ${max}-byte in-memory limit`);
     }
-    return this.withEndpoints(ref, options.signal, async (ep) => {
+    return this.transport.withEndpoints(ref, options.signal, async (ep) => {
       const where = describe(ep, ref.repository);
-      const res = await this.request(ep, ref.repository, {
+      const res = await this.transport.request(ep, ref.repository, {
         url: endpointUrl(ep, `/v2/${ref.repository}/blobs/${digest.value}`),
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -281,9 +223,9 @@ export class RegistryClient {
   async statBlob(reference: string | ImageReference, digest: string, options: CallOptions = {}): Promise<{ digest: string; size: number }> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const d = parseDigest(digest).value;
-    return this.withEndpoints(ref, options.signal, async (ep) => {
+    return this.transport.withEndpoints(ref, options.signal, async (ep) => {
       const where = describe(ep, ref.repository);
-      const res = await this.request(ep, ref.repository, {
+      const res = await this.transport.request(ep, ref.repository, {
         url: endpointUrl(ep, `/v2/${ref.repository}/blobs/${d}`),
         method: 'HEAD',
         ...(options.signal ? { signal: options.signal } : {}),
@@ -306,7 +248,8 @@ export class RegistryClient {
    */
   origin(reference: string | ImageReference): string {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    return endpointsFor(ref.registry, this.hosts, this.options.insecure === true)
+    return this.transport.endpoints
+      .all(ref.registry)
       .map((ep) => ep.base)
       .join(', then ');
   }
@@ -317,7 +260,7 @@ export class RegistryClient {
    */
   blobSource(reference: string | ImageReference, descriptor: { digest: string; size: number }, options: { onExtraBytes?: ExtraBytesSink } = {}): RemoteBlobSource {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    return new RemoteBlobSource(this, ref, descriptor, options);
+    return new RemoteBlobSource(this.transport, ref, descriptor, options);
   }
 
   /**
@@ -328,12 +271,12 @@ export class RegistryClient {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const d = parseDigest(digest);
     const filter = (list: Descriptor[]) => (options.artifactType ? list.filter((x) => x.artifactType === options.artifactType) : list);
-    return this.withEndpoints(ref, options.signal, async (ep) => {
+    return this.transport.withEndpoints(ref, options.signal, async (ep) => {
       const where = describe(ep, ref.repository);
       const out: Descriptor[] = [];
       let url: URL | undefined = endpointUrl(ep, `/v2/${ref.repository}/referrers/${d.value}`, options.artifactType ? { artifactType: options.artifactType } : {});
       for (let page = 0; url && page < 50; page++) {
-        const res = await this.request(ep, ref.repository, { url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, ...(options.signal ? { signal: options.signal } : {}) });
+        const res = await this.transport.request(ep, ref.repository, { url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, ...(options.signal ? { signal: options.signal } : {}) });
         if (res.status === 404 && page === 0) {
           await this.transport.discard(res);
           return filter(await this.referrersByTag(ep, ref, d.algorithm + '-' + d.hex, options.signal));
@@ -353,7 +296,7 @@ export class RegistryClient {
 
   private async referrersByTag(ep: Endpoint, ref: ImageReference, tag: string, signal?: AbortSignal): Promise<Descriptor[]> {
     const where = describe(ep, ref.repository);
-    const res = await this.request(ep, ref.repository, {
+    const res = await this.transport.request(ep, ref.repository, {
       url: endpointUrl(ep, `/v2/${ref.repository}/manifests/${tag}`),
       headers: { accept: MEDIA_TYPE_OCI_INDEX },
       ...(signal ? { signal } : {}),
@@ -371,16 +314,16 @@ export class RegistryClient {
 
   /** One page of the repository's tags (`/v2/<name>/tags/list`); see {@link listTags}. */
   tags(reference: string | ImageReference, options: ListTagsOptions = {}): Promise<TagsPage> {
-    return listTags(this, typeof reference === 'string' ? parseReference(reference) : reference, options);
+    return listTags(this.transport, typeof reference === 'string' ? parseReference(reference) : reference, options);
   }
 
   /** Checks that a registry answers the API (`GET /v2/`): its status and auth challenges. */
   async ping(registry: string, options: CallOptions = {}): Promise<{ url: string; status: number; challenges: AuthChallenge[] }> {
-    const ep = endpointsFor(registry, this.hosts, this.options.insecure === true).at(-1)!;
+    const ep = this.transport.endpoints.all(registry).at(-1)!;
     const url = endpointUrl(ep, '/v2/');
     const res = await withRetry(
-      () => this.transport.send({ url, ...(options.signal ? { signal: options.signal } : {}) }),
-      this.retry,
+      () => this.transport.http.send({ url, ...(options.signal ? { signal: options.signal } : {}) }),
+      this.transport.retry,
       { ...(options.signal ? { signal: options.signal } : {}), stats: this.stats },
     );
     await this.transport.discard(res);
@@ -390,96 +333,5 @@ export class RegistryClient {
   /** Closes the connection pool. */
   async close(): Promise<void> {
     await this.transport.close();
-  }
-
-  /** @internal The endpoints for a reference (mirrors first), skipping mirrors marked down. */
-  endpoints(ref: ImageReference): Endpoint[] {
-    const now = Date.now();
-    return endpointsFor(ref.registry, this.hosts, this.options.insecure === true).filter((ep) => !ep.mirror || (this.mirrorDownUntil.get(ep.base) ?? 0) <= now);
-  }
-
-  /** @internal Marks a mirror as failing when the error says it is unreachable or broken. */
-  noteEndpointFailure(ep: Endpoint, err: unknown): void {
-    if (!ep.mirror) return;
-    log('mirror %s failed: %s', ep.base, (err as Error).message);
-    if (err instanceof NetworkError || err instanceof TimeoutError || (err instanceof RegistryError && isRetryableStatus(Number(err.data.status)))) {
-      this.mirrorDownUntil.set(ep.base, Date.now() + MIRROR_DOWN_TIME);
-    }
-  }
-
-  /** @internal Whether the endpoint is known to ignore Range for this repository. */
-  ignoresRange(ep: Endpoint, repository: string): boolean {
-    return this.rangeIgnored.has(`${ep.base} ${repository}`);
-  }
-
-  /**
-   * @internal While nothing is known about an endpoint's Range support, the first ranged read
-   * is a probe and concurrent reads wait for its response status (one round trip, once), so a
-   * server that ignores Range sends the whole blob once instead of once per concurrent read.
-   * Returns a `done` callback when the caller is the probe, else a promise to wait for (or
-   * undefined when the answer is known).
-   */
-  rangeProbe(ep: Endpoint, repository: string): { done: () => void } | Promise<void> | undefined {
-    const k = `${ep.base} ${repository}`;
-    if (this.rangeIgnored.has(k) || this.rangeHonoured.has(k)) return undefined;
-    const pending = this.rangeProbes.get(k);
-    if (pending) return pending;
-    let done!: () => void;
-    const p = new Promise<void>((r) => (done = r));
-    this.rangeProbes.set(k, p);
-    return {
-      done: () => {
-        if (this.rangeProbes.get(k) === p) this.rangeProbes.delete(k);
-        done();
-      },
-    };
-  }
-
-  /** @internal Records that the endpoint answered a Range request with 206. */
-  noteRangeHonoured(ep: Endpoint, repository: string): void {
-    this.rangeHonoured.add(`${ep.base} ${repository}`);
-  }
-
-  /** @internal Records that the endpoint answered a Range request with the whole blob. */
-  noteRangeIgnored(ep: Endpoint, repository: string): void {
-    const k = `${ep.base} ${repository}`;
-    if (!this.rangeIgnored.has(k)) log('%s ignores Range requests for %s: whole-body streaming from now on', ep.base, repository);
-    this.rangeIgnored.add(k);
-  }
-
-  /**
-   * @internal Runs `fn` on each endpoint in turn (mirrors, then the registry), with retries
-   * on each; a failing mirror falls through to the next. The registry's error is final.
-   */
-  async withEndpoints<T>(ref: ImageReference, signal: AbortSignal | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
-    for (const ep of this.endpoints(ref)) {
-      try {
-        return await withRetry(() => fn(ep), this.retry, { ...(signal ? { signal } : {}), stats: this.stats, log: (m) => log('%s: %s', ep.base, m) });
-      } catch (err) {
-        if (!ep.mirror || signal?.aborted) throw err;
-        this.noteEndpointFailure(ep, err);
-      }
-    }
-    throw new Error('unreachable: the registry itself is always the last endpoint');
-  }
-
-  /**
-   * @internal Sends a request to an endpoint with auth: pre-emptive when a challenge is known,
-   * else answering a 401 once (a refused cached token is replaced by a fresh one). `access`
-   * asks for a push-scoped token (and pull on a mount's source repository).
-   */
-  async request(ep: Endpoint, repository: string, req: Omit<HttpRequest, 'authorization'> & { access?: Access }): Promise<HttpResponse> {
-    const { access, ...http } = req;
-    // An upload's Location may name another host (blob storage): it gets no credentials.
-    if (req.url.origin !== new URL(ep.base).origin) return this.transport.send(http);
-    const authorization = await this.auth.cached(ep, repository, req.signal, access);
-    let res = await this.transport.send({ ...http, ...(authorization ? { authorization } : {}) });
-    if (res.status !== 401) return res;
-    await this.transport.discard(res);
-    const next = await this.auth.onUnauthorized(ep, repository, res.headers['www-authenticate'], req.signal, access);
-    if (next === undefined) throw new UnauthorizedError(`${describe(ep, repository)}: the registry requires authentication ocifs cannot answer`, { data: { status: 401 } });
-    res = await this.transport.send({ ...http, authorization: next });
-    if (res.status === 401) throw statusError(res, await this.transport.discard(res), { where: describe(ep, repository), kind: 'other' });
-    return res;
   }
 }

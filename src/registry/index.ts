@@ -1,4 +1,15 @@
-export { RegistryClient, MIRROR_DOWN_TIME, type ResolvedImage, type FetchedManifest, type CallOptions } from './client.js';
+export { RegistryClient, type ResolvedImage, type FetchedManifest } from './client.js';
+export { RegistryTransport, type RegistryRequest } from './registry-transport.js';
+export { EndpointChooser, MIRROR_DOWN_TIME } from './endpoint-chooser.js';
+export { RangeSupport } from './range-support.js';
+export {
+  Transport,
+  MAX_REDIRECTS,
+  type TransportOptions,
+  type HttpMethod,
+  type HttpRequest,
+  type HttpResponse,
+} from './transport.js';
 export { listTags, nextFromLink, parseTagsBody, DEFAULT_TAGS_PAGE, MAX_TAGS_PAGE, type ListTagsOptions, type TagsPage } from './tags.js';
 export { RemoteBlobSource, type RemoteBlobSourceOptions } from './remote-blob-source.js';
 export {
@@ -12,6 +23,7 @@ export {
   DEFAULT_MAX_BLOB_FETCH,
   DEFAULT_USER_AGENT,
   normaliseMirrorUrl,
+  type CallOptions,
   type RegistryClientOptions,
   type RegistryHostConfig,
 } from './options.js';

@@ -133,3 +133,8 @@ export function validateClientOptions(o: RegistryClientOptions): Map<string, Reg
   }
   return hosts;
 }
+
+/** Options of every network call. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}

@@ -3,12 +3,12 @@ import type { ByteSource, ExtraBytesSink, ReadOptions } from '../io/byte-source.
 import { clampRead } from '../io/check-range.js';
 import { parseDigest } from '../ref/digest.js';
 import type { ImageReference } from '../ref/reference.js';
-import type { RegistryClient } from './client.js';
 import { describe, endpointUrl, type Endpoint } from './endpoints.js';
 import { isRetryable, RangeResponseError, ShortBodyError } from './errors.js';
 import { parseContentRange } from './content-range.js';
 import { FullBodyStream } from './full-body-stream.js';
 import { statusError } from './response-errors.js';
+import type { RegistryTransport } from './registry-transport.js';
 import { withRetry } from './retry.js';
 import { destroyBody, mapHttpError, type HttpResponse } from './transport.js';
 import { abortable } from './auth.js';
@@ -38,7 +38,8 @@ export class RemoteBlobSource implements ByteSource {
   private readonly closer = new AbortController();
 
   constructor(
-    private readonly client: RegistryClient,
+    /** The transport of the client the source came from (endpoints, retries, auth, Range memory). */
+    private readonly transport: RegistryTransport,
     /** The image the blob belongs to. */
     readonly ref: ImageReference,
     descriptor: { digest: string; size: number },
@@ -56,17 +57,17 @@ export class RemoteBlobSource implements ByteSource {
     const n = clampRead(offset, length, this.size);
     if (n === 0) return new Uint8Array(0);
     const signal = options.signal;
-    const eps = this.client.endpoints(this.ref).filter((ep) => !this.badMirrors.has(ep.base));
+    const eps = this.transport.endpoints.usable(this.ref).filter((ep) => !this.badMirrors.has(ep.base));
     for (const ep of eps) {
       try {
-        return await withRetry(() => this.readOnce(ep, offset, n, signal), this.client.retry, {
+        return await withRetry(() => this.readOnce(ep, offset, n, signal), this.transport.retry, {
           ...(signal ? { signal } : {}),
-          stats: this.client.stats,
+          stats: this.transport.stats,
         });
       } catch (err) {
         if (!ep.mirror || signal?.aborted || this.closer.signal.aborted) throw err;
         this.badMirrors.add(ep.base);
-        this.client.noteEndpointFailure(ep, err);
+        this.transport.endpoints.noteFailure(ep, err);
       }
     }
     throw new Error('unreachable: the registry itself is always the last endpoint');
@@ -89,16 +90,16 @@ export class RemoteBlobSource implements ByteSource {
     const reqSignal = signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
     const cursor: StreamCursor = { pos: offset };
     const end = offset + n;
-    const eps = this.client.endpoints(this.ref).filter((ep) => !this.badMirrors.has(ep.base));
+    const eps = this.transport.endpoints.usable(this.ref).filter((ep) => !this.badMirrors.has(ep.base));
     try {
       for (const ep of eps) {
         try {
           for (;;) {
             const from = cursor.pos;
             try {
-              await withRetry(() => this.streamOnce(ep, cursor, end, sink, reqSignal), this.client.retry, {
+              await withRetry(() => this.streamOnce(ep, cursor, end, sink, reqSignal), this.transport.retry, {
                 ...(signal ? { signal } : {}),
-                stats: this.client.stats,
+                stats: this.transport.stats,
               });
               return;
             } catch (err) {
@@ -110,7 +111,7 @@ export class RemoteBlobSource implements ByteSource {
         } catch (err) {
           if (err instanceof SinkFailure || !ep.mirror || reqSignal.aborted) throw err;
           this.badMirrors.add(ep.base);
-          this.client.noteEndpointFailure(ep, err);
+          this.transport.endpoints.noteFailure(ep, err);
         }
       }
     } catch (err) {
@@ -124,26 +125,26 @@ export class RemoteBlobSource implements ByteSource {
   private async streamOnce(ep: Endpoint, cursor: StreamCursor, end: number, sink: BodySink, signal: AbortSignal): Promise<void> {
     if (this.closer.signal.aborted) throw new AbortedError({ cause: 'source closed' });
     const whole = cursor.pos === 0 && end === this.size;
-    const ranged = !whole && !this.client.ignoresRange(ep, this.ref.repository);
+    const ranged = !whole && !this.transport.ranges.ignores(ep, this.ref.repository);
     const res = await this.get(ep, ranged ? `bytes=${cursor.pos}-${end - 1}` : undefined, signal);
     if (res.status !== 200 && res.status !== 206) throw await this.failedResponse(ep, res, cursor.pos, end);
     if (res.status === 206 && !ranged) {
       destroyBody(res.body);
       throw new RangeResponseError(`${this.where(ep)}: HTTP 206 to a request without Range`, { retryable: true, data: { status: 206 } });
     }
-    const transport = this.client.transport;
+    const http = this.transport.http;
     const outcome = await consumeBlobResponse(res, cursor, {
       size: this.size,
       end,
       ranged,
       sink,
       ...(this.options.onExtraBytes ? { extra: this.options.onExtraBytes } : {}),
-      count: (b) => transport.count(b, 0),
+      count: (b) => http.count(b, 0),
       where: this.where(ep),
       signal,
     });
-    if (outcome === 'ignored') this.client.noteRangeIgnored(ep, this.ref.repository);
-    else if (ranged) this.client.noteRangeHonoured(ep, this.ref.repository);
+    if (outcome === 'ignored') this.transport.ranges.noteIgnored(ep, this.ref.repository);
+    else if (ranged) this.transport.ranges.noteHonoured(ep, this.ref.repository);
   }
 
   /** Stops running streams; later reads reject. */
@@ -160,7 +161,7 @@ export class RemoteBlobSource implements ByteSource {
     for (const s of this.streams) {
       if (s.endpoint.base === ep.base && s.canServe(offset, n)) return s.wait(offset, n, signal);
     }
-    if (this.client.ignoresRange(ep, this.ref.repository)) {
+    if (this.transport.ranges.ignores(ep, this.ref.repository)) {
       // Whole-body mode: share one stream (even while its headers are pending) among reads.
       for (let tries = 0; tries < 3; tries++) {
         const pending = this.pendingStreams.get(ep.base) ?? this.openStream(ep);
@@ -170,7 +171,7 @@ export class RemoteBlobSource implements ByteSource {
       }
       throw new RangeResponseError(`${this.where(ep)}: could not join a whole-body stream`, { retryable: true });
     }
-    const probe = this.client.rangeProbe(ep, this.ref.repository);
+    const probe = this.transport.ranges.probe(ep, this.ref.repository);
     if (probe instanceof Promise) {
       await (signal ? abortable(probe, signal) : probe);
       return this.readOnce(ep, offset, n, signal);
@@ -187,11 +188,11 @@ export class RemoteBlobSource implements ByteSource {
       }
     }
     if (res.status === 206) {
-      this.client.noteRangeHonoured(ep, this.ref.repository);
+      this.transport.ranges.noteHonoured(ep, this.ref.repository);
       return this.readPartial(ep, res, offset, n, reqSignal);
     }
     if (res.status === 200) {
-      this.client.noteRangeIgnored(ep, this.ref.repository);
+      this.transport.ranges.noteIgnored(ep, this.ref.repository);
       return this.startStream(ep, res).wait(offset, n, signal);
     }
     throw await this.failedResponse(ep, res, offset, offset + n);
@@ -202,7 +203,7 @@ export class RemoteBlobSource implements ByteSource {
    * body discarded): an unsatisfiable range (416) says so, anything else is a status error.
    */
   private async failedResponse(ep: Endpoint, res: HttpResponse, offset: number, end: number): Promise<Error> {
-    const body = await this.client.transport.discard(res);
+    const body = await this.transport.discard(res);
     if (res.status === 416) {
       return new RangeResponseError(`${this.where(ep)}: range ${offset}-${end - 1} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`, {
         data: { status: 416, offset, length: end - offset, size: this.size, contentRange: res.header('content-range') },
@@ -216,7 +217,7 @@ export class RemoteBlobSource implements ByteSource {
     const p = (async () => {
       const res = await this.get(ep, undefined, this.closer.signal);
       if (res.status !== 200) {
-        throw statusError(res, await this.client.transport.discard(res), { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
+        throw statusError(res, await this.transport.discard(res), { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
       }
       return this.startStream(ep, res);
     })();
@@ -230,7 +231,7 @@ export class RemoteBlobSource implements ByteSource {
   }
 
   private get(ep: Endpoint, range: string | undefined, signal: AbortSignal): Promise<HttpResponse> {
-    return this.client.request(ep, this.ref.repository, {
+    return this.transport.request(ep, this.ref.repository, {
       url: endpointUrl(ep, `/v2/${this.ref.repository}/blobs/${this.digest}`),
       headers: range ? { range } : {},
       signal,
@@ -245,11 +246,11 @@ export class RemoteBlobSource implements ByteSource {
         data: { status: 200, contentLength: len, size: this.size },
       });
     }
-    const transport = this.client.transport;
+    const http = this.transport.http;
     const stream: FullBodyStream = new FullBodyStream(ep, res.body, {
       size: this.size,
       ...(this.options.onExtraBytes ? { sink: this.options.onExtraBytes } : {}),
-      count: (b) => transport.count(b, 0),
+      count: (b) => http.count(b, 0),
       mapError: (err) => mapHttpError(err, res.url, undefined, true),
       onDone: () => this.streams.delete(stream),
       where: this.where(ep),
@@ -286,7 +287,7 @@ export class RemoteBlobSource implements ByteSource {
     let got = 0;
     try {
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        this.client.transport.count(chunk.byteLength, 0);
+        this.transport.http.count(chunk.byteLength, 0);
         if (got + chunk.byteLength > n) {
           destroyBody(res.body);
           throw new RangeResponseError(`${where}: 206 body is longer than the ${n} bytes of its Content-Range`, { retryable: true, data: { offset, length: n } });

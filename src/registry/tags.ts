@@ -9,7 +9,8 @@
 import { InvalidOptionError } from '../errors.js';
 import type { ImageReference } from '../ref/reference.js';
 import { BadManifestError } from '../oci/index.js';
-import type { RegistryClient, CallOptions } from './client.js';
+import type { CallOptions } from './options.js';
+import type { RegistryTransport } from './registry-transport.js';
 import { describe, endpointUrl } from './endpoints.js';
 import { statusError } from './response-errors.js';
 
@@ -62,18 +63,18 @@ export function parseTagsBody(bytes: Uint8Array, where: string): { name: string;
 }
 
 /** Lists one page of the repository's tags (the reference's tag and digest are ignored). */
-export async function listTags(client: RegistryClient, ref: ImageReference, options: ListTagsOptions = {}): Promise<TagsPage> {
+export async function listTags(transport: RegistryTransport, ref: ImageReference, options: ListTagsOptions = {}): Promise<TagsPage> {
   const n = options.n ?? DEFAULT_TAGS_PAGE;
   if (!Number.isInteger(n) || n < 1 || n > MAX_TAGS_PAGE) throw new InvalidOptionError('n', `${n} is not an integer from 1 to ${MAX_TAGS_PAGE}`);
   const query: Record<string, string> = { n: String(n), ...(options.last ? { last: options.last } : {}) };
-  return client.withEndpoints(ref, options.signal, async (ep) => {
+  return transport.withEndpoints(ref, options.signal, async (ep) => {
     const where = describe(ep, ref.repository);
-    const res = await client.request(ep, ref.repository, {
+    const res = await transport.request(ep, ref.repository, {
       url: endpointUrl(ep, `/v2/${ref.repository}/tags/list`, query),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    if (res.status !== 200) throw statusError(res, await client.transport.discard(res), { where, kind: 'other' });
-    const bytes = await client.transport.readAll(res, MAX_TAGS_BODY, () => new BadManifestError(`${where}: tags list larger than ${MAX_TAGS_BODY} bytes`), options.signal);
+    if (res.status !== 200) throw statusError(res, await transport.discard(res), { where, kind: 'other' });
+    const bytes = await transport.readAll(res, MAX_TAGS_BODY, () => new BadManifestError(`${where}: tags list larger than ${MAX_TAGS_BODY} bytes`), options.signal);
     const body = parseTagsBody(bytes, where);
     const next = nextFromLink(res.header('link'));
     return { name: body.name || ref.repository, tags: body.tags, ...(next !== undefined && next !== options.last ? { next } : {}) };

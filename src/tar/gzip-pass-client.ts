@@ -12,10 +12,18 @@ import { fileURLToPath } from 'node:url';
 import { AbortedError, isOcifsErrorCode, OcifsError } from '../errors.js';
 import { CorruptGzipError, CorruptTarError, UnsupportedLayerError } from './errors.js';
 import type { GzipIndex } from './gzip-index.js';
-import { passInflater, type GzipIndexOptions } from './gzip-indexer.js';
+import type { TarParserOptions } from './tar-parser.js';
 import type { FromWorker } from './gzip-pass-worker.js';
 
 const debug = debuglog('ocifs:gzip');
+
+/** What the worker pass needs of the indexer's options (the inflater already chosen). */
+export interface PassWorkerOptions extends Omit<TarParserOptions, 'totalSize'> {
+  inflater: 'native' | 'pako';
+  /** Progress: compressed bytes processed and the blob size. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
 
 /** Compressed pieces sent but not yet processed by the worker. */
 const MAX_IN_FLIGHT = 4;
@@ -49,7 +57,7 @@ function rebuildError(e: { name: string; code?: string; message: string; data?: 
  * Runs the pass in a worker. Returns undefined when no worker can be started (then the caller
  * runs it in this thread).
  */
-export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSize: number, span: number, options: GzipIndexOptions): Promise<GzipIndex | undefined> {
+export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSize: number, span: number, options: PassWorkerOptions): Promise<GzipIndex | undefined> {
   const url = workerUrl();
   if (!url) {
     debug('no gzip-pass-worker file beside %s: running the pass in this thread', import.meta.url);
@@ -58,7 +66,7 @@ export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSiz
   debug('gzip pass in a worker from %s', url.href);
   let worker: Worker;
   try {
-    const workerData = { span, inflater: passInflater(options), parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };
+    const workerData = { span, inflater: options.inflater, parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };
     if (url.pathname.endsWith('.ts')) {
       // From source (tests, benches under tsx): loader hooks do not reach a worker's entry
       // module, so a small script registers tsx in the worker first, then imports the entry.

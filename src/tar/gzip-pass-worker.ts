@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { GzipPass } from './gzip-indexer.js';
+import { GzipPass } from './gzip-pass.js';
 import { TarParser } from './tar-parser.js';
 
 /** Messages the main thread sends. */

@@ -2,11 +2,6 @@ export { startWebServer, imagePath, DEFAULT_WEB_HOST, type WebServer, type WebSe
 export { NotAPictureError } from './api-file.js';
 export { WebAssetsError } from './assets.js';
 export { RangeNotSatisfiableError } from './http.js';
-export { ImageSessions, MAX_OPEN_IMAGES, TAG_TTL_MS, RefRefusedError, type SessionOptions, type Lease } from './sessions.js';
-export { ImageViews, parseViewName, NoSuchViewError, type ViewName } from './image-views.js';
-export { newToken, tokenMatches, cookieName, readCookie, hostAllowed, checkRequest, PAGE_CSP, CONTENT_CSP } from './security.js';
-export { readElf, isElf } from './elf.js';
-export { sniff, looksLikeText, PICTURE_TYPES } from './sniff.js';
-export { tarTree, paxRecord } from './tar-stream.js';
-export { layerChanges, lookupPath, type DirChanges } from './changes.js';
+export { MAX_OPEN_IMAGES, TAG_TTL_MS, RefRefusedError } from './sessions.js';
+export { NoSuchViewError, type ViewName } from './image-views.js';
 export type * from './api-types.js';

@@ -1,6 +1,6 @@
-// The library as a user imports it: `import … from 'ocifs'` (the package's own exports map,
-// over dist/), used the way the README shows, against the built-in registry serving the
-// bundled sample image.
+// The library as a user imports it: `import … from 'ocifs'` and the entries of its parts
+// (`ocifs/serve`, `ocifs/registry`: the package's own exports map, over dist/), used the way the
+// README shows, against the built-in registry serving the bundled sample image.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../helpers/run.js';
@@ -14,7 +14,8 @@ const ROOT = new URL('../../', import.meta.url).pathname;
  */
 async function withSample(names: string[], body: string): Promise<Record<string, unknown>> {
   const script = `
-    import { openImage, serveLayout, IoStats, ${names.join(', ')} } from 'ocifs';
+    import { openImage, IoStats, ${names.join(', ')} } from 'ocifs';
+    import { serveLayout } from 'ocifs/serve';
     import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';
@@ -103,4 +104,25 @@ test('BackgroundFill.finish completes and verifies what a stopped fill left', as
   `)) as { afterStop: boolean; afterFinish: boolean };
   assert.equal(out.afterStop, false, 'stopped before it fetched the layer');
   assert.equal(out.afterFinish, true);
+});
+
+test("a part's entry: ocifs/registry resolves and lists the sample with the client the README shows", async () => {
+  const script = `
+    import { RegistryClient } from 'ocifs/registry';
+    import { serveLayout } from 'ocifs/serve';
+    const reg = await serveLayout('sample/layout');
+    const client = new RegistryClient();
+    try {
+      const img = await client.resolve(reg.hostPort + '/ocifs/sample:latest');
+      const tags = await client.tags(reg.hostPort + '/ocifs/sample');
+      const digest = img.manifestDigest.startsWith('sha256:');
+      console.log(JSON.stringify({ layers: img.layers.length, digest, tags: tags.tags, requests: client.stats.requests > 0 }));
+    } finally {
+      await client.close();
+      await reg.close();
+    }
+  `;
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.toString()), { layers: 1, digest: true, tags: ['latest'], requests: true });
 });

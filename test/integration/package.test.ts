@@ -2,7 +2,9 @@
 // what a user needs, `npm install -g` of the tarball into an empty prefix runs no install script
 // and builds nothing, and the installed `ocifs` works: --version, --help, demo, ls of a local
 // EROFS file, mount (as root, and as a user through libfuse and fusermount), and a one-line
-// error naming the Debian package when libfuse2 or fusermount is missing.
+// error naming the Debian package when libfuse2 or fusermount is missing. Every subpath of the
+// exports map (`ocifs`, `ocifs/registry`, …) loads from the installed package, and a TypeScript
+// program importing from each type-checks against the shipped declarations (stripInternal on).
 //
 // npm installs from its cache (`--offline`, filled by `npm ci`), and falls back to
 // `--prefer-offline` (package metadata from the registry) when the cache lacks it.
@@ -10,7 +12,17 @@
 // itself is covered with /dev/null, so the dynamic loader cannot load it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { run, runOk, type RunResult } from '../helpers/run.js';
 import { cleanupTempDir, mountTempDir } from '../helpers/mount-safety.js';
@@ -67,6 +79,81 @@ test('npm pack holds the built command, library and web page, the sample, README
   assert.deepEqual(stray, []);
   // The sample image is 3.8 MB of it; the compiled library, bundle and types most of the rest.
   assert.ok(unpackedSize < 10e6, `${unpackedSize} bytes unpacked`);
+});
+
+/**
+ * The library's entries, each with one name it must export: the root facade, then one per part.
+ * A subpath missing from package.json, or one the test does not know, fails.
+ */
+const ENTRIES: Record<string, string> = {
+  ocifs: 'openImage',
+  'ocifs/io': 'FileSource',
+  'ocifs/ref': 'parseReference',
+  'ocifs/oci': 'parseManifestDocument',
+  'ocifs/registry': 'RegistryClient',
+  'ocifs/config': 'loadConfig',
+  'ocifs/cache': 'BlobCache',
+  'ocifs/codec': 'decompress',
+  'ocifs/erofs': 'openErofs',
+  'ocifs/tar': 'openTarLayer',
+  'ocifs/vfs': 'MergedFileSystem',
+  'ocifs/image': 'openImage',
+  'ocifs/mount': 'mountFileSystem',
+  'ocifs/build': 'ErofsWriter',
+  'ocifs/convert': 'convertImage',
+  'ocifs/serve': 'serveLayout',
+  'ocifs/web': 'startWebServer',
+};
+
+test('every entry of the exports map loads from the installed package, with its types', async () => {
+  const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  const subpaths = Object.keys(manifest.exports)
+    .filter((k) => k !== './package.json')
+    .map((k) => (k === '.' ? 'ocifs' : `ocifs/${k.slice(2)}`));
+  assert.deepEqual(subpaths.sort(), Object.keys(ENTRIES).sort());
+  // A program outside the package, resolving `ocifs` through node_modules as a user's does.
+  const app = join(root, 'app');
+  mkdirSync(join(app, 'node_modules'), { recursive: true });
+  symlinkSync(installed, join(app, 'node_modules', 'ocifs'));
+  writeFileSync(join(app, 'package.json'), '{"type":"module","private":true}\n');
+  const entries = Object.entries(ENTRIES);
+  writeFileSync(
+    join(app, 'load.mjs'),
+    [
+      'const out = {};',
+      ...entries.map(([spec]) => `out[${JSON.stringify(spec)}] = Object.keys(await import(${JSON.stringify(spec)})).sort();`),
+      'console.log(JSON.stringify(out));',
+    ].join('\n'),
+  );
+  const r = await run(process.execPath, ['load.mjs'], { cwd: app });
+  assert.equal(r.code, 0, r.stderr);
+  const loaded = JSON.parse(r.stdout.toString()) as Record<string, string[]>;
+  for (const [spec, name] of entries) {
+    assert.ok(loaded[spec].includes(name), `${spec} exports ${name}: ${loaded[spec].join(' ')}`);
+  }
+  // The root is the facade, not the whole library: a part's own names stay in its entry.
+  assert.ok(!loaded.ocifs.includes('RegistryClient') && !loaded.ocifs.includes('openErofs'), loaded.ocifs.join(' '));
+  // Declarations: strict NodeNext resolution through the exports map, library files checked too
+  // (a public type naming a declaration that stripInternal removed fails here).
+  writeFileSync(
+    join(app, 'use.ts'),
+    [
+      ...entries.map(([spec, name], i) => `import { ${name} as e${i} } from ${JSON.stringify(spec)};`),
+      `import type { FileSystem, ImageOptions } from 'ocifs';`,
+      `import type { RegistryClientOptions, RegistryTransport } from 'ocifs/registry';`,
+      `export const all: unknown[] = [${entries.map((_, i) => `e${i}`).join(', ')}];`,
+      `export const options: ImageOptions = { cacheDir: '/tmp/x', config: false };`,
+      `export const client: RegistryClientOptions = { maxRetries: 1 };`,
+      `export function size(fs: FileSystem, t: RegistryTransport): number {`,
+      `  return fs.statfs().blocks + t.retry.maxRetries;`,
+      `}`,
+    ].join('\n') + '\n',
+  );
+  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  const tscArgs = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
+  const libs = ['--skipLibCheck', 'false', '--typeRoots', join(REPO, 'node_modules', '@types'), '--types', 'node'];
+  const check = await run(process.execPath, [tsc, ...tscArgs, ...libs, 'use.ts'], { cwd: app });
+  assert.equal(check.code, 0, check.stdout.toString() + check.stderr);
 });
 
 test('the installed package built nothing: native add-ons come prebuilt and load', async () => {

@@ -128,34 +128,16 @@ function fileCycles(graph: Map<string, string[]>): string[][] {
   return out;
 }
 
-/**
- * File cycles that exist today and are being removed (issue 13, item 3: the registry client
- * and its blob source, the zmap and its extents, the gzip indexer and its pass worker). A cycle
- * not listed here fails the test; so does an entry no longer found (take it out).
- */
-const knownCycles: string[][] = [
-  ['registry/client.ts', 'registry/remote-blob-source.ts', 'registry/tags.ts'],
-  ['erofs/zmap-extents.ts', 'erofs/zmap.ts'],
-  ['tar/gzip-indexer.ts', 'tar/gzip-pass-client.ts', 'tar/gzip-pass-worker.ts'],
-];
-
 test('no file cycle: no file imports itself through others', () => {
   const graph = new Map<string, string[]>();
   for (const file of files(src)) {
     const to = relativeImports(file).map((spec) => relative(src, importedFile(file, spec)));
     graph.set(relative(src, file), [...new Set(to)]);
   }
-  const cycles = fileCycles(graph).map((c) => c.join(' → '));
-  const known = knownCycles.map((c) => [...c].sort().join(' → '));
   assert.deepEqual(
-    cycles.filter((c) => !known.includes(c)),
+    fileCycles(graph).map((c) => c.join(' → ')),
     [],
     'file cycles (break them: move what both need into a third file, or pass it in)',
-  );
-  assert.deepEqual(
-    known.filter((c) => !cycles.includes(c)),
-    [],
-    'knownCycles lists a cycle that is gone: remove it from the list',
   );
 });
 

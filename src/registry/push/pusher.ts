@@ -14,7 +14,8 @@ import { debuglog } from '../../io/debug-log.js';
 import { AbortedError, InvalidOptionError, throwIfAborted } from '../../errors.js';
 import type { ByteSource } from '../../io/byte-source.js';
 import { digestOf, parseDigest, parseReference, type ImageReference } from '../../ref/index.js';
-import type { CallOptions, RegistryClient } from '../client.js';
+import type { RegistryClient } from '../client.js';
+import type { CallOptions } from '../options.js';
 import { describe, endpointUrl } from '../endpoints.js';
 import { isRetryable, RegistryError } from '../errors.js';
 import { retryDelay, withRetry } from '../retry.js';
@@ -184,7 +185,7 @@ export class RegistryPusher {
   /** The upload target for a reference: the registry itself (pushes never go to mirrors). */
   private target(reference: string | ImageReference, options: CallOptions): UploadTarget {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    const ep = this.client.endpoints(ref).at(-1)!;
+    const ep = this.client.transport.endpoints.all(ref.registry).at(-1)!;
     return { client: this.client, ep, ref, where: describe(ep, ref.repository), ...(options.signal ? { signal: options.signal } : {}) };
   }
 
@@ -237,7 +238,7 @@ export class RegistryPusher {
         await session.patch(skip === 0 ? chunk : chunk.subarray(skip));
         return;
       } catch (err) {
-        if (!isRetryable(err) || attempt >= this.client.retry.maxRetries || t.signal?.aborted) throw err;
+        if (!isRetryable(err) || attempt >= this.client.transport.retry.maxRetries || t.signal?.aborted) throw err;
         await this.backoff(t, attempt, err);
         log('%s: chunk at %d failed (%s); asking the registry where the upload stands', t.where, at + skip, (err as Error).message);
         await this.retrying(t, () => session.refresh());
@@ -252,7 +253,7 @@ export class RegistryPusher {
         await session.commit(digest, body);
         return;
       } catch (err) {
-        if (!isRetryable(err) || attempt >= this.client.retry.maxRetries || t.signal?.aborted) throw err;
+        if (!isRetryable(err) || attempt >= this.client.transport.retry.maxRetries || t.signal?.aborted) throw err;
         await this.backoff(t, attempt, err);
         if ((await this.blobSize(t.ref, digest, t.signal ? { signal: t.signal } : {})) === size) return;
         if (body === undefined) await this.retrying(t, () => session.refresh());
@@ -262,12 +263,12 @@ export class RegistryPusher {
 
   /** Runs a request-level step with the client's retry policy. */
   private retrying<T>(t: UploadTarget, fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, this.client.retry, { ...(t.signal ? { signal: t.signal } : {}), stats: this.client.stats, log: (m) => log('%s: %s', t.where, m) });
+    return withRetry(fn, this.client.transport.retry, { ...(t.signal ? { signal: t.signal } : {}), stats: this.client.stats, log: (m) => log('%s: %s', t.where, m) });
   }
 
   private async backoff(t: UploadTarget, attempt: number, err: unknown): Promise<void> {
     this.client.stats.retries++;
-    const delay = retryDelay(attempt, this.client.retry, err instanceof RegistryError ? err.retryAfter : undefined);
+    const delay = retryDelay(attempt, this.client.transport.retry, err instanceof RegistryError ? err.retryAfter : undefined);
     log('%s: retry %d in %d ms after: %s', t.where, attempt + 1, Math.round(delay), (err as Error).message);
     try {
       await sleep(delay, undefined, t.signal ? { signal: t.signal } : {});

@@ -11,7 +11,8 @@
 import { debuglog } from '../../io/debug-log.js';
 import { parseDigest, type ImageReference } from '../../ref/index.js';
 import { MEDIA_TYPE_OCI_INDEX, parseManifestDocument, type Descriptor } from '../../oci/index.js';
-import type { CallOptions, RegistryClient } from '../client.js';
+import type { RegistryClient } from '../client.js';
+import type { CallOptions } from '../options.js';
 import { describe, endpointUrl } from '../endpoints.js';
 import { PushRefusedError } from './errors.js';
 import type { RegistryPusher } from './pusher.js';
@@ -88,7 +89,7 @@ export async function pushReferrer(
 }
 
 function targetOf(client: RegistryClient, ref: ImageReference, options: CallOptions): UploadTarget {
-  const ep = client.endpoints(ref).at(-1)!;
+  const ep = client.transport.endpoints.all(ref.registry).at(-1)!;
   return { client, ep, ref, where: describe(ep, ref.repository), ...(options.signal ? { signal: options.signal } : {}) };
 }
 

@@ -34,7 +34,7 @@ export async function pushRequest(
   req: { url: URL; method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH'; headers?: Record<string, string>; body?: Uint8Array; from?: string },
 ): Promise<HttpResponse> {
   try {
-    return await t.client.request(t.ep, t.ref.repository, {
+    return await t.client.transport.request(t.ep, t.ref.repository, {
       url: req.url,
       method: req.method,
       ...(req.headers ? { headers: req.headers } : {}),
