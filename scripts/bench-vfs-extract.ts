@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openErofs } from '../src/erofs/index.js';
 import { FileSource } from '../src/io/file-source.js';
-import { extractTree } from '../src/vfs/extract.js';
+import { extractTree } from '../src/extract/extract.js';
 import type { FileSystem } from '../src/vfs/types.js';
 import { MemoryFs, type MemoryEntry } from '../src/vfs/memory-fs.js';
 import { walk } from '../src/vfs/walk.js';

@@ -5,4 +5,4 @@
 process.env.OCIFS_VFS_FUZZ_STACKS = process.argv[2] ?? '20000';
 process.env.OCIFS_VFS_FUZZ_TREES = process.argv[3] ?? '2000';
 await import('../test/unit/vfs-merge.test.js');
-await import('../test/unit/vfs-extract.test.js');
+await import('../test/unit/extract.test.js');

@@ -13,7 +13,7 @@ import { readFile, rm } from 'node:fs/promises';
 import type { ByteSource, FileSpan, ReadOptions } from '../src/io/byte-source.js';
 import { FileSource } from '../src/io/file-source.js';
 import { openErofs } from '../src/erofs/index.js';
-import { extractTree } from '../src/vfs/extract.js';
+import { extractTree } from '../src/extract/extract.js';
 
 const args = process.argv.slice(2);
 const [image, dest] = args;

@@ -82,9 +82,10 @@ export const OCIFS_ERROR_CODES = [
   'ERR_OCIFS_SYMLINK_LOOP', // SymlinkLoopError
   'ERR_OCIFS_DEVICE_NUMBER', // DeviceNumberError
   'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE', // DirectoryCycleError
-  'ERR_OCIFS_CORRUPT_SIZE', // ContentSizeError
   'ERR_OCIFS_UNSAFE_NAME', // UnsafeNameError
   'ERR_OCIFS_INODE_RANGE', // InodeRangeError
+  // extract
+  'ERR_OCIFS_CORRUPT_SIZE', // ContentSizeError
   'ERR_OCIFS_EXTRACT_CONFLICT', // ExtractConflictError
   'ERR_OCIFS_EXTRACT_IO', // ExtractIoError
   // image

@@ -7,7 +7,7 @@
  * library has its own entry besides: `ocifs/registry`, `ocifs/cache`, `ocifs/erofs`,
  * `ocifs/tar`, `ocifs/codec`, `ocifs/oci`, `ocifs/config`, `ocifs/mount`, `ocifs/build`,
  * `ocifs/convert`, `ocifs/serve` and `ocifs/web` (and `ocifs/io`, `ocifs/ref`, `ocifs/vfs`,
- * `ocifs/image`, whose names this one re-exports).
+ * `ocifs/extract`, `ocifs/image`, whose names this one re-exports).
  *
  * @packageDocumentation
  */
@@ -15,4 +15,5 @@ export * from './errors.js';
 export * from './io/index.js';
 export * from './ref/index.js';
 export * from './vfs/index.js';
+export * from './extract/index.js';
 export * from './image/index.js';

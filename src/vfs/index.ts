@@ -7,15 +7,7 @@ export {
   SymlinkLoopError,
   DeviceNumberError,
 } from './errors.js';
-export {
-  DirectoryCycleError,
-  UnsafeNameError,
-  ExtractConflictError,
-  InodeRangeError,
-  ExtractIoError,
-  ContentSizeError,
-  ContentDecodeError,
-} from './tool-errors.js';
+export { DirectoryCycleError, UnsafeNameError, InodeRangeError } from './tool-errors.js';
 export { makeRdev, splitRdev, MAX_RDEV_MAJOR, MAX_RDEV_MINOR } from './device.js';
 export {
   resolvePath,
@@ -37,15 +29,6 @@ export {
   type DirectoryVisit,
   type DirectoryWalkOptions,
 } from './walk.js';
-export {
-  extractTree,
-  measureTree,
-  DEFAULT_EXTRACT_CONCURRENCY,
-  type ExtractOptions,
-  type ExtractResult,
-  type ExtractProgress,
-  type ExtractWarning,
-} from './extract.js';
 export { MergedFileSystem, type MergeLayer, type MergedFileSystemOptions, type WhiteoutFormat } from './merge.js';
 export { OverlayWhiteoutFs, OVERLAY_OPAQUE_XATTR } from './overlay-whiteouts.js';
 export { MemoryFs, type MemoryEntry } from './memory-fs.js';

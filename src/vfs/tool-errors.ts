@@ -1,11 +1,11 @@
 /**
- * Errors of the filesystem tools (path resolution, walking, merging, extraction). The errors
- * every format shares (`NotADirectoryError`, `SymlinkLoopError` ...) live in `./errors.ts`.
+ * Errors of the filesystem tools (path resolution, walking, merging; extraction's are in
+ * `extract/errors.ts`). The errors every format shares (`NotADirectoryError`,
+ * `SymlinkLoopError` ...) live in `./errors.ts`.
  *
  * @packageDocumentation
  */
 import { OcifsError, type OcifsErrorOptions } from '../errors.js';
-import { CorruptCompressedDataError } from '../codec/errors.js';
 
 /**
  * The filesystem's directory structure is not a tree: a directory inode is met twice (it
@@ -34,13 +34,6 @@ export class UnsafeNameError extends OcifsError {
   }
 }
 
-/** Extraction would replace or write through something in the destination it must not touch. */
-export class ExtractConflictError extends OcifsError {
-  constructor(path: string, reason: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_EXTRACT_CONFLICT', `${path}: ${reason}`, { ...options, data: { path, ...options.data } });
-  }
-}
-
 /** A layer's inode number is too large to be combined with a layer index into one merged number. */
 export class InodeRangeError extends OcifsError {
   constructor(layer: number, ino: number, options: OcifsErrorOptions = {}) {
@@ -61,36 +54,4 @@ const SHOWN_PATH = 240;
  */
 export function abbreviatePaths(s: string): string {
   return s.replace(new RegExp(`\\S{${SHOWN_PATH + 1},}`, 'g'), (p) => `${p.slice(0, 80)}…(${p.length - 200} more)…${p.slice(-120)}`);
-}
-
-/** Writing the extracted tree failed on the host (disk full, permission denied ...); names the path. */
-export class ExtractIoError extends OcifsError {
-  constructor(path: string, operation: string, cause: unknown) {
-    const errno = (cause as { code?: unknown })?.code;
-    super('ERR_OCIFS_EXTRACT_IO', abbreviatePaths(`${path}: ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`), {
-      cause,
-      data: { path, operation, errno: typeof errno === 'string' ? errno : undefined },
-    });
-  }
-}
-
-/** An inode's content does not have the size its metadata says (corrupt image or reader bug). */
-export class ContentSizeError extends OcifsError {
-  constructor(path: string, expected: number, actual: number) {
-    super('ERR_OCIFS_CORRUPT_SIZE', `${path}: inode says ${expected} bytes but its content has ${actual}`, {
-      data: { path, expected, actual },
-    });
-  }
-}
-
-/**
- * Encoded content handed to the extractor's writer (an LZ4 cluster of an EROFS image) did not
- * decode to what the image says: corrupt image. The codecs' own error, from the writer thread,
- * which checks the block whole: `offset` is 0, the block's position is in the message.
- */
-export class ContentDecodeError extends CorruptCompressedDataError {
-  constructor(path: string, reason: string, options: OcifsErrorOptions = {}) {
-    super('lz4', reason, { offset: 0 }, { ...options, data: { path, ...options.data } });
-    this.message = `${path}: ${reason}`;
-  }
 }

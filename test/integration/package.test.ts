@@ -97,6 +97,7 @@ const ENTRIES: Record<string, string> = {
   'ocifs/erofs': 'openErofs',
   'ocifs/tar': 'openTarLayer',
   'ocifs/vfs': 'MergedFileSystem',
+  'ocifs/extract': 'extractTree',
   'ocifs/image': 'openImage',
   'ocifs/mount': 'mountFileSystem',
   'ocifs/build': 'ErofsWriter',

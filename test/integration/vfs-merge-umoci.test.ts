@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../../src/io/file-source.js';
 import { openGzipLayer } from '../../src/tar/gzip-layer.js';
-import { extractTree } from '../../src/vfs/extract.js';
+import { extractTree } from '../../src/extract/extract.js';
 import { MergedFileSystem, type MergeLayer } from '../../src/vfs/merge.js';
 import { assertSameManifest, makeTree, manifestOf, treeManifest, withoutEmptyXattrs } from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';

@@ -14,7 +14,7 @@ import { FileSource } from '../../src/io/file-source.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import { SliceSource } from '../../src/io/slice-source.js';
 import { openErofs } from '../../src/erofs/index.js';
-import { extractTree } from '../../src/vfs/extract.js';
+import { extractTree } from '../../src/extract/extract.js';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import type { FileSystem } from '../../src/vfs/types.js';
 import { walk } from '../../src/vfs/walk.js';

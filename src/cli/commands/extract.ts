@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { isOcifsError } from '../../errors.js';
 import { startBackgroundFill } from '../../image/background-fill.js';
-import { extractTree, measureTree, type ExtractProgress } from '../../vfs/extract.js';
+import { extractTree, measureTree, type ExtractProgress } from '../../extract/extract.js';
 import type { FileSystem } from '../../vfs/types.js';
 import { addRefOptions, selectorOf, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';

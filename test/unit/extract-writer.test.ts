@@ -7,7 +7,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { extractTree } from '../../src/vfs/extract.js';
+import { extractTree } from '../../src/extract/extract.js';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import { assertSameManifest, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
 import { mulberry32 as rng } from '../helpers/prng.js';

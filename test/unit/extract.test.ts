@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractTree, measureTree } from '../../src/vfs/extract.js';
+import { extractTree, measureTree } from '../../src/extract/extract.js';
 import { MemoryFs } from '../../src/vfs/memory-fs.js';
 import { MemorySource } from '../../src/io/memory-source.js';
 import type { FileSystem } from '../../src/vfs/types.js';
@@ -19,7 +19,7 @@ const made: string[] = [];
 
 /** A new temp dir holding `outside/victim`, with DEST (not yet created) beside it. */
 async function fresh(): Promise<void> {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-vfs-extract-unit-'));
+  tmp = await mkdtemp(join(tmpdir(), 'ocifs-extract-unit-'));
   made.push(tmp);
   dest = join(tmp, 'dest');
   outside = join(tmp, 'outside');

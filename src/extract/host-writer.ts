@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { debuglog } from '../io/debug-log.js';
 import type { EncodedSpan } from '../io/byte-source.js';
 import { Worker } from 'node:worker_threads';
-import { ContentDecodeError, ExtractConflictError, ExtractIoError } from './tool-errors.js';
+import { ContentDecodeError, ExtractConflictError, ExtractIoError } from './errors.js';
 import { HOST_WRITER_WORKER_SOURCE } from './host-writer-worker.js';
 import { UNSUPPORTED_ERRNOS } from './host-ops.js';
 

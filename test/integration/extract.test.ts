@@ -7,14 +7,14 @@ import { chmod, chown, lstat, mkdir, mkdtemp, rm, symlink, utimes, lutimes, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getAttribute, setAttribute } from '@napi-rs/xattr';
-import { extractTree } from '../../src/vfs/extract.js';
+import { extractTree } from '../../src/extract/extract.js';
 import { assertSameManifest, makeTree, manifestOf, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';
 
 const isRoot = process.getuid?.() === 0;
 let tmp: string;
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-vfs-extract-'));
+  tmp = await mkdtemp(join(tmpdir(), 'ocifs-extract-'));
 });
 after(async () => {
   await rm(tmp, { recursive: true, force: true });

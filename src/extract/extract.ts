@@ -35,14 +35,14 @@ import type { ReadOptions } from '../io/byte-source.js';
 import { contentSpans, ownSignal } from './extract-content.js';
 import { readPieces } from '../io/read-stream.js';
 import { readUmask } from './host-ops.js';
-import { splitRdev } from './device.js';
+import { splitRdev } from '../vfs/device.js';
 import type { HostMeta } from './host-writer.js';
 import { HostWriters, type PushOptions, type Ticket } from './host-writers.js';
-import { resolveEntry } from './path.js';
+import { resolveEntry } from '../vfs/path.js';
 import { Semaphore, TaskPool } from './task-pool.js';
-import { ContentSizeError, ExtractConflictError, ExtractIoError } from './tool-errors.js';
-import type { FileSystem, Inode } from './types.js';
-import { walk } from './walk.js';
+import { ContentSizeError, ExtractConflictError, ExtractIoError } from './errors.js';
+import type { FileSystem, Inode } from '../vfs/types.js';
+import { walk } from '../vfs/walk.js';
 
 /** Files read from the image at the same time by default. */
 export const DEFAULT_EXTRACT_CONCURRENCY = 8;
