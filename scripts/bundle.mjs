@@ -7,9 +7,10 @@
 // loads only what it uses) starts in a fraction of that. The library entry point (dist/src)
 // stays unbundled: its users bundle or not as they like.
 //
-// Entry points besides the command: the mount server and the gzip pass worker, which the code
-// starts from files beside itself (see daemonEntry and gzip-pass-client). Native addons, and the
-// zstd WebAssembly package (it reads its .wasm file from beside itself), stay outside the
+// Entry points besides the command: the mount server and the worker threads' programs, which
+// the code starts from files beside itself (see daemonEntry and src/io/worker-file.ts): each
+// lands in dist/bundle under its own name, beside the chunks that start it. Native addons, and
+// the zstd WebAssembly package (it reads its .wasm file from beside itself), stay outside the
 // bundle and load from node_modules.
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
@@ -20,7 +21,14 @@ const outdir = `${root}dist/bundle`;
 await rm(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: ['dist/src/cli/main.js', 'dist/src/mount/daemon-main.js', 'dist/src/tar/gzip-pass-worker.js'],
+  entryPoints: [
+    'dist/src/cli/main.js',
+    'dist/src/mount/daemon-main.js',
+    'dist/src/tar/gzip-pass-worker.js',
+    'dist/src/cache/hash-worker.js',
+    'dist/src/extract/host-writer-worker.js',
+    'dist/src/mount/raw/fuse-reader-worker.js',
+  ],
   bundle: true,
   splitting: true,
   format: 'esm',

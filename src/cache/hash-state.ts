@@ -11,9 +11,11 @@
  * @packageDocumentation
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { debuglog } from '../io/debug-log.js';
+import { startWorker, workerFile } from '../io/worker-file.js';
 import type { DigestAlgorithm } from '../ref/digest.js';
+import type { FromHashWorker, HashWorkerData, ToHashWorker } from './hash-worker.js';
 
 const debug = debuglog('ocifs:cache');
 
@@ -59,35 +61,6 @@ class LocalHash implements HashState {
   dispose(): void {}
 }
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const ring = new Uint8Array(workerData.ring);
-const hashes = new Map();
-parentPort.on('message', (m) => {
-  if (m.op === 'new') hashes.set(m.id, createHash(m.alg));
-  else if (m.op === 'update') {
-    const h = hashes.get(m.id);
-    const first = Math.min(m.len, ring.length - m.start);
-    if (h) {
-      h.update(ring.subarray(m.start, m.start + first));
-      if (first < m.len) h.update(ring.subarray(0, m.len - first));
-    }
-    parentPort.postMessage({ id: m.id, done: m.len });
-  } else if (m.op === 'digest') {
-    const h = hashes.get(m.id);
-    hashes.delete(m.id);
-    parentPort.postMessage({ id: m.id, hex: h ? h.digest('hex') : null });
-  } else if (m.op === 'drop') hashes.delete(m.id);
-});
-`;
-
-interface WorkerMessage {
-  id: number;
-  done?: number;
-  hex?: string | null;
-}
-
 /** The process-wide worker, its ring and the bookkeeping of both. */
 interface Shared {
   worker: Worker;
@@ -106,6 +79,10 @@ let workerFailed = false;
 let nextId = 0;
 const states = new Map<number, WorkerHash>();
 
+function send(s: Shared, m: ToHashWorker): void {
+  s.worker.postMessage(m);
+}
+
 function track(s: Shared, delta: number): void {
   const before = s.outstanding;
   s.outstanding += delta;
@@ -117,11 +94,14 @@ function getShared(): Shared | null {
   if (workerFailed) return null;
   if (shared) return shared;
   try {
+    const file = workerFile(new URL('./hash-worker.js', import.meta.url));
+    if (!file) throw new Error(`no hash-worker file beside ${import.meta.url}`);
     const ringBuffer = new SharedArrayBuffer(HASH_RING_BYTES);
-    // No loaders or flags of the main thread (a TypeScript loader would only slow it down).
-    const w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { ring: ringBuffer } });
+    const workerData: HashWorkerData = { ring: ringBuffer };
+    // No loaders or flags of the main thread.
+    const w = startWorker(file, { execArgv: [], workerData });
     const s: Shared = { worker: w, ring: new Uint8Array(ringBuffer), head: 0, used: 0, outstanding: 0, roomWaiters: [] };
-    w.on('message', (m: WorkerMessage) => {
+    w.on('message', (m: FromHashWorker) => {
       track(s, -1); // every update and digest gets exactly one answer
       if (m.done !== undefined) {
         s.used -= m.done;
@@ -164,7 +144,7 @@ class WorkerHash implements HashState {
     alg: DigestAlgorithm,
   ) {
     states.set(this.id, this);
-    s.worker.postMessage({ op: 'new', id: this.id, alg });
+    send(s, { op: 'new', id: this.id, alg });
   }
 
   update(bytes: Uint8Array): boolean {
@@ -189,7 +169,7 @@ class WorkerHash implements HashState {
     s.head = at;
     s.used += len;
     track(s, 1);
-    s.worker.postMessage({ op: 'update', id: this.id, start, len });
+    send(s, { op: 'update', id: this.id, start, len });
     return true;
   }
 
@@ -204,16 +184,16 @@ class WorkerHash implements HashState {
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
       track(this.s, 1);
-      this.s.worker.postMessage({ op: 'digest', id: this.id });
+      send(this.s, { op: 'digest', id: this.id });
     });
   }
 
   dispose(): void {
     if (!states.delete(this.id)) return;
-    this.s.worker.postMessage({ op: 'drop', id: this.id });
+    send(this.s, { op: 'drop', id: this.id });
   }
 
-  onMessage(m: WorkerMessage): void {
+  onMessage(m: FromHashWorker): void {
     if (m.hex !== undefined) {
       states.delete(this.id);
       if (m.hex === null) this.waiting?.reject(new Error('hash state lost'));

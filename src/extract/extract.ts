@@ -36,7 +36,7 @@ import { contentSpans, ownSignal } from './extract-content.js';
 import { readPieces } from '../io/read-stream.js';
 import { readUmask } from './host-ops.js';
 import { splitRdev } from '../vfs/device.js';
-import type { HostMeta } from './host-writer.js';
+import type { HostMeta } from './host-writer-protocol.js';
 import { HostWriters, type PushOptions, type Ticket } from './host-writers.js';
 import { resolveEntry } from '../vfs/path.js';
 import { Semaphore, TaskPool } from './task-pool.js';

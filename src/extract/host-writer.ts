@@ -10,43 +10,11 @@
  */
 import { createRequire } from 'node:module';
 import { debuglog } from '../io/debug-log.js';
-import type { EncodedSpan } from '../io/byte-source.js';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker, workerFile } from '../io/worker-file.js';
 import { ContentDecodeError, ExtractConflictError, ExtractIoError } from './errors.js';
-import { HOST_WRITER_WORKER_SOURCE } from './host-writer-worker.js';
+import type { FromHostWriter, HostMeta, HostOp, HostWriterData, OpOrder, ToHostWriter, WireMeta, WireOp } from './host-writer-protocol.js';
 import { UNSUPPORTED_ERRNOS } from './host-ops.js';
-
-/** Metadata to apply to a created entry (after its content). */
-export interface HostMeta {
-  chown: boolean;
-  uid: number;
-  gid: number;
-  chmod: boolean;
-  /** Permission bits incl. setuid/setgid/sticky. */
-  mode: number;
-  xattrs?: [string, Uint8Array][];
-  /** mtime (and atime) as seconds for utimes; undefined leaves the times alone. */
-  time?: number;
-}
-
-/**
- * One operation of the writer. Paths are relative to DEST (`''` is DEST itself), as is a
- * hardlink's target; a symlink's target is written as it is. `overwrite` lets it replace an
- * existing non-directory. `copy` makes a file from spans of local files (the image file, a
- * cached blob), decoding those in one of {@link HostWriter.encodings}: the thread reads them
- * itself, so those bytes never pass through the event loop.
- */
-export type HostOp =
-  | { op: 'mkdir'; path: string; overwrite: boolean }
-  | { op: 'file'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; bytes: Uint8Array }
-  | { op: 'copy'; path: string; createMode: number; meta: HostMeta; overwrite: boolean; spans: EncodedSpan[] }
-  | { op: 'open'; handle: number; path: string; createMode: number; overwrite: boolean }
-  | { op: 'write'; handle: number; pos: number; bytes: Uint8Array }
-  | { op: 'close'; handle: number; meta: HostMeta }
-  | { op: 'symlink'; path: string; target: string; meta: HostMeta; overwrite: boolean }
-  | { op: 'link'; path: string; target: string; overwrite: boolean }
-  | { op: 'special'; path: string; kind: 'fifo' | 'chardev' | 'blockdev'; major: number; minor: number; meta: HostMeta; overwrite: boolean }
-  | { op: 'meta'; path: string; meta: HostMeta };
 
 /** Options of {@link HostWriter.start}. */
 export interface HostWriterOptions {
@@ -77,33 +45,7 @@ export interface HostWriterOptions {
   shared?: { progress: SharedArrayBuffer; index: number };
 }
 
-/**
- * Ordering across writer threads (see `host-writers.ts`): an operation's sequence number in its
- * thread, whether the thread publishes it when done (`mark`, for operations others wait for),
- * and what it waits for first (`after`: pairs of thread index and sequence number).
- */
-export interface OpOrder {
-  seq?: number;
-  mark?: boolean;
-  after?: [number, number][];
-}
-
-interface Reply {
-  id: number;
-  /** The batch's buffer, handed back for reuse. */
-  data?: ArrayBuffer;
-  bytes: number;
-  files: number;
-  warnings: { kind: string; path: string; message: string }[];
-  error?: { path: string; operation: string; kind: string; errno?: string; message: string };
-  /** In the reply to `closeAll`: the thread's time working and waiting for work (ms). */
-  busyMs?: number;
-  idleMs?: number;
-}
-
 const log = debuglog('ocifs:extract');
-
-type WireOp = Omit<HostOp, 'bytes'> & OpOrder & { offset?: number; length?: number };
 
 const require = createRequire(import.meta.url);
 
@@ -130,8 +72,8 @@ export function abortShared(progress: SharedArrayBuffer): void {
 }
 
 /** Metadata as it travels in a batch's JSON: xattr values as base64. */
-function wireMeta(meta: HostMeta): unknown {
-  if (!meta.xattrs) return meta;
+function wireMeta(meta: HostMeta): WireMeta {
+  if (!meta.xattrs) return meta as WireMeta;
   const { xattrs, ...rest } = meta;
   return { ...rest, xattrs: xattrs.map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')]) };
 }
@@ -167,7 +109,7 @@ export class HostWriter {
     this.maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
     this.maxInFlight = Math.max(options.maxInFlightBytes ?? 64 * 1024 * 1024, this.maxBatchBytes);
     this.maxPending = Math.max(1, options.maxPendingBatches ?? 16);
-    worker.on('message', (r: Reply) => this.onReply(r));
+    worker.on('message', (r: FromHostWriter) => this.onReply(r));
     worker.on('error', (err) => this.die(err));
     worker.on('exit', (code) => this.die(new Error(`exited with code ${code}`)));
   }
@@ -181,22 +123,19 @@ export class HostWriter {
       // The thread reports each xattr it cannot set as a warning.
     }
     const lz4Module = nativeLz4Module();
-    const worker = new Worker(HOST_WRITER_WORKER_SOURCE, {
-      eval: true,
-      // The program is plain CommonJS: the parent's flags (`--input-type=module`, loaders) must not reach it.
-      execArgv: [],
-      workerData: {
-        xattrModule,
-        lz4Module,
-        dest: options.dest,
-        isRoot: options.isRoot,
-        unsupported: [...UNSUPPORTED_ERRNOS],
-        progress: options.shared?.progress,
-        index: options.shared?.index ?? 0,
-      },
-      stdout: false,
-      stderr: false,
-    });
+    const file = workerFile(new URL('./host-writer-worker.js', import.meta.url));
+    if (!file) throw new ExtractIoError('(writer thread)', 'start', new Error(`no host-writer-worker file beside ${import.meta.url}`));
+    const workerData: HostWriterData = {
+      xattrModule,
+      lz4Module,
+      dest: options.dest,
+      isRoot: options.isRoot,
+      unsupported: [...UNSUPPORTED_ERRNOS],
+      progress: options.shared?.progress,
+      index: options.shared?.index ?? 0,
+    };
+    // No flags of the parent (`--input-type=module`, loaders, --inspect) reach the thread.
+    const worker = startWorker(file, { execArgv: [], workerData, stdout: false, stderr: false });
     return new HostWriter(worker, options, lz4Module ? ['lz4-block'] : []);
   }
 
@@ -224,15 +163,14 @@ export class HostWriter {
   push(op: HostOp, order?: OpOrder): void {
     if (this.error !== undefined) throw this.error;
     if (this.closed) throw new ExtractIoError('(writer thread)', 'push', new Error('the writer is closed'));
-    if ('meta' in op && op.meta.xattrs) op = { ...op, meta: wireMeta(op.meta) as HostMeta };
-    let wire: WireOp;
+    // As it travels (WireOp): xattr values in base64, file bytes in the batch's buffer.
+    let wire = op as unknown as WireOp;
+    if ('meta' in op && op.meta.xattrs) wire = { ...op, meta: wireMeta(op.meta) } as unknown as WireOp;
     if ('bytes' in op) {
-      const { bytes, ...rest } = op;
-      wire = { ...rest, offset: this.batchBytes, length: bytes.byteLength };
+      const { bytes, ...rest } = wire as unknown as typeof op;
+      wire = { ...rest, offset: this.batchBytes, length: bytes.byteLength } as WireOp;
       this.chunks.push(bytes);
       this.batchBytes += bytes.byteLength;
-    } else {
-      wire = op;
     }
     if (order !== undefined) wire = { ...wire, ...order };
     this.ops.push(wire);
@@ -280,7 +218,7 @@ export class HostWriter {
     if (!this.dead) {
       const id = this.nextId++;
       this.pending.set(id, 0);
-      this.worker.postMessage({ id, closeAll: true });
+      this.post({ id, closeAll: true });
       while (this.pending.has(id)) await new Promise<void>((r) => this.waiters.push(r));
     }
     this.closed = true;
@@ -305,7 +243,7 @@ export class HostWriter {
     if (this.batchBytes === 0) {
       // Nothing but operations (copies, directories, links …): no buffer to move.
       this.pending.set(id, 0);
-      this.worker.postMessage({ id, ops: JSON.stringify(this.ops), length: 0 });
+      this.post({ id, ops: JSON.stringify(this.ops), length: 0 });
       this.ops = [];
       this.chunks = [];
       return;
@@ -324,13 +262,17 @@ export class HostWriter {
     this.pending.set(id, this.batchBytes);
     this.inFlight += this.batchBytes;
     // Operations go as one JSON string: cheaper to copy than a structured clone of small objects.
-    this.worker.postMessage({ id, ops: JSON.stringify(this.ops), data: buffer, length: this.batchBytes }, [buffer]);
+    this.post({ id, ops: JSON.stringify(this.ops), data: buffer, length: this.batchBytes }, [buffer]);
     this.ops = [];
     this.chunks = [];
     this.batchBytes = 0;
   }
 
-  private onReply(r: Reply): void {
+  private post(m: ToHostWriter, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(m, transfer);
+  }
+
+  private onReply(r: FromHostWriter): void {
     // Which side an extraction waits on: a writer busy nearly all the time is the bottleneck.
     if (r.busyMs !== undefined) log('writer thread %d: busy %s s, waiting for work %s s', this.options.shared?.index ?? 0, (r.busyMs / 1000).toFixed(3), ((r.idleMs ?? 0) / 1000).toFixed(3));
     if (r.data && this.free.length < 32) this.free.push(r.data);

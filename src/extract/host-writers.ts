@@ -22,7 +22,8 @@
  *
  * @packageDocumentation
  */
-import { abortShared, HostWriter, type HostOp, type HostWriterOptions } from './host-writer.js';
+import { abortShared, HostWriter, type HostWriterOptions } from './host-writer.js';
+import type { HostOp } from './host-writer-protocol.js';
 
 /** An operation's place: its thread and sequence number there (what `after` waits for). */
 export interface Ticket {

@@ -6,9 +6,8 @@
  * @packageDocumentation
  */
 import { debuglog } from '../io/debug-log.js';
-import { Worker } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { startWorker, workerFile } from '../io/worker-file.js';
+import type { Worker } from 'node:worker_threads';
 import { AbortedError, isOcifsErrorCode, OcifsError } from '../errors.js';
 import { CorruptGzipError, CorruptTarError, UnsupportedLayerError } from './errors.js';
 import type { GzipIndex } from './gzip-index.js';
@@ -27,16 +26,6 @@ export interface PassWorkerOptions extends Omit<TarParserOptions, 'totalSize'> {
 
 /** Compressed pieces sent but not yet processed by the worker. */
 const MAX_IN_FLIGHT = 4;
-
-function workerUrl(): URL | undefined {
-  // Built: gzip-pass-worker.js next to this file. From source (tsx): the .ts file, which the
-  // worker loads through the same loader (it inherits execArgv).
-  for (const ext of ['.js', '.ts']) {
-    const u = new URL(`./gzip-pass-worker${ext}`, import.meta.url);
-    if (existsSync(fileURLToPath(u))) return u;
-  }
-  return undefined;
-}
 
 function rebuildError(e: { name: string; code?: string; message: string; data?: Record<string, unknown> }): Error {
   const d = e.data ?? {};
@@ -58,7 +47,8 @@ function rebuildError(e: { name: string; code?: string; message: string; data?: 
  * runs it in this thread).
  */
 export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSize: number, span: number, options: PassWorkerOptions): Promise<GzipIndex | undefined> {
-  const url = workerUrl();
+  // Built: gzip-pass-worker.js beside this file; from source (tsx) the .ts file.
+  const url = workerFile(new URL('./gzip-pass-worker.js', import.meta.url));
   if (!url) {
     debug('no gzip-pass-worker file beside %s: running the pass in this thread', import.meta.url);
     return undefined;
@@ -67,15 +57,7 @@ export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSiz
   let worker: Worker;
   try {
     const workerData = { span, inflater: options.inflater, parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };
-    if (url.pathname.endsWith('.ts')) {
-      // From source (tests, benches under tsx): loader hooks do not reach a worker's entry
-      // module, so a small script registers tsx in the worker first, then imports the entry.
-      const tsx = import.meta.resolve('tsx/esm/api');
-      const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); }).catch((e) => { setImmediate(() => { throw e; }); });`;
-      worker = new Worker(boot, { eval: true, workerData });
-    } else {
-      worker = new Worker(url, { workerData });
-    }
+    worker = startWorker(url, { workerData });
   } catch (err) {
     debug('no worker for the gzip pass (%s): running it in this thread', (err as Error).message);
     return undefined;

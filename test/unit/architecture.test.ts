@@ -1,7 +1,9 @@
 // Keeps the dependency direction of docs/ARCHITECTURE.md true: a lower layer never imports
 // a higher one, and no file imports itself through others (a file cycle). Every kind of import
-// counts: static (`import … from`, `export … from`), side-effect (`import './x.js'`) and
-// dynamic (`import('./x.js')`, also in a type position). Fails with the offending import named.
+// counts: static (`import … from`, `export … from`), side-effect (`import './x.js'`), dynamic
+// (`import('./x.js')`, also in a type position) and a worker thread's module named beside the
+// code that starts it (`new URL('./x-worker.js', import.meta.url)`). Fails with the offending
+// import named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -54,11 +56,12 @@ function partOf(file: string): string {
   return rel[0];
 }
 
-/** Static, side-effect and dynamic import specifiers of a file that are relative paths. */
+/** Static, side-effect, dynamic and worker-module specifiers of a file that are relative paths. */
 const IMPORT_PATTERNS = [
   /(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]/g,
   /\bimport\s+['"](\.[^'"]+)['"]/g,
   /\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g,
+  /\bnew\s+URL\(\s*['"](\.[^'"]+\.[jt]sx?)['"]\s*,\s*import\.meta\.url\s*\)/g,
 ];
 
 function relativeImports(file: string): string[] {
@@ -170,6 +173,8 @@ test('every kind of import is counted', () => {
         "import './side-effect.js';",
         "const { d } = await import('./dynamic.js');",
         "type E = typeof import('./type-position.js');",
+        "const w = startWorker(workerFile(new URL('./worker.js', import.meta.url)));",
+        "const assets = new URL('../../web/', import.meta.url);",
         "import { f } from 'node:fs';",
       ].join('\n'),
     );
@@ -181,6 +186,7 @@ test('every kind of import is counted', () => {
       './star.js',
       './static.js',
       './type-position.js',
+      './worker.js',
     ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -204,4 +210,18 @@ test('no module imports a layer above it', () => {
     }
   }
   assert.deepEqual(bad, []);
+});
+
+test('every worker module the code starts is an entry point of the bundle', () => {
+  // The bundled command finds a worker's program beside its chunks only if esbuild wrote it there.
+  const bundle = readFileSync(resolve(src, '../scripts/bundle.mjs'), 'utf8');
+  const worker = IMPORT_PATTERNS[IMPORT_PATTERNS.length - 1];
+  const missing: string[] = [];
+  for (const file of files(src)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(worker)) {
+      const entry = `dist/src/${relative(src, importedFile(file, m[1])).replace(/\.ts$/, '.js')}`;
+      if (!bundle.includes(`'${entry}'`)) missing.push(`${relative(src, file)} starts ${m[1]}: add '${entry}' to entryPoints`);
+    }
+  }
+  assert.deepEqual(missing, []);
 });

@@ -121,7 +121,7 @@ test('with NODE_DEBUG=ocifs:extract each writer thread reports how long it worke
   const { dest } = await scratch();
   // debuglog reads NODE_DEBUG at start-up: a child process with it set.
   const script = `
-    import { extractTree } from ${JSON.stringify(new URL('../../src/vfs/extract.ts', import.meta.url).href)};
+    import { extractTree } from ${JSON.stringify(new URL('../../src/extract/extract.ts', import.meta.url).href)};
     import { MemoryFs } from ${JSON.stringify(new URL('../../src/vfs/memory-fs.ts', import.meta.url).href)};
     const fs = new MemoryFs();
     for (let i = 0; i < 50; i++) fs.link(fs.rootIno, 'f' + i, fs.addInode({ type: 'file', content: 'x'.repeat(i) }));

@@ -305,10 +305,10 @@ test('random hostile trees: extraction ends, with or without an error, and never
 
 test('regression: the writer thread runs when the parent process has --input-type=module', async () => {
   const { runOk } = await import('../helpers/run.js');
-  const src = new URL('../../src/vfs/', import.meta.url).pathname;
+  const src = new URL('../../src/', import.meta.url).pathname;
   const script = `
-    const { extractTree } = await import(${JSON.stringify(src + 'extract.ts')});
-    const { MemoryFs } = await import(${JSON.stringify(src + 'memory-fs.ts')});
+    const { extractTree } = await import(${JSON.stringify(src + 'extract/extract.ts')});
+    const { MemoryFs } = await import(${JSON.stringify(src + 'vfs/memory-fs.ts')});
     const r = await extractTree(MemoryFs.fromEntries([{ path: 'f', type: 'file', content: 'ok' }]), ${JSON.stringify(dest)});
     console.log(r.files);`;
   const r = await runOk(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);

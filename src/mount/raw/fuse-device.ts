@@ -12,35 +12,15 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { debuglog } from '../../io/debug-log.js';
+import { startWorker, workerFile } from '../../io/worker-file.js';
 import { MountFailedError } from '../errors.js';
+import type { FromFuseReader, FuseReaderData } from './fuse-reader-worker.js';
 
 const debug = debuglog('ocifs:mount');
 
 /** Size of the request buffer: the largest request plus headers (we never accept writes). */
 export const REQUEST_BUFFER_SIZE = 1024 * 1024 + 4096;
-
-// The reader, as plain CommonJS so that it runs the same under a TypeScript loader and built.
-const READER = `
-const { readSync } = require('node:fs');
-const { parentPort, workerData } = require('node:worker_threads');
-const buf = Buffer.allocUnsafe(workerData.size);
-for (;;) {
-  let n;
-  try {
-    n = readSync(workerData.fd, buf, 0, buf.length, null);
-  } catch (err) {
-    // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again.
-    if (err.code === 'ENOENT' || err.code === 'EINTR' || err.code === 'EAGAIN') continue;
-    parentPort.postMessage({ end: err.code });
-    break;
-  }
-  const copy = new ArrayBuffer(n);
-  new Uint8Array(copy).set(buf.subarray(0, n));
-  parentPort.postMessage(copy, [copy]);
-}
-`;
 
 /** An open FUSE connection. */
 export interface FuseDevice {
@@ -79,6 +59,8 @@ function run(cmd: string, args: string[], fd: number): Promise<{ code: number | 
 
 /** Opens /dev/fuse, mounts it at `mountpoint` and starts reading requests. Root only. */
 export async function openFuseDevice(o: FuseDeviceOptions): Promise<FuseDevice> {
+  const reader = workerFile(new URL('./fuse-reader-worker.js', import.meta.url));
+  if (!reader) throw new MountFailedError(o.mountpoint, `no fuse-reader-worker file beside ${import.meta.url}`);
   const fd = openSync('/dev/fuse', 'r+');
   const opts = ['fd=3', 'rootmode=40000', 'user_id=0', 'group_id=0', 'default_permissions', ...(o.allowOther ? ['allow_other'] : [])];
   const fsname = o.fsname.replace(/[,\s\\]/g, '_').slice(0, 200);
@@ -88,11 +70,12 @@ export async function openFuseDevice(o: FuseDeviceOptions): Promise<FuseDevice> 
     closeSync(fd);
     throw new MountFailedError(o.mountpoint, r.stderr.trim().replace(/\s+/g, ' ') || `mount exited with ${r.code}`);
   }
-  const worker = new Worker(READER, { eval: true, workerData: { fd, size: REQUEST_BUFFER_SIZE }, execArgv: [] });
+  const workerData: FuseReaderData = { fd, size: REQUEST_BUFFER_SIZE };
+  const worker = startWorker(reader, { workerData, execArgv: [] });
   worker.unref();
   let closed = false;
   const ended = new Promise<string>((resolve) => {
-    worker.on('message', (m: ArrayBuffer | { end: string }) => {
+    worker.on('message', (m: FromFuseReader) => {
       if (m instanceof ArrayBuffer) o.onRequest(Buffer.from(m));
       else resolve(m.end);
     });
