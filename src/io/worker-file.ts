@@ -35,7 +35,9 @@ export function workerFile(url: URL): URL | undefined {
 /**
  * Starts a worker on `file` (from {@link workerFile}). A `.ts` file is run as one ES module of
  * itself and everything it imports, bundled by esbuild (a development dependency: `.ts` workers
- * exist only in the repository) once per process; its `import.meta.url` is then a `data:` URL.
+ * exist only in the repository) once per process; its `import.meta.url` is then a `data:` URL,
+ * and npm packages are bundled in too. So a worker loads a native addon, or a package that reads
+ * files beside itself, by the absolute path its parent resolved (as the host writer does).
  */
 export function startWorker(file: URL, options: WorkerOptions = {}): Worker {
   return new Worker(file.pathname.endsWith('.ts') ? bundledSource(file) : file, options);
