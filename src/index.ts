@@ -34,6 +34,7 @@ export { resolvePath, resolveEntry, normalizePath, joinPath, DEFAULT_MAX_SYMLINK
 export { walk, isSafeName, DEFAULT_WALK_PREFETCH, type WalkEntry, type WalkOptions } from './vfs/walk.js';
 export { extractTree, measureTree, DEFAULT_EXTRACT_CONCURRENCY, type ExtractOptions, type ExtractResult, type ExtractProgress, type ExtractWarning } from './vfs/extract.js';
 export { MergedFileSystem, type MergeLayer, type MergedFileSystemOptions, type WhiteoutFormat } from './vfs/merge.js';
+export { OverlayLayerFileSystem, overlayLayerView, OVERLAY_OPAQUE_XATTR } from './vfs/overlay-layer.js';
 export { MemoryFs, type MemoryEntry } from './vfs/memory-fs.js';
 export {
   openErofs,

@@ -9,32 +9,8 @@ import { resolvePath } from '../../src/vfs/path.js';
 import { walk } from '../../src/vfs/walk.js';
 import type { FileSystem } from '../../src/vfs/types.js';
 import { mulberry32 as rng } from '../helpers/prng.js';
+import { dec, dir, file, layer, model, opq, randomLayer, tree, wh } from '../helpers/layer-stacks.js';
 
-const dec = new TextDecoder();
-
-/** path → "type[:content|target]" of every entry below the root. */
-async function tree(fs: FileSystem): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for await (const e of walk(fs, '/', { includeStart: false })) {
-    let v: string = e.inode.type;
-    if (e.inode.type === 'file') {
-      const src = await fs.openFile(e.inode.ino);
-      v += ':' + dec.decode(await src.read(0, src.size));
-    }
-    if (e.inode.type === 'symlink') v += ':' + (await fs.readlink(e.inode.ino));
-    out[e.relPath] = v;
-  }
-  return out;
-}
-
-const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'file', content, ...extra }) as MemoryEntry;
-const dir = (path: string, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'dir', ...extra }) as MemoryEntry;
-const wh = (path: string): MemoryEntry => {
-  const i = path.lastIndexOf('/');
-  return file(i < 0 ? `.wh.${path}` : `${path.slice(0, i)}/.wh.${path.slice(i + 1)}`, '');
-};
-const opq = (dirPath: string): MemoryEntry => file(`${dirPath}/.wh..wh..opq`, '');
-const layer = (...entries: MemoryEntry[]) => MemoryFs.fromEntries(entries);
 
 test('OCI whiteout hides a lower file and is itself never shown', async () => {
   const m = new MergedFileSystem([layer(file('a/x'), file('a/y')), layer(wh('a/x'))]);
@@ -176,70 +152,6 @@ test('bad merged inode numbers and options are refused', async () => {
   assert.throws(() => new MergedFileSystem([]), { code: 'ERR_OCIFS_INVALID_OPTION' });
   assert.throws(() => new MergedFileSystem([layer()], { whiteouts: 'aufs' as never }), { code: 'ERR_OCIFS_INVALID_OPTION' });
 });
-
-// ---- Random layer stacks against a model that applies layers in order, like umoci unpack ----
-
-interface ModelEntry {
-  type: 'file' | 'dir' | 'symlink' | 'chardev';
-  value: string;
-}
-
-/** Random layer: a set of paths (parents first) with files, dirs, symlinks, whiteouts, opaque dirs. */
-function randomLayer(r: () => number, li: number): MemoryEntry[] {
-  const names = ['a', 'b', 'c'];
-  const out: MemoryEntry[] = [];
-  const visit = (prefix: string, depth: number) => {
-    for (const n of names) {
-      const p = prefix + n;
-      const x = r();
-      if (x < 0.35) continue;
-      if (x < 0.5) out.push(file(p, `${p}@${li}`));
-      else if (x < 0.55) out.push({ path: p, type: 'symlink', target: `t${li}` });
-      else if (x < 0.68) out.push(wh(p));
-      else if (x < 0.73) out.push({ path: p, type: 'chardev', rdev: 0 });
-      else if (depth < 3) {
-        const opaque = r();
-        if (r() < 0.15) out.push(wh(p)); // deleted and made anew in this layer
-        out.push(dir(p, { mtimeSec: li, ...(opaque < 0.1 ? { xattrs: { 'trusted.overlay.opaque': 'y' } } : {}) }));
-        if (opaque > 0.9) out.push(opq(p));
-        visit(p + '/', depth + 1);
-      }
-    }
-  };
-  visit('', 0);
-  return out;
-}
-
-/** Applies layers bottom to top to a path map, the way an unpacker does. */
-function model(layers: MemoryEntry[][]): Record<string, string> {
-  const state = new Map<string, ModelEntry>();
-  const removeTree = (p: string, keepSelf: boolean) => {
-    for (const k of [...state.keys()]) if ((k === p && !keepSelf) || k.startsWith(p === '' ? '' : p + '/')) state.delete(k);
-  };
-  for (const [li, entries] of layers.entries()) {
-    const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
-    const parent = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
-    // Whiteouts first (they only hide what lower layers made), then the layer's entries.
-    for (const e of entries) {
-      if (e.link !== undefined) continue;
-      const b = base(e.path);
-      if (b === '.wh..wh..opq') removeTree(parent(e.path), true);
-      else if (b.startsWith('.wh.')) removeTree((parent(e.path) ? parent(e.path) + '/' : '') + b.slice(4), false);
-      else if (e.type === 'chardev' && e.rdev === 0) removeTree(e.path, false);
-      else if (e.type === 'dir' && e.xattrs && 'trusted.overlay.opaque' in e.xattrs) removeTree(e.path, true);
-    }
-    for (const e of entries) {
-      if (e.link !== undefined) continue;
-      const b = base(e.path);
-      if (b.startsWith('.wh.') || (e.type === 'chardev' && e.rdev === 0)) continue;
-      const old = state.get(e.path);
-      if (old && !(old.type === 'dir' && e.type === 'dir')) removeTree(e.path, false);
-      const value = e.type === 'file' ? `file:${e.content}` : e.type === 'symlink' ? `symlink:${e.target}` : `dir@${li}`;
-      state.set(e.path, { type: e.type as ModelEntry['type'], value });
-    }
-  }
-  return Object.fromEntries([...state].map(([k, v]) => [k, v.value]));
-}
 
 test('random layer stacks: merged view equals layers applied in order', async () => {
   const stacks = Number(process.env.OCIFS_VFS_FUZZ_STACKS ?? 400);
