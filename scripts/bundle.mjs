@@ -7,8 +7,9 @@
 // loads only what it uses) starts in a fraction of that. The library entry point (dist/src)
 // stays unbundled: its users bundle or not as they like.
 //
-// Entry points besides the command: the mount server and the gzip pass worker, which the code
-// starts from files beside itself (see daemonEntry and gzip-pass-client). Native addons stay
+// Entry points besides the command: the mount server, the gzip pass worker and the
+// snapshotter's layer keeper, which the code starts from files beside itself (see daemonEntry,
+// gzip-pass-client and keeperEntry). Native addons stay
 // outside the bundle and load from node_modules.
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
@@ -19,7 +20,7 @@ const outdir = `${root}dist/bundle`;
 await rm(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: ['dist/src/cli/main.js', 'dist/src/mount/daemon-main.js', 'dist/src/tar/gzip-pass-worker.js'],
+  entryPoints: ['dist/src/cli/main.js', 'dist/src/mount/daemon-main.js', 'dist/src/tar/gzip-pass-worker.js', 'dist/src/runtime/snapshotter/keeper-main.js'],
   bundle: true,
   splitting: true,
   format: 'esm',

@@ -34,6 +34,7 @@ const COMMANDS: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['cache'], load: () => import('./commands/cache.js') },
   { names: ['serve-layout'], load: () => import('./commands/serve-layout.js') },
   { names: ['web'], load: () => import('./commands/web.js') },
+  { names: ['snapshotter'], load: () => import('./commands/snapshotter.js') },
   { names: ['demo'], load: () => import('./commands/demo.js') },
 ];
 

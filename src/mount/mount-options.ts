@@ -35,6 +35,14 @@ export interface MountOptions {
   operationTimeoutMs?: number;
   /** libfuse debug output on stderr. Default false. */
   debug?: boolean;
+  /**
+   * Honour setuid/setgid bits of the image's files (no `nosuid`). Default false: a mount a
+   * user browses should not hand out the image's privileges. A container runtime that stacks
+   * the mount under overlayfs as a layer wants them, as an unpacked layer has them.
+   */
+  suid?: boolean;
+  /** Honour device files (no `nodev`). Default false; see {@link suid}. */
+  dev?: boolean;
   /** Counters to update (a new one when absent). */
   stats?: MountStats;
 }
@@ -70,5 +78,7 @@ export function connectionOptions(o: MountOptions): FuseConnectionOptions {
     maxReadahead: positiveInt('maxReadahead', o.maxReadahead, DEFAULT_MAX_READAHEAD, 64 << 20),
     operationTimeoutMs: positiveInt('operationTimeoutMs', o.operationTimeoutMs, DEFAULT_OPERATION_TIMEOUT_MS),
     debug: o.debug ?? false,
+    ...(o.suid ? { suid: true } : {}),
+    ...(o.dev ? { dev: true } : {}),
   };
 }

@@ -30,6 +30,7 @@ const allowed: Record<string, string[]> = {
   web: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'tar', 'vfs', 'vfs-types', 'image'],
   // The page runs in a browser: it may use the API's types and nothing of the library.
   'web-page': ['web'],
+  runtime: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image', 'config', 'mount'],
   cli: ['*'],
   'index.ts': ['*'],
 };

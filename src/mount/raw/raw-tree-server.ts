@@ -293,6 +293,8 @@ export async function rawFuseMount(
     mountpoint,
     fsname: conn.fsname,
     allowOther: conn.allowOther,
+    ...(conn.suid ? { suid: true } : {}),
+    ...(conn.dev ? { dev: true } : {}),
     onRequest: (req) => {
       if (req.readUInt32LE(4) === Op.INIT) initSeen();
       server.handle(req);
