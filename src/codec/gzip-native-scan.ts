@@ -83,7 +83,12 @@ export class NativeBlockInflater {
  * `8 * p - k` for some k in 0..7 (the unused bits of byte `p - 1`). Each candidate is decoded
  * natively (with `window` as history) and compared with `expected`, the first bytes the block
  * really produced. Returns k when exactly one candidate reproduces them, else undefined (an
- * ambiguous or undecodable boundary; the caller tries a later one).
+ * ambiguous or undecodable boundary; the caller tries a later one) — except when `expected`
+ * is the whole block and several candidates reproduce all of it: that is a stored block (the
+ * bits before it are padding, read as another stored-block header), every such start decodes
+ * the block the same and ends at the same byte, so the smallest k is as good as the others.
+ * Without that, a run of stored blocks (incompressible data: a compressed file, random bytes)
+ * got no checkpoint at all, and reading anything behind it decompressed all of it.
  *
  * @param byteBefore byte `p - 1` of the compressed stream
  * @param from compressed bytes from byte `p` to the end of the block (and at most one more byte)
@@ -108,7 +113,7 @@ export function matchBoundaryBits(byteBefore: number, from: Uint8Array, window: 
       continue;
     }
     if (out.length >= expected.length && Buffer.compare(out.subarray(0, expected.length), expected) === 0) {
-      if (found !== undefined) return undefined;
+      if (found !== undefined) return expected.length >= blockLength ? found : undefined;
       found = k;
     }
   }

@@ -18,6 +18,7 @@ import { resolvePath } from '../../src/vfs/path.js';
 import { assertSameManifest, makeTree, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';
 import { CountingSource } from './tar-test-helpers.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 let dir: string;
 let tarBytes: Buffer;
@@ -126,6 +127,31 @@ test('a read after indexing fetches and decodes only the spans it touches', asyn
   const stored = store.map.get(GZIP_INDEX_NAME)!;
   // Index size: windows dominate; with 64 KiB spans it is large, with the default far smaller.
   assert.ok(stored.length > 0);
+});
+
+test('incompressible data (a run of stored blocks) still gets a checkpoint every span, and reads inside it decode one span', async () => {
+  // Regression: the native pass found every boundary between stored blocks ambiguous and put
+  // no checkpoint in them, so a read behind a big random file decompressed all of it.
+  const r = mulberry32(7);
+  const random = Buffer.alloc(4 << 20);
+  for (let i = 0; i < random.length; i++) random[i] = Math.floor(r() * 256);
+  await mkdir(join(dir, 'rnd'), { recursive: true });
+  await writeFile(join(dir, 'rnd/random.bin'), random);
+  await writeFile(join(dir, 'rnd/after.txt'), 'after\n');
+  await runOk('tar', ['-cf', join(dir, 'rnd.tar'), '-C', join(dir, 'rnd'), 'random.bin', 'after.txt']);
+  const blob = gzipSync(await readFile(join(dir, 'rnd.tar')), { level: 6 });
+  const counting = new CountingSource(new MemorySource(blob));
+  const layer = await openGzipLayer(counting, { store: new MemoryIndexStore(), span: SPAN, readAhead: false });
+  assert.ok(layer.index.checkpoints.length >= random.length / SPAN / 2, `${layer.index.checkpoints.length} checkpoints`);
+  counting.bytes = 0;
+  const after = await resolvePath(layer.fs, '/after.txt');
+  assert.equal(Buffer.from(await (await layer.fs.openFile(after.ino)).read(0, 6)).toString(), 'after\n');
+  assert.ok(counting.bytes < 4 * SPAN, `reading after.txt fetched ${counting.bytes} bytes`);
+  const rnd = await resolvePath(layer.fs, '/random.bin');
+  const f = await layer.fs.openFile(rnd.ino);
+  for (const off of [1, 777_777, 2_500_000, random.length - 1000]) {
+    assert.ok(Buffer.from(await f.read(off, 1000)).equals(random.subarray(off, off + 1000)), `bytes at ${off}`);
+  }
 });
 
 test('corrupt gzip streams are refused with ERR_OCIFS_CORRUPT_GZIP, never served', async () => {
