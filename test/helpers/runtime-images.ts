@@ -145,8 +145,11 @@ export interface RuntimeImages {
   layers: Record<'tar' | 'soci' | 'erofs', Descriptor[]>;
 }
 
-/** Builds the tar (umoci), SOCI and EROFS variants in `work` and pushes them to `host` (via `registryUrl` for raw pushes). */
-export async function buildRuntimeImages(work: string, host: string, registryUrl: string): Promise<RuntimeImages> {
+/**
+ * Builds the tar (umoci), SOCI and EROFS variants in `work` and pushes them to `host` (via
+ * `registryUrl` for raw pushes). `skip` leaves variants out (their refs are then empty).
+ */
+export async function buildRuntimeImages(work: string, host: string, registryUrl: string, skip: ('soci' | 'erofs')[] = []): Promise<RuntimeImages> {
   const big = randomBytes(BIG_FILE_SIZE);
   const base = join(work, 'base');
   await writeBase(base, big);
@@ -167,13 +170,35 @@ export async function buildRuntimeImages(work: string, host: string, registryUrl
   const tarRef = `${host}/snap/tar:v1`;
   await skopeoPush(layout, 'v1', tarRef);
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
-  const manifest = JSON.parse(await readFile(join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8')) as { layers: Descriptor[] };
-  const tars: Buffer[] = await Promise.all(manifest.layers.map(async (l) => gunzipSync(await readFile(join(layout, "blobs/sha256", l.digest.slice(7))))));
+  const tarLayers = await layersOf(layout, index.manifests[0]);
+  const tars: Buffer[] = await Promise.all(tarLayers.map(async (l) => gunzipSync(await readFile(join(layout, 'blobs/sha256', l.digest.slice(7))))));
 
-  // soci: the same tars gzipped anew, with zTOCs. The base layer gets one more file outside /t,
-  // so that its chain ID differs from the tar variant's: a snapshotter that has one image's
-  // layers would otherwise take them for the other's (rightly) and never mount the other.
+  const out: RuntimeImages = { tar: tarRef, soci: '', erofs: '', layers: { tar: tarLayers, soci: [], erofs: [] } };
+  if (!skip.includes('soci')) {
+    const { ref, layers } = await buildSoci(work, host, registryUrl, tars);
+    out.soci = ref;
+    out.layers.soci = layers;
+  }
+  if (!skip.includes('erofs')) {
+    const { ref, layers } = await buildErofs(work, host, base);
+    out.erofs = ref;
+    out.layers.erofs = layers;
+  }
+  return out;
+}
+
+async function layersOf(layout: string, d: Descriptor): Promise<Descriptor[]> {
+  return (JSON.parse(await readFile(join(layout, 'blobs/sha256', d.digest.slice(7)), 'utf8')) as { layers: Descriptor[] }).layers;
+}
+
+/**
+ * The tar variant's tars gzipped anew, with zTOCs. The base layer gets one more file outside
+ * /t, so that its chain ID differs from the tar variant's: a snapshotter that has one image's
+ * layers would otherwise take them for the other's (rightly) and never mount the other.
+ */
+async function buildSoci(work: string, host: string, registryUrl: string, tars: Buffer[]): Promise<{ ref: string; layers: Descriptor[] }> {
   const sociLayout = join(work, 'soci-layout');
+  tars = [...tars];
   tars[0] = await withExtraFile(tars[0], 'variant', 'soci\n');
   const gz = tars.map((t) => gzipSync(t, { level: 1 }));
   const sociDesc = await putImage(sociLayout, { layers: gz.map((b, i) => ({ bytes: b, mediaType: MT_LAYER_GZIP, diffId: sha256(tars[i]) })), config: { Cmd: ['/bin/sh'] } });
@@ -181,8 +206,11 @@ export async function buildRuntimeImages(work: string, host: string, registryUrl
   const sociRef = `${host}/snap/soci:v1`;
   await skopeoPush(sociLayout, 'v1', sociRef);
   await pushSociIndex(registryUrl, 'snap/soci', sociLayout, sociDesc, gz);
+  return { ref: sociRef, layers: await layersOf(sociLayout, sociDesc) };
+}
 
-  // erofs: one mkfs.erofs image per layer directory in overlayfs's form.
+/** One mkfs.erofs image per layer directory in overlayfs's form. */
+async function buildErofs(work: string, host: string, base: string): Promise<{ ref: string; layers: Descriptor[] }> {
   const l2 = join(work, 'erofs-l2');
   const l3 = join(work, 'erofs-l3');
   await writeOverlayLayers(l2, l3);
@@ -197,14 +225,7 @@ export async function buildRuntimeImages(work: string, host: string, registryUrl
   await tagInLayout(erofsLayout, erofsDesc, 'v1');
   const erofsRef = `${host}/snap/erofs:v1`;
   await skopeoPush(erofsLayout, 'v1', erofsRef);
-
-  const descs = async (l: string, d: Descriptor) => (JSON.parse(await readFile(join(l, 'blobs/sha256', d.digest.slice(7)), 'utf8')) as { layers: Descriptor[] }).layers;
-  return {
-    tar: tarRef,
-    soci: sociRef,
-    erofs: erofsRef,
-    layers: { tar: manifest.layers, soci: await descs(sociLayout, sociDesc), erofs: await descs(erofsLayout, erofsDesc) },
-  };
+  return { ref: erofsRef, layers: await layersOf(erofsLayout, erofsDesc) };
 }
 
 /** `tar` with one more regular file at its end (before the end-of-archive blocks). */
