@@ -184,7 +184,7 @@ export class Snapshotter {
       }
       const seconds = (performance.now() - started) / 1000;
       this.o.events.lazy?.(format, seconds);
-      this.o.events.log(`layer ${req.layerDigest} of ${req.ref} mounted lazily (${format}) as ${target} in ${seconds.toFixed(3)} s`);
+      this.o.events.log(`layer ${req.layerDigest} of ${req.ref} mounted lazily (${format}) as ${target} in ${seconds.toFixed(3)} s (labels from ${req.source})`);
       return true;
     } catch (err) {
       await this.removeDir(join(this.snapshotsDir, String(rec.id))).catch(() => {});
