@@ -1,0 +1,77 @@
+// The Kubernetes path: containerd's CRI plugin with `snapshotter = "ocifs"` and snapshot
+// annotations on (what a node's config.toml says, see deploy/), and the kubelet's PullImage
+// call on containerd's socket. The CRI plugin's own labels (cri.image-ref, cri.layer-digest,
+// cri.manifest-digest …) make ocifs mount every layer lazily: containerd downloads no layer and
+// the registry serves a fraction of the image.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { startContainerd, type TestContainerd } from '../helpers/containerd.js';
+import { startSnapshotter, type TestSnapshotter } from '../helpers/snapshotter.js';
+import { buildRuntimeImages, type RuntimeImages } from '../helpers/runtime-images.js';
+import { criImageClient } from '../helpers/cri-client.js';
+
+let reg: TestRegistry;
+let proxy: FaultProxy;
+let tmp: string;
+let images: RuntimeImages;
+let sn: TestSnapshotter;
+let ctd: TestContainerd;
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'ocifs-snap-cri-'));
+  reg = await startRegistry();
+  proxy = await startFaultProxy(reg.url);
+  images = await buildRuntimeImages(tmp, reg.host, reg.url, ['erofs']);
+  sn = await startSnapshotter();
+  ctd = await startContainerd({
+    cri: true,
+    proxySnapshotters: { ocifs: sn.address },
+    extraConfig: [
+      '[plugins."io.containerd.grpc.v1.cri".containerd]',
+      '  snapshotter = "ocifs"',
+      '  disable_snapshot_annotations = false',
+      `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${proxy.host}"]`,
+      `  endpoint = ["http://${proxy.host}"]`,
+    ].join('\n'),
+  });
+});
+
+after(async () => {
+  await ctd?.stop();
+  await sn?.cleanup();
+  await proxy?.stop();
+  await reg?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+test("CRI PullImage with snapshotter = ocifs: every layer mounted lazily from the CRI plugin's labels, none downloaded", async () => {
+  const ref = images.soci.replace(reg.host, proxy.host);
+  const cri = criImageClient(ctd.address);
+  try {
+    const imageRef = await cri.pullImage(ref);
+    assert.match(imageRef, /^sha256:[0-9a-f]{64}$/);
+    const status = await cri.imageStatus(ref);
+    assert.equal(status.id, imageRef);
+    assert.ok(status.repoTags.includes(ref), JSON.stringify(status));
+  } finally {
+    cri.close();
+  }
+  const lazy = sn.log().split('\n').filter((l) => /mounted lazily .*\(labels from cri\)/.test(l));
+  assert.equal(lazy.length, images.layers.soci.length, sn.log());
+  // containerd's content store holds no layer blob.
+  const content = (await ctd.ctrOk(['-n', 'k8s.io', 'content', 'ls', '-q'])).stdout.toString();
+  for (const l of images.layers.soci) assert.ok(!content.includes(l.digest), `layer ${l.digest} was downloaded`);
+  const check = (await ctd.ctrOk(['-n', 'k8s.io', 'images', 'check'])).stdout.toString().split('\n').find((l) => l.startsWith(ref + ' '));
+  assert.match(check ?? '', /incomplete \(1\/\d+\)/);
+  const total = images.layers.soci.reduce((n, l) => n + l.size, 0);
+  const served = proxy.log.filter((e) => images.layers.soci.some((l) => e.path.endsWith(l.digest))).reduce((n, e) => n + e.bytes, 0);
+  assert.ok(served < total * 0.1, `the registry served ${served} of ${total} layer bytes`);
+  // The image runs from the lazily mounted layers (the CRI plugin's snapshots, in its namespace).
+  const out = await ctd.ctrOk(['-n', 'k8s.io', 'run', '--rm', '--snapshotter', 'ocifs', ref, 'cri-run', 'cat', '/t/keep']);
+  assert.equal(out.stdout.toString(), 'keep v3\n');
+});
