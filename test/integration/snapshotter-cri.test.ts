@@ -1,11 +1,11 @@
-// The Kubernetes path: containerd's CRI plugin with `snapshotter = "ocifs"` and snapshot
-// annotations on (what a node's config.toml says, see deploy/), and the kubelet's PullImage
+// The Kubernetes path: containerd's CRI plugin configured by deploy/containerd/config.toml
+// (`snapshotter = "ocifs"`, snapshot annotations on, the proxy plugin), and the kubelet's PullImage
 // call on containerd's socket. The CRI plugin's own labels (cri.image-ref, cri.layer-digest,
 // cri.manifest-digest …) make ocifs mount every layer lazily: containerd downloads no layer and
 // the registry serves a fraction of the image.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -28,16 +28,14 @@ before(async () => {
   proxy = await startFaultProxy(reg.url);
   images = await buildRuntimeImages(tmp, reg.host, reg.url, ['erofs']);
   sn = await startSnapshotter();
+  // The node configuration of deploy/containerd/config.toml, with this test's socket, plus a
+  // mirror entry that makes the CRI plugin reach the loopback registry over plain HTTP.
+  const deployed = (await readFile(new URL('../../deploy/containerd/config.toml', import.meta.url), 'utf8'))
+    .replace(/^version = 2$/m, '')
+    .replace('/run/ocifs/snapshotter.sock', sn.address);
   ctd = await startContainerd({
     cri: true,
-    proxySnapshotters: { ocifs: sn.address },
-    extraConfig: [
-      '[plugins."io.containerd.grpc.v1.cri".containerd]',
-      '  snapshotter = "ocifs"',
-      '  disable_snapshot_annotations = false',
-      `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${proxy.host}"]`,
-      `  endpoint = ["http://${proxy.host}"]`,
-    ].join('\n'),
+    extraConfig: [deployed, `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${proxy.host}"]`, `  endpoint = ["http://${proxy.host}"]`].join('\n'),
   });
 });
 

@@ -159,7 +159,10 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
         fallback: () => metrics.fallbacks.inc(),
       },
     });
-    if (st.all().some((r) => r.remote)) await kc.ensure().catch((err) => log(`ERROR: the layer keeper: ${(err as Error).message}`));
+    // Layers recorded as mounted must be back before containerd is answered; with none, the
+    // keeper starts alongside, so that the first lazy Prepare does not wait for it.
+    const keeperUp = kc.ensure().catch((err) => log(`ERROR: the layer keeper: ${(err as Error).message}`));
+    if (st.all().some((r) => r.remote)) await keeperUp;
 
     await claimSocket(address);
     grpc = await serveSnapshots(sn, address);
