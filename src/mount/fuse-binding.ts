@@ -107,6 +107,8 @@ export interface FuseConnectionOptions {
   suid?: boolean;
   /** Honour device files (mount without `nodev`). Default false. */
   dev?: boolean;
+  /** The tree has no extended attributes at all (see {@link MountOptions.noXattrs}). */
+  noXattrs?: boolean;
 }
 
 /** A live FUSE connection. */

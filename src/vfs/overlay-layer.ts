@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
+import { TarFileSystem } from '../tar/tar-fs.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './merge.js';
 import { TYPE_BITS, type DirEntry, type FileSystem, type FsStats, type Inode } from './types.js';
 
@@ -48,6 +49,28 @@ export class OverlayLayerFileSystem implements FileSystem {
   /** The layer filesystem this view shows. */
   get layer(): FileSystem {
     return this.base;
+  }
+
+  /**
+   * True when the view is known to show no extended attribute at all: a tar layer (its whole
+   * index is in memory) with no xattrs, no opaque marker and no directory made anew beside its
+   * own whiteout. A mount of such a view can tell the kernel to stop asking for xattrs, which
+   * overlayfs otherwise does for every directory it looks through. False when unknown.
+   */
+  xattrFree(): boolean {
+    if (!(this.base instanceof TarFileSystem)) return false;
+    const paths = new Set<string>();
+    for (const e of this.base.index.entries) {
+      if (e.xattrs && e.xattrs.size > 0) return false;
+      paths.add(e.path.replace(/\/+$/, ''));
+    }
+    for (const p of paths) {
+      const slash = p.lastIndexOf('/');
+      const name = p.slice(slash + 1);
+      if (name === OPAQUE_MARKER) return false;
+      if (name.startsWith(WHITEOUT_PREFIX) && paths.has(p.slice(0, slash + 1) + name.slice(WHITEOUT_PREFIX.length))) return false;
+    }
+    return true;
   }
 
   private whiteout(inode: Inode): Inode {

@@ -84,3 +84,32 @@ test('random layer stacks: overlayfs-style layers merged with overlayfs rules eq
     assert.deepEqual(got, model(entries), `seed ${seed}`);
   }
 });
+
+test('xattrFree: a tar layer without xattrs or opaque directories says so; one with either, or any other filesystem, does not', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { MemorySource } = await import('../../src/io/memory-source.js');
+  const { openTarLayer } = await import('../../src/tar/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ocifs-xattr-free-'));
+  try {
+    const layerOf = async (setup: (root: string) => void, tarArgs: string[] = []) => {
+      const root = join(dir, String(Math.random()));
+      mkdirSync(join(root, 'd'), { recursive: true });
+      writeFileSync(join(root, 'd/f'), 'f');
+      setup(root);
+      const tar = execFileSync('tar', ['-c', '--format=pax', ...tarArgs, '-C', root, '.']);
+      return overlayLayerView((await openTarLayer(new MemorySource(tar))).fs);
+    };
+    assert.equal((await layerOf(() => {})).xattrFree(), true);
+    assert.equal((await layerOf((r) => writeFileSync(join(r, 'd/.wh.gone'), ''))).xattrFree(), true, 'a plain whiteout needs no xattr');
+    assert.equal((await layerOf((r) => writeFileSync(join(r, 'd/.wh..wh..opq'), ''))).xattrFree(), false);
+    assert.equal((await layerOf((r) => writeFileSync(join(r, '.wh.d'), ''))).xattrFree(), false, 'd deleted and made anew: opaque');
+    const withXattr = await layerOf((r) => execFileSync('setfattr', ['-n', 'user.k', '-v', 'v', join(r, 'd/f')]), ['--xattrs', '--xattrs-include=*']);
+    assert.equal(withXattr.xattrFree(), false);
+    assert.equal(overlayLayerView(layer(file('a'))).xattrFree(), false, 'unknown for other filesystems');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -201,6 +201,7 @@ class RawTreeServer {
         // ENOSYS once, and the kernel stops sending a FLUSH on every close(2).
         throw new FuseErrno(Errno.ENOSYS);
       case Op.GETXATTR: {
+        if (this.conn.noXattrs) throw new FuseErrno(Errno.ENOSYS);
         const size = body.readUInt32LE(0);
         const name = body.toString('utf8', 8, body.indexOf(0, 8));
         const value = (await this.caches.listxattr(ino, { signal })).get(name);
@@ -210,6 +211,7 @@ class RawTreeServer {
         return Buffer.from(value);
       }
       case Op.LISTXATTR: {
+        if (this.conn.noXattrs) throw new FuseErrno(Errno.ENOSYS);
         const size = body.readUInt32LE(0);
         const list = Buffer.from([...(await this.caches.listxattr(ino, { signal })).keys()].map((n) => n + '\0').join(''), 'utf8');
         if (size === 0) return xattrSizeOut(list.length);

@@ -109,7 +109,8 @@ export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mou
     } else {
       tree = await openLayerFileSystem(blob, { name, cache: ctx.cache, ztoc: () => ztocOf(ctx, ref, layer) });
       access = String(summarizeLayerFileSystem(tree).details.access ?? format);
-      mount = await mountFileSystem(overlayLayerView(tree), mountpoint, { fsname, allowOther: true, suid: true, dev: true }).catch(async (err) => {
+      const view = overlayLayerView(tree);
+      mount = await mountFileSystem(view, mountpoint, { fsname, allowOther: true, suid: true, dev: true, noXattrs: view.xattrFree() }).catch(async (err) => {
         await tree?.close?.();
         throw err;
       });
