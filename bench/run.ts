@@ -1,11 +1,11 @@
 // `npm run bench`: every project benchmark in one run, in order — core (issue 2), erofs
-// (issue 3), mount (issue 4), tar (issue 5), index (issue 15), web (issue 16) — each a table of ratios ocifs / peer measured
+// (issue 3), mount (issue 4), tar (issue 5), index (issue 15), web (issue 16), snapshotter (issue 14) — each a table of ratios ocifs / peer measured
 // side by side in this run. A section that fails prints its failure in its table and the
 // others still run. At the end all tables are printed again under a header describing the
 // machine (cores, RAM, kernel, load, node and tool versions), and one combined JSON goes to
 // bench/results/bench-<date>.json.
 //
-//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,web] [--runs N] [--fresh] [--work DIR]
+//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,web,snapshotter] [--runs N] [--fresh] [--work DIR]
 //
 //   --quick   smoke run: 128 MiB core blob, a ~80 MiB / 4,000-file tree, one run each
 //   --only    the named sections only
@@ -25,8 +25,9 @@ import { runMountImageBench } from './mount-image.js';
 import { runTarImageBench, tarRootfs } from './tar-image.js';
 import { runSociIndexBench } from './soci-index.js';
 import { runWebBench } from './web.js';
+import { runSnapshotterBench } from './snapshotter.js';
 
-const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'web'] as const;
+const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'web', 'snapshotter'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -139,6 +140,10 @@ async function main(): Promise<void> {
       } else if (section === 'web') {
         t = await runWebBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
         t.title = `Web (issue 16): ${t.title}`;
+      } else if (section === 'snapshotter') {
+        // Cold runs are whole pulls for the peer: one each unless --runs says otherwise.
+        t = await runSnapshotterBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t.title = `Snapshotter (issue 14): ${t.title}`;
       } else if (section === 'tar') {
         // Its own, larger tree (≥ 300 MiB of gzip); the quick tree is shared.
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });

@@ -245,9 +245,10 @@ async function withExtraFile(tar: Buffer, name: string, content: string): Promis
 
 /**
  * Attaches a SOCI v1 index to an image already pushed: its zTOCs (one per gzip layer) and the
- * index manifest (subject: the image manifest), listed under the referrers tag schema.
+ * index manifest (subject: the image manifest), listed under the referrers tag schema. Returns
+ * the zTOCs' descriptors.
  */
-export async function pushSociIndex(registryUrl: string, repo: string, layout: string, image: Descriptor, layers: Uint8Array[]): Promise<void> {
+export async function pushSociIndex(registryUrl: string, repo: string, layout: string, image: Descriptor, layers: Uint8Array[], span?: number): Promise<Descriptor[]> {
   const { buildZtoc } = await import('../unit/tar-test-helpers.js');
   const { SOCI_INDEX_V1, SOCI_LAYER_DIGEST } = await import('../../src/tar/soci.js');
   const manifestBytes = await readFile(join(layout, 'blobs/sha256', image.digest.slice(7)));
@@ -255,7 +256,7 @@ export async function pushSociIndex(registryUrl: string, repo: string, layout: s
   await pushBlob(registryUrl, repo, empty, sha256(empty));
   const ztocs: Descriptor[] = [];
   for (const layer of layers) {
-    const ztoc = await buildZtoc(layer);
+    const ztoc = await buildZtoc(layer, span ? { span } : {});
     await pushBlob(registryUrl, repo, ztoc, sha256(ztoc));
     ztocs.push({ mediaType: 'application/octet-stream', digest: sha256(ztoc), size: ztoc.byteLength, annotations: { [SOCI_LAYER_DIGEST]: sha256(layer) } });
   }
@@ -272,4 +273,5 @@ export async function pushSociIndex(registryUrl: string, repo: string, layout: s
   await pushManifest(registryUrl, repo, sha256(soci), soci, MT_MANIFEST);
   const referrers = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [{ mediaType: MT_MANIFEST, digest: sha256(soci), size: soci.byteLength, artifactType: SOCI_INDEX_V1 }] }));
   await pushManifest(registryUrl, repo, `sha256-${image.digest.slice(7)}`, referrers, MT_INDEX);
+  return ztocs;
 }

@@ -20,6 +20,7 @@ import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
+import { debuglog } from 'node:util';
 import { OcifsError } from '../../errors.js';
 import { IoStats } from '../../io/io-stats.js';
 import { RegistryClient } from '../../registry/index.js';
@@ -32,6 +33,8 @@ import { MetadataStore, type SnapshotKind, type SnapshotRecord } from './metadat
 import { serveMetrics, SnapshotterMetrics } from './metrics.js';
 import { acquireLock, releaseLock } from './pid-lock.js';
 import { Snapshotter, type RemoteLayerSource } from './snapshotter.js';
+
+const debug = debuglog('ocifs:snapshotter');
 
 /** Default gRPC socket. */
 export const DEFAULT_SNAPSHOTTER_ADDRESS = '/run/ocifs/snapshotter.sock';
@@ -140,7 +143,9 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
     const resolver = new LayerResolver(client, o.platform);
     const remote: RemoteLayerSource = {
       mount: async (req, mountpoint) => {
+        const t0 = performance.now();
         const layer = await resolver.layer(req);
+        debug('%s: resolved in %d ms', req.layerDigest.slice(7, 19), Math.round(performance.now() - t0));
         const info = await kc.mount(mountpoint, layer);
         return { layer, format: info.access && info.access !== info.format ? `${info.format} (${info.access})` : info.format };
       },

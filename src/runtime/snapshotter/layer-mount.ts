@@ -87,6 +87,8 @@ async function ztocOf(ctx: LayerMountContext, ref: ImageReference, layer: Remote
 export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mountpoint: string): Promise<MountedLayer> {
   const ref = parseReference(layer.ref);
   const info = { index: 0, digest: layer.digest, mediaType: layer.mediaType, size: layer.size, ...(layer.annotations ? { annotations: layer.annotations } : {}) };
+  const t0 = performance.now();
+  const lap = (what: string) => debug('%s: %s after %d ms', layer.digest.slice(7, 19), what, Math.round(performance.now() - t0));
   const erofsHint = isErofsMediaType(layer.mediaType) && ctx.erofsMode === 'auto';
   // In kernel mode the EROFS driver's own readahead decides what to read.
   const blob = await openRegistryBlob(ctx.client, ctx.cache, ref, info, {
@@ -97,7 +99,9 @@ export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mou
   const name = `${layer.ref} layer ${layer.digest}`;
   const fsname = `ocifs:${layer.digest.slice(0, 19)}`;
   try {
+    lap('blob open');
     const format = await detectLayerFormat(blob, name, layer.mediaType);
+    lap(`format ${format} known`);
     const started = new Date().toISOString();
     let mount: Mount;
     let mode: 'tree' | 'kernel';
@@ -116,7 +120,7 @@ export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mou
       });
       mode = 'tree';
     }
-    debug('mounted %s (%s, %s) on %s', layer.digest, format, mode, mountpoint);
+    lap(`mounted (${format}, ${mode}) on ${mountpoint}`);
     let closed = false;
     return {
       mountpoint,
