@@ -25,6 +25,7 @@ import { runUnmount } from '../../mount/unmount-command.js';
 import { KeeperMetrics } from './keeper-metrics.js';
 import { KEEPER_SOCKET, readLines, type KeeperConfig, type KeeperRequest, type KeeperResponse, type KeptMountInfo } from './keeper-protocol.js';
 import { mountLayer, type LayerMountContext, type MountedLayer } from './layer-mount.js';
+import { SharedBacking } from './shared-backing.js';
 import type { RemoteLayer } from './metadata-store.js';
 
 /** How long the keeper lives with no mounts and no client. */
@@ -48,13 +49,15 @@ export class LayerKeeper {
   private readonly fetches = new Map<string, AbortController>();
   private readonly stats = new IoStats();
   private readonly soci: LayerMountContext['soci'] = new Map();
+  private readonly backing: SharedBacking;
   private live: Live | undefined;
   private retired: Live[] = [];
   private servedByClosed = 0;
   private fetchQueue: Promise<void> = Promise.resolve();
   readonly metrics: KeeperMetrics;
 
-  constructor(private readonly root: string) {
+  constructor(root: string) {
+    this.backing = new SharedBacking(join(root, 'backing', 'shared'));
     this.metrics = new KeeperMetrics({
       io: () => this.stats,
       mounts: () => {
@@ -62,7 +65,8 @@ export class LayerKeeper {
         for (const x of this.mounts.values()) m[x.mode]++;
         return m;
       },
-      bytesServed: () => this.servedByClosed + [...this.mounts.values()].reduce((n, x) => n + x.mount.stats.bytesServed, 0),
+      // Kernel mounts share the backing directory's counters; tree mounts have their own.
+      bytesServed: () => this.servedByClosed + this.backing.stats.bytesServed + [...this.mounts.values()].reduce((n, x) => n + (x.mode === 'tree' ? x.mount.stats.bytesServed : 0), 0),
     });
   }
 
@@ -101,6 +105,7 @@ export class LayerKeeper {
       ...(config.cacheMaxSize !== undefined ? { maxSize: config.cacheMaxSize } : {}),
       ...(config.chunkSize !== undefined ? { chunkSize: config.chunkSize } : {}),
     });
+    if ((config.erofsMode ?? 'auto') === 'auto' && process.getuid?.() === 0) this.backing.prepare();
     // Layers mounted with the previous settings keep using them until unmounted.
     if (this.live) this.retired.push(this.live);
     this.live = { client: new RegistryClient({ ...config.registry, stats: this.stats }), cache, config };
@@ -113,7 +118,7 @@ export class LayerKeeper {
       cache: this.live.cache,
       stats: this.stats,
       metrics: this.metrics,
-      backingDir: join(this.root, 'backing'),
+      backing: this.backing,
       erofsMode: this.live.config.erofsMode ?? 'auto',
       soci: this.soci,
     };
@@ -176,7 +181,7 @@ export class LayerKeeper {
     const m = this.mounts.get(mountpoint);
     if (m) {
       this.mounts.delete(mountpoint);
-      this.servedByClosed += m.mount.stats.bytesServed;
+      if (m.mode === 'tree') this.servedByClosed += m.mount.stats.bytesServed;
       await m.close();
       keeperLog(`unmounted ${m.layer.digest} from ${mountpoint}`);
     } else if (await isMountpoint(mountpoint)) {
@@ -187,6 +192,7 @@ export class LayerKeeper {
   /** Unmounts every layer and closes the caches and clients. */
   async shutdown(): Promise<void> {
     for (const mp of [...this.mounts.keys()]) await this.unmount(mp).catch((err) => keeperLog(`unmount ${mp}: ${(err as Error).message}`));
+    await this.backing.close().catch((err) => keeperLog(`unmount the backing files: ${(err as Error).message}`));
     for (const l of [...this.retired, ...(this.live ? [this.live] : [])]) {
       await l.cache.close().catch(() => {});
       await l.client.close().catch(() => {});

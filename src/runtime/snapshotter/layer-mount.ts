@@ -25,12 +25,13 @@ import { parseReference, type ImageReference } from '../../ref/index.js';
 import type { RegistryClient } from '../../registry/index.js';
 import type { BlobCache } from '../../cache/index.js';
 import { detectLayerFormat, findSociIndex, openLayerFileSystem, openRegistryBlob, summarizeLayerFileSystem, type ImageBlob } from '../../image/index.js';
-import { mountFileSystem, mountKernel, type Mount } from '../../mount/index.js';
+import { mountFileSystem, type Mount } from '../../mount/index.js';
 import { MAX_ZTOC_SIZE, type ZtocDescriptor } from '../../tar/soci.js';
 import { overlayLayerView } from '../../vfs/overlay-layer.js';
 import type { FileSystem } from '../../vfs/types.js';
 import type { KeeperMetrics } from './keeper-metrics.js';
 import type { RemoteLayer } from './metadata-store.js';
+import type { SharedBacking } from './shared-backing.js';
 
 const debug = debuglog('ocifs:snapshotter');
 
@@ -40,8 +41,8 @@ export interface LayerMountContext {
   cache: BlobCache;
   stats: IoStats;
   metrics: KeeperMetrics;
-  /** Where the kernel mode puts the FUSE directories of backing files. */
-  backingDir: string;
+  /** The FUSE directory that serves the backing files of kernel EROFS mounts. */
+  backing: SharedBacking;
   /** `tree` mounts EROFS layers as FUSE trees too. */
   erofsMode: 'auto' | 'tree';
   /** SOCI indexes by manifest digest, shared by the layers of an image. */
@@ -108,7 +109,7 @@ export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mou
     let access: string | undefined;
     let tree: FileSystem | undefined;
     if (format === 'erofs' && ctx.erofsMode === 'auto' && process.getuid?.() === 0) {
-      mount = await mountKernel(blob, mountpoint, { backingDir: ctx.backingDir, fsname });
+      mount = await ctx.backing.mountErofs(blob, layer.digest.replace(':', '-'), mountpoint);
       mode = 'kernel';
     } else {
       tree = await openLayerFileSystem(blob, { name, cache: ctx.cache, ztoc: () => ztocOf(ctx, ref, layer) });
