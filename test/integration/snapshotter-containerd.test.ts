@@ -9,20 +9,20 @@
 // normal snapshotter path). Removing the images lets containerd's GC unmount every layer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import type { TestRegistry } from '../helpers/registry.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { startContainerd, type TestContainerd } from '../helpers/containerd.js';
-import { startSnapshotter, type TestSnapshotter } from '../helpers/snapshotter.js';
-import { buildRuntimeImages, OTHER_USER, SETUID_OWNER, treeCommand, type RuntimeImages } from '../helpers/runtime-images.js';
+import type { TestSnapshotter } from '../helpers/snapshotter.js';
+import { startSnapshotterStack, type SnapshotterStack } from '../helpers/snapshotter-stack.js';
+import { OTHER_USER, SETUID_OWNER, treeCommand, type RuntimeImages } from '../helpers/runtime-images.js';
 import { freePort } from '../helpers/run.js';
 import { mountsLeftUnder } from '../helpers/mount-safety.js';
 
+let stack: SnapshotterStack;
 let reg: TestRegistry;
 let proxy: FaultProxy;
-let tmp: string;
 let images: RuntimeImages;
 let estargzLayers: { digest: string; size: number }[] = [];
 let sn: TestSnapshotter;
@@ -31,8 +31,7 @@ let metricsPort: number;
 /** The tree as containerd's overlayfs snapshotter shows it (the reference). */
 let reference: string;
 
-/** `HOST/repo:v1` through the counting proxy. */
-const viaProxy = (ref: string) => ref.replace(reg.host, proxy.host);
+const viaProxy = (ref: string) => stack.via(ref);
 const repoOf = (ref: string) => ref.slice(ref.indexOf('/') + 1, ref.lastIndexOf(':'));
 
 /** Layer bytes the registry served for `repo` so far (blob requests for the given layer digests). */
@@ -41,10 +40,9 @@ function servedLayerBytes(repo: string, digests: string[]): number {
 }
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-snap-test-'));
-  reg = await startRegistry();
-  proxy = await startFaultProxy(reg.url);
-  images = await buildRuntimeImages(tmp, reg.host, reg.url);
+  metricsPort = await freePort();
+  stack = await startSnapshotterStack('containerd', { args: ['--metrics-address', `127.0.0.1:${metricsPort}`] });
+  ({ reg, proxy, images, sn } = stack);
   // eStargz made by the real producer, in a containerd of its own (so its content store keeps the blobs, not the test's).
   const conv = await startContainerd();
   try {
@@ -60,8 +58,6 @@ before(async () => {
   estargzLayers = (m as { layers: { digest: string; size: number; annotations?: Record<string, string> }[] }).layers;
   assert.ok((m as { layers: { annotations?: Record<string, string> }[] }).layers.every((l) => l.annotations?.['containerd.io/snapshot/stargz/toc.digest']), 'ctr-remote made eStargz layers');
 
-  metricsPort = await freePort();
-  sn = await startSnapshotter({ args: ['--metrics-address', `127.0.0.1:${metricsPort}`] });
   ctd = await startContainerd({ proxySnapshotters: { ocifs: sn.address } });
   // The reference: containerd's own overlayfs snapshotter unpacks the tar image.
   await ctd.ctrOk(['image', 'pull', '--plain-http', images.tar], { timeoutMs: 180_000 });
@@ -70,10 +66,7 @@ before(async () => {
 
 after(async () => {
   await ctd?.stop();
-  await sn?.cleanup();
-  await proxy?.stop();
-  await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 /** The tree equals the reference; the message shows only the lines that differ. */

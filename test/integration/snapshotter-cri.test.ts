@@ -5,50 +5,36 @@
 // the registry serves a fraction of the image.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { readFile } from 'node:fs/promises';
 import { startContainerd, type TestContainerd } from '../helpers/containerd.js';
-import { startSnapshotter, type TestSnapshotter } from '../helpers/snapshotter.js';
-import { buildRuntimeImages, type RuntimeImages } from '../helpers/runtime-images.js';
+import { startSnapshotterStack, type SnapshotterStack } from '../helpers/snapshotter-stack.js';
 import { criImageClient } from '../helpers/cri-client.js';
 
-let reg: TestRegistry;
-let proxy: FaultProxy;
-let tmp: string;
-let images: RuntimeImages;
-let sn: TestSnapshotter;
+let stack: SnapshotterStack;
 let ctd: TestContainerd;
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-snap-cri-'));
-  reg = await startRegistry();
-  proxy = await startFaultProxy(reg.url);
-  images = await buildRuntimeImages(tmp, reg.host, reg.url, ['erofs']);
-  sn = await startSnapshotter();
+  stack = await startSnapshotterStack('cri', { skip: ['erofs'] });
   // The node configuration of deploy/containerd/config.toml, with this test's socket, plus a
   // mirror entry that makes the CRI plugin reach the loopback registry over plain HTTP.
   const deployed = (await readFile(new URL('../../deploy/containerd/config.toml', import.meta.url), 'utf8'))
     .replace(/^version = 2$/m, '')
-    .replace('/run/ocifs/snapshotter.sock', sn.address);
+    .replace('/run/ocifs/snapshotter.sock', stack.sn.address);
+  const proxy = stack.proxy.host;
   ctd = await startContainerd({
     cri: true,
-    extraConfig: [deployed, `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${proxy.host}"]`, `  endpoint = ["http://${proxy.host}"]`].join('\n'),
+    extraConfig: [deployed, `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${proxy}"]`, `  endpoint = ["http://${proxy}"]`].join('\n'),
   });
 });
 
 after(async () => {
   await ctd?.stop();
-  await sn?.cleanup();
-  await proxy?.stop();
-  await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 test("CRI PullImage with snapshotter = ocifs: every layer mounted lazily from the CRI plugin's labels, none downloaded", async () => {
-  const ref = images.soci.replace(reg.host, proxy.host);
+  const { images, sn, proxy } = stack;
+  const ref = stack.via(images.soci);
   const cri = criImageClient(ctd.address);
   try {
     const imageRef = await cri.pullImage(ref);

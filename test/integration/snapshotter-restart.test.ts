@@ -7,33 +7,26 @@
 // gone: a restart mounts the layers again from the cache alone and a container runs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { startContainerd, type TestContainerd } from '../helpers/containerd.js';
-import { startSnapshotter, type TestSnapshotter } from '../helpers/snapshotter.js';
-import { buildRuntimeImages, MANY_FILES, type RuntimeImages } from '../helpers/runtime-images.js';
+import type { TestSnapshotter } from '../helpers/snapshotter.js';
+import { startSnapshotterStack, type SnapshotterStack } from '../helpers/snapshotter-stack.js';
+import { MANY_FILES } from '../helpers/runtime-images.js';
 import { mountsLeftUnder } from '../helpers/mount-safety.js';
 
-let reg: TestRegistry;
-let proxy: FaultProxy;
-let tmp: string;
-let images: RuntimeImages;
+let stack: SnapshotterStack;
 let sn: TestSnapshotter;
+let proxy: FaultProxy;
 let ctd: TestContainerd;
 let soci: string;
 let erofs: string;
 
 before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'ocifs-snap-restart-'));
-  reg = await startRegistry();
-  proxy = await startFaultProxy(reg.url);
-  images = await buildRuntimeImages(tmp, reg.host, reg.url);
-  soci = images.soci.replace(reg.host, proxy.host);
-  erofs = images.erofs.replace(reg.host, proxy.host);
-  sn = await startSnapshotter();
+  stack = await startSnapshotterStack('restart');
+  ({ sn, proxy } = stack);
+  soci = stack.via(stack.images.soci);
+  erofs = stack.via(stack.images.erofs);
   ctd = await startContainerd({ proxySnapshotters: { ocifs: sn.address } });
   for (const ref of [soci, erofs]) {
     const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], { timeoutMs: 180_000 });
@@ -43,10 +36,7 @@ before(async () => {
 
 after(async () => {
   await ctd?.stop();
-  await sn?.cleanup();
-  await proxy?.stop();
-  await reg?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 function sleep(ms: number): Promise<void> {
