@@ -3,7 +3,7 @@
 // may read, built by real producers in every layer format a lazy snapshotter serves:
 //
 //   tar       umoci (its own whiteouts), plain tar+gzip, no index
-//   soci      the same tars recompressed, with a SOCI v1 index (zTOCs) attached as a referrer
+//   soci      the same tars recompressed, with a SOCI v1 index by `ocifs index --push` (a referrer)
 //   estargz   converted by `ctr-remote image convert --estargz --oci` in a private containerd
 //   erofs     each layer a directory in overlayfs's form (0/0 whiteout devices, an opaque xattr)
 //             made into EROFS by mkfs.erofs, media type application/vnd.oci.image.layer.v1.erofs
@@ -15,8 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { writeBusyboxRootfs } from './busybox-image.js';
-import { MT_INDEX, MT_LAYER_GZIP, MT_MANIFEST, putImage, sha256, tagInLayout, type Descriptor } from './oci-layout.js';
-import { pushBlob, pushManifest, skopeoPush } from './registry.js';
+import { MT_LAYER_GZIP, putImage, sha256, tagInLayout, type Descriptor } from './oci-layout.js';
+import { skopeoPush } from './registry.js';
 import { runOk } from './run.js';
 
 /** Owner of the setuid test binary. */
@@ -146,10 +146,10 @@ export interface RuntimeImages {
 }
 
 /**
- * Builds the tar (umoci), SOCI and EROFS variants in `work` and pushes them to `host` (via
- * `registryUrl` for raw pushes). `skip` leaves variants out (their refs are then empty).
+ * Builds the tar (umoci), SOCI and EROFS variants in `work` and pushes them to the registry at
+ * `host`. `skip` leaves variants out (their refs are then empty).
  */
-export async function buildRuntimeImages(work: string, host: string, registryUrl: string, skip: ('soci' | 'erofs')[] = []): Promise<RuntimeImages> {
+export async function buildRuntimeImages(work: string, host: string, skip: ('soci' | 'erofs')[] = []): Promise<RuntimeImages> {
   const big = randomBytes(BIG_FILE_SIZE);
   const base = join(work, 'base');
   await writeBase(base, big);
@@ -175,7 +175,7 @@ export async function buildRuntimeImages(work: string, host: string, registryUrl
 
   const out: RuntimeImages = { tar: tarRef, soci: '', erofs: '', layers: { tar: tarLayers, soci: [], erofs: [] } };
   if (!skip.includes('soci')) {
-    const { ref, layers } = await buildSoci(work, host, registryUrl, tars);
+    const { ref, layers } = await buildSoci(work, host, tars);
     out.soci = ref;
     out.layers.soci = layers;
   }
@@ -196,7 +196,7 @@ async function layersOf(layout: string, d: Descriptor): Promise<Descriptor[]> {
  * /t, so that its chain ID differs from the tar variant's: a snapshotter that has one image's
  * layers would otherwise take them for the other's (rightly) and never mount the other.
  */
-async function buildSoci(work: string, host: string, registryUrl: string, tars: Buffer[]): Promise<{ ref: string; layers: Descriptor[] }> {
+async function buildSoci(work: string, host: string, tars: Buffer[]): Promise<{ ref: string; layers: Descriptor[] }> {
   const sociLayout = join(work, 'soci-layout');
   tars = [...tars];
   tars[0] = await withExtraFile(tars[0], 'variant', 'soci\n');
@@ -205,7 +205,7 @@ async function buildSoci(work: string, host: string, registryUrl: string, tars: 
   await tagInLayout(sociLayout, sociDesc, 'v1');
   const sociRef = `${host}/snap/soci:v1`;
   await skopeoPush(sociLayout, 'v1', sociRef);
-  await pushSociIndex(registryUrl, 'snap/soci', sociLayout, sociDesc, gz);
+  await pushSociIndex(sociRef, join(work, 'index-cache'));
   return { ref: sociRef, layers: await layersOf(sociLayout, sociDesc) };
 }
 
@@ -244,34 +244,13 @@ async function withExtraFile(tar: Buffer, name: string, content: string): Promis
 }
 
 /**
- * Attaches a SOCI v1 index to an image already pushed: its zTOCs (one per gzip layer) and the
- * index manifest (subject: the image manifest), listed under the referrers tag schema. Returns
- * the zTOCs' descriptors.
+ * Attaches a SOCI v1 index to an image already pushed, with the real producer: `ocifs index
+ * --push` (a zTOC for every layer, `span` bytes of tar between checkpoints; the index as a
+ * referrer of the image manifest). Returns the bytes of the zTOCs.
  */
-export async function pushSociIndex(registryUrl: string, repo: string, layout: string, image: Descriptor, layers: Uint8Array[], span?: number): Promise<Descriptor[]> {
-  const { buildZtoc } = await import('../unit/tar-test-helpers.js');
-  const { SOCI_INDEX_V1, SOCI_LAYER_DIGEST } = await import('../../src/tar/soci.js');
-  const manifestBytes = await readFile(join(layout, 'blobs/sha256', image.digest.slice(7)));
-  const empty = Buffer.from('{}');
-  await pushBlob(registryUrl, repo, empty, sha256(empty));
-  const ztocs: Descriptor[] = [];
-  for (const layer of layers) {
-    const ztoc = await buildZtoc(layer, span ? { span } : {});
-    await pushBlob(registryUrl, repo, ztoc, sha256(ztoc));
-    ztocs.push({ mediaType: 'application/octet-stream', digest: sha256(ztoc), size: ztoc.byteLength, annotations: { [SOCI_LAYER_DIGEST]: sha256(layer) } });
-  }
-  const soci = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT_MANIFEST,
-      artifactType: SOCI_INDEX_V1,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
-      layers: ztocs,
-      subject: { mediaType: MT_MANIFEST, digest: image.digest, size: manifestBytes.byteLength },
-    }),
-  );
-  await pushManifest(registryUrl, repo, sha256(soci), soci, MT_MANIFEST);
-  const referrers = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [{ mediaType: MT_MANIFEST, digest: sha256(soci), size: soci.byteLength, artifactType: SOCI_INDEX_V1 }] }));
-  await pushManifest(registryUrl, repo, `sha256-${image.digest.slice(7)}`, referrers, MT_INDEX);
-  return ztocs;
+export async function pushSociIndex(ref: string, cacheDir: string, span = '256K'): Promise<number> {
+  const { ocifsOk } = await import('./cli.js');
+  const r = await ocifsOk(['index', ref, '--push', '--min-layer-size', '0', '--span', span, '--json', '--cache-dir', cacheDir]);
+  const report = JSON.parse(r.stdout.toString()) as { layers: { ztoc?: { size: number } }[] };
+  return report.layers.reduce((n, l) => n + (l.ztoc?.size ?? 0), 0);
 }

@@ -37,7 +37,7 @@ export async function startSnapshotterStack(name: string, options: { skip?: ('so
   try {
     reg = await startRegistry();
     proxy = await startFaultProxy(reg.url);
-    const images = await buildRuntimeImages(tmp, reg.host, reg.url, options.skip ?? []);
+    const images = await buildRuntimeImages(tmp, reg.host, options.skip ?? []);
     sn = await startSnapshotter({ args: options.args ?? [] });
     const r = reg;
     const p = proxy;

@@ -220,8 +220,6 @@ export interface ZtocBuildOptions {
   badSpanDigest?: number;
   /** Write a version-1 zinfo (without checkpoint 0). */
   zinfoV1?: boolean;
-  /** Uncompressed bytes between checkpoints (default 256 KiB; soci-snapshotter's default is 4 MiB). */
-  span?: number;
 }
 
 /**
@@ -232,12 +230,11 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
   const { buildGzipIndex } = await import('../../src/tar/gzip-indexer.js');
   const { MemorySource } = await import('../../src/io/memory-source.js');
   const { createHash } = await import('node:crypto');
-  const span = options.span ?? 256 * 1024;
-  const index = await buildGzipIndex(new MemorySource(blob), { span });
+  const index = await buildGzipIndex(new MemorySource(blob), { span: 256 * 1024 });
   const cps = options.zinfoV1 ? index.checkpoints.slice(1) : index.checkpoints;
   const zinfo = Buffer.alloc(12 + cps.length * (17 + 32768));
   zinfo.writeInt32LE(index.checkpoints.length, 0);
-  zinfo.writeBigInt64LE(BigInt(span), 4);
+  zinfo.writeBigInt64LE(BigInt(256 * 1024), 4);
   cps.forEach((c, k) => {
     const p = 12 + k * (17 + 32768);
     const inBytes = Math.ceil(c.bit / 8);
