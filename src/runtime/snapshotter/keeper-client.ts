@@ -82,11 +82,6 @@ export class KeeperClient {
     await this.call({ op: 'unmount', mountpoint });
   }
 
-  /** What the keeper serves. */
-  list(): Promise<KeptMountInfo[]> {
-    return this.call({ op: 'list' }) as Promise<KeptMountInfo[]>;
-  }
-
   /** The keeper's Prometheus text, or '' when no keeper runs (none is started for it). */
   async metrics(): Promise<string> {
     if (!this.connected) return '';

@@ -44,9 +44,7 @@ export type KeeperRequest =
   | { id: number; op: 'hello'; config: KeeperConfig }
   | { id: number; op: 'mount'; mountpoint: string; layer: RemoteLayer }
   | { id: number; op: 'unmount'; mountpoint: string }
-  | { id: number; op: 'list' }
-  | { id: number; op: 'metrics' }
-  | { id: number; op: 'shutdown' };
+  | { id: number; op: 'metrics' };
 
 /** Answers: a result, or the error that stopped the request. */
 export type KeeperResponse =

@@ -5,9 +5,10 @@
  * its files while `ocifs snapshotter` is restarted or killed — the peers (stargz, soci) serve
  * FUSE from the daemon itself, and their containers get ENOTCONN when it goes.
  *
- * It serves requests on `ROOT/keeper.sock` (see keeper-protocol.ts): mount a layer at a
- * directory, unmount, list, metrics. It keeps no state on disk: the snapshotter's metadata
- * says which layers must be mounted, and the snapshotter asks again after either restarts.
+ * It serves requests on `ROOT/keeper.sock` (see keeper-protocol.ts): hello (the settings; it
+ * answers with what it serves), mount a layer at a directory, unmount, metrics. It keeps no
+ * state on disk: the snapshotter's metadata says which layers must be mounted, and the
+ * snapshotter asks again after either restarts.
  * It exits by itself after a minute with no mounts and no snapshotter connected.
  *
  * @packageDocumentation
@@ -86,13 +87,8 @@ export class LayerKeeper {
       case 'unmount':
         await this.unmount(req.mountpoint);
         return {};
-      case 'list':
-        return this.list();
       case 'metrics':
         return { text: await this.metrics.registry.metrics() };
-      case 'shutdown':
-        setImmediate(() => void this.shutdown().then(() => process.exit(0)));
-        return {};
       default:
         throw new OcifsError('ERR_OCIFS_KEEPER_BAD_REQUEST', `unknown request ${JSON.stringify((req as { op?: unknown }).op)}`);
     }
