@@ -187,7 +187,8 @@ export async function runSnapshotterBench(options: SnapshotterBenchOptions = {})
       const rootfs = options.rootfs ?? (await benchRootfs({ quick: !!options.quick, fresh: !!options.fresh, work }));
       info.tree = { key: rootfs.key, bytes: rootfs.bytes, files: rootfs.files };
       const set = await buildImageSet(reg, work, `tree-${rootfs.key}`, rootfs.dir, true);
-      sets.push({ set, cmds: { little: ['cat', '/etc/os-release'], littleText: 'cat /etc/os-release', all: ['sh', '-c', 'tar c /usr > /dev/null'] } });
+      // The tree's own programs need a loader it lacks: busybox's, by absolute path.
+      sets.push({ set, cmds: { little: ['/bin/cat', '/etc/os-release'], littleText: 'cat /etc/os-release', all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'] } });
     }
     if (which.includes('debian')) {
       const tree = await debianTree(work, !!options.fresh);
