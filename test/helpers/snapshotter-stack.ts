@@ -18,6 +18,8 @@ export interface SnapshotterStack {
   sn: TestSnapshotter;
   /** A `HOST/repo:tag` of the registry, reached through the proxy (which counts what it serves). */
   via(ref: string): string;
+  /** Bytes of the given layer blobs the registry served for `ref`'s repository so far (counted by the proxy). */
+  servedLayerBytes(ref: string, digests: readonly string[]): number;
   /** Stops everything it started (call after stopping containerd). */
   stop(): Promise<void>;
 }
@@ -41,7 +43,13 @@ export async function startSnapshotterStack(name: string, options: { skip?: ('so
     sn = await startSnapshotter({ args: options.args ?? [] });
     const r = reg;
     const p = proxy;
-    return { tmp, reg, proxy, images, sn, via: (ref) => ref.replace(r.host, p.host), stop };
+    const servedLayerBytes = (ref: string, digests: readonly string[]) => {
+      const repo = ref.slice(ref.indexOf('/') + 1, ref.lastIndexOf(':'));
+      return p.log
+        .filter((e) => e.method === 'GET' && e.path.startsWith(`/v2/${repo}/blobs/`) && digests.some((d) => e.path.endsWith(d)))
+        .reduce((n, e) => n + e.bytes, 0);
+    };
+    return { tmp, reg, proxy, images, sn, via: (ref) => ref.replace(r.host, p.host), servedLayerBytes, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestRegistry } from '../helpers/registry.js';
-import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { startContainerd, type TestContainerd } from '../helpers/containerd.js';
 import type { TestSnapshotter } from '../helpers/snapshotter.js';
 import { startSnapshotterStack, type SnapshotterStack } from '../helpers/snapshotter-stack.js';
@@ -22,7 +21,6 @@ import { mountsLeftUnder } from '../helpers/mount-safety.js';
 
 let stack: SnapshotterStack;
 let reg: TestRegistry;
-let proxy: FaultProxy;
 let images: RuntimeImages;
 let estargzLayers: { digest: string; size: number }[] = [];
 let sn: TestSnapshotter;
@@ -32,17 +30,10 @@ let metricsPort: number;
 let reference: string;
 
 const viaProxy = (ref: string) => stack.via(ref);
-const repoOf = (ref: string) => ref.slice(ref.indexOf('/') + 1, ref.lastIndexOf(':'));
-
-/** Layer bytes the registry served for `repo` so far (blob requests for the given layer digests). */
-function servedLayerBytes(repo: string, digests: string[]): number {
-  return proxy.log.filter((e) => e.method === 'GET' && e.path.startsWith(`/v2/${repo}/blobs/`) && digests.some((d) => e.path.endsWith(d))).reduce((n, e) => n + e.bytes, 0);
-}
-
 before(async () => {
   metricsPort = await freePort();
   stack = await startSnapshotterStack('containerd', { args: ['--metrics-address', `127.0.0.1:${metricsPort}`] });
-  ({ reg, proxy, images, sn } = stack);
+  ({ reg, images, sn } = stack);
   // eStargz made by the real producer, in a containerd of its own (so its content store keeps the blobs, not the test's).
   const conv = await startContainerd();
   try {
@@ -95,7 +86,7 @@ for (const variant of ['erofs', 'soci', 'estargz'] as const) {
     const layers = variant === 'estargz' ? estargzLayers : images.layers[variant];
     const total = layers.reduce((n, l) => n + l.size, 0);
     await lazyRun(ref, variant);
-    const served = servedLayerBytes(repoOf(direct), layers.map((l) => l.digest));
+    const served = stack.servedLayerBytes(direct, layers.map((l) => l.digest));
     assert.ok(served < total * 0.3, `${variant}: the registry served ${served} of ${total} layer bytes`);
     const check = (await ctd.ctrOk(['images', 'check'])).stdout.toString().split('\n').find((l) => l.startsWith(ref + ' '));
     assert.match(check ?? '', /incomplete \(1\/\d+\)/, `containerd downloaded layers of ${ref}: ${check}`);
