@@ -164,12 +164,13 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
         fallback: () => metrics.fallbacks.inc(),
       },
     });
+    // A socket another server answers on is refused before anything is started.
+    await claimSocket(address);
     // Layers recorded as mounted must be back before containerd is answered; with none, the
     // keeper starts alongside, so that the first lazy Prepare does not wait for it.
     const keeperUp = kc.ensure().catch((err) => log(`ERROR: the layer keeper: ${(err as Error).message}`));
     if (st.all().some((r) => r.remote)) await keeperUp;
 
-    await claimSocket(address);
     grpc = await serveSnapshots(sn, address);
     if (o.metricsAddress) {
       http = await serveMetrics(o.metricsAddress, metrics.registry.contentType, async () => [await metrics.registry.metrics(), await kc.metrics().catch(() => '')]);

@@ -112,6 +112,7 @@ export class KeeperClient {
       await this.start();
       const deadline = Date.now() + KEEPER_START_TIMEOUT_MS;
       while (!sock) {
+        if (this.closed) throw new KeeperUnavailableError('the keeper client is closed');
         if (Date.now() > deadline) throw new KeeperUnavailableError(`the layer keeper did not answer on ${join(this.root, KEEPER_SOCKET)} (log: ${join(this.root, 'keeper.log')})`);
         await new Promise((r) => setTimeout(r, 50));
         sock = await tryConnect(join(this.root, KEEPER_SOCKET));
@@ -125,6 +126,9 @@ export class KeeperClient {
         mount: (mountpoint, layer) => this.callOn(sock, { op: 'mount', mountpoint, layer }) as Promise<KeptMountInfo>,
         unmount: async (mountpoint) => void (await this.callOn(sock, { op: 'unmount', mountpoint })),
       });
+      // Closed while connecting (the daemon failed to start or stopped): the socket must not
+      // keep the process alive.
+      if (this.closed) throw new KeeperUnavailableError('the keeper client is closed');
     } catch (err) {
       sock.destroy();
       throw err;
