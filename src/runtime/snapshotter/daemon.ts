@@ -21,10 +21,9 @@ import { dirname, join, resolve } from 'node:path';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
 import { debuglog } from 'node:util';
-import { OcifsError } from '../../errors.js';
 import { IoStats } from '../../io/io-stats.js';
 import { RegistryClient } from '../../registry/index.js';
-import { RootBusyError } from './errors.js';
+import { AddressInUseError, RootBusyError } from './errors.js';
 import { serveSnapshots } from './grpc-server.js';
 import { KeeperClient, type KeeperSession } from './keeper-client.js';
 import type { KeeperConfig, KeptMountInfo } from './keeper-protocol.js';
@@ -78,7 +77,7 @@ async function claimSocket(address: string): Promise<void> {
     });
     s.once('error', () => res(false));
   });
-  if (live) throw new OcifsError('ERR_OCIFS_ADDRESS_IN_USE', `${address}: another server is listening on this socket`, { data: { address } });
+  if (live) throw new AddressInUseError(address);
   await unlink(address).catch(() => {});
 }
 

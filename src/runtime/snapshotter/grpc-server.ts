@@ -19,7 +19,6 @@ const STATUS: Record<SnapshotErrorClass, grpc.status> = {
   'already-exists': grpc.status.ALREADY_EXISTS,
   'failed-precondition': grpc.status.FAILED_PRECONDITION,
   'invalid-argument': grpc.status.INVALID_ARGUMENT,
-  unavailable: grpc.status.UNAVAILABLE,
 };
 
 /** The gRPC status of an error: its class for a {@link SnapshotError}, UNKNOWN for anything else. */

@@ -12,23 +12,14 @@ import { open } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OcifsError } from '../../errors.js';
+import { isOcifsErrorCode, OcifsError } from '../../errors.js';
+import { KeeperFailedError, KeeperUnavailableError } from './errors.js';
 import { childExecArgv } from '../../mount/daemon.js';
 import { KEEPER_SOCKET, readLines, type KeeperConfig, type KeeperRequest, type KeeperResponse, type KeptMountInfo } from './keeper-protocol.js';
 import type { RemoteLayer } from './metadata-store.js';
 
 /** How long to wait for a keeper that was just started to answer. */
 export const KEEPER_START_TIMEOUT_MS = 20_000;
-
-/** The keeper could not be reached or went away during a request. */
-export class KeeperUnavailableError extends OcifsError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('ERR_OCIFS_KEEPER_UNAVAILABLE', message, options);
-  }
-}
-
-/** An error the keeper answered with. */
-export class KeeperError extends OcifsError {}
 
 /** Path of the keeper's entry script beside this module (`.ts` under a loader, `.js` when built). */
 export function keeperEntry(): string {
@@ -157,7 +148,8 @@ export class KeeperClient {
       if (!p) return;
       this.pending.delete(r.id);
       if (r.ok) p.resolve(r.result);
-      else p.reject(new KeeperError(r.error.code, r.error.message));
+      // An ocifs error keeps its code across the process boundary; anything else says it failed.
+      else p.reject(isOcifsErrorCode(r.error.code) ? new OcifsError(r.error.code, r.error.message) : new KeeperFailedError(r.error.message, r.error.code));
     });
     sock.on('close', () => {
       const established = this.sock === sock;

@@ -17,7 +17,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { OcifsError } from '../../errors.js';
+import { KeeperBadRequestError, KeeperNotConfiguredError } from './errors.js';
 import { IoStats } from '../../io/io-stats.js';
 import { RegistryClient } from '../../registry/index.js';
 import { BlobCache } from '../../cache/index.js';
@@ -90,7 +90,7 @@ export class LayerKeeper {
       case 'metrics':
         return { text: await this.metrics.registry.metrics() };
       default:
-        throw new OcifsError('ERR_OCIFS_KEEPER_BAD_REQUEST', `unknown request ${JSON.stringify((req as { op?: unknown }).op)}`);
+        throw new KeeperBadRequestError((req as { op?: unknown }).op);
     }
   }
 
@@ -108,7 +108,7 @@ export class LayerKeeper {
   }
 
   private context(): LayerMountContext {
-    if (!this.live) throw new OcifsError('ERR_OCIFS_KEEPER_NOT_CONFIGURED', 'the keeper has no configuration yet (hello first)');
+    if (!this.live) throw new KeeperNotConfiguredError();
     return {
       client: this.live.client,
       cache: this.live.cache,
@@ -232,7 +232,7 @@ export async function serveKeeper(root: string, keeper: LayerKeeper, idleExitMs 
         (result) => reply({ id: req.id, ok: true, result }),
         (err: unknown) => {
           const e = err as Error & { code?: unknown };
-          reply({ id: req.id, ok: false, error: { code: typeof e.code === 'string' ? e.code : 'ERR_OCIFS_KEEPER', message: e.message ?? String(err) } });
+          reply({ id: req.id, ok: false, error: { ...(typeof e.code === 'string' ? { code: e.code } : {}), message: e.message ?? String(err) } });
         },
       );
     });

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { OcifsError } from '../../errors.js';
+import { BlobNotInImageError } from '../../image/index.js';
 import { parseReference } from '../../ref/index.js';
 import type { RegistryClient, ResolvedImage } from '../../registry/index.js';
 import { SOCI_INDEX_DIGEST_ANNOTATION } from '../../tar/soci.js';
@@ -42,9 +42,7 @@ export class LayerResolver {
     const image = await this.resolve(byDigest, signal);
     const d = image.layers.find((l) => l.digest === req.layerDigest);
     if (!d) {
-      throw new OcifsError('ERR_OCIFS_LAYER_NOT_IN_IMAGE', `${ref.canonical}: manifest ${image.manifestDigest} lists no layer ${req.layerDigest}`, {
-        data: { ref: ref.canonical, digest: req.layerDigest },
-      });
+      throw new BlobNotInImageError(`${ref.canonical} (manifest ${image.manifestDigest})`, req.layerDigest);
     }
     const soci = image.manifest.annotations?.[SOCI_INDEX_DIGEST_ANNOTATION];
     return {
