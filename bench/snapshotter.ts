@@ -3,7 +3,8 @@
 // (bench/lib/rootfs.ts, with a busybox layer to run commands) and a debootstrap Debian with
 // python3. Each image is pushed as EROFS, tar+gzip with a SOCI index, eStargz (ctr-remote) and
 // plain tar+gzip (bench/lib/container-images.ts). Commands: (i) one that reads little
-// (`cat /etc/os-release`, `python3 -c 'print(1)'`), (ii) one that reads everything
+// (`cat /etc/debian_version` — the tree's /etc/os-release may point into a /usr/lib it left
+// out — and `python3 -c 'print(1)'`), (ii) one that reads everything
 // (`tar c /usr > /dev/null`).
 //
 //   cold start (i): from nothing in the node's caches (fresh containerd, fresh snapshotter root
@@ -188,7 +189,7 @@ export async function runSnapshotterBench(options: SnapshotterBenchOptions = {})
       info.tree = { key: rootfs.key, bytes: rootfs.bytes, files: rootfs.files };
       const set = await buildImageSet(reg, work, `tree-${rootfs.key}`, rootfs.dir, true);
       // The tree's own programs need a loader it lacks: busybox's, by absolute path.
-      sets.push({ set, cmds: { little: ['/bin/cat', '/etc/os-release'], littleText: 'cat /etc/os-release', all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'] } });
+      sets.push({ set, cmds: { little: ['/bin/cat', '/etc/debian_version'], littleText: 'cat /etc/debian_version', all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'] } });
     }
     if (which.includes('debian')) {
       const tree = await debianTree(work, !!options.fresh);
