@@ -1,12 +1,12 @@
 // `npm run bench`: every project benchmark in one run, in order — core (issue 2), erofs
-// (issue 3), mount (issue 4), tar (issue 5), index and convert (issue 15), web (issue 16), podman (issue 14) — each a
-// table of ratios ocifs / peer measured
+// (issue 3), mount (issue 4), tar (issue 5), index and convert (issue 15), web (issue 16), snapshotter and
+// podman (issue 14) — each a table of ratios ocifs / peer measured
 // side by side in this run. A section that fails prints its failure in its table and the
 // others still run. At the end all tables are printed again under a header describing the
 // machine (cores, RAM, kernel, load, node and tool versions), and one combined JSON goes to
 // bench/results/bench-<date>.json.
 //
-//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,convert,web,podman] [--runs N] [--fresh] [--work DIR]
+//   npm run bench -- [--quick] [--only core,erofs,mount,tar,index,convert,web,snapshotter,podman] [--runs N] [--fresh] [--work DIR]
 //
 //   --quick   smoke run: 128 MiB core blob, a ~80 MiB / 4,000-file tree, one run each
 //   --only    the named sections only
@@ -28,8 +28,9 @@ import { runTarImageBench, tarRootfs } from './tar-image.js';
 import { runSociIndexBench } from './soci-index.js';
 import { runWebBench } from './web.js';
 import { runPodmanStoreBench } from './podman-store.js';
+import { runSnapshotterBench } from './snapshotter.js';
 
-const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'convert', 'web', 'podman'] as const;
+const SECTIONS = ['core', 'erofs', 'mount', 'tar', 'index', 'convert', 'web', 'snapshotter', 'podman'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -142,6 +143,10 @@ async function main(): Promise<void> {
       } else if (section === 'web') {
         t = await runWebBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
         t.title = `Web (issue 16): ${t.title}`;
+      } else if (section === 'snapshotter') {
+        // Cold runs are whole pulls for the peer: one each unless --runs says otherwise.
+        t = await runSnapshotterBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t.title = `Snapshotter (issue 14): ${t.title}`;
       } else if (section === 'podman') {
         t = await runPodmanStoreBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
         t.title = `Podman (issue 14): ${t.title}`;

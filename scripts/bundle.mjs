@@ -7,8 +7,9 @@
 // loads only what it uses) starts in a fraction of that. The library entry point (dist/src)
 // stays unbundled: its users bundle or not as they like.
 //
-// Entry points besides the command: the mount server and the worker threads' programs, which
-// the code starts from files beside itself (see daemonEntry and src/io/worker-file.ts): each
+// Entry points besides the command: the mount server, the snapshotter's layer keeper (see
+// daemonEntry and keeperEntry) and the worker threads' programs, which
+// the code starts from files beside itself (src/io/worker-file.ts): each
 // lands in dist/bundle under its own name, beside the chunks that start it. Native addons, and
 // the zstd WebAssembly package (it reads its .wasm file from beside itself), stay outside the
 // bundle and load from node_modules.
@@ -28,6 +29,7 @@ await build({
     'dist/src/cache/hash-worker.js',
     'dist/src/extract/host-writer-worker.js',
     'dist/src/mount/raw/fuse-reader-worker.js',
+    'dist/src/runtime/snapshotter/keeper-main.js',
   ],
   bundle: true,
   splitting: true,

@@ -110,8 +110,19 @@ export const OCIFS_ERROR_CODES = [
   'ERR_OCIFS_NOT_MOUNTED', // NotMountedError
   'ERR_OCIFS_KERNEL_NEEDS_ONE_LAYER', // KernelNeedsOneLayerError
   'ERR_OCIFS_UNSUPPORTED', // UnknownMountSourceError
-  // runtime
+  // runtime (ocifs snapshotter, ocifs store)
   'ERR_OCIFS_STORE_ROOT', // StoreRootError
+  'ERR_OCIFS_SNAPSHOT_NOT_FOUND', // SnapshotError
+  'ERR_OCIFS_SNAPSHOT_ALREADY_EXISTS', // SnapshotError
+  'ERR_OCIFS_SNAPSHOT_FAILED_PRECONDITION', // SnapshotError
+  'ERR_OCIFS_SNAPSHOT_INVALID_ARGUMENT', // SnapshotError
+  'ERR_OCIFS_SNAPSHOTTER_ROOT_BUSY', // RootBusyError
+  'ERR_OCIFS_SNAPSHOTTER_METADATA_CORRUPT', // MetadataCorruptError
+  'ERR_OCIFS_ADDRESS_IN_USE', // AddressInUseError
+  'ERR_OCIFS_KEEPER_UNAVAILABLE', // KeeperUnavailableError
+  'ERR_OCIFS_KEEPER_BAD_REQUEST', // KeeperBadRequestError
+  'ERR_OCIFS_KEEPER_NOT_CONFIGURED', // KeeperNotConfiguredError
+  'ERR_OCIFS_KEEPER_FAILED', // KeeperFailedError
   // serve, web, cli
   'ERR_OCIFS_NOT_A_LAYOUT', // NotALayoutError
   'ERR_OCIFS_NOT_A_PICTURE', // NotAPictureError

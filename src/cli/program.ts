@@ -36,6 +36,7 @@ const COMMANDS: { names: string[]; load: () => Promise<CommandModule> }[] = [
   { names: ['store'], load: () => import('./commands/store.js') },
   { names: ['serve-layout'], load: () => import('./commands/serve-layout.js') },
   { names: ['web'], load: () => import('./commands/web.js') },
+  { names: ['snapshotter'], load: () => import('./commands/snapshotter.js') },
   { names: ['demo'], load: () => import('./commands/demo.js') },
 ];
 

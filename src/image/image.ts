@@ -10,10 +10,11 @@ import { FileSource } from '../io/file-source.js';
 import { IoStats } from '../io/io-stats.js';
 import { parseReference, type ImageReference } from '../ref/index.js';
 import { RegistryClient, type RegistryClientOptions, type ResolvedImage } from '../registry/index.js';
-import { BlobCache, MemoryBlobCache, type CachedSource } from '../cache/index.js';
+import { BlobCache, MemoryBlobCache } from '../cache/index.js';
 import type { FileSystem } from '../vfs/types.js';
 import { defaultCacheDir } from './cache-dir.js';
 import { ImageBlob, type BlobInfo } from './image-blob.js';
+import { openRegistryBlob } from './registry-blob.js';
 import { LazyFileSystem } from './lazy-fs.js';
 import type { LayerSummary } from './layer-fs.js';
 import { isLocalImagePath, localImagePath } from './local-path.js';
@@ -204,20 +205,11 @@ export class Image {
 
   private async makeBlob(info: BlobInfo): Promise<ImageBlob> {
     if (this.ctx.file) return new ImageBlob(info, this.ctx.file, undefined);
-    const { client, cache, ref } = this.ctx;
-    let cached: CachedSource | undefined;
-    const remote = client!.blobSource(ref!, info, {
-      // A registry that ignores Range sends the whole blob: keep what it sends.
-      onExtraBytes: (offset, bytes) => (cached ? cached.storeExtra(offset, bytes) : Promise.resolve()),
-    });
-    cached = await cache!.openBlob(info.digest, info.size, remote, {
+    return openRegistryBlob(this.ctx.client!, this.ctx.cache!, this.ctx.ref!, info, {
       stats: this.stats,
-      // Until verified, cached bytes are served only through the registry (or mirror chain) that sent them.
-      origin: client!.origin(ref!),
       ...(this.ctx.verifyBeforeServe ? { verifyBeforeServe: true } : {}),
-      ...(this.ctx.readahead === false ? { readahead: false as const } : {}),
+      ...(this.ctx.readahead === false ? { readahead: false } : {}),
     });
-    return new ImageBlob(info, cached, cached);
   }
 
   /**

@@ -8,3 +8,5 @@ export { BlobNotInImageError, NoSuchLayerError, NotALayerError, DerivedMissingEr
 export { openLayerFileSystem, summarizeLayerFileSystem, type LayerFsOptions, type LayerSummary } from './layer-fs.js';
 export { LazyFileSystem } from './lazy-fs.js';
 export { isLocalImagePath, localImagePath } from './local-path.js';
+export { openRegistryBlob, type RegistryBlobOptions } from './registry-blob.js';
+export { findSociIndex } from './soci-lookup.js';

@@ -12,6 +12,7 @@ import {
   GZIP_INDEX_NAME,
   TAR_INDEX_NAME,
   UnsupportedLayerError,
+  type IndexStore,
   type LayerFormat as TarLayerFormat,
 } from '../tar/index.js';
 import type { FileSystem } from '../vfs/types.js';
@@ -58,7 +59,7 @@ export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptio
   if (format === 'erofs') return openErofs(blob, options.signal ? { signal: options.signal } : {});
   const indexName = format === 'tar+gzip' ? GZIP_INDEX_NAME : format === 'tar' ? TAR_INDEX_NAME : undefined;
   // A zTOC stands in for the pass (gzip) or the header scan (tar) until this machine has its own index.
-  const ztoc = indexName && options.ztoc && !(store && (await store.get(indexName)) !== undefined) ? await options.ztoc() : undefined;
+  const ztoc = indexName && options.ztoc && !(store && (await store.get(indexName)) !== undefined) ? await keptZtoc(store, options.ztoc) : undefined;
   const layer = await openTarLayer(blob, {
     mediaType: blob.info.mediaType,
     ...(blob.info.annotations ? { annotations: blob.info.annotations } : {}),
@@ -69,6 +70,18 @@ export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptio
   });
   accessOf.set(layer.fs, { access: layer.format, format });
   return layer.fs;
+}
+
+/** Sidecar name of a layer's SOCI zTOC, kept so that opening the layer again needs no registry. */
+export const ZTOC_SIDECAR = 'soci-ztoc';
+
+/** The layer's zTOC from the store, else from `fetch` (then kept in the store). */
+async function keptZtoc(store: IndexStore | undefined, fetch: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
+  const kept = await store?.get(ZTOC_SIDECAR);
+  if (kept) return kept;
+  const ztoc = await fetch();
+  if (ztoc && store) await store.put(ZTOC_SIDECAR, ztoc);
+  return ztoc;
 }
 
 /** The format summary of an opened layer filesystem. */

@@ -104,6 +104,12 @@ export interface FuseConnectionOptions {
   operationTimeoutMs: number;
   /** libfuse's debug output on stderr. */
   debug: boolean;
+  /** Honour setuid/setgid bits (mount without `nosuid`). Default false. */
+  suid?: boolean;
+  /** Honour device files (mount without `nodev`). Default false. */
+  dev?: boolean;
+  /** The tree has no extended attributes at all (see {@link MountOptions.noXattrs}). */
+  noXattrs?: boolean;
 }
 
 /** A live FUSE connection. */
@@ -210,6 +216,8 @@ function optionString(o: FuseConnectionOptions): string {
     'subtype=ocifs',
   ];
   if (o.allowOther) opts.push('allow_other');
+  if (o.suid) opts.push('suid');
+  if (o.dev) opts.push('dev');
   if (o.debug) opts.push('debug');
   return '-o' + opts.join(',');
 }

@@ -11,13 +11,14 @@ import { mkdir, mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { debuglog } from '../io/debug-log.js';
 import type { ByteSource } from '../io/byte-source.js';
-import { BlobFileSystem } from './blob-fs.js';
+import { BlobDirectory } from './blob-directory.js';
 import { InvalidOptionError } from '../errors.js';
 import { KernelNotErofsError, MountFailedError, NotRootError } from './errors.js';
 import { mountFileSystem, type FileSystemMountOptions } from './mount-file-system.js';
 import { checkMountpoint } from './mountpoint.js';
 import { connectionOptions, type Mount, type MountOptions } from './mount-options.js';
 import { exec, runUnmount } from './unmount-command.js';
+import { MountSyscall, MS_RDONLY, type MountResult } from './mount-syscall.js';
 import { defaultStateDir } from './state-dir.js';
 
 const debug = debuglog('ocifs:mount');
@@ -76,7 +77,9 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
   let fuse: Mount | undefined;
   try {
     // The kernel opens the backing file as root at mount time: no allow_other needed.
-    fuse = await mountFileSystem(new BlobFileSystem(source, BACKING_FILE_NAME), dir, {
+    const files = new BlobDirectory();
+    files.add(BACKING_FILE_NAME, source);
+    fuse = await mountFileSystem(files, dir, {
       ...conn,
       fsname: `${conn.fsname}#blob`,
       allowOther: false,
@@ -84,7 +87,7 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
       ...(options.backend ? { backend: options.backend } : {}),
     });
     const file = join(dir, BACKING_FILE_NAME);
-    const via = await kernelMount(file, mp, options.via ?? 'auto');
+    const via = await mountErofsFile(file, mp, options.via ?? 'auto');
     debug('kernel mount of %s on %s via %s', file, mp, via);
     const fuseHandle = fuse;
     let done = false;
@@ -110,25 +113,28 @@ export async function mountKernel(source: ByteSource, mountpoint: string, option
   }
 }
 
-/** `mount(2)` syscall numbers by `process.arch` (asm-generic 40; x86-64 165; the older ABIs 21). */
-const SYS_MOUNT: Readonly<Record<string, number>> = { x64: 165, arm64: 40, riscv64: 40, loong64: 40, ia32: 21, arm: 21, ppc64: 21, s390x: 21 };
+/** The mount(2) helper of this process (started on the first file-backed mount). */
+const syscalls = new MountSyscall();
 
 /**
  * A file-backed EROFS mount (Linux ≥ 6.12): mount(2) with the file itself as the source.
  * mount(8) cannot do it — libmount puts a loop device under every regular file whose
- * filesystem type blkid knows — and Node has no mount(2); perl (perl-base, part of every
- * Debian/Ubuntu system) makes the one syscall.
+ * filesystem type blkid knows — and Node has no mount(2) (see mount-syscall.ts).
  */
-async function fileBackedMount(file: string, mountpoint: string): Promise<{ ok: boolean; error: string }> {
-  const nr = SYS_MOUNT[process.arch];
-  if (nr === undefined) return { ok: false, error: `no mount(2) number known for ${process.arch}` };
-  const script = `my ($s, $d, $t, $o) = @ARGV; syscall(${nr}, $s, $d, $t, 1, $o) == 0 or die "$!\n"`;
-  const r = await exec('perl', ['-e', script, file, mountpoint, 'erofs', ''], 120_000);
-  return { ok: r.code === 0, error: r.stderr || `perl exited with ${r.code}` };
+function fileBackedMount(file: string, mountpoint: string): Promise<MountResult> {
+  return syscalls.mount(file, mountpoint, 'erofs', MS_RDONLY);
 }
 
-/** Mounts the backing file: file-backed first, then through a read-only loop device. */
-async function kernelMount(file: string, mountpoint: string, via: 'auto' | 'file' | 'loop'): Promise<'file' | 'loop'> {
+/** Starts the mount(2) helper ahead of a first {@link mountErofsFile} (a daemon about to mount layers). */
+export function prepareErofsFileMounts(): void {
+  syscalls.prepare();
+}
+
+/**
+ * Mounts the EROFS image `file` (a file the kernel can read: a FUSE-served blob) at
+ * `mountpoint`: file-backed first, then through a read-only loop device. Root only.
+ */
+export async function mountErofsFile(file: string, mountpoint: string, via: 'auto' | 'file' | 'loop'): Promise<'file' | 'loop'> {
   let first = '';
   if (via !== 'loop') {
     const r = await fileBackedMount(file, mountpoint);

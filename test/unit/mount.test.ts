@@ -12,7 +12,7 @@ import { MemorySource } from '../../src/io/memory-source.js';
 import { NotFoundError, OcifsError } from '../../src/errors.js';
 import { NetworkError } from '../../src/registry/errors.js';
 import { TreeOps, inodeToStat } from '../../src/mount/tree-ops.js';
-import { BlobFileSystem } from '../../src/mount/blob-fs.js';
+import { BlobDirectory } from '../../src/mount/blob-directory.js';
 import { errnoOf, FuseErrno } from '../../src/mount/errno.js';
 import { parseMountInfo } from '../../src/mount/mountinfo.js';
 import { TreeCaches } from '../../src/mount/tree-caches.js';
@@ -182,10 +182,11 @@ describe('TreeOps over a MemoryFs', () => {
   });
 });
 
-describe('BlobFileSystem (the kernel mode backing file)', () => {
-  test('one read-only file of the source size, exact ranges through TreeOps, nothing else', async () => {
+describe('BlobDirectory (the kernel mode backing files)', () => {
+  test('read-only files of their sources\' sizes, exact ranges through TreeOps, nothing else', async () => {
     const bytes = new Uint8Array(10000).map((_, i) => i % 251);
-    const fs = new BlobFileSystem(new MemorySource(bytes), 'layer.erofs');
+    const fs = new BlobDirectory();
+    fs.add('layer.erofs', new MemorySource(bytes));
     const ops = new TreeOps(fs);
     const st = await ops.getattr('/layer.erofs', o());
     assert.equal(st.size, 10000);
@@ -199,7 +200,25 @@ describe('BlobFileSystem (the kernel mode backing file)', () => {
     assert.equal(await errnoFrom(ops.getattr('/other', o())), E.ENOENT);
     assert.equal(await errnoFrom(ops.getattr('/layer.erofs/x', o())), E.ENOTDIR);
     assert.deepEqual(await ops.listxattr('/layer.erofs', o()), []);
-    assert.throws(() => new BlobFileSystem(new MemorySource(bytes), 'a/b'));
+    assert.throws(() => fs.add('a/b', new MemorySource(bytes)));
+  });
+
+  test('files come and go while mounted; a name or an inode number is never used twice', async () => {
+    const fs = new BlobDirectory();
+    fs.add('a', new MemorySource(new Uint8Array(3)));
+    const a = (await fs.lookup(fs.rootIno, 'a'))!;
+    fs.add('b', new MemorySource(new Uint8Array(5)));
+    fs.remove('a');
+    assert.equal(await fs.lookup(fs.rootIno, 'a'), undefined);
+    await assert.rejects(fs.getattr(a.ino), /not found/);
+    assert.throws(() => fs.add('a', new MemorySource(new Uint8Array(1))), /used before/);
+    fs.add('c', new MemorySource(new Uint8Array(7)));
+    const inos = [];
+    for await (const e of fs.readdir(fs.rootIno)) inos.push([e.name, e.ino]);
+    assert.deepEqual(inos.map(([n]) => n), ['b', 'c']);
+    assert.ok(!inos.some(([, i]) => i === a.ino));
+    assert.equal(fs.size, 2);
+    assert.equal(fs.statfs().blocks, 2);
   });
 });
 

@@ -13,11 +13,8 @@ import { MemorySource } from '../../src/io/memory-source.js';
 import { TarFileSystem } from '../../src/tar/tar-fs.js';
 import { scanTar } from '../../src/tar/tar-scan.js';
 import { header } from './tar-test-helpers.js';
-import { dir, file, opq, randomLayer, tree, wh } from '../helpers/random-layers.js';
+import { dec, dir, file, layer, model, opq, randomLayer, tree, wh } from '../helpers/layer-stacks.js';
 
-const dec = new TextDecoder();
-
-const layer = (...entries: MemoryEntry[]) => MemoryFs.fromEntries(entries);
 
 test('OCI whiteout hides a lower file and is itself never shown', async () => {
   const m = new MergedFileSystem([layer(file('a/x'), file('a/y')), layer(wh('a/x'))]);
@@ -159,44 +156,6 @@ test('bad merged inode numbers and options are refused', async () => {
   assert.throws(() => new MergedFileSystem([]), { code: 'ERR_OCIFS_INVALID_OPTION' });
   assert.throws(() => new MergedFileSystem([layer()], { whiteouts: 'aufs' as never }), { code: 'ERR_OCIFS_INVALID_OPTION' });
 });
-
-// ---- Random layer stacks against a model that applies layers in order, like umoci unpack ----
-
-interface ModelEntry {
-  type: 'file' | 'dir' | 'symlink' | 'chardev';
-  value: string;
-}
-
-/** Applies layers bottom to top to a path map, the way an unpacker does. */
-function model(layers: MemoryEntry[][]): Record<string, string> {
-  const state = new Map<string, ModelEntry>();
-  const removeTree = (p: string, keepSelf: boolean) => {
-    for (const k of [...state.keys()]) if ((k === p && !keepSelf) || k.startsWith(p === '' ? '' : p + '/')) state.delete(k);
-  };
-  for (const [li, entries] of layers.entries()) {
-    const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
-    const parent = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
-    // Whiteouts first (they only hide what lower layers made), then the layer's entries.
-    for (const e of entries) {
-      if (e.link !== undefined) continue;
-      const b = base(e.path);
-      if (b === '.wh..wh..opq') removeTree(parent(e.path), true);
-      else if (b.startsWith('.wh.')) removeTree((parent(e.path) ? parent(e.path) + '/' : '') + b.slice(4), false);
-      else if (e.type === 'chardev' && e.rdev === 0) removeTree(e.path, false);
-      else if (e.type === 'dir' && e.xattrs && 'trusted.overlay.opaque' in e.xattrs) removeTree(e.path, true);
-    }
-    for (const e of entries) {
-      if (e.link !== undefined) continue;
-      const b = base(e.path);
-      if (b.startsWith('.wh.') || (e.type === 'chardev' && e.rdev === 0)) continue;
-      const old = state.get(e.path);
-      if (old && !(old.type === 'dir' && e.type === 'dir')) removeTree(e.path, false);
-      const value = e.type === 'file' ? `file:${e.content}` : e.type === 'symlink' ? `symlink:${e.target}` : `dir@${li}`;
-      state.set(e.path, { type: e.type as ModelEntry['type'], value });
-    }
-  }
-  return Object.fromEntries([...state].map(([k, v]) => [k, v.value]));
-}
 
 test('random layer stacks: merged view equals layers applied in order', async () => {
   const stacks = Number(process.env.OCIFS_VFS_FUZZ_STACKS ?? 400);

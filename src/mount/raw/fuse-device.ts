@@ -38,6 +38,9 @@ export interface FuseDeviceOptions {
   /** Source shown in /proc/mounts. */
   fsname: string;
   allowOther: boolean;
+  /** Mount without `nosuid` / `nodev`. */
+  suid?: boolean;
+  dev?: boolean;
   /**
    * Mount read-write (default false: `ro`). Only for a server that answers the write requests
    * itself (the podman layer store takes `use` creates and `rmdir`s as reference counts).
@@ -65,7 +68,8 @@ export async function openFuseDevice(o: FuseDeviceOptions): Promise<FuseDevice> 
   const opts = ['fd=3', 'rootmode=40000', 'user_id=0', 'group_id=0', 'default_permissions', ...(o.allowOther ? ['allow_other'] : [])];
   const fsname = o.fsname.replace(/[,\s\\]/g, '_').slice(0, 200);
   // -i: no /sbin/mount.fuse helper; the kernel takes the connection from fd 3 of mount(8).
-  const r = await run('mount', ['-i', '-t', 'fuse.ocifs', '-o', `${o.writable ? 'rw' : 'ro'},nosuid,nodev,${opts.join(',')}`, fsname, o.mountpoint], fd);
+  const flags = [o.writable ? 'rw' : 'ro', o.suid ? 'suid' : 'nosuid', o.dev ? 'dev' : 'nodev'];
+  const r = await run('mount', ['-i', '-t', 'fuse.ocifs', '-o', `${flags.join(',')},${opts.join(',')}`, fsname, o.mountpoint], fd);
   if (r.code !== 0) {
     closeSync(fd);
     throw new MountFailedError(o.mountpoint, r.stderr.trim().replace(/\s+/g, ' ') || `mount exited with ${r.code}`);

@@ -260,6 +260,7 @@ class RawTreeServer {
         // ENOSYS once, and the kernel stops sending a FLUSH on every close(2).
         throw new FuseErrno(Errno.ENOSYS);
       case Op.GETXATTR: {
+        if (this.conn.noXattrs) throw new FuseErrno(Errno.ENOSYS);
         const size = body.readUInt32LE(0);
         const name = body.toString('utf8', 8, body.indexOf(0, 8));
         const value = (await this.caches.listxattr(ino, { signal })).get(name);
@@ -269,6 +270,7 @@ class RawTreeServer {
         return Buffer.from(value);
       }
       case Op.LISTXATTR: {
+        if (this.conn.noXattrs) throw new FuseErrno(Errno.ENOSYS);
         const size = body.readUInt32LE(0);
         const list = Buffer.from([...(await this.caches.listxattr(ino, { signal })).keys()].map((n) => n + '\0').join(''), 'utf8');
         if (size === 0) return xattrSizeOut(list.length);
@@ -358,6 +360,8 @@ export async function rawFuseMount(
     mountpoint,
     fsname: conn.fsname,
     allowOther: conn.allowOther,
+    ...(conn.suid ? { suid: true } : {}),
+    ...(conn.dev ? { dev: true } : {}),
     ...(options.writable ? { writable: true } : {}),
     onRequest: (req) => {
       if (req.readUInt32LE(4) === Op.INIT) initSeen();
