@@ -30,5 +30,5 @@ export {
   type DirectoryWalkOptions,
 } from './walk.js';
 export { MergedFileSystem, type MergeLayer, type MergedFileSystemOptions, type WhiteoutFormat } from './merge.js';
-export { OverlayWhiteoutFs, OVERLAY_OPAQUE_XATTR } from './overlay-whiteouts.js';
+export { OverlayLayerFileSystem, overlayLayerView, OVERLAY_OPAQUE_XATTR } from './overlay-layer.js';
 export { MemoryFs, type MemoryEntry } from './memory-fs.js';

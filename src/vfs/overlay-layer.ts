@@ -126,7 +126,8 @@ export class OverlayLayerFileSystem implements FileSystem {
   async listxattr(ino: number, options?: ReadOptions): Promise<Map<string, Uint8Array>> {
     const xs = await this.base.listxattr(ino, options);
     if (this.whiteouts.has(ino)) return new Map();
-    if (await this.isOpaque(ino, options)) xs.set(OVERLAY_OPAQUE_XATTR, OPAQUE_VALUE);
+    // A copy: the base may hand out the map it keeps for this inode.
+    if (await this.isOpaque(ino, options)) return new Map(xs).set(OVERLAY_OPAQUE_XATTR, OPAQUE_VALUE);
     return xs;
   }
 

@@ -11,7 +11,7 @@
 import type { ByteSource, ReadOptions } from '../../io/byte-source.js';
 import { detectLayerFormat, type BlobInfo, type Image, type LayerFormat } from '../../image/index.js';
 import type { FileSystem } from '../../vfs/types.js';
-import { OverlayWhiteoutFs } from '../../vfs/overlay-whiteouts.js';
+import { OverlayLayerFileSystem } from '../../vfs/overlay-layer.js';
 import { layerInfo, tocDigestOf } from './layer-info.js';
 import { LayerNotInImageError } from './errors.js';
 
@@ -147,7 +147,7 @@ export class StoreImages {
     const diffId = image.resolved?.config?.rootfs.diff_ids[layer.index];
     const info = new TextEncoder().encode(JSON.stringify(layerInfo(layer, diffId, byToc ? name : undefined)) + '\n');
     // The image's per-layer filesystem: returned at once, opened (read, indexed) on first use.
-    const tree = new OverlayWhiteoutFs(await image.openFileSystem({ digest: layer.digest }));
+    const tree = new OverlayLayerFileSystem(await image.openFileSystem({ digest: layer.digest }));
     const blob = () => image.openBlob({ digest: layer.digest });
     const out: StoreLayer = {
       ref,
