@@ -26,7 +26,7 @@ import { runUnmount } from '../../mount/unmount-command.js';
 import { KeeperMetrics } from './keeper-metrics.js';
 import { KEEPER_SOCKET, readLines, type KeeperConfig, type KeeperRequest, type KeeperResponse, type KeptMountInfo } from './keeper-protocol.js';
 import { mountLayer, type LayerMountContext, type MountedLayer } from './layer-mount.js';
-import { SharedBacking } from './shared-backing.js';
+import { SharedBacking } from '../../mount/shared-backing.js';
 import type { RemoteLayer } from './metadata-store.js';
 
 /** How long the keeper lives with no mounts and no client. */

@@ -31,7 +31,7 @@ import { overlayLayerView } from '../../vfs/overlay-layer.js';
 import type { FileSystem } from '../../vfs/types.js';
 import type { KeeperMetrics } from './keeper-metrics.js';
 import type { RemoteLayer } from './metadata-store.js';
-import type { SharedBacking } from './shared-backing.js';
+import type { SharedBacking } from '../../mount/shared-backing.js';
 
 const debug = debuglog('ocifs:snapshotter');
 

@@ -343,7 +343,7 @@ export class StoreFs implements FileSystem {
     if ((await layer.format()) !== 'erofs') return undefined;
     const what = `${layer.ref} layer ${layer.layer.digest}`;
     try {
-      const target = await kernel.mount(d.key, await layer.blob(), `ocifs-store:${layer.layer.digest}`);
+      const target = await kernel.mount(d.key, await layer.blob());
       if (this.layerDirs.get(d.key) !== d) {
         await kernel.unmount(d.key);
         throw new FuseErrno(E.ESTALE);

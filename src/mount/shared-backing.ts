@@ -1,21 +1,21 @@
 /**
- * The backing files of the keeper's kernel EROFS mounts, all served by one FUSE mount (a
- * {@link BlobDirectory} at `ROOT/backing/shared`) made on first use: mounting an EROFS layer
- * then costs one mount(2) through the kept helper, not a FUSE mount (a mount(8) run and a
- * reader thread) plus a perl run per layer — under load, most of a layer's Prepare time.
+ * The backing files of many kernel EROFS mounts (the snapshotter keeper's layers, the layer
+ * store's), all served by one FUSE mount (a {@link BlobDirectory}) made on first use: mounting
+ * an EROFS layer then costs one mount(2) through the kept helper, not a FUSE mount (a mount(8)
+ * run and a reader thread) plus a perl run per layer — under load, most of a layer's mount time.
  *
  * @packageDocumentation
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ByteSource } from '../../io/byte-source.js';
-import { BlobDirectory } from '../../mount/blob-directory.js';
-import { mountErofsFile, prepareErofsFileMounts } from '../../mount/mount-kernel.js';
-import { mountFileSystem } from '../../mount/mount-file-system.js';
-import type { Mount } from '../../mount/mount-options.js';
-import { MountStats } from '../../mount/mount-stats.js';
-import { checkMountpoint } from '../../mount/mountpoint.js';
-import { runUnmount } from '../../mount/unmount-command.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { BlobDirectory } from './blob-directory.js';
+import { mountErofsFile, prepareErofsFileMounts } from './mount-kernel.js';
+import { mountFileSystem } from './mount-file-system.js';
+import type { Mount } from './mount-options.js';
+import { MountStats } from './mount-stats.js';
+import { checkMountpoint } from './mountpoint.js';
+import { runUnmount } from './unmount-command.js';
 
 /** One FUSE directory of backing files for many kernel EROFS mounts. */
 export class SharedBacking {
