@@ -128,14 +128,15 @@ export class LayoutTarget implements ImageTarget {
   async commit(desc: Descriptor): Promise<void> {
     const indexPath = join(this.dir, 'index.json');
     let index: { schemaVersion: number; mediaType?: string; manifests: Descriptor[]; [k: string]: unknown } = { schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests: [] };
-    const text = await readFile(indexPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
+    const text = await readFile(indexPath, 'utf8').catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     });
     if (text !== undefined) {
       try {
-        index = JSON.parse(text);
-        if (!Array.isArray(index.manifests)) throw new Error('no manifests array');
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as { manifests?: unknown }).manifests)) throw new Error('no manifests array');
+        index = parsed as typeof index;
       } catch (err) {
         throw new NotALayoutError(this.dir, `index.json is not an image index (${(err as Error).message})`);
       }

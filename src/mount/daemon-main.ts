@@ -7,7 +7,7 @@
  */
 import { Socket } from 'node:net';
 import { rm } from 'node:fs/promises';
-import { OcifsError } from '../errors.js';
+import { OcifsError, type ErrorData } from '../errors.js';
 import type { DaemonReply } from './daemon.js';
 import { serveMount, type MountSpec } from './serve-mount.js';
 
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
         error: {
           code: err instanceof OcifsError ? err.code : 'ERR_OCIFS_MOUNT_FAILED',
           message: e?.message ?? String(err),
-          data: err instanceof OcifsError ? JSON.parse(JSON.stringify(err.data)) : undefined,
+          data: err instanceof OcifsError ? (JSON.parse(JSON.stringify(err.data)) as ErrorData) : undefined,
         },
       });
     }

@@ -123,18 +123,20 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
 
 async function putManifest(dir: string, name: string, ref: string, req: IncomingMessage, res: ServerResponse, sendError: Send): Promise<void> {
   const body = await readBody(req, MAX_PUSHED_MANIFEST);
-  if (!body) return sendError(res, 413, 'MANIFEST_INVALID', `manifest larger than ${MAX_PUSHED_MANIFEST} bytes`);
+  if (!body) { sendError(res, 413, 'MANIFEST_INVALID', `manifest larger than ${MAX_PUSHED_MANIFEST} bytes`); return; }
   const digest = digestOf(body);
   if (isDigest(ref, 'sha256') ? ref !== digest : !TAG_RE.test(ref)) {
-    return sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`);
+    sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`); return;
   }
   let doc: { mediaType?: string; artifactType?: string; config?: { mediaType?: string }; subject?: { digest?: string } };
   try {
-    doc = JSON.parse(body.toString('utf8'));
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+    doc = parsed;
   } catch {
-    return sendError(res, 400, 'MANIFEST_INVALID', 'not JSON');
+    sendError(res, 400, 'MANIFEST_INVALID', 'not a JSON object'); return;
   }
-  const mediaType = doc.mediaType ?? String(req.headers['content-type'] ?? '');
+  const mediaType = doc.mediaType ?? (req.headers['content-type'] ?? '');
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(blobFile(dir, digest), body);
   const entry: IndexEntry = { mediaType, digest, size: body.length };

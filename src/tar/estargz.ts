@@ -114,14 +114,15 @@ export async function readEstargzToc(blob: ByteSource, footer: EstargzFooter, op
 
 /** Parses TOC JSON (`{ version: 1, entries: [...] }`). */
 export function parseTocJson(json: Uint8Array): unknown[] {
-  let doc: { version?: unknown; entries?: unknown };
+  let parsed: unknown;
   try {
-    doc = JSON.parse(Buffer.from(json).toString('utf8'));
+    parsed = JSON.parse(Buffer.from(json).toString('utf8'));
   } catch (err) {
     throw new CorruptTocError('TOC is not JSON', { cause: err });
   }
-  if (typeof doc !== 'object' || doc === null || doc.version !== 1 || !Array.isArray(doc.entries)) throw new CorruptTocError('TOC is not version 1 with entries');
-  return doc.entries;
+  const doc = typeof parsed === 'object' && parsed !== null ? (parsed as { version?: unknown; entries?: unknown }) : undefined;
+  if (doc?.version !== 1 || !Array.isArray(doc.entries)) throw new CorruptTocError('TOC is not version 1 with entries');
+  return doc.entries as unknown[];
 }
 
 /** Opens an eStargz layer from its footer and TOC. */

@@ -59,34 +59,45 @@ export interface SociIndex {
   ztocs: ZtocDescriptor[];
 }
 
-const bad = (what: string, reason: string): never => {
+function bad(what: string, reason: string): never {
   throw new CorruptIndexError(what, reason);
-};
+}
+
+/** A JSON value as an object, or undefined when it is not one. */
+function objectOf(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
+}
 
 /** Parses a SOCI index manifest (v1 or v2). Throws `ERR_OCIFS_CORRUPT_INDEX` when it is not one. */
 export function parseSociIndex(manifestBytes: Uint8Array): SociIndex {
-  let doc: any;
+  let parsed: unknown;
   try {
-    doc = JSON.parse(Buffer.from(manifestBytes).toString('utf8'));
+    parsed = JSON.parse(Buffer.from(manifestBytes).toString('utf8'));
   } catch (err) {
     throw new CorruptIndexError('SOCI index', 'not JSON', { cause: err });
   }
-  if (typeof doc !== 'object' || doc === null) bad('SOCI index', 'not an object');
-  const version = doc.artifactType === SOCI_INDEX_V1 || doc.config?.mediaType === SOCI_INDEX_V1 ? 1 : doc.artifactType === SOCI_INDEX_V2 || doc.config?.mediaType === SOCI_INDEX_V2 ? 2 : 0;
+  const doc = objectOf(parsed) ?? bad('SOCI index', 'not an object');
+  const configType = objectOf(doc.config)?.mediaType;
+  const version = doc.artifactType === SOCI_INDEX_V1 || configType === SOCI_INDEX_V1 ? 1 : doc.artifactType === SOCI_INDEX_V2 || configType === SOCI_INDEX_V2 ? 2 : 0;
   if (version === 0) bad('SOCI index', 'artifactType/config is not a SOCI index');
   const list = doc.layers ?? doc.blobs ?? [];
   if (!Array.isArray(list)) bad('SOCI index', 'layers is not an array');
   const ztocs: ZtocDescriptor[] = [];
-  for (const d of list) {
+  for (const item of list as unknown[]) {
+    const d = objectOf(item);
     const digest = d?.digest;
-    const layerDigest = d?.annotations?.[SOCI_LAYER_DIGEST];
+    const annotations = objectOf(d?.annotations);
+    const layerDigest = annotations?.[SOCI_LAYER_DIGEST];
     if (typeof digest !== 'string' || !isDigest(digest, 'sha256')) bad('SOCI index', 'bad zTOC digest');
-    if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0 || d.size > MAX_ZTOC_SIZE) bad('SOCI index', `bad zTOC size for ${digest}`);
+    const size = d?.size;
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ZTOC_SIZE) bad('SOCI index', `bad zTOC size for ${digest}`);
     // Not a zTOC (e.g. a config blob).
     if (typeof layerDigest !== 'string' || !isDigest(layerDigest, 'sha256')) continue;
-    ztocs.push({ digest, size: d.size, layerDigest, layerMediaType: d.annotations?.[SOCI_LAYER_MEDIA_TYPE] });
+    const layerMediaType = annotations?.[SOCI_LAYER_MEDIA_TYPE];
+    ztocs.push({ digest, size, layerDigest, layerMediaType: typeof layerMediaType === 'string' ? layerMediaType : undefined });
   }
-  return { version: version as 1 | 2, subject: typeof doc.subject?.digest === 'string' ? doc.subject.digest : undefined, ztocs };
+  const subject = objectOf(doc.subject)?.digest;
+  return { version, subject: typeof subject === 'string' ? subject : undefined, ztocs };
 }
 
 /** A loaded zTOC: the layer's index and what the zTOC says about itself. */
@@ -277,7 +288,7 @@ export async function verifyZtocAgainstLayer(ztoc: Ztoc, blob: ByteSource, optio
 
 /** Throws unless a tar header for `e` (checksum, regular file, size, name) ends where its data starts. */
 async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadOptions): Promise<void> {
-  const h = await source.read(e.dataOffset - BLOCK, BLOCK, options).catch((err) => {
+  const h = await source.read(e.dataOffset - BLOCK, BLOCK, options).catch((err: unknown) => {
     throw new CorruptIndexError('zTOC', `span holding ${JSON.stringify(e.path)} does not decode: ${(err as Error).message}`, { cause: err });
   });
   const size = readNumber(h, F.size[0], F.size[1]);

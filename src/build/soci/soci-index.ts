@@ -9,6 +9,7 @@
  */
 import { digestOf } from '../../ref/index.js';
 import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, type Descriptor, type Platform } from '../../oci/index.js';
+import { asObject } from '../../oci/descriptor.js';
 import { SOCI_INDEX_DIGEST_ANNOTATION, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, SOCI_LAYER_MEDIA_TYPE } from '../../tar/index.js';
 
 /** Media type of a zTOC blob in the index. */
@@ -71,10 +72,10 @@ export function sociIndexManifest(version: 1 | 2, ztocs: readonly ZtocRef[], bui
  * manifests in OCI indexes) and the SOCI index digest annotation. Layers are untouched.
  */
 export function annotatedManifest(original: Uint8Array, sociIndexDigest: string): BuiltManifest {
-  const doc = JSON.parse(new TextDecoder().decode(original)) as Record<string, any>;
+  const doc = asObject(JSON.parse(new TextDecoder().decode(original)), 'image manifest');
   doc.mediaType = MEDIA_TYPE_OCI_MANIFEST;
-  doc.config = { ...doc.config, mediaType: MEDIA_TYPE_OCI_CONFIG };
-  doc.annotations = { ...doc.annotations, [SOCI_INDEX_DIGEST_ANNOTATION]: sociIndexDigest };
+  doc.config = { ...asObject(doc.config, 'image manifest config'), mediaType: MEDIA_TYPE_OCI_CONFIG };
+  doc.annotations = { ...(doc.annotations === undefined ? {} : asObject(doc.annotations, 'image manifest annotations')), [SOCI_INDEX_DIGEST_ANNOTATION]: sociIndexDigest };
   return built(doc, MEDIA_TYPE_OCI_MANIFEST);
 }
 
@@ -91,10 +92,13 @@ export function sociImageIndex(
   platform: Platform,
   sociIndex: BuiltManifest,
 ): BuiltManifest {
-  const doc = originalIndex ? (JSON.parse(new TextDecoder().decode(originalIndex)) as Record<string, any>) : { schemaVersion: 2, manifests: [] };
+  const doc = originalIndex ? asObject(JSON.parse(new TextDecoder().decode(originalIndex)), 'image index') : { schemaVersion: 2, manifests: [] };
   doc.mediaType = MEDIA_TYPE_OCI_INDEX;
-  const entries: Record<string, any>[] = Array.isArray(doc.manifests) ? doc.manifests : [];
-  const samePlatform = (p: Platform | undefined) => !!p && p.os === platform.os && p.architecture === platform.architecture && (p.variant ?? '') === (platform.variant ?? '');
+  const entries = Array.isArray(doc.manifests) ? (doc.manifests as unknown[]).map((e, i) => asObject(e, `image index manifests[${i}]`)) : [];
+  const samePlatform = (v: unknown) => {
+    const p = v as Partial<Platform> | undefined;
+    return !!p && p.os === platform.os && p.architecture === platform.architecture && (p.variant ?? '') === (platform.variant ?? '');
+  };
   const imageEntry = { mediaType: MEDIA_TYPE_OCI_MANIFEST, digest: manifest.digest, size: manifest.size, annotations, platform };
   const at = entries.findIndex((e) => e.digest === oldManifestDigest);
   const kept = entries.filter((e) => !(e.artifactType === SOCI_INDEX_V2 && samePlatform(e.platform)));
