@@ -9,7 +9,7 @@ import { InvalidOptionError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { CachedSource } from './cached-source.js';
 import { parseDigest, type Digest } from '../ref/digest.js';
-import type { DiskStore, DiskStoreParams } from './disk-store.js';
+import { DiskStore, type DiskStoreParams } from './disk-store.js';
 import { openDiskStore, probeInstance, readOriginName, reconcileOrigins } from './disk-open.js';
 import { evictDir, sweepLeftovers } from './evict.js';
 import { CacheLayout, LEGACY_DIRS } from './layout.js';
@@ -136,7 +136,7 @@ export class BlobCache {
     const real = await prepareCacheDir(dir);
     const layout = new CacheLayout(real);
     // Sidecars of older versions were keyed by digest alone, whatever bytes they came from.
-    for (const legacy of LEGACY_DIRS) await evictDir(join(real, legacy), layout.trash).catch((err) => debug('evict %s: %s', legacy, err));
+    for (const legacy of LEGACY_DIRS) await evictDir(join(real, legacy), layout.trash).catch((err: unknown) => debug('evict %s: %s', legacy, err));
     await sweepLeftovers(layout.trash, layout.tmp);
     const cache = new BlobCache(real, layout, chunkSize, maxSize, sourceOptions);
     if (maxSize !== undefined) await cache.gc({ maxSize });
@@ -182,7 +182,8 @@ export class BlobCache {
       },
       onComplete: () => this.scheduleAutoGc(),
       onVerified: async (store) => {
-        await reconcileOrigins(this.storeParams(d, size, store.chunkSize, true, resolved), store as DiskStore);
+        // Always a disk store here (openStore above opens only those).
+        if (store instanceof DiskStore) await reconcileOrigins(this.storeParams(d, size, store.chunkSize, true, resolved), store);
         // This process's sources of other origins read the verified blob from now on.
         for (const [k, e] of this.sources) if (e.digest === d.value && k !== key) e.source.resetStore();
       },
@@ -432,7 +433,7 @@ export class BlobCache {
       do {
         this.autoGcAgain = false;
         // Blobs open in this process are in use: never evict them automatically.
-        await this.collect(max, new Set([...this.sources.values()].map((e) => e.digest))).catch((err) => debug('auto gc: %s', (err as Error).message));
+        await this.collect(max, new Set([...this.sources.values()].map((e) => e.digest))).catch((err: unknown) => debug('auto gc: %s', (err as Error).message));
       } while (this.autoGcAgain);
     })().finally(() => (this.autoGc = null));
   }

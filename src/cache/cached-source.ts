@@ -134,7 +134,7 @@ export class CachedSource implements StreamableSource {
   async open(): Promise<void> {
     const store = await this.slot.get();
     if (!store.complete && store.kind === 'disk' && store.presentCount === store.chunkCount) {
-      await this.verifier.completeOnce().catch((err) => {
+      await this.verifier.completeOnce().catch((err: unknown) => {
         if (!(err instanceof DigestMismatchError)) throw err;
         debug('%s: stored bytes failed verification at open; starting over', this.digest);
       });

@@ -77,7 +77,7 @@ export async function openDiskStore(p: DiskStoreParams): Promise<DiskStore> {
 
 async function discardDir(p: DiskStoreParams, dir: string, ino: number | undefined, reason: string): Promise<void> {
   debug('%s: discarding instance %s: %s', p.digest.value, dir, reason);
-  await evictDir(dir, p.layout.trash, ino).catch((err) => debug('evict %s: %s', dir, err));
+  await evictDir(dir, p.layout.trash, ino).catch((err: unknown) => debug('evict %s: %s', dir, err));
 }
 
 /** Opens the instance in `dir` if it is valid; never creates or removes anything. */
@@ -179,8 +179,8 @@ async function createInstance(p: DiskStoreParams, size: number, dir: string): Pr
       await map.close();
     }
     await fsyncDir(tmp);
-    await mkdir(dirname(dir), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
+    await mkdir(dirname(dir), { mode: 0o700 }).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     });
     try {
       await rename(tmp, dir);

@@ -357,7 +357,7 @@ export class DiskStore implements ChunkStore {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
         debug('%s: another origin verified the blob first; dropping this copy', this.p.digest.value);
-        await evictDir(from, this.p.layout.trash, this.mapIno).catch((e) => debug('evict %s: %s', from, e));
+        await evictDir(from, this.p.layout.trash, this.mapIno).catch((e: unknown) => debug('evict %s: %s', from, e));
         return false;
       }
       if (isNotFound(err)) return false;
@@ -396,7 +396,7 @@ export class DiskStore implements ChunkStore {
       // Tell other processes holding this instance open, then remove it.
       await this.op(() => pwriteFull(this.mapFh, Uint8Array.of(BlobState.Bad), STATE_OFFSET)).catch(() => {});
     }
-    await evictDir(this.dir, this.p.layout.trash, this.mapIno).catch((err) => debug('evict %s: %s', this.dir, err));
+    await evictDir(this.dir, this.p.layout.trash, this.mapIno).catch((err: unknown) => debug('evict %s: %s', this.dir, err));
     this.retire();
   }
 

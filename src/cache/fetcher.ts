@@ -218,7 +218,7 @@ export class Fetcher {
             }
             inflight.drop(task, pieces);
           })
-          .catch((err) => inflight.fail(task, err));
+          .catch((err: unknown) => inflight.fail(task, err));
       }
     } catch (err) {
       writer.settled(writing, false);
@@ -253,8 +253,8 @@ export class Fetcher {
     this.readahead ??= new Readahead(this.parts.size, cs, ra.initialBytes, ra.maxBytes);
     const d = this.readahead.observe(offset, n, limit);
     if (d.kind === 'cancel') {
-      const unwanted = (t: Job) => t.priority === PRIORITY_READAHEAD && (t as FetchTask).waiters === 0;
-      for (const j of this.scheduler.cancelWhere(unwanted)) this.parts.inflight.drop(j as FetchTask, []);
+      const unwanted = (t: Job) => t.priority === PRIORITY_READAHEAD && t instanceof FetchTask && t.waiters === 0;
+      for (const j of this.scheduler.cancelWhere(unwanted)) if (j instanceof FetchTask) this.parts.inflight.drop(j, []);
     } else if (d.kind === 'fetch') {
       this.ensure(store, Math.floor(d.start / cs), Math.ceil(d.end / cs), PRIORITY_READAHEAD);
     }
@@ -278,7 +278,7 @@ export class Fetcher {
     this.scheduler.enqueue(job);
     try {
       const at = await (signal ? raceAbort(job.promise, signal) : job.promise);
-      await this.parts.verifier.afterWrite(store).catch((err: Error) => debug('%s: %s', this.parts.digest, err.message));
+      await this.parts.verifier.afterWrite(store).catch((err: unknown) => debug('%s: %s', this.parts.digest, (err as Error).message));
       return at;
     } finally {
       this.streams.delete(ac);
@@ -296,7 +296,7 @@ export class Fetcher {
   shutdown(reason: Error): void {
     for (const j of this.scheduler.cancelWhere(() => true)) {
       if (j instanceof StreamJob) j.cancel(reason);
-      else this.parts.inflight.drop(j as FetchTask, []);
+      else if (j instanceof FetchTask) this.parts.inflight.drop(j, []);
     }
     for (const ac of this.streams) ac.abort(reason);
     for (const t of this.parts.inflight.tasks()) t.abort.abort(reason);

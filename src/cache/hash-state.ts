@@ -180,6 +180,7 @@ class WorkerHash implements HashState {
   }
 
   digest(): Promise<string> {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the failure onFail recorded
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };

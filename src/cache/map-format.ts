@@ -112,8 +112,13 @@ export function decodeHeader(bytes: Uint8Array): MapHeader | string {
   if (!algorithm) return `bad digest algorithm ${alg}`;
   const digestHex = b.toString('hex', 32, 32 + (algorithm === 'sha256' ? 32 : 64));
   const state = b.readUInt8(STATE_OFFSET);
-  if (!(state in BlobState) || typeof BlobState[state] !== 'string') return `bad state byte 0x${state.toString(16)}`;
-  return { version, chunkSize, blobSize: Number(size), algorithm, digestHex, instanceId: b.readBigUInt64LE(96), state: state as BlobState };
+  if (!isBlobState(state)) return `bad state byte 0x${state.toString(16)}`;
+  return { version, chunkSize, blobSize: Number(size), algorithm, digestHex, instanceId: b.readBigUInt64LE(96), state };
+}
+
+/** True for a byte that names a {@link BlobState}. */
+function isBlobState(byte: number): byte is BlobState {
+  return byte in BlobState && typeof BlobState[byte] === 'string';
 }
 
 /** Checks map bytes; returns the number of present chunks, or -1 when a byte is neither value. */

@@ -120,7 +120,7 @@ export class RangeStreamer {
       const out = allocOut(n);
       const r = store.read(next, n, out, 0).then(
         () => out,
-        (err) => {
+        (err: unknown) => {
           if (err instanceof StoreMissError) return null;
           throw err;
         },

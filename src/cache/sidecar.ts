@@ -99,7 +99,7 @@ export async function writeSidecar(home: SidecarHome, name: string, bytes: Uint8
   if (bytes.byteLength > MAX_SIDECAR_BYTES) throw new InvalidOptionError('bytes', `sidecar larger than ${MAX_SIDECAR_BYTES} bytes`);
   const dir = join(home.dir, SIDECARS_DIR);
   const tmp = join(home.tmp, randomName('sidecar'));
-  const fh = await open(tmp, 'wx', 0o600).catch((err) => {
+  const fh = await open(tmp, 'wx', 0o600).catch((err: unknown) => {
     throw new CacheIoError(tmp, 'create', err);
   });
   try {
@@ -115,8 +115,8 @@ export async function writeSidecar(home: SidecarHome, name: string, bytes: Uint8
   await fh.close();
   try {
     // Not recursive: a vanished instance directory must not be re-created as an empty one.
-    await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
+    await mkdir(dir, { mode: 0o700 }).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     });
     await rename(tmp, join(dir, name));
     await fsyncDir(dir);

@@ -162,7 +162,8 @@ export class StreamRun {
         () => {},
       );
     }
-    await Promise.all(this.batches.map((b) => b.written));
+    await Promise.all(this.batches.map((b) => b.written!)); // every batch has one after the loop above
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the stream's own failure, as caught above
     if (failure !== undefined) throw failure;
     if (stoppedAt !== undefined) return Math.max(p.from, Math.min(p.to, stoppedAt));
     return p.to;

@@ -93,7 +93,7 @@ export class Verifier {
       }
       return;
     }
-    if (verify) this.hasherFor(store).advance().catch((err: Error) => debug('%s: hashing: %s', this.digest, err.message));
+    if (verify) this.hasherFor(store).advance().catch((err: unknown) => debug('%s: hashing: %s', this.digest, (err as Error).message));
     await this.init.slot.refreshSometimes(store);
     if (!store.complete && store.presentCount === store.chunkCount) this.completeOnce().catch(() => {});
   }
@@ -142,7 +142,7 @@ export class Verifier {
       this.init.slot.reset(store);
       return;
     }
-    await this.init.onVerified?.(store).catch((err) => debug('%s: %s', this.digest, (err as Error).message));
+    await this.init.onVerified?.(store).catch((err: unknown) => debug('%s: %s', this.digest, (err as Error).message));
   }
 
   private mismatch(hex: string): DigestMismatchError {
