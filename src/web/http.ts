@@ -101,6 +101,8 @@ export function clientGone(res: ServerResponse): AbortSignal {
  * Streams NDJSON lines from `body` (one JSON value per line), waiting for the socket when it
  * is full; an error thrown after the first line becomes a last `{"t":"error"}` line.
  */
+// Callers name the line type, so what they emit is checked.
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see above
 export async function streamLines<T>(
   res: ServerResponse,
   body: (emit: (line: T) => Promise<void>) => Promise<void>,

@@ -63,7 +63,7 @@ export function tokenCookie(port: number, token: string): string {
  * DNS-rebinding page reaches the server under a DNS name of its own, which none of these is.
  */
 export function hostAllowed(host: string, expect: { port: number; listenHost: string }): boolean {
-  const m = /^(\[[0-9a-f:.]+\]|[^:\[\]]+):(\d+)$/i.exec(host);
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+):(\d+)$/i.exec(host);
   if (!m || Number(m[2]) !== expect.port) return false;
   const name = m[1].toLowerCase();
   if (name === 'localhost' || isIP(name) === 4) return true;

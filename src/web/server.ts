@@ -80,7 +80,7 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     const api = url.pathname.startsWith('/api/');
     if (!gate.ok) {
       if (gate.refusal.status === 405) res.setHeader('Allow', 'GET, HEAD');
-      if (api || gate.refusal.status !== 401) return sendJson(res, gate.refusal.status, { error: { code: 'ERR_OCIFS_WEB_REFUSED', message: gate.refusal.message } });
+      if (api || gate.refusal.status !== 401) { sendJson(res, gate.refusal.status, { error: { code: 'ERR_OCIFS_WEB_REFUSED', message: gate.refusal.message } }); return; }
       res.writeHead(401, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': PAGE_CSP });
       return void res.end(UNAUTHORIZED_PAGE);
     }
@@ -95,16 +95,16 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     }
     if (api) {
       const handler = apiHandler(url.pathname);
-      if (!handler) return sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: `no API endpoint ${url.pathname.slice(0, 100)}` } });
+      if (!handler) { sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: `no API endpoint ${url.pathname.slice(0, 100)}` } }); return; }
       return handleApi(handler, { req, res, url, sessions, startedAt });
     }
     if (url.pathname.startsWith('/assets/')) {
       const asset = assets.files.get(url.pathname.slice('/assets/'.length));
-      if (!asset) return sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: 'no such asset' } });
-      return sendAsset(res, asset);
+      if (!asset) { sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: 'no such asset' } }); return; }
+      sendAsset(res, asset); return;
     }
-    if (url.pathname === '/' || url.pathname.startsWith('/image/')) return sendAsset(res, assets.index, { 'Content-Security-Policy': PAGE_CSP });
-    return sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: 'not found' } });
+    if (url.pathname === '/' || url.pathname.startsWith('/image/')) { sendAsset(res, assets.index, { 'Content-Security-Policy': PAGE_CSP }); return; }
+    sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: 'not found' } });
   };
 
   const server: Server = createServer((req, res) => {

@@ -50,6 +50,8 @@ export async function getBytes(params: Record<string, string | number | undefine
 }
 
 /** Reads an NDJSON stream, calling `onLine` for each line, until it ends or `signal` aborts. */
+// The caller names the line type its endpoint sends (api-types.ts).
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see above
 export async function streamJson<T>(endpoint: string, params: Record<string, string | number | undefined>, onLine: (line: T) => void, signal: AbortSignal): Promise<void> {
   const res = await fetch(apiUrl(endpoint, params), { signal });
   if (!res.ok || !res.body) throw await failure(res);

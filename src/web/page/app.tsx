@@ -25,7 +25,7 @@ function RefBox(p: { route: Route }) {
         if (ref) navigate({ ref, tab: p.route.ref ? p.route.tab : 'files' });
       }}
     >
-      <input name="ref" class="refinput" value={text} placeholder="registry/repository:tag or …@sha256:…" onInput={(e) => setText((e.currentTarget as HTMLInputElement).value)} />
+      <input name="ref" class="refinput" value={text} placeholder="registry/repository:tag or …@sha256:…" onInput={(e) => setText((e.currentTarget).value)} />
       <button type="submit">Open</button>
     </form>
   );
@@ -40,7 +40,10 @@ function StatusLine(p: { route: Route }) {
     };
     tick();
     const t = setInterval(tick, STATUS_EVERY);
-    return () => ((stop = true), clearInterval(t));
+    return () => {
+      stop = true;
+      clearInterval(t);
+    };
   }, [p.route.ref]);
   if (!s) return <footer class="status">…</footer>;
   return (
@@ -67,7 +70,7 @@ function ImagePage(p: { route: Route }) {
   useEffect(() => {
     const ac = new AbortController();
     setError(undefined);
-    getJson<ImageDoc>('image', { ref: r.ref, platform: r.platform }, ac.signal).then(setImage, (err) => !ac.signal.aborted && setError(messageOf(err)));
+    getJson<ImageDoc>('image', { ref: r.ref, platform: r.platform }, ac.signal).then(setImage, (err: unknown) => !ac.signal.aborted && setError(messageOf(err)));
     return () => ac.abort();
   }, [r.ref, r.platform, version]);
   const current = image && image.ref === r.ref ? image : undefined;

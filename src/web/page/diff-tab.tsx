@@ -29,10 +29,10 @@ function ContentDiff(p: { a: string; b: string; path: string; platform?: string 
           return new TextDecoder().decode(bytes);
         }),
       );
-      if (sides[0] === undefined || sides[1] === undefined) return setNote('not a text file on both sides (or larger than 1 MiB): no line diff');
+      if (sides[0] === undefined || sides[1] === undefined) { setNote('not a text file on both sides (or larger than 1 MiB): no line diff'); return; }
       setParts(diffLines(sides[0], sides[1]));
       setNote('');
-    })().catch((err) => !ac.signal.aborted && setNote(`failed: ${messageOf(err)}`));
+    })().catch((err: unknown) => !ac.signal.aborted && setNote(`failed: ${messageOf(err)}`));
     return () => ac.abort();
   }, [p.a, p.b, p.path]);
   return (
@@ -89,7 +89,7 @@ export function DiffTab(p: { route: Route }) {
       },
       ac.signal,
     )
-      .catch((err) => setStatus(ac.signal.aborted ? 'cancelled' : `failed: ${messageOf(err)}`))
+      .catch((err: unknown) => setStatus(ac.signal.aborted ? 'cancelled' : `failed: ${messageOf(err)}`))
       .finally(() => setEntries(sorted()));
     return () => ac.abort();
   }, [r.ref, r.b, r.path, r.deep, r.platform]);
@@ -107,7 +107,7 @@ export function DiffTab(p: { route: Route }) {
         <span>
           compare <code>{r.ref}</code> with
         </span>{' '}
-        <input name="b" class="refinput" value={other} placeholder="another reference, e.g. a tag of the same repository" onInput={(e) => setOther((e.currentTarget as HTMLInputElement).value)} />
+        <input name="b" class="refinput" value={other} placeholder="another reference, e.g. a tag of the same repository" onInput={(e) => setOther((e.currentTarget).value)} />
         <button type="submit">Compare</button>
         {status && !summary && !status.startsWith('failed') ? (
           <button type="button" onClick={() => abort.current?.abort()}>

@@ -79,7 +79,7 @@ export function FilePane(p: { route: Route }) {
     const ac = new AbortController();
     setStat(undefined);
     setError(undefined);
-    getJson<StatDoc>('stat', params(r), ac.signal).then(setStat, (err) => !ac.signal.aborted && setError(messageOf(err)));
+    getJson<StatDoc>('stat', params(r), ac.signal).then(setStat, (err: unknown) => !ac.signal.aborted && setError(messageOf(err)));
     return () => ac.abort();
   }, [r.ref, r.layer, r.platform, r.path]);
   if (error) return <div class="pane"><p class="error">{error}</p></div>;

@@ -81,7 +81,7 @@ export function FilesTab(p: { route: Route; image: ImageDoc }) {
             name="layer"
             value={String(r.layer)}
             onChange={(e) => {
-              const v = (e.currentTarget as HTMLSelectElement).value;
+              const v = (e.currentTarget).value;
               navigate({ ...r, layer: v === 'merged' ? 'merged' : Number(v) });
             }}
           >
@@ -95,11 +95,11 @@ export function FilesTab(p: { route: Route; image: ImageDoc }) {
         </label>
         {r.layer !== 'merged' ? (
           <label>
-            <input type="checkbox" name="changed" checked={r.changed} onChange={(e) => navigate({ ...r, changed: (e.currentTarget as HTMLInputElement).checked })} /> changed in this
+            <input type="checkbox" name="changed" checked={r.changed} onChange={(e) => navigate({ ...r, changed: (e.currentTarget).checked })} /> changed in this
             layer only
           </label>
         ) : null}
-        <input class="filter" name="filter" placeholder="filter loaded names" value={filter} onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)} />
+        <input class="filter" name="filter" placeholder="filter loaded names" value={filter} onInput={(e) => setFilter((e.currentTarget).value)} />
         <FindPanel route={r} />
       </div>
       <div class="split">

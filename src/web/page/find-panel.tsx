@@ -55,7 +55,7 @@ export function FindPanel(p: { route: Route }) {
 
   return (
     <span class="find">
-      <input name="find" placeholder="find in image" value={text} onInput={(e) => setText((e.currentTarget as HTMLInputElement).value)} onKeyDown={(e) => e.key === 'Enter' && void start()} />
+      <input name="find" placeholder="find in image" value={text} onInput={(e) => setText((e.currentTarget).value)} onKeyDown={(e) => e.key === 'Enter' && void start()} />
       <button name="find-go" onClick={() => void start()} disabled={!text}>
         Find
       </button>
@@ -68,7 +68,14 @@ export function FindPanel(p: { route: Route }) {
         <div class="findbox" data-find-status={running ? 'running' : 'done'}>
           <div class="findhead">
             <span class="findstatus">{status}</span>
-            <button onClick={() => (abort.current?.abort(), setOpen(false))}>Close</button>
+            <button
+              onClick={() => {
+                abort.current?.abort();
+                setOpen(false);
+              }}
+            >
+              Close
+            </button>
           </div>
           <VirtualList
             class="fixed"

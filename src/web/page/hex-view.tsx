@@ -10,7 +10,8 @@ const PAGE = 64 * 1024;
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 class HexPages {
-  readonly pages = new Map<number, Uint8Array | 'loading' | string>();
+  /** A page's bytes, or 'loading', or the message of its failure. */
+  readonly pages = new Map<number, Uint8Array | string>();
   constructor(
     readonly params: Record<string, string | number | undefined>,
     readonly size: number,
@@ -24,8 +25,14 @@ class HexPages {
       if (this.pages.has(page)) continue;
       this.pages.set(page, 'loading');
       getBytes({ ...this.params, offset: page * PAGE, length: PAGE }).then(
-        ({ bytes }) => (this.pages.set(page, bytes), done()),
-        (err) => (this.pages.set(page, messageOf(err)), done()),
+        ({ bytes }) => {
+          this.pages.set(page, bytes);
+          done();
+        },
+        (err: unknown) => {
+          this.pages.set(page, messageOf(err));
+          done();
+        },
       );
     }
   }

@@ -20,7 +20,7 @@ function Tags(p: { image: ImageDoc }) {
   const load = (last?: string) =>
     getJson<TagsDoc>('tags', { ref: p.image.ref, n: 100, last }).then(
       (doc) => setPages((ps) => [...ps, doc]),
-      (err) => setError(messageOf(err)),
+      (err: unknown) => setError(messageOf(err)),
     );
   useEffect(() => {
     setPages([]);
@@ -95,8 +95,11 @@ function LayerCell(p: { layer: LayerDoc; route: Route; onOpened: () => void }) {
   const read = () => {
     setInfo('reading…');
     getJson<LayerInfoDoc>('layer', { ref: p.route.ref, platform: p.route.platform, layer: l.index }).then(
-      (d) => (setInfo(d.text), p.onOpened()),
-      (err) => setInfo(`failed: ${messageOf(err)}`),
+      (d) => {
+        setInfo(d.text);
+        p.onOpened();
+      },
+      (err: unknown) => setInfo(`failed: ${messageOf(err)}`),
     );
   };
   return (

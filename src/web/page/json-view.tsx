@@ -36,7 +36,7 @@ function render(v: unknown, indent: string, link: DigestLink, out: ComponentChil
     out.push(`${indent}]`);
     return;
   }
-  const keys = Object.keys(v as Record<string, unknown>);
+  const keys = Object.keys(v);
   if (keys.length === 0) return void out.push('{}');
   out.push('{\n');
   keys.forEach((k, i) => {

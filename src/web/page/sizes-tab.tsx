@@ -123,11 +123,13 @@ export function SizesTab(p: { route: Route; image: ImageDoc }) {
       { ref: r.ref, platform: r.platform },
       (line) => {
         if (line.t === 'progress') setStatus(`${line.scanned} entries read (${line.phase})…`);
-        else if (line.t === 'done') (setResult(line), setStatus(''));
-        else if (line.t === 'error') setStatus(`failed: ${line.error.message}`);
+        else if (line.t === 'done') {
+          setResult(line);
+          setStatus('');
+        } else if (line.t === 'error') setStatus(`failed: ${line.error.message}`);
       },
       ac.signal,
-    ).catch((err) => setStatus(ac.signal.aborted ? 'cancelled' : `failed: ${messageOf(err)}`));
+    ).catch((err: unknown) => setStatus(ac.signal.aborted ? 'cancelled' : `failed: ${messageOf(err)}`));
     return () => ac.abort();
   }, [r.ref, r.platform, run]);
   const crumbs = r.path.split('/').filter(Boolean);

@@ -54,7 +54,7 @@ export function VirtualList(p: VirtualListProps) {
     );
   }
   return (
-    <div class={`vlist ${p.class ?? ''}`} ref={box} data-list={p.name} onScroll={(e) => setTop((e.currentTarget as HTMLDivElement).scrollTop)}>
+    <div class={`vlist ${p.class ?? ''}`} ref={box} data-list={p.name} onScroll={(e) => setTop((e.currentTarget).scrollTop)}>
       <div class="vspace" style={{ height: `${p.count * p.rowHeight}px` }}>
         {rows}
       </div>
