@@ -64,7 +64,7 @@ export class Deadlines {
           this.end(p);
           resolve(v);
         },
-        (err) => {
+        (err: unknown) => {
           this.end(p);
           reject(err);
         },

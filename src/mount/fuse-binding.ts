@@ -125,6 +125,9 @@ interface NativeFuse {
 }
 type NativeFuseClass = new (mnt: string, ops: object, opts: object) => NativeFuse;
 
+/** fuse-native's reply callback: an errno (0 for success) and the operation's results. */
+type NativeReply = (errno: number, ...results: unknown[]) => void;
+
 let FuseClass: NativeFuseClass | undefined;
 
 /**
@@ -134,14 +137,14 @@ let FuseClass: NativeFuseClass | undefined;
  */
 function loadBinding(): NativeFuseClass {
   if (FuseClass) return FuseClass;
-  let Base: any;
+  let Base: NativeFuseClass & { unmount(mnt: string, cb: (err: Error | null) => void): void };
   try {
-    Base = createRequire(import.meta.url)('fuse-native');
+    Base = createRequire(import.meta.url)('fuse-native') as typeof Base;
   } catch (err) {
     throw new FuseUnavailableError(bindingProblem(err as Error), { cause: err });
   }
-  Base.unmount = (_mnt: string, cb: (err: Error | null) => void) => cb(null);
-  FuseClass = Base as NativeFuseClass;
+  Base.unmount = (_mnt, cb) => cb(null);
+  FuseClass = Base;
   return FuseClass;
 }
 
@@ -254,7 +257,7 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
   const opts = optionString(options);
   // A subclass so that the option string is exactly ours (fuse-native builds a limited one)
   // and getxattr/listxattr honour the caller's buffer size (ERANGE) as the xattr calls require.
-  class OcifsFuse extends (Base as any) {
+  class OcifsFuse extends Base {
     _fuseOptions(): string {
       return opts;
     }
@@ -267,7 +270,7 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
           valueBuf.set(value);
           signal(value.length, valueBuf.buffer as ArrayBuffer);
         },
-        (err) => signal(-errnoOf(err), valueBuf.buffer as ArrayBuffer),
+        (err: unknown) => signal(-errnoOf(err), valueBuf.buffer as ArrayBuffer),
       );
     }
     _op_listxattr(signal: (res: number, buf: ArrayBuffer) => void, path: string, listBuf: Buffer): void {
@@ -279,7 +282,7 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
           listBuf.set(bytes);
           signal(bytes.length, listBuf.buffer as ArrayBuffer);
         },
-        (err) => signal(-errnoOf(err), listBuf.buffer as ArrayBuffer),
+        (err: unknown) => signal(-errnoOf(err), listBuf.buffer as ArrayBuffer),
       );
     }
   }
@@ -300,7 +303,7 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
           deadlines.end(p);
           resolve(v);
         },
-        (err) => {
+        (err: unknown) => {
           deadlines.end(p);
           debug('%s failed: %s', name, (err as Error)?.message ?? err);
           reject(err);
@@ -309,12 +312,12 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
     });
   }
   /** Adapts a promise-returning operation to fuse-native's callback `cb(errno, ...results)`. */
-  function cb<A extends unknown[], R>(name: string, fn: (o: FuseOpOptions, ...args: A) => Promise<R>, reply: (cb: Function, r: R) => void) {
-    return (...args: [...A, Function]) => {
-      const done = args.pop() as Function;
+  function cb<A extends unknown[], R>(name: string, fn: (o: FuseOpOptions, ...args: A) => Promise<R>, reply: (cb: NativeReply, r: R) => void) {
+    return (...args: [...A, NativeReply]) => {
+      const done = args.pop() as NativeReply;
       run(name, (o) => fn(o, ...(args as unknown as A))).then(
         (r) => reply(done, r),
-        (err) => done(-errnoOf(err)),
+        (err: unknown) => done(-errnoOf(err)),
       );
     };
   }
@@ -344,7 +347,7 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
     listxattr: () => {},
   };
 
-  const fuse = new (OcifsFuse as unknown as NativeFuseClass)(mountpoint, nativeOps, { timeout: false });
+  const fuse = new OcifsFuse(mountpoint, nativeOps, { timeout: false });
   await new Promise<void>((resolve, reject) => {
     fuse.mount((err) => {
       if (err) reject(new MountFailedError(mountpoint, err.message, { cause: err }));

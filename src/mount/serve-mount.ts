@@ -120,7 +120,7 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
   options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
 
   let writing = Promise.resolve();
-  const write = () => (writing = writing.then(() => writeRecord(stateDir, record)).catch((err) => debug('record: %s', err)));
+  const write = () => (writing = writing.then(() => writeRecord(stateDir, record)).catch((err: unknown) => debug('record: %s', err)));
 
   try {
     await writeRecord(stateDir, record);
@@ -135,7 +135,7 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
         })
         .then(
           () => (record.prefetch = { ...record.prefetch!, state: 'done' }),
-          (err) => {
+          (err: unknown) => {
             if (!stop.signal.aborted) record.prefetch = { ...record.prefetch!, state: 'failed', error: (err as Error).message };
           },
         );
@@ -149,14 +149,14 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
           debug('%s was unmounted from outside', mountpoint);
           stop.abort();
         },
-        (err) => debug('mountinfo: %s', err),
+        (err: unknown) => debug('mountinfo: %s', err),
       );
     }, interval);
     if (!stop.signal.aborted) await finished;
     clearInterval(timer);
   } finally {
     if (options.handleSignals ?? true) for (const s of signals) process.off(s, onSignal);
-    await mount.unmount({ lazy: true }).catch((err) => debug('unmount: %s', err));
+    await mount.unmount({ lazy: true }).catch((err: unknown) => debug('unmount: %s', err));
     await writing;
     await removeRecord(stateDir, mount.mountpoint);
     await opened.close().catch(() => {});

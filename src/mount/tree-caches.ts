@@ -10,7 +10,7 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import type { ByteSource, ReadOptions } from '../io/byte-source.js';
-import { LRUCache } from '../io/lru.js';
+import { LRUCache, type NonNullish } from '../io/lru.js';
 import type { FileSystem, Inode } from '../vfs/types.js';
 
 /** Default number of resolved entries kept (paths with libfuse, inodes with raw FUSE). */
@@ -45,12 +45,12 @@ function entries(name: keyof TreeCacheOptions, value: number | undefined, fallba
 }
 
 /** An LRU by inode number whose misses call `load` once for all who ask. */
-function loader<V extends {}>(max: number, load: (ino: number, options: ReadOptions) => Promise<V>): LRUCache<number, V, ReadOptions> {
+function loader<V extends NonNullish>(max: number, load: (ino: number, options: ReadOptions) => Promise<V>): LRUCache<number, V, ReadOptions> {
   return new LRUCache<number, V, ReadOptions>({ max, ignoreFetchAbort: true, fetchMethod: (ino, _stale, { context }) => load(ino, context) });
 }
 
 /** A loaded value answers at once; a miss (or a load under way) goes through the fetch. */
-function through<V extends {}>(cache: LRUCache<number, V, ReadOptions>, ino: number, options: ReadOptions): Promise<V> {
+function through<V extends NonNullish>(cache: LRUCache<number, V, ReadOptions>, ino: number, options: ReadOptions): Promise<V> {
   const hit = cache.get(ino);
   return hit !== undefined ? Promise.resolve(hit) : cache.forceFetch(ino, { context: options });
 }
@@ -59,7 +59,7 @@ function through<V extends {}>(cache: LRUCache<number, V, ReadOptions>, ino: num
  * See the module comment. `EntryKey` is what a backend resolves by (a path, or an inode number);
  * `Listing` is its form of a directory listing.
  */
-export class TreeCaches<EntryKey extends {}, Listing extends {}> {
+export class TreeCaches<EntryKey extends NonNullish, Listing extends NonNullish> {
   /** Resolved entries. */
   readonly entries: LRUCache<EntryKey, Inode>;
   /** Directory listings by inode number. */

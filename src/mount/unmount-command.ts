@@ -13,8 +13,8 @@ import { isMountpoint } from './mountinfo.js';
 export function exec(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, _stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as any).code) : 1) : 0;
-      resolve({ code, stderr: String(stderr ?? (err as Error | null)?.message ?? '').trim() });
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stderr: (stderr ?? err?.message ?? '').trim() });
     });
   });
 }

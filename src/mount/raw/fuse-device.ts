@@ -54,7 +54,7 @@ function run(cmd: string, args: string[], fd: number): Promise<{ code: number | 
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
     let stderr = '';
-    child.stderr?.on('data', (b: Buffer) => (stderr += b));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', (err) => resolve({ code: 1, stderr: err.message }));
     child.on('close', (code) => resolve({ code, stderr }));
   });

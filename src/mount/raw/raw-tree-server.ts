@@ -176,7 +176,7 @@ class RawTreeServer {
     if (h.opcode === Op.INIT) return this.send(reply(h.unique, 0, this.init(body)));
     this.deadlines.run((signal) => this.dispatch(h.opcode, h.nodeid, body, signal)).then(
       (out) => this.send(reply(h.unique, 0, out)),
-      (err) => {
+      (err: unknown) => {
         const errno = errnoOf(err);
         if (errno !== Errno.ENOENT && errno !== Errno.ENODATA) debug('op %d failed: %s', h.opcode, (err as Error)?.message ?? err);
         this.send(reply(h.unique, -errno));
