@@ -48,6 +48,7 @@ export function printError(err: unknown, debug: boolean): void {
   if (!debug) return;
   let e: unknown = err;
   for (let depth = 0; e && depth < 8; depth++) {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a thrown non-Error prints as String() shows it
     process.stderr.write(`${depth ? 'caused by: ' : ''}${e instanceof Error ? e.stack : String(e)}\n`);
     if (e instanceof OcifsError && Object.keys(e.data).length) {
       process.stderr.write(`data: ${JSON.stringify(e.data)}\n`);

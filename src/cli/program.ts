@@ -61,7 +61,7 @@ export async function loadCommands(argv: string[] = process.argv): Promise<void>
   if (name === undefined && (args.includes('--version') || args.includes('-V'))) return;
   const i = name === undefined ? -1 : COMMANDS.findIndex((c) => c.names.includes(name));
   const wanted = i >= 0 ? [i] : COMMANDS.map((_, j) => j);
-  const mods = await Promise.all(wanted.map((j) => loaded.get(j) ?? COMMANDS[j].load()));
+  const mods = await Promise.all(wanted.map(async (j) => loaded.get(j) ?? (await COMMANDS[j].load())));
   wanted.forEach((j, k) => loaded.set(j, mods[k]));
 }
 

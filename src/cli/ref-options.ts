@@ -116,7 +116,7 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
     registry.password = await readStdin();
     if (registry.username === undefined) registry.username = process.env.OCIFS_USERNAME;
   }
-  if (flags.verifyFirst && flags.cache === false) throw new UsageError('--verify-first needs the disk cache (not --no-cache)');
+  if (flags.verifyFirst && !flags.cache) throw new UsageError('--verify-first needs the disk cache (not --no-cache)');
   const hosts = mergeMirrors(config.registries, (flags.mirror ?? []).map(mirrorFlag));
   if (Object.keys(hosts).length) registry.hosts = { ...registry.hosts, ...hosts };
   const cacheDir = flags.cacheDir ?? (process.env.OCIFS_CACHE_DIR ? undefined : config.cacheDir);
@@ -127,7 +127,7 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
     registry,
     ...(cacheDir !== undefined ? { cacheDir } : {}),
     ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
-    ...(flags.cache === false ? { noCache: true } : {}),
+    ...(flags.cache ? {} : { noCache: true }),
     ...(flags.verifyFirst ? { verifyBeforeServe: true } : {}),
     ...(flags.chunkSize !== undefined ? { chunkSize: parseSize(flags.chunkSize, '--chunk-size') } : {}),
     ...(flags.cacheMaxSize !== undefined ? { cacheMaxSize: parseSize(flags.cacheMaxSize, '--cache-max-size') } : {}),

@@ -47,8 +47,9 @@ function registryTarget(image: Image, d: Extract<Destination, { kind: 'registry'
 
 /** Paths of `--prioritize-files FILE`: one per line, blank lines and `#` comments ignored. */
 async function prioritizedFiles(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new InvalidOptionError('--prioritize-files', `${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  const text = await readFile(file, 'utf8').catch((err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    throw new InvalidOptionError('--prioritize-files', `${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   });
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 }

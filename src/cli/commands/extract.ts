@@ -40,7 +40,7 @@ export function register(program: Command): void {
       // A whole tree needs (nearly) every byte of its layers: stream them into the cache
       // alongside the walk (a subtree fetches only what it reads). Started before counting the
       // bar's entries, whose metadata reads it then serves too.
-      const filling = path === '/' && flags.cache !== false ? startBackgroundFill(image, selector, { signal }) : undefined;
+      const filling = path === '/' && flags.cache ? startBackgroundFill(image, selector, { signal }) : undefined;
       let bar: Progress | undefined;
       try {
         const total = showBar ? await entriesTotal(fs, path, image.layers.length === 1 || selector !== undefined, signal) : 0;

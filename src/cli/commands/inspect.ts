@@ -9,8 +9,53 @@ import { addRefOptions, type RefFlags } from '../ref-options.js';
 import { withImage } from '../session.js';
 import { formatSize } from '../size.js';
 
+/** A layer as `inspect` shows it. */
+interface LayerSummary {
+  index: number;
+  digest: string;
+  mediaType: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+/** The inspect document of a local image file. */
+interface FileDocument {
+  kind: 'file';
+  path: string;
+  size: number;
+}
+
+/** The inspect document of a registry or layout image. */
+interface ImageDocument {
+  kind?: undefined;
+  reference: string;
+  registry: string;
+  repository: string;
+  tag?: string;
+  digest: string;
+  mediaType: string;
+  index?: { digest: string; mediaType: string; manifests: number };
+  platform?: string;
+  config: {
+    digest: string;
+    mediaType: string;
+    size: number;
+    created?: string;
+    author?: string;
+    user?: string;
+    entrypoint?: string[];
+    cmd?: string[];
+    workingDir?: string;
+    env?: string[];
+    labels?: Record<string, string>;
+    diffIds?: string[];
+  };
+  layers: LayerSummary[];
+  totalSize: number;
+}
+
 /** The inspect document (`--json` prints it as is). */
-export function inspectDocument(image: Image): Record<string, unknown> {
+export function inspectDocument(image: Image): FileDocument | ImageDocument {
   const r = image.resolved;
   const layers = image.layers.map((l) => ({ index: l.index, digest: l.digest, mediaType: l.mediaType, size: l.size, ...(l.annotations ? { annotations: l.annotations } : {}) }));
   if (!r) return { kind: 'file', path: image.name, size: image.layers[0].size };
@@ -47,21 +92,21 @@ export function inspectDocument(image: Image): Record<string, unknown> {
   };
 }
 
-function printHuman(doc: Record<string, unknown>): void {
+function printHuman(doc: FileDocument | ImageDocument): void {
   const out: string[] = [];
   if (doc.kind === 'file') {
-    out.push(`file:     ${doc.path}`, `size:     ${doc.size} (${formatSize(doc.size as number)})`);
+    out.push(`file:     ${doc.path}`, `size:     ${doc.size} (${formatSize(doc.size)})`);
     process.stdout.write(out.join('\n') + '\n');
     return;
   }
-  const cfg = doc.config as Record<string, unknown>;
+  const cfg = doc.config;
   out.push(`reference:  ${doc.reference}`);
   out.push(`registry:   ${doc.registry}`);
   out.push(`repository: ${doc.repository}`);
   out.push(`digest:     ${doc.digest}`);
   out.push(`mediaType:  ${doc.mediaType}`);
   if (doc.index) {
-    const i = doc.index as { digest: string; manifests: number };
+    const i = doc.index;
     out.push(`index:      ${i.digest} (${i.manifests} manifests)`);
   }
   if (doc.platform) out.push(`platform:   ${doc.platform}`);
@@ -72,10 +117,10 @@ function printHuman(doc: Record<string, unknown>): void {
   for (const [k, label] of [['entrypoint', 'entrypoint'], ['cmd', 'cmd']] as const) {
     if (cfg[k]) out.push(`  ${label.padEnd(10)}${JSON.stringify(cfg[k])}`);
   }
-  for (const e of (cfg.env as string[] | undefined) ?? []) out.push(`  env       ${e}`);
-  for (const [k, v] of Object.entries((cfg.labels as Record<string, string> | undefined) ?? {})) out.push(`  label     ${k}=${v}`);
-  const layers = doc.layers as { index: number; digest: string; mediaType: string; size: number }[];
-  out.push(`layers:     ${layers.length} (${formatSize(doc.totalSize as number)})`);
+  for (const e of cfg.env ?? []) out.push(`  env       ${e}`);
+  for (const [k, v] of Object.entries(cfg.labels ?? {})) out.push(`  label     ${k}=${v}`);
+  const layers = doc.layers;
+  out.push(`layers:     ${layers.length} (${formatSize(doc.totalSize)})`);
   for (const l of layers) out.push(`  ${String(l.index).padStart(3)}  ${l.digest}  ${String(l.size).padStart(12)}  ${l.mediaType}`);
   process.stdout.write(out.join('\n') + '\n');
 }
