@@ -70,7 +70,7 @@ function entryOf(fs: FileSystem, path: string, st: Inode, xattrs: Map<string, Ui
 export async function fsEntryAt(fs: FileSystem, path: string, options: ReadOptions = {}): Promise<BuildEntry | undefined> {
   const st = await lookupPath(fs, path, options);
   if (!st) return undefined;
-  const e = entryOf(fs, path, st, st.type === 'symlink' ? new Map() : await fs.listxattr(st.ino, options), options);
+  const e = entryOf(fs, path, st, st.type === 'symlink' ? new Map<string, Uint8Array>() : await fs.listxattr(st.ino, options), options);
   if (st.type === 'symlink') e.linkName = await fs.readlink(st.ino, options);
   return e;
 }

@@ -110,6 +110,6 @@ function explain(input: Uint8Array, outputSize: number, err: unknown): CorruptCo
       return new CorruptCompressedDataError('deflate', String(e.data.reason), { offset: e.offset, outputOffset: e.data.outputOffset as number }, { cause: err, data: { zlibCode: code } });
     }
   }
-  const reason = code === 'ERR_BUFFER_TOO_LARGE' ? `stream decodes to more than ${outputSize} bytes` : String((err as Error).message);
+  const reason = code === 'ERR_BUFFER_TOO_LARGE' ? `stream decodes to more than ${outputSize} bytes` : (err as Error).message;
   return new CorruptCompressedDataError('deflate', reason, { offset: 0 }, { cause: err, data: { zlibCode: code } });
 }

@@ -65,15 +65,19 @@ export class NativeBlockInflater {
 
   /** Inflates from `input[inOff, inOff + inLen)` into `out[outOff, outOff + outLen)`. */
   write(input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): BlockStep {
-    if (this.error) throw this.error;
+    this.throwIfFailed();
     this.handle.writeSync(zlib.constants.Z_BLOCK, input, inOff, inLen, out, outOff, outLen);
-    if (this.error) throw this.error;
+    this.throwIfFailed(); // set by onerror during writeSync
     const outLeft = this.state[0];
     const inLeft = this.state[1];
     const inUsed = inLen - inLeft;
     const outUsed = outLen - outLeft;
     const progress = inUsed > 0 || outUsed > 0;
     return { inUsed, outUsed, boundary: progress && outLeft > 0 && inLeft > 0, ended: !progress && inLen > 0 && outLen > 0 };
+  }
+
+  private throwIfFailed(): void {
+    if (this.error) throw this.error;
   }
 
   close(): void {

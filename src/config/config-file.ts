@@ -131,7 +131,7 @@ export function parseConfig(text: string, path = 'config'): OcifsConfig {
   }
   for (const k of ['cacheMaxSize', 'chunkSize'] as const) {
     if (top[k] === undefined) continue;
-    const n = typeof top[k] === 'string' || typeof top[k] === 'number' ? parseSize(top[k] as string | number) : undefined;
+    const n = typeof top[k] === 'string' || typeof top[k] === 'number' ? parseSize(top[k]) : undefined;
     if (n === undefined || n <= 0) fail(k, `expected a positive size in bytes or with a unit (e.g. 1048576, "512KiB", "20GiB"), got ${JSON.stringify(top[k])}`);
     out[k] = n;
   }

@@ -33,6 +33,7 @@ class Handoff implements AsyncIterable<Uint8Array> {
 
   /** Producer side: resolves once the consumer has the chunk. */
   put(chunk: Uint8Array): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the failure fail() recorded, as given
     if (this.error) return Promise.reject(this.error);
     return new Promise((taken, failed) => {
       this.waiting = { chunk, taken, failed };
@@ -62,6 +63,7 @@ class Handoff implements AsyncIterable<Uint8Array> {
         yield w.chunk;
         continue;
       }
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the failure fail() recorded, as given
       if (this.error) throw this.error;
       if (this.ended) return;
       await new Promise<void>((r) => (this.wake = r));

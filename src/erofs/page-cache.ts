@@ -214,7 +214,7 @@ export class PageCache {
           w.resolve(b.subarray(s, s + this.pageSize));
         }
       },
-      (err) => {
+      (err: unknown) => {
         for (const w of wanted) w.reject(err);
       },
     );

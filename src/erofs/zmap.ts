@@ -170,6 +170,8 @@ export class ZMap {
   /** `len` index bytes at `pos`, from memory, or {@link NeedMeta}. */
   private indexBytes(pos: number, len: number): Uint8Array {
     const b = this.pinned.get(pos) ?? peekMeta(this.ctx, this.inode.inMetabox, pos, len);
+    // NeedMeta is a signal the mapping's caller catches, not an error: no stack to capture.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- see above
     if (b === undefined || b.length < len) throw new NeedMeta(pos, len);
     return b;
   }

@@ -287,7 +287,7 @@ async function prepareDest(dest: string, overwrite: boolean): Promise<{ path: st
     }
   } catch (err) {
     if ((err as { code?: string }).code !== 'ENOENT') throw isOcifsError(err) ? err : new ExtractIoError(dest, 'stat', err);
-    await mkdir(dest, { recursive: true }).catch((e) => {
+    await mkdir(dest, { recursive: true }).catch((e: unknown) => {
       throw new ExtractIoError(dest, 'mkdir', e);
     });
     created = true;

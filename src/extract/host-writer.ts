@@ -161,7 +161,7 @@ export class HostWriter {
 
   /** Queues an operation (sent when the batch is full or on `flush`); `order` is for {@link HostWriters}. */
   push(op: HostOp, order?: OpOrder): void {
-    if (this.error !== undefined) throw this.error;
+    if (this.failed) throw this.failure;
     if (this.closed) throw new ExtractIoError('(writer thread)', 'push', new Error('the writer is closed'));
     // As it travels (WireOp): xattr values in base64, file bytes in the batch's buffer.
     let wire = op as unknown as WireOp;
@@ -198,14 +198,14 @@ export class HostWriter {
       if (this.bytesFull && this.ops.length > 0 && this.inFlight === 0) this.send();
       else await new Promise<void>((r) => this.waiters.push(r));
     }
-    if (this.error !== undefined) throw this.error;
+    if (this.failed) throw this.failure;
   }
 
   /** Sends what is queued and waits until everything sent is done; throws the first failure. */
   async flush(): Promise<void> {
     if (this.error === undefined && this.ops.length > 0) this.send();
     while (this.pending.size > 0) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.error !== undefined) throw this.error;
+    if (this.failed) throw this.failure;
   }
 
   /** Drops what is not sent, waits for what is, closes files left open, ends the thread. */

@@ -27,7 +27,7 @@ export class TaskPool {
     if (this.failed) throw this.error;
     this.running++;
     task()
-      .catch((err) => {
+      .catch((err: unknown) => {
         if (!this.failed) {
           this.failed = true;
           this.error = err;

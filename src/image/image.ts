@@ -143,8 +143,9 @@ export class Image {
   }
 
   private static async openFile(path: string, stats: IoStats, options: ImageOptions): Promise<Image> {
-    const file = await FileSource.open(path).catch((cause: NodeJS.ErrnoException) => {
-      const reason = cause.code === 'ENOENT' ? 'no such file' : cause.message;
+    const file = await FileSource.open(path).catch((cause: unknown) => {
+      const e = cause as NodeJS.ErrnoException;
+      const reason = e.code === 'ENOENT' ? 'no such file' : e.message;
       throw new NotFoundError(path, { reason, cause, data: { path } });
     });
     const layers = [{ index: 0, digest: '', mediaType: 'application/octet-stream', size: file.size }];

@@ -25,7 +25,7 @@ export class LazyFileSystem implements FileSystem {
     if (this.fs) return this.fs;
     this.opening ??= this.open().then(
       (fs) => (this.fs = fs),
-      (err) => {
+      (err: unknown) => {
         this.opening = undefined;
         throw err;
       },
@@ -91,13 +91,13 @@ export class LazyFileSystem implements FileSystem {
    * view takes its metadata from the layer below. Only asked of open layers.
    */
   impliedDir(ino: number): boolean {
-    const fs = this.fs as (FileSystem & { impliedDir?(ino: number): boolean }) | undefined;
+    const fs: (FileSystem & { impliedDir?(ino: number): boolean }) | undefined = this.fs;
     return fs?.impliedDir ? fs.impliedDir(this.toReal(fs, ino)) : false;
   }
 
   /** The merged-tree path a hardlink to a lower layer's file names (see `TarFileSystem.lowerLink`). Only asked of open layers. */
   lowerLink(ino: number): string | undefined {
-    const fs = this.fs as (FileSystem & { lowerLink?(ino: number): string | undefined }) | undefined;
+    const fs: (FileSystem & { lowerLink?(ino: number): string | undefined }) | undefined = this.fs;
     return fs?.lowerLink ? fs.lowerLink(this.toReal(fs, ino)) : undefined;
   }
 

@@ -65,7 +65,7 @@ export function parseDescriptor(v: unknown, where: string): Descriptor {
   const d: Descriptor = { mediaType, digest, size };
   if (o.urls !== undefined) {
     if (!Array.isArray(o.urls) || !o.urls.every((u) => typeof u === 'string')) throw new BadManifestError(`${where}.urls: expected strings`);
-    d.urls = o.urls as string[];
+    d.urls = o.urls;
   }
   if (o.annotations !== undefined) d.annotations = asStringMap(o.annotations, `${where}.annotations`);
   if (o.platform !== undefined) d.platform = parsePlatformObject(o.platform, `${where}.platform`);
@@ -94,7 +94,7 @@ export function parsePlatformObject(v: unknown, where: string): Platform {
   if (o['os.features'] !== undefined) {
     const f = o['os.features'];
     if (!Array.isArray(f) || !f.every((x) => typeof x === 'string')) throw new BadManifestError(`${where}["os.features"]: expected strings`);
-    p['os.features'] = f as string[];
+    p['os.features'] = f;
   }
   return p;
 }

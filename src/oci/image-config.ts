@@ -56,7 +56,7 @@ const optStrings = (o: Record<string, unknown>, k: string, where: string): strin
   const v = o[k];
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BadManifestError(`${where}.${k}: expected an array of strings`);
-  return v as string[];
+  return v;
 };
 
 /** Parses and validates an image config blob. */

@@ -110,6 +110,8 @@ export async function consumeBlobResponse(res: HttpResponse, cursor: StreamCurso
           if (r) await r;
         } catch (err) {
           destroyBody(res.body);
+          // A wrapper the retry loop unwraps, so the sink's own error passes through untouched.
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- see above
           throw new SinkFailure(err);
         }
         cursor.pos = e;

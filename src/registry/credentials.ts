@@ -224,7 +224,7 @@ export function parseAuthFile(text: string, path: string): AuthFile {
     path,
     auths: obj(r.auths, 'auths'),
     credHelpers: credHelpers as Record<string, string>,
-    ...(r.credsStore ? { credsStore: r.credsStore as string } : {}),
+    ...(r.credsStore ? { credsStore: r.credsStore } : {}),
   };
 }
 

@@ -52,7 +52,7 @@ export function guardedLookup(hostname: string, options: LookupOptions, callback
     const bad = addresses.find((a) => isPrivateAddress(a.address));
     if (bad) {
       const e = new RedirectRefusedError(`${hostname}: refusing to connect to ${bad.address}, a private or link-local address (--deny-private-redirects)`, { data: { host: hostname, address: bad.address } });
-      return callback(e as unknown as NodeJS.ErrnoException, '');
+      return callback(e, '');
     }
     if (options.all) return callback(null, addresses);
     callback(null, addresses[0].address, addresses[0].family);

@@ -20,7 +20,7 @@ export interface UndiciParts {
   /** undici's `EnvHttpProxyAgent` class (a keep-alive pool honouring HTTP(S)_PROXY/NO_PROXY). */
   EnvHttpProxyAgent: new (options: EnvHttpProxyAgent.Options) => Dispatcher;
   /** `dispatcher.request(options)` for any dispatcher, without undici's index having run. */
-  request(dispatcher: Dispatcher, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
+  request: (dispatcher: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 }
 
 let parts: UndiciParts | undefined;

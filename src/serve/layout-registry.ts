@@ -100,17 +100,17 @@ async function handle(dir: string, writable: boolean, req: IncomingMessage, res:
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
-    return sendError(res, 405, 'UNSUPPORTED', writable ? `${req.method} ${path} is not supported` : 'this registry is read-only');
+    sendError(res, 405, 'UNSUPPORTED', writable ? `${req.method} ${path} is not supported` : 'this registry is read-only'); return;
   }
   if (path === '/v2/' || path === '/v2') {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
     return void res.end(req.method === 'HEAD' ? undefined : '{}');
   }
   const m = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/([^/]+)$/.exec(path);
-  if (!m) return sendError(res, 404, 'NOT_FOUND', 'unknown endpoint');
+  if (!m) { sendError(res, 404, 'NOT_FOUND', 'unknown endpoint'); return; }
   const [, name, kind, ref] = m;
   if (kind === 'referrers') {
-    if (!isDigest(ref)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`);
+    if (!isDigest(ref)) { sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`); return; }
     const body = await referrersOf(dir, ref, url.searchParams.get('artifactType'));
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': Buffer.byteLength(body) });
     return void res.end(req.method === 'HEAD' ? undefined : body);
@@ -151,20 +151,20 @@ async function sendManifest(dir: string, ref: string, req: IncomingMessage, res:
     ? entries.find((d) => d.digest === ref) ?? { digest: ref, mediaType: undefined }
     : entries.find((d) => d.annotations?.[REF_NAME] === ref);
   if (!desc?.digest || !isDigest(desc.digest)) {
-    return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+    sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`); return;
   }
   let body: Buffer;
   try {
     body = await readFile(blobPath(dir, desc.digest));
   } catch {
-    return sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+    sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`); return;
   }
   let mediaType = desc.mediaType;
   if (!mediaType) {
     try {
       mediaType = (JSON.parse(body.toString('utf8')) as { mediaType?: string }).mediaType;
     } catch {
-      return sendError(res, 404, 'MANIFEST_UNKNOWN', `blob ${ref} is not a manifest`);
+      sendError(res, 404, 'MANIFEST_UNKNOWN', `blob ${ref} is not a manifest`); return;
     }
   }
   res.writeHead(200, {
@@ -181,13 +181,13 @@ function blobPath(dir: string, digest: string): string {
 }
 
 async function sendBlob(dir: string, digest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!isDigest(digest)) return sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`);
+  if (!isDigest(digest)) { sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`); return; }
   const file = blobPath(dir, digest);
   let size: number;
   try {
     size = (await stat(file)).size;
   } catch {
-    return sendError(res, 404, 'BLOB_UNKNOWN', `blob ${digest} not found`);
+    sendError(res, 404, 'BLOB_UNKNOWN', `blob ${digest} not found`); return;
   }
   const headers: Record<string, string | number> = {
     'content-type': 'application/octet-stream',

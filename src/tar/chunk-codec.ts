@@ -41,7 +41,7 @@ export const gzipChunkDecoder: ChunkDecoder = (compressed, length) =>
       if (done) return;
       done = true;
       g.destroy();
-      if (got < length) return reject(new CorruptGzipError(`chunk decompresses to ${got} bytes, expected ${length}`, 0));
+      if (got < length) { reject(new CorruptGzipError(`chunk decompresses to ${got} bytes, expected ${length}`, 0)); return; }
       resolve(new Uint8Array(Buffer.concat(parts, got).subarray(0, length)));
     };
     g.on('data', (b: Buffer) => {

@@ -72,7 +72,7 @@ export class GzipIndexedSource extends SegmentedSource {
       // decode in parallel on the thread pool while this one is consumed. A single small read
       // (one `cat` of a small file) decodes nothing ahead.
       for (const next of this.streak >= 2 ? [span + 1, span + 2] : [span + 1]) {
-        if (next < this.segmentCount) this.segment(next, {}).catch((err) => debug('read-ahead of span %d failed: %s', next, err));
+        if (next < this.segmentCount) this.segment(next, {}).catch((err: unknown) => debug('read-ahead of span %d failed: %s', next, err));
       }
     }
   }

@@ -29,13 +29,15 @@ const MAX_IN_FLIGHT = 4;
 
 function rebuildError(e: { name: string; code?: string; message: string; data?: Record<string, unknown> }): Error {
   const d = e.data ?? {};
+  // The worker's errors carry their reason and entry name as strings.
+  const reason = typeof d.reason === 'string' ? d.reason : e.message;
   switch (e.code) {
     case 'ERR_OCIFS_CORRUPT_GZIP':
-      return new CorruptGzipError(String(d.reason ?? e.message), Number(d.offset ?? 0), { data: d });
+      return new CorruptGzipError(reason, Number(d.offset ?? 0), { data: d });
     case 'ERR_OCIFS_CORRUPT_TAR':
-      return new CorruptTarError(String(d.reason ?? e.message), Number(d.offset ?? 0), d.entry === undefined ? undefined : String(d.entry));
+      return new CorruptTarError(reason, Number(d.offset ?? 0), typeof d.entry === 'string' ? d.entry : undefined);
     case 'ERR_OCIFS_UNSUPPORTED_LAYER':
-      return new UnsupportedLayerError(String(d.reason ?? e.message));
+      return new UnsupportedLayerError(reason);
     default:
       if (isOcifsErrorCode(e.code)) return new OcifsError(e.code, e.message, { data: d });
       return new Error(`${e.name}: ${e.message}`);
@@ -63,11 +65,9 @@ export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSiz
     return undefined;
   }
   let failed: Error | undefined;
-  let done: ((index: GzipIndex) => void) | undefined;
   let inFlight = 0;
   let wake: (() => void) | undefined;
   const result = new Promise<GzipIndex>((resolve, reject) => {
-    done = resolve;
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ack') {
         inFlight--;
@@ -114,7 +114,6 @@ export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSiz
     worker.postMessage({ type: 'end', blobSize });
     return await result;
   } finally {
-    void done;
     options.signal?.removeEventListener('abort', onAbort);
     await worker.terminate();
   }

@@ -184,7 +184,7 @@ export class TarFileSystem implements FileSystem {
 
   /** The file type of a non-directory inode (a lower layer's hardlink is a file). */
   private typeOf(e: TarEntry): FileType {
-    return e.type === 'hardlink' ? 'file' : (e.type as FileType);
+    return e.type === 'hardlink' ? 'file' : (e.type);
   }
 
   /** Inode of a normalised path, without following symlinks. */
@@ -246,7 +246,7 @@ export class TarFileSystem implements FileSystem {
       mode: TYPE_BITS[type] | x.mode,
       uid: x.uid,
       gid: x.gid,
-      size: type === 'symlink' ? this.enc.encode(x.linkName!).length : x.size,
+      size: type === 'symlink' ? this.enc.encode(x.linkName).length : x.size,
       mtimeSec: x.mtimeSec,
       mtimeNsec: x.mtimeNsec,
       nlink: this.links.get(ino)!,

@@ -128,7 +128,7 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
       } else if (!cur || path !== cur.entry.path) {
         throw new CorruptTocError(`chunk ${JSON.stringify(name)} does not follow its file`);
       }
-      const f = cur!;
+      const f = cur;
       const chunkOffset = uint(raw.chunkOffset, 'chunkOffset', name, 0);
       let chunkSize = uint(raw.chunkSize, 'chunkSize', name, 0);
       if (chunkOffset !== f.covered) throw new CorruptTocError(`entry ${JSON.stringify(name)}: chunk at ${chunkOffset}, expected ${f.covered}`);

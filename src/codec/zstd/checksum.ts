@@ -9,7 +9,7 @@
  */
 import xxhash from 'xxhash-wasm';
 
-const { create64 } = await xxhash();
+const hasher = await xxhash();
 
 /**
  * Bytes handed to the hasher at once: each update copies its input into the WebAssembly memory,
@@ -19,11 +19,11 @@ const PIECE = 1024 * 1024;
 
 /** An incremental frame checksum. */
 export class FrameChecksum {
-  private state = create64();
+  private state = hasher.create64();
 
   /** Starts a new frame. */
   reset(): void {
-    this.state = create64();
+    this.state = hasher.create64();
   }
 
   /** Adds `b[start, end)`. */

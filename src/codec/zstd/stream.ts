@@ -89,6 +89,7 @@ export class ZstdStreamDecoder {
 
   /** Adds compressed bytes; returns what they decode to. */
   push(chunk: Uint8Array): Uint8Array[] {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the failure recorded below, as caught
     if (this.failed) throw this.failed;
     this.append(chunk);
     const out: Uint8Array[] = [];
@@ -103,6 +104,7 @@ export class ZstdStreamDecoder {
 
   /** Declares the input complete; throws if it ended inside a frame. */
   end(): void {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the failure recorded in push, as caught
     if (this.failed) throw this.failed;
     if (!this.atFrameBoundary) {
       this.failed = this.corrupt(this.inEnd > this.inStart || this.frame || this.skip >= 0 ? 'stream ends inside a frame' : 'stream ends early');
