@@ -52,7 +52,7 @@ function seconds(t0: bigint): number {
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 
 async function drain(src: ByteSource): Promise<void> {
-  for await (const p of readPieces(src, { pieceSize: 4 * MiB, readAhead: 2 })) void p;
+  for await (const _ of readPieces(src, { pieceSize: 4 * MiB, readAhead: 2 }));
 }
 
 type Mode = 'stream' | 'reads' | 'net' | 'warm-stream' | 'warm-reads' | 'warm-file' | 'file' | 'random' | 'clustered';
@@ -91,6 +91,8 @@ async function child(a: ChildArgs): Promise<void> {
       await client.blobSource(ref, blobInfo).streamRange(0, a.size, () => {});
     } else {
       const cache = await BlobCache.open(a.cacheDir, { chunkSize: a.chunkSize, stats });
+      // onExtraBytes may run before the assignment: it must find the variable declared (no TDZ error).
+      // eslint-disable-next-line prefer-const -- see above
       let src: Awaited<ReturnType<BlobCache['openBlob']>>;
       const up = client.blobSource(ref, blobInfo, { onExtraBytes: (o, b) => src.storeExtra(o, b) });
       src = await cache.openBlob(a.digest, a.size, up);

@@ -84,6 +84,7 @@ function cliRate(cmd: string, args: string[], input: Uint8Array, outBytes: numbe
 }
 
 const req = process.env.CODEC_CANDIDATES ? createRequire(join(process.env.CODEC_CANDIDATES, 'x.js')) : undefined;
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the module's shape
 function candidate<T>(name: string): T | undefined {
   try {
     return req?.(name) as T;

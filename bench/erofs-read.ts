@@ -14,7 +14,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { FileSource } from '../src/io/file-source.js';
-import type { ByteSource } from '../src/io/byte-source.js';
 import { openErofs, type ErofsFileSystem } from '../src/erofs/index.js';
 import type { FileType } from '../src/vfs/types.js';
 import { CountingSource } from '../test/unit/erofs-helpers.js';
@@ -157,7 +156,7 @@ async function bytesNeeded(image: string): Promise<void> {
     let oneMiB = '';
     const bs = (await openErofs(base)).superblock.blockSize;
     for (const f of picks) {
-      const counting = new CountingSource(base as ByteSource);
+      const counting = new CountingSource(base);
       const fs = await openErofs(counting);
       let ino = fs.rootIno;
       for (const name of f.path.split('/')) ino = (await fs.lookup(ino, name))!.ino;

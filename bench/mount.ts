@@ -49,8 +49,8 @@ function sh(script: string, timeoutMs = 600_000): Promise<{ code: number | null;
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -117,8 +117,8 @@ async function main(): Promise<void> {
     await sh(`for m in "${work}"/*/; do umount -l "$m" 2>/dev/null; done`);
     process.exit(130);
   };
-  process.once('SIGINT', cleanup);
-  process.once('SIGTERM', cleanup);
+  process.once('SIGINT', () => void cleanup());
+  process.once('SIGTERM', () => void cleanup());
   try {
     // A fresh mount per mode and workload, so `first` means an empty page cache for that mount.
     const modes: Mode[] = ['local-kernel', 'ocifs-kernel', 'ocifs-tree'];
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench/mount: ${(err as Error).stack ?? err}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/mount: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exitCode = 1;
 });

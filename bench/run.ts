@@ -166,8 +166,8 @@ async function main(): Promise<void> {
         t.title = `Convert (issue 15): ${t.title}`;
       }
     } catch (err) {
-      process.stderr.write(`bench: section ${section} failed: ${(err as Error)?.stack ?? err}\n`);
-      t = failureTable(`${section}`, err);
+      process.stderr.write(`bench: section ${section} failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      t = failureTable(section, err);
     }
     tables.push({ ...t, section, seconds: (Date.now() - s0) / 1000 });
   }
@@ -198,7 +198,7 @@ async function main(): Promise<void> {
   if (tables.some((t) => t.rows.some((r) => r.metric === 'section failed'))) process.exitCode = 1;
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench: ${(err as Error)?.stack ?? err}\n`);
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exitCode = 1;
 });

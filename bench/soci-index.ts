@@ -72,7 +72,7 @@ export async function runSociIndexBench(options: SociIndexBenchOptions = {}): Pr
         },
         run: async () => {
           const r = await ocifs(['index', indexed, '--push', '--json'], { OCIFS_CACHE_DIR: cache }, { keepStdout: true });
-          built = JSON.parse(r.stdout!.toString()) as IndexJson;
+          built = JSON.parse(r.stdout.toString()) as IndexJson;
           return r;
         },
       },

@@ -222,7 +222,7 @@ export function mutate(base: Uint8Array, meta: [number, number][], rng: Rng): { 
 
 
 /** Small images made with mkfs.erofs from a small tree, in several layouts. */
-async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array<ArrayBufferLike> }[]> {
+async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array }[]> {
   const dir = await mkdtemp(join(tmpdir(), 'erofs-fuzz-'));
   try {
     const tree = join(dir, 'tree');
@@ -247,7 +247,7 @@ async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array<ArrayBuff
       ['chunk-idx', ['--chunksize=8192', '-Eforce-chunk-indexes']],
       ['compact-shared', ['-Eforce-inode-compact', '-x0', '-T0']],
     ];
-    const out: { name: string; bytes: Uint8Array<ArrayBufferLike> }[] = [];
+    const out: { name: string; bytes: Uint8Array }[] = [];
     for (const [name, args] of variants) {
       const img = join(dir, `${name}.erofs`);
       execFileSync('mkfs.erofs', ['--quiet', ...args, img, tree]);
@@ -261,7 +261,7 @@ async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array<ArrayBuff
 
 /** The images to mutate, with their metadata ranges. */
 export async function corpus(withMkfs: boolean, extraDir?: string): Promise<{ name: string; bytes: Uint8Array; meta: [number, number][] }[]> {
-  const images: { name: string; bytes: Uint8Array<ArrayBufferLike> }[] = EROFS_FIXTURES.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(fixturePath(n))) }));
+  const images: { name: string; bytes: Uint8Array }[] = EROFS_FIXTURES.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(fixturePath(n))) }));
   if (withMkfs) images.push(...(await mkfsImages()));
   if (extraDir) {
     for (const f of readdirSync(extraDir).filter((n) => n.endsWith('.erofs')).sort()) {
@@ -380,6 +380,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 }
 
 if (!isMainThread && (workerData as { fuzzWorker?: boolean } | undefined)?.fuzzWorker) {
+  // A rejection is an unhandled rejection: the fuzz worker dies and the run reports it.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- see above
   parentPort!.on('message', async (bytes: Uint8Array) => {
     parentPort!.postMessage(await exercise(bytes));
   });

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { skopeoPush, type TestRegistry } from '../../test/helpers/registry.js';
 import { writeImageLayout } from '../../test/helpers/oci-layout.js';
-import { dropCaches, OCIFS, timed, timedShell, type OcifsStats, type Timed } from './measure.js';
+import { dropCaches, timed, timedShell, type Timed } from './measure.js';
 
 /** One contender of a side-by-side measurement. */
 export interface Contender<T extends { seconds: number }> {

@@ -30,8 +30,8 @@ export async function writeBusyboxRootfs(dir: string, osRelease = 'ID=ocifs-test
  * cmd `/bin/sh`. Further layers: call umoci unpack/repack, or {@link addLayer}.
  */
 export async function umociImage(layout: string, tag: string, rootfs: string): Promise<void> {
-  await runOk('umoci', ['init', '--layout', layout]).catch(async (e: Error) => {
-    if (!/already exists/.test(e.message)) throw e;
+  await runOk('umoci', ['init', '--layout', layout]).catch(async (e: unknown) => {
+    if (!/already exists/.test((e as Error).message)) throw e;
   });
   await runOk('umoci', ['new', '--image', `${layout}:${tag}`]);
   await runOk('umoci', ['insert', '--image', `${layout}:${tag}`, rootfs, '/']);

@@ -25,12 +25,12 @@ export function startCacheChild(args: Record<string, unknown>): CacheChild {
   let err = '';
   let onReady!: () => void;
   const ready = new Promise<void>((r) => (onReady = r));
-  proc.stdout!.on('data', (b: Buffer) => {
+  proc.stdout.on('data', (b: Buffer) => {
     out += b.toString();
     if (out.includes('ready\n')) onReady();
   });
-  proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  proc.stdin!.on('error', () => {});
+  proc.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  proc.stdin.on('error', () => {});
   const result = new Promise<Record<string, unknown>>((resolve, reject) => {
     proc.on('close', (code, signal) => {
       const last = out.trim().split('\n').at(-1) ?? '';
@@ -43,7 +43,7 @@ export function startCacheChild(args: Record<string, unknown>): CacheChild {
     proc,
     ready,
     result,
-    go: () => proc.stdin!.write('go\n'),
+    go: () => proc.stdin.write('go\n'),
     kill: () => proc.kill('SIGKILL'),
   };
 }

@@ -80,7 +80,11 @@ export async function soakCache(o: SoakOptions): Promise<SoakReport> {
       await Promise.all(children.map(({ c }) => c.ready));
       // Kill some of them at a random moment; let the others finish.
       await new Promise((r) => setTimeout(r, 50 + rnd(500)));
-      for (const { c } of children) if (rnd(3) === 0) (c.kill(), report.kills++);
+      for (const { c } of children) {
+      if (rnd(3) !== 0) continue;
+      c.kill();
+      report.kills++;
+    }
       for (const { c, kind } of children) {
         try {
           const r = await c.result;

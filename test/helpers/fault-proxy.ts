@@ -154,7 +154,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       let sent = 0;
       const limit =
         fault?.kind === 'truncate' || fault?.kind === 'stall' ? fault.after : fault?.kind === 'ignore-range' ? (fault.truncateAfter ?? Infinity) : Infinity;
-      const rangeStart = Number(/^bytes (\d+)-/.exec(String(upRes.headers['content-range'] ?? ''))?.[1] ?? 0);
+      const rangeStart = Number(/^bytes (\d+)-/.exec(upRes.headers['content-range'] ?? '')?.[1] ?? 0);
       upRes.on('data', (chunk: Buffer) => {
         if (sent >= limit) return;
         let c = chunk;
@@ -227,7 +227,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
  * Listens on a free port of 127.0.0.1; `stop` destroys every connection (stalled ones too) and
  * closes the server.
  */
-export async function listenOnLoopback(server: Server): Promise<{ port: number; stop(): Promise<void> }> {
+export async function listenOnLoopback(server: Server): Promise<{ port: number; stop: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);

@@ -49,7 +49,7 @@ export type Lie =
   | { kind: 'stall'; after: number }
   | { kind: 'huge-length'; length?: number }
   | { kind: 'oversized-manifest'; size: number }
-  | { kind: 'redirect'; to: string | 'self'; status?: number }
+  | { kind: 'redirect'; /** A URL, or 'self'. */ to: string; status?: number }
   | { kind: 'status'; status: number; retryAfter?: string };
 
 /** Which requests a lie applies to; every field given must match. */
@@ -136,31 +136,31 @@ export async function startHostileRegistry(layout: string): Promise<HostileRegis
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const entry: HostileLogEntry = { method: req.method ?? 'GET', path, status: 0, ...(req.headers.range ? { range: String(req.headers.range) } : {}) };
+    const entry: HostileLogEntry = { method: req.method ?? 'GET', path, status: 0, ...(req.headers.range ? { range: req.headers.range } : {}) };
     log.push(entry);
     const send = (status: number, headers: Record<string, string | number>, body?: Buffer) => {
       entry.status = status;
       res.writeHead(status, headers);
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    if (path === '/v2/' || path === '/v2') return send(200, { 'content-type': 'application/json' }, Buffer.from('{}'));
+    if (path === '/v2/' || path === '/v2') { send(200, { 'content-type': 'application/json' }, Buffer.from('{}')); return; }
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
-    if (!m) return send(404, { 'content-type': 'application/json' }, Buffer.from('{"errors":[{"code":"NAME_UNKNOWN"}]}'));
+    if (!m) { send(404, { 'content-type': 'application/json' }, Buffer.from('{"errors":[{"code":"NAME_UNKNOWN"}]}')); return; }
     const what = m[2] === 'manifests' ? 'manifest' : 'blob';
     const reference = decodeURIComponent(m[3]);
     const lie = pick(req, what, reference);
     if (lie) entry.lie = lie.kind;
 
-    if (lie?.kind === 'status') return send(lie.status, { 'content-type': 'application/json', ...(lie.retryAfter ? { 'retry-after': lie.retryAfter } : {}) }, Buffer.from('{"errors":[{"code":"UNKNOWN"}]}'));
+    if (lie?.kind === 'status') { send(lie.status, { 'content-type': 'application/json', ...(lie.retryAfter ? { 'retry-after': lie.retryAfter } : {}) }, Buffer.from('{"errors":[{"code":"UNKNOWN"}]}')); return; }
     if (lie?.kind === 'redirect') {
       const to = lie.to === 'self' ? `http://${req.headers.host}${req.url}` : lie.to;
-      return send(lie.status ?? 307, { location: to, 'content-length': 0 });
+      send(lie.status ?? 307, { location: to, 'content-length': 0 }); return;
     }
     const digest = what === 'manifest' && !reference.startsWith('sha256:') ? tags.get(reference) : reference;
     const stored = digest === undefined ? undefined : await load(lie?.kind === 'serve-as' ? lie.digest : digest);
     if (!stored || digest === undefined) {
       const code = what === 'manifest' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN';
-      return send(404, { 'content-type': 'application/json' }, Buffer.from(`{"errors":[{"code":"${code}"}]}`));
+      send(404, { 'content-type': 'application/json' }, Buffer.from(`{"errors":[{"code":"${code}"}]}`)); return;
     }
     let body = stored.bytes;
     let headerDigest = digest;
@@ -181,11 +181,11 @@ export async function startHostileRegistry(layout: string): Promise<HostileRegis
     };
 
     let status = 200;
-    const range = req.headers.range === undefined || lie?.kind === 'ignore-range' ? undefined : /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range));
+    const range = req.headers.range === undefined || lie?.kind === 'ignore-range' ? undefined : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range);
     if (range) {
       const start = Number(range[1]);
       const end = range[2] === '' ? body.length - 1 : Math.min(Number(range[2]), body.length - 1);
-      if (start > end || start >= body.length) return send(416, { 'content-range': `bytes */${body.length}` });
+      if (start > end || start >= body.length) { send(416, { 'content-range': `bytes */${body.length}` }); return; }
       const shift = lie?.kind === 'content-range' ? lie.shift : 0;
       headers['content-range'] = `bytes ${start + shift}-${end + shift}/${body.length}`;
       body = body.subarray(start, end + 1);
@@ -205,7 +205,7 @@ export async function startHostileRegistry(layout: string): Promise<HostileRegis
   };
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
+    handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500);
       res.end(String(err));
     });

@@ -4,10 +4,10 @@
 import { CommanderError, type Command } from 'commander';
 
 const dist = new URL('../../dist/src/cli/', import.meta.url).href;
-const { buildProgram } = (await import(`${dist}program.js`)) as { buildProgram(): Command };
+const { buildProgram } = (await import(`${dist}program.js`)) as { buildProgram: () => Command };
 const { exitCodeOf, printError, EXIT_USAGE } = (await import(`${dist}fail.js`)) as {
-  exitCodeOf(e: unknown): number;
-  printError(e: unknown, debug: boolean): void;
+  exitCodeOf: (e: unknown) => number;
+  printError: (e: unknown, debug: boolean) => void;
   EXIT_USAGE: number;
 };
 const mount = (await import(`${dist}commands/mount.js`)) as { register(p: Command): void };

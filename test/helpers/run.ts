@@ -17,8 +17,8 @@ export function run(cmd: string, args: string[], options: SpawnOptions & { input
     const child = spawn(cmd, args, { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code, signal) =>
       resolve({
@@ -29,8 +29,8 @@ export function run(cmd: string, args: string[], options: SpawnOptions & { input
         pid: child.pid,
       }),
     );
-    child.stdin!.on('error', () => {});
-    child.stdin!.end(options.input ?? undefined);
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input ?? undefined);
   });
 }
 

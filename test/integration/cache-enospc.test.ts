@@ -90,9 +90,9 @@ test('a full DEST: extract stops with one clear line naming the file and ENOSPC'
   await runOk('mkfs.erofs', ['--quiet', image, src]);
   const dest = join(mnt, 'out');
   const r = await ocifs(['extract', '-q', image, dest]);
-  assert.equal(r.code, 1, r.stderr.toString());
-  const lines = r.stderr.toString().trim().split('\n');
-  assert.equal(lines.length, 1, r.stderr.toString());
+  assert.equal(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0], new RegExp(`^ocifs: ${dest}/big\\.bin: write failed: ENOSPC`));
   await rm(dest, { recursive: true, force: true });
 });
@@ -105,8 +105,8 @@ test('a full cache disk during a whole-tree extract: the tree is right, and the 
     const cacheDir = join(mnt, 'extract-cache');
     const dest = join(base, 'sample-out');
     const r = await ocifs(['extract', '-q', `${reg.hostPort}/ocifs/sample:latest`, dest], { env: { OCIFS_CACHE_DIR: cacheDir } });
-    assert.equal(r.code, 0, r.stderr.toString());
-    assert.match(r.stderr.toString(), /^ocifs: warning: the extracted files are not verified against the layer digests: .*(no space|could not keep)/m);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^ocifs: warning: the extracted files are not verified against the layer digests: .*(no space|could not keep)/m);
     assert.match(await readFile(join(dest, 'etc/os-release'), 'utf8'), /ocifs sample/);
   } finally {
     await reg.close();

@@ -115,6 +115,7 @@ for (const name of ['plain', 'lz4hc']) {
     const env = cacheEnv(`extract-tty-${name}`);
     const line = ['node', OCIFS_BIN, 'extract', images[name].ref, dest].map((a) => `'${a}'`).join(' ');
     const r = await runOk('script', ['-qec', line, '/dev/null'], { env: { ...process.env, ...env } });
+    // eslint-disable-next-line no-control-regex -- strips the terminal's escape sequences
     const screen = r.stdout.toString().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
     // The total is the image's inode count less the root: hardlinks are one inode, more names
     // (the manifest names the first name of each).

@@ -79,8 +79,8 @@ test('usage errors exit 2 with one line; nothing is written', async () => {
   for (const [args, message] of cases) {
     const r = await ocifs(['convert', '--cache-dir', cache, ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-    const lines = r.stderr.toString().trim().split('\n');
-    assert.equal(lines.length, 1, r.stderr.toString());
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], message);
   }
   assert.deepEqual(await readdir(tmp).then((n) => n.filter((x) => x === 'usage' || x === 'x.erofs')), []);
@@ -92,7 +92,7 @@ test('an unconvertible layer or a bad destination: one line, exit 1, the tag unt
   const before = await readFile(join(out, 'index.json'), 'utf8');
   const junk = await ocifs(['convert', '--cache-dir', cache, '-q', `${registry.host}/junk:t`, `oci:${out}:keep`, '--to', 'erofs']);
   assert.equal(junk.code, 1);
-  assert.match(junk.stderr.toString(), /^ocifs: .*layer 0: not an EROFS image, tar, tar\+gzip or tar\+zstd layer \(media type application\/octet-stream\)\n$/);
+  assert.match(junk.stderr, /^ocifs: .*layer 0: not an EROFS image, tar, tar\+gzip or tar\+zstd layer \(media type application\/octet-stream\)\n$/);
   assert.equal(await readFile(join(out, 'index.json'), 'utf8'), before, 'index.json unchanged');
   assert.deepEqual((await readdir(join(out, 'blobs/sha256'))).filter((n) => n.startsWith('.')), [], 'no scratch files left');
 
@@ -101,7 +101,7 @@ test('an unconvertible layer or a bad destination: one line, exit 1, the tag unt
   await writeFile(join(notLayout, 'precious.txt'), 'mine');
   const r = await ocifs(['convert', '--cache-dir', cache, `${registry.host}/small:t`, `oci:${notLayout}`, '--to', 'erofs']);
   assert.equal(r.code, 1);
-  assert.equal(r.stderr.toString(), `ocifs: ${notLayout}: exists and is not an OCI image layout (no oci-layout file)\n`);
+  assert.equal(r.stderr, `ocifs: ${notLayout}: exists and is not an OCI image layout (no oci-layout file)\n`);
   assert.deepEqual(await readdir(notLayout), ['precious.txt']);
 });
 

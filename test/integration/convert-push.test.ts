@@ -108,8 +108,8 @@ test('a terminal gets a progress bar of layers and bytes; a pipe gets the summar
   assert.match(drawn, /convert \[[^\]]*\] 100% [\d.]+ MiB\/[\d.]+ MiB, layers 1\/1/, drawn);
   assert.match(drawn, /converted to estargz: oci:/);
   const piped = await ocifsOk(args);
-  assert.deepEqual(piped.stderr.toString().trim().split('\n').length, 1, piped.stderr.toString());
-  assert.match(piped.stderr.toString(), /^converted to estargz: oci:/);
+  assert.deepEqual(piped.stderr.trim().split('\n').length, 1, piped.stderr);
+  assert.match(piped.stderr, /^converted to estargz: oci:/);
 });
 
 test('a registry refusing an upload midway: one line, the tag keeps the old image; a rerun completes', { timeout: 300_000 }, async () => {
@@ -123,8 +123,8 @@ test('a registry refusing an upload midway: one line, the tag keeps the old imag
     proxy.addRule({ method: 'PATCH', skip: 1, fault: { kind: 'status', status: 400, body: '{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"refused by the test"}]}' } });
     const r = await ocifs(['convert', '-q', '--cache-dir', cache, `${registry.host}/big:t`, dest, '--to', 'estargz']);
     assert.equal(r.code, 1);
-    const lines = r.stderr.toString().trim().split('\n');
-    assert.equal(lines.length, 1, r.stderr.toString());
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], /^ocifs: /);
     const since = proxy.log.slice(mark);
     assert.ok(since.some((l) => l.method === 'PATCH' && l.status === 400), 'a PATCH was refused');
@@ -147,7 +147,7 @@ test('no push rights: one line naming the problem, nothing tagged', { timeout: 1
   try {
     const r = await ocifs(['convert', '-q', '--cache-dir', cache, ref, `${locked.host}/app:t`, '--to', 'zstd-chunked'], { env: { DOCKER_CONFIG: join(tmp, 'no-docker-config'), REGISTRY_AUTH_FILE: join(tmp, 'no-auth.json') } });
     assert.equal(r.code, 1);
-    assert.match(r.stderr.toString(), /^ocifs: .*no push rights.*\n$/);
+    assert.match(r.stderr, /^ocifs: .*no push rights.*\n$/);
     const head = await fetch(`${locked.url}/v2/app/manifests/t`, { method: 'HEAD', headers: { authorization: `Basic ${Buffer.from('owner:secret').toString('base64')}` } });
     assert.equal(head.status, 404);
   } finally {

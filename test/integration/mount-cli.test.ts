@@ -24,8 +24,8 @@ function ocifs(args: string[], cwd = root) {
     const child = spawn(process.execPath, ['--import', tsx, cli, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -79,7 +79,7 @@ describe('ocifs mount / mounts / umount', () => {
     await mkdir(mnt);
     const child = spawn(process.execPath, ['--import', tsx, cli, 'mount', '--foreground', join(root, 'image.erofs'), mnt], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
       for (let i = 0; i < 600 && !stderr.includes('mounted'); i++) await sleep(50);

@@ -93,7 +93,7 @@ for (const mode of ['tree', 'kernel'] as const) {
       await sleep(1500);
       const later = await readRecord(stateDir, mnt);
       assert.ok(later && later.bytesServed > 0 && later.reads > 0, 'record shows bytes served');
-      assert.ok(later!.bytesFetched! > 0, 'record shows bytes fetched');
+      assert.ok(later.bytesFetched! > 0, 'record shows bytes fetched');
 
       await unmount(mnt, { stateDir });
       assert.equal(isMounted(mnt), false);
@@ -178,8 +178,8 @@ describe('registry outage and prefetch', () => {
         r = await readRecord(stateDir, mnt);
       }
       assert.equal(r?.prefetch?.state, 'done');
-      assert.ok(r!.prefetch!.total > 0);
-      assert.equal(r!.prefetch!.done, r!.prefetch!.total);
+      assert.ok(r.prefetch.total > 0);
+      assert.equal(r.prefetch.done, r.prefetch.total);
       // Everything is cached: with the registry refusing every request, the whole tree reads.
       proxy.addRule({ fault: { kind: 'status', status: 503 } });
       assertSameManifest(await treeManifest(mnt), expected);

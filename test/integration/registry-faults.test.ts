@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { FaultProxy } from '../helpers/fault-proxy.js';
-import { faultTestClient as client, withFaultTestClient as withClient, useProxiedBlob } from '../helpers/proxied-blob.js';
+import { withFaultTestClient as withClient, useProxiedBlob } from '../helpers/proxied-blob.js';
 import type { RegistryClient, ResolvedImage } from '../../src/registry/index.js';
 import { isOcifsError, type OcifsErrorCode } from '../../src/errors.js';
 

@@ -53,7 +53,7 @@ async function run(args: string[], rule?: Parameters<HostileRegistry['addRule']>
   storage.log.length = 0;
   const cache = await mkdtemp(join(tmp, 'cache-'));
   const r = await ocifs([...args, '--cache-dir', cache]);
-  const lines = r.stderr.toString().trim().split('\n');
+  const lines = r.stderr.trim().split('\n');
   return { r, code: r.code, err: lines[lines.length - 1] ?? '', lines, blobRequests: reg.log.filter((e) => e.path.includes('/blobs/')).length };
 }
 
@@ -138,7 +138,7 @@ test('lies about content end with a clear error: wrong digest, self-referring ma
 
 test('a rate limit with Retry-After is waited out and then served', async () => {
   const { code, r, blobRequests } = await run(['blob', ref, '--digest', layer.digest], { what: 'blob', times: 1, lie: { kind: 'status', status: 429, retryAfter: '1' } });
-  assert.equal(code, 0, r.stderr.toString());
+  assert.equal(code, 0, r.stderr);
   assert.equal(r.stdout.length, layer.size);
   assert.equal(blobRequests, 2);
 });

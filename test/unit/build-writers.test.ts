@@ -225,8 +225,7 @@ test('tar headers round-trip through the tar parser (pax for long names, big ids
   }
   parts.push(END_OF_ARCHIVE);
   const plain = (e: BuildEntry) => {
-    const { content, xattrs, ...rest } = e;
-    void content;
+    const { content: _content, xattrs, ...rest } = e;
     return { ...rest, xattrs: xattrs ? Object.fromEntries(xattrs) : {} };
   };
   const back: ReturnType<typeof plain>[] = [];

@@ -151,7 +151,7 @@ test('gc while readers read: every read returns the right bytes', async () => {
   }
   stop = true;
   const counts = await Promise.all(readers);
-  assert.ok(counts.every((c) => c > 3), `reads per reader: ${counts}`);
+  assert.ok(counts.every((c) => c > 3), `reads per reader: ${counts.join(',')}`);
   assert.ok(gcs.some((e) => e > 0), 'gc evicted the blob at least once');
   eq(await src.read(0, b.data.length), b.data);
   await cache.close();

@@ -16,7 +16,7 @@ import { ClaimSet } from '../../src/cache/claims.js';
 import { DerivedMark } from '../../src/cache/derived-mark.js';
 import { digestOf, parseDigest } from '../../src/ref/digest.js';
 import { openDiskStore } from '../../src/cache/disk-open.js';
-import type { DiskStore } from '../../src/cache/disk-store.js';
+import { DiskStore } from '../../src/cache/disk-store.js';
 import { ExtraBytes } from '../../src/cache/extra-sink.js';
 import { FetchTask, InflightTable } from '../../src/cache/fetch-task.js';
 import { Fetcher } from '../../src/cache/fetcher.js';
@@ -66,6 +66,8 @@ function makeParts(data: Uint8Array, opener: StoreOpener, options: BlobSourceOpt
   const opts = resolveSourceOptions({ readahead: false, ...options });
   const mark = new DerivedMark(d.value);
   const events = { detached: 0, completed: 0, verified: 0 };
+  // onDetach may run before the assignment: it must find the variable declared (no TDZ error).
+  // eslint-disable-next-line prefer-const -- see above
   let verifier!: Verifier;
   const slot = new StoreSlot({
     digest: d.value,
@@ -84,7 +86,9 @@ function makeParts(data: Uint8Array, opener: StoreOpener, options: BlobSourceOpt
     slot,
     mark,
     onComplete: () => events.completed++,
-    onVerified: async () => void events.verified++,
+    onVerified: async () => {
+      events.verified++;
+    },
   });
   const writer = new ChunkWriter(d.value, mark, verifier);
   const parts: SourceParts = { digest: d.value, size: data.length, slot, inflight: new InflightTable(), writer, verifier };
@@ -96,6 +100,13 @@ async function writeChunks(writer: ChunkWriter, store: ChunkStore, data: Uint8Ar
   const w = await writer.writeAndHash(store, c0 * CS, bytes.subarray(c0 * CS, Math.min(data.length, c1 * CS)));
   assert.ok(w, 'stored');
   assert.equal(await w.durable, true);
+}
+
+/** The slot's store, which these tests open on disk. */
+async function diskStoreOf(slot: StoreSlot): Promise<DiskStore> {
+  const store = await slot.get();
+  assert.ok(store instanceof DiskStore);
+  return store;
 }
 
 test('store slot: the first store fixes the chunk size, later ones are opened with it', async () => {
@@ -147,7 +158,7 @@ test('store slot: no space for an instance serves through a memory store that ke
 test('store slot: a damaged map found by refresh discards the instance and drops it', async () => {
   const data = patternBytes(8 * CS, 1);
   const { slot, writer, mark } = makeParts(data, await diskOpener(data));
-  const store = (await slot.get()) as DiskStore;
+  const store = await diskStoreOf(slot);
   await writeChunks(writer, store, data, 0, 2);
   const fh = await open(join(store.path, 'map'), 'r+');
   await fh.write(Uint8Array.of(0x33), 0, 1, MAP_HEADER_SIZE + 5);
@@ -164,14 +175,14 @@ test('store slot: a damaged map found by refresh discards the instance and drops
 test('store slot: an evicted instance is noticed and dropped; closing keeps completeness and refuses new stores', async () => {
   const data = patternBytes(4 * CS, 2);
   const { slot, writer, verifier } = makeParts(data, await diskOpener(data));
-  let store = (await slot.get()) as DiskStore;
+  let store = await diskStoreOf(slot);
   assert.equal(await slot.stillCurrent(store), true);
   await rename(store.path, join(root, `evicted-${n++}`));
   // Checked at most once a second.
   await new Promise((r) => setTimeout(r, 1100));
   assert.equal(await slot.stillCurrent(store), false);
   assert.equal(slot.current, null);
-  store = (await slot.get()) as DiskStore;
+  store = await diskStoreOf(slot);
   await writeChunks(writer, store, data, 0, 4);
   await verifier.completeOnce();
   assert.equal(slot.complete, true);
@@ -184,7 +195,7 @@ test('store slot: an evicted instance is noticed and dropped; closing keeps comp
 test('verifier: the complete blob is hashed once, recorded verified and promoted', async () => {
   const data = patternBytes(10 * CS + 123, 3);
   const { slot, writer, verifier, events } = makeParts(data, await diskOpener(data));
-  const store = (await slot.get()) as DiskStore;
+  const store = await diskStoreOf(slot);
   assert.equal(store.place, 'partial');
   await writeChunks(writer, store, data, 0, 6);
   await verifier.completeOnce();
@@ -203,7 +214,7 @@ test('verifier: a mismatch discards the instance, moves the mark and rejects rea
   const bad = Uint8Array.prototype.slice.call(data);
   bad[3 * CS + 7] ^= 1;
   const { slot, writer, verifier, mark, events } = makeParts(data, await diskOpener(data));
-  const store = (await slot.get()) as DiskStore;
+  const store = await diskStoreOf(slot);
   const seq = verifier.seq;
   const m = mark.current();
   await writeChunks(writer, store, data, 0, 6, bad);
@@ -307,7 +318,7 @@ test('span files: verified and unverified spans name the data file, count as hit
   const stats = new IoStats();
   const { slot, writer, verifier } = makeParts(data, await diskOpener(data), { stats });
   const spans = new SpanFiles(slot, true, stats);
-  const store = (await slot.get()) as DiskStore;
+  const store = await diskStoreOf(slot);
   await writeChunks(writer, store, data, 1, 3);
   assert.equal(await spans.verified(0, 10), undefined, 'not verified yet');
   const partial = await spans.unverified(CS + 5, 2 * CS - 5);
@@ -424,7 +435,7 @@ test('streamed run: bytes reach the sink and the store, readers here can join, a
   const data = patternBytes(12 * MiB + 5, 12);
   const up = new StreamingSource(new MemorySource(data));
   const { parts, slot } = makeParts(data, await diskOpener(data));
-  const store = (await slot.get()) as DiskStore;
+  const store = await diskStoreOf(slot);
   const got: Uint8Array[] = [];
   let joined = false;
   const run = new StreamRun(parts, {
@@ -453,7 +464,7 @@ test('streamed run: bytes reach the sink and the store, readers here can join, a
 
   // Another process holds the claim of the block at 8 MiB: the run stops there.
   const two = makeParts(data, await diskOpener(data));
-  const s2 = (await two.slot.get()) as DiskStore;
+  const s2 = await diskStoreOf(two.slot);
   const other = new ClaimSet(join(s2.path, 'claims'), s2.claims.blockChunks, 10_000);
   const blockAt8 = Math.floor((8 * MiB) / CS / s2.claims.blockChunks);
   assert.equal(await other.acquire(blockAt8), true);

@@ -321,7 +321,7 @@ test('an aborted read rejects at once; the shared download goes on for the other
 
 test('stats count hit and miss bytes', async () => {
   const stats = new IoStats();
-  const { data, src, cache } = await setup(512 * KiB, { stats });
+  const { src, cache } = await setup(512 * KiB, { stats });
   await src.read(0, 100 * KiB); // chunks 0,1 missing
   assert.equal(stats.cacheMissBytes, 100 * KiB);
   assert.equal(stats.cacheHitBytes, 0);
@@ -330,7 +330,6 @@ test('stats count hit and miss bytes', async () => {
   await src.read(100 * KiB, 50 * KiB); // 100K..128K present (chunk 1), 128K..150K missing
   assert.equal(stats.cacheHitBytes, 1000 + 28 * KiB);
   assert.equal(stats.cacheMissBytes, 100 * KiB + 22 * KiB);
-  void data;
   await cache.close();
 });
 

@@ -46,7 +46,7 @@ async function listAll(dir: string, prefix = ''): Promise<string[]> {
 /** The temp dir holds only DEST and the untouched `outside` directory. */
 async function assertNothingOutside(): Promise<void> {
   const top = (await readdir(tmp)).sort();
-  assert.ok(top.every((x) => x === 'dest' || x === 'outside'), `unexpected entries next to DEST: ${top}`);
+  assert.ok(top.every((x) => x === 'dest' || x === 'outside'), `unexpected entries next to DEST: ${top.join(',')}`);
   assert.deepEqual(await listAll(outside), ['victim']);
   assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'untouched');
   await rm(tmp, { recursive: true, force: true });

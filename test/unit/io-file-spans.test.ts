@@ -62,8 +62,8 @@ test('FileSource.fileSpans: one span of its own file, clamped like read; none af
   const src = await FileSource.open(path);
   const spans = await src.fileSpans(100, 5000);
   assert.equal(spans?.length, 1);
-  assert.deepEqual({ ...spans![0], fd: 0 }, { fd: 0, fileId: `${st.dev}:${st.ino}`, position: 100, length: 5000 });
-  assert.deepEqual(spanBytes(spans!), bytes.subarray(100, 5100));
+  assert.deepEqual({ ...spans[0], fd: 0 }, { fd: 0, fileId: `${st.dev}:${st.ino}`, position: 100, length: 5000 });
+  assert.deepEqual(spanBytes(spans), bytes.subarray(100, 5100));
   assert.deepEqual((await src.fileSpans(9990, 100))?.map((s) => s.length), [10]);
   assert.deepEqual(await src.fileSpans(10000, 5), []);
   await assert.rejects(src.fileSpans(10001, 1), { code: 'ERR_OCIFS_OUT_OF_RANGE' });

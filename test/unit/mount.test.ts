@@ -148,6 +148,7 @@ describe('TreeOps over a MemoryFs', () => {
     const etc = (await fs.lookup(fs.rootIno, 'etc'))!.ino;
     const hosts = (await fs.lookup(etc, 'hosts'))!.ino;
     const ops = new TreeOps({
+      // eslint-disable-next-line @typescript-eslint/no-misused-spread -- its fields; methods are bound below
       ...fs,
       rootIno: fs.rootIno,
       getattr: (i, x) => fs.getattr(i, x),

@@ -53,7 +53,7 @@ test('a connection pool with the guarded lookup cannot reach a name that resolve
   const server = createServer((_q, r) => r.end('secret'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const { EnvHttpProxyAgent, request } = undiciParts();
-  const pool = new EnvHttpProxyAgent({ connect: { timeout: 2000, lookup: guardedLookup } as object });
+  const pool = new EnvHttpProxyAgent({ connect: { timeout: 2000, lookup: guardedLookup } });
   try {
     await assert.rejects(request(pool, { origin: `http://localhost:${(server.address() as { port: number }).port}`, path: '/', method: 'GET' }), { code: 'ERR_OCIFS_REDIRECT_REFUSED' });
   } finally {

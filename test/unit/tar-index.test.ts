@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../../src/io/file-source.js';
 import { MemorySource } from '../../src/io/memory-source.js';
-import type { ByteSource, ReadOptions } from '../../src/io/byte-source.js';
 import { scanTar, loadOrScanTar } from '../../src/tar/tar-scan.js';
 import { TarFileSystem } from '../../src/tar/tar-fs.js';
 import { decodeTarIndex, encodeTarIndex, TAR_INDEX_NAME } from '../../src/tar/tar-index.js';

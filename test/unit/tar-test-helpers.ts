@@ -1,4 +1,5 @@
 // Helpers shared by the tar/gzip/estargz tests.
+import { join } from 'node:path';
 import type { ByteSource, ReadOptions } from '../../src/io/byte-source.js';
 
 /** A byte source that counts what is read through it. */
@@ -173,7 +174,7 @@ export function buildFlatbuffer(root: (Fb | undefined)[]): Uint8Array {
         const p = alloc(4 + 4 * n);
         buf.writeUInt32LE(n, p);
         for (let k = 0; k < n; k++) {
-          const target = f.t === 'strs' ? writeBytes(Buffer.from((f.v as string[])[k]), true) : writeTable((f.v as (Fb | undefined)[][])[k]);
+          const target = f.t === 'strs' ? writeBytes(Buffer.from((f.v)[k]), true) : writeTable((f.v)[k]);
           patch(p + 4 + 4 * k, target);
         }
         return p;
@@ -314,13 +315,12 @@ export async function buildZstdChunked(tar: Uint8Array, work: string, options: Z
   const { scanZstdFrames } = await import('../../src/codec/zstd/frame.js');
   const { createHash } = await import('node:crypto');
   const { mkdir, writeFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
   const { runOk } = await import('../helpers/run.js');
   const sha = (b: Uint8Array) => 'sha256:' + createHash('sha256').update(b).digest('hex');
   const chunkSize = options.chunkSize ?? 64 * 1024;
   const index = await scanTar(new MemorySource(tar));
   const segs: Uint8Array[] = [];
-  const owners: (any | undefined)[] = []; // TOC entry whose offset/endOffset the segment sets
+  const owners: any[] = []; // TOC entry whose offset/endOffset the segment sets
   let current: Uint8Array[] = [];
   const flush = () => {
     const b = Buffer.concat(current);

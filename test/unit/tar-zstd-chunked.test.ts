@@ -9,7 +9,7 @@ import { MemorySource } from '../../src/io/memory-source.js';
 import { detectZstdChunked, openZstdChunkedLayer, LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM, LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION, ZSTD_CHUNKED_MANIFEST_CHECKSUM, ZSTD_CHUNKED_MANIFEST_POSITION } from '../../src/tar/zstd-chunked.js';
 import { openZstdLayer } from '../../src/tar/zstd-layer.js';
 import { resolvePath } from '../../src/vfs/path.js';
-import { assertSameManifest, makeTree, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
+import { assertSameManifest, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';
 import { CountingSource, buildZstdChunked } from './tar-test-helpers.js';
 

@@ -73,7 +73,8 @@ test('a multi-frame tar+zstd layer: frames are checkpoints, a read decodes only 
   const st = await resolvePath(layer.fs, '/sizes/f65537');
   const got = await (await layer.fs.openFile(st.ino)).read(0, st.size);
   assert.ok(Buffer.from(got).equals(await readFile(join(dir, 'tree/sizes/f65537'))));
-  const src = layer.source as ZstdFramesSource;
+  const src = layer.source;
+  assert.ok(src instanceof ZstdFramesSource);
   assert.ok(src.framesDecoded <= 2, `${src.framesDecoded} frames decoded`);
   assert.ok(counting.bytes <= 2 * Math.max(...parts.map((p) => p.length)), `read ${counting.bytes} bytes`);
 });

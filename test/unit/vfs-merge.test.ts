@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryFs, type MemoryEntry } from '../../src/vfs/memory-fs.js';
-import { MergedFileSystem, type MergeLayer } from '../../src/vfs/merge.js';
+import { MergedFileSystem } from '../../src/vfs/merge.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { walk } from '../../src/vfs/walk.js';
 import type { FileSystem } from '../../src/vfs/types.js';

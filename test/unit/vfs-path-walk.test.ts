@@ -123,7 +123,7 @@ test('walk: a directory that contains itself is a corrupt-image error, not a loo
   const { fs, a } = cyclicFs();
   await assert.rejects(
     (async () => {
-      for await (const _ of walk(fs)) void _;
+      for await (const _ of walk(fs));
     })(),
     (e: any) => e.code === 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' && e.data.path === '/a/b/back' && e.data.ino === a,
   );
@@ -131,7 +131,7 @@ test('walk: a directory that contains itself is a corrupt-image error, not a loo
   root.link(root.rootIno, 'again', root.rootIno);
   await assert.rejects(
     (async () => {
-      for await (const _ of walk(root)) void _;
+      for await (const _ of walk(root));
     })(),
     { code: 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' },
   );
@@ -139,7 +139,7 @@ test('walk: a directory that contains itself is a corrupt-image error, not a loo
   const dag = listedTwiceFs();
   await assert.rejects(
     (async () => {
-      for await (const _ of walk(dag)) void _;
+      for await (const _ of walk(dag));
     })(),
     { code: 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' },
   );
@@ -152,7 +152,7 @@ test('walk: unsafe names are an error or skipped', async () => {
     fs.link(fs.rootIno, 'ok', fs.addInode({ type: 'file', content: 'x' }));
     await assert.rejects(
       (async () => {
-        for await (const _ of walk(fs)) void _;
+        for await (const _ of walk(fs));
       })(),
       (e: any) => e.code === 'ERR_OCIFS_UNSAFE_NAME' && e.data.name === bad,
     );
@@ -221,7 +221,7 @@ test('walkDirectories (ls -R): listings in name order, and a cycle or a listed-t
   const dag = listedTwiceFs();
   await assert.rejects(
     (async () => {
-      for await (const _ of walkDirectories(dag, { path: '/', ino: dag.rootIno })) void _;
+      for await (const _ of walkDirectories(dag, { path: '/', ino: dag.rootIno }));
     })(),
     { code: 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' },
   );

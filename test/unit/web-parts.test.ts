@@ -128,8 +128,8 @@ test('tarTree: GNU tar extracts the subtree exactly (long and non-ASCII names, l
 });
 
 test('layerChanges: added, changed and deleted as a layer made them (OCI and overlayfs whiteouts, opaque)', async () => {
-  const f = (path: string, content = path): MemoryEntry => ({ path, type: 'file', content }) as MemoryEntry;
-  const lower = MemoryFs.fromEntries([f('a/keep'), f('a/old'), f('a/gone'), { path: 'a/sub/x', type: 'file', content: 'x' } as MemoryEntry, f('b/one'), f('b/two'), f('c/ov')]);
+  const f = (path: string, content = path): MemoryEntry => ({ path, type: 'file', content });
+  const lower = MemoryFs.fromEntries([f('a/keep'), f('a/old'), f('a/gone'), { path: 'a/sub/x', type: 'file', content: 'x' }, f('b/one'), f('b/two'), f('c/ov')]);
   const top = MemoryFs.fromEntries([
     f('a/old', 'new content'),
     f('a/fresh'),
@@ -137,7 +137,7 @@ test('layerChanges: added, changed and deleted as a layer made them (OCI and ove
     f('a/.wh.sub', ''),
     f('b/.wh..wh..opq', ''),
     f('b/two', 'again'),
-    { path: 'c/ov', type: 'chardev', rdev: 0 } as MemoryEntry,
+    { path: 'c/ov', type: 'chardev', rdev: 0 },
   ]);
   const below = new MergedFileSystem([lower]);
   const a = await layerChanges(top, below, '/a');
