@@ -4,7 +4,8 @@
 # ctr-remote, podman, busybox (runnable test images), Chromium (the web page's tests drive it
 # with playwright-core, which downloads no browser), binutils (readelf), debootstrap (a Debian
 # root for the convert tests, built once from the Debian mirror and kept in the test cache), and
-# small tools the tests use. npm packages: from package-lock.json.
+# small tools the tests use. npm packages: from package-lock.json. The lint (typescript-eslint,
+# prettier) runs before the suite.
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="docker-registry skopeo umoci erofs-utils fuse3 libfuse2 apache2-utils openssl zstd lz4 pigz curl python3 python3-flatbuffers attr containerd runc stargz-snapshotter podman busybox-static chromium binutils debootstrap"
@@ -18,4 +19,5 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi
 npm ci --no-audit --no-fund
+npm run lint
 npm test
