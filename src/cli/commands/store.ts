@@ -3,7 +3,7 @@
  * foreground (a systemd service) until SIGINT/SIGTERM. Event lines go to stderr.
  */
 import type { Command } from 'commander';
-import { DEFAULT_STORE_ROOT, serveStore, type StoreImageOptions } from '../../runtime/store/serve-store.js';
+import { DEFAULT_STORE_ROOT, serveStore } from '../../runtime/store/serve-store.js';
 import { addRefOptions, imageOptionsOf, type RefFlags } from '../ref-options.js';
 
 interface StoreFlags extends RefFlags {
@@ -27,7 +27,7 @@ export function register(program: Command): void {
     await serveStore({
       root: flags.root,
       kernelErofs: flags.kernelErofs,
-      image: image as StoreImageOptions,
+      image,
       log,
       onReady: (r) => log(`serving ${r.mountpoint} (pid ${r.pid}); storage.conf: additionallayerstores = ["${r.mountpoint}:ref"]`),
     });

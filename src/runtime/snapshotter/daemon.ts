@@ -86,14 +86,14 @@ async function reconcile(records: SnapshotRecord[], mounted: KeptMountInfo[], se
   const want = new Map(records.filter((r) => r.remote).map((r) => [paths(r), r]));
   const have = new Map(mounted.map((m) => [m.mountpoint, m]));
   for (const m of mounted) {
-    if (!want.has(m.mountpoint)) await session.unmount(m.mountpoint).catch((err) => log(`unmount ${m.mountpoint}: ${(err as Error).message}`));
+    if (!want.has(m.mountpoint)) await session.unmount(m.mountpoint).catch((err: unknown) => log(`unmount ${m.mountpoint}: ${(err as Error).message}`));
   }
   const todo = [...want].filter(([mp, r]) => have.get(mp)?.digest !== r.remote!.digest);
   if (todo.length) log(`mounting ${todo.length} layer(s) again`);
   for (let i = 0; i < todo.length; i += 8) {
     await Promise.all(
       todo.slice(i, i + 8).map(([mp, r]) =>
-        session.mount(mp, r.remote!).catch((err) => log(`ERROR: layer ${r.remote!.digest} of ${r.key} cannot be mounted again: ${(err as Error).message}`)),
+        session.mount(mp, r.remote!).catch((err: unknown) => log(`ERROR: layer ${r.remote!.digest} of ${r.key} cannot be mounted again: ${(err as Error).message}`)),
       ),
     );
   }
@@ -124,6 +124,8 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
       for (const r of st.all()) n[r.kind]++;
       return n;
     });
+    // The callbacks below may run before the assignment: they must see undefined, not a TDZ error.
+    // eslint-disable-next-line prefer-const -- see above
     let sn: Snapshotter | undefined;
     const paths = (r: SnapshotRecord) => sn!.paths(r).fs;
     let reconnecting: NodeJS.Timeout | undefined;
@@ -135,7 +137,7 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
         log('the layer keeper went away; starting it again to mount the layers');
         reconnecting ??= setTimeout(() => {
           reconnecting = undefined;
-          kc.ensure().catch((err) => log(`ERROR: ${(err as Error).message}`));
+          kc.ensure().catch((err: unknown) => log(`ERROR: ${(err as Error).message}`));
         }, 200);
       },
     }));
@@ -167,7 +169,7 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
     await claimSocket(address);
     // Layers recorded as mounted must be back before containerd is answered; with none, the
     // keeper starts alongside, so that the first lazy Prepare does not wait for it.
-    const keeperUp = kc.ensure().catch((err) => log(`ERROR: the layer keeper: ${(err as Error).message}`));
+    const keeperUp = kc.ensure().catch((err: unknown) => log(`ERROR: the layer keeper: ${(err as Error).message}`));
     if (st.all().some((r) => r.remote)) await keeperUp;
 
     grpc = await serveSnapshots(sn, address);

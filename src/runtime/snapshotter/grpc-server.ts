@@ -57,7 +57,7 @@ const LIST_BATCH = 100;
 
 type Unary<Req> = (call: grpc.ServerUnaryCall<Req, unknown>, cb: grpc.sendUnaryData<unknown>) => void;
 
-function unary<Req>(name: string, work: (req: Req) => Promise<unknown> | unknown): Unary<Req> {
+function unary<Req>(name: string, work: (req: Req) => unknown /* a reply or a promise of one */): Unary<Req> {
   return (call, cb) => {
     Promise.resolve()
       .then(() => work(call.request))

@@ -115,7 +115,9 @@ export class KeeperClient {
       this.hooks.log?.(`connected to the layer keeper (pid ${hello.pid}, ${hello.mounts.length} layer(s) mounted)`);
       await this.hooks.onConnect?.(hello.mounts, {
         mount: (mountpoint, layer) => this.callOn(sock, { op: 'mount', mountpoint, layer }) as Promise<KeptMountInfo>,
-        unmount: async (mountpoint) => void (await this.callOn(sock, { op: 'unmount', mountpoint })),
+        unmount: async (mountpoint) => {
+        await this.callOn(sock, { op: 'unmount', mountpoint });
+      },
       });
       // Closed while connecting (the daemon failed to start or stopped): the socket must not
       // keep the process alive.

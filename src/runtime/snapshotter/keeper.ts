@@ -187,8 +187,8 @@ export class LayerKeeper {
 
   /** Unmounts every layer and closes the caches and clients. */
   async shutdown(): Promise<void> {
-    for (const mp of [...this.mounts.keys()]) await this.unmount(mp).catch((err) => keeperLog(`unmount ${mp}: ${(err as Error).message}`));
-    await this.backing.close().catch((err) => keeperLog(`unmount the backing files: ${(err as Error).message}`));
+    for (const mp of [...this.mounts.keys()]) await this.unmount(mp).catch((err: unknown) => keeperLog(`unmount ${mp}: ${(err as Error).message}`));
+    await this.backing.close().catch((err: unknown) => keeperLog(`unmount the backing files: ${(err as Error).message}`));
     for (const l of [...this.retired, ...(this.live ? [this.live] : [])]) {
       await l.cache.close().catch(() => {});
       await l.client.close().catch(() => {});
@@ -202,7 +202,7 @@ export async function clearStaleBacking(root: string): Promise<void> {
   for (const m of (await readMountInfo()).reverse()) {
     if (!m.mountpoint.startsWith(backing)) continue;
     keeperLog(`clearing a stale backing mount ${m.mountpoint}`);
-    await runUnmount(m.mountpoint, { lazy: true, fuse: true }).catch((err) => keeperLog(`${m.mountpoint}: ${(err as Error).message}`));
+    await runUnmount(m.mountpoint, { lazy: true, fuse: true }).catch((err: unknown) => keeperLog(`${m.mountpoint}: ${(err as Error).message}`));
   }
 }
 

@@ -113,9 +113,10 @@ export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mou
       mode = 'kernel';
     } else {
       tree = await openLayerFileSystem(blob, { name, cache: ctx.cache, ztoc: () => ztocOf(ctx, ref, layer) });
-      access = String(summarizeLayerFileSystem(tree).details.access ?? format);
+      const summarized = summarizeLayerFileSystem(tree).details.access;
+      access = typeof summarized === 'string' ? summarized : format;
       const view = overlayLayerView(tree);
-      mount = await mountFileSystem(view, mountpoint, { fsname, allowOther: true, suid: true, dev: true, noXattrs: view.xattrFree() }).catch(async (err) => {
+      mount = await mountFileSystem(view, mountpoint, { fsname, allowOther: true, suid: true, dev: true, noXattrs: view.xattrFree() }).catch(async (err: unknown) => {
         await tree?.close?.();
         throw err;
       });

@@ -101,8 +101,8 @@ export class MetadataStore {
 
   private async load(): Promise<void> {
     const statePath = join(this.dir, STATE);
-    const text = await readFile(statePath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
+    const text = await readFile(statePath, 'utf8').catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     });
     if (text !== undefined) {
@@ -202,6 +202,7 @@ export class MetadataStore {
             if (v) this.byKey.set(k, v);
             else this.byKey.delete(k);
           }
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the write's failure, as given
           reject(err);
         },
       });
@@ -222,7 +223,7 @@ export class MetadataStore {
         for (const b of batch) b.done(err);
       }
       // Only when memory holds nothing that is not on disk yet.
-      if (this.lines >= COMPACT_AFTER_LINES && this.pending.length === 0) await this.compact().catch((err) => debug('compaction failed: %s', err));
+      if (this.lines >= COMPACT_AFTER_LINES && this.pending.length === 0) await this.compact().catch((err: unknown) => debug('compaction failed: %s', err));
     }
     this.flushing = undefined;
   }

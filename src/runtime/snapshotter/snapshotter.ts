@@ -228,7 +228,7 @@ export class Snapshotter {
     const rec = this.get(key);
     if (this.o.store.hasChildren(key)) throw new SnapshotError('failed-precondition', `cannot remove snapshot ${JSON.stringify(key)}: it has children`, { data: { key } });
     await this.o.store.delete(key);
-    await this.removeDir(join(this.snapshotsDir, String(rec.id))).catch((err) => this.o.events.log(`remove ${key}: ${(err as Error).message} (Cleanup retries)`));
+    await this.removeDir(join(this.snapshotsDir, String(rec.id))).catch((err: unknown) => this.o.events.log(`remove ${key}: ${(err as Error).message} (Cleanup retries)`));
   }
 
   /** Unmounts what is mounted in `dir` (a layer, or anything left there), then deletes it. */
@@ -260,6 +260,7 @@ export class Snapshotter {
         const k = p.slice('labels.'.length);
         const v = info.labels[k];
         if (v) labels[k] = v;
+        // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- labels is this update's own copy, a dictionary
         else delete labels[k];
       } else throw new SnapshotError('invalid-argument', `cannot update ${JSON.stringify(p)} of snapshot ${JSON.stringify(info.name)}`, { data: { key: info.name } });
     }
@@ -289,7 +290,7 @@ export class Snapshotter {
     const owned = new Set(this.o.store.all().map((r) => String(r.id)));
     for (const id of await readdir(this.snapshotsDir).catch(() => [] as string[])) {
       if (owned.has(id) || this.making.has(Number(id))) continue;
-      await this.removeDir(join(this.snapshotsDir, id)).catch((err) => this.o.events.log(`cleanup ${id}: ${(err as Error).message}`));
+      await this.removeDir(join(this.snapshotsDir, id)).catch((err: unknown) => this.o.events.log(`cleanup ${id}: ${(err as Error).message}`));
     }
   }
 }

@@ -55,7 +55,7 @@ export interface StoreOptions {
    */
   kernelErofs?: boolean;
   /** Called once the store is mounted. */
-  onReady?(record: MountRecord): void;
+  onReady?: (record: MountRecord) => void;
   /** Aborting it unmounts and returns. */
   signal?: AbortSignal;
   /** Unmount and return on SIGINT/SIGTERM/SIGHUP. Default true. */
