@@ -36,6 +36,13 @@ const data0 = workerData as HostWriterData;
 const DEST = data0.dest;
 const UNSUPPORTED = new Set(data0.unsupported);
 const ERRNO = new Map(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
+
+/** A thrown value's `message`, else the value itself, as a string. */
+function messageOf(err: unknown): string {
+  const message: unknown = (err as { message?: unknown } | null | undefined)?.message;
+  return String(message ?? err);
+}
+
 /**
  * Loads a native module by the absolute path the parent resolved (relative to itself: this
  * module's own URL may be a `data:` URL, see `io/worker-file.ts`).
@@ -54,7 +61,7 @@ else {
   try {
     xattr = loadNative(data0.xattrModule) as Xattr;
   } catch (e) {
-    xattrError = String((e as Error)?.message ?? e);
+    xattrError = messageOf(e);
   }
 }
 let lz4: ((b: Buffer) => Buffer) | null = null;
@@ -74,7 +81,7 @@ class OpError extends Error {
     err: unknown,
     readonly kind: HostErrorKind = 'io',
   ) {
-    super(String((err as Error)?.message ?? err));
+    super(messageOf(err));
     this.errno = errnoOf(err);
   }
 }
@@ -143,7 +150,7 @@ function closeQuietly(fd: number): void {
 function errnoOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
-  const m = /\(os error (\d+)\)/.exec(String((err as Error)?.message ?? ''));
+  const m = /\(os error (\d+)\)/.exec(messageOf(err));
   return m ? ERRNO.get(Number(m[1])) : undefined;
 }
 

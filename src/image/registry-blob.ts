@@ -31,6 +31,8 @@ export async function openRegistryBlob(
   info: BlobInfo,
   options: RegistryBlobOptions = {},
 ): Promise<ImageBlob> {
+  // onExtraBytes may run before the assignment: it must see undefined, not a TDZ error.
+  // eslint-disable-next-line prefer-const -- see above
   let cached: CachedSource | undefined;
   const remote = client.blobSource(ref, info, {
     // A registry that ignores Range sends the whole blob: keep what it sends.

@@ -32,7 +32,7 @@ export class SharedBacking {
       await mkdir(this.path, { recursive: true, mode: 0o700 });
       // The kernel opens each backing file as root at mount time: no allow_other needed.
       return mountFileSystem(this.dir, this.path, { fsname: 'ocifs-backing', stats: this.stats });
-    })().catch((err) => {
+    })().catch((err: unknown) => {
       this.fuse = undefined;
       throw err;
     });
