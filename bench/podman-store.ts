@@ -178,8 +178,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
   const images = argv.includes('--images') ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[]) : undefined;
   const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : undefined;
-  runPodmanStoreBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(images ? { images } : {}), ...(runs ? { runs } : {}) }).catch((err) => {
-    process.stderr.write(`${(err as Error)?.stack ?? err}\n`);
+  runPodmanStoreBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(images ? { images } : {}), ...(runs ? { runs } : {}) }).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exitCode = 1;
   });
 }

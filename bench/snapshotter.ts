@@ -218,8 +218,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
   const images = argv.includes('--images') ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[]) : undefined;
   const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : undefined;
-  runSnapshotterBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(images ? { images } : {}), ...(runs ? { runs } : {}) }).catch((err) => {
-    process.stderr.write(`${(err as Error)?.stack ?? err}\n`);
+  runSnapshotterBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(images ? { images } : {}), ...(runs ? { runs } : {}) }).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exitCode = 1;
   });
 }

@@ -22,8 +22,8 @@ export async function tree(fs: FileSystem): Promise<Record<string, string>> {
   return out;
 }
 
-export const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'file', content, ...extra }) as MemoryEntry;
-export const dir = (path: string, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'dir', ...extra }) as MemoryEntry;
+export const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'file', content, ...extra });
+export const dir = (path: string, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'dir', ...extra });
 export const wh = (path: string): MemoryEntry => {
   const i = path.lastIndexOf('/');
   return file(i < 0 ? `.wh.${path}` : `${path.slice(0, i)}/.wh.${path.slice(i + 1)}`, '');
@@ -86,7 +86,7 @@ export function model(layers: MemoryEntry[][]): Record<string, string> {
       if (b.startsWith('.wh.') || (e.type === 'chardev' && e.rdev === 0)) continue;
       const old = state.get(e.path);
       if (old && !(old.type === 'dir' && e.type === 'dir')) removeTree(e.path, false);
-      const value = e.type === 'file' ? `file:${e.content}` : e.type === 'symlink' ? `symlink:${e.target}` : `dir@${li}`;
+      const value = e.type === 'file' ? `file:${e.content as string}` : e.type === 'symlink' ? `symlink:${e.target}` : `dir@${li}`;
       state.set(e.path, { type: e.type as ModelEntry['type'], value });
     }
   }

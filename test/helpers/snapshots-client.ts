@@ -42,8 +42,12 @@ export function snapshotsClient(address: string): SnapshotsClient {
     prepare: async (key, parent = '', labels = {}) => (await call<{ mounts: WireMount[] }>('Prepare', { key, parent, labels })).mounts,
     view: async (key, parent = '', labels = {}) => (await call<{ mounts: WireMount[] }>('View', { key, parent, labels })).mounts,
     mounts: async (key) => (await call<{ mounts: WireMount[] }>('Mounts', { key })).mounts,
-    commit: async (name, key, labels = {}) => void (await call('Commit', { name, key, labels })),
-    remove: async (key) => void (await call('Remove', { key })),
+    commit: async (name, key, labels = {}) => {
+      await call('Commit', { name, key, labels });
+    },
+    remove: async (key) => {
+      await call('Remove', { key });
+    },
     stat: async (key) => (await call<{ info: WireInfo }>('Stat', { key })).info,
     update: async (info, paths = []) =>
       (await call<{ info: WireInfo }>('Update', { info: { parent: '', kind: 'UNKNOWN', labels: {}, ...info }, updateMask: { paths } })).info,
@@ -56,7 +60,9 @@ export function snapshotsClient(address: string): SnapshotsClient {
         s.on('error', reject);
         s.on('end', () => resolve(out));
       }),
-    cleanup: async () => void (await call('Cleanup', {})),
+    cleanup: async () => {
+      await call('Cleanup', {});
+    },
     close: () => c.close(),
   };
 }

@@ -49,7 +49,7 @@ export async function startStore(extraArgs: string[] = []): Promise<TestStore> {
     // 'close': the exit and the last of its stderr.
     exited = new Promise((r) => c.once('close', () => r()));
     let partial = '';
-    c.stderr!.on('data', (b: Buffer) => {
+    c.stderr.on('data', (b: Buffer) => {
       partial += b.toString();
       const parts = partial.split('\n');
       partial = parts.pop()!;

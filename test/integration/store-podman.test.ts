@@ -16,7 +16,7 @@ import { startContainerd } from '../helpers/containerd.js';
 import { startStore, storeLayerPath, type TestStore } from '../helpers/store.js';
 import { MT_LAYER_EROFS, sha256, tagInLayout, putImage } from '../helpers/oci-layout.js';
 import { runChild } from '../helpers/mount-safety.js';
-import { run, runOk } from '../helpers/run.js';
+import { runOk } from '../helpers/run.js';
 import { ocifs } from '../helpers/cli.js';
 
 let reg: TestRegistry;
@@ -74,10 +74,10 @@ before(async () => {
   try {
     await ctd.ctrOk(['image', 'pull', '--plain-http', `${reg.host}/store/gz:v1`]);
     const conv = await ctd.ctrRemote(['image', 'convert', '--estargz', '--oci', `${reg.host}/store/gz:v1`, `${reg.host}/store/esgz:v1`], { timeoutMs: 120_000 });
-    assert.equal(conv.code, 0, conv.stderr.toString());
+    assert.equal(conv.code, 0, conv.stderr);
     await ctd.ctrOk(['image', 'push', '--plain-http', `${reg.host}/store/esgz:v1`]);
     const zc = await ctd.ctrRemote(['image', 'convert', '--zstdchunked', '--oci', `${reg.host}/store/gz:v1`, `${reg.host}/store/zstdc:v1`], { timeoutMs: 120_000 });
-    assert.equal(zc.code, 0, zc.stderr.toString());
+    assert.equal(zc.code, 0, zc.stderr);
     await ctd.ctrOk(['image', 'push', '--plain-http', `${reg.host}/store/zstdc:v1`]);
   } finally {
     await ctd.stop();
@@ -329,7 +329,7 @@ test('bad input: an unresolvable reference, a digest not in the image, a second 
   // podman itself says what is wrong with the reference (and the store served nothing).
   const p = await pm.podman(['pull', '--quiet', `${proxy.host}/store/nope:v1`]);
   assert.notEqual(p.code, 0);
-  assert.match(p.stderr.toString(), /manifest unknown/);
+  assert.match(p.stderr, /manifest unknown/);
 
   const second = await ocifs(['store', '--root', store.root, '--cache-dir', store.cacheDir], { env: { OCIFS_STATE_DIR: store.stateDir } });
   assert.equal(second.code, 1);
@@ -390,7 +390,7 @@ test('kill -9 and restart: images stay pulled, new containers run from the cache
     const old = await pm.podman(['exec', 'keeps-running', 'cat', '/etc/os-release']);
     assert.notEqual(old.code, 0);
     // ENOTCONN: runc reports the program as not found, a shell as not connected.
-    assert.match(old.stderr.toString(), /not connected|executable file not found/i);
+    assert.match(old.stderr, /not connected|executable file not found/i);
   } else {
     // Killed (SIGBUS: 135) or failed (1) when its program could not be paged in.
     assert.match(state, /^(exited|stopped) [1-9]\d*$/);

@@ -3,7 +3,6 @@
 // one after the other the way `umoci unpack` does (random layer stacks).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryFs, type MemoryEntry } from '../../src/vfs/memory-fs.js';
 import { MergedFileSystem } from '../../src/vfs/merge.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { walk } from '../../src/vfs/walk.js';

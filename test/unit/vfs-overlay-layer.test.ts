@@ -4,6 +4,7 @@
 // the model that applies layers in order).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { MergedFileSystem } from '../../src/vfs/merge.js';
 import { overlayLayerView, OVERLAY_OPAQUE_XATTR } from '../../src/vfs/overlay-layer.js';
 import { resolvePath } from '../../src/vfs/path.js';
@@ -89,7 +90,6 @@ test('xattrFree: a tar layer without xattrs or opaque directories says so; one w
   const { execFileSync } = await import('node:child_process');
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const { MemorySource } = await import('../../src/io/memory-source.js');
   const { openTarLayer } = await import('../../src/tar/index.js');
   const dir = mkdtempSync(join(tmpdir(), 'ocifs-xattr-free-'));
