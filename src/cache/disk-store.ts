@@ -44,11 +44,17 @@ export interface DiskStoreParams {
   digest: Digest;
   /** Where the bytes come from: a new instance is filled in this origin's own directory until verified. */
   origin: string;
-  /** The blob's size; an instance recording another size is discarded. Undefined (management only): take it from the instance. */
+  /**
+   * The blob's size; an instance recording another size is discarded. Undefined (management only):
+   * take it from the instance.
+   */
   size: number | undefined;
   /** Chunk size for a new instance. */
   chunkSize: number;
-  /** Keep an existing instance's own chunk size (true on first open); false: discard an instance with another chunk size. */
+  /**
+   * Keep an existing instance's own chunk size (true on first open); false: discard an instance
+   * with another chunk size.
+   */
   adoptChunkSize: boolean;
   claimStaleMs: number;
   /** Whether completion needs verification (a 'complete' but unverified instance is then not complete). */

@@ -90,7 +90,10 @@ export interface BlobSourceOptions {
 
 /** Options of {@link BlobCache.open}. */
 export interface BlobCacheOptions extends BlobSourceOptions {
-  /** Bytes per chunk: a power of two in [{@link MIN_CHUNK_SIZE}, {@link MAX_CHUNK_SIZE}] (default {@link DEFAULT_CHUNK_SIZE}). */
+  /**
+   * Bytes per chunk: a power of two in [{@link MIN_CHUNK_SIZE}, {@link MAX_CHUNK_SIZE}] (default
+   * {@link DEFAULT_CHUNK_SIZE}).
+   */
   chunkSize?: number;
   /**
    * Optional cap of the cache's on-disk usage (allocated blocks). Least-recently-used blobs are
@@ -175,7 +178,10 @@ export function resolveSourceOptions(o: BlobSourceOptions = {}, base?: ResolvedS
   };
 }
 
-/** The chunk size a blob of `size` bytes gets: the requested one, doubled until its map fits {@link MAX_CHUNKS_PER_BLOB}. */
+/**
+ * The chunk size a blob of `size` bytes gets: the requested one, doubled until its map fits {@link
+ * MAX_CHUNKS_PER_BLOB}.
+ */
 export function chunkSizeFor(size: number, requested: number): number {
   let c = requested;
   while (Math.ceil(size / c) > MAX_CHUNKS_PER_BLOB) c *= 2;

@@ -10,7 +10,10 @@ export const EXIT_USAGE = 2;
 /** Exit code for every other failure. */
 export const EXIT_FAILURE = 1;
 
-/** Codes of errors that are always the caller's input: a platform comes only from `--platform` (or the library option). */
+/**
+ * Codes of errors that are always the caller's input: a platform comes only from `--platform` (or
+ * the library option).
+ */
 const USAGE_CODES = new Set<OcifsErrorCode>([
   'ERR_OCIFS_INVALID_OPTION',
   'ERR_OCIFS_INVALID_REFERENCE',

@@ -1,4 +1,7 @@
-/** Units accepted in sizes: bytes, decimal (kB, MB, GB, TB) and binary (KiB … TiB); `K`/`M`/`G`/`T` alone are binary. */
+/**
+ * Units accepted in sizes: bytes, decimal (kB, MB, GB, TB) and binary (KiB … TiB); `K`/`M`/`G`/`T`
+ * alone are binary.
+ */
 const UNITS: Record<string, number> = {
   '': 1, b: 1,
   k: 1024, kb: 1000, kib: 1024,

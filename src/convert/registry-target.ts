@@ -3,8 +3,8 @@
  * chunked `PATCH` uploads; an EROFS image file or a config with its digest first, so a
  * repository that has it skips it after a `HEAD`, and one that does not gets it by a
  * cross-repository mount from the source repository when that holds it), manifests by digest,
- * and last the tag — the one `PUT` that makes the new image visible under the destination name. The registry push module does the uploads
- * (retries, resumed chunks, push-scoped tokens).
+ * and last the tag — the one `PUT` that makes the new image visible under the destination name. The
+ * registry push module does the uploads (retries, resumed chunks, push-scoped tokens).
  *
  * @packageDocumentation
  */

@@ -79,7 +79,10 @@ export function imageSpan(ctx: ErofsContext, options?: ReadOptions): Promise<Fil
   return wholeSpan(ctx, ctx.source, options);
 }
 
-/** Refuses data at `pa` of the image (device 0, no extra devices) that lies outside it, as {@link readPhysical} does. */
+/**
+ * Refuses data at `pa` of the image (device 0, no extra devices) that lies outside it, as {@link
+ * readPhysical} does.
+ */
 export function checkPhysical(ctx: ErofsContext, pa: number, length: number, nid: bigint): void {
   physicalSource(ctx, 0, pa, length, nid);
 }

@@ -35,7 +35,10 @@ import { erofsInfo, type ErofsInfo } from './summary.js';
 import { readSuperblock, type ErofsSuperblock } from './superblock.js';
 import { readLongPrefixes, readXattrs, type LongPrefixes } from './xattr.js';
 
-/** Default {@link ErofsOptions.metaCacheBytes}: 32 MiB of metadata pages (a whole-tree walk of a 500 MiB image re-reads far less than with 8). */
+/**
+ * Default {@link ErofsOptions.metaCacheBytes}: 32 MiB of metadata pages (a whole-tree walk of a 500
+ * MiB image re-reads far less than with 8).
+ */
 export const DEFAULT_EROFS_META_CACHE_BYTES = 32 * 1024 * 1024;
 /** Default {@link ErofsOptions.clusterCacheBytes}: 32 MiB of decoded clusters. */
 export const DEFAULT_EROFS_CLUSTER_CACHE_BYTES = 32 * 1024 * 1024;

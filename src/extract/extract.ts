@@ -82,7 +82,10 @@ export interface ExtractWarning {
 
 /** Options of {@link extractTree}. */
 export interface ExtractOptions extends ReadOptions {
-  /** Subtree of the image to extract (default `/`; symlinks followed inside the image). A directory's contents go into DEST; anything else goes to DEST/its-name. */
+  /**
+   * Subtree of the image to extract (default `/`; symlinks followed inside the image). A
+   * directory's contents go into DEST; anything else goes to DEST/its-name.
+   */
   path?: string;
   /** Set owners from the image (default: when running as root). Requested but impossible → error. */
   preserveOwners?: boolean;
@@ -90,7 +93,10 @@ export interface ExtractOptions extends ReadOptions {
   xattrs?: boolean;
   /** Merge into a non-empty DEST (default false: refuse it). */
   overwrite?: boolean;
-  /** Files whose data is read through the event loop concurrently (default {@link DEFAULT_EXTRACT_CONCURRENCY}); one thread writes them, in order. */
+  /**
+   * Files whose data is read through the event loop concurrently (default {@link
+   * DEFAULT_EXTRACT_CONCURRENCY}); one thread writes them, in order.
+   */
   concurrency?: number;
   /** Threads creating the host entries (default {@link DEFAULT_EXTRACT_WRITERS}). */
   writers?: number;

@@ -105,7 +105,10 @@ function dirFd(prefix: string, openPath: string): number {
   return fd;
 }
 
-/** Closes the least recently used directory descriptors; between operations only, never while one resolves its paths. */
+/**
+ * Closes the least recently used directory descriptors; between operations only, never while one
+ * resolves its paths.
+ */
 function trimDirFds(): void {
   for (const [prefix, fd] of dirFds) {
     if (dirFds.size <= MAX_DIR_FDS) break;

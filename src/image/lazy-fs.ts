@@ -95,7 +95,10 @@ export class LazyFileSystem implements FileSystem {
     return fs?.impliedDir ? fs.impliedDir(this.toReal(fs, ino)) : false;
   }
 
-  /** The merged-tree path a hardlink to a lower layer's file names (see `TarFileSystem.lowerLink`). Only asked of open layers. */
+  /**
+   * The merged-tree path a hardlink to a lower layer's file names (see `TarFileSystem.lowerLink`).
+   * Only asked of open layers.
+   */
   lowerLink(ino: number): string | undefined {
     const fs: (FileSystem & { lowerLink?(ino: number): string | undefined }) | undefined = this.fs;
     return fs?.lowerLink ? fs.lowerLink(this.toReal(fs, ino)) : undefined;

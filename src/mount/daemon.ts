@@ -35,7 +35,10 @@ export interface DaemonOptions {
 /** What the server answers on fd 3. */
 export type DaemonReply = { ok: true; record: MountRecord } | { ok: false; error: { code: string; message: string; data?: Record<string, unknown> } };
 
-/** Node flags that must reach a child process of ours (a TypeScript loader such as tsx); debugger and test flags must not. */
+/**
+ * Node flags that must reach a child process of ours (a TypeScript loader such as tsx); debugger
+ * and test flags must not.
+ */
 export function childExecArgv(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;

@@ -1,8 +1,8 @@
 /**
  * The libfuse backend, for users who are not root (`raw/` serves root without libfuse): the one
  * file that touches the FUSE binding (`fuse-native`, libfuse 2.9 through a prebuilt N-API
- * module, mounting through the setuid `fusermount`). Everything above it sees promise-based, path-addressed operations and
- * {@link FuseStat} objects; errors become errno here.
+ * module, mounting through the setuid `fusermount`). Everything above it sees promise-based,
+ * path-addressed operations and {@link FuseStat} objects; errors become errno here.
  *
  * What fuse-native does, checked in its source: libfuse's multi-threaded loop (`fuse_loop_mt`,
  * up to 10 worker threads) receives kernel requests; each worker hands its request to the Node

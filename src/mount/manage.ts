@@ -23,7 +23,10 @@ export const DEFAULT_UNMOUNT_TIMEOUT_MS = 15_000;
 export interface ManageOptions {
   /** State directory. Default: {@link defaultStateDir}. */
   stateDir?: string;
-  /** Milliseconds to wait for a server to exit after SIGTERM before it is killed. Default {@link DEFAULT_UNMOUNT_TIMEOUT_MS}. */
+  /**
+   * Milliseconds to wait for a server to exit after SIGTERM before it is killed. Default {@link
+   * DEFAULT_UNMOUNT_TIMEOUT_MS}.
+   */
   timeoutMs?: number;
 }
 

@@ -27,7 +27,10 @@ export interface MountOptions {
   fsname?: string;
   /** Seconds the kernel caches names and attributes. Default {@link DEFAULT_CACHE_TIMEOUT}. */
   cacheTimeout?: number;
-  /** Largest read request in bytes, libfuse backend (the raw backend asks for 1 MiB). Default {@link DEFAULT_MAX_READ}. */
+  /**
+   * Largest read request in bytes, libfuse backend (the raw backend asks for 1 MiB). Default {@link
+   * DEFAULT_MAX_READ}.
+   */
   maxRead?: number;
   /** Readahead window in bytes. Default {@link DEFAULT_MAX_READAHEAD}. */
   maxReadahead?: number;

@@ -14,7 +14,10 @@ export const MAX_REFERENCE_LENGTH = 1024;
 
 /** A parsed, normalised image reference. */
 export interface ImageReference {
-  /** Registry as written (lowercased), with Docker Hub folded to `docker.io`: the key for credentials, mirrors and messages. */
+  /**
+   * Registry as written (lowercased), with Docker Hub folded to `docker.io`: the key for
+   * credentials, mirrors and messages.
+   */
   readonly registry: string;
   /** Host (and port) that serves the registry API, e.g. `registry-1.docker.io` for `docker.io`. */
   readonly apiHost: string;

@@ -35,7 +35,10 @@ export interface CredentialStoreOptions {
   password?: string;
   /** Registry (as in the reference, e.g. `docker.io`) the explicit credentials belong to. */
   registry?: string;
-  /** Environment (default `process.env`): OCIFS_USERNAME/OCIFS_PASSWORD, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, DOCKER_CONFIG, HOME. */
+  /**
+   * Environment (default `process.env`): OCIFS_USERNAME/OCIFS_PASSWORD, REGISTRY_AUTH_FILE,
+   * XDG_RUNTIME_DIR, DOCKER_CONFIG, HOME.
+   */
   env?: NodeJS.ProcessEnv;
   /** Time a credential helper may take (ms). */
   helperTimeout?: number;

@@ -11,7 +11,10 @@ export interface Endpoint {
   mirror: boolean;
   /** Name under which credentials are looked up: the registry, or the mirror's host. */
   credentialKey: string;
-  /** `ns` query parameter for mirrors (containerd's convention; pull-through caches that serve several upstreams use it). */
+  /**
+   * `ns` query parameter for mirrors (containerd's convention; pull-through caches that serve
+   * several upstreams use it).
+   */
   ns?: string;
 }
 

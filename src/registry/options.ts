@@ -42,7 +42,10 @@ export interface RegistryClientOptions {
    * registry this client talks to, never for mirrors.
    */
   credentialsRegistry?: string;
-  /** Plain HTTP (no TLS) for every registry named in a reference (`--insecure`). Loopback registries always use plain HTTP. */
+  /**
+   * Plain HTTP (no TLS) for every registry named in a reference (`--insecure`). Loopback registries
+   * always use plain HTTP.
+   */
   insecure?: boolean;
   /** Per-registry mirrors and insecure flags, keyed by registry name (`docker.io`, `reg:5000`). */
   hosts?: Record<string, RegistryHostConfig>;

@@ -51,7 +51,10 @@ function nat64(address: string): string | undefined {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
-/** True when `address` (an IPv4 or IPv6 literal, brackets allowed) is not globally routable (see the module comment). */
+/**
+ * True when `address` (an IPv4 or IPv6 literal, brackets allowed) is not globally routable (see the
+ * module comment).
+ */
 export function isPrivateAddress(address: string): boolean {
   const a = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
   const family = isIP(a);

@@ -50,7 +50,10 @@ export function packWindow(raw: Uint8Array): Uint8Array {
   return raw.length === 0 ? raw : new Uint8Array(deflateRawSync(raw, { level: 1 }));
 }
 
-/** The raw window of a checkpoint (unpacking a packed one, which must hold at most {@link WINDOW_SIZE} bytes and no more than `out`). */
+/**
+ * The raw window of a checkpoint (unpacking a packed one, which must hold at most {@link
+ * WINDOW_SIZE} bytes and no more than `out`).
+ */
 export function checkpointWindow(cp: GzipCheckpoint): Uint8Array {
   if (cp.packedWindow === undefined || cp.packedWindow.length === 0) return cp.window ?? new Uint8Array(0);
   let raw: Uint8Array;

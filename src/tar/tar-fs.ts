@@ -177,7 +177,10 @@ export class TarFileSystem implements FileSystem {
     return this.dirs.has(ino) && this.meta[ino] === -1;
   }
 
-  /** The path (in the merged tree, no leading `/`) a hardlink to a lower layer's file names, for inode `ino`; undefined for every other inode. */
+  /**
+   * The path (in the merged tree, no leading `/`) a hardlink to a lower layer's file names, for
+   * inode `ino`; undefined for every other inode.
+   */
   lowerLink(ino: number): string | undefined {
     return this.lower.get(ino);
   }

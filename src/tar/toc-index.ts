@@ -32,7 +32,10 @@ export interface TocEntryJson {
   chunkOffset?: unknown;
   chunkSize?: unknown;
   chunkDigest?: unknown;
-  /** eStargz (stargz-snapshotter ≥ 0.13 with a minimum chunk size): where the chunk starts in the stream decoded from `offset` (several small files share one gzip member). */
+  /**
+   * eStargz (stargz-snapshotter ≥ 0.13 with a minimum chunk size): where the chunk starts in the
+   * stream decoded from `offset` (several small files share one gzip member).
+   */
   innerOffset?: unknown;
   /** zstd:chunked: `zeros` for a run of zero bytes stored nowhere in the blob. */
   chunkType?: unknown;

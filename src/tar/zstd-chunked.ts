@@ -75,7 +75,10 @@ export function parseZstdChunkedFooter(tail: Uint8Array): ZstdChunkedPosition | 
   return { offset: num(0), lengthCompressed: num(8), lengthUncompressed: num(16) };
 }
 
-/** The footer data of whichever form `tail` ends with: framed by a skippable-frame header of its size, or (64-byte form) bare. */
+/**
+ * The footer data of whichever form `tail` ends with: framed by a skippable-frame header of its
+ * size, or (64-byte form) bare.
+ */
 function footerData(tail: Uint8Array): Uint8Array | undefined {
   const b = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
   for (const size of FOOTER_SIZES) {

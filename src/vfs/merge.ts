@@ -56,7 +56,10 @@ export interface MergeLayer {
    * as `umoci unpack` keeps the existing directory's attributes.
    */
   impliedDir?(ino: number): boolean;
-  /** The merged-tree path a hardlink of this layer names when its target is in a lower layer (see {@link LowerLinks}). */
+  /**
+   * The merged-tree path a hardlink of this layer names when its target is in a lower layer (see
+   * {@link LowerLinks}).
+   */
   lowerLink?(ino: number): string | undefined;
 }
 

@@ -71,7 +71,10 @@ export class TreeGuard {
 
   constructor(private readonly unsafeNames: 'error' | 'skip' = 'error') {}
 
-  /** Records directory `ino`, reached at `path`; throws `ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE` if it was reached before. */
+  /**
+   * Records directory `ino`, reached at `path`; throws `ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE` if it
+   * was reached before.
+   */
   enterDir(path: string, ino: number): void {
     if (this.seen.has(ino)) throw new DirectoryCycleError(path, ino);
     this.seen.add(ino);
@@ -82,7 +85,10 @@ export class TreeGuard {
     return this.seen.has(ino);
   }
 
-  /** True when `name` (in directory `dirPath`) may be walked; false when it is to be skipped; throws `ERR_OCIFS_UNSAFE_NAME` otherwise. */
+  /**
+   * True when `name` (in directory `dirPath`) may be walked; false when it is to be skipped; throws
+   * `ERR_OCIFS_UNSAFE_NAME` otherwise.
+   */
   acceptName(dirPath: string, name: string): boolean {
     if (isSafeName(name)) return true;
     if (this.unsafeNames === 'skip') return false;

@@ -67,7 +67,8 @@ export function writeZtoc(z: ZtocContent): Uint8Array {
   b.addFieldOffset(3, checkpoints, 0);
   b.addFieldInt8(0, z.algorithm, ZTOC_GZIP);
   const info = b.endObject();
-  // table Ztoc { version; build_tool_identifier; compressed_archive_size; uncompressed_archive_size; toc; compression_info }
+  // table Ztoc { version; build_tool_identifier; compressed_archive_size;
+  // uncompressed_archive_size; toc; compression_info }
   b.startObject(6);
   b.addFieldOffset(0, version, 0);
   b.addFieldOffset(1, buildTool, 0);

@@ -18,7 +18,10 @@ export interface ZstdDecompressOptions {
    * must be whole frames that decode to exactly `outputSize` bytes.
    */
   partial?: boolean;
-  /** Check each frame's content checksum when it has one (default true; skipped for frames a partial decode stops in). */
+  /**
+   * Check each frame's content checksum when it has one (default true; skipped for frames a partial
+   * decode stops in).
+   */
   verifyChecksum?: boolean;
 }
 

@@ -74,7 +74,10 @@ export class KeeperNotConfiguredError extends OcifsError {
   }
 }
 
-/** The layer keeper failed a request with an error that is not an {@link OcifsError}; `data.code` is its code, if any. */
+/**
+ * The layer keeper failed a request with an error that is not an {@link OcifsError}; `data.code` is
+ * its code, if any.
+ */
 export class KeeperFailedError extends OcifsError {
   constructor(message: string, code: string | undefined) {
     super('ERR_OCIFS_KEEPER_FAILED', message, { data: code ? { code } : {} });

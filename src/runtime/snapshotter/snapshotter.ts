@@ -260,7 +260,7 @@ export class Snapshotter {
         const k = p.slice('labels.'.length);
         const v = info.labels[k];
         if (v) labels[k] = v;
-        // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- labels is this update's own copy, a dictionary
+        // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the update's own copy of the labels
         else delete labels[k];
       } else throw new SnapshotError('invalid-argument', `cannot update ${JSON.stringify(p)} of snapshot ${JSON.stringify(info.name)}`, { data: { key: info.name } });
     }

@@ -30,7 +30,10 @@ export function encodeRef(ref: string): string {
   return Buffer.from(ref, 'utf8').toString('base64');
 }
 
-/** The reference a directory name encodes, or undefined when it is not exactly what {@link encodeRef} makes of a string. */
+/**
+ * The reference a directory name encodes, or undefined when it is not exactly what {@link
+ * encodeRef} makes of a string.
+ */
 export function decodeRef(encoded: string): string | undefined {
   if (encoded.length === 0 || encoded.length > MAX_ENCODED_REF_LENGTH || !ENCODED.test(encoded)) return undefined;
   const bytes = Buffer.from(encoded, 'base64');
