@@ -150,7 +150,8 @@ test('directory metadata: the topmost layer, or the next one when the top only i
 
 test('bad merged inode numbers and options are refused', async () => {
   const m = new MergedFileSystem([layer(file('f'))]);
-  await assert.rejects(m.readdir((await resolvePath(m, '/f')).ino)[Symbol.asyncIterator]().next(), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
+  const f = (await resolvePath(m, '/f')).ino;
+  await assert.rejects(m.readdir(f)[Symbol.asyncIterator]().next(), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
   await assert.rejects(m.getattr(0), { code: 'ERR_OCIFS_NOT_FOUND' });
   assert.throws(() => new MergedFileSystem([]), { code: 'ERR_OCIFS_INVALID_OPTION' });
   assert.throws(() => new MergedFileSystem([layer()], { whiteouts: 'aufs' as never }), { code: 'ERR_OCIFS_INVALID_OPTION' });
