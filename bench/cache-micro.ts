@@ -106,7 +106,8 @@ async function child(a: ChildArgs): Promise<void> {
           x ^= x >>> 17;
           x ^= x << 5;
           const r = x >>> 0;
-          if (a.mode === 'clustered' && r % 5 !== 0 && i > 0) off = Math.max(0, Math.min(a.size - 4096, off + (r % (1024 * 1024)) - 512 * 1024));
+          if (a.mode === 'clustered' && r % 5 !== 0 && i > 0)
+            off = Math.max(0, Math.min(a.size - 4096, off + (r % (1024 * 1024)) - 512 * 1024));
           else off = r % (a.size - 4096);
           await src.read(off, 4096);
         }
@@ -159,12 +160,17 @@ let regPid = 0;
 function runChild(a: ChildArgs): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
     const r0 = procCpu(regPid);
-    const p = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', JSON.stringify(a)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', JSON.stringify(a)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let s = '';
     p.stdout.on('data', (b: Buffer) => (s += b.toString()));
     p.on('close', (code) => {
       if (code !== 0) return reject(new Error(`child failed: ${code}`));
-      resolve({ ...(JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, number>), regCpu: procCpu(regPid) - r0 });
+      resolve({
+        ...(JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, number>),
+        regCpu: procCpu(regPid) - r0,
+      });
     });
   });
 }
@@ -225,7 +231,13 @@ async function main(): Promise<void> {
       }
       spawnSync('rm', ['-f', curlFile]);
       const w = median(t.map((x) => x.wall));
-      rows.push([`  peer: ${name}`, mibs(w), '', '', `${cpuNote(median(t.map((x) => x.cpu)), median(t.map((x) => x.regCpu)))}, load ${load()}`]);
+      rows.push([
+        `  peer: ${name}`,
+        mibs(w),
+        '',
+        '',
+        `${cpuNote(median(t.map((x) => x.cpu)), median(t.map((x) => x.regCpu)))}, load ${load()}`,
+      ]);
       return w;
     };
 
@@ -238,9 +250,11 @@ async function main(): Promise<void> {
         for (let r = 0; r < runs; r++) {
           const dir = join(work, `cold-${mode}-${cs}-${r}`);
           const res = await runChild({ ...base, mode, cacheDir: dir, chunkSize: cs });
-          if (res.fetched < size || (mode !== 'net' && res.complete !== 1)) throw new Error(`${label}: fetched ${res.fetched}, complete ${res.complete}`);
+          if (res.fetched < size || (mode !== 'net' && res.complete !== 1))
+            throw new Error(`${label}: fetched ${res.fetched}, complete ${res.complete}`);
           t.push(res);
-          if (keep && r === runs - 1) await rm(keep, { recursive: true, force: true }).then(() => spawnSync('mv', [dir, keep]));
+          if (keep && r === runs - 1)
+            await rm(keep, { recursive: true, force: true }).then(() => spawnSync('mv', [dir, keep]));
           else await rm(dir, { recursive: true, force: true });
         }
         const s = median(t.map((x) => x.seconds));
@@ -254,7 +268,13 @@ async function main(): Promise<void> {
         ]);
       };
       await measure('A ocifs client GET to nowhere (no cache)', 'net', 256 * KiB);
-      for (const cs of CHUNK_SIZES) await measure(`A cold streamRange, chunk ${cs / KiB} KiB`, 'stream', cs, cs === 256 * KiB ? join(work, 'warm') : undefined);
+      for (const cs of CHUNK_SIZES)
+        await measure(
+          `A cold streamRange, chunk ${cs / KiB} KiB`,
+          'stream',
+          cs,
+          cs === 256 * KiB ? join(work, 'warm') : undefined,
+        );
       await measure('A cold 4 MiB reads, chunk 256 KiB', 'reads', 256 * KiB);
       rows.push(['  (process CPU includes module loading through tsx, ~0.3-0.5 s)', '', '', '', '']);
     }
@@ -266,7 +286,9 @@ async function main(): Promise<void> {
       const t: Record<string, number[]> = { 'warm-stream': [], 'warm-reads': [], 'warm-file': [], file: [], cat: [] };
       for (let r = 0; r < runs; r++) {
         for (const mode of ['warm-stream', 'warm-reads', 'warm-file', 'file'] as const) {
-          t[mode].push((await runChild({ ...base, mode, cacheDir: warmDir, chunkSize: 256 * KiB, file: localCopy })).seconds);
+          t[mode].push(
+            (await runChild({ ...base, mode, cacheDir: warmDir, chunkSize: 256 * KiB, file: localCopy })).seconds,
+          );
         }
         t.cat.push(timeCmd('sh', ['-c', `cat '${localCopy}' > /dev/null`]).wall);
       }
@@ -278,13 +300,25 @@ async function main(): Promise<void> {
         ['warm-file', 'B warm openVerifiedFile stream'],
       ] as const) {
         const s = median(t[mode]);
-        rows.push([`${label} vs cat`, mibs(s), `cat ${mibs(cat)}`, (s / cat).toFixed(2), `same reads of a local file (FileSource) ${mibs(file)}; load ${load()}`]);
+        rows.push([
+          `${label} vs cat`,
+          mibs(s),
+          `cat ${mibs(cat)}`,
+          (s / cat).toFixed(2),
+          `same reads of a local file (FileSource) ${mibs(file)}; load ${load()}`,
+        ]);
       }
     }
 
     if (only.has('C')) {
       // Random 4 KiB reads of a cold blob (uniform, and clustered).
-      for (const [mode, cs] of CHUNK_SIZES.flatMap((c) => [['random', c], ['clustered', c]] as const)) {
+      for (const [mode, cs] of CHUNK_SIZES.flatMap(
+        (c) =>
+          [
+            ['random', c],
+            ['clustered', c],
+          ] as const,
+      )) {
         const dir = join(work, `random-${cs}`);
         const res = await runChild({ ...base, mode, cacheDir: dir, chunkSize: cs, random: randomReads });
         const asked = randomReads * 4096;

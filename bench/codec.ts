@@ -12,7 +12,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { createZstdDecoder, deflateRawDecompress, lz4DecompressBlock, microLzmaDecompress, zstdDecompress } from '../src/codec/index.js';
+import {
+  createZstdDecoder,
+  deflateRawDecompress,
+  lz4DecompressBlock,
+  microLzmaDecompress,
+  zstdDecompress,
+} from '../src/codec/index.js';
 import { lz4Blocks, python, type Sample } from '../test/unit/codec-helpers.js';
 
 const quick = process.argv.includes('--quick');
@@ -95,7 +101,9 @@ function candidate<T>(name: string): T | undefined {
 
 function row(label: string, results: [string, number][], peer: string): void {
   const base = results.find(([n]) => n === peer)?.[1];
-  const cells = results.map(([n, v]) => `${n} ${v.toFixed(0)} MB/s${base && n !== peer ? ` (${(v / base).toFixed(2)}×)` : ''}`);
+  const cells = results.map(
+    ([n, v]) => `${n} ${v.toFixed(0)} MB/s${base && n !== peer ? ` (${(v / base).toFixed(2)}×)` : ''}`,
+  );
   console.log(`${label.padEnd(26)} ${cells.join(' | ')}`);
 }
 
@@ -122,7 +130,10 @@ for (const [name, data] of datasets) {
     for (const size of [4096, 16384, 65536]) {
       const blocks = lz4Blocks(data, size, level);
       const bytes = total(blocks);
-      const frame = execFileSync('lz4', ['-q', `-${level}`, '-BI', `-B${size}`, '-c'], { input: data, maxBuffer: 1 << 30 });
+      const frame = execFileSync('lz4', ['-q', `-${level}`, '-BI', `-B${size}`, '-c'], {
+        input: data,
+        maxBuffer: 1 << 30,
+      });
       const r: [string, number][] = [['lz4 CLI', cliRate('lz4', ['-d', '-q', '-c'], frame, data.length)]];
       r.push(['ocifs', rate(() => blocks.forEach((b) => lz4DecompressBlock(b.compressed, b.plain.length)), bytes)]);
       if (lz4napi) {
@@ -133,9 +144,24 @@ for (const [name, data] of datasets) {
         const pre = blocks.map(prepend);
         r.push(['lz4-wasm', rate(() => pre.forEach((b) => lz4wasm.decompress(b)), bytes)]);
       }
-      if (lz4js) r.push(['lz4js', rate(() => blocks.forEach((b) => lz4js.decompressBlock(b.compressed, new Uint8Array(b.plain.length), 0, b.compressed.length, 0)), bytes)]);
+      if (lz4js)
+        r.push([
+          'lz4js',
+          rate(
+            () =>
+              blocks.forEach((b) =>
+                lz4js.decompressBlock(b.compressed, new Uint8Array(b.plain.length), 0, b.compressed.length, 0),
+              ),
+            bytes,
+          ),
+        ]);
       row(`${name} ${level === 9 ? 'hc' : 'fast'} ${size / 1024}K`, r, 'lz4 CLI');
-      console.log(`${''.padEnd(26)} per cluster: ${r.slice(1).map(([n, v]) => `${n} ${((bytes / blocks.length) / v).toFixed(1)} µs`).join(' | ')}`);
+      console.log(
+        `${''.padEnd(26)} per cluster: ${r
+          .slice(1)
+          .map(([n, v]) => `${n} ${(bytes / blocks.length / v).toFixed(1)} µs`)
+          .join(' | ')}`,
+      );
     }
   }
 }
@@ -145,7 +171,8 @@ console.log('\n## raw deflate (peer: Node zlib inflateRawSync)');
 for (const [name, data] of datasets) {
   for (const size of [4096, 16384, 65536]) {
     const clusters: Sample[] = [];
-    for (let i = 0; i + size <= Math.min(data.length, 2 << 20); i += size) clusters.push({ plain: data.subarray(i, i + size), compressed: new Uint8Array(0) });
+    for (let i = 0; i + size <= Math.min(data.length, 2 << 20); i += size)
+      clusters.push({ plain: data.subarray(i, i + size), compressed: new Uint8Array(0) });
     const all = python(
       `import sys,zlib\nd=sys.stdin.buffer.read()\nfor i in range(0,len(d),${size}):\n c=zlib.compressobj(9,zlib.DEFLATED,-15);x=c.compress(d[i:i+${size}])+c.flush();sys.stdout.buffer.write(len(x).to_bytes(4,'little')+x)`,
       data.subarray(0, clusters.length * size),
@@ -161,8 +188,20 @@ for (const [name, data] of datasets) {
       [
         ['zlib', rate(() => clusters.forEach((c) => inflateRawSync(c.compressed)), bytes)],
         ['ocifs full', rate(() => clusters.forEach((c) => deflateRawDecompress(c.compressed, c.plain.length)), bytes)],
-        ['ocifs partial (pako)', rate(() => clusters.forEach((c) => deflateRawDecompress(c.compressed, c.plain.length, { partial: true })), bytes)],
-        ['ocifs partial, first half', rate(() => clusters.forEach((c) => deflateRawDecompress(c.compressed, c.plain.length >> 1, { partial: true })), bytes / 2)],
+        [
+          'ocifs partial (pako)',
+          rate(
+            () => clusters.forEach((c) => deflateRawDecompress(c.compressed, c.plain.length, { partial: true })),
+            bytes,
+          ),
+        ],
+        [
+          'ocifs partial, first half',
+          rate(
+            () => clusters.forEach((c) => deflateRawDecompress(c.compressed, c.plain.length >> 1, { partial: true })),
+            bytes / 2,
+          ),
+        ],
       ],
       'zlib',
     );
@@ -199,14 +238,32 @@ for c in cs: out.write(len(c).to_bytes(4,'little')+c)`;
       p += 4 + n;
     }
     const bytes = total(streams);
-    row(`${name} ${size / 1024}K`, [['liblzma', pyRate], ['ocifs', rate(() => streams.forEach((s) => microLzmaDecompress(s.compressed, s.plain.length, { partial: true })), bytes)]], 'liblzma');
+    row(
+      `${name} ${size / 1024}K`,
+      [
+        ['liblzma', pyRate],
+        [
+          'ocifs',
+          rate(
+            () => streams.forEach((s) => microLzmaDecompress(s.compressed, s.plain.length, { partial: true })),
+            bytes,
+          ),
+        ],
+      ],
+      'liblzma',
+    );
   }
 }
 
 // --- zstd -------------------------------------------------------------------------------------
-type Fzstd = { decompress(b: Uint8Array, out?: Uint8Array): Uint8Array; Decompress: new (cb: (d: Uint8Array) => void) => { push(b: Uint8Array, f?: boolean): void } };
+type Fzstd = {
+  decompress(b: Uint8Array, out?: Uint8Array): Uint8Array;
+  Decompress: new (cb: (d: Uint8Array) => void) => { push(b: Uint8Array, f?: boolean): void };
+};
 const fzstd = candidate<Fzstd>('fzstd');
-console.log('\n## zstd clusters, one frame each (peer: zstd CLI -d on the concatenated frames, process start included)');
+console.log(
+  '\n## zstd clusters, one frame each (peer: zstd CLI -d on the concatenated frames, process start included)',
+);
 for (const [name, data] of datasets) {
   for (const size of [4096, 16384, 65536]) {
     const slice = data.subarray(0, 2 << 20);
@@ -230,7 +287,11 @@ for (const [name, data] of datasets) {
     const bytes = total(frames);
     const r: [string, number][] = [['zstd CLI', cliRate('zstd', ['-d', '-q', '-c'], Buffer.concat(concat), bytes)]];
     r.push(['ocifs', rate(() => frames.forEach((f) => zstdDecompress(f.compressed, f.plain.length)), bytes)]);
-    if (fzstd) r.push(['fzstd', rate(() => frames.forEach((f) => fzstd.decompress(f.compressed, new Uint8Array(f.plain.length))), bytes)]);
+    if (fzstd)
+      r.push([
+        'fzstd',
+        rate(() => frames.forEach((f) => fzstd.decompress(f.compressed, new Uint8Array(f.plain.length))), bytes),
+      ]);
     row(`${name} ${size / 1024}K`, r, 'zstd CLI');
     if (quick) break;
   }

@@ -56,7 +56,10 @@ export async function runConvertBench(options: ConvertBenchOptions = {}): Promis
   const scratch = await mkdtemp(join(work, 'scratch-convert-'));
   const reg = await startRegistry();
   const rows: Row[] = [];
-  const info: Record<string, unknown> = { rootfs: { key: rootfs.key, selection: rootfs.selection, bytes: rootfs.bytes, files: rootfs.files }, runs };
+  const info: Record<string, unknown> = {
+    rootfs: { key: rootfs.key, selection: rootfs.selection, bytes: rootfs.bytes, files: rootfs.files },
+    runs,
+  };
   let title = 'convert of the tar+gzip image';
   try {
     const layout = await umociImage(rootfs, !!options.fresh);
@@ -72,16 +75,28 @@ export async function runConvertBench(options: ConvertBenchOptions = {}): Promis
     const peerImage = join(scratch, 'peer.erofs');
 
     // (a) convert --to erofs --flatten vs skopeo copy + umoci unpack + mkfs.erofs.
-    process.stderr.write('convert: (a) ocifs convert --to erofs --flatten vs skopeo copy + umoci unpack + mkfs.erofs…\n');
+    process.stderr.write(
+      'convert: (a) ocifs convert --to erofs --flatten vs skopeo copy + umoci unpack + mkfs.erofs…\n',
+    );
     const a = await interleaved(
       runs,
       {
         prepare: () => cleanSlate([ociDir, bundle, peerImage], true),
         run: async () => {
-          const s = await timedRss('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${ociDir}:bench`]);
+          const s = await timedRss('skopeo', [
+            'copy',
+            '--quiet',
+            '--src-tls-verify=false',
+            `docker://${ref}`,
+            `oci:${ociDir}:bench`,
+          ]);
           const u = await timedRss('umoci', ['unpack', '--image', `${ociDir}:bench`, bundle]);
           const m = await timedRss('mkfs.erofs', ['--quiet', peerImage, join(bundle, 'rootfs')]);
-          return { seconds: s.seconds + u.seconds + m.seconds, rss: Math.max(s.rss, u.rss, m.rss), steps: [s.seconds, u.seconds, m.seconds] };
+          return {
+            seconds: s.seconds + u.seconds + m.seconds,
+            rss: Math.max(s.rss, u.rss, m.rss),
+            steps: [s.seconds, u.seconds, m.seconds],
+          };
         },
       },
       {
@@ -108,15 +123,26 @@ export async function runConvertBench(options: ConvertBenchOptions = {}): Promis
       ratio: a.b.stats.maxRssBytes / a.a.rss,
     });
     const source = await treeListing(rootfs.dir);
-    const diff = listingDiff(await erofsListing(out, join(scratch, 'mnt')), source, ['the converted image', 'the source tree']);
-    rows.push({ metric: '(a) the converted image, mounted by the kernel, vs the source tree', ocifs: diff ?? 'same tree', peer: '', ratio: diff ? NaN : 1, target: 'same tree', ok: !diff });
+    const diff = listingDiff(await erofsListing(out, join(scratch, 'mnt')), source, [
+      'the converted image',
+      'the source tree',
+    ]);
+    rows.push({
+      metric: '(a) the converted image, mounted by the kernel, vs the source tree',
+      ocifs: diff ?? 'same tree',
+      peer: '',
+      ratio: diff ? NaN : 1,
+      target: 'same tree',
+      ok: !diff,
+    });
     await cleanSlate([cache, ociDir, bundle, peerImage], false);
 
     // (b) cold cat of one file: the gzip original (index pass) vs converted to EROFS and eStargz.
     const file = pickFile(rootfs, 1 * MiB);
     process.stderr.write(`convert: (b) cold cat ${file.path}: gzip, EROFS, eStargz…\n`);
     const convCache = fresh('cache');
-    for (const to of ['erofs', 'estargz'] as const) await ocifs(['convert', '-q', ref, `${reg.host}/bench/rootfs:${to}`, '--to', to], { OCIFS_CACHE_DIR: convCache });
+    for (const to of ['erofs', 'estargz'] as const)
+      await ocifs(['convert', '-q', ref, `${reg.host}/bench/rootfs:${to}`, '--to', to], { OCIFS_CACHE_DIR: convCache });
     await cleanSlate([convCache], false);
     const catCold = async (tag: string) => {
       const best = { seconds: Infinity, bytes: 0, requests: 0 };
@@ -124,14 +150,21 @@ export async function runConvertBench(options: ConvertBenchOptions = {}): Promis
         const c = fresh('cache');
         await cleanSlate([], true);
         const r = await ocifs(['cat', `${reg.host}/bench/rootfs:${tag}`, file.path], { OCIFS_CACHE_DIR: c });
-        if (r.seconds < best.seconds) Object.assign(best, { seconds: r.seconds, bytes: r.stats.bytesFetched, requests: r.stats.requests });
+        if (r.seconds < best.seconds)
+          Object.assign(best, { seconds: r.seconds, bytes: r.stats.bytesFetched, requests: r.stats.requests });
         await rm(c, { recursive: true, force: true });
       }
       return best;
     };
     const gz = await catCold('tar');
     const label = `cold cat ${file.path} (${fmtMiB(file.size)})`;
-    rows.push({ metric: `(b) ${label}: original gzip, no index`, ocifs: `${fmtMiB(gz.bytes)} fetched in ${fmtS(gz.seconds)}`, peer: 'the baseline', ratio: 1, data: gz });
+    rows.push({
+      metric: `(b) ${label}: original gzip, no index`,
+      ocifs: `${fmtMiB(gz.bytes)} fetched in ${fmtS(gz.seconds)}`,
+      peer: 'the baseline',
+      ratio: 1,
+      data: gz,
+    });
     // The same image with a SOCI index published beside it (`ocifs index --push`, every layer).
     const idxCache = fresh('cache');
     await ocifs(['index', '--push', '--min-layer-size', '0', ref], { OCIFS_CACHE_DIR: idxCache });
@@ -159,5 +192,9 @@ export async function runConvertBench(options: ConvertBenchOptions = {}): Promis
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--runs');
-  await runConvertBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}) });
+  await runConvertBench({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}),
+  });
 }

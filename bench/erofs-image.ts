@@ -23,7 +23,16 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry } from '../test/helpers/registry.js';
 import { MT_LAYER_EROFS } from '../test/helpers/oci-layout.js';
-import { cleanSlate, dir, interleaved, listingDiff, pushImageFile, skopeoPull, treeListing, warmSlate } from './lib/compare.js';
+import {
+  cleanSlate,
+  dir,
+  interleaved,
+  listingDiff,
+  pushImageFile,
+  skopeoPull,
+  treeListing,
+  warmSlate,
+} from './lib/compare.js';
 import { erofsNeededBytes } from './lib/erofs-needed.js';
 import { atMost, fmtMiB, fmtS, MiB, ocifs, printTable, saveResults, timed, type Row } from './lib/measure.js';
 import type { BenchTable } from './lib/section.js';
@@ -55,7 +64,17 @@ export async function runErofsImageBench(options: ErofsImageBenchOptions = {}): 
   const reg = await startRegistry();
   const rows: Row[] = [];
   const file = pickFile(rootfs, 1 * MiB);
-  const info: Record<string, unknown> = { rootfs: { key: rootfs.key, selection: rootfs.selection, bytes: rootfs.bytes, files: rootfs.files, entries: rootfs.entries }, file, runs };
+  const info: Record<string, unknown> = {
+    rootfs: {
+      key: rootfs.key,
+      selection: rootfs.selection,
+      bytes: rootfs.bytes,
+      files: rootfs.files,
+      entries: rootfs.entries,
+    },
+    file,
+    runs,
+  };
   try {
     for (const kind of kinds) {
       const image = await erofsImage(rootfs, kind, !!options.fresh);
@@ -63,7 +82,19 @@ export async function runErofsImageBench(options: ErofsImageBenchOptions = {}): 
       process.stderr.write(`erofs: pushing the ${kind} image (${fmtMiB(imageBytes)})…\n`);
       const ref = await pushImageFile(reg, scratch, image, MT_LAYER_EROFS, `bench/rootfs:${kind}`);
       info[kind] = { image, imageBytes, ref };
-      rows.push(...(await measureImage({ kind, image, imageBytes, ref, scratch, runs, file: file.path, fileSize: file.size, sourceDir: rootfs.dir })));
+      rows.push(
+        ...(await measureImage({
+          kind,
+          image,
+          imageBytes,
+          ref,
+          scratch,
+          runs,
+          file: file.path,
+          fileSize: file.size,
+          sourceDir: rootfs.dir,
+        })),
+      );
     }
   } finally {
     await reg.stop();
@@ -149,8 +180,14 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
   const fsckDiff = listingDiff(await treeListing(fsckOut), source, ['fsck.erofs', 'the source tree']);
   const b = await interleaved(
     c.runs,
-    { prepare: () => warmSlate([fsckOut], [localCopy]), run: () => timed('fsck.erofs', [`--extract=${fsckOut}`, localCopy]) },
-    { prepare: () => warmSlate([ocifsOut], [warmCache]), run: () => ocifs(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache }) },
+    {
+      prepare: () => warmSlate([fsckOut], [localCopy]),
+      run: () => timed('fsck.erofs', [`--extract=${fsckOut}`, localCopy]),
+    },
+    {
+      prepare: () => warmSlate([ocifsOut], [warmCache]),
+      run: () => ocifs(['extract', '-q', c.ref, ocifsOut], { OCIFS_CACHE_DIR: warmCache }),
+    },
   );
   const warmRatio = b.b.seconds / b.a.seconds;
   rows.push({
@@ -159,9 +196,24 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
     peer: `fsck.erofs --extract ${fmtS(b.a.seconds)}`,
     ratio: warmRatio,
     ...atMost(warmRatio, 1.0),
-    data: { ocifs: b.allB, fsck: b.allA, bytesFetched: b.b.stats.bytesFetched, maxRssBytes: b.b.stats.maxRssBytes, ocifsTreeDiff: ocifsDiff ?? null, fsckTreeDiff: fsckDiff ?? null },
+    data: {
+      ocifs: b.allB,
+      fsck: b.allA,
+      bytesFetched: b.b.stats.bytesFetched,
+      maxRssBytes: b.b.stats.maxRssBytes,
+      ocifsTreeDiff: ocifsDiff ?? null,
+      fsckTreeDiff: fsckDiff ?? null,
+    },
   });
-  if (ocifsDiff) rows.push({ metric: `${tag} (b) ocifs extract differs from the source tree`, ocifs: ocifsDiff, peer: '', ratio: NaN, target: 'same tree', ok: false });
+  if (ocifsDiff)
+    rows.push({
+      metric: `${tag} (b) ocifs extract differs from the source tree`,
+      ocifs: ocifsDiff,
+      peer: '',
+      ratio: NaN,
+      target: 'same tree',
+      ok: false,
+    });
   if (fsckDiff) process.stderr.write(`erofs ${c.kind}: note: fsck.erofs's tree differs from the source: ${fsckDiff}\n`);
   await rm(warmCache, { recursive: true, force: true });
   await rm(localCopy, { force: true });
@@ -195,7 +247,13 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
     peer: `skopeo copy + fsck.erofs --extract ${fmtS(c1.a.seconds)}`,
     ratio: coldRatio,
     ...atMost(coldRatio, 1.0),
-    data: { ocifs: c1.allB, peer: c1.allA, bytesFetched: c1.b.stats.bytesFetched, requests: c1.b.stats.requests, maxRssBytes: c1.b.stats.maxRssBytes },
+    data: {
+      ocifs: c1.allB,
+      peer: c1.allA,
+      bytesFetched: c1.b.stats.bytesFetched,
+      requests: c1.b.stats.requests,
+      maxRssBytes: c1.b.stats.maxRssBytes,
+    },
   });
   await cleanSlate([skopeoDir, fsckOut, ocifsOut, cache], false);
 
@@ -215,7 +273,12 @@ async function measureImage(c: ImageCase): Promise<Row[]> {
     ocifs: `${fmtMiB(best!.stats.bytesFetched)} in ${fmtS(best!.seconds)}, ${best!.stats.requests} requests`,
     peer: `image ${fmtMiB(c.imageBytes)}`,
     ratio: lsRatio,
-    data: { bytesFetched: best!.stats.bytesFetched, requests: best!.stats.requests, seconds: best!.seconds, imageBytes: c.imageBytes },
+    data: {
+      bytesFetched: best!.stats.bytesFetched,
+      requests: best!.stats.requests,
+      seconds: best!.seconds,
+      imageBytes: c.imageBytes,
+    },
   });
   return rows;
 }

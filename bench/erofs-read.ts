@@ -53,7 +53,9 @@ function fsckRuns(n: number, image: string, out: string): { wall: number; cpu: n
   let b = { wall: Infinity, cpu: 0 };
   for (let i = 0; i < n; i++) {
     spawnSync('rm', ['-rf', out]);
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'fsck.erofs', `--extract=${out}`, image], { encoding: 'utf8' });
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'fsck.erofs', `--extract=${out}`, image], {
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(`fsck.erofs failed: ${r.stderr}`);
     const [wall, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
     if (wall < b.wall) b = { wall, cpu: user + sys };
@@ -123,7 +125,8 @@ async function readTree(image: string, dest?: string): Promise<number> {
               await h.close();
             }
           } else {
-            for (let off = 0; off < content.size; off += PIECE) bytes += (await content.read(off, Math.min(PIECE, content.size - off))).length;
+            for (let off = 0; off < content.size; off += PIECE)
+              bytes += (await content.read(off, Math.min(PIECE, content.size - off))).length;
           }
         }
       };
@@ -148,7 +151,10 @@ async function bytesNeeded(image: string): Promise<void> {
     const files = all.filter((e) => e.type === 'file');
     // A spread of sizes: sample evenly over files sorted by size.
     files.sort((a, b) => a.size - b.size);
-    const picks = Array.from({ length: Math.min(SAMPLE, files.length) }, (_, i) => files[Math.floor((i * files.length) / Math.min(SAMPLE, files.length))]);
+    const picks = Array.from(
+      { length: Math.min(SAMPLE, files.length) },
+      (_, i) => files[Math.floor((i * files.length) / Math.min(SAMPLE, files.length))],
+    );
     picks.push(files.reduce((a, b) => (Math.abs(b.size - (1 << 20)) < Math.abs(a.size - (1 << 20)) ? b : a)));
     let sumRead = 0;
     let sumDenom = 0;
@@ -168,9 +174,12 @@ async function bytesNeeded(image: string): Promise<void> {
       sumRead += counting.bytes;
       sumDenom += denom;
       worst = Math.max(worst, ratio);
-      if (f === picks[picks.length - 1]) oneMiB = `${f.path} (${f.size} B): read ${counting.bytes} B in ${counting.reads} reads, ratio ${ratio.toFixed(3)}`;
+      if (f === picks[picks.length - 1])
+        oneMiB = `${f.path} (${f.size} B): read ${counting.bytes} B in ${counting.reads} reads, ratio ${ratio.toFixed(3)}`;
     }
-    console.log(`  bytes needed over ${picks.length} files: total ratio ${(sumRead / sumDenom).toFixed(3)}, worst file ${worst.toFixed(3)}`);
+    console.log(
+      `  bytes needed over ${picks.length} files: total ratio ${(sumRead / sumDenom).toFixed(3)}, worst file ${worst.toFixed(3)}`,
+    );
     console.log(`  ~1 MiB file: ${oneMiB}`);
   } finally {
     await base.close();
@@ -204,8 +213,12 @@ async function main(): Promise<void> {
     await rm(out, { recursive: true, force: true });
     const fmt = (x: { wall: number; cpu: number }) => `${x.wall.toFixed(2)} s (cpu ${x.cpu.toFixed(2)} s)`;
     console.log(`  fsck.erofs --extract: ${fmt(c)}`);
-    console.log(`  ocifs read every file: ${fmt(r)}, ${(bytes / 2 ** 20 / r.wall).toFixed(0)} MiB/s; ratio to fsck ${(r.wall / c.wall).toFixed(2)} wall, ${(r.cpu / c.cpu).toFixed(2)} cpu`);
-    console.log(`  ocifs read + write every file: ${fmt(w)}; ratio to fsck ${(w.wall / c.wall).toFixed(2)} wall, ${(w.cpu / c.cpu).toFixed(2)} cpu`);
+    console.log(
+      `  ocifs read every file: ${fmt(r)}, ${(bytes / 2 ** 20 / r.wall).toFixed(0)} MiB/s; ratio to fsck ${(r.wall / c.wall).toFixed(2)} wall, ${(r.cpu / c.cpu).toFixed(2)} cpu`,
+    );
+    console.log(
+      `  ocifs read + write every file: ${fmt(w)}; ratio to fsck ${(w.wall / c.wall).toFixed(2)} wall, ${(w.cpu / c.cpu).toFixed(2)} cpu`,
+    );
     await bytesNeeded(image);
   }
   await writeFile(join(WORK, 'done'), '');

@@ -18,7 +18,19 @@ import { startRegistry } from '../test/helpers/registry.js';
 import { MT_LAYER_EROFS } from '../test/helpers/oci-layout.js';
 import { cleanSlate, dir, interleaved, pushImageFile, q, skopeoPull } from './lib/compare.js';
 import { erofsNeededBytes } from './lib/erofs-needed.js';
-import { atMost, fmtMiB, fmtS, MiB, OCIFS, printTable, ROOT, saveResults, timed, timedShell, type Row } from './lib/measure.js';
+import {
+  atMost,
+  fmtMiB,
+  fmtS,
+  MiB,
+  OCIFS,
+  printTable,
+  ROOT,
+  saveResults,
+  timed,
+  timedShell,
+  type Row,
+} from './lib/measure.js';
 import { benchRootfs, DEFAULT_BENCH_WORK, erofsImage, pickFile, type Rootfs } from './lib/rootfs.js';
 import type { BenchTable } from './lib/section.js';
 
@@ -37,11 +49,22 @@ interface MountBenchJson {
   treeBytes: number;
   results: { mode: string; workload: string; pass: string; ms: number; mibPerSec?: number }[];
   /** Best of --reps per (mode, workload, pass), with the local kernel mount's best beside it. */
-  ratios: { mode: string; workload: string; pass: string; ms: number; mibPerSec?: number; localMs: number; localMibPerSec?: number; ratio: number }[];
+  ratios: {
+    mode: string;
+    workload: string;
+    pass: string;
+    ms: number;
+    mibPerSec?: number;
+    localMs: number;
+    localMibPerSec?: number;
+    ratio: number;
+  }[];
 }
 
 async function cachePresent(cacheDir: string): Promise<number> {
-  const r = await timed(process.execPath, [OCIFS, 'cache', 'ls', '--json', '--cache-dir', cacheDir], { keepStdout: true });
+  const r = await timed(process.execPath, [OCIFS, 'cache', 'ls', '--json', '--cache-dir', cacheDir], {
+    keepStdout: true,
+  });
   const entries = JSON.parse(r.stdout.toString()) as { presentBytes: number }[];
   return entries.reduce((n, e) => n + e.presentBytes, 0);
 }
@@ -82,7 +105,11 @@ export async function runMountImageBench(options: MountImageBenchOptions = {}): 
           run: async () => {
             const env = { ...process.env, OCIFS_STATE_DIR: stateDir };
             const t0 = process.hrtime.bigint();
-            await timed(process.execPath, [OCIFS, 'mount', '--cache-dir', cache, ...(mode === 'kernel' ? ['--kernel'] : []), ref, mnt], { env });
+            await timed(
+              process.execPath,
+              [OCIFS, 'mount', '--cache-dir', cache, ...(mode === 'kernel' ? ['--kernel'] : []), ref, mnt],
+              { env },
+            );
             let seconds = 0;
             try {
               await timedShell(`cat ${q(join(mnt, file.path))} > /dev/null`);
@@ -124,8 +151,14 @@ export async function runMountImageBench(options: MountImageBenchOptions = {}): 
   try {
     const mountBench = join(ROOT, 'bench', 'mount.ts');
     if (!existsSync(mountBench)) throw new Error('bench/mount.ts is not there yet');
-    process.stderr.write('mount: (b)(c) bench/mount.ts --image … --json (tar c and 8 readers vs a local kernel mount)…\n');
-    const r = await timed(process.execPath, ['--import', 'tsx', mountBench, '--image', image, '--json'], { keepStdout: true, cwd: ROOT, env: { ...process.env, TMPDIR: scratch } });
+    process.stderr.write(
+      'mount: (b)(c) bench/mount.ts --image … --json (tar c and 8 readers vs a local kernel mount)…\n',
+    );
+    const r = await timed(process.execPath, ['--import', 'tsx', mountBench, '--image', image, '--json'], {
+      keepStdout: true,
+      cwd: ROOT,
+      env: { ...process.env, TMPDIR: scratch },
+    });
     const j = JSON.parse(r.stdout.toString()) as MountBenchJson;
     info.mountBench = j;
     for (const x of j.ratios) {
@@ -133,16 +166,35 @@ export async function runMountImageBench(options: MountImageBenchOptions = {}): 
       const l = { ms: x.localMs, mibPerSec: x.localMibPerSec };
       if (x.workload === '8-readers') {
         const tput = x.mibPerSec! / l.mibPerSec!;
-        rows.push({ metric: `(c) ${mode} mode: 8 parallel readers, ${x.pass}: throughput / local kernel mount's`, ocifs: `${x.mibPerSec!.toFixed(0)} MiB/s`, peer: `local kernel mount ${l.mibPerSec!.toFixed(0)} MiB/s`, ratio: tput, data: { ocifsMs: x.ms, localMs: l.ms } });
+        rows.push({
+          metric: `(c) ${mode} mode: 8 parallel readers, ${x.pass}: throughput / local kernel mount's`,
+          ocifs: `${x.mibPerSec!.toFixed(0)} MiB/s`,
+          peer: `local kernel mount ${l.mibPerSec!.toFixed(0)} MiB/s`,
+          ratio: tput,
+          data: { ocifsMs: x.ms, localMs: l.ms },
+        });
       } else {
         const what = x.workload === 'tar-devnull' ? '`tar c MNT > /dev/null`' : '`tar c MNT | cat > /dev/null`';
         const limit = mode === 'kernel' ? 2.0 : 4.0;
         const targeted = x.workload === 'tar-devnull' && x.pass === 'warm';
-        rows.push({ metric: `(b) ${mode} mode: ${what}, ${x.pass}`, ocifs: fmtS(x.ms / 1000), peer: `local kernel mount ${fmtS(l.ms / 1000)}`, ratio: x.ratio, ...(targeted ? atMost(x.ratio, limit) : {}), data: { ocifsMs: x.ms, localMs: l.ms } });
+        rows.push({
+          metric: `(b) ${mode} mode: ${what}, ${x.pass}`,
+          ocifs: fmtS(x.ms / 1000),
+          peer: `local kernel mount ${fmtS(l.ms / 1000)}`,
+          ratio: x.ratio,
+          ...(targeted ? atMost(x.ratio, limit) : {}),
+          data: { ocifsMs: x.ms, localMs: l.ms },
+        });
       }
     }
   } catch (err) {
-    rows.push({ metric: '(b)(c) bench/mount.ts', ocifs: `FAILED: ${(err as Error).message.split('\n')[0].slice(0, 300)}`, peer: '', ratio: NaN, ok: false });
+    rows.push({
+      metric: '(b)(c) bench/mount.ts',
+      ocifs: `FAILED: ${(err as Error).message.split('\n')[0].slice(0, 300)}`,
+      peer: '',
+      ratio: NaN,
+      ok: false,
+    });
   } finally {
     await rm(scratch, { recursive: true, force: true }).catch(() => {});
   }
@@ -155,5 +207,9 @@ export async function runMountImageBench(options: MountImageBenchOptions = {}): 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--runs');
-  await runMountImageBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}) });
+  await runMountImageBench({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}),
+  });
 }

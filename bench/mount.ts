@@ -42,7 +42,10 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function sh(script: string, timeoutMs = 600_000): Promise<{ code: number | null; ms: number; stdout: string; stderr: string }> {
+function sh(
+  script: string,
+  timeoutMs = 600_000,
+): Promise<{ code: number | null; ms: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -67,7 +70,10 @@ async function shOk(script: string): Promise<number> {
 
 async function buildImage(dirs: string[]): Promise<string> {
   const base = join(tmpdir(), 'ocifs-bench-mount');
-  const key = dirs.map((d) => d.replace(/\W+/g, '_')).join('-').slice(0, 120);
+  const key = dirs
+    .map((d) => d.replace(/\W+/g, '_'))
+    .join('-')
+    .slice(0, 120);
   const image = join(base, `${key}.erofs`);
   if (existsSync(image)) return image;
   await mkdir(base, { recursive: true });
@@ -129,13 +135,28 @@ async function main(): Promise<void> {
           const mnt = join(work, mode);
           const [name, script, data] = workloads(mnt).find((x) => x[0] === w)!;
           if (mode === 'local-kernel') await shOk(`mount -t erofs -o ro "${image}" "${mnt}"`);
-          else await startMountDaemon({ mountpoint: mnt, mode: mode === 'ocifs-kernel' ? 'kernel' : 'tree', ref: image, source: { kind: 'image', ref: image }, stateDir });
+          else
+            await startMountDaemon({
+              mountpoint: mnt,
+              mode: mode === 'ocifs-kernel' ? 'kernel' : 'tree',
+              ref: image,
+              source: { kind: 'image', ref: image },
+              stateDir,
+            });
           try {
             if (!bytes) bytes = await treeBytes(mnt);
             for (const pass of ['first', 'warm'] as const) {
               const ms = await shOk(script);
-              results.push({ mode, workload: name, pass, ms, ...(data ? { mibPerSec: bytes / 1048576 / (ms / 1000) } : {}) });
-              process.stderr.write(`${rep + 1}/${args.reps} ${mode.padEnd(13)} ${name.padEnd(12)} ${pass.padEnd(5)} ${ms.toFixed(0).padStart(7)} ms\n`);
+              results.push({
+                mode,
+                workload: name,
+                pass,
+                ms,
+                ...(data ? { mibPerSec: bytes / 1048576 / (ms / 1000) } : {}),
+              });
+              process.stderr.write(
+                `${rep + 1}/${args.reps} ${mode.padEnd(13)} ${name.padEnd(12)} ${pass.padEnd(5)} ${ms.toFixed(0).padStart(7)} ms\n`,
+              );
             }
           } finally {
             if (mode === 'local-kernel') await shOk(`umount "${mnt}"`);
@@ -152,7 +173,9 @@ async function main(): Promise<void> {
   const size = (await stat(image)).size;
   const best = (mode: Mode, w: string, p: string) =>
     results.filter((r) => r.mode === mode && r.workload === w && r.pass === p).reduce((a, b) => (b.ms < a.ms ? b : a));
-  const keys = [...new Set(results.map((r) => `${r.mode}|${r.workload}|${r.pass}`))].map((k) => k.split('|') as [Mode, string, 'first' | 'warm']);
+  const keys = [...new Set(results.map((r) => `${r.mode}|${r.workload}|${r.pass}`))].map(
+    (k) => k.split('|') as [Mode, string, 'first' | 'warm'],
+  );
   const rows = keys
     .filter(([m]) => m !== 'local-kernel')
     .map(([m, w, p]) => {
@@ -161,10 +184,15 @@ async function main(): Promise<void> {
       return { ...r, localMs: l.ms, localMibPerSec: l.mibPerSec, ratio: r.ms / l.ms };
     });
   if (args.json) {
-    process.stdout.write(JSON.stringify({ image, imageBytes: size, treeBytes: bytes, reps: args.reps, results, ratios: rows }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ image, imageBytes: size, treeBytes: bytes, reps: args.reps, results, ratios: rows }, null, 2) +
+        '\n',
+    );
     return;
   }
-  process.stdout.write(`image ${image}: ${(size / 1048576).toFixed(0)} MiB, files ${(bytes / 1048576).toFixed(0)} MiB; best of ${args.reps}\n`);
+  process.stdout.write(
+    `image ${image}: ${(size / 1048576).toFixed(0)} MiB, files ${(bytes / 1048576).toFixed(0)} MiB; best of ${args.reps}\n`,
+  );
   process.stdout.write('mode          workload     pass   time/local  (ms vs local ms)   MiB/s vs local\n');
   for (const r of rows) {
     process.stdout.write(

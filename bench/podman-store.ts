@@ -49,8 +49,13 @@ const TIMEOUT_MS = 1_800_000;
 /** What the store's mount record says it has fetched and served so far. */
 async function storeCounters(store: TestStore): Promise<{ fetched: number; served: number }> {
   await sleep(1_200); // the record is refreshed every second
-  const r = await timed(process.execPath, [OCIFS, 'mounts', '--json'], { keepStdout: true, env: { ...process.env, OCIFS_STATE_DIR: store.stateDir } });
-  const rec = (JSON.parse(r.stdout.toString()) as { mountpoint: string; bytesFetched?: number; bytesServed: number }[]).find((m) => m.mountpoint === store.root);
+  const r = await timed(process.execPath, [OCIFS, 'mounts', '--json'], {
+    keepStdout: true,
+    env: { ...process.env, OCIFS_STATE_DIR: store.stateDir },
+  });
+  const rec = (
+    JSON.parse(r.stdout.toString()) as { mountpoint: string; bytesFetched?: number; bytesServed: number }[]
+  ).find((m) => m.mountpoint === store.root);
   if (!rec) throw new Error('the store has no mount record');
   return { fetched: rec.bytesFetched ?? 0, served: rec.bytesServed };
 }
@@ -98,7 +103,8 @@ async function measure(pm: TestPodman, ref: string, cmds: Commands, runs: number
   for (let k = 0; k < Math.max(3, runs); k++) warm = Math.min(warm, await podmanTimed(pm, runArgs(ref, cmds.little)));
   await podmanTimed(pm, runArgs(ref, cmds.all));
   let allWarm = Infinity;
-  for (let k = 0; k < Math.max(3, runs); k++) allWarm = Math.min(allWarm, await podmanTimed(pm, runArgs(ref, cmds.all)));
+  for (let k = 0; k < Math.max(3, runs); k++)
+    allWarm = Math.min(allWarm, await podmanTimed(pm, runArgs(ref, cmds.all)));
   return { cold, warm, allWarm, ...counted };
 }
 
@@ -109,7 +115,14 @@ function rowsFor(set: ImageSet, variant: Variant, cmds: Commands, o: Side, peer:
   const bytes = (o.fetched ?? 0) / Math.max(1, needed);
   const label = `${set.name} ${variant}`;
   return [
-    { metric: `${label}: cold start, ${cmds.littleText}`, ocifs: fmtS(o.cold), peer: `plain podman pull+run ${fmtS(peer.cold)}`, ratio: cold, ...(lazyTarget ? atMost(cold, 0.25) : {}), data: { ocifs: o, peer } },
+    {
+      metric: `${label}: cold start, ${cmds.littleText}`,
+      ocifs: fmtS(o.cold),
+      peer: `plain podman pull+run ${fmtS(peer.cold)}`,
+      ratio: cold,
+      ...(lazyTarget ? atMost(cold, 0.25) : {}),
+      data: { ocifs: o, peer },
+    },
     {
       metric: `${label}: bytes fetched / (served + metadata), ${cmds.littleText}`,
       ocifs: fmtMiB(o.fetched ?? 0),
@@ -117,8 +130,20 @@ function rowsFor(set: ImageSet, variant: Variant, cmds: Commands, o: Side, peer:
       ratio: bytes,
       ...(lazyTarget ? atMost(bytes, 1.5) : {}),
     },
-    { metric: `${label}: warm start, ${cmds.littleText}`, ocifs: fmtS(o.warm), peer: `plain podman ${fmtS(peer.warm)}`, ratio: o.warm / peer.warm, ...atMost(o.warm / peer.warm, 1.2) },
-    { metric: `${label}: warm, tar c /usr`, ocifs: fmtS(o.allWarm), peer: `plain podman ${fmtS(peer.allWarm)}`, ratio: o.allWarm / peer.allWarm, ...atMost(o.allWarm / peer.allWarm, 1.3) },
+    {
+      metric: `${label}: warm start, ${cmds.littleText}`,
+      ocifs: fmtS(o.warm),
+      peer: `plain podman ${fmtS(peer.warm)}`,
+      ratio: o.warm / peer.warm,
+      ...atMost(o.warm / peer.warm, 1.2),
+    },
+    {
+      metric: `${label}: warm, tar c /usr`,
+      ocifs: fmtS(o.allWarm),
+      peer: `plain podman ${fmtS(peer.allWarm)}`,
+      ratio: o.allWarm / peer.allWarm,
+      ...atMost(o.allWarm / peer.allWarm, 1.3),
+    },
   ];
 }
 
@@ -140,11 +165,25 @@ export async function runPodmanStoreBench(options: PodmanStoreBenchOptions = {})
       const set = await buildImageSet(reg, work, `tree-${rootfs.key}`, rootfs.dir, true);
       // The tree's own programs need a loader it lacks: busybox's, by absolute path. Its
       // /etc/os-release is a link to a file the tree does not have.
-      sets.push({ set, cmds: { little: ['/bin/cat', '/etc/debian_version'], littleText: 'cat /etc/debian_version', all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'] } });
+      sets.push({
+        set,
+        cmds: {
+          little: ['/bin/cat', '/etc/debian_version'],
+          littleText: 'cat /etc/debian_version',
+          all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'],
+        },
+      });
     }
     if (which.includes('debian')) {
       const set = await buildImageSet(reg, work, 'debian-python3', await debianTree(work, !!options.fresh), false);
-      sets.push({ set, cmds: { little: ['python3', '-c', 'print(1)'], littleText: "python3 -c 'print(1)'", all: ['sh', '-c', 'tar c /usr > /dev/null'] } });
+      sets.push({
+        set,
+        cmds: {
+          little: ['python3', '-c', 'print(1)'],
+          littleText: "python3 -c 'print(1)'",
+          all: ['sh', '-c', 'tar c /usr > /dev/null'],
+        },
+      });
     }
     for (const { set, cmds } of sets) {
       info[set.name] = { refs: set.refs, layerBytes: set.layerBytes, metadataBytes: set.metadataBytes };
@@ -176,9 +215,16 @@ export async function runPodmanStoreBench(options: PodmanStoreBenchOptions = {})
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
-  const images = argv.includes('--images') ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[]) : undefined;
+  const images = argv.includes('--images')
+    ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[])
+    : undefined;
   const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : undefined;
-  runPodmanStoreBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(images ? { images } : {}), ...(runs ? { runs } : {}) }).catch((err: unknown) => {
+  runPodmanStoreBench({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(images ? { images } : {}),
+    ...(runs ? { runs } : {}),
+  }).catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exitCode = 1;
   });

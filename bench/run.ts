@@ -53,7 +53,9 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--fresh') a.fresh = true;
     else if (v === '--only') {
       const names = next().split(',').filter(Boolean);
-      for (const n of names) if (!(SECTIONS as readonly string[]).includes(n)) throw new Error(`--only: unknown section ${n} (known: ${SECTIONS.join(', ')})`);
+      for (const n of names)
+        if (!(SECTIONS as readonly string[]).includes(n))
+          throw new Error(`--only: unknown section ${n} (known: ${SECTIONS.join(', ')})`);
       a.only = SECTIONS.filter((s) => names.includes(s));
     } else if (v === '--runs') {
       const n = Number(next());
@@ -68,14 +70,27 @@ function parseArgs(argv: string[]): Args {
 /** First line of a command's output, or a note that it failed. */
 function version(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0];
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      .trim()
+      .split('\n')[0];
   } catch (err) {
     return `unavailable (${(err as Error).message.split('\n')[0]})`;
   }
 }
 
 function machine(): Record<string, string> {
-  const pkgs = ['erofs-utils', 'skopeo', 'umoci', 'docker-registry', 'curl', 'tar', 'fuse3', 'libfuse2', 'podman', 'stargz-snapshotter'];
+  const pkgs = [
+    'erofs-utils',
+    'skopeo',
+    'umoci',
+    'docker-registry',
+    'curl',
+    'tar',
+    'fuse3',
+    'libfuse2',
+    'podman',
+    'stargz-snapshotter',
+  ];
   const deb = version('dpkg-query', ['-W', '-f', '${Package}=${Version} ', ...pkgs]);
   const dirty = version('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']);
   return {
@@ -85,7 +100,9 @@ function machine(): Record<string, string> {
     memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB (${(freemem() / 2 ** 30).toFixed(1)} GiB free)`,
     kernel: release(),
     node: process.version,
-    loadStart: loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadStart: loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
     tools: `${deb.trim()}; ${version('skopeo', ['--version'])}; ${version('umoci', ['--version'])}`,
   };
 }
@@ -105,10 +122,21 @@ function failureTable(title: string, err: unknown): BenchTable {
 
 function tableText(t: BenchTable): string {
   const head = ['metric', 'ocifs', 'peer', 'ratio', 'target', 'met'];
-  const body = t.rows.map((r) => [r.metric, r.ocifs, r.peer, Number.isFinite(r.ratio) ? r.ratio.toFixed(3) : '-', r.target ?? '', r.ok === undefined ? '' : r.ok ? 'yes' : 'NO']);
+  const body = t.rows.map((r) => [
+    r.metric,
+    r.ocifs,
+    r.peer,
+    Number.isFinite(r.ratio) ? r.ratio.toFixed(3) : '-',
+    r.target ?? '',
+    r.ok === undefined ? '' : r.ok ? 'yes' : 'NO',
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.replace(/\|/g, '\\|').padEnd(widths[i])).join(' | ')} |`;
-  return [`### ${t.title}`, '', line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n') + '\n';
+  return (
+    [`### ${t.title}`, '', line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join(
+      '\n',
+    ) + '\n'
+  );
 }
 
 async function main(): Promise<void> {
@@ -117,11 +145,14 @@ async function main(): Promise<void> {
   await mkdir(args.work, { recursive: true });
   if (args.fresh) {
     // Every cached tree and image goes; the sections then make them once each.
-    for (const name of await readdir(args.work)) if (name.startsWith('rootfs-')) await rm(join(args.work, name), { recursive: true, force: true });
+    for (const name of await readdir(args.work))
+      if (name.startsWith('rootfs-')) await rm(join(args.work, name), { recursive: true, force: true });
     args.fresh = false;
   }
   const t0 = Date.now();
-  process.stderr.write(`bench: sections ${args.only.join(', ')}${args.quick ? ' (quick)' : ''}; load ${header.loadStart}\n`);
+  process.stderr.write(
+    `bench: sections ${args.only.join(', ')}${args.quick ? ' (quick)' : ''}; load ${header.loadStart}\n`,
+  );
   const tables: (BenchTable & { section: Section; seconds: number })[] = [];
   let rootfs: Rootfs | undefined;
   const tree = async () => (rootfs ??= await benchRootfs({ quick: args.quick, fresh: args.fresh, work: args.work }));
@@ -135,34 +166,82 @@ async function main(): Promise<void> {
         const rows = await runCoreBench({ sizeMiB, runs: runs ?? (args.quick ? 1 : 3), work: args.work });
         t = { title: `Core (issue 2): ${sizeMiB} MiB random blob in a local registry`, rows };
       } else if (section === 'erofs') {
-        t = await runErofsImageBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t = await runErofsImageBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: await tree(),
+          ...(runs ? { runs } : {}),
+        });
         t.title = `EROFS (issue 3): ${t.title}`;
       } else if (section === 'mount') {
-        t = await runMountImageBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t = await runMountImageBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: await tree(),
+          ...(runs ? { runs } : {}),
+        });
         t.title = `Mount (issue 4): ${t.title}`;
       } else if (section === 'web') {
-        t = await runWebBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t = await runWebBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: await tree(),
+          ...(runs ? { runs } : {}),
+        });
         t.title = `Web (issue 16): ${t.title}`;
       } else if (section === 'snapshotter') {
         // Cold runs are whole pulls for the peer: one each unless --runs says otherwise.
-        t = await runSnapshotterBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t = await runSnapshotterBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: await tree(),
+          ...(runs ? { runs } : {}),
+        });
         t.title = `Snapshotter (issue 14): ${t.title}`;
       } else if (section === 'podman') {
-        t = await runPodmanStoreBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: await tree(), ...(runs ? { runs } : {}) });
+        t = await runPodmanStoreBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: await tree(),
+          ...(runs ? { runs } : {}),
+        });
         t.title = `Podman (issue 14): ${t.title}`;
       } else if (section === 'tar') {
         // Its own, larger tree (≥ 300 MiB of gzip); the quick tree is shared.
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
-        t = await runTarImageBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
+        t = await runTarImageBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: tarTree,
+          ...(runs ? { runs } : {}),
+        });
         t.title = `Tar (issue 5): ${t.title}`;
       } else if (section === 'index') {
         // The tar benchmark's image.
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
-        t = await runSociIndexBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
+        t = await runSociIndexBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: tarTree,
+          ...(runs ? { runs } : {}),
+        });
       } else {
         // The tar benchmark's image, converted.
         const tarTree = args.quick ? await tree() : await tarRootfs({ fresh: args.fresh, work: args.work });
-        t = await runConvertBench({ quick: args.quick, fresh: args.fresh, work: args.work, rootfs: tarTree, ...(runs ? { runs } : {}) });
+        t = await runConvertBench({
+          quick: args.quick,
+          fresh: args.fresh,
+          work: args.work,
+          rootfs: tarTree,
+          ...(runs ? { runs } : {}),
+        });
         t.title = `Convert (issue 15): ${t.title}`;
       }
     } catch (err) {
@@ -172,7 +251,13 @@ async function main(): Promise<void> {
     tables.push({ ...t, section, seconds: (Date.now() - s0) / 1000 });
   }
   const startup = await startupFloor();
-  const end = { startupSeconds: startup, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), totalSeconds: ((Date.now() - t0) / 1000).toFixed(0) };
+  const end = {
+    startupSeconds: startup,
+    loadEnd: loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
+    totalSeconds: ((Date.now() - t0) / 1000).toFixed(0),
+  };
   const lines = [
     '',
     '## ocifs benchmarks — ratios are ocifs / peer, measured side by side in this run (best of N)',
@@ -182,7 +267,9 @@ async function main(): Promise<void> {
     `load average (1/5/15 min) at start ${header.loadStart}, at end ${end.loadEnd} — other work shares this machine; times are best of N`,
     `tools: ${header.tools}`,
     `process start-up floor: \`ocifs --version\` takes ${fmtS(startup)} (best of 3, at the end) — part of every ocifs time below`,
-    rootfs ? `rootfs tree (core-independent sections; tar names its own): ${fmtMiB(rootfs.bytes)} in ${rootfs.files} files (${rootfs.entries} entries) from ${rootfs.selection.join(' ')}, key ${rootfs.key}` : '',
+    rootfs
+      ? `rootfs tree (core-independent sections; tar names its own): ${fmtMiB(rootfs.bytes)} in ${rootfs.files} files (${rootfs.entries} entries) from ${rootfs.selection.join(' ')}, key ${rootfs.key}`
+      : '',
     `total ${end.totalSeconds} s`,
     '',
   ].filter((l, i, all) => l !== '' || all[i - 1] !== '');
@@ -191,8 +278,22 @@ async function main(): Promise<void> {
   const path = await saveResults('bench', [], {
     quick: args.quick,
     machine: { ...header, ...end },
-    rootfs: rootfs ? { key: rootfs.key, selection: rootfs.selection, bytes: rootfs.bytes, files: rootfs.files, entries: rootfs.entries } : null,
-    sections: tables.map((t) => ({ section: t.section, title: t.title, seconds: t.seconds, rows: t.rows, info: t.info ?? null })),
+    rootfs: rootfs
+      ? {
+          key: rootfs.key,
+          selection: rootfs.selection,
+          bytes: rootfs.bytes,
+          files: rootfs.files,
+          entries: rootfs.entries,
+        }
+      : null,
+    sections: tables.map((t) => ({
+      section: t.section,
+      title: t.title,
+      seconds: t.seconds,
+      rows: t.rows,
+      info: t.info ?? null,
+    })),
   });
   process.stdout.write(`results: ${path}\n`);
   if (tables.some((t) => t.rows.some((r) => r.metric === 'section failed'))) process.exitCode = 1;

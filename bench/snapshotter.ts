@@ -56,8 +56,16 @@ export async function debianTree(work: string, fresh: boolean): Promise<string> 
   if (existsSync(join(dir, 'usr/bin/python3'))) return dir;
   const tmp = `${dir}.tmp`;
   await rm(tmp, { recursive: true, force: true });
-  process.stderr.write('snapshotter bench: debootstrap --variant=minbase --include=python3 bookworm (a few minutes)…\n');
-  await timed('debootstrap', ['--variant=minbase', '--include=python3', 'bookworm', tmp, 'http://deb.debian.org/debian']);
+  process.stderr.write(
+    'snapshotter bench: debootstrap --variant=minbase --include=python3 bookworm (a few minutes)…\n',
+  );
+  await timed('debootstrap', [
+    '--variant=minbase',
+    '--include=python3',
+    'bookworm',
+    tmp,
+    'http://deb.debian.org/debian',
+  ]);
   await rm(join(tmp, 'var/cache/apt/archives'), { recursive: true, force: true });
   await mkdir(join(tmp, 'var/cache/apt/archives/partial'), { recursive: true });
   await rename(tmp, dir);
@@ -101,7 +109,10 @@ let runId = 0;
 /** `ctr run --rm` of `cmd`; returns its wall time. */
 async function runIn(node: Node, ref: string, cmd: string[]): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await node.ctd.ctr(['run', '--rm', ...(node.sn ? ['--snapshotter', 'ocifs'] : []), ref, `bench-${++runId}`, ...cmd], { timeoutMs: 1_800_000 });
+  const r = await node.ctd.ctr(
+    ['run', '--rm', ...(node.sn ? ['--snapshotter', 'ocifs'] : []), ref, `bench-${++runId}`, ...cmd],
+    { timeoutMs: 1_800_000 },
+  );
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.code !== 0) throw new Error(`ctr run ${ref} ${cmd.join(' ')}: ${r.stderr.slice(-2000)}`);
   return s;
@@ -125,7 +136,9 @@ async function measure(ocifs: boolean, ref: string, cmds: Commands, runs: number
       await dropCaches();
       const t0 = process.hrtime.bigint();
       const pull = ocifs
-        ? await node.ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], { timeoutMs: 1_800_000 })
+        ? await node.ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], {
+            timeoutMs: 1_800_000,
+          })
         : await node.ctd.ctr(['image', 'pull', '--plain-http', ref], { timeoutMs: 1_800_000 });
       if (pull.code !== 0) throw new Error(`pull ${ref}: ${pull.stderr.slice(-2000)}`);
       await runIn(node, ref, cmds.little);
@@ -136,7 +149,8 @@ async function measure(ocifs: boolean, ref: string, cmds: Commands, runs: number
         const text = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text();
         fetched = counter(text, 'ocifs_bytes_fetched_total');
         served = counter(text, 'ocifs_layer_bytes_served_total');
-        if (counter(text, 'ocifs_snapshotter_fallbacks_total') > 0) throw new Error(`${ref}: a layer fell back to unpacking:\n${node.sn!.log().slice(-2000)}`);
+        if (counter(text, 'ocifs_snapshotter_fallbacks_total') > 0)
+          throw new Error(`${ref}: a layer fell back to unpacking:\n${node.sn!.log().slice(-2000)}`);
       }
       let warm = Infinity;
       for (let k = 0; k < Math.max(3, runs); k++) warm = Math.min(warm, await runIn(node, ref, cmds.little));
@@ -161,7 +175,14 @@ function rowsFor(set: ImageSet, variant: Variant, cmds: Commands, o: Side, peer:
   const bytes = (o.fetched ?? 0) / Math.max(1, needed);
   const label = `${set.name} ${variant}`;
   return [
-    { metric: `${label}: cold start, ${cmds.littleText}`, ocifs: fmtS(o.cold), peer: `overlayfs pull+run ${fmtS(peer.cold)}`, ratio: cold, ...(lazyTarget ? atMost(cold, 0.25) : {}), data: { ocifs: o, peer } },
+    {
+      metric: `${label}: cold start, ${cmds.littleText}`,
+      ocifs: fmtS(o.cold),
+      peer: `overlayfs pull+run ${fmtS(peer.cold)}`,
+      ratio: cold,
+      ...(lazyTarget ? atMost(cold, 0.25) : {}),
+      data: { ocifs: o, peer },
+    },
     {
       metric: `${label}: bytes fetched / (served + metadata), ${cmds.littleText}`,
       ocifs: fmtMiB(o.fetched ?? 0),
@@ -169,8 +190,20 @@ function rowsFor(set: ImageSet, variant: Variant, cmds: Commands, o: Side, peer:
       ratio: bytes,
       ...(lazyTarget ? atMost(bytes, 1.5) : {}),
     },
-    { metric: `${label}: warm start, ${cmds.littleText}`, ocifs: fmtS(o.warm), peer: `overlayfs ${fmtS(peer.warm)}`, ratio: o.warm / peer.warm, ...atMost(o.warm / peer.warm, 1.2) },
-    { metric: `${label}: warm, tar c /usr`, ocifs: fmtS(o.allWarm), peer: `overlayfs ${fmtS(peer.allWarm)}`, ratio: o.allWarm / peer.allWarm, ...atMost(o.allWarm / peer.allWarm, 1.3) },
+    {
+      metric: `${label}: warm start, ${cmds.littleText}`,
+      ocifs: fmtS(o.warm),
+      peer: `overlayfs ${fmtS(peer.warm)}`,
+      ratio: o.warm / peer.warm,
+      ...atMost(o.warm / peer.warm, 1.2),
+    },
+    {
+      metric: `${label}: warm, tar c /usr`,
+      ocifs: fmtS(o.allWarm),
+      peer: `overlayfs ${fmtS(peer.allWarm)}`,
+      ratio: o.allWarm / peer.allWarm,
+      ...atMost(o.allWarm / peer.allWarm, 1.3),
+    },
   ];
 }
 
@@ -189,12 +222,26 @@ export async function runSnapshotterBench(options: SnapshotterBenchOptions = {})
       info.tree = { key: rootfs.key, bytes: rootfs.bytes, files: rootfs.files };
       const set = await buildImageSet(reg, work, `tree-${rootfs.key}`, rootfs.dir, true);
       // The tree's own programs need a loader it lacks: busybox's, by absolute path.
-      sets.push({ set, cmds: { little: ['/bin/cat', '/etc/debian_version'], littleText: 'cat /etc/debian_version', all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'] } });
+      sets.push({
+        set,
+        cmds: {
+          little: ['/bin/cat', '/etc/debian_version'],
+          littleText: 'cat /etc/debian_version',
+          all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'],
+        },
+      });
     }
     if (which.includes('debian')) {
       const tree = await debianTree(work, !!options.fresh);
       const set = await buildImageSet(reg, work, 'debian-python3', tree, false);
-      sets.push({ set, cmds: { little: ['python3', '-c', 'print(1)'], littleText: "python3 -c 'print(1)'", all: ['sh', '-c', 'tar c /usr > /dev/null'] } });
+      sets.push({
+        set,
+        cmds: {
+          little: ['python3', '-c', 'print(1)'],
+          littleText: "python3 -c 'print(1)'",
+          all: ['sh', '-c', 'tar c /usr > /dev/null'],
+        },
+      });
     }
     for (const { set, cmds } of sets) {
       info[set.name] = { refs: set.refs, layerBytes: set.layerBytes, metadataBytes: set.metadataBytes };
@@ -216,9 +263,16 @@ export async function runSnapshotterBench(options: SnapshotterBenchOptions = {})
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
-  const images = argv.includes('--images') ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[]) : undefined;
+  const images = argv.includes('--images')
+    ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[])
+    : undefined;
   const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : undefined;
-  runSnapshotterBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(images ? { images } : {}), ...(runs ? { runs } : {}) }).catch((err: unknown) => {
+  runSnapshotterBench({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(images ? { images } : {}),
+    ...(runs ? { runs } : {}),
+  }).catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exitCode = 1;
   });

@@ -63,7 +63,8 @@ export async function runSociIndexBench(options: SociIndexBenchOptions = {}): Pr
       runs,
       {
         prepare: () => cleanSlate([skopeoDir], true),
-        run: () => timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${indexed}`, `dir:${skopeoDir}`]),
+        run: () =>
+          timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${indexed}`, `dir:${skopeoDir}`]),
       },
       {
         prepare: async () => {
@@ -71,7 +72,11 @@ export async function runSociIndexBench(options: SociIndexBenchOptions = {}): Pr
           cache = fresh('cache');
         },
         run: async () => {
-          const r = await ocifs(['index', indexed, '--push', '--json'], { OCIFS_CACHE_DIR: cache }, { keepStdout: true });
+          const r = await ocifs(
+            ['index', indexed, '--push', '--json'],
+            { OCIFS_CACHE_DIR: cache },
+            { keepStdout: true },
+          );
           built = JSON.parse(r.stdout.toString()) as IndexJson;
           return r;
         },
@@ -95,7 +100,12 @@ export async function runSociIndexBench(options: SociIndexBenchOptions = {}): Pr
       ocifs: `zTOC ${fmtMiB(layer.ztoc!.size)} (${layer.ztoc!.spans} checkpoints of 32 KiB windows)`,
       peer: `layer ${fmtMiB(layer.size)}`,
       ratio: layer.ztoc!.size / layer.size,
-      data: { ztocBytes: layer.ztoc!.size, layerBytes: layer.size, spans: layer.ztoc!.spans, entries: layer.ztoc!.entries },
+      data: {
+        ztocBytes: layer.ztoc!.size,
+        layerBytes: layer.size,
+        spans: layer.ztoc!.spans,
+        entries: layer.ztoc!.entries,
+      },
     });
 
     // (c) first cat from a fresh cache: with the index vs without.
@@ -146,5 +156,9 @@ export async function runSociIndexBench(options: SociIndexBenchOptions = {}): Pr
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--runs');
-  await runSociIndexBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}) });
+  await runSociIndexBench({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}),
+  });
 }

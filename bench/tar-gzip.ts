@@ -58,7 +58,9 @@ try {
   if (!tarPath) {
     tarPath = join(work, 'root.tar');
     const mib = Number(arg('--mib') ?? 300);
-    sh(`tar -cf - /usr/share /usr/bin /usr/lib/x86_64-linux-gnu 2>/dev/null | head -c ${mib * 1024 * 1024} > ${tarPath}; true`);
+    sh(
+      `tar -cf - /usr/share /usr/bin /usr/lib/x86_64-linux-gnu 2>/dev/null | head -c ${mib * 1024 * 1024} > ${tarPath}; true`,
+    );
     // `head` cut the archive mid-member: close it with end-of-archive blocks after the last whole member.
     sh(`python3 - ${tarPath} <<'EOF'
 import sys, tarfile
@@ -81,7 +83,9 @@ EOF`);
   const tGzip = sh(`gzip -6 -n -c ${tarPath} > ${gzPath}`);
   const tarSize = (await stat(tarPath)).size;
   const gzSize = (await stat(gzPath)).size;
-  console.log(`tar ${(tarSize / 2 ** 20).toFixed(0)} MiB, tar.gz ${(gzSize / 2 ** 20).toFixed(0)} MiB (gzip -6 took ${tGzip.toFixed(1)} s)`);
+  console.log(
+    `tar ${(tarSize / 2 ** 20).toFixed(0)} MiB, tar.gz ${(gzSize / 2 ** 20).toFixed(0)} MiB (gzip -6 took ${tGzip.toFixed(1)} s)`,
+  );
 
   const tGunzip = sh(`gzip -dc ${gzPath} > /dev/null`);
   const tNode = await nodeGunzip(gzPath);
@@ -99,12 +103,18 @@ EOF`);
   const rows: [string, string][] = [
     ['gzip -dc > /dev/null', `${tGunzip.toFixed(2)} s`],
     ['Node zlib gunzip', `${tNode.toFixed(2)} s`],
-    ['ocifs index pass (checkpoints + tar index)', `${tPass.toFixed(2)} s (native, worker), ${tPassInThread.toFixed(2)} s (native, same thread), ${tPassPako.toFixed(2)} s (pako)`],
+    [
+      'ocifs index pass (checkpoints + tar index)',
+      `${tPass.toFixed(2)} s (native, worker), ${tPassInThread.toFixed(2)} s (native, same thread), ${tPassPako.toFixed(2)} s (pako)`,
+    ],
     ['pass / gzip -dc', (tPass / tGunzip).toFixed(2)],
     ['pass / Node zlib', (tPass / tNode).toFixed(2)],
     ['checkpoints', String(index.checkpoints.length)],
     ['entries', String(index.tar.entries.length)],
-    ['index size / blob size', `${((stored.length / gzSize) * 100).toFixed(2)} % (${(stored.length / 2 ** 20).toFixed(2)} MiB)`],
+    [
+      'index size / blob size',
+      `${((stored.length / gzSize) * 100).toFixed(2)} % (${(stored.length / 2 ** 20).toFixed(2)} MiB)`,
+    ],
   ];
 
   // Random files after indexing: compressed bytes read per file, fresh source each time.
@@ -122,7 +132,10 @@ EOF`);
     fetched += c.bytes;
     asked += e.size;
   }
-  rows.push(['random file: compressed bytes read / file', `${(fetched / N / 2 ** 20).toFixed(2)} MiB for files of ${(asked / N / 1024).toFixed(0)} KiB avg`]);
+  rows.push([
+    'random file: compressed bytes read / file',
+    `${(fetched / N / 2 ** 20).toFixed(2)} MiB for files of ${(asked / N / 1024).toFixed(0)} KiB avg`,
+  ]);
 
   t = performance.now();
   const seq = new GzipIndexedSource(blob, index);

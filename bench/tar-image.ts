@@ -74,7 +74,9 @@ export function umociImage(rootfs: Rootfs, fresh = false): Promise<string> {
 async function layoutLayer(layout: string): Promise<{ digest: string; path: string; size: number }> {
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
   const blob = (d: string) => join(layout, 'blobs', 'sha256', d.slice('sha256:'.length));
-  const manifest = JSON.parse(await readFile(blob(index.manifests[0].digest), 'utf8')) as { layers: { digest: string; size: number; mediaType: string }[] };
+  const manifest = JSON.parse(await readFile(blob(index.manifests[0].digest), 'utf8')) as {
+    layers: { digest: string; size: number; mediaType: string }[];
+  };
   if (manifest.layers.length !== 1) throw new Error(`expected one layer in ${layout}, found ${manifest.layers.length}`);
   const l = manifest.layers[0];
   if (!l.mediaType.endsWith('tar+gzip')) throw new Error(`layer is ${l.mediaType}, not tar+gzip`);
@@ -82,7 +84,9 @@ async function layoutLayer(layout: string): Promise<{ digest: string; path: stri
 }
 
 async function cacheEntries(cacheDir: string): Promise<CacheEntry[]> {
-  const r = await timed(process.execPath, [OCIFS, 'cache', 'ls', '--json', '--cache-dir', cacheDir], { keepStdout: true });
+  const r = await timed(process.execPath, [OCIFS, 'cache', 'ls', '--json', '--cache-dir', cacheDir], {
+    keepStdout: true,
+  });
   return JSON.parse(r.stdout.toString()) as CacheEntry[];
 }
 
@@ -102,7 +106,9 @@ async function readGzipIndex(cacheDir: string, digest: string): Promise<{ index:
 /** Compressed bytes of each span (checkpoint i to i+1, the last to the end of the blob). */
 function spanSizes(index: GzipIndex): number[] {
   const cps = index.checkpoints;
-  return cps.map((c, i) => Math.ceil((i + 1 < cps.length ? cps[i + 1].bit : index.blobSize * 8) / 8) - Math.floor(c.bit / 8));
+  return cps.map(
+    (c, i) => Math.ceil((i + 1 < cps.length ? cps[i + 1].bit : index.blobSize * 8) / 8) - Math.floor(c.bit / 8),
+  );
 }
 
 /** Indexes of the spans holding uncompressed bytes [start, end). */
@@ -129,7 +135,10 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
   const scratch = await mkdtemp(join(work, 'scratch-tar-'));
   const reg = await startRegistry();
   const rows: Row[] = [];
-  const info: Record<string, unknown> = { rootfs: { key: rootfs.key, selection: rootfs.selection, bytes: rootfs.bytes, files: rootfs.files }, runs };
+  const info: Record<string, unknown> = {
+    rootfs: { key: rootfs.key, selection: rootfs.selection, bytes: rootfs.bytes, files: rootfs.files },
+    runs,
+  };
   let title = 'tar+gzip image';
   try {
     const layout = await umociImage(rootfs, !!options.fresh);
@@ -137,7 +146,8 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
     const ref = `${reg.host}/bench/rootfs:tar`;
     process.stderr.write(`tar: pushing the tar+gzip image (${fmtMiB(layer.size)})…\n`);
     await skopeoPush(layout, 'bench', ref);
-    const small = !options.quick && layer.size < TAR_LAYER_MIN_BYTES ? ` (BELOW the issue's ${fmtMiB(TAR_LAYER_MIN_BYTES)})` : '';
+    const small =
+      !options.quick && layer.size < TAR_LAYER_MIN_BYTES ? ` (BELOW the issue's ${fmtMiB(TAR_LAYER_MIN_BYTES)})` : '';
     title = `tar+gzip image (umoci): layer ${fmtMiB(layer.size)}${small} gzip of ${fmtMiB(rootfs.bytes)} in ${rootfs.files} files from ${rootfs.selection.join(' ')}; best of ${runs}`;
     info.layer = layer;
     let n = 0;
@@ -159,7 +169,14 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
           await dir(tarOut);
           // --occurrence=1: stop once the member is out. umoci 0.4.7 ends its archives right after
           // the last member's data, so a full pass of GNU tar ends in "Unexpected EOF" (exit 2).
-          await timed('tar', ['-xzf', join(skopeoDir, layer.digest.slice('sha256:'.length)), '--occurrence=1', '-C', tarOut, fileA.path.slice(1)]);
+          await timed('tar', [
+            '-xzf',
+            join(skopeoDir, layer.digest.slice('sha256:'.length)),
+            '--occurrence=1',
+            '-C',
+            tarOut,
+            fileA.path.slice(1),
+          ]);
           const got = (await stat(join(tarOut, fileA.path))).size;
           if (got !== fileA.size) throw new Error(`tar x gave ${got} bytes of ${fileA.path}, not ${fileA.size}`);
           return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
@@ -194,7 +211,12 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
     // A different ~1 MiB file stored at least two spans away from A (not a hardlink to it).
     const fileB = pickFile(rootfs, 1 * MiB, (f) => {
       const e = byPath.get(f.path.slice(1));
-      return !!e && f.path !== fileA.path && f.size !== fileA.size && (!entryA || Math.abs(e.dataOffset - entryA.dataOffset) > 2 * DEFAULT_CHECKPOINT_SPAN);
+      return (
+        !!e &&
+        f.path !== fileA.path &&
+        f.size !== fileA.size &&
+        (!entryA || Math.abs(e.dataOffset - entryA.dataOffset) > 2 * DEFAULT_CHECKPOINT_SPAN)
+      );
     });
     const entryB = byPath.get(fileB.path.slice(1))!;
     // The spans a checkpoint reader must inflate for B (one, or two when B straddles a
@@ -212,7 +234,15 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
       ratio: b1.stats.bytesFetched / target,
       target: '≤ 1 (≤ 2 spans)',
       ok: b1.stats.bytesFetched <= target,
-      data: { bytesFetched: b1.stats.bytesFetched, seconds: b1.seconds, target, touched, medianSpan, neededB, checkpoints: index.checkpoints.length },
+      data: {
+        bytesFetched: b1.stats.bytesFetched,
+        seconds: b1.seconds,
+        target,
+        touched,
+        medianSpan,
+        neededB,
+        checkpoints: index.checkpoints.length,
+      },
     });
     const indexOnly = fresh('index-only');
     await dir(indexOnly);
@@ -226,7 +256,15 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
       ratio: b2.stats.bytesFetched / target,
       target: '≤ 1 (≤ 2 spans)',
       ok: b2.stats.bytesFetched <= target,
-      data: { bytesFetched: b2.stats.bytesFetched, seconds: b2.seconds, requests: b2.stats.requests, target, touched, medianSpan, neededB },
+      data: {
+        bytesFetched: b2.stats.bytesFetched,
+        seconds: b2.seconds,
+        requests: b2.stats.requests,
+        target,
+        touched,
+        medianSpan,
+        neededB,
+      },
     });
     await rm(indexOnly, { recursive: true, force: true });
 
@@ -238,7 +276,12 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
       ocifs: `sidecars ${fmtMiB(entry.sidecarBytes)} (${entry.sidecars.join(', ')}; gzip-index file ${fmtMiB(fileBytes)})`,
       peer: `blob ${fmtMiB(layer.size)}`,
       ratio: entry.sidecarBytes / layer.size,
-      data: { sidecarBytes: entry.sidecarBytes, gzipIndexFileBytes: fileBytes, blobBytes: layer.size, entries: index.tar.entries.length },
+      data: {
+        sidecarBytes: entry.sidecarBytes,
+        gzipIndexFileBytes: fileBytes,
+        blobBytes: layer.size,
+        entries: index.tar.entries.length,
+      },
     });
     await cleanSlate([warmCache], false);
 
@@ -253,7 +296,13 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
         prepare: () => cleanSlate([ociDir, bundle], true),
         run: async () => {
           const t0 = process.hrtime.bigint();
-          await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${ociDir}:bench`]);
+          await timed('skopeo', [
+            'copy',
+            '--quiet',
+            '--src-tls-verify=false',
+            `docker://${ref}`,
+            `oci:${ociDir}:bench`,
+          ]);
           await timed('umoci', ['unpack', '--image', `${ociDir}:bench`, bundle]);
           return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
         },
@@ -276,9 +325,24 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
       peer: `skopeo copy + umoci unpack ${fmtS(d.a.seconds)}`,
       ratio: extractRatio,
       ...atMost(extractRatio, 1.0),
-      data: { ocifs: d.allB, peer: d.allA, bytesFetched: d.b.stats.bytesFetched, maxRssBytes: d.b.stats.maxRssBytes, ocifsTreeDiff: ocifsDiff ?? null, umociTreeDiff: umociDiff ?? null },
+      data: {
+        ocifs: d.allB,
+        peer: d.allA,
+        bytesFetched: d.b.stats.bytesFetched,
+        maxRssBytes: d.b.stats.maxRssBytes,
+        ocifsTreeDiff: ocifsDiff ?? null,
+        umociTreeDiff: umociDiff ?? null,
+      },
     });
-    if (ocifsDiff) rows.push({ metric: '(d) ocifs extract differs from the source tree', ocifs: ocifsDiff, peer: '', ratio: NaN, target: 'same tree', ok: false });
+    if (ocifsDiff)
+      rows.push({
+        metric: '(d) ocifs extract differs from the source tree',
+        ocifs: ocifsDiff,
+        peer: '',
+        ratio: NaN,
+        target: 'same tree',
+        ok: false,
+      });
     if (umociDiff) process.stderr.write(`tar: note: umoci's tree differs from the source: ${umociDiff}\n`);
     await cleanSlate([cache, ocifsOut, ociDir, bundle], false);
   } finally {
@@ -293,5 +357,9 @@ export async function runTarImageBench(options: TarImageBenchOptions = {}): Prom
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--runs');
-  await runTarImageBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}) });
+  await runTarImageBench({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}),
+  });
 }

@@ -49,7 +49,9 @@ interface WebRun {
 
 /** A ~1 MiB text file of the tree (its first 8 KiB are UTF-8 text). */
 async function textFile(rootfs: Rootfs): Promise<RootfsFile> {
-  const candidates = rootfs.regular.filter((f) => f.size > 512 * 1024 && f.size < 4 * MiB).sort((a, b) => Math.abs(a.size - MiB) - Math.abs(b.size - MiB));
+  const candidates = rootfs.regular
+    .filter((f) => f.size > 512 * 1024 && f.size < 4 * MiB)
+    .sort((a, b) => Math.abs(a.size - MiB) - Math.abs(b.size - MiB));
   for (const f of candidates.slice(0, 200)) {
     const head = (await readFile(join(rootfs.dir, f.path))).subarray(0, 8192);
     if (looksLikeText(head)) return f;
@@ -74,11 +76,21 @@ async function session(browser: TestBrowser, ref: string, cache: string, file: s
     const s1 = await status(web, ref);
     const t1 = process.hrtime.bigint();
     // What a click on a file does: the URL changes and the page follows it.
-    await page.evaluate(`history.pushState(null, '', ${JSON.stringify(`/image/${ref}?tab=files&path=${file}`)}); dispatchEvent(new PopStateEvent('popstate'))`);
-    await page.waitForSelector(`[data-pane-path=${JSON.stringify(file)}] [data-list="text"] .line`, { timeout: 600_000 });
+    await page.evaluate(
+      `history.pushState(null, '', ${JSON.stringify(`/image/${ref}?tab=files&path=${file}`)}); dispatchEvent(new PopStateEvent('popstate'))`,
+    );
+    await page.waitForSelector(`[data-pane-path=${JSON.stringify(file)}] [data-list="text"] .line`, {
+      timeout: 600_000,
+    });
     const fileSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
     const s2 = await status(web, ref);
-    return { seconds, rootBytes: s1.bytesFetched, rootRequests: s1.requests, fileSeconds, fileBytes: s2.bytesFetched - s1.bytesFetched };
+    return {
+      seconds,
+      rootBytes: s1.bytesFetched,
+      rootRequests: s1.requests,
+      fileSeconds,
+      fileBytes: s2.bytesFetched - s1.bytesFetched,
+    };
   } finally {
     await page?.close().catch(() => {});
     await web.stop();
@@ -185,7 +197,9 @@ export async function runWebBench(options: WebBenchOptions = {}): Promise<BenchT
     process.stderr.write('web: pushing the tar+gzip image…\n');
     await skopeoPush(layout, 'bench', tarRef);
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-    const manifest = JSON.parse(await readFile(join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8')) as { layers: { digest: string; size: number }[] };
+    const manifest = JSON.parse(
+      await readFile(join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'),
+    ) as { layers: { digest: string; size: number }[] };
     const tarLayer = manifest.layers[0];
     info.erofs = { image: erofs, bytes: erofsBytes, ref: erofsRef };
     info.tar = { layout, layer: tarLayer, ref: tarRef };
@@ -211,7 +225,9 @@ export async function runWebBench(options: WebBenchOptions = {}): Promise<BenchT
           await dir(out);
           // umoci 0.4.7 ends its archives right after the last member: GNU tar then says
           // "Unexpected EOF" and exits 2 after extracting everything.
-          await timedShell(`tar -xzf ${q(join(dest, tarLayer.digest.slice(7)))} -C ${q(out)} 2>/dev/null; [ $? -le 2 ] && [ -d ${q(join(out, 'etc'))} ]`);
+          await timedShell(
+            `tar -xzf ${q(join(dest, tarLayer.digest.slice(7)))} -C ${q(out)} 2>/dev/null; [ $? -le 2 ] && [ -d ${q(join(out, 'etc'))} ]`,
+          );
         },
       },
     ];
@@ -230,5 +246,9 @@ export async function runWebBench(options: WebBenchOptions = {}): Promise<BenchT
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--runs');
-  await runWebBench({ quick: argv.includes('--quick'), fresh: argv.includes('--fresh'), ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}) });
+  await runWebBench({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(i >= 0 ? { runs: Number(argv[i + 1]) } : {}),
+  });
 }

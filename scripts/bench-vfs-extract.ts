@@ -36,7 +36,15 @@ try {
   let bytes = 0;
   for await (const e of walk(lazy, '/', { includeStart: false })) {
     const st = e.inode;
-    const base = { path: e.relPath, mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, xattrs: await lazy.listxattr(st.ino) };
+    const base = {
+      path: e.relPath,
+      mode: st.mode,
+      uid: st.uid,
+      gid: st.gid,
+      mtimeSec: st.mtimeSec,
+      mtimeNsec: st.mtimeNsec,
+      xattrs: await lazy.listxattr(st.ino),
+    };
     let entry: MemoryEntry;
     if (st.type === 'file') {
       const s = await lazy.openFile(st.ino);
@@ -66,7 +74,9 @@ try {
       await rm(a, { recursive: true, force: true });
       await rm(b, { recursive: true, force: true });
     }
-    console.log(`${label}: fsck.erofs --extract ${median(theirs).toFixed(0)} ms, extractTree ${median(ours).toFixed(0)} ms, ratio ${(median(ours) / median(theirs)).toFixed(2)}`);
+    console.log(
+      `${label}: fsck.erofs --extract ${median(theirs).toFixed(0)} ms, extractTree ${median(ours).toFixed(0)} ms, ratio ${(median(ours) / median(theirs)).toFixed(2)}`,
+    );
   };
   await compare('content in memory (MemoryFs)', mem);
   await compare(`EROFS reader over the image (${mkfsArgs.join(' ') || 'uncompressed'})`, erofs);

@@ -40,7 +40,9 @@ await build({
   entryNames: '[name]',
   external: ['lz4-napi', 'fuse-native', '@napi-rs/xattr', '@bokuweb/zstd-wasm'],
   // undici is CommonJS and calls require() for Node's built-ins; an ES module has no require.
-  banner: { js: "import { createRequire as __ocifsCreateRequire } from 'node:module'; const require = __ocifsCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __ocifsCreateRequire } from 'node:module'; const require = __ocifsCreateRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 
@@ -65,5 +67,12 @@ await build({
   outdir: webdir,
   logLevel: 'warning',
 });
-await build({ absWorkingDir: root, entryPoints: { app: 'src/web/page/styles.css' }, bundle: true, minify: true, outdir: webdir, logLevel: 'warning' });
+await build({
+  absWorkingDir: root,
+  entryPoints: { app: 'src/web/page/styles.css' },
+  bundle: true,
+  minify: true,
+  outdir: webdir,
+  logLevel: 'warning',
+});
 await copyFile(`${root}src/web/page/index.html`, `${webdir}/index.html`);

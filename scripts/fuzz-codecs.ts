@@ -8,7 +8,13 @@
 //
 // Prints one line per codec with the counts, and the first failing input (hex) if any; exits 1
 // on a failure. A case slower than 5 s counts as a hang.
-import { CorruptCompressedDataError, UnsupportedCodecError, createZstdDecoder, decompress, type CodecName } from '../src/codec/index.js';
+import {
+  CorruptCompressedDataError,
+  UnsupportedCodecError,
+  createZstdDecoder,
+  decompress,
+  type CodecName,
+} from '../src/codec/index.js';
 import { cli, lz4Blocks, pseudoRandom, python, rawDeflate, textLike } from '../test/unit/codec-helpers.js';
 import { readFileSync } from 'node:fs';
 
@@ -27,22 +33,35 @@ interface Stream {
 }
 
 const binary = new Uint8Array(readFileSync(process.execPath)).subarray(5 << 20, (5 << 20) + 200_000);
-const plains = [textLike(30_000, 1), binary.subarray(0, 40_000), pseudoRandom(5000, 3), new Uint8Array(20_000).fill(9), binary.subarray(100_000, 110_000)];
+const plains = [
+  textLike(30_000, 1),
+  binary.subarray(0, 40_000),
+  pseudoRandom(5000, 3),
+  new Uint8Array(20_000).fill(9),
+  binary.subarray(100_000, 110_000),
+];
 
 function corpus(codec: CodecName): Stream[] {
   switch (codec) {
     case 'lz4':
-      return plains.flatMap((p) => [1, 9].flatMap((l) => lz4Blocks(p, 16384, l).map((b) => ({ compressed: b.compressed, size: b.plain.length }))));
+      return plains.flatMap((p) =>
+        [1, 9].flatMap((l) => lz4Blocks(p, 16384, l).map((b) => ({ compressed: b.compressed, size: b.plain.length }))),
+      );
     case 'deflate':
       return plains.flatMap((p) => [1, 9].map((l) => ({ compressed: rawDeflate(p, l), size: p.length })));
     case 'lzma':
       return plains.map((p) => {
-        const c = python(`import sys,lzma;sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read(),format=lzma.FORMAT_RAW,filters=[{'id':lzma.FILTER_LZMA1,'dict_size':1<<16,'lc':3,'lp':0,'pb':2}]))`, p).slice();
+        const c = python(
+          `import sys,lzma;sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read(),format=lzma.FORMAT_RAW,filters=[{'id':lzma.FILTER_LZMA1,'dict_size':1<<16,'lc':3,'lp':0,'pb':2}]))`,
+          p,
+        ).slice();
         c[0] = ~0x5d & 0xff;
         return { compressed: c, size: p.length };
       });
     case 'zstd':
-      return plains.flatMap((p) => ['-1', '-19'].map((l) => ({ compressed: cli('zstd', ['-q', '-c', l], p), size: p.length })));
+      return plains.flatMap((p) =>
+        ['-1', '-19'].map((l) => ({ compressed: cli('zstd', ['-q', '-c', l], p), size: p.length })),
+      );
   }
 }
 
@@ -88,7 +107,12 @@ for (const codec of ['lz4', 'deflate', 'lzma', 'zstd'] as CodecName[]) {
     const bad = mutate(s.compressed);
     const partial = next(2) === 1;
     const size = next(4) === 0 ? next(s.size + 100) : s.size;
-    const runs: [string, () => number][] = [[`decompress partial=${partial} size=${size}`, () => decompress(codec, bad, size, { partial, dictSize: 1 << 16 }).length]];
+    const runs: [string, () => number][] = [
+      [
+        `decompress partial=${partial} size=${size}`,
+        () => decompress(codec, bad, size, { partial, dictSize: 1 << 16 }).length,
+      ],
+    ];
     if (codec === 'zstd') {
       runs.push([
         'stream',
@@ -111,16 +135,22 @@ for (const codec of ['lz4', 'deflate', 'lzma', 'zstd'] as CodecName[]) {
         else if (err instanceof UnsupportedCodecError) counts.unsupported++;
         else {
           failed = true;
-          console.log(`FAIL ${codec} ${what} (seed ${seed}, iteration ${i}): ${(err as Error).stack}\ninput: ${Buffer.from(bad).toString('hex')}`);
+          console.log(
+            `FAIL ${codec} ${what} (seed ${seed}, iteration ${i}): ${(err as Error).stack}\ninput: ${Buffer.from(bad).toString('hex')}`,
+          );
         }
       }
       if (performance.now() - t > 5000) {
         failed = true;
-        console.log(`HANG ${codec} ${what} took ${(performance.now() - t).toFixed(0)} ms (seed ${seed}, iteration ${i})`);
+        console.log(
+          `HANG ${codec} ${what} took ${(performance.now() - t).toFixed(0)} ms (seed ${seed}, iteration ${i})`,
+        );
       }
     }
   }
-  console.log(`${codec}: ${iterations} mutated inputs in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${counts.ok} decoded, ${counts.corrupt} corrupt, ${counts.unsupported} unsupported`);
+  console.log(
+    `${codec}: ${iterations} mutated inputs in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${counts.ok} decoded, ${counts.corrupt} corrupt, ${counts.unsupported} unsupported`,
+  );
 }
 console.log(failed ? 'fuzz: FAILED' : `fuzz: passed (seed ${seed})`);
 process.exit(failed ? 1 : 0);

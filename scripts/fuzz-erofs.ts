@@ -54,7 +54,9 @@ export async function exercise(image: Uint8Array): Promise<ExerciseResult> {
       return undefined;
     }
   };
-  const fs = await guard('open', () => openErofs(new MemorySource(image), { clusterCacheBytes: 4 << 20, metaCacheBytes: 2 << 20 }));
+  const fs = await guard('open', () =>
+    openErofs(new MemorySource(image), { clusterCacheBytes: 4 << 20, metaCacheBytes: 2 << 20 }),
+  );
   if (fs === undefined) return res;
   await guard('info', async () => fs.info());
   await guard('statfs', async () => fs.statfs());
@@ -146,7 +148,8 @@ export async function metadataRanges(image: Uint8Array): Promise<[number, number
     else if (st.erofs.layout === 'flat-inline') extra = st.size % bs || bs;
     ranges.push([iloc, Math.min(image.length, iloc + isize + st.erofs.xattrSize + Math.min(extra, 2 * bs))]);
     if (st.type === 'dir') {
-      if (st.erofs.startBlock !== null) ranges.push([st.erofs.startBlock * bs, Math.min(image.length, st.erofs.startBlock * bs + st.size)]);
+      if (st.erofs.startBlock !== null)
+        ranges.push([st.erofs.startBlock * bs, Math.min(image.length, st.erofs.startBlock * bs + st.size)]);
       for await (const e of fs.readdir(ino)) await add(e.ino);
     }
   };
@@ -156,7 +159,9 @@ export async function metadataRanges(image: Uint8Array): Promise<[number, number
   return ranges.filter(([a, b]) => b > a);
 }
 
-const INTERESTING = [0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 4096, 12, 36];
+const INTERESTING = [
+  0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 4096, 12, 36,
+];
 
 /** Fixes the superblock crc32c of a (mutated) image in place, if it has the feature. */
 export function fixChecksum(b: Uint8Array): void {
@@ -201,7 +206,7 @@ export function mutate(base: Uint8Array, meta: [number, number][], rng: Rng): { 
       const v = rng.int(4) === 0 ? rng.next() : rng.pick(INTERESTING);
       if (width === 2) dv.setUint16(o, v & 0xffff, true);
       else if (width === 4) dv.setUint32(o, v >>> 0, true);
-      else dv.setBigUint64(o, rng.int(2) ? BigInt(v >>> 0) : BigInt(v >>> 0) << 32n | BigInt(rng.next()), true);
+      else dv.setBigUint64(o, rng.int(2) ? BigInt(v >>> 0) : (BigInt(v >>> 0) << 32n) | BigInt(rng.next()), true);
       what.push(`u${width * 8} ${o}=${v}`);
     } else if (r < 92) {
       const o = rng.int(b.length);
@@ -220,7 +225,6 @@ export function mutate(base: Uint8Array, meta: [number, number][], rng: Rng): { 
 
 // ---- corpus ----
 
-
 /** Small images made with mkfs.erofs from a small tree, in several layouts. */
 async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array }[]> {
   const dir = await mkdtemp(join(tmpdir(), 'erofs-fuzz-'));
@@ -232,11 +236,18 @@ async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array }[]> {
     await writeFile(join(tree, 'text'), 'erofs fuzz text '.repeat(6000));
     await writeFile(join(tree, 'small'), 'x'.repeat(5000));
     const rnd = new Rng(99);
-    await writeFile(join(tree, 'random'), Uint8Array.from({ length: 20000 }, () => rnd.int(256)));
+    await writeFile(
+      join(tree, 'random'),
+      Uint8Array.from({ length: 20000 }, () => rnd.int(256)),
+    );
     for (let i = 0; i < 300; i++) await writeFile(join(tree, 'many', `n${i}-${'y'.repeat(i % 40)}`), String(i));
     await symlink('text', join(tree, 'link'));
     await symlink('y'.repeat(200), join(tree, 'longlink'));
-    execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "user.a", b"1"*100); os.setxattr(sys.argv[1], "trusted.b", b"2")', join(tree, 'small')]);
+    execFileSync('python3', [
+      '-c',
+      'import os,sys; os.setxattr(sys.argv[1], "user.a", b"1"*100); os.setxattr(sys.argv[1], "trusted.b", b"2")',
+      join(tree, 'small'),
+    ]);
     const variants: [string, string[]][] = [
       ['plain', []],
       ['lz4', ['-zlz4']],
@@ -260,11 +271,19 @@ async function mkfsImages(): Promise<{ name: string; bytes: Uint8Array }[]> {
 }
 
 /** The images to mutate, with their metadata ranges. */
-export async function corpus(withMkfs: boolean, extraDir?: string): Promise<{ name: string; bytes: Uint8Array; meta: [number, number][] }[]> {
-  const images: { name: string; bytes: Uint8Array }[] = EROFS_FIXTURES.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(fixturePath(n))) }));
+export async function corpus(
+  withMkfs: boolean,
+  extraDir?: string,
+): Promise<{ name: string; bytes: Uint8Array; meta: [number, number][] }[]> {
+  const images: { name: string; bytes: Uint8Array }[] = EROFS_FIXTURES.map((n) => ({
+    name: n,
+    bytes: new Uint8Array(readFileSync(fixturePath(n))),
+  }));
   if (withMkfs) images.push(...(await mkfsImages()));
   if (extraDir) {
-    for (const f of readdirSync(extraDir).filter((n) => n.endsWith('.erofs')).sort()) {
+    for (const f of readdirSync(extraDir)
+      .filter((n) => n.endsWith('.erofs'))
+      .sort()) {
       // Named mkfs-* so they count as small images in the pick.
       images.push({ name: `mkfs-extra-${f}`, bytes: new Uint8Array(readFileSync(join(extraDir, f))) });
     }
@@ -324,7 +343,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   };
   const save = async (job: Job, problem: string) => {
     report.bugs.push({ image: job.name, what: job.what, problem });
-    log(`BUG in mutant ${job.id} of ${job.name} [${job.what.join(', ')}]: ${problem.split('\n').slice(0, 6).join('\n')}`);
+    log(
+      `BUG in mutant ${job.id} of ${job.name} [${job.what.join(', ')}]: ${problem.split('\n').slice(0, 6).join('\n')}`,
+    );
     if (o.out) {
       await mkdir(o.out, { recursive: true });
       await writeFile(join(o.out, `bug-${o.seed}-${job.id}-${job.name}.erofs`), job.bytes);
@@ -353,7 +374,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
           resolve(v);
         };
         const onMsg = (m: ExerciseResult) => done({ ok: m });
-        const onErr = (e: Error & { code?: string }) => done({ problem: `${e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'out of memory' : 'worker error'}: ${e.stack}` });
+        const onErr = (e: Error & { code?: string }) =>
+          done({ problem: `${e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'out of memory' : 'worker error'}: ${e.stack}` });
         const onExit = (c: number) => done({ problem: `worker exited with ${c}` });
         w.on('message', onMsg);
         w.on('error', onErr);
@@ -370,7 +392,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         await w.terminate();
         worker = undefined;
       }
-      if (report.images % 500 === 0) log(`${report.images} images, ${report.bugs.length} bugs, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      if (report.images % 500 === 0)
+        log(`${report.images} images, ${report.bugs.length} bugs, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
     await worker?.terminate();
   };
@@ -407,6 +430,12 @@ if (!isMainThread && (workerData as { fuzzWorker?: boolean } | undefined)?.fuzzW
     images: opt('images', '') || undefined,
     log: (l) => console.log(l),
   });
-  console.log(JSON.stringify({ images: report.images, bugs: report.bugs.length, seconds: report.seconds, codes: report.codes }, null, 2));
+  console.log(
+    JSON.stringify(
+      { images: report.images, bugs: report.bugs.length, seconds: report.seconds, codes: report.codes },
+      null,
+      2,
+    ),
+  );
   process.exit(report.bugs.length ? 1 : 0);
 }

@@ -11,23 +11,58 @@ import { OcifsError } from '../src/errors.js';
 import { mulberry32 as rng } from '../test/helpers/prng.js';
 
 const REF_SEEDS = [
-  'alpine', 'alpine:3.20', 'docker.io/library/alpine@sha256:' + 'a'.repeat(64), 'localhost:5000/x/y:t', '[::1]:5000/x',
-  'ghcr.io/o/r:v1@sha512:' + 'b'.repeat(128), 'a__b/c.d/e-f', 'Foo/bar', 'r.io:443/x',
+  'alpine',
+  'alpine:3.20',
+  'docker.io/library/alpine@sha256:' + 'a'.repeat(64),
+  'localhost:5000/x/y:t',
+  '[::1]:5000/x',
+  'ghcr.io/o/r:v1@sha512:' + 'b'.repeat(128),
+  'a__b/c.d/e-f',
+  'Foo/bar',
+  'r.io:443/x',
 ];
 const MANIFEST_SEED = JSON.stringify({
   schemaVersion: 2,
   mediaType: 'application/vnd.oci.image.manifest.v1+json',
   config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: 'sha256:' + 'c'.repeat(64), size: 10 },
-  layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: 'sha256:' + 'd'.repeat(64), size: 5, annotations: { a: 'b' } }],
+  layers: [
+    {
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+      digest: 'sha256:' + 'd'.repeat(64),
+      size: 5,
+      annotations: { a: 'b' },
+    },
+  ],
 });
 const INDEX_SEED = JSON.stringify({
   schemaVersion: 2,
-  manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:' + 'e'.repeat(64), size: 7, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } }],
+  manifests: [
+    {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: 'sha256:' + 'e'.repeat(64),
+      size: 7,
+      platform: { os: 'linux', architecture: 'arm', variant: 'v7' },
+    },
+  ],
 });
-const CONFIG_SEED = JSON.stringify({ os: 'linux', architecture: 'amd64', config: { Env: ['A=1'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: ['sha256:' + 'f'.repeat(64)] }, history: [{ created_by: 'x' }] });
-const AUTH_SEEDS = ['Bearer realm="https://a/t",service="s",scope="repository:x:pull"', 'Basic realm="r", Negotiate abc==', 'Bearer realm=https://a/t'];
+const CONFIG_SEED = JSON.stringify({
+  os: 'linux',
+  architecture: 'amd64',
+  config: { Env: ['A=1'], Cmd: ['sh'] },
+  rootfs: { type: 'layers', diff_ids: ['sha256:' + 'f'.repeat(64)] },
+  history: [{ created_by: 'x' }],
+});
+const AUTH_SEEDS = [
+  'Bearer realm="https://a/t",service="s",scope="repository:x:pull"',
+  'Basic realm="r", Negotiate abc==',
+  'Bearer realm=https://a/t',
+];
 const CR_SEEDS = ['bytes 0-99/100', 'bytes 5-5/*', 'bytes */10'];
-const CFG_SEED = JSON.stringify({ registries: { 'docker.io': { mirrors: ['http://m:1'], insecure: false } }, cacheMaxSize: '1GiB', chunkSize: 4096 });
+const CFG_SEED = JSON.stringify({
+  registries: { 'docker.io': { mirrors: ['http://m:1'], insecure: false } },
+  cacheMaxSize: '1GiB',
+  chunkSize: 4096,
+});
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABC0123456789:/@.-_[]"=, {}\\\u0000\u00ff\u2603';
 
 function mutate(s: string, r: () => number): string {
@@ -40,7 +75,9 @@ function mutate(s: string, r: () => number): string {
     if (op === 0) out = out.slice(0, pos) + ch + out.slice(pos);
     else if (op === 1) out = out.slice(0, pos) + out.slice(pos + 1);
     else if (op === 2) out = out.slice(0, pos) + ch + out.slice(pos + 1);
-    else if (op === 3) out = out.slice(0, pos) + out.slice(pos, pos + Math.floor(r() * 8)).repeat(2 + Math.floor(r() * 3)) + out.slice(pos);
+    else if (op === 3)
+      out =
+        out.slice(0, pos) + out.slice(pos, pos + Math.floor(r() * 8)).repeat(2 + Math.floor(r() * 3)) + out.slice(pos);
     else out = out.slice(0, pos);
   }
   return out;
@@ -58,7 +95,8 @@ function mutateJson(doc: string, r: () => number): string {
   const walk = (v: unknown): unknown => {
     if (r() < 0.15) return values[Math.floor(r() * values.length)];
     if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [r() < 0.05 ? k + 'x' : k, walk(x)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [r() < 0.05 ? k + 'x' : k, walk(x)]));
     return v;
   };
   return JSON.stringify(walk(o));
@@ -83,8 +121,10 @@ export function fuzzParsers(iterations: number, seed = 1): { cases: number } {
       const s = mutate(pick(REF_SEEDS), r);
       expectOk('parseReference', s, () => {
         const ref = parseReference(s);
-        if (ref.repository !== ref.repository.toLowerCase()) throw new Error(`uppercase repository from ${JSON.stringify(s)}`);
-        if (ref.reference !== (ref.digest ?? ref.tag)) throw new Error(`reference field wrong for ${JSON.stringify(s)}`);
+        if (ref.repository !== ref.repository.toLowerCase())
+          throw new Error(`uppercase repository from ${JSON.stringify(s)}`);
+        if (ref.reference !== (ref.digest ?? ref.tag))
+          throw new Error(`reference field wrong for ${JSON.stringify(s)}`);
         if (ref.digest) parseDigest(ref.digest);
       });
     } else if (kind === 1) {
@@ -93,11 +133,16 @@ export function fuzzParsers(iterations: number, seed = 1): { cases: number } {
       const p = mutate(pick(['linux/amd64', 'linux/arm/v7', 'windows/amd64']), r);
       expectOk('parsePlatform', p, () => parsePlatform(p));
     } else if (kind === 2 || kind === 3) {
-      const doc = r() < 0.5 ? mutateJson(pick([MANIFEST_SEED, INDEX_SEED]), r) : mutate(pick([MANIFEST_SEED, INDEX_SEED]), r);
+      const doc =
+        r() < 0.5 ? mutateJson(pick([MANIFEST_SEED, INDEX_SEED]), r) : mutate(pick([MANIFEST_SEED, INDEX_SEED]), r);
       expectOk('parseManifestDocument', doc, () => {
-        const d = parseManifestDocument(enc.encode(doc), pick([undefined, 'application/vnd.docker.distribution.manifest.v2+json', 'text/plain']));
+        const d = parseManifestDocument(
+          enc.encode(doc),
+          pick([undefined, 'application/vnd.docker.distribution.manifest.v2+json', 'text/plain']),
+        );
         const descs = d.kind === 'index' ? d.index.manifests : [d.manifest.config, ...d.manifest.layers];
-        for (const x of descs) if (!Number.isSafeInteger(x.size) || x.size < 0) throw new Error(`bad size accepted from ${doc}`);
+        for (const x of descs)
+          if (!Number.isSafeInteger(x.size) || x.size < 0) throw new Error(`bad size accepted from ${doc}`);
       });
     } else if (kind === 4) {
       const doc = r() < 0.5 ? mutateJson(CONFIG_SEED, r) : mutate(CONFIG_SEED, r);
@@ -105,13 +150,15 @@ export function fuzzParsers(iterations: number, seed = 1): { cases: number } {
     } else if (kind === 5) {
       const h = mutate(pick(AUTH_SEEDS), r);
       expectOk('parseWwwAuthenticate', h, () => {
-        for (const c of parseWwwAuthenticate(h)) if (typeof c.scheme !== 'string' || c.scheme.length === 0) throw new Error(`empty scheme from ${h}`);
+        for (const c of parseWwwAuthenticate(h))
+          if (typeof c.scheme !== 'string' || c.scheme.length === 0) throw new Error(`empty scheme from ${h}`);
       });
     } else if (kind === 6) {
       const h = mutate(pick(CR_SEEDS), r);
       expectOk('parseContentRange', h, () => {
         const cr = parseContentRange(h);
-        if (cr && (cr.end < cr.start || (cr.total !== undefined && cr.end >= cr.total))) throw new Error(`inconsistent range from ${h}`);
+        if (cr && (cr.end < cr.start || (cr.total !== undefined && cr.end >= cr.total)))
+          throw new Error(`inconsistent range from ${h}`);
       });
       const ra = mutate('120', r);
       expectOk('parseRetryAfter', ra, () => {

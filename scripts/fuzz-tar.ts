@@ -20,7 +20,12 @@ import { mulberry32 as prng } from '../test/helpers/prng.js';
 
 /** Codes a hostile input may produce. */
 // A hardlink to a name the layer lacks is a link to a lower layer's file: reading it alone says so.
-const EXPECTED = new Set(['ERR_OCIFS_CORRUPT_TAR', 'ERR_OCIFS_UNSUPPORTED_LAYER', 'ERR_OCIFS_CORRUPT_GZIP', 'ERR_OCIFS_EXTERNAL_HARDLINK']);
+const EXPECTED = new Set([
+  'ERR_OCIFS_CORRUPT_TAR',
+  'ERR_OCIFS_UNSUPPORTED_LAYER',
+  'ERR_OCIFS_CORRUPT_GZIP',
+  'ERR_OCIFS_EXTERNAL_HARDLINK',
+]);
 
 /** Options of {@link runTarFuzz}. */
 export interface TarFuzzOptions {
@@ -48,7 +53,11 @@ export async function tarCorpus(): Promise<Uint8Array[]> {
     await truncate(join(t, 'sparse'), 100000);
     execFileSync('ln', ['-s', 'l'.repeat(150), join(t, 'longlink')]);
     execFileSync('ln', [join(t, 'small'), join(t, 'hard')]);
-    execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "user.k", b"v\\x00\\xff")', join(t, 'small')]);
+    execFileSync('python3', [
+      '-c',
+      'import os,sys; os.setxattr(sys.argv[1], "user.k", b"v\\x00\\xff")',
+      join(t, 'small'),
+    ]);
     const out: Uint8Array[] = [];
     for (const args of [
       ['--format=pax', '--xattrs', '--xattrs-include=*'],
@@ -94,7 +103,8 @@ function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
     const r = rnd();
     if (r < 0.4) b[at] = Math.floor(rnd() * 256);
     else if (r < 0.6) b[at] = '0123456789 \0x'.charCodeAt(Math.floor(rnd() * 13));
-    else if (r < 0.7) b[block * 512 + 124 + Math.floor(rnd() * 11)] = 0x37; // size digits up
+    else if (r < 0.7)
+      b[block * 512 + 124 + Math.floor(rnd() * 11)] = 0x37; // size digits up
     else if (r < 0.8) b[block * 512 + 156] = '0125LKxgS7DV'.charCodeAt(Math.floor(rnd() * 12));
     else b[block * 512 + 124] = rnd() < 0.5 ? 0x80 : 0xff; // base-256
     if (rnd() < 0.7) fixChecksum(b, block * 512);
@@ -153,7 +163,8 @@ export async function runTarFuzz(options: TarFuzzOptions, corpus?: Uint8Array[])
       try {
         const index = await buildGzipIndex(new MemorySource(g), { span: 64 * 1024, worker: false });
         const all = await new GzipIndexedSource(new MemorySource(g), index).read(0, index.tarSize);
-        if (!want || !Buffer.from(all).equals(want)) res.failures.push(`${what}: gzip output differs from zlib's (zlib ${want ? 'accepts' : 'refuses'})`);
+        if (!want || !Buffer.from(all).equals(want))
+          res.failures.push(`${what}: gzip output differs from zlib's (zlib ${want ? 'accepts' : 'refuses'})`);
       } catch (err) {
         classify(err, res, `${what} (gzip)`);
       }

@@ -22,7 +22,20 @@ function noise(label: string, size: number): Buffer {
 
 /** Deterministic, compressible text. */
 function text(lines: number): string {
-  const words = ['block', 'layer', 'chunk', 'range', 'digest', 'cache', 'mount', 'image', 'registry', 'inode', 'extent', 'lazy'];
+  const words = [
+    'block',
+    'layer',
+    'chunk',
+    'range',
+    'digest',
+    'cache',
+    'mount',
+    'image',
+    'registry',
+    'inode',
+    'extent',
+    'lazy',
+  ];
   const h = noise('words', lines * 8);
   let s = '';
   for (let i = 0; i < lines; i++) {
@@ -42,7 +55,7 @@ const files: Record<string, string | Buffer> = {
     '',
     'This EROFS image is bundled with ocifs for its offline demo. The demo serves it from a',
     'built-in registry on 127.0.0.1, then lists a directory and prints this file: only the',
-    'superblock, the directories on the path, the inode and this file\'s blocks are fetched,',
+    "superblock, the directories on the path, the inode and this file's blocks are fetched,",
     'a small fraction of the image.',
     '',
   ].join('\n'),
@@ -63,13 +76,25 @@ try {
   await symlink('../share/doc/ocifs-sample/README', join(tree, 'usr/bin/README'));
   await link(join(tree, 'etc/motd'), join(tree, 'etc/issue'));
   const image = join(tmp, 'sample.erofs');
-  await runOk('mkfs.erofs', ['--quiet', '-zlz4hc', '-T1700000000', '-U6f636966-732d-7361-6d70-6c6500000001', '--all-root', image, tree]);
+  await runOk('mkfs.erofs', [
+    '--quiet',
+    '-zlz4hc',
+    '-T1700000000',
+    '-U6f636966-732d-7361-6d70-6c6500000001',
+    '--all-root',
+    image,
+    tree,
+  ]);
   await rm(out, { recursive: true, force: true });
   const bytes = await readFile(image);
-  const desc = await writeImageLayout(out, {
-    layers: [{ bytes, mediaType: MT_LAYER_EROFS }],
-    config: { Labels: { 'org.opencontainers.image.title': 'ocifs sample' } },
-  }, 'latest');
+  const desc = await writeImageLayout(
+    out,
+    {
+      layers: [{ bytes, mediaType: MT_LAYER_EROFS }],
+      config: { Labels: { 'org.opencontainers.image.title': 'ocifs sample' } },
+    },
+    'latest',
+  );
   console.log(`sample/layout: image ${desc.digest}, EROFS layer ${bytes.byteLength} bytes`);
 } finally {
   await rm(tmp, { recursive: true, force: true });

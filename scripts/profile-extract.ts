@@ -17,7 +17,8 @@ import { extractTree } from '../src/extract/extract.js';
 
 const args = process.argv.slice(2);
 const [image, dest] = args;
-if (!image || !dest) throw new Error('usage: profile-extract.ts IMAGE DEST [--count] [--no-spans] [--concurrency N] [--runs N]');
+if (!image || !dest)
+  throw new Error('usage: profile-extract.ts IMAGE DEST [--count] [--no-spans] [--concurrency N] [--runs N]');
 const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
@@ -62,17 +63,26 @@ async function mainThreadCpu(): Promise<number> {
 // functions that allocate the most bytes.
 const alloc = args.includes('--alloc') ? new (await import('node:inspector')).Session() : undefined;
 const post = (method: string, params?: object) =>
-  new Promise<any>((resolve, reject) => alloc!.post(method, params ?? {}, (err, r) => (err ? reject(err) : resolve(r))));
+  new Promise<any>((resolve, reject) =>
+    alloc!.post(method, params ?? {}, (err, r) => (err ? reject(err) : resolve(r))),
+  );
 if (alloc) {
   alloc.connect();
-  await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await post('HeapProfiler.startSampling', {
+    samplingInterval: 16384,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
 }
 
 const runs = Number(opt('runs') ?? 1);
 for (let r = 0; r < runs; r++) {
   await rm(dest, { recursive: true, force: true });
   const file = await FileSource.open(image);
-  const counting = args.includes('--count') || args.includes('--no-spans') ? new Counting(file, !args.includes('--no-spans')) : undefined;
+  const counting =
+    args.includes('--count') || args.includes('--no-spans')
+      ? new Counting(file, !args.includes('--no-spans'))
+      : undefined;
   const cpu0 = process.cpuUsage();
   const main0 = await mainThreadCpu();
   const t0 = performance.now();
@@ -80,7 +90,10 @@ for (let r = 0; r < runs; r++) {
   const fs = await openErofs(counting ?? file, meta ? { metaCacheBytes: Number(meta) * 2 ** 20 } : {});
   const concurrency = opt('concurrency');
   const prefetch = opt('prefetch');
-  const result = await extractTree(fs, dest, { ...(concurrency ? { concurrency: Number(concurrency) } : {}), ...(prefetch ? { prefetch: Number(prefetch) } : {}) });
+  const result = await extractTree(fs, dest, {
+    ...(concurrency ? { concurrency: Number(concurrency) } : {}),
+    ...(prefetch ? { prefetch: Number(prefetch) } : {}),
+  });
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const mainCpu = (await mainThreadCpu()) - main0;
@@ -89,7 +102,9 @@ for (let r = 0; r < runs; r++) {
     `run ${r + 1}: ${(wall / 1000).toFixed(3)} s wall, ${(cpu.user / 1e6).toFixed(3)} user + ${(cpu.system / 1e6).toFixed(3)} sys; ` +
       `main thread ${mainCpu.toFixed(2)} s; ` +
       `${result.files} files, ${(result.bytes / 2 ** 20).toFixed(1)} MiB, ${result.entries} entries` +
-      (counting ? `; reads ${counting.reads} (${(counting.bytes / 2 ** 20).toFixed(1)} MiB, ${counting.pages.size} distinct pages), fileSpans calls ${counting.spanCalls}` : ''),
+      (counting
+        ? `; reads ${counting.reads} (${(counting.bytes / 2 ** 20).toFixed(1)} MiB, ${counting.pages.size} distinct pages), fileSpans calls ${counting.spanCalls}`
+        : ''),
   );
 }
 if (!args.includes('--keep')) await rm(dest, { recursive: true, force: true });
@@ -104,5 +119,6 @@ if (alloc) {
   visit(profile.head);
   const total = [...by.values()].reduce((a, b) => a + b, 0);
   console.log(`allocated (sampled) ${(total / 2 ** 20).toFixed(0)} MiB; by function:`);
-  for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${(v / 2 ** 20).toFixed(1).padStart(8)} MiB  ${k}`);
+  for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 30))
+    console.log(`${(v / 2 ** 20).toFixed(1).padStart(8)} MiB  ${k}`);
 }

@@ -38,7 +38,8 @@ const parent = new Map<number, number>();
 for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 // Time per node from the sample deltas (µs).
 const self = new Map<number, number>();
-for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0));
+for (let i = 0; i < p.samples.length; i++)
+  self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0));
 const total = (p.endTime - p.startTime) / 1000;
 const label = (n: Node) => {
   const url = n.callFrame.url.replace(/^file:\/\/.*?\/(src|node_modules|dist)\//, '$1/');
@@ -70,7 +71,8 @@ if (match) {
     }
   }
   console.log(`inclusive (${match}):`);
-  for (const [k, us] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${(us / 1000).toFixed(1).padStart(9)} ms  ${k}`);
+  for (const [k, us] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, top))
+    console.log(`${(us / 1000).toFixed(1).padStart(9)} ms  ${k}`);
 }
 const callers = opt('callers');
 if (callers) {
@@ -81,10 +83,12 @@ if (callers) {
     while (cur !== undefined && !re.test(label(byId.get(cur)!))) cur = parent.get(cur);
     if (cur === undefined) continue;
     const chain: string[] = [];
-    for (let up = parent.get(cur); up !== undefined && chain.length < 6; up = parent.get(up)) chain.push(label(byId.get(up)!).trim());
+    for (let up = parent.get(cur); up !== undefined && chain.length < 6; up = parent.get(up))
+      chain.push(label(byId.get(up)!).trim());
     const k = chain.join(' < ');
     by.set(k, (by.get(k) ?? 0) + us);
   }
   console.log(`callers of (${callers}):`);
-  for (const [k, us] of [...by].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${(us / 1000).toFixed(1).padStart(9)} ms  ${k}`);
+  for (const [k, us] of [...by].sort((a, b) => b[1] - a[1]).slice(0, top))
+    console.log(`${(us / 1000).toFixed(1).padStart(9)} ms  ${k}`);
 }

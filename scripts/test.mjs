@@ -9,7 +9,11 @@ import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
-const only = args.includes('--unit') ? ['unit'] : args.includes('--integration') ? ['integration'] : ['unit', 'integration'];
+const only = args.includes('--unit')
+  ? ['unit']
+  : args.includes('--integration')
+    ? ['integration']
+    : ['unit', 'integration'];
 const filters = args.filter((a) => !a.startsWith('--'));
 
 function find(dir) {

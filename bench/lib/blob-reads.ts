@@ -29,7 +29,9 @@ try {
     asked = length;
   }
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(JSON.stringify({ blobBytesFetched: stats.bytesFetched - before, asked, seconds, requests: stats.requests }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ blobBytesFetched: stats.bytesFetched - before, asked, seconds, requests: stats.requests }) + '\n',
+  );
 } finally {
   await image.close();
 }

@@ -17,7 +17,11 @@ export interface Contender<T extends { seconds: number }> {
  * Runs the two contenders `runs` times each, alternating which goes first (so neither always
  * gets the machine right after the other's writeback), and keeps the best (fastest) run of each.
  */
-export async function interleaved<A extends { seconds: number }, B extends { seconds: number }>(runs: number, a: Contender<A>, b: Contender<B>): Promise<{ a: A; b: B; allA: number[]; allB: number[] }> {
+export async function interleaved<A extends { seconds: number }, B extends { seconds: number }>(
+  runs: number,
+  a: Contender<A>,
+  b: Contender<B>,
+): Promise<{ a: A; b: B; allA: number[]; allB: number[] }> {
   let bestA: A | undefined;
   let bestB: B | undefined;
   const allA: number[] = [];
@@ -65,7 +69,13 @@ export async function warmSlate(paths: string[], inputs: string[]): Promise<void
 }
 
 /** Pushes a one-layer image whose layer is the file `image` (e.g. an EROFS image). */
-export async function pushImageFile(reg: TestRegistry, scratch: string, image: string, mediaType: string, repoTag: string): Promise<string> {
+export async function pushImageFile(
+  reg: TestRegistry,
+  scratch: string,
+  image: string,
+  mediaType: string,
+  repoTag: string,
+): Promise<string> {
   const layout = join(scratch, `layout-${repoTag.replace(/\W+/g, '-')}`);
   await rm(layout, { recursive: true, force: true });
   await writeImageLayout(layout, { layers: [{ bytes: await readFile(image), mediaType }] }, 'v1');
@@ -95,7 +105,24 @@ export async function dir(path: string): Promise<string> {
  * and the peer produced the same tree.
  */
 export async function treeListing(root: string): Promise<string[]> {
-  const r = await timed('find', [root, '-mindepth', '1', '(', '-type', 'd', '-printf', '%y - %m %U:%G %P\\n', ')', '-o', '-printf', '%y %s %m %U:%G %P\\n'], { keepStdout: true, env: { ...process.env, LC_ALL: 'C' } });
+  const r = await timed(
+    'find',
+    [
+      root,
+      '-mindepth',
+      '1',
+      '(',
+      '-type',
+      'd',
+      '-printf',
+      '%y - %m %U:%G %P\\n',
+      ')',
+      '-o',
+      '-printf',
+      '%y %s %m %U:%G %P\\n',
+    ],
+    { keepStdout: true, env: { ...process.env, LC_ALL: 'C' } },
+  );
   return r.stdout.toString().split('\n').filter(Boolean).sort();
 }
 

@@ -49,7 +49,10 @@ async function busyboxTree(dir: string): Promise<void> {
   await mkdir(join(dir, 'bin'), { recursive: true });
   await mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o1777 });
   await copyFile('/bin/busybox', join(dir, 'bin/busybox'));
-  const applets = execFileSync('/bin/busybox', ['--list']).toString().split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync('/bin/busybox', ['--list'])
+    .toString()
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   for (const a of applets) await symlink('busybox', join(dir, 'bin', a));
 }
 
@@ -62,10 +65,17 @@ interface LayerFiles {
 
 /** The tar (for its digest), tar+gzip and EROFS forms of one layer directory, cached in `home`. */
 async function layerFiles(home: string, name: string, dir: string): Promise<LayerFiles> {
-  const f = { tar: join(home, `${name}.tar`), gz: join(home, `${name}.tar.gz`), erofs: join(home, `${name}.erofs`), id: join(home, `${name}.diffid`) };
+  const f = {
+    tar: join(home, `${name}.tar`),
+    gz: join(home, `${name}.tar.gz`),
+    erofs: join(home, `${name}.erofs`),
+    id: join(home, `${name}.diffid`),
+  };
   if (!existsSync(f.id)) {
     process.stderr.write(`snapshotter bench: layer files of ${dir}…\n`);
-    await timedShell(`tar --numeric-owner --xattrs --xattrs-include='*' -C '${dir}' -cf '${f.tar}' . && pigz -6 -c '${f.tar}' > '${f.gz}'`);
+    await timedShell(
+      `tar --numeric-owner --xattrs --xattrs-include='*' -C '${dir}' -cf '${f.tar}' . && pigz -6 -c '${f.tar}' > '${f.gz}'`,
+    );
     await rm(f.erofs, { force: true });
     await timed('mkfs.erofs', ['--quiet', '-zlz4hc', f.erofs, dir]);
     await writeFile(f.id, await sha256File(f.tar));
@@ -73,10 +83,16 @@ async function layerFiles(home: string, name: string, dir: string): Promise<Laye
   return { tar: f.tar, gz: f.gz, erofs: f.erofs, diffId: (await readFile(f.id, 'utf8')).trim() };
 }
 
-async function push(layout: string, ref: string, layers: { path: string; mediaType: string; diffId: string }[]): Promise<Descriptor> {
+async function push(
+  layout: string,
+  ref: string,
+  layers: { path: string; mediaType: string; diffId: string }[],
+): Promise<Descriptor> {
   await rm(layout, { recursive: true, force: true });
   const desc = await putImage(layout, {
-    layers: await Promise.all(layers.map(async (l) => ({ bytes: await readFile(l.path), mediaType: l.mediaType, diffId: l.diffId }))),
+    layers: await Promise.all(
+      layers.map(async (l) => ({ bytes: await readFile(l.path), mediaType: l.mediaType, diffId: l.diffId })),
+    ),
     config: { Cmd: ['/bin/sh'] },
   });
   await tagInLayout(layout, desc, 'v1');
@@ -85,7 +101,13 @@ async function push(layout: string, ref: string, layers: { path: string; mediaTy
 }
 
 /** Builds and pushes `tree` (plus a busybox layer when `busybox`) as `bench/NAME-VARIANT:v1`. */
-export async function buildImageSet(reg: TestRegistry, work: string, name: string, tree: string, busybox: boolean): Promise<ImageSet> {
+export async function buildImageSet(
+  reg: TestRegistry,
+  work: string,
+  name: string,
+  tree: string,
+  busybox: boolean,
+): Promise<ImageSet> {
   const home = join(work, `snapimg-${name}`);
   await mkdir(home, { recursive: true });
   const dirs = [tree];
@@ -99,21 +121,36 @@ export async function buildImageSet(reg: TestRegistry, work: string, name: strin
   const refs = {} as Record<Variant, string>;
   const layerBytes = {} as Record<Variant, number>;
   const metadataBytes = { erofs: 0, soci: 0, estargz: 0, gzip: 0 } as Record<Variant, number>;
-  const size = async (paths: string[]) => (await Promise.all(paths.map((p) => stat(p)))).reduce((n, s) => n + s.size, 0);
+  const size = async (paths: string[]) =>
+    (await Promise.all(paths.map((p) => stat(p)))).reduce((n, s) => n + s.size, 0);
   const scratch = join(home, 'layouts');
 
   refs.gzip = `${reg.host}/bench/${name}-gzip:v1`;
-  await push(join(scratch, 'gzip'), refs.gzip, files.map((f) => ({ path: f.gz, mediaType: MT_LAYER_GZIP, diffId: f.diffId })));
+  await push(
+    join(scratch, 'gzip'),
+    refs.gzip,
+    files.map((f) => ({ path: f.gz, mediaType: MT_LAYER_GZIP, diffId: f.diffId })),
+  );
   layerBytes.gzip = await size(files.map((f) => f.gz));
 
   refs.soci = `${reg.host}/bench/${name}-soci:v1`;
-  await push(join(scratch, 'soci'), refs.soci, files.map((f) => ({ path: f.gz, mediaType: MT_LAYER_GZIP, diffId: f.diffId })));
+  await push(
+    join(scratch, 'soci'),
+    refs.soci,
+    files.map((f) => ({ path: f.gz, mediaType: MT_LAYER_GZIP, diffId: f.diffId })),
+  );
   process.stderr.write(`snapshotter bench: ocifs index --push of ${name}…\n`);
   layerBytes.soci = layerBytes.gzip;
   metadataBytes.soci = await pushSociIndex(refs.soci, join(home, 'index-cache'), SOCI_SPAN);
 
   refs.erofs = `${reg.host}/bench/${name}-erofs:v1`;
-  await push(join(scratch, 'erofs'), refs.erofs, await Promise.all(files.map(async (f) => ({ path: f.erofs, mediaType: MT_LAYER_OCI_EROFS, diffId: await sha256File(f.erofs) }))));
+  await push(
+    join(scratch, 'erofs'),
+    refs.erofs,
+    await Promise.all(
+      files.map(async (f) => ({ path: f.erofs, mediaType: MT_LAYER_OCI_EROFS, diffId: await sha256File(f.erofs) })),
+    ),
+  );
   layerBytes.erofs = await size(files.map((f) => f.erofs));
   await rm(scratch, { recursive: true, force: true });
 
@@ -123,13 +160,19 @@ export async function buildImageSet(reg: TestRegistry, work: string, name: strin
   const conv = await startContainerd();
   try {
     await conv.ctrOk(['content', 'fetch', '--plain-http', refs.gzip], { timeoutMs: 900_000 });
-    const c = await conv.ctrRemote(['image', 'convert', '--estargz', '--oci', refs.gzip, refs.estargz], { timeoutMs: 1_800_000 });
+    const c = await conv.ctrRemote(['image', 'convert', '--estargz', '--oci', refs.gzip, refs.estargz], {
+      timeoutMs: 1_800_000,
+    });
     if (c.code !== 0) throw new Error(`ctr-remote convert: ${c.stderr}`);
     await conv.ctrOk(['image', 'push', '--plain-http', refs.estargz, refs.estargz], { timeoutMs: 900_000 });
   } finally {
     await conv.stop();
   }
-  const m = (await (await fetch(`${reg.url}/v2/bench/${name}-estargz/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as {
+  const m = (await (
+    await fetch(`${reg.url}/v2/bench/${name}-estargz/manifests/v1`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    })
+  ).json()) as {
     layers: { digest: string; size: number }[];
   };
   layerBytes.estargz = m.layers.reduce((n, l) => n + l.size, 0);
@@ -138,11 +181,17 @@ export async function buildImageSet(reg: TestRegistry, work: string, name: strin
 }
 
 /** Compressed bytes of the eStargz TOCs (from each layer's footer to its end). */
-async function estargzTocBytes(reg: TestRegistry, repo: string, layers: { digest: string; size: number }[]): Promise<number> {
+async function estargzTocBytes(
+  reg: TestRegistry,
+  repo: string,
+  layers: { digest: string; size: number }[],
+): Promise<number> {
   const { parseEstargzFooter, ESTARGZ_FOOTER_SIZE } = await import('../../src/tar/estargz.js');
   let n = 0;
   for (const l of layers) {
-    const r = await fetch(`${reg.url}/v2/${repo}/blobs/${l.digest}`, { headers: { range: `bytes=${l.size - ESTARGZ_FOOTER_SIZE}-${l.size - 1}` } });
+    const r = await fetch(`${reg.url}/v2/${repo}/blobs/${l.digest}`, {
+      headers: { range: `bytes=${l.size - ESTARGZ_FOOTER_SIZE}-${l.size - 1}` },
+    });
     const footer = parseEstargzFooter(new Uint8Array(await r.arrayBuffer()));
     if (footer) n += l.size - footer.tocOffset;
   }

@@ -39,7 +39,14 @@ function blocksOf(set: Set<number>, start: number, length: number, bs: number): 
 }
 
 /** Adds the inode's blocks and its extents' blocks; returns the data blocks. */
-async function inodeBlocks(image: string, path: string, metaStart: number, bs: number, meta: Set<number>, data: Set<number>): Promise<void> {
+async function inodeBlocks(
+  image: string,
+  path: string,
+  metaStart: number,
+  bs: number,
+  meta: Set<number>,
+  data: Set<number>,
+): Promise<void> {
   const text = await dump(image, ['-e', `--path=${path}`]);
   const nid = num(text, /NID:\s*(\d+)/, 'NID');
   const inodeSize = num(text, /Inode size:\s*(\d+)/, 'inode size');
@@ -69,11 +76,18 @@ export async function erofsNeededBytes(image: string, path: string): Promise<Nee
   const meta = new Set<number>([0]);
   const dirData = new Set<number>();
   const parts = path.split('/').filter(Boolean);
-  for (let i = 0; i < parts.length; i++) await inodeBlocks(image, '/' + parts.slice(0, i).join('/'), metaStart, bs, meta, dirData);
+  for (let i = 0; i < parts.length; i++)
+    await inodeBlocks(image, '/' + parts.slice(0, i).join('/'), metaStart, bs, meta, dirData);
   const fileData = new Set<number>();
   await inodeBlocks(image, path, metaStart, bs, meta, fileData);
   const all = new Set<number>([...meta, ...dirData, ...fileData]);
   const metadata = new Set<number>([...meta, ...dirData]);
   const onlyFile = [...fileData].filter((b) => !metadata.has(b)).length;
-  return { blockSize: bs, blocks: all.size, bytes: all.size * bs, fileDataBlocks: onlyFile, metadataBlocks: metadata.size };
+  return {
+    blockSize: bs,
+    blocks: all.size,
+    bytes: all.size * bs,
+    fileDataBlocks: onlyFile,
+    metadataBlocks: metadata.size,
+  };
 }

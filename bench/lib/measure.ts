@@ -16,7 +16,11 @@ export interface Timed {
 }
 
 /** Runs a command to the end and measures its wall time. Throws on a non-zero exit. */
-export function timed(cmd: string, args: string[], options: SpawnOptions & { stdoutFile?: string; keepStdout?: boolean } = {}): Promise<Timed> {
+export function timed(
+  cmd: string,
+  args: string[],
+  options: SpawnOptions & { stdoutFile?: string; keepStdout?: boolean } = {},
+): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd, args, { ...options, stdio: ['ignore', options.keepStdout ? 'pipe' : 'ignore', 'pipe'] });
@@ -54,15 +58,30 @@ export interface OcifsStats {
  * shell: Linux carries the spawning process's peak RSS into the child's `ru_maxrss` when the
  * child is exec'd straight from a big parent, which would count the benchmark's own buffers.
  */
-export async function ocifs(args: string[], env: NodeJS.ProcessEnv = {}, options: { keepStdout?: boolean } = {}): Promise<Timed & { stats: OcifsStats }> {
-  const r = await timed('/bin/sh', ['-c', '"$0" "$@"; exit $?', process.execPath, OCIFS, ...args, '--stats'], { env: { ...process.env, ...env }, ...options });
-  const line = r.stderr.trim().split('\n').reverse().find((l) => l.startsWith('{"bytesFetched"'));
+export async function ocifs(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { keepStdout?: boolean } = {},
+): Promise<Timed & { stats: OcifsStats }> {
+  const r = await timed('/bin/sh', ['-c', '"$0" "$@"; exit $?', process.execPath, OCIFS, ...args, '--stats'], {
+    env: { ...process.env, ...env },
+    ...options,
+  });
+  const line = r.stderr
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{"bytesFetched"'));
   if (!line) throw new Error(`no stats from ocifs ${args.join(' ')}: ${r.stderr}`);
   return { ...r, stats: JSON.parse(line) as OcifsStats };
 }
 
 /** Best (minimum) of `n` runs of `f`, after `prepare` before each. */
-export async function best<T extends { seconds: number }>(n: number, f: () => Promise<T>, prepare?: () => Promise<void>): Promise<T> {
+export async function best<T extends { seconds: number }>(
+  n: number,
+  f: () => Promise<T>,
+  prepare?: () => Promise<void>,
+): Promise<T> {
   let winner: T | undefined;
   for (let i = 0; i < n; i++) {
     await prepare?.();
@@ -101,10 +120,20 @@ export const fmtMiB = (b: number) => `${(b / MiB).toFixed(2)} MiB`;
 /** Prints a table of rows in Markdown. */
 export function printTable(title: string, rows: Row[]): string {
   const head = ['metric', 'ocifs', 'peer', 'ratio', 'target', 'met'];
-  const body = rows.map((r) => [r.metric, r.ocifs, r.peer, r.ratio.toFixed(3), r.target ?? '', r.ok === undefined ? '' : r.ok ? 'yes' : 'NO']);
+  const body = rows.map((r) => [
+    r.metric,
+    r.ocifs,
+    r.peer,
+    r.ratio.toFixed(3),
+    r.target ?? '',
+    r.ok === undefined ? '' : r.ok ? 'yes' : 'NO',
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  const text = [`\n### ${title}\n`, line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n') + '\n';
+  const text =
+    [`\n### ${title}\n`, line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join(
+      '\n',
+    ) + '\n';
   process.stdout.write(text);
   return text;
 }
@@ -115,7 +144,10 @@ export async function saveResults(name: string, rows: Row[], extra: Record<strin
   await mkdir(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const path = join(dir, `${name}-${stamp}.json`);
-  await writeFile(path, JSON.stringify({ name, date: new Date().toISOString(), node: process.version, rows, ...extra }, null, 2));
+  await writeFile(
+    path,
+    JSON.stringify({ name, date: new Date().toISOString(), node: process.version, rows, ...extra }, null, 2),
+  );
   return path;
 }
 

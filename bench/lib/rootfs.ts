@@ -35,7 +35,15 @@ export const ROOTFS_CANDIDATES = [
 ];
 
 /** Directories for the small tree of a `--quick` smoke run. */
-export const QUICK_CANDIDATES = ['/etc', '/usr/sbin', '/usr/share/perl', '/usr/share/zoneinfo', '/usr/lib/python3.11', '/usr/share/vim', '/usr/share/man'];
+export const QUICK_CANDIDATES = [
+  '/etc',
+  '/usr/sbin',
+  '/usr/share/perl',
+  '/usr/share/zoneinfo',
+  '/usr/lib/python3.11',
+  '/usr/share/vim',
+  '/usr/share/man',
+];
 
 /** Where benchmark trees, images and scratch directories live (a real disk). */
 export const DEFAULT_BENCH_WORK = '/var/tmp/ocifs-bench';
@@ -89,7 +97,10 @@ interface Listing {
 
 /** `find DIR` as sorted lines `type size mtime path`, with totals. */
 async function listDir(dir: string): Promise<Listing> {
-  const r = await timed('find', [dir, '-xdev', '-printf', '%y %s %T@ %p\\n'], { keepStdout: true, env: { ...process.env, LC_ALL: 'C' } });
+  const r = await timed('find', [dir, '-xdev', '-printf', '%y %s %T@ %p\\n'], {
+    keepStdout: true,
+    env: { ...process.env, LC_ALL: 'C' },
+  });
   const lines = r.stdout.toString().split('\n').filter(Boolean).sort();
   let bytes = 0;
   const regular: RootfsFile[] = [];
@@ -125,7 +136,9 @@ export async function makeRootfs(options: RootfsOptions = {}): Promise<Rootfs> {
     regular.push(...l.regular);
   }
   if (bytes < minBytes || files < minFiles) {
-    throw new Error(`this machine's candidate directories hold only ${(bytes / MiB).toFixed(0)} MiB in ${files} files; the benchmark needs ≥ ${(minBytes / MiB).toFixed(0)} MiB and ≥ ${minFiles} files`);
+    throw new Error(
+      `this machine's candidate directories hold only ${(bytes / MiB).toFixed(0)} MiB in ${files} files; the benchmark needs ≥ ${(minBytes / MiB).toFixed(0)} MiB and ≥ ${minFiles} files`,
+    );
   }
   regular.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const key = hash.digest('hex').slice(0, 16);
@@ -133,7 +146,9 @@ export async function makeRootfs(options: RootfsOptions = {}): Promise<Rootfs> {
   const dir = join(home, 'tree');
   const done = join(home, 'tree.done');
   if (options.fresh || !existsSync(done)) {
-    process.stderr.write(`rootfs: copying ${selection.join(' ')} (${(bytes / MiB).toFixed(0)} MiB, ${files} files) into ${dir}…\n`);
+    process.stderr.write(
+      `rootfs: copying ${selection.join(' ')} (${(bytes / MiB).toFixed(0)} MiB, ${files} files) into ${dir}…\n`,
+    );
     await rm(home, { recursive: true, force: true });
     const tmp = join(home, 'tree.tmp');
     await mkdir(tmp, { recursive: true });
@@ -145,14 +160,28 @@ export async function makeRootfs(options: RootfsOptions = {}): Promise<Rootfs> {
     await writeFile(done, JSON.stringify({ selection, bytes, files, entries }) + '\n');
   }
   const recorded = JSON.parse(await readFile(done, 'utf8')) as { bytes: number; files: number; entries: number };
-  return { dir, home, key, selection, bytes: recorded.bytes, files: recorded.files, entries: recorded.entries, regular };
+  return {
+    dir,
+    home,
+    key,
+    selection,
+    bytes: recorded.bytes,
+    files: recorded.files,
+    entries: recorded.entries,
+    regular,
+  };
 }
 
 /**
  * Returns `home/name`, making it first with `make(tmpPath)` when it is missing (or `fresh`):
  * images of a tree are built once per tree key.
  */
-export async function cachedArtifact(rootfs: Rootfs, name: string, fresh: boolean, make: (tmp: string) => Promise<void>): Promise<string> {
+export async function cachedArtifact(
+  rootfs: Rootfs,
+  name: string,
+  fresh: boolean,
+  make: (tmp: string) => Promise<void>,
+): Promise<string> {
   const path = join(rootfs.home, name);
   if (fresh || !existsSync(path)) {
     const tmp = `${path}.tmp`;
@@ -179,9 +208,15 @@ export function pickFile(rootfs: Rootfs, target: number, accept: (f: RootfsFile)
 }
 
 /** The tree for a run: full size, or the small one of a `--quick` smoke run. */
-export function benchRootfs(options: { quick?: boolean; fresh?: boolean; work?: string; minBytes?: number } = {}): Promise<Rootfs> {
+export function benchRootfs(
+  options: { quick?: boolean; fresh?: boolean; work?: string; minBytes?: number } = {},
+): Promise<Rootfs> {
   return makeRootfs({
-    ...(options.quick ? { minBytes: 64 * MiB, minFiles: 3_000, candidates: QUICK_CANDIDATES } : options.minBytes ? { minBytes: options.minBytes } : {}),
+    ...(options.quick
+      ? { minBytes: 64 * MiB, minFiles: 3_000, candidates: QUICK_CANDIDATES }
+      : options.minBytes
+        ? { minBytes: options.minBytes }
+        : {}),
     ...(options.fresh ? { fresh: true } : {}),
     ...(options.work ? { work: options.work } : {}),
   });

@@ -48,7 +48,14 @@ export class DirHistory {
         this.pending.push((m) => this.dropUnder(m, target, true));
       } else if (isOverlayWhiteout(e)) this.pending.push((m) => this.dropUnder(m, e.path, true));
       else if (e.type === 'dir') {
-        const meta: DirMeta = { mode: e.mode, uid: e.uid, gid: e.gid, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, ...(e.xattrs?.size ? { xattrs: e.xattrs } : {}) };
+        const meta: DirMeta = {
+          mode: e.mode,
+          uid: e.uid,
+          gid: e.gid,
+          mtimeSec: e.mtimeSec,
+          mtimeNsec: e.mtimeNsec,
+          ...(e.xattrs?.size ? { xattrs: e.xattrs } : {}),
+        };
         this.pending.push((m) => m.set(e.path, meta));
       } else this.pending.push((m) => this.dropUnder(m, e.path, true));
       yield e;

@@ -67,14 +67,21 @@ export function splitPath(path: string): { parent: string; name: string } {
 }
 
 /** Reads a content stream into one buffer of `size` bytes (holes as zeros). For small files. */
-export async function readAllContent(content: AsyncIterable<ContentPiece> | undefined, size: number): Promise<Uint8Array> {
+export async function readAllContent(
+  content: AsyncIterable<ContentPiece> | undefined,
+  size: number,
+): Promise<Uint8Array> {
   const out = new Uint8Array(size);
   if (content) for await (const p of content) out.set(p.data.subarray(0, Math.max(0, size - p.offset)), p.offset);
   return out;
 }
 
 /** The content of a file as contiguous chunks, holes filled with zeros (for formats without holes). */
-export async function* denseContent(content: AsyncIterable<ContentPiece> | undefined, size: number, zeroChunk = 1 << 20): AsyncGenerator<Uint8Array> {
+export async function* denseContent(
+  content: AsyncIterable<ContentPiece> | undefined,
+  size: number,
+  zeroChunk = 1 << 20,
+): AsyncGenerator<Uint8Array> {
   let at = 0;
   const zeros = (n: number) => new Uint8Array(Math.min(n, zeroChunk));
   if (content) {

@@ -12,7 +12,10 @@ import { OcifsError, type OcifsErrorOptions } from '../errors.js';
  */
 export class UnconvertibleEntryError extends OcifsError {
   constructor(path: string, reason: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_UNCONVERTIBLE_ENTRY', `${path === '' ? '/' : `/${path}`}: ${reason}`, { ...options, data: { path, reason, ...options.data } });
+    super('ERR_OCIFS_UNCONVERTIBLE_ENTRY', `${path === '' ? '/' : `/${path}`}: ${reason}`, {
+      ...options,
+      data: { path, reason, ...options.data },
+    });
   }
 }
 

@@ -74,7 +74,15 @@ interface TocEntry {
   chunkDigest?: string;
 }
 
-const TOC_TYPES: Record<string, string> = { file: 'reg', dir: 'dir', symlink: 'symlink', hardlink: 'hardlink', chardev: 'char', blockdev: 'block', fifo: 'fifo' };
+const TOC_TYPES: Record<string, string> = {
+  file: 'reg',
+  dir: 'dir',
+  symlink: 'symlink',
+  hardlink: 'hardlink',
+  chardev: 'char',
+  blockdev: 'block',
+  fifo: 'fifo',
+};
 
 /** RFC 3339 in UTC, with nanoseconds when there are any; empty for the epoch (as stargz omits it). */
 export function rfc3339(sec: number, nsec: number): string | undefined {
@@ -98,7 +106,8 @@ export function tocEntryOf(e: BuildEntry, type = TOC_TYPES[e.type]): TocEntry {
     if (d.major) t.devMajor = d.major;
     if (d.minor) t.devMinor = d.minor;
   }
-  if (e.xattrs && e.xattrs.size) t.xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+  if (e.xattrs && e.xattrs.size)
+    t.xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
   return t;
 }
 
@@ -123,9 +132,11 @@ export class EstargzWriter {
     private readonly options: EstargzWriterOptions = {},
   ) {
     this.chunkSize = options.chunkSize ?? DEFAULT_ESTARGZ_CHUNK_SIZE;
-    if (!Number.isSafeInteger(this.chunkSize) || this.chunkSize < 4096) throw new InvalidOptionError('chunkSize', 'must be an integer of at least 4096');
+    if (!Number.isSafeInteger(this.chunkSize) || this.chunkSize < 4096)
+      throw new InvalidOptionError('chunkSize', 'must be an integer of at least 4096');
     this.level = options.level ?? 6;
-    if (!Number.isInteger(this.level) || this.level < 1 || this.level > 9) throw new InvalidOptionError('level', 'must be 1 to 9');
+    if (!Number.isInteger(this.level) || this.level < 1 || this.level > 9)
+      throw new InvalidOptionError('level', 'must be 1 to 9');
     this.queue = new OrderedQueue(4, async (gz) => {
       this.memberOffsets.push(this.written);
       this.written += gz.length;
@@ -149,7 +160,9 @@ export class EstargzWriter {
     this.member = [];
     this.memberBytes = 0;
     this.members++;
-    await this.queue.push(gzipAsync(data, { level: this.level }).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
+    await this.queue.push(
+      gzipAsync(data, { level: this.level }).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
+    );
   }
 
   /** Writes one entry (a socket is skipped: tar cannot hold it). */
@@ -215,7 +228,17 @@ export class EstargzWriter {
     });
     const json = Buffer.from(JSON.stringify({ version: 1, entries }));
     const tocDigest = digestOf(json);
-    const header = tarHeader({ path: TOC_NAME, type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0, size: json.length, rdev: 0 })!;
+    const header = tarHeader({
+      path: TOC_NAME,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtimeSec: 0,
+      mtimeNsec: 0,
+      size: json.length,
+      rdev: 0,
+    })!;
     const tocTar = Buffer.concat([header, json, new Uint8Array(tarPadding(json.length)), END_OF_ARCHIVE]);
     this.diff.update(tocTar);
     this.uncompressed += tocTar.length;
@@ -226,7 +249,12 @@ export class EstargzWriter {
     const footer = estargzFooter(tocOffset);
     await this.sink.write(footer);
     this.written += footer.length;
-    return { tocDigest, diffId: `sha256:${this.diff.digest('hex')}`, uncompressedSize: this.uncompressed, entries: entries.length };
+    return {
+      tocDigest,
+      diffId: `sha256:${this.diff.digest('hex')}`,
+      uncompressedSize: this.uncompressed,
+      entries: entries.length,
+    };
   }
 
   /** Waits for compression jobs still running (after a failure). */

@@ -46,7 +46,13 @@ async function lookupPath(fs: FileSystem, path: string, options: ReadOptions): P
 }
 
 /** The entry of one inode, its content read lazily. */
-function entryOf(fs: FileSystem, path: string, st: Inode, xattrs: Map<string, Uint8Array>, options: ReadOptions): BuildEntry {
+function entryOf(
+  fs: FileSystem,
+  path: string,
+  st: Inode,
+  xattrs: Map<string, Uint8Array>,
+  options: ReadOptions,
+): BuildEntry {
   const e: BuildEntry = {
     path,
     type: st.type,
@@ -67,10 +73,20 @@ function entryOf(fs: FileSystem, path: string, st: Inode, xattrs: Map<string, Ui
  * The entry at `path` of `fs` (no symlink followed; a hardlinked file as a regular file), or
  * undefined when there is none.
  */
-export async function fsEntryAt(fs: FileSystem, path: string, options: ReadOptions = {}): Promise<BuildEntry | undefined> {
+export async function fsEntryAt(
+  fs: FileSystem,
+  path: string,
+  options: ReadOptions = {},
+): Promise<BuildEntry | undefined> {
   const st = await lookupPath(fs, path, options);
   if (!st) return undefined;
-  const e = entryOf(fs, path, st, st.type === 'symlink' ? new Map<string, Uint8Array>() : await fs.listxattr(st.ino, options), options);
+  const e = entryOf(
+    fs,
+    path,
+    st,
+    st.type === 'symlink' ? new Map<string, Uint8Array>() : await fs.listxattr(st.ino, options),
+    options,
+  );
   if (st.type === 'symlink') e.linkName = await fs.readlink(st.ino, options);
   return e;
 }
@@ -85,7 +101,13 @@ export async function* fsEntries(fs: FileSystem, options: FsEntriesOptions = {})
     if (st.type !== 'dir' && st.nlink > 1) {
       const first = firstPath.get(st.ino);
       if (first !== undefined) {
-        const link: BuildEntry = { ...entryOf(fs, path, st, xattrs, options), type: 'hardlink', size: 0, linkName: first, resolve: async () => entryOf(fs, path, st, xattrs, options) };
+        const link: BuildEntry = {
+          ...entryOf(fs, path, st, xattrs, options),
+          type: 'hardlink',
+          size: 0,
+          linkName: first,
+          resolve: async () => entryOf(fs, path, st, xattrs, options),
+        };
         delete link.content;
         yield link;
         continue;
@@ -94,16 +116,32 @@ export async function* fsEntries(fs: FileSystem, options: FsEntriesOptions = {})
     }
     if (options.ociWhiteouts && st.type === 'chardev' && st.rdev === 0 && path !== '') {
       const i = path.lastIndexOf('/');
-      yield { ...entryOf(fs, path, st, new Map(), options), type: 'file', mode: 0, rdev: 0, path: `${path.slice(0, i + 1)}.wh.${path.slice(i + 1)}` };
+      yield {
+        ...entryOf(fs, path, st, new Map(), options),
+        type: 'file',
+        mode: 0,
+        rdev: 0,
+        path: `${path.slice(0, i + 1)}.wh.${path.slice(i + 1)}`,
+      };
       continue;
     }
-    const opaque = options.ociWhiteouts && st.type === 'dir' && xattrs.get(OPAQUE)?.[0] === 0x79 /* y */;
+    const opaque = options.ociWhiteouts && st.type === 'dir' && xattrs.get(OPAQUE)?.[0] === 0x79; /* y */
     if (opaque) xattrs.delete(OPAQUE);
     const base = entryOf(fs, path, st, xattrs, options);
     if (st.type === 'symlink') base.linkName = await fs.readlink(st.ino, options);
     yield base;
     if (opaque) {
-      const marker: BuildEntry = { path: path === '' ? '.wh..wh..opq' : `${path}/.wh..wh..opq`, type: 'file', mode: 0, uid: 0, gid: 0, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, size: 0, rdev: 0 };
+      const marker: BuildEntry = {
+        path: path === '' ? '.wh..wh..opq' : `${path}/.wh..wh..opq`,
+        type: 'file',
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        mtimeSec: st.mtimeSec,
+        mtimeNsec: st.mtimeNsec,
+        size: 0,
+        rdev: 0,
+      };
       yield marker;
     }
   }

@@ -19,7 +19,10 @@ import { tarStreamEntries } from './tar-entries.js';
 export type TarCompression = 'none' | 'gzip' | 'zstd';
 
 /** Decompresses a chunk stream. */
-export async function* decompressedChunks(chunks: AsyncIterable<Uint8Array>, compression: TarCompression): AsyncGenerator<Uint8Array> {
+export async function* decompressedChunks(
+  chunks: AsyncIterable<Uint8Array>,
+  compression: TarCompression,
+): AsyncGenerator<Uint8Array> {
   if (compression === 'none') {
     yield* chunks;
     return;
@@ -43,7 +46,11 @@ export async function* decompressedChunks(chunks: AsyncIterable<Uint8Array>, com
  * The entries of a tar layer from its compressed bytes, in one pass. eStargz's TOC and landmark
  * members at the top level are left out (they are the format's, not the layer's).
  */
-export async function* tarLayerEntries(chunks: AsyncIterable<Uint8Array>, compression: TarCompression, options: ReadOptions = {}): AsyncGenerator<BuildEntry> {
+export async function* tarLayerEntries(
+  chunks: AsyncIterable<Uint8Array>,
+  compression: TarCompression,
+  options: ReadOptions = {},
+): AsyncGenerator<BuildEntry> {
   for await (const e of tarStreamEntries(decompressedChunks(chunks, compression), options)) {
     if (!e.path.includes('/') && LANDMARK_FILES.has(e.path) && e.type === 'file') continue;
     yield e;

@@ -42,7 +42,10 @@ export function tarEntryToBuild(e: TarEntry): BuildEntry {
  * its data (sparse members as their data segments at their logical offsets); it must be read
  * before the next member is asked for, or it is skipped.
  */
-export async function* tarStreamEntries(chunks: AsyncIterable<Uint8Array>, options: ReadOptions = {}): AsyncGenerator<BuildEntry> {
+export async function* tarStreamEntries(
+  chunks: AsyncIterable<Uint8Array>,
+  options: ReadOptions = {},
+): AsyncGenerator<BuildEntry> {
   const it = chunks[Symbol.asyncIterator]();
   const q = new ByteQueue(it);
   const parser = new TarParser();
@@ -58,7 +61,8 @@ export async function* tarStreamEntries(chunks: AsyncIterable<Uint8Array>, optio
         }
         // The parser now wants to skip the member's data and padding, which starts here.
         const need = parser.need();
-        if (need.kind !== 'skip' || parser.position !== e.dataOffset) throw new CorruptTarError('member data is not where its header says', parser.position, e.path);
+        if (need.kind !== 'skip' || parser.position !== e.dataOffset)
+          throw new CorruptTarError('member data is not where its header says', parser.position, e.path);
         let left = e.storedSize;
         const segments = e.sparse ?? [{ offset: 0, length: e.storedSize }];
         let consumed = false;

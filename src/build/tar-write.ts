@@ -69,7 +69,18 @@ function isAscii(b: Uint8Array): boolean {
   return true;
 }
 
-function ustarBlock(fields: { name: Uint8Array; mode: number; uid: string; gid: string; size: string; mtime: string; type: string; link: Uint8Array; major: string; minor: string }): Uint8Array {
+function ustarBlock(fields: {
+  name: Uint8Array;
+  mode: number;
+  uid: string;
+  gid: string;
+  size: string;
+  mtime: string;
+  type: string;
+  link: Uint8Array;
+  major: string;
+  minor: string;
+}): Uint8Array {
   const b = new Uint8Array(BLOCK);
   const str = (at: readonly [number, number], s: string) => b.set(utf8.encode(s).subarray(0, at[1]), at[0]);
   b.set(fields.name.subarray(0, F.name[1]), F.name[0]);
@@ -119,11 +130,23 @@ export function tarHeader(e: BuildEntry): Uint8Array | undefined {
     pax.push(paxRecord('mtime', utf8.encode(`${e.mtimeSec}${frac}`)));
     mtime ??= '00000000000';
   }
-  for (const [k, v] of [...(e.xattrs ?? [])].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) pax.push(paxRecord(`SCHILY.xattr.${k}`, v));
+  for (const [k, v] of [...(e.xattrs ?? [])].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
+    pax.push(paxRecord(`SCHILY.xattr.${k}`, v));
   const dev = e.type === 'chardev' || e.type === 'blockdev' ? devParts(e.rdev) : { major: 0, minor: 0 };
   const major = id('SCHILY.devmajor', dev.major);
   const minor = id('SCHILY.devminor', dev.minor);
-  const main = ustarBlock({ name: isAscii(name) ? name : new Uint8Array(0), mode: e.mode & 0o7777, uid, gid, size: sizeField, mtime, type, link: isAscii(link) ? link : new Uint8Array(0), major, minor });
+  const main = ustarBlock({
+    name: isAscii(name) ? name : new Uint8Array(0),
+    mode: e.mode & 0o7777,
+    uid,
+    gid,
+    size: sizeField,
+    mtime,
+    type,
+    link: isAscii(link) ? link : new Uint8Array(0),
+    major,
+    minor,
+  });
   if (pax.length === 0) return main;
   const body = new Uint8Array(pax.reduce((n, r) => n + r.length, 0));
   let p = 0;
@@ -132,7 +155,18 @@ export function tarHeader(e: BuildEntry): Uint8Array | undefined {
     p += r.length;
   }
   const paxName = utf8.encode(`PaxHeaders/${tarName(e).replace(/\/$/, '').split('/').pop()}`.slice(0, 99));
-  const head = ustarBlock({ name: isAscii(paxName) ? paxName : utf8.encode('PaxHeaders/entry'), mode: 0o644, uid: '0000000', gid: '0000000', size: octal(body.length, 12)!, mtime: '00000000000', type: 'x', link: new Uint8Array(0), major: '0000000', minor: '0000000' });
+  const head = ustarBlock({
+    name: isAscii(paxName) ? paxName : utf8.encode('PaxHeaders/entry'),
+    mode: 0o644,
+    uid: '0000000',
+    gid: '0000000',
+    size: octal(body.length, 12)!,
+    mtime: '00000000000',
+    type: 'x',
+    link: new Uint8Array(0),
+    major: '0000000',
+    minor: '0000000',
+  });
   const out = new Uint8Array(BLOCK + body.length + tarPadding(body.length) + BLOCK);
   out.set(head, 0);
   out.set(body, BLOCK);

@@ -135,7 +135,12 @@ export class ZstdChunkedWriter {
     const hasData = e.type === 'file' && e.size > 0;
     const crc = new Crc64();
     if (hasData) await this.writeContent(e, entry, crc);
-    this.splitEntry({ type: 1, name: tarName(e), ...(e.type === 'file' && e.size ? { size: e.size } : {}), payload: hasData ? Buffer.from(crc.digest()).toString('base64') : null });
+    this.splitEntry({
+      type: 1,
+      name: tarName(e),
+      ...(e.type === 'file' && e.size ? { size: e.size } : {}),
+      payload: hasData ? Buffer.from(crc.digest()).toString('base64') : null,
+    });
     if (hasData) this.raw(new Uint8Array(tarPadding(e.size)));
     if (this.pendingBytes >= MAX_ZSTD_CHUNK) await this.flushFrame();
   }
@@ -154,7 +159,12 @@ export class ZstdChunkedWriter {
       if (partBytes === 0) return;
       const offset = this.written;
       await this.out(this.zstd.compress(Buffer.concat(parts, partBytes)));
-      chunks.push({ offset, chunkOffset: done - partBytes, size: partBytes, digest: `sha256:${chunkHash.digest('hex')}` });
+      chunks.push({
+        offset,
+        chunkOffset: done - partBytes,
+        size: partBytes,
+        digest: `sha256:${chunkHash.digest('hex')}`,
+      });
       parts = [];
       partBytes = 0;
       chunkHash = createHash('sha256');
@@ -219,7 +229,15 @@ export class ZstdChunkedWriter {
     const splitOffset = await this.skippable(split);
     const footer = new Uint8Array(64);
     const dv = new DataView(footer.buffer);
-    const fields = [manifestOffset, compressedManifest.length, manifest.length, 1, splitOffset, split.length, this.splitUncompressed];
+    const fields = [
+      manifestOffset,
+      compressedManifest.length,
+      manifest.length,
+      1,
+      splitOffset,
+      split.length,
+      this.splitUncompressed,
+    ];
     fields.forEach((v, i) => dv.setBigUint64(i * 8, BigInt(v), true));
     footer.set(FOOTER_MAGIC, 56);
     await this.skippable(footer);

@@ -136,7 +136,8 @@ export class BlobCache {
     const real = await prepareCacheDir(dir);
     const layout = new CacheLayout(real);
     // Sidecars of older versions were keyed by digest alone, whatever bytes they came from.
-    for (const legacy of LEGACY_DIRS) await evictDir(join(real, legacy), layout.trash).catch((err: unknown) => debug('evict %s: %s', legacy, err));
+    for (const legacy of LEGACY_DIRS)
+      await evictDir(join(real, legacy), layout.trash).catch((err: unknown) => debug('evict %s: %s', legacy, err));
     await sweepLeftovers(layout.trash, layout.tmp);
     const cache = new BlobCache(real, layout, chunkSize, maxSize, sourceOptions);
     if (maxSize !== undefined) await cache.gc({ maxSize });
@@ -151,7 +152,12 @@ export class BlobCache {
    * same source (one more handle; each handle is closed once) and ignores the new `upstream`
    * and `options`.
    */
-  async openBlob(digest: string, size: number, upstream: ByteSource, options: BlobSourceOptions = {}): Promise<CachedSource> {
+  async openBlob(
+    digest: string,
+    size: number,
+    upstream: ByteSource,
+    options: BlobSourceOptions = {},
+  ): Promise<CachedSource> {
     const d = parseDigest(digest);
     checkBlobSize(size, upstream);
     const resolved = resolveSourceOptions(options, this.sourceOptions);
@@ -183,7 +189,8 @@ export class BlobCache {
       onComplete: () => this.scheduleAutoGc(),
       onVerified: async (store) => {
         // Always a disk store here (openStore above opens only those).
-        if (store instanceof DiskStore) await reconcileOrigins(this.storeParams(d, size, store.chunkSize, true, resolved), store);
+        if (store instanceof DiskStore)
+          await reconcileOrigins(this.storeParams(d, size, store.chunkSize, true, resolved), store);
         // This process's sources of other origins read the verified blob from now on.
         for (const [k, e] of this.sources) if (e.digest === d.value && k !== key) e.source.resetStore();
       },
@@ -234,7 +241,11 @@ export class BlobCache {
   /** Runs `body` on the verified instance of `digest`; undefined when there is none. */
   private async withVerified<T>(digest: string, body: (store: DiskStore) => Promise<T>): Promise<T | undefined> {
     const d = parseDigest(digest);
-    const probe = await probeInstance(this.storeParams(d, undefined, this.chunkSize, true, this.sourceOptions), this.layout.blobDir(d), 'verified');
+    const probe = await probeInstance(
+      this.storeParams(d, undefined, this.chunkSize, true, this.sourceOptions),
+      this.layout.blobDir(d),
+      'verified',
+    );
     if (probe.kind !== 'ok') return undefined;
     try {
       return probe.store.verified ? await body(probe.store) : undefined;
@@ -280,7 +291,11 @@ export class BlobCache {
       sidecarBytes: e.sidecarBytes,
       sidecars: e.sidecars,
     };
-    const probe = await probeInstance(this.storeParams(e.digest, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true }), e.dir, e.place);
+    const probe = await probeInstance(
+      this.storeParams(e.digest, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true }),
+      e.dir,
+      e.place,
+    );
     if (probe.kind === 'corrupt') entry.corrupt = probe.reason;
     if (probe.kind !== 'ok') return entry;
     const s = probe.store;
@@ -306,7 +321,9 @@ export class BlobCache {
     const d = digest === undefined ? undefined : parseDigest(digest);
     const instances = d ? await scanDigest(this.layout, d) : await scanCache(this.layout);
     if (d && instances.length === 0) {
-      return [{ digest: d.value, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }];
+      return [
+        { digest: d.value, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } },
+      ];
     }
     const out: VerifyResult[] = [];
     for (const e of instances) out.push(await this.verifyOne(e));
@@ -325,7 +342,11 @@ export class BlobCache {
       sidecars: none,
       ...more,
     });
-    const params = this.storeParams(d, undefined, this.chunkSize, true, { ...this.sourceOptions, verify: true, origin: origin ?? '' });
+    const params = this.storeParams(d, undefined, this.chunkSize, true, {
+      ...this.sourceOptions,
+      verify: true,
+      origin: origin ?? '',
+    });
     const probe = await probeInstance(params, e.dir, e.place);
     if (probe.kind === 'missing') return result('missing');
     if (probe.kind !== 'ok') {
@@ -353,7 +374,10 @@ export class BlobCache {
       }
       await store.setComplete(true);
       if (e.place === 'partial' && (await store.promote())) await reconcileOrigins(params, store);
-      return { ...result('verified', { sidecars: await sidecars() }), origin: store.place === 'verified' ? null : origin };
+      return {
+        ...result('verified', { sidecars: await sidecars() }),
+        origin: store.place === 'verified' ? null : origin,
+      };
     } finally {
       await store.close();
     }
@@ -433,7 +457,9 @@ export class BlobCache {
       do {
         this.autoGcAgain = false;
         // Blobs open in this process are in use: never evict them automatically.
-        await this.collect(max, new Set([...this.sources.values()].map((e) => e.digest))).catch((err: unknown) => debug('auto gc: %s', (err as Error).message));
+        await this.collect(max, new Set([...this.sources.values()].map((e) => e.digest))).catch((err: unknown) =>
+          debug('auto gc: %s', (err as Error).message),
+        );
       } while (this.autoGcAgain);
     })().finally(() => (this.autoGc = null));
   }
@@ -449,6 +475,8 @@ export class BlobCache {
 
 /** Checks a blob size argument against its upstream. */
 export function checkBlobSize(size: number, upstream: ByteSource): void {
-  if (!Number.isSafeInteger(size) || size < 0) throw new InvalidOptionError('size', `must be a non-negative integer, got ${String(size)}`);
-  if (upstream.size !== size) throw new InvalidOptionError('size', `blob size ${size} differs from the upstream's size ${upstream.size}`);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new InvalidOptionError('size', `must be a non-negative integer, got ${String(size)}`);
+  if (upstream.size !== size)
+    throw new InvalidOptionError('size', `blob size ${size} differs from the upstream's size ${upstream.size}`);
 }

@@ -21,7 +21,7 @@ export function* chunkRuns(
   want: (c: number) => boolean,
   maxRun = Infinity,
 ): Generator<ChunkRun> {
-  for (let c = from; c < to; ) {
+  for (let c = from; c < to;) {
     if (!want(c)) {
       c++;
       continue;
@@ -43,7 +43,7 @@ export function* chunkRunsBy<K>(
   to: number,
   key: (c: number) => K | undefined,
 ): Generator<{ start: number; end: number; key: K }> {
-  for (let c = from; c < to; ) {
+  for (let c = from; c < to;) {
     const k = key(c);
     if (k === undefined) {
       c++;

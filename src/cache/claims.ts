@@ -257,14 +257,17 @@ export class ClaimSet {
 
   private startHeartbeat(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => {
-      const now = new Date();
-      void this.template?.then((t) => {
-        // All our claims are links to the template: one utimes refreshes them all.
-        if (t) utimes(t.path, now, now).catch(() => {});
-        else for (const block of this.held.keys()) utimes(this.path(block), now, now).catch(() => {});
-      });
-    }, Math.max(50, Math.floor(this.staleMs / 3)));
+    this.timer = setInterval(
+      () => {
+        const now = new Date();
+        void this.template?.then((t) => {
+          // All our claims are links to the template: one utimes refreshes them all.
+          if (t) utimes(t.path, now, now).catch(() => {});
+          else for (const block of this.held.keys()) utimes(this.path(block), now, now).catch(() => {});
+        });
+      },
+      Math.max(50, Math.floor(this.staleMs / 3)),
+    );
     this.timer.unref();
   }
 

@@ -53,7 +53,12 @@ export async function openDiskStore(p: DiskStoreParams): Promise<DiskStore> {
         return v.store;
       }
       await v.store.close();
-      await discardDir(p, verifiedDir, v.ino, 'not verified, in the verified place (left by an older ocifs; its origin is unknown)');
+      await discardDir(
+        p,
+        verifiedDir,
+        v.ino,
+        'not verified, in the verified place (left by an older ocifs; its origin is unknown)',
+      );
       continue;
     }
     if (v.kind === 'conflict') throw new BlobSizeMismatchError(p.digest.value, p.size, v.verifiedSize);
@@ -121,25 +126,40 @@ export async function probeInstance(p: DiskStoreParams, dir: string, place: Inst
     await preadFull(mapFh, head, 0, MAP_HEADER_SIZE, 0, mapPath);
     const h = decodeHeader(head);
     if (typeof h === 'string') return corrupt(h);
-    if (h.algorithm !== p.digest.algorithm || h.digestHex !== p.digest.hex) return corrupt('map belongs to another digest');
+    if (h.algorithm !== p.digest.algorithm || h.digestHex !== p.digest.hex)
+      return corrupt('map belongs to another digest');
     if (p.size !== undefined && h.blobSize !== p.size) {
       // A verified copy proves the digest's size; an unverified one proves nothing: start over.
       if (h.state === BlobState.Verified) return { kind: 'conflict', verifiedSize: h.blobSize };
       return corrupt(`blob size ${h.blobSize} in map, ${p.size} expected`);
     }
-    if (!p.adoptChunkSize && h.chunkSize !== p.chunkSize) return corrupt(`chunk size ${h.chunkSize}, ${p.chunkSize} expected`);
+    if (!p.adoptChunkSize && h.chunkSize !== p.chunkSize)
+      return corrupt(`chunk size ${h.chunkSize}, ${p.chunkSize} expected`);
     const n = chunkCount(h.blobSize, h.chunkSize);
     if (n > MAX_CHUNKS_PER_BLOB) return corrupt('too many chunks');
-    if (mapSt.size !== MAP_HEADER_SIZE + n) return corrupt(`map file is ${mapSt.size} bytes, want ${MAP_HEADER_SIZE + n}`);
+    if (mapSt.size !== MAP_HEADER_SIZE + n)
+      return corrupt(`map file is ${mapSt.size} bytes, want ${MAP_HEADER_SIZE + n}`);
     if (dataSt.size !== h.blobSize) return corrupt(`data file is ${dataSt.size} bytes, want ${h.blobSize}`);
     if (h.state === BlobState.Bad) return corrupt('marked bad');
     const map = new Uint8Array(n);
     await preadFull(mapFh, map, 0, n, MAP_HEADER_SIZE, mapPath);
     const present = countPresent(map);
     if (present < 0) return corrupt('invalid presence byte');
-    if ((h.state === BlobState.Verified || h.state === BlobState.Complete) && present !== n) return corrupt('complete state with missing chunks');
+    if ((h.state === BlobState.Verified || h.state === BlobState.Complete) && present !== n)
+      return corrupt('complete state with missing chunks');
     const store = new DiskStore(p, {
-      dir, place, mapFh, dataFh, mapIno: mapSt.ino, dataIno: dataSt.ino, size: h.blobSize, chunkSize: h.chunkSize, map, present, state: h.state, instanceId: h.instanceId,
+      dir,
+      place,
+      mapFh,
+      dataFh,
+      mapIno: mapSt.ino,
+      dataIno: dataSt.ino,
+      size: h.blobSize,
+      chunkSize: h.chunkSize,
+      map,
+      present,
+      state: h.state,
+      instanceId: h.instanceId,
     });
     keep = true;
     return { kind: 'ok', store, ino: mapSt.ino };
@@ -173,7 +193,8 @@ async function createInstance(p: DiskStoreParams, size: number, dir: string): Pr
       await pwriteFull(map, encodeHeader(p.digest, size, p.chunkSize, id, BlobState.Partial), 0);
       // Map bytes are written (not left as a hole) so marking a chunk never needs a new block.
       const zeros = new Uint8Array(Math.min(n, 1 << 20));
-      for (let off = 0; off < n; off += zeros.length) await pwriteFull(map, zeros.subarray(0, Math.min(zeros.length, n - off)), MAP_HEADER_SIZE + off);
+      for (let off = 0; off < n; off += zeros.length)
+        await pwriteFull(map, zeros.subarray(0, Math.min(zeros.length, n - off)), MAP_HEADER_SIZE + off);
       await map.sync();
     } finally {
       await map.close();
@@ -225,7 +246,9 @@ export async function reconcileOrigins(p: DiskStoreParams, verified: DiskStore):
   for (const name of names) {
     const dir = join(root, name);
     if (!isOriginId(name)) continue;
-    const probe = await probeInstance({ ...p, size: verified.size, adoptChunkSize: true }, dir, 'partial').catch(() => undefined);
+    const probe = await probeInstance({ ...p, size: verified.size, adoptChunkSize: true }, dir, 'partial').catch(
+      () => undefined,
+    );
     if (probe?.kind === 'ok') {
       const copy = probe.store;
       let differing = 0;
@@ -235,7 +258,9 @@ export async function reconcileOrigins(p: DiskStoreParams, verified: DiskStore):
         debug('%s: comparing %s failed: %s', p.digest.value, dir, (err as Error).message);
       }
       const origin = (await readOriginName(dir)) ?? name;
-      await copy.discard(differing ? `${differing} chunks differ from the verified blob` : 'superseded by the verified blob');
+      await copy.discard(
+        differing ? `${differing} chunks differ from the verified blob` : 'superseded by the verified blob',
+      );
       if (differing > 0) {
         const what = '%s: origin %s had sent %d chunks that differ from the verified blob; its copy was discarded';
         debug(what, p.digest.value, JSON.stringify(origin), differing);

@@ -153,7 +153,11 @@ export class DiskStore implements ChunkStore {
   }
 
   private claimSet(): ClaimSet {
-    return new ClaimSet(join(this.dir, CLAIMS_DIR), Math.max(1, Math.floor(CLAIM_BLOCK_BYTES / this.chunkSize)), this.p.claimStaleMs);
+    return new ClaimSet(
+      join(this.dir, CLAIMS_DIR),
+      Math.max(1, Math.floor(CLAIM_BLOCK_BYTES / this.chunkSize)),
+      this.p.claimStaleMs,
+    );
   }
 
   /** The instance directory (it changes once, when the instance is promoted). */
@@ -237,7 +241,9 @@ export class DiskStore implements ChunkStore {
       // Only missing chunks are written: bytes already marked present are never overwritten.
       const slices = [...chunkRuns(c0, c0 + n, (c) => this.local[c] === LOCAL_MISSING, sliceChunks)];
       const results = await Promise.allSettled(
-        slices.map(([c, e]) => pwritevFull(this.dataFh, sliceParts(parts, (c - c0) * cs, Math.min(total, (e - c0) * cs)), c * cs)),
+        slices.map(([c, e]) =>
+          pwritevFull(this.dataFh, sliceParts(parts, (c - c0) * cs, Math.min(total, (e - c0) * cs)), c * cs),
+        ),
       );
       results.forEach((r, i) => {
         const [c, e] = slices[i];
@@ -389,7 +395,11 @@ export class DiskStore implements ChunkStore {
   /** Stores a sidecar derived from this instance's bytes; false when the instance is gone. */
   async putSidecar(name: string, bytes: Uint8Array): Promise<boolean> {
     if (this.closed || this.failed) return false;
-    return writeSidecar({ dir: this.dir, instanceId: this.instanceId, digest: this.p.digest, tmp: this.p.layout.tmp }, name, bytes);
+    return writeSidecar(
+      { dir: this.dir, instanceId: this.instanceId, digest: this.p.digest, tmp: this.p.layout.tmp },
+      name,
+      bytes,
+    );
   }
 
   async discard(reason: string): Promise<void> {
@@ -402,7 +412,9 @@ export class DiskStore implements ChunkStore {
       // Tell other processes holding this instance open, then remove it.
       await this.op(() => pwriteFull(this.mapFh, Uint8Array.of(BlobState.Bad), STATE_OFFSET)).catch(() => {});
     }
-    await evictDir(this.dir, this.p.layout.trash, this.mapIno).catch((err: unknown) => debug('evict %s: %s', this.dir, err));
+    await evictDir(this.dir, this.p.layout.trash, this.mapIno).catch((err: unknown) =>
+      debug('evict %s: %s', this.dir, err),
+    );
     this.retire();
   }
 

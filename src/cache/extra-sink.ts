@@ -67,6 +67,8 @@ export class ExtraBytes {
       const claims = store.claims;
       if (claims) void Promise.all(durables).finally(() => claims.release(block));
     }
-    await verifier.afterWrite(store).catch((err: unknown) => debug('%s: %s', this.parts.digest, (err as Error).message));
+    await verifier
+      .afterWrite(store)
+      .catch((err: unknown) => debug('%s: %s', this.parts.digest, (err as Error).message));
   }
 }

@@ -83,7 +83,7 @@ export class Fetcher {
     const per = Math.ceil(total / pieces);
     const block = store.claims?.blockChunks ?? 1;
     const tasks: FetchTask[] = [];
-    for (let s = a; s < b; ) {
+    for (let s = a; s < b;) {
       let e = Math.min(b, s + per);
       // Cut at claim-block boundaries so parallel tasks do not share a claim file.
       if (e < b && block > 1 && block <= per) {
@@ -181,7 +181,11 @@ export class Fetcher {
       // Claimed now; another process may have finished these chunks just before.
       await slot.refresh(store, c0, c1);
       const pieces: Piece[] = [];
-      await this.readRuns(chunkRuns(c0, c1, (c) => mine[c - c0] === 1 && !s.has(c)), task.abort.signal, pieces);
+      await this.readRuns(
+        chunkRuns(c0, c1, (c) => mine[c - c0] === 1 && !s.has(c)),
+        task.abort.signal,
+        pieces,
+      );
       // On disk, readers get the bytes now; writing (and, later, flushing) them is not their
       // concern. Until written, the chunks stay in flight, so new readers join this task.
       // In memory mode the write is instant and the hash must be checked first.
@@ -214,7 +218,11 @@ export class Fetcher {
               const what = `claims ${foreign.join(',')} held too long by a live process`;
               debug('%s: %s; fetching without caching', this.parts.digest, what);
               await s.refresh(c0, c1);
-              await this.readRuns(chunkRuns(c0, c1, (c) => mine[c - c0] === 0 && !s.has(c)), task.abort.signal, pieces);
+              await this.readRuns(
+                chunkRuns(c0, c1, (c) => mine[c - c0] === 0 && !s.has(c)),
+                task.abort.signal,
+                pieces,
+              );
             }
             inflight.drop(task, pieces);
           })
@@ -278,7 +286,9 @@ export class Fetcher {
     this.scheduler.enqueue(job);
     try {
       const at = await (signal ? raceAbort(job.promise, signal) : job.promise);
-      await this.parts.verifier.afterWrite(store).catch((err: unknown) => debug('%s: %s', this.parts.digest, (err as Error).message));
+      await this.parts.verifier
+        .afterWrite(store)
+        .catch((err: unknown) => debug('%s: %s', this.parts.digest, (err as Error).message));
       return at;
     } finally {
       this.streams.delete(ac);

@@ -100,7 +100,14 @@ function getShared(): Shared | null {
     const workerData: HashWorkerData = { ring: ringBuffer };
     // No loaders or flags of the main thread.
     const w = startWorker(file, { execArgv: [], workerData });
-    const s: Shared = { worker: w, ring: new Uint8Array(ringBuffer), head: 0, used: 0, outstanding: 0, roomWaiters: [] };
+    const s: Shared = {
+      worker: w,
+      ring: new Uint8Array(ringBuffer),
+      head: 0,
+      used: 0,
+      outstanding: 0,
+      roomWaiters: [],
+    };
     w.on('message', (m: FromHashWorker) => {
       track(s, -1); // every update and digest gets exactly one answer
       if (m.done !== undefined) {
@@ -176,7 +183,8 @@ class WorkerHash implements HashState {
   async waitForRoom(n: number): Promise<void> {
     const s = this.s;
     const need = Math.min(n, s.ring.length);
-    while (!this.failed && shared === s && need > s.ring.length - s.used) await new Promise<void>((r) => s.roomWaiters.push(r));
+    while (!this.failed && shared === s && need > s.ring.length - s.used)
+      await new Promise<void>((r) => s.roomWaiters.push(r));
   }
 
   digest(): Promise<string> {

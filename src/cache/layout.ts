@@ -26,7 +26,16 @@ import { join } from 'node:path';
 import type { Digest } from '../ref/digest.js';
 
 /** Top-level directories the cache creates (all 0700). */
-export const LAYOUT_DIRS = ['blobs', 'blobs/sha256', 'blobs/sha512', 'partial', 'partial/sha256', 'partial/sha512', 'tmp', 'trash'] as const;
+export const LAYOUT_DIRS = [
+  'blobs',
+  'blobs/sha256',
+  'blobs/sha512',
+  'partial',
+  'partial/sha256',
+  'partial/sha512',
+  'tmp',
+  'trash',
+] as const;
 
 /**
  * Directories of older layouts that are moved to trash/ when a cache opens: their sidecars

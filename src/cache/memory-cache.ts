@@ -46,10 +46,16 @@ export class MemoryBlobCache {
   }
 
   /** Like {@link BlobCache.openBlob}, in memory. */
-  async openBlob(digest: string, size: number, upstream: ByteSource, options: Omit<BlobSourceOptions, 'verifyBeforeServe'> = {}): Promise<CachedSource> {
+  async openBlob(
+    digest: string,
+    size: number,
+    upstream: ByteSource,
+    options: Omit<BlobSourceOptions, 'verifyBeforeServe'> = {},
+  ): Promise<CachedSource> {
     const d = parseDigest(digest);
     checkBlobSize(size, upstream);
-    if ((options as BlobSourceOptions).verifyBeforeServe) throw new InvalidOptionError('verifyBeforeServe', 'needs the disk cache');
+    if ((options as BlobSourceOptions).verifyBeforeServe)
+      throw new InvalidOptionError('verifyBeforeServe', 'needs the disk cache');
     const resolved = resolveSourceOptions(options, this.sourceOptions);
     // Keyed by origin too: nothing is ever verified here before it is read whole, so one
     // origin's chunks are never another's.

@@ -156,10 +156,22 @@ export function resolveSourceOptions(o: BlobSourceOptions = {}, base?: ResolvedS
   let readahead = b.readahead;
   if (o.readahead === false) readahead = false;
   else if (o.readahead !== undefined) {
-    if (typeof o.readahead !== 'object' || o.readahead === null) throw new InvalidOptionError('readahead', 'must be an object or false');
-    const initialBytes = positiveInt('readahead.initialBytes', o.readahead.initialBytes ?? DEFAULT_READAHEAD_INITIAL_BYTES, 1, 1 << 30);
-    const maxBytes = positiveInt('readahead.maxBytes', o.readahead.maxBytes ?? Math.max(initialBytes, DEFAULT_READAHEAD_MAX_BYTES), 1, 1 << 30);
-    if (maxBytes < initialBytes) throw new InvalidOptionError('readahead.maxBytes', 'must be at least readahead.initialBytes');
+    if (typeof o.readahead !== 'object' || o.readahead === null)
+      throw new InvalidOptionError('readahead', 'must be an object or false');
+    const initialBytes = positiveInt(
+      'readahead.initialBytes',
+      o.readahead.initialBytes ?? DEFAULT_READAHEAD_INITIAL_BYTES,
+      1,
+      1 << 30,
+    );
+    const maxBytes = positiveInt(
+      'readahead.maxBytes',
+      o.readahead.maxBytes ?? Math.max(initialBytes, DEFAULT_READAHEAD_MAX_BYTES),
+      1,
+      1 << 30,
+    );
+    if (maxBytes < initialBytes)
+      throw new InvalidOptionError('readahead.maxBytes', 'must be at least readahead.initialBytes');
     readahead = { initialBytes, maxBytes };
   }
   for (const k of ['verify', 'verifyBeforeServe'] as const) {
@@ -169,11 +181,14 @@ export function resolveSourceOptions(o: BlobSourceOptions = {}, base?: ResolvedS
     stats: o.stats ?? b.stats,
     parallelism: o.parallelism === undefined ? b.parallelism : positiveInt('parallelism', o.parallelism, 1, 64),
     maxRequestBytes:
-      o.maxRequestBytes === undefined ? b.maxRequestBytes : positiveInt('maxRequestBytes', o.maxRequestBytes, MIN_CHUNK_SIZE, 1 << 30),
+      o.maxRequestBytes === undefined
+        ? b.maxRequestBytes
+        : positiveInt('maxRequestBytes', o.maxRequestBytes, MIN_CHUNK_SIZE, 1 << 30),
     readahead,
     verify: o.verify ?? b.verify,
     verifyBeforeServe: o.verifyBeforeServe ?? b.verifyBeforeServe,
-    claimStaleMs: o.claimStaleMs === undefined ? b.claimStaleMs : positiveInt('claimStaleMs', o.claimStaleMs, 100, 3_600_000),
+    claimStaleMs:
+      o.claimStaleMs === undefined ? b.claimStaleMs : positiveInt('claimStaleMs', o.claimStaleMs, 100, 3_600_000),
     origin: o.origin === undefined ? b.origin : checkOrigin(o.origin),
   };
 }

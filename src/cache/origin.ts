@@ -19,7 +19,10 @@ export const MAX_ORIGIN_LENGTH = 4096;
 /** Checks an origin name: a string without NUL or line breaks, at most {@link MAX_ORIGIN_LENGTH} characters. */
 export function checkOrigin(origin: unknown): string {
   if (typeof origin !== 'string' || origin.length > MAX_ORIGIN_LENGTH || /[\0\r\n]/.test(origin)) {
-    throw new InvalidOptionError('origin', `must be a string of at most ${MAX_ORIGIN_LENGTH} characters without NUL or line breaks`);
+    throw new InvalidOptionError(
+      'origin',
+      `must be a string of at most ${MAX_ORIGIN_LENGTH} characters without NUL or line breaks`,
+    );
   }
   return origin;
 }

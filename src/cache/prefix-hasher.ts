@@ -99,12 +99,13 @@ export class PrefixHasher {
       }
     }
     // Kept for later (ahead of the prefix): a copy, never the caller's memory.
-    if (offset + partsLength(parts) > this.hashedBytes) this.offer(offset, parts.length === 1 ? parts[0].slice() : joinParts(parts));
+    if (offset + partsLength(parts) > this.hashedBytes)
+      this.offer(offset, parts.length === 1 ? parts[0].slice() : joinParts(parts));
   }
 
   /** Uses (or drops, when already passed) the pending pieces the prefix has reached. */
   private drain(): void {
-    for (let progressed = true; progressed; ) {
+    for (let progressed = true; progressed;) {
       progressed = false;
       for (const [off, b] of this.pending) {
         if (off > this.hashedBytes) continue;

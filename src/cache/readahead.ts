@@ -56,7 +56,8 @@ export class Readahead {
       if (this.streams.length < STREAMS) this.streams.push(fresh);
       else {
         let oldest = 0;
-        for (let i = 1; i < this.streams.length; i++) if (this.streams[i].lastUse < this.streams[oldest].lastUse) oldest = i;
+        for (let i = 1; i < this.streams.length; i++)
+          if (this.streams[i].lastUse < this.streams[oldest].lastUse) oldest = i;
         this.streams[oldest] = fresh;
       }
       if (++this.misses >= STREAMS) {
@@ -76,7 +77,10 @@ export class Readahead {
       return { kind: 'none' };
     }
     s.next = end;
-    s.window = s.window === 0 ? Math.min(this.maxBytes, Math.max(this.initialBytes, 2 * length)) : Math.min(this.maxBytes, s.window * 2);
+    s.window =
+      s.window === 0
+        ? Math.min(this.maxBytes, Math.max(this.initialBytes, 2 * length))
+        : Math.min(this.maxBytes, s.window * 2);
     if (s.issuedTo < s.next) s.issuedTo = s.next;
     // Refill once half the window ahead of the reader is used up.
     const stop = Math.min(this.size, limit);

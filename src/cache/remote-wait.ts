@@ -29,7 +29,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * False after `maxWaitMs` while the owner is alive but has delivered nothing (a download stuck
  * without a timeout): the caller then fetches the bytes for its readers itself.
  */
-export async function waitForeignBlock(store: ChunkStore, block: number, c0: number, c1: number, signal: AbortSignal, maxWaitMs: number): Promise<boolean> {
+export async function waitForeignBlock(
+  store: ChunkStore,
+  block: number,
+  c0: number,
+  c1: number,
+  signal: AbortSignal,
+  maxWaitMs: number,
+): Promise<boolean> {
   const claims = store.claims;
   if (!claims) return true;
   const deadline = Date.now() + maxWaitMs;

@@ -65,7 +65,15 @@ async function scanInstance(d: Digest, place: InstancePlace, dir: string): Promi
   const sideDir = join(dir, SIDECARS_DIR);
   const sidecars = (await readdir(sideDir).catch(() => [] as string[])).sort();
   const sidecarBytes = sidecars.length ? await allocatedBytes(sideDir) : 0;
-  return { digest: d, place, dir, blobBytes: (await allocatedBytes(dir)) - sidecarBytes, sidecarBytes, sidecars, lastAccessMs: st.mtimeMs };
+  return {
+    digest: d,
+    place,
+    dir,
+    blobBytes: (await allocatedBytes(dir)) - sidecarBytes,
+    sidecarBytes,
+    sidecars,
+    lastAccessMs: st.mtimeMs,
+  };
 }
 
 /** Scans one digest's instances: the verified one first, then each origin's unverified one. */

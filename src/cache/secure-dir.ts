@@ -56,7 +56,8 @@ function describeMode(mode: number): string {
 async function checkOwnDir(cacheDir: string, path: string, useLstat: boolean): Promise<void> {
   const st = useLstat ? await lstat(path) : await stat(path);
   const uid = euid();
-  if (!st.isDirectory()) throw new CacheInsecureError(cacheDir, `${path} is not a directory`, { data: { offending: path } });
+  if (!st.isDirectory())
+    throw new CacheInsecureError(cacheDir, `${path} is not a directory`, { data: { offending: path } });
   if (st.uid !== uid) {
     throw new CacheInsecureError(cacheDir, `${path} is owned by uid ${st.uid}, not by this user (uid ${uid})`, {
       data: { offending: path, owner: st.uid, uid },

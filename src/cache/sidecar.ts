@@ -45,7 +45,10 @@ export const MAX_SIDECAR_BYTES = 1024 * 1024 * 1024;
 /** Checks a sidecar name: letters, digits, `.`, `_`, `-`; not starting with a dot. */
 export function checkSidecarName(name: string): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) {
-    throw new InvalidOptionError('name', `sidecar name ${JSON.stringify(name)} must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}`);
+    throw new InvalidOptionError(
+      'name',
+      `sidecar name ${JSON.stringify(name)} must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}`,
+    );
   }
   return name;
 }
@@ -96,7 +99,8 @@ export interface SidecarHome {
  */
 export async function writeSidecar(home: SidecarHome, name: string, bytes: Uint8Array): Promise<boolean> {
   checkSidecarName(name);
-  if (bytes.byteLength > MAX_SIDECAR_BYTES) throw new InvalidOptionError('bytes', `sidecar larger than ${MAX_SIDECAR_BYTES} bytes`);
+  if (bytes.byteLength > MAX_SIDECAR_BYTES)
+    throw new InvalidOptionError('bytes', `sidecar larger than ${MAX_SIDECAR_BYTES} bytes`);
   const dir = join(home.dir, SIDECARS_DIR);
   const tmp = join(home.tmp, randomName('sidecar'));
   const fh = await open(tmp, 'wx', 0o600).catch((err: unknown) => {

@@ -93,7 +93,10 @@ export class Verifier {
       }
       return;
     }
-    if (verify) this.hasherFor(store).advance().catch((err: unknown) => debug('%s: hashing: %s', this.digest, (err as Error).message));
+    if (verify)
+      this.hasherFor(store)
+        .advance()
+        .catch((err: unknown) => debug('%s: hashing: %s', this.digest, (err as Error).message));
     await this.init.slot.refreshSometimes(store);
     if (!store.complete && store.presentCount === store.chunkCount) this.completeOnce().catch(() => {});
   }

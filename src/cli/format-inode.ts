@@ -5,7 +5,13 @@ import type { FileType, Inode } from '../vfs/types.js';
 import { splitRdev } from '../vfs/device.js';
 
 const TYPE_CHAR: Record<FileType, string> = {
-  file: '-', dir: 'd', symlink: 'l', chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's',
+  file: '-',
+  dir: 'd',
+  symlink: 'l',
+  chardev: 'c',
+  blockdev: 'b',
+  fifo: 'p',
+  socket: 's',
 };
 
 /** `drwxr-xr-x`-style mode string, with setuid/setgid/sticky as `ls` shows them. */

@@ -18,7 +18,8 @@ export function packageRoot(): string | undefined {
   for (let i = 0; i < 6; i++) {
     const file = join(dir, 'package.json');
     try {
-      if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'ocifs') return (root = dir);
+      if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'ocifs')
+        return (root = dir);
     } catch {
       // not ours (unreadable or not JSON): keep looking
     }

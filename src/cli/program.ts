@@ -107,7 +107,10 @@ const HELP_CODES = new Set(['commander.help', 'commander.helpDisplayed', 'comman
  * `unknown command 'lss' (Did you mean ls?) (run with --help for usage)`).
  */
 function usageErrorOf(err: CommanderError): UsageError {
-  const text = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+  const text = err.message
+    .replace(/^error: /, '')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
   return new UsageError(`${text} (run with --help for usage)`);
 }
 

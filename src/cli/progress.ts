@@ -42,7 +42,11 @@ export function startProgress(options: ProgressOptions): Progress {
   const started = Date.now();
   const payload = (done: number) => {
     const secs = Math.max(0.001, (Date.now() - started) / 1000);
-    return { doneText: fmt(done), totalText: fmt(options.total), rate: options.bytes ? `${formatSize(done / secs)}/s` : '' };
+    return {
+      doneText: fmt(done),
+      totalText: fmt(options.total),
+      rate: options.bytes ? `${formatSize(done / secs)}/s` : '',
+    };
   };
   bar.start(Math.max(1, options.total), 0, payload(0));
   return {

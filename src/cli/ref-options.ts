@@ -41,7 +41,10 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
  */
 export function addRefOptions(cmd: Command, layerSelection = true, perRun = true): Command {
   cmd
-    .option('--cache-dir <dir>', 'blob cache directory (env OCIFS_CACHE_DIR; default $XDG_CACHE_HOME/ocifs or ~/.cache/ocifs)')
+    .option(
+      '--cache-dir <dir>',
+      'blob cache directory (env OCIFS_CACHE_DIR; default $XDG_CACHE_HOME/ocifs or ~/.cache/ocifs)',
+    )
     .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image (default: this host)');
   if (layerSelection) {
     cmd
@@ -55,26 +58,47 @@ export function addRefOptions(cmd: Command, layerSelection = true, perRun = true
       .option('--password-stdin', 'read the registry password from stdin (env OCIFS_PASSWORD)');
   }
   cmd
-    .option('--config <file>', 'config file (env OCIFS_CONFIG; default $XDG_CONFIG_HOME/ocifs/config.json or ~/.config/ocifs/config.json)')
-    .option('--mirror <registry=url>', 'try this mirror for a registry before the registry itself (repeatable)', collect)
-    .option('--deny-private-redirects', 'refuse registry redirects to link-local, metadata, loopback and private addresses')
+    .option(
+      '--config <file>',
+      'config file (env OCIFS_CONFIG; default $XDG_CONFIG_HOME/ocifs/config.json or ~/.config/ocifs/config.json)',
+    )
+    .option(
+      '--mirror <registry=url>',
+      'try this mirror for a registry before the registry itself (repeatable)',
+      collect,
+    )
+    .option(
+      '--deny-private-redirects',
+      'refuse registry redirects to link-local, metadata, loopback and private addresses',
+    )
     .option('--no-cache', 'keep fetched bytes in memory only')
     .option('--verify-first', 'download and verify each blob whole before serving any of its bytes')
     .addOption(new Option('--chunk-size <size>', 'chunk size of new cache entries (default 64K)'))
-    .addOption(new Option('--cache-max-size <size>', 'evict least-recently-used blobs to keep the cache under this size (e.g. 10G)'));
+    .addOption(
+      new Option(
+        '--cache-max-size <size>',
+        'evict least-recently-used blobs to keep the cache under this size (e.g. 10G)',
+      ),
+    );
   if (perRun) cmd.option('--stats', 'on exit, print one JSON line of I/O counters on stderr');
   return cmd.option('--debug', 'print debug logs and error stacks');
 }
 
 /** The blob selector of `--layer`/`--digest`; undefined when neither was given. */
 export function selectorOf(flags: RefFlags): BlobSelector | undefined {
-  if (flags.layer !== undefined && flags.digest !== undefined) throw new UsageError('give --layer or --digest, not both');
+  if (flags.layer !== undefined && flags.digest !== undefined)
+    throw new UsageError('give --layer or --digest, not both');
   if (flags.layer !== undefined) {
-    if (!/^-?\d+$/.test(flags.layer)) throw new InvalidOptionError('--layer', `"${flags.layer}" is not a layer index (0, 1, … or -1 for the top)`);
+    if (!/^-?\d+$/.test(flags.layer))
+      throw new InvalidOptionError('--layer', `"${flags.layer}" is not a layer index (0, 1, … or -1 for the top)`);
     return { layer: Number(flags.layer) };
   }
   if (flags.digest !== undefined) {
-    if (!isDigest(flags.digest)) throw new InvalidOptionError('--digest', `"${flags.digest}" is not a digest (sha256:<64 hex digits> or sha512:<128>)`);
+    if (!isDigest(flags.digest))
+      throw new InvalidOptionError(
+        '--digest',
+        `"${flags.digest}" is not a digest (sha256:<64 hex digits> or sha512:<128>)`,
+      );
     return { digest: flags.digest };
   }
   return undefined;
@@ -93,7 +117,9 @@ function mirrorFlag(value: string): MirrorFlag {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /**
@@ -101,7 +127,11 @@ async function readStdin(): Promise<string> {
  * stdin for `--password-stdin`). `ref` scopes `--username`/`OCIFS_*` credentials to the
  * registry it names.
  */
-export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOptions> = {}, ref?: string): Promise<ImageOptions> {
+export async function imageOptionsOf(
+  flags: RefFlags,
+  extra: Partial<ImageOptions> = {},
+  ref?: string,
+): Promise<ImageOptions> {
   // Malformed values fail before any file or network is touched (exit 2).
   if (flags.platform !== undefined) parsePlatform(flags.platform);
   selectorOf(flags);
@@ -112,7 +142,8 @@ export async function imageOptionsOf(flags: RefFlags, extra: Partial<ImageOption
   if (flags.denyPrivateRedirects || config.denyPrivateRedirects) registry.denyPrivateRedirects = true;
   if (flags.username !== undefined) registry.username = flags.username;
   if (flags.passwordStdin) {
-    if (flags.username === undefined && !process.env.OCIFS_USERNAME) throw new UsageError('--password-stdin needs --username (or OCIFS_USERNAME)');
+    if (flags.username === undefined && !process.env.OCIFS_USERNAME)
+      throw new UsageError('--password-stdin needs --username (or OCIFS_USERNAME)');
     registry.password = await readStdin();
     if (registry.username === undefined) registry.username = process.env.OCIFS_USERNAME;
   }

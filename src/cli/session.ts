@@ -49,7 +49,12 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
  * Opens `ref` with the command's flags, runs `body`, and always closes and reports. The image
  * config is not fetched unless `extra` asks for it (`inspect`): the other commands read layers.
  */
-export async function withImage<T>(ref: string, flags: RefFlags, body: (s: Session) => Promise<T>, extra: Partial<ImageOptions> = {}): Promise<T> {
+export async function withImage<T>(
+  ref: string,
+  flags: RefFlags,
+  body: (s: Session) => Promise<T>,
+  extra: Partial<ImageOptions> = {},
+): Promise<T> {
   const started = performance.now();
   const stats = new IoStats();
   const interrupt = interruptSignal();

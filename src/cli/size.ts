@@ -8,7 +8,8 @@ import { parseSize as parseConfigSize } from '../config/size.js';
 /** Parses a byte size (see the config's `parseSize`): `10G` = 10 GiB, `GB` is decimal. */
 export function parseSize(text: string, option = 'size'): number {
   const n = parseConfigSize(text);
-  if (n === undefined) throw new InvalidOptionError(option, `"${text}" is not a size (examples: 4096, 512K, 10G, 1.5GB)`);
+  if (n === undefined)
+    throw new InvalidOptionError(option, `"${text}" is not a size (examples: 4096, 512K, 10G, 1.5GB)`);
   return n;
 }
 

@@ -27,7 +27,12 @@ export interface DecompressOptions {
  * @throws CorruptCompressedDataError (`ERR_OCIFS_CORRUPT_COMPRESSED_DATA`) on corrupt or truncated
  *   input or a size mismatch; UnsupportedCodecError for an unknown algorithm
  */
-export function decompress(algorithm: CodecName, input: Uint8Array, outputSize: number, options: DecompressOptions = {}): Uint8Array {
+export function decompress(
+  algorithm: CodecName,
+  input: Uint8Array,
+  outputSize: number,
+  options: DecompressOptions = {},
+): Uint8Array {
   switch (algorithm) {
     case 'lz4':
       return lz4DecompressBlock(input, outputSize, { partial: options.partial });

@@ -31,7 +31,11 @@ export interface DeflateDecompressOptions {
  * @throws CorruptCompressedDataError (codec `deflate`) when the stream is corrupt or truncated, or
  *   decodes to another size than `outputSize` (or, with `partial`, to fewer bytes)
  */
-export function deflateRawDecompress(input: Uint8Array, outputSize: number, options: DeflateDecompressOptions = {}): Uint8Array {
+export function deflateRawDecompress(
+  input: Uint8Array,
+  outputSize: number,
+  options: DeflateDecompressOptions = {},
+): Uint8Array {
   checkOutputSize('deflate', outputSize);
   const partial = options.partial === true;
   if (partial && outputSize === 0) return new Uint8Array(0);
@@ -46,7 +50,10 @@ export function deflateRawDecompress(input: Uint8Array, outputSize: number, opti
     throw explain(input, outputSize, err);
   }
   if (out.length !== outputSize) {
-    throw new CorruptCompressedDataError('deflate', `stream decodes to ${out.length} bytes, expected ${outputSize}`, { offset: input.length, outputOffset: out.length });
+    throw new CorruptCompressedDataError('deflate', `stream decodes to ${out.length} bytes, expected ${outputSize}`, {
+      offset: input.length,
+      outputOffset: out.length,
+    });
   }
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
@@ -83,7 +90,8 @@ function inflateBounded(input: Uint8Array, outputSize: number, partial: boolean)
   // Keep no caller's buffer alive in the shared stream.
   s.input = s.output = NOTHING;
   s.avail_in = s.avail_out = 0;
-  const fail = (reason: string) => new CorruptCompressedDataError('deflate', reason, { offset, outputOffset: produced });
+  const fail = (reason: string) =>
+    new CorruptCompressedDataError('deflate', reason, { offset, outputOffset: produced });
   if (rc === pako.Z_STREAM_END) {
     if (produced !== outputSize) throw fail(`stream decodes to ${produced} bytes, expected ${outputSize}`);
     return out;
@@ -107,9 +115,15 @@ function explain(input: Uint8Array, outputSize: number, err: unknown): CorruptCo
     inflateBounded(input, outputSize, false);
   } catch (e) {
     if (e instanceof CorruptCompressedDataError) {
-      return new CorruptCompressedDataError('deflate', String(e.data.reason), { offset: e.offset, outputOffset: e.data.outputOffset as number }, { cause: err, data: { zlibCode: code } });
+      return new CorruptCompressedDataError(
+        'deflate',
+        String(e.data.reason),
+        { offset: e.offset, outputOffset: e.data.outputOffset as number },
+        { cause: err, data: { zlibCode: code } },
+      );
     }
   }
-  const reason = code === 'ERR_BUFFER_TOO_LARGE' ? `stream decodes to more than ${outputSize} bytes` : (err as Error).message;
+  const reason =
+    code === 'ERR_BUFFER_TOO_LARGE' ? `stream decodes to more than ${outputSize} bytes` : (err as Error).message;
   return new CorruptCompressedDataError('deflate', reason, { offset: 0 }, { cause: err, data: { zlibCode: code } });
 }

@@ -28,8 +28,16 @@ export class CorruptCompressedDataError extends OcifsError {
   /** Offset in the compressed input where decoding failed. */
   readonly offset: number;
 
-  constructor(codec: CodecName, reason: string, details: CorruptCompressedDataDetails, options: OcifsErrorOptions = {}) {
-    const at = details.outputOffset === undefined ? `input offset ${details.offset}` : `input offset ${details.offset}, output offset ${details.outputOffset}`;
+  constructor(
+    codec: CodecName,
+    reason: string,
+    details: CorruptCompressedDataDetails,
+    options: OcifsErrorOptions = {},
+  ) {
+    const at =
+      details.outputOffset === undefined
+        ? `input offset ${details.offset}`
+        : `input offset ${details.offset}, output offset ${details.outputOffset}`;
     super('ERR_OCIFS_CORRUPT_COMPRESSED_DATA', `corrupt ${codec} data at ${at}: ${reason}`, {
       ...options,
       data: { codec, reason, ...details, ...options.data },

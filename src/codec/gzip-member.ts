@@ -47,7 +47,8 @@ export function parseGzipHeader(b: Uint8Array): GzipHeaderResult {
   if (flg & FHCRC) {
     if (b.length < p + 2) return more;
     // The low 16 bits of the CRC-32 of the header bytes before it (RFC 1952 2.3.1).
-    if ((crc32(b.subarray(0, p)) & 0xffff) !== (b[p] | (b[p + 1] << 8))) return { ok: false, needMore: false, reason: 'header CRC mismatch' };
+    if ((crc32(b.subarray(0, p)) & 0xffff) !== (b[p] | (b[p + 1] << 8)))
+      return { ok: false, needMore: false, reason: 'header CRC mismatch' };
     p += 2;
   }
   return { ok: true, length: p };

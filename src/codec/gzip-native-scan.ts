@@ -16,7 +16,15 @@ import * as zlib from 'node:zlib';
 import { primedInput } from './gzip-resume.js';
 
 interface ZlibHandle {
-  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOff: number,
+    inLen: number,
+    out: Uint8Array,
+    outOff: number,
+    outLen: number,
+  ): void;
   onerror: (message: string, errno: number, code?: string) => void;
 }
 
@@ -40,8 +48,13 @@ export class NativeBlockInflater {
   /** True when this Node's zlib has the handle this class drives. */
   static available(): boolean {
     try {
-      const s = zlib.createInflateRaw() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown; close(): void };
-      const ok = typeof s._handle?.writeSync === 'function' && s._writeState instanceof Uint32Array && s._writeState.length >= 2;
+      const s = zlib.createInflateRaw() as unknown as {
+        _handle?: Partial<ZlibHandle>;
+        _writeState?: unknown;
+        close(): void;
+      };
+      const ok =
+        typeof s._handle?.writeSync === 'function' && s._writeState instanceof Uint32Array && s._writeState.length >= 2;
       s.close();
       return ok;
     } catch {
@@ -53,7 +66,10 @@ export class NativeBlockInflater {
   constructor(dictionary?: Uint8Array) {
     // Output always goes to the caller's buffer: the stream's own (kept until the tick after
     // close) is made as small as zlib allows.
-    this.stream = zlib.createInflateRaw({ chunkSize: zlib.constants.Z_MIN_CHUNK, ...(dictionary !== undefined && dictionary.length > 0 ? { dictionary } : {}) });
+    this.stream = zlib.createInflateRaw({
+      chunkSize: zlib.constants.Z_MIN_CHUNK,
+      ...(dictionary !== undefined && dictionary.length > 0 ? { dictionary } : {}),
+    });
     const s = this.stream as unknown as { _handle: ZlibHandle; _writeState: Uint32Array };
     this.handle = s._handle;
     this.state = s._writeState;
@@ -73,7 +89,12 @@ export class NativeBlockInflater {
     const inUsed = inLen - inLeft;
     const outUsed = outLen - outLeft;
     const progress = inUsed > 0 || outUsed > 0;
-    return { inUsed, outUsed, boundary: progress && outLeft > 0 && inLeft > 0, ended: !progress && inLen > 0 && outLen > 0 };
+    return {
+      inUsed,
+      outUsed,
+      boundary: progress && outLeft > 0 && inLeft > 0,
+      ended: !progress && inLen > 0 && outLen > 0,
+    };
   }
 
   private throwIfFailed(): void {
@@ -111,7 +132,13 @@ const TRIAL_OUT = 64 * 1024;
  * @param blockLength bytes the block decodes to (a trial that produces more than this, plus a
  *   little of the next block, is wrong)
  */
-export function matchBoundaryBits(byteBefore: number, from: Uint8Array, window: Uint8Array, expected: Uint8Array, blockLength: number): number | undefined {
+export function matchBoundaryBits(
+  byteBefore: number,
+  from: Uint8Array,
+  window: Uint8Array,
+  expected: Uint8Array,
+  blockLength: number,
+): number | undefined {
   const withBefore = new Uint8Array(from.length + 1);
   withBefore[0] = byteBefore;
   withBefore.set(from, 1);
@@ -131,7 +158,13 @@ export function matchBoundaryBits(byteBefore: number, from: Uint8Array, window: 
  * With `limit` equal to `expected.length` it stops there; otherwise it decodes on through all
  * of `input`, and more than `limit` bytes of output is a failure.
  */
-function reproduces(input: Uint8Array, window: Uint8Array, expected: Uint8Array, limit: number, scratch: Uint8Array): boolean {
+function reproduces(
+  input: Uint8Array,
+  window: Uint8Array,
+  expected: Uint8Array,
+  limit: number,
+  scratch: Uint8Array,
+): boolean {
   let z: NativeBlockInflater;
   try {
     z = new NativeBlockInflater(window);

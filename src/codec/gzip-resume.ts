@@ -123,7 +123,12 @@ export interface InflateFromResult {
  * as the history, on the thread pool. Stops at the end of the stream or of the input. Throws
  * zlib's error (a `code` of `Z_DATA_ERROR` etc.) on corrupt data.
  */
-export function inflateFrom(bytes: Uint8Array, bitInFirstByte: number, window: Uint8Array, maxOutput: number): Promise<InflateFromResult> {
+export function inflateFrom(
+  bytes: Uint8Array,
+  bitInFirstByte: number,
+  window: Uint8Array,
+  maxOutput: number,
+): Promise<InflateFromResult> {
   const { input, extra } = primedInput(bytes, bitInFirstByte);
   return new Promise((resolve, reject) => {
     inflateRaw(

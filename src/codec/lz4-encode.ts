@@ -181,7 +181,11 @@ export function lz4CompressAvailable(): boolean {
  */
 export async function lz4CompressBlock(src: Uint8Array): Promise<Uint8Array> {
   const f = nativeCompress();
-  if (!f) throw new UnsupportedCodecError('lz4', 'compression needs the lz4-napi binary, which does not load on this platform (use --compress lz4hc or deflate)');
+  if (!f)
+    throw new UnsupportedCodecError(
+      'lz4',
+      'compression needs the lz4-napi binary, which does not load on this platform (use --compress lz4hc or deflate)',
+    );
   const out = await f(src);
   return new Uint8Array(out.buffer, out.byteOffset + 4, out.byteLength - 4);
 }

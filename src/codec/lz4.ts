@@ -73,7 +73,11 @@ function corrupt(reason: string, offset: number, outputOffset: number): CorruptC
  * @param outputSize the number of bytes the block decodes to (or, with `partial`, the number wanted)
  * @returns a new array of exactly `outputSize` bytes
  */
-export function lz4DecompressBlock(input: Uint8Array, outputSize: number, options: Lz4DecompressOptions = {}): Uint8Array {
+export function lz4DecompressBlock(
+  input: Uint8Array,
+  outputSize: number,
+  options: Lz4DecompressOptions = {},
+): Uint8Array {
   checkOutputSize('lz4', outputSize);
   const partial = options.partial === true;
   const fast = partial || outputSize === 0 ? null : nativeLz4();
@@ -147,7 +151,8 @@ function lz4DecompressTs(input: Uint8Array, outputSize: number, partial: boolean
     // Match.
     if (ip + 2 > inEnd) throw corrupt('input ends inside a match offset', ip, op);
     const offset = input[ip] | (input[ip + 1] << 8);
-    if (offset === 0 || offset > op) throw corrupt(`match offset ${offset} points before the start of the block`, ip, op);
+    if (offset === 0 || offset > op)
+      throw corrupt(`match offset ${offset} points before the start of the block`, ip, op);
     ip += 2;
     let matchLen = (token & 15) + 4;
     if (matchLen === 19) {

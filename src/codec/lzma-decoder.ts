@@ -111,7 +111,10 @@ class LzmaDecoder {
   }
 
   private corrupt(reason: string, op?: number): CorruptCompressedDataError {
-    return new CorruptCompressedDataError('lzma', reason, { offset: Math.min(this.ip, this.input.length), outputOffset: op });
+    return new CorruptCompressedDataError('lzma', reason, {
+      offset: Math.min(this.ip, this.input.length),
+      outputOffset: op,
+    });
   }
 
   /** One probability-coded bit; normalises first, as the specification's decoder does. */
@@ -199,7 +202,12 @@ class LzmaDecoder {
     const { lc, lp, pb } = req.props;
     if (input.length - req.start < 5) throw this.corrupt('stream shorter than the range coder header', 0);
     if (req.firstByteChecked && input[req.start] !== 0) throw this.corrupt('first range coder byte is not 0', 0);
-    this.code = ((input[req.start + 1] << 24) | (input[req.start + 2] << 16) | (input[req.start + 3] << 8) | input[req.start + 4]) >>> 0;
+    this.code =
+      ((input[req.start + 1] << 24) |
+        (input[req.start + 2] << 16) |
+        (input[req.start + 3] << 8) |
+        input[req.start + 4]) >>>
+      0;
     this.ip = req.start + 5;
     if (this.code === 0xffffffff) throw this.corrupt('invalid range coder start', 0);
 
@@ -273,7 +281,8 @@ class LzmaDecoder {
           // End-of-payload marker: MicroLZMA streams have none, and the size is known anyway.
           throw this.corrupt(`end marker after ${op} of ${outputSize} bytes`, op);
         }
-        if (rep0 >= op || rep0 >= dictSize) throw this.corrupt(`match distance ${rep0 + 1} exceeds the ${Math.min(op, dictSize)} bytes available`, op);
+        if (rep0 >= op || rep0 >= dictSize)
+          throw this.corrupt(`match distance ${rep0 + 1} exceeds the ${Math.min(op, dictSize)} bytes available`, op);
       }
       len += MIN_MATCH;
       if (len > outputSize - op) {
@@ -298,7 +307,8 @@ class LzmaDecoder {
         this.range = (this.range << 8) >>> 0;
         this.code = ((this.code << 8) | input[this.ip++]) >>> 0;
       }
-      if (this.ip !== input.length) throw this.corrupt(`stream ends after ${this.ip} of ${input.length} input bytes`, op);
+      if (this.ip !== input.length)
+        throw this.corrupt(`stream ends after ${this.ip} of ${input.length} input bytes`, op);
       if (this.code !== 0) throw this.corrupt('range coder did not finish cleanly', op);
     }
     return out;

@@ -41,15 +41,33 @@ export interface MicroLzmaDecompressOptions {
  * @throws CorruptCompressedDataError (codec `lzma`) on invalid properties, corrupt or truncated data,
  *   or a size mismatch
  */
-export function microLzmaDecompress(input: Uint8Array, outputSize: number, options: MicroLzmaDecompressOptions = {}): Uint8Array {
+export function microLzmaDecompress(
+  input: Uint8Array,
+  outputSize: number,
+  options: MicroLzmaDecompressOptions = {},
+): Uint8Array {
   checkOutputSize('lzma', outputSize);
   const dictSize = options.dictSize ?? MAX_LZMA_DICT_SIZE;
   if (!Number.isSafeInteger(dictSize) || dictSize < MIN_LZMA_DICT_SIZE || dictSize > MAX_LZMA_DICT_SIZE) {
-    throw new InvalidOptionError('dictSize', `must be an integer from ${MIN_LZMA_DICT_SIZE} to ${MAX_LZMA_DICT_SIZE}, got ${dictSize}`);
+    throw new InvalidOptionError(
+      'dictSize',
+      `must be an integer from ${MIN_LZMA_DICT_SIZE} to ${MAX_LZMA_DICT_SIZE}, got ${dictSize}`,
+    );
   }
   if (input.length === 0) throw new CorruptCompressedDataError('lzma', 'empty stream', { offset: 0 });
   const propsByte = ~input[0] & 0xff;
   const props = parseLzmaProperties(propsByte);
-  if (!props) throw new CorruptCompressedDataError('lzma', `invalid properties byte 0x${propsByte.toString(16)} (stored as 0x${input[0].toString(16)})`, { offset: 0 });
-  return decodeLzma(input, outputSize, { props, dictSize, start: 0, firstByteChecked: false, exact: options.partial !== true });
+  if (!props)
+    throw new CorruptCompressedDataError(
+      'lzma',
+      `invalid properties byte 0x${propsByte.toString(16)} (stored as 0x${input[0].toString(16)})`,
+      { offset: 0 },
+    );
+  return decodeLzma(input, outputSize, {
+    props,
+    dictSize,
+    start: 0,
+    firstByteChecked: false,
+    exact: options.partial !== true,
+  });
 }

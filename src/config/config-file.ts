@@ -44,7 +44,10 @@ export function configPath(options: ConfigLocationOptions = {}): { path: string;
   const env = options.env ?? process.env;
   if (options.file) return { path: options.file, required: true };
   if (env.OCIFS_CONFIG) return { path: env.OCIFS_CONFIG, required: true };
-  const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(env.HOME ?? homedir(), '.config');
+  const base =
+    env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME)
+      ? env.XDG_CONFIG_HOME
+      : join(env.HOME ?? homedir(), '.config');
   return { path: join(base, 'ocifs', 'config.json'), required: false };
 }
 
@@ -54,13 +57,17 @@ export async function loadConfig(options: ConfigLocationOptions = {}): Promise<O
   let text: string;
   try {
     const bytes = await readFile(path, options.signal ? { signal: options.signal } : {});
-    if (bytes.byteLength > MAX_CONFIG_FILE_SIZE) throw new ConfigError(`${path}: larger than ${MAX_CONFIG_FILE_SIZE} bytes`, { data: { path } });
+    if (bytes.byteLength > MAX_CONFIG_FILE_SIZE)
+      throw new ConfigError(`${path}: larger than ${MAX_CONFIG_FILE_SIZE} bytes`, { data: { path } });
     text = bytes.toString('utf8');
   } catch (err) {
     if (err instanceof OcifsError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (!required && (code === 'ENOENT' || code === 'ENOTDIR')) return { registries: {} };
-    throw new ConfigError(`${path}: cannot read config file: ${(err as Error).message}`, { cause: err, data: { path } });
+    throw new ConfigError(`${path}: cannot read config file: ${(err as Error).message}`, {
+      cause: err,
+      data: { path },
+    });
   }
   return { ...parseConfig(text, path), path };
 }
@@ -89,17 +96,21 @@ export function parseConfig(text: string, path = 'config'): OcifsConfig {
   };
   if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('(top level)', 'expected a JSON object');
   const top = o as Record<string, unknown>;
-  for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) fail(k, `unknown setting (known: ${TOP_KEYS.filter((x) => x !== '$schema').join(', ')})`);
+  for (const k of Object.keys(top))
+    if (!TOP_KEYS.includes(k))
+      fail(k, `unknown setting (known: ${TOP_KEYS.filter((x) => x !== '$schema').join(', ')})`);
   const out: OcifsConfig = { registries: {} };
   if (top.registries !== undefined) {
     const regs = top.registries;
-    if (typeof regs !== 'object' || regs === null || Array.isArray(regs)) fail('registries', 'expected an object keyed by registry name');
+    if (typeof regs !== 'object' || regs === null || Array.isArray(regs))
+      fail('registries', 'expected an object keyed by registry name');
     for (const [name, v] of Object.entries(regs as Record<string, unknown>)) {
       const f = `registries["${name}"]`;
       if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$/.test(name)) fail(f, 'not a registry host[:port]');
       if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(f, 'expected an object');
       const r = v as Record<string, unknown>;
-      for (const k of Object.keys(r)) if (!REGISTRY_KEYS.includes(k)) fail(`${f}.${k}`, `unknown setting (known: ${REGISTRY_KEYS.join(', ')})`);
+      for (const k of Object.keys(r))
+        if (!REGISTRY_KEYS.includes(k)) fail(`${f}.${k}`, `unknown setting (known: ${REGISTRY_KEYS.join(', ')})`);
       const cfg: RegistryHostConfig = {};
       if (r.mirrors !== undefined) {
         if (!Array.isArray(r.mirrors)) fail(`${f}.mirrors`, 'expected an array of URLs');
@@ -132,7 +143,11 @@ export function parseConfig(text: string, path = 'config'): OcifsConfig {
   for (const k of ['cacheMaxSize', 'chunkSize'] as const) {
     if (top[k] === undefined) continue;
     const n = typeof top[k] === 'string' || typeof top[k] === 'number' ? parseSize(top[k]) : undefined;
-    if (n === undefined || n <= 0) fail(k, `expected a positive size in bytes or with a unit (e.g. 1048576, "512KiB", "20GiB"), got ${JSON.stringify(top[k])}`);
+    if (n === undefined || n <= 0)
+      fail(
+        k,
+        `expected a positive size in bytes or with a unit (e.g. 1048576, "512KiB", "20GiB"), got ${JSON.stringify(top[k])}`,
+      );
     out[k] = n;
   }
   return out;

@@ -74,10 +74,13 @@ export interface ConvertResult {
 
 /** Checks option combinations; throws an {@link InvalidOptionError} naming the option. */
 export function checkConvertOptions(o: ConvertOptions): void {
-  if (!CONVERT_FORMATS.includes(o.to)) throw new InvalidOptionError('--to', `must be one of ${CONVERT_FORMATS.join(', ')}`);
+  if (!CONVERT_FORMATS.includes(o.to))
+    throw new InvalidOptionError('--to', `must be one of ${CONVERT_FORMATS.join(', ')}`);
   if (o.flatten && o.to !== 'erofs') throw new InvalidOptionError('--flatten', 'only with --to erofs');
-  if (o.compression !== undefined && o.compression !== 'none' && o.to !== 'erofs') throw new InvalidOptionError('--compress', 'only with --to erofs');
-  if (o.prioritizedFiles?.length && o.to !== 'estargz') throw new InvalidOptionError('--prioritize-files', 'only with --to estargz');
+  if (o.compression !== undefined && o.compression !== 'none' && o.to !== 'erofs')
+    throw new InvalidOptionError('--compress', 'only with --to erofs');
+  if (o.prioritizedFiles?.length && o.to !== 'estargz')
+    throw new InvalidOptionError('--prioritize-files', 'only with --to estargz');
 }
 
 /** Progress shared by the layers of all platforms. */
@@ -92,7 +95,12 @@ class Tracker {
   ) {}
   report(): void {
     const read = this.bytesDone + this.current.reduce((n, s) => n + s.bytesRead, 0);
-    this.cb?.({ layersDone: this.layersDone, layers: this.layers, bytesRead: Math.min(read, this.bytesTotal), bytesTotal: this.bytesTotal });
+    this.cb?.({
+      layersDone: this.layersDone,
+      layers: this.layers,
+      bytesRead: Math.min(read, this.bytesTotal),
+      bytesTotal: this.bytesTotal,
+    });
   }
   done(src: LayerSource): void {
     this.current = this.current.filter((s) => s !== src);
@@ -106,7 +114,12 @@ class Tracker {
  * Writes the EROFS image of `image`'s merged tree to `path` (top layer first, each streamed
  * once; an image with an EROFS layer is walked through its merged filesystem instead).
  */
-async function writeFlatErofs(image: Image, path: string, options: Pick<ConvertOptions, 'compression' | 'signal'>, tracker?: Tracker): Promise<void> {
+async function writeFlatErofs(
+  image: Image,
+  path: string,
+  options: Pick<ConvertOptions, 'compression' | 'signal'>,
+  tracker?: Tracker,
+): Promise<void> {
   const sources: LayerSource[] = [];
   for (let i = 0; i < image.layers.length; i++) sources.push(await openLayerSource(image, i, options.signal));
   const streamable = sources.every((s) => s.format !== 'erofs');
@@ -124,7 +137,9 @@ async function writeFlatErofs(image: Image, path: string, options: Pick<ConvertO
         tracker?.done(sources[i]);
       }
     } else {
-      await writer.addEntries(fsEntries(await image.openFileSystem(), options.signal ? { signal: options.signal } : {}));
+      await writer.addEntries(
+        fsEntries(await image.openFileSystem(), options.signal ? { signal: options.signal } : {}),
+      );
       for (const s of sources) tracker?.done(s);
     }
     await writer.finish();
@@ -134,7 +149,13 @@ async function writeFlatErofs(image: Image, path: string, options: Pick<ConvertO
   }
 }
 
-async function convertLayer(image: Image, src: LayerSource, target: ImageTarget, o: ConvertOptions, dirs: DirHistory): Promise<{ desc: Descriptor; diffId: string }> {
+async function convertLayer(
+  image: Image,
+  src: LayerSource,
+  target: ImageTarget,
+  o: ConvertOptions,
+  dirs: DirHistory,
+): Promise<{ desc: Descriptor; diffId: string }> {
   const signal = o.signal;
   if (o.to === 'erofs') {
     const path = await target.scratchPath();
@@ -158,38 +179,61 @@ async function convertLayer(image: Image, src: LayerSource, target: ImageTarget,
   }
   if (o.to === 'estargz') {
     let res!: Awaited<ReturnType<EstargzWriter['finish']>>;
-    const stored = await target.writeBlob(async (sink) => {
-      const w = new EstargzWriter(sink, signal ? { signal } : {});
-      try {
-        const ordered = estargzOrder(src.entries({ ociWhiteouts: true }), o.prioritizedFiles ?? [], () => image.openFileSystem({ layer: src.info.index }), signal ? { signal } : {});
-        for await (const e of ordered) await w.add(e);
-        res = await w.finish();
-      } catch (err) {
-        await w.abort();
-        throw err;
-      }
-    }, signal ? { signal } : {});
-    const annotations = { [TOC_DIGEST_ANNOTATION]: res.tocDigest, [UNCOMPRESSED_SIZE_ANNOTATION]: String(res.uncompressedSize) };
+    const stored = await target.writeBlob(
+      async (sink) => {
+        const w = new EstargzWriter(sink, signal ? { signal } : {});
+        try {
+          const ordered = estargzOrder(
+            src.entries({ ociWhiteouts: true }),
+            o.prioritizedFiles ?? [],
+            () => image.openFileSystem({ layer: src.info.index }),
+            signal ? { signal } : {},
+          );
+          for await (const e of ordered) await w.add(e);
+          res = await w.finish();
+        } catch (err) {
+          await w.abort();
+          throw err;
+        }
+      },
+      signal ? { signal } : {},
+    );
+    const annotations = {
+      [TOC_DIGEST_ANNOTATION]: res.tocDigest,
+      [UNCOMPRESSED_SIZE_ANNOTATION]: String(res.uncompressedSize),
+    };
     return { desc: { mediaType: MEDIA_TYPE_OCI_LAYER_GZIP, ...stored, annotations }, diffId: res.diffId };
   }
   let res!: Awaited<ReturnType<ZstdChunkedWriter['finish']>>;
-  const stored = await target.writeBlob(async (sink) => {
-    const w = await ZstdChunkedWriter.create(sink, signal ? { signal } : {});
-    for await (const e of src.entries({ ociWhiteouts: true })) await w.add(e);
-    res = await w.finish();
-  }, signal ? { signal } : {});
-  return { desc: { mediaType: MEDIA_TYPE_OCI_LAYER_ZSTD, ...stored, annotations: res.annotations }, diffId: res.diffId };
+  const stored = await target.writeBlob(
+    async (sink) => {
+      const w = await ZstdChunkedWriter.create(sink, signal ? { signal } : {});
+      for await (const e of src.entries({ ociWhiteouts: true })) await w.add(e);
+      res = await w.finish();
+    },
+    signal ? { signal } : {},
+  );
+  return {
+    desc: { mediaType: MEDIA_TYPE_OCI_LAYER_ZSTD, ...stored, annotations: res.annotations },
+    diffId: res.diffId,
+  };
 }
 
 function imageConfigBytes(image: Image): Uint8Array {
   const r = image.resolved;
   if (!r) throw new ConvertError(`${image.name} is a local file: convert reads images from a registry`);
-  if (!r.config || !r.configBytes) throw new ConvertError(`${image.name} is not a container image (its config is ${r.configDescriptor.mediaType})`);
+  if (!r.config || !r.configBytes)
+    throw new ConvertError(`${image.name} is not a container image (its config is ${r.configDescriptor.mediaType})`);
   return r.configBytes;
 }
 
 /** Converts one platform's image; returns its new manifest. */
-async function convertOne(image: Image, target: ImageTarget, o: ConvertOptions, tracker: Tracker): Promise<{ descriptor: Descriptor; layers: Descriptor[] }> {
+async function convertOne(
+  image: Image,
+  target: ImageTarget,
+  o: ConvertOptions,
+  tracker: Tracker,
+): Promise<{ descriptor: Descriptor; layers: Descriptor[] }> {
   const config = imageConfigBytes(image);
   const layers: Descriptor[] = [];
   const diffIds: string[] = [];
@@ -221,7 +265,11 @@ async function convertOne(image: Image, target: ImageTarget, o: ConvertOptions, 
   };
   const ann = image.resolved!.manifest.annotations;
   if (ann && Object.keys(ann).length) manifest.annotations = ann;
-  const descriptor = await target.putManifest(Buffer.from(JSON.stringify(manifest)), MEDIA_TYPE_OCI_MANIFEST, o.signal ? { signal: o.signal } : {});
+  const descriptor = await target.putManifest(
+    Buffer.from(JSON.stringify(manifest)),
+    MEDIA_TYPE_OCI_MANIFEST,
+    o.signal ? { signal: o.signal } : {},
+  );
   return { descriptor, layers };
 }
 
@@ -237,7 +285,12 @@ export async function convertImage(image: Image, target: ImageTarget, o: Convert
     if (index) {
       for (const d of index.index.manifests) {
         if (d.digest === image.resolved!.manifestDigest) images.push({ image, platform: d.platform, own: false });
-        else images.push({ image: await image.openSibling(d.digest, { config: true, ...(o.signal ? { signal: o.signal } : {}) }), platform: d.platform, own: true });
+        else
+          images.push({
+            image: await image.openSibling(d.digest, { config: true, ...(o.signal ? { signal: o.signal } : {}) }),
+            platform: d.platform,
+            own: true,
+          });
       }
     } else {
       images.push({ image, own: false });
@@ -249,12 +302,19 @@ export async function convertImage(image: Image, target: ImageTarget, o: Convert
     const manifests: ConvertResult['manifests'] = [];
     for (const i of images) {
       const m = await convertOne(i.image, target, o, tracker);
-      manifests.push({ descriptor: i.platform ? { ...m.descriptor, platform: i.platform } : m.descriptor, layers: m.layers });
+      manifests.push({
+        descriptor: i.platform ? { ...m.descriptor, platform: i.platform } : m.descriptor,
+        layers: m.layers,
+      });
     }
     let descriptor = manifests[0].descriptor;
     if (index) {
       const doc = { schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests: manifests.map((m) => m.descriptor) };
-      descriptor = await target.putManifest(Buffer.from(JSON.stringify(doc)), MEDIA_TYPE_OCI_INDEX, o.signal ? { signal: o.signal } : {});
+      descriptor = await target.putManifest(
+        Buffer.from(JSON.stringify(doc)),
+        MEDIA_TYPE_OCI_INDEX,
+        o.signal ? { signal: o.signal } : {},
+      );
     }
     await target.commit(descriptor, o.signal ? { signal: o.signal } : {});
     return { descriptor, manifests };
@@ -267,9 +327,17 @@ export async function convertImage(image: Image, target: ImageTarget, o: Convert
  * `convert --to erofs --flatten -o FILE`: the merged tree as one EROFS image file, written
  * beside FILE and renamed over it when complete.
  */
-export async function convertToErofsFile(image: Image, file: string, o: Pick<ConvertOptions, 'compression' | 'signal' | 'onProgress'>): Promise<void> {
+export async function convertToErofsFile(
+  image: Image,
+  file: string,
+  o: Pick<ConvertOptions, 'compression' | 'signal' | 'onProgress'>,
+): Promise<void> {
   const tmp = `${file}.ocifs-tmp-${process.pid}`;
-  const tracker = new Tracker(image.layers.length, image.layers.reduce((n, l) => n + l.size, 0), o.onProgress);
+  const tracker = new Tracker(
+    image.layers.length,
+    image.layers.reduce((n, l) => n + l.size, 0),
+    o.onProgress,
+  );
   tracker.report();
   try {
     await writeFlatErofs(image, tmp, o, tracker);

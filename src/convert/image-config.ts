@@ -18,7 +18,10 @@ export function convertedConfig(source: Uint8Array, diffIds: string[], flattened
   doc.rootfs = { type: 'layers', diff_ids: diffIds };
   if (flattenedBy !== undefined) {
     const history = Array.isArray(doc.history) ? (doc.history as Record<string, unknown>[]) : [];
-    doc.history = [...history.map((h) => ({ ...h, empty_layer: true })), { created_by: flattenedBy, comment: 'the layers above, flattened' }];
+    doc.history = [
+      ...history.map((h) => ({ ...h, empty_layer: true })),
+      { created_by: flattenedBy, comment: 'the layers above, flattened' },
+    ];
   }
   return Buffer.from(JSON.stringify(doc));
 }

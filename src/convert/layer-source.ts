@@ -26,19 +26,32 @@ export interface LayerSource {
   readonly bytesRead: number;
 }
 
-const COMPRESSION: Partial<Record<LayerFormat, TarCompression>> = { tar: 'none', 'tar+gzip': 'gzip', 'tar+zstd': 'zstd' };
+const COMPRESSION: Partial<Record<LayerFormat, TarCompression>> = {
+  tar: 'none',
+  'tar+gzip': 'gzip',
+  'tar+zstd': 'zstd',
+};
 
 /**
  * Gives a tar layer's hardlinks a way to their file's content (read from the layer's indexed
  * filesystem, only when a writer asks: flattening, when a higher layer hid the link's target).
  */
-async function* withLinkResolution(entries: AsyncIterable<BuildEntry>, image: Image, index: number, signal?: AbortSignal): AsyncGenerator<BuildEntry> {
+async function* withLinkResolution(
+  entries: AsyncIterable<BuildEntry>,
+  image: Image,
+  index: number,
+  signal?: AbortSignal,
+): AsyncGenerator<BuildEntry> {
   for await (const e of entries) {
     if (e.type === 'hardlink') {
       e.resolve = async () => {
         const fs = await image.openFileSystem({ layer: index });
         const file = await fsEntryAt(fs, e.path, signal ? { signal } : {});
-        if (!file) throw new UnconvertibleEntryError(e.path, `hardlink to ${JSON.stringify(e.linkName)}, which layer ${index} does not hold`);
+        if (!file)
+          throw new UnconvertibleEntryError(
+            e.path,
+            `hardlink to ${JSON.stringify(e.linkName)}, which layer ${index} does not hold`,
+          );
         return file;
       };
     }
@@ -49,7 +62,12 @@ async function* withLinkResolution(entries: AsyncIterable<BuildEntry>, image: Im
 /** Opens layer `index` of `image` for one pass over its entries. */
 export async function openLayerSource(image: Image, index: number, signal?: AbortSignal): Promise<LayerSource> {
   const blob = await image.openBlob({ layer: index });
-  const format = await detectLayerFormat(blob, `${image.name} layer ${index}`, blob.info.mediaType, signal ? { signal } : {});
+  const format = await detectLayerFormat(
+    blob,
+    `${image.name} layer ${index}`,
+    blob.info.mediaType,
+    signal ? { signal } : {},
+  );
   let bytesRead = 0;
   const compression = COMPRESSION[format];
   return {

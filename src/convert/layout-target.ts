@@ -60,7 +60,8 @@ export class LayoutTarget implements ImageTarget {
       throw new NotALayoutError(this.dir, 'exists and is not an OCI image layout (no oci-layout file)');
     }
     await mkdir(this.blobDir, { recursive: true });
-    if (!entries?.includes('oci-layout')) await writeFile(join(this.dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    if (!entries?.includes('oci-layout'))
+      await writeFile(join(this.dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
     // Scratch files of conversions that died.
     for (const n of await readdir(this.blobDir)) {
       const m = /^\.ocifs-tmp-(\d+)-/.exec(n);
@@ -77,13 +78,19 @@ export class LayoutTarget implements ImageTarget {
   /** Moves a complete scratch file to its digest's place (keeping a blob already there). */
   private async place(path: string, digest: string): Promise<void> {
     const final = join(this.blobDir, digest.slice('sha256:'.length));
-    const exists = await stat(final).then(() => true, () => false);
+    const exists = await stat(final).then(
+      () => true,
+      () => false,
+    );
     if (exists) await rm(path, { force: true });
     else await rename(path, final);
     this.scratch.delete(path);
   }
 
-  async writeBlob(produce: (sink: ByteSink) => Promise<void>, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
+  async writeBlob(
+    produce: (sink: ByteSink) => Promise<void>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<StoredBlob> {
     const path = await this.scratchPath();
     const fh = await open(path, 'w', 0o644);
     const sink = new DigestingSink({
@@ -111,7 +118,10 @@ export class LayoutTarget implements ImageTarget {
   async writeBlobFile(path: string, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
     const hash = createHash('sha256');
     let size = 0;
-    for await (const c of createReadStream(path, { highWaterMark: 1 << 20, ...(options.signal ? { signal: options.signal } : {}) })) {
+    for await (const c of createReadStream(path, {
+      highWaterMark: 1 << 20,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
       hash.update(c as Buffer);
       size += (c as Buffer).length;
     }
@@ -127,7 +137,11 @@ export class LayoutTarget implements ImageTarget {
 
   async commit(desc: Descriptor): Promise<void> {
     const indexPath = join(this.dir, 'index.json');
-    let index: { schemaVersion: number; mediaType?: string; manifests: Descriptor[]; [k: string]: unknown } = { schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests: [] };
+    let index: { schemaVersion: number; mediaType?: string; manifests: Descriptor[]; [k: string]: unknown } = {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE_OCI_INDEX,
+      manifests: [],
+    };
     const text = await readFile(indexPath, 'utf8').catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
@@ -135,7 +149,12 @@ export class LayoutTarget implements ImageTarget {
     if (text !== undefined) {
       try {
         const parsed: unknown = JSON.parse(text);
-        if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as { manifests?: unknown }).manifests)) throw new Error('no manifests array');
+        if (
+          typeof parsed !== 'object' ||
+          parsed === null ||
+          !Array.isArray((parsed as { manifests?: unknown }).manifests)
+        )
+          throw new Error('no manifests array');
         index = parsed as typeof index;
       } catch (err) {
         throw new NotALayoutError(this.dir, `index.json is not an image index (${(err as Error).message})`);

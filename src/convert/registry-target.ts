@@ -94,7 +94,10 @@ export class RegistryTarget implements ImageTarget {
     this.name = `${ref.registry}/${ref.repository}:${tag}`;
   }
 
-  async writeBlob(produce: (sink: ByteSink) => Promise<void>, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
+  async writeBlob(
+    produce: (sink: ByteSink) => Promise<void>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<StoredBlob> {
     const handoff = new Handoff();
     const producing = produce({
       write: async (b) => {
@@ -122,7 +125,10 @@ export class RegistryTarget implements ImageTarget {
   }
 
   async writeBytes(bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
-    const pushed = await this.pusher.pushBlob(this.ref, bytes, { mountFrom: this.mountFrom, ...(options.signal ? { signal: options.signal } : {}) });
+    const pushed = await this.pusher.pushBlob(this.ref, bytes, {
+      mountFrom: this.mountFrom,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return { digest: pushed.digest, size: pushed.size };
   }
 
@@ -134,11 +140,19 @@ export class RegistryTarget implements ImageTarget {
 
   async writeBlobFile(path: string, options: { signal?: AbortSignal } = {}): Promise<StoredBlob> {
     const hash = createHash('sha256');
-    for await (const c of createReadStream(path, { highWaterMark: 1 << 20, ...(options.signal ? { signal: options.signal } : {}) })) hash.update(c as Buffer);
+    for await (const c of createReadStream(path, {
+      highWaterMark: 1 << 20,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }))
+      hash.update(c as Buffer);
     const digest = `sha256:${hash.digest('hex')}`;
     const source = await FileSource.open(path);
     try {
-      const pushed = await this.pusher.pushBlob(this.ref, source, { digest, mountFrom: this.mountFrom, ...(options.signal ? { signal: options.signal } : {}) });
+      const pushed = await this.pusher.pushBlob(this.ref, source, {
+        digest,
+        mountFrom: this.mountFrom,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       return { digest: pushed.digest, size: pushed.size };
     } finally {
       await source.close();
@@ -148,7 +162,12 @@ export class RegistryTarget implements ImageTarget {
   }
 
   async putManifest(bytes: Uint8Array, mediaType: string, options: { signal?: AbortSignal } = {}): Promise<Descriptor> {
-    const pushed = await this.pusher.pushManifest(this.ref, bytes, mediaType, options.signal ? { signal: options.signal } : {});
+    const pushed = await this.pusher.pushManifest(
+      this.ref,
+      bytes,
+      mediaType,
+      options.signal ? { signal: options.signal } : {},
+    );
     this.manifests.set(pushed.digest, bytes);
     return { mediaType, digest: pushed.digest, size: pushed.size };
   }
@@ -156,7 +175,10 @@ export class RegistryTarget implements ImageTarget {
   async commit(desc: Descriptor, options: { signal?: AbortSignal } = {}): Promise<void> {
     const bytes = this.manifests.get(desc.digest);
     if (!bytes) throw new Error(`internal: commit of ${desc.digest}, which was not put`);
-    await this.pusher.pushManifest(this.ref, bytes, desc.mediaType, { tag: this.tag, ...(options.signal ? { signal: options.signal } : {}) });
+    await this.pusher.pushManifest(this.ref, bytes, desc.mediaType, {
+      tag: this.tag,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
 
   async close(): Promise<void> {

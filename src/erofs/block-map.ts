@@ -33,7 +33,13 @@ export type RawExtent =
  * The extents covering `[offset, offset + length)` of `inode` (which must be uncompressed and
  * the range inside its size), in order, adjacent device ranges merged.
  */
-export async function mapRaw(ctx: ErofsContext, inode: ErofsInode, offset: number, length: number, options?: ReadOptions): Promise<RawExtent[]> {
+export async function mapRaw(
+  ctx: ErofsContext,
+  inode: ErofsInode,
+  offset: number,
+  length: number,
+  options?: ReadOptions,
+): Promise<RawExtent[]> {
   if (length === 0) return [];
   if (inode.datalayout === EROFS_INODE_CHUNK_BASED) return mapChunked(ctx, inode, offset, length, options);
   return mapFlat(ctx, inode, offset, length);
@@ -55,7 +61,10 @@ function mapFlat(ctx: ErofsContext, inode: ErofsInode, offset: number, length: n
     const tailLen = inode.size - tailStart;
     // The kernel refuses inline data that crosses a block boundary.
     if ((inode.idataOff % bs) + tailLen > bs) {
-      throw new CorruptErofsError(`inline data of ${tailLen} bytes crosses a block boundary`, { nid: inode.nid, offset: inode.idataOff });
+      throw new CorruptErofsError(`inline data of ${tailLen} bytes crosses a block boundary`, {
+        nid: inode.nid,
+        offset: inode.idataOff,
+      });
     }
     const from = Math.max(offset, tailStart);
     out.push({ kind: 'inline', la: from, length: end - from, pos: inode.idataOff + (from - tailStart) });
@@ -63,7 +72,13 @@ function mapFlat(ctx: ErofsContext, inode: ErofsInode, offset: number, length: n
   return out;
 }
 
-async function mapChunked(ctx: ErofsContext, inode: ErofsInode, offset: number, length: number, options?: ReadOptions): Promise<RawExtent[]> {
+async function mapChunked(
+  ctx: ErofsContext,
+  inode: ErofsInode,
+  offset: number,
+  length: number,
+  options?: ReadOptions,
+): Promise<RawExtent[]> {
   const bs = ctx.sb.blockSize;
   const indexes = (inode.chunkFormat & EROFS_CHUNK_FORMAT_INDEXES) !== 0;
   const unit = indexes ? EROFS_CHUNK_INDEX_SIZE : EROFS_BLOCK_MAP_ENTRY_SIZE;
@@ -74,7 +89,8 @@ async function mapChunked(ctx: ErofsContext, inode: ErofsInode, offset: number, 
   // One read for every index the range needs.
   const tpos = base + first * unit;
   const tlen = (last - first + 1) * unit;
-  const table = peekMeta(ctx, inode.inMetabox, tpos, tlen) ?? (await readMeta(ctx, inode.inMetabox, tpos, tlen, options));
+  const table =
+    peekMeta(ctx, inode.inMetabox, tpos, tlen) ?? (await readMeta(ctx, inode.inMetabox, tpos, tlen, options));
   const dv = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const wide = (inode.chunkFormat & EROFS_CHUNK_FORMAT_48BIT) !== 0;
   const deviceMask = deviceIdMask(ctx.sb.extraDevices);
@@ -117,4 +133,3 @@ function deviceIdMask(extra: number): number {
   while (p < extra + 1) p *= 2;
   return p - 1;
 }
-

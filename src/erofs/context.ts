@@ -7,7 +7,12 @@
  */
 import type { ByteSource, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { CorruptErofsError, ErofsDeviceMissingError, type ErofsLocation } from './errors.js';
-import { EROFS_DIRENT_NID_MASK, EROFS_DIRENT_NID_METABOX_BIT, EROFS_FEATURE_INCOMPAT_METABOX, EROFS_ISLOTBITS } from './format.js';
+import {
+  EROFS_DIRENT_NID_MASK,
+  EROFS_DIRENT_NID_METABOX_BIT,
+  EROFS_FEATURE_INCOMPAT_METABOX,
+  EROFS_ISLOTBITS,
+} from './format.js';
 import type { LRUCache } from '../io/lru.js';
 import type { PageCache } from './page-cache.js';
 import type { ErofsSuperblock } from './superblock.js';
@@ -50,7 +55,13 @@ const WHOLE_SPAN_RETRY_MS = 1000;
  * (an image file, a complete cached blob) is asked once: later ranges are offsets into that
  * span, without a call through every wrapper per cluster.
  */
-async function sourceSpans(ctx: ErofsContext, src: ByteSource, at: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+async function sourceSpans(
+  ctx: ErofsContext,
+  src: ByteSource,
+  at: number,
+  length: number,
+  options?: ReadOptions,
+): Promise<FileSpan[] | undefined> {
   if (src.fileSpans === undefined) return undefined;
   const span = await wholeSpan(ctx, src, options);
   if (span !== undefined) return [{ fd: span.fd, fileId: span.fileId, position: span.position + at, length }];
@@ -117,24 +128,43 @@ export function inodeLocation(ctx: ErofsContext, ino: number): InodeLocation {
 }
 
 /** Reads metadata from the image or the metabox. */
-export function readMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
+export function readMeta(
+  ctx: ErofsContext,
+  inMetabox: boolean,
+  offset: number,
+  length: number,
+  options?: ReadOptions,
+): Promise<Uint8Array> {
   if (!inMetabox) return ctx.meta.read(offset, length, options);
-  if (ctx.mbox === undefined) throw new CorruptErofsError('metadata in the metabox, but the image has no metabox', { offset });
+  if (ctx.mbox === undefined)
+    throw new CorruptErofsError('metadata in the metabox, but the image has no metabox', { offset });
   return ctx.mbox.read(offset, length, options);
 }
 
 /** The local-file spans of metadata in the image or the metabox (see {@link PageCache.fileSpans}). */
-export function metaSpans(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {
+export function metaSpans(
+  ctx: ErofsContext,
+  inMetabox: boolean,
+  offset: number,
+  length: number,
+  options?: ReadOptions,
+): Promise<FileSpan[] | undefined> {
   if (!inMetabox) {
     ctx.meta.check(offset, length);
     return length === 0 ? Promise.resolve([]) : sourceSpans(ctx, ctx.meta.source, offset, length, options);
   }
-  if (ctx.mbox === undefined) throw new CorruptErofsError('metadata in the metabox, but the image has no metabox', { offset });
+  if (ctx.mbox === undefined)
+    throw new CorruptErofsError('metadata in the metabox, but the image has no metabox', { offset });
   return ctx.mbox.fileSpans(offset, length, options);
 }
 
 /** Metadata already in the page cache (a view), or undefined; see {@link PageCache.peek}. */
-export function peekMeta(ctx: ErofsContext, inMetabox: boolean, offset: number, length: number): Uint8Array | undefined {
+export function peekMeta(
+  ctx: ErofsContext,
+  inMetabox: boolean,
+  offset: number,
+  length: number,
+): Uint8Array | undefined {
   if (!inMetabox) return ctx.meta.peek(offset, length);
   return ctx.mbox?.peek(offset, length);
 }
@@ -182,7 +212,8 @@ export function readPhysical(
 ): Promise<Uint8Array> {
   const { src, pa: at } = physicalSource(ctx, deviceId, pa, length, nid);
   if (length === 0) return Promise.resolve(new Uint8Array(0));
-  if (options?.readaheadLimit !== undefined && at !== pa) options = { ...options, readaheadLimit: options.readaheadLimit - pa + at };
+  if (options?.readaheadLimit !== undefined && at !== pa)
+    options = { ...options, readaheadLimit: options.readaheadLimit - pa + at };
   return src.read(at, length, options);
 }
 
@@ -204,7 +235,13 @@ export async function physicalSpans(
   return sourceSpans(ctx, src, at, length, options);
 }
 
-function physicalSource(ctx: ErofsContext, deviceId: number, pa: number, length: number, nid: bigint): { src: ByteSource; pa: number } {
+function physicalSource(
+  ctx: ErofsContext,
+  deviceId: number,
+  pa: number,
+  length: number,
+  nid: bigint,
+): { src: ByteSource; pa: number } {
   const mapped = mapDevice(ctx, deviceId, pa);
   const where = { nid, block: Math.floor(pa / ctx.sb.blockSize) };
   const src = deviceSource(ctx, mapped.deviceId, where);

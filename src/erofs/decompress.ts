@@ -61,14 +61,16 @@ export function decodeCluster(sb: ErofsSuperblock, req: DecodeRequest): Uint8Arr
   }
   const codec = COMPRESSION_NAMES[alg];
   if (codec === undefined) throw new CorruptErofsError(`unknown compression algorithm ${alg}`, where);
-  const zeroPadding = alg !== Z_EROFS_COMPRESSION_LZ4 || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
+  const zeroPadding =
+    alg !== Z_EROFS_COMPRESSION_LZ4 || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
   let input = raw;
   if (zeroPadding) {
     // The kernel looks for the first non-zero byte within the first block only.
     const limit = Math.min(raw.length, sb.blockSize);
     let i = 0;
     while (i < limit && raw[i] === 0) i++;
-    if (i === raw.length || raw[i] === 0) throw new CorruptErofsError(`${codec} cluster holds only zero padding`, where);
+    if (i === raw.length || raw[i] === 0)
+      throw new CorruptErofsError(`${codec} cluster holds only zero padding`, where);
     input = raw.subarray(i);
   }
   // Without 0-padding an LZ4 cluster may hold more than this extent: decode just its head.

@@ -76,7 +76,8 @@ class DirBlock {
     const size = this.bytes.length;
     if (start < this.count * DIRENT.size || start >= size) throw this.corrupt(`bogus nameoff ${start} of entry ${i}`);
     const len = i + 1 < this.count ? this.nameoff(i + 1) - start : strnlen(this.bytes, start, size);
-    if (len <= 0 || len > EROFS_NAME_LEN || start + len > size) throw this.corrupt(`bogus name length ${len} of entry ${i}`);
+    if (len <= 0 || len > EROFS_NAME_LEN || start + len > size)
+      throw this.corrupt(`bogus name length ${len} of entry ${i}`);
     return [start, start + len];
   }
 
@@ -122,7 +123,11 @@ async function readBlock(dir: ErofsFileData, blockSize: number, blk: number, opt
  * The entries of a directory, block by block, `.` and `..` left out. Every entry is checked:
  * names contiguous and within the block, 1–255 bytes, no `/` or NUL.
  */
-export async function* readDirEntries(dir: ErofsFileData, blockSize: number, options?: ReadOptions): AsyncGenerator<RawDirent> {
+export async function* readDirEntries(
+  dir: ErofsFileData,
+  blockSize: number,
+  options?: ReadOptions,
+): AsyncGenerator<RawDirent> {
   const blocks = Math.ceil(dir.size / blockSize);
   // Names are strictly increasing across the whole directory (lookups depend on it); checking
   // it also stops a directory whose blocks repeat (a dedupe loop) after one block.
@@ -153,7 +158,12 @@ export async function* readDirEntries(dir: ErofsFileData, blockSize: number, opt
  * Finds `name` (UTF-8 bytes) in a directory by binary search over its blocks, then over the
  * entries of the one block that can hold it.
  */
-export async function lookupDirEntry(dir: ErofsFileData, blockSize: number, name: Uint8Array, options?: ReadOptions): Promise<RawDirent | undefined> {
+export async function lookupDirEntry(
+  dir: ErofsFileData,
+  blockSize: number,
+  name: Uint8Array,
+  options?: ReadOptions,
+): Promise<RawDirent | undefined> {
   if (name.length === 0 || name.length > EROFS_NAME_LEN) return undefined;
   let head = 0;
   let back = Math.ceil(dir.size / blockSize) - 1;

@@ -90,12 +90,19 @@ export { isErofs } from './superblock.js';
  */
 export async function openErofs(source: ByteSource, options: ErofsOptions = {}): Promise<ErofsFileSystem> {
   const metaCacheBytes = positiveInt('metaCacheBytes', options.metaCacheBytes, DEFAULT_EROFS_META_CACHE_BYTES);
-  const clusterCacheBytes = positiveInt('clusterCacheBytes', options.clusterCacheBytes, DEFAULT_EROFS_CLUSTER_CACHE_BYTES);
+  const clusterCacheBytes = positiveInt(
+    'clusterCacheBytes',
+    options.clusterCacheBytes,
+    DEFAULT_EROFS_CLUSTER_CACHE_BYTES,
+  );
   const inodeCacheSize = positiveInt('inodeCacheSize', options.inodeCacheSize, DEFAULT_EROFS_INODE_CACHE_SIZE);
   const maxSymlinkSize = positiveInt('maxSymlinkSize', options.maxSymlinkSize, DEFAULT_EROFS_MAX_SYMLINK_SIZE);
   const { sb, head } = await readSuperblock(source, { signal: options.signal, verifyChecksum: options.verifyChecksum });
   if (options.devices && options.devices.length > sb.extraDevices) {
-    throw new InvalidOptionError('devices', `the image has ${sb.extraDevices} extra devices, ${options.devices.length} were given`);
+    throw new InvalidOptionError(
+      'devices',
+      `the image has ${sb.extraDevices} extra devices, ${options.devices.length} were given`,
+    );
   }
   const fs = new ErofsFileSystem(source, sb, head, {
     metaCacheBytes,
@@ -126,7 +133,13 @@ export class ErofsFileSystem implements FileSystem {
     source: ByteSource,
     sb: ErofsSuperblock,
     head: Uint8Array,
-    o: { metaCacheBytes: number; clusterCacheBytes: number; inodeCacheSize: number; maxSymlinkSize: number; devices: ByteSource[] },
+    o: {
+      metaCacheBytes: number;
+      clusterCacheBytes: number;
+      inodeCacheSize: number;
+      maxSymlinkSize: number;
+      devices: ByteSource[];
+    },
   ) {
     this.superblock = sb;
     const pageSize = Math.min(sb.blockSize, 4096);
@@ -154,16 +167,19 @@ export class ErofsFileSystem implements FileSystem {
     if (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_METABOX) {
       const ino = nidToIno(this.ctx, sb.metaboxNid, { nid: sb.metaboxNid });
       const inode = await this.inode(ino, options);
-      if (inode.type !== 'file') throw new CorruptErofsError('the metabox inode is not a regular file', { nid: sb.metaboxNid });
+      if (inode.type !== 'file')
+        throw new CorruptErofsError('the metabox inode is not a regular file', { nid: sb.metaboxNid });
       const data = new ErofsFileData(this.ctx, inode);
       this.ctx.mbox = new PageCache(data, Math.min(sb.blockSize, 4096), this.metaCacheBytes, 'metabox', sb.blockSize);
     }
     const root = await this.inode(this.rootIno, options);
-    if (root.type !== 'dir') throw new CorruptErofsError(`the root inode is a ${root.type}, not a directory`, { nid: sb.rootNid });
+    if (root.type !== 'dir')
+      throw new CorruptErofsError(`the root inode is a ${root.type}, not a directory`, { nid: sb.rootNid });
   }
 
   private inode(ino: number, options?: ReadOptions): Promise<ErofsInode> {
-    if (!Number.isSafeInteger(ino) || ino < 0) return Promise.reject(new CorruptErofsError(`inode number ${ino} is invalid`));
+    if (!Number.isSafeInteger(ino) || ino < 0)
+      return Promise.reject(new CorruptErofsError(`inode number ${ino} is invalid`));
     const hit = this.inodes.get(ino);
     if (hit !== undefined) return hit;
     const p = readInode(this.ctx, ino, options);
@@ -174,12 +190,15 @@ export class ErofsFileSystem implements FileSystem {
 
   private async packed(forNid: bigint, options?: ReadOptions): Promise<ByteSource> {
     const sb = this.superblock;
-    if (forNid === sb.packedNid) throw new CorruptErofsError('the packed inode refers to a fragment of itself', { nid: forNid });
-    if (sb.packedNid === 0n) throw new CorruptErofsError('a fragment is used but the image has no packed inode', { nid: forNid });
+    if (forNid === sb.packedNid)
+      throw new CorruptErofsError('the packed inode refers to a fragment of itself', { nid: forNid });
+    if (sb.packedNid === 0n)
+      throw new CorruptErofsError('a fragment is used but the image has no packed inode', { nid: forNid });
     if (this.packedData === undefined) {
       this.packedData = (async () => {
         const inode = await this.inode(nidToIno(this.ctx, sb.packedNid, { nid: sb.packedNid }), options);
-        if (inode.type !== 'file') throw new CorruptErofsError('the packed inode is not a regular file', { nid: sb.packedNid });
+        if (inode.type !== 'file')
+          throw new CorruptErofsError('the packed inode is not a regular file', { nid: sb.packedNid });
         return new ErofsFileData(this.ctx, inode);
       })();
       this.packedData.catch(() => (this.packedData = undefined));
@@ -196,14 +215,21 @@ export class ErofsFileSystem implements FileSystem {
         const start = sb.xattrPrefixStart * 4;
         const plain = (sb.featureCompat & EROFS_FEATURE_COMPAT_PLAIN_XATTR_PFX) !== 0;
         const nid = plain ? 0n : sb.metaboxNid || sb.packedNid;
-        if (nid === 0n) return readLongPrefixes(sb.xattrPrefixCount, start, (off, len, o) => readMeta(this.ctx, false, off, len, o), options);
+        if (nid === 0n)
+          return readLongPrefixes(
+            sb.xattrPrefixCount,
+            start,
+            (off, len, o) => readMeta(this.ctx, false, off, len, o),
+            options,
+          );
         const inode = await this.inode(nidToIno(this.ctx, nid, { nid }), options);
         const data = new ErofsFileData(this.ctx, inode);
         return readLongPrefixes(
           sb.xattrPrefixCount,
           start,
           (off, len, o) => {
-            if (off + len > data.size) throw new CorruptErofsError(`long xattr prefix at ${off} lies outside inode ${nid}`, { nid });
+            if (off + len > data.size)
+              throw new CorruptErofsError(`long xattr prefix at ${off} lies outside inode ${nid}`, { nid });
             return data.read(off, len, o);
           },
           options,
@@ -227,7 +253,18 @@ export class ErofsFileSystem implements FileSystem {
 
   /** Plain vfs attributes (a copy; the cache keeps its own). */
   private static attrs(i: ErofsInode): Inode {
-    return { ino: i.ino, type: i.type, mode: i.mode, uid: i.uid, gid: i.gid, size: i.size, mtimeSec: i.mtimeSec, mtimeNsec: i.mtimeNsec, nlink: i.nlink, rdev: i.rdev };
+    return {
+      ino: i.ino,
+      type: i.type,
+      mode: i.mode,
+      uid: i.uid,
+      gid: i.gid,
+      size: i.size,
+      mtimeSec: i.mtimeSec,
+      mtimeNsec: i.mtimeNsec,
+      nlink: i.nlink,
+      rdev: i.rdev,
+    };
   }
 
   async getattr(ino: number, options?: ReadOptions): Promise<Inode> {
@@ -272,7 +309,10 @@ export class ErofsFileSystem implements FileSystem {
     const inode = await this.inode(ino, options);
     if (inode.type !== 'symlink') throw new NotASymlinkError(`inode ${ino}`);
     if (inode.size > this.ctx.limits.maxSymlinkSize) {
-      throw new CorruptErofsError(`symlink target of ${inode.size} bytes is longer than ${this.ctx.limits.maxSymlinkSize}`, { nid: inode.nid });
+      throw new CorruptErofsError(
+        `symlink target of ${inode.size} bytes is longer than ${this.ctx.limits.maxSymlinkSize}`,
+        { nid: inode.nid },
+      );
     }
     const bytes = await new ErofsFileData(this.ctx, inode).read(0, inode.size, options);
     return new TextDecoder().decode(bytes);

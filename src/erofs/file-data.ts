@@ -11,10 +11,23 @@ import { throwIfAborted } from '../errors.js';
 import type { ByteSource, EncodedSpan, EncodedSpanOptions, FileSpan, ReadOptions } from '../io/byte-source.js';
 import { clampRead } from '../io/check-range.js';
 import { mapRaw } from './block-map.js';
-import { checkPhysical, imageSpan, metaSpans, physicalSpans, readMeta, readPhysical, type ErofsContext } from './context.js';
+import {
+  checkPhysical,
+  imageSpan,
+  metaSpans,
+  physicalSpans,
+  readMeta,
+  readPhysical,
+  type ErofsContext,
+} from './context.js';
 import { decodeCluster } from './decompress.js';
 import { CorruptErofsError } from './errors.js';
-import { EROFS_FEATURE_INCOMPAT_ZERO_PADDING, Z_EROFS_COMPRESSION_INTERLACED, Z_EROFS_COMPRESSION_LZ4, Z_EROFS_COMPRESSION_SHIFTED } from './format.js';
+import {
+  EROFS_FEATURE_INCOMPAT_ZERO_PADDING,
+  Z_EROFS_COMPRESSION_INTERLACED,
+  Z_EROFS_COMPRESSION_LZ4,
+  Z_EROFS_COMPRESSION_SHIFTED,
+} from './format.js';
 import { isCompressed, type ErofsInode } from './inode.js';
 import { ZMap, type ZExtent } from './zmap.js';
 
@@ -107,7 +120,13 @@ export class ErofsFileData implements ByteSource {
       for (const s of spans) {
         // Adjacent pieces (blocks followed by a tail stored right after them) become one span.
         const prev = out[out.length - 1];
-        if (prev !== undefined && prev.fd === s.fd && prev.fileId === s.fileId && prev.position + prev.length === s.position) prev.length += s.length;
+        if (
+          prev !== undefined &&
+          prev.fd === s.fd &&
+          prev.fileId === s.fileId &&
+          prev.position + prev.length === s.position
+        )
+          prev.length += s.length;
         else out.push({ ...s });
       }
     }
@@ -123,22 +142,35 @@ export class ErofsFileData implements ByteSource {
    * partial references, fragments, holes, legacy LZ4 without 0-padding, a range that does not
    * start and end at extent boundaries, clusters not in one local-file span).
    */
-  async encodedSpans(offset: number, length: number, options: EncodedSpanOptions = {}): Promise<EncodedSpan[] | undefined> {
+  async encodedSpans(
+    offset: number,
+    length: number,
+    options: EncodedSpanOptions = {},
+  ): Promise<EncodedSpan[] | undefined> {
     throwIfAborted(options.signal);
     const n = clampRead(offset, length, this.size);
     if (!this.zmap) return this.fileSpans(offset, n, options);
     if (n === 0) return [];
     const { ctx, inode } = this;
-    const lz4 = options.encodings?.includes('lz4-block') === true && (ctx.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
+    const lz4 =
+      options.encodings?.includes('lz4-block') === true &&
+      (ctx.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
     const out: EncodedSpan[] = [];
     const stored = (s: FileSpan) => {
       const prev = out[out.length - 1];
-      if (prev !== undefined && prev.encoding === undefined && prev.fd === s.fd && prev.fileId === s.fileId && prev.position + prev.length === s.position) prev.length += s.length;
+      if (
+        prev !== undefined &&
+        prev.encoding === undefined &&
+        prev.fd === s.fd &&
+        prev.fileId === s.fileId &&
+        prev.position + prev.length === s.position
+      )
+        prev.length += s.length;
       else out.push(s);
     };
     const end = offset + n;
     const base = inode.inMetabox ? undefined : await imageSpan(ctx, options);
-    for (let pos = offset; pos < end; ) {
+    for (let pos = offset; pos < end;) {
       const e = this.extentCached(pos) ?? (await this.extentMapped(pos, options));
       if (e.la !== pos || e.la + e.llen > end || e.llen <= 0) return undefined;
       pos = e.la + e.llen;
@@ -150,7 +182,10 @@ export class ErofsFileData implements ByteSource {
         else checkPhysical(ctx, e.pa, e.plen, inode.nid);
         raw = { fd: base.fd, fileId: base.fileId, position: base.position + e.pa, length: e.plen };
       } else {
-        const spans = e.kind === 'inline' ? await metaSpans(ctx, inode.inMetabox, e.pa, e.plen, options) : await physicalSpans(ctx, 0, e.pa, e.plen, inode.nid, options);
+        const spans =
+          e.kind === 'inline'
+            ? await metaSpans(ctx, inode.inMetabox, e.pa, e.plen, options)
+            : await physicalSpans(ctx, 0, e.pa, e.plen, inode.nid, options);
         if (spans === undefined || spans.length !== 1) return undefined;
         raw = spans[0];
       }
@@ -168,7 +203,15 @@ export class ErofsFileData implements ByteSource {
         stored({ fd: raw.fd, fileId: raw.fileId, position: raw.position + at, length: cur });
         if (e.llen > cur) stored({ fd: raw.fd, fileId: raw.fileId, position: raw.position, length: e.llen - cur });
       } else if (e.alg === Z_EROFS_COMPRESSION_LZ4 && lz4) {
-        out.push({ fd: raw.fd, fileId: raw.fileId, position: raw.position, length: raw.length, encoding: 'lz4-block', decodedLength: e.llen, zeroPadLimit: Math.min(e.plen, ctx.sb.blockSize) });
+        out.push({
+          fd: raw.fd,
+          fileId: raw.fileId,
+          position: raw.position,
+          length: raw.length,
+          encoding: 'lz4-block',
+          decodedLength: e.llen,
+          zeroPadLimit: Math.min(e.plen, ctx.sb.blockSize),
+        });
       } else {
         return undefined;
       }
@@ -188,11 +231,24 @@ export class ErofsFileData implements ByteSource {
     return out;
   }
 
-  private rawPiece(e: { kind: 'data'; la: number; length: number; deviceId: number; pa: number } | { kind: 'inline'; length: number; pos: number }, options?: ReadOptions): Promise<Uint8Array> {
+  private rawPiece(
+    e:
+      | { kind: 'data'; la: number; length: number; deviceId: number; pa: number }
+      | { kind: 'inline'; length: number; pos: number },
+    options?: ReadOptions,
+  ): Promise<Uint8Array> {
     if (e.kind === 'inline') return readMeta(this.ctx, this.inode.inMetabox, e.pos, e.length, options);
-    if (this.opts.metaCached && e.deviceId === 0 && this.ctx.sb.devices.length === 0) return this.ctx.meta.read(e.pa, e.length, options);
+    if (this.opts.metaCached && e.deviceId === 0 && this.ctx.sb.devices.length === 0)
+      return this.ctx.meta.read(e.pa, e.length, options);
     // The rest of the file, stored contiguously (as mkfs lays out flat and chunked files).
-    return readPhysical(this.ctx, e.deviceId, e.pa, e.length, this.inode.nid, this.fileLimited(options, e.pa + (this.size - e.la)));
+    return readPhysical(
+      this.ctx,
+      e.deviceId,
+      e.pa,
+      e.length,
+      this.inode.nid,
+      this.fileLimited(options, e.pa + (this.size - e.la)),
+    );
   }
 
   /**
@@ -209,7 +265,13 @@ export class ErofsFileData implements ByteSource {
    * readahead behind it may run over the rest of the file at the same compression ratio (a
    * hint; mkfs stores a file's clusters in order).
    */
-  private compressedRead(pa: number, plen: number, llen: number, laEnd: number, options?: ReadOptions): Promise<Uint8Array> {
+  private compressedRead(
+    pa: number,
+    plen: number,
+    llen: number,
+    laEnd: number,
+    options?: ReadOptions,
+  ): Promise<Uint8Array> {
     const end = pa + plen + Math.ceil(((this.size - laEnd) * plen) / Math.max(1, llen));
     return readPhysical(this.ctx, 0, pa, plen, this.inode.nid, this.fileLimited(options, end));
   }
@@ -245,9 +307,10 @@ export class ErofsFileData implements ByteSource {
     // Several extents: map them all (metadata is cached), then read the physical clusters of
     // adjacent extents with one read per contiguous run, all runs in flight at once.
     const extents: ZExtent[] = [first];
-    for (let pos = first.la + first.llen; pos < end; ) {
+    for (let pos = first.la + first.llen; pos < end;) {
       const e = await this.extentAt(pos, options);
-      if (e.la + e.llen <= pos) throw new CorruptErofsError(`extent at ${e.la} makes no progress`, { nid: this.inode.nid, la: pos });
+      if (e.la + e.llen <= pos)
+        throw new CorruptErofsError(`extent at ${e.la} makes no progress`, { nid: this.inode.nid, la: pos });
       extents.push(e);
       pos = e.la + e.llen;
     }
@@ -269,7 +332,14 @@ export class ErofsFileData implements ByteSource {
         const raw = await r.bytes;
         for (const x of r.extents) {
           const at = x.pa - r.pa;
-          const data = decodeCluster(this.ctx.sb, { raw: raw.subarray(at, at + x.plen), llen: x.llen, alg: x.alg, la: x.la, partial: x.partialRef, nid: this.inode.nid });
+          const data = decodeCluster(this.ctx.sb, {
+            raw: raw.subarray(at, at + x.plen),
+            llen: x.llen,
+            alg: x.alg,
+            la: x.la,
+            partial: x.partialRef,
+            nid: this.inode.nid,
+          });
           out.set(data, x.la - offset);
           done.add(x);
         }
@@ -285,7 +355,12 @@ export class ErofsFileData implements ByteSource {
    * Groups the encoded extents that lie wholly inside `[offset, end)` into runs of physically
    * adjacent clusters and starts one read per run.
    */
-  private physicalRuns(extents: ZExtent[], offset: number, end: number, options?: ReadOptions): Map<ZExtent, PhysicalRun> {
+  private physicalRuns(
+    extents: ZExtent[],
+    offset: number,
+    end: number,
+    options?: ReadOptions,
+  ): Map<ZExtent, PhysicalRun> {
     const runs = new Map<ZExtent, PhysicalRun>();
     const single = this.ctx.sb.devices.length !== 0; // unified addresses may cross devices: no merging
     let cur: PhysicalRun | undefined;
@@ -299,7 +374,12 @@ export class ErofsFileData implements ByteSource {
         cur.len += e.plen;
         continue;
       }
-      const r: PhysicalRun = { extents: [e], pa: e.pa, len: e.plen, bytes: undefined as unknown as Promise<Uint8Array> };
+      const r: PhysicalRun = {
+        extents: [e],
+        pa: e.pa,
+        len: e.plen,
+        bytes: undefined as unknown as Promise<Uint8Array>,
+      };
       runs.set(e, r);
       cur = r;
     }
@@ -315,7 +395,9 @@ export class ErofsFileData implements ByteSource {
   private async readFragment(off: number, len: number, options?: ReadOptions): Promise<Uint8Array> {
     const packed = await this.ctx.packed(this.inode.nid, options);
     if (off + len > packed.size) {
-      throw new CorruptErofsError(`fragment at ${off}+${len} lies outside the packed inode (${packed.size} bytes)`, { nid: this.inode.nid });
+      throw new CorruptErofsError(`fragment at ${off}+${len} lies outside the packed inode (${packed.size} bytes)`, {
+        nid: this.inode.nid,
+      });
     }
     return packed.read(off, len, options);
   }

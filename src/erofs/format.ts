@@ -124,7 +124,13 @@ export const EROFS_INODE_FLAT_INLINE = 2;
 export const EROFS_INODE_COMPRESSED_COMPACT = 3;
 export const EROFS_INODE_CHUNK_BASED = 4;
 export const EROFS_INODE_DATALAYOUT_MAX = 5;
-export const DATALAYOUT_NAMES = ['flat-plain', 'compressed-full', 'flat-inline', 'compressed-compact', 'chunk-based'] as const;
+export const DATALAYOUT_NAMES = [
+  'flat-plain',
+  'compressed-full',
+  'flat-inline',
+  'compressed-compact',
+  'chunk-based',
+] as const;
 
 /** `struct erofs_inode_compact` (32 bytes) field offsets. */
 export const DIC = {

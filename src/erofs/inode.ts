@@ -90,8 +90,9 @@ const TYPE_OF_MODE: Record<number, FileType> = {
 export async function readInode(ctx: ErofsContext, ino: number, options?: ReadOptions): Promise<ErofsInode> {
   const nid = inoToNid(ino);
   const { inMetabox, iloc } = inodeLocation(ctx, ino);
-  const space = inMetabox ? ctx.mbox?.source.size ?? 0 : ctx.source.size;
-  if (iloc + DIC.size > space) throw new CorruptErofsError(`inode at ${iloc} lies outside the ${inMetabox ? 'metabox' : 'image'}`, { nid });
+  const space = inMetabox ? (ctx.mbox?.source.size ?? 0) : ctx.source.size;
+  if (iloc + DIC.size > space)
+    throw new CorruptErofsError(`inode at ${iloc} lies outside the ${inMetabox ? 'metabox' : 'image'}`, { nid });
   // Read up to an extended inode at once (one page-cache view in the common case).
   const headLen = Math.min(DIE.size, space - iloc);
   const head = peekMeta(ctx, inMetabox, iloc, headLen) ?? (await readMeta(ctx, inMetabox, iloc, headLen, options));
@@ -101,7 +102,8 @@ export async function readInode(ctx: ErofsContext, ino: number, options?: ReadOp
   const datalayout = (ifmt >> EROFS_I_DATALAYOUT_BIT) & EROFS_I_DATALAYOUT_MASK;
   if (datalayout >= EROFS_INODE_DATALAYOUT_MAX) throw new UnsupportedErofsError(`data layout ${datalayout}`, { nid });
   const extended = ((ifmt >> EROFS_I_VERSION_BIT) & EROFS_I_VERSION_MASK) === 1;
-  if (extended && head.length < DIE.size) throw new CorruptErofsError('extended inode runs past the end of the image', { nid });
+  if (extended && head.length < DIE.size)
+    throw new CorruptErofsError('extended inode runs past the end of the image', { nid });
   const icount = dv.getUint16(DIC.i_xattr_icount, true);
   const xattrIsize = icount === 0 ? 0 : XATTR_IBODY_HEADER_SIZE + 4 * (icount - 1);
   const mode = dv.getUint16(DIC.i_mode, true);
@@ -119,13 +121,15 @@ export async function readInode(ctx: ErofsContext, ino: number, options?: ReadOp
   let nbHi = 0;
   if (extended) {
     const size64 = dv.getBigUint64(DIE.i_size, true);
-    if (size64 > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptErofsError(`i_size ${size64} is out of range`, { nid });
+    if (size64 > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new CorruptErofsError(`i_size ${size64} is out of range`, { nid });
     size = Number(size64);
     uid = dv.getUint32(DIE.i_uid, true);
     gid = dv.getUint32(DIE.i_gid, true);
     nlink = dv.getUint32(DIE.i_nlink, true);
     const mt = dv.getBigInt64(DIE.i_mtime, true);
-    if (mt > BigInt(Number.MAX_SAFE_INTEGER) || mt < BigInt(Number.MIN_SAFE_INTEGER)) throw new CorruptErofsError(`i_mtime ${mt} is out of range`, { nid });
+    if (mt > BigInt(Number.MAX_SAFE_INTEGER) || mt < BigInt(Number.MIN_SAFE_INTEGER))
+      throw new CorruptErofsError(`i_mtime ${mt} is out of range`, { nid });
     mtimeSec = Number(mt);
     mtimeNsec = dv.getUint32(DIE.i_mtime_nsec, true);
     nbHi = nb;
@@ -146,7 +150,11 @@ export async function readInode(ctx: ErofsContext, ino: number, options?: ReadOp
 
   const inodeSize = extended ? DIE.size : DIC.size;
   const idataOff = iloc + inodeSize + xattrIsize;
-  if (idataOff > space) throw new CorruptErofsError(`xattrs of ${xattrIsize} bytes run past the end of the ${inMetabox ? 'metabox' : 'image'}`, { nid });
+  if (idataOff > space)
+    throw new CorruptErofsError(
+      `xattrs of ${xattrIsize} bytes run past the end of the ${inMetabox ? 'metabox' : 'image'}`,
+      { nid },
+    );
 
   let startBlk = -1;
   let rdev = 0;
@@ -164,7 +172,8 @@ export async function readInode(ctx: ErofsContext, ino: number, options?: ReadOp
   }
   if (datalayout === EROFS_INODE_CHUNK_BASED) {
     chunkFormat = iu & 0xffff;
-    if (chunkFormat & ~EROFS_CHUNK_FORMAT_ALL) throw new UnsupportedErofsError(`chunk format 0x${chunkFormat.toString(16)}`, { nid });
+    if (chunkFormat & ~EROFS_CHUNK_FORMAT_ALL)
+      throw new UnsupportedErofsError(`chunk format 0x${chunkFormat.toString(16)}`, { nid });
     chunkBits = ctx.sb.blkszbits + (chunkFormat & EROFS_CHUNK_FORMAT_BLKBITS_MASK);
   }
 
@@ -210,7 +219,10 @@ export function inodeDetails(ctx: ErofsContext, inode: ErofsInode): ErofsInodeDe
     layout: DATALAYOUT_NAMES[inode.datalayout],
     xattrSize: inode.xattrIsize,
     blocks: isCompressed(inode) ? inode.iu + inode.nbHi * 2 ** 32 : Math.ceil(inode.size / bs),
-    startBlock: flat && inode.startBlk >= 0 && (inode.datalayout === EROFS_INODE_FLAT_PLAIN || inode.size > bs) ? inode.startBlk : null,
+    startBlock:
+      flat && inode.startBlk >= 0 && (inode.datalayout === EROFS_INODE_FLAT_PLAIN || inode.size > bs)
+        ? inode.startBlk
+        : null,
     i_ino: inode.iIno,
   };
   if (inode.datalayout === EROFS_INODE_CHUNK_BASED) details.chunkSize = 2 ** inode.chunkBits;

@@ -73,11 +73,20 @@ export class PageCache {
 
   /** Throws {@link CorruptErofsError} for a range outside the source. */
   check(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || offset + length > this.source.size) {
-      throw new CorruptErofsError(`metadata at ${offset}+${length} lies outside the ${this.what} (${this.source.size} bytes)`, {
-        block: Number.isSafeInteger(offset) && offset >= 0 ? Math.floor(offset / this.blockSize) : undefined,
-        offset,
-      });
+    if (
+      !Number.isSafeInteger(offset) ||
+      offset < 0 ||
+      !Number.isSafeInteger(length) ||
+      length < 0 ||
+      offset + length > this.source.size
+    ) {
+      throw new CorruptErofsError(
+        `metadata at ${offset}+${length} lies outside the ${this.what} (${this.source.size} bytes)`,
+        {
+          block: Number.isSafeInteger(offset) && offset >= 0 ? Math.floor(offset / this.blockSize) : undefined,
+          offset,
+        },
+      );
     }
   }
 
@@ -157,9 +166,9 @@ export class PageCache {
     const out: Promise<Uint8Array>[] = [];
     for (let p = first; p <= last; p++) {
       const page: Page = {
-        promise: new Promise<Uint8Array>((resolve, reject) => this.pending.push({ page: p, resolve, reject, signal: options?.signal, scan: options?.scan === true })).then(
-          (b) => (page.bytes = b),
-        ),
+        promise: new Promise<Uint8Array>((resolve, reject) =>
+          this.pending.push({ page: p, resolve, reject, signal: options?.signal, scan: options?.scan === true }),
+        ).then((b) => (page.bytes = b)),
       };
       page.promise.catch(() => this.pages.delete(p));
       this.pages.set(p, page);
@@ -180,7 +189,8 @@ export class PageCache {
       const lo = todo[i].page;
       let j = i + 1;
       let hi = lo;
-      while (j < todo.length && todo[j].page - hi <= MERGE_GAP_PAGES && todo[j].page - lo < MERGE_MAX_PAGES) hi = todo[j++].page;
+      while (j < todo.length && todo[j].page - hi <= MERGE_GAP_PAGES && todo[j].page - lo < MERGE_MAX_PAGES)
+        hi = todo[j++].page;
       this.readRun(lo, hi, todo.slice(i, j));
       i = j;
     }

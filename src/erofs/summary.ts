@@ -3,7 +3,14 @@
  *
  * @packageDocumentation
  */
-import { COMPAT_FEATURE_NAMES, COMPRESSION_NAMES, EROFS_FEATURE_INCOMPAT_COMPR_CFGS, EROFS_FEATURE_INCOMPAT_FRAGMENTS, EROFS_FEATURE_INCOMPAT_METABOX, INCOMPAT_FEATURE_NAMES } from './format.js';
+import {
+  COMPAT_FEATURE_NAMES,
+  COMPRESSION_NAMES,
+  EROFS_FEATURE_INCOMPAT_COMPR_CFGS,
+  EROFS_FEATURE_INCOMPAT_FRAGMENTS,
+  EROFS_FEATURE_INCOMPAT_METABOX,
+  INCOMPAT_FEATURE_NAMES,
+} from './format.js';
 import type { ErofsCompressionConfigs, ErofsSuperblock } from './superblock.js';
 
 /** What `ocifs info` reports about an EROFS image. JSON-friendly: nids and counts beyond 2^53 are strings. */
@@ -68,7 +75,9 @@ export function erofsInfo(sb: ErofsSuperblock): ErofsInfo {
     sbSize: sb.sbSize,
     inodeCount: num(sb.inos),
     buildTime,
-    created: Number.isFinite(new Date(buildTime * 1000).getTime()) ? new Date(buildTime * 1000).toISOString() : String(buildTime),
+    created: Number.isFinite(new Date(buildTime * 1000).getTime())
+      ? new Date(buildTime * 1000).toISOString()
+      : String(buildTime),
     featureCompat: sb.featureCompat,
     featureIncompat: sb.featureIncompat,
     compatFeatures: COMPAT_FEATURE_NAMES.filter(([bit]) => sb.featureCompat & bit).map(([, n]) => n),
@@ -102,7 +111,11 @@ export function formatErofsInfo(info: ErofsInfo): string {
   if (info.featureIncompat & EROFS_FEATURE_INCOMPAT_COMPR_CFGS) {
     const cfg = (n: string) => {
       const c = (info.compressionConfigs as Record<string, Record<string, number> | undefined>)[n];
-      return c ? `${n} (${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')})` : n;
+      return c
+        ? `${n} (${Object.entries(c)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`
+        : n;
     };
     rows.push(['Filesystem compr_algs', info.compressionAlgorithms.map(cfg).join(', ')]);
   } else {
@@ -117,7 +130,8 @@ export function formatErofsInfo(info: ErofsInfo): string {
     ['Filesystem UUID', info.uuid],
   );
   if (info.volumeName) rows.push(['Filesystem volume name', info.volumeName]);
-  if (info.xattrPrefixCount) rows.push(['Filesystem xattr prefixes', `${info.xattrPrefixCount} at ${info.xattrPrefixStart * 4}`]);
+  if (info.xattrPrefixCount)
+    rows.push(['Filesystem xattr prefixes', `${info.xattrPrefixCount} at ${info.xattrPrefixStart * 4}`]);
   if (info.extraDevices) rows.push(['Filesystem extra devices', info.extraDevices]);
   return rows.map(([k, v]) => `${`${k}:`.padEnd(46)}${v}`).join('\n') + '\n';
 }

@@ -189,15 +189,19 @@ export async function readSuperblock(
     primaryBlocks += dv.getUint16(SB.rootnid_2b, true) * 2 ** 32; // blocks_hi shares the union
   }
   const packedNid = u64(dv, SB.packed_nid);
-  if (packedNid >> EROFS_DIRENT_NID_METABOX_BIT) throw new CorruptErofsError(`packed_nid ${packedNid} has the metabox bit`);
+  if (packedNid >> EROFS_DIRENT_NID_METABOX_BIT)
+    throw new CorruptErofsError(`packed_nid ${packedNid} has the metabox bit`);
   let metaboxNid = 0n;
   if (featureIncompat & EROFS_FEATURE_INCOMPAT_METABOX) {
-    if (!ext(SB.metabox_nid, 8)) throw new CorruptErofsError(`metabox feature without room for metabox_nid (superblock ${sbSize} bytes)`);
+    if (!ext(SB.metabox_nid, 8))
+      throw new CorruptErofsError(`metabox feature without room for metabox_nid (superblock ${sbSize} bytes)`);
     metaboxNid = u64(dv, SB.metabox_nid);
-    if (metaboxNid >> EROFS_DIRENT_NID_METABOX_BIT) throw new CorruptErofsError(`metabox_nid ${metaboxNid} points into the metabox itself`);
+    if (metaboxNid >> EROFS_DIRENT_NID_METABOX_BIT)
+      throw new CorruptErofsError(`metabox_nid ${metaboxNid} points into the metabox itself`);
   }
   const dirblkbits = dv.getUint8(SB.dirblkbits);
-  if (dirblkbits !== 0) throw new UnsupportedErofsError(`dirblkbits ${dirblkbits} (directory blocks larger than filesystem blocks)`);
+  if (dirblkbits !== 0)
+    throw new UnsupportedErofsError(`dirblkbits ${dirblkbits} (directory blocks larger than filesystem blocks)`);
 
   const nameBytes = head.subarray(EROFS_SUPER_OFFSET + SB.volume_name, EROFS_SUPER_OFFSET + SB.volume_name + 16);
   const nul = nameBytes.indexOf(0);
@@ -248,8 +252,15 @@ function safeSigned(v: bigint): number {
 }
 
 /** Reads `len` raw bytes at `off`, from `head` when it holds them. */
-async function rawRead(source: ByteSource, head: Uint8Array, off: number, len: number, options: ReadOptions): Promise<Uint8Array> {
-  if (off + len > source.size) throw new CorruptErofsError(`superblock metadata at ${off}+${len} runs past the end of the image`, { offset: off });
+async function rawRead(
+  source: ByteSource,
+  head: Uint8Array,
+  off: number,
+  len: number,
+  options: ReadOptions,
+): Promise<Uint8Array> {
+  if (off + len > source.size)
+    throw new CorruptErofsError(`superblock metadata at ${off}+${len} runs past the end of the image`, { offset: off });
   if (off + len <= head.length) return head.subarray(off, off + len);
   return readMetaAt(source, off, len, options);
 }
@@ -259,7 +270,13 @@ async function rawRead(source: ByteSource, head: Uint8Array, off: number, len: n
  * `available_compr_algs`, 4-byte aligned, right after the superblock (erofs-utils
  * `z_erofs_parse_cfgs`, `erofs_read_metadata` with nid 0).
  */
-async function readComprCfgs(source: ByteSource, sb: ErofsSuperblock, u1: number, head: Uint8Array, options: ReadOptions): Promise<void> {
+async function readComprCfgs(
+  source: ByteSource,
+  sb: ErofsSuperblock,
+  u1: number,
+  head: Uint8Array,
+  options: ReadOptions,
+): Promise<void> {
   if (!(sb.featureIncompat & EROFS_FEATURE_INCOMPAT_COMPR_CFGS)) {
     // Like the kernel: LZ4 is always available on such images; u1 is lz4_max_distance.
     sb.availableComprAlgs = 1 << Z_EROFS_COMPRESSION_LZ4;
@@ -268,7 +285,9 @@ async function readComprCfgs(source: ByteSource, sb: ErofsSuperblock, u1: number
   }
   sb.availableComprAlgs = u1;
   if (u1 & ~Z_EROFS_ALL_COMPR_ALGS) {
-    throw new UnsupportedErofsError(`unknown compression algorithms 0x${(u1 & ~Z_EROFS_ALL_COMPR_ALGS).toString(16)} in available_compr_algs`);
+    throw new UnsupportedErofsError(
+      `unknown compression algorithms 0x${(u1 & ~Z_EROFS_ALL_COMPR_ALGS).toString(16)} in available_compr_algs`,
+    );
   }
   let off = EROFS_SUPER_OFFSET + sb.sbSize;
   for (let alg = 0; alg < Z_EROFS_COMPRESSION_MAX; alg++) {
@@ -281,7 +300,10 @@ async function readComprCfgs(source: ByteSource, sb: ErofsSuperblock, u1: number
     const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
     off += 2 + len;
     const need = (n: number) => {
-      if (len < n) throw new CorruptErofsError(`compression configuration of algorithm ${alg} is ${len} bytes, expected ${n}`, { offset: off });
+      if (len < n)
+        throw new CorruptErofsError(`compression configuration of algorithm ${alg} is ${len} bytes, expected ${n}`, {
+          offset: off,
+        });
     };
     if (alg === Z_EROFS_COMPRESSION_LZ4) {
       need(14);
@@ -294,7 +316,8 @@ async function readComprCfgs(source: ByteSource, sb: ErofsSuperblock, u1: number
       need(14);
       const cfg = { dictSize: dv.getUint32(0, true), format: dv.getUint16(4, true) };
       if (cfg.format !== 0) throw new UnsupportedErofsError(`lzma configuration format ${cfg.format}`);
-      if (cfg.dictSize > 8 * Z_EROFS_PCLUSTER_MAX_SIZE) throw new UnsupportedErofsError(`lzma dictionary of ${cfg.dictSize} bytes`);
+      if (cfg.dictSize > 8 * Z_EROFS_PCLUSTER_MAX_SIZE)
+        throw new UnsupportedErofsError(`lzma dictionary of ${cfg.dictSize} bytes`);
       sb.comprCfgs.lzma = cfg;
     } else if (alg === Z_EROFS_COMPRESSION_DEFLATE) {
       need(6);
@@ -316,14 +339,17 @@ async function readDevices(source: ByteSource, sb: ErofsSuperblock, options: Rea
   if (n === 0) return;
   const pos = sb.devtSlotoff * EROFS_DEVT_SLOT_SIZE;
   const len = n * EROFS_DEVT_SLOT_SIZE;
-  if (pos + len > source.size) throw new CorruptErofsError(`device table (${n} slots at ${pos}) runs past the end of the image`, { offset: pos });
+  if (pos + len > source.size)
+    throw new CorruptErofsError(`device table (${n} slots at ${pos}) runs past the end of the image`, { offset: pos });
   const bytes = await readMetaAt(source, pos, len, options);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const is48 = (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_48BIT) !== 0;
   for (let i = 0; i < n; i++) {
     const o = i * EROFS_DEVT_SLOT_SIZE;
-    const blocks = dv.getUint32(o + DEVSLOT.blocks_lo, true) + (is48 ? dv.getUint16(o + DEVSLOT.blocks_hi, true) * 2 ** 32 : 0);
-    const uniaddr = dv.getUint32(o + DEVSLOT.uniaddr_lo, true) + (is48 ? dv.getUint16(o + DEVSLOT.uniaddr_hi, true) * 2 ** 32 : 0);
+    const blocks =
+      dv.getUint32(o + DEVSLOT.blocks_lo, true) + (is48 ? dv.getUint16(o + DEVSLOT.blocks_hi, true) * 2 ** 32 : 0);
+    const uniaddr =
+      dv.getUint32(o + DEVSLOT.uniaddr_lo, true) + (is48 ? dv.getUint16(o + DEVSLOT.uniaddr_hi, true) * 2 ** 32 : 0);
     sb.devices.push({ tag: bytes.slice(o, o + 64), blocks, uniaddr });
     sb.totalBlocks += blocks;
   }

@@ -37,14 +37,20 @@ export type PrefixTableReader = (off: number, len: number, options?: ReadOptions
  * Loads the long xattr name prefixes (`erofs_xattr_prefixes_init`): `count` records, each a
  * 4-byte aligned `__le16` length then `base_index` and the infix.
  */
-export async function readLongPrefixes(count: number, start: number, read: PrefixTableReader, options?: ReadOptions): Promise<LongPrefixes> {
+export async function readLongPrefixes(
+  count: number,
+  start: number,
+  read: PrefixTableReader,
+  options?: ReadOptions,
+): Promise<LongPrefixes> {
   const out: (string | undefined)[] = [];
   let off = start;
   for (let i = 0; i < count; i++) {
     off = roundUp(off, 4);
     const lb = await read(off, 2, options);
     const len = lb[0] | (lb[1] << 8);
-    if (len < 1 || len > EROFS_NAME_LEN + 1) throw new CorruptErofsError(`long xattr prefix ${i} has length ${len}`, { offset: off });
+    if (len < 1 || len > EROFS_NAME_LEN + 1)
+      throw new CorruptErofsError(`long xattr prefix ${i} has length ${len}`, { offset: off });
     const rec = await read(off + 2, len, options);
     off += 2 + len;
     const base = XATTR_PREFIXES[rec[0]];
@@ -77,13 +83,18 @@ export async function readXattrs(
   const size = inode.xattrIsize;
   if (size === 0) return out;
   const nid = inode.nid;
-  if (size === XATTR_IBODY_HEADER_SIZE) throw new UnsupportedErofsError(`xattr region of ${size} bytes (header only)`, { nid });
+  if (size === XATTR_IBODY_HEADER_SIZE)
+    throw new UnsupportedErofsError(`xattr region of ${size} bytes (header only)`, { nid });
   const base = inode.iloc + inode.inodeSize;
   const region = await readMeta(ctx, inode.inMetabox, base, size, options);
   const dv = new DataView(region.buffer, region.byteOffset, region.byteLength);
   const shared = dv.getUint8(XATTR_IBODY.h_shared_count);
   let p = XATTR_IBODY_HEADER_SIZE + shared * 4;
-  if (p > size) throw new CorruptErofsError(`${shared} shared xattr ids do not fit a ${size}-byte xattr region`, { nid, offset: base });
+  if (p > size)
+    throw new CorruptErofsError(`${shared} shared xattr ids do not fit a ${size}-byte xattr region`, {
+      nid,
+      offset: base,
+    });
   let pfx: LongPrefixes = [];
   let loaded = false;
   // The long-prefix table is read only when an entry uses it.
@@ -95,15 +106,18 @@ export async function readXattrs(
     return pfx;
   };
   while (p < size) {
-    if (p + XATTR_ENTRY_SIZE > size) throw new CorruptErofsError('xattr entry header runs past the xattr region', { nid, offset: base + p });
+    if (p + XATTR_ENTRY_SIZE > size)
+      throw new CorruptErofsError('xattr entry header runs past the xattr region', { nid, offset: base + p });
     const nameLen = dv.getUint8(p + XATTR_ENTRY.e_name_len);
     const index = dv.getUint8(p + XATTR_ENTRY.e_name_index);
     const valueSize = dv.getUint16(p + XATTR_ENTRY.e_value_size, true);
     const entrySize = roundUp(XATTR_ENTRY_SIZE + nameLen + valueSize, 4);
-    if (p + entrySize > size) throw new CorruptErofsError('xattr entry runs past the xattr region', { nid, offset: base + p });
+    if (p + entrySize > size)
+      throw new CorruptErofsError('xattr entry runs past the xattr region', { nid, offset: base + p });
     const nameAt = p + XATTR_ENTRY.e_name;
     const name = entryName(index, region.subarray(nameAt, nameAt + nameLen), await prefixFor(index));
-    if (name !== undefined && !out.has(name)) out.set(name, region.slice(nameAt + nameLen, nameAt + nameLen + valueSize));
+    if (name !== undefined && !out.has(name))
+      out.set(name, region.slice(nameAt + nameLen, nameAt + nameLen + valueSize));
     p += entrySize;
   }
   const inMbox = (ctx.sb.featureCompat & EROFS_FEATURE_COMPAT_SHARED_EA_IN_METABOX) !== 0;

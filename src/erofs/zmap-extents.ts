@@ -41,7 +41,13 @@ export interface ExtentHeader {
 }
 
 /** The extent containing `la`. */
-export async function mapExtentRecords(ctx: ErofsContext, inode: ErofsInode, h: ExtentHeader, la: number, options?: ReadOptions): Promise<ZExtent> {
+export async function mapExtentRecords(
+  ctx: ErofsContext,
+  inode: ErofsInode,
+  h: ExtentHeader,
+  la: number,
+  options?: ReadOptions,
+): Promise<ZExtent> {
   const recsz = 4 << ((h.advise >> Z_EROFS_ADVISE_EXTRECSZ_BIT) & Z_EROFS_ADVISE_EXTRECSZ_MASK);
   let pos = roundUp(h.pos + MAP_HEADER.size, recsz);
   const lcsize = 2 ** h.lclusterbits;
@@ -72,7 +78,8 @@ export async function mapExtentRecords(ctx: ErofsContext, inode: ErofsInode, h: 
       } else {
         const dv = await rd(pos, 8);
         const v = dv.getBigUint64(0, true);
-        if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptErofsError(`extent start ${v} is out of range`, { nid });
+        if (v > BigInt(Number.MAX_SAFE_INTEGER))
+          throw new CorruptErofsError(`extent start ${v} is out of range`, { nid });
         acc = Number(v);
         pos += 8;
         lstart = 0;
@@ -135,6 +142,18 @@ export async function mapExtentRecords(ctx: ErofsContext, inode: ErofsInode, h: 
   const fmt = plen >>> Z_EROFS_EXTENT_PLEN_FMT_BIT;
   const bmask = ctx.sb.blockSize - 1;
   const interlaced = (h.advise & Z_EROFS_ADVISE_INTERLACED_PCLUSTER) !== 0;
-  const alg = fmt ? fmt - 1 : interlaced && (pa % (bmask + 1)) === 0 && (len & bmask) === 0 ? Z_EROFS_COMPRESSION_INTERLACED : Z_EROFS_COMPRESSION_SHIFTED;
-  return { kind: 'encoded', la: lstart, llen: lend - lstart, pa, plen: len, alg, partialRef: (plen & Z_EROFS_EXTENT_PLEN_PARTIAL) !== 0 };
+  const alg = fmt
+    ? fmt - 1
+    : interlaced && pa % (bmask + 1) === 0 && (len & bmask) === 0
+      ? Z_EROFS_COMPRESSION_INTERLACED
+      : Z_EROFS_COMPRESSION_SHIFTED;
+  return {
+    kind: 'encoded',
+    la: lstart,
+    llen: lend - lstart,
+    pa,
+    plen: len,
+    alg,
+    partialRef: (plen & Z_EROFS_EXTENT_PLEN_PARTIAL) !== 0,
+  };
 }

@@ -83,7 +83,17 @@ interface Rec {
 }
 
 function newRec(): Rec {
-  return { lcn: 0, type: 0, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedblks: 0, nextpackoff: 0, partialref: false };
+  return {
+    lcn: 0,
+    type: 0,
+    clusterofs: 0,
+    delta0: 0,
+    delta1: 0,
+    pblk: 0,
+    compressedblks: 0,
+    nextpackoff: 0,
+    partialref: false,
+  };
 }
 
 /** The compression map of one inode: header parsed once, extents mapped on demand. */
@@ -127,7 +137,9 @@ export class ZMap {
       }
       this.initialized = true;
     }
-    const e = this.ext ? await mapExtentRecords(this.ctx, this.inode, this.ext, la, options) : await this.withIndexes(() => this.mapIndexed(la), options);
+    const e = this.ext
+      ? await mapExtentRecords(this.ctx, this.inode, this.ext, la, options)
+      : await this.withIndexes(() => this.mapIndexed(la), options);
     this.sanityCheck(e, la);
     return e;
   }
@@ -215,7 +227,8 @@ export class ZMap {
     if ((big1 || big2) && !(ctx.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER)) {
       throw this.corrupt('big pclusters without the big_pcluster feature');
     }
-    if (this.idataSize || this.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER) await this.withIndexes(() => this.findTail(), options);
+    if (this.idataSize || this.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER)
+      await this.withIndexes(() => this.findTail(), options);
   }
 
   /** The FINDTAIL mapping: the head lcluster of the extent holding the last byte. */
@@ -262,7 +275,8 @@ export class ZMap {
   private mapIndexed(la: number): ZExtent {
     const size = this.inode.size;
     const fragment = (this.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER) !== 0;
-    if (fragment && this.tailHeadLcn === 0) return { kind: 'fragment', la: 0, llen: size, fragmentOff: this.fragmentOff };
+    if (fragment && this.tailHeadLcn === 0)
+      return { kind: 'fragment', la: 0, llen: size, fragmentOff: this.fragmentOff };
     const m = newRec();
     this.load(m, Math.floor(la / this.lcsize), false);
     const { la: start, headtype } = this.resolveHead(m, la % this.lcsize);
@@ -270,8 +284,17 @@ export class ZMap {
     if (headLcn === this.tailHeadLcn) {
       if (this.idataSize) {
         const bs = this.ctx.sb.blockSize;
-        if ((this.inlinePos % bs) + this.idataSize > bs) throw this.corrupt(`inline pcluster of ${this.idataSize} bytes crosses a block`);
-        return { kind: 'inline', la: start, llen: size - start, pa: this.inlinePos, plen: this.idataSize, alg: this.algorithm(headtype), partialRef: m.partialref };
+        if ((this.inlinePos % bs) + this.idataSize > bs)
+          throw this.corrupt(`inline pcluster of ${this.idataSize} bytes crosses a block`);
+        return {
+          kind: 'inline',
+          la: start,
+          llen: size - start,
+          pa: this.inlinePos,
+          plen: this.idataSize,
+          alg: this.algorithm(headtype),
+          partialRef: m.partialref,
+        };
       }
       if (fragment) return { kind: 'fragment', la: start, llen: size - start, fragmentOff: this.fragmentOff };
     }
@@ -284,11 +307,16 @@ export class ZMap {
 
   private algorithm(headtype: number): number {
     if (headtype === Z_EROFS_LCLUSTER_TYPE_PLAIN) {
-      return this.advise & Z_EROFS_ADVISE_INTERLACED_PCLUSTER ? Z_EROFS_COMPRESSION_INTERLACED : Z_EROFS_COMPRESSION_SHIFTED;
+      return this.advise & Z_EROFS_ADVISE_INTERLACED_PCLUSTER
+        ? Z_EROFS_COMPRESSION_INTERLACED
+        : Z_EROFS_COMPRESSION_SHIFTED;
     }
     const alg = this.algorithmtype[headtype === Z_EROFS_LCLUSTER_TYPE_HEAD2 ? 1 : 0];
     if (alg >= Z_EROFS_COMPRESSION_MAX) {
-      throw new UnsupportedErofsError(`unknown compression algorithm ${alg} for HEAD${headtype === Z_EROFS_LCLUSTER_TYPE_HEAD2 ? 2 : 1}`, { nid: this.nid });
+      throw new UnsupportedErofsError(
+        `unknown compression algorithm ${alg} for HEAD${headtype === Z_EROFS_LCLUSTER_TYPE_HEAD2 ? 2 : 1}`,
+        { nid: this.nid },
+      );
     }
     return alg;
   }
@@ -318,7 +346,10 @@ export class ZMap {
     for (;;) {
       if (lcn * this.lcsize >= size) return size;
       if ((lcn - headLcn - 1) * this.lcsize > Z_EROFS_PCLUSTER_MAX_DSIZE) {
-        throw new UnsupportedErofsError(`extent at ${start} decodes to more than ${Z_EROFS_PCLUSTER_MAX_DSIZE} bytes`, { nid: this.nid, la: start });
+        throw new UnsupportedErofsError(`extent at ${start} decodes to more than ${Z_EROFS_PCLUSTER_MAX_DSIZE} bytes`, {
+          nid: this.nid,
+          la: start,
+        });
       }
       this.load(m, lcn, true);
       if (m.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
@@ -353,7 +384,8 @@ export class ZMap {
       m.clusterofs = this.lcsize;
       m.delta0 = dv.getUint16(LCLUSTER_INDEX.delta0, true);
       if (m.delta0 & Z_EROFS_LI_D0_CBLKCNT) {
-        if (!(this.advise & (Z_EROFS_ADVISE_BIG_PCLUSTER_1 | Z_EROFS_ADVISE_BIG_PCLUSTER_2))) throw this.corrupt(`CBLKCNT at lcn ${lcn} without big pclusters`);
+        if (!(this.advise & (Z_EROFS_ADVISE_BIG_PCLUSTER_1 | Z_EROFS_ADVISE_BIG_PCLUSTER_2)))
+          throw this.corrupt(`CBLKCNT at lcn ${lcn} without big pclusters`);
         m.compressedblks = m.delta0 & ~Z_EROFS_LI_D0_CBLKCNT;
         m.delta0 = 1;
       }
@@ -376,7 +408,8 @@ export class ZMap {
     // The 4B packs come first until the 2B packs can be 32-byte aligned.
     const initial4b = Math.floor((32 - (ebase % 32)) / 4) & 7;
     let compacted2b = 0;
-    if (this.advise & Z_EROFS_ADVISE_COMPACTED_2B && initial4b < totalidx) compacted2b = roundDown(totalidx - initial4b, 16);
+    if (this.advise & Z_EROFS_ADVISE_COMPACTED_2B && initial4b < totalidx)
+      compacted2b = roundDown(totalidx - initial4b, 16);
     let pos = ebase;
     let shift = 2;
     let i = lcn;
@@ -470,7 +503,10 @@ export class ZMap {
     }
     if (e.plen <= 0 || e.plen > Z_EROFS_PCLUSTER_MAX_SIZE) throw this.corrupt(`pcluster of ${e.plen} bytes`, { la });
     if (e.llen > Z_EROFS_PCLUSTER_MAX_DSIZE) {
-      throw new UnsupportedErofsError(`extent of ${e.llen} decoded bytes (max ${Z_EROFS_PCLUSTER_MAX_DSIZE})`, { nid: this.nid, la });
+      throw new UnsupportedErofsError(`extent of ${e.llen} decoded bytes (max ${Z_EROFS_PCLUSTER_MAX_DSIZE})`, {
+        nid: this.nid,
+        la,
+      });
     }
     if (e.alg >= Z_EROFS_COMPRESSION_MAX && e.llen > e.plen) {
       throw this.corrupt(`uncompressed extent of ${e.llen} bytes in a pcluster of ${e.plen}`, { la });

@@ -19,10 +19,14 @@ export class ExtractConflictError extends OcifsError {
 export class ExtractIoError extends OcifsError {
   constructor(path: string, operation: string, cause: unknown) {
     const errno = (cause as { code?: unknown })?.code;
-    super('ERR_OCIFS_EXTRACT_IO', abbreviatePaths(`${path}: ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`), {
-      cause,
-      data: { path, operation, errno: typeof errno === 'string' ? errno : undefined },
-    });
+    super(
+      'ERR_OCIFS_EXTRACT_IO',
+      abbreviatePaths(`${path}: ${operation} failed: ${(cause as Error)?.message ?? String(cause)}`),
+      {
+        cause,
+        data: { path, operation, errno: typeof errno === 'string' ? errno : undefined },
+      },
+    );
   }
 }
 

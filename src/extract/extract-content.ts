@@ -16,7 +16,12 @@ export const MAX_ENCODED_SPAN = 64 * 1024 * 1024;
  * content is read through the event loop. Spans that do not add up to the file's size, or
  * encoded ones beyond {@link MAX_ENCODED_SPAN}, are not used.
  */
-export async function contentSpans(source: ByteSource, encodings: readonly string[], signal: AbortSignal | undefined, unverified = false): Promise<EncodedSpan[] | undefined> {
+export async function contentSpans(
+  source: ByteSource,
+  encodings: readonly string[],
+  signal: AbortSignal | undefined,
+  unverified = false,
+): Promise<EncodedSpan[] | undefined> {
   const spans = source.encodedSpans
     ? await source.encodedSpans(0, source.size, { signal, encodings, unverified })
     : await source.fileSpans?.(0, source.size, { signal, unverified });

@@ -174,19 +174,42 @@ export async function extractTree(fs: FileSystem, dest: string, options: Extract
   }
 }
 
-async function extractWith(fs: FileSystem, dest: string, options: ExtractOptions, signal: AbortSignal | undefined): Promise<ExtractResult> {
+async function extractWith(
+  fs: FileSystem,
+  dest: string,
+  options: ExtractOptions,
+  signal: AbortSignal | undefined,
+): Promise<ExtractResult> {
   const concurrency = options.concurrency ?? DEFAULT_EXTRACT_CONCURRENCY;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new InvalidOptionError('concurrency', 'must be an integer from 1 to 256');
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw new InvalidOptionError('concurrency', 'must be an integer from 1 to 256');
   const pieceSize = options.pieceSize ?? DEFAULT_EXTRACT_PIECE;
-  if (!Number.isInteger(pieceSize) || pieceSize < 4096 || pieceSize > 64 * 1024 * 1024) throw new InvalidOptionError('pieceSize', 'must be an integer from 4096 to 64 MiB');
+  if (!Number.isInteger(pieceSize) || pieceSize < 4096 || pieceSize > 64 * 1024 * 1024)
+    throw new InvalidOptionError('pieceSize', 'must be an integer from 4096 to 64 MiB');
   const writers = options.writers ?? DEFAULT_EXTRACT_WRITERS;
-  if (!Number.isInteger(writers) || writers < 1 || writers > 16) throw new InvalidOptionError('writers', 'must be an integer from 1 to 16');
+  if (!Number.isInteger(writers) || writers < 1 || writers > 16)
+    throw new InvalidOptionError('writers', 'must be an integer from 1 to 16');
   const start = await resolveEntry(fs, options.path ?? '/', { signal });
   const { path: destAbs, created } = await prepareDest(dest, options.overwrite ?? false);
-  const result: ExtractResult = { entries: 0, files: 0, bytes: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, skipped: 0, warnings: {} };
+  const result: ExtractResult = {
+    entries: 0,
+    files: 0,
+    bytes: 0,
+    dirs: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    specials: 0,
+    skipped: 0,
+    warnings: {},
+  };
   const umask = await readUmask();
   // The writer thread reopens the sources' descriptors through /proc/self/fd (Linux, /proc mounted).
-  const copySpans = process.platform === 'linux' && (await access('/proc/self/fd').then(() => true, () => false));
+  const copySpans =
+    process.platform === 'linux' &&
+    (await access('/proc/self/fd').then(
+      () => true,
+      () => false,
+    ));
   const owner = await defaultOwner(destAbs);
   // Nothing may throw between starting the writer thread and the try below (it must be closed).
   const ctx: Ctx = {
@@ -229,7 +252,11 @@ async function extractWith(fs: FileSystem, dest: string, options: ExtractOptions
     if (start.inode.type !== 'dir') {
       await createEntry(ctx, reads, start.path.slice(start.path.lastIndexOf('/') + 1), start.inode);
     } else {
-      for await (const e of walk(fs, start.path, { signal, exits: true, prefetch: options.prefetch ?? DEFAULT_EXTRACT_PREFETCH })) {
+      for await (const e of walk(fs, start.path, {
+        signal,
+        exits: true,
+        prefetch: options.prefetch ?? DEFAULT_EXTRACT_PREFETCH,
+      })) {
         if (reads.hasFailed || ctx.writer.failed) break;
         if (e.depth === 0) {
           if (e.exit && created) dirs.push({ host: '', inode: e.inode });
@@ -261,7 +288,11 @@ async function extractWith(fs: FileSystem, dest: string, options: ExtractOptions
 }
 
 /** Entries and content bytes (hardlinks once) below `path`: the totals of a progress bar (metadata reads only). */
-export async function measureTree(fs: FileSystem, path = '/', options: ReadOptions & { prefetch?: number } = {}): Promise<{ entries: number; bytes: number }> {
+export async function measureTree(
+  fs: FileSystem,
+  path = '/',
+  options: ReadOptions & { prefetch?: number } = {},
+): Promise<{ entries: number; bytes: number }> {
   let entries = 0;
   let bytes = 0;
   // Hardlinked content is written once, so it is counted once.
@@ -286,13 +317,18 @@ async function prepareDest(dest: string, overwrite: boolean): Promise<{ path: st
     if (!overwrite) {
       const dir = await opendir(dest);
       try {
-        if ((await dir.read()) !== null) throw new ExtractConflictError(dest, 'is not empty (extract into an empty or new directory, or merge with overwrite)');
+        if ((await dir.read()) !== null)
+          throw new ExtractConflictError(
+            dest,
+            'is not empty (extract into an empty or new directory, or merge with overwrite)',
+          );
       } finally {
         await dir.close().catch(() => {});
       }
     }
   } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw isOcifsError(err) ? err : new ExtractIoError(dest, 'stat', err);
+    if ((err as { code?: string }).code !== 'ENOENT')
+      throw isOcifsError(err) ? err : new ExtractIoError(dest, 'stat', err);
     await mkdir(dest, { recursive: true }).catch((e: unknown) => {
       throw new ExtractIoError(dest, 'mkdir', e);
     });
@@ -337,7 +373,8 @@ function hostTime(sec: number, nsec: number): number {
  * (after chown, which clears security.capability), and the mtime last.
  */
 async function metaOf(ctx: Ctx, inode: Inode, modeSet: boolean): Promise<HostMeta> {
-  const chown = ctx.owners && !(ctx.defaultOwner && ctx.defaultOwner.uid === inode.uid && ctx.defaultOwner.gid === inode.gid);
+  const chown =
+    ctx.owners && !(ctx.defaultOwner && ctx.defaultOwner.uid === inode.uid && ctx.defaultOwner.gid === inode.gid);
   const xs = ctx.xattrs ? await ctx.fs.listxattr(inode.ino, { signal: ctx.signal }) : undefined;
   return {
     chown,
@@ -402,7 +439,12 @@ async function createNonDir(ctx: Ctx, path: string, inode: Inode, queued: (t: Ti
       return queueFile(ctx, path, inode, queued);
     case 'symlink': {
       const target = await ctx.fs.readlink(inode.ino, { signal: ctx.signal });
-      queued(ctx.writer.push({ op: 'symlink', path, target, meta: await metaOf(ctx, inode, false), overwrite }, linked(inode)));
+      queued(
+        ctx.writer.push(
+          { op: 'symlink', path, target, meta: await metaOf(ctx, inode, false), overwrite },
+          linked(inode),
+        ),
+      );
       ctx.result.symlinks++;
       return;
     }
@@ -415,7 +457,12 @@ async function createNonDir(ctx: Ctx, path: string, inode: Inode, queued: (t: Ti
         return;
       }
       const [major, minor] = splitRdev(inode.rdev);
-      queued(ctx.writer.push({ op: 'special', path, kind: inode.type, major, minor, meta: await metaOf(ctx, inode, false), overwrite }, linked(inode)));
+      queued(
+        ctx.writer.push(
+          { op: 'special', path, kind: inode.type, major, minor, meta: await metaOf(ctx, inode, false), overwrite },
+          linked(inode),
+        ),
+      );
       ctx.result.specials++;
       return;
     }
@@ -444,7 +491,10 @@ async function queueFile(ctx: Ctx, path: string, inode: Inode, queued: (t: Ticke
   // Content in local files (an image file, a complete cached blob), stored as-is or in LZ4
   // clusters: the writer thread copies (and decodes) it from there, so the bytes never pass
   // through this thread.
-  const spans = ctx.copySpans && source.size > 0 ? await contentSpans(source, ctx.writer.encodings, ctx.signal, ctx.unverifiedSpans) : undefined;
+  const spans =
+    ctx.copySpans && source.size > 0
+      ? await contentSpans(source, ctx.writer.encodings, ctx.signal, ctx.unverifiedSpans)
+      : undefined;
   if (spans !== undefined) {
     queued(ctx.writer.push({ op: 'copy', path, createMode, meta, overwrite, spans }, linked(inode)));
     return;

@@ -12,7 +12,16 @@
  */
 
 /** errno codes that mean "this host or filesystem cannot keep this attribute": a warning, not a failure. */
-export const UNSUPPORTED_ERRNOS: ReadonlySet<string> = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EACCES', 'EINVAL', 'E2BIG', 'ENOSPC', 'ERANGE']);
+export const UNSUPPORTED_ERRNOS: ReadonlySet<string> = new Set([
+  'ENOTSUP',
+  'EOPNOTSUPP',
+  'EPERM',
+  'EACCES',
+  'EINVAL',
+  'E2BIG',
+  'ENOSPC',
+  'ERANGE',
+]);
 
 /** The umask from /proc/self/status (`process.umask()` without an argument is deprecated). */
 export async function readUmask(): Promise<number | undefined> {

@@ -75,7 +75,8 @@ export type WireOp = PackedMeta<PackedBytes<HostOp>> & OpOrder;
  * bytes, transferred) or `closeAll`, which closes the files left open and the source files the
  * thread opened.
  */
-export type ToHostWriter = { id: number; ops: string; data?: ArrayBuffer; length: number } | { id: number; closeAll: true };
+export type ToHostWriter =
+  { id: number; ops: string; data?: ArrayBuffer; length: number } | { id: number; closeAll: true };
 
 /** Why an operation failed: `twice` (the image names a path twice), `dir-conflict`, `corrupt`, `dep`, `io`. */
 export type HostErrorKind = 'io' | 'twice' | 'dir-conflict' | 'corrupt' | 'dep';

@@ -29,7 +29,14 @@ import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { EncodedSpan } from '../io/byte-source.js';
-import type { FromHostWriter, HostErrorKind, HostWriterData, ToHostWriter, WireMeta, WireOp } from './host-writer-protocol.js';
+import type {
+  FromHostWriter,
+  HostErrorKind,
+  HostWriterData,
+  ToHostWriter,
+  WireMeta,
+  WireOp,
+} from './host-writer-protocol.js';
 
 const C = fs.constants;
 const data0 = workerData as HostWriterData;
@@ -229,11 +236,14 @@ function applyMeta(out: FromHostWriter, path: string, m: WireMeta, fd: number | 
       throw new OpError(path, data0.isRoot ? 'chown' : 'chown (owners need root)', err);
     }
   }
-  if (m.chmod) attempt(path, 'chmod', () => (fd !== undefined ? fs.fchmodSync(fd, m.mode) : fs.chmodSync(path, m.mode)));
+  if (m.chmod)
+    attempt(path, 'chmod', () => (fd !== undefined ? fs.fchmodSync(fd, m.mode) : fs.chmodSync(path, m.mode)));
   if (m.xattrs && m.xattrs.length > 0) setXattrs(out, path, m.xattrs);
   const time = m.time;
   if (time !== undefined) {
-    attempt(path, 'utimes', () => (fd !== undefined ? fs.futimesSync(fd, time, time) : fs.lutimesSync(path, time, time)));
+    attempt(path, 'utimes', () =>
+      fd !== undefined ? fs.futimesSync(fd, time, time) : fs.lutimesSync(path, time, time),
+    );
   }
 }
 
@@ -283,7 +293,11 @@ function readFull(path: string, src: number, buf: Buffer, off: number, n: number
   while (done < n) {
     const got = attempt(path, 'read source', () => fs.readSync(src, buf, off + done, n - done, at + done));
     if (got === 0) {
-      throw new OpError(path, 'read source', new Error(`source file ${fileId} ended at ${at + done}, expected ${at + n}`));
+      throw new OpError(
+        path,
+        'read source',
+        new Error(`source file ${fileId} ended at ${at + done}, expected ${at + n}`),
+      );
     }
     done += got;
   }
@@ -292,7 +306,8 @@ function readFull(path: string, src: number, buf: Buffer, off: number, n: number
 // An LZ4 block after its 0-padding, decoded with lz4-napi as the reader's lz4 codec does: the
 // result counts only if it is exactly decodedLength bytes.
 function decodeSpan(path: string, fd: number, span: EncodedSpan, pos: number): number {
-  if (span.encoding !== 'lz4-block' || lz4 === null) throw new OpError(path, 'decode', new Error(`cannot decode ${span.encoding}`));
+  if (span.encoding !== 'lz4-block' || lz4 === null)
+    throw new OpError(path, 'decode', new Error(`cannot decode ${span.encoding}`));
   const n = span.length;
   if (rawBuf === null || rawBuf.length < n + 4) rawBuf = Buffer.allocUnsafeSlow(Math.max(n + 4, COPY_BUF));
   const raw = rawBuf;
@@ -300,7 +315,8 @@ function decodeSpan(path: string, fd: number, span: EncodedSpan, pos: number): n
   const limit = Math.min(n, span.zeroPadLimit ?? 0);
   let i = 0;
   while (i < limit && raw[4 + i] === 0) i++;
-  const corrupt = (why: string) => new OpError(path, 'decode', new Error(`lz4 block at ${span.position} ${why}`), 'corrupt');
+  const corrupt = (why: string) =>
+    new OpError(path, 'decode', new Error(`lz4 block at ${span.position} ${why}`), 'corrupt');
   if (i === n || raw[4 + i] === 0) throw corrupt('holds only zero padding');
   // lz4-napi takes the decoded size as a 4-byte little-endian prefix: written over the padding.
   const decodedLength = span.decodedLength ?? 0;
@@ -331,7 +347,12 @@ function copySpans(path: string, fd: number, spans: EncodedSpan[]): number {
     while (left > 0) {
       const want = Math.min(left, COPY_BUF);
       const n = attempt(path, 'read source', () => fs.readSync(src, buf, 0, want, at));
-      if (n === 0) throw new OpError(path, 'read source', new Error(`source file ${span.fileId} ended at ${at}, expected ${at + left}`));
+      if (n === 0)
+        throw new OpError(
+          path,
+          'read source',
+          new Error(`source file ${span.fileId} ended at ${at}, expected ${at + left}`),
+        );
       writeAll(path, fd, buf.subarray(0, n), pos);
       pos += n;
       at += n;
@@ -376,7 +397,8 @@ function special(op: Extract<WireOp, { op: 'special' }>): void {
   } catch (err) {
     const e = err as { stderr?: Buffer; message?: string; code?: unknown };
     const text = String(e.stderr || e.message || err).trim();
-    if (/File exists/.test(text)) throw new OpError(op.path, cmd, Object.assign(new Error(text), { code: 'EEXIST' }), 'twice');
+    if (/File exists/.test(text))
+      throw new OpError(op.path, cmd, Object.assign(new Error(text), { code: 'EEXIST' }), 'twice');
     throw new OpError(op.path, cmd, new Error(e.code === 'ENOENT' ? `${cmd} is not installed (coreutils)` : text));
   }
 }
@@ -477,7 +499,8 @@ function waitFor(path: string, after: [number, number][]): void {
     for (;;) {
       const cur = Atomics.load(progress, 1 + w);
       if (cur >= seq) break;
-      if (Atomics.load(progress, 0) !== 0) throw new OpError(path, 'wait', new Error('another writer thread failed'), 'dep');
+      if (Atomics.load(progress, 0) !== 0)
+        throw new OpError(path, 'wait', new Error('another writer thread failed'), 'dep');
       Atomics.wait(progress, 1 + w, cur, 1000);
     }
   }

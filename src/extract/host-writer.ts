@@ -13,7 +13,16 @@ import { debuglog } from '../io/debug-log.js';
 import type { Worker } from 'node:worker_threads';
 import { startWorker, workerFile } from '../io/worker-file.js';
 import { ContentDecodeError, ExtractConflictError, ExtractIoError } from './errors.js';
-import type { FromHostWriter, HostMeta, HostOp, HostWriterData, OpOrder, ToHostWriter, WireMeta, WireOp } from './host-writer-protocol.js';
+import type {
+  FromHostWriter,
+  HostMeta,
+  HostOp,
+  HostWriterData,
+  OpOrder,
+  ToHostWriter,
+  WireMeta,
+  WireOp,
+} from './host-writer-protocol.js';
 import { UNSUPPORTED_ERRNOS } from './host-ops.js';
 
 /** Options of {@link HostWriter.start}. */
@@ -75,7 +84,10 @@ export function abortShared(progress: SharedArrayBuffer): void {
 function wireMeta(meta: HostMeta): WireMeta {
   if (!meta.xattrs) return meta as WireMeta;
   const { xattrs, ...rest } = meta;
-  return { ...rest, xattrs: xattrs.map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')]) };
+  return {
+    ...rest,
+    xattrs: xattrs.map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')]),
+  };
 }
 
 /** Creates host entries on a worker thread, in push order. */
@@ -124,7 +136,12 @@ export class HostWriter {
     }
     const lz4Module = nativeLz4Module();
     const file = workerFile(new URL('./host-writer-worker.js', import.meta.url));
-    if (!file) throw new ExtractIoError('(writer thread)', 'start', new Error(`no host-writer-worker file beside ${import.meta.url}`));
+    if (!file)
+      throw new ExtractIoError(
+        '(writer thread)',
+        'start',
+        new Error(`no host-writer-worker file beside ${import.meta.url}`),
+      );
     const workerData: HostWriterData = {
       xattrModule,
       lz4Module,
@@ -252,7 +269,8 @@ export class HostWriter {
     // whole) and comes back with the reply, so batches reuse a few buffers instead of
     // allocating, zero-filling and faulting in new ones.
     let buffer = this.free.pop();
-    if (!buffer || buffer.byteLength < this.batchBytes) buffer = new ArrayBuffer(Math.max(this.batchBytes, this.maxBatchBytes * 2));
+    if (!buffer || buffer.byteLength < this.batchBytes)
+      buffer = new ArrayBuffer(Math.max(this.batchBytes, this.maxBatchBytes * 2));
     const data = new Uint8Array(buffer, 0, this.batchBytes);
     let at = 0;
     for (const c of this.chunks) {
@@ -274,7 +292,13 @@ export class HostWriter {
 
   private onReply(r: FromHostWriter): void {
     // Which side an extraction waits on: a writer busy nearly all the time is the bottleneck.
-    if (r.busyMs !== undefined) log('writer thread %d: busy %s s, waiting for work %s s', this.options.shared?.index ?? 0, (r.busyMs / 1000).toFixed(3), ((r.idleMs ?? 0) / 1000).toFixed(3));
+    if (r.busyMs !== undefined)
+      log(
+        'writer thread %d: busy %s s, waiting for work %s s',
+        this.options.shared?.index ?? 0,
+        (r.busyMs / 1000).toFixed(3),
+        ((r.idleMs ?? 0) / 1000).toFixed(3),
+      );
     if (r.data && this.free.length < 32) this.free.push(r.data);
     this.inFlight -= this.pending.get(r.id) ?? 0;
     this.pending.delete(r.id);
@@ -283,7 +307,8 @@ export class HostWriter {
     if (r.error) {
       const e = r.error;
       const cause = Object.assign(new Error(e.message), { code: e.errno });
-      if (e.kind === 'twice') this.fail(new ExtractConflictError(e.path, 'already exists (the image names it twice)', { cause }));
+      if (e.kind === 'twice')
+        this.fail(new ExtractConflictError(e.path, 'already exists (the image names it twice)', { cause }));
       else if (e.kind === 'dir-conflict') this.fail(new ExtractConflictError(e.path, e.message));
       else if (e.kind === 'corrupt') this.fail(new ContentDecodeError(e.path, e.message, { cause }));
       else if (e.kind === 'dep') this.fail(new ExtractIoError(e.path, e.operation, cause), true);

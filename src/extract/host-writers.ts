@@ -77,7 +77,8 @@ export class HostWriters {
     const maxInFlightBytes = Math.max(4 * 1024 * 1024, Math.floor((options.maxInFlightBytes ?? 64 * 1024 * 1024) / n));
     const writers: HostWriter[] = [];
     try {
-      for (let i = 0; i < n; i++) writers.push(await HostWriter.start({ ...options, maxInFlightBytes, shared: { progress, index: i } }));
+      for (let i = 0; i < n; i++)
+        writers.push(await HostWriter.start({ ...options, maxInFlightBytes, shared: { progress, index: i } }));
     } catch (err) {
       await Promise.all(writers.map((w) => w.close().catch(() => {})));
       throw err;

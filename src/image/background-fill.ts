@@ -34,12 +34,18 @@ export interface BackgroundFill {
  * fill left, so the work ends verified. {@link BackgroundFill.stop} instead abandons the fill
  * (on failure or cancel). Does nothing for a local image file or a blob already complete.
  */
-export function startBackgroundFill(image: Image, selector?: BlobSelector, options: { signal?: AbortSignal } = {}): BackgroundFill {
+export function startBackgroundFill(
+  image: Image,
+  selector?: BlobSelector,
+  options: { signal?: AbortSignal } = {},
+): BackgroundFill {
   const ac = new AbortController();
   const outer = options.signal;
   const onAbort = () => ac.abort(outer?.reason);
   outer?.addEventListener('abort', onAbort, { once: true });
-  const selectors: BlobSelector[] = selector ? [selector] : image.layers.filter((l) => l.index >= 0).map((l) => ({ layer: l.index }));
+  const selectors: BlobSelector[] = selector
+    ? [selector]
+    : image.layers.filter((l) => l.index >= 0).map((l) => ({ layer: l.index }));
   // Each blob's fill, settled: the blob (once open) and why its fill ended early, if it did.
   const fills: Promise<{ sel: BlobSelector; blob?: ImageBlob; error?: unknown }>[] =
     image.kind !== 'registry'

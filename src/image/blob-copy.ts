@@ -33,7 +33,10 @@ function combined(signal: AbortSignal | undefined, own: AbortController): AbortS
  * A readable stream over what `produce` pushes; the producer is paused while the stream's
  * buffer is full and aborted when the stream is destroyed.
  */
-export function producerReadable(produce: Producer, options: { signal?: AbortSignal; total: number; onProgress?: ProgressFn }): Readable {
+export function producerReadable(
+  produce: Producer,
+  options: { signal?: AbortSignal; total: number; onProgress?: ProgressFn },
+): Readable {
   const own = new AbortController();
   const signal = combined(options.signal, own);
   let wake: (() => void) | null = null;
@@ -76,7 +79,11 @@ export function producerReadable(produce: Producer, options: { signal?: AbortSig
  * chunks are gathered to {@link WRITE_BATCH_BYTES} and written with one writev, one batch in
  * flight at a time, at the file's current position (so FIFOs and devices work too).
  */
-export async function produceToFile(produce: Producer, path: string, options: { signal?: AbortSignal; total: number; onProgress?: ProgressFn }): Promise<void> {
+export async function produceToFile(
+  produce: Producer,
+  path: string,
+  options: { signal?: AbortSignal; total: number; onProgress?: ProgressFn },
+): Promise<void> {
   const out = await open(path, 'w');
   const own = new AbortController();
   let parts: Uint8Array[] = [];
@@ -98,13 +105,16 @@ export async function produceToFile(produce: Producer, path: string, options: { 
   };
   try {
     try {
-      await produce(async (chunk) => {
-        parts.push(chunk);
-        gathered += chunk.byteLength;
-        done += chunk.byteLength;
-        options.onProgress?.(done, options.total);
-        if (gathered >= WRITE_BATCH_BYTES) await flush();
-      }, combined(options.signal, own));
+      await produce(
+        async (chunk) => {
+          parts.push(chunk);
+          gathered += chunk.byteLength;
+          done += chunk.byteLength;
+          options.onProgress?.(done, options.total);
+          if (gathered >= WRITE_BATCH_BYTES) await flush();
+        },
+        combined(options.signal, own),
+      );
       if (parts.length > 0) await flush();
       await writing;
     } catch (err) {
@@ -134,7 +144,11 @@ async function writeAllv(fh: FileHandle, parts: Uint8Array[]): Promise<void> {
  * Copies `length` bytes at `start` of an open file to `path` (created or truncated) with large
  * reads into one reused buffer, each written before the next read reuses it.
  */
-export async function copyFileRange(src: FileHandle, path: string, options: { start: number; length: number; signal?: AbortSignal; onProgress?: ProgressFn }): Promise<void> {
+export async function copyFileRange(
+  src: FileHandle,
+  path: string,
+  options: { start: number; length: number; signal?: AbortSignal; onProgress?: ProgressFn },
+): Promise<void> {
   const out = await open(path, 'w');
   try {
     const buf = Buffer.allocUnsafe(Math.min(COPY_BUFFER_BYTES, Math.max(1, options.length)));

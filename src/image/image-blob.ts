@@ -55,7 +55,10 @@ export class ImageBlob implements ByteSource {
     const cached = this.cached;
     if (!cached) return readStream(this.source, options);
     const { start, length, common } = this.span(options);
-    return producerReadable((sink, signal) => cached.streamRange(start, length, sink, { signal }), { total: length, ...common });
+    return producerReadable((sink, signal) => cached.streamRange(start, length, sink, { signal }), {
+      total: length,
+      ...common,
+    });
   }
 
   /**
@@ -77,13 +80,23 @@ export class ImageBlob implements ByteSource {
       cached.countHit(length);
       return;
     }
-    await produceToFile((sink, signal) => cached.streamRange(start, length, sink, { signal }), path, { total: length, ...common });
+    await produceToFile((sink, signal) => cached.streamRange(start, length, sink, { signal }), path, {
+      total: length,
+      ...common,
+    });
   }
 
   /** The range `options` names, clamped to the blob, and its signal and progress callback (when given). */
-  private span(options: StreamOptions): { start: number; length: number; common: Pick<StreamOptions, 'signal' | 'onProgress'> } {
+  private span(options: StreamOptions): {
+    start: number;
+    length: number;
+    common: Pick<StreamOptions, 'signal' | 'onProgress'>;
+  } {
     const start = options.start ?? 0;
-    const common = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+    const common = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    };
     return { start, length: clampRead(start, options.length ?? this.size - start, this.size), common };
   }
 

@@ -133,7 +133,15 @@ export class Image {
       }));
       debug('%s → %s (%d layers)', ref.canonical, resolved.manifestDigest, layers.length);
       return new Image('registry', ref.canonical, layers, resolved, stats, {
-        client, ownClient, cache, ownCache, ref, verifyBeforeServe: !!options.verifyBeforeServe, soci: options.soci !== false, readahead: options.readahead !== false, ...(options.signal ? { signal: options.signal } : {}),
+        client,
+        ownClient,
+        cache,
+        ownCache,
+        ref,
+        verifyBeforeServe: !!options.verifyBeforeServe,
+        soci: options.soci !== false,
+        readahead: options.readahead !== false,
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
       if (ownCache) await (await opening.catch(() => undefined))?.close();
@@ -150,7 +158,10 @@ export class Image {
     });
     const layers = [{ index: 0, digest: '', mediaType: 'application/octet-stream', size: file.size }];
     return new Image('file', path, layers, undefined, stats, {
-      ownClient: false, ownCache: false, file, ...(options.signal ? { signal: options.signal } : {}),
+      ownClient: false,
+      ownCache: false,
+      file,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
   }
 
@@ -179,7 +190,8 @@ export class Image {
       const found = this.layers.find((l) => l.digest === selector.digest);
       if (found) return found;
       const cfg = this.resolved?.configDescriptor;
-      if (cfg && cfg.digest === selector.digest) return { index: -1, digest: cfg.digest, mediaType: cfg.mediaType, size: cfg.size };
+      if (cfg && cfg.digest === selector.digest)
+        return { index: -1, digest: cfg.digest, mediaType: cfg.mediaType, size: cfg.size };
       throw new BlobNotInImageError(this.name, selector.digest);
     }
     const n = this.layers.length;
@@ -253,7 +265,10 @@ export class Image {
   private async ztocFor(layer: BlobInfo): Promise<Uint8Array | undefined> {
     const { client, ref } = this.ctx;
     if (!client || !ref || !this.resolved) return undefined;
-    const [{ findSociIndex }, { MAX_ZTOC_SIZE }] = await Promise.all([import('./soci-lookup.js'), import('../tar/soci.js')]);
+    const [{ findSociIndex }, { MAX_ZTOC_SIZE }] = await Promise.all([
+      import('./soci-lookup.js'),
+      import('../tar/soci.js'),
+    ]);
     this.sociZtocs ??= findSociIndex(client, ref, this.resolved, this.ctx.signal).catch((err: unknown) => {
       debug('%s: no SOCI index (%s)', this.name, err instanceof Error ? err.message : String(err));
       return new Map();
@@ -261,7 +276,10 @@ export class Image {
     const d = (await this.sociZtocs).get(layer.digest);
     if (!d) return undefined;
     debug('%s: layer %d has a SOCI zTOC %s', this.name, layer.index, d.digest);
-    return client.fetchBlob(ref, d, { maxSize: MAX_ZTOC_SIZE, ...(this.ctx.signal ? { signal: this.ctx.signal } : {}) });
+    return client.fetchBlob(ref, d, {
+      maxSize: MAX_ZTOC_SIZE,
+      ...(this.ctx.signal ? { signal: this.ctx.signal } : {}),
+    });
   }
 
   /** The registry client this image is read through (registry images): pushes reuse its credentials. */
@@ -304,7 +322,11 @@ export class Image {
   async close(): Promise<void> {
     await this.merged?.close?.();
     for (const fs of this.layerFs.values()) await fs.close();
-    for (const p of this.blobs.values()) await p.then((b) => b.close(), () => {});
+    for (const p of this.blobs.values())
+      await p.then(
+        (b) => b.close(),
+        () => {},
+      );
     if (this.ctx.ownCache) await this.ctx.cache?.close();
     if (this.ctx.ownClient) await this.ctx.client?.close();
     await this.ctx.file?.close();

@@ -59,7 +59,10 @@ export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptio
   if (format === 'erofs') return openErofs(blob, options.signal ? { signal: options.signal } : {});
   const indexName = format === 'tar+gzip' ? GZIP_INDEX_NAME : format === 'tar' ? TAR_INDEX_NAME : undefined;
   // A zTOC stands in for the pass (gzip) or the header scan (tar) until this machine has its own index.
-  const ztoc = indexName && options.ztoc && !(store && (await store.get(indexName)) !== undefined) ? await keptZtoc(store, options.ztoc) : undefined;
+  const ztoc =
+    indexName && options.ztoc && !(store && (await store.get(indexName)) !== undefined)
+      ? await keptZtoc(store, options.ztoc)
+      : undefined;
   const layer = await openTarLayer(blob, {
     mediaType: blob.info.mediaType,
     ...(blob.info.annotations ? { annotations: blob.info.annotations } : {}),
@@ -76,7 +79,10 @@ export async function openLayerFileSystem(blob: ImageBlob, options: LayerFsOptio
 export const ZTOC_SIDECAR = 'soci-ztoc';
 
 /** The layer's zTOC from the store, else from `fetch` (then kept in the store). */
-async function keptZtoc(store: IndexStore | undefined, fetch: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
+async function keptZtoc(
+  store: IndexStore | undefined,
+  fetch: () => Promise<Uint8Array | undefined>,
+): Promise<Uint8Array | undefined> {
   const kept = await store?.get(ZTOC_SIDECAR);
   if (kept) return kept;
   const ztoc = await fetch();
@@ -94,11 +100,12 @@ export function summarizeLayerFileSystem(fs: FileSystem): Omit<LayerSummary, 'la
     const { access, format } = accessOf.get(fs) ?? { access: 'tar' as const, format: 'tar' as const };
     const stats = fs.statfs();
     const details = { access, entries: stats.files, blocks: stats.blocks, blockSize: stats.blockSize };
-    const text = [
-      `Layer format:        tar (${access === 'tar' ? 'uncompressed' : access})`,
-      `Entries:             ${stats.files}`,
-      `Content blocks:      ${stats.blocks} of ${stats.blockSize} bytes`,
-    ].join('\n') + '\n';
+    const text =
+      [
+        `Layer format:        tar (${access === 'tar' ? 'uncompressed' : access})`,
+        `Entries:             ${stats.files}`,
+        `Content blocks:      ${stats.blocks} of ${stats.blockSize} bytes`,
+      ].join('\n') + '\n';
     return { format, details, text };
   }
   throw new UnsupportedLayerError('no summary for this layer format');

@@ -5,7 +5,14 @@
 
 /** True when `input` names a local file. */
 export function isLocalImagePath(input: string): boolean {
-  return input.startsWith('/') || input.startsWith('./') || input.startsWith('../') || input.startsWith('file:') || input === '.' || input === '..';
+  return (
+    input.startsWith('/') ||
+    input.startsWith('./') ||
+    input.startsWith('../') ||
+    input.startsWith('file:') ||
+    input === '.' ||
+    input === '..'
+  );
 }
 
 /** The file path of a local image argument (`file:x` → `x`). */

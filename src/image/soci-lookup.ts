@@ -11,20 +11,32 @@ import { parseSociIndex, SOCI_INDEX_DIGEST_ANNOTATION, SOCI_INDEX_V1, type ZtocD
 const debug = debuglog('ocifs:image');
 
 /** What the SOCI lookup needs of an image: its manifest's digest and annotations. */
-export type SociSearchImage = Pick<ResolvedImage, 'manifestDigest'> & { manifest: { annotations?: Record<string, string> } };
+export type SociSearchImage = Pick<ResolvedImage, 'manifestDigest'> & {
+  manifest: { annotations?: Record<string, string> };
+};
 
 /**
  * zTOC descriptors of the image's SOCI index by layer digest (empty when there is none). A v1
  * index is bound to one image by its `subject`: one listed for this manifest but made for
  * another (a copied referrer, a referrers tag written by hand) is refused, never used.
  */
-export async function findSociIndex(client: RegistryClient, ref: ImageReference, image: SociSearchImage, signal?: AbortSignal): Promise<Map<string, ZtocDescriptor>> {
+export async function findSociIndex(
+  client: RegistryClient,
+  ref: ImageReference,
+  image: SociSearchImage,
+  signal?: AbortSignal,
+): Promise<Map<string, ZtocDescriptor>> {
   const opts = signal ? { signal } : {};
   const byLayer = new Map<string, ZtocDescriptor>();
   const add = (bytes: Uint8Array, requireSubject: boolean) => {
     const index = parseSociIndex(bytes);
     if (requireSubject && index.subject !== image.manifestDigest) {
-      debug('%s: SOCI index refers to %s, not this image (%s): refused', ref.canonical, index.subject ?? 'no subject', image.manifestDigest);
+      debug(
+        '%s: SOCI index refers to %s, not this image (%s): refused',
+        ref.canonical,
+        index.subject ?? 'no subject',
+        image.manifestDigest,
+      );
       return;
     }
     for (const z of index.ztocs) if (!byLayer.has(z.layerDigest)) byLayer.set(z.layerDigest, z);

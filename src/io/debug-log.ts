@@ -24,7 +24,10 @@ export interface DebugLog {
  */
 export function channelEnabled(channel: string, spec: string | undefined = process.env.NODE_DEBUG): boolean {
   if (!spec) return false;
-  const pattern = spec.replace(/[|\\{}()[\]^$+?.]/g, '\\$&').replaceAll('*', '.*').replaceAll(',', '$|^');
+  const pattern = spec
+    .replace(/[|\\{}()[\]^$+?.]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll(',', '$|^');
   return new RegExp(`^${pattern}$`, 'i').test(channel);
 }
 

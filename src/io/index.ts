@@ -1,4 +1,11 @@
-export type { ByteSource, ReadOptions, ExtraBytesSink, FileSpan, EncodedSpan, EncodedSpanOptions } from './byte-source.js';
+export type {
+  ByteSource,
+  ReadOptions,
+  ExtraBytesSink,
+  FileSpan,
+  EncodedSpan,
+  EncodedSpanOptions,
+} from './byte-source.js';
 export { clampRead } from './check-range.js';
 export { MemorySource } from './memory-source.js';
 export { FileSource, SourceClosedError } from './file-source.js';

@@ -15,7 +15,10 @@ export { LRUCache };
 export type NonNullish = {};
 
 /** Options of {@link byteLru}: those of `lru-cache` except the bounds, which {@link byteLru} sets. */
-export type ByteLruOptions<K extends NonNullish, V extends NonNullish, FC> = Omit<LRUCache.Options<K, V, FC>, 'max' | 'maxSize' | 'maxEntrySize' | 'sizeCalculation'>;
+export type ByteLruOptions<K extends NonNullish, V extends NonNullish, FC> = Omit<
+  LRUCache.Options<K, V, FC>,
+  'max' | 'maxSize' | 'maxEntrySize' | 'sizeCalculation'
+>;
 
 /**
  * An LRU holding at most `budget` bytes (a budget of 0 counts as 1). With `sizeOf`, each value

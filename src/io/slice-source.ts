@@ -13,7 +13,8 @@ export class SliceSource implements ByteSource {
   }
   read(offset: number, length: number, options?: ReadOptions): Promise<Uint8Array> {
     const n = clampRead(offset, length, this.size);
-    if (options?.readaheadLimit !== undefined) options = { ...options, readaheadLimit: this.start + Math.min(this.size, Math.max(0, options.readaheadLimit)) };
+    if (options?.readaheadLimit !== undefined)
+      options = { ...options, readaheadLimit: this.start + Math.min(this.size, Math.max(0, options.readaheadLimit)) };
     return this.inner.read(this.start + offset, n, options);
   }
   async fileSpans(offset: number, length: number, options?: ReadOptions): Promise<FileSpan[] | undefined> {

@@ -29,7 +29,8 @@ export class BlobDirectory implements FileSystem {
 
   /** Adds `source` as the file `name` (a name never used before in this directory). */
   add(name: string, source: ByteSource): void {
-    if (!name || name.includes('/') || name === '.' || name === '..') throw new InvalidOptionError('name', `bad file name ${JSON.stringify(name)}`);
+    if (!name || name.includes('/') || name === '.' || name === '..')
+      throw new InvalidOptionError('name', `bad file name ${JSON.stringify(name)}`);
     if (this.used.has(name)) throw new InvalidOptionError('name', `${JSON.stringify(name)} was used before`);
     this.used.add(name);
     const ino = this.nextIno++;

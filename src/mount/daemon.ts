@@ -33,7 +33,9 @@ export interface DaemonOptions {
 }
 
 /** What the server answers on fd 3. */
-export type DaemonReply = { ok: true; record: MountRecord } | { ok: false; error: { code: string; message: string; data?: Record<string, unknown> } };
+export type DaemonReply =
+  | { ok: true; record: MountRecord }
+  | { ok: false; error: { code: string; message: string; data?: Record<string, unknown> } };
 
 /**
  * Node flags that must reach a child process of ours (a TypeScript loader such as tsx); debugger
@@ -46,7 +48,11 @@ export function childExecArgv(): string[] {
     const a = argv[i];
     if (a === '--import' || a === '--require' || a === '-r' || a === '--loader' || a === '--experimental-loader') {
       if (i + 1 < argv.length) out.push(a, argv[++i]);
-    } else if (/^--(import|require|loader|experimental-loader)=/.test(a) || a.startsWith('--no-warnings') || a.startsWith('--enable-source-maps')) {
+    } else if (
+      /^--(import|require|loader|experimental-loader)=/.test(a) ||
+      a.startsWith('--no-warnings') ||
+      a.startsWith('--enable-source-maps')
+    ) {
       out.push(a);
     }
   }
@@ -63,7 +69,11 @@ export function daemonEntry(): string {
 function absoluteSource(source: MountSpec['source']): MountSpec['source'] {
   const ref = isLocalImagePath(source.ref) ? resolve(localImagePath(source.ref)) : source.ref;
   const cacheDir = source.image?.cacheDir;
-  return { ...source, ref, ...(source.image ? { image: { ...source.image, ...(cacheDir ? { cacheDir: resolve(cacheDir) } : {}) } } : {}) };
+  return {
+    ...source,
+    ref,
+    ...(source.image ? { image: { ...source.image, ...(cacheDir ? { cacheDir: resolve(cacheDir) } : {}) } } : {}),
+  };
 }
 
 /**
@@ -80,7 +90,13 @@ export async function startMountDaemon(spec: MountSpec, options: DaemonOptions =
   await mkdir(logDir, { recursive: true, mode: 0o700 });
   const log = join(logDir, `${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
   const logFile = await open(log, 'w', 0o600);
-  const full: MountSpec = { ...spec, mountpoint, stateDir: resolve(stateDir), log, source: absoluteSource(spec.source) };
+  const full: MountSpec = {
+    ...spec,
+    mountpoint,
+    stateDir: resolve(stateDir),
+    log,
+    source: absoluteSource(spec.source),
+  };
   const child = spawn(process.execPath, [...childExecArgv(), daemonEntry()], {
     detached: true,
     // The parent's cwd, so that loader flags (`--import tsx`) resolve as they did for the
@@ -94,7 +110,10 @@ export async function startMountDaemon(spec: MountSpec, options: DaemonOptions =
 
   const reply = await new Promise<DaemonReply | { exited: string }>((resolve) => {
     let buf = '';
-    const timer = setTimeout(() => resolve({ exited: `no answer within ${options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS} ms` }), options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => resolve({ exited: `no answer within ${options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS} ms` }),
+      options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    );
     const finish = (r: DaemonReply | { exited: string }) => {
       clearTimeout(timer);
       resolve(r);

@@ -53,7 +53,10 @@ export function errnoOf(err: unknown): number {
 
 /** A request refused with a specific errno by the mount layer itself (EROFS for a write ...). */
 export class FuseErrno extends Error {
-  constructor(readonly errno: number, message?: string) {
+  constructor(
+    readonly errno: number,
+    message?: string,
+  ) {
     super(message ?? `errno ${errno}`);
     this.name = 'FuseErrno';
   }

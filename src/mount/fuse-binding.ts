@@ -151,9 +151,11 @@ function loadBinding(): NativeFuseClass {
 /** Why the binding does not load, in one line that names the Debian package to install. */
 function bindingProblem(err: Error): string {
   const first = err.message.split('\n')[0].trim();
-  if (first.includes('libfuse.so.2')) return `libfuse.so.2 does not load (${first}): install Debian's libfuse2 package (apt-get install libfuse2)`;
+  if (first.includes('libfuse.so.2'))
+    return `libfuse.so.2 does not load (${first}): install Debian's libfuse2 package (apt-get install libfuse2)`;
   // node-gyp-build's message when the package has no prebuilt binary for this machine.
-  if (first.startsWith('No native build was found')) return `fuse-native has no prebuilt binary for ${process.platform}-${process.arch} (as root, ocifs mounts without it)`;
+  if (first.startsWith('No native build was found'))
+    return `fuse-native has no prebuilt binary for ${process.platform}-${process.arch} (as root, ocifs mounts without it)`;
   return `the fuse-native binding does not load: ${first}`;
 }
 
@@ -193,7 +195,9 @@ export async function checkFuseAvailable(backend: 'auto' | 'raw' | 'libfuse' = '
   if ((backend === 'auto' ? defaultBackend() : backend) === 'raw') return;
   loadBinding();
   if (process.getuid?.() !== 0 && (await findFusermount()) === undefined) {
-    throw new FuseUnavailableError("fusermount is not installed (libfuse mounts through it for users other than root): install Debian's fuse3 package (apt-get install fuse3)");
+    throw new FuseUnavailableError(
+      "fusermount is not installed (libfuse mounts through it for users other than root): install Debian's fuse3 package (apt-get install fuse3)",
+    );
   }
 }
 
@@ -247,7 +251,11 @@ function toNativeStat(s: FuseStat): object {
  * Mounts `ops` at `mountpoint` and resolves once the kernel has initialised the connection.
  * The caller has checked the mountpoint (exists, a directory, not busy).
  */
-export async function fuseMount(mountpoint: string, ops: FuseOperations, options: FuseConnectionOptions): Promise<FuseHandle> {
+export async function fuseMount(
+  mountpoint: string,
+  ops: FuseOperations,
+  options: FuseConnectionOptions,
+): Promise<FuseHandle> {
   await checkFuseAvailable('libfuse');
   if (options.allowOther) {
     const refused = await allowOtherRefusal();
@@ -312,7 +320,11 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
     });
   }
   /** Adapts a promise-returning operation to fuse-native's callback `cb(errno, ...results)`. */
-  function cb<A extends unknown[], R>(name: string, fn: (o: FuseOpOptions, ...args: A) => Promise<R>, reply: (cb: NativeReply, r: R) => void) {
+  function cb<A extends unknown[], R>(
+    name: string,
+    fn: (o: FuseOpOptions, ...args: A) => Promise<R>,
+    reply: (cb: NativeReply, r: R) => void,
+  ) {
     return (...args: [...A, NativeReply]) => {
       const done = args.pop() as NativeReply;
       run(name, (o) => fn(o, ...(args as unknown as A))).then(
@@ -323,25 +335,46 @@ export async function fuseMount(mountpoint: string, ops: FuseOperations, options
   }
 
   const nativeOps = {
-    getattr: cb('getattr', (o, path: string) => ops.getattr(path, o), (done, st) => done(0, toNativeStat(st))),
-    fgetattr: cb('fgetattr', (o, path: string) => ops.getattr(path, o), (done, st) => done(0, toNativeStat(st))),
-    readdir: cb('readdir', (o, path: string) => ops.readdir(path, o), (done, entries) =>
-      done(
-        0,
-        entries.map((e) => e.name),
-        entries.map((e) => ({ mode: e.mode, ino: e.ino % 0x1_0000_0000, mtime: 0, atime: 0, ctime: 0 })),
-      ),
+    getattr: cb(
+      'getattr',
+      (o, path: string) => ops.getattr(path, o),
+      (done, st) => done(0, toNativeStat(st)),
     ),
-    readlink: cb('readlink', (o, path: string) => ops.readlink(path, o), (done, target) => done(0, target)),
+    fgetattr: cb(
+      'fgetattr',
+      (o, path: string) => ops.getattr(path, o),
+      (done, st) => done(0, toNativeStat(st)),
+    ),
+    readdir: cb(
+      'readdir',
+      (o, path: string) => ops.readdir(path, o),
+      (done, entries) =>
+        done(
+          0,
+          entries.map((e) => e.name),
+          entries.map((e) => ({ mode: e.mode, ino: e.ino % 0x1_0000_0000, mtime: 0, atime: 0, ctime: 0 })),
+        ),
+    ),
+    readlink: cb(
+      'readlink',
+      (o, path: string) => ops.readlink(path, o),
+      (done, target) => done(0, target),
+    ),
     read: cb(
       'read',
       (o, path: string, _fh: number, buf: Buffer, len: number, pos: number) => ops.read(path, buf, len, pos, o),
       (done, n) => done(n),
     ),
-    statfs: cb('statfs', (o, path: string) => ops.statfs(path, o), (done, s) =>
-      done(0, { ...s, bfree: 0, bavail: 0, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */ }),
+    statfs: cb(
+      'statfs',
+      (o, path: string) => ops.statfs(path, o),
+      (done, s) => done(0, { ...s, bfree: 0, bavail: 0, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */ }),
     ),
-    access: cb('access', (o, path: string, mode: number) => ops.access(path, mode, o), (done) => done(0)),
+    access: cb(
+      'access',
+      (o, path: string, mode: number) => ops.access(path, mode, o),
+      (done) => done(0),
+    ),
     // Present so that fuse-native routes these to our subclass methods above.
     getxattr: () => {},
     listxattr: () => {},

@@ -1,5 +1,12 @@
 export { mountFileSystem, defaultBackend, type FileSystemMountOptions } from './mount-file-system.js';
-export { mountKernel, looksLikeErofs, EROFS_SUPER_MAGIC_V1, BACKING_FILE_NAME, type KernelMount, type KernelMountOptions } from './mount-kernel.js';
+export {
+  mountKernel,
+  looksLikeErofs,
+  EROFS_SUPER_MAGIC_V1,
+  BACKING_FILE_NAME,
+  type KernelMount,
+  type KernelMountOptions,
+} from './mount-kernel.js';
 export {
   DEFAULT_CACHE_TIMEOUT,
   DEFAULT_MAX_READ,
@@ -13,7 +20,13 @@ export { serveMount, DEFAULT_RECORD_INTERVAL_MS, type MountSpec, type ServeOptio
 export { startMountDaemon, DEFAULT_START_TIMEOUT_MS, type DaemonOptions } from './daemon.js';
 export { listMounts, unmount, DEFAULT_UNMOUNT_TIMEOUT_MS, type ManageOptions } from './manage.js';
 export type { MountRecord, PrefetchProgress } from './mount-record.js';
-export { openMountSource, type MountSourceSpec, type MountImageOptions, type OpenedSource, type SourceOpener } from './mount-source.js';
+export {
+  openMountSource,
+  type MountSourceSpec,
+  type MountImageOptions,
+  type OpenedSource,
+  type SourceOpener,
+} from './mount-source.js';
 export { defaultStateDir } from './state-dir.js';
 export { checkFuseAvailable } from './fuse-binding.js';
 export {

@@ -27,10 +27,15 @@ export { defaultBackend } from './fuse-binding.js';
  * mount is ready. The mountpoint must be an existing, empty directory with nothing mounted on
  * it. Never read the mount from this process: serve it here, read it from another one.
  */
-export async function mountFileSystem(fs: FileSystem, mountpoint: string, options: FileSystemMountOptions = {}): Promise<Mount> {
+export async function mountFileSystem(
+  fs: FileSystem,
+  mountpoint: string,
+  options: FileSystemMountOptions = {},
+): Promise<Mount> {
   const conn = connectionOptions(options);
   const backend = options.backend ?? 'auto';
-  if (!['auto', 'raw', 'libfuse'].includes(backend)) throw new InvalidOptionError('backend', 'must be auto, raw or libfuse');
+  if (!['auto', 'raw', 'libfuse'].includes(backend))
+    throw new InvalidOptionError('backend', 'must be auto, raw or libfuse');
   const mp = await checkMountpoint(mountpoint);
   if (options.raw && backend === 'libfuse') throw new InvalidOptionError('raw', 'needs the raw backend');
   await checkFuseAvailable(options.raw ? 'raw' : backend);

@@ -64,9 +64,14 @@ export async function looksLikeErofs(source: ByteSource, options: { signal?: Abo
  * serving its bytes. Needs root. Resolves once the mount is ready; on any failure nothing is
  * left mounted.
  */
-export async function mountKernel(source: ByteSource, mountpoint: string, options: KernelMountOptions = {}): Promise<KernelMount> {
+export async function mountKernel(
+  source: ByteSource,
+  mountpoint: string,
+  options: KernelMountOptions = {},
+): Promise<KernelMount> {
   const conn = connectionOptions(options);
-  if (options.via !== undefined && !['auto', 'file', 'loop'].includes(options.via)) throw new InvalidOptionError('via', 'must be auto, file or loop');
+  if (options.via !== undefined && !['auto', 'file', 'loop'].includes(options.via))
+    throw new InvalidOptionError('via', 'must be auto, file or loop');
   const mp = await checkMountpoint(mountpoint);
   if (process.getuid?.() !== 0) throw new NotRootError(mp);
   if (!(await looksLikeErofs(source))) throw new KernelNotErofsError(mp);
@@ -134,7 +139,11 @@ export function prepareErofsFileMounts(): void {
  * Mounts the EROFS image `file` (a file the kernel can read: a FUSE-served blob) at
  * `mountpoint`: file-backed first, then through a read-only loop device. Root only.
  */
-export async function mountErofsFile(file: string, mountpoint: string, via: 'auto' | 'file' | 'loop'): Promise<'file' | 'loop'> {
+export async function mountErofsFile(
+  file: string,
+  mountpoint: string,
+  via: 'auto' | 'file' | 'loop',
+): Promise<'file' | 'loop'> {
   let first = '';
   if (via !== 'loop') {
     const r = await fileBackedMount(file, mountpoint);

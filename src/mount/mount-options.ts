@@ -72,7 +72,8 @@ export interface Mount {
 
 function positiveInt(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new InvalidOptionError(name, `must be an integer from 1 to ${max}`);
+  if (!Number.isSafeInteger(value) || value < 1 || value > max)
+    throw new InvalidOptionError(name, `must be an integer from 1 to ${max}`);
   return value;
 }
 

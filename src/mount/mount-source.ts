@@ -64,7 +64,11 @@ export type SourceOpener = (spec: MountSourceSpec, mode: 'tree' | 'kernel') => P
 async function prefetchBlobs(blobs: ImageBlob[], o: PrefetchOptions): Promise<void> {
   const total = blobs.reduce((n, b) => n + b.size, 0);
   const done = blobs.map((b) => b.presentBytes);
-  const report = () => o.onProgress(done.reduce((a, b) => a + b, 0), total);
+  const report = () =>
+    o.onProgress(
+      done.reduce((a, b) => a + b, 0),
+      total,
+    );
   report();
   for (const [i, blob] of blobs.entries()) {
     await blob.prefetch({
@@ -89,9 +93,17 @@ export const openMountSource: SourceOpener = async (spec, mode) => {
   // In kernel mode the EROFS driver's own readahead decides what to read; ours on top of it
   // would fetch several times what a cold file read needs.
   // A mount reads layers only: the image config is not fetched (one request fewer before it is ready).
-  const image = await openImage(spec.ref, { config: false, ...spec.image, stats: ioStats, ...(mode === 'kernel' ? { readahead: false } : {}) });
+  const image = await openImage(spec.ref, {
+    config: false,
+    ...spec.image,
+    stats: ioStats,
+    ...(mode === 'kernel' ? { readahead: false } : {}),
+  });
   try {
-    const selected = spec.selector && (spec.selector.layer !== undefined || spec.selector.digest !== undefined) ? spec.selector : undefined;
+    const selected =
+      spec.selector && (spec.selector.layer !== undefined || spec.selector.digest !== undefined)
+        ? spec.selector
+        : undefined;
     if (mode === 'kernel') {
       if (!selected && image.layers.length !== 1) {
         throw new KernelNeedsOneLayerError(image.name, image.layers.length);
@@ -114,7 +126,8 @@ export const openMountSource: SourceOpener = async (spec, mode) => {
       ioStats,
       prefetch: async (o) => {
         const blobs: ImageBlob[] = [];
-        for (const info of infos) blobs.push(await image.openBlob(info.index >= 0 ? { layer: info.index } : { digest: info.digest }));
+        for (const info of infos)
+          blobs.push(await image.openBlob(info.index >= 0 ? { layer: info.index } : { digest: info.digest }));
         await prefetchBlobs(blobs, o);
       },
       close: () => image.close(),

@@ -11,7 +11,16 @@ import { createInterface } from 'node:readline';
 import { InvalidOptionError } from '../errors.js';
 
 /** `mount(2)` syscall numbers by `process.arch` (asm-generic 40; x86-64 165; the older ABIs 21). */
-export const SYS_MOUNT: Readonly<Record<string, number>> = { x64: 165, arm64: 40, riscv64: 40, loong64: 40, ia32: 21, arm: 21, ppc64: 21, s390x: 21 };
+export const SYS_MOUNT: Readonly<Record<string, number>> = {
+  x64: 165,
+  arm64: 40,
+  riscv64: 40,
+  loong64: 40,
+  ia32: 21,
+  arm: 21,
+  ppc64: 21,
+  s390x: 21,
+};
 
 /** `MS_RDONLY`. */
 export const MS_RDONLY = 1;

@@ -99,7 +99,9 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
     updated: now,
     bytesServed: 0,
     reads: 0,
-    ...(spec.mode === 'kernel' ? { backingDir: (mount as KernelMount).backingFile.replace(/\/[^/]+$/, ''), via: (mount as KernelMount).via } : {}),
+    ...(spec.mode === 'kernel'
+      ? { backingDir: (mount as KernelMount).backingFile.replace(/\/[^/]+$/, ''), via: (mount as KernelMount).via }
+      : {}),
     ...(spec.log ? { log: spec.log } : {}),
   };
   const refresh = () => {
@@ -110,7 +112,9 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
   };
 
   const stop = new AbortController();
-  const finished = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const finished = new Promise<void>((resolve) =>
+    stop.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
   const onSignal = (sig: string) => {
     debug('%s: unmounting %s', sig, mountpoint);
     stop.abort();
@@ -120,7 +124,8 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
   options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
 
   let writing = Promise.resolve();
-  const write = () => (writing = writing.then(() => writeRecord(stateDir, record)).catch((err: unknown) => debug('record: %s', err)));
+  const write = () =>
+    (writing = writing.then(() => writeRecord(stateDir, record)).catch((err: unknown) => debug('record: %s', err)));
 
   try {
     await writeRecord(stateDir, record);
@@ -136,7 +141,8 @@ export async function serveMount(spec: MountSpec, options: ServeOptions = {}): P
         .then(
           () => (record.prefetch = { ...record.prefetch!, state: 'done' }),
           (err: unknown) => {
-            if (!stop.signal.aborted) record.prefetch = { ...record.prefetch!, state: 'failed', error: (err as Error).message };
+            if (!stop.signal.aborted)
+              record.prefetch = { ...record.prefetch!, state: 'failed', error: (err as Error).message };
           },
         );
     }

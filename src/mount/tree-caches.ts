@@ -45,12 +45,23 @@ function entries(name: keyof TreeCacheOptions, value: number | undefined, fallba
 }
 
 /** An LRU by inode number whose misses call `load` once for all who ask. */
-function loader<V extends NonNullish>(max: number, load: (ino: number, options: ReadOptions) => Promise<V>): LRUCache<number, V, ReadOptions> {
-  return new LRUCache<number, V, ReadOptions>({ max, ignoreFetchAbort: true, fetchMethod: (ino, _stale, { context }) => load(ino, context) });
+function loader<V extends NonNullish>(
+  max: number,
+  load: (ino: number, options: ReadOptions) => Promise<V>,
+): LRUCache<number, V, ReadOptions> {
+  return new LRUCache<number, V, ReadOptions>({
+    max,
+    ignoreFetchAbort: true,
+    fetchMethod: (ino, _stale, { context }) => load(ino, context),
+  });
 }
 
 /** A loaded value answers at once; a miss (or a load under way) goes through the fetch. */
-function through<V extends NonNullish>(cache: LRUCache<number, V, ReadOptions>, ino: number, options: ReadOptions): Promise<V> {
+function through<V extends NonNullish>(
+  cache: LRUCache<number, V, ReadOptions>,
+  ino: number,
+  options: ReadOptions,
+): Promise<V> {
   const hit = cache.get(ino);
   return hit !== undefined ? Promise.resolve(hit) : cache.forceFetch(ino, { context: options });
 }
@@ -70,11 +81,22 @@ export class TreeCaches<EntryKey extends NonNullish, Listing extends NonNullish>
 
   /** Refuses a size that is not a positive integer, naming its option. */
   constructor(fs: FileSystem, options: TreeCacheOptions = {}) {
-    this.entries = new LRUCache({ max: entries('pathCacheEntries', options.pathCacheEntries, DEFAULT_PATH_CACHE_ENTRIES) });
+    this.entries = new LRUCache({
+      max: entries('pathCacheEntries', options.pathCacheEntries, DEFAULT_PATH_CACHE_ENTRIES),
+    });
     this.dirs = new LRUCache({ max: entries('dirCacheEntries', options.dirCacheEntries, DEFAULT_DIR_CACHE_ENTRIES) });
-    this.symlinks = loader(entries('symlinkCacheEntries', options.symlinkCacheEntries, DEFAULT_SYMLINK_CACHE_ENTRIES), (ino, o) => fs.readlink(ino, o));
-    this.xattrs = loader(entries('xattrCacheEntries', options.xattrCacheEntries, DEFAULT_XATTR_CACHE_ENTRIES), (ino, o) => fs.listxattr(ino, o));
-    this.sources = loader(entries('sourceCacheEntries', options.sourceCacheEntries, DEFAULT_SOURCE_CACHE_ENTRIES), (ino, o) => fs.openFile(ino, o));
+    this.symlinks = loader(
+      entries('symlinkCacheEntries', options.symlinkCacheEntries, DEFAULT_SYMLINK_CACHE_ENTRIES),
+      (ino, o) => fs.readlink(ino, o),
+    );
+    this.xattrs = loader(
+      entries('xattrCacheEntries', options.xattrCacheEntries, DEFAULT_XATTR_CACHE_ENTRIES),
+      (ino, o) => fs.listxattr(ino, o),
+    );
+    this.sources = loader(
+      entries('sourceCacheEntries', options.sourceCacheEntries, DEFAULT_SOURCE_CACHE_ENTRIES),
+      (ino, o) => fs.openFile(ino, o),
+    );
   }
 
   /** The target of symlink `ino`. */

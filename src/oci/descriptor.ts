@@ -28,7 +28,8 @@ const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0
 
 /** Narrows an unknown JSON value to a plain object, or throws naming `where`. */
 export function asObject(v: unknown, where: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadManifestError(`${where}: expected a JSON object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new BadManifestError(`${where}: expected a JSON object`);
   return v as Record<string, unknown>;
 }
 
@@ -43,7 +44,8 @@ export function asStringMap(v: unknown, where: string): Record<string, string> {
 
 /** Validates a media type string. */
 export function asMediaType(v: unknown, where: string): string {
-  if (typeof v !== 'string' || !MEDIA_TYPE.test(v)) throw new BadManifestError(`${where}: invalid media type ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !MEDIA_TYPE.test(v))
+    throw new BadManifestError(`${where}: invalid media type ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -64,7 +66,8 @@ export function parseDescriptor(v: unknown, where: string): Descriptor {
   }
   const d: Descriptor = { mediaType, digest, size };
   if (o.urls !== undefined) {
-    if (!Array.isArray(o.urls) || !o.urls.every((u) => typeof u === 'string')) throw new BadManifestError(`${where}.urls: expected strings`);
+    if (!Array.isArray(o.urls) || !o.urls.every((u) => typeof u === 'string'))
+      throw new BadManifestError(`${where}.urls: expected strings`);
     d.urls = o.urls;
   }
   if (o.annotations !== undefined) d.annotations = asStringMap(o.annotations, `${where}.annotations`);
@@ -81,7 +84,8 @@ export function parseDescriptor(v: unknown, where: string): Descriptor {
 export function parsePlatformObject(v: unknown, where: string): Platform {
   const o = asObject(v, where);
   if (typeof o.os !== 'string' || o.os.length === 0) throw new BadManifestError(`${where}.os: expected a string`);
-  if (typeof o.architecture !== 'string' || o.architecture.length === 0) throw new BadManifestError(`${where}.architecture: expected a string`);
+  if (typeof o.architecture !== 'string' || o.architecture.length === 0)
+    throw new BadManifestError(`${where}.architecture: expected a string`);
   const p: Platform = { os: o.os, architecture: o.architecture };
   if (o.variant !== undefined && o.variant !== '') {
     if (typeof o.variant !== 'string') throw new BadManifestError(`${where}.variant: expected a string`);
@@ -93,7 +97,8 @@ export function parsePlatformObject(v: unknown, where: string): Platform {
   }
   if (o['os.features'] !== undefined) {
     const f = o['os.features'];
-    if (!Array.isArray(f) || !f.every((x) => typeof x === 'string')) throw new BadManifestError(`${where}["os.features"]: expected strings`);
+    if (!Array.isArray(f) || !f.every((x) => typeof x === 'string'))
+      throw new BadManifestError(`${where}["os.features"]: expected strings`);
     p['os.features'] = f;
   }
   return p;

@@ -12,7 +12,8 @@ export class PlatformNotFoundError extends OcifsError {
   constructor(wanted: string, available: string[], options: OcifsErrorOptions = {}) {
     super(
       'ERR_OCIFS_PLATFORM_NOT_FOUND',
-      `no image for platform ${wanted}` + (available.length > 0 ? ` (available: ${available.join(', ')})` : ' (the index lists no platforms)'),
+      `no image for platform ${wanted}` +
+        (available.length > 0 ? ` (available: ${available.join(', ')})` : ' (the index lists no platforms)'),
       { ...options, data: { wanted, available, ...options.data } },
     );
   }

@@ -55,7 +55,8 @@ const optString = (o: Record<string, unknown>, k: string, where: string): string
 const optStrings = (o: Record<string, unknown>, k: string, where: string): string[] | undefined => {
   const v = o[k];
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BadManifestError(`${where}.${k}: expected an array of strings`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw new BadManifestError(`${where}.${k}: expected an array of strings`);
   return v;
 };
 
@@ -75,7 +76,12 @@ export function parseImageConfig(bytes: Uint8Array, maxSize = DEFAULT_MAX_CONFIG
       throw new BadManifestError(`config.rootfs.diff_ids[${i}]: ${(err as Error).message}`, { cause: err });
     }
   });
-  const cfg: ImageConfig = { os, architecture, rootfs: { type: optString(rootfs, 'type', 'config.rootfs') ?? '', diff_ids: diffIds }, raw: o };
+  const cfg: ImageConfig = {
+    os,
+    architecture,
+    rootfs: { type: optString(rootfs, 'type', 'config.rootfs') ?? '', diff_ids: diffIds },
+    raw: o,
+  };
   const variant = optString(o, 'variant', 'config');
   if (variant) cfg.variant = variant;
   const osVersion = optString(o, 'os.version', 'config');

@@ -11,5 +11,20 @@ export {
   type ImageIndex,
   type ManifestDocument,
 } from './manifest.js';
-export { parseImageConfig, configPlatform, DEFAULT_MAX_CONFIG_SIZE, type ImageConfig, type ImageRuntimeConfig, type HistoryEntry } from './image-config.js';
-export { parsePlatform, formatPlatform, normalizePlatform, hostPlatform, platformRank, selectPlatform, type Platform } from './platform.js';
+export {
+  parseImageConfig,
+  configPlatform,
+  DEFAULT_MAX_CONFIG_SIZE,
+  type ImageConfig,
+  type ImageRuntimeConfig,
+  type HistoryEntry,
+} from './image-config.js';
+export {
+  parsePlatform,
+  formatPlatform,
+  normalizePlatform,
+  hostPlatform,
+  platformRank,
+  selectPlatform,
+  type Platform,
+} from './platform.js';

@@ -41,7 +41,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes and parses untrusted JSON bytes with a size cap; errors say `what` failed. */
 export function parseJsonBytes(bytes: Uint8Array, what: string, maxSize: number): unknown {
-  if (bytes.byteLength > maxSize) throw new BadManifestError(`${what}: ${bytes.byteLength} bytes is over the ${maxSize}-byte limit`);
+  if (bytes.byteLength > maxSize)
+    throw new BadManifestError(`${what}: ${bytes.byteLength} bytes is over the ${maxSize}-byte limit`);
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -60,39 +61,63 @@ export function parseJsonBytes(bytes: Uint8Array, what: string, maxSize: number)
  * `mediaType`, else the response's Content-Type, else its shape (`manifests` → index,
  * `config`+`layers` → manifest). Docker schema 1 is refused with a clear message.
  */
-export function parseManifestDocument(bytes: Uint8Array, contentType?: string, maxSize = DEFAULT_MAX_MANIFEST_SIZE): ManifestDocument {
+export function parseManifestDocument(
+  bytes: Uint8Array,
+  contentType?: string,
+  maxSize = DEFAULT_MAX_MANIFEST_SIZE,
+): ManifestDocument {
   const ct = baseMediaType(contentType);
   if (isSchema1MediaType(ct)) throw schema1();
   const o = asObject(parseJsonBytes(bytes, 'manifest', maxSize), 'manifest');
   if (o.schemaVersion === 1) throw schema1();
-  if (o.schemaVersion !== 2) throw new BadManifestError(`manifest: schemaVersion must be 2, got ${JSON.stringify(o.schemaVersion)}`);
+  if (o.schemaVersion !== 2)
+    throw new BadManifestError(`manifest: schemaVersion must be 2, got ${JSON.stringify(o.schemaVersion)}`);
   let mediaType: string | undefined;
   if (o.mediaType !== undefined) mediaType = asMediaType(o.mediaType, 'manifest.mediaType');
   if (isSchema1MediaType(mediaType)) throw schema1();
   mediaType ??= isIndexMediaType(ct) || isManifestMediaType(ct) ? ct : undefined;
-  mediaType ??= Array.isArray(o.manifests) ? MEDIA_TYPE_OCI_INDEX : o.config !== undefined ? MEDIA_TYPE_OCI_MANIFEST : undefined;
+  mediaType ??= Array.isArray(o.manifests)
+    ? MEDIA_TYPE_OCI_INDEX
+    : o.config !== undefined
+      ? MEDIA_TYPE_OCI_MANIFEST
+      : undefined;
   if (isIndexMediaType(mediaType)) return { kind: 'index', index: parseIndexObject(o, mediaType!) };
   if (isManifestMediaType(mediaType)) return { kind: 'manifest', manifest: parseManifestObject(o, mediaType!) };
-  throw new BadManifestError(`manifest: unsupported media type ${JSON.stringify(mediaType ?? ct ?? null)}`, { data: { mediaType: mediaType ?? ct } });
-}
-
-function schema1(): BadManifestError {
-  return new BadManifestError('Docker schema 1 manifests are not supported (deprecated since 2017); re-push the image with a current tool', {
-    data: { mediaType: 'application/vnd.docker.distribution.manifest.v1+json' },
+  throw new BadManifestError(`manifest: unsupported media type ${JSON.stringify(mediaType ?? ct ?? null)}`, {
+    data: { mediaType: mediaType ?? ct },
   });
 }
 
+function schema1(): BadManifestError {
+  return new BadManifestError(
+    'Docker schema 1 manifests are not supported (deprecated since 2017); re-push the image with a current tool',
+    {
+      data: { mediaType: 'application/vnd.docker.distribution.manifest.v1+json' },
+    },
+  );
+}
+
 /** Parses a single-image manifest (throws if the bytes hold an index). */
-export function parseImageManifest(bytes: Uint8Array, contentType?: string, maxSize = DEFAULT_MAX_MANIFEST_SIZE): ImageManifest {
+export function parseImageManifest(
+  bytes: Uint8Array,
+  contentType?: string,
+  maxSize = DEFAULT_MAX_MANIFEST_SIZE,
+): ImageManifest {
   const doc = parseManifestDocument(bytes, contentType, maxSize);
-  if (doc.kind !== 'manifest') throw new BadManifestError(`expected an image manifest, got an index (${doc.index.mediaType})`);
+  if (doc.kind !== 'manifest')
+    throw new BadManifestError(`expected an image manifest, got an index (${doc.index.mediaType})`);
   return doc.manifest;
 }
 
 /** Parses an index (throws if the bytes hold a single manifest). */
-export function parseImageIndex(bytes: Uint8Array, contentType?: string, maxSize = DEFAULT_MAX_MANIFEST_SIZE): ImageIndex {
+export function parseImageIndex(
+  bytes: Uint8Array,
+  contentType?: string,
+  maxSize = DEFAULT_MAX_MANIFEST_SIZE,
+): ImageIndex {
   const doc = parseManifestDocument(bytes, contentType, maxSize);
-  if (doc.kind !== 'index') throw new BadManifestError(`expected an index, got an image manifest (${doc.manifest.mediaType})`);
+  if (doc.kind !== 'index')
+    throw new BadManifestError(`expected an index, got an image manifest (${doc.manifest.mediaType})`);
   return doc.index;
 }
 

@@ -34,7 +34,12 @@ export const MANIFEST_MEDIA_TYPES: readonly string[] = [MEDIA_TYPE_OCI_MANIFEST,
 export const INDEX_MEDIA_TYPES: readonly string[] = [MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_MANIFEST_LIST];
 
 /** The `Accept` header value for manifest requests: every type ocifs can read, nothing else. */
-export const MANIFEST_ACCEPT = [MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST].join(', ');
+export const MANIFEST_ACCEPT = [
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  MEDIA_TYPE_OCI_MANIFEST,
+  MEDIA_TYPE_DOCKER_MANIFEST,
+].join(', ');
 
 /** True for single-image manifest types. */
 export function isManifestMediaType(mt: string | undefined): boolean {

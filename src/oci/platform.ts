@@ -23,7 +23,8 @@ const COMPONENT = /^[a-z0-9_.-]{1,64}$/;
  */
 export function parsePlatform(input: string): Platform {
   const parts = input.toLowerCase().split('/');
-  if (parts.length < 2 || parts.length > 3) throw new InvalidPlatformError(input, 'expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/arm64');
+  if (parts.length < 2 || parts.length > 3)
+    throw new InvalidPlatformError(input, 'expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/arm64');
   for (const p of parts) {
     if (!COMPONENT.test(p)) throw new InvalidPlatformError(input, `bad component ${JSON.stringify(p)}`);
   }
@@ -159,7 +160,9 @@ export function selectPlatform<T extends { platform?: Platform }>(entries: reado
   if (best === undefined) {
     const available = [
       ...new Set(
-        entries.filter((e) => e.platform && e.platform.os !== 'unknown').map((e) => formatPlatform(normalizePlatform(e.platform!))),
+        entries
+          .filter((e) => e.platform && e.platform.os !== 'unknown')
+          .map((e) => formatPlatform(normalizePlatform(e.platform!))),
       ),
     ];
     throw new PlatformNotFoundError(formatPlatform(normalizePlatform(wanted)), available);

@@ -67,7 +67,8 @@ export function parseReference(input: string): ImageReference {
   if (input.length === 0) fail('empty');
   if (input.length > MAX_REFERENCE_LENGTH) fail(`longer than ${MAX_REFERENCE_LENGTH} characters`);
   if (/\s/.test(input)) fail('contains whitespace');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) fail('a reference has no URL scheme; write e.g. registry.example.com/repo:tag');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input))
+    fail('a reference has no URL scheme; write e.g. registry.example.com/repo:tag');
   if (HEX64.test(input)) fail('a 64-hex-digit string is an image ID, not a reference; write NAME@sha256:…');
 
   let rest = input;
@@ -93,7 +94,8 @@ export function parseReference(input: string): ImageReference {
     rest = rest.slice(0, lastColon);
     if (tag.length === 0) fail('empty tag after ":"');
     if (tag.length > MAX_TAG_LENGTH) fail(`tag longer than ${MAX_TAG_LENGTH} characters`);
-    if (!TAG.test(tag)) fail(`invalid tag ${JSON.stringify(tag)} (letters, digits, "_", "." and "-"; not starting with "." or "-")`);
+    if (!TAG.test(tag))
+      fail(`invalid tag ${JSON.stringify(tag)} (letters, digits, "_", "." and "-"; not starting with "." or "-")`);
   }
   if (rest.length === 0) fail('no repository name');
 
@@ -104,7 +106,13 @@ export function parseReference(input: string): ImageReference {
   if (slash >= 0) {
     const first = rest.slice(0, slash);
     // distribution also treats an uppercase first component as a host (host names are case-insensitive).
-    if (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('[') || first !== first.toLowerCase()) {
+    if (
+      first.includes('.') ||
+      first.includes(':') ||
+      first === 'localhost' ||
+      first.startsWith('[') ||
+      first !== first.toLowerCase()
+    ) {
       registry = validateDomain(first, fail);
       path = rest.slice(slash + 1);
     }
@@ -117,7 +125,9 @@ export function parseReference(input: string): ImageReference {
   for (const part of path.split('/')) {
     if (part.length === 0) fail('empty path component (double or trailing "/")');
     if (!PATH_COMPONENT.test(part)) {
-      fail(`invalid path component ${JSON.stringify(part)} (lowercase letters and digits, separated by ".", "_", "__" or "-")`);
+      fail(
+        `invalid path component ${JSON.stringify(part)} (lowercase letters and digits, separated by ".", "_", "__" or "-")`,
+      );
     }
   }
   if (registry === DOCKER_HUB && !path.includes('/')) path = `library/${path}`;

@@ -58,7 +58,12 @@ export class Authenticator {
   ) {}
 
   /** The Authorization header to send before any challenge is seen again, if one is known. */
-  async cached(ep: Endpoint, repository: string, signal?: AbortSignal, access: Access = {}): Promise<string | undefined> {
+  async cached(
+    ep: Endpoint,
+    repository: string,
+    signal?: AbortSignal,
+    access: Access = {},
+  ): Promise<string | undefined> {
     const origin = new URL(ep.base).origin;
     const t = this.tokens.get(key(origin, repository, access));
     if (t && t.expiresAt > this.now()) return t.header;
@@ -71,7 +76,13 @@ export class Authenticator {
    * Handles a 401: remembers the challenge, forgets the token that was refused, and returns a
    * new Authorization header (undefined when the challenge offers nothing we can answer).
    */
-  async onUnauthorized(ep: Endpoint, repository: string, wwwAuthenticate: string | string[] | undefined, signal?: AbortSignal, access: Access = {}): Promise<string | undefined> {
+  async onUnauthorized(
+    ep: Endpoint,
+    repository: string,
+    wwwAuthenticate: string | string[] | undefined,
+    signal?: AbortSignal,
+    access: Access = {},
+  ): Promise<string | undefined> {
     const origin = new URL(ep.base).origin;
     const ch = parseWwwAuthenticate(wwwAuthenticate);
     if (ch.length === 0) return undefined;
@@ -80,7 +91,13 @@ export class Authenticator {
     return this.authorize(ep, repository, ch, signal, access);
   }
 
-  private async authorize(ep: Endpoint, repository: string, ch: AuthChallenge[], signal: AbortSignal | undefined, access: Access): Promise<string | undefined> {
+  private async authorize(
+    ep: Endpoint,
+    repository: string,
+    ch: AuthChallenge[],
+    signal: AbortSignal | undefined,
+    access: Access,
+  ): Promise<string | undefined> {
     const origin = new URL(ep.base).origin;
     const k = key(origin, repository, access);
     let p = this.pending.get(k);
@@ -94,7 +111,12 @@ export class Authenticator {
     return abortable(p, signal);
   }
 
-  private async computeAuthorization(ep: Endpoint, repository: string, ch: AuthChallenge[], access: Access): Promise<string | undefined> {
+  private async computeAuthorization(
+    ep: Endpoint,
+    repository: string,
+    ch: AuthChallenge[],
+    access: Access,
+  ): Promise<string | undefined> {
     const found = await this.credentials.get(ep.credentialKey, repository, !ep.mirror);
     const cred = found?.credential;
     if (found) log('credentials for %s from %s', ep.credentialKey, found.source);
@@ -108,28 +130,41 @@ export class Authenticator {
     const basic = ch.find((c) => c.scheme === 'basic');
     if (basic) {
       if (!cred || cred.username === undefined) {
-        throw new UnauthorizedError(`${ep.registry}/${repository}: the registry asks for a username and password and none were found${hint(ep)}`, {
-          data: { registry: ep.registry },
-        });
+        throw new UnauthorizedError(
+          `${ep.registry}/${repository}: the registry asks for a username and password and none were found${hint(ep)}`,
+          {
+            data: { registry: ep.registry },
+          },
+        );
       }
       return `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`;
     }
     return undefined;
   }
 
-  private async fetchToken(ep: Endpoint, repository: string, ch: AuthChallenge, cred: Credential | undefined, access: Access): Promise<CachedToken> {
+  private async fetchToken(
+    ep: Endpoint,
+    repository: string,
+    ch: AuthChallenge,
+    cred: Credential | undefined,
+    access: Access,
+  ): Promise<CachedToken> {
     let realm: URL;
     try {
       realm = new URL(ch.params.realm);
     } catch {
       throw new UnauthorizedError(`${ep.registry}: token realm ${JSON.stringify(ch.params.realm)} is not a URL`);
     }
-    if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new UnauthorizedError(`${ep.registry}: token realm ${realm.protocol} is not http(s)`);
+    if (realm.protocol !== 'https:' && realm.protocol !== 'http:')
+      throw new UnauthorizedError(`${ep.registry}: token realm ${realm.protocol} is not http(s)`);
     const hasSecret = cred !== undefined && (cred.identityToken !== undefined || cred.username !== undefined);
     const epUrl = new URL(ep.base);
     // Credentials never travel in clear text to a host other than the registry itself, unless it is on this machine.
     if (hasSecret && realm.protocol === 'http:' && realm.host !== epUrl.host && !isLoopbackRegistry(realm.host)) {
-      throw new UnauthorizedError(`${ep.registry}: refusing to send credentials over plain HTTP to token server ${realm.host}`, { data: { realm: redact(realm) } });
+      throw new UnauthorizedError(
+        `${ep.registry}: refusing to send credentials over plain HTTP to token server ${realm.host}`,
+        { data: { realm: redact(realm) } },
+      );
     }
     const scopes = accessScopes(repository, access);
     const scope = scopes.join(' ');
@@ -138,7 +173,12 @@ export class Authenticator {
     let res;
     if (cred?.identityToken) {
       // OAuth2: one space-separated scope parameter (RFC 6749 3.3).
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'ocifs', scope });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: cred.identityToken,
+        client_id: 'ocifs',
+        scope,
+      });
       if (service) form.set('service', service);
       res = await this.transport.send({ url: realm, method: 'POST', body: form.toString() });
     } else {
@@ -146,7 +186,9 @@ export class Authenticator {
       if (service) url.searchParams.set('service', service);
       for (const sc of scopes) url.searchParams.append('scope', sc);
       const authorization =
-        cred?.username !== undefined ? `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}` : undefined;
+        cred?.username !== undefined
+          ? `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`
+          : undefined;
       res = await this.transport.send({ url, ...(authorization ? { authorization } : {}) });
     }
     if (res.status !== 200) {
@@ -156,27 +198,45 @@ export class Authenticator {
       const where = `${ep.registry}/${repository}`;
       if (res.status === 401) {
         throw new UnauthorizedError(
-          hasSecret ? `${where}: the token server ${realm.host} refused the credentials${why}` : `${where}: authentication required${why}${hint(ep)}`,
+          hasSecret
+            ? `${where}: the token server ${realm.host} refused the credentials${why}`
+            : `${where}: authentication required${why}${hint(ep)}`,
           { data: { status: 401, realm: redact(realm) } },
         );
       }
-      if (res.status === 403) throw new DeniedError(`${where}: the token server ${realm.host} denied ${access.push ? 'push' : 'pull'} access${why}`, { data: { status: 403 } });
+      if (res.status === 403)
+        throw new DeniedError(
+          `${where}: the token server ${realm.host} denied ${access.push ? 'push' : 'pull'} access${why}`,
+          { data: { status: 403 } },
+        );
       const ra = parseRetryAfter(res.header('retry-after'));
       throw new HttpStatusError(`${where}: token server ${realm.host} answered HTTP ${res.status}${why}`, res.status, {
         data: { realm: redact(realm) },
         ...(ra !== undefined ? { retryAfter: ra } : {}),
       });
     }
-    const bytes = await this.transport.readAll(res, MAX_TOKEN_RESPONSE, () => new UnauthorizedError(`${ep.registry}: token response too large`));
+    const bytes = await this.transport.readAll(
+      res,
+      MAX_TOKEN_RESPONSE,
+      () => new UnauthorizedError(`${ep.registry}: token response too large`),
+    );
     let o: Record<string, unknown>;
     try {
       o = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
     } catch {
-      throw new UnauthorizedError(`${ep.registry}: token server ${realm.host} answered with something that is not JSON`);
+      throw new UnauthorizedError(
+        `${ep.registry}: token server ${realm.host} answered with something that is not JSON`,
+      );
     }
-    const token = typeof o.token === 'string' && o.token ? o.token : typeof o.access_token === 'string' && o.access_token ? o.access_token : undefined;
+    const token =
+      typeof o.token === 'string' && o.token
+        ? o.token
+        : typeof o.access_token === 'string' && o.access_token
+          ? o.access_token
+          : undefined;
     if (!token) throw new UnauthorizedError(`${ep.registry}: token server ${realm.host} sent no token`);
-    const lifetime = typeof o.expires_in === 'number' && o.expires_in > 0 ? o.expires_in * 1000 : DEFAULT_TOKEN_LIFETIME;
+    const lifetime =
+      typeof o.expires_in === 'number' && o.expires_in > 0 ? o.expires_in * 1000 : DEFAULT_TOKEN_LIFETIME;
     // Renew a little early (10%, at most 30 s) so a token does not expire in flight.
     const expiresAt = sentAt + lifetime - Math.min(30_000, lifetime / 10);
     log('token for %s scope %s from %s, valid %d s', ep.registry, scope, realm.host, Math.round(lifetime / 1000));

@@ -56,7 +56,11 @@ export class SinkFailure {
  * Throws typed (retryable where sensible) errors for a mismatching answer or a short body, and a
  * {@link SinkFailure} wrapping anything the sink threw.
  */
-export async function consumeBlobResponse(res: HttpResponse, cursor: StreamCursor, ctx: BlobStreamContext): Promise<'ok' | 'ignored'> {
+export async function consumeBlobResponse(
+  res: HttpResponse,
+  cursor: StreamCursor,
+  ctx: BlobStreamContext,
+): Promise<'ok' | 'ignored'> {
   const { size, end, where } = ctx;
   let bodyPos: number;
   let bodyEnd: number;
@@ -65,14 +69,20 @@ export async function consumeBlobResponse(res: HttpResponse, cursor: StreamCurso
     const cr = parseContentRange(crText);
     if (!cr || cr.start !== cursor.pos || cr.end !== end - 1) {
       destroyBody(res.body);
-      throw new RangeResponseError(`${where}: asked for bytes ${cursor.pos}-${end - 1}, got Content-Range ${JSON.stringify(crText ?? null)}`, {
-        retryable: true,
-        data: { status: 206, offset: cursor.pos, length: end - cursor.pos, contentRange: crText },
-      });
+      throw new RangeResponseError(
+        `${where}: asked for bytes ${cursor.pos}-${end - 1}, got Content-Range ${JSON.stringify(crText ?? null)}`,
+        {
+          retryable: true,
+          data: { status: 206, offset: cursor.pos, length: end - cursor.pos, contentRange: crText },
+        },
+      );
     }
     if (cr.total !== undefined && cr.total !== size) {
       destroyBody(res.body);
-      throw new RangeResponseError(`${where}: registry says the blob has ${cr.total} bytes, the manifest says ${size}`, { data: { status: 206, total: cr.total, size } });
+      throw new RangeResponseError(
+        `${where}: registry says the blob has ${cr.total} bytes, the manifest says ${size}`,
+        { data: { status: 206, total: cr.total, size } },
+      );
     }
     bodyPos = cr.start;
     bodyEnd = end;
@@ -83,10 +93,13 @@ export async function consumeBlobResponse(res: HttpResponse, cursor: StreamCurso
   const cl = res.header('content-length');
   if (cl !== undefined && Number(cl) !== bodyEnd - bodyPos) {
     destroyBody(res.body);
-    throw new RangeResponseError(`${where}: HTTP ${res.status} for ${bodyEnd - bodyPos} bytes has Content-Length ${cl}`, {
-      retryable: res.status === 206,
-      data: { status: res.status, contentLength: cl, size },
-    });
+    throw new RangeResponseError(
+      `${where}: HTTP ${res.status} for ${bodyEnd - bodyPos} bytes has Content-Length ${cl}`,
+      {
+        retryable: res.status === 206,
+        data: { status: res.status, contentLength: cl, size },
+      },
+    );
   }
   // A whole body for a ranged request also feeds the extra sink past the range, to its end.
   const keepGoing = res.status === 200 && ctx.extra !== undefined;
@@ -98,9 +111,13 @@ export async function consumeBlobResponse(res: HttpResponse, cursor: StreamCurso
       bodyPos = cEnd;
       if (cEnd > bodyEnd) {
         destroyBody(res.body);
-        throw new RangeResponseError(`${where}: body is longer than the ${bodyEnd - (res.status === 206 ? cursor.pos : 0)} bytes announced`, { retryable: true });
+        throw new RangeResponseError(
+          `${where}: body is longer than the ${bodyEnd - (res.status === 206 ? cursor.pos : 0)} bytes announced`,
+          { retryable: true },
+        );
       }
-      if (cStart < cursor.pos && ctx.extra) await feed(ctx.extra, cStart, chunk.subarray(0, Math.min(chunk.byteLength, cursor.pos - cStart)));
+      if (cStart < cursor.pos && ctx.extra)
+        await feed(ctx.extra, cStart, chunk.subarray(0, Math.min(chunk.byteLength, cursor.pos - cStart)));
       const s = Math.max(cStart, cursor.pos);
       const e = Math.min(cEnd, end);
       if (s < e) {
@@ -116,7 +133,8 @@ export async function consumeBlobResponse(res: HttpResponse, cursor: StreamCurso
         }
         cursor.pos = e;
       }
-      if (cEnd > end && ctx.extra) await feed(ctx.extra, Math.max(cStart, end), chunk.subarray(Math.max(0, end - cStart)));
+      if (cEnd > end && ctx.extra)
+        await feed(ctx.extra, Math.max(cStart, end), chunk.subarray(Math.max(0, end - cStart)));
       if (cursor.pos >= end && !keepGoing) {
         if (bodyPos < bodyEnd) destroyBody(res.body);
         break;
@@ -127,7 +145,9 @@ export async function consumeBlobResponse(res: HttpResponse, cursor: StreamCurso
     throw mapHttpError(err, res.url, ctx.signal, true);
   }
   if (cursor.pos < end) {
-    throw new ShortBodyError(`${where}: body ended after ${bodyPos} of ${bodyEnd} bytes`, { data: { received: bodyPos, expected: bodyEnd } });
+    throw new ShortBodyError(`${where}: body ended after ${bodyPos} of ${bodyEnd} bytes`, {
+      data: { received: bodyPos, expected: bodyEnd },
+    });
   }
   return res.status === 200 && ctx.ranged ? 'ignored' : 'ok';
 }

@@ -103,9 +103,13 @@ export class RegistryClient {
    * verifies the config — unless `config` is false (work that only reads layers: one request
    * fewer; the platform then comes from the index entry only).
    */
-  async resolve(reference: string | ImageReference, options: CallOptions & { platform?: Platform | string; config?: boolean } = {}): Promise<ResolvedImage> {
+  async resolve(
+    reference: string | ImageReference,
+    options: CallOptions & { platform?: Platform | string; config?: boolean } = {},
+  ): Promise<ResolvedImage> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
-    const wanted = typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
+    const wanted =
+      typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
     const top = await this.fetchManifest(ref, ref.reference, options);
     let manifest: FetchedManifest = top;
     let index: ResolvedImage['index'];
@@ -121,15 +125,23 @@ export class RegistryClient {
       platform = entry.platform;
       manifest = await this.fetchManifest(ref, entry.digest, options);
       if (manifest.bytes.byteLength !== entry.size) {
-        throw new BadManifestError(`${ref.registry}/${ref.repository}: manifest ${entry.digest} is ${manifest.bytes.byteLength} bytes, the index says ${entry.size}`);
+        throw new BadManifestError(
+          `${ref.registry}/${ref.repository}: manifest ${entry.digest} is ${manifest.bytes.byteLength} bytes, the index says ${entry.size}`,
+        );
       }
-      if (manifest.document.kind !== 'manifest') throw new BadManifestError(`${ref.registry}/${ref.repository}: index entry ${entry.digest} is itself an index (nested indexes are not supported)`);
+      if (manifest.document.kind !== 'manifest')
+        throw new BadManifestError(
+          `${ref.registry}/${ref.repository}: index entry ${entry.digest} is itself an index (nested indexes are not supported)`,
+        );
     }
     if (manifest.document.kind !== 'manifest') throw new Error('unreachable');
     const m = manifest.document.manifest;
     const configBytes = options.config === false ? undefined : await this.fetchBlob(ref, m.config, options);
     let config: ImageConfig | undefined;
-    if (configBytes && (m.config.mediaType === MEDIA_TYPE_OCI_CONFIG || m.config.mediaType === MEDIA_TYPE_DOCKER_CONFIG)) {
+    if (
+      configBytes &&
+      (m.config.mediaType === MEDIA_TYPE_OCI_CONFIG || m.config.mediaType === MEDIA_TYPE_DOCKER_CONFIG)
+    ) {
       config = parseImageConfig(configBytes);
       platform = configPlatform(config);
     }
@@ -157,7 +169,11 @@ export class RegistryClient {
    * `reference` is a digest the bytes must match it, and when the registry sends
    * Docker-Content-Digest for a tag, that must match too. Size is capped.
    */
-  async fetchManifest(reference: string | ImageReference, tagOrDigest?: string, options: CallOptions = {}): Promise<FetchedManifest> {
+  async fetchManifest(
+    reference: string | ImageReference,
+    tagOrDigest?: string,
+    options: CallOptions = {},
+  ): Promise<FetchedManifest> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const want = tagOrDigest ?? ref.reference;
     const expected = want.includes(':') ? parseDigest(want) : undefined;
@@ -168,7 +184,8 @@ export class RegistryClient {
         headers: { accept: MANIFEST_ACCEPT },
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'manifest', reference: want });
+      if (res.status !== 200)
+        throw statusError(res, await this.transport.discard(res), { where, kind: 'manifest', reference: want });
       const bytes = await this.transport.readAll(
         res,
         this.maxManifestSize,
@@ -176,7 +193,8 @@ export class RegistryClient {
         options.signal,
       );
       const digest = digestOf(bytes, expected?.algorithm ?? 'sha256');
-      if (expected && digest !== expected.value) throw new DigestMismatchError(expected.value, digest, `${where}: manifest`);
+      if (expected && digest !== expected.value)
+        throw new DigestMismatchError(expected.value, digest, `${where}: manifest`);
       const announced = res.header('docker-content-digest');
       if (!expected && announced && announced.startsWith('sha256:') && announced !== digest) {
         throw new DigestMismatchError(announced, digest, `${where}: manifest ${want} (Docker-Content-Digest)`);
@@ -188,12 +206,18 @@ export class RegistryClient {
   }
 
   /** Fetches a small blob (config, SOCI index …) whole into memory, verified against its digest and size. */
-  async fetchBlob(reference: string | ImageReference, descriptor: { digest: string; size?: number }, options: CallOptions & { maxSize?: number } = {}): Promise<Uint8Array> {
+  async fetchBlob(
+    reference: string | ImageReference,
+    descriptor: { digest: string; size?: number },
+    options: CallOptions & { maxSize?: number } = {},
+  ): Promise<Uint8Array> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const digest = parseDigest(descriptor.digest);
     const max = options.maxSize ?? this.maxBlobFetch;
     if (descriptor.size !== undefined && descriptor.size > max) {
-      throw new BadManifestError(`${ref.registry}/${ref.repository}: blob ${digest.value} is ${descriptor.size} bytes, over the ${max}-byte in-memory limit`);
+      throw new BadManifestError(
+        `${ref.registry}/${ref.repository}: blob ${digest.value} is ${descriptor.size} bytes, over the ${max}-byte in-memory limit`,
+      );
     }
     return this.transport.withEndpoints(ref, options.signal, async (ep) => {
       const where = describe(ep, ref.repository);
@@ -201,7 +225,8 @@ export class RegistryClient {
         url: endpointUrl(ep, `/v2/${ref.repository}/blobs/${digest.value}`),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'blob', reference: digest.value });
+      if (res.status !== 200)
+        throw statusError(res, await this.transport.discard(res), { where, kind: 'blob', reference: digest.value });
       const limit = descriptor.size ?? max;
       const bytes = await this.transport.readAll(
         res,
@@ -220,7 +245,11 @@ export class RegistryClient {
   }
 
   /** The size of a blob from a HEAD request (when no descriptor gives it). */
-  async statBlob(reference: string | ImageReference, digest: string, options: CallOptions = {}): Promise<{ digest: string; size: number }> {
+  async statBlob(
+    reference: string | ImageReference,
+    digest: string,
+    options: CallOptions = {},
+  ): Promise<{ digest: string; size: number }> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const d = parseDigest(digest).value;
     return this.transport.withEndpoints(ref, options.signal, async (ep) => {
@@ -258,7 +287,11 @@ export class RegistryClient {
    * A random-access byte source over one blob, reading with Range requests. `onExtraBytes`
    * receives bytes beyond what was asked when a server ignores Range (give it to the cache).
    */
-  blobSource(reference: string | ImageReference, descriptor: { digest: string; size: number }, options: { onExtraBytes?: ExtraBytesSink } = {}): RemoteBlobSource {
+  blobSource(
+    reference: string | ImageReference,
+    descriptor: { digest: string; size: number },
+    options: { onExtraBytes?: ExtraBytesSink } = {},
+  ): RemoteBlobSource {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     return new RemoteBlobSource(this.transport, ref, descriptor, options);
   }
@@ -267,34 +300,62 @@ export class RegistryClient {
    * Artifacts that refer to `digest` (OCI 1.1 referrers API, falling back to the
    * `<alg>-<hex>` tag schema when the registry lacks the API), optionally of one artifactType.
    */
-  async referrers(reference: string | ImageReference, digest: string, options: CallOptions & { artifactType?: string } = {}): Promise<Descriptor[]> {
+  async referrers(
+    reference: string | ImageReference,
+    digest: string,
+    options: CallOptions & { artifactType?: string } = {},
+  ): Promise<Descriptor[]> {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const d = parseDigest(digest);
-    const filter = (list: Descriptor[]) => (options.artifactType ? list.filter((x) => x.artifactType === options.artifactType) : list);
+    const filter = (list: Descriptor[]) =>
+      options.artifactType ? list.filter((x) => x.artifactType === options.artifactType) : list;
     return this.transport.withEndpoints(ref, options.signal, async (ep) => {
       const where = describe(ep, ref.repository);
       const out: Descriptor[] = [];
-      let url: URL | undefined = endpointUrl(ep, `/v2/${ref.repository}/referrers/${d.value}`, options.artifactType ? { artifactType: options.artifactType } : {});
+      let url: URL | undefined = endpointUrl(
+        ep,
+        `/v2/${ref.repository}/referrers/${d.value}`,
+        options.artifactType ? { artifactType: options.artifactType } : {},
+      );
       for (let page = 0; url && page < 50; page++) {
-        const res = await this.transport.request(ep, ref.repository, { url, headers: { accept: MEDIA_TYPE_OCI_INDEX }, ...(options.signal ? { signal: options.signal } : {}) });
+        const res = await this.transport.request(ep, ref.repository, {
+          url,
+          headers: { accept: MEDIA_TYPE_OCI_INDEX },
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
         if (res.status === 404 && page === 0) {
           await this.transport.discard(res);
           return filter(await this.referrersByTag(ep, ref, d.algorithm + '-' + d.hex, options.signal));
         }
         if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'other' });
-        const bytes = await this.transport.readAll(res, this.maxManifestSize, () => new BadManifestError(`${where}: referrers list too large`), options.signal);
-        const doc = parseManifestDocument(bytes, res.header('content-type') ?? MEDIA_TYPE_OCI_INDEX, this.maxManifestSize);
+        const bytes = await this.transport.readAll(
+          res,
+          this.maxManifestSize,
+          () => new BadManifestError(`${where}: referrers list too large`),
+          options.signal,
+        );
+        const doc = parseManifestDocument(
+          bytes,
+          res.header('content-type') ?? MEDIA_TYPE_OCI_INDEX,
+          this.maxManifestSize,
+        );
         if (doc.kind !== 'index') throw new BadManifestError(`${where}: referrers response is not an index`);
         out.push(...doc.index.manifests);
         const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.header('link') ?? '');
         url = next ? new URL(next[1], url) : undefined;
-        if (url && url.origin !== new URL(ep.base).origin) throw new BadManifestError(`${where}: referrers pagination points to another host`);
+        if (url && url.origin !== new URL(ep.base).origin)
+          throw new BadManifestError(`${where}: referrers pagination points to another host`);
       }
       return filter(out);
     });
   }
 
-  private async referrersByTag(ep: Endpoint, ref: ImageReference, tag: string, signal?: AbortSignal): Promise<Descriptor[]> {
+  private async referrersByTag(
+    ep: Endpoint,
+    ref: ImageReference,
+    tag: string,
+    signal?: AbortSignal,
+  ): Promise<Descriptor[]> {
     const where = describe(ep, ref.repository);
     const res = await this.transport.request(ep, ref.repository, {
       url: endpointUrl(ep, `/v2/${ref.repository}/manifests/${tag}`),
@@ -305,8 +366,14 @@ export class RegistryClient {
       await this.transport.discard(res);
       return [];
     }
-    if (res.status !== 200) throw statusError(res, await this.transport.discard(res), { where, kind: 'manifest', reference: tag });
-    const bytes = await this.transport.readAll(res, this.maxManifestSize, () => new BadManifestError(`${where}: referrers tag ${tag} too large`), signal);
+    if (res.status !== 200)
+      throw statusError(res, await this.transport.discard(res), { where, kind: 'manifest', reference: tag });
+    const bytes = await this.transport.readAll(
+      res,
+      this.maxManifestSize,
+      () => new BadManifestError(`${where}: referrers tag ${tag} too large`),
+      signal,
+    );
     const doc = parseManifestDocument(bytes, res.header('content-type'), this.maxManifestSize);
     if (doc.kind !== 'index') throw new BadManifestError(`${where}: referrers tag ${tag} is not an index`);
     return doc.index.manifests;
@@ -318,7 +385,10 @@ export class RegistryClient {
   }
 
   /** Checks that a registry answers the API (`GET /v2/`): its status and auth challenges. */
-  async ping(registry: string, options: CallOptions = {}): Promise<{ url: string; status: number; challenges: AuthChallenge[] }> {
+  async ping(
+    registry: string,
+    options: CallOptions = {},
+  ): Promise<{ url: string; status: number; challenges: AuthChallenge[] }> {
     const ep = this.transport.endpoints.all(registry).at(-1)!;
     const url = endpointUrl(ep, '/v2/');
     const res = await withRetry(
@@ -327,7 +397,11 @@ export class RegistryClient {
       { ...(options.signal ? { signal: options.signal } : {}), stats: this.stats },
     );
     await this.transport.discard(res);
-    return { url: url.toString(), status: res.status, challenges: parseWwwAuthenticate(res.headers['www-authenticate']) };
+    return {
+      url: url.toString(),
+      status: res.status,
+      challenges: parseWwwAuthenticate(res.headers['www-authenticate']),
+    };
   }
 
   /** Closes the connection pool. */

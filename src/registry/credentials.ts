@@ -88,11 +88,15 @@ export class CredentialStore {
     const named = this.options.registry === undefined || canonicalRegistry(this.options.registry) === registry;
     if (explicit && named) {
       if (this.options.username !== undefined || this.options.password !== undefined) {
-        return { credential: { username: this.options.username ?? '', password: this.options.password ?? '' }, source: 'options' };
+        return {
+          credential: { username: this.options.username ?? '', password: this.options.password ?? '' },
+          source: 'options',
+        };
       }
       const u = this.env.OCIFS_USERNAME;
       const pw = this.env.OCIFS_PASSWORD;
-      if (u !== undefined || pw !== undefined) return { credential: { username: u ?? '', password: pw ?? '' }, source: 'env OCIFS_USERNAME/OCIFS_PASSWORD' };
+      if (u !== undefined || pw !== undefined)
+        return { credential: { username: u ?? '', password: pw ?? '' }, source: 'env OCIFS_USERNAME/OCIFS_PASSWORD' };
     }
     for (const file of await this.loadFiles()) {
       const found = await this.fromFile(file, registry, repository);
@@ -115,7 +119,8 @@ export class CredentialStore {
         try {
           text = await readFile(path, 'utf8');
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+            continue;
           throw new CredentialError(`${path}: cannot read: ${(err as Error).message}`, { cause: err, data: { path } });
         }
         out.push(parseAuthFile(text, path));
@@ -146,20 +151,32 @@ export class CredentialStore {
 
   /** Runs `docker-credential-<name> get` with the registry's server URL on stdin. */
   private async fromHelper(name: string, registry: string, via: string): Promise<FoundCredential | undefined> {
-    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new CredentialError(`${via}: invalid credential helper name ${JSON.stringify(name)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(name))
+      throw new CredentialError(`${via}: invalid credential helper name ${JSON.stringify(name)}`);
     const program = `docker-credential-${name}`;
     const serverUrl = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
-    const { code, stdout, stderr } = await runHelper(program, serverUrl, this.options.helperTimeout ?? DEFAULT_CREDENTIAL_HELPER_TIMEOUT, this.env);
+    const { code, stdout, stderr } = await runHelper(
+      program,
+      serverUrl,
+      this.options.helperTimeout ?? DEFAULT_CREDENTIAL_HELPER_TIMEOUT,
+      this.env,
+    );
     const text = stdout.trim();
     if (code !== 0) {
       if (/credentials not found/i.test(text + stderr)) return undefined;
-      throw new CredentialError(`${program} get failed for ${registry} (${via}): ${(text || stderr).trim().slice(0, 200)}`, { data: { helper: program } });
+      throw new CredentialError(
+        `${program} get failed for ${registry} (${via}): ${(text || stderr).trim().slice(0, 200)}`,
+        { data: { helper: program } },
+      );
     }
     let o: Record<string, unknown>;
     try {
       o = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new CredentialError(`${program} get printed something that is not JSON`, { cause: err, data: { helper: program } });
+      throw new CredentialError(`${program} get printed something that is not JSON`, {
+        cause: err,
+        data: { helper: program },
+      });
     }
     const user = typeof o.Username === 'string' ? o.Username : '';
     const secret = typeof o.Secret === 'string' ? o.Secret : '';
@@ -169,7 +186,12 @@ export class CredentialStore {
   }
 }
 
-function runHelper(program: string, input: string, timeout: number, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runHelper(
+  program: string,
+  input: string,
+  timeout: number,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], env });
     // our own timer (unref'd, always cleared): spawn's `timeout` option keeps a timer alive
@@ -188,14 +210,28 @@ function runHelper(program: string, input: string, timeout: number, env: NodeJS.
       clearTimeout(timer);
       reject(
         (err as NodeJS.ErrnoException).code === 'ENOENT'
-          ? new CredentialError(`credential helper ${program} is not installed (not found in PATH)`, { cause: err, data: { helper: program } })
-          : new CredentialError(`credential helper ${program}: ${err.message}`, { cause: err, data: { helper: program } }),
+          ? new CredentialError(`credential helper ${program} is not installed (not found in PATH)`, {
+              cause: err,
+              data: { helper: program },
+            })
+          : new CredentialError(`credential helper ${program}: ${err.message}`, {
+              cause: err,
+              data: { helper: program },
+            }),
       );
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (timedOut) reject(new CredentialError(`credential helper ${program} took longer than ${timeout} ms`, { data: { helper: program } }));
-      else if (signal) reject(new CredentialError(`credential helper ${program} was killed (${signal})`, { data: { helper: program } }));
+      if (timedOut)
+        reject(
+          new CredentialError(`credential helper ${program} took longer than ${timeout} ms`, {
+            data: { helper: program },
+          }),
+        );
+      else if (signal)
+        reject(
+          new CredentialError(`credential helper ${program} was killed (${signal})`, { data: { helper: program } }),
+        );
       else resolve({ code, stdout, stderr });
     });
     child.stdin.on('error', () => {});
@@ -211,18 +247,22 @@ export function parseAuthFile(text: string, path: string): AuthFile {
   } catch (err) {
     throw new CredentialError(`${path}: not valid JSON (${(err as Error).message})`, { cause: err, data: { path } });
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new CredentialError(`${path}: expected a JSON object`, { data: { path } });
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new CredentialError(`${path}: expected a JSON object`, { data: { path } });
   const r = o as Record<string, unknown>;
   const obj = (v: unknown, f: string): Record<string, unknown> => {
     if (v === undefined || v === null) return {};
-    if (typeof v !== 'object' || Array.isArray(v)) throw new CredentialError(`${path}: "${f}" must be an object`, { data: { path } });
+    if (typeof v !== 'object' || Array.isArray(v))
+      throw new CredentialError(`${path}: "${f}" must be an object`, { data: { path } });
     return v as Record<string, unknown>;
   };
   const credHelpers = obj(r.credHelpers, 'credHelpers');
   for (const [k, v] of Object.entries(credHelpers)) {
-    if (typeof v !== 'string') throw new CredentialError(`${path}: credHelpers["${k}"] must be a string`, { data: { path } });
+    if (typeof v !== 'string')
+      throw new CredentialError(`${path}: credHelpers["${k}"] must be a string`, { data: { path } });
   }
-  if (r.credsStore !== undefined && typeof r.credsStore !== 'string') throw new CredentialError(`${path}: "credsStore" must be a string`, { data: { path } });
+  if (r.credsStore !== undefined && typeof r.credsStore !== 'string')
+    throw new CredentialError(`${path}: "credsStore" must be a string`, { data: { path } });
   return {
     path,
     auths: obj(r.auths, 'auths'),
@@ -251,7 +291,8 @@ function parseAuthEntry(v: unknown, path: string): Credential | undefined {
   if (typeof e.auth === 'string' && e.auth.length > 0) {
     const decoded = Buffer.from(e.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) throw new CredentialError(`${path}: an "auth" entry does not decode to user:password`, { data: { path } });
+    if (colon < 0)
+      throw new CredentialError(`${path}: an "auth" entry does not decode to user:password`, { data: { path } });
     c.username = decoded.slice(0, colon);
     c.password = decoded.slice(colon + 1);
   } else if (typeof e.username === 'string' || typeof e.password === 'string') {

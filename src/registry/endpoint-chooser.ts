@@ -42,7 +42,11 @@ export class EndpointChooser {
   noteFailure(ep: Endpoint, err: unknown): void {
     if (!ep.mirror) return;
     log('mirror %s failed: %s', ep.base, (err as Error).message);
-    if (err instanceof NetworkError || err instanceof TimeoutError || (err instanceof RegistryError && isRetryableStatus(Number(err.data.status)))) {
+    if (
+      err instanceof NetworkError ||
+      err instanceof TimeoutError ||
+      (err instanceof RegistryError && isRetryableStatus(Number(err.data.status)))
+    ) {
       this.downUntil.set(ep.base, Date.now() + MIRROR_DOWN_TIME);
     }
   }

@@ -22,7 +22,11 @@ export interface Endpoint {
  * The endpoints to try for `registry`, in order: its configured mirrors, then the registry.
  * The registry is reached over https unless it is a loopback address or marked insecure.
  */
-export function endpointsFor(registry: string, hosts: Map<string, RegistryHostConfig>, insecureAll: boolean): Endpoint[] {
+export function endpointsFor(
+  registry: string,
+  hosts: Map<string, RegistryHostConfig>,
+  insecureAll: boolean,
+): Endpoint[] {
   const reg = canonicalRegistry(registry);
   const cfg = hosts.get(reg);
   const out: Endpoint[] = [];
@@ -30,7 +34,12 @@ export function endpointsFor(registry: string, hosts: Map<string, RegistryHostCo
     out.push({ base: m, registry: reg, mirror: true, credentialKey: new URL(m).host, ns: reg });
   }
   const plain = isLoopbackRegistry(reg) || insecureAll || cfg?.insecure === true;
-  out.push({ base: `${plain ? 'http' : 'https'}://${registryApiHost(reg)}`, registry: reg, mirror: false, credentialKey: reg });
+  out.push({
+    base: `${plain ? 'http' : 'https'}://${registryApiHost(reg)}`,
+    registry: reg,
+    mirror: false,
+    credentialKey: reg,
+  });
   return out;
 }
 

@@ -66,7 +66,10 @@ export class FullBodyStream {
   constructor(
     /** The endpoint the body comes from. */
     readonly endpoint: Endpoint,
-    private readonly body: AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown; on(event: 'error', fn: () => void): unknown },
+    private readonly body: AsyncIterable<Uint8Array> & {
+      destroy(err?: Error): unknown;
+      on(event: 'error', fn: () => void): unknown;
+    },
     private readonly options: FullBodyStreamOptions,
   ) {
     this.sink = options.sink;
@@ -146,7 +149,10 @@ export class FullBodyStream {
         this.options.count(chunk.byteLength);
         const cStart = this.pos;
         const cEnd = cStart + chunk.byteLength;
-        if (cEnd > size) throw new RangeResponseError(`${this.options.where}: body is longer than the blob's ${size} bytes`, { retryable: true });
+        if (cEnd > size)
+          throw new RangeResponseError(`${this.options.where}: body is longer than the blob's ${size} bytes`, {
+            retryable: true,
+          });
         this.pos = cEnd;
         this.retain(cStart, chunk);
         const covered: [number, number][] = [];
@@ -166,12 +172,15 @@ export class FullBodyStream {
         if (this.hadWaiter && this.waiters.size === 0 && !this.sink) break;
       }
       if (!this.ended && this.pos !== size && (this.waiters.size > 0 || this.sink)) {
-        throw new ShortBodyError(`${this.options.where}: body ended after ${this.pos} of ${size} bytes`, { data: { received: this.pos, expected: size } });
+        throw new ShortBodyError(`${this.options.where}: body ended after ${this.pos} of ${size} bytes`, {
+          data: { received: this.pos, expected: size },
+        });
       }
     } catch (err) {
       this.failed = true;
       failure = err instanceof OcifsError && !(err instanceof AbortedError) ? err : this.options.mapError(err);
-      if (failure instanceof AbortedError) failure = new NetworkError(`${this.options.where}: shared whole-body stream stopped`, { cause: err });
+      if (failure instanceof AbortedError)
+        failure = new NetworkError(`${this.options.where}: shared whole-body stream stopped`, { cause: err });
     } finally {
       this.ended = true;
       destroyBody(this.body);

@@ -10,7 +10,15 @@ export {
   type HttpRequest,
   type HttpResponse,
 } from './transport.js';
-export { listTags, nextFromLink, parseTagsBody, DEFAULT_TAGS_PAGE, MAX_TAGS_PAGE, type ListTagsOptions, type TagsPage } from './tags.js';
+export {
+  listTags,
+  nextFromLink,
+  parseTagsBody,
+  DEFAULT_TAGS_PAGE,
+  MAX_TAGS_PAGE,
+  type ListTagsOptions,
+  type TagsPage,
+} from './tags.js';
 export { RemoteBlobSource, type RemoteBlobSourceOptions } from './remote-blob-source.js';
 export {
   DEFAULT_CONNECT_TIMEOUT,
@@ -42,7 +50,13 @@ export {
   isRetryable,
   isRetryableStatus,
 } from './errors.js';
-export { CredentialStore, DEFAULT_CREDENTIAL_HELPER_TIMEOUT, type Credential, type CredentialStoreOptions, type FoundCredential } from './credentials.js';
+export {
+  CredentialStore,
+  DEFAULT_CREDENTIAL_HELPER_TIMEOUT,
+  type Credential,
+  type CredentialStoreOptions,
+  type FoundCredential,
+} from './credentials.js';
 export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';
 export { parseContentRange, type ContentRange } from './content-range.js';
 export { parseRetryAfter, retryDelay, withRetry, type RetryPolicy } from './retry.js';

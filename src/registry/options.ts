@@ -95,7 +95,8 @@ export interface RegistryClientOptions {
 /** Checks that an option is a non-negative (or positive) safe integer. */
 export function checkInt(name: string, v: number | undefined, min: number): void {
   if (v === undefined) return;
-  if (!Number.isSafeInteger(v) || v < min) throw new InvalidOptionError(name, `must be an integer ≥ ${min}, got ${String(v)}`);
+  if (!Number.isSafeInteger(v) || v < min)
+    throw new InvalidOptionError(name, `must be an integer ≥ ${min}, got ${String(v)}`);
 }
 
 /**
@@ -109,8 +110,10 @@ export function normaliseMirrorUrl(input: string, option = 'mirrors'): string {
   } catch {
     throw new InvalidOptionError(option, `${JSON.stringify(input)} is not a URL (write e.g. http://10.0.0.5:5000)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidOptionError(option, `${input}: only http:// and https:// mirrors are supported`);
-  if (u.username || u.password) throw new InvalidOptionError(option, `${input}: put credentials in an auth file, not in the URL`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new InvalidOptionError(option, `${input}: only http:// and https:// mirrors are supported`);
+  if (u.username || u.password)
+    throw new InvalidOptionError(option, `${input}: put credentials in an auth file, not in the URL`);
   if (u.search || u.hash) throw new InvalidOptionError(option, `${input}: a mirror URL has no query or fragment`);
   const path = u.pathname.replace(/\/+$/, '').replace(/\/v2$/, '');
   return `${u.protocol}//${u.host}${path}`;

@@ -19,9 +19,12 @@ function refusal(from: URL, to: URL, address: string): RedirectRefusedError {
   const where = `${from.protocol}//${from.host}${from.pathname}`;
   const target = `${to.protocol}//${to.host}${to.pathname}`;
   const via = to.hostname.replace(/^\[|\]$/g, '') === address ? '' : ` (${to.hostname} resolves to ${address})`;
-  return new RedirectRefusedError(`${where}: refusing a redirect to ${target}${via}: a private or link-local address (--deny-private-redirects)`, {
-    data: { url: where, location: target, address },
-  });
+  return new RedirectRefusedError(
+    `${where}: refusing a redirect to ${target}${via}: a private or link-local address (--deny-private-redirects)`,
+    {
+      data: { url: where, location: target, address },
+    },
+  );
 }
 
 /** Throws `ERR_OCIFS_REDIRECT_REFUSED` when `to`'s host is, or resolves to, a private address. */
@@ -51,7 +54,10 @@ export function guardedLookup(hostname: string, options: LookupOptions, callback
     if (err) return callback(err, '');
     const bad = addresses.find((a) => isPrivateAddress(a.address));
     if (bad) {
-      const e = new RedirectRefusedError(`${hostname}: refusing to connect to ${bad.address}, a private or link-local address (--deny-private-redirects)`, { data: { host: hostname, address: bad.address } });
+      const e = new RedirectRefusedError(
+        `${hostname}: refusing to connect to ${bad.address}, a private or link-local address (--deny-private-redirects)`,
+        { data: { host: hostname, address: bad.address } },
+      );
       return callback(e, '');
     }
     if (options.all) return callback(null, addresses);

@@ -81,10 +81,18 @@ export class RegistryTransport {
    * with retries on each; a failing mirror is marked and falls through to the next. The
    * registry's error is final.
    */
-  async withEndpoints<T>(ref: ImageReference, signal: AbortSignal | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+  async withEndpoints<T>(
+    ref: ImageReference,
+    signal: AbortSignal | undefined,
+    fn: (ep: Endpoint) => Promise<T>,
+  ): Promise<T> {
     for (const ep of this.endpoints.usable(ref)) {
       try {
-        return await withRetry(() => fn(ep), this.retry, { ...(signal ? { signal } : {}), stats: this.stats, log: (m) => log('%s: %s', ep.base, m) });
+        return await withRetry(() => fn(ep), this.retry, {
+          ...(signal ? { signal } : {}),
+          stats: this.stats,
+          log: (m) => log('%s: %s', ep.base, m),
+        });
       } catch (err) {
         if (!ep.mirror || signal?.aborted) throw err;
         this.endpoints.noteFailure(ep, err);
@@ -107,9 +115,14 @@ export class RegistryTransport {
     if (res.status !== 401) return res;
     await this.http.discard(res);
     const next = await this.auth.onUnauthorized(ep, repository, res.headers['www-authenticate'], req.signal, access);
-    if (next === undefined) throw new UnauthorizedError(`${describe(ep, repository)}: the registry requires authentication ocifs cannot answer`, { data: { status: 401 } });
+    if (next === undefined)
+      throw new UnauthorizedError(
+        `${describe(ep, repository)}: the registry requires authentication ocifs cannot answer`,
+        { data: { status: 401 } },
+      );
     res = await this.http.send({ ...http, authorization: next });
-    if (res.status === 401) throw statusError(res, await this.http.discard(res), { where: describe(ep, repository), kind: 'other' });
+    if (res.status === 401)
+      throw statusError(res, await this.http.discard(res), { where: describe(ep, repository), kind: 'other' });
     return res;
   }
 

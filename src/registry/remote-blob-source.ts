@@ -12,7 +12,13 @@ import type { RegistryTransport } from './registry-transport.js';
 import { withRetry } from './retry.js';
 import { destroyBody, mapHttpError, type HttpResponse } from './transport.js';
 import { abortable } from './auth.js';
-import { consumeBlobResponse, SinkFailure, STREAM_RESUME_PROGRESS, type BodySink, type StreamCursor } from './blob-stream.js';
+import {
+  consumeBlobResponse,
+  SinkFailure,
+  STREAM_RESUME_PROGRESS,
+  type BodySink,
+  type StreamCursor,
+} from './blob-stream.js';
 
 /** Options of {@link RemoteBlobSource}. */
 export interface RemoteBlobSourceOptions {
@@ -122,7 +128,13 @@ export class RemoteBlobSource implements ByteSource {
     throw new Error('unreachable: the registry itself is always the last endpoint');
   }
 
-  private async streamOnce(ep: Endpoint, cursor: StreamCursor, end: number, sink: BodySink, signal: AbortSignal): Promise<void> {
+  private async streamOnce(
+    ep: Endpoint,
+    cursor: StreamCursor,
+    end: number,
+    sink: BodySink,
+    signal: AbortSignal,
+  ): Promise<void> {
     if (this.closer.signal.aborted) throw new AbortedError({ cause: 'source closed' });
     const whole = cursor.pos === 0 && end === this.size;
     const ranged = !whole && !this.transport.ranges.ignores(ep, this.ref.repository);
@@ -130,7 +142,10 @@ export class RemoteBlobSource implements ByteSource {
     if (res.status !== 200 && res.status !== 206) throw await this.failedResponse(ep, res, cursor.pos, end);
     if (res.status === 206 && !ranged) {
       destroyBody(res.body);
-      throw new RangeResponseError(`${this.where(ep)}: HTTP 206 to a request without Range`, { retryable: true, data: { status: 206 } });
+      throw new RangeResponseError(`${this.where(ep)}: HTTP 206 to a request without Range`, {
+        retryable: true,
+        data: { status: 206 },
+      });
     }
     const http = this.transport.http;
     const outcome = await consumeBlobResponse(res, cursor, {
@@ -205,9 +220,18 @@ export class RemoteBlobSource implements ByteSource {
   private async failedResponse(ep: Endpoint, res: HttpResponse, offset: number, end: number): Promise<Error> {
     const body = await this.transport.discard(res);
     if (res.status === 416) {
-      return new RangeResponseError(`${this.where(ep)}: range ${offset}-${end - 1} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`, {
-        data: { status: 416, offset, length: end - offset, size: this.size, contentRange: res.header('content-range') },
-      });
+      return new RangeResponseError(
+        `${this.where(ep)}: range ${offset}-${end - 1} not satisfiable (HTTP 416; is the blob smaller than ${this.size} bytes?)`,
+        {
+          data: {
+            status: 416,
+            offset,
+            length: end - offset,
+            size: this.size,
+            contentRange: res.header('content-range'),
+          },
+        },
+      );
     }
     return statusError(res, body, { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
   }
@@ -217,7 +241,11 @@ export class RemoteBlobSource implements ByteSource {
     const p = (async () => {
       const res = await this.get(ep, undefined, this.closer.signal);
       if (res.status !== 200) {
-        throw statusError(res, await this.transport.discard(res), { where: describe(ep, this.ref.repository), kind: 'blob', reference: this.digest });
+        throw statusError(res, await this.transport.discard(res), {
+          where: describe(ep, this.ref.repository),
+          kind: 'blob',
+          reference: this.digest,
+        });
       }
       return this.startStream(ep, res);
     })();
@@ -242,9 +270,12 @@ export class RemoteBlobSource implements ByteSource {
     const len = res.header('content-length');
     if (len !== undefined && Number(len) !== this.size) {
       destroyBody(res.body);
-      throw new RangeResponseError(`${this.where(ep)}: server sent the whole blob as ${len} bytes, expected ${this.size}`, {
-        data: { status: 200, contentLength: len, size: this.size },
-      });
+      throw new RangeResponseError(
+        `${this.where(ep)}: server sent the whole blob as ${len} bytes, expected ${this.size}`,
+        {
+          data: { status: 200, contentLength: len, size: this.size },
+        },
+      );
     }
     const http = this.transport.http;
     const stream: FullBodyStream = new FullBodyStream(ep, res.body, {
@@ -260,28 +291,43 @@ export class RemoteBlobSource implements ByteSource {
   }
 
   /** Reads a 206 body after checking Content-Range; exactly `n` bytes or an error. */
-  private async readPartial(ep: Endpoint, res: HttpResponse, offset: number, n: number, signal: AbortSignal): Promise<Uint8Array> {
+  private async readPartial(
+    ep: Endpoint,
+    res: HttpResponse,
+    offset: number,
+    n: number,
+    signal: AbortSignal,
+  ): Promise<Uint8Array> {
     const end = offset + n - 1;
     const crText = res.header('content-range');
     const cr = parseContentRange(crText);
     const where = this.where(ep);
     if (!cr || cr.start !== offset || cr.end !== end) {
       destroyBody(res.body);
-      throw new RangeResponseError(`${where}: asked for bytes ${offset}-${end}, got Content-Range ${JSON.stringify(crText ?? null)}`, {
-        retryable: true,
-        data: { status: 206, offset, length: n, contentRange: crText },
-      });
+      throw new RangeResponseError(
+        `${where}: asked for bytes ${offset}-${end}, got Content-Range ${JSON.stringify(crText ?? null)}`,
+        {
+          retryable: true,
+          data: { status: 206, offset, length: n, contentRange: crText },
+        },
+      );
     }
     if (cr.total !== undefined && cr.total !== this.size) {
       destroyBody(res.body);
-      throw new RangeResponseError(`${where}: registry says the blob has ${cr.total} bytes, the manifest says ${this.size}`, {
-        data: { status: 206, total: cr.total, size: this.size },
-      });
+      throw new RangeResponseError(
+        `${where}: registry says the blob has ${cr.total} bytes, the manifest says ${this.size}`,
+        {
+          data: { status: 206, total: cr.total, size: this.size },
+        },
+      );
     }
     const cl = res.header('content-length');
     if (cl !== undefined && Number(cl) !== n) {
       destroyBody(res.body);
-      throw new RangeResponseError(`${where}: 206 for ${n} bytes has Content-Length ${cl}`, { retryable: true, data: { status: 206, contentLength: cl } });
+      throw new RangeResponseError(`${where}: 206 for ${n} bytes has Content-Length ${cl}`, {
+        retryable: true,
+        data: { status: 206, contentLength: cl },
+      });
     }
     const buf = new Uint8Array(n);
     let got = 0;
@@ -290,7 +336,10 @@ export class RemoteBlobSource implements ByteSource {
         this.transport.http.count(chunk.byteLength, 0);
         if (got + chunk.byteLength > n) {
           destroyBody(res.body);
-          throw new RangeResponseError(`${where}: 206 body is longer than the ${n} bytes of its Content-Range`, { retryable: true, data: { offset, length: n } });
+          throw new RangeResponseError(`${where}: 206 body is longer than the ${n} bytes of its Content-Range`, {
+            retryable: true,
+            data: { offset, length: n },
+          });
         }
         buf.set(chunk, got);
         got += chunk.byteLength;
@@ -299,7 +348,10 @@ export class RemoteBlobSource implements ByteSource {
       if (err instanceof OcifsError) throw err;
       throw mapHttpError(err, res.url, signal, true);
     }
-    if (got !== n) throw new ShortBodyError(`${where}: 206 body ended after ${got} of ${n} bytes at offset ${offset}`, { data: { offset, length: n, received: got } });
+    if (got !== n)
+      throw new ShortBodyError(`${where}: 206 body ended after ${got} of ${n} bytes at offset ${offset}`, {
+        data: { offset, length: n, received: got },
+      });
     return buf;
   }
 }

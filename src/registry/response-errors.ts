@@ -1,5 +1,12 @@
 import { parseRetryAfter } from './retry.js';
-import { BlobUnknownError, DeniedError, HttpStatusError, ManifestUnknownError, UnauthorizedError, type RegistryError } from './errors.js';
+import {
+  BlobUnknownError,
+  DeniedError,
+  HttpStatusError,
+  ManifestUnknownError,
+  UnauthorizedError,
+  type RegistryError,
+} from './errors.js';
 import type { HttpResponse } from './transport.js';
 
 /** The first `{errors:[{code,message}]}` entry of a registry error body, if any. */
@@ -32,7 +39,12 @@ export function statusError(res: HttpResponse, body: Uint8Array, subject: Subjec
   const why = detail.message ? `: ${detail.message}` : '';
   const data = { status: res.status, ...(detail.code ? { registryCode: detail.code } : {}) };
   const s = res.status;
-  if (s === 404 || detail.code === 'MANIFEST_UNKNOWN' || detail.code === 'BLOB_UNKNOWN' || detail.code === 'NAME_UNKNOWN') {
+  if (
+    s === 404 ||
+    detail.code === 'MANIFEST_UNKNOWN' ||
+    detail.code === 'BLOB_UNKNOWN' ||
+    detail.code === 'NAME_UNKNOWN'
+  ) {
     if (subject.kind === 'manifest') {
       return detail.code === 'NAME_UNKNOWN'
         ? new ManifestUnknownError(subject.where, `${subject.reference ?? ''} (repository not found)`, { data })
@@ -43,8 +55,12 @@ export function statusError(res: HttpResponse, body: Uint8Array, subject: Subjec
   if (s === 401) return new UnauthorizedError(`${subject.where}: authentication required or failed${why}`, { data });
   if (s === 403 || detail.code === 'DENIED') return new DeniedError(`${subject.where}: access denied${why}`, { data });
   const retryAfter = parseRetryAfter(res.header('retry-after'));
-  return new HttpStatusError(`${subject.where}: ${subject.kind === 'other' ? 'request' : subject.kind + ' ' + (subject.reference ?? '')} failed with HTTP ${s}${why}`, s, {
-    data,
-    ...(retryAfter !== undefined ? { retryAfter } : {}),
-  });
+  return new HttpStatusError(
+    `${subject.where}: ${subject.kind === 'other' ? 'request' : subject.kind + ' ' + (subject.reference ?? '')} failed with HTTP ${s}${why}`,
+    s,
+    {
+      data,
+      ...(retryAfter !== undefined ? { retryAfter } : {}),
+    },
+  );
 }

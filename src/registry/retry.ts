@@ -54,7 +54,9 @@ export async function withRetry<T>(
     } catch (err) {
       if (!isRetryable(err) || attempt >= policy.maxRetries || options.signal?.aborted) throw err;
       const delay = retryDelay(attempt, policy, (err as RegistryError).retryAfter);
-      options.log?.(`retry ${attempt + 1}/${policy.maxRetries} in ${Math.round(delay)} ms after: ${(err as Error).message}`);
+      options.log?.(
+        `retry ${attempt + 1}/${policy.maxRetries} in ${Math.round(delay)} ms after: ${(err as Error).message}`,
+      );
       if (options.stats) options.stats.retries++;
       try {
         await sleep(delay, undefined, { signal: options.signal });

@@ -58,14 +58,20 @@ export function parseTagsBody(bytes: Uint8Array, where: string): { name: string;
   if (typeof o !== 'object' || o === null) throw new BadManifestError(`${where}: tags list is not an object`);
   // The distribution registry answers `"tags": null` for a repository without tags.
   const tags = o.tags === null || o.tags === undefined ? [] : o.tags;
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new BadManifestError(`${where}: tags list has no array of strings`);
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))
+    throw new BadManifestError(`${where}: tags list has no array of strings`);
   return { name: typeof o.name === 'string' ? o.name : '', tags };
 }
 
 /** Lists one page of the repository's tags (the reference's tag and digest are ignored). */
-export async function listTags(transport: RegistryTransport, ref: ImageReference, options: ListTagsOptions = {}): Promise<TagsPage> {
+export async function listTags(
+  transport: RegistryTransport,
+  ref: ImageReference,
+  options: ListTagsOptions = {},
+): Promise<TagsPage> {
   const n = options.n ?? DEFAULT_TAGS_PAGE;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_TAGS_PAGE) throw new InvalidOptionError('n', `${n} is not an integer from 1 to ${MAX_TAGS_PAGE}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TAGS_PAGE)
+    throw new InvalidOptionError('n', `${n} is not an integer from 1 to ${MAX_TAGS_PAGE}`);
   const query: Record<string, string> = { n: String(n), ...(options.last ? { last: options.last } : {}) };
   return transport.withEndpoints(ref, options.signal, async (ep) => {
     const where = describe(ep, ref.repository);
@@ -74,9 +80,18 @@ export async function listTags(transport: RegistryTransport, ref: ImageReference
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (res.status !== 200) throw statusError(res, await transport.discard(res), { where, kind: 'other' });
-    const bytes = await transport.readAll(res, MAX_TAGS_BODY, () => new BadManifestError(`${where}: tags list larger than ${MAX_TAGS_BODY} bytes`), options.signal);
+    const bytes = await transport.readAll(
+      res,
+      MAX_TAGS_BODY,
+      () => new BadManifestError(`${where}: tags list larger than ${MAX_TAGS_BODY} bytes`),
+      options.signal,
+    );
     const body = parseTagsBody(bytes, where);
     const next = nextFromLink(res.header('link'));
-    return { name: body.name || ref.repository, tags: body.tags, ...(next !== undefined && next !== options.last ? { next } : {}) };
+    return {
+      name: body.name || ref.repository,
+      tags: body.tags,
+      ...(next !== undefined && next !== options.last ? { next } : {}),
+    };
   });
 }

@@ -109,7 +109,13 @@ export class Transport {
    * private one when connected).
    */
   private dispatcherFor(url: URL, origin: string): Dispatcher {
-    if (!this.options.denyPrivateRedirects || url.origin === origin || this.options.dispatcher || proxyConfigured(this.options)) return this.dispatcher;
+    if (
+      !this.options.denyPrivateRedirects ||
+      url.origin === origin ||
+      this.options.dispatcher ||
+      proxyConfigured(this.options)
+    )
+      return this.dispatcher;
     if (!this.guarded) {
       const { EnvHttpProxyAgent } = undiciParts();
       this.guarded = new EnvHttpProxyAgent({
@@ -134,7 +140,9 @@ export class Transport {
       if (req.authorization && url.origin === origin) headers.authorization = req.authorization;
       if (typeof req.body === 'string') headers['content-type'] ??= 'application/x-www-form-urlencoded';
       this.count(0, 1);
-      if (req.body !== undefined && this.options.stats) this.options.stats.bytesSent += typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body.byteLength;
+      if (req.body !== undefined && this.options.stats)
+        this.options.stats.bytesSent +=
+          typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body.byteLength;
       let res: Dispatcher.ResponseData;
       try {
         res = await undiciParts().request(this.dispatcherFor(url, origin), {
@@ -153,20 +161,32 @@ export class Transport {
       // Only reads follow redirects: a write's Location (an upload's next URL) is the caller's.
       if ([301, 302, 303, 307, 308].includes(res.statusCode) && location && (method === 'GET' || method === 'HEAD')) {
         await this.discard(wrap(res, url));
-        if (hop >= MAX_REDIRECTS) throw new RedirectRefusedError(`${redact(url)}: more than ${MAX_REDIRECTS} redirects`, { data: { url: redact(url) } });
+        if (hop >= MAX_REDIRECTS)
+          throw new RedirectRefusedError(`${redact(url)}: more than ${MAX_REDIRECTS} redirects`, {
+            data: { url: redact(url) },
+          });
         let next: URL;
         try {
           next = new URL(location, url);
         } catch (err) {
-          throw new RedirectRefusedError(`${redact(url)}: redirect to a malformed URL`, { cause: err, data: { url: redact(url) } });
+          throw new RedirectRefusedError(`${redact(url)}: redirect to a malformed URL`, {
+            cause: err,
+            data: { url: redact(url) },
+          });
         }
         if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          throw new RedirectRefusedError(`${redact(url)}: redirect to unsupported URL scheme ${next.protocol}`, { data: { url: redact(url), scheme: next.protocol } });
+          throw new RedirectRefusedError(`${redact(url)}: redirect to unsupported URL scheme ${next.protocol}`, {
+            data: { url: redact(url), scheme: next.protocol },
+          });
         }
         if (url.protocol === 'https:' && next.protocol === 'http:') {
-          throw new RedirectRefusedError(`${redact(url)}: refusing a redirect from https to plain http (${redact(next)})`, { data: { url: redact(url), location: redact(next) } });
+          throw new RedirectRefusedError(
+            `${redact(url)}: refusing a redirect from https to plain http (${redact(next)})`,
+            { data: { url: redact(url), location: redact(next) } },
+          );
         }
-        if (this.options.denyPrivateRedirects && next.origin !== origin) await refusePrivateTarget(url, next, req.signal);
+        if (this.options.denyPrivateRedirects && next.origin !== origin)
+          await refusePrivateTarget(url, next, req.signal);
         url = next;
         continue;
       }
@@ -198,7 +218,9 @@ export class Transport {
       throw mapHttpError(err, res.url, signal, true);
     }
     if (res.header('content-length') !== undefined && Number.isSafeInteger(announced) && n !== announced) {
-      throw new ShortBodyError(`${redact(res.url)}: body ended after ${n} of ${announced} bytes`, { data: { url: redact(res.url), received: n, expected: announced } });
+      throw new ShortBodyError(`${redact(res.url)}: body ended after ${n} of ${announced} bytes`, {
+        data: { url: redact(res.url), received: n, expected: announced },
+      });
     }
     return parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
   }
@@ -248,7 +270,10 @@ function proxyConfigured(o: TransportOptions): boolean {
  * Destroys a response body without an unhandled 'error' event (undici's body emits one when
  * destroyed before its end).
  */
-export function destroyBody(body: { on(event: 'error', fn: () => void): unknown; destroy(err?: Error): unknown }): void {
+export function destroyBody(body: {
+  on(event: 'error', fn: () => void): unknown;
+  destroy(err?: Error): unknown;
+}): void {
   body.on('error', () => {});
   body.destroy();
 }
@@ -259,7 +284,13 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
 }
 
 function wrap(res: Dispatcher.ResponseData, url: URL): HttpResponse {
-  return { status: res.statusCode, headers: res.headers, body: res.body, url, header: (n) => header(res.headers, n.toLowerCase()) };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: res.body,
+    url,
+    header: (n) => header(res.headers, n.toLowerCase()),
+  };
 }
 
 /** A URL without its query (which may carry signed storage tokens) and user info, for messages. */
@@ -278,7 +309,10 @@ export function mapHttpError(err: unknown, url: URL, signal?: AbortSignal, inBod
   const where = redact(url);
   const data = { url: where, cause: e.code ?? e.name };
   if (inBody && (e.code === 'UND_ERR_SOCKET' || e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
-    return new ShortBodyError(`${where}: connection closed before the end of the body (${e.message ?? e.code})`, { cause: err, data });
+    return new ShortBodyError(`${where}: connection closed before the end of the body (${e.message ?? e.code})`, {
+      cause: err,
+      data,
+    });
   }
   switch (e.code) {
     case 'UND_ERR_CONNECT_TIMEOUT':

@@ -31,7 +31,10 @@ export function undiciParts(): UndiciParts {
   try {
     const loaded = requireUndiciParts();
     const Agent = loaded.agent as UndiciParts['EnvHttpProxyAgent'];
-    const request = loaded.request as (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+    const request = loaded.request as (
+      this: Dispatcher,
+      options: Dispatcher.RequestOptions,
+    ) => Promise<Dispatcher.ResponseData>;
     if (typeof Agent !== 'function' || typeof request !== 'function') throw new Error('unexpected exports');
     parts = { EnvHttpProxyAgent: Agent, request: (d, o) => request.call(d, o) };
   } catch (err) {

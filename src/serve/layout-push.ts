@@ -56,7 +56,14 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Handles a write request; returns false when it is not one this module serves. */
-export async function handleWrite(dir: string, name: string, rest: string, req: IncomingMessage, res: ServerResponse, sendError: Send): Promise<boolean> {
+export async function handleWrite(
+  dir: string,
+  name: string,
+  rest: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  sendError: Send,
+): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://x');
   const uploads = join(dir, '.uploads');
   const location = (id: string) => `/v2/${name}/blobs/uploads/${id}`;
@@ -69,7 +76,9 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
     const mount = url.searchParams.get('mount');
     if (mount && isDigest(mount, 'sha256') && (await exists(blobFile(dir, mount)))) {
       // Every repository name is the same layout: a blob it has can always be mounted.
-      res.writeHead(201, { location: `/v2/${name}/blobs/${mount}`, 'docker-content-digest': mount, 'content-length': 0 }).end();
+      res
+        .writeHead(201, { location: `/v2/${name}/blobs/${mount}`, 'docker-content-digest': mount, 'content-length': 0 })
+        .end();
       return true;
     }
     const id = randomUUID();
@@ -81,9 +90,19 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
   const up = /^blobs\/uploads\/([0-9a-f-]{36})$/.exec(rest);
   if (up) {
     const file = join(uploads, up[1]);
-    const size = await stat(file).then((s) => s.size, () => undefined);
+    const size = await stat(file).then(
+      (s) => s.size,
+      () => undefined,
+    );
     const status = (s: number, n: number) => {
-      res.writeHead(s, { location: location(up[1]), range: `0-${Math.max(0, n - 1)}`, 'docker-upload-uuid': up[1], 'content-length': 0 }).end();
+      res
+        .writeHead(s, {
+          location: location(up[1]),
+          range: `0-${Math.max(0, n - 1)}`,
+          'docker-upload-uuid': up[1],
+          'content-length': 0,
+        })
+        .end();
       return true;
     };
     if (size === undefined) {
@@ -108,7 +127,13 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
       }
       await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
       await rename(file, blobFile(dir, digest));
-      res.writeHead(201, { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest, 'content-length': 0 }).end();
+      res
+        .writeHead(201, {
+          location: `/v2/${name}/blobs/${digest}`,
+          'docker-content-digest': digest,
+          'content-length': 0,
+        })
+        .end();
       return true;
     }
     return false;
@@ -121,22 +146,39 @@ export async function handleWrite(dir: string, name: string, rest: string, req: 
   return false;
 }
 
-async function putManifest(dir: string, name: string, ref: string, req: IncomingMessage, res: ServerResponse, sendError: Send): Promise<void> {
+async function putManifest(
+  dir: string,
+  name: string,
+  ref: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  sendError: Send,
+): Promise<void> {
   const body = await readBody(req, MAX_PUSHED_MANIFEST);
-  if (!body) { sendError(res, 413, 'MANIFEST_INVALID', `manifest larger than ${MAX_PUSHED_MANIFEST} bytes`); return; }
+  if (!body) {
+    sendError(res, 413, 'MANIFEST_INVALID', `manifest larger than ${MAX_PUSHED_MANIFEST} bytes`);
+    return;
+  }
   const digest = digestOf(body);
   if (isDigest(ref, 'sha256') ? ref !== digest : !TAG_RE.test(ref)) {
-    sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`); return;
+    sendError(res, 400, 'MANIFEST_INVALID', `reference ${ref} does not match the manifest (${digest})`);
+    return;
   }
-  let doc: { mediaType?: string; artifactType?: string; config?: { mediaType?: string }; subject?: { digest?: string } };
+  let doc: {
+    mediaType?: string;
+    artifactType?: string;
+    config?: { mediaType?: string };
+    subject?: { digest?: string };
+  };
   try {
     const parsed: unknown = JSON.parse(body.toString('utf8'));
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     doc = parsed;
   } catch {
-    sendError(res, 400, 'MANIFEST_INVALID', 'not a JSON object'); return;
+    sendError(res, 400, 'MANIFEST_INVALID', 'not a JSON object');
+    return;
   }
-  const mediaType = doc.mediaType ?? (req.headers['content-type'] ?? '');
+  const mediaType = doc.mediaType ?? req.headers['content-type'] ?? '';
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
   await writeFile(blobFile(dir, digest), body);
   const entry: IndexEntry = { mediaType, digest, size: body.length };
@@ -144,7 +186,11 @@ async function putManifest(dir: string, name: string, ref: string, req: Incoming
   if (artifactType) entry.artifactType = artifactType;
   const tag = isDigest(ref, 'sha256') ? undefined : ref;
   if (tag || doc.subject) await updateIndex(dir, entry, tag);
-  const headers: Record<string, string | number> = { location: `/v2/${name}/manifests/${digest}`, 'docker-content-digest': digest, 'content-length': 0 };
+  const headers: Record<string, string | number> = {
+    location: `/v2/${name}/manifests/${digest}`,
+    'docker-content-digest': digest,
+    'content-length': 0,
+  };
   if (doc.subject?.digest) headers['oci-subject'] = doc.subject.digest;
   res.writeHead(201, headers);
   res.end();
@@ -155,7 +201,9 @@ function updateIndex(dir: string, entry: IndexEntry, tag: string | undefined): P
   const run = indexLock.then(async () => {
     const path = join(dir, 'index.json');
     const index = JSON.parse(await readFile(path, 'utf8')) as { manifests?: IndexEntry[] };
-    const list = (index.manifests ?? []).filter((d) => (tag ? d.annotations?.[REF_NAME] !== tag : !(d.digest === entry.digest && !d.annotations?.[REF_NAME])));
+    const list = (index.manifests ?? []).filter((d) =>
+      tag ? d.annotations?.[REF_NAME] !== tag : !(d.digest === entry.digest && !d.annotations?.[REF_NAME]),
+    );
     list.push(tag ? { ...entry, annotations: { [REF_NAME]: tag } } : entry);
     index.manifests = list;
     const tmp = `${path}.${process.pid}.tmp`;
@@ -175,11 +223,22 @@ export async function referrersOf(dir: string, digest: string, artifactType: str
     if (!d.digest || !isDigest(d.digest, 'sha256') || seen.has(d.digest)) continue;
     seen.add(d.digest);
     if ((d.size ?? 0) > MAX_PUSHED_MANIFEST) continue;
-    const doc = JSON.parse(await readFile(blobFile(dir, d.digest), 'utf8').catch(() => '{}')) as { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
+    const doc = JSON.parse(await readFile(blobFile(dir, d.digest), 'utf8').catch(() => '{}')) as {
+      subject?: { digest?: string };
+      artifactType?: string;
+      config?: { mediaType?: string };
+      annotations?: Record<string, string>;
+    };
     if (doc.subject?.digest !== digest) continue;
     const type = doc.artifactType ?? doc.config?.mediaType;
     if (artifactType && type !== artifactType) continue;
-    out.push({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(type ? { artifactType: type } : {}), ...(doc.annotations ? { annotations: doc.annotations } : {}) });
+    out.push({
+      mediaType: d.mediaType,
+      digest: d.digest,
+      size: d.size,
+      ...(type ? { artifactType: type } : {}),
+      ...(doc.annotations ? { annotations: doc.annotations } : {}),
+    });
   }
   return JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: out });
 }

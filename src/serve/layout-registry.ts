@@ -95,24 +95,39 @@ async function handle(dir: string, writable: boolean, req: IncomingMessage, res:
   const url = new URL(req.url ?? '/', 'http://x');
   const path = url.pathname;
   const w = /^\/v2\/(.+)\/(blobs\/uploads(?:\/[^/]*)?|manifests\/[^/]+)$/.exec(path);
-  if (writable && w && (req.method !== 'GET' && req.method !== 'HEAD' || w[2].startsWith('blobs/uploads/'))) {
+  if (writable && w && ((req.method !== 'GET' && req.method !== 'HEAD') || w[2].startsWith('blobs/uploads/'))) {
     if (await handleWrite(dir, w[1], w[2], req, res, sendError)) return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
-    sendError(res, 405, 'UNSUPPORTED', writable ? `${req.method} ${path} is not supported` : 'this registry is read-only'); return;
+    sendError(
+      res,
+      405,
+      'UNSUPPORTED',
+      writable ? `${req.method} ${path} is not supported` : 'this registry is read-only',
+    );
+    return;
   }
   if (path === '/v2/' || path === '/v2') {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
     return void res.end(req.method === 'HEAD' ? undefined : '{}');
   }
   const m = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/([^/]+)$/.exec(path);
-  if (!m) { sendError(res, 404, 'NOT_FOUND', 'unknown endpoint'); return; }
+  if (!m) {
+    sendError(res, 404, 'NOT_FOUND', 'unknown endpoint');
+    return;
+  }
   const [, name, kind, ref] = m;
   if (kind === 'referrers') {
-    if (!isDigest(ref)) { sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`); return; }
+    if (!isDigest(ref)) {
+      sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${ref}`);
+      return;
+    }
     const body = await referrersOf(dir, ref, url.searchParams.get('artifactType'));
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(200, {
+      'content-type': 'application/vnd.oci.image.index.v1+json',
+      'content-length': Buffer.byteLength(body),
+    });
     return void res.end(req.method === 'HEAD' ? undefined : body);
   }
   if (kind === 'tags') return sendTags(dir, name, url.searchParams, req, res);
@@ -128,9 +143,17 @@ async function readIndex(dir: string): Promise<LayoutIndex> {
  * The tags in lexical order; with `n`, one page of at most `n` tags after `last` and a
  * `Link: <…>; rel="next"` header when more follow (distribution spec, "Listing Tags").
  */
-async function sendTags(dir: string, name: string, query: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function sendTags(
+  dir: string,
+  name: string,
+  query: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const index = await readIndex(dir);
-  let tags = [...new Set((index.manifests ?? []).map((d) => d.annotations?.[REF_NAME]).filter((t): t is string => !!t))].sort();
+  let tags = [
+    ...new Set((index.manifests ?? []).map((d) => d.annotations?.[REF_NAME]).filter((t): t is string => !!t)),
+  ].sort();
   const n = query.get('n');
   const last = query.get('last');
   if (last) tags = tags.filter((t) => t > last);
@@ -148,23 +171,26 @@ async function sendManifest(dir: string, ref: string, req: IncomingMessage, res:
   const index = await readIndex(dir);
   const entries = index.manifests ?? [];
   const desc = isDigest(ref)
-    ? entries.find((d) => d.digest === ref) ?? { digest: ref, mediaType: undefined }
+    ? (entries.find((d) => d.digest === ref) ?? { digest: ref, mediaType: undefined })
     : entries.find((d) => d.annotations?.[REF_NAME] === ref);
   if (!desc?.digest || !isDigest(desc.digest)) {
-    sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`); return;
+    sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+    return;
   }
   let body: Buffer;
   try {
     body = await readFile(blobPath(dir, desc.digest));
   } catch {
-    sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`); return;
+    sendError(res, 404, 'MANIFEST_UNKNOWN', `manifest ${ref} not found`);
+    return;
   }
   let mediaType = desc.mediaType;
   if (!mediaType) {
     try {
       mediaType = (JSON.parse(body.toString('utf8')) as { mediaType?: string }).mediaType;
     } catch {
-      sendError(res, 404, 'MANIFEST_UNKNOWN', `blob ${ref} is not a manifest`); return;
+      sendError(res, 404, 'MANIFEST_UNKNOWN', `blob ${ref} is not a manifest`);
+      return;
     }
   }
   res.writeHead(200, {
@@ -181,13 +207,17 @@ function blobPath(dir: string, digest: string): string {
 }
 
 async function sendBlob(dir: string, digest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!isDigest(digest)) { sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`); return; }
+  if (!isDigest(digest)) {
+    sendError(res, 400, 'DIGEST_INVALID', `invalid digest ${digest}`);
+    return;
+  }
   const file = blobPath(dir, digest);
   let size: number;
   try {
     size = (await stat(file)).size;
   } catch {
-    sendError(res, 404, 'BLOB_UNKNOWN', `blob ${digest} not found`); return;
+    sendError(res, 404, 'BLOB_UNKNOWN', `blob ${digest} not found`);
+    return;
   }
   const headers: Record<string, string | number> = {
     'content-type': 'application/octet-stream',

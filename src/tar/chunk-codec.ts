@@ -41,7 +41,10 @@ export const gzipChunkDecoder: ChunkDecoder = (compressed, length) =>
       if (done) return;
       done = true;
       g.destroy();
-      if (got < length) { reject(new CorruptGzipError(`chunk decompresses to ${got} bytes, expected ${length}`, 0)); return; }
+      if (got < length) {
+        reject(new CorruptGzipError(`chunk decompresses to ${got} bytes, expected ${length}`, 0));
+        return;
+      }
       resolve(new Uint8Array(Buffer.concat(parts, got).subarray(0, length)));
     };
     g.on('data', (b: Buffer) => {
@@ -71,7 +74,8 @@ async function* gunzipStream(compressed: AsyncIterable<Uint8Array>): AsyncGenera
   try {
     for await (const b of g) yield b as Buffer;
   } catch (err) {
-    if (isZlibError(err)) throw new CorruptGzipError(`chunk does not decompress: ${(err as Error).message}`, 0, { cause: err });
+    if (isZlibError(err))
+      throw new CorruptGzipError(`chunk does not decompress: ${(err as Error).message}`, 0, { cause: err });
     throw err;
   } finally {
     input.destroy();

@@ -66,9 +66,13 @@ export class UnsupportedLayerError extends OcifsError {
  */
 export class ExternalHardlinkError extends OcifsError {
   constructor(path: string, target: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_EXTERNAL_HARDLINK', `${path}: a hardlink to ${target}, which is not in this layer (nor, when merged, in the layers below it)`, {
-      ...options,
-      data: { path, target, ...options.data },
-    });
+    super(
+      'ERR_OCIFS_EXTERNAL_HARDLINK',
+      `${path}: a hardlink to ${target}, which is not in this layer (nor, when merged, in the layers below it)`,
+      {
+        ...options,
+        data: { path, target, ...options.data },
+      },
+    );
   }
 }

@@ -49,7 +49,8 @@ function hexOffset(b: Uint8Array, at: number): number | undefined {
 
 /** Parses a footer from the last bytes of a blob (at least 51), or undefined when it is none. */
 export function parseEstargzFooter(tail: Uint8Array): EstargzFooter | undefined {
-  const gzipExtra = (b: Uint8Array, xlen: number) => b[0] === 0x1f && b[1] === 0x8b && b[2] === 8 && b[3] & 4 && b[10] === xlen && b[11] === 0;
+  const gzipExtra = (b: Uint8Array, xlen: number) =>
+    b[0] === 0x1f && b[1] === 0x8b && b[2] === 8 && b[3] & 4 && b[10] === xlen && b[11] === 0;
   if (tail.length >= ESTARGZ_FOOTER_SIZE) {
     const f = tail.subarray(tail.length - ESTARGZ_FOOTER_SIZE);
     if (gzipExtra(f, 26) && f[12] === 0x53 && f[13] === 0x47 && f[14] === 22 && f[15] === 0) {
@@ -93,14 +94,20 @@ export interface TocLayer {
 }
 
 /** Reads and checks the TOC JSON of an eStargz blob. */
-export async function readEstargzToc(blob: ByteSource, footer: EstargzFooter, options: EstargzOptions = {}): Promise<{ json: Uint8Array; digest: string }> {
+export async function readEstargzToc(
+  blob: ByteSource,
+  footer: EstargzFooter,
+  options: EstargzOptions = {},
+): Promise<{ json: Uint8Array; digest: string }> {
   const end = blob.size - footer.footerSize;
   const compressed = await blob.read(footer.tocOffset, end - footer.tocOffset, options);
   let tar: Uint8Array;
   try {
     tar = await gunzipAsync(compressed, { maxOutputLength: MAX_TOC_SIZE });
   } catch (err) {
-    throw new CorruptTocError(`TOC member at ${footer.tocOffset} does not decompress: ${(err as Error).message}`, { cause: err });
+    throw new CorruptTocError(`TOC member at ${footer.tocOffset} does not decompress: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const index = await scanTar(new MemorySource(tar));
   const e = index.entries.find((x) => x.path === TOC_NAME && x.type === 'file');
@@ -120,7 +127,8 @@ export function parseTocJson(json: Uint8Array): unknown[] {
   } catch (err) {
     throw new CorruptTocError('TOC is not JSON', { cause: err });
   }
-  const doc = typeof parsed === 'object' && parsed !== null ? (parsed as { version?: unknown; entries?: unknown }) : undefined;
+  const doc =
+    typeof parsed === 'object' && parsed !== null ? (parsed as { version?: unknown; entries?: unknown }) : undefined;
   if (doc?.version !== 1 || !Array.isArray(doc.entries)) throw new CorruptTocError('TOC is not version 1 with entries');
   return doc.entries as unknown[];
 }

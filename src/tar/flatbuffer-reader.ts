@@ -29,7 +29,8 @@ export class FbTable {
     if (vt < 0 || vt + 4 > buf.length) throw new FlatbufferError(`bad vtable for table at ${pos}`);
     this.vt = vt;
     this.vtSize = buf.u16(vt);
-    if (this.vtSize < 4 || this.vtSize % 2 || vt + this.vtSize > buf.length) throw new FlatbufferError(`bad vtable size at ${vt}`);
+    if (this.vtSize < 4 || this.vtSize % 2 || vt + this.vtSize > buf.length)
+      throw new FlatbufferError(`bad vtable size at ${vt}`);
     const tableSize = buf.u16(vt + 2);
     if (pos + tableSize > buf.length) throw new FlatbufferError(`table at ${pos} runs past the buffer`);
   }
@@ -41,7 +42,8 @@ export class FbTable {
     const off = this.buf.u16(this.vt + at);
     if (off === 0) return undefined;
     const p = this.pos + off;
-    if (p + width > this.buf.length) throw new FlatbufferError(`field ${i} of table at ${this.pos} runs past the buffer`);
+    if (p + width > this.buf.length)
+      throw new FlatbufferError(`field ${i} of table at ${this.pos} runs past the buffer`);
     return p;
   }
 
@@ -50,7 +52,8 @@ export class FbTable {
     const p = this.field(i, 8);
     if (p === undefined) return dflt;
     const v = this.buf.view.getBigInt64(p, true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) throw new FlatbufferError(`field ${i}: ${v} out of range`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))
+      throw new FlatbufferError(`field ${i}: ${v} out of range`);
     return Number(v);
   }
 
@@ -73,7 +76,8 @@ export class FbTable {
     const p = this.field(i, 4);
     if (p === undefined) return undefined;
     const target = p + this.buf.view.getUint32(p, true);
-    if (target + 4 > this.buf.length) throw new FlatbufferError(`field ${i} of table at ${this.pos} points past the buffer`);
+    if (target + 4 > this.buf.length)
+      throw new FlatbufferError(`field ${i} of table at ${this.pos} points past the buffer`);
     return target;
   }
 

@@ -60,9 +60,12 @@ export function checkpointWindow(cp: GzipCheckpoint): Uint8Array {
   try {
     raw = inflateRawSync(cp.packedWindow, { maxOutputLength: WINDOW_SIZE });
   } catch (err) {
-    throw new CorruptIndexError('gzip index', `the window of the checkpoint at ${cp.out} does not inflate`, { cause: err });
+    throw new CorruptIndexError('gzip index', `the window of the checkpoint at ${cp.out} does not inflate`, {
+      cause: err,
+    });
   }
-  if (raw.length > cp.out) throw new CorruptIndexError('gzip index', `the window of the checkpoint at ${cp.out} is ${raw.length} bytes`);
+  if (raw.length > cp.out)
+    throw new CorruptIndexError('gzip index', `the window of the checkpoint at ${cp.out} is ${raw.length} bytes`);
   return raw;
 }
 
@@ -132,7 +135,11 @@ export async function decodeGzipIndex(bytes: Uint8Array): Promise<GzipIndex> {
       const crc = r.uint();
       if (i > 0 && (db === 0 || dout === 0)) throw new BinFormatError(`checkpoint ${i} does not advance`);
       if (i === 0 && out !== 0) throw new BinFormatError('first checkpoint is not at offset 0');
-      if (bit >= blobSize * 8 || out > tarSize || window.length > (packedWindow ? MAX_PACKED_WINDOW : Math.min(WINDOW_SIZE, out))) {
+      if (
+        bit >= blobSize * 8 ||
+        out > tarSize ||
+        window.length > (packedWindow ? MAX_PACKED_WINDOW : Math.min(WINDOW_SIZE, out))
+      ) {
         throw new BinFormatError(`checkpoint ${i} out of range`);
       }
       if (crc > 0xffffffff) throw new BinFormatError(`checkpoint ${i}: bad CRC`);

@@ -72,7 +72,8 @@ export class GzipIndexedSource extends SegmentedSource {
       // decode in parallel on the thread pool while this one is consumed. A single small read
       // (one `cat` of a small file) decodes nothing ahead.
       for (const next of this.streak >= 2 ? [span + 1, span + 2] : [span + 1]) {
-        if (next < this.segmentCount) this.segment(next, {}).catch((err: unknown) => debug('read-ahead of span %d failed: %s', next, err));
+        if (next < this.segmentCount)
+          this.segment(next, {}).catch((err: unknown) => debug('read-ahead of span %d failed: %s', next, err));
       }
     }
   }
@@ -92,7 +93,10 @@ export class GzipIndexedSource extends SegmentedSource {
     if (cp.spanDigest !== undefined) {
       // soci hashes exactly these bytes: up to the next checkpoint's `in`, its partial byte included.
       const actual = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-      if (actual !== cp.spanDigest) throw new DigestMismatchError(cp.spanDigest, actual, `compressed span ${i}`, { data: { span: i, offset: startByte } });
+      if (actual !== cp.spanDigest)
+        throw new DigestMismatchError(cp.spanDigest, actual, `compressed span ${i}`, {
+          data: { span: i, offset: startByte },
+        });
     }
     let out: Uint8Array = new Uint8Array(0);
     let got = 0;
@@ -104,7 +108,10 @@ export class GzipIndexedSource extends SegmentedSource {
       try {
         res = await inflateFrom(bytes.subarray(pos), bit, window, want - got);
       } catch (err) {
-        throw new CorruptGzipError(`span ${i} does not decompress: ${(err as Error).message}`, startByte + pos, { cause: err, data: { span: i } });
+        throw new CorruptGzipError(`span ${i} does not decompress: ${(err as Error).message}`, startByte + pos, {
+          cause: err,
+          data: { span: i },
+        });
       }
       if (got === 0 && res.output.length >= want) {
         // The usual case, one member for the whole span: keep zlib's buffer, no copy.
@@ -116,17 +123,25 @@ export class GzipIndexedSource extends SegmentedSource {
       out.set(res.output.subarray(0, want - got), got);
       got += Math.min(res.output.length, want - got);
       if (got >= want) break;
-      if (!res.ended) throw new CorruptGzipError(`span ${i} decompresses to ${got} bytes, the index says ${want}`, startByte + pos, { data: { span: i } });
+      if (!res.ended)
+        throw new CorruptGzipError(`span ${i} decompresses to ${got} bytes, the index says ${want}`, startByte + pos, {
+          data: { span: i },
+        });
       // The member ended inside the span: skip its trailer and the next member's header.
       pos += res.consumed + GZIP_TRAILER;
       const h = parseGzipHeader(bytes.subarray(pos));
-      if (!h.ok) throw new CorruptGzipError('bad gzip member header inside a span', startByte + pos, { data: { span: i } });
+      if (!h.ok)
+        throw new CorruptGzipError('bad gzip member header inside a span', startByte + pos, { data: { span: i } });
       pos += h.length;
       bit = 0;
       window = new Uint8Array(0);
     }
     if (cp.crc !== undefined && crc32(out) !== cp.crc) {
-      throw new CorruptGzipError(`span ${i} decompresses to different bytes than when it was indexed (CRC mismatch)`, startByte, { data: { span: i } });
+      throw new CorruptGzipError(
+        `span ${i} decompresses to different bytes than when it was indexed (CRC mismatch)`,
+        startByte,
+        { data: { span: i } },
+      );
     }
     return out;
   }

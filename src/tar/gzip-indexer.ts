@@ -52,7 +52,11 @@ export async function buildGzipIndex(blob: ByteSource, options: GzipIndexOptions
   if (!Number.isSafeInteger(span) || span < 64 * 1024 || span > MAX_CHECKPOINT_SPAN / 2) {
     throw new InvalidOptionError('span', `must be an integer between 64 KiB and ${MAX_CHECKPOINT_SPAN / 2} bytes`);
   }
-  const pieces = readPieces(blob, { pieceSize: options.pieceSize ?? DEFAULT_PASS_PIECE, signal: options.signal, readAhead: 3 });
+  const pieces = readPieces(blob, {
+    pieceSize: options.pieceSize ?? DEFAULT_PASS_PIECE,
+    signal: options.signal,
+    readAhead: 3,
+  });
   if (options.worker ?? true) {
     const { runPassInWorker } = await import('./gzip-pass-client.js');
     const inflater = passInflater(options.inflater);

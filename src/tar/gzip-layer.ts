@@ -32,7 +32,10 @@ export interface GzipLayer {
 }
 
 /** The gzip index of `blob`, from `store` or built by one pass (then stored). */
-export async function loadOrBuildGzipIndex(blob: ByteSource, options: GzipLayerOptions = {}): Promise<{ index: GzipIndex; fromStore: boolean }> {
+export async function loadOrBuildGzipIndex(
+  blob: ByteSource,
+  options: GzipLayerOptions = {},
+): Promise<{ index: GzipIndex; fromStore: boolean }> {
   const stored = await options.store?.get(GZIP_INDEX_NAME);
   if (stored) {
     try {

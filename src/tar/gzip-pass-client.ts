@@ -48,7 +48,12 @@ function rebuildError(e: { name: string; code?: string; message: string; data?: 
  * Runs the pass in a worker. Returns undefined when no worker can be started (then the caller
  * runs it in this thread).
  */
-export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSize: number, span: number, options: PassWorkerOptions): Promise<GzipIndex | undefined> {
+export async function runPassInWorker(
+  pieces: AsyncIterable<Uint8Array>,
+  blobSize: number,
+  span: number,
+  options: PassWorkerOptions,
+): Promise<GzipIndex | undefined> {
   // Built: gzip-pass-worker.js beside this file; from source (tsx) the .ts file.
   const url = workerFile(new URL('./gzip-pass-worker.js', import.meta.url));
   if (!url) {
@@ -58,7 +63,11 @@ export async function runPassInWorker(pieces: AsyncIterable<Uint8Array>, blobSiz
   debug('gzip pass in a worker from %s', url.href);
   let worker: Worker;
   try {
-    const workerData = { span, inflater: options.inflater, parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments } };
+    const workerData = {
+      span,
+      inflater: options.inflater,
+      parser: { maxExtendedHeader: options.maxExtendedHeader, maxSparseSegments: options.maxSparseSegments },
+    };
     worker = startWorker(url, { workerData });
   } catch (err) {
     debug('no worker for the gzip pass (%s): running it in this thread', (err as Error).message);

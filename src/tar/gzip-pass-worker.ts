@@ -16,7 +16,11 @@ export type FromWorker =
   | { type: 'done'; index: unknown }
   | { type: 'error'; error: { name: string; code?: string; message: string; data?: Record<string, unknown> } };
 
-const { span, parser, inflater } = workerData as { span: number; parser: { maxExtendedHeader?: number; maxSparseSegments?: number }; inflater: 'native' | 'pako' };
+const { span, parser, inflater } = workerData as {
+  span: number;
+  parser: { maxExtendedHeader?: number; maxSparseSegments?: number };
+  inflater: 'native' | 'pako';
+};
 const pass = new GzipPass(span, new TarParser(parser), inflater);
 const port = parentPort!;
 
@@ -30,6 +34,9 @@ port.on('message', (m: ToWorker) => {
     }
   } catch (err) {
     const e = err as { name?: string; code?: string; message?: string; data?: Record<string, unknown> };
-    port.postMessage({ type: 'error', error: { name: e.name ?? 'Error', code: e.code, message: e.message ?? String(err), data: e.data } } satisfies FromWorker);
+    port.postMessage({
+      type: 'error',
+      error: { name: e.name ?? 'Error', code: e.code, message: e.message ?? String(err), data: e.data },
+    } satisfies FromWorker);
   }
 });

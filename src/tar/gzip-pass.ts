@@ -109,14 +109,17 @@ export class GzipPass {
             return;
           }
           const t = readGzipTrailer(chunk, p);
-          if (t.crc !== this.memberCrc >>> 0) throw new CorruptGzipError('CRC-32 mismatch', at + p, { data: { member: this.members } });
-          if (t.isize !== this.memberSize % 0x100000000) throw new CorruptGzipError('length mismatch', at + p + 4, { data: { member: this.members } });
+          if (t.crc !== this.memberCrc >>> 0)
+            throw new CorruptGzipError('CRC-32 mismatch', at + p, { data: { member: this.members } });
+          if (t.isize !== this.memberSize % 0x100000000)
+            throw new CorruptGzipError('length mismatch', at + p + 4, { data: { member: this.members } });
           p += GZIP_TRAILER;
           this.phase = 'header';
           break;
         }
         case 'padding':
-          for (; p < chunk.length; p++) if (chunk[p] !== 0) throw new CorruptGzipError('garbage after the last member', at + p);
+          for (; p < chunk.length; p++)
+            if (chunk[p] !== 0) throw new CorruptGzipError('garbage after the last member', at + p);
           break;
       }
     }
@@ -198,7 +201,10 @@ export class GzipPass {
           this.cand = new Candidate(at + inPos, before, this.total, this.window(), this.spanCrc);
         }
       } else if (this.total + this.outPos - this.lastOut() > MAX_CHECKPOINT_SPAN) {
-        throw new CorruptGzipError(`no deflate block boundary within ${MAX_CHECKPOINT_SPAN} bytes of output`, at + inPos);
+        throw new CorruptGzipError(
+          `no deflate block boundary within ${MAX_CHECKPOINT_SPAN} bytes of output`,
+          at + inPos,
+        );
       }
     }
     return chunk.length;
@@ -244,7 +250,10 @@ export class GzipPass {
           this.addCheckpoint((at + s.next_in) * 8 - (s.data_type & 7));
         }
       } else if (this.total + s.next_out - this.lastOut() > MAX_CHECKPOINT_SPAN) {
-        throw new CorruptGzipError(`no deflate block boundary within ${MAX_CHECKPOINT_SPAN} bytes of output`, at + s.next_in);
+        throw new CorruptGzipError(
+          `no deflate block boundary within ${MAX_CHECKPOINT_SPAN} bytes of output`,
+          at + s.next_in,
+        );
       }
       if (s.avail_in === 0) return chunk.length;
     }

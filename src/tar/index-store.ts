@@ -50,9 +50,15 @@ export async function packIndex(magic: string, version: number, payload: Uint8Ar
 }
 
 /** Undoes {@link packIndex}, refusing anything that does not match exactly. */
-export async function unpackIndex(bytes: Uint8Array, magic: string, version: number, what: string): Promise<Uint8Array> {
+export async function unpackIndex(
+  bytes: Uint8Array,
+  magic: string,
+  version: number,
+  what: string,
+): Promise<Uint8Array> {
   if (bytes.length < 13) throw new CorruptIndexError(what, 'too short');
-  if (Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== magic.padEnd(8, '\0').slice(0, 8)) throw new CorruptIndexError(what, 'bad magic');
+  if (Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== magic.padEnd(8, '\0').slice(0, 8))
+    throw new CorruptIndexError(what, 'bad magic');
   if (bytes[8] !== version) throw new CorruptIndexError(what, `version ${bytes[8]}, expected ${version}`);
   const want = new DataView(bytes.buffer, bytes.byteOffset).getUint32(9);
   let payload: Uint8Array;

@@ -67,13 +67,15 @@ export interface TarLayer {
 /** Opens a tar layer blob of any standard kind as a {@link TarFileSystem}. */
 export async function openTarLayer(blob: ByteSource, options: OpenTarLayerOptions = {}): Promise<TarLayer> {
   let compression = options.mediaType === undefined ? undefined : layerCompression(options.mediaType);
-  if (compression === undefined) compression = sniffCompression(blob.size ? await blob.read(0, Math.min(4, blob.size), options) : new Uint8Array(0));
+  if (compression === undefined)
+    compression = sniffCompression(blob.size ? await blob.read(0, Math.min(4, blob.size), options) : new Uint8Array(0));
   const useToc = options.useToc ?? true;
   switch (compression) {
     case 'none': {
       if (options.ztoc) {
         const l = await openSociLayer(blob, options.ztoc, options);
-        if (l.ztoc.algorithm !== 'uncompressed') throw new UnsupportedLayerError('a gzip zTOC for an uncompressed tar layer');
+        if (l.ztoc.algorithm !== 'uncompressed')
+          throw new UnsupportedLayerError('a gzip zTOC for an uncompressed tar layer');
         return { fs: l.fs, source: l.source, format: 'soci' };
       }
       const index = await loadOrScanTar(blob, options.store, options);

@@ -34,7 +34,8 @@ export abstract class SegmentedSource implements ByteSource {
    * @param size length of the decoded stream
    */
   protected constructor(starts: ArrayLike<number>, size: number, cache: SegmentCacheOptions) {
-    if (!Number.isSafeInteger(cache.bytes) || cache.bytes < 0) throw new InvalidOptionError(cache.option, 'must be a non-negative integer');
+    if (!Number.isSafeInteger(cache.bytes) || cache.bytes < 0)
+      throw new InvalidOptionError(cache.option, 'must be a non-negative integer');
     this.size = size;
     this.starts = Float64Array.from(starts);
     this.maxCost = Math.max(1, cache.bytes);
@@ -93,7 +94,11 @@ export abstract class SegmentedSource implements ByteSource {
       const from = Math.max(offset, this.starts[i]);
       const to = Math.min(offset + n, this.segmentEnd(i));
       if (to === from) continue; // an empty segment
-      parts.push(this.segment(i, options).then((s) => out.set(s.subarray(from - this.starts[i], to - this.starts[i]), from - offset)));
+      parts.push(
+        this.segment(i, options).then((s) =>
+          out.set(s.subarray(from - this.starts[i], to - this.starts[i]), from - offset),
+        ),
+      );
     }
     await Promise.all(parts);
     this.afterRead(last, offset + n);
@@ -103,7 +108,10 @@ export abstract class SegmentedSource implements ByteSource {
   /** The decoded bytes of segment `i`, from the cache or decoded once for all who ask. */
   protected segment(i: number, options: ReadOptions): Promise<Uint8Array> {
     // Charged at its known size while it decodes, so in-flight decodes count against the budget.
-    return this.cache.forceFetch(i, { context: options, size: costWithin(this.maxCost, this.segmentEnd(i) - this.starts[i]) });
+    return this.cache.forceFetch(i, {
+      context: options,
+      size: costWithin(this.maxCost, this.segmentEnd(i) - this.starts[i]),
+    });
   }
 
   /**

@@ -78,7 +78,12 @@ export function parseSociIndex(manifestBytes: Uint8Array): SociIndex {
   }
   const doc = objectOf(parsed) ?? bad('SOCI index', 'not an object');
   const configType = objectOf(doc.config)?.mediaType;
-  const version = doc.artifactType === SOCI_INDEX_V1 || configType === SOCI_INDEX_V1 ? 1 : doc.artifactType === SOCI_INDEX_V2 || configType === SOCI_INDEX_V2 ? 2 : 0;
+  const version =
+    doc.artifactType === SOCI_INDEX_V1 || configType === SOCI_INDEX_V1
+      ? 1
+      : doc.artifactType === SOCI_INDEX_V2 || configType === SOCI_INDEX_V2
+        ? 2
+        : 0;
   if (version === 0) bad('SOCI index', 'artifactType/config is not a SOCI index');
   const list = doc.layers ?? doc.blobs ?? [];
   if (!Array.isArray(list)) bad('SOCI index', 'layers is not an array');
@@ -90,11 +95,17 @@ export function parseSociIndex(manifestBytes: Uint8Array): SociIndex {
     const layerDigest = annotations?.[SOCI_LAYER_DIGEST];
     if (typeof digest !== 'string' || !isDigest(digest, 'sha256')) bad('SOCI index', 'bad zTOC digest');
     const size = d?.size;
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ZTOC_SIZE) bad('SOCI index', `bad zTOC size for ${digest}`);
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ZTOC_SIZE)
+      bad('SOCI index', `bad zTOC size for ${digest}`);
     // Not a zTOC (e.g. a config blob).
     if (typeof layerDigest !== 'string' || !isDigest(layerDigest, 'sha256')) continue;
     const layerMediaType = annotations?.[SOCI_LAYER_MEDIA_TYPE];
-    ztocs.push({ digest, size, layerDigest, layerMediaType: typeof layerMediaType === 'string' ? layerMediaType : undefined });
+    ztocs.push({
+      digest,
+      size,
+      layerDigest,
+      layerMediaType: typeof layerMediaType === 'string' ? layerMediaType : undefined,
+    });
   }
   const subject = objectOf(doc.subject)?.digest;
   return { version, subject: typeof subject === 'string' ? subject : undefined, ztocs };
@@ -111,7 +122,15 @@ export interface Ztoc {
   spanSize: number;
 }
 
-const TYPES: Record<string, TarEntryType> = { reg: 'file', dir: 'dir', symlink: 'symlink', hardlink: 'hardlink', char: 'chardev', block: 'blockdev', fifo: 'fifo' };
+const TYPES: Record<string, TarEntryType> = {
+  reg: 'file',
+  dir: 'dir',
+  symlink: 'symlink',
+  hardlink: 'hardlink',
+  char: 'chardev',
+  block: 'blockdev',
+  fifo: 'fifo',
+};
 const PACKED_CHECKPOINT = 8 + 8 + 1 + WINDOW_SIZE;
 
 /**
@@ -149,7 +168,13 @@ function loadZtocUnsafe(bytes: Uint8Array): Ztoc {
     checkpoints[k].spanDigest = d;
   }
   const entries = fileTable(root, tarSize);
-  return { version, buildTool: root.string(1), algorithm: 'gzip', spanSize, index: { blobSize, tarSize, checkpoints, tar: { tarSize, entries } } };
+  return {
+    version,
+    buildTool: root.string(1),
+    algorithm: 'gzip',
+    spanSize,
+    index: { blobSize, tarSize, checkpoints, tar: { tarSize, entries } },
+  };
 }
 
 function fileTable(root: FbTable, tarSize: number): TarEntry[] {
@@ -167,16 +192,31 @@ function loadTarZtoc(root: FbTable, version: string, info: FbTable, blobSize: nu
   if (zinfo.int64(2) !== blobSize || spanSize <= 0) bad('zTOC', 'TarZinfo does not match the archive size');
   // The file table is checked against the whole blob: data offsets are blob offsets.
   const entries = fileTable(root, blobSize);
-  return { version, buildTool: root.string(1), algorithm: 'uncompressed', spanSize, index: { blobSize, tarSize: blobSize, checkpoints: [], tar: { tarSize: blobSize, entries } } };
+  return {
+    version,
+    buildTool: root.string(1),
+    algorithm: 'uncompressed',
+    spanSize,
+    index: { blobSize, tarSize: blobSize, checkpoints: [], tar: { tarSize: blobSize, entries } },
+  };
 }
 
-function parseZinfo(b: Uint8Array, blobSize: number, tarSize: number): { checkpoints: GzipCheckpoint[]; spanSize: number } {
+function parseZinfo(
+  b: Uint8Array,
+  blobSize: number,
+  tarSize: number,
+): { checkpoints: GzipCheckpoint[]; spanSize: number } {
   if (b.length < 12) bad('zTOC', 'zinfo too short');
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const count = v.getInt32(0, true);
   const spanSize = Number(v.getBigInt64(4, true));
   if (count <= 0 || count > 1 << 24) bad('zTOC', `bad checkpoint count ${count}`);
-  const stored = b.length === 12 + count * PACKED_CHECKPOINT ? count : b.length === 12 + (count - 1) * PACKED_CHECKPOINT ? count - 1 : -1;
+  const stored =
+    b.length === 12 + count * PACKED_CHECKPOINT
+      ? count
+      : b.length === 12 + (count - 1) * PACKED_CHECKPOINT
+        ? count - 1
+        : -1;
   if (stored < 0) bad('zTOC', 'zinfo size does not match its checkpoint count');
   const cps: GzipCheckpoint[] = [];
   // Version 1 blobs leave out checkpoint 0: right after a 10-byte gzip header, empty window.
@@ -186,10 +226,12 @@ function parseZinfo(b: Uint8Array, blobSize: number, tarSize: number): { checkpo
     const inBytes = Number(v.getBigInt64(p, true));
     const out = Number(v.getBigInt64(p + 8, true));
     const bits = b[p + 16];
-    if (bits > 7 || inBytes < 1 || inBytes > blobSize || out < 0 || out > tarSize) bad('zTOC', `checkpoint ${cps.length} out of range`);
+    if (bits > 7 || inBytes < 1 || inBytes > blobSize || out < 0 || out > tarSize)
+      bad('zTOC', `checkpoint ${cps.length} out of range`);
     const bit = inBytes * 8 - bits;
     const prev = cps[cps.length - 1];
-    if (prev && (bit <= prev.bit || out <= prev.out)) bad('zTOC', `checkpoint ${cps.length} is not after the previous one`);
+    if (prev && (bit <= prev.bit || out <= prev.out))
+      bad('zTOC', `checkpoint ${cps.length} is not after the previous one`);
     if (!prev && out !== 0) bad('zTOC', 'first checkpoint is not at offset 0');
     // The window is the last 32 KiB of output, zero-filled at the front early in the stream.
     const w = b.subarray(p + 17, p + 17 + WINDOW_SIZE);
@@ -200,14 +242,17 @@ function parseZinfo(b: Uint8Array, blobSize: number, tarSize: number): { checkpo
 
 function fileEntry(t: FbTable, tarSize: number): TarEntry {
   const name = t.string(0);
-  const type = TYPES[t.string(1)] ?? bad('zTOC', `entry ${JSON.stringify(name)}: unknown type ${JSON.stringify(t.string(1))}`);
+  const type =
+    TYPES[t.string(1)] ?? bad('zTOC', `entry ${JSON.stringify(name)}: unknown type ${JSON.stringify(t.string(1))}`);
   const path = normalizeTarPath(name) ?? bad('zTOC', `entry ${JSON.stringify(name)}: unsafe name`);
   if (path === '' && type !== 'dir') bad('zTOC', 'a non-directory names the root');
   const dataOffset = t.int64(2);
   const size = type === 'file' ? t.int64(3) : 0;
-  if (dataOffset < BLOCK || size < 0 || dataOffset + size > tarSize) bad('zTOC', `entry ${JSON.stringify(name)}: data outside the archive`);
+  if (dataOffset < BLOCK || size < 0 || dataOffset + size > tarSize)
+    bad('zTOC', `entry ${JSON.stringify(name)}: data outside the archive`);
   const mt = t.string(10);
-  const time = mt === '' ? { sec: 0, nsec: 0 } : rfc3339(mt) ?? bad('zTOC', `entry ${JSON.stringify(name)}: bad mod_time`);
+  const time =
+    mt === '' ? { sec: 0, nsec: 0 } : (rfc3339(mt) ?? bad('zTOC', `entry ${JSON.stringify(name)}: bad mod_time`));
   const e: TarEntry = {
     path,
     type,
@@ -223,11 +268,13 @@ function fileEntry(t: FbTable, tarSize: number): TarEntry {
   };
   const link = t.string(4);
   if (type === 'symlink') e.linkName = link || bad('zTOC', `entry ${JSON.stringify(name)}: symlink without target`);
-  if (type === 'hardlink') e.linkName = normalizeTarPath(link) || bad('zTOC', `entry ${JSON.stringify(name)}: bad hardlink target`);
+  if (type === 'hardlink')
+    e.linkName = normalizeTarPath(link) || bad('zTOC', `entry ${JSON.stringify(name)}: bad hardlink target`);
   if (type === 'chardev' || type === 'blockdev') {
     e.devMajor = t.int64(11);
     e.devMinor = t.int64(12);
-    if (e.devMajor < 0 || e.devMinor < 0 || e.devMajor > 0xffffffff || e.devMinor > 0xffffffff) bad('zTOC', `entry ${JSON.stringify(name)}: bad device number`);
+    if (e.devMajor < 0 || e.devMinor < 0 || e.devMajor > 0xffffffff || e.devMinor > 0xffffffff)
+      bad('zTOC', `entry ${JSON.stringify(name)}: bad device number`);
   }
   // `xattrs` holds all of the entry's PAX records (Go's hdr.PAXRecords); keep the xattr ones.
   const nx = t.vectorLength(13);
@@ -270,9 +317,14 @@ export interface ZtocVerifyOptions extends ReadOptions {
  * header (checksum, size, and name where it fits) right before the claimed data offset.
  * Throws `ERR_OCIFS_CORRUPT_INDEX` naming the first mismatch.
  */
-export async function verifyZtocAgainstLayer(ztoc: Ztoc, blob: ByteSource, options: ZtocVerifyOptions = {}): Promise<ByteSource> {
+export async function verifyZtocAgainstLayer(
+  ztoc: Ztoc,
+  blob: ByteSource,
+  options: ZtocVerifyOptions = {},
+): Promise<ByteSource> {
   const idx = ztoc.index;
-  if (idx.blobSize !== blob.size) bad('zTOC', `describes a ${idx.blobSize}-byte layer, the layer has ${blob.size} bytes`);
+  if (idx.blobSize !== blob.size)
+    bad('zTOC', `describes a ${idx.blobSize}-byte layer, the layer has ${blob.size} bytes`);
   const source = ztoc.algorithm === 'uncompressed' ? blob : new GzipIndexedSource(blob, idx);
   const files = idx.tar.entries.filter((e) => e.type === 'file');
   const want = Math.max(1, options.samples ?? DEFAULT_ZTOC_SAMPLES);
@@ -289,7 +341,11 @@ export async function verifyZtocAgainstLayer(ztoc: Ztoc, blob: ByteSource, optio
 /** Throws unless a tar header for `e` (checksum, regular file, size, name) ends where its data starts. */
 async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadOptions): Promise<void> {
   const h = await source.read(e.dataOffset - BLOCK, BLOCK, options).catch((err: unknown) => {
-    throw new CorruptIndexError('zTOC', `span holding ${JSON.stringify(e.path)} does not decode: ${(err as Error).message}`, { cause: err });
+    throw new CorruptIndexError(
+      'zTOC',
+      `span holding ${JSON.stringify(e.path)} does not decode: ${(err as Error).message}`,
+      { cause: err },
+    );
   });
   const size = readNumber(h, F.size[0], F.size[1]);
   const raw = readString(h, F.name[0], F.name[1]);
@@ -298,7 +354,9 @@ async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadO
   const full = normalizeTarPath(prefix ? `${prefix}/${raw}` : raw);
   // A full name field holds the first bytes of a longer name (a GNU long-name record or a pax
   // path before the header): "./" + a 98-byte path is already over 100 bytes.
-  const truncated = raw.length === F.name[1] && [e.path, `./${e.path}`, `/${e.path}`].some((p) => p.length > raw.length && p.startsWith(raw));
+  const truncated =
+    raw.length === F.name[1] &&
+    [e.path, `./${e.path}`, `/${e.path}`].some((p) => p.length > raw.length && p.startsWith(raw));
   const typeflag = h[F.typeflag[0]];
   const ok =
     checksumOk(h) &&
@@ -306,7 +364,11 @@ async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadO
     // A pax `size` record may stand in for the header's (members over 8 GiB).
     (size === BigInt(e.size) || e.size > 0o77777777777) &&
     (e.path.length >= 100 || truncated || name === e.path || full === e.path);
-  if (!ok) bad('zTOC', `no tar header for ${JSON.stringify(e.path)} before offset ${e.dataOffset}: the zTOC does not match the layer`);
+  if (!ok)
+    bad(
+      'zTOC',
+      `no tar header for ${JSON.stringify(e.path)} before offset ${e.dataOffset}: the zTOC does not match the layer`,
+    );
 }
 
 /**
@@ -318,7 +380,10 @@ async function checkHeaderBefore(source: ByteSource, e: TarEntry, options: ReadO
 export class SociFileSystem extends TarFileSystem {
   private readonly verified = new Set<number>();
 
-  constructor(index: GzipIndex['tar'], private readonly layerSource: ByteSource) {
+  constructor(
+    index: GzipIndex['tar'],
+    private readonly layerSource: ByteSource,
+  ) {
     super(index, layerSource);
   }
 
@@ -334,7 +399,11 @@ export class SociFileSystem extends TarFileSystem {
 }
 
 /** Opens a tar+gzip (or plain tar) layer through a verified zTOC: no pass over the layer, no header scan. */
-export async function openSociLayer(blob: ByteSource, ztocBytes: Uint8Array, options: ZtocVerifyOptions = {}): Promise<{ fs: SociFileSystem; source: ByteSource; ztoc: Ztoc }> {
+export async function openSociLayer(
+  blob: ByteSource,
+  ztocBytes: Uint8Array,
+  options: ZtocVerifyOptions = {},
+): Promise<{ fs: SociFileSystem; source: ByteSource; ztoc: Ztoc }> {
   const ztoc = loadZtoc(ztocBytes);
   const source = await verifyZtocAgainstLayer(ztoc, blob, options);
   return { fs: new SociFileSystem(ztoc.index.tar, source), source, ztoc };

@@ -86,7 +86,12 @@ export class TarFileSystem implements FileSystem {
       // umoci repack writes whiteouts for the old children of a directory it replaced with a
       // file ('deep' then 'deep/.wh.d00'); umoci unpack ignores them. A whiteout must not turn
       // a non-directory of this layer back into a directory.
-      if (slash >= 0 && e.path.slice(slash + 1).startsWith(WHITEOUT_PREFIX) && this.blockedByNonDir(e.path.slice(0, slash))) continue;
+      if (
+        slash >= 0 &&
+        e.path.slice(slash + 1).startsWith(WHITEOUT_PREFIX) &&
+        this.blockedByNonDir(e.path.slice(0, slash))
+      )
+        continue;
       const parent = this.ensureDir(slash < 0 ? '' : e.path.slice(0, slash));
       const name = e.path.slice(slash + 1);
       const children = this.dirs.get(parent)!;
@@ -187,7 +192,7 @@ export class TarFileSystem implements FileSystem {
 
   /** The file type of a non-directory inode (a lower layer's hardlink is a file). */
   private typeOf(e: TarEntry): FileType {
-    return e.type === 'hardlink' ? 'file' : (e.type);
+    return e.type === 'hardlink' ? 'file' : e.type;
   }
 
   /** Inode of a normalised path, without following symlinks. */

@@ -49,7 +49,8 @@ export function encodeTarIndexInto(w: BinWriter, index: TarIndex): void {
     w.uint(e.dataOffset);
     w.uint(e.storedSize);
     w.uint(e.headerOffset);
-    const flags = (e.linkName !== undefined ? 1 : 0) | (e.devMajor !== undefined ? 2 : 0) | (e.xattrs ? 4 : 0) | (e.sparse ? 8 : 0);
+    const flags =
+      (e.linkName !== undefined ? 1 : 0) | (e.devMajor !== undefined ? 2 : 0) | (e.xattrs ? 4 : 0) | (e.sparse ? 8 : 0);
     w.u8(flags);
     if (e.linkName !== undefined) w.str(e.linkName);
     if (e.devMajor !== undefined) {
@@ -140,7 +141,8 @@ function checkEntry(e: TarEntry, i: number, tarSize: number): void {
   if (e.mode > 0o7777 || e.uid > 0xffffffff || e.gid > 0xffffffff || e.mtimeNsec >= 1e9) bad('bad metadata');
   if (e.dataOffset + e.storedSize > tarSize || e.headerOffset > e.dataOffset) bad('data outside the archive');
   if ((e.type === 'symlink' || e.type === 'hardlink') !== (e.linkName !== undefined)) bad('link name mismatch');
-  if (e.type === 'hardlink' && (normalizeTarPath(e.linkName!) !== e.linkName || e.linkName === '')) bad('bad hardlink target');
+  if (e.type === 'hardlink' && (normalizeTarPath(e.linkName!) !== e.linkName || e.linkName === ''))
+    bad('bad hardlink target');
   if (e.type !== 'file' && (e.size !== 0 || e.sparse)) bad('size on a non-file');
   if (!e.sparse && e.size !== e.storedSize) bad('size mismatch');
   if (e.sparse) {

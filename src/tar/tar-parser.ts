@@ -89,7 +89,8 @@ export class TarParser {
   /** Gives the bytes of a `read` need (exactly `need().length` of them). */
   give(bytes: Uint8Array): void {
     if (this.state === 'skip' || this.state === 'done') throw new Error('TarParser.give() without a read need');
-    if (bytes.length !== this.want) throw new Error(`TarParser.give(): expected ${this.want} bytes, got ${bytes.length}`);
+    if (bytes.length !== this.want)
+      throw new Error(`TarParser.give(): expected ${this.want} bytes, got ${bytes.length}`);
     const at = this.position;
     this.position += bytes.length;
     switch (this.state) {
@@ -132,7 +133,11 @@ export class TarParser {
   private checkEnd(at: number, length: number, entry: string | undefined): void {
     const end = at + length;
     if (!Number.isSafeInteger(end) || (this.totalSize !== undefined && end > this.totalSize)) {
-      this.fail(`member data (${length} bytes) reaches past the end of the archive (${this.totalSize ?? 'unknown'} bytes)`, at, entry);
+      this.fail(
+        `member data (${length} bytes) reaches past the end of the archive (${this.totalSize ?? 'unknown'} bytes)`,
+        at,
+        entry,
+      );
     }
   }
 
@@ -159,7 +164,8 @@ export class TarParser {
     this.checkEnd(dataAt, size, rawName);
 
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
-      if (size > this.maxExt) this.fail(`extension header of ${size} bytes exceeds the limit of ${this.maxExt}`, at, rawName);
+      if (size > this.maxExt)
+        this.fail(`extension header of ${size} bytes exceeds the limit of ${this.maxExt}`, at, rawName);
       this.extKind = flag;
       this.extAfter = pad(size);
       if (size === 0) {
@@ -245,21 +251,41 @@ export class TarParser {
       mtimeNsec = t.nsec;
     } else {
       const m = this.num(block, F.mtime, at, 'mtime', name);
-      if (m > BigInt(Number.MAX_SAFE_INTEGER) || m < -BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`impossible mtime ${m}`, at, name);
+      if (m > BigInt(Number.MAX_SAFE_INTEGER) || m < -BigInt(Number.MAX_SAFE_INTEGER))
+        this.fail(`impossible mtime ${m}`, at, name);
       mtimeSec = Number(m);
     }
 
     let type: TarEntryType;
     switch (flag) {
-      case '0': case '\0': case '7': case 'S': type = 'file'; break;
-      case '1': type = 'hardlink'; break;
-      case '2': type = 'symlink'; break;
-      case '3': type = 'chardev'; break;
-      case '4': type = 'blockdev'; break;
-      case '5': case 'D': type = 'dir'; break;
-      case '6': type = 'fifo'; break;
+      case '0':
+      case '\0':
+      case '7':
+      case 'S':
+        type = 'file';
+        break;
+      case '1':
+        type = 'hardlink';
+        break;
+      case '2':
+        type = 'symlink';
+        break;
+      case '3':
+        type = 'chardev';
+        break;
+      case '4':
+        type = 'blockdev';
+        break;
+      case '5':
+      case 'D':
+        type = 'dir';
+        break;
+      case '6':
+        type = 'fifo';
+        break;
       // POSIX: an unknown type is extracted as a regular file.
-      default: type = 'file';
+      default:
+        type = 'file';
     }
     if (type === 'file' && (flag === '0' || flag === '\0') && fmt === 'v7' && name.endsWith('/')) type = 'dir';
 
@@ -312,7 +338,8 @@ export class TarParser {
       }
       this.finishSparse(at);
     } else if (major === '1') {
-      if (text('GNU.sparse.minor') !== '0') this.fail(`unknown GNU sparse version 1.${text('GNU.sparse.minor')}`, at, name);
+      if (text('GNU.sparse.minor') !== '0')
+        this.fail(`unknown GNU sparse version 1.${text('GNU.sparse.minor')}`, at, name);
       const real = pint('GNU.sparse.realsize', () => this.fail('GNU sparse 1.0 without realsize', at, name));
       this.beginSparse(entry, BigInt(real), stored);
       this.sparseMapText = '';
@@ -324,7 +351,9 @@ export class TarParser {
       if (stored < BLOCK) this.fail('GNU sparse 1.0 member too short for its map', at, name);
       return;
     } else if (rec.has('GNU.sparse.map') || sparse00.length > 0) {
-      const real = pint('GNU.sparse.size', () => pint('GNU.sparse.realsize', () => this.fail('GNU sparse without size', at, name)));
+      const real = pint('GNU.sparse.size', () =>
+        pint('GNU.sparse.realsize', () => this.fail('GNU sparse without size', at, name)),
+      );
       this.beginSparse(entry, BigInt(real), stored);
       const nums = sparse00.length > 0 ? sparse00 : this.mapNumbers(text('GNU.sparse.map')!, at, name);
       if (nums.length % 2) this.fail('odd GNU sparse map', at, name);
@@ -346,7 +375,8 @@ export class TarParser {
   }
 
   private beginSparse(entry: TarEntry, real: bigint, stored: number): void {
-    if (real < 0n || real > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`impossible sparse size ${real}`, entry.headerOffset, entry.path);
+    if (real < 0n || real > BigInt(Number.MAX_SAFE_INTEGER))
+      this.fail(`impossible sparse size ${real}`, entry.headerOffset, entry.path);
     entry.size = Number(real);
     entry.storedSize = stored;
     this.pendingEntry = entry;
@@ -357,7 +387,11 @@ export class TarParser {
     const e = this.pendingEntry!;
     if (this.sparseSegs.length >= this.maxSparse) this.fail('too many sparse segments', at, e.path);
     const prev = this.sparseSegs[this.sparseSegs.length - 1];
-    if (!Number.isSafeInteger(offset + length) || offset + length > e.size || (prev && offset < prev.offset + prev.length)) {
+    if (
+      !Number.isSafeInteger(offset + length) ||
+      offset + length > e.size ||
+      (prev && offset < prev.offset + prev.length)
+    ) {
       this.fail(`impossible sparse segment ${offset}+${length} (file size ${e.size})`, at, e.path);
     }
     // Zero-length segments carry nothing (GNU tar writes one to mark a trailing hole).
@@ -370,7 +404,13 @@ export class TarParser {
       if (block[o] === 0) break;
       const off = readNumber(block, o, 12);
       const len = readNumber(block, o + 12, 12);
-      if (off === undefined || len === undefined || off < 0n || len < 0n || off + len > BigInt(Number.MAX_SAFE_INTEGER)) {
+      if (
+        off === undefined ||
+        len === undefined ||
+        off < 0n ||
+        len < 0n ||
+        off + len > BigInt(Number.MAX_SAFE_INTEGER)
+      ) {
         this.fail('bad GNU sparse descriptor', at, this.pendingEntry!.path);
       }
       this.addSegment(Number(off), Number(len), at);
@@ -380,7 +420,8 @@ export class TarParser {
   private finishSparse(at: number): void {
     const e = this.pendingEntry!;
     const total = this.sparseSegs.reduce((s, g) => s + g.length, 0);
-    if (total !== e.storedSize) this.fail(`sparse map covers ${total} bytes but ${e.storedSize} are stored`, at, e.path);
+    if (total !== e.storedSize)
+      this.fail(`sparse map covers ${total} bytes but ${e.storedSize} are stored`, at, e.path);
     e.sparse = this.sparseSegs;
     this.pendingEntry = undefined;
   }
@@ -407,7 +448,8 @@ export class TarParser {
     if (count > this.maxSparse) this.fail('too many sparse segments', at, e.path);
     // Complete once 1 + 2*count newline-terminated numbers are present.
     if (lines.length - 1 < 1 + 2 * count) {
-      if (this.sparseMapBlocks * BLOCK >= e.storedSize) this.fail('GNU sparse 1.0 map runs past the member data', at, e.path);
+      if (this.sparseMapBlocks * BLOCK >= e.storedSize)
+        this.fail('GNU sparse 1.0 map runs past the member data', at, e.path);
       return;
     }
     for (let i = 0; i < count; i++) {
@@ -443,7 +485,8 @@ export class TarParser {
             else this.global.set(r.key, r);
           }
           // A global header is not part of the next member.
-          this.entryStart = this.local.length || this.longName !== undefined || this.longLink !== undefined ? this.entryStart : -1;
+          this.entryStart =
+            this.local.length || this.longName !== undefined || this.longLink !== undefined ? this.entryStart : -1;
         }
         break;
       }

@@ -52,7 +52,9 @@ export async function scanTar(source: ByteSource, options: ScanTarOptions = {}):
     if (pos + need.length > source.size) throw new CorruptTarError('archive is truncated', pos);
     if (pos < bufAt || pos + need.length > bufAt + buf.length) {
       throwIfAborted(options.signal);
-      buf = await source.read(pos, Math.min(Math.max(need.length, readAhead), source.size - pos), { signal: options.signal });
+      buf = await source.read(pos, Math.min(Math.max(need.length, readAhead), source.size - pos), {
+        signal: options.signal,
+      });
       bufAt = pos;
     }
     parser.give(buf.subarray(pos - bufAt, pos - bufAt + need.length));
@@ -64,7 +66,11 @@ export async function scanTar(source: ByteSource, options: ScanTarOptions = {}):
  * The index of `source` from `store` when a valid one is there, else built by {@link scanTar}
  * and stored. A stored index that fails validation is rebuilt, never used.
  */
-export async function loadOrScanTar(source: ByteSource, store: IndexStore | undefined, options: ScanTarOptions = {}): Promise<TarIndex> {
+export async function loadOrScanTar(
+  source: ByteSource,
+  store: IndexStore | undefined,
+  options: ScanTarOptions = {},
+): Promise<TarIndex> {
   const stored = await store?.get(TAR_INDEX_NAME);
   if (stored) {
     try {

@@ -79,7 +79,8 @@ const TYPES: Record<string, TarEntryType | 'chunk'> = {
 
 const uint = (v: unknown, what: string, name: string, dflt?: number): number => {
   if (v === undefined && dflt !== undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad ${what} ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad ${what} ${JSON.stringify(v)}`);
   return v;
 };
 
@@ -88,7 +89,8 @@ function mtimeOf(v: unknown, name: string): { sec: number; nsec: number } {
   if (typeof v !== 'string') throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad modtime`);
   const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(v);
   const ms = Date.parse(m ? `${m[1]}${m[3]}` : v);
-  if (!m || Number.isNaN(ms)) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad modtime ${JSON.stringify(v)}`);
+  if (!m || Number.isNaN(ms))
+    throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad modtime ${JSON.stringify(v)}`);
   return { sec: Math.floor(ms / 1000), nsec: Number((m[2] ?? '').slice(0, 9).padEnd(9, '0')) };
 }
 
@@ -105,7 +107,9 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
   let cur: { entry: TarEntry; covered: number } | undefined;
   const close = () => {
     if (cur && cur.covered !== cur.entry.size) {
-      throw new CorruptTocError(`entry ${JSON.stringify(cur.entry.path)}: chunks cover ${cur.covered} of ${cur.entry.size} bytes`);
+      throw new CorruptTocError(
+        `entry ${JSON.stringify(cur.entry.path)}: chunks cover ${cur.covered} of ${cur.entry.size} bytes`,
+      );
     }
     cur = undefined;
   };
@@ -113,7 +117,8 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
     if (typeof raw !== 'object' || raw === null) throw new CorruptTocError('entry is not an object');
     const name = typeof raw.name === 'string' ? raw.name : '';
     const type = TYPES[String(raw.type)];
-    if (type === undefined) throw new CorruptTocError(`entry ${JSON.stringify(name)}: unknown type ${JSON.stringify(raw.type)}`);
+    if (type === undefined)
+      throw new CorruptTocError(`entry ${JSON.stringify(name)}: unknown type ${JSON.stringify(raw.type)}`);
     if (type !== 'chunk') close();
     const path = normalizeTarPath(name);
     if (path === undefined) throw new CorruptTocError(`entry ${JSON.stringify(name)}: unsafe name`);
@@ -134,23 +139,40 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
       const f = cur;
       const chunkOffset = uint(raw.chunkOffset, 'chunkOffset', name, 0);
       let chunkSize = uint(raw.chunkSize, 'chunkSize', name, 0);
-      if (chunkOffset !== f.covered) throw new CorruptTocError(`entry ${JSON.stringify(name)}: chunk at ${chunkOffset}, expected ${f.covered}`);
+      if (chunkOffset !== f.covered)
+        throw new CorruptTocError(`entry ${JSON.stringify(name)}: chunk at ${chunkOffset}, expected ${f.covered}`);
       if (chunkSize === 0) chunkSize = f.entry.size - chunkOffset;
-      if (chunkSize <= 0 || chunkOffset + chunkSize > f.entry.size) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkSize`);
+      if (chunkSize <= 0 || chunkOffset + chunkSize > f.entry.size)
+        throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad chunkSize`);
       const digest = chunkDigestOf(raw, type === 'file' && chunkOffset === 0 && chunkSize === f.entry.size, name);
       if (raw.chunkType === 'zeros') {
-        chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart: 0, blobEnd: 0, digest, zeros: true });
+        chunks.push({
+          virtualOffset: f.entry.dataOffset + chunkOffset,
+          length: chunkSize,
+          blobStart: 0,
+          blobEnd: 0,
+          digest,
+          zeros: true,
+        });
         f.covered += chunkSize;
         continue;
       }
-      if (raw.chunkType !== undefined && raw.chunkType !== '') throw new CorruptTocError(`entry ${JSON.stringify(name)}: unknown chunkType ${JSON.stringify(raw.chunkType)}`);
+      if (raw.chunkType !== undefined && raw.chunkType !== '')
+        throw new CorruptTocError(`entry ${JSON.stringify(name)}: unknown chunkType ${JSON.stringify(raw.chunkType)}`);
       const blobStart = uint(raw.offset, 'offset', name);
       const end = raw.endOffset === undefined ? undefined : uint(raw.endOffset, 'endOffset', name);
       if (blobStart >= dataEnd || (end !== undefined && (end <= blobStart || end > dataEnd))) {
         throw new CorruptTocError(`entry ${JSON.stringify(name)}: offset outside the layer's data`);
       }
       const innerOffset = uint(raw.innerOffset, 'innerOffset', name, 0);
-      chunks.push({ virtualOffset: f.entry.dataOffset + chunkOffset, length: chunkSize, blobStart, blobEnd: end ?? -1, digest, ...(innerOffset ? { innerOffset } : {}) });
+      chunks.push({
+        virtualOffset: f.entry.dataOffset + chunkOffset,
+        length: chunkSize,
+        blobStart,
+        blobEnd: end ?? -1,
+        digest,
+        ...(innerOffset ? { innerOffset } : {}),
+      });
       f.covered += chunkSize;
       continue;
     }
@@ -183,7 +205,8 @@ export function tocToIndex(entries: unknown, dataEnd: number): TocIndex {
 function chunkDigestOf(raw: TocEntryJson, wholeFile: boolean, name: string): string | undefined {
   const pick = (v: unknown, what: string): string | undefined => {
     if (v === undefined || v === '') return undefined;
-    if (typeof v !== 'string' || !isDigest(v, 'sha256')) throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad ${what}`);
+    if (typeof v !== 'string' || !isDigest(v, 'sha256'))
+      throw new CorruptTocError(`entry ${JSON.stringify(name)}: bad ${what}`);
     return v;
   };
   return pick(raw.chunkDigest, 'chunkDigest') ?? (wholeFile ? pick(raw.digest, 'digest') : undefined);
@@ -205,7 +228,8 @@ function baseEntry(raw: TocEntryJson, path: string, type: TarEntryType, name: st
     headerOffset: 0,
   };
   if (type === 'symlink' || type === 'hardlink') {
-    if (typeof raw.linkName !== 'string' || raw.linkName === '') throw new CorruptTocError(`entry ${JSON.stringify(name)}: missing linkName`);
+    if (typeof raw.linkName !== 'string' || raw.linkName === '')
+      throw new CorruptTocError(`entry ${JSON.stringify(name)}: missing linkName`);
     if (type === 'hardlink') {
       const target = normalizeTarPath(raw.linkName);
       if (!target) throw new CorruptTocError(`entry ${JSON.stringify(name)}: unsafe hardlink target`);

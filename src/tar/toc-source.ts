@@ -83,17 +83,23 @@ export class TocSource extends SegmentedSource {
       { bytes: options.chunkCacheBytes ?? DEFAULT_CHUNK_CACHE_BYTES, option: 'chunkCacheBytes' },
     );
     this.maxMemoryChunk = options.maxMemoryChunk ?? DEFAULT_MAX_MEMORY_CHUNK;
-    if (!Number.isSafeInteger(this.maxMemoryChunk) || this.maxMemoryChunk < 1) throw new InvalidOptionError('maxMemoryChunk', 'must be a positive integer');
+    if (!Number.isSafeInteger(this.maxMemoryChunk) || this.maxMemoryChunk < 1)
+      throw new InvalidOptionError('maxMemoryChunk', 'must be a positive integer');
     this.spill = options.spill ?? new TempDerivedBlobStore();
     this.spilled = new LRUCache<number, SpillEntry, ReadOptions>({
       max: MAX_SPILLED,
-      fetchMethod: async (i, _stale, { context }) => ({ source: await this.decodeToFile(this.chunks[i], context), users: 0, evicted: false }),
+      fetchMethod: async (i, _stale, { context }) => ({
+        source: await this.decodeToFile(this.chunks[i], context),
+        users: 0,
+        evicted: false,
+      }),
       ignoreFetchAbort: true,
       dispose: evict,
     });
     let at = 0;
     for (const c of chunks) {
-      if (c.virtualOffset !== at || (!c.zeros && (c.blobEnd > blob.size || c.blobStart >= c.blobEnd))) throw new CorruptTocError('chunk table does not cover the files');
+      if (c.virtualOffset !== at || (!c.zeros && (c.blobEnd > blob.size || c.blobStart >= c.blobEnd)))
+        throw new CorruptTocError('chunk table does not cover the files');
       at += c.length;
     }
     if (at !== size) throw new CorruptTocError('chunk table does not cover the files');
@@ -124,7 +130,9 @@ export class TocSource extends SegmentedSource {
       const to = Math.min(offset + n, c.virtualOffset + c.length);
       if (c.zeros || to === from) continue; // `out` already holds the zeros
       const at = from - c.virtualOffset;
-      const part = this.isLarge(i) ? this.spilledPart(i, at, to - from, options) : this.segment(i, options).then((d) => d.subarray(at, at + to - from));
+      const part = this.isLarge(i)
+        ? this.spilledPart(i, at, to - from, options)
+        : this.segment(i, options).then((d) => d.subarray(at, at + to - from));
       parts.push(part.then((d) => out.set(d, from - offset)));
     }
     await Promise.all(parts);
@@ -135,7 +143,13 @@ export class TocSource extends SegmentedSource {
   protected async decode(i: number, options: ReadOptions): Promise<Uint8Array> {
     const c = this.chunks[i];
     const inner = c.innerOffset ?? 0;
-    const data = c.zeros ? new Uint8Array(c.length) : await this.codec.decode(await this.blob.read(c.blobStart, c.blobEnd - c.blobStart, options), inner + c.length, options);
+    const data = c.zeros
+      ? new Uint8Array(c.length)
+      : await this.codec.decode(
+          await this.blob.read(c.blobStart, c.blobEnd - c.blobStart, options),
+          inner + c.length,
+          options,
+        );
     this.chunksDecoded++;
     checkChunkLength(data.length - inner, c.length, c.blobStart);
     const bytes = data.length === c.length && inner === 0 ? data : data.subarray(inner, inner + c.length);
@@ -170,7 +184,11 @@ export class TocSource extends SegmentedSource {
       const hash = createHash('sha256');
       let skip = c.innerOffset ?? 0;
       let got = 0;
-      const compressed = readPieces(new SliceSource(this.blob, c.blobStart, c.blobEnd - c.blobStart), { pieceSize: SPILL_PIECE, readAhead: 2, signal: options.signal });
+      const compressed = readPieces(new SliceSource(this.blob, c.blobStart, c.blobEnd - c.blobStart), {
+        pieceSize: SPILL_PIECE,
+        readAhead: 2,
+        signal: options.signal,
+      });
       for await (let out of this.codec.stream(compressed)) {
         throwIfAborted(options.signal);
         if (skip > 0) {
@@ -204,5 +222,8 @@ export class TocSource extends SegmentedSource {
 function checkChunkDigest(c: TocChunk, hash: ReturnType<typeof createHash>): void {
   if (!c.digest) return;
   const actual = 'sha256:' + hash.digest('hex');
-  if (actual !== c.digest) throw new DigestMismatchError(c.digest, actual, `chunk at blob offset ${c.blobStart}`, { data: { offset: c.blobStart } });
+  if (actual !== c.digest)
+    throw new DigestMismatchError(c.digest, actual, `chunk at blob offset ${c.blobStart}`, {
+      data: { offset: c.blobStart },
+    });
 }

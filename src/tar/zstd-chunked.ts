@@ -71,7 +71,8 @@ export function parseZstdChunkedFooter(tail: Uint8Array): ZstdChunkedPosition | 
     if (x > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptTocError('zstd:chunked footer field out of range');
     return Number(x);
   };
-  if (num(24) !== MANIFEST_TYPE_CRFS) throw new CorruptTocError(`zstd:chunked manifest type ${num(24)} is not supported`);
+  if (num(24) !== MANIFEST_TYPE_CRFS)
+    throw new CorruptTocError(`zstd:chunked manifest type ${num(24)} is not supported`);
   return { offset: num(0), lengthCompressed: num(8), lengthUncompressed: num(16) };
 }
 
@@ -95,29 +96,43 @@ function footerData(tail: Uint8Array): Uint8Array | undefined {
   return undefined;
 }
 
-function annotation(annotations: Record<string, string>, current: string, legacy: string): { name: string; value: string } | undefined {
+function annotation(
+  annotations: Record<string, string>,
+  current: string,
+  legacy: string,
+): { name: string; value: string } | undefined {
   if (annotations[current] !== undefined) return { name: current, value: annotations[current] };
   if (annotations[legacy] !== undefined) return { name: legacy, value: annotations[legacy] };
   return undefined;
 }
 
 /** The manifest position from an annotation (either name), else from the footer (any form); undefined if neither. */
-export async function detectZstdChunked(blob: ByteSource, annotations: Record<string, string> = {}, options: ReadOptions = {}): Promise<ZstdChunkedPosition | undefined> {
+export async function detectZstdChunked(
+  blob: ByteSource,
+  annotations: Record<string, string> = {},
+  options: ReadOptions = {},
+): Promise<ZstdChunkedPosition | undefined> {
   const ann = annotation(annotations, ZSTD_CHUNKED_MANIFEST_POSITION, LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION);
   let pos: ZstdChunkedPosition | undefined;
   if (ann !== undefined) {
     const m = /^(\d+):(\d+):(\d+):(\d+)$/.exec(ann.value);
-    if (!m || Number(m[4]) !== MANIFEST_TYPE_CRFS) throw new CorruptTocError(`bad ${ann.name} annotation ${JSON.stringify(ann.value)}`);
+    if (!m || Number(m[4]) !== MANIFEST_TYPE_CRFS)
+      throw new CorruptTocError(`bad ${ann.name} annotation ${JSON.stringify(ann.value)}`);
     pos = { offset: Number(m[1]), lengthCompressed: Number(m[2]), lengthUncompressed: Number(m[3]) };
   } else if (blob.size >= 8 + Math.min(...FOOTER_SIZES)) {
     const n = Math.min(ZSTD_CHUNKED_TAIL, blob.size);
     pos = parseZstdChunkedFooter(await blob.read(blob.size - n, n, options));
   }
   if (!pos) return undefined;
-  if (!Number.isSafeInteger(pos.offset + pos.lengthCompressed) || pos.offset < 8 || pos.offset + pos.lengthCompressed > blob.size) {
+  if (
+    !Number.isSafeInteger(pos.offset + pos.lengthCompressed) ||
+    pos.offset < 8 ||
+    pos.offset + pos.lengthCompressed > blob.size
+  ) {
     throw new CorruptTocError('zstd:chunked manifest position outside the blob');
   }
-  if (pos.lengthUncompressed > MAX_TOC_SIZE) throw new CorruptTocError(`zstd:chunked manifest of ${pos.lengthUncompressed} bytes is too large`);
+  if (pos.lengthUncompressed > MAX_TOC_SIZE)
+    throw new CorruptTocError(`zstd:chunked manifest of ${pos.lengthUncompressed} bytes is too large`);
   return pos;
 }
 
@@ -134,8 +149,13 @@ export async function openZstdChunkedLayer(blob: ByteSource, options: ZstdChunke
   if (!pos) throw new CorruptTocError('not a zstd:chunked layer (no manifest position)');
   const compressed = await blob.read(pos.offset, pos.lengthCompressed, options);
   const digest = digestOf(compressed);
-  const want = annotation(options.annotations ?? {}, ZSTD_CHUNKED_MANIFEST_CHECKSUM, LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM);
-  if (want !== undefined && want.value !== digest) throw new DigestMismatchError(want.value, digest, 'zstd:chunked manifest');
+  const want = annotation(
+    options.annotations ?? {},
+    ZSTD_CHUNKED_MANIFEST_CHECKSUM,
+    LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM,
+  );
+  if (want !== undefined && want.value !== digest)
+    throw new DigestMismatchError(want.value, digest, 'zstd:chunked manifest');
   let json: Uint8Array;
   try {
     json = zstdDecompress(compressed, pos.lengthUncompressed);

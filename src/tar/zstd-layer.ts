@@ -121,7 +121,13 @@ export async function decodeZstdIndex(bytes: Uint8Array): Promise<ZstdIndex> {
     let end = 0;
     for (let i = 0; i < n; i++) {
       const f = { compressedOffset: r.uint(), compressedSize: r.uint(), out, size: r.uint() };
-      if (f.compressedOffset < end || f.compressedSize === 0 || f.compressedOffset + f.compressedSize > blobSize || f.size === 0) throw new BinFormatError(`frame ${i} out of range`);
+      if (
+        f.compressedOffset < end ||
+        f.compressedSize === 0 ||
+        f.compressedOffset + f.compressedSize > blobSize ||
+        f.size === 0
+      )
+        throw new BinFormatError(`frame ${i} out of range`);
       end = f.compressedOffset + f.compressedSize;
       out += f.size;
       frames.push(f);
@@ -137,16 +143,25 @@ export async function decodeZstdIndex(bytes: Uint8Array): Promise<ZstdIndex> {
 }
 
 /** The pass; returns the index and, in `derived` mode, the decompressed tar. */
-export async function buildZstdIndex(blob: ByteSource, options: ZstdLayerOptions = {}): Promise<{ index: ZstdIndex; derived?: ByteSource }> {
+export async function buildZstdIndex(
+  blob: ByteSource,
+  options: ZstdLayerOptions = {},
+): Promise<{ index: ZstdIndex; derived?: ByteSource }> {
   const maxSpan = options.maxFrameSpan ?? DEFAULT_MAX_FRAME_SPAN;
-  if (!Number.isSafeInteger(maxSpan) || maxSpan < 64 * 1024) throw new InvalidOptionError('maxFrameSpan', 'must be an integer of at least 64 KiB');
+  if (!Number.isSafeInteger(maxSpan) || maxSpan < 64 * 1024)
+    throw new InvalidOptionError('maxFrameSpan', 'must be an integer of at least 64 KiB');
   const parser = new TarParser(options);
   const feeder = new TarFeeder(parser);
   const frames: ZstdFrame[] = [];
   const dec = new ZstdStreamDecoder({
     onFrame: (f: ZstdStreamFrame) => {
       if (f.type === 'frame' && f.decompressedSize > 0) {
-        frames.push({ compressedOffset: f.compressedOffset, compressedSize: f.compressedSize, out: f.decompressedOffset, size: f.decompressedSize });
+        frames.push({
+          compressedOffset: f.compressedOffset,
+          compressedSize: f.compressedSize,
+          out: f.decompressedOffset,
+          size: f.decompressedSize,
+        });
       }
     },
   });
@@ -157,7 +172,11 @@ export async function buildZstdIndex(blob: ByteSource, options: ZstdLayerOptions
   let pendingBytes = 0;
   let writer: DerivedBlobWriter | undefined;
   try {
-    for await (const piece of readPieces(blob, { pieceSize: options.pieceSize ?? 1024 * 1024, signal: options.signal, readAhead: 3 })) {
+    for await (const piece of readPieces(blob, {
+      pieceSize: options.pieceSize ?? 1024 * 1024,
+      signal: options.signal,
+      readAhead: 3,
+    })) {
       throwIfAborted(options.signal);
       for (const out of dec.push(piece)) {
         sha.update(out);
@@ -172,7 +191,8 @@ export async function buildZstdIndex(blob: ByteSource, options: ZstdLayerOptions
       if (!writer) {
         // Drop output of frames that ended: they can be decoded again from the blob.
         const doneUpTo = frames.length ? frames[frames.length - 1].out + frames[frames.length - 1].size : 0;
-        while (pending.length && pending[0].at + pending[0].bytes.length <= doneUpTo) pendingBytes -= pending.shift()!.bytes.length;
+        while (pending.length && pending[0].at + pending[0].bytes.length <= doneUpTo)
+          pendingBytes -= pending.shift()!.bytes.length;
         if (pending.length && pending[0].at < doneUpTo) {
           const cut = doneUpTo - pending[0].at;
           pending[0] = { at: doneUpTo, bytes: pending[0].bytes.subarray(cut) };
@@ -196,7 +216,14 @@ export async function buildZstdIndex(blob: ByteSource, options: ZstdLayerOptions
     throw err;
   }
   const diffId = 'sha256:' + sha.digest('hex');
-  const index: ZstdIndex = { blobSize: blob.size, tarSize: total, diffId, mode: writer ? 'derived' : 'frames', frames, tar: { tarSize: total, entries: parser.entries } };
+  const index: ZstdIndex = {
+    blobSize: blob.size,
+    tarSize: total,
+    diffId,
+    mode: writer ? 'derived' : 'frames',
+    frames,
+    tar: { tarSize: total, entries: parser.entries },
+  };
   return { index, derived: writer ? await writer.commit(diffId) : undefined };
 }
 
@@ -241,7 +268,8 @@ export async function openZstdLayer(blob: ByteSource, options: ZstdLayerOptions 
         return { fs: new TarFileSystem(index.tar, source), source, index, fromStore: true };
       }
       const derived = await options.derived?.get(index.diffId);
-      if (derived && derived.size === index.tarSize) return { fs: new TarFileSystem(index.tar, derived), source: derived, index, fromStore: true };
+      if (derived && derived.size === index.tarSize)
+        return { fs: new TarFileSystem(index.tar, derived), source: derived, index, fromStore: true };
       debug('decompressed layer %s is gone: another pass', index.diffId);
     } catch (err) {
       if (!isOcifsError(err, 'ERR_OCIFS_CORRUPT_INDEX')) throw err;

@@ -104,9 +104,11 @@ export class MemoryFs implements FileSystem {
   /** Adds one entry by path (see {@link MemoryFs.fromEntries}); returns its inode number. */
   addPath(entry: MemoryEntry): number {
     const parts = entry.path.split('/').filter((p) => p !== '' && p !== '.');
-    if (parts.includes('..')) throw new InvalidOptionError('entries', `path ${entry.path} contains ..; use link() for hostile names`);
+    if (parts.includes('..'))
+      throw new InvalidOptionError('entries', `path ${entry.path} contains ..; use link() for hostile names`);
     if (parts.length === 0) {
-      if (entry.link !== undefined || entry.type !== 'dir') throw new InvalidOptionError('entries', 'the root must be a directory');
+      if (entry.link !== undefined || entry.type !== 'dir')
+        throw new InvalidOptionError('entries', 'the root must be a directory');
       this.setAttributes(this.rootIno, entry);
       return this.rootIno;
     }
@@ -128,7 +130,8 @@ export class MemoryFs implements FileSystem {
     if (entry.link !== undefined) {
       if (existing !== undefined) throw new InvalidOptionError('entries', `${entry.path} exists`);
       const target = this.resolveBuilderPath(entry.link);
-      if (this.node(target).inode.type === 'dir') throw new InvalidOptionError('entries', `${entry.path}: hardlink to a directory`);
+      if (this.node(target).inode.type === 'dir')
+        throw new InvalidOptionError('entries', `${entry.path}: hardlink to a directory`);
       this.link(dir, name, target);
       return target;
     }
@@ -188,7 +191,8 @@ export class MemoryFs implements FileSystem {
   /** Makes `dirIno` a huge directory whose entries are generated on demand (replaces its entries). */
   setGeneratedChildren(dirIno: number, children: GeneratedChildren): void {
     const dir = this.node(dirIno);
-    if (dir.inode.type !== 'dir') throw new InvalidOptionError('setGeneratedChildren', `inode ${dirIno} is not a directory`);
+    if (dir.inode.type !== 'dir')
+      throw new InvalidOptionError('setGeneratedChildren', `inode ${dirIno} is not a directory`);
     dir.entries = undefined;
     dir.index = undefined;
     dir.generated = children;
@@ -207,7 +211,8 @@ export class MemoryFs implements FileSystem {
     if (init.dirSize !== undefined && inode.type === 'dir') inode.size = init.dirSize;
     if (init.content !== undefined) {
       const c = init.content;
-      node.content = typeof c === 'string' ? new MemorySource(encoder.encode(c)) : c instanceof Uint8Array ? new MemorySource(c) : c;
+      node.content =
+        typeof c === 'string' ? new MemorySource(encoder.encode(c)) : c instanceof Uint8Array ? new MemorySource(c) : c;
       inode.size = node.content.size;
     } else if (inode.type === 'file' && node.content === undefined) {
       node.content = new MemorySource(new Uint8Array(0));

@@ -134,23 +134,38 @@ export class MergedFileSystem implements FileSystem {
   /** `layers` bottom first (the image manifest's order). The layers are not closed by {@link close}. */
   constructor(layers: readonly (FileSystem | MergeLayer)[], options: MergedFileSystemOptions = {}) {
     const dflt = options.whiteouts ?? DEFAULT_WHITEOUT_FORMAT;
-    if (!['oci', 'overlay', 'both'].includes(dflt)) throw new InvalidOptionError('whiteouts', 'must be oci, overlay or both');
+    if (!['oci', 'overlay', 'both'].includes(dflt))
+      throw new InvalidOptionError('whiteouts', 'must be oci, overlay or both');
     if (layers.length === 0) throw new InvalidOptionError('layers', 'at least one layer is needed');
     this.layers = layers.map((l, i) => {
       const ml: MergeLayer = 'fs' in l ? l : { fs: l };
       const w = ml.whiteouts ?? dflt;
-      if (!['oci', 'overlay', 'both'].includes(w)) throw new InvalidOptionError(`layers[${i}].whiteouts`, 'must be oci, overlay or both');
+      if (!['oci', 'overlay', 'both'].includes(w))
+        throw new InvalidOptionError(`layers[${i}].whiteouts`, 'must be oci, overlay or both');
       const own = (ml.fs as Partial<ImpliedDirs>).impliedDir;
       const implied = ml.impliedDir?.bind(ml) ?? (typeof own === 'function' ? own.bind(ml.fs) : undefined);
       const ownLink = (ml.fs as Partial<LowerLinks>).lowerLink;
       const lowerLink = ml.lowerLink?.bind(ml) ?? (typeof ownLink === 'function' ? ownLink.bind(ml.fs) : undefined);
-      return { fs: ml.fs, oci: w !== 'overlay', overlay: w !== 'oci', impliedDir: implied, lowerLink, spec: { ...ml, whiteouts: w } };
+      return {
+        fs: ml.fs,
+        oci: w !== 'overlay',
+        overlay: w !== 'oci',
+        impliedDir: implied,
+        lowerLink,
+        spec: { ...ml, whiteouts: w },
+      };
     });
     this.options = options;
     this.hideOverlayXattrs = options.hideOverlayXattrs ?? true;
     const top = this.layers.length - 1;
     this.rootIno = this.encode(top, this.layers[top].fs.rootIno);
-    this.root = { ino: this.rootIno, parent: undefined, name: '', layers: [{ layer: top, ino: this.layers[top].fs.rootIno, parentIndex: -1 }], done: top === 0 };
+    this.root = {
+      ino: this.rootIno,
+      parent: undefined,
+      name: '',
+      layers: [{ layer: top, ino: this.layers[top].fs.rootIno, parentIndex: -1 }],
+      done: top === 0,
+    };
     this.dirs.set(this.rootIno, this.root);
   }
 
@@ -362,7 +377,8 @@ export class MergedFileSystem implements FileSystem {
       return found;
     }
     // A whiteout can only hide something below its layer: none is looked for in the bottom one.
-    if (ld.layer > 0 && layer.oci && (await layer.fs.lookup(ld.ino, WHITEOUT_PREFIX + name, options))) return 'whiteout';
+    if (ld.layer > 0 && layer.oci && (await layer.fs.lookup(ld.ino, WHITEOUT_PREFIX + name, options)))
+      return 'whiteout';
     return 'none';
   }
 
@@ -380,7 +396,8 @@ export class MergedFileSystem implements FileSystem {
       if (await layer.fs.lookup(ld.ino, OPAQUE_MARKER, options)) return true;
       // `.wh.NAME` beside a directory NAME of the same layer: the directory was deleted and made
       // anew in this layer, so nothing below belongs to it (umoci removes the old one first).
-      if (d.parent && (await layer.fs.lookup(d.parent.layers[ld.parentIndex].ino, WHITEOUT_PREFIX + d.name, options))) return true;
+      if (d.parent && (await layer.fs.lookup(d.parent.layers[ld.parentIndex].ino, WHITEOUT_PREFIX + d.name, options)))
+        return true;
     }
     return false;
   }

@@ -68,7 +68,8 @@ export class OverlayLayerFileSystem implements FileSystem {
       const slash = p.lastIndexOf('/');
       const name = p.slice(slash + 1);
       if (name === OPAQUE_MARKER) return false;
-      if (name.startsWith(WHITEOUT_PREFIX) && paths.has(p.slice(0, slash + 1) + name.slice(WHITEOUT_PREFIX.length))) return false;
+      if (name.startsWith(WHITEOUT_PREFIX) && paths.has(p.slice(0, slash + 1) + name.slice(WHITEOUT_PREFIX.length)))
+        return false;
     }
     return true;
   }

@@ -43,7 +43,8 @@ export async function resolvePath(fs: FileSystem, path: string, options: Resolve
  */
 export async function resolveEntry(fs: FileSystem, path: string, options: ResolveOptions = {}): Promise<ResolvedPath> {
   const maxSymlinks = options.maxSymlinks ?? DEFAULT_MAX_SYMLINKS;
-  if (!Number.isInteger(maxSymlinks) || maxSymlinks < 0) throw new InvalidOptionError('maxSymlinks', 'must be a non-negative integer');
+  if (!Number.isInteger(maxSymlinks) || maxSymlinks < 0)
+    throw new InvalidOptionError('maxSymlinks', 'must be a non-negative integer');
   const signal = options.signal;
   const trailingSlash = /\/\.?$/.test(path) && path.replace(/[/.]+$/, '') !== '';
   const followFinal = (options.followFinal ?? true) || trailingSlash;
@@ -53,7 +54,12 @@ export async function resolveEntry(fs: FileSystem, path: string, options: Resolv
   // Components still to walk, last one at the end of the array (a symlink pushes its target's).
   const todo = components(path).reverse();
   let symlinks = 0;
-  const here = () => '/' + stack.slice(1).map((s) => s.name).join('/');
+  const here = () =>
+    '/' +
+    stack
+      .slice(1)
+      .map((s) => s.name)
+      .join('/');
   while (todo.length > 0) {
     throwIfAborted(signal);
     const name = todo.pop()!;

@@ -53,5 +53,8 @@ const SHOWN_PATH = 240;
  * so an error stays one readable line. The full path stays in the error's `data`.
  */
 export function abbreviatePaths(s: string): string {
-  return s.replace(new RegExp(`\\S{${SHOWN_PATH + 1},}`, 'g'), (p) => `${p.slice(0, 80)}…(${p.length - 200} more)…${p.slice(-120)}`);
+  return s.replace(
+    new RegExp(`\\S{${SHOWN_PATH + 1},}`, 'g'),
+    (p) => `${p.slice(0, 80)}…(${p.length - 200} more)…${p.slice(-120)}`,
+  );
 }

@@ -121,7 +121,8 @@ interface Frame {
  */
 export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = {}): AsyncGenerator<WalkEntry> {
   const prefetch = options.prefetch ?? DEFAULT_WALK_PREFETCH;
-  if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 4096) throw new InvalidOptionError('prefetch', 'must be an integer from 1 to 4096');
+  if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 4096)
+    throw new InvalidOptionError('prefetch', 'must be an integer from 1 to 4096');
   const signal = options.signal;
   const guard = new TreeGuard(options.unsafeNames);
   const top = await resolveEntry(fs, start, { signal, followFinal: options.followStart ?? true });
@@ -154,8 +155,13 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
   const startEarly = (slots: Slot[]) => {
     for (const s of slots) {
       if (early.size >= EARLY_DIRS) return;
-      if (s.inode.type !== 'dir' || early.has(s.inode.ino) || guard.entered(s.inode.ino) || !isSafeName(s.entry.name)) continue;
-      const e = { it: fs.readdir(s.inode.ino, { signal, scan: true })[Symbol.asyncIterator](), batch: undefined as unknown as Promise<Slot[]>, ended: false };
+      if (s.inode.type !== 'dir' || early.has(s.inode.ino) || guard.entered(s.inode.ino) || !isSafeName(s.entry.name))
+        continue;
+      const e = {
+        it: fs.readdir(s.inode.ino, { signal, scan: true })[Symbol.asyncIterator](),
+        batch: undefined as unknown as Promise<Slot[]>,
+        ended: false,
+      };
       e.batch = fetchBatch(e);
       e.batch.catch(() => {}); // rethrown when the walk gets there
       early.set(s.inode.ino, e);
@@ -190,7 +196,8 @@ export async function* walk(fs: FileSystem, start = '/', options: WalkOptions = 
       if (slot === undefined) {
         stack.pop();
         await f.it.return?.();
-        if (options.exits) yield { path: f.path, relPath: f.relPath, name: f.name, inode: f.inode, depth: f.depth, exit: true };
+        if (options.exits)
+          yield { path: f.path, relPath: f.relPath, name: f.name, inode: f.inode, depth: f.depth, exit: true };
         continue;
       }
       const name = slot.entry.name;
@@ -250,9 +257,14 @@ interface PendingDir<T> {
  * round trips overlap; only pending siblings and those listings are held. Directory types come
  * from the listings (no getattr unless `describe` asks).
  */
-export async function* walkDirectories<T = undefined>(fs: FileSystem, start: { path: string; ino: number }, options: DirectoryWalkOptions<T> = {}): AsyncGenerator<DirectoryVisit<T>> {
+export async function* walkDirectories<T = undefined>(
+  fs: FileSystem,
+  start: { path: string; ino: number },
+  options: DirectoryWalkOptions<T> = {},
+): AsyncGenerator<DirectoryVisit<T>> {
   const ahead = options.ahead ?? 16;
-  if (!Number.isInteger(ahead) || ahead < 1 || ahead > 4096) throw new InvalidOptionError('ahead', 'must be an integer from 1 to 4096');
+  if (!Number.isInteger(ahead) || ahead < 1 || ahead > 4096)
+    throw new InvalidOptionError('ahead', 'must be an integer from 1 to 4096');
   const guard = new TreeGuard(options.unsafeNames);
   const readOptions: ReadOptions = { signal: options.signal, ...(options.scan ? { scan: true } : {}) };
   const load = async (d: PendingDir<T>): Promise<{ entries: DirEntry[]; data: T }> => {

@@ -29,23 +29,48 @@ export const MAX_PICTURE = 32 * 1024 * 1024;
 /** A file whose content is not a picture the page shows. */
 export class NotAPictureError extends OcifsError {
   constructor(path: string) {
-    super('ERR_OCIFS_NOT_A_PICTURE', `${path}: not a PNG, JPEG, GIF or SVG picture (or larger than ${MAX_PICTURE} bytes)`, { data: { path } });
+    super(
+      'ERR_OCIFS_NOT_A_PICTURE',
+      `${path}: not a PNG, JPEG, GIF or SVG picture (or larger than ${MAX_PICTURE} bytes)`,
+      { data: { path } },
+    );
   }
 }
 
 /** The regular file at `path` (symlinks followed inside the image). */
-async function openRegular(fs: FileSystem, path: string, options: ReadOptions): Promise<{ source: ByteSource; name: string }> {
+async function openRegular(
+  fs: FileSystem,
+  path: string,
+  options: ReadOptions,
+): Promise<{ source: ByteSource; name: string }> {
   const { inode, path: canonical } = await resolveEntry(fs, path, options);
   if (inode.type !== 'file') throw new NotARegularFileError(path, { detail: inode.type });
   return { source: await fs.openFile(inode.ino, options), name: canonical.slice(canonical.lastIndexOf('/') + 1) };
 }
 
-function contentHeaders(res: ServerResponse, type: string, size: number, extra: Record<string, string | number> = {}): void {
-  res.writeHead(200, { 'Content-Type': type, 'Content-Length': size, 'Content-Security-Policy': CONTENT_CSP, ...extra });
+function contentHeaders(
+  res: ServerResponse,
+  type: string,
+  size: number,
+  extra: Record<string, string | number> = {},
+): void {
+  res.writeHead(200, {
+    'Content-Type': type,
+    'Content-Length': size,
+    'Content-Security-Policy': CONTENT_CSP,
+    ...extra,
+  });
 }
 
 /** `GET /api/file?…&offset&length`: bytes of a file; `X-File-Size` says the whole size. */
-export async function sendRange(res: ServerResponse, fs: FileSystem, path: string, offset: number, length: number, options: ReadOptions): Promise<void> {
+export async function sendRange(
+  res: ServerResponse,
+  fs: FileSystem,
+  path: string,
+  offset: number,
+  length: number,
+  options: ReadOptions,
+): Promise<void> {
   const { source } = await openRegular(fs, path, options);
   if (offset > source.size) throw new RangeNotSatisfiableError(offset, source.size);
   const n = Math.min(length, source.size - offset);
@@ -58,7 +83,12 @@ export async function sendRange(res: ServerResponse, fs: FileSystem, path: strin
 }
 
 /** `GET /api/file?…&as=picture`: a picture, typed by its content (never by its name). */
-export async function sendPicture(res: ServerResponse, fs: FileSystem, path: string, options: ReadOptions): Promise<void> {
+export async function sendPicture(
+  res: ServerResponse,
+  fs: FileSystem,
+  path: string,
+  options: ReadOptions,
+): Promise<void> {
   const { source } = await openRegular(fs, path, options);
   const head = await source.read(0, Math.min(SNIFF_BYTES, source.size), options);
   const type = PICTURE_TYPES[sniff(head, source.size)];
@@ -69,12 +99,21 @@ export async function sendPicture(res: ServerResponse, fs: FileSystem, path: str
 }
 
 /** `GET /api/download`: a file as it is, or a directory as a tar stream. */
-export async function sendDownload(res: ServerResponse, fs: FileSystem, path: string, options: ReadOptions): Promise<void> {
+export async function sendDownload(
+  res: ServerResponse,
+  fs: FileSystem,
+  path: string,
+  options: ReadOptions,
+): Promise<void> {
   const { inode, path: canonical } = await resolveEntry(fs, path, options);
   const name = canonical === '/' ? 'rootfs' : canonical.slice(canonical.lastIndexOf('/') + 1);
   const head = res.req.method === 'HEAD';
   if (inode.type === 'dir') {
-    res.writeHead(200, { 'Content-Type': 'application/x-tar', 'Content-Disposition': attachment(`${name}.tar`), 'Content-Security-Policy': CONTENT_CSP });
+    res.writeHead(200, {
+      'Content-Type': 'application/x-tar',
+      'Content-Disposition': attachment(`${name}.tar`),
+      'Content-Security-Policy': CONTENT_CSP,
+    });
     if (head) return void res.end();
     await pipeline(Readable.from(tarTree(fs, canonical, name, options), { objectMode: false }), res);
     return;

@@ -15,7 +15,13 @@ export const MAX_FIND_MATCHES = 5000;
 export const PROGRESS_EVERY_MS = 200;
 
 /** Walks `fs` from `start` for names containing `query` (case-insensitive), emitting lines. */
-export async function findNames(fs: FileSystem, start: string, query: string, emit: (line: FindLine) => Promise<void>, signal: AbortSignal): Promise<void> {
+export async function findNames(
+  fs: FileSystem,
+  start: string,
+  query: string,
+  emit: (line: FindLine) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
   const needle = query.toLowerCase();
   let scanned = 0;
   let matches = 0;

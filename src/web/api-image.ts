@@ -10,7 +10,12 @@
 import { LazyFileSystem, summarizeLayerFileSystem, type Image } from '../image/index.js';
 import { BlobCache, type MemoryBlobCache } from '../cache/index.js';
 import { formatPlatform, normalizePlatform, type HistoryEntry } from '../oci/index.js';
-import { layerCompression, TOC_DIGEST_ANNOTATION, ZSTD_CHUNKED_MANIFEST_CHECKSUM, type LayerFormat as TarAccess } from '../tar/index.js';
+import {
+  layerCompression,
+  TOC_DIGEST_ANNOTATION,
+  ZSTD_CHUNKED_MANIFEST_CHECKSUM,
+  type LayerFormat as TarAccess,
+} from '../tar/index.js';
 import type { FileSystem } from '../vfs/types.js';
 import type { HistoryDoc, ImageDoc, LayerDoc, LayerInfoDoc } from './api-types.js';
 import type { ImageViews } from './image-views.js';
@@ -43,14 +48,21 @@ function openedFormat(real: FileSystem): string {
 }
 
 /** What the cache holds of a blob. */
-async function cacheFacts(cache: BlobCache | MemoryBlobCache, digest: string): Promise<Pick<LayerDoc, 'indexes' | 'cachedBytes' | 'verified'>> {
+async function cacheFacts(
+  cache: BlobCache | MemoryBlobCache,
+  digest: string,
+): Promise<Pick<LayerDoc, 'indexes' | 'cachedBytes' | 'verified'>> {
   if (!(cache instanceof BlobCache) || !digest) return { indexes: [], cachedBytes: null, verified: false };
   const e = await cache.stat(digest).catch(() => undefined);
   return { indexes: e?.sidecars ?? [], cachedBytes: e?.presentBytes ?? 0, verified: e?.verified ?? false };
 }
 
 /** One layer's document. */
-export async function layerDoc(views: ImageViews, index: number, cache: BlobCache | MemoryBlobCache): Promise<LayerDoc> {
+export async function layerDoc(
+  views: ImageViews,
+  index: number,
+  cache: BlobCache | MemoryBlobCache,
+): Promise<LayerDoc> {
   const l = views.image.layers[index];
   const fs = views.layer(index);
   let format = announcedFormat(l.mediaType, l.annotations);
@@ -105,7 +117,19 @@ export async function imageDoc(ref: string, views: ImageViews, cache: BlobCache 
   const layerBytes = image.layers.reduce((n, l) => n + l.size, 0);
   const r = image.resolved;
   if (!r) {
-    return { ref, canonical: image.name, registry: '', repository: '', kind: 'file', digest: '', mediaType: '', manifest: null, history: [], layers, totalSize: layerBytes };
+    return {
+      ref,
+      canonical: image.name,
+      registry: '',
+      repository: '',
+      kind: 'file',
+      digest: '',
+      mediaType: '',
+      manifest: null,
+      history: [],
+      layers,
+      totalSize: layerBytes,
+    };
   }
   const c = r.config;
   const rc = c?.config;
@@ -127,13 +151,22 @@ export async function imageDoc(ref: string, views: ImageViews, cache: BlobCache 
             document: parseJson(r.index.bytes),
             platforms: r.index.index.manifests
               .filter((m) => m.platform)
-              .map((m) => ({ platform: formatPlatform(normalizePlatform(m.platform!)), digest: m.digest, mediaType: m.mediaType, size: m.size })),
+              .map((m) => ({
+                platform: formatPlatform(normalizePlatform(m.platform!)),
+                digest: m.digest,
+                mediaType: m.mediaType,
+                size: m.size,
+              })),
           },
         }
       : {}),
     manifest: parseJson(r.manifestBytes),
     ...(r.configBytes ? { config: parseJson(r.configBytes) } : {}),
-    configDescriptor: { digest: r.configDescriptor.digest, mediaType: r.configDescriptor.mediaType, size: r.configDescriptor.size },
+    configDescriptor: {
+      digest: r.configDescriptor.digest,
+      mediaType: r.configDescriptor.mediaType,
+      size: r.configDescriptor.size,
+    },
     ...(c
       ? {
           summary: {

@@ -21,7 +21,13 @@ import { SNIFF_BYTES, sniff } from './sniff.js';
 const LIST_CONCURRENCY = 32;
 
 /** The document of one inode. */
-export async function entryDoc(fs: FileSystem, name: string, inode: Inode, options: ReadOptions, origin?: MergedFileSystem): Promise<EntryDoc> {
+export async function entryDoc(
+  fs: FileSystem,
+  name: string,
+  inode: Inode,
+  options: ReadOptions,
+  origin?: MergedFileSystem,
+): Promise<EntryDoc> {
   return {
     name,
     type: inode.type,
@@ -61,7 +67,9 @@ export async function listDir(views: ImageViews, view: ViewName, path: string, o
   if (inode.type !== 'dir') throw new NotADirectoryError(path);
   const names: { name: string; ino: number }[] = [];
   for await (const e of fs.readdir(inode.ino, options)) names.push({ name: e.name, ino: e.ino });
-  const entries = await mapLimit(names, LIST_CONCURRENCY, async (e) => entryDoc(fs, e.name, await fs.getattr(e.ino, options), options, fs));
+  const entries = await mapLimit(names, LIST_CONCURRENCY, async (e) =>
+    entryDoc(fs, e.name, await fs.getattr(e.ino, options), options, fs),
+  );
   if (view !== 'merged') {
     const below = views.below(view);
     const changes = await layerChanges(views.layer(view), below, canonical, options);
@@ -69,13 +77,19 @@ export async function listDir(views: ImageViews, view: ViewName, path: string, o
       const m = changes.marks.get(e.name);
       if (m) e.mark = m;
     }
-    for (const d of changes.deleted) entries.push({ ...(await entryDoc(below!, d.name, d.inode, options, below)), mark: 'deleted' });
+    for (const d of changes.deleted)
+      entries.push({ ...(await entryDoc(below!, d.name, d.inode, options, below)), mark: 'deleted' });
   }
   return { path: canonical, layer: view, entries: entries.sort(byName) };
 }
 
 /** `GET /api/stat`: one entry (not following a final symlink), where a symlink leads, what a file holds. */
-export async function statEntry(views: ImageViews, view: ViewName, path: string, options: ReadOptions): Promise<StatDoc> {
+export async function statEntry(
+  views: ImageViews,
+  view: ViewName,
+  path: string,
+  options: ReadOptions,
+): Promise<StatDoc> {
   const fs = views.tree(view);
   const { inode, path: canonical } = await resolveEntry(fs, path, { ...options, followFinal: false });
   const name = canonical === '/' ? '/' : canonical.slice(canonical.lastIndexOf('/') + 1);

@@ -45,7 +45,12 @@ async function isOverlayOpaque(fs: FileSystem, ino: number, options: ReadOptions
  * The changes `layer` made in directory `path` (canonical) of the tree `below` it (undefined
  * for the bottom layer: everything it has is added).
  */
-export async function layerChanges(layer: FileSystem, below: FileSystem | undefined, path: string, options: ReadOptions = {}): Promise<DirChanges> {
+export async function layerChanges(
+  layer: FileSystem,
+  below: FileSystem | undefined,
+  path: string,
+  options: ReadOptions = {},
+): Promise<DirChanges> {
   const marks = new Map<string, ChangeMark>();
   const deleted: DirChanges['deleted'] = [];
   const own = await lookupPath(layer, path, options);

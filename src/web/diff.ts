@@ -38,7 +38,8 @@ async function differences(a: Side, ia: Inode, b: Side, ib: Inode, options: Read
   if ((ia.mode & 0o7777) !== (ib.mode & 0o7777)) what.push('mode');
   if (ia.uid !== ib.uid || ia.gid !== ib.gid) what.push('owner');
   if (ia.type !== 'dir' && (ia.mtimeSec !== ib.mtimeSec || ia.mtimeNsec !== ib.mtimeNsec)) what.push('mtime');
-  if (ia.type === 'symlink' && (await a.fs.readlink(ia.ino, options)) !== (await b.fs.readlink(ib.ino, options))) what.push('target');
+  if (ia.type === 'symlink' && (await a.fs.readlink(ia.ino, options)) !== (await b.fs.readlink(ib.ino, options)))
+    what.push('target');
   if ((ia.type === 'chardev' || ia.type === 'blockdev') && ia.rdev !== ib.rdev) what.push('rdev');
   return what;
 }
@@ -52,18 +53,34 @@ function sameFile(a: Side, ia: Inode, b: Side, ib: Inode): boolean {
 
 /** True when both directories are made of the same layer directories. */
 async function sameDir(a: Side, ia: Inode, b: Side, ib: Inode, options: ReadOptions): Promise<boolean> {
-  const key = async (s: Side, ino: number) => (await s.fs.dirLayers(ino, options)).map((l) => `${s.views.image.layers[l.layer].digest}:${l.ino}`);
+  const key = async (s: Side, ino: number) =>
+    (await s.fs.dirLayers(ino, options)).map((l) => `${s.views.image.layers[l.layer].digest}:${l.ino}`);
   const [x, y] = await Promise.all([key(a, ia.ino), key(b, ib.ino)]);
   return x.length === y.length && x.every((k, i) => k !== '' && !k.startsWith(':') && k === y[i]);
 }
 
 /** Identical directory metadata: the quick check that lets a directory pair go undescended. */
 function sameDirMeta(ia: Inode, ib: Inode): boolean {
-  return ia.mode === ib.mode && ia.uid === ib.uid && ia.gid === ib.gid && ia.mtimeSec === ib.mtimeSec && ia.mtimeNsec === ib.mtimeNsec && ia.nlink === ib.nlink && ia.size === ib.size;
+  return (
+    ia.mode === ib.mode &&
+    ia.uid === ib.uid &&
+    ia.gid === ib.gid &&
+    ia.mtimeSec === ib.mtimeSec &&
+    ia.mtimeNsec === ib.mtimeNsec &&
+    ia.nlink === ib.nlink &&
+    ia.size === ib.size
+  );
 }
 
 /** Streams the differences of `a` and `b` under `start`. */
-export async function diffImages(va: ImageViews, vb: ImageViews, start: string, deep: boolean, emit: (line: DiffLine) => Promise<void>, signal: AbortSignal): Promise<void> {
+export async function diffImages(
+  va: ImageViews,
+  vb: ImageViews,
+  start: string,
+  deep: boolean,
+  emit: (line: DiffLine) => Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
   const options: ReadOptions = { signal };
   const a: Side = { views: va, fs: va.tree('merged') };
   const b: Side = { views: vb, fs: vb.tree('merged') };
@@ -81,7 +98,13 @@ export async function diffImages(va: ImageViews, vb: ImageViews, start: string, 
   const bytes = async (s: Side, path: string, inode: Inode): Promise<number> => {
     if (inode.type !== 'dir') return inode.type === 'file' ? inode.size : 0;
     let n = 0;
-    for await (const e of walk(s.fs, path, { signal, unsafeNames: 'skip', includeStart: false, prefetch: 64, followStart: false })) {
+    for await (const e of walk(s.fs, path, {
+      signal,
+      unsafeNames: 'skip',
+      includeStart: false,
+      prefetch: 64,
+      followStart: false,
+    })) {
       await tick(e.path);
       if (e.inode.type === 'file') n += e.inode.size;
     }
@@ -124,7 +147,15 @@ export async function diffImages(va: ImageViews, vb: ImageViews, start: string, 
       let entry: DiffEntry | undefined;
       if (!ib) entry = { path, status: 'removed', type: ia!.type, sizeA: await bytes(a, path, ia!) };
       else if (!ia) entry = { path, status: 'added', type: ib.type, sizeB: await bytes(b, path, ib) };
-      else if (ia.type !== ib.type) entry = { path, status: 'changed', type: ib.type, sizeA: await bytes(a, path, ia), sizeB: await bytes(b, path, ib), what: ['type'] };
+      else if (ia.type !== ib.type)
+        entry = {
+          path,
+          status: 'changed',
+          type: ib.type,
+          sizeA: await bytes(a, path, ia),
+          sizeB: await bytes(b, path, ib),
+          what: ['type'],
+        };
       else if (ia.type === 'dir') {
         const what = await differences(a, ia, b, ib, options);
         if (what.length) entry = { path, status: 'changed', type: 'dir', what };

@@ -10,12 +10,30 @@ import type { ByteSource, ReadOptions } from '../io/byte-source.js';
 import type { ElfDoc } from './api-types.js';
 
 /** `e_type` names. */
-const TYPES: Record<number, string> = { 0: 'NONE', 1: 'REL (relocatable)', 2: 'EXEC (executable)', 3: 'DYN (shared object or PIE)', 4: 'CORE (core dump)' };
+const TYPES: Record<number, string> = {
+  0: 'NONE',
+  1: 'REL (relocatable)',
+  2: 'EXEC (executable)',
+  3: 'DYN (shared object or PIE)',
+  4: 'CORE (core dump)',
+};
 
 /** `e_machine` names of the architectures images are built for. */
 const MACHINES: Record<number, string> = {
-  2: 'SPARC', 3: 'x86 (i386)', 8: 'MIPS', 20: 'PowerPC', 21: 'PowerPC64', 22: 'S/390', 40: 'ARM',
-  42: 'SuperH', 43: 'SPARC V9', 50: 'IA-64', 62: 'x86-64', 183: 'AArch64', 243: 'RISC-V', 258: 'LoongArch',
+  2: 'SPARC',
+  3: 'x86 (i386)',
+  8: 'MIPS',
+  20: 'PowerPC',
+  21: 'PowerPC64',
+  22: 'S/390',
+  40: 'ARM',
+  42: 'SuperH',
+  43: 'SPARC V9',
+  50: 'IA-64',
+  62: 'x86-64',
+  183: 'AArch64',
+  243: 'RISC-V',
+  258: 'LoongArch',
 };
 
 const PT_INTERP = 3;

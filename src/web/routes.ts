@@ -59,7 +59,9 @@ const view = (c: ApiContext, lease: Lease) => parseViewName(c.url.searchParams.g
 
 const handlers: Record<string, Handler> = {
   '/api/image': (c) =>
-    withLease(c, 'ref', async (l) => sendJson(c.res, 200, await imageDoc(need(c.url, 'ref'), l.views, await c.sessions.blobCache()))),
+    withLease(c, 'ref', async (l) =>
+      sendJson(c.res, 200, await imageDoc(need(c.url, 'ref'), l.views, await c.sessions.blobCache())),
+    ),
 
   '/api/layer': (c) =>
     withLease(c, 'ref', async (l) => {
@@ -72,25 +74,43 @@ const handlers: Record<string, Handler> = {
     const ref = need(c.url, 'ref', 1024);
     c.sessions.checkRef(ref);
     const last = c.url.searchParams.get('last') ?? undefined;
-    const page = await c.sessions.tags(parseReference(ref), { n: intParam(c.url, 'n', 100, 1000) || 100, ...(last ? { last } : {}), signal: c.signal });
-    const doc: TagsDoc = { repository: `${parseReference(ref).registry}/${page.name}`, tags: page.tags, ...(page.next ? { next: page.next } : {}) };
+    const page = await c.sessions.tags(parseReference(ref), {
+      n: intParam(c.url, 'n', 100, 1000) || 100,
+      ...(last ? { last } : {}),
+      signal: c.signal,
+    });
+    const doc: TagsDoc = {
+      repository: `${parseReference(ref).registry}/${page.name}`,
+      tags: page.tags,
+      ...(page.next ? { next: page.next } : {}),
+    };
     sendJson(c.res, 200, doc);
   },
 
-  '/api/dir': (c) => withLease(c, 'ref', async (l) => sendJson(c.res, 200, await listDir(l.views, view(c, l), pathParam(c.url), { signal: c.signal }))),
+  '/api/dir': (c) =>
+    withLease(c, 'ref', async (l) =>
+      sendJson(c.res, 200, await listDir(l.views, view(c, l), pathParam(c.url), { signal: c.signal })),
+    ),
 
-  '/api/stat': (c) => withLease(c, 'ref', async (l) => sendJson(c.res, 200, await statEntry(l.views, view(c, l), pathParam(c.url), { signal: c.signal }))),
+  '/api/stat': (c) =>
+    withLease(c, 'ref', async (l) =>
+      sendJson(c.res, 200, await statEntry(l.views, view(c, l), pathParam(c.url), { signal: c.signal })),
+    ),
 
   '/api/file': (c) =>
     withLease(c, 'ref', async (l) => {
       const fs = l.views.tree(view(c, l));
-      if (c.url.searchParams.get('as') === 'picture') return sendPicture(c.res, fs, pathParam(c.url), { signal: c.signal });
+      if (c.url.searchParams.get('as') === 'picture')
+        return sendPicture(c.res, fs, pathParam(c.url), { signal: c.signal });
       const offset = intParam(c.url, 'offset', 0, Number.MAX_SAFE_INTEGER);
       const length = intParam(c.url, 'length', DEFAULT_RANGE, MAX_RANGE);
       return sendRange(c.res, fs, pathParam(c.url), offset, length, { signal: c.signal });
     }),
 
-  '/api/download': (c) => withLease(c, 'ref', async (l) => sendDownload(c.res, l.views.tree(view(c, l)), pathParam(c.url), { signal: c.signal })),
+  '/api/download': (c) =>
+    withLease(c, 'ref', async (l) =>
+      sendDownload(c.res, l.views.tree(view(c, l)), pathParam(c.url), { signal: c.signal }),
+    ),
 
   '/api/find': (c) =>
     withLease(c, 'ref', async (l) => {
@@ -111,7 +131,9 @@ const handlers: Record<string, Handler> = {
     withLease(c, 'a', (la) =>
       withLease(c, 'b', async (lb) => {
         const deep = c.url.searchParams.get('deep') === '1';
-        await streamLines<DiffLine>(c.res, (emit) => diffImages(la.views, lb.views, pathParam(c.url), deep, emit, c.signal));
+        await streamLines<DiffLine>(c.res, (emit) =>
+          diffImages(la.views, lb.views, pathParam(c.url), deep, emit, c.signal),
+        );
       }),
     ),
 
@@ -119,7 +141,13 @@ const handlers: Record<string, Handler> = {
     const s = c.sessions.stats;
     const ref = c.url.searchParams.get('ref');
     const size = ref ? await c.sessions.openImageSize(ref) : undefined;
-    const doc: StatusDoc = { bytesFetched: s.bytesFetched, requests: s.requests, cacheHitBytes: s.cacheHitBytes, ...(size !== undefined ? { imageSize: size } : {}), startedAt: c.startedAt.toISOString() };
+    const doc: StatusDoc = {
+      bytesFetched: s.bytesFetched,
+      requests: s.requests,
+      cacheHitBytes: s.cacheHitBytes,
+      ...(size !== undefined ? { imageSize: size } : {}),
+      startedAt: c.startedAt.toISOString(),
+    };
     sendJson(c.res, 200, doc);
   },
 };

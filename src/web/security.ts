@@ -81,10 +81,16 @@ export interface Refusal {
 export type GateResult = { ok: true; setCookie: boolean } | { ok: false; refusal: Refusal };
 
 /** The checks every request goes through, in order: method, Host, origin, token. */
-export function checkRequest(req: IncomingMessage, url: URL, expect: { token: string; port: number; listenHost: string }): GateResult {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return { ok: false, refusal: { status: 405, message: 'this server is read-only (GET and HEAD only)' } };
+export function checkRequest(
+  req: IncomingMessage,
+  url: URL,
+  expect: { token: string; port: number; listenHost: string },
+): GateResult {
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return { ok: false, refusal: { status: 405, message: 'this server is read-only (GET and HEAD only)' } };
   const host = (req.headers.host ?? '').toLowerCase();
-  if (!hostAllowed(host, expect)) return { ok: false, refusal: { status: 403, message: `wrong Host header "${host.slice(0, 100)}"` } };
+  if (!hostAllowed(host, expect))
+    return { ok: false, refusal: { status: 403, message: `wrong Host header "${host.slice(0, 100)}"` } };
   const origin = req.headers.origin;
   if (origin !== undefined && !(/^http:\/\//i.test(origin) && hostAllowed(origin.slice(7).toLowerCase(), expect))) {
     return { ok: false, refusal: { status: 403, message: 'cross-origin request refused' } };
@@ -99,7 +105,10 @@ export function checkRequest(req: IncomingMessage, url: URL, expect: { token: st
   const fromCookie = readCookie(req.headers.cookie, cookieName(expect.port));
   if (tokenMatches(fromCookie, expect.token)) return { ok: true, setCookie: false };
   if (tokenMatches(url.searchParams.get('token') ?? undefined, expect.token)) return { ok: true, setCookie: true };
-  return { ok: false, refusal: { status: 401, message: 'missing or wrong token: open the URL that `ocifs web` printed' } };
+  return {
+    ok: false,
+    refusal: { status: 401, message: 'missing or wrong token: open the URL that `ocifs web` printed' },
+  };
 }
 
 /**

@@ -65,10 +65,14 @@ const UNAUTHORIZED_PAGE = Buffer.from(
 /** Starts the server; resolves once it listens. */
 export async function startWebServer(options: WebServerOptions = {}): Promise<WebServer> {
   const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidOptionError('port', `${port} is not a TCP port`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InvalidOptionError('port', `${port} is not a TCP port`);
   const host = options.host ?? DEFAULT_WEB_HOST;
   const assets: PageAssets = await loadAssets(options.assetsDir ?? defaultAssetsDir());
-  const sessions = new ImageSessions({ image: options.image ?? {}, ...(options.localFile ? { localFile: options.localFile } : {}) });
+  const sessions = new ImageSessions({
+    image: options.image ?? {},
+    ...(options.localFile ? { localFile: options.localFile } : {}),
+  });
   const token = newToken();
   const startedAt = new Date();
   let listenPort = 0;
@@ -80,7 +84,10 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     const api = url.pathname.startsWith('/api/');
     if (!gate.ok) {
       if (gate.refusal.status === 405) res.setHeader('Allow', 'GET, HEAD');
-      if (api || gate.refusal.status !== 401) { sendJson(res, gate.refusal.status, { error: { code: 'ERR_OCIFS_WEB_REFUSED', message: gate.refusal.message } }); return; }
+      if (api || gate.refusal.status !== 401) {
+        sendJson(res, gate.refusal.status, { error: { code: 'ERR_OCIFS_WEB_REFUSED', message: gate.refusal.message } });
+        return;
+      }
       res.writeHead(401, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': PAGE_CSP });
       return void res.end(UNAUTHORIZED_PAGE);
     }
@@ -95,15 +102,27 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     }
     if (api) {
       const handler = apiHandler(url.pathname);
-      if (!handler) { sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: `no API endpoint ${url.pathname.slice(0, 100)}` } }); return; }
+      if (!handler) {
+        sendJson(res, 404, {
+          error: { code: 'ERR_OCIFS_NOT_FOUND', message: `no API endpoint ${url.pathname.slice(0, 100)}` },
+        });
+        return;
+      }
       return handleApi(handler, { req, res, url, sessions, startedAt });
     }
     if (url.pathname.startsWith('/assets/')) {
       const asset = assets.files.get(url.pathname.slice('/assets/'.length));
-      if (!asset) { sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: 'no such asset' } }); return; }
-      sendAsset(res, asset); return;
+      if (!asset) {
+        sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: 'no such asset' } });
+        return;
+      }
+      sendAsset(res, asset);
+      return;
     }
-    if (url.pathname === '/' || url.pathname.startsWith('/image/')) { sendAsset(res, assets.index, { 'Content-Security-Policy': PAGE_CSP }); return; }
+    if (url.pathname === '/' || url.pathname.startsWith('/image/')) {
+      sendAsset(res, assets.index, { 'Content-Security-Policy': PAGE_CSP });
+      return;
+    }
     sendJson(res, 404, { error: { code: 'ERR_OCIFS_NOT_FOUND', message: 'not found' } });
   };
 

@@ -70,7 +70,10 @@ export class ImageSessions {
     this.cache ??= (async () => {
       const common = { stats: this.stats, ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}) };
       if (o.noCache) return new MemoryBlobCache(common);
-      return BlobCache.open(o.cacheDir ?? defaultCacheDir(), { ...common, ...(o.cacheMaxSize !== undefined ? { maxSize: o.cacheMaxSize } : {}) });
+      return BlobCache.open(o.cacheDir ?? defaultCacheDir(), {
+        ...common,
+        ...(o.cacheMaxSize !== undefined ? { maxSize: o.cacheMaxSize } : {}),
+      });
     })();
     return this.cache;
   }
@@ -100,7 +103,14 @@ export class ImageSessions {
       e = undefined;
     }
     if (!e) {
-      const entry: Entry = { key, opening: this.open(ref, platform), openedAt: Date.now(), holders: 0, lastUse: Date.now(), closed: false };
+      const entry: Entry = {
+        key,
+        opening: this.open(ref, platform),
+        openedAt: Date.now(),
+        holders: 0,
+        lastUse: Date.now(),
+        closed: false,
+      };
       entry.opening.catch(() => {
         if (this.entries.get(key) === entry) this.entries.delete(key);
       });
@@ -144,7 +154,9 @@ export class ImageSessions {
       const v = await e.opening.catch(() => undefined);
       if (!v) continue;
       const r = v.image.resolved;
-      return v.image.layers.reduce((n, l) => n + l.size, 0) + (r ? r.manifestBytes.byteLength + r.configDescriptor.size : 0);
+      return (
+        v.image.layers.reduce((n, l) => n + l.size, 0) + (r ? r.manifestBytes.byteLength + r.configDescriptor.size : 0)
+      );
     }
     return undefined;
   }

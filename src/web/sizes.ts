@@ -87,7 +87,12 @@ export async function computeSizes(views: ImageViews, progress: Progress, signal
   for (let i = 0; i < views.layerCount; i++) {
     const doc: LayerBytesDoc = { index: i, added: 0, wasted: 0, files: 0 };
     const seen = new Set<number>();
-    for await (const e of walk(views.layer(i), '/', { signal, unsafeNames: 'skip', includeStart: false, prefetch: 64 })) {
+    for await (const e of walk(views.layer(i), '/', {
+      signal,
+      unsafeNames: 'skip',
+      includeStart: false,
+      prefetch: 64,
+    })) {
       await tick(`layer ${i}`);
       if (e.inode.type !== 'file' || e.name.startsWith(WHITEOUT_PREFIX) || seen.has(e.inode.ino)) continue;
       seen.add(e.inode.ino);

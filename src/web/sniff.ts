@@ -25,7 +25,7 @@ const startsWith = (b: Uint8Array, sig: number[]) => b.length >= sig.length && s
 /** True when `b` is UTF-8 text: valid sequences (one may be cut at the end), no NUL, few controls. */
 export function looksLikeText(b: Uint8Array): boolean {
   let controls = 0;
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i];
     if (c === 0) return false;
     if (c < 0x80) {
@@ -46,8 +46,13 @@ export function looksLikeText(b: Uint8Array): boolean {
 
 /** True when text starts (after a BOM, an XML declaration, comments and a doctype) with `<svg`. */
 function isSvg(b: Uint8Array): boolean {
-  const text = Buffer.from(b.subarray(0, 4096)).toString('utf8').replace(/^\uFEFF/, '');
-  const rest = text.replace(/^\s*(<\?xml[\s\S]*?\?>\s*)?((<!--[\s\S]*?-->|<!DOCTYPE[^>[]*(\[[\s\S]*?\])?\s*>)\s*)*/i, '');
+  const text = Buffer.from(b.subarray(0, 4096))
+    .toString('utf8')
+    .replace(/^\uFEFF/, '');
+  const rest = text.replace(
+    /^\s*(<\?xml[\s\S]*?\?>\s*)?((<!--[\s\S]*?-->|<!DOCTYPE[^>[]*(\[[\s\S]*?\])?\s*>)\s*)*/i,
+    '',
+  );
   return /^<svg[\s>/]/i.test(rest);
 }
 
@@ -56,7 +61,8 @@ export function sniff(head: Uint8Array, size: number): ContentKind {
   if (size === 0) return 'empty';
   if (startsWith(head, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
   if (startsWith(head, [0xff, 0xd8, 0xff])) return 'jpeg';
-  if (startsWith(head, [0x47, 0x49, 0x46, 0x38]) && (head[4] === 0x37 || head[4] === 0x39) && head[5] === 0x61) return 'gif';
+  if (startsWith(head, [0x47, 0x49, 0x46, 0x38]) && (head[4] === 0x37 || head[4] === 0x39) && head[5] === 0x61)
+    return 'gif';
   if (isElf(head)) return 'elf';
   if (!looksLikeText(head)) return 'binary';
   return isSvg(head) ? 'svg' : 'text';

@@ -15,7 +15,14 @@ import type { FileSystem, Inode } from '../vfs/types.js';
 import { splitRdev } from '../vfs/device.js';
 
 const BLOCK = 512;
-const TYPEFLAG: Partial<Record<Inode['type'], string>> = { file: '0', symlink: '2', chardev: '3', blockdev: '4', dir: '5', fifo: '6' };
+const TYPEFLAG: Partial<Record<Inode['type'], string>> = {
+  file: '0',
+  symlink: '2',
+  chardev: '3',
+  blockdev: '4',
+  dir: '5',
+  fifo: '6',
+};
 /** Largest value of an n-byte octal field with its terminator. */
 const octalMax = (width: number) => 8 ** (width - 1) - 1;
 /** Pieces a file's content is read in. */
@@ -26,7 +33,14 @@ function putString(h: Uint8Array, offset: number, width: number, s: string): voi
 }
 
 function putOctal(h: Uint8Array, offset: number, width: number, n: number): void {
-  putString(h, offset, width - 1, Math.min(n, octalMax(width)).toString(8).padStart(width - 1, '0'));
+  putString(
+    h,
+    offset,
+    width - 1,
+    Math.min(n, octalMax(width))
+      .toString(8)
+      .padStart(width - 1, '0'),
+  );
 }
 
 /** One pax record: `"%d %s=%s\n"`, the length counting itself. */
@@ -80,14 +94,25 @@ const ascii = (s: string) => /^[\x20-\x7e]*$/.test(s);
 export function entryHeaders(f: HeaderFields): Uint8Array[] {
   const records: string[] = [];
   if (Buffer.byteLength(f.name) > 100 || !ascii(f.name)) records.push(paxRecord('path', f.name));
-  if (f.linkname !== undefined && (Buffer.byteLength(f.linkname) > 100 || !ascii(f.linkname))) records.push(paxRecord('linkpath', f.linkname));
+  if (f.linkname !== undefined && (Buffer.byteLength(f.linkname) > 100 || !ascii(f.linkname)))
+    records.push(paxRecord('linkpath', f.linkname));
   if (f.size > octalMax(12)) records.push(paxRecord('size', String(f.size)));
   if (f.uid > octalMax(8)) records.push(paxRecord('uid', String(f.uid)));
   if (f.gid > octalMax(8)) records.push(paxRecord('gid', String(f.gid)));
   const out: Uint8Array[] = [];
   if (records.length) {
     const body = Buffer.from(records.join(''), 'utf8');
-    out.push(header({ name: 'PaxHeaders/entry', type: 'x', mode: 0o644, uid: 0, gid: 0, size: body.byteLength, mtime: f.mtime }));
+    out.push(
+      header({
+        name: 'PaxHeaders/entry',
+        type: 'x',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: body.byteLength,
+        mtime: f.mtime,
+      }),
+    );
     out.push(body, new Uint8Array(padding(body.byteLength)));
   }
   out.push(header(f));
@@ -102,14 +127,25 @@ function padding(n: number): number {
  * Yields the tar stream of the subtree at `start` (a directory, or one file). Entry names
  * begin with `top` (`etc`, `etc/passwd` …).
  */
-export async function* tarTree(fs: FileSystem, start: string, top: string, options: ReadOptions = {}): AsyncGenerator<Uint8Array> {
+export async function* tarTree(
+  fs: FileSystem,
+  start: string,
+  top: string,
+  options: ReadOptions = {},
+): AsyncGenerator<Uint8Array> {
   const firstPath = new Map<number, string>();
   for await (const e of walk(fs, start, { ...options, unsafeNames: 'skip' })) {
     const i = e.inode;
     const type = TYPEFLAG[i.type];
     if (!type) continue; // sockets have no tar form
     const name = e.relPath === '' ? top : `${top}/${e.relPath}`;
-    const base = { name: i.type === 'dir' ? `${name}/` : name, mode: i.mode, uid: i.uid, gid: i.gid, mtime: i.mtimeSec };
+    const base = {
+      name: i.type === 'dir' ? `${name}/` : name,
+      mode: i.mode,
+      uid: i.uid,
+      gid: i.gid,
+      mtime: i.mtimeSec,
+    };
     if (i.type === 'file' && i.nlink > 1) {
       const first = firstPath.get(i.ino);
       if (first !== undefined) {
@@ -127,7 +163,12 @@ export async function* tarTree(fs: FileSystem, start: string, top: string, optio
       const pad = padding(source.size);
       if (pad) yield new Uint8Array(pad);
     } else {
-      yield* entryHeaders({ ...base, type, size: 0, ...(i.type === 'chardev' || i.type === 'blockdev' ? { rdev: i.rdev } : {}) });
+      yield* entryHeaders({
+        ...base,
+        type,
+        size: 0,
+        ...(i.type === 'chardev' || i.type === 'blockdev' ? { rdev: i.rdev } : {}),
+      });
     }
   }
   yield new Uint8Array(2 * BLOCK);

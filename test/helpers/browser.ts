@@ -9,7 +9,16 @@ import { chromium, type BrowserContext } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /** Arguments that keep Chromium off the network and quiet (it runs as root here: no sandbox). */
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** A browser with its own profile. */
 export interface TestBrowser {
@@ -20,7 +29,12 @@ export interface TestBrowser {
 /** Starts Chromium with a fresh `--user-data-dir`. */
 export async function launchChromium(viewport = { width: 1400, height: 1000 }): Promise<TestBrowser> {
   const profile = await mkdtemp(join(tmpdir(), 'ocifs-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+  });
   return {
     context,
     async close() {

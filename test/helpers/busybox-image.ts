@@ -18,7 +18,10 @@ export async function writeBusyboxRootfs(dir: string, osRelease = 'ID=ocifs-test
   await mkdir(join(dir, 'etc'), { recursive: true });
   await mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o1777 });
   await copyFile(BUSYBOX, join(dir, 'bin', 'busybox'));
-  const applets = execFileSync(BUSYBOX, ['--list']).toString().split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync(BUSYBOX, ['--list'])
+    .toString()
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   for (const a of applets) await symlink('busybox', join(dir, 'bin', a));
   await writeFile(join(dir, 'etc', 'os-release'), osRelease);
   await writeFile(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n');

@@ -40,7 +40,12 @@ const cache = await BlobCache.open(args.cacheDir, {
   claimStaleMs: args.claimStaleMs,
 });
 const direct = new HttpRangeSource(args.url, args.size);
-const src = await cache.openBlob(args.digest, args.size, direct, args.origin !== undefined ? { origin: args.origin } : {});
+const src = await cache.openBlob(
+  args.digest,
+  args.size,
+  direct,
+  args.origin !== undefined ? { origin: args.origin } : {},
+);
 process.stdout.write('ready\n');
 if (args.waitForGo) {
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
@@ -72,7 +77,11 @@ if (args.action === 'fill') {
 } else {
   const h = createHash('sha256');
   let bytes = 0;
-  for await (const p of readPieces(src, { start: args.start ?? 0, length: args.length, pieceSize: args.pieceSize ?? 1024 * 1024 })) {
+  for await (const p of readPieces(src, {
+    start: args.start ?? 0,
+    length: args.length,
+    pieceSize: args.pieceSize ?? 1024 * 1024,
+  })) {
     h.update(p);
     bytes += p.byteLength;
   }

@@ -108,21 +108,28 @@ export class HttpRangeSource implements ByteSource {
     const n = clampRead(offset, length, this.size);
     if (n === 0) return Promise.resolve(new Uint8Array(0));
     return new Promise((resolve, reject) => {
-      const req = request(this.url, { agent, headers: { range: `bytes=${offset}-${offset + n - 1}` }, signal: options.signal }, (res) => {
-        if (res.statusCode !== 206 || res.headers['content-range'] !== `bytes ${offset}-${offset + n - 1}/${this.size}`) {
-          res.resume();
-          return reject(new Error(`unexpected response ${res.statusCode} ${res.headers['content-range']}`));
-        }
-        const out = new Uint8Array(n);
-        let got = 0;
-        res.on('data', (b: Buffer) => {
-          if (got + b.length > n) return res.destroy(new Error('body longer than asked'));
-          out.set(b, got);
-          got += b.length;
-        });
-        res.on('end', () => (got === n ? resolve(out) : reject(new Error(`short body: ${got} of ${n}`))));
-        res.on('error', reject);
-      });
+      const req = request(
+        this.url,
+        { agent, headers: { range: `bytes=${offset}-${offset + n - 1}` }, signal: options.signal },
+        (res) => {
+          if (
+            res.statusCode !== 206 ||
+            res.headers['content-range'] !== `bytes ${offset}-${offset + n - 1}/${this.size}`
+          ) {
+            res.resume();
+            return reject(new Error(`unexpected response ${res.statusCode} ${res.headers['content-range']}`));
+          }
+          const out = new Uint8Array(n);
+          let got = 0;
+          res.on('data', (b: Buffer) => {
+            if (got + b.length > n) return res.destroy(new Error('body longer than asked'));
+            out.set(b, got);
+            got += b.length;
+          });
+          res.on('end', () => (got === n ? resolve(out) : reject(new Error(`short body: ${got} of ${n}`))));
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end();
     });

@@ -20,7 +20,10 @@ export interface CacheChild {
 
 /** Starts a child running one cache action (see cache-child.ts for the arguments). */
 export function startCacheChild(args: Record<string, unknown>): CacheChild {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(args)], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(args)], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   let onReady!: () => void;
@@ -88,7 +91,8 @@ export async function checkPresentChunks(cacheDir: string, digest: string, blob:
     if (v !== 0xa5) throw new Error(`bad presence byte ${v} at chunk ${c}`);
     const a = c * chunk;
     const b = Math.min(size, a + chunk);
-    if (!data.subarray(a, b).equals(blob.subarray(a, b))) throw new Error(`chunk ${c} is marked present but its bytes are wrong`);
+    if (!data.subarray(a, b).equals(blob.subarray(a, b)))
+      throw new Error(`chunk ${c} is marked present but its bytes are wrong`);
     present++;
   }
   return present;

@@ -63,7 +63,14 @@ export async function soakCache(o: SoakOptions): Promise<SoakReport> {
       for (let i = 0; i < (o.procs ?? 4); i++) {
         const b = blobs[rnd(blobs.length)];
         const chunkSize = [64 * 1024, 256 * 1024][rnd(2)];
-        const base = { cacheDir, url: b.server.url, digest: b.digest, size: b.data.length, chunkSize, maxRequestBytes: [256 * 1024, 2 * 1024 * 1024][rnd(2)] };
+        const base = {
+          cacheDir,
+          url: b.server.url,
+          digest: b.digest,
+          size: b.data.length,
+          chunkSize,
+          maxRequestBytes: [256 * 1024, 2 * 1024 * 1024][rnd(2)],
+        };
         const kind = ['fill', 'random', 'random', 'read', 'gc'][rnd(5)];
         const args =
           kind === 'random'
@@ -81,22 +88,25 @@ export async function soakCache(o: SoakOptions): Promise<SoakReport> {
       // Kill some of them at a random moment; let the others finish.
       await new Promise((r) => setTimeout(r, 50 + rnd(500)));
       for (const { c } of children) {
-      if (rnd(3) !== 0) continue;
-      c.kill();
-      report.kills++;
-    }
+        if (rnd(3) !== 0) continue;
+        c.kill();
+        report.kills++;
+      }
       for (const { c, kind } of children) {
         try {
           const r = await c.result;
           if (kind === 'random') {
             report.reads += r.reads as number;
-            if (r.mismatches !== 0) throw new Error(`a child read ${String(r.mismatches)} wrong ranges through the cache`);
+            if (r.mismatches !== 0)
+              throw new Error(`a child read ${String(r.mismatches)} wrong ranges through the cache`);
           }
           if (kind === 'gc') report.gcs++;
           if (kind === 'read') {
             const args = JSON.parse(c.proc.spawnargs.at(-1)!) as { digest: string; start: number; length: number };
             const b = blobs.find((x) => x.digest === args.digest)!;
-            const want = createHash('sha256').update(b.data.subarray(args.start, args.start + args.length)).digest('hex');
+            const want = createHash('sha256')
+              .update(b.data.subarray(args.start, args.start + args.length))
+              .digest('hex');
             if (r.sha256 !== want) throw new Error('a child streamed wrong bytes through the cache');
           }
         } catch (err) {

@@ -37,7 +37,11 @@ export function statsOf(r: RunResult): {
   maxRssBytes: number;
   elapsedMs: number;
 } {
-  const line = r.stderr.trim().split('\n').reverse().find((l) => l.startsWith('{"bytesFetched"'));
+  const line = r.stderr
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{"bytesFetched"'));
   if (!line) throw new Error(`no --stats line in: ${r.stderr}`);
   return JSON.parse(line);
 }

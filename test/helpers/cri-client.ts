@@ -11,11 +11,20 @@ const DESCRIPTOR = {
       nested: {
         v1: {
           nested: {
-            ImageSpec: { fields: { image: { type: 'string', id: 1 }, annotations: { keyType: 'string', type: 'string', id: 2 } } },
+            ImageSpec: {
+              fields: { image: { type: 'string', id: 1 }, annotations: { keyType: 'string', type: 'string', id: 2 } },
+            },
             PullImageRequest: { fields: { image: { type: 'ImageSpec', id: 1 } } },
             PullImageResponse: { fields: { imageRef: { type: 'string', id: 1 } } },
             ImageStatusRequest: { fields: { image: { type: 'ImageSpec', id: 1 }, verbose: { type: 'bool', id: 2 } } },
-            Image: { fields: { id: { type: 'string', id: 1 }, repoTags: { rule: 'repeated', type: 'string', id: 2 }, repoDigests: { rule: 'repeated', type: 'string', id: 3 }, size: { type: 'uint64', id: 4 } } },
+            Image: {
+              fields: {
+                id: { type: 'string', id: 1 },
+                repoTags: { rule: 'repeated', type: 'string', id: 2 },
+                repoDigests: { rule: 'repeated', type: 'string', id: 3 },
+                size: { type: 'uint64', id: 4 },
+              },
+            },
             ImageStatusResponse: { fields: { image: { type: 'Image', id: 1 } } },
           },
         },
@@ -56,12 +65,20 @@ export interface CriImageClient {
 /** Connects to containerd's gRPC socket. */
 export function criImageClient(address: string): CriImageClient {
   const Ctor = grpc.makeGenericClientConstructor(SERVICE, 'ImageService');
-  const c = new Ctor(`unix:${address}`, grpc.credentials.createInsecure()) as unknown as Record<string, (req: object, md: grpc.Metadata, opts: object, cb: (err: Error | null, res: any) => void) => void> & { close(): void };
+  const c = new Ctor(`unix:${address}`, grpc.credentials.createInsecure()) as unknown as Record<
+    string,
+    (req: object, md: grpc.Metadata, opts: object, cb: (err: Error | null, res: any) => void) => void
+  > & { close(): void };
   const call = (m: string, req: object) =>
-    new Promise<any>((resolve, reject) => c[m](req, new grpc.Metadata(), { deadline: Date.now() + 300_000 }, (err, res) => (err ? reject(err) : resolve(res))));
+    new Promise<any>((resolve, reject) =>
+      c[m](req, new grpc.Metadata(), { deadline: Date.now() + 300_000 }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
   return {
     pullImage: async (image) => (await call('PullImage', { image: { image } })).imageRef,
-    imageStatus: async (image) => (await call('ImageStatus', { image: { image } })).image ?? { id: '', repoTags: [], size: 0 },
+    imageStatus: async (image) =>
+      (await call('ImageStatus', { image: { image } })).image ?? { id: '', repoTags: [], size: 0 },
     close: () => c.close(),
   };
 }

@@ -13,14 +13,29 @@ const MIRROR = 'http://deb.debian.org/debian';
 /** The path of a tar of a debootstrap minbase root (built on first use). Needs root. */
 export async function debootstrapTar(): Promise<string> {
   const final = join(TEST_CACHE, 'debootstrap-bookworm-minbase.tar');
-  if (await stat(final).then((s) => s.size > 0, () => false)) return final;
+  if (
+    await stat(final).then(
+      (s) => s.size > 0,
+      () => false,
+    )
+  )
+    return final;
   await mkdir(TEST_CACHE, { recursive: true });
   const work = join(TEST_CACHE, `debootstrap-${process.pid}`);
   await rm(work, { recursive: true, force: true });
   try {
     await runOk('debootstrap', ['--variant=minbase', 'bookworm', join(work, 'root'), MIRROR]);
     const tar = join(work, 'root.tar');
-    await runOk('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', join(work, 'root'), '-cf', tar, '.']);
+    await runOk('tar', [
+      '--numeric-owner',
+      '--xattrs',
+      '--xattrs-include=*',
+      '-C',
+      join(work, 'root'),
+      '-cf',
+      tar,
+      '.',
+    ]);
     await rename(tar, final);
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -2,7 +2,13 @@
 // the whole body), error statuses with Retry-After, truncated bodies, a flipped byte, a wrong
 // Content-Range, stalled bodies and connection resets. It also works as a forward proxy
 // (absolute-form request URLs), so HTTP_PROXY handling can be tested with it.
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+  type Server,
+} from 'node:http';
 import type { Socket } from 'node:net';
 
 export type Fault =
@@ -138,66 +144,79 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       return;
     }
     // The registry builds upload Locations from X-Forwarded-Host: they lead back through the proxy.
-    const headers = { ...req.headers, host: target.host, ...(!forward && req.headers.host ? { 'x-forwarded-host': req.headers.host } : {}) };
+    const headers = {
+      ...req.headers,
+      host: target.host,
+      ...(!forward && req.headers.host ? { 'x-forwarded-host': req.headers.host } : {}),
+    };
     if (fault?.kind === 'ignore-range') delete headers.range;
-    const upReq = httpRequest({ host: target.hostname, port: target.port, path, method: req.method, headers }, (upRes) => {
-      const outHeaders = { ...upRes.headers };
-      if (fault?.kind === 'shift-content-range' && typeof outHeaders['content-range'] === 'string') {
-        const m = /^bytes (\d+)-(\d+)\/(.*)$/.exec(outHeaders['content-range']);
-        if (m) outHeaders['content-range'] = `bytes ${Number(m[1]) + fault.shift}-${Number(m[2]) + fault.shift}/${m[3]}`;
-      }
-      if (fault?.kind === 'extra-bytes' && outHeaders['content-length']) {
-        outHeaders['content-length'] = String(Number(outHeaders['content-length']) + fault.extra);
-      }
-      entry.status = upRes.statusCode;
-      res.writeHead(upRes.statusCode ?? 502, outHeaders);
-      let sent = 0;
-      const limit =
-        fault?.kind === 'truncate' || fault?.kind === 'stall' ? fault.after : fault?.kind === 'ignore-range' ? (fault.truncateAfter ?? Infinity) : Infinity;
-      const rangeStart = Number(/^bytes (\d+)-/.exec(upRes.headers['content-range'] ?? '')?.[1] ?? 0);
-      upRes.on('data', (chunk: Buffer) => {
-        if (sent >= limit) return;
-        let c = chunk;
-        if (fault?.kind === 'substitute') c = Buffer.from(fault.body.subarray(rangeStart + sent, rangeStart + sent + c.length));
-        if (sent + c.length > limit) c = c.subarray(0, limit - sent);
-        if (fault?.kind === 'flip' && fault.at >= sent && fault.at < sent + c.length) {
-          c = Buffer.from(c);
-          c[fault.at - sent] ^= 0xff;
+    const upReq = httpRequest(
+      { host: target.hostname, port: target.port, path, method: req.method, headers },
+      (upRes) => {
+        const outHeaders = { ...upRes.headers };
+        if (fault?.kind === 'shift-content-range' && typeof outHeaders['content-range'] === 'string') {
+          const m = /^bytes (\d+)-(\d+)\/(.*)$/.exec(outHeaders['content-range']);
+          if (m)
+            outHeaders['content-range'] = `bytes ${Number(m[1]) + fault.shift}-${Number(m[2]) + fault.shift}/${m[3]}`;
         }
-        if (fault?.kind === 'flip' && fault.pause && fault.pause.at >= sent && fault.pause.at < sent + c.length) {
-          // The rest of this chunk goes after the pause too.
-          const cut = fault.pause.at - sent;
-          const rest = c.subarray(cut);
-          c = c.subarray(0, cut);
-          upRes.pause();
-          setTimeout(() => {
-            if (res.destroyed) return;
-            res.write(rest);
-            sent += rest.length;
-            entry.bytes = sent;
-            upRes.resume();
-          }, fault.pause.ms);
+        if (fault?.kind === 'extra-bytes' && outHeaders['content-length']) {
+          outHeaders['content-length'] = String(Number(outHeaders['content-length']) + fault.extra);
         }
-        sent += c.length;
-        entry.bytes = sent;
-        res.write(c);
-        if (sent >= limit && fault?.kind !== 'stall') {
-          upRes.destroy();
-          // let the partial body reach the client, then drop the connection
-          res.socket?.end();
-          setTimeout(() => res.socket?.destroy(), 20);
-        }
-      });
-      upRes.on('end', () => {
-        if (sent >= limit) return; // truncated or stalled: never end properly
-        if (fault?.kind === 'extra-bytes') {
-          res.write(Buffer.alloc(fault.extra, 0x41));
-          entry.bytes += fault.extra;
-        }
-        res.end();
-      });
-      upRes.on('error', () => res.destroy());
-    });
+        entry.status = upRes.statusCode;
+        res.writeHead(upRes.statusCode ?? 502, outHeaders);
+        let sent = 0;
+        const limit =
+          fault?.kind === 'truncate' || fault?.kind === 'stall'
+            ? fault.after
+            : fault?.kind === 'ignore-range'
+              ? (fault.truncateAfter ?? Infinity)
+              : Infinity;
+        const rangeStart = Number(/^bytes (\d+)-/.exec(upRes.headers['content-range'] ?? '')?.[1] ?? 0);
+        upRes.on('data', (chunk: Buffer) => {
+          if (sent >= limit) return;
+          let c = chunk;
+          if (fault?.kind === 'substitute')
+            c = Buffer.from(fault.body.subarray(rangeStart + sent, rangeStart + sent + c.length));
+          if (sent + c.length > limit) c = c.subarray(0, limit - sent);
+          if (fault?.kind === 'flip' && fault.at >= sent && fault.at < sent + c.length) {
+            c = Buffer.from(c);
+            c[fault.at - sent] ^= 0xff;
+          }
+          if (fault?.kind === 'flip' && fault.pause && fault.pause.at >= sent && fault.pause.at < sent + c.length) {
+            // The rest of this chunk goes after the pause too.
+            const cut = fault.pause.at - sent;
+            const rest = c.subarray(cut);
+            c = c.subarray(0, cut);
+            upRes.pause();
+            setTimeout(() => {
+              if (res.destroyed) return;
+              res.write(rest);
+              sent += rest.length;
+              entry.bytes = sent;
+              upRes.resume();
+            }, fault.pause.ms);
+          }
+          sent += c.length;
+          entry.bytes = sent;
+          res.write(c);
+          if (sent >= limit && fault?.kind !== 'stall') {
+            upRes.destroy();
+            // let the partial body reach the client, then drop the connection
+            res.socket?.end();
+            setTimeout(() => res.socket?.destroy(), 20);
+          }
+        });
+        upRes.on('end', () => {
+          if (sent >= limit) return; // truncated or stalled: never end properly
+          if (fault?.kind === 'extra-bytes') {
+            res.write(Buffer.alloc(fault.extra, 0x41));
+            entry.bytes += fault.extra;
+          }
+          res.end();
+        });
+        upRes.on('error', () => res.destroy());
+      },
+    );
     upReq.on('error', () => {
       if (!res.headersSent) res.writeHead(502).end();
       else res.destroy();

@@ -97,7 +97,9 @@ interface Stored {
 export async function startHostileRegistry(layout: string): Promise<HostileRegistry> {
   const rules: (HostileRule & { used: number })[] = [];
   const log: HostileLogEntry[] = [];
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType?: string; annotations?: Record<string, string> }[] };
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
+    manifests: { digest: string; mediaType?: string; annotations?: Record<string, string> }[];
+  };
   const tags = new Map<string, string>();
   for (const m of index.manifests) {
     const tag = m.annotations?.['org.opencontainers.image.ref.name'];
@@ -136,31 +138,51 @@ export async function startHostileRegistry(layout: string): Promise<HostileRegis
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const entry: HostileLogEntry = { method: req.method ?? 'GET', path, status: 0, ...(req.headers.range ? { range: req.headers.range } : {}) };
+    const entry: HostileLogEntry = {
+      method: req.method ?? 'GET',
+      path,
+      status: 0,
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+    };
     log.push(entry);
     const send = (status: number, headers: Record<string, string | number>, body?: Buffer) => {
       entry.status = status;
       res.writeHead(status, headers);
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    if (path === '/v2/' || path === '/v2') { send(200, { 'content-type': 'application/json' }, Buffer.from('{}')); return; }
+    if (path === '/v2/' || path === '/v2') {
+      send(200, { 'content-type': 'application/json' }, Buffer.from('{}'));
+      return;
+    }
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
-    if (!m) { send(404, { 'content-type': 'application/json' }, Buffer.from('{"errors":[{"code":"NAME_UNKNOWN"}]}')); return; }
+    if (!m) {
+      send(404, { 'content-type': 'application/json' }, Buffer.from('{"errors":[{"code":"NAME_UNKNOWN"}]}'));
+      return;
+    }
     const what = m[2] === 'manifests' ? 'manifest' : 'blob';
     const reference = decodeURIComponent(m[3]);
     const lie = pick(req, what, reference);
     if (lie) entry.lie = lie.kind;
 
-    if (lie?.kind === 'status') { send(lie.status, { 'content-type': 'application/json', ...(lie.retryAfter ? { 'retry-after': lie.retryAfter } : {}) }, Buffer.from('{"errors":[{"code":"UNKNOWN"}]}')); return; }
+    if (lie?.kind === 'status') {
+      send(
+        lie.status,
+        { 'content-type': 'application/json', ...(lie.retryAfter ? { 'retry-after': lie.retryAfter } : {}) },
+        Buffer.from('{"errors":[{"code":"UNKNOWN"}]}'),
+      );
+      return;
+    }
     if (lie?.kind === 'redirect') {
       const to = lie.to === 'self' ? `http://${req.headers.host}${req.url}` : lie.to;
-      send(lie.status ?? 307, { location: to, 'content-length': 0 }); return;
+      send(lie.status ?? 307, { location: to, 'content-length': 0 });
+      return;
     }
     const digest = what === 'manifest' && !reference.startsWith('sha256:') ? tags.get(reference) : reference;
     const stored = digest === undefined ? undefined : await load(lie?.kind === 'serve-as' ? lie.digest : digest);
     if (!stored || digest === undefined) {
       const code = what === 'manifest' ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN';
-      send(404, { 'content-type': 'application/json' }, Buffer.from(`{"errors":[{"code":"${code}"}]}`)); return;
+      send(404, { 'content-type': 'application/json' }, Buffer.from(`{"errors":[{"code":"${code}"}]}`));
+      return;
     }
     let body = stored.bytes;
     let headerDigest = digest;
@@ -175,17 +197,26 @@ export async function startHostileRegistry(layout: string): Promise<HostileRegis
     }
     if (lie?.kind === 'digest-header') headerDigest = lie.digest;
     const headers: Record<string, string | number> = {
-      'content-type': what === 'manifest' ? (stored.mediaType ?? 'application/vnd.oci.image.manifest.v1+json') : 'application/octet-stream',
+      'content-type':
+        what === 'manifest'
+          ? (stored.mediaType ?? 'application/vnd.oci.image.manifest.v1+json')
+          : 'application/octet-stream',
       'docker-content-digest': headerDigest,
       'accept-ranges': 'bytes',
     };
 
     let status = 200;
-    const range = req.headers.range === undefined || lie?.kind === 'ignore-range' ? undefined : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range);
+    const range =
+      req.headers.range === undefined || lie?.kind === 'ignore-range'
+        ? undefined
+        : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range);
     if (range) {
       const start = Number(range[1]);
       const end = range[2] === '' ? body.length - 1 : Math.min(Number(range[2]), body.length - 1);
-      if (start > end || start >= body.length) { send(416, { 'content-range': `bytes */${body.length}` }); return; }
+      if (start > end || start >= body.length) {
+        send(416, { 'content-range': `bytes */${body.length}` });
+        return;
+      }
       const shift = lie?.kind === 'content-range' ? lie.shift : 0;
       headers['content-range'] = `bytes ${start + shift}-${end + shift}/${body.length}`;
       body = body.subarray(start, end + 1);

@@ -22,7 +22,12 @@ export async function tree(fs: FileSystem): Promise<Record<string, string>> {
   return out;
 }
 
-export const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'file', content, ...extra });
+export const file = (path: string, content = path, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({
+  path,
+  type: 'file',
+  content,
+  ...extra,
+});
 export const dir = (path: string, extra: Partial<MemoryEntry> = {}): MemoryEntry => ({ path, type: 'dir', ...extra });
 export const wh = (path: string): MemoryEntry => {
   const i = path.lastIndexOf('/');
@@ -66,7 +71,8 @@ export function randomLayer(r: () => number, li: number): MemoryEntry[] {
 export function model(layers: MemoryEntry[][]): Record<string, string> {
   const state = new Map<string, ModelEntry>();
   const removeTree = (p: string, keepSelf: boolean) => {
-    for (const k of [...state.keys()]) if ((k === p && !keepSelf) || k.startsWith(p === '' ? '' : p + '/')) state.delete(k);
+    for (const k of [...state.keys()])
+      if ((k === p && !keepSelf) || k.startsWith(p === '' ? '' : p + '/')) state.delete(k);
   };
   for (const [li, entries] of layers.entries()) {
     const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
@@ -86,10 +92,10 @@ export function model(layers: MemoryEntry[][]): Record<string, string> {
       if (b.startsWith('.wh.') || (e.type === 'chardev' && e.rdev === 0)) continue;
       const old = state.get(e.path);
       if (old && !(old.type === 'dir' && e.type === 'dir')) removeTree(e.path, false);
-      const value = e.type === 'file' ? `file:${e.content as string}` : e.type === 'symlink' ? `symlink:${e.target}` : `dir@${li}`;
+      const value =
+        e.type === 'file' ? `file:${e.content as string}` : e.type === 'symlink' ? `symlink:${e.target}` : `dir@${li}`;
       state.set(e.path, { type: e.type as ModelEntry['type'], value });
     }
   }
   return Object.fromEntries([...state].map(([k, v]) => [k, v.value]));
 }
-

@@ -29,7 +29,18 @@ export async function buildLayeredImage(dir: string): Promise<LayeredImage> {
   await runOk('umoci', ['new', '--image', `${layout}:t`]);
   const addRaw = async (src: string, ...names: string[]) => {
     const tar = join(dir, `layer-${Math.random().toString(36).slice(2)}.tar`);
-    await runOk('tar', ['--format=pax', '--sparse', '--xattrs', '--xattrs-include=*', '--numeric-owner', '-C', src, '-cf', tar, ...names]);
+    await runOk('tar', [
+      '--format=pax',
+      '--sparse',
+      '--xattrs',
+      '--xattrs-include=*',
+      '--numeric-owner',
+      '-C',
+      src,
+      '-cf',
+      tar,
+      ...names,
+    ]);
     await runOk('umoci', ['raw', 'add-layer', '--image', `${layout}:t`, tar]);
     await rm(tar);
   };
@@ -79,7 +90,9 @@ export async function buildLayeredImage(dir: string): Promise<LayeredImage> {
 }
 
 /** The image built under `dir/src` and pushed to a new registry as `src:t`. */
-export async function pushedLayeredImage(dir: string): Promise<{ registry: TestRegistry; img: LayeredImage; ref: string }> {
+export async function pushedLayeredImage(
+  dir: string,
+): Promise<{ registry: TestRegistry; img: LayeredImage; ref: string }> {
   const registry = await startRegistry();
   await mkdir(join(dir, 'src'));
   const img = await buildLayeredImage(join(dir, 'src'));

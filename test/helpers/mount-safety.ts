@@ -28,7 +28,8 @@ function mountsUnder(roots: Iterable<string>): Entry[] {
     const sep = f.indexOf('-', 6);
     if (sep < 0) continue;
     const mp = f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    for (const r of roots) if (mp === r || mp.startsWith(r + '/')) out.push({ mountpoint: mp, device: f[2], fstype: f[sep + 1] });
+    for (const r of roots)
+      if (mp === r || mp.startsWith(r + '/')) out.push({ mountpoint: mp, device: f[2], fstype: f[sep + 1] });
   }
   return out;
 }
@@ -54,7 +55,8 @@ export function abortFuseConnection(device: string): void {
   const minor = device.split(':')[1];
   const ctl = '/sys/fs/fuse/connections';
   try {
-    if (!existsSync(join(ctl, minor))) execFileSync('mount', ['-t', 'fusectl', 'none', ctl], { stdio: 'ignore', timeout: 10_000 });
+    if (!existsSync(join(ctl, minor)))
+      execFileSync('mount', ['-t', 'fusectl', 'none', ctl], { stdio: 'ignore', timeout: 10_000 });
     writeFileSync(join(ctl, minor, 'abort'), '1');
   } catch {
     // No fusectl, or the connection is gone already.
@@ -110,7 +112,11 @@ export interface ChildResult {
 }
 
 /** Runs a command in a child process with a time limit (SIGKILL when exceeded). Never throws for a failure. */
-export function runChild(cmd: string, args: string[], options: { timeoutMs?: number; cwd?: string; input?: string } = {}): Promise<ChildResult> {
+export function runChild(
+  cmd: string,
+  args: string[],
+  options: { timeoutMs?: number; cwd?: string; input?: string } = {},
+): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -136,9 +142,16 @@ export function runChild(cmd: string, args: string[], options: { timeoutMs?: num
 }
 
 /** Like {@link runChild} but throws with stderr when the command fails or times out. */
-export async function runChildOk(cmd: string, args: string[], options: { timeoutMs?: number; cwd?: string; input?: string } = {}): Promise<ChildResult> {
+export async function runChildOk(
+  cmd: string,
+  args: string[],
+  options: { timeoutMs?: number; cwd?: string; input?: string } = {},
+): Promise<ChildResult> {
   const r = await runChild(cmd, args, options);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.timedOut ? 'timed out' : (r.code ?? r.signal)}): ${r.stderr.trim()}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.timedOut ? 'timed out' : (r.code ?? r.signal)}): ${r.stderr.trim()}`,
+    );
   return r;
 }
 

@@ -80,7 +80,11 @@ export async function putImage(layout: string, image: ImageSpec): Promise<Descri
     ...(image.manifestAnnotations ? { annotations: image.manifestAnnotations } : {}),
   };
   const desc = await putJson(layout, manifest, MT_MANIFEST);
-  desc.platform = { os: config.os, architecture: config.architecture, ...(image.variant ? { variant: image.variant } : {}) };
+  desc.platform = {
+    os: config.os,
+    architecture: config.architecture,
+    ...(image.variant ? { variant: image.variant } : {}),
+  };
   return desc;
 }
 
@@ -92,7 +96,9 @@ export async function tagInLayout(layout: string, desc: Descriptor, tag: string)
   const index = existsSync(indexPath)
     ? JSON.parse(await readFile(indexPath, 'utf8'))
     : { schemaVersion: 2, mediaType: MT_INDEX, manifests: [] };
-  index.manifests = index.manifests.filter((m: Descriptor) => m.annotations?.['org.opencontainers.image.ref.name'] !== tag);
+  index.manifests = index.manifests.filter(
+    (m: Descriptor) => m.annotations?.['org.opencontainers.image.ref.name'] !== tag,
+  );
   index.manifests.push({ ...desc, annotations: { ...desc.annotations, 'org.opencontainers.image.ref.name': tag } });
   await writeFile(indexPath, JSON.stringify(index));
 }

@@ -40,7 +40,8 @@ export async function startPodman(options: PodmanOptions = {}): Promise<TestPodm
   const runRoot = join(dir, 'run');
   const q = (s: string): string => JSON.stringify(s);
   const registries = ['unqualified-search-registries = []'];
-  for (const r of options.insecureRegistries ?? []) registries.push('[[registry]]', `location = ${q(r)}`, 'insecure = true');
+  for (const r of options.insecureRegistries ?? [])
+    registries.push('[[registry]]', `location = ${q(r)}`, 'insecure = true');
   await writeFile(join(dir, 'registries.conf'), registries.join('\n') + '\n');
   const storage = ['[storage]', 'driver = "overlay"', `runroot = ${q(runRoot)}`, `graphroot = ${q(graphRoot)}`];
   if (options.additionalLayerStores?.length) {
@@ -49,7 +50,14 @@ export async function startPodman(options: PodmanOptions = {}): Promise<TestPodm
   await writeFile(join(dir, 'storage.conf'), storage.join('\n') + '\n');
   await writeFile(
     join(dir, 'containers.conf'),
-    ['[containers]', 'default_ulimits = []', '[engine]', 'cgroup_manager = "cgroupfs"', 'events_logger = "none"', ''].join('\n'),
+    [
+      '[containers]',
+      'default_ulimits = []',
+      '[engine]',
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "none"',
+      '',
+    ].join('\n'),
   );
   const env: NodeJS.ProcessEnv = {
     ...process.env,

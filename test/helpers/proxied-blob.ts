@@ -13,11 +13,21 @@ import { IoStats } from '../../src/io/io-stats.js';
 
 /** A registry client that retries fast and gives up on a stalled body after 400 ms. */
 export function faultTestClient(extra: RegistryClientOptions = {}): RegistryClient {
-  return new RegistryClient({ env: { PATH: process.env.PATH }, retryBaseDelay: 5, retryMaxDelay: 20, maxRetries: 3, bodyTimeout: 400, ...extra });
+  return new RegistryClient({
+    env: { PATH: process.env.PATH },
+    retryBaseDelay: 5,
+    retryMaxDelay: 20,
+    maxRetries: 3,
+    bodyTimeout: 400,
+    ...extra,
+  });
 }
 
 /** Runs `fn` with a fresh {@link faultTestClient} and its stats, closing the client after. */
-export async function withFaultTestClient<T>(fn: (c: RegistryClient, stats: IoStats) => Promise<T>, extra: RegistryClientOptions = {}): Promise<T> {
+export async function withFaultTestClient<T>(
+  fn: (c: RegistryClient, stats: IoStats) => Promise<T>,
+  extra: RegistryClientOptions = {},
+): Promise<T> {
   const stats = new IoStats();
   const c = faultTestClient({ stats, ...extra });
   try {

@@ -12,7 +12,8 @@ export interface MirrorOptions {
 
 /** Starts a registry with `proxy: {remoteurl: upstreamUrl}`; stop() it in an after hook. */
 export async function startMirror(upstreamUrl: string, options: MirrorOptions = {}): Promise<TestRegistry> {
-  const creds = options.username !== undefined ? `, username: ${options.username}, password: ${options.password ?? ''}` : '';
+  const creds =
+    options.username !== undefined ? `, username: ${options.username}, password: ${options.password ?? ''}` : '';
   return startRegistry({
     extraConfig: `proxy: {remoteurl: "${upstreamUrl}"${creds}}\n${options.extraConfig ?? ''}`,
     ...(options.readyStatus !== undefined ? { readyStatus: options.readyStatus } : {}),

@@ -35,7 +35,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
     options.extraConfig ?? '',
   ].join('\n');
   await writeFile(join(dir, 'config.yml'), config);
-  const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
   const url = `http://127.0.0.1:${port}`;
@@ -78,7 +80,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
  * source (e.g. `--dest-creds`, `--dest-compress-format`).
  */
 export async function skopeoPush(layout: string, tag: string, dest: string, extraArgs: string[] = []): Promise<void> {
-  await runOk('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...extraArgs, `oci:${layout}:${tag}`, `docker://${dest}`]);
+  await runOk('skopeo', [
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    ...extraArgs,
+    `oci:${layout}:${tag}`,
+    `docker://${dest}`,
+  ]);
 }
 
 /** Uploads one blob to a registry with the distribution push API (monolithic upload). */
@@ -88,14 +97,28 @@ export async function pushBlob(registryUrl: string, repo: string, bytes: Uint8Ar
   if (start.status !== 202) throw new Error(`blob upload start: HTTP ${start.status}`);
   const location = new URL(start.headers.get('location')!, registryUrl);
   location.searchParams.set('digest', digest);
-  const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const put = await fetch(location, {
+    method: 'PUT',
+    body: bytes,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   const text = await put.text();
   if (put.status !== 201) throw new Error(`blob upload: HTTP ${put.status}: ${text}`);
 }
 
 /** Puts a manifest (or index) under a tag or digest with the distribution push API. */
-export async function pushManifest(registryUrl: string, repo: string, reference: string, bytes: Uint8Array, mediaType: string): Promise<void> {
-  const put = await fetch(`${registryUrl}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
+export async function pushManifest(
+  registryUrl: string,
+  repo: string,
+  reference: string,
+  bytes: Uint8Array,
+  mediaType: string,
+): Promise<void> {
+  const put = await fetch(`${registryUrl}/v2/${repo}/manifests/${reference}`, {
+    method: 'PUT',
+    body: bytes,
+    headers: { 'content-type': mediaType },
+  });
   const text = await put.text();
   if (put.status !== 201) throw new Error(`manifest put ${reference}: HTTP ${put.status}: ${text}`);
 }

@@ -12,7 +12,11 @@ export interface RunResult {
 }
 
 /** Runs a command to completion, collecting stdout (bytes) and stderr (text). Never throws for a non-zero exit. */
-export function run(cmd: string, args: string[], options: SpawnOptions & { input?: Uint8Array | string } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  options: SpawnOptions & { input?: Uint8Array | string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -35,7 +39,11 @@ export function run(cmd: string, args: string[], options: SpawnOptions & { input
 }
 
 /** Runs a command and throws with its stderr when it fails. */
-export async function runOk(cmd: string, args: string[], options: SpawnOptions & { input?: Uint8Array | string } = {}): Promise<RunResult> {
+export async function runOk(
+  cmd: string,
+  args: string[],
+  options: SpawnOptions & { input?: Uint8Array | string } = {},
+): Promise<RunResult> {
   const r = await run(cmd, args, options);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
   return r;

@@ -149,7 +149,11 @@ export interface RuntimeImages {
  * Builds the tar (umoci), SOCI and EROFS variants in `work` and pushes them to the registry at
  * `host`. `skip` leaves variants out (their refs are then empty).
  */
-export async function buildRuntimeImages(work: string, host: string, skip: ('soci' | 'erofs')[] = []): Promise<RuntimeImages> {
+export async function buildRuntimeImages(
+  work: string,
+  host: string,
+  skip: ('soci' | 'erofs')[] = [],
+): Promise<RuntimeImages> {
   const big = randomBytes(BIG_FILE_SIZE);
   const base = join(work, 'base');
   await writeBase(base, big);
@@ -171,7 +175,9 @@ export async function buildRuntimeImages(work: string, host: string, skip: ('soc
   await skopeoPush(layout, 'v1', tarRef);
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
   const tarLayers = await layersOf(layout, index.manifests[0]);
-  const tars: Buffer[] = await Promise.all(tarLayers.map(async (l) => gunzipSync(await readFile(join(layout, 'blobs/sha256', l.digest.slice(7))))));
+  const tars: Buffer[] = await Promise.all(
+    tarLayers.map(async (l) => gunzipSync(await readFile(join(layout, 'blobs/sha256', l.digest.slice(7))))),
+  );
 
   const out: RuntimeImages = { tar: tarRef, soci: '', erofs: '', layers: { tar: tarLayers, soci: [], erofs: [] } };
   if (!skip.includes('soci')) {
@@ -188,7 +194,9 @@ export async function buildRuntimeImages(work: string, host: string, skip: ('soc
 }
 
 async function layersOf(layout: string, d: Descriptor): Promise<Descriptor[]> {
-  return (JSON.parse(await readFile(join(layout, 'blobs/sha256', d.digest.slice(7)), 'utf8')) as { layers: Descriptor[] }).layers;
+  return (
+    JSON.parse(await readFile(join(layout, 'blobs/sha256', d.digest.slice(7)), 'utf8')) as { layers: Descriptor[] }
+  ).layers;
 }
 
 /**
@@ -201,7 +209,10 @@ async function buildSoci(work: string, host: string, tars: Buffer[]): Promise<{ 
   tars = [...tars];
   tars[0] = await withExtraFile(tars[0], 'variant', 'soci\n');
   const gz = tars.map((t) => gzipSync(t, { level: 1 }));
-  const sociDesc = await putImage(sociLayout, { layers: gz.map((b, i) => ({ bytes: b, mediaType: MT_LAYER_GZIP, diffId: sha256(tars[i]) })), config: { Cmd: ['/bin/sh'] } });
+  const sociDesc = await putImage(sociLayout, {
+    layers: gz.map((b, i) => ({ bytes: b, mediaType: MT_LAYER_GZIP, diffId: sha256(tars[i]) })),
+    config: { Cmd: ['/bin/sh'] },
+  });
   await tagInLayout(sociLayout, sociDesc, 'v1');
   const sociRef = `${host}/snap/soci:v1`;
   await skopeoPush(sociLayout, 'v1', sociRef);
@@ -221,7 +232,10 @@ async function buildErofs(work: string, host: string, base: string): Promise<{ r
     erofs.push(await readFile(img));
   }
   const erofsLayout = join(work, 'erofs-layout');
-  const erofsDesc = await putImage(erofsLayout, { layers: erofs.map((b) => ({ bytes: b, mediaType: MT_LAYER_OCI_EROFS })), config: { Cmd: ['/bin/sh'] } });
+  const erofsDesc = await putImage(erofsLayout, {
+    layers: erofs.map((b) => ({ bytes: b, mediaType: MT_LAYER_OCI_EROFS })),
+    config: { Cmd: ['/bin/sh'] },
+  });
   await tagInLayout(erofsLayout, erofsDesc, 'v1');
   const erofsRef = `${host}/snap/erofs:v1`;
   await skopeoPush(erofsLayout, 'v1', erofsRef);
@@ -235,12 +249,23 @@ async function withExtraFile(tar: Buffer, name: string, content: string): Promis
   // Walk the headers (every entry, pax and GNU extension headers included, is a header block
   // plus its data rounded up to 512) to the first zero block.
   while (end + 512 <= tar.length && tar.subarray(end, end + 512).some((b) => b !== 0)) {
-    const size = parseInt(tar.toString('latin1', end + 124, end + 136).replace(/\0.*$/, '').trim() || '0', 8);
+    const size = parseInt(
+      tar
+        .toString('latin1', end + 124, end + 136)
+        .replace(/\0.*$/, '')
+        .trim() || '0',
+      8,
+    );
     end += 512 + Math.ceil(size / 512) * 512;
   }
   const data = Buffer.alloc(Math.ceil(content.length / 512) * 512);
   data.write(content);
-  return Buffer.concat([tar.subarray(0, end), header(name, { size: Buffer.byteLength(content) }), data, Buffer.alloc(1024)]);
+  return Buffer.concat([
+    tar.subarray(0, end),
+    header(name, { size: Buffer.byteLength(content) }),
+    data,
+    Buffer.alloc(1024),
+  ]);
 }
 
 /**
@@ -250,7 +275,18 @@ async function withExtraFile(tar: Buffer, name: string, content: string): Promis
  */
 export async function pushSociIndex(ref: string, cacheDir: string, span = '256K'): Promise<number> {
   const { ocifsOk } = await import('./cli.js');
-  const r = await ocifsOk(['index', ref, '--push', '--min-layer-size', '0', '--span', span, '--json', '--cache-dir', cacheDir]);
+  const r = await ocifsOk([
+    'index',
+    ref,
+    '--push',
+    '--min-layer-size',
+    '0',
+    '--span',
+    span,
+    '--json',
+    '--cache-dir',
+    cacheDir,
+  ]);
   const report = JSON.parse(r.stdout.toString()) as { layers: { ztoc?: { size: number } }[] };
   return report.layers.reduce((n, l) => n + (l.ztoc?.size ?? 0), 0);
 }

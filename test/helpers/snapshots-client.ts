@@ -39,8 +39,10 @@ export function snapshotsClient(address: string): SnapshotsClient {
   const call = <T>(method: string, req: unknown) =>
     new Promise<T>((resolve, reject) => c[method](req, (err, res) => (err ? reject(err) : resolve(res as T))));
   return {
-    prepare: async (key, parent = '', labels = {}) => (await call<{ mounts: WireMount[] }>('Prepare', { key, parent, labels })).mounts,
-    view: async (key, parent = '', labels = {}) => (await call<{ mounts: WireMount[] }>('View', { key, parent, labels })).mounts,
+    prepare: async (key, parent = '', labels = {}) =>
+      (await call<{ mounts: WireMount[] }>('Prepare', { key, parent, labels })).mounts,
+    view: async (key, parent = '', labels = {}) =>
+      (await call<{ mounts: WireMount[] }>('View', { key, parent, labels })).mounts,
     mounts: async (key) => (await call<{ mounts: WireMount[] }>('Mounts', { key })).mounts,
     commit: async (name, key, labels = {}) => {
       await call('Commit', { name, key, labels });
@@ -50,7 +52,12 @@ export function snapshotsClient(address: string): SnapshotsClient {
     },
     stat: async (key) => (await call<{ info: WireInfo }>('Stat', { key })).info,
     update: async (info, paths = []) =>
-      (await call<{ info: WireInfo }>('Update', { info: { parent: '', kind: 'UNKNOWN', labels: {}, ...info }, updateMask: { paths } })).info,
+      (
+        await call<{ info: WireInfo }>('Update', {
+          info: { parent: '', kind: 'UNKNOWN', labels: {}, ...info },
+          updateMask: { paths },
+        })
+      ).info,
     usage: (key) => call('Usage', { key }),
     list: (filters = []) =>
       new Promise((resolve, reject) => {

@@ -25,7 +25,10 @@ export interface SnapshotterStack {
 }
 
 /** Starts the stack; `skip` leaves image variants out, `args` go to `ocifs snapshotter`. */
-export async function startSnapshotterStack(name: string, options: { skip?: ('soci' | 'erofs')[]; args?: string[] } = {}): Promise<SnapshotterStack> {
+export async function startSnapshotterStack(
+  name: string,
+  options: { skip?: ('soci' | 'erofs')[]; args?: string[] } = {},
+): Promise<SnapshotterStack> {
   const tmp = await mkdtemp(join(tmpdir(), `ocifs-snap-${name}-`));
   let reg: TestRegistry | undefined;
   let proxy: FaultProxy | undefined;
@@ -46,7 +49,10 @@ export async function startSnapshotterStack(name: string, options: { skip?: ('so
     const servedLayerBytes = (ref: string, digests: readonly string[]) => {
       const repo = ref.slice(ref.indexOf('/') + 1, ref.lastIndexOf(':'));
       return p.log
-        .filter((e) => e.method === 'GET' && e.path.startsWith(`/v2/${repo}/blobs/`) && digests.some((d) => e.path.endsWith(d)))
+        .filter(
+          (e) =>
+            e.method === 'GET' && e.path.startsWith(`/v2/${repo}/blobs/`) && digests.some((d) => e.path.endsWith(d)),
+        )
         .reduce((n, e) => n + e.bytes, 0);
     };
     return { tmp, reg, proxy, images, sn, via: (ref) => ref.replace(r.host, p.host), servedLayerBytes, stop };

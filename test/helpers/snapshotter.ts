@@ -67,10 +67,14 @@ export async function startSnapshotter(options: SnapshotterOptions = {}): Promis
   let exited: Promise<void>;
 
   const launch = async () => {
-    child = spawn(process.execPath, [OCIFS_BIN, 'snapshotter', '--root', root, '--address', address, ...(options.args ?? [])], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ...options.env },
-    });
+    child = spawn(
+      process.execPath,
+      [OCIFS_BIN, 'snapshotter', '--root', root, '--address', address, ...(options.args ?? [])],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, ...options.env },
+      },
+    );
     child.stderr!.on('data', (b: Buffer) => {
       log += b.toString();
       if (log.length > 4 << 20) log = log.slice(-(2 << 20));
@@ -79,7 +83,11 @@ export async function startSnapshotter(options: SnapshotterOptions = {}): Promis
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`ocifs snapshotter exited (${child.exitCode}): ${log.slice(-2000)}`);
-      if (/serving containerd's snapshots service/.test(log.split('\n').slice(-5).join('\n')) && (await canConnect(address))) return;
+      if (
+        /serving containerd's snapshots service/.test(log.split('\n').slice(-5).join('\n')) &&
+        (await canConnect(address))
+      )
+        return;
       if (Date.now() > deadline) throw new Error(`ocifs snapshotter did not become ready: ${log.slice(-2000)}`);
       await sleep(50);
     }

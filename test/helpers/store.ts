@@ -55,7 +55,10 @@ export async function startStore(extraArgs: string[] = []): Promise<TestStore> {
       partial = parts.pop()!;
       lines.push(...parts);
     });
-    const ready = await Promise.race([waitForLine(new RegExp(`serving ${root} `), 20_000, lines.length).then(() => true), exited.then(() => false)]);
+    const ready = await Promise.race([
+      waitForLine(new RegExp(`serving ${root} `), 20_000, lines.length).then(() => true),
+      exited.then(() => false),
+    ]);
     if (!ready) throw new Error(`ocifs store exited: ${lines.join('\n')}${partial}`);
   };
 

@@ -100,7 +100,12 @@ export class StreamingSource implements StreamableSource {
 }
 
 /** Collects what a streamed range delivers. */
-export async function collect(src: StreamableSource, offset: number, length: number, options: ReadOptions & { slow?: boolean } = {}): Promise<Uint8Array> {
+export async function collect(
+  src: StreamableSource,
+  offset: number,
+  length: number,
+  options: ReadOptions & { slow?: boolean } = {},
+): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   await src.streamRange(
     offset,

@@ -63,8 +63,21 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
   await runOk('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=ocifs-test-token-issuer',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    keyPath,
+    '-out',
+    certPath,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=ocifs-test-token-issuer',
   ]);
   const key = createPrivateKey(await readFile(keyPath));
   const certPem = await readFile(certPath, 'utf8');
@@ -120,7 +133,10 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
 
-  const deny = (res: ServerResponse) => res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
+  const deny = (res: ServerResponse) =>
+    res
+      .writeHead(401, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -130,12 +146,23 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-      const scopes = form.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+      const scopes = form
+        .getAll('scope')
+        .flatMap((s) => s.split(' '))
+        .filter(Boolean);
       const grantType = form.get('grant_type') ?? undefined;
       let user: string | undefined;
       if (grantType === 'refresh_token') user = opts.refreshTokens?.[form.get('refresh_token') ?? ''];
-      else if (grantType === 'password' && opts.users?.[form.get('username') ?? ''] === form.get('password')) user = form.get('username')!;
-      requests.push({ method: 'POST', ...(user ? { user } : {}), scopes, service: form.get('service') ?? undefined, ...(grantType ? { grantType } : {}), ...(authorization ? { authorization } : {}) });
+      else if (grantType === 'password' && opts.users?.[form.get('username') ?? ''] === form.get('password'))
+        user = form.get('username')!;
+      requests.push({
+        method: 'POST',
+        ...(user ? { user } : {}),
+        scopes,
+        service: form.get('service') ?? undefined,
+        ...(grantType ? { grantType } : {}),
+        ...(authorization ? { authorization } : {}),
+      });
       if (!user) return deny(res);
       // OAuth2 responses carry access_token
       const f = opts.tokenField;
@@ -148,11 +175,22 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
     let user: string | undefined;
     if (authorization?.startsWith('Basic ')) {
       const [u, ...p] = Buffer.from(authorization.slice(6), 'base64').toString('utf8').split(':');
-      requests.push({ method: 'GET', user: u, scopes, service: url.searchParams.get('service') ?? undefined, authorization });
+      requests.push({
+        method: 'GET',
+        user: u,
+        scopes,
+        service: url.searchParams.get('service') ?? undefined,
+        authorization,
+      });
       if (opts.users?.[u] !== p.join(':')) return deny(res);
       user = u;
     } else {
-      requests.push({ method: 'GET', scopes, service: url.searchParams.get('service') ?? undefined, ...(authorization ? { authorization } : {}) });
+      requests.push({
+        method: 'GET',
+        scopes,
+        service: url.searchParams.get('service') ?? undefined,
+        ...(authorization ? { authorization } : {}),
+      });
     }
     reply(res, user ?? '', scopes, user);
   };
@@ -169,7 +207,8 @@ export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promis
     issuer,
     certPath,
     requests,
-    registryConfig: () => `auth: {token: {realm: "${realm}", service: ${service}, issuer: ${issuer}, rootcertbundle: ${certPath}}}`,
+    registryConfig: () =>
+      `auth: {token: {realm: "${realm}", service: ${service}, issuer: ${issuer}, rootcertbundle: ${certPath}}}`,
     set: (o) => Object.assign(opts, o),
     async stop() {
       server.closeAllConnections();

@@ -25,7 +25,12 @@ export function tinyPng(): Buffer {
   ihdr.writeUInt32BE(2, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
   const rows = Buffer.from([0, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255, 255, 255, 255]);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Deterministic bytes (every value 0…255 appears). */
@@ -40,7 +45,8 @@ export function patternBytes(n: number, seed = 7): Buffer {
 }
 
 /** The text of /etc/os-release in the test image (a few dozen lines). */
-export const OS_RELEASE = Array.from({ length: 24 }, (_, i) => `LINE_${i + 1}="value ${i + 1}\twith a tab"`).join('\n') + '\n';
+export const OS_RELEASE =
+  Array.from({ length: 24 }, (_, i) => `LINE_${i + 1}="value ${i + 1}\twith a tab"`).join('\n') + '\n';
 
 /** The base tree (tag v1). */
 export async function writeBaseTree(root: string): Promise<void> {
@@ -56,7 +62,10 @@ export async function writeBaseTree(root: string): Promise<void> {
   await copyFile('/bin/true', join(root, 'usr/bin/tool'));
   await symlink('tool', join(root, 'usr/bin/tool-link'));
   await f('usr/share/pic.png', tinyPng());
-  await f('usr/share/logo.svg', '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20" fill="red"/></svg>\n');
+  await f(
+    'usr/share/logo.svg',
+    '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20" fill="red"/></svg>\n',
+  );
   await f('usr/lib/libfoo.so.1', patternBytes(5000, 3));
   await link(join(root, 'usr/lib/libfoo.so.1'), join(root, 'usr/lib/libfoo-hard.so'));
   await f('data/blob.bin', patternBytes(300));
@@ -118,9 +127,21 @@ export async function pushWebImages(tmp: string, reg: TestRegistry): Promise<Web
   await runOk('umoci', ['new', '--image', `${layout}:v1`]);
   await runOk('umoci', ['insert', '--image', `${layout}:v1`, '--history.created_by', 'COPY base /', baseDir, '/']);
   await runOk('umoci', [
-    'config', '--image', `${layout}:v1`,
-    '--config.label', 'org.example.title=web test', '--config.entrypoint', '/usr/bin/tool', '--config.env', 'GREETING=hello',
-    '--config.user', '1000:1000', '--config.exposedports', '8080/tcp', '--history.created_by', 'CONFIG labels',
+    'config',
+    '--image',
+    `${layout}:v1`,
+    '--config.label',
+    'org.example.title=web test',
+    '--config.entrypoint',
+    '/usr/bin/tool',
+    '--config.env',
+    'GREETING=hello',
+    '--config.user',
+    '1000:1000',
+    '--config.exposedports',
+    '8080/tcp',
+    '--history.created_by',
+    'CONFIG labels',
   ]);
   const bundle = join(tmp, 'bundle');
   await runOk('umoci', ['unpack', '--image', `${layout}:v1`, bundle]);
@@ -136,9 +157,25 @@ export async function pushWebImages(tmp: string, reg: TestRegistry): Promise<Web
   await runOk('umoci', ['init', '--layout', xssLayout]);
   await runOk('umoci', ['new', '--image', `${xssLayout}:v1`]);
   await runOk('umoci', ['insert', '--image', `${xssLayout}:v1`, '--history.created_by', HOSTILE.label, xssDir, '/']);
-  await runOk('umoci', ['config', '--image', `${xssLayout}:v1`, '--config.label', `evil=${HOSTILE.label}`, '--config.env', `X=${HOSTILE.jsTarget}`]);
+  await runOk('umoci', [
+    'config',
+    '--image',
+    `${xssLayout}:v1`,
+    '--config.label',
+    `evil=${HOSTILE.label}`,
+    '--config.env',
+    `X=${HOSTILE.jsTarget}`,
+  ]);
   await skopeoPush(xssLayout, 'v1', `${reg.host}/web/xss:v1`);
-  return { v1: `${reg.host}/web/test:v1`, v2: `${reg.host}/web/test:v2`, xss: `${reg.host}/web/xss:v1`, layout, baseDir, v2Dir, xssDir };
+  return {
+    v1: `${reg.host}/web/test:v1`,
+    v2: `${reg.host}/web/test:v2`,
+    xss: `${reg.host}/web/xss:v1`,
+    layout,
+    baseDir,
+    v2Dir,
+    xssDir,
+  };
 }
 
 /** A running `ocifs web`. */
@@ -155,7 +192,10 @@ export interface WebProcess {
 
 /** Starts `ocifs web ARGS…` and waits for its URL. */
 export async function startWeb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<WebProcess> {
-  const child: ChildProcess = spawn(process.execPath, [OCIFS_BIN, 'web', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [OCIFS_BIN, 'web', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
@@ -179,7 +219,8 @@ export async function startWeb(args: string[], env: NodeJS.ProcessEnv = {}): Pro
     origin,
     token,
     port: Number(u.port),
-    api: (path, init) => fetch(`${origin}${path}${path.includes('?') ? '&' : '?'}token=${token}`, { redirect: 'manual', ...init }),
+    api: (path, init) =>
+      fetch(`${origin}${path}${path.includes('?') ? '&' : '?'}token=${token}`, { redirect: 'manual', ...init }),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

@@ -28,7 +28,16 @@ test(`kill -9 during fills (${KILLS} times, single and concurrent), then the blo
     await rm(tmp, { recursive: true, force: true });
   });
   const cacheDir = join(tmp, 'cache');
-  const args = { cacheDir, url: server.url, digest, size: blob.length, action: 'fill', chunkSize: 64 * 1024, maxRequestBytes: 256 * 1024, parallelism: 4 };
+  const args = {
+    cacheDir,
+    url: server.url,
+    digest,
+    size: blob.length,
+    action: 'fill',
+    chunkSize: 64 * 1024,
+    maxRequestBytes: 256 * 1024,
+    parallelism: 4,
+  };
   let last = 0;
   const progress: number[] = [];
   for (let i = 0; i < KILLS; i++) {
@@ -54,12 +63,19 @@ test(`kill -9 during fills (${KILLS} times, single and concurrent), then the blo
   const r = await final.result;
   assert.equal(r.complete, true);
   // Only what was missing was fetched again.
-  assert.ok(server.bytesSent <= blob.length - last * 64 * 1024, `final run fetched ${server.bytesSent}, missing ${blob.length - last * 64 * 1024}`);
+  assert.ok(
+    server.bytesSent <= blob.length - last * 64 * 1024,
+    `final run fetched ${server.bytesSent}, missing ${blob.length - last * 64 * 1024}`,
+  );
   assert.equal(await checkPresentChunks(cacheDir, digest, blob), blob.length / (64 * 1024));
   const cache = await BlobCache.open(cacheDir);
-  assert.deepEqual(await cache.verify(digest), [{ digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } }]);
+  assert.deepEqual(await cache.verify(digest), [
+    { digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } },
+  ]);
   const src = await cache.openBlob(digest, blob.length, await FileSource.open(join(tmp, 'blob')));
   assert.ok(Buffer.from(await src.read(0, blob.length)).equals(blob));
   await cache.close();
-  console.log(`chunks present after each kill: ${progress.join(' ')}; leftover claims before the final run: ${claims.length}`);
+  console.log(
+    `chunks present after each kill: ${progress.join(' ')}; leftover claims before the final run: ${claims.length}`,
+  );
 });

@@ -104,9 +104,14 @@ test('a full cache disk during a whole-tree extract: the tree is right, and the 
   try {
     const cacheDir = join(mnt, 'extract-cache');
     const dest = join(base, 'sample-out');
-    const r = await ocifs(['extract', '-q', `${reg.hostPort}/ocifs/sample:latest`, dest], { env: { OCIFS_CACHE_DIR: cacheDir } });
+    const r = await ocifs(['extract', '-q', `${reg.hostPort}/ocifs/sample:latest`, dest], {
+      env: { OCIFS_CACHE_DIR: cacheDir },
+    });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /^ocifs: warning: the extracted files are not verified against the layer digests: .*(no space|could not keep)/m);
+    assert.match(
+      r.stderr,
+      /^ocifs: warning: the extracted files are not verified against the layer digests: .*(no space|could not keep)/m,
+    );
     assert.match(await readFile(join(dest, 'etc/os-release'), 'utf8'), /ocifs sample/);
   } finally {
     await reg.close();

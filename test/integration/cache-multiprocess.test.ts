@@ -27,7 +27,17 @@ let n = 0;
 async function together(count: number, extra: Record<string, unknown>) {
   const cacheDir = join(tmp, `cache${n++}`);
   server.reset();
-  const children = Array.from({ length: count }, () => startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'read', waitForGo: true, ...extra }));
+  const children = Array.from({ length: count }, () =>
+    startCacheChild({
+      cacheDir,
+      url: server.url,
+      digest,
+      size: blob.length,
+      action: 'read',
+      waitForGo: true,
+      ...extra,
+    }),
+  );
   await Promise.all(children.map((c) => c.ready));
   for (const c of children) c.go();
   const results = await Promise.all(children.map((c) => c.result));
@@ -42,7 +52,9 @@ test('two processes reading the same cold blob at once both get the right bytes'
   assert.ok(fetched <= 2 * blob.length, `fetched ${fetched}`);
   assert.equal(await checkPresentChunks(cacheDir, digest, blob), Math.ceil(blob.length / DEFAULT_CHUNK_SIZE));
   const cache = await BlobCache.open(cacheDir);
-  assert.deepEqual(await cache.verify(digest), [{ digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } }]);
+  assert.deepEqual(await cache.verify(digest), [
+    { digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } },
+  ]);
   await cache.close();
 });
 
@@ -50,7 +62,9 @@ test('8 processes reading the same cold 24 MiB range at once fetch at most 2x th
   const start = 8 * MiB;
   const length = 24 * MiB;
   const { cacheDir, results, fetched, requests } = await together(8, { start, length });
-  const want = createHash('sha256').update(blob.subarray(start, start + length)).digest('hex');
+  const want = createHash('sha256')
+    .update(blob.subarray(start, start + length))
+    .digest('hex');
   for (const r of results) assert.equal(r.sha256, want);
   console.log(`8 processes, 24 MiB range: fetched ${(fetched / length).toFixed(2)}x the range in ${requests} requests`);
   assert.ok(fetched <= 2 * length, `fetched ${fetched} bytes for a ${length}-byte range`);
@@ -59,7 +73,18 @@ test('8 processes reading the same cold 24 MiB range at once fetch at most 2x th
 
 test('two processes doing random reads of one cold blob at once both get the right bytes', async () => {
   const cacheDir = join(tmp, `cache${n++}`);
-  const children = [0, 1].map(() => startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'fill', waitForGo: true, chunkSize: 64 * 1024, maxRequestBytes: 128 * 1024 }));
+  const children = [0, 1].map(() =>
+    startCacheChild({
+      cacheDir,
+      url: server.url,
+      digest,
+      size: blob.length,
+      action: 'fill',
+      waitForGo: true,
+      chunkSize: 64 * 1024,
+      maxRequestBytes: 128 * 1024,
+    }),
+  );
   // And this process reads random ranges through its own cache handle meanwhile.
   const { HttpRangeSource } = await import('../helpers/cache-http.js');
   await Promise.all(children.map((c) => c.ready));
@@ -81,7 +106,15 @@ test('two processes doing random reads of one cold blob at once both get the rig
 test('gc from another process while a process streams the blob: the stream stays correct', async () => {
   const cacheDir = join(tmp, `cache${n++}`);
   server.reset();
-  const reader = startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'read', waitForGo: true, pieceSize: 256 * 1024 });
+  const reader = startCacheChild({
+    cacheDir,
+    url: server.url,
+    digest,
+    size: blob.length,
+    action: 'read',
+    waitForGo: true,
+    pieceSize: 256 * 1024,
+  });
   await reader.ready;
   reader.go();
   const cache = await BlobCache.open(cacheDir);
@@ -95,7 +128,9 @@ test('gc from another process while a process streams the blob: the stream stays
   const r = await reader.result;
   assert.equal(r.sha256, createHash('sha256').update(blob).digest('hex'));
   assert.ok(evicted > 0, 'gc evicted the blob while it was being read');
-  console.log(`gc evicted the instance ${evicted} times during the read; fetched ${(server.bytesSent / blob.length).toFixed(2)}x`);
+  console.log(
+    `gc evicted the instance ${evicted} times during the read; fetched ${(server.bytesSent / blob.length).toFixed(2)}x`,
+  );
   await cache.close();
 });
 
@@ -106,17 +141,42 @@ test('processes of two origins reading one cold blob at once: each origin fills 
   const other = await startRangeServer(join(tmp, 'blob'), { bytesPerSecond: 32 * MiB });
   try {
     const children = [
-      ...[0, 1].map(() => startCacheChild({ cacheDir, url: server.url, digest, size: blob.length, action: 'read', waitForGo: true, origin: 'first' })),
-      ...[0, 1].map(() => startCacheChild({ cacheDir, url: other.url, digest, size: blob.length, action: 'read', waitForGo: true, origin: 'second' })),
+      ...[0, 1].map(() =>
+        startCacheChild({
+          cacheDir,
+          url: server.url,
+          digest,
+          size: blob.length,
+          action: 'read',
+          waitForGo: true,
+          origin: 'first',
+        }),
+      ),
+      ...[0, 1].map(() =>
+        startCacheChild({
+          cacheDir,
+          url: other.url,
+          digest,
+          size: blob.length,
+          action: 'read',
+          waitForGo: true,
+          origin: 'second',
+        }),
+      ),
     ];
     await Promise.all(children.map((c) => c.ready));
     for (const c of children) c.go();
     const want = createHash('sha256').update(blob).digest('hex');
     for (const r of await Promise.all(children.map((c) => c.result))) assert.equal(r.sha256, want);
-    console.log(`two origins, two processes each: fetched ${(server.bytesSent / blob.length).toFixed(2)}x + ${(other.bytesSent / blob.length).toFixed(2)}x`);
+    console.log(
+      `two origins, two processes each: fetched ${(server.bytesSent / blob.length).toFixed(2)}x + ${(other.bytesSent / blob.length).toFixed(2)}x`,
+    );
     assert.ok(server.bytesSent > 0 && other.bytesSent > 0, 'each origin fetched its own bytes');
     // Claims still work within an origin; a verified copy stops the other origin's fetching.
-    assert.ok(server.bytesSent + other.bytesSent <= 3 * blob.length, `fetched ${server.bytesSent} + ${other.bytesSent}`);
+    assert.ok(
+      server.bytesSent + other.bytesSent <= 3 * blob.length,
+      `fetched ${server.bytesSent} + ${other.bytesSent}`,
+    );
     assert.equal(await checkPresentChunks(cacheDir, digest, blob), Math.ceil(blob.length / DEFAULT_CHUNK_SIZE));
     const cache = await BlobCache.open(cacheDir);
     assert.deepEqual(

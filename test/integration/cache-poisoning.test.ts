@@ -30,7 +30,14 @@ const env = (cache: string) => ({ OCIFS_CACHE_DIR: cache, PATH: process.env.PATH
 /** Offset of the ustar header whose name field is `name`. */
 function headerAt(tar: Buffer, name: string): number {
   for (let off = 0; off + 512 <= tar.length; off += 512) {
-    if (tar.subarray(off, off + 100).toString('latin1').replace(/\0.*$/s, '') === name && tar.toString('latin1', off + 257, off + 262) === 'ustar') return off;
+    if (
+      tar
+        .subarray(off, off + 100)
+        .toString('latin1')
+        .replace(/\0.*$/s, '') === name &&
+      tar.toString('latin1', off + 257, off + 262) === 'ustar'
+    )
+      return off;
   }
   throw new Error(`no header for ${name}`);
 }
@@ -56,7 +63,20 @@ before(async () => {
   await writeFile(join(tree, 'etc/motd'), MOTD);
   // Big enough that listing leaves the blob partial (its data is skipped, not read).
   await writeFile(join(tree, 'z/big.bin'), randomBytes(6 * 1024 * 1024));
-  await runOk('tar', ['-C', tree, '--sort=name', '--owner=1000', '--group=1000', '--numeric-owner', '--format=ustar', '-cf', join(tmp, 'layer.tar'), 'bin', 'etc', 'z']);
+  await runOk('tar', [
+    '-C',
+    tree,
+    '--sort=name',
+    '--owner=1000',
+    '--group=1000',
+    '--numeric-owner',
+    '--format=ustar',
+    '-cf',
+    join(tmp, 'layer.tar'),
+    'bin',
+    'etc',
+    'z',
+  ]);
   honest = await readFile(join(tmp, 'layer.tar'));
   forged = Buffer.from(honest);
   const h = headerAt(forged, 'bin/tool');
@@ -70,7 +90,14 @@ before(async () => {
 
   reg = await startRegistry();
   layerDigest = sha256(honest);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [layerDigest] } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: [layerDigest] },
+    }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -95,7 +122,11 @@ after(async () => {
 
 function lie(): void {
   liar.clearRules();
-  liar.addRule({ method: 'GET', path: new RegExp(`/blobs/${layerDigest}$`), fault: { kind: 'substitute', body: forged } });
+  liar.addRule({
+    method: 'GET',
+    path: new RegExp(`/blobs/${layerDigest}$`),
+    fault: { kind: 'substitute', body: forged },
+  });
 }
 
 async function listing(ref: string, cache: string): Promise<string> {
@@ -115,7 +146,11 @@ test('a tar index built from a lying registry is discarded with its bytes: the r
   const cache = join(tmp, 'cache-same-origin');
   const ref = `${liar.host}/app:v1`;
   lie();
-  assert.match(await listing(ref, cache), /-rwsrwxrwx .* evil/, 'the forged headers were listed (the lie reached the cache)');
+  assert.match(
+    await listing(ref, cache),
+    /-rwsrwxrwx .* evil/,
+    'the forged headers were listed (the lie reached the cache)',
+  );
   const caught = await ocifs(['prefetch', ref], { env: env(cache) });
   assert.equal(caught.code, 1, caught.stderr);
   assert.match(caught.stderr, /digest/i);
@@ -153,7 +188,10 @@ test("another registry's image with the same layer digest is never served the li
   const lying = `${liar.host}/app:v1`;
   const other = `${second.host}/app:v1`;
   assert.match(await listing(lying, cache), /evil/);
-  assert.equal((await ocifsOk(['cat', lying, '/etc/motd'], { env: env(cache) })).stdout.toString(), 'welcome to the FORGED image\n');
+  assert.equal(
+    (await ocifsOk(['cat', lying, '/etc/motd'], { env: env(cache) })).stdout.toString(),
+    'welcome to the FORGED image\n',
+  );
   // Same digest through another origin: its own bytes, partial reads included.
   assert.match(await listing(other, cache), /-rwxr-xr-x .* tool\n/);
   assert.doesNotMatch(await listing(other, cache), /evil/);
@@ -169,6 +207,12 @@ test("another registry's image with the same layer digest is never served the li
   assert.match(await listing(lying, cache), /-rwxr-xr-x .* tool\n/);
   assert.equal((await ocifsOk(['cat', lying, '/etc/motd'], { env: env(cache) })).stdout.toString(), MOTD);
   assert.equal(second.log.length, seen);
-  const entries = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env: env(cache) })).stdout.toString()) as { digest: string; verified: boolean }[];
-  assert.deepEqual(entries.filter((e) => e.digest === layerDigest).map((e) => e.verified), [true]);
+  const entries = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env: env(cache) })).stdout.toString()) as {
+    digest: string;
+    verified: boolean;
+  }[];
+  assert.deepEqual(
+    entries.filter((e) => e.digest === layerDigest).map((e) => e.verified),
+    [true],
+  );
 });

@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { soakCache } from '../helpers/cache-soak.js';
 
 test('cache soak: concurrent fills, reads and gc across processes with random kill -9', async () => {
-  const r = await soakCache({ seconds: Number(process.env.OCIFS_CACHE_SOAK_SECONDS ?? 20), procs: 4, blobs: 2, blobBytes: 16 * 1024 * 1024 });
+  const r = await soakCache({
+    seconds: Number(process.env.OCIFS_CACHE_SOAK_SECONDS ?? 20),
+    procs: 4,
+    blobs: 2,
+    blobBytes: 16 * 1024 * 1024,
+  });
   console.log(JSON.stringify(r));
   assert.ok(r.rounds >= 2);
   assert.ok(r.reads > 0);

@@ -71,10 +71,15 @@ test('cold cat fetches the chunks on its path and no readahead beyond them', asy
   // inode and data — at most 6 distinct 64 KiB chunks, whatever the layout. Readahead behind
   // these lookups (sequential-looking metadata reads) used to fetch a window of 1 MiB or more.
   for (const kind of ['plain', 'lz4hc']) {
-    const r = await ocifsOk(['cat', images[kind].ref, '/etc/os-release', '--stats', '--chunk-size', '64K'], { env: cacheEnv(`path-only-${kind}`) });
+    const r = await ocifsOk(['cat', images[kind].ref, '/etc/os-release', '--stats', '--chunk-size', '64K'], {
+      env: cacheEnv(`path-only-${kind}`),
+    });
     assert.equal(r.stdout.toString(), await readFile(join(tree, 'etc/os-release'), 'utf8'));
     const s = statsOf(r);
-    assert.ok(images[kind].bytes.byteLength > 16 * 64 * 1024, `image too small for the check (${images[kind].bytes.byteLength})`);
+    assert.ok(
+      images[kind].bytes.byteLength > 16 * 64 * 1024,
+      `image too small for the check (${images[kind].bytes.byteLength})`,
+    );
     assert.ok(s.bytesFetched <= 6 * 64 * 1024, `${kind}: fetched ${s.bytesFetched} bytes in ${s.requests} requests`);
   }
 });
@@ -83,7 +88,10 @@ test('cold cat of one small file fetches a small fraction of the image', async (
   const r = await ocifsOk(['cat', images.plain.ref, '/etc/os-release', '--stats'], { env: cacheEnv('cold-cat') });
   assert.equal(r.stdout.toString(), await readFile(join(tree, 'etc/os-release'), 'utf8'));
   const s = statsOf(r);
-  assert.ok(s.bytesFetched < images.plain.bytes.byteLength / 4, `fetched ${s.bytesFetched} of ${images.plain.bytes.byteLength}`);
+  assert.ok(
+    s.bytesFetched < images.plain.bytes.byteLength / 4,
+    `fetched ${s.bytesFetched} of ${images.plain.bytes.byteLength}`,
+  );
   // Warm: the same command again reads only the manifest and config from the network.
   const again = await ocifsOk(['cat', images.plain.ref, '/etc/os-release', '--stats'], { env: cacheEnv('cold-cat') });
   assert.equal(again.stdout.toString(), r.stdout.toString());
@@ -98,7 +106,9 @@ for (const name of ['plain', 'lz4hc']) {
     assertSameManifest(await treeManifest(dest), expected, `extract ${name}`);
     // A whole-tree extract streams the layer into the cache alongside the walk: it ends complete
     // and verified. A second extract, from the warm cache, copies from the data file.
-    const ls = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env: cacheEnv(`extract-${name}`) })).stdout.toString());
+    const ls = JSON.parse(
+      (await ocifsOk(['cache', 'ls', '--json'], { env: cacheEnv(`extract-${name}`) })).stdout.toString(),
+    );
     assert.deepEqual(
       ls.map((e: { presentBytes: number; verified: boolean }) => [e.presentBytes, e.verified]),
       [[images[name].bytes.byteLength, true]],
@@ -127,15 +137,23 @@ for (const name of ['plain', 'lz4hc']) {
 
   test(`extract of a subtree of the ${name} image fetches only what the subtree needs`, async () => {
     const dest = join(tmp, `extract-sub-${name}`);
-    const r = await ocifsOk(['extract', images[name].ref, dest, '/sizes', '--stats'], { env: cacheEnv(`extract-sub-${name}`) });
-    assertSameManifest(await treeManifest(dest), expected.filter((l) => JSON.parse(l).path.startsWith('sizes/')).map((l) => l.replace('"sizes/', '"')), `extract ${name} /sizes`);
+    const r = await ocifsOk(['extract', images[name].ref, dest, '/sizes', '--stats'], {
+      env: cacheEnv(`extract-sub-${name}`),
+    });
+    assertSameManifest(
+      await treeManifest(dest),
+      expected.filter((l) => JSON.parse(l).path.startsWith('sizes/')).map((l) => l.replace('"sizes/', '"')),
+      `extract ${name} /sizes`,
+    );
     assert.ok(statsOf(r).bytesFetched < images[name].bytes.byteLength / 2, `fetched ${statsOf(r).bytesFetched}`);
   });
 
   test(`cat of every regular file of the ${name} image equals the source bytes`, async () => {
     const files = expected.map((l) => JSON.parse(l)).filter((e) => e.type === 'file');
     // One process for all files: cat concatenates them in order.
-    const r = await ocifsOk(['cat', images[name].ref, ...files.map((f) => '/' + f.path)], { env: cacheEnv(`cat-${name}`) });
+    const r = await ocifsOk(['cat', images[name].ref, ...files.map((f) => '/' + f.path)], {
+      env: cacheEnv(`cat-${name}`),
+    });
     let off = 0;
     for (const f of files) {
       const got = r.stdout.subarray(off, off + f.size);
@@ -148,7 +166,11 @@ for (const name of ['plain', 'lz4hc']) {
 
 test('ls -R --json lists every entry of the tree with its metadata', async () => {
   const r = await ocifsOk(['ls', '-R', '--json', images.lz4hc.ref, '/'], { env: cacheEnv('ls') });
-  const listed = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l));
+  const listed = r.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const want = expected.map((l) => JSON.parse(l));
   assert.deepEqual(listed.map((e) => e.path.slice(1)).sort(), want.map((e) => e.path).sort());
   const os = listed.find((e) => e.path === '/etc/os-release')!;
@@ -163,10 +185,22 @@ test('ls -R --json lists every entry of the tree with its metadata', async () =>
 test('ls -l prints modes, owners, sizes and symlink targets like ls', async () => {
   const r = await ocifsOk(['ls', '-l', images.plain.ref, '/bin'], { env: cacheEnv('ls-l') });
   const lines = r.stdout.toString().trim().split('\n');
-  assert.ok(lines.some((l) => /^-rwsr-xr-x +1 +0 +0 +10 .* setuid$/.test(l)), lines.join('\n'));
-  assert.ok(lines.some((l) => /^lrwxrwxrwx .* os-release-link -> \.\.\/etc\/os-release$/.test(l)), lines.join('\n'));
-  assert.ok(lines.some((l) => /^prw-r--r-- .* fifo$/.test(l)), lines.join('\n'));
-  assert.ok(lines.some((l) => /^-rwxr-xr-x +2 +1000 +1000 +20000 .* tool$/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /^-rwsr-xr-x +1 +0 +0 +10 .* setuid$/.test(l)),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) => /^lrwxrwxrwx .* os-release-link -> \.\.\/etc\/os-release$/.test(l)),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) => /^prw-r--r-- .* fifo$/.test(l)),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) => /^-rwxr-xr-x +2 +1000 +1000 +20000 .* tool$/.test(l)),
+    lines.join('\n'),
+  );
 });
 
 test('stat --json shows metadata and xattrs of a path', async () => {
@@ -238,10 +272,22 @@ test('errors: one clear line on stderr and a non-zero exit code', async () => {
     [['extract', images.plain.ref, tree], 1, /not empty|exists/],
     [['inspect', '127.0.0.1:1/nothing:here'], 1, /^ocifs: .*127\.0\.0\.1:1/],
     // Malformed values are usage errors (2), found before any request (the registry here does not exist).
-    [['ls', '--platform', 'foo', '127.0.0.1:1/nothing:here', '/'], 2, /^ocifs: invalid platform "foo": expected OS\/ARCH/],
+    [
+      ['ls', '--platform', 'foo', '127.0.0.1:1/nothing:here', '/'],
+      2,
+      /^ocifs: invalid platform "foo": expected OS\/ARCH/,
+    ],
     [['ls', '--mirror', 'foo', '127.0.0.1:1/nothing:here', '/'], 2, /^ocifs: --mirror "foo": expected REGISTRY=URL/],
-    [['ls', '--mirror', 'docker.io=ftp://x', '127.0.0.1:1/nothing:here', '/'], 2, /^ocifs: --mirror "docker\.io=ftp:\/\/x"/],
-    [['blob', '127.0.0.1:1/nothing:here', '--digest', 'sha256:zz'], 2, /^ocifs: invalid option --digest: "sha256:zz" is not a digest/],
+    [
+      ['ls', '--mirror', 'docker.io=ftp://x', '127.0.0.1:1/nothing:here', '/'],
+      2,
+      /^ocifs: --mirror "docker\.io=ftp:\/\/x"/,
+    ],
+    [
+      ['blob', '127.0.0.1:1/nothing:here', '--digest', 'sha256:zz'],
+      2,
+      /^ocifs: invalid option --digest: "sha256:zz" is not a digest/,
+    ],
   ];
   for (const [args, code, re] of cases) {
     const r = await ocifs(args, { env });

@@ -25,7 +25,11 @@ function tarOf(members: { name: string; content?: string; type?: string; link?: 
   const parts: Uint8Array[] = [];
   for (const m of members) {
     const body = Buffer.from(m.content ?? '');
-    parts.push(header(m.name, { size: body.length, type: m.type, link: m.link }), body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    parts.push(
+      header(m.name, { size: body.length, type: m.type, link: m.link }),
+      body,
+      Buffer.alloc((512 - (body.length % 512)) % 512),
+    );
   }
   return Buffer.concat([...parts, Buffer.alloc(1024)]);
 }
@@ -38,7 +42,14 @@ function paxMember(name: string, type: string, content = ''): Buffer {
   const record = Buffer.from(`${len}${field}`);
   const body = Buffer.from(content);
   const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
-  return Buffer.concat([header('PaxHeader/x', { size: record.length, type: 'x' }), record, pad(record.length), header(name.slice(-99), { size: body.length, type }), body, pad(body.length)]);
+  return Buffer.concat([
+    header('PaxHeader/x', { size: record.length, type: 'x' }),
+    record,
+    pad(record.length),
+    header(name.slice(-99), { size: body.length, type }),
+    body,
+    pad(body.length),
+  ]);
 }
 
 /** Python, for trees deeper than PATH_MAX: every call relative to a directory descriptor. */
@@ -80,23 +91,46 @@ before(async () => {
   reg = await startRegistry();
   tmp = await mkdtemp(join(tmpdir(), 'ocifs-extract-layers-'));
   const lower = tarOf([{ name: 'usr/bin/tool', content: 'the tool\n' }]);
-  const upper = tarOf([{ name: 'usr/bin/alias', type: '1', link: 'usr/bin/tool' }, { name: 'etc/motd', content: 'hi\n' }]);
-  await writeImageLayout(join(tmp, 'link'), { layers: [{ bytes: lower, mediaType: MT_LAYER_TAR }, { bytes: upper, mediaType: MT_LAYER_TAR }] }, 'v1');
+  const upper = tarOf([
+    { name: 'usr/bin/alias', type: '1', link: 'usr/bin/tool' },
+    { name: 'etc/motd', content: 'hi\n' },
+  ]);
+  await writeImageLayout(
+    join(tmp, 'link'),
+    {
+      layers: [
+        { bytes: lower, mediaType: MT_LAYER_TAR },
+        { bytes: upper, mediaType: MT_LAYER_TAR },
+      ],
+    },
+    'v1',
+  );
   refs.link = `${reg.host}/layers/link:v1`;
   await skopeoPush(join(tmp, 'link'), 'v1', refs.link);
 
   await runOk('mkdir', ['-p', join(tmp, 'deep-tree')]);
   await runOk('python3', ['-c', PY_DEEP_TREE, join(tmp, 'deep-tree'), ...DEEP]);
   await runOk('tar', ['--format=pax', '-cf', join(tmp, 'deep.tar'), '-C', join(tmp, 'deep-tree'), '.']);
-  await writeImageLayout(join(tmp, 'deep'), { layers: [{ bytes: await readFile(join(tmp, 'deep.tar')), mediaType: MT_LAYER_TAR }] }, 'v1');
+  await writeImageLayout(
+    join(tmp, 'deep'),
+    { layers: [{ bytes: await readFile(join(tmp, 'deep.tar')), mediaType: MT_LAYER_TAR }] },
+    'v1',
+  );
   refs.deep = `${reg.host}/layers/deep:v1`;
   await skopeoPush(join(tmp, 'deep'), 'v1', refs.deep);
 
   // A name longer than any host filesystem takes (NAME_MAX is 255 bytes), at the bottom of the
   // deep tree: the error is about an 8 KB path, which once made a line of 16 KB (the path, twice).
   const toolongName = `${DEEP.join('/')}/${'n'.repeat(300)}`;
-  const members = [...DEEP.map((_, i) => paxMember(DEEP.slice(0, i + 1).join('/') + '/', '5')), paxMember(toolongName, '0', 'x\n')];
-  await writeImageLayout(join(tmp, 'toolong'), { layers: [{ bytes: Buffer.concat([...members, Buffer.alloc(1024)]), mediaType: MT_LAYER_TAR }] }, 'v1');
+  const members = [
+    ...DEEP.map((_, i) => paxMember(DEEP.slice(0, i + 1).join('/') + '/', '5')),
+    paxMember(toolongName, '0', 'x\n'),
+  ];
+  await writeImageLayout(
+    join(tmp, 'toolong'),
+    { layers: [{ bytes: Buffer.concat([...members, Buffer.alloc(1024)]), mediaType: MT_LAYER_TAR }] },
+    'v1',
+  );
   refs.toolong = `${reg.host}/layers/toolong:v1`;
   await skopeoPush(join(tmp, 'toolong'), 'v1', refs.toolong);
 });
@@ -126,7 +160,14 @@ test('a tree nested deeper than PATH_MAX extracts whole: file, symlink, hardlink
   const r = await ocifs(['extract', '-q', '--cache-dir', join(tmp, 'cache-deep'), refs.deep, dest]);
   assert.equal(r.code, 0, r.stderr.slice(0, 2000));
   const got = JSON.parse((await runOk('python3', ['-c', PY_READ_DEEP, dest, ...DEEP])).stdout.toString());
-  assert.deepEqual(got, { content: 'at the bottom\n', mode: '0o640', nlink: 2, sameInode: true, symlink: 'file', fifo: true });
+  assert.deepEqual(got, {
+    content: 'at the bottom\n',
+    mode: '0o640',
+    nlink: 2,
+    sameInode: true,
+    symlink: 'file',
+    fifo: true,
+  });
 });
 
 test('a name the host cannot hold fails with one short line naming the cause', async () => {

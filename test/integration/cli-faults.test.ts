@@ -54,7 +54,10 @@ test('a registry that ignores Range: right bytes, the whole blob streamed once a
   proxy.addRule({ path: BLOB_PATH, ranged: true, fault: { kind: 'ignore-range' } });
   const env = freshEnv();
   const r = await ocifsOk(['cat', ref, '/etc/os-release', '/big/text-2M.txt', '--stats'], { env });
-  const want = Buffer.concat([await readFile(join(tree, 'etc/os-release')), await readFile(join(tree, 'big/text-2M.txt'))]);
+  const want = Buffer.concat([
+    await readFile(join(tree, 'etc/os-release')),
+    await readFile(join(tree, 'big/text-2M.txt')),
+  ]);
   assert.ok(r.stdout.equals(want));
   const fetched = statsOf(r).bytesFetched;
   assert.ok(fetched < image.byteLength * 1.2 + 16384, `fetched ${fetched} for a blob of ${image.byteLength}`);
@@ -65,10 +68,19 @@ test('a registry that ignores Range: right bytes, the whole blob streamed once a
   proxy.clearRules();
 });
 
-for (const [status, retryAfter] of [[503, '1'], [429, '1'], [500, undefined], [502, undefined]] as const) {
+for (const [status, retryAfter] of [
+  [503, '1'],
+  [429, '1'],
+  [500, undefined],
+  [502, undefined],
+] as const) {
   test(`${status}${retryAfter ? ' with Retry-After' : ''} on blob requests: retried, right bytes`, async () => {
     proxy.clearRules();
-    proxy.addRule({ path: BLOB_PATH, fault: { kind: 'status', status, ...(retryAfter ? { retryAfter } : {}) }, times: 2 });
+    proxy.addRule({
+      path: BLOB_PATH,
+      fault: { kind: 'status', status, ...(retryAfter ? { retryAfter } : {}) },
+      times: 2,
+    });
     const r = await ocifsOk(['cat', ref, '/big/mixed-512K.bin', '--stats'], { env: freshEnv() });
     assert.ok(r.stdout.equals(await readFile(join(tree, 'big/mixed-512K.bin'))));
     assert.ok(statsOf(r).retries >= 2, JSON.stringify(statsOf(r)));
@@ -103,7 +115,10 @@ test('a flipped byte: the whole-blob digest check refuses the blob, and a clean 
   const r = await ocifs(['prefetch', ref], { env });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr.trim(), /^ocifs: .*digest mismatch/);
-  const ls = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env })).stdout.toString()) as { digest: string; verified: boolean }[];
+  const ls = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env })).stdout.toString()) as {
+    digest: string;
+    verified: boolean;
+  }[];
   assert.ok(!ls.some((e) => e.digest === layerDigest() && e.verified), JSON.stringify(ls));
   proxy.clearRules();
   await ocifsOk(['prefetch', ref], { env });
@@ -129,7 +144,10 @@ test('kill -9 of a prefetch at 10 random moments, then a rerun completes and ver
   // Small chunks (many marks, many flushes) so that kills land mid-download.
   const env = freshEnv();
   for (let i = 0; i < 10; i++) {
-    const child = spawn(process.execPath, [OCIFS_BIN, 'prefetch', ref, '--chunk-size', '16K'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [OCIFS_BIN, 'prefetch', ref, '--chunk-size', '16K'], {
+      env: { ...process.env, ...env },
+      stdio: 'ignore',
+    });
     // Listen before killing: a prefetch may finish before its kill (then 'close' has passed).
     const closed = new Promise((r) => child.once('close', r));
     await new Promise((r) => setTimeout(r, 60 + Math.floor(Math.random() * 600)));
@@ -146,7 +164,10 @@ test('kill -9 of a prefetch at 10 random moments, then a rerun completes and ver
 test('two processes reading the same cold blob at once both get the right bytes', async () => {
   proxy.clearRules();
   const env = freshEnv();
-  const [a, b] = await Promise.all([ocifsOk(['blob', ref, '--layer', '0', '--stats'], { env }), ocifsOk(['blob', ref, '--layer', '0', '--stats'], { env })]);
+  const [a, b] = await Promise.all([
+    ocifsOk(['blob', ref, '--layer', '0', '--stats'], { env }),
+    ocifsOk(['blob', ref, '--layer', '0', '--stats'], { env }),
+  ]);
   assert.ok(a.stdout.equals(image));
   assert.ok(b.stdout.equals(image));
   const total = statsOf(a).bytesFetched + statsOf(b).bytesFetched;
@@ -162,15 +183,30 @@ for (const where of ['inside a file the extraction writes', 'where no file lies'
     proxy.clearRules();
     const padded = await paddedLayer();
     const at = where === 'where no file lies' ? 10 : padded.fileDataAt + 100;
-    proxy.addRule({ path: new RegExp(padded.digest.slice('sha256:'.length)), times: 1, fault: { kind: 'flip', at, pause: { at: padded.bytes - (8 << 20), ms: 1500 } } });
+    proxy.addRule({
+      path: new RegExp(padded.digest.slice('sha256:'.length)),
+      times: 1,
+      fault: { kind: 'flip', at, pause: { at: padded.bytes - (8 << 20), ms: 1500 } },
+    });
     const env = freshEnv();
     const dest = join(tmp, `flipped-${n}`);
     const r = await ocifs(['extract', '-q', padded.ref, dest], { env });
-    assert.ok(proxy.log.some((l) => l.fault === 'flip'), 'the stream carried the flipped byte');
+    assert.ok(
+      proxy.log.some((l) => l.fault === 'flip'),
+      'the stream carried the flipped byte',
+    );
     proxy.clearRules();
     assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
-    assert.match(r.stderr.trim(), new RegExp(`^ocifs: .*digest mismatch.*files extracted to ${dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} may hold wrong bytes`));
-    const ls = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env })).stdout.toString()) as { digest: string; verified: boolean }[];
+    assert.match(
+      r.stderr.trim(),
+      new RegExp(
+        `^ocifs: .*digest mismatch.*files extracted to ${dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} may hold wrong bytes`,
+      ),
+    );
+    const ls = JSON.parse((await ocifsOk(['cache', 'ls', '--json'], { env })).stdout.toString()) as {
+      digest: string;
+      verified: boolean;
+    }[];
     assert.ok(!ls.some((e) => e.digest === padded.digest && e.verified), JSON.stringify(ls));
     // Without the fault the same command reproduces the tree.
     const dest2 = join(tmp, `clean-${n}`);
@@ -190,7 +226,12 @@ function paddedLayer(): Promise<{ ref: string; digest: string; bytes: number; fi
     assert.ok(fileDataAt > 0, 'the file lies in the image as it is');
     await writeImageLayout(join(tmp, 'padded-layout'), { layers: [{ bytes, mediaType: MT_LAYER_EROFS }] }, 'v1');
     await skopeoPush(join(tmp, 'padded-layout'), 'v1', `${reg.host}/faults/padded:v1`);
-    return { ref: `${proxy.host}/faults/padded:v1`, digest: 'sha256:' + createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength, fileDataAt };
+    return {
+      ref: `${proxy.host}/faults/padded:v1`,
+      digest: 'sha256:' + createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.byteLength,
+      fileDataAt,
+    };
   })();
   return padded;
 }

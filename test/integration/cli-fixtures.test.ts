@@ -27,13 +27,21 @@ interface Case {
   expected: string[];
 }
 const cases: Case[] = [];
-const MKFS = [[10, ['-zlz4']], [11, ['--chunksize=8192']], [12, ['-zlz4hc', '-C16384']]] as const;
-const NAMES = [...EROFS_FIXTURES.map((n) => `fixture ${n}.erofs`), ...MKFS.map(([seed, args]) => `mkfs.erofs ${args.join(' ')} (seed ${seed})`)];
+const MKFS = [
+  [10, ['-zlz4']],
+  [11, ['--chunksize=8192']],
+  [12, ['-zlz4hc', '-C16384']],
+] as const;
+const NAMES = [
+  ...EROFS_FIXTURES.map((n) => `fixture ${n}.erofs`),
+  ...MKFS.map(([seed, args]) => `mkfs.erofs ${args.join(' ')} (seed ${seed})`),
+];
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'ocifs-fixtures-'));
   reg = await startRegistry();
-  for (const name of EROFS_FIXTURES) cases.push({ name, file: join(EROFS_FIXTURE_DIR, `${name}.erofs`), expected: seed1Manifest() });
+  for (const name of EROFS_FIXTURES)
+    cases.push({ name, file: join(EROFS_FIXTURE_DIR, `${name}.erofs`), expected: seed1Manifest() });
   for (const [seed, args] of MKFS) {
     const tree = join(tmp, `tree${seed}`);
     await makeTree(tree, seed);
@@ -80,18 +88,26 @@ for (const [i, title] of NAMES.entries()) {
     await writeImageLayout(join(tmp, `layout${i}`), { layers: [{ bytes, mediaType: MT_LAYER_EROFS }] }, 'v1');
     await skopeoPush(join(tmp, `layout${i}`), 'v1', repo);
     const env = { OCIFS_CACHE_DIR: join(tmp, `cache${i}`) };
-    for (const [how, ref] of [['file', c.file], ['registry', repo]]) {
+    for (const [how, ref] of [
+      ['file', c.file],
+      ['registry', repo],
+    ]) {
       const dest = join(tmp, `x${i}-${how}`);
       await ocifsOk(['extract', ref, dest], { env });
       assertSameManifest(await treeManifest(dest), c.expected, `${c.name} (${how}) extract`);
       await rm(dest, { recursive: true });
     }
     const files = c.expected.map((l) => JSON.parse(l)).filter((e) => e.type === 'file');
-    const kernel = await kernelHashes(c.file, files.map((f) => f.path));
+    const kernel = await kernelHashes(
+      c.file,
+      files.map((f) => f.path),
+    );
     const r = await ocifsOk(['cat', repo, ...files.map((f) => '/' + f.path)], { env });
     let off = 0;
     for (const f of files) {
-      const got = createHash('sha256').update(r.stdout.subarray(off, off + f.size)).digest('hex');
+      const got = createHash('sha256')
+        .update(r.stdout.subarray(off, off + f.size))
+        .digest('hex');
       assert.equal(got, kernel.get(f.path), `${c.name}: ${f.path} differs from the kernel's read`);
       off += f.size;
     }

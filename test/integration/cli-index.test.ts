@@ -35,7 +35,8 @@ before(async () => {
   await mkdir(join(tree, 'etc'));
   // 16 MiB of incompressible bulk, so that a lazy read is visibly a small part of the layer,
   // and a text file that sorts last.
-  for (let i = 0; i < 16; i++) await writeFile(join(tree, 'bulk', `r${String(i).padStart(2, '0')}.bin`), randomBytes(1 << 20));
+  for (let i = 0; i < 16; i++)
+    await writeFile(join(tree, 'bulk', `r${String(i).padStart(2, '0')}.bin`), randomBytes(1 << 20));
   await writeFile(join(tree, 'etc', 'numbers.txt'), Array.from({ length: 50_000 }, (_, i) => `line ${i}`).join('\n'));
   await symlink('../zz-last.txt', join(tree, 'etc', 'link'));
   await writeFile(join(tree, 'zz-last.txt'), 'the last file of the layer\n');
@@ -46,8 +47,18 @@ before(async () => {
   gz = (await runOk('gzip', ['-6', '-n', '-c', join(tmp, 'layer.tar')])).stdout;
   await writeFile(join(tmp, 'layer.tar.gz'), gz);
   const small = Buffer.alloc(10240);
-  await writeImageLayout(join(tmp, 'img'), { layers: [{ bytes: gz, mediaType: MT_LAYER_GZIP, diffId: sha256(tar) }, { bytes: small, mediaType: MT_LAYER_TAR }] }, 'v1');
-  for (const repo of ['idx/a', 'idx/b', 'idx/v2', 'idx/kill', 'idx/retry']) await skopeoPush(join(tmp, 'img'), 'v1', `${reg.host}/${repo}:v1`);
+  await writeImageLayout(
+    join(tmp, 'img'),
+    {
+      layers: [
+        { bytes: gz, mediaType: MT_LAYER_GZIP, diffId: sha256(tar) },
+        { bytes: small, mediaType: MT_LAYER_TAR },
+      ],
+    },
+    'v1',
+  );
+  for (const repo of ['idx/a', 'idx/b', 'idx/v2', 'idx/kill', 'idx/retry'])
+    await skopeoPush(join(tmp, 'img'), 'v1', `${reg.host}/${repo}:v1`);
 });
 
 after(async () => {
@@ -58,7 +69,9 @@ after(async () => {
 const env = (name: string) => ({ OCIFS_CACHE_DIR: join(tmp, `cache-${name}`) });
 
 async function manifestOf(repo: string, tag: string): Promise<{ bytes: Buffer; digest: string }> {
-  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { headers: { accept: `${MT_MANIFEST}, ${MT_INDEX}` } });
+  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, {
+    headers: { accept: `${MT_MANIFEST}, ${MT_INDEX}` },
+  });
   assert.equal(r.status, 200, `${repo}:${tag}`);
   const bytes = Buffer.from(await r.arrayBuffer());
   return { bytes, digest: sha256(bytes) };
@@ -72,7 +85,9 @@ async function blobOf(repo: string, digest: string): Promise<Buffer> {
 
 /** `tar tv` of the layer as [type, mode, uid/gid, size, name, link] rows, names normalised. */
 async function tarTv(): Promise<string[]> {
-  const out = (await runOk('tar', ['-tv', '--numeric-owner', '-f', join(tmp, 'layer.tar')], { env: { ...process.env, TZ: 'UTC' } })).stdout.toString();
+  const out = (
+    await runOk('tar', ['-tv', '--numeric-owner', '-f', join(tmp, 'layer.tar')], { env: { ...process.env, TZ: 'UTC' } })
+  ).stdout.toString();
   return out
     .trim()
     .split('\n')
@@ -85,7 +100,9 @@ async function tarTv(): Promise<string[]> {
 }
 
 test('index without --push prints what it built; the zTOC equals tar tv and its zinfo matches the layer', async () => {
-  const r = await ocifsOk(['index', `${reg.host}/idx/a:v1`, '--span', '1M', '--min-layer-size', '1M', '--json'], { env: env('a') });
+  const r = await ocifsOk(['index', `${reg.host}/idx/a:v1`, '--span', '1M', '--min-layer-size', '1M', '--json'], {
+    env: env('a'),
+  });
   const doc = JSON.parse(r.stdout.toString());
   assert.equal(doc.sociVersion, 1);
   assert.equal(doc.spanSize, SPAN);
@@ -95,18 +112,35 @@ test('index without --push prints what it built; the zTOC equals tar tv and its 
   assert.match(doc.layers[1].skipped, /smaller than the minimum layer size/);
   assert.equal(doc.pushed, undefined);
   // The text form says the same in lines.
-  const text = (await ocifsOk(['index', `${reg.host}/idx/a:v1`, '--span', '1M', '--min-layer-size', '1M'], { env: env('a') })).stdout.toString();
+  const text = (
+    await ocifsOk(['index', `${reg.host}/idx/a:v1`, '--span', '1M', '--min-layer-size', '1M'], { env: env('a') })
+  ).stdout.toString();
   assert.match(text, /layer 0 sha256:[0-9a-f]{64} \(.*\): gzip, \d+ entries, \d+ spans, zTOC sha256:/);
   assert.match(text, /layer 1 .*: skipped, smaller than the minimum layer size/);
   assert.match(text, /SOCI index v1 sha256:[0-9a-f]{64}: 1 zTOC, .* \(\d+\.\d\d%\)\nnot pushed/);
 
   // Push, then read the zTOC back with an independent FlatBuffers reader.
-  const pushed = JSON.parse((await ocifsOk(['index', `${reg.host}/idx/a:v1`, '--span', '1M', '--min-layer-size', '1M', '--push', '--json'], { env: env('a') })).stdout.toString());
+  const pushed = JSON.parse(
+    (
+      await ocifsOk(['index', `${reg.host}/idx/a:v1`, '--span', '1M', '--min-layer-size', '1M', '--push', '--json'], {
+        env: env('a'),
+      })
+    ).stdout.toString(),
+  );
   assert.equal(pushed.layers[0].ztoc.digest, doc.layers[0].ztoc.digest, 'the same zTOC bytes on every run');
   assert.equal(pushed.pushed.via, 'tag');
   const ztoc = await blobOf('idx/a', pushed.layers[0].ztoc.digest);
   await writeFile(join(tmp, 'a.ztoc'), ztoc);
-  const dump = JSON.parse((await runOk('/usr/bin/python3', [new URL('../helpers/ztoc_dump.py', import.meta.url).pathname, join(tmp, 'a.ztoc'), join(tmp, 'layer.tar.gz'), join(tmp, 'layer.tar')])).stdout.toString());
+  const dump = JSON.parse(
+    (
+      await runOk('/usr/bin/python3', [
+        new URL('../helpers/ztoc_dump.py', import.meta.url).pathname,
+        join(tmp, 'a.ztoc'),
+        join(tmp, 'layer.tar.gz'),
+        join(tmp, 'layer.tar'),
+      ])
+    ).stdout.toString(),
+  );
   assert.equal(dump.version, '0.9');
   assert.match(dump.buildTool, /^ocifs v/);
   assert.equal(dump.compressedSize, gz.length);
@@ -122,9 +156,22 @@ test('index without --push prints what it built; the zTOC equals tar tv and its 
     if (c.bits === 0) assert.equal(c.decoded, true);
   }
   const types: Record<string, string> = { reg: '-', dir: 'd', symlink: 'l', hardlink: 'h' };
-  const perm = (mode: number) => [0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 4, 2, 1].map((b, i) => (mode & b ? 'rwx'[i % 3] : '-')).join('');
-  const rows = dump.files.map((f: any) => [types[f.type], perm(f.mode), `${f.uid}/${f.gid}`, String(f.type === 'reg' ? f.size : 0), f.name.replace(/\/$/, '') || '.', f.linkname].join(' '));
-  assert.deepEqual(rows.map((r: string) => r.replace(/^\.\/? /, '')), (await tarTv()).map((r) => r.replace(/^\.\/? /, '')));
+  const perm = (mode: number) =>
+    [0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 4, 2, 1].map((b, i) => (mode & b ? 'rwx'[i % 3] : '-')).join('');
+  const rows = dump.files.map((f: any) =>
+    [
+      types[f.type],
+      perm(f.mode),
+      `${f.uid}/${f.gid}`,
+      String(f.type === 'reg' ? f.size : 0),
+      f.name.replace(/\/$/, '') || '.',
+      f.linkname,
+    ].join(' '),
+  );
+  assert.deepEqual(
+    rows.map((r: string) => r.replace(/^\.\/? /, '')),
+    (await tarTv()).map((r) => r.replace(/^\.\/? /, '')),
+  );
   // Data offsets: each file's bytes are where the zTOC says, and mtimes are the files'.
   for (const f of dump.files.filter((x: any) => x.type === 'reg')) {
     const onDisk = await readFile(join(tree, f.name));
@@ -143,11 +190,22 @@ test('after --push a fresh cache reads the end of the gzip layer through the zTO
   await ocifsOk(['index', `${reg.host}/idx/b:v1`, '--span', '1M', '--push'], { env: env('b-build') });
   const r = await ocifsOk(['cat', `${reg.host}/idx/b:v1`, '/zz-last.txt', '--stats'], { env: env('b-fresh') });
   assert.equal(r.stdout.toString(), 'the last file of the layer\n');
-  const ztocSize = JSON.parse((await ocifsOk(['index', `${reg.host}/idx/b:v1`, '--span', '1M', '--json'], { env: env('b-build') })).stdout.toString()).layers[0].ztoc.size;
+  const ztocSize = JSON.parse(
+    (
+      await ocifsOk(['index', `${reg.host}/idx/b:v1`, '--span', '1M', '--json'], { env: env('b-build') })
+    ).stdout.toString(),
+  ).layers[0].ztoc.size;
   const layerBytes = statsOf(r).bytesFetched - ztocSize;
   // The first and the last file's spans (the sample check) and the one holding the file: ≤ 3 spans.
-  assert.ok(layerBytes < 3.5 * SPAN, `fetched ${layerBytes} bytes of a ${gz.length}-byte layer besides the ${ztocSize}-byte zTOC`);
-  const info = JSON.parse((await ocifsOk(['info', `${reg.host}/idx/b:v1`, '--layer', '0', '--json'], { env: env('b-info') })).stdout.toString());
+  assert.ok(
+    layerBytes < 3.5 * SPAN,
+    `fetched ${layerBytes} bytes of a ${gz.length}-byte layer besides the ${ztocSize}-byte zTOC`,
+  );
+  const info = JSON.parse(
+    (
+      await ocifsOk(['info', `${reg.host}/idx/b:v1`, '--layer', '0', '--json'], { env: env('b-info') })
+    ).stdout.toString(),
+  );
   assert.equal(info.access, 'soci');
   // A middle file reads right too.
   const mid = await ocifsOk(['cat', `${reg.host}/idx/b:v1`, '/bulk/r07.bin'], { env: env('b-fresh') });
@@ -163,23 +221,39 @@ test('after --push a fresh cache reads the end of the gzip layer through the zTO
 test('an index built for one image is refused for another (subject binding)', async () => {
   // Image c = b's layers under a different config: same layer digest, another manifest.
   const small = Buffer.alloc(10240);
-  await writeImageLayout(join(tmp, 'img-c'), { layers: [{ bytes: gz, mediaType: MT_LAYER_GZIP, diffId: sha256(tar) }, { bytes: small, mediaType: MT_LAYER_TAR }], config: { Env: ['X=1'] } }, 'v1');
+  await writeImageLayout(
+    join(tmp, 'img-c'),
+    {
+      layers: [
+        { bytes: gz, mediaType: MT_LAYER_GZIP, diffId: sha256(tar) },
+        { bytes: small, mediaType: MT_LAYER_TAR },
+      ],
+      config: { Env: ['X=1'] },
+    },
+    'v1',
+  );
   await skopeoPush(join(tmp, 'img-c'), 'v1', `${reg.host}/idx/b:c`);
   const b = await manifestOf('idx/b', 'v1');
   const c = await manifestOf('idx/b', 'c');
   // Copy b's referrers list to c's referrers tag: c now "has" b's SOCI index.
   const list = (await manifestOf('idx/b', `sha256-${b.digest.slice(7)}`)).bytes;
-  const put = await fetch(`${reg.url}/v2/idx/b/manifests/sha256-${c.digest.slice(7)}`, { method: 'PUT', body: list, headers: { 'content-type': MT_INDEX } });
+  const put = await fetch(`${reg.url}/v2/idx/b/manifests/sha256-${c.digest.slice(7)}`, {
+    method: 'PUT',
+    body: list,
+    headers: { 'content-type': MT_INDEX },
+  });
   assert.equal(put.status, 201);
   const r = await ocifsOk(['cat', `${reg.host}/idx/b:c`, '/zz-last.txt', '--stats', '--debug'], { env: env('c') });
   assert.equal(r.stdout.toString(), 'the last file of the layer\n');
   assert.match(r.stderr, /SOCI index refers to sha256:[0-9a-f]{64}, not this image .*: refused/);
-  assert.ok(statsOf(r).bytesFetched >= gz.length, 'read with its own pass, not b\'s zTOC');
+  assert.ok(statsOf(r).bytesFetched >= gz.length, "read with its own pass, not b's zTOC");
 });
 
 test('--soci-version 2 pushes a SOCI-enabled image under the tag; layers are never rewritten', async () => {
   const before = await manifestOf('idx/v2', 'v1');
-  const r = await ocifsOk(['index', `${reg.host}/idx/v2:v1`, '--soci-version', '2', '--push', '--json'], { env: env('v2') });
+  const r = await ocifsOk(['index', `${reg.host}/idx/v2:v1`, '--soci-version', '2', '--push', '--json'], {
+    env: env('v2'),
+  });
   const doc = JSON.parse(r.stdout.toString());
   const after = await manifestOf('idx/v2', 'v1');
   assert.equal(after.digest, doc.pushed.imageIndex);
@@ -199,12 +273,22 @@ test('--soci-version 2 pushes a SOCI-enabled image under the tag; layers are nev
   assert.equal(sociIndex.subject, undefined);
   assert.equal(sociIndex.config.mediaType, SOCI_INDEX_V2);
   // ocifs (a fresh cache) picks the image, not the SOCI index, and reads through the zTOC.
-  const info = JSON.parse((await ocifsOk(['info', `${reg.host}/idx/v2:v1`, '--layer', '0', '--json'], { env: env('v2-read') })).stdout.toString());
+  const info = JSON.parse(
+    (
+      await ocifsOk(['info', `${reg.host}/idx/v2:v1`, '--layer', '0', '--json'], { env: env('v2-read') })
+    ).stdout.toString(),
+  );
   assert.equal(info.access, 'soci');
   const cat = await ocifsOk(['cat', `${reg.host}/idx/v2:v1`, '/etc/link'], { env: env('v2-read') });
   assert.equal(cat.stdout.toString(), 'the last file of the layer\n');
   // skopeo still copies the SOCI-enabled image.
-  await runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.host}/idx/v2:v1`, `oci:${join(tmp, 'v2-copy')}:x`]);
+  await runOk('skopeo', [
+    'copy',
+    '--quiet',
+    '--src-tls-verify=false',
+    `docker://${reg.host}/idx/v2:v1`,
+    `oci:${join(tmp, 'v2-copy')}:x`,
+  ]);
 });
 
 test('a registry with the referrers API (serve-layout --writable) gets the index through it', async () => {
@@ -216,15 +300,28 @@ test('a registry with the referrers API (serve-layout --writable) gets the index
   try {
     // skopeo pushes into it as into any registry.
     await skopeoPush(join(tmp, 'img'), 'v1', `${served.hostPort}/app:v1`);
-    const r = JSON.parse((await ocifsOk(['index', `${served.hostPort}/app:v1`, '--span', '1M', '--push', '--json'], { env: env('served') })).stdout.toString());
+    const r = JSON.parse(
+      (
+        await ocifsOk(['index', `${served.hostPort}/app:v1`, '--span', '1M', '--push', '--json'], {
+          env: env('served'),
+        })
+      ).stdout.toString(),
+    );
     assert.equal(r.pushed.via, 'api');
-    const refs = await fetch(`http://${served.hostPort}/v2/app/referrers/${r.manifestDigest}?artifactType=${encodeURIComponent(SOCI_INDEX_V1)}`);
+    const refs = await fetch(
+      `http://${served.hostPort}/v2/app/referrers/${r.manifestDigest}?artifactType=${encodeURIComponent(SOCI_INDEX_V1)}`,
+    );
     const list = JSON.parse(await refs.text());
-    assert.deepEqual(list.manifests.map((d: any) => [d.digest, d.artifactType]), [[r.index.digest, SOCI_INDEX_V1]]);
+    assert.deepEqual(
+      list.manifests.map((d: any) => [d.digest, d.artifactType]),
+      [[r.index.digest, SOCI_INDEX_V1]],
+    );
     // No fallback tag was written.
     const tags = JSON.parse(await (await fetch(`http://${served.hostPort}/v2/app/tags/list`)).text()).tags;
     assert.deepEqual(tags, ['v1']);
-    const cat = await ocifsOk(['cat', `${served.hostPort}/app:v1`, '/zz-last.txt', '--stats'], { env: env('served-read') });
+    const cat = await ocifsOk(['cat', `${served.hostPort}/app:v1`, '/zz-last.txt', '--stats'], {
+      env: env('served-read'),
+    });
     assert.equal(cat.stdout.toString(), 'the last file of the layer\n');
     assert.ok(statsOf(cat).bytesFetched < gz.length / 2, `fetched ${statsOf(cat).bytesFetched}`);
   } finally {
@@ -251,11 +348,20 @@ test('faults: a refused upload is retried; a kill -9 mid-push leaves the old tag
   try {
     // The registry refuses the SOCI index's blob commit once: retried, the push completes.
     proxy.addRule({ method: 'PUT', path: /blobs\/uploads/, fault: { kind: 'status', status: 500 }, times: 1 });
-    const r = JSON.parse((await ocifsOk(['index', `${proxy.host}/idx/retry:v1`, '--push', '--json', '--min-layer-size', '1M'], { env: env('retry') })).stdout.toString());
+    const r = JSON.parse(
+      (
+        await ocifsOk(['index', `${proxy.host}/idx/retry:v1`, '--push', '--json', '--min-layer-size', '1M'], {
+          env: env('retry'),
+        })
+      ).stdout.toString(),
+    );
     assert.equal(r.pushed.via, 'tag');
     assert.ok(proxy.log.some((e) => e.fault === 'status'));
     const m = await manifestOf('idx/retry', 'v1');
-    assert.equal(JSON.parse((await manifestOf('idx/retry', `sha256-${m.digest.slice(7)}`)).bytes.toString()).manifests.length, 1);
+    assert.equal(
+      JSON.parse((await manifestOf('idx/retry', `sha256-${m.digest.slice(7)}`)).bytes.toString()).manifests.length,
+      1,
+    );
 
     // v2 writes the tag last. Kill -9 while each write is in flight (held, never applied): the
     // tag still names the old image.
@@ -263,10 +369,14 @@ test('faults: a refused upload is retried; a kill -9 mid-push leaves the old tag
     for (const path of [/blobs\/uploads/, /manifests\/sha256:/, /manifests\/v1$/]) {
       proxy.clearRules();
       proxy.addRule({ method: 'PUT', path, fault: { kind: 'hold' } });
-      const child = spawn(process.execPath, [OCIFS_BIN, 'index', `${proxy.host}/idx/kill:v1`, '--soci-version', '2', '--push', '--min-layer-size', '1M'], {
-        env: { ...process.env, ...env('kill') },
-        stdio: 'ignore',
-      });
+      const child = spawn(
+        process.execPath,
+        [OCIFS_BIN, 'index', `${proxy.host}/idx/kill:v1`, '--soci-version', '2', '--push', '--min-layer-size', '1M'],
+        {
+          env: { ...process.env, ...env('kill') },
+          stdio: 'ignore',
+        },
+      );
       const exited = new Promise((res) => child.once('exit', res));
       const deadline = Date.now() + 60_000;
       while (!proxy.log.some((e) => e.fault === 'hold')) {
@@ -280,7 +390,14 @@ test('faults: a refused upload is retried; a kill -9 mid-push leaves the old tag
       await assertComplete('idx/kill', 'v1');
     }
     proxy.clearRules();
-    const again = JSON.parse((await ocifsOk(['index', `${proxy.host}/idx/kill:v1`, '--soci-version', '2', '--push', '--json', '--min-layer-size', '1M'], { env: env('kill') })).stdout.toString());
+    const again = JSON.parse(
+      (
+        await ocifsOk(
+          ['index', `${proxy.host}/idx/kill:v1`, '--soci-version', '2', '--push', '--json', '--min-layer-size', '1M'],
+          { env: env('kill') },
+        )
+      ).stdout.toString(),
+    );
     const now = await manifestOf('idx/kill', 'v1');
     assert.equal(now.digest, again.pushed.imageIndex);
     await assertComplete('idx/kill', 'v1');
@@ -297,8 +414,24 @@ test('bad input: one clear line, nothing pushed', async () => {
     [['index', `${reg.host}/idx/a:v1`, '--span', '1K'], /^ocifs: invalid option --span: must be between 64 KiB/, 2],
     [['index', `${reg.host}/idx/a:v1`, '--soci-version', '3'], /soci-version/, 2],
     [['index', `${reg.host}/idx/a:v1`, '--tag', 'x'], /^ocifs: invalid option --tag: .*--soci-version 2/, 2],
-    [['index', `${reg.host}/idx/a:v1`, '--min-layer-size', '100M'], /^ocifs: invalid option --min-layer-size: no layer of .* can be indexed \(layer 0: smaller than the minimum layer size/, 2],
-    [['index', `${reg.host}/idx/a@${sha256(Buffer.from('x'))}`, '--push', '--soci-version', '2', '--min-layer-size', '1M'], /not found|manifest/, 1],
+    [
+      ['index', `${reg.host}/idx/a:v1`, '--min-layer-size', '100M'],
+      /^ocifs: invalid option --min-layer-size: no layer of .* can be indexed \(layer 0: smaller than the minimum layer size/,
+      2,
+    ],
+    [
+      [
+        'index',
+        `${reg.host}/idx/a@${sha256(Buffer.from('x'))}`,
+        '--push',
+        '--soci-version',
+        '2',
+        '--min-layer-size',
+        '1M',
+      ],
+      /not found|manifest/,
+      1,
+    ],
   ];
   for (const [args, re, code] of cases) {
     const r = await ocifs(args, { env: env('bad') });

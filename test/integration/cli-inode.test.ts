@@ -44,7 +44,11 @@ const env = () => ({ OCIFS_CACHE_DIR: join(tmp, 'cache') });
 
 async function lsJson(path: string): Promise<Record<string, unknown>[]> {
   const r = await ocifsOk(['ls', '--json', tar, path], { env: env() });
-  return r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l));
+  return r.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 async function statJson(path: string): Promise<Record<string, unknown>> {
@@ -61,8 +65,16 @@ test('ls --json and stat --json print the same inode document', async () => {
   }
   const [suid] = await lsJson('/suid');
   assert.deepEqual(suid, {
-    path: '/suid', type: 'file', mode: '04755', modeString: '-rwsr-xr-x', uid: 7, gid: 8, size: 6,
-    mtime: '2023-11-14T22:13:20.000000000Z', nlink: 1, ino: suid.ino,
+    path: '/suid',
+    type: 'file',
+    mode: '04755',
+    modeString: '-rwsr-xr-x',
+    uid: 7,
+    gid: 8,
+    size: 6,
+    mtime: '2023-11-14T22:13:20.000000000Z',
+    nlink: 1,
+    ino: suid.ino,
   });
   const link = (await lsJson('/')).find((e) => e.path === '/link');
   assert.equal(link?.target, 'suid');

@@ -42,22 +42,43 @@ after(async () => {
 
 test('eStargz: cat reads a file through the TOC, fetching a small part of the layer', async () => {
   const { blob, tocDigest } = await buildEstargz(tar);
-  await writeImageLayout(join(tmp, 'estargz'), { layers: [{ bytes: blob, mediaType: MT_LAYER_GZIP, diffId: sha256(tar), annotations: { [TOC_DIGEST_ANNOTATION]: tocDigest } }] }, 'v1');
+  await writeImageLayout(
+    join(tmp, 'estargz'),
+    {
+      layers: [
+        {
+          bytes: blob,
+          mediaType: MT_LAYER_GZIP,
+          diffId: sha256(tar),
+          annotations: { [TOC_DIGEST_ANNOTATION]: tocDigest },
+        },
+      ],
+    },
+    'v1',
+  );
   await skopeoPush(join(tmp, 'estargz'), 'v1', `${reg.host}/lazy/estargz:v1`);
   const env = { OCIFS_CACHE_DIR: join(tmp, 'c-estargz') };
   const r = await ocifsOk(['cat', `${reg.host}/lazy/estargz:v1`, '/etc/os-release', '--stats'], { env });
   assert.equal(r.stdout.toString(), await readFile(join(tree, 'etc/os-release'), 'utf8'));
   assert.ok(statsOf(r).bytesFetched < blob.byteLength / 8, `fetched ${statsOf(r).bytesFetched} of ${blob.byteLength}`);
-  const info = JSON.parse((await ocifsOk(['info', `${reg.host}/lazy/estargz:v1`, '--json'], { env })).stdout.toString());
+  const info = JSON.parse(
+    (await ocifsOk(['info', `${reg.host}/lazy/estargz:v1`, '--json'], { env })).stdout.toString(),
+  );
   assert.equal(info.access, 'estargz');
   const big = await ocifsOk(['cat', `${reg.host}/lazy/estargz:v1`, '/big/random-1M.bin'], { env });
   assert.ok(big.stdout.equals(await readFile(join(tree, 'big/random-1M.bin'))));
 
   // A TOC digest annotation that does not match the TOC is refused.
   const wrong = 'sha256:' + '0'.repeat(64);
-  await writeImageLayout(join(tmp, 'estargz-bad'), { layers: [{ bytes: blob, mediaType: MT_LAYER_GZIP, annotations: { [TOC_DIGEST_ANNOTATION]: wrong } }] }, 'v1');
+  await writeImageLayout(
+    join(tmp, 'estargz-bad'),
+    { layers: [{ bytes: blob, mediaType: MT_LAYER_GZIP, annotations: { [TOC_DIGEST_ANNOTATION]: wrong } }] },
+    'v1',
+  );
   await skopeoPush(join(tmp, 'estargz-bad'), 'v1', `${reg.host}/lazy/estargz-bad:v1`);
-  const bad = await ocifs(['cat', `${reg.host}/lazy/estargz-bad:v1`, '/etc/os-release'], { env: { OCIFS_CACHE_DIR: join(tmp, 'c-bad') } });
+  const bad = await ocifs(['cat', `${reg.host}/lazy/estargz-bad:v1`, '/etc/os-release'], {
+    env: { OCIFS_CACHE_DIR: join(tmp, 'c-bad') },
+  });
   assert.equal(bad.code, 1);
   assert.equal(bad.stdout.byteLength, 0);
   assert.match(bad.stderr, /TOC|digest/i);
@@ -66,7 +87,11 @@ test('eStargz: cat reads a file through the TOC, fetching a small part of the la
 test('SOCI: a zTOC attached as a referrer replaces the pass over a gzip layer', async () => {
   const layer = gzipSync(tar, { level: 6 });
   const repo = 'lazy/soci';
-  const desc = await writeImageLayout(join(tmp, 'soci'), { layers: [{ bytes: layer, mediaType: MT_LAYER_GZIP, diffId: sha256(tar) }] }, 'v1');
+  const desc = await writeImageLayout(
+    join(tmp, 'soci'),
+    { layers: [{ bytes: layer, mediaType: MT_LAYER_GZIP, diffId: sha256(tar) }] },
+    'v1',
+  );
   await skopeoPush(join(tmp, 'soci'), 'v1', `${reg.host}/${repo}:v1`);
   const imageManifest = await fetch(`${reg.url}/v2/${repo}/manifests/v1`, { headers: { accept: MT_MANIFEST } });
   const manifestBytes = Buffer.from(await imageManifest.arrayBuffer());
@@ -77,26 +102,55 @@ test('SOCI: a zTOC attached as a referrer replaces the pass over a gzip layer', 
   const empty = Buffer.from('{}');
   await pushBlob(reg.url, repo, ztoc, sha256(ztoc));
   await pushBlob(reg.url, repo, empty, sha256(empty));
-  const soci = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MT_MANIFEST,
-    artifactType: SOCI_INDEX_V1,
-    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
-    layers: [{ mediaType: 'application/octet-stream', digest: sha256(ztoc), size: ztoc.byteLength, annotations: { [SOCI_LAYER_DIGEST]: sha256(layer) } }],
-    subject: { mediaType: MT_MANIFEST, digest: manifestDigest, size: manifestBytes.byteLength },
-  }));
+  const soci = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT_MANIFEST,
+      artifactType: SOCI_INDEX_V1,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
+      layers: [
+        {
+          mediaType: 'application/octet-stream',
+          digest: sha256(ztoc),
+          size: ztoc.byteLength,
+          annotations: { [SOCI_LAYER_DIGEST]: sha256(layer) },
+        },
+      ],
+      subject: { mediaType: MT_MANIFEST, digest: manifestDigest, size: manifestBytes.byteLength },
+    }),
+  );
   await pushManifest(reg.url, repo, sha256(soci), soci, MT_MANIFEST);
   // The referrers tag schema: an index tagged sha256-<hex of the subject> lists the referrers.
-  const referrers = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT_INDEX, manifests: [{ mediaType: MT_MANIFEST, digest: sha256(soci), size: soci.byteLength, artifactType: SOCI_INDEX_V1 }] }));
+  const referrers = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT_INDEX,
+      manifests: [{ mediaType: MT_MANIFEST, digest: sha256(soci), size: soci.byteLength, artifactType: SOCI_INDEX_V1 }],
+    }),
+  );
   await pushManifest(reg.url, repo, `sha256-${manifestDigest.slice(7)}`, referrers, MT_INDEX);
 
   const env = { OCIFS_CACHE_DIR: join(tmp, 'c-soci') };
   const r = await ocifsOk(['cat', `${reg.host}/${repo}:v1`, '/etc/os-release', '--stats'], { env });
   assert.equal(r.stdout.toString(), await readFile(join(tree, 'etc/os-release'), 'utf8'));
   const fetched = statsOf(r).bytesFetched - ztoc.byteLength;
-  assert.ok(fetched < layer.byteLength / 4, `fetched ${fetched} (besides the zTOC) of a ${layer.byteLength}-byte layer`);
-  const info = JSON.parse((await ocifsOk(['info', `${reg.host}/${repo}:v1`, '--json'], { env: { OCIFS_CACHE_DIR: join(tmp, 'c-soci2') } })).stdout.toString());
+  assert.ok(
+    fetched < layer.byteLength / 4,
+    `fetched ${fetched} (besides the zTOC) of a ${layer.byteLength}-byte layer`,
+  );
+  const info = JSON.parse(
+    (
+      await ocifsOk(['info', `${reg.host}/${repo}:v1`, '--json'], { env: { OCIFS_CACHE_DIR: join(tmp, 'c-soci2') } })
+    ).stdout.toString(),
+  );
   assert.equal(info.access, 'soci');
-  const sha = createHash('sha256').update((await ocifsOk(['cat', `${reg.host}/${repo}:v1`, '/big/text-2M.txt'], { env })).stdout).digest('hex');
-  assert.equal(sha, createHash('sha256').update(await readFile(join(tree, 'big/text-2M.txt'))).digest('hex'));
+  const sha = createHash('sha256')
+    .update((await ocifsOk(['cat', `${reg.host}/${repo}:v1`, '/big/text-2M.txt'], { env })).stdout)
+    .digest('hex');
+  assert.equal(
+    sha,
+    createHash('sha256')
+      .update(await readFile(join(tree, 'big/text-2M.txt')))
+      .digest('hex'),
+  );
 });

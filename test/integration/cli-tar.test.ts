@@ -49,7 +49,10 @@ async function buildImage(dir: string, seed: number): Promise<string> {
   });
   await edit(async (r) => {
     await mkdir(join(r, 'big'));
-    await writeFile(join(r, 'big/again.bin'), createHash('sha256').update(String(seed)).digest().toString('hex').repeat(5000));
+    await writeFile(
+      join(r, 'big/again.bin'),
+      createHash('sha256').update(String(seed)).digest().toString('hex').repeat(5000),
+    );
     await writeFile(join(r, 'etc/os-release'), 'ID=changed\n');
   });
   return layout;
@@ -65,12 +68,31 @@ before(async () => {
     await runOk('umoci', ['unpack', '--image', `${layout}:t`, rootfs]);
     const expected = await treeManifest(join(rootfs, 'rootfs'));
     await skopeoPush(layout, 't', `${reg.host}/tar/gzip${seed}:t`);
-    images.push({ name: `gzip seed ${seed}`, ref: `${reg.host}/tar/gzip${seed}:t`, expected, rootfs: join(rootfs, 'rootfs') });
+    images.push({
+      name: `gzip seed ${seed}`,
+      ref: `${reg.host}/tar/gzip${seed}:t`,
+      expected,
+      rootfs: join(rootfs, 'rootfs'),
+    });
     if (seed === 8) {
       // skopeo reuses known blobs (its blob-info cache); drop it so zstd layers are really written.
       await rm('/var/lib/containers/cache/blob-info-cache-v1.boltdb', { force: true });
-      await runOk('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--dest-compress-format', 'zstd', '--dest-compress', `oci:${layout}:t`, `docker://${reg.host}/tar/zstd${seed}:t`]);
-      images.push({ name: `zstd seed ${seed}`, ref: `${reg.host}/tar/zstd${seed}:t`, expected, rootfs: join(rootfs, 'rootfs') });
+      await runOk('skopeo', [
+        'copy',
+        '--quiet',
+        '--dest-tls-verify=false',
+        '--dest-compress-format',
+        'zstd',
+        '--dest-compress',
+        `oci:${layout}:t`,
+        `docker://${reg.host}/tar/zstd${seed}:t`,
+      ]);
+      images.push({
+        name: `zstd seed ${seed}`,
+        ref: `${reg.host}/tar/zstd${seed}:t`,
+        expected,
+        rootfs: join(rootfs, 'rootfs'),
+      });
     }
   }
 });
@@ -82,7 +104,11 @@ after(async () => {
 
 test('the zstd image really has tar+zstd layers', async () => {
   const z = images.find((i) => i.name.startsWith('zstd'))!;
-  const doc = JSON.parse((await ocifsOk(['inspect', z.ref, '--json'], { env: { OCIFS_CACHE_DIR: join(tmp, 'c-inspect') } })).stdout.toString());
+  const doc = JSON.parse(
+    (
+      await ocifsOk(['inspect', z.ref, '--json'], { env: { OCIFS_CACHE_DIR: join(tmp, 'c-inspect') } })
+    ).stdout.toString(),
+  );
   assert.equal(doc.layers.length, 4);
   for (const l of doc.layers) assert.equal(l.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
 });
@@ -102,7 +128,13 @@ for (const which of [0, 1, 2]) {
     const r = await ocifsOk(['cat', img.ref, ...files.map((f) => '/' + f.path), '--stats'], { env });
     let off = 0;
     for (const f of files) {
-      assert.equal(createHash('sha256').update(r.stdout.subarray(off, off + f.size)).digest('hex'), f.sha256, f.path);
+      assert.equal(
+        createHash('sha256')
+          .update(r.stdout.subarray(off, off + f.size))
+          .digest('hex'),
+        f.sha256,
+        f.path,
+      );
       off += f.size;
     }
     assert.equal(off, r.stdout.byteLength);

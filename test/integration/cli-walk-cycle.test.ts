@@ -37,7 +37,10 @@ async function forgedImage(name: string, extra: string[]): Promise<string> {
   const [a, b, loop] = [await resolvePath(fs, '/a'), await resolvePath(fs, '/a/b'), await resolvePath(fs, '/a/b/loop')];
   await src.close();
   const out = join(tmp, `${name}.erofs`);
-  await writeFile(out, forgeDirectoryCycle(await readFile(honest), inoToNid(b.ino), inoToNid(loop.ino), inoToNid(a.ino)));
+  await writeFile(
+    out,
+    forgeDirectoryCycle(await readFile(honest), inoToNid(b.ino), inoToNid(loop.ino), inoToNid(a.ino)),
+  );
   return out;
 }
 
@@ -57,8 +60,15 @@ after(async () => {
 
 /** Runs ocifs with a time limit: a walker that loops is killed and fails the test. */
 async function bounded(args: string[]) {
-  const r = await run(process.execPath, [new URL('../../bin/ocifs.js', import.meta.url).pathname, ...args], { timeout: 30_000, killSignal: 'SIGKILL' });
-  assert.notEqual(r.signal, 'SIGKILL', `ocifs ${args.join(' ')} did not end within 30 s (${r.stdout.length} bytes of output)`);
+  const r = await run(process.execPath, [new URL('../../bin/ocifs.js', import.meta.url).pathname, ...args], {
+    timeout: 30_000,
+    killSignal: 'SIGKILL',
+  });
+  assert.notEqual(
+    r.signal,
+    'SIGKILL',
+    `ocifs ${args.join(' ')} did not end within 30 s (${r.stdout.length} bytes of output)`,
+  );
   return r;
 }
 
@@ -96,9 +106,22 @@ test('the web diff of two images with the cycle ends with the cycle error, not a
   try {
     const [va, vb] = [await ImageViews.of(ia), await ImageViews.of(ib)];
     const lines: string[] = [];
-    const done = diffImages(va, vb, '/', true, async (l) => void lines.push(JSON.stringify(l)), AbortSignal.timeout(30_000));
-    await assert.rejects(done, (e: any) => e.code === 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' && e.data.path === '/a/b/loop');
-    assert.ok(lines.some((l) => l.includes('"path":"/z"')), 'the differences before it were reported');
+    const done = diffImages(
+      va,
+      vb,
+      '/',
+      true,
+      async (l) => void lines.push(JSON.stringify(l)),
+      AbortSignal.timeout(30_000),
+    );
+    await assert.rejects(
+      done,
+      (e: any) => e.code === 'ERR_OCIFS_CORRUPT_DIRECTORY_CYCLE' && e.data.path === '/a/b/loop',
+    );
+    assert.ok(
+      lines.some((l) => l.includes('"path":"/z"')),
+      'the differences before it were reported',
+    );
   } finally {
     await ia.close();
     await ib.close();

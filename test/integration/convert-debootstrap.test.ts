@@ -37,7 +37,15 @@ before(async () => {
   await writeFile(join(stage, 'var/cache/.wh..wh..opq'), '');
   await writeFile(join(stage, 'var/cache/fresh'), 'a new cache\n');
   await writeFile(join(stage, 'etc/motd'), 'converted by ocifs\n');
-  await runOk('sh', ['-ec', 'touch -h -d @1700000000 usr/share/.wh.doc var/cache/.wh..wh..opq var/cache/fresh etc/motd var/cache var etc usr/share usr', '--'], { cwd: stage });
+  await runOk(
+    'sh',
+    [
+      '-ec',
+      'touch -h -d @1700000000 usr/share/.wh.doc var/cache/.wh..wh..opq var/cache/fresh etc/motd var/cache var etc usr/share usr',
+      '--',
+    ],
+    { cwd: stage },
+  );
   const tar = join(tmp, 'changes.tar');
   await runOk('tar', ['--format=pax', '--numeric-owner', '-C', stage, '-cf', tar, 'usr', 'var', 'etc']);
   await runOk('umoci', ['raw', 'add-layer', '--image', `${layout}:t`, tar]);
@@ -62,37 +70,52 @@ async function mountErofs(image: string): Promise<string> {
   return d;
 }
 
-test('debootstrap image: lz4 EROFS layers pass fsck.erofs and stack in overlayfs into umoci unpack\'s tree', { timeout: 600_000 }, async () => {
-  const out = join(tmp, 'out');
-  await ocifsOk(['convert', '-q', '--cache-dir', cache, ref, `oci:${out}:lz4`, '--to', 'erofs', '--compress', 'lz4']);
-  const { manifest } = await readLayoutImage(out, 'lz4');
-  const blobs = manifest.layers.map((l) => blobPath(out, l.digest));
-  for (const b of blobs) await runOk('fsck.erofs', [b]);
-  const dirs: string[] = [];
-  let merged: string | undefined;
-  try {
-    for (const b of blobs) dirs.push(await mountErofs(b));
-    merged = join(tmp, 'merged');
-    await mkdir(merged);
-    await runChildOk('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[...dirs].reverse().join(':')}`, merged]);
-    assertSameManifest(await treeManifest(merged), expected, 'overlayfs of the EROFS layers vs umoci unpack');
-  } finally {
-    if (merged) await runChildOk('umount', [merged]).catch(() => {});
-    for (const d of dirs) await runChildOk('umount', [d]);
-  }
-});
+test(
+  "debootstrap image: lz4 EROFS layers pass fsck.erofs and stack in overlayfs into umoci unpack's tree",
+  { timeout: 600_000 },
+  async () => {
+    const out = join(tmp, 'out');
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, ref, `oci:${out}:lz4`, '--to', 'erofs', '--compress', 'lz4']);
+    const { manifest } = await readLayoutImage(out, 'lz4');
+    const blobs = manifest.layers.map((l) => blobPath(out, l.digest));
+    for (const b of blobs) await runOk('fsck.erofs', [b]);
+    const dirs: string[] = [];
+    let merged: string | undefined;
+    try {
+      for (const b of blobs) dirs.push(await mountErofs(b));
+      merged = join(tmp, 'merged');
+      await mkdir(merged);
+      await runChildOk('mount', [
+        '-t',
+        'overlay',
+        'overlay',
+        '-o',
+        `ro,lowerdir=${[...dirs].reverse().join(':')}`,
+        merged,
+      ]);
+      assertSameManifest(await treeManifest(merged), expected, 'overlayfs of the EROFS layers vs umoci unpack');
+    } finally {
+      if (merged) await runChildOk('umount', [merged]).catch(() => {});
+      for (const d of dirs) await runChildOk('umount', [d]);
+    }
+  },
+);
 
-test('debootstrap image: flattened EROFS passes fsck.erofs and mounts to umoci unpack\'s tree', { timeout: 600_000 }, async () => {
-  const file = join(tmp, 'flat.erofs');
-  await ocifsOk(['convert', '-q', '--cache-dir', cache, ref, '--to', 'erofs', '--flatten', '-o', file]);
-  await runOk('fsck.erofs', [file]);
-  const d = await mountErofs(file);
-  try {
-    assertSameManifest(await treeManifest(d), expected, 'flattened EROFS vs umoci unpack');
-  } finally {
-    await runChildOk('umount', [d]);
-  }
-});
+test(
+  "debootstrap image: flattened EROFS passes fsck.erofs and mounts to umoci unpack's tree",
+  { timeout: 600_000 },
+  async () => {
+    const file = join(tmp, 'flat.erofs');
+    await ocifsOk(['convert', '-q', '--cache-dir', cache, ref, '--to', 'erofs', '--flatten', '-o', file]);
+    await runOk('fsck.erofs', [file]);
+    const d = await mountErofs(file);
+    try {
+      assertSameManifest(await treeManifest(d), expected, 'flattened EROFS vs umoci unpack');
+    } finally {
+      await runChildOk('umount', [d]);
+    }
+  },
+);
 
 test('debootstrap image: eStargz layers hold every member of the source layers', { timeout: 600_000 }, async () => {
   const out = join(tmp, 'out');
@@ -104,10 +127,20 @@ test('debootstrap image: eStargz layers hold every member of the source layers',
       .toString()
       .split('\n')
       .filter((l) => l !== '' && !/ (stargz\.index\.json|\.no\.prefetch\.landmark)$/.test(l))
-      .map((l) => l.replace(/ +/g, ' ').replace(/ \.\/(?=\S)/g, ' ').replace(/ \.\/$/, ' .').replace(/ link to \.\//, ' link to '))
+      .map((l) =>
+        l
+          .replace(/ +/g, ' ')
+          .replace(/ \.\/(?=\S)/g, ' ')
+          .replace(/ \.\/$/, ' .')
+          .replace(/ link to \.\//, ' link to '),
+      )
       .sort();
   for (const [i, l] of manifest.layers.entries()) {
     await runOk('gzip', ['-t', blobPath(out, l.digest)]);
-    assert.deepEqual(await members(blobPath(out, l.digest)), await members(blobPath(layout, src[i].digest)), `layer ${i}`);
+    assert.deepEqual(
+      await members(blobPath(out, l.digest)),
+      await members(blobPath(layout, src[i].digest)),
+      `layer ${i}`,
+    );
   }
 });

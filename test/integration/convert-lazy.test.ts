@@ -46,8 +46,21 @@ const started = Math.floor(Date.now() / 1000) - 2;
  */
 async function untar(blob: string, dest: string, decompress: 'gzip' | 'zstd'): Promise<string[]> {
   await mkdir(dest, { recursive: true });
-  await runOk('tar', ['-x', '-I', decompress, '-f', blob, '-C', dest, '--xattrs', '--xattrs-include=*', '--numeric-owner', '--same-permissions']);
-  for (const f of ['stargz.index.json', '.prefetch.landmark', '.no.prefetch.landmark']) await rm(join(dest, f), { force: true });
+  await runOk('tar', [
+    '-x',
+    '-I',
+    decompress,
+    '-f',
+    blob,
+    '-C',
+    dest,
+    '--xattrs',
+    '--xattrs-include=*',
+    '--numeric-owner',
+    '--same-permissions',
+  ]);
+  for (const f of ['stargz.index.json', '.prefetch.landmark', '.no.prefetch.landmark'])
+    await rm(join(dest, f), { force: true });
   return (await treeManifest(dest)).map((l) => {
     const e = JSON.parse(l) as { path: string; type: string; mtime?: number };
     if (e.type === 'dir' && e.mtime! >= started) delete e.mtime;
@@ -57,73 +70,120 @@ async function untar(blob: string, dest: string, decompress: 'gzip' | 'zstd'): P
 
 /** `tar -tv --full-time` lines (names without `./`), sorted, the format's own members left out. */
 async function tarListing(blob: string, decompress: 'gzip' | 'zstd'): Promise<string[]> {
-  const out = (await runOk('tar', ['-tv', '--full-time', '--numeric-owner', '-I', decompress, '-f', blob])).stdout.toString();
+  const out = (
+    await runOk('tar', ['-tv', '--full-time', '--numeric-owner', '-I', decompress, '-f', blob])
+  ).stdout.toString();
   return out
     .split('\n')
     .filter((l) => l !== '' && !/ (stargz\.index\.json|\.prefetch\.landmark|\.no\.prefetch\.landmark)$/.test(l))
-    .map((l) => l.replace(/ +/g, ' ').replace(/ \.\/(?=\S)/g, ' ').replace(/ \.\/$/, ' .').replace(/ link to \.\//, ' link to '))
+    .map((l) =>
+      l
+        .replace(/ +/g, ' ')
+        .replace(/ \.\/(?=\S)/g, ' ')
+        .replace(/ \.\/$/, ' .')
+        .replace(/ link to \.\//, ' link to '),
+    )
     .sort();
 }
 
 const FORMATS = [
   { to: 'estargz', mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', decompress: 'gzip', test: ['gzip', '-t'] },
-  { to: 'zstd-chunked', mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', decompress: 'zstd', test: ['zstd', '-q', '-t'] },
+  {
+    to: 'zstd-chunked',
+    mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd',
+    decompress: 'zstd',
+    test: ['zstd', '-q', '-t'],
+  },
 ] as const;
 
 for (const f of FORMATS) {
-  test(`--to ${f.to}: valid ${f.decompress} tar layers whose tar x equals the source layer's`, { timeout: 300_000 }, async () => {
-    const out = join(tmp, `out-${f.to}`);
-    const extra: string[] = [];
-    if (f.to === 'estargz') {
-      const list = join(tmp, 'prioritized.txt');
-      await writeFile(list, `# start-up files\n${PRIORITIZED.join('\n')}\n`);
-      extra.push('--prioritize-files', list);
-    }
-    await ocifsOk(['convert', ref, `oci:${out}:${f.to}`, '--to', f.to, '--cache-dir', cache, '-q', ...extra]);
-    const { manifest, config } = await readLayoutImage(out, f.to);
-    assert.equal(manifest.layers.length, sourceLayers.length);
-    for (const [i, layer] of manifest.layers.entries()) {
-      assert.equal(layer.mediaType, f.mediaType);
-      const blob = blobPath(out, layer.digest);
-      await runOk(f.test[0], [...f.test.slice(1), blob]);
-      // diff_id: the sha256 of the uncompressed tar.
-      const sum = await runOk('sh', ['-c', `${f.decompress} -dc "${blob}" | sha256sum`]);
-      assert.equal(`sha256:${sum.stdout.toString().split(' ')[0]}`, config.rootfs.diff_ids[i]);
-      const listing = (await runOk('tar', ['-t', '-I', f.decompress, '-f', blob])).stdout.toString().split('\n');
+  test(
+    `--to ${f.to}: valid ${f.decompress} tar layers whose tar x equals the source layer's`,
+    { timeout: 300_000 },
+    async () => {
+      const out = join(tmp, `out-${f.to}`);
+      const extra: string[] = [];
       if (f.to === 'estargz') {
-        assert.ok(layer.annotations?.['containerd.io/snapshot/stargz/toc.digest']?.startsWith('sha256:'));
-        assert.equal(Number(layer.annotations?.['io.containers.estargz.uncompressed-size']), Number((await runOk('sh', ['-c', `gzip -dc "${blob}" | wc -c`])).stdout.toString().trim()));
-        assert.equal(listing[listing.length - 2], 'stargz.index.json', 'the TOC is the last member');
-        // Layer 2 has /bin/tool/now-a-dir, layer 3 /special/sparse: they come first, then the landmark.
-        const want = i === 1 ? ['bin/tool/now-a-dir', '.prefetch.landmark'] : i === 2 ? ['special/sparse', '.prefetch.landmark'] : ['.no.prefetch.landmark'];
-        assert.deepEqual(listing.slice(0, want.length), want);
-      } else {
-        for (const k of ['manifest-checksum', 'manifest-position', 'tarsplit-position']) assert.ok(layer.annotations?.[`io.github.containers.zstd-chunked.${k}`], k);
+        const list = join(tmp, 'prioritized.txt');
+        await writeFile(list, `# start-up files\n${PRIORITIZED.join('\n')}\n`);
+        extra.push('--prioritize-files', list);
       }
-      const sourceBlob = blobPath(img.layout, sourceLayers[i].digest);
-      assert.deepEqual(await tarListing(blob, f.decompress), await tarListing(sourceBlob, 'gzip'), `tar tv of ${f.to} layer ${i} vs the source layer`);
-      const got = await untar(blob, join(tmp, `x-${f.to}-${i}`), f.decompress);
-      const want = await untar(sourceBlob, join(tmp, `x-src-${f.to}-${i}`), 'gzip');
-      assertSameManifest(got, want, `tar x of ${f.to} layer ${i} vs the source layer`);
-    }
-  });
+      await ocifsOk(['convert', ref, `oci:${out}:${f.to}`, '--to', f.to, '--cache-dir', cache, '-q', ...extra]);
+      const { manifest, config } = await readLayoutImage(out, f.to);
+      assert.equal(manifest.layers.length, sourceLayers.length);
+      for (const [i, layer] of manifest.layers.entries()) {
+        assert.equal(layer.mediaType, f.mediaType);
+        const blob = blobPath(out, layer.digest);
+        await runOk(f.test[0], [...f.test.slice(1), blob]);
+        // diff_id: the sha256 of the uncompressed tar.
+        const sum = await runOk('sh', ['-c', `${f.decompress} -dc "${blob}" | sha256sum`]);
+        assert.equal(`sha256:${sum.stdout.toString().split(' ')[0]}`, config.rootfs.diff_ids[i]);
+        const listing = (await runOk('tar', ['-t', '-I', f.decompress, '-f', blob])).stdout.toString().split('\n');
+        if (f.to === 'estargz') {
+          assert.ok(layer.annotations?.['containerd.io/snapshot/stargz/toc.digest']?.startsWith('sha256:'));
+          assert.equal(
+            Number(layer.annotations?.['io.containers.estargz.uncompressed-size']),
+            Number((await runOk('sh', ['-c', `gzip -dc "${blob}" | wc -c`])).stdout.toString().trim()),
+          );
+          assert.equal(listing[listing.length - 2], 'stargz.index.json', 'the TOC is the last member');
+          // Layer 2 has /bin/tool/now-a-dir, layer 3 /special/sparse: they come first, then the landmark.
+          const want =
+            i === 1
+              ? ['bin/tool/now-a-dir', '.prefetch.landmark']
+              : i === 2
+                ? ['special/sparse', '.prefetch.landmark']
+                : ['.no.prefetch.landmark'];
+          assert.deepEqual(listing.slice(0, want.length), want);
+        } else {
+          for (const k of ['manifest-checksum', 'manifest-position', 'tarsplit-position'])
+            assert.ok(layer.annotations?.[`io.github.containers.zstd-chunked.${k}`], k);
+        }
+        const sourceBlob = blobPath(img.layout, sourceLayers[i].digest);
+        assert.deepEqual(
+          await tarListing(blob, f.decompress),
+          await tarListing(sourceBlob, 'gzip'),
+          `tar tv of ${f.to} layer ${i} vs the source layer`,
+        );
+        const got = await untar(blob, join(tmp, `x-${f.to}-${i}`), f.decompress);
+        const want = await untar(sourceBlob, join(tmp, `x-src-${f.to}-${i}`), 'gzip');
+        assertSameManifest(got, want, `tar x of ${f.to} layer ${i} vs the source layer`);
+      }
+    },
+  );
 
-  test(`--to ${f.to}: skopeo copies it to the registry and ocifs reads it there through the TOC`, { timeout: 300_000 }, async () => {
-    const conv = `${registry.host}/conv:${f.to}`;
-    await runOk('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${join(tmp, `out-${f.to}`)}:${f.to}`, `docker://${conv}`]);
-    const fresh = join(tmp, `cache-${f.to}`);
-    const info = await ocifsOk(['info', '--cache-dir', fresh, conv, '--layer', '-1']);
-    assert.match(info.stdout.toString(), new RegExp(`tar \\(${f.to === 'estargz' ? 'estargz' : 'zstd:chunked'}\\)`));
-    const r = await ocifsOk(['cat', '--stats', '--cache-dir', fresh, conv, '/special/sparse']);
-    assert.equal(r.stdout.length, 3 * 1024 * 1024);
-    const { manifest } = await readLayoutImage(join(tmp, `out-${f.to}`), f.to);
-    const total = manifest.layers.reduce((n, l) => n + l.size, 0);
-    assert.ok(statsOf(r).bytesFetched < total / 4, `fetched ${statsOf(r).bytesFetched} of ${total}: no pass over the layers`);
-    const image = await openImage(conv, { cacheDir: join(tmp, `cache-lib-${f.to}`), config: false });
-    try {
-      assertSameManifest(withoutEmptyXattrs(await manifestOf(await image.openFileSystem())), img.expected, `ocifs's merged view of the ${f.to} image vs umoci unpack`);
-    } finally {
-      await image.close();
-    }
-  });
+  test(
+    `--to ${f.to}: skopeo copies it to the registry and ocifs reads it there through the TOC`,
+    { timeout: 300_000 },
+    async () => {
+      const conv = `${registry.host}/conv:${f.to}`;
+      await runOk('skopeo', [
+        'copy',
+        '--quiet',
+        '--dest-tls-verify=false',
+        `oci:${join(tmp, `out-${f.to}`)}:${f.to}`,
+        `docker://${conv}`,
+      ]);
+      const fresh = join(tmp, `cache-${f.to}`);
+      const info = await ocifsOk(['info', '--cache-dir', fresh, conv, '--layer', '-1']);
+      assert.match(info.stdout.toString(), new RegExp(`tar \\(${f.to === 'estargz' ? 'estargz' : 'zstd:chunked'}\\)`));
+      const r = await ocifsOk(['cat', '--stats', '--cache-dir', fresh, conv, '/special/sparse']);
+      assert.equal(r.stdout.length, 3 * 1024 * 1024);
+      const { manifest } = await readLayoutImage(join(tmp, `out-${f.to}`), f.to);
+      const total = manifest.layers.reduce((n, l) => n + l.size, 0);
+      assert.ok(
+        statsOf(r).bytesFetched < total / 4,
+        `fetched ${statsOf(r).bytesFetched} of ${total}: no pass over the layers`,
+      );
+      const image = await openImage(conv, { cacheDir: join(tmp, `cache-lib-${f.to}`), config: false });
+      try {
+        assertSameManifest(
+          withoutEmptyXattrs(await manifestOf(await image.openFileSystem())),
+          img.expected,
+          `ocifs's merged view of the ${f.to} image vs umoci unpack`,
+        );
+      } finally {
+        await image.close();
+      }
+    },
+  );
 }

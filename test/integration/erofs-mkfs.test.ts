@@ -130,7 +130,8 @@ if (newMkfs) {
     ['random pcluster sizes', ['-zdeflate', '-C65536', '--random-pclusterblks']],
     ['legacy deflate', ['-zdeflate', '-Elegacy-compress']],
   ];
-  for (const [name, args, noKernel] of more) variants.push({ name: `1.9 ${name}`, seed: 3, args, mkfs: newMkfs, noKernel });
+  for (const [name, args, noKernel] of more)
+    variants.push({ name: `1.9 ${name}`, seed: 3, args, mkfs: newMkfs, noKernel });
 }
 
 /** Every path below `dir` of a real tree, with its type. */
@@ -157,8 +158,11 @@ async function compareWithKernel(fs: ErofsFileSystem, mnt: string): Promise<numb
       if (e.type !== 'symlink') {
         // Every xattr the kernel shows (all namespaces: system.posix_acl_*, security.* too).
         const kx = new Map<string, string>();
-        for (const k of (await listAttributes(join(mnt, p))).sort()) kx.set(k, Buffer.from((await getAttribute(join(mnt, p), k))!).toString('hex'));
-        const ox = new Map([...(await fs.listxattr(e.ino))].sort().map(([k, v]) => [k, Buffer.from(v).toString('hex')]));
+        for (const k of (await listAttributes(join(mnt, p))).sort())
+          kx.set(k, Buffer.from((await getAttribute(join(mnt, p), k))!).toString('hex'));
+        const ox = new Map(
+          [...(await fs.listxattr(e.ino))].sort().map(([k, v]) => [k, Buffer.from(v).toString('hex')]),
+        );
         assert.deepEqual(ox, kx, `${p}: xattrs differ from the kernel's`);
       }
       if (e.type === 'dir') await visit(e.ino, p + '/');
@@ -180,7 +184,13 @@ for (const v of variants) {
   test(`mkfs.erofs ${v.name}: manifest equals the source tree, content equals the kernel mount`, async () => {
     const image = join(tmp, `${v.name.replace(/\W+/g, '-')}.erofs`);
     const blob = `${image}.blob`;
-    await runOk(v.mkfs ?? 'mkfs.erofs', ['--quiet', ...v.args, ...(v.blob ? [`--blobdev=${blob}`] : []), image, trees.get(v.seed)!]);
+    await runOk(v.mkfs ?? 'mkfs.erofs', [
+      '--quiet',
+      ...v.args,
+      ...(v.blob ? [`--blobdev=${blob}`] : []),
+      image,
+      trees.get(v.seed)!,
+    ]);
     const source = await FileSource.open(image);
     const devices: ByteSource[] = v.blob ? [await FileSource.open(blob)] : [];
     try {
@@ -211,7 +221,10 @@ for (const v of variants) {
         // Without the blob, chunk reads fail with a clear error instead of wrong bytes.
         const alone = await openErofs(source);
         const big = await alone.lookup((await alone.lookup(alone.rootIno, 'big'))!.ino, 'random-1M.bin');
-        await assert.rejects((await alone.openFile(big!.ino)).read(0, 10), (e: Error & { code?: string }) => e.code === 'ERR_OCIFS_EROFS_DEVICE_MISSING');
+        await assert.rejects(
+          (await alone.openFile(big!.ino)).read(0, 10),
+          (e: Error & { code?: string }) => e.code === 'ERR_OCIFS_EROFS_DEVICE_MISSING',
+        );
       }
     } finally {
       await source.close();

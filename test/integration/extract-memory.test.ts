@@ -24,7 +24,13 @@ let ref = '';
 
 /** tar+gzip of `dir`'s contents, and the tar's sha256 (the layer's diff_id). */
 async function gzipLayer(dir: string, out: string): Promise<{ bytes: Buffer; diffId: string }> {
-  await runOk('bash', ['-c', 'set -o pipefail; tar -cf - -C "$1" . | tee >(sha256sum | cut -c1-64 > "$2.sha") | gzip -6 > "$2"; wait', 'gzip-layer', dir, out]);
+  await runOk('bash', [
+    '-c',
+    'set -o pipefail; tar -cf - -C "$1" . | tee >(sha256sum | cut -c1-64 > "$2.sha") | gzip -6 > "$2"; wait',
+    'gzip-layer',
+    dir,
+    out,
+  ]);
   return { bytes: await readFile(out), diffId: 'sha256:' + (await readFile(`${out}.sha`, 'utf8')).trim() };
 }
 
@@ -42,7 +48,16 @@ before(async () => {
   const top = await gzipLayer(join(tmp, 'top'), join(tmp, 'top.tgz'));
   await rm(join(tmp, 'top'), { recursive: true });
   assert.ok(top.bytes.length < 4 * 1024 * 1024, `the bomb is ${top.bytes.length} bytes`);
-  await writeImageLayout(join(tmp, 'layout'), { layers: [{ ...base, mediaType: MT_LAYER_GZIP }, { ...top, mediaType: MT_LAYER_GZIP }] }, 'v1');
+  await writeImageLayout(
+    join(tmp, 'layout'),
+    {
+      layers: [
+        { ...base, mediaType: MT_LAYER_GZIP },
+        { ...top, mediaType: MT_LAYER_GZIP },
+      ],
+    },
+    'v1',
+  );
   ref = `${reg.host}/memory/bomb:v1`;
   await skopeoPush(join(tmp, 'layout'), 'v1', ref);
 });
@@ -57,7 +72,10 @@ test('extracting a multi-layer image with a 2 GiB file of zeros in a gzip layer 
   const r = await ocifsOk(['extract', '-q', '--stats', '--cache-dir', join(tmp, 'cache'), ref, dest]);
   const { maxRssBytes } = statsOf(r);
   t.diagnostic(`peak RSS ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB`);
-  assert.ok(maxRssBytes < EXTRACT_RSS_BOUND, `peak RSS ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB, bound ${EXTRACT_RSS_BOUND / 2 ** 20} MiB`);
+  assert.ok(
+    maxRssBytes < EXTRACT_RSS_BOUND,
+    `peak RSS ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB, bound ${EXTRACT_RSS_BOUND / 2 ** 20} MiB`,
+  );
   assert.equal((await stat(join(dest, 'big', 'zero'))).size, ZERO_FILE);
   assert.equal(await readFile(join(dest, 'big', 'after'), 'utf8'), 'after the zeros\n');
   assert.equal(await readFile(join(dest, 'etc', 'os-release'), 'utf8'), 'ID=bomb\n');
@@ -66,7 +84,10 @@ test('extracting a multi-layer image with a 2 GiB file of zeros in a gzip layer 
   try {
     for (const at of [0, ZERO_FILE / 2 - 4096, ZERO_FILE - (1 << 20)]) {
       const { buffer } = await f.read(Buffer.alloc(1 << 20), 0, 1 << 20, at);
-      assert.ok(buffer.every((b) => b === 0), `zeros at ${at}`);
+      assert.ok(
+        buffer.every((b) => b === 0),
+        `zeros at ${at}`,
+      );
     }
   } finally {
     await f.close();
@@ -78,5 +99,8 @@ test('a cold cat of the file after the zeros (a pass over the whole bomb) stays 
   const { maxRssBytes } = statsOf(r);
   t.diagnostic(`peak RSS ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB`);
   assert.equal(r.stdout.toString('utf8'), 'after the zeros\n');
-  assert.ok(maxRssBytes < EXTRACT_RSS_BOUND, `peak RSS ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB, bound ${EXTRACT_RSS_BOUND / 2 ** 20} MiB`);
+  assert.ok(
+    maxRssBytes < EXTRACT_RSS_BOUND,
+    `peak RSS ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB, bound ${EXTRACT_RSS_BOUND / 2 ** 20} MiB`,
+  );
 });

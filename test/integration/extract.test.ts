@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getAttribute, setAttribute } from '@napi-rs/xattr';
 import { extractTree } from '../../src/extract/extract.js';
-import { assertSameManifest, makeTree, manifestOf, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
+import {
+  assertSameManifest,
+  makeTree,
+  manifestOf,
+  memoryFsFromDirectory,
+  treeManifest,
+} from '../helpers/fs-manifest.js';
 import { runOk } from '../helpers/run.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -36,7 +42,11 @@ async function addExtras(dir: string): Promise<void> {
     await setAttribute(p('extra/setgid-dir'), 'trusted.overlay.opaque', Buffer.from('y'));
     await setAttribute(p('extra/setuid-owned'), 'trusted.t', Buffer.from([0, 1, 2, 255]));
     // A file capability (v2: cap_net_bind_service), which chown would clear if set before it.
-    await setAttribute(p('extra/setuid-owned'), 'security.capability', Buffer.from('0100000200040000000000000000000000000000', 'hex'));
+    await setAttribute(
+      p('extra/setuid-owned'),
+      'security.capability',
+      Buffer.from('0100000200040000000000000000000000000000', 'hex'),
+    );
     await chown(p('extra/sticky'), 42, 43);
     await runOk('chown', ['-h', '7:8', p('extra/abs-link')]);
   }
@@ -67,11 +77,17 @@ for (const seed of [1, 3]) {
     assertSameManifest(await manifestOf(fs), expected, 'manifestOf(source)');
     const progress: number[] = [];
     const warnings: string[] = [];
-    const result = await extractTree(fs, dest, { onProgress: (p) => progress.push(p.bytes), onWarning: (w) => warnings.push(`${w.kind}: ${w.message}`) });
+    const result = await extractTree(fs, dest, {
+      onProgress: (p) => progress.push(p.bytes),
+      onWarning: (w) => warnings.push(`${w.kind}: ${w.message}`),
+    });
     assertSameManifest(await treeManifest(dest), expected, `tree-manifest.ts of the extracted seed-${seed} tree`);
     assert.deepEqual(warnings, []);
     // Every name of a hardlinked inode but its first.
-    assert.equal(result.hardlinks, expected.filter((l) => ![undefined, JSON.parse(l).path].includes(JSON.parse(l).hardlink)).length);
+    assert.equal(
+      result.hardlinks,
+      expected.filter((l) => ![undefined, JSON.parse(l).path].includes(JSON.parse(l).hardlink)).length,
+    );
     assert.ok(progress.length > 0 && progress[progress.length - 1] === result.bytes);
     // Hardlinks are hardlinks, not copies.
     const a = await lstat(join(dest, 'bin/tool'));
@@ -79,7 +95,10 @@ for (const seed of [1, 3]) {
     assert.equal(a.ino, b.ino);
     assert.equal(a.nlink, 2);
     if (isRoot) {
-      assert.deepEqual(await getAttribute(join(dest, 'extra/setuid-owned'), 'security.capability'), await getAttribute(join(src, 'extra/setuid-owned'), 'security.capability'));
+      assert.deepEqual(
+        await getAttribute(join(dest, 'extra/setuid-owned'), 'security.capability'),
+        await getAttribute(join(src, 'extra/setuid-owned'), 'security.capability'),
+      );
       const dev = await lstat(join(dest, 'extra/blk'));
       assert.ok(dev.isBlockDevice());
     }

@@ -16,7 +16,11 @@ test('docker-registry + skopeo: push a layout, read a blob range back', async ()
     await rm(tmp, { recursive: true, force: true });
   });
   const layer = randomBytes(100_000);
-  const desc = await writeImageLayout(join(tmp, 'layout'), { layers: [{ bytes: layer, mediaType: MT_LAYER_EROFS }] }, 'v1');
+  const desc = await writeImageLayout(
+    join(tmp, 'layout'),
+    { layers: [{ bytes: layer, mediaType: MT_LAYER_EROFS }] },
+    'v1',
+  );
   await skopeoPush(join(tmp, 'layout'), 'v1', `${reg.host}/test/harness:v1`);
   const m = await fetch(`${reg.url}/v2/test/harness/manifests/v1`, { headers: { accept: desc.mediaType } });
   assert.equal(m.status, 200);

@@ -39,7 +39,9 @@ async function withSample(names: string[], body: string): Promise<Record<string,
 }
 
 test('the README example works through the package entry point', async () => {
-  const out = await withSample(['resolvePath', 'extractTree', 'isOcifsError', 'parseReference'], `
+  const out = await withSample(
+    ['resolvePath', 'extractTree', 'isOcifsError', 'parseReference'],
+    `
       out.canonical = parseReference('alpine').canonical;
       out.layers = img.layers.length;
       const blob = await img.openBlob({ layer: -1 });
@@ -54,7 +56,8 @@ test('the README example works through the package entry point', async () => {
       out.os = (await readFile(join(dir, 'x', 'os-release'), 'utf8')).split('\\n')[0];
       try { await resolvePath(fs, '/nope'); } catch (e) { out.err = isOcifsError(e, 'ERR_OCIFS_NOT_FOUND'); }
       out.fetchedLess = stats.bytesFetched < blob.size;
-  `);
+  `,
+  );
   assert.deepEqual(out, {
     canonical: 'docker.io/library/alpine:latest',
     layers: 1,
@@ -68,7 +71,9 @@ test('the README example works through the package entry point', async () => {
 });
 
 test('startBackgroundFill: a whole-tree extract streams the layer into the cache once, alongside the walk', async () => {
-  const out = (await withSample(['extractTree', 'startBackgroundFill'], `
+  const out = (await withSample(
+    ['extractTree', 'startBackgroundFill'],
+    `
       const fs = await img.openFileSystem();
       const blob = await img.openBlob({ layer: -1 });
       out.before = blob.isComplete;
@@ -82,7 +87,8 @@ test('startBackgroundFill: a whole-tree extract streams the layer into the cache
       // One stream of the blob (plus the manifest, the config and the walk's first reads).
       out.fetchedAboutOnce = stats.bytesFetched >= blob.size && stats.bytesFetched < blob.size * 1.25;
       out.requests = stats.requests;
-  `)) as { before: boolean; after: boolean; files: number; top: string[]; fetchedAboutOnce: boolean; requests: number };
+  `,
+  )) as { before: boolean; after: boolean; files: number; top: string[]; fetchedAboutOnce: boolean; requests: number };
   assert.equal(out.before, false);
   assert.equal(out.after, true, 'the layer is complete and verified in the cache');
   assert.ok(out.files > 3);
@@ -94,14 +100,17 @@ test('startBackgroundFill: a whole-tree extract streams the layer into the cache
 });
 
 test('BackgroundFill.finish completes and verifies what a stopped fill left', async () => {
-  const out = (await withSample(['startBackgroundFill'], `
+  const out = (await withSample(
+    ['startBackgroundFill'],
+    `
       const blob = await img.openBlob({ layer: -1 });
       const fill = startBackgroundFill(img);
       await fill.stop();
       out.afterStop = blob.isComplete;
       await fill.finish();
       out.afterFinish = blob.isComplete;
-  `)) as { afterStop: boolean; afterFinish: boolean };
+  `,
+  )) as { afterStop: boolean; afterFinish: boolean };
   assert.equal(out.afterStop, false, 'stopped before it fetched the layer');
   assert.equal(out.afterFinish, true);
 });

@@ -21,7 +21,11 @@ let expected: string[];
 
 function ocifs(args: string[], cwd = root) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsx, cli, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', tsx, cli, ...args], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -50,7 +54,12 @@ describe('ocifs mount / mounts / umount', () => {
       const m = await ocifs(['mount', './image.erofs', mnt, ...(kernel ? ['--kernel'] : [])]);
       assert.equal(m.code, 0, m.stderr);
       try {
-        assert.match(m.stderr, new RegExp(`^mounted \\./image\\.erofs on ${mnt} \\(${kernel ? 'kernel EROFS mount' : 'file tree'}, server pid \\d+\\)\\n$`));
+        assert.match(
+          m.stderr,
+          new RegExp(
+            `^mounted \\./image\\.erofs on ${mnt} \\(${kernel ? 'kernel EROFS mount' : 'file tree'}, server pid \\d+\\)\\n$`,
+          ),
+        );
         assertSameManifest(await treeManifest(mnt), expected);
 
         const list = await ocifs(['mounts']);
@@ -60,8 +69,15 @@ describe('ocifs mount / mounts / umount', () => {
         assert.equal(lines.length, 2);
         assert.ok(lines[1].startsWith(mnt + ' '));
         assert.match(lines[1], new RegExp(`\\s${kernel ? 'kernel' : 'tree'}\\s+\\d+\\s`));
-        const json = JSON.parse((await ocifs(['mounts', '--json'])).stdout) as Array<{ mountpoint: string; mode: string; pid: number }>;
-        assert.deepEqual(json.map((r) => [r.mountpoint, r.mode]), [[mnt, kernel ? 'kernel' : 'tree']]);
+        const json = JSON.parse((await ocifs(['mounts', '--json'])).stdout) as Array<{
+          mountpoint: string;
+          mode: string;
+          pid: number;
+        }>;
+        assert.deepEqual(
+          json.map((r) => [r.mountpoint, r.mode]),
+          [[mnt, kernel ? 'kernel' : 'tree']],
+        );
       } finally {
         const u = await ocifs(['umount', mnt]);
         assert.equal(u.code, 0, u.stderr);
@@ -77,7 +93,11 @@ describe('ocifs mount / mounts / umount', () => {
   test('--foreground serves until SIGINT, then unmounts and exits 0', async () => {
     const mnt = join(root, 'fg');
     await mkdir(mnt);
-    const child = spawn(process.execPath, ['--import', tsx, cli, 'mount', '--foreground', join(root, 'image.erofs'), mnt], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, cli, 'mount', '--foreground', join(root, 'image.erofs'), mnt],
+      { env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -108,7 +128,10 @@ describe('ocifs mount / mounts / umount', () => {
     await writeFile(join(root, 'zeros.img'), new Uint8Array(8192));
     const ne = await ocifs(['mount', '--kernel', './zeros.img', notErofs]);
     assert.equal(ne.code, 1);
-    assert.equal(ne.stderr, `ocifs: ${notErofs}: the image layer is not an EROFS filesystem, the kernel mode cannot mount it\n`);
+    assert.equal(
+      ne.stderr,
+      `ocifs: ${notErofs}: the image layer is not an EROFS filesystem, the kernel mode cannot mount it\n`,
+    );
     assert.deepEqual(mountsLeftUnder(root), []);
   });
 });

@@ -15,7 +15,14 @@ import { startRegistry, skopeoPush, type TestRegistry } from '../helpers/registr
 import { writeImageLayout, MT_LAYER_EROFS, MT_LAYER_TAR } from '../helpers/oci-layout.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { assertSameManifest, makeTree, treeManifest } from '../helpers/fs-manifest.js';
-import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild, runChildOk } from '../helpers/mount-safety.js';
+import {
+  cleanupTempDir,
+  isMounted,
+  mountsLeftUnder,
+  mountTempDir,
+  runChild,
+  runChildOk,
+} from '../helpers/mount-safety.js';
 
 const root = mountTempDir();
 const stateDir = join(root, 'state');
@@ -48,7 +55,8 @@ before(async () => {
 
 after(async () => {
   // Whatever a failed test left: stop servers through the library, then the safety net.
-  for (const m of await listMounts({ stateDir }).catch(() => [])) await unmount(m.mountpoint, { stateDir }).catch(() => {});
+  for (const m of await listMounts({ stateDir }).catch(() => []))
+    await unmount(m.mountpoint, { stateDir }).catch(() => {});
   await proxy?.stop();
   await registry?.stop();
   assert.deepEqual(mountsLeftUnder(root), []);
@@ -83,7 +91,10 @@ for (const mode of ['tree', 'kernel'] as const) {
       assert.notEqual(rec.pid, process.pid);
       assert.equal(isMounted(mnt), true);
       const listed = await listMounts({ stateDir });
-      assert.deepEqual(listed.map((m) => [m.mountpoint, m.pid]), [[mnt, rec.pid]]);
+      assert.deepEqual(
+        listed.map((m) => [m.mountpoint, m.pid]),
+        [[mnt, rec.pid]],
+      );
 
       assertSameManifest(await treeManifest(mnt), expected);
       const r = await runChildOk(join(mnt, 'exe/echo'), ['from', mode]);
@@ -205,12 +216,14 @@ describe('bad input through the background server', () => {
 
   test('an unknown image fails with the registry error, nothing mounted', async () => {
     const mnt = await newMountpoint();
-    await assert.rejects(startMountDaemon(spec(mnt, 'tree', {}, `${proxy.host}/mount/none:latest`)), (err: Error & { code?: string }) => {
-      assert.match(err.code ?? '', /^ERR_OCIFS_/);
-      assert.doesNotMatch(err.message, /\n/);
-      return true;
-    });
+    await assert.rejects(
+      startMountDaemon(spec(mnt, 'tree', {}, `${proxy.host}/mount/none:latest`)),
+      (err: Error & { code?: string }) => {
+        assert.match(err.code ?? '', /^ERR_OCIFS_/);
+        assert.doesNotMatch(err.message, /\n/);
+        return true;
+      },
+    );
     assert.deepEqual(mountsLeftUnder(root), []);
   });
 });
-

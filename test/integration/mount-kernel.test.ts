@@ -10,7 +10,14 @@ import { MemorySource } from '../../src/io/memory-source.js';
 import { mountKernel, looksLikeErofs } from '../../src/mount/mount-kernel.js';
 import { assertSameManifest, makeTree, treeManifest } from '../helpers/fs-manifest.js';
 import { EROFS_FIXTURES, fixturePath, seed1Manifest } from '../unit/erofs-helpers.js';
-import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild, runChildOk } from '../helpers/mount-safety.js';
+import {
+  cleanupTempDir,
+  isMounted,
+  mountsLeftUnder,
+  mountTempDir,
+  runChild,
+  runChildOk,
+} from '../helpers/mount-safety.js';
 
 const root = mountTempDir();
 const backing = join(root, 'backing');
@@ -64,20 +71,40 @@ describe('kernel mount of images made by mkfs.erofs', () => {
     test(`${name}: tree-manifest.ts of the mount equals the source tree, a binary runs, 8 readers agree`, async () => {
       const image = join(root, `${name.replace(/\W+/g, '-')}.erofs`);
       await runChildOk('mkfs.erofs', ['--quiet', ...args, image, src], { timeoutMs: 120_000 });
-      const via = await withKernelMount(image, async (mnt) => {
-        assertSameManifest(await treeManifest(mnt), expected);
-        const r = await runChildOk('sh', ['-c', 'exec "$0" "$@"', join(mnt, 'exe/echo'), 'kernel', 'mode']);
-        assert.equal(r.stdout.toString(), 'kernel mode\n');
-        const files = ['big/random-1M.bin', 'big/text-2M.txt', 'big/zeros-1M.bin', 'big/mixed-512K.bin', 'bin/tool', 'exe/echo', 'sizes/f65537', 'sizes/f8193'];
-        const want = await runChildOk('sh', ['-c', `cd "${src}" && sha256sum ${files.join(' ')}`]);
-        const got = await runChildOk('sh', ['-c', `cd "${mnt}" && printf '%s\\n' ${files.join(' ')} | xargs -P8 -n1 sha256sum`]);
-        assert.deepEqual(got.stdout.toString().trim().split('\n').sort(), want.stdout.toString().trim().split('\n').sort());
-        const w = await runChild('touch', [join(mnt, 'new')]);
-        assert.match(w.stderr, /Read-only file system/);
-        // A file-backed mount: the source is the FUSE-served file, no loop device in between.
-        const source = (await runChildOk('findmnt', ['-n', '-o', 'SOURCE', mnt])).stdout.toString().trim();
-        assert.match(source, new RegExp(`^${backing}/blob-[^/]+/layer\\.erofs$`));
-      }, 'auto', backend);
+      const via = await withKernelMount(
+        image,
+        async (mnt) => {
+          assertSameManifest(await treeManifest(mnt), expected);
+          const r = await runChildOk('sh', ['-c', 'exec "$0" "$@"', join(mnt, 'exe/echo'), 'kernel', 'mode']);
+          assert.equal(r.stdout.toString(), 'kernel mode\n');
+          const files = [
+            'big/random-1M.bin',
+            'big/text-2M.txt',
+            'big/zeros-1M.bin',
+            'big/mixed-512K.bin',
+            'bin/tool',
+            'exe/echo',
+            'sizes/f65537',
+            'sizes/f8193',
+          ];
+          const want = await runChildOk('sh', ['-c', `cd "${src}" && sha256sum ${files.join(' ')}`]);
+          const got = await runChildOk('sh', [
+            '-c',
+            `cd "${mnt}" && printf '%s\\n' ${files.join(' ')} | xargs -P8 -n1 sha256sum`,
+          ]);
+          assert.deepEqual(
+            got.stdout.toString().trim().split('\n').sort(),
+            want.stdout.toString().trim().split('\n').sort(),
+          );
+          const w = await runChild('touch', [join(mnt, 'new')]);
+          assert.match(w.stderr, /Read-only file system/);
+          // A file-backed mount: the source is the FUSE-served file, no loop device in between.
+          const source = (await runChildOk('findmnt', ['-n', '-o', 'SOURCE', mnt])).stdout.toString().trim();
+          assert.match(source, new RegExp(`^${backing}/blob-[^/]+/layer\\.erofs$`));
+        },
+        'auto',
+        backend,
+      );
       assert.equal(via, 'file', 'Linux ≥ 6.12 mounts the FUSE-served file directly');
     });
   }
@@ -130,7 +157,9 @@ describe('kernel mount refusals', () => {
     await mkdir(mnt);
     const bytes = new Uint8Array(64 * 1024);
     new DataView(bytes.buffer).setUint32(1024, 0xe0f5e1e2, true);
-    await assert.rejects(mountKernel(new MemorySource(bytes), mnt, { backingDir: backing }), { code: 'ERR_OCIFS_MOUNT_FAILED' });
+    await assert.rejects(mountKernel(new MemorySource(bytes), mnt, { backingDir: backing }), {
+      code: 'ERR_OCIFS_MOUNT_FAILED',
+    });
     assert.deepEqual(mountsLeftUnder(root), []);
     assert.deepEqual(await readdir(backing), []);
   });

@@ -15,7 +15,14 @@ import type { Mount } from '../../src/mount/mount-options.js';
 import { assertSameManifest, makeTree, memoryFsFromDirectory, treeManifest } from '../helpers/fs-manifest.js';
 import { EROFS_FIXTURES, fixturePath, seed1Manifest } from '../unit/erofs-helpers.js';
 import { openImage } from '../../src/image/index.js';
-import { cleanupTempDir, isMounted, mountsLeftUnder, mountTempDir, runChild, runChildOk } from '../helpers/mount-safety.js';
+import {
+  cleanupTempDir,
+  isMounted,
+  mountsLeftUnder,
+  mountTempDir,
+  runChild,
+  runChildOk,
+} from '../helpers/mount-safety.js';
 
 const root = mountTempDir();
 const src = join(root, 'src');
@@ -38,101 +45,138 @@ after(async () => {
   cleanupTempDir(root);
 });
 
-for (const backend of ['raw', 'libfuse'] as const) describe(`file-tree mount (${backend} FUSE)`, () => {
-  const mnt = join(root, `mnt-${backend}`);
-  let mount: Mount | undefined;
-  before(async () => {
-    await mkdir(mnt);
-    mount = await mountFileSystem(fs, mnt, { fsname: 'ocifs-test', backend });
-  });
-  after(async () => {
-    await mount?.unmount();
-    assert.equal(isMounted(mnt), false);
-  });
+for (const backend of ['raw', 'libfuse'] as const)
+  describe(`file-tree mount (${backend} FUSE)`, () => {
+    const mnt = join(root, `mnt-${backend}`);
+    let mount: Mount | undefined;
+    before(async () => {
+      await mkdir(mnt);
+      mount = await mountFileSystem(fs, mnt, { fsname: 'ocifs-test', backend });
+    });
+    after(async () => {
+      await mount?.unmount();
+      assert.equal(isMounted(mnt), false);
+    });
 
-  test('tree-manifest.ts of the mount equals the source tree', async () => {
-    assertSameManifest(await treeManifest(mnt), expected);
-  });
+    test('tree-manifest.ts of the mount equals the source tree', async () => {
+      assertSameManifest(await treeManifest(mnt), expected);
+    });
 
-  test('stat shows our inode numbers, shared by hardlinks, with modes, owners and nlink', async () => {
-    const r = await runChildOk('stat', ['-c', '%i %h %a %u %g %s %Y %F', join(mnt, 'bin/tool'), join(mnt, 'bin/tool-hardlink'), join(mnt, 'bin/setuid'), mnt]);
-    const [tool, link, setuid, top] = r.stdout.toString().trim().split('\n');
-    const toolIno = (await fs.lookup((await fs.lookup(fs.rootIno, 'bin'))!.ino, 'tool'))!.ino;
-    assert.equal(tool, `${toolIno} 2 755 1000 1000 20000 1700000000 regular file`);
-    assert.equal(link, tool);
-    assert.match(setuid, /^\d+ 1 4755 0 0 10 1700000000 regular file$/);
-    assert.match(top, new RegExp(`^${fs.rootIno} \\d+ 755 0 0 \\d+ 1700000000 directory$`));
-    // Stable across calls.
-    const again = await runChildOk('stat', ['-c', '%i', join(mnt, 'bin/tool')]);
-    assert.equal(again.stdout.toString().trim(), String(toolIno));
-  });
+    test('stat shows our inode numbers, shared by hardlinks, with modes, owners and nlink', async () => {
+      const r = await runChildOk('stat', [
+        '-c',
+        '%i %h %a %u %g %s %Y %F',
+        join(mnt, 'bin/tool'),
+        join(mnt, 'bin/tool-hardlink'),
+        join(mnt, 'bin/setuid'),
+        mnt,
+      ]);
+      const [tool, link, setuid, top] = r.stdout.toString().trim().split('\n');
+      const toolIno = (await fs.lookup((await fs.lookup(fs.rootIno, 'bin'))!.ino, 'tool'))!.ino;
+      assert.equal(tool, `${toolIno} 2 755 1000 1000 20000 1700000000 regular file`);
+      assert.equal(link, tool);
+      assert.match(setuid, /^\d+ 1 4755 0 0 10 1700000000 regular file$/);
+      assert.match(top, new RegExp(`^${fs.rootIno} \\d+ 755 0 0 \\d+ 1700000000 directory$`));
+      // Stable across calls.
+      const again = await runChildOk('stat', ['-c', '%i', join(mnt, 'bin/tool')]);
+      assert.equal(again.stdout.toString().trim(), String(toolIno));
+    });
 
-  test('ls -lR lists the tree like the source, with . and ..', async () => {
-    const a = await runChildOk('ls', ['-lRan', '--time-style=+%s', mnt]);
-    const b = await runChildOk('ls', ['-lRan', '--time-style=+%s', src]);
-    const norm = (s: string, base: string) =>
-      s
-        .split(base)
-        .join('ROOT')
-        .replace(/ +/g, ' ')
-        // Directory sizes and `total` block counts are format-defined; everything else must match.
-        .replace(/^total \d+$/gm, 'total')
-        .replace(/^(d\S+ \d+ \d+ \d+) \d+/gm, '$1 DIRSIZE')
-        // The root's parent is outside the mount.
-        .replace(/^ROOT:\ntotal\n(.*\n).*\n/, 'ROOT:\ntotal\n$1');
-    assert.equal(norm(a.stdout.toString(), mnt), norm(b.stdout.toString(), src));
-  });
+    test('ls -lR lists the tree like the source, with . and ..', async () => {
+      const a = await runChildOk('ls', ['-lRan', '--time-style=+%s', mnt]);
+      const b = await runChildOk('ls', ['-lRan', '--time-style=+%s', src]);
+      const norm = (s: string, base: string) =>
+        s
+          .split(base)
+          .join('ROOT')
+          .replace(/ +/g, ' ')
+          // Directory sizes and `total` block counts are format-defined; everything else must match.
+          .replace(/^total \d+$/gm, 'total')
+          .replace(/^(d\S+ \d+ \d+ \d+) \d+/gm, '$1 DIRSIZE')
+          // The root's parent is outside the mount.
+          .replace(/^ROOT:\ntotal\n(.*\n).*\n/, 'ROOT:\ntotal\n$1');
+      assert.equal(norm(a.stdout.toString(), mnt), norm(b.stdout.toString(), src));
+    });
 
-  test('cp -a and tar copy the tree exactly', async () => {
-    const cpDir = join(root, `cp-${backend}`);
-    await runChildOk('cp', ['-a', mnt, cpDir]);
-    assertSameManifest(await treeManifest(cpDir), expected, 'cp -a');
-    const st = await runChildOk('stat', ['-c', '%i', join(cpDir, 'bin/tool'), join(cpDir, 'bin/tool-hardlink')]);
-    const [x, y] = st.stdout.toString().trim().split('\n');
-    assert.equal(x, y, 'cp -a keeps the hardlink');
-    const tarDir = join(root, `tar-${backend}`);
-    await mkdir(tarDir);
-    const xattrs = `--xattrs --xattrs-include='user.*' --xattrs-include='trusted.*'`;
-    await runChildOk('sh', ['-c', `tar -C "${mnt}" ${xattrs} -cf - . | tar -C "${tarDir}" ${xattrs} -xpf -`]);
-    assertSameManifest(await treeManifest(tarDir), expected, 'tar c | tar x');
-  });
+    test('cp -a and tar copy the tree exactly', async () => {
+      const cpDir = join(root, `cp-${backend}`);
+      await runChildOk('cp', ['-a', mnt, cpDir]);
+      assertSameManifest(await treeManifest(cpDir), expected, 'cp -a');
+      const st = await runChildOk('stat', ['-c', '%i', join(cpDir, 'bin/tool'), join(cpDir, 'bin/tool-hardlink')]);
+      const [x, y] = st.stdout.toString().trim().split('\n');
+      assert.equal(x, y, 'cp -a keeps the hardlink');
+      const tarDir = join(root, `tar-${backend}`);
+      await mkdir(tarDir);
+      const xattrs = `--xattrs --xattrs-include='user.*' --xattrs-include='trusted.*'`;
+      await runChildOk('sh', ['-c', `tar -C "${mnt}" ${xattrs} -cf - . | tar -C "${tarDir}" ${xattrs} -xpf -`]);
+      assertSameManifest(await treeManifest(tarDir), expected, 'tar c | tar x');
+    });
 
-  test('a binary runs from the mount', async () => {
-    // Through sh: spawn() blocks this process until the exec succeeds, and this process serves
-    // the exec's open — the shell execs it after spawn() has returned.
-    const r = await runChildOk('sh', ['-c', 'exec "$0" "$@"', join(mnt, 'exe/echo'), 'hello', 'from', 'ocifs']);
-    assert.equal(r.stdout.toString(), 'hello from ocifs\n');
-  });
+    test('a binary runs from the mount', async () => {
+      // Through sh: spawn() blocks this process until the exec succeeds, and this process serves
+      // the exec's open — the shell execs it after spawn() has returned.
+      const r = await runChildOk('sh', ['-c', 'exec "$0" "$@"', join(mnt, 'exe/echo'), 'hello', 'from', 'ocifs']);
+      assert.equal(r.stdout.toString(), 'hello from ocifs\n');
+    });
 
-  test('8 concurrent readers get the right bytes', async () => {
-    const files = ['big/random-1M.bin', 'big/text-2M.txt', 'big/zeros-1M.bin', 'big/mixed-512K.bin', 'bin/tool', 'exe/echo', 'sizes/f65537', 'sizes/f4097'];
-    const want = await Promise.all(files.map(async (f) => createHash('sha256').update(await readFile(join(src, f))).digest('hex') + '  ' + f));
-    const r = await runChildOk('sh', ['-c', `cd "${mnt}" && printf '%s\\n' ${files.join(' ')} | xargs -P8 -n1 sha256sum`]);
-    assert.deepEqual(r.stdout.toString().trim().split('\n').sort(), want.sort());
-  });
+    test('8 concurrent readers get the right bytes', async () => {
+      const files = [
+        'big/random-1M.bin',
+        'big/text-2M.txt',
+        'big/zeros-1M.bin',
+        'big/mixed-512K.bin',
+        'bin/tool',
+        'exe/echo',
+        'sizes/f65537',
+        'sizes/f4097',
+      ];
+      const want = await Promise.all(
+        files.map(
+          async (f) =>
+            createHash('sha256')
+              .update(await readFile(join(src, f)))
+              .digest('hex') +
+            '  ' +
+            f,
+        ),
+      );
+      const r = await runChildOk('sh', [
+        '-c',
+        `cd "${mnt}" && printf '%s\\n' ${files.join(' ')} | xargs -P8 -n1 sha256sum`,
+      ]);
+      assert.deepEqual(r.stdout.toString().trim().split('\n').sort(), want.sort());
+    });
 
-  test('writes fail with EROFS; xattrs read back; missing names are ENOENT', async () => {
-    const w = await runChild('sh', ['-c', `echo x > "${mnt}/new"`]);
-    assert.notEqual(w.code, 0);
-    assert.match(w.stderr, /Read-only file system/);
-    const t = await runChild('touch', [join(mnt, 'etc/os-release')]);
-    assert.match(t.stderr, /Read-only file system/);
-    const x = await runChildOk('python3', ['-c', `import os,sys; print(os.getxattr(sys.argv[1], 'user.ocifs.note').decode())`, join(mnt, 'etc/os-release')]);
-    assert.equal(x.stdout.toString(), 'fixture xattr\n');
-    const nx = await runChild('python3', ['-c', `import os,sys; os.getxattr(sys.argv[1], 'user.none')`, join(mnt, 'etc/os-release')]);
-    assert.match(nx.stderr, /No data available/);
-    const ls = await runChild('ls', [join(mnt, 'no/such')]);
-    assert.match(ls.stderr, /No such file or directory/);
-    const nd = await runChild('ls', [join(mnt, 'etc/os-release/x')]);
-    assert.match(nd.stderr, /Not a directory/);
-  });
+    test('writes fail with EROFS; xattrs read back; missing names are ENOENT', async () => {
+      const w = await runChild('sh', ['-c', `echo x > "${mnt}/new"`]);
+      assert.notEqual(w.code, 0);
+      assert.match(w.stderr, /Read-only file system/);
+      const t = await runChild('touch', [join(mnt, 'etc/os-release')]);
+      assert.match(t.stderr, /Read-only file system/);
+      const x = await runChildOk('python3', [
+        '-c',
+        `import os,sys; print(os.getxattr(sys.argv[1], 'user.ocifs.note').decode())`,
+        join(mnt, 'etc/os-release'),
+      ]);
+      assert.equal(x.stdout.toString(), 'fixture xattr\n');
+      const nx = await runChild('python3', [
+        '-c',
+        `import os,sys; os.getxattr(sys.argv[1], 'user.none')`,
+        join(mnt, 'etc/os-release'),
+      ]);
+      assert.match(nx.stderr, /No data available/);
+      const ls = await runChild('ls', [join(mnt, 'no/such')]);
+      assert.match(ls.stderr, /No such file or directory/);
+      const nd = await runChild('ls', [join(mnt, 'etc/os-release/x')]);
+      assert.match(nd.stderr, /Not a directory/);
+    });
 
-  test('df shows a read-only filesystem', async () => {
-    const r = await runChildOk('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS,SOURCE', mnt]);
-    assert.match(r.stdout.toString(), /^fuse\.ocifs\s+ro,/);
-    assert.match(r.stdout.toString(), /ocifs-test/);
+    test('df shows a read-only filesystem', async () => {
+      const r = await runChildOk('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS,SOURCE', mnt]);
+      assert.match(r.stdout.toString(), /^fuse\.ocifs\s+ro,/);
+      assert.match(r.stdout.toString(), /ocifs-test/);
+    });
   });
-});
 
 // Regression: the raw backend kept its own hard-coded cache sizes and ignored these options.
 describe('file-tree mount cache sizes', () => {
@@ -149,14 +193,23 @@ describe('file-tree mount cache sizes', () => {
           // The kernel keeps no xattrs: each listxattr reaches the mount.
           await runChildOk('python3', ['-c', 'import os,sys\nfor p in sys.argv[1:]: os.listxattr(p)', a, b, a]);
           // A's pages are dropped from the page cache, so its second read reaches the mount.
-          await runChildOk('sh', ['-c', 'cat "$0" "$1" >/dev/null && dd if="$0" iflag=nocache count=0 status=none && cat "$0" >/dev/null', a, b]);
+          await runChildOk('sh', [
+            '-c',
+            'cat "$0" "$1" >/dev/null && dd if="$0" iflag=nocache count=0 status=none && cat "$0" >/dev/null',
+            a,
+            b,
+          ]);
           return { listxattr: counted.calls.listxattr, openFile: counted.calls.openFile };
         } finally {
           await m.unmount();
         }
       };
       assert.deepEqual(await calls({}), { listxattr: 2, openFile: 2 }, 'default sizes keep A');
-      assert.deepEqual(await calls({ xattrCacheEntries: 1, sourceCacheEntries: 1 }), { listxattr: 3, openFile: 3 }, 'one entry each: B evicts A');
+      assert.deepEqual(
+        await calls({ xattrCacheEntries: 1, sourceCacheEntries: 1 }),
+        { listxattr: 3, openFile: 3 },
+        'one entry each: B evicts A',
+      );
     });
   }
 });
@@ -244,7 +297,8 @@ describe('file-tree mount error paths', () => {
       const fs: FileSystem = new FlakyFs(inner);
       const stuckIno = (await inner.lookup(inner.rootIno, 'stuck'))!.ino;
       const openFile = fs.openFile.bind(fs);
-      fs.openFile = async (ino, o) => (ino === stuckIno ? { size: 5, read: () => new Promise<Uint8Array>(() => {}) } : openFile(ino, o));
+      fs.openFile = async (ino, o) =>
+        ino === stuckIno ? { size: 5, read: () => new Promise<Uint8Array>(() => {}) } : openFile(ino, o);
       await mkdir(join(dir, 'm'));
       const m = await mountFileSystem(fs, join(dir, 'm'), { operationTimeoutMs: 500 });
       try {
@@ -275,8 +329,20 @@ describe('file-tree mount error paths', () => {
         await runChildOk('chmod', ['755', dir]);
         const m = await mountFileSystem(fs, mnt, { allowOther });
         try {
-          const pub = await runChild('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', join(mnt, 'public')]);
-          const sec = await runChild('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', join(mnt, 'secret')]);
+          const pub = await runChild('setpriv', [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            'cat',
+            join(mnt, 'public'),
+          ]);
+          const sec = await runChild('setpriv', [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            'cat',
+            join(mnt, 'secret'),
+          ]);
           if (allowOther) {
             assert.equal(pub.stdout.toString(), 'everyone\n');
             assert.match(sec.stderr, /Permission denied/);
@@ -302,11 +368,17 @@ describe('file-tree mount error paths', () => {
       await assert.rejects(mountFileSystem(tiny, join(dir, 'file')), { code: 'ERR_OCIFS_MOUNTPOINT_NOT_A_DIRECTORY' });
       await mkdir(join(dir, 'full'));
       await writeFile(join(dir, 'full/x'), 'x');
-      await assert.rejects(mountFileSystem(tiny, join(dir, 'full')), { code: 'ERR_OCIFS_MOUNTPOINT_BUSY', message: /not empty/ });
+      await assert.rejects(mountFileSystem(tiny, join(dir, 'full')), {
+        code: 'ERR_OCIFS_MOUNTPOINT_BUSY',
+        message: /not empty/,
+      });
       await mkdir(join(dir, 'm'));
       const m = await mountFileSystem(tiny, join(dir, 'm'));
       try {
-        await assert.rejects(mountFileSystem(tiny, join(dir, 'm')), { code: 'ERR_OCIFS_MOUNTPOINT_BUSY', message: /already mounted/ });
+        await assert.rejects(mountFileSystem(tiny, join(dir, 'm')), {
+          code: 'ERR_OCIFS_MOUNTPOINT_BUSY',
+          message: /already mounted/,
+        });
       } finally {
         await m.unmount();
       }

@@ -25,8 +25,17 @@ let why: string | undefined;
 
 /** Runs a command as nobody, with nobody's own HOME, cache and state directories. */
 function asNobody(cmd: string, args: string[]): Promise<ChildResult> {
-  const env = [`HOME=${home}`, `OCIFS_CACHE_DIR=${join(home, 'cache')}`, `OCIFS_STATE_DIR=${join(home, 'state')}`, `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`];
-  return runChild('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'env', '-i', ...env, cmd, ...args], { cwd: root, timeoutMs: 60_000 });
+  const env = [
+    `HOME=${home}`,
+    `OCIFS_CACHE_DIR=${join(home, 'cache')}`,
+    `OCIFS_STATE_DIR=${join(home, 'state')}`,
+    `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+  ];
+  return runChild(
+    'setpriv',
+    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'env', '-i', ...env, cmd, ...args],
+    { cwd: root, timeoutMs: 60_000 },
+  );
 }
 
 before(async () => {
@@ -43,7 +52,8 @@ before(async () => {
   chmodSync(join(root, 'image.erofs'), 0o644);
   // The checkout must be readable by nobody (it is not under a 0700 home directory, say).
   const probe = await asNobody(process.execPath, fixtureToolArgs('tree-manifest.ts', [home]));
-  if (probe.code !== 0 || (await asNobody('test', ['-r', OCIFS_BIN])).code !== 0) return void (why = `nobody cannot read ${OCIFS_BIN} or run the fixture tools: ${probe.stderr.trim()}`);
+  if (probe.code !== 0 || (await asNobody('test', ['-r', OCIFS_BIN])).code !== 0)
+    return void (why = `nobody cannot read ${OCIFS_BIN} or run the fixture tools: ${probe.stderr.trim()}`);
   devFuseMode = statSync('/dev/fuse').mode & 0o777;
   chmodSync('/dev/fuse', devFuseMode | 0o666);
 });
@@ -70,7 +80,13 @@ test('a user who is not root mounts an image through fusermount, reads it, lists
     assertSameManifest(manifest.stdout.toString('utf8').trimEnd().split('\n'), expected);
     const list = await asNobody(process.execPath, [OCIFS_BIN, 'mounts', '--json']);
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual((JSON.parse(list.stdout.toString('utf8')) as Array<{ mountpoint: string; mode: string }>).map((r) => [r.mountpoint, r.mode]), [[mnt, 'tree']]);
+    assert.deepEqual(
+      (JSON.parse(list.stdout.toString('utf8')) as Array<{ mountpoint: string; mode: string }>).map((r) => [
+        r.mountpoint,
+        r.mode,
+      ]),
+      [[mnt, 'tree']],
+    );
   } finally {
     const u = await asNobody(process.execPath, [OCIFS_BIN, 'umount', mnt]);
     assert.equal(u.code, 0, u.stderr);
@@ -83,11 +99,15 @@ test('a user who is not root mounts an image through fusermount, reads it, lists
 
 test('--allow-other without user_allow_other in /etc/fuse.conf names the cause and the fix', async (t) => {
   if (why) return t.skip(why);
-  if (allowsUserAllowOther(await readFile(FUSE_CONF, 'utf8').catch(() => ''))) return t.skip(`${FUSE_CONF} has user_allow_other on this machine`);
+  if (allowsUserAllowOther(await readFile(FUSE_CONF, 'utf8').catch(() => '')))
+    return t.skip(`${FUSE_CONF} has user_allow_other on this machine`);
   const m = await asNobody(process.execPath, [OCIFS_BIN, 'mount', '--allow-other', './image.erofs', mnt]);
   assert.equal(m.code, 1, m.stderr);
   const lines = m.stderr.trim().split('\n');
   assert.equal(lines.length, 1, m.stderr);
-  assert.match(lines[0], /^ocifs: .*mount failed: --allow-other needs "user_allow_other" in \/etc\/fuse\.conf .*add that line as root, or mount without --allow-other/);
+  assert.match(
+    lines[0],
+    /^ocifs: .*mount failed: --allow-other needs "user_allow_other" in \/etc\/fuse\.conf .*add that line as root, or mount without --allow-other/,
+  );
   assert.equal(isMounted(mnt), false);
 });

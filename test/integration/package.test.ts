@@ -41,20 +41,30 @@ let installLog = '';
 
 /** The installed command, with a private cache and state directory. */
 function ocifs(args: string[]): Promise<RunResult> {
-  return run(ocifsBin, args, { env: { ...process.env, OCIFS_CACHE_DIR: join(root, 'cache'), OCIFS_STATE_DIR: join(root, 'state') } });
+  return run(ocifsBin, args, {
+    env: { ...process.env, OCIFS_CACHE_DIR: join(root, 'cache'), OCIFS_STATE_DIR: join(root, 'state') },
+  });
 }
 
 before(async () => {
   chmodSync(root, 0o755);
-  const pack = await runOk('npm', ['pack', '--json', '--pack-destination', root], { cwd: REPO, env: { ...process.env, npm_config_update_notifier: 'false' } });
-  const info = JSON.parse(pack.stdout.toString()) as { filename: string; unpackedSize: number; files: { path: string }[] }[];
+  const pack = await runOk('npm', ['pack', '--json', '--pack-destination', root], {
+    cwd: REPO,
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+  });
+  const info = JSON.parse(pack.stdout.toString()) as {
+    filename: string;
+    unpackedSize: number;
+    files: { path: string }[];
+  }[];
   tarball = join(root, info[0].filename);
   packed = info[0].files.map((f) => f.path);
   unpackedSize = info[0].unpackedSize;
   const args = ['install', '-g', '--prefix', prefix, tarball, '--no-audit', '--no-fund', '--loglevel=warn'];
   const env = { ...process.env, npm_config_update_notifier: 'false' };
   let r = await run('npm', [...args, '--offline'], { cwd: root, env });
-  if (r.code !== 0 && /ENOTCACHED/.test(r.stderr)) r = await run('npm', [...args, '--prefer-offline'], { cwd: root, env });
+  if (r.code !== 0 && /ENOTCACHED/.test(r.stderr))
+    r = await run('npm', [...args, '--prefer-offline'], { cwd: root, env });
   installLog = r.stderr;
   assert.equal(r.code, 0, r.stderr);
   mkdirSync(join(root, 'home'));
@@ -70,11 +80,23 @@ after(() => {
 });
 
 test('npm pack holds the built command, library and web page, the sample, README, LICENSE and CHANGELOG; no tests, sources or source maps', () => {
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'bin/ocifs.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/bundle/main.js', 'dist/web/index.html', 'sample/layout/index.json']) {
+  for (const f of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'CHANGELOG.md',
+    'bin/ocifs.js',
+    'dist/src/index.js',
+    'dist/src/index.d.ts',
+    'dist/bundle/main.js',
+    'dist/web/index.html',
+    'sample/layout/index.json',
+  ]) {
     assert.ok(packed.includes(f), `${f} is in the package`);
   }
   // dist/web: the page of `ocifs web` (a script, a stylesheet, index.html).
-  const userFiles = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/[^/]+\.js|sample\/.+|dist\/(src|bundle)\/.+\.([cm]?js|d\.[cm]?ts)|dist\/web\/[^/]+\.(js|css|html))$/;
+  const userFiles =
+    /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|bin\/[^/]+\.js|sample\/.+|dist\/(src|bundle)\/.+\.([cm]?js|d\.[cm]?ts)|dist\/web\/[^/]+\.(js|css|html))$/;
   const stray = packed.filter((f) => !userFiles.test(f));
   assert.deepEqual(stray, []);
   // The sample image is 3.8 MB of it; the compiled library, bundle and types most of the rest.
@@ -107,7 +129,9 @@ const ENTRIES: Record<string, string> = {
 };
 
 test('every entry of the exports map loads from the installed package, with its types', async () => {
-  const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
+    exports: Record<string, unknown>;
+  };
   const subpaths = Object.keys(manifest.exports)
     .filter((k) => k !== './package.json')
     .map((k) => (k === '.' ? 'ocifs' : `ocifs/${k.slice(2)}`));
@@ -122,7 +146,9 @@ test('every entry of the exports map loads from the installed package, with its 
     join(app, 'load.mjs'),
     [
       'const out = {};',
-      ...entries.map(([spec]) => `out[${JSON.stringify(spec)}] = Object.keys(await import(${JSON.stringify(spec)})).sort();`),
+      ...entries.map(
+        ([spec]) => `out[${JSON.stringify(spec)}] = Object.keys(await import(${JSON.stringify(spec)})).sort();`,
+      ),
       'console.log(JSON.stringify(out));',
     ].join('\n'),
   );
@@ -151,7 +177,16 @@ test('every entry of the exports map loads from the installed package, with its 
     ].join('\n') + '\n',
   );
   const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
-  const tscArgs = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
+  const tscArgs = [
+    '--noEmit',
+    '--strict',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--target',
+    'es2022',
+  ];
   const libs = ['--skipLibCheck', 'false', '--typeRoots', join(REPO, 'node_modules', '@types'), '--types', 'node'];
   const check = await run(process.execPath, [tsc, ...tscArgs, ...libs, 'use.ts'], { cwd: app });
   assert.equal(check.code, 0, check.stdout.toString() + check.stderr);
@@ -175,13 +210,36 @@ test('the installed package built nothing: native add-ons come prebuilt and load
 test('ocifs --version, --help and demo run from the installed package', async () => {
   const v = await ocifs(['--version']);
   assert.equal(v.code, 0, v.stderr);
-  assert.equal(v.stdout.toString().trim(), (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version);
+  assert.equal(
+    v.stdout.toString().trim(),
+    (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version,
+  );
   const h = await ocifs(['--help']);
   assert.equal(h.code, 0, h.stderr);
-  for (const c of ['inspect', 'blob', 'prefetch', 'ls', 'cat', 'stat', 'extract', 'info', 'index', 'mount', 'umount', 'mounts', 'cache', 'serve-layout', 'web', 'demo']) {
+  for (const c of [
+    'inspect',
+    'blob',
+    'prefetch',
+    'ls',
+    'cat',
+    'stat',
+    'extract',
+    'info',
+    'index',
+    'mount',
+    'umount',
+    'mounts',
+    'cache',
+    'serve-layout',
+    'web',
+    'demo',
+  ]) {
     assert.match(h.stdout.toString(), new RegExp(`^  ${c}\\b.* {2,}\\S`, 'm'), c);
   }
-  assert.ok(h.stdout.toString().includes(`(installed with the package: ${join(realpathSync(installed), 'README.md')})`), h.stdout.toString());
+  assert.ok(
+    h.stdout.toString().includes(`(installed with the package: ${join(realpathSync(installed), 'README.md')})`),
+    h.stdout.toString(),
+  );
   const d = await ocifs(['demo']);
   assert.equal(d.code, 0, d.stderr);
   assert.match(d.stdout.toString(), /This EROFS image is bundled with ocifs for its offline demo/);
@@ -191,7 +249,15 @@ test('ocifs --version, --help and demo run from the installed package', async ()
 test('ocifs ls and cat of a local EROFS file from the installed package', async () => {
   const ls = await ocifs(['ls', join(root, 'image.erofs'), '/bin']);
   assert.equal(ls.code, 0, ls.stderr);
-  assert.deepEqual(ls.stdout.toString().split('\n').filter(Boolean), ['dangling', 'fifo', 'long-target', 'os-release-link', 'setuid', 'tool', 'tool-hardlink']);
+  assert.deepEqual(ls.stdout.toString().split('\n').filter(Boolean), [
+    'dangling',
+    'fifo',
+    'long-target',
+    'os-release-link',
+    'setuid',
+    'tool',
+    'tool-hardlink',
+  ]);
   const cat = await ocifs(['cat', join(root, 'image.erofs'), '/bin/os-release-link']);
   assert.equal(cat.stdout.toString(), 'PRETTY_NAME="ocifs fixture"\nID=fixture\n');
 });
@@ -209,9 +275,19 @@ function inNamespace(script: string, hide: string[] = []): Promise<RunResult> {
     ...hide.map((f) => `mount --bind /dev/null '${f}'`),
     `as_nobody() { setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups env -i HOME="$ROOT/home" OCIFS_CACHE_DIR="$ROOT/home/cache" OCIFS_STATE_DIR="$ROOT/home/state" PATH="$PATH" "$@"; }`,
   ].join('\n');
-  return run('timeout', ['-s', 'KILL', '120', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', `${prologue}\n${script}`], {
-    env: { ...process.env, ROOT: root, OCIFS: ocifsBin, OCIFS_CACHE_DIR: join(root, 'cache'), OCIFS_STATE_DIR: join(root, 'state') },
-  });
+  return run(
+    'timeout',
+    ['-s', 'KILL', '120', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', `${prologue}\n${script}`],
+    {
+      env: {
+        ...process.env,
+        ROOT: root,
+        OCIFS: ocifsBin,
+        OCIFS_CACHE_DIR: join(root, 'cache'),
+        OCIFS_STATE_DIR: join(root, 'state'),
+      },
+    },
+  );
 }
 
 /** Mounts the image as `who`, reads a file through the mount, unmounts (killing the server if that fails). */
@@ -242,11 +318,17 @@ test('without libfuse2 a user gets one line naming the package, root still mount
   if (skip()) return t.skip(skip());
   const noLib = await inNamespace(`as_nobody "$OCIFS" mount "$ROOT/image.erofs" "$ROOT/mnt"`, [libfuse()]);
   assert.equal(noLib.code, 1);
-  assert.match(noLib.stderr, /^ocifs: FUSE is not available: libfuse\.so\.2 does not load \(.*\): install Debian's libfuse2 package \(apt-get install libfuse2\)\n$/);
+  assert.match(
+    noLib.stderr,
+    /^ocifs: FUSE is not available: libfuse\.so\.2 does not load \(.*\): install Debian's libfuse2 package \(apt-get install libfuse2\)\n$/,
+  );
   const rootNoLib = await inNamespace(mountReadUnmount(''), [libfuse()]);
   assert.equal(rootNoLib.code, 0, rootNoLib.stderr);
   assert.match(rootNoLib.stdout.toString(), /^PRETTY_NAME="ocifs fixture"/);
   const noHelper = await inNamespace(`as_nobody "$OCIFS" mount "$ROOT/image.erofs" "$ROOT/mnt"`, [fusermount()]);
   assert.equal(noHelper.code, 1);
-  assert.match(noHelper.stderr, /^ocifs: FUSE is not available: fusermount is not installed .*: install Debian's fuse3 package \(apt-get install fuse3\)\n$/);
+  assert.match(
+    noHelper.stderr,
+    /^ocifs: FUSE is not available: fusermount is not installed .*: install Debian's fuse3 package \(apt-get install fuse3\)\n$/,
+  );
 });

@@ -9,7 +9,16 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { startRegistry, skopeoPush, type TestRegistry } from '../helpers/registry.js';
-import { writeImageLayout, putImage, putIndex, tagInLayout, sha256, MT_LAYER_EROFS, MT_LAYER_GZIP, MT_MANIFEST } from '../helpers/oci-layout.js';
+import {
+  writeImageLayout,
+  putImage,
+  putIndex,
+  tagInLayout,
+  sha256,
+  MT_LAYER_EROFS,
+  MT_LAYER_GZIP,
+  MT_MANIFEST,
+} from '../helpers/oci-layout.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { IoStats } from '../../src/io/io-stats.js';
 import { parsePlatform } from '../../src/oci/index.js';
@@ -27,16 +36,33 @@ before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'ocifs-reg-anon-'));
   const desc = await writeImageLayout(
     join(tmp, 'single'),
-    { layers: [{ bytes: layer0, mediaType: MT_LAYER_EROFS }, { bytes: layer1, mediaType: MT_LAYER_GZIP }], config: { Cmd: ['/bin/true'] } },
+    {
+      layers: [
+        { bytes: layer0, mediaType: MT_LAYER_EROFS },
+        { bytes: layer1, mediaType: MT_LAYER_GZIP },
+      ],
+      config: { Cmd: ['/bin/true'] },
+    },
     'v1',
   );
   manifestDigest = desc.digest;
   await skopeoPush(join(tmp, 'single'), 'v1', `${reg.host}/test/single:v1`);
   // a two-platform index, pushed with --all
   const multi = join(tmp, 'multi');
-  const amd = await putImage(multi, { layers: [{ bytes: Buffer.from('amd64 layer'), mediaType: MT_LAYER_EROFS }], architecture: 'amd64' });
-  const arm = await putImage(multi, { layers: [{ bytes: Buffer.from('arm64 layer'), mediaType: MT_LAYER_EROFS }], architecture: 'arm64', variant: 'v8' });
-  const armv7 = await putImage(multi, { layers: [{ bytes: Buffer.from('armv7 layer'), mediaType: MT_LAYER_EROFS }], architecture: 'arm', variant: 'v7' });
+  const amd = await putImage(multi, {
+    layers: [{ bytes: Buffer.from('amd64 layer'), mediaType: MT_LAYER_EROFS }],
+    architecture: 'amd64',
+  });
+  const arm = await putImage(multi, {
+    layers: [{ bytes: Buffer.from('arm64 layer'), mediaType: MT_LAYER_EROFS }],
+    architecture: 'arm64',
+    variant: 'v8',
+  });
+  const armv7 = await putImage(multi, {
+    layers: [{ bytes: Buffer.from('armv7 layer'), mediaType: MT_LAYER_EROFS }],
+    architecture: 'arm',
+    variant: 'v7',
+  });
   const idx = await putIndex(multi, [amd, arm, armv7]);
   await tagInLayout(multi, idx, 'multi');
   await skopeoPush(multi, 'multi', `${reg.host}/test/multi:multi`, ['--all']);
@@ -95,9 +121,16 @@ test('resolve by digest verifies it; a wrong digest is MANIFEST_UNKNOWN', async 
     const img = await c.resolve(`${reg.host}/test/single@${manifestDigest}`);
     assert.equal(img.manifestDigest, manifestDigest);
     const wrong = 'sha256:' + '0'.repeat(64);
-    await assert.rejects(c.resolve(`${reg.host}/test/single@${wrong}`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_MANIFEST_UNKNOWN') && /test\/single/.test((e as Error).message));
-    await assert.rejects(c.resolve(`${reg.host}/test/single:nope`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_MANIFEST_UNKNOWN'));
-    await assert.rejects(c.resolve(`${reg.host}/test/absent:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_MANIFEST_UNKNOWN'));
+    await assert.rejects(
+      c.resolve(`${reg.host}/test/single@${wrong}`),
+      (e: unknown) => isOcifsError(e, 'ERR_OCIFS_MANIFEST_UNKNOWN') && /test\/single/.test((e as Error).message),
+    );
+    await assert.rejects(c.resolve(`${reg.host}/test/single:nope`), (e: unknown) =>
+      isOcifsError(e, 'ERR_OCIFS_MANIFEST_UNKNOWN'),
+    );
+    await assert.rejects(c.resolve(`${reg.host}/test/absent:v1`), (e: unknown) =>
+      isOcifsError(e, 'ERR_OCIFS_MANIFEST_UNKNOWN'),
+    );
   } finally {
     await c.close();
   }
@@ -126,15 +159,25 @@ test('RemoteBlobSource reads exact ranges with one request each, bytes counted',
     assert.equal(stats.requests - before.requests, 5);
     assert.equal(stats.bytesFetched - before.bytesFetched, 1 + 4096 + 10 + 10 + layer0.length);
     // statBlob (HEAD) agrees with the descriptor; fetchBlob verifies
-    assert.deepEqual(await c.statBlob(img.reference, img.layers[1].digest), { digest: img.layers[1].digest, size: layer1.length });
+    assert.deepEqual(await c.statBlob(img.reference, img.layers[1].digest), {
+      digest: img.layers[1].digest,
+      size: layer1.length,
+    });
     assert.deepEqual(Buffer.from(await c.fetchBlob(img.reference, img.layers[1])), layer1);
-    await assert.rejects(c.statBlob(img.reference, 'sha256:' + '1'.repeat(64)), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_BLOB_UNKNOWN'));
+    await assert.rejects(c.statBlob(img.reference, 'sha256:' + '1'.repeat(64)), (e: unknown) =>
+      isOcifsError(e, 'ERR_OCIFS_BLOB_UNKNOWN'),
+    );
     const missing = c.blobSource(img.reference, { digest: 'sha256:' + '1'.repeat(64), size: 10 });
     await assert.rejects(missing.read(0, 5), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_BLOB_UNKNOWN'));
     // a descriptor that claims a bigger blob: the registry's 416 or Content-Range total is a clear error
     const lying = c.blobSource(img.reference, { digest: img.layers[1].digest, size: layer1.length + 100 });
     await assert.rejects(lying.read(layer1.length + 10, 5), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_RANGE'));
-    await assert.rejects(lying.read(0, 5), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_RANGE') && new RegExp(`has ${layer1.length} bytes, the manifest says ${layer1.length + 100}`).test((e as Error).message));
+    await assert.rejects(
+      lying.read(0, 5),
+      (e: unknown) =>
+        isOcifsError(e, 'ERR_OCIFS_RANGE') &&
+        new RegExp(`has ${layer1.length} bytes, the manifest says ${layer1.length + 100}`).test((e as Error).message),
+    );
   } finally {
     await c.close();
   }
@@ -152,13 +195,16 @@ test('multi-platform index: platform selection, digest of child verified, clear 
     assert.deepEqual(amd.platform, { os: 'linux', architecture: 'amd64' });
     assert.deepEqual(arm.platform, { os: 'linux', architecture: 'arm64', variant: 'v8' });
     assert.deepEqual(armv7.platform, { os: 'linux', architecture: 'arm', variant: 'v7' });
-    const layer = async (img: typeof amd) => Buffer.from(await c.blobSource(img.reference, img.layers[0]).read(0, 100)).toString();
+    const layer = async (img: typeof amd) =>
+      Buffer.from(await c.blobSource(img.reference, img.layers[0]).read(0, 100)).toString();
     assert.equal(await layer(amd), 'amd64 layer');
     assert.equal(await layer(arm), 'arm64 layer');
     assert.equal(await layer(armv7), 'armv7 layer');
     await assert.rejects(
       c.resolve(`${reg.host}/test/multi:multi`, { platform: 'linux/s390x' }),
-      (e: unknown) => isOcifsError(e, 'ERR_OCIFS_PLATFORM_NOT_FOUND') && /available: linux\/amd64, linux\/arm64, linux\/arm\/v7/.test((e as Error).message),
+      (e: unknown) =>
+        isOcifsError(e, 'ERR_OCIFS_PLATFORM_NOT_FOUND') &&
+        /available: linux\/amd64, linux\/arm64, linux\/arm\/v7/.test((e as Error).message),
     );
     // the index itself pinned by digest
     const pinned = await c.resolve(`${reg.host}/test/multi@${amd.index.digest}`, { platform: 'linux/arm64' });
@@ -176,7 +222,9 @@ test('referrers: registry without the API falls back to the sha256-<hex> tag sch
     // drops artifactType from index entries, so the artifact goes up with skopeo and the index
     // with a plain PUT.
     const layout = join(tmp, 'referrers');
-    const art = await putImage(layout, { layers: [{ bytes: Buffer.from('soci index bytes'), mediaType: MT_LAYER_EROFS }] });
+    const art = await putImage(layout, {
+      layers: [{ bytes: Buffer.from('soci index bytes'), mediaType: MT_LAYER_EROFS }],
+    });
     await tagInLayout(layout, art, 'art');
     await skopeoPush(layout, 'art', `${reg.host}/test/single:art`);
     const { platform: _p, ...plain } = art;
@@ -197,8 +245,13 @@ test('referrers: registry without the API falls back to the sha256-<hex> tag sch
     assert.equal(put.status, 201, await put.text());
     const all = await c.referrers(`${reg.host}/test/single:v1`, manifestDigest);
     assert.equal(all.length, 2);
-    const soci = await c.referrers(`${reg.host}/test/single:v1`, manifestDigest, { artifactType: 'application/vnd.amazon.soci.index.v1+json' });
-    assert.deepEqual(soci.map((d) => [d.digest, d.artifactType]), [[art.digest, 'application/vnd.amazon.soci.index.v1+json']]);
+    const soci = await c.referrers(`${reg.host}/test/single:v1`, manifestDigest, {
+      artifactType: 'application/vnd.amazon.soci.index.v1+json',
+    });
+    assert.deepEqual(
+      soci.map((d) => [d.digest, d.artifactType]),
+      [[art.digest, 'application/vnd.amazon.soci.index.v1+json']],
+    );
   } finally {
     await c.close();
   }
@@ -207,7 +260,10 @@ test('referrers: registry without the API falls back to the sha256-<hex> tag sch
 test('nothing listening: a typed network error, not retried forever', async () => {
   const c = new RegistryClient({ maxRetries: 1, retryBaseDelay: 1 });
   try {
-    await assert.rejects(c.resolve('127.0.0.1:9/x:y'), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_NETWORK') && /connection refused/.test((e as Error).message));
+    await assert.rejects(
+      c.resolve('127.0.0.1:9/x:y'),
+      (e: unknown) => isOcifsError(e, 'ERR_OCIFS_NETWORK') && /connection refused/.test((e as Error).message),
+    );
   } finally {
     await c.close();
   }

@@ -56,13 +56,18 @@ describe('htpasswd basic auth', () => {
     }
     const anon = new RegistryClient({ env: emptyEnv });
     try {
-      await assert.rejects(anon.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED') && /--username/.test((e as Error).message));
+      await assert.rejects(
+        anon.resolve(`${reg.host}/priv/app:v1`),
+        (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED') && /--username/.test((e as Error).message),
+      );
     } finally {
       await anon.close();
     }
     const wrong = new RegistryClient({ username: 'alice', password: 'nope', env: emptyEnv });
     try {
-      await assert.rejects(wrong.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'));
+      await assert.rejects(wrong.resolve(`${reg.host}/priv/app:v1`), (e: unknown) =>
+        isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'),
+      );
     } finally {
       await wrong.close();
     }
@@ -84,11 +89,20 @@ describe('htpasswd basic auth', () => {
       } finally {
         await c.close();
       }
-      assert.ok(front.log.some((e) => e.path.includes('/blobs/') && e.status === 307 && e.authorization?.startsWith('Basic ')), 'the registry itself got the credentials');
+      assert.ok(
+        front.log.some((e) => e.path.includes('/blobs/') && e.status === 307 && e.authorization?.startsWith('Basic ')),
+        'the registry itself got the credentials',
+      );
       const stored = storageProxy.log.filter((e) => e.path.includes('/blobs/'));
       assert.ok(stored.length >= 2, 'config and layer came from storage');
-      assert.ok(stored.every((e) => e.authorization === undefined), 'no Authorization sent to the storage host');
-      assert.ok(stored.some((e) => e.range === 'bytes=1000-2999'), 'Range kept across the redirect');
+      assert.ok(
+        stored.every((e) => e.authorization === undefined),
+        'no Authorization sent to the storage host',
+      );
+      assert.ok(
+        stored.some((e) => e.range === 'bytes=1000-2999'),
+        'Range kept across the redirect',
+      );
     } finally {
       await front.stop();
       await storageProxy.stop();
@@ -106,7 +120,9 @@ describe('htpasswd basic auth', () => {
     }
     const elsewhere = new RegistryClient({ env, credentialsRegistry: 'registry.example.com' });
     try {
-      await assert.rejects(elsewhere.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'));
+      await assert.rejects(elsewhere.resolve(`${reg.host}/priv/app:v1`), (e: unknown) =>
+        isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'),
+      );
     } finally {
       await elsewhere.close();
     }
@@ -116,7 +132,10 @@ describe('htpasswd basic auth', () => {
     const home = await mkdtemp(join(tmp, 'home-'));
     await mkdir(join(home, '.docker'));
     const b64 = (s: string) => Buffer.from(s).toString('base64');
-    await writeFile(join(home, '.docker', 'config.json'), JSON.stringify({ auths: { [`http://${reg.host}`]: { auth: b64('alice:s3cret') } } }));
+    await writeFile(
+      join(home, '.docker', 'config.json'),
+      JSON.stringify({ auths: { [`http://${reg.host}`]: { auth: b64('alice:s3cret') } } }),
+    );
     const c1 = new RegistryClient({ env: { PATH: process.env.PATH, HOME: home } });
     try {
       assert.deepEqual(await readLayer(c1, `${reg.host}/priv/app:v1`), layer);
@@ -128,7 +147,9 @@ describe('htpasswd basic auth', () => {
     await writeFile(authFile, JSON.stringify({ auths: { [reg.host]: { auth: b64('alice:wrong') } } }));
     const c2 = new RegistryClient({ env: { PATH: process.env.PATH, HOME: home, REGISTRY_AUTH_FILE: authFile } });
     try {
-      await assert.rejects(c2.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'));
+      await assert.rejects(c2.resolve(`${reg.host}/priv/app:v1`), (e: unknown) =>
+        isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'),
+      );
     } finally {
       await c2.close();
     }
@@ -137,7 +158,9 @@ describe('htpasswd basic auth', () => {
     await mkdir(join(run, 'containers'), { recursive: true });
     await writeFile(
       join(run, 'containers', 'auth.json'),
-      JSON.stringify({ auths: { [reg.host]: { auth: b64('alice:wrong') }, [`${reg.host}/priv/app`]: { auth: b64('bob:other') } } }),
+      JSON.stringify({
+        auths: { [reg.host]: { auth: b64('alice:wrong') }, [`${reg.host}/priv/app`]: { auth: b64('bob:other') } },
+      }),
     );
     const c3 = new RegistryClient({ env: { PATH: process.env.PATH, HOME: join(tmp, 'home'), XDG_RUNTIME_DIR: run } });
     try {
@@ -158,10 +181,16 @@ describe('htpasswd basic auth', () => {
       `#!/bin/sh\n[ "$1" = get ] || exit 1\ncat > ${seen}\necho '{"ServerURL":"x","Username":"alice","Secret":"s3cret"}'\n`,
     );
     await chmod(join(bin, 'docker-credential-ocifstest'), 0o755);
-    await writeFile(join(bin, 'docker-credential-nothing'), `#!/bin/sh\necho "credentials not found in native keychain"\nexit 1\n`);
+    await writeFile(
+      join(bin, 'docker-credential-nothing'),
+      `#!/bin/sh\necho "credentials not found in native keychain"\nexit 1\n`,
+    );
     await chmod(join(bin, 'docker-credential-nothing'), 0o755);
     const env = { PATH: `${bin}:${process.env.PATH}`, HOME: home };
-    await writeFile(join(home, '.docker', 'config.json'), JSON.stringify({ credHelpers: { [reg.host]: 'ocifstest' }, credsStore: 'nothing' }));
+    await writeFile(
+      join(home, '.docker', 'config.json'),
+      JSON.stringify({ credHelpers: { [reg.host]: 'ocifstest' }, credsStore: 'nothing' }),
+    );
     const c = new RegistryClient({ env });
     try {
       assert.deepEqual(await readLayer(c, `${reg.host}/priv/app:v1`), layer);
@@ -174,7 +203,9 @@ describe('htpasswd basic auth', () => {
     await writeFile(join(home, '.docker', 'config.json'), JSON.stringify({ credsStore: 'nothing' }));
     const c2 = new RegistryClient({ env });
     try {
-      await assert.rejects(c2.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'));
+      await assert.rejects(c2.resolve(`${reg.host}/priv/app:v1`), (e: unknown) =>
+        isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'),
+      );
     } finally {
       await c2.close();
     }
@@ -182,7 +213,12 @@ describe('htpasswd basic auth', () => {
     await writeFile(join(home, '.docker', 'config.json'), JSON.stringify({ credsStore: 'absent-helper' }));
     const c3 = new RegistryClient({ env });
     try {
-      await assert.rejects(c3.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_CREDENTIALS') && /docker-credential-absent-helper is not installed/.test((e as Error).message));
+      await assert.rejects(
+        c3.resolve(`${reg.host}/priv/app:v1`),
+        (e: unknown) =>
+          isOcifsError(e, 'ERR_OCIFS_CREDENTIALS') &&
+          /docker-credential-absent-helper is not installed/.test((e as Error).message),
+      );
     } finally {
       await c3.close();
     }
@@ -193,7 +229,11 @@ describe('token auth (distribution token protocol, real JWTs)', () => {
   let issuer: TokenIssuer;
   let reg: TestRegistry;
   before(async () => {
-    issuer = await startTokenIssuer({ users: { alice: 's3cret' }, anonymousPull: (r) => r.startsWith('public/'), refreshTokens: { 'refresh-abc': 'alice' } });
+    issuer = await startTokenIssuer({
+      users: { alice: 's3cret' },
+      anonymousPull: (r) => r.startsWith('public/'),
+      refreshTokens: { 'refresh-abc': 'alice' },
+    });
     reg = await startRegistry({ extraConfig: issuer.registryConfig(), readyStatus: 401 });
     await skopeoPush(join(tmp, 'layout'), 'v1', `${reg.host}/public/app:v1`, ['--dest-creds', 'alice:s3cret']);
     await skopeoPush(join(tmp, 'layout'), 'v1', `${reg.host}/priv/app:v1`, ['--dest-creds', 'alice:s3cret']);
@@ -220,9 +260,16 @@ describe('token auth (distribution token protocol, real JWTs)', () => {
     try {
       assert.deepEqual(await readLayer(c, `${reg.host}/public/app:v1`), layer);
       assert.equal(issuer.requests.length, 1);
-      assert.deepEqual(issuer.requests[0], { method: 'GET', scopes: ['repository:public/app:pull'], service: issuer.service });
+      assert.deepEqual(issuer.requests[0], {
+        method: 'GET',
+        scopes: ['repository:public/app:pull'],
+        service: issuer.service,
+      });
       // private repository: the anonymous token has no access → clear 401
-      await assert.rejects(c.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED') && /priv\/app/.test((e as Error).message));
+      await assert.rejects(
+        c.resolve(`${reg.host}/priv/app:v1`),
+        (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED') && /priv\/app/.test((e as Error).message),
+      );
     } finally {
       await c.close();
     }
@@ -244,7 +291,11 @@ describe('token auth (distribution token protocol, real JWTs)', () => {
     issuer.set({ tokenField: 'token' });
     const bad = new RegistryClient({ username: 'alice', password: 'wrong', env: emptyEnv });
     try {
-      await assert.rejects(bad.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED') && /refused the credentials/.test((e as Error).message));
+      await assert.rejects(
+        bad.resolve(`${reg.host}/priv/app:v1`),
+        (e: unknown) =>
+          isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED') && /refused the credentials/.test((e as Error).message),
+      );
     } finally {
       await bad.close();
     }
@@ -253,7 +304,10 @@ describe('token auth (distribution token protocol, real JWTs)', () => {
   test('identitytoken from the docker config: OAuth2 refresh-token POST', async () => {
     const home = await mkdtemp(join(tmp, 'home-'));
     await mkdir(join(home, '.docker'));
-    await writeFile(join(home, '.docker', 'config.json'), JSON.stringify({ auths: { [reg.host]: { identitytoken: 'refresh-abc' } } }));
+    await writeFile(
+      join(home, '.docker', 'config.json'),
+      JSON.stringify({ auths: { [reg.host]: { identitytoken: 'refresh-abc' } } }),
+    );
     issuer.requests.length = 0;
     const c = new RegistryClient({ env: { PATH: process.env.PATH, HOME: home } });
     try {
@@ -273,7 +327,9 @@ describe('token auth (distribution token protocol, real JWTs)', () => {
     issuer.requests.length = 0;
     try {
       // the registry refuses the token it got: a clear error, not a loop
-      await assert.rejects(c.resolve(`${reg.host}/priv/app:v1`), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'));
+      await assert.rejects(c.resolve(`${reg.host}/priv/app:v1`), (e: unknown) =>
+        isOcifsError(e, 'ERR_OCIFS_UNAUTHORIZED'),
+      );
       assert.equal(issuer.requests.length, 1);
       // tokens are good again: the cached (refused) token is sent, refused with 401, and replaced
       issuer.set({ expiredFirst: 0 });

@@ -19,7 +19,10 @@ const code = (c: OcifsErrorCode, re?: RegExp) => (e: unknown) =>
 useProxiedBlob(blob, 'f/app', (f) => ({ proxy, img } = f));
 
 const read = (c: RegistryClient, o: number, n: number, sink?: (o: number, b: Uint8Array) => Promise<void>) =>
-  c.blobSource(img.reference, img.layers[0], sink ? { onExtraBytes: sink } : {}).read(o, n).then((b) => Buffer.from(b));
+  c
+    .blobSource(img.reference, img.layers[0], sink ? { onExtraBytes: sink } : {})
+    .read(o, n)
+    .then((b) => Buffer.from(b));
 
 test('Range ignored (200 whole body): exact bytes, the rest to the sink, every byte received once', async () => {
   proxy.addRule({ path: BLOB, fault: { kind: 'ignore-range' } });
@@ -48,7 +51,11 @@ test('Range ignored and the whole body cut short: retried, then correct', async 
 
 test('503 and 429 with Retry-After (seconds and HTTP-date) are waited out and retried', async () => {
   proxy.addRule({ path: BLOB, fault: { kind: 'status', status: 503, retryAfter: '1' }, times: 1 });
-  proxy.addRule({ path: BLOB, fault: { kind: 'status', status: 429, retryAfter: new Date(Date.now() + 3000).toUTCString() }, times: 1 });
+  proxy.addRule({
+    path: BLOB,
+    fault: { kind: 'status', status: 429, retryAfter: new Date(Date.now() + 3000).toUTCString() },
+    times: 1,
+  });
   await withClient(async (c, stats) => {
     const t0 = Date.now();
     assert.deepEqual(await read(c, 0, 100), blob.subarray(0, 100));
@@ -71,18 +78,31 @@ test('Retry-After is capped by retryAfterMax', async () => {
 test('persistent 503 ends in ERR_OCIFS_HTTP with the status; 500 on a manifest too', async () => {
   proxy.addRule({ path: BLOB, fault: { kind: 'status', status: 503 } });
   await withClient(async (c, stats) => {
-    await assert.rejects(read(c, 0, 10), (e: unknown) => code('ERR_OCIFS_HTTP', /HTTP 503/)(e) && (e as { data: { status: number } }).data.status === 503);
+    await assert.rejects(
+      read(c, 0, 10),
+      (e: unknown) => code('ERR_OCIFS_HTTP', /HTTP 503/)(e) && (e as { data: { status: number } }).data.status === 503,
+    );
     assert.equal(stats.retries, 3);
   });
   proxy.clearRules();
   proxy.addRule({ path: /\/manifests\//, fault: { kind: 'status', status: 500 } });
   await withClient(async (c) => {
-    await assert.rejects(c.resolve(`${proxy.host}/f/app:v1`), code('ERR_OCIFS_HTTP', /f\/app: manifest v1 failed with HTTP 500/));
+    await assert.rejects(
+      c.resolve(`${proxy.host}/f/app:v1`),
+      code('ERR_OCIFS_HTTP', /f\/app: manifest v1 failed with HTTP 500/),
+    );
   });
 });
 
 test('403 is ERR_OCIFS_DENIED, not retried', async () => {
-  proxy.addRule({ path: BLOB, fault: { kind: 'status', status: 403, body: JSON.stringify({ errors: [{ code: 'DENIED', message: 'no access' }] }) } });
+  proxy.addRule({
+    path: BLOB,
+    fault: {
+      kind: 'status',
+      status: 403,
+      body: JSON.stringify({ errors: [{ code: 'DENIED', message: 'no access' }] }),
+    },
+  });
   await withClient(async (c, stats) => {
     await assert.rejects(read(c, 0, 10), code('ERR_OCIFS_DENIED', /no access/));
     assert.equal(stats.retries, 0);
@@ -141,7 +161,10 @@ test('a 206 whose Content-Range does not match the request is never served', asy
   proxy.clearRules();
   proxy.addRule({ path: BLOB, fault: { kind: 'shift-content-range', shift: 1 } });
   await withClient(async (c) => {
-    await assert.rejects(read(c, 5000, 100), code('ERR_OCIFS_RANGE', /asked for bytes 5000-5099, got Content-Range "bytes 5001-5100/));
+    await assert.rejects(
+      read(c, 5000, 100),
+      code('ERR_OCIFS_RANGE', /asked for bytes 5000-5099, got Content-Range "bytes 5001-5100/),
+    );
   });
 });
 
@@ -152,7 +175,7 @@ test('a 206 with more bytes than its Content-Range is never served', async () =>
   });
 });
 
-test('a flipped byte inside a correct-length 206 passes through (only the cache\'s whole-blob digest check can see it)', async () => {
+test("a flipped byte inside a correct-length 206 passes through (only the cache's whole-blob digest check can see it)", async () => {
   proxy.addRule({ path: BLOB, fault: { kind: 'flip', at: 3 }, times: 1 });
   await withClient(async (c) => {
     const got = await read(c, 100, 10);
@@ -168,7 +191,10 @@ test('a flipped byte in a manifest or config is caught by digest verification', 
   await withClient(async (c) => {
     await assert.rejects(c.resolve(`${proxy.host}/f/app@${img.manifestDigest}`), code('ERR_OCIFS_DIGEST_MISMATCH'));
     // by tag: the registry's Docker-Content-Digest header must match
-    await assert.rejects(c.resolve(`${proxy.host}/f/app:v1`), code('ERR_OCIFS_DIGEST_MISMATCH', /Docker-Content-Digest/));
+    await assert.rejects(
+      c.resolve(`${proxy.host}/f/app:v1`),
+      code('ERR_OCIFS_DIGEST_MISMATCH', /Docker-Content-Digest/),
+    );
   });
   proxy.clearRules();
   proxy.addRule({ path: new RegExp(img.configDigest), fault: { kind: 'flip', at: 5 } });
@@ -180,7 +206,10 @@ test('a flipped byte in a manifest or config is caught by digest verification', 
 test('a manifest over the size cap is refused before it is read whole', async () => {
   await withClient(
     async (c) => {
-      await assert.rejects(c.resolve(`${proxy.host}/f/app:v1`), code('ERR_OCIFS_BAD_MANIFEST', /larger than the 100-byte limit/));
+      await assert.rejects(
+        c.resolve(`${proxy.host}/f/app:v1`),
+        code('ERR_OCIFS_BAD_MANIFEST', /larger than the 100-byte limit/),
+      );
     },
     { maxManifestSize: 100 },
   );

@@ -10,7 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHostileRegistry, type HostileRegistry } from '../helpers/hostile-registry.js';
 import { ocifs } from '../helpers/cli.js';
-import { MT_INDEX, MT_LAYER_TAR, putJson, putImage, tagInLayout, writeImageLayout, type Descriptor } from '../helpers/oci-layout.js';
+import {
+  MT_INDEX,
+  MT_LAYER_TAR,
+  putJson,
+  putImage,
+  tagInLayout,
+  writeImageLayout,
+  type Descriptor,
+} from '../helpers/oci-layout.js';
 import { header } from '../unit/tar-test-helpers.js';
 
 let tmp = '';
@@ -25,11 +33,24 @@ const content = Buffer.from('hello from a layer that a registry lies about\n'.re
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'ocifs-hostile-'));
   layout = join(tmp, 'layout');
-  const tar = Buffer.concat([header('hello.txt', { size: content.length }), content, Buffer.alloc((512 - (content.length % 512)) % 512), Buffer.alloc(1024)]);
+  const tar = Buffer.concat([
+    header('hello.txt', { size: content.length }),
+    content,
+    Buffer.alloc((512 - (content.length % 512)) % 512),
+    Buffer.alloc(1024),
+  ]);
   const manifest = await writeImageLayout(layout, { layers: [{ bytes: tar, mediaType: MT_LAYER_TAR }] }, 'v1');
   // An index that lists a manifest the registry will answer with the index itself.
   const other = await putImage(layout, { layers: [{ bytes: tar, mediaType: MT_LAYER_TAR }], config: { Env: ['X=1'] } });
-  const index = await putJson(layout, { schemaVersion: 2, mediaType: MT_INDEX, manifests: [{ ...other, platform: { os: 'linux', architecture: 'amd64' } }] }, MT_INDEX);
+  const index = await putJson(
+    layout,
+    {
+      schemaVersion: 2,
+      mediaType: MT_INDEX,
+      manifests: [{ ...other, platform: { os: 'linux', architecture: 'amd64' } }],
+    },
+    MT_INDEX,
+  );
   await tagInLayout(layout, index, 'self');
   const m = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', manifest.digest.slice(7)), 'utf8'));
   layer = m.layers[0];
@@ -54,11 +75,20 @@ async function run(args: string[], rule?: Parameters<HostileRegistry['addRule']>
   const cache = await mkdtemp(join(tmp, 'cache-'));
   const r = await ocifs([...args, '--cache-dir', cache]);
   const lines = r.stderr.trim().split('\n');
-  return { r, code: r.code, err: lines[lines.length - 1] ?? '', lines, blobRequests: reg.log.filter((e) => e.path.includes('/blobs/')).length };
+  return {
+    r,
+    code: r.code,
+    err: lines[lines.length - 1] ?? '',
+    lines,
+    blobRequests: reg.log.filter((e) => e.path.includes('/blobs/')).length,
+  };
 }
 
 test('a redirect to file:// fails at once: not retried', async () => {
-  const { code, err, lines, blobRequests } = await run(['blob', ref, '--layer', '0', '-o', join(tmp, 'out.bin')], { what: 'blob', lie: { kind: 'redirect', to: 'file:///etc/passwd' } });
+  const { code, err, lines, blobRequests } = await run(['blob', ref, '--layer', '0', '-o', join(tmp, 'out.bin')], {
+    what: 'blob',
+    lie: { kind: 'redirect', to: 'file:///etc/passwd' },
+  });
   assert.equal(code, 1);
   assert.equal(lines.length, 1, lines.join('\n'));
   assert.match(err, /^ocifs: .*redirect to unsupported URL scheme file:/);
@@ -66,7 +96,10 @@ test('a redirect to file:// fails at once: not retried', async () => {
 });
 
 test('a redirect loop is not retried either', async () => {
-  const loop = await run(['blob', ref, '--layer', '0', '-o', join(tmp, 'out.bin')], { what: 'blob', lie: { kind: 'redirect', to: 'self' } });
+  const loop = await run(['blob', ref, '--layer', '0', '-o', join(tmp, 'out.bin')], {
+    what: 'blob',
+    lie: { kind: 'redirect', to: 'self' },
+  });
   assert.equal(loop.code, 1);
   assert.match(loop.err, /more than 10 redirects/);
   assert.equal(loop.blobRequests, 11, 'the first request and ten redirects, once');
@@ -82,7 +115,10 @@ test('--deny-private-redirects refuses redirects to metadata, loopback and priva
     `http://localhost:${storage.url.split(':')[2]}/v2/hostile/app/blobs/${layer.digest}`,
   ];
   for (const to of targets) {
-    const { code, err, lines, blobRequests } = await run(['blob', ref, '--digest', layer.digest, '--deny-private-redirects'], { what: 'blob', lie: { kind: 'redirect', to } });
+    const { code, err, lines, blobRequests } = await run(
+      ['blob', ref, '--digest', layer.digest, '--deny-private-redirects'],
+      { what: 'blob', lie: { kind: 'redirect', to } },
+    );
     assert.equal(code, 1, `${to}: ${err}`);
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(err, /refusing a redirect to .*a private or link-local address \(--deny-private-redirects\)/, to);
@@ -90,12 +126,19 @@ test('--deny-private-redirects refuses redirects to metadata, loopback and priva
     assert.equal(storage.log.length, 0, `${to}: nothing reached the target`);
   }
   // Without the flag the registry's redirect to its storage (another origin) is followed.
-  const followed = await run(['blob', ref, '--digest', layer.digest], { what: 'blob', lie: { kind: 'redirect', to: targets[4] } });
+  const followed = await run(['blob', ref, '--digest', layer.digest], {
+    what: 'blob',
+    lie: { kind: 'redirect', to: targets[4] },
+  });
   assert.equal(followed.code, 0, followed.err);
   assert.equal(followed.r.stdout.length, layer.size);
   assert.ok(storage.log.length >= 1);
   // A redirect within the registry's own origin is not a private redirect.
-  const own = await run(['cat', ref, '/hello.txt', '--deny-private-redirects'], { what: 'blob', times: 1, lie: { kind: 'redirect', to: `${reg.url}/v2/other/name/blobs/${layer.digest}` } });
+  const own = await run(['cat', ref, '/hello.txt', '--deny-private-redirects'], {
+    what: 'blob',
+    times: 1,
+    lie: { kind: 'redirect', to: `${reg.url}/v2/other/name/blobs/${layer.digest}` },
+  });
   assert.equal(own.code, 0, own.err);
   assert.equal(own.r.stdout.toString(), content.toString());
 });
@@ -103,7 +146,10 @@ test('--deny-private-redirects refuses redirects to metadata, loopback and priva
 test('denyPrivateRedirects in the config file does the same', async () => {
   const config = join(tmp, 'config.json');
   await writeFile(config, JSON.stringify({ denyPrivateRedirects: true }));
-  const { code, err } = await run(['blob', ref, '--digest', layer.digest, '--config', config], { what: 'blob', lie: { kind: 'redirect', to: 'http://169.254.169.254/' } });
+  const { code, err } = await run(['blob', ref, '--digest', layer.digest, '--config', config], {
+    what: 'blob',
+    lie: { kind: 'redirect', to: 'http://169.254.169.254/' },
+  });
   assert.equal(code, 1);
   assert.match(err, /--deny-private-redirects/);
   await writeFile(config, JSON.stringify({ denyPrivateRedirects: 'yes' }));
@@ -118,26 +164,44 @@ test('lies about content end with a clear error: wrong digest, self-referring ma
   assert.match(corrupt.err, /digest mismatch|does not match/i);
 
   // The index lists a manifest; asked for it by digest, the registry answers with the index.
-  const self = await run(['ls', `${reg.host}/hostile/app:self`, '/'], { what: 'manifest', reference: (await indexChild()).digest, lie: { kind: 'serve-as', digest: await tagDigest('self') } });
+  const self = await run(['ls', `${reg.host}/hostile/app:self`, '/'], {
+    what: 'manifest',
+    reference: (await indexChild()).digest,
+    lie: { kind: 'serve-as', digest: await tagDigest('self') },
+  });
   assert.equal(self.code, 1);
   assert.match(self.err, /digest|mismatch/i);
 
-  const big = await run(['ls', ref, '/'], { what: 'manifest', lie: { kind: 'oversized-manifest', size: 5 * 1024 * 1024 } });
+  const big = await run(['ls', ref, '/'], {
+    what: 'manifest',
+    lie: { kind: 'oversized-manifest', size: 5 * 1024 * 1024 },
+  });
   assert.equal(big.code, 1);
   assert.match(big.err, /manifest.*(larger|too large|exceeds|4 MiB)/i);
 
-  const range = await run(['cat', ref, '/hello.txt'], { what: 'blob', ranged: true, lie: { kind: 'content-range', shift: 7 } });
+  const range = await run(['cat', ref, '/hello.txt'], {
+    what: 'blob',
+    ranged: true,
+    lie: { kind: 'content-range', shift: 7 },
+  });
   assert.equal(range.code, 1);
   assert.match(range.err, /Content-Range/i);
 
-  const short = await run(['blob', ref, '--digest', layer.digest], { what: 'blob', lie: { kind: 'short-body', after: 100 } });
+  const short = await run(['blob', ref, '--digest', layer.digest], {
+    what: 'blob',
+    lie: { kind: 'short-body', after: 100 },
+  });
   assert.equal(short.code, 1);
   assert.match(short.err, /ended|short|closed/i);
   assert.equal(short.blobRequests, 5, 'retried four times, then given up');
 });
 
 test('a rate limit with Retry-After is waited out and then served', async () => {
-  const { code, r, blobRequests } = await run(['blob', ref, '--digest', layer.digest], { what: 'blob', times: 1, lie: { kind: 'status', status: 429, retryAfter: '1' } });
+  const { code, r, blobRequests } = await run(['blob', ref, '--digest', layer.digest], {
+    what: 'blob',
+    times: 1,
+    lie: { kind: 'status', status: 429, retryAfter: '1' },
+  });
   assert.equal(code, 0, r.stderr);
   assert.equal(r.stdout.length, layer.size);
   assert.equal(blobRequests, 2);
@@ -150,6 +214,8 @@ async function tagDigest(tag: string): Promise<string> {
 
 async function indexChild(): Promise<Descriptor> {
   const d = await tagDigest('self');
-  const idx = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', d.slice(7)), 'utf8')) as { manifests: Descriptor[] };
+  const idx = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', d.slice(7)), 'utf8')) as {
+    manifests: Descriptor[];
+  };
   return idx.manifests[0];
 }

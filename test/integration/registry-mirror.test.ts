@@ -42,7 +42,8 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const blobGets = (p: FaultProxy) => p.log.filter((e) => e.method === 'GET' && e.path.includes('/blobs/') && !e.path.includes(blob.length.toString()));
+const blobGets = (p: FaultProxy) =>
+  p.log.filter((e) => e.method === 'GET' && e.path.includes('/blobs/') && !e.path.includes(blob.length.toString()));
 
 test('the mirror is used first; the Range-ignoring mirror streams the blob once, shared by concurrent reads', async () => {
   upProxy.log.length = 0;
@@ -53,7 +54,10 @@ test('the mirror is used first; the Range-ignoring mirror streams the blob once,
     const img = await c.resolve(ref);
     assert.equal(img.source, mirrorProxy.url);
     assert.equal(upProxy.log.length, 0, 'nothing asked of the upstream');
-    assert.ok(mirrorProxy.log.every((e) => e.path.includes('ns=' + encodeURIComponent(upProxy.host))), 'ns= names the upstream');
+    assert.ok(
+      mirrorProxy.log.every((e) => e.path.includes('ns=' + encodeURIComponent(upProxy.host))),
+      'ns= names the upstream',
+    );
     const fetchedBefore = stats.bytesFetched;
     const extra: [number, Buffer][] = [];
     const src = c.blobSource(img.reference, img.layers[0], {
@@ -71,7 +75,7 @@ test('the mirror is used first; the Range-ignoring mirror streams the blob once,
     ranges.forEach(([o, n], i) => assert.deepEqual(Buffer.from(got[i]), blob.subarray(o, o + n)));
     // the mirror really ignored Range (it is a pull-through distribution registry)
     const gets = blobGets(mirrorProxy).filter((e) => e.path.includes(img.layers[0].digest));
-    assert.equal(gets.length, 1, "one whole-body GET for four concurrent reads: " + JSON.stringify(mirrorProxy.log));
+    assert.equal(gets.length, 1, 'one whole-body GET for four concurrent reads: ' + JSON.stringify(mirrorProxy.log));
     assert.equal(gets[0].status, 200);
     assert.equal(stats.bytesFetched - fetchedBefore, blob.length, 'every byte received once');
     // the sink got exactly the bytes no read asked for, in order, each once
@@ -131,7 +135,12 @@ test('a mirror that is down or failing falls back to the upstream; its errors ne
   }
   // the mirror answers 503: after its retries, the upstream serves (and Range works there)
   mirrorProxy.addRule({ fault: { kind: 'status', status: 503 } });
-  const c2 = new RegistryClient({ env: emptyEnv, retryBaseDelay: 1, maxRetries: 1, hosts: { [upProxy.host]: { mirrors: [mirrorProxy.url] } } });
+  const c2 = new RegistryClient({
+    env: emptyEnv,
+    retryBaseDelay: 1,
+    maxRetries: 1,
+    hosts: { [upProxy.host]: { mirrors: [mirrorProxy.url] } },
+  });
   try {
     const img = await c2.resolve(ref);
     assert.equal(img.source, `http://${upProxy.host}`);
@@ -143,7 +152,11 @@ test('a mirror that is down or failing falls back to the upstream; its errors ne
     await c2.close();
   }
   // the mirror serves a corrupted manifest for a digest reference: verified, refused, upstream used
-  const c3 = new RegistryClient({ env: emptyEnv, retryBaseDelay: 1, hosts: { [upProxy.host]: { mirrors: [mirrorProxy.url] } } });
+  const c3 = new RegistryClient({
+    env: emptyEnv,
+    retryBaseDelay: 1,
+    hosts: { [upProxy.host]: { mirrors: [mirrorProxy.url] } },
+  });
   try {
     const good = await c3.resolve(ref);
     mirrorProxy.addRule({ path: /\/manifests\/sha256:/, fault: { kind: 'flip', at: 20 } });
@@ -182,7 +195,11 @@ test('HTTP_PROXY: requests go through the proxy (absolute-form), NO_PROXY bypass
 });
 
 test('bad mirror URLs are refused at construction naming the option', () => {
-  assert.throws(() => new RegistryClient({ hosts: { 'docker.io': { mirrors: ['ftp://x'] } } }), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION') && /hosts\["docker.io"\].mirrors\[0\]/.test((e as Error).message));
+  assert.throws(
+    () => new RegistryClient({ hosts: { 'docker.io': { mirrors: ['ftp://x'] } } }),
+    (e: unknown) =>
+      isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION') && /hosts\["docker.io"\].mirrors\[0\]/.test((e as Error).message),
+  );
   assert.throws(() => new RegistryClient({ hosts: { 'docker.io': { mirrors: ['http://u:p@x'] } } }), /credentials/);
   assert.throws(() => new RegistryClient({ maxRetries: -1 }), /maxRetries/);
 });

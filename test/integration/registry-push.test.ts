@@ -46,7 +46,10 @@ test('a small blob goes up in one PUT, and is skipped (HEAD) the second time', a
   const ref = parseReference(`${proxy.host}/push/small:x`);
   const first = await pusher.pushBlob(ref, bytes);
   assert.deepEqual(first, { digest: sha(bytes), size: 1000, how: 'uploaded' });
-  assert.deepEqual(proxy.log.slice(before).map((e) => e.method), ['HEAD', 'POST', 'PUT']);
+  assert.deepEqual(
+    proxy.log.slice(before).map((e) => e.method),
+    ['HEAD', 'POST', 'PUT'],
+  );
   const again = await pusher.pushBlob(ref, bytes);
   assert.equal(again.how, 'exists');
   assert.deepEqual(await fetchBlob(reg.host, 'push/small', first.digest), bytes);
@@ -65,9 +68,18 @@ test('a large source goes up in PATCH chunks with Content-Range; a blob of anoth
   assert.equal(noDigest.digest, sha(bytes));
 
   const mountedAt = proxy.log.length;
-  const mounted = await pusher.pushBlob(`${proxy.host}/push/other`, new MemorySource(bytes), { digest: sha(bytes), mountFrom: ['push/large'] });
+  const mounted = await pusher.pushBlob(`${proxy.host}/push/other`, new MemorySource(bytes), {
+    digest: sha(bytes),
+    mountFrom: ['push/large'],
+  });
   assert.equal(mounted.how, 'mounted');
-  assert.deepEqual(proxy.log.slice(mountedAt).map((e) => [e.method, e.status]), [['HEAD', 404], ['POST', 201]]);
+  assert.deepEqual(
+    proxy.log.slice(mountedAt).map((e) => [e.method, e.status]),
+    [
+      ['HEAD', 404],
+      ['POST', 201],
+    ],
+  );
   assert.deepEqual(await fetchBlob(reg.host, 'push/other', pushed.digest), bytes);
 });
 
@@ -80,7 +92,10 @@ test('a stream of unknown size is pushed with its digest computed on the way', a
   const pushed = await pusher.pushStream(`${proxy.host}/push/stream`, gen());
   assert.deepEqual(pushed, { digest: sha(all), size: all.length, how: 'uploaded' });
   assert.deepEqual(await fetchBlob(reg.host, 'push/stream', pushed.digest), all);
-  await assert.rejects(pusher.pushStream(`${proxy.host}/push/stream`, gen(), { expectedDigest: sha(Buffer.from('x')) }), { code: 'ERR_OCIFS_PUSH_REFUSED' });
+  await assert.rejects(
+    pusher.pushStream(`${proxy.host}/push/stream`, gen(), { expectedDigest: sha(Buffer.from('x')) }),
+    { code: 'ERR_OCIFS_PUSH_REFUSED' },
+  );
 });
 
 test('a PATCH refused or dropped midway is resumed from the Range the registry reports', async () => {
@@ -120,13 +135,26 @@ test('a fault on a later chunk of a source is resumed too; a lost session starts
   let patches = 0;
   const before = proxy.log.length;
   proxy.addRule({ method: 'PATCH', fault: { kind: 'status', status: 503 }, skip: 1, times: 1 });
-  proxy.addRule({ method: 'GET', path: /blobs\/uploads\//, fault: { kind: 'status', status: 404, body: JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_UNKNOWN', message: 'gone' }] }) }, times: 1 });
+  proxy.addRule({
+    method: 'GET',
+    path: /blobs\/uploads\//,
+    fault: {
+      kind: 'status',
+      status: 404,
+      body: JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_UNKNOWN', message: 'gone' }] }),
+    },
+    times: 1,
+  });
   const pushed = await pusher.pushBlob(`${proxy.host}/push/restart`, new MemorySource(bytes), { digest: sha(bytes) });
   proxy.clearRules();
   patches = proxy.log.slice(before).filter((e) => e.method === 'PATCH').length;
   assert.equal(pushed.how, 'uploaded');
   assert.deepEqual(await fetchBlob(reg.host, 'push/restart', pushed.digest), bytes);
-  assert.equal(proxy.log.slice(before).filter((e) => e.method === 'POST').length, 2, 'a second session after the first was lost');
+  assert.equal(
+    proxy.log.slice(before).filter((e) => e.method === 'POST').length,
+    2,
+    'a second session after the first was lost',
+  );
   assert.ok(patches >= 6);
 });
 
@@ -136,37 +164,51 @@ test('manifests go up by tag or digest; the referrers tag keeps every entry', as
   await pusher.pushBlob(ref, config);
   const layer = randomBytes(300);
   await pusher.pushBlob(ref, layer);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: 2 },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: 300 }],
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: 2 },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: 300 }],
+    }),
+  );
   const m = await pusher.pushManifest(ref, manifest, 'application/vnd.oci.image.manifest.v1+json', { tag: 'v1' });
   assert.equal(m.digest, sha(manifest));
   const resolved = await client.fetchManifest(`${reg.host}/push/art:v1`);
   assert.equal(resolved.digest, m.digest);
 
   // A manifest naming a blob the registry lacks is refused with the registry's reason.
-  const missing = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: 2 },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(Buffer.from('nope')), size: 4 }],
-  }));
-  await assert.rejects(pusher.pushManifest(ref, missing, 'application/vnd.oci.image.manifest.v1+json', { tag: 'bad' }), (e: any) => e.code === 'ERR_OCIFS_PUSH_REFUSED' && /MANIFEST_BLOB_UNKNOWN/.test(e.message));
-
-  const artifact = (n: number) => {
-    const bytes = Buffer.from(JSON.stringify({
+  const missing = Buffer.from(
+    JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: 2 },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(Buffer.from('nope')), size: 4 }],
+    }),
+  );
+  await assert.rejects(
+    pusher.pushManifest(ref, missing, 'application/vnd.oci.image.manifest.v1+json', { tag: 'bad' }),
+    (e: any) => e.code === 'ERR_OCIFS_PUSH_REFUSED' && /MANIFEST_BLOB_UNKNOWN/.test(e.message),
+  );
+
+  const artifact = (n: number) => {
+    const bytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/x.test',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(config), size: 2 },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: 300 }],
+        subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m.digest, size: m.size },
+        annotations: { n: String(n) },
+      }),
+    );
+    return {
+      bytes,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
       artifactType: 'application/x.test',
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha(config), size: 2 },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: 300 }],
-      subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: m.digest, size: m.size },
       annotations: { n: String(n) },
-    }));
-    return { bytes, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/x.test', annotations: { n: String(n) } };
+    };
   };
   const a1 = await pushReferrer(client, pusher, ref, artifact(1), m.digest);
   assert.equal(a1.via, 'tag');
@@ -175,13 +217,22 @@ test('manifests go up by tag or digest; the referrers tag keeps every entry', as
   const again = await pushReferrer(client, pusher, ref, artifact(1), m.digest);
   assert.equal(again.digest, a1.digest);
   const listed = await client.referrers(`${reg.host}/push/art:v1`, m.digest, { artifactType: 'application/x.test' });
-  assert.deepEqual(listed.map((d) => [d.digest, d.annotations?.n]), [[a1.digest, '1'], [a2.digest, '2']]);
+  assert.deepEqual(
+    listed.map((d) => [d.digest, d.annotations?.n]),
+    [
+      [a1.digest, '1'],
+      [a2.digest, '2'],
+    ],
+  );
 });
 
 test('push rights: basic auth pushes; a token without push is a clear PushDeniedError, pulls still work', async () => {
   const htpasswd = await writeHtpasswd({ writer: 'pw' });
   const basic = await startRegistry({ extraConfig: htpasswdConfig(htpasswd), readyStatus: 401 });
-  const issuer: TokenIssuer = await startTokenIssuer({ users: { reader: 'r', writer: 'w' }, canPush: (u) => u === 'writer' });
+  const issuer: TokenIssuer = await startTokenIssuer({
+    users: { reader: 'r', writer: 'w' },
+    canPush: (u) => u === 'writer',
+  });
   const tokenReg = await startRegistry({ extraConfig: issuer.registryConfig(), readyStatus: 401 });
   const clients: RegistryClient[] = [];
   try {
@@ -191,7 +242,10 @@ test('push rights: basic auth pushes; a token without push is a clear PushDenied
     assert.equal((await new RegistryPusher(c1).pushBlob(`${basic.host}/b/x`, bytes)).how, 'uploaded');
     const anon = new RegistryClient({ retryBaseDelay: 1, env: {} });
     clients.push(anon);
-    await assert.rejects(new RegistryPusher(anon).pushBlob(`${basic.host}/b/y`, bytes), (e: any) => e.code === 'ERR_OCIFS_PUSH_DENIED' && /no push rights/.test(e.message));
+    await assert.rejects(
+      new RegistryPusher(anon).pushBlob(`${basic.host}/b/y`, bytes),
+      (e: any) => e.code === 'ERR_OCIFS_PUSH_DENIED' && /no push rights/.test(e.message),
+    );
 
     const writer = new RegistryClient({ username: 'writer', password: 'w', retryBaseDelay: 1, env: {} });
     clients.push(writer);
@@ -210,7 +264,11 @@ test('push rights: basic auth pushes; a token without push is a clear PushDenied
     // A mount asks for pull on the source repository too.
     const mounted = await new RegistryPusher(writer).pushBlob(`${tokenReg.host}/t/y`, bytes, { mountFrom: ['t/x'] });
     assert.equal(mounted.how, 'mounted');
-    assert.ok(issuer.requests.some((r) => r.scopes.includes('repository:t/y:pull,push') && r.scopes.includes('repository:t/x:pull')));
+    assert.ok(
+      issuer.requests.some(
+        (r) => r.scopes.includes('repository:t/y:pull,push') && r.scopes.includes('repository:t/x:pull'),
+      ),
+    );
   } finally {
     for (const c of clients) await c.close();
     await tokenReg.stop();

@@ -14,7 +14,12 @@ const blob = randomBytes(3 * 1024 * 1024 + 5);
 const BLOB = /\/blobs\//;
 
 /** Streams a range and returns what arrived (checking order and chunk ownership on the way). */
-async function stream(c: RegistryClient, offset: number, length: number, extra?: (o: number, b: Uint8Array) => Promise<void>): Promise<Buffer> {
+async function stream(
+  c: RegistryClient,
+  offset: number,
+  length: number,
+  extra?: (o: number, b: Uint8Array) => Promise<void>,
+): Promise<Buffer> {
   const src = c.blobSource(img.reference, img.layers[0], extra ? { onExtraBytes: extra } : {});
   const parts: Buffer[] = [];
   await src.streamRange(offset, length, (chunk) => {
@@ -32,11 +37,17 @@ const blobRequests = () => proxy.log.filter((e) => BLOB.test(e.path));
 test('the whole blob is one GET without Range; a part is one ranged GET; exact bytes', async () => {
   await withClient(async (c, stats) => {
     assert.deepEqual(await stream(c, 0, blob.length), blob);
-    assert.deepEqual(blobRequests().map((e) => e.range), [undefined]);
+    assert.deepEqual(
+      blobRequests().map((e) => e.range),
+      [undefined],
+    );
     assert.equal(stats.bytesFetched, blob.length);
     proxy.log.length = 0;
     assert.deepEqual(await stream(c, 1000, 2_000_000), blob.subarray(1000, 2_001_000));
-    assert.deepEqual(blobRequests().map((e) => e.range), ['bytes=1000-2000999']);
+    assert.deepEqual(
+      blobRequests().map((e) => e.range),
+      ['bytes=1000-2000999'],
+    );
     // cut short at the end like a read
     assert.deepEqual(await stream(c, blob.length - 10, 100), blob.subarray(blob.length - 10));
   });
@@ -74,7 +85,14 @@ test('always truncated with little progress: ERR_OCIFS_SHORT_BODY; 404: ERR_OCIF
   proxy.addRule({ path: BLOB, fault: { kind: 'truncate', after: 1000 } });
   await withClient(async (c) => assert.rejects(stream(c, 0, blob.length), code('ERR_OCIFS_SHORT_BODY')));
   proxy.clearRules();
-  proxy.addRule({ path: BLOB, fault: { kind: 'status', status: 404, body: JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] }) } });
+  proxy.addRule({
+    path: BLOB,
+    fault: {
+      kind: 'status',
+      status: 404,
+      body: JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] }),
+    },
+  });
   await withClient(async (c) => assert.rejects(stream(c, 0, 10), code('ERR_OCIFS_BLOB_UNKNOWN')));
 });
 
@@ -93,7 +111,10 @@ test('Range ignored: the range is cut out of the whole body, the rest goes to th
     // the next stream of this endpoint does not ask for a range it will not get
     proxy.log.length = 0;
     assert.deepEqual(await stream(c, 5, 10), blob.subarray(5, 15));
-    assert.deepEqual(blobRequests().map((e) => e.range), [undefined]);
+    assert.deepEqual(
+      blobRequests().map((e) => e.range),
+      [undefined],
+    );
   });
 });
 

@@ -23,7 +23,10 @@ let ctd: TestContainerd;
 let cacheDir: string;
 
 before(async () => {
-  stack = await startSnapshotterStack('cache', { skip: ['erofs'], args: ['--background-fetch', '--cache-max-size', '4M'] });
+  stack = await startSnapshotterStack('cache', {
+    skip: ['erofs'],
+    args: ['--background-fetch', '--cache-max-size', '4M'],
+  });
   ({ sn, proxy } = stack);
   cacheDir = join(sn.root, 'cache');
   ctd = await startContainerd({ proxySnapshotters: { ocifs: sn.address } });
@@ -59,7 +62,9 @@ async function eventually(what: () => string, ok: () => boolean | Promise<boolea
 }
 
 async function rpull(ref: string): Promise<void> {
-  const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], { timeoutMs: 180_000 });
+  const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], {
+    timeoutMs: 180_000,
+  });
   assert.equal(r.code, 0, `rpull ${ref}: ${r.stderr}\n${sn.log()}`);
 }
 
@@ -68,7 +73,9 @@ async function readBigOffline(ref: string, id: string): Promise<void> {
   proxy.addRule({ fault: { kind: 'reset' } });
   const before = proxy.log.length;
   try {
-    const r = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, id, 'wc', '-c', '/big/random'], { timeoutMs: 120_000 });
+    const r = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, id, 'wc', '-c', '/big/random'], {
+      timeoutMs: 120_000,
+    });
     assert.equal(r.stdout.toString().trim().split(/\s+/)[0], String(BIG_FILE_SIZE));
     assert.equal(proxy.log.length, before, 'no request reached the registry');
   } finally {
@@ -84,8 +91,16 @@ test('--background-fetch downloads every mounted layer whole; the cap keeps the 
   const out = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, 'soci-os', 'cat', '/etc/os-release']);
   assert.equal(out.stdout.toString(), 'ID=ocifs-snapshotter-test\n');
   await eventually(
-    () => `the registry served ${stack.servedLayerBytes(stack.images.soci, layers.map((l) => l.digest))} of ${total} layer bytes`,
-    () => stack.servedLayerBytes(stack.images.soci, layers.map((l) => l.digest)) >= total,
+    () =>
+      `the registry served ${stack.servedLayerBytes(
+        stack.images.soci,
+        layers.map((l) => l.digest),
+      )} of ${total} layer bytes`,
+    () =>
+      stack.servedLayerBytes(
+        stack.images.soci,
+        layers.map((l) => l.digest),
+      ) >= total,
   );
   await eventually(
     () => 'the layer blobs did not complete in the cache',
@@ -119,7 +134,11 @@ test('removed layers are evicted once another blob completes; mounted ones are n
     async () => isGone(sociDigests, await cacheEntries()),
   );
   const entries = await cacheEntries();
-  for (const l of stack.images.layers.tar) assert.ok(entries.some((e) => e.digest === l.digest && e.complete), `mounted layer ${l.digest} kept whole`);
+  for (const l of stack.images.layers.tar)
+    assert.ok(
+      entries.some((e) => e.digest === l.digest && e.complete),
+      `mounted layer ${l.digest} kept whole`,
+    );
   await readBigOffline(tar, 'tar-big');
 });
 
@@ -133,7 +152,10 @@ test('ocifs cache gc from outside evicts a mounted layer; the layer keeps servin
   proxy.addRule({ fault: { kind: 'reset' } });
   try {
     // Files no container of this image read before (not in the page cache).
-    const r = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', tar, 'tar-evicted', 'sh', '-c', 'cat /t/many/* | wc -c'], { timeoutMs: 120_000 });
+    const r = await ctd.ctrOk(
+      ['run', '--rm', '--snapshotter', 'ocifs', tar, 'tar-evicted', 'sh', '-c', 'cat /t/many/* | wc -c'],
+      { timeoutMs: 120_000 },
+    );
     assert.ok(Number(r.stdout.toString().trim()) > 0, r.stdout.toString());
   } finally {
     proxy.clearRules();

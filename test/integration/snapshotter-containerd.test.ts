@@ -39,15 +39,26 @@ before(async () => {
   try {
     const estargz = `${reg.host}/snap/estargz:v1`;
     await conv.ctrOk(['image', 'pull', '--plain-http', images.tar], { timeoutMs: 180_000 });
-    const c = await conv.ctrRemote(['image', 'convert', '--estargz', '--oci', images.tar, estargz], { timeoutMs: 300_000 });
+    const c = await conv.ctrRemote(['image', 'convert', '--estargz', '--oci', images.tar, estargz], {
+      timeoutMs: 300_000,
+    });
     assert.equal(c.code, 0, c.stderr);
     await conv.ctrOk(['image', 'push', '--plain-http', estargz, estargz], { timeoutMs: 180_000 });
   } finally {
     await conv.stop();
   }
-  const m = await (await fetch(`${reg.url}/v2/snap/estargz/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json();
+  const m = await (
+    await fetch(`${reg.url}/v2/snap/estargz/manifests/v1`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    })
+  ).json();
   estargzLayers = (m as { layers: { digest: string; size: number; annotations?: Record<string, string> }[] }).layers;
-  assert.ok((m as { layers: { annotations?: Record<string, string> }[] }).layers.every((l) => l.annotations?.['containerd.io/snapshot/stargz/toc.digest']), 'ctr-remote made eStargz layers');
+  assert.ok(
+    (m as { layers: { annotations?: Record<string, string> }[] }).layers.every(
+      (l) => l.annotations?.['containerd.io/snapshot/stargz/toc.digest'],
+    ),
+    'ctr-remote made eStargz layers',
+  );
 
   ctd = await startContainerd({ proxySnapshotters: { ocifs: sn.address } });
   // The reference: containerd's own overlayfs snapshotter unpacks the tar image.
@@ -67,11 +78,15 @@ function assertSameTree(got: string, what: string): void {
   const b = new Set(got.split('\n'));
   const missing = [...a].filter((l) => !b.has(l));
   const extra = [...b].filter((l) => !a.has(l));
-  assert.fail(`${what}: the tree differs from containerd's overlayfs snapshotter's\nmissing:\n${missing.join('\n')}\nextra:\n${extra.join('\n')}`);
+  assert.fail(
+    `${what}: the tree differs from containerd's overlayfs snapshotter's\nmissing:\n${missing.join('\n')}\nextra:\n${extra.join('\n')}`,
+  );
 }
 
 async function lazyRun(ref: string, id: string): Promise<void> {
-  const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], { timeoutMs: 180_000 });
+  const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], {
+    timeoutMs: 180_000,
+  });
   assert.equal(r.code, 0, `rpull ${ref}: ${r.stderr}\n${sn.log()}`);
   const out = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, `${id}-os`, 'cat', '/etc/os-release']);
   assert.equal(out.stdout.toString(), 'ID=ocifs-snapshotter-test\n');
@@ -86,11 +101,20 @@ for (const variant of ['erofs', 'soci', 'estargz'] as const) {
     const layers = variant === 'estargz' ? estargzLayers : images.layers[variant];
     const total = layers.reduce((n, l) => n + l.size, 0);
     await lazyRun(ref, variant);
-    const served = stack.servedLayerBytes(direct, layers.map((l) => l.digest));
+    const served = stack.servedLayerBytes(
+      direct,
+      layers.map((l) => l.digest),
+    );
     assert.ok(served < total * 0.3, `${variant}: the registry served ${served} of ${total} layer bytes`);
-    const check = (await ctd.ctrOk(['images', 'check'])).stdout.toString().split('\n').find((l) => l.startsWith(ref + ' '));
+    const check = (await ctd.ctrOk(['images', 'check'])).stdout
+      .toString()
+      .split('\n')
+      .find((l) => l.startsWith(ref + ' '));
     assert.match(check ?? '', /incomplete \(1\/\d+\)/, `containerd downloaded layers of ${ref}: ${check}`);
-    assert.match(sn.log(), new RegExp(`mounted lazily \\(${variant === 'erofs' ? 'erofs' : `tar\\+gzip \\(${variant}\\)`}\\)`));
+    assert.match(
+      sn.log(),
+      new RegExp(`mounted lazily \\(${variant === 'erofs' ? 'erofs' : `tar\\+gzip \\(${variant}\\)`}\\)`),
+    );
   });
 }
 
@@ -105,12 +129,48 @@ test('a setuid binary runs as its owner; a 0600 file is readable by its user onl
   // ctr 1.6 has no --user: busybox su (as root, no password) runs the program as each user.
   // ctr sets no_new_privs unless told not to, which would ignore every setuid bit.
   for (const user of ['root', 'nobody', 'other']) {
-    const r = await ctd.ctr(['run', '--rm', '--allow-new-privs', '--snapshotter', 'ocifs', ref, `euid-${user}`, 'su', '-s', '/t/euid', user]);
+    const r = await ctd.ctr([
+      'run',
+      '--rm',
+      '--allow-new-privs',
+      '--snapshotter',
+      'ocifs',
+      ref,
+      `euid-${user}`,
+      'su',
+      '-s',
+      '/t/euid',
+      user,
+    ]);
     assert.equal(r.code, SETUID_OWNER % 256, `run as ${user}: exit ${r.code} (${r.stderr})`);
   }
-  const own = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, 'private-own', 'su', '-s', '/bin/cat', 'nobody', '/t/private']);
+  const own = await ctd.ctrOk([
+    'run',
+    '--rm',
+    '--snapshotter',
+    'ocifs',
+    ref,
+    'private-own',
+    'su',
+    '-s',
+    '/bin/cat',
+    'nobody',
+    '/t/private',
+  ]);
   assert.equal(own.stdout.toString(), 'only 65534\n');
-  const other = await ctd.ctr(['run', '--rm', '--snapshotter', 'ocifs', ref, 'private-other', 'su', '-s', '/bin/cat', 'other', '/t/private']);
+  const other = await ctd.ctr([
+    'run',
+    '--rm',
+    '--snapshotter',
+    'ocifs',
+    ref,
+    'private-other',
+    'su',
+    '-s',
+    '/bin/cat',
+    'other',
+    '/t/private',
+  ]);
   assert.notEqual(other.code, 0);
   assert.match(other.stdout.toString() + other.stderr, /Permission denied/);
   // Without the setuid bit honoured, the program would say its caller's uid (other = 1000).
@@ -123,7 +183,17 @@ test('a plain ctr image pull works as with any snapshotter: layers unpacked by c
   const tree = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, 'plain-tree', ...treeCommand]);
   assertSameTree(tree.stdout.toString(), 'plain pull');
   // A container's writes land in its own upper directory.
-  const w = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, 'plain-write', 'sh', '-c', 'echo hi > /t/keep && rm /t/new && cat /t/keep && ls /t']);
+  const w = await ctd.ctrOk([
+    'run',
+    '--rm',
+    '--snapshotter',
+    'ocifs',
+    ref,
+    'plain-write',
+    'sh',
+    '-c',
+    'echo hi > /t/keep && rm /t/new && cat /t/keep && ls /t',
+  ]);
   assert.match(w.stdout.toString(), /^hi\n/);
   assert.doesNotMatch(w.stdout.toString(), /\bnew\b/);
 });
@@ -144,7 +214,11 @@ test('metrics: lazy layers, fetch latency, bytes fetched and from the cache, mou
 test('removing the images lets containerd garbage-collect the snapshots: every layer unmounted, nothing left', async () => {
   const refs = (await ctd.ctrOk(['images', 'ls', '-q'])).stdout.toString().split('\n').filter(Boolean);
   for (const r of refs) await ctd.ctrOk(['images', 'rm', '--sync', r]);
-  const left = (await ctd.ctrOk(['snapshots', '--snapshotter', 'ocifs', 'ls'])).stdout.toString().trim().split('\n').slice(1);
+  const left = (await ctd.ctrOk(['snapshots', '--snapshotter', 'ocifs', 'ls'])).stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .slice(1);
   assert.deepEqual(left, []);
   assert.deepEqual(mountsLeftUnder(join(sn.root, 'snapshots')), []);
   // The kernel EROFS mounts' backing files were served by one FUSE directory, now empty.

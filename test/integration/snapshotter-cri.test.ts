@@ -23,7 +23,11 @@ before(async () => {
   const proxy = stack.proxy.host;
   ctd = await startContainerd({
     cri: true,
-    extraConfig: [deployed, `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${proxy}"]`, `  endpoint = ["http://${proxy}"]`].join('\n'),
+    extraConfig: [
+      deployed,
+      `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${proxy}"]`,
+      `  endpoint = ["http://${proxy}"]`,
+    ].join('\n'),
   });
 });
 
@@ -45,17 +49,36 @@ test("CRI PullImage with snapshotter = ocifs: every layer mounted lazily from th
   } finally {
     cri.close();
   }
-  const lazy = sn.log().split('\n').filter((l) => /mounted lazily .*\(labels from cri\)/.test(l));
+  const lazy = sn
+    .log()
+    .split('\n')
+    .filter((l) => /mounted lazily .*\(labels from cri\)/.test(l));
   assert.equal(lazy.length, images.layers.soci.length, sn.log());
   // containerd's content store holds no layer blob.
   const content = (await ctd.ctrOk(['-n', 'k8s.io', 'content', 'ls', '-q'])).stdout.toString();
   for (const l of images.layers.soci) assert.ok(!content.includes(l.digest), `layer ${l.digest} was downloaded`);
-  const check = (await ctd.ctrOk(['-n', 'k8s.io', 'images', 'check'])).stdout.toString().split('\n').find((l) => l.startsWith(ref + ' '));
+  const check = (await ctd.ctrOk(['-n', 'k8s.io', 'images', 'check'])).stdout
+    .toString()
+    .split('\n')
+    .find((l) => l.startsWith(ref + ' '));
   assert.match(check ?? '', /incomplete \(1\/\d+\)/);
   const total = images.layers.soci.reduce((n, l) => n + l.size, 0);
-  const served = proxy.log.filter((e) => images.layers.soci.some((l) => e.path.endsWith(l.digest))).reduce((n, e) => n + e.bytes, 0);
+  const served = proxy.log
+    .filter((e) => images.layers.soci.some((l) => e.path.endsWith(l.digest)))
+    .reduce((n, e) => n + e.bytes, 0);
   assert.ok(served < total * 0.1, `the registry served ${served} of ${total} layer bytes`);
   // The image runs from the lazily mounted layers (the CRI plugin's snapshots, in its namespace).
-  const out = await ctd.ctrOk(['-n', 'k8s.io', 'run', '--rm', '--snapshotter', 'ocifs', ref, 'cri-run', 'cat', '/t/keep']);
+  const out = await ctd.ctrOk([
+    '-n',
+    'k8s.io',
+    'run',
+    '--rm',
+    '--snapshotter',
+    'ocifs',
+    ref,
+    'cri-run',
+    'cat',
+    '/t/keep',
+  ]);
   assert.equal(out.stdout.toString(), 'keep v3\n');
 });

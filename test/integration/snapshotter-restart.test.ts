@@ -29,7 +29,9 @@ before(async () => {
   erofs = stack.via(stack.images.erofs);
   ctd = await startContainerd({ proxySnapshotters: { ocifs: sn.address } });
   for (const ref of [soci, erofs]) {
-    const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], { timeoutMs: 180_000 });
+    const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], {
+      timeoutMs: 180_000,
+    });
     assert.equal(r.code, 0, r.stderr);
   }
 });
@@ -56,12 +58,18 @@ async function runWhenReachable(ref: string, id: string, cmd: string[]): Promise
 }
 
 /** A shell loop that reads each file of /t/many once (never twice: no page cache helps it), one every 20 ms. */
-const READ_LOOP = ['sh', '-c', `i=0; while [ $i -lt ${MANY_FILES} ]; do cat /t/many/f$i > /dev/null || echo FAIL $i; i=$((i+1)); usleep 20000; done; echo DONE`];
+const READ_LOOP = [
+  'sh',
+  '-c',
+  `i=0; while [ $i -lt ${MANY_FILES} ]; do cat /t/many/f$i > /dev/null || echo FAIL $i; i=$((i+1)); usleep 20000; done; echo DONE`,
+];
 
 test('SIGKILL of the snapshotter while containers read: the reads go on, and after a restart new containers run', async () => {
   const keeperBefore = sn.keeperPid();
   assert.ok(keeperBefore, 'a layer keeper serves the lazy layers');
-  const readers = [soci, erofs].map((ref, i) => ctd.ctr(['run', '--rm', '--snapshotter', 'ocifs', ref, `reader-${i}`, ...READ_LOOP], { timeoutMs: 120_000 }));
+  const readers = [soci, erofs].map((ref, i) =>
+    ctd.ctr(['run', '--rm', '--snapshotter', 'ocifs', ref, `reader-${i}`, ...READ_LOOP], { timeoutMs: 120_000 }),
+  );
   await sleep(1500);
   await sn.kill9();
   await sleep(1000);
@@ -95,7 +103,10 @@ test('a clean stop and start keeps every snapshot; all killed and the registry g
   const before = (await ctd.ctrOk(['snapshots', '--snapshotter', 'ocifs', 'ls'])).stdout.toString();
   await sn.stop();
   await sn.restart();
-  assert.equal(await runWhenReachable(soci, 'clean-restart', ['cat', '/etc/os-release']), 'ID=ocifs-snapshotter-test\n');
+  assert.equal(
+    await runWhenReachable(soci, 'clean-restart', ['cat', '/etc/os-release']),
+    'ID=ocifs-snapshotter-test\n',
+  );
   const afterRestart = (await ctd.ctrOk(['snapshots', '--snapshotter', 'ocifs', 'ls'])).stdout.toString();
   assert.deepEqual(afterRestart.split('\n').sort(), before.split('\n').sort());
 

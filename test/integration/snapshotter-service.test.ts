@@ -133,7 +133,11 @@ test('labels naming a missing image, a registry that is down, or garbage: a logg
     const mounts = await client.prepare(`fb-${key}`, '', labels);
     assert.equal(mounts[0].type, 'bind', `${key}: a normal active snapshot to unpack into`);
     assert.ok(Date.now() - started < 15_000, `${key}: the fallback took ${Date.now() - started} ms`);
-    const line = sn.log().split('\n').reverse().find((l) => l.includes('FALLBACK'));
+    const line = sn
+      .log()
+      .split('\n')
+      .reverse()
+      .find((l) => l.includes('FALLBACK'));
     assert.match(line ?? '', why, `${key}: ${line}`);
     await client.remove(`fb-${key}`);
   }
@@ -149,17 +153,25 @@ test('an rpull whose layer blobs cannot be fetched fails clearly and leaves noth
     // The manifest and config come through; every layer read is reset, ours and containerd's.
     proxy.addRule({ path: /\/blobs\//, ranged: true, fault: { kind: 'reset' } });
     const layerDigests = new Set<string>();
-    const m = (await (await fetch(`${reg.url}/v2/svc/busybox/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { layers: { digest: string }[] };
+    const m = (await (
+      await fetch(`${reg.url}/v2/svc/busybox/manifests/v1`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json()) as { layers: { digest: string }[] };
     for (const l of m.layers) layerDigests.add(l.digest);
     proxy.addRule({ path: new RegExp(`/blobs/(${[...layerDigests].join('|')})$`), fault: { kind: 'reset' } });
-    const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], { timeoutMs: 120_000 });
+    const r = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], {
+      timeoutMs: 120_000,
+    });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /reset|EOF|connection/i);
     assert.match(sn.log(), /FALLBACK/);
     assert.deepEqual(mountsLeftUnder(join(sn.root, 'snapshots')), []);
     assert.equal((await client.list(['kind==committed'])).length, 0);
     proxy.clearRules();
-    const ok = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], { timeoutMs: 120_000 });
+    const ok = await ctd.ctrRemote(['image', 'rpull', '--plain-http', '--snapshotter', 'ocifs', ref], {
+      timeoutMs: 120_000,
+    });
     assert.equal(ok.code, 0, ok.stderr);
     const out = await ctd.ctrOk(['run', '--rm', '--snapshotter', 'ocifs', ref, 'svc-1', 'cat', '/etc/os-release']);
     assert.equal(out.stdout.toString(), 'ID=svc\n');

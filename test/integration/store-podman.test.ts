@@ -38,8 +38,13 @@ async function manifestOf(ref: string): Promise<Pushed> {
   const [host, ...rest] = ref.split('/');
   const [repo, tag] = rest.join('/').split(':');
   const accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
-  const m = (await (await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, { headers: { accept } })).json()) as { config: { digest: string }; layers: Pushed['layers'] };
-  const c = (await (await fetch(`http://${host}/v2/${repo}/blobs/${m.config.digest}`)).json()) as { rootfs: { diff_ids: string[] } };
+  const m = (await (await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, { headers: { accept } })).json()) as {
+    config: { digest: string };
+    layers: Pushed['layers'];
+  };
+  const c = (await (await fetch(`http://${host}/v2/${repo}/blobs/${m.config.digest}`)).json()) as {
+    rootfs: { diff_ids: string[] };
+  };
   return { ref, layers: m.layers, diffIds: c.rootfs.diff_ids };
 }
 
@@ -73,10 +78,16 @@ before(async () => {
   const ctd = await startContainerd();
   try {
     await ctd.ctrOk(['image', 'pull', '--plain-http', `${reg.host}/store/gz:v1`]);
-    const conv = await ctd.ctrRemote(['image', 'convert', '--estargz', '--oci', `${reg.host}/store/gz:v1`, `${reg.host}/store/esgz:v1`], { timeoutMs: 120_000 });
+    const conv = await ctd.ctrRemote(
+      ['image', 'convert', '--estargz', '--oci', `${reg.host}/store/gz:v1`, `${reg.host}/store/esgz:v1`],
+      { timeoutMs: 120_000 },
+    );
     assert.equal(conv.code, 0, conv.stderr);
     await ctd.ctrOk(['image', 'push', '--plain-http', `${reg.host}/store/esgz:v1`]);
-    const zc = await ctd.ctrRemote(['image', 'convert', '--zstdchunked', '--oci', `${reg.host}/store/gz:v1`, `${reg.host}/store/zstdc:v1`], { timeoutMs: 120_000 });
+    const zc = await ctd.ctrRemote(
+      ['image', 'convert', '--zstdchunked', '--oci', `${reg.host}/store/gz:v1`, `${reg.host}/store/zstdc:v1`],
+      { timeoutMs: 120_000 },
+    );
     assert.equal(zc.code, 0, zc.stderr);
     await ctd.ctrOk(['image', 'push', '--plain-http', `${reg.host}/store/zstdc:v1`]);
   } finally {
@@ -118,7 +129,11 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-const FORMAT_LINE: Record<string, string> = { esgz: 'tar\\+gzip \\(estargz\\)', zstdc: 'tar\\+zstd \\(zstd:chunked\\)', erofs: 'erofs' };
+const FORMAT_LINE: Record<string, string> = {
+  esgz: 'tar\\+gzip \\(estargz\\)',
+  zstdc: 'tar\\+zstd \\(zstd:chunked\\)',
+  erofs: 'erofs',
+};
 
 for (const name of ['esgz', 'zstdc', 'erofs']) {
   test(`${name}: podman pull and run through the store; the registry serves no whole layer, podman no layer at all`, async () => {
@@ -135,7 +150,9 @@ for (const name of ['esgz', 'zstdc', 'erofs']) {
     // The layer the container read is listed under its reference.
     const listing = await readdir(join(store.root, Buffer.from(img.ref).toString('base64')));
     assert.ok(listing.includes(img.layers[0].digest), listing.join(' '));
-    await store.waitForLine(new RegExp(`serving ${img.ref} layer ${img.layers[0].digest} lazily: ${FORMAT_LINE[name]}`));
+    await store.waitForLine(
+      new RegExp(`serving ${img.ref} layer ${img.layers[0].digest} lazily: ${FORMAT_LINE[name]}`),
+    );
   });
 }
 
@@ -149,7 +166,15 @@ test('erofs: the kernel mounts each layer, diff links to it; the upper layer del
     assert.ok(target.startsWith(join(store.stateDir, 'store-layers') + '/'), target);
     assert.ok((await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${target} `), `${target} is a mount`);
   }
-  const r = await pm.podmanOk(['run', '--rm', '--net=none', img.ref, 'sh', '-c', 'cd /data && find . | sort && cat hidden/new.txt']);
+  const r = await pm.podmanOk([
+    'run',
+    '--rm',
+    '--net=none',
+    img.ref,
+    'sh',
+    '-c',
+    'cd /data && find . | sort && cat hidden/new.txt',
+  ]);
   assert.equal(r.stdout.toString(), EROFS_TREE);
 });
 
@@ -160,7 +185,15 @@ test('erofs with --no-kernel-erofs: the same through the FUSE tree', async () =>
   try {
     const from = proxy.log.length;
     await pm2.podmanOk(['pull', '--quiet', img.ref]);
-    const r = await pm2.podmanOk(['run', '--rm', '--net=none', img.ref, 'sh', '-c', 'cd /data && find . | sort && cat hidden/new.txt']);
+    const r = await pm2.podmanOk([
+      'run',
+      '--rm',
+      '--net=none',
+      img.ref,
+      'sh',
+      '-c',
+      'cd /data && find . | sort && cat hidden/new.txt',
+    ]);
     assert.equal(r.stdout.toString(), EROFS_TREE);
     for (const l of img.layers) assert.equal(servedBytes(l.digest, from, false), 0, `podman fetched layer ${l.digest}`);
     await other.waitForLine(new RegExp(`serving ${img.ref} layer ${img.layers[0].digest} lazily: erofs$`));
@@ -175,14 +208,26 @@ test('tar+gzip with no index: served after one pass over the layer, and the log 
   await pm.podmanOk(['pull', '--quiet', img.ref]);
   const r = await pm.podmanOk(['run', '--rm', '--net=none', img.ref, 'cat', '/etc/os-release']);
   assert.equal(r.stdout.toString(), 'ID=gz\n');
-  await store.waitForLine(new RegExp(`serving ${img.ref} layer ${img.layers[0].digest} after reading it whole once: tar\\+gzip \\(gzip\\)`));
+  await store.waitForLine(
+    new RegExp(`serving ${img.ref} layer ${img.layers[0].digest} after reading it whole once: tar\\+gzip \\(gzip\\)`),
+  );
 });
 
 test('tar+gzip with a SOCI index (ocifs index --push): served lazily from the zTOC, no pass', async () => {
   await bigRootfs(join(tmp, 'soci-rootfs'), 'soci');
   await umociImage(join(tmp, 'soci'), 'v1', join(tmp, 'soci-rootfs'));
   await skopeoPush(join(tmp, 'soci'), 'v1', `${reg.host}/store/soci:v1`);
-  const indexed = await ocifs(['index', `${reg.host}/store/soci:v1`, '--push', '--min-layer-size', '1M', '--span', '1M', '--cache-dir', join(tmp, 'index-cache')]);
+  const indexed = await ocifs([
+    'index',
+    `${reg.host}/store/soci:v1`,
+    '--push',
+    '--min-layer-size',
+    '1M',
+    '--span',
+    '1M',
+    '--cache-dir',
+    join(tmp, 'index-cache'),
+  ]);
   assert.equal(indexed.code, 0, indexed.stderr);
   const img = await manifestOf(`${proxy.host}/store/soci:v1`);
   const from = proxy.log.length;
@@ -194,7 +239,10 @@ test('tar+gzip with a SOCI index (ocifs index --push): served lazily from the zT
   const mine = servedBytes(l.digest, from, true);
   // Spans of the big file stay unfetched (the source decodes at most two spans ahead of a
   // program reading in order, here /bin/busybox).
-  const ranges = proxy.log.slice(from).filter((e) => e.path.endsWith(`/blobs/${l.digest}`)).map((e) => e.range);
+  const ranges = proxy.log
+    .slice(from)
+    .filter((e) => e.path.endsWith(`/blobs/${l.digest}`))
+    .map((e) => e.range);
   assert.ok(mine < l.size / 2, `the store fetched ${mine} of ${l.size} bytes: ${ranges.join(' ')}`);
   await store.waitForLine(new RegExp(`serving ${img.ref} layer ${l.digest} lazily: tar\\+gzip \\(soci\\)`));
 });
@@ -217,9 +265,16 @@ test('info is the layer record containers/storage reads; blob is the layer, byte
   // containers/storage 1.54+ (podman 5.1+) looks eStargz and zstd:chunked layers up by TOC digest.
   const toc = img.layers[0].annotations?.['containerd.io/snapshot/stargz/toc.digest'];
   assert.ok(toc, 'ctr-remote annotates the TOC digest');
-  const byToc = JSON.parse((await runChild('cat', [join(storeLayerPath(store.root, img.ref, toc), 'info')])).stdout.toString());
+  const byToc = JSON.parse(
+    (await runChild('cat', [join(storeLayerPath(store.root, img.ref, toc), 'info')])).stdout.toString(),
+  );
   assert.deepEqual(byToc, { ...info, 'toc-digest': toc, flags: { 'expected-layer-diffid': img.diffIds[0] } });
-  assert.equal((await runChild('stat', ['-c', '%F', join(storeLayerPath(store.root, img.ref, toc), 'diff', 'etc', 'os-release')])).stdout.toString(), 'regular file\n');
+  assert.equal(
+    (
+      await runChild('stat', ['-c', '%F', join(storeLayerPath(store.root, img.ref, toc), 'diff', 'etc', 'os-release')])
+    ).stdout.toString(),
+    'regular file\n',
+  );
 });
 
 /** Copies `bin` and the shared libraries `ldd` names into `rootfs`, at the same paths. */
@@ -242,7 +297,16 @@ async function pushLayeredImage(ref: string): Promise<void> {
   await writeBusyboxRootfs(base, 'ID=layered\n');
   const data = join(base, 'data');
   for (const d of ['gone-dir', 'replaced', 'opq']) await mkdir(join(data, d), { recursive: true });
-  for (const [p, text] of [['keep.txt', 'v1'], ['gone.txt', 'x'], ['gone-dir/a', 'a'], ['gone-dir/b', 'b'], ['replaced/old.txt', 'old'], ['opq/x', 'x'], ['opq/y', 'y']]) await writeFile(join(data, p), text + '\n');
+  for (const [p, text] of [
+    ['keep.txt', 'v1'],
+    ['gone.txt', 'x'],
+    ['gone-dir/a', 'a'],
+    ['gone-dir/b', 'b'],
+    ['replaced/old.txt', 'old'],
+    ['opq/x', 'x'],
+    ['opq/y', 'y'],
+  ])
+    await writeFile(join(data, p), text + '\n');
   const layout = join(tmp, 'layered');
   await umociImage(layout, 'v1', base);
   const bundle = join(tmp, 'layered-bundle');
@@ -268,7 +332,8 @@ async function pushLayeredImage(ref: string): Promise<void> {
 }
 
 /** Every entry under the given paths with its type, mode, owner, size, target and content digest. */
-const TREE_SCRIPT = 'for p in $(find /data /usr /lib /lib64 | sort); do stat -c "%n %f %u %g %s %N" "$p"; [ -f "$p" ] && md5sum "$p"; done; true';
+const TREE_SCRIPT =
+  'for p in $(find /data /usr /lib /lib64 | sort); do stat -c "%n %f %u %g %s %N" "$p"; [ -f "$p" ] && md5sum "$p"; done; true';
 
 let layeredRef = '';
 
@@ -299,8 +364,21 @@ test('a layered image with deletions, a replaced and an opaque directory: the co
 
 test('a setuid binary runs as its owner, and other users read the layers', async () => {
   const ref = layeredRef;
-  const r = await pm.podmanOk(['run', '--rm', '--net=none', '--user', '65534:65534', ref, 'sh', '-c', '/usr/bin/id; cat /data/keep.txt']);
-  assert.match(r.stdout.toString(), /^uid=65534\(nobody\) gid=65534\(nogroup\) euid=4242 groups=65534\(nogroup\)\nv2\n$/);
+  const r = await pm.podmanOk([
+    'run',
+    '--rm',
+    '--net=none',
+    '--user',
+    '65534:65534',
+    ref,
+    'sh',
+    '-c',
+    '/usr/bin/id; cat /data/keep.txt',
+  ]);
+  assert.match(
+    r.stdout.toString(),
+    /^uid=65534\(nobody\) gid=65534\(nogroup\) euid=4242 groups=65534\(nogroup\)\nv2\n$/,
+  );
 });
 
 test('podman save reads the layers through blob: the saved layers are the images diffs', async () => {
@@ -331,7 +409,9 @@ test('bad input: an unresolvable reference, a digest not in the image, a second 
   assert.notEqual(p.code, 0);
   assert.match(p.stderr, /manifest unknown/);
 
-  const second = await ocifs(['store', '--root', store.root, '--cache-dir', store.cacheDir], { env: { OCIFS_STATE_DIR: store.stateDir } });
+  const second = await ocifs(['store', '--root', store.root, '--cache-dir', store.cacheDir], {
+    env: { OCIFS_STATE_DIR: store.stateDir },
+  });
   assert.equal(second.code, 1);
   assert.equal(second.stderr.trim(), `ocifs: ${store.root}: another ocifs process (pid ${store.pid()}) serves it`);
 });
@@ -363,13 +443,17 @@ test('podman rmi: the store releases the layers and lists them no more', async (
   const encoded = Buffer.from(ref).toString('base64');
   assert.ok((await readdir(store.root)).includes(encoded));
   await pm.podmanOk(['rmi', ref]);
-  for (const l of (await manifestOf(ref)).layers) await store.waitForLine(new RegExp(`released ${ref} layer ${l.digest}`));
+  for (const l of (await manifestOf(ref)).layers)
+    await store.waitForLine(new RegExp(`released ${ref} layer ${l.digest}`));
   assert.ok(!(await readdir(store.root)).includes(encoded));
 });
 
 test('kill -9 and restart: images stay pulled, new containers run from the cache, running ones lose their layers', async () => {
   const img = images.esgz;
-  assert.equal((await pm.podmanOk(['run', '--rm', '--net=none', img.ref, 'cat', '/etc/os-release'])).stdout.toString(), 'ID=gz\n');
+  assert.equal(
+    (await pm.podmanOk(['run', '--rm', '--net=none', img.ref, 'cat', '/etc/os-release'])).stdout.toString(),
+    'ID=gz\n',
+  );
   await pm.podmanOk(['run', '-d', '--name', 'keeps-running', '--net=none', img.ref, 'sleep', '600']);
   await store.kill();
   await store.restart();
@@ -385,7 +469,11 @@ test('kill -9 and restart: images stay pulled, new containers run from the cache
   // The container started before the kill still has the old, dead mount under its layers: a
   // page of its program not yet in memory kills it (SIGBUS) or fails it, a file it opens fails
   // with ENOTCONN.
-  const state = (await pm.podmanOk(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', 'keeps-running'])).stdout.toString().trim();
+  const state = (
+    await pm.podmanOk(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', 'keeps-running'])
+  ).stdout
+    .toString()
+    .trim();
   if (state.startsWith('running')) {
     const old = await pm.podman(['exec', 'keeps-running', 'cat', '/etc/os-release']);
     assert.notEqual(old.code, 0);

@@ -36,7 +36,9 @@ interface LayerDescriptor {
 
 async function layerOf(ref: string): Promise<LayerDescriptor> {
   const [repo, tag] = ref.slice(reg.host.length + 1).split(':');
-  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, {
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
   const m = (await r.json()) as { layers: LayerDescriptor[] };
   assert.equal(m.layers.length, 1);
   return m.layers[0];
@@ -92,7 +94,13 @@ before(async () => {
     await runOk('tar', ['-b', '1', '-cf', join(tmp, 'rootfs.tar'), '-C', rootfs, '.']);
     await pm.podmanOk(['import', join(tmp, 'rootfs.tar'), 'localhost/real-producers:v1']);
     refs.podmanZstd = `${reg.host}/real/podman:zstd-chunked`;
-    await pm.podmanOk(['push', '--compression-format', 'zstd:chunked', 'localhost/real-producers:v1', `docker://${refs.podmanZstd}`]);
+    await pm.podmanOk([
+      'push',
+      '--compression-format',
+      'zstd:chunked',
+      'localhost/real-producers:v1',
+      `docker://${refs.podmanZstd}`,
+    ]);
   } finally {
     await pm.stop();
   }
@@ -120,8 +128,14 @@ test('the producers wrote the forms this test is about', async () => {
     assert.equal(tail.readUInt32LE(4), 40, ref);
     assert.equal(tail.subarray(40).toString('latin1'), 'GnUlInUx', ref);
     // The footer alone gives the same position as the annotation.
-    const [offset, lengthCompressed, lengthUncompressed] = l.annotations!['io.containers.zstd-chunked.manifest-position'].split(':').map(Number);
-    assert.deepEqual(await detectZstdChunked(new MemorySource(blob)), { offset, lengthCompressed, lengthUncompressed }, ref);
+    const [offset, lengthCompressed, lengthUncompressed] = l
+      .annotations!['io.containers.zstd-chunked.manifest-position'].split(':')
+      .map(Number);
+    assert.deepEqual(
+      await detectZstdChunked(new MemorySource(blob)),
+      { offset, lengthCompressed, lengthUncompressed },
+      ref,
+    );
   }
 });
 
@@ -142,7 +156,10 @@ for (const [key, format] of [
     assert.equal(cat.stdout.toString(), 'ID=real-producers\n');
     const stats = statsOf(cat);
     // The footer, the TOC and the file's chunk, each rounded up to the cache's 64 KiB chunks.
-    assert.ok(stats.bytesFetched < layer.size / 10, `a cold cat of one small file fetched ${stats.bytesFetched} of a ${layer.size}-byte layer`);
+    assert.ok(
+      stats.bytesFetched < layer.size / 10,
+      `a cold cat of one small file fetched ${stats.bytesFetched} of a ${layer.size}-byte layer`,
+    );
 
     const ls = await ocifsOk(['ls', '--cache-dir', cache, ref, '/']);
     assert.deepEqual(ls.stdout.toString().trim().split('\n'), ['bin', 'data', 'etc', 'tmp']);

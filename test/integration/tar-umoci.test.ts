@@ -50,7 +50,9 @@ test('umoci layers (with whiteouts) read exactly as tar x extracts them', async 
     // umoci 0.4.7 ends its layers right after the last file's data (no padding, no
     // end-of-archive blocks): GNU tar extracts everything, then exits 2 with "Unexpected EOF".
     const x = await run('tar', ['-xzf', path, '-C', out, '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*']);
-    const problems = x.stderr.split('\n').filter((line) => line && !/Removing leading|Unexpected EOF|Error is not recoverable/.test(line));
+    const problems = x.stderr
+      .split('\n')
+      .filter((line) => line && !/Removing leading|Unexpected EOF|Error is not recoverable/.test(line));
     assert.ok(x.code === 0 || (x.code === 2 && problems.length === 0), x.stderr);
     const src = await FileSource.open(path);
     try {
@@ -65,13 +67,20 @@ test('umoci layers (with whiteouts) read exactly as tar x extracts them', async 
       // umoci leaves out the tree's empty-valued xattrs when it writes the layer.
       for (const line of withoutEmptyXattrs(await treeManifest(i === 0 ? join(dir, 'tree') : out))) {
         const e = JSON.parse(line);
-        const implicit = e.type === 'dir' && layer.fs.entry((await resolvePath(layer.fs, '/' + e.path)).ino) === undefined;
+        const implicit =
+          e.type === 'dir' && layer.fs.entry((await resolvePath(layer.fs, '/' + e.path)).ino) === undefined;
         want.push(implicit ? line.replace(`"mtime": ${e.mtime}`, '"mtime": 0') : line);
       }
       assertSameManifest(lines, want, `layer ${i}`);
       if (i === 1) {
-        assert.ok(lines.some((x) => x.includes('"path": "wide/.wh..wh..opq"') || x.includes('"path": ".wh.wide"')), 'the deleted directory is whited out');
-        assert.ok(lines.some((x) => x.includes('"path": "etc/.wh.os-release"')), 'the deleted file is whited out');
+        assert.ok(
+          lines.some((x) => x.includes('"path": "wide/.wh..wh..opq"') || x.includes('"path": ".wh.wide"')),
+          'the deleted directory is whited out',
+        );
+        assert.ok(
+          lines.some((x) => x.includes('"path": "etc/.wh.os-release"')),
+          'the deleted file is whited out',
+        );
       }
     } finally {
       await src.close();

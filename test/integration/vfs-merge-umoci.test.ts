@@ -30,7 +30,11 @@ after(async () => {
 const sh = (script: string, cwd: string) => runOk('sh', ['-ec', script], { cwd });
 
 /** Unpacks the image, lets `change` edit the rootfs, repacks: one new layer with umoci's whiteouts. */
-async function layerFromChanges(layout: string, name: string, change: (rootfs: string) => Promise<void>): Promise<void> {
+async function layerFromChanges(
+  layout: string,
+  name: string,
+  change: (rootfs: string) => Promise<void>,
+): Promise<void> {
   const bundle = join(tmp, `bundle-${name}`);
   await runOk('umoci', ['unpack', '--image', `${layout}:t`, bundle]);
   await change(join(bundle, 'rootfs'));
@@ -41,7 +45,17 @@ async function layerFromChanges(layout: string, name: string, change: (rootfs: s
 /** Appends a layer made by GNU tar from `names` in `dir` (umoci gzips it). */
 async function addRawLayer(layout: string, dir: string, ...names: string[]): Promise<void> {
   const tar = join(tmp, `layer-${Date.now()}-${Math.random()}.tar`);
-  await runOk('tar', ['--format=pax', '--xattrs', '--xattrs-include=*', '--numeric-owner', '-C', dir, '-cf', tar, ...names]);
+  await runOk('tar', [
+    '--format=pax',
+    '--xattrs',
+    '--xattrs-include=*',
+    '--numeric-owner',
+    '-C',
+    dir,
+    '-cf',
+    tar,
+    ...names,
+  ]);
   await runOk('umoci', ['raw', 'add-layer', '--image', `${layout}:t`, tar]);
   await rm(tar);
 }
@@ -64,62 +78,69 @@ async function openLayers(layout: string): Promise<MergeLayer[]> {
   return out;
 }
 
-test('merged view of a 5-layer umoci image equals umoci unpack (manifest and extract)', { timeout: 300_000 }, async () => {
-  const layout = join(tmp, 'layout');
-  await runOk('umoci', ['init', '--layout', layout]);
-  await runOk('umoci', ['new', '--image', `${layout}:t`]);
+test(
+  'merged view of a 5-layer umoci image equals umoci unpack (manifest and extract)',
+  { timeout: 300_000 },
+  async () => {
+    const layout = join(tmp, 'layout');
+    await runOk('umoci', ['init', '--layout', layout]);
+    await runOk('umoci', ['new', '--image', `${layout}:t`]);
 
-  // Layer 1: the seed-1 tree, as GNU tar writes it (pax, xattrs, numeric owners, a `./` root).
-  // (`umoci insert` 0.4.7 writes archives that end without the last member's padding and the
-  // end-of-archive blocks; GNU tar calls them truncated, so they are not used here.)
-  const seed1 = join(tmp, 'seed1');
-  await makeTree(seed1, 1);
-  await addRawLayer(layout, seed1, '.');
+    // Layer 1: the seed-1 tree, as GNU tar writes it (pax, xattrs, numeric owners, a `./` root).
+    // (`umoci insert` 0.4.7 writes archives that end without the last member's padding and the
+    // end-of-archive blocks; GNU tar calls them truncated, so they are not used here.)
+    const seed1 = join(tmp, 'seed1');
+    await makeTree(seed1, 1);
+    await addRawLayer(layout, seed1, '.');
 
-  // Layer 2: deletions (a file, a whole directory), replacements both ways, a new subtree.
-  const seed2 = join(tmp, 'seed2');
-  await makeTree(seed2, 2);
-  await layerFromChanges(layout, '2', async (r) => {
-    await rm(join(r, 'etc/os-release'));
-    await rm(join(r, 'wide'), { recursive: true });
-    await writeFile(join(r, 'sizes/f4096'), 'replaced in layer 2\n');
-    await rm(join(r, 'bin/tool'));
-    await mkdir(join(r, 'bin/tool'));
-    await writeFile(join(r, 'bin/tool/now-a-dir'), 'tool became a directory\n');
-    await sh(`cp -a "${seed2}" seed2`, r);
-    await chmod(join(r, 'emptydir'), 0o700);
-    await utimes(join(r, 'emptydir'), 1650000000, 1650000000);
-  });
+    // Layer 2: deletions (a file, a whole directory), replacements both ways, a new subtree.
+    const seed2 = join(tmp, 'seed2');
+    await makeTree(seed2, 2);
+    await layerFromChanges(layout, '2', async (r) => {
+      await rm(join(r, 'etc/os-release'));
+      await rm(join(r, 'wide'), { recursive: true });
+      await writeFile(join(r, 'sizes/f4096'), 'replaced in layer 2\n');
+      await rm(join(r, 'bin/tool'));
+      await mkdir(join(r, 'bin/tool'));
+      await writeFile(join(r, 'bin/tool/now-a-dir'), 'tool became a directory\n');
+      await sh(`cp -a "${seed2}" seed2`, r);
+      await chmod(join(r, 'emptydir'), 0o700);
+      await utimes(join(r, 'emptydir'), 1650000000, 1650000000);
+    });
 
-  // Layer 3: a deleted directory comes back with other content, a directory emptied and
-  // refilled, a symlink replaced by a file, a layer-2 directory replaced by a symlink.
-  await layerFromChanges(layout, '3', async (r) => {
-    await mkdir(join(r, 'wide'));
-    await writeFile(join(r, 'wide/entry-0001.txt'), 'wide is back, smaller\n');
-    await writeFile(join(r, 'wide/only-in-layer-3'), 'new\n');
-    await sh('rm seed2/wide/entry-00*', r);
-    await rm(join(r, 'seed2/big/random-1M.bin'));
-    await sh('rm -rf big && mkdir big && echo new > big/new && chmod 0750 big', r);
-    await rm(join(r, 'bin/os-release-link'));
-    await writeFile(join(r, 'bin/os-release-link'), 'no longer a symlink\n');
-    await chmod(join(r, 'bin/setuid'), 0o2711);
-  });
+    // Layer 3: a deleted directory comes back with other content, a directory emptied and
+    // refilled, a symlink replaced by a file, a layer-2 directory replaced by a symlink.
+    await layerFromChanges(layout, '3', async (r) => {
+      await mkdir(join(r, 'wide'));
+      await writeFile(join(r, 'wide/entry-0001.txt'), 'wide is back, smaller\n');
+      await writeFile(join(r, 'wide/only-in-layer-3'), 'new\n');
+      await sh('rm seed2/wide/entry-00*', r);
+      await rm(join(r, 'seed2/big/random-1M.bin'));
+      await sh('rm -rf big && mkdir big && echo new > big/new && chmod 0750 big', r);
+      await rm(join(r, 'bin/os-release-link'));
+      await writeFile(join(r, 'bin/os-release-link'), 'no longer a symlink\n');
+      await chmod(join(r, 'bin/setuid'), 0o2711);
+    });
 
-  // Layer 4: an opaque directory (`.wh..wh..opq`) over seed-2's deep tree, with seed-3's in it.
-  const seed3 = join(tmp, 'seed3');
-  await makeTree(seed3, 3);
-  const stage4 = join(tmp, 'stage4');
-  await mkdir(join(stage4, 'seed2'), { recursive: true });
-  await sh(`cp -a "${join(seed3, 'deep')}" seed2/deep && : > seed2/deep/.wh..wh..opq && touch -h -d @1700000000 seed2/deep/.wh..wh..opq seed2/deep seed2`, stage4);
-  await addRawLayer(layout, stage4, 'seed2');
-  // Layer 5: an explicit whiteout of a directory that several layers contributed to.
-  const stage5 = join(tmp, 'stage5');
-  await mkdir(stage5);
-  await writeFile(join(stage5, '.wh.sizes'), '');
-  await addRawLayer(layout, stage5, '.wh.sizes');
+    // Layer 4: an opaque directory (`.wh..wh..opq`) over seed-2's deep tree, with seed-3's in it.
+    const seed3 = join(tmp, 'seed3');
+    await makeTree(seed3, 3);
+    const stage4 = join(tmp, 'stage4');
+    await mkdir(join(stage4, 'seed2'), { recursive: true });
+    await sh(
+      `cp -a "${join(seed3, 'deep')}" seed2/deep && : > seed2/deep/.wh..wh..opq && touch -h -d @1700000000 seed2/deep/.wh..wh..opq seed2/deep seed2`,
+      stage4,
+    );
+    await addRawLayer(layout, stage4, 'seed2');
+    // Layer 5: an explicit whiteout of a directory that several layers contributed to.
+    const stage5 = join(tmp, 'stage5');
+    await mkdir(stage5);
+    await writeFile(join(stage5, '.wh.sizes'), '');
+    await addRawLayer(layout, stage5, '.wh.sizes');
 
-  await compareWithUmoci(layout, 5, 1400);
-});
+    await compareWithUmoci(layout, 5, 1400);
+  },
+);
 
 /** umoci unpack of the image vs the merged view of its layers, as a manifest and extracted. */
 async function compareWithUmoci(layout: string, layerCount: number, minEntries: number): Promise<void> {

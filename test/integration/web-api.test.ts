@@ -14,7 +14,17 @@ import { runOk } from '../helpers/run.js';
 import { ocifs } from '../helpers/cli.js';
 import { serveLayout } from '../../src/serve/layout-registry.js';
 import { pushWebImages, startWeb, OS_RELEASE, type WebImages, type WebProcess } from '../helpers/web.js';
-import type { DiffLine, DirDoc, FindLine, ImageDoc, LayerInfoDoc, SizesLine, StatDoc, StatusDoc, TagsDoc } from '../../src/web/api-types.js';
+import type {
+  DiffLine,
+  DirDoc,
+  FindLine,
+  ImageDoc,
+  LayerInfoDoc,
+  SizesLine,
+  StatDoc,
+  StatusDoc,
+  TagsDoc,
+} from '../../src/web/api-types.js';
 
 let tmp = '';
 let reg: TestRegistry;
@@ -34,7 +44,8 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-const q = (params: Record<string, string | number>) => new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
+const q = (params: Record<string, string | number>) =>
+  new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
 
 async function json<T>(path: string, status = 200): Promise<T> {
   const res = await web.api(path);
@@ -47,11 +58,18 @@ async function lines<T>(path: string): Promise<T[]> {
   const res = await web.api(path);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /ndjson/);
-  return (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as T);
+  return (await res.text())
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as T);
 }
 
 /** A raw request with chosen headers (fetch would set Host itself). */
-function raw(path: string, headers: Record<string, string>, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function raw(
+  path: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: web.port, path, method, headers }, (res) => {
       let body = '';
@@ -92,8 +110,14 @@ test('the gate: token, then cookie; wrong or missing token 401; wrong Host or or
   assert.equal((await raw(status, { ...withCookie, origin: 'null' })).status, 403);
   assert.equal((await raw(status, { ...withCookie, 'sec-fetch-site': 'cross-site' })).status, 403);
   // Another port of this host is the same site to a browser: its fetches are refused too.
-  assert.equal((await raw(status, { ...withCookie, 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'cors' })).status, 403);
-  assert.equal((await raw(status, { ...withCookie, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' })).status, 200);
+  assert.equal(
+    (await raw(status, { ...withCookie, 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'cors' })).status,
+    403,
+  );
+  assert.equal(
+    (await raw(status, { ...withCookie, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' })).status,
+    200,
+  );
   assert.equal((await raw(status, { ...withCookie, origin: `http://127.0.0.1:${web.port}` })).status, 200);
   const post = await raw(status, withCookie, 'POST');
   assert.equal(post.status, 405);
@@ -110,7 +134,10 @@ test('/api/image: manifest, config summary, history next to its layers, per-laye
   assert.equal(doc.tag, 'v2');
   assert.match(doc.digest, /^sha256:[0-9a-f]{64}$/);
   assert.equal(doc.layers.length, 2);
-  assert.deepEqual((doc.manifest as { layers: { digest: string }[] }).layers.map((l) => l.digest), doc.layers.map((l) => l.digest));
+  assert.deepEqual(
+    (doc.manifest as { layers: { digest: string }[] }).layers.map((l) => l.digest),
+    doc.layers.map((l) => l.digest),
+  );
   assert.equal(doc.summary?.labels?.['org.example.title'], 'web test');
   assert.deepEqual(doc.summary?.entrypoint, ['/usr/bin/tool']);
   assert.ok(doc.summary?.env?.includes('GREETING=hello'));
@@ -127,7 +154,13 @@ test('/api/image: manifest, config summary, history next to its layers, per-laye
     assert.equal(l.formatKnown, false);
     assert.equal(l.cachedBytes, 0);
   }
-  const manifestBytes = (await (await fetch(`${reg.url}/v2/web/test/manifests/v2`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).arrayBuffer()).byteLength;
+  const manifestBytes = (
+    await (
+      await fetch(`${reg.url}/v2/web/test/manifests/v2`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).arrayBuffer()
+  ).byteLength;
   assert.equal(doc.totalSize, doc.layers.reduce((n, l) => n + l.size, 0) + doc.configDescriptor!.size + manifestBytes);
 
   // Opening a layer says exactly how ocifs reads it; the image view then knows too.
@@ -167,32 +200,47 @@ test('/api/tags: the repository’s tags, paginated when the registry pages', as
 
 test('/api/dir: merged listing, and the marks of a layer view (added, changed, deleted)', async () => {
   const root = await json<DirDoc>(`/api/dir?${q({ ref: images.v2, path: '/' })}`);
-  assert.deepEqual(root.entries.map((e) => e.name), ['data', 'etc', 'opt', 'usr']);
+  assert.deepEqual(
+    root.entries.map((e) => e.name),
+    ['data', 'etc', 'opt', 'usr'],
+  );
   const etc = await json<DirDoc>(`/api/dir?${q({ ref: images.v2, path: '/etc' })}`);
-  assert.deepEqual(etc.entries.map((e) => [e.name, e.type, e.layer]), [
-    ['hostname', 'file', 1],
-    ['new.conf', 'file', 1],
-    ['os-release', 'file', 0],
-  ]);
+  assert.deepEqual(
+    etc.entries.map((e) => [e.name, e.type, e.layer]),
+    [
+      ['hostname', 'file', 1],
+      ['new.conf', 'file', 1],
+      ['os-release', 'file', 0],
+    ],
+  );
   assert.equal(etc.entries[2].size, Buffer.byteLength(OS_RELEASE));
   const bin = await json<DirDoc>(`/api/dir?${q({ ref: images.v2, path: '/usr/bin' })}`);
   assert.deepEqual(bin.entries.find((e) => e.name === 'tool-link')?.target, 'tool');
   const layer1 = await json<DirDoc>(`/api/dir?${q({ ref: images.v2, path: '/etc', layer: 1 })}`);
-  assert.deepEqual(layer1.entries.map((e) => [e.name, e.mark ?? '']), [
-    ['gone.conf', 'deleted'],
-    ['hostname', 'changed'],
-    ['new.conf', 'added'],
-    ['old', 'deleted'],
-    ['os-release', ''],
-  ]);
+  assert.deepEqual(
+    layer1.entries.map((e) => [e.name, e.mark ?? '']),
+    [
+      ['gone.conf', 'deleted'],
+      ['hostname', 'changed'],
+      ['new.conf', 'added'],
+      ['old', 'deleted'],
+      ['os-release', ''],
+    ],
+  );
   const top = await json<DirDoc>(`/api/dir?${q({ ref: images.v2, path: '/', layer: -1 })}`);
-  assert.deepEqual(top.entries.filter((e) => e.mark).map((e) => [e.name, e.mark]), [
-    ['etc', 'changed'],
-    ['opt', 'added'],
-  ]);
+  assert.deepEqual(
+    top.entries.filter((e) => e.mark).map((e) => [e.name, e.mark]),
+    [
+      ['etc', 'changed'],
+      ['opt', 'added'],
+    ],
+  );
   const layer0 = await json<DirDoc>(`/api/dir?${q({ ref: images.v2, path: '/etc', layer: 0 })}`);
   assert.ok(layer0.entries.every((e) => e.mark === 'added'));
-  assert.deepEqual(layer0.entries.map((e) => e.name), ['gone.conf', 'hostname', 'old', 'os-release']);
+  assert.deepEqual(
+    layer0.entries.map((e) => e.name),
+    ['gone.conf', 'hostname', 'old', 'os-release'],
+  );
   // Symlinks on the way resolve inside the image; errors name what is wrong.
   await json(`/api/dir?${q({ ref: images.v2, path: '/nope' })}`, 404);
   await json(`/api/dir?${q({ ref: images.v2, path: '/etc/hostname' })}`, 400);
@@ -207,7 +255,9 @@ test('/api/stat: content kinds, the ELF header, where a symlink leads', async ()
   assert.equal((await stat('/usr/share/logo.svg')).kind, 'svg');
   const tool = await stat('/usr/bin/tool');
   assert.equal(tool.kind, 'elf');
-  const readelf = (await runOk('readelf', ['-h', '-l', '/bin/true'], { env: { ...process.env, LC_ALL: 'C' } })).stdout.toString();
+  const readelf = (
+    await runOk('readelf', ['-h', '-l', '/bin/true'], { env: { ...process.env, LC_ALL: 'C' } })
+  ).stdout.toString();
   assert.equal(tool.elf?.interpreter, /Requesting program interpreter: ([^\]]+)\]/.exec(readelf)?.[1]);
   assert.equal(tool.elf?.entry, /Entry point address:\s+(0x[0-9a-f]+)/.exec(readelf)?.[1]);
   assert.equal(tool.elf?.class, /Class:\s+ELF64/.test(readelf) ? 64 : 32);
@@ -222,7 +272,8 @@ test('/api/stat: content kinds, the ELF header, where a symlink leads', async ()
 test('/api/file: exact bytes of a range; past the end 416; bad parameters 400', async () => {
   const path = '/data/big.txt';
   const source = await readFile(join(images.baseDir, path));
-  const get = (params: Record<string, string | number>) => web.api(`/api/file?${q({ ref: images.v2, path, ...params })}`);
+  const get = (params: Record<string, string | number>) =>
+    web.api(`/api/file?${q({ ref: images.v2, path, ...params })}`);
   const r1 = await get({ offset: 100_000, length: 70_000 });
   assert.equal(r1.status, 200);
   assert.equal(r1.headers.get('x-file-size'), String(source.byteLength));
@@ -267,8 +318,16 @@ test('/api/download: a file as is, a directory as a tar that GNU tar extracts to
   const out = join(tmp, 'untar');
   await mkdir(out);
   await runOk('tar', ['-xf', tarFile, '-C', out]);
-  const listing = (await runOk('find', ['.', '-printf', '%y %n %s %P\\n'], { cwd: join(out, 'usr') })).stdout.toString().split('\n').filter(Boolean).sort();
-  const expected = (await runOk('find', ['.', '-printf', '%y %n %s %P\\n'], { cwd: join(images.v2Dir, 'usr') })).stdout.toString().split('\n').filter(Boolean).sort();
+  const listing = (await runOk('find', ['.', '-printf', '%y %n %s %P\\n'], { cwd: join(out, 'usr') })).stdout
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
+  const expected = (await runOk('find', ['.', '-printf', '%y %n %s %P\\n'], { cwd: join(images.v2Dir, 'usr') })).stdout
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
   // Directory sizes depend on the host filesystem's history.
   const noDirSize = (l: string) => l.replace(/^d (\d+) \d+ /, 'd $1 - ');
   assert.deepEqual(listing.map(noDirSize), expected.map(noDirSize));
@@ -280,9 +339,15 @@ test('/api/find: names over the whole tree, streamed with a last line', async ()
   const got = await lines<FindLine>(`/api/find?${q({ ref: images.v2, q: 'CONF' })}`);
   const last = got.at(-1)!;
   assert.equal(last.t, 'done');
-  assert.deepEqual(got.filter((l) => l.t === 'match').map((l) => (l as { path: string }).path), ['/etc/new.conf']);
+  assert.deepEqual(
+    got.filter((l) => l.t === 'match').map((l) => (l as { path: string }).path),
+    ['/etc/new.conf'],
+  );
   const inLayer0 = await lines<FindLine>(`/api/find?${q({ ref: images.v2, q: '.conf', layer: 0 })}`);
-  assert.deepEqual(inLayer0.filter((l) => l.t === 'match').map((l) => (l as { path: string }).path), ['/etc/gone.conf']);
+  assert.deepEqual(
+    inLayer0.filter((l) => l.t === 'match').map((l) => (l as { path: string }).path),
+    ['/etc/gone.conf'],
+  );
   await json(`/api/find?${q({ ref: images.v2 })}`, 400);
 });
 
@@ -295,15 +360,32 @@ test('/api/sizes: the merged tree by size, and per layer the bytes added and was
   const etc = done.tree[2]!.find((n) => n[0] === 'etc')!;
   assert.equal(etc[1], (await size('etc/hostname')) + (await size('etc/new.conf')) + (await size('etc/os-release')));
   // The hardlinked library counts once.
-  const files = ['etc/hostname', 'etc/new.conf', 'etc/os-release', 'usr/bin/tool', 'usr/share/pic.png', 'usr/share/logo.svg', 'usr/lib/libfoo.so.1', 'data/blob.bin', 'data/big.txt', 'opt/app/run.sh'];
+  const files = [
+    'etc/hostname',
+    'etc/new.conf',
+    'etc/os-release',
+    'usr/bin/tool',
+    'usr/share/pic.png',
+    'usr/share/logo.svg',
+    'usr/lib/libfoo.so.1',
+    'data/blob.bin',
+    'data/big.txt',
+    'opt/app/run.sh',
+  ];
   let sum = 0;
   for (const f of files) sum += await size(f);
   assert.equal(done.tree[1], sum);
   assert.equal(done.files, files.length);
   const base = async (p: string) => (await readFile(join(images.baseDir, p))).byteLength;
-  assert.equal(done.layers[0].wasted, (await base('etc/hostname')) + (await base('etc/gone.conf')) + (await base('etc/old/a.txt')));
+  assert.equal(
+    done.layers[0].wasted,
+    (await base('etc/hostname')) + (await base('etc/gone.conf')) + (await base('etc/old/a.txt')),
+  );
   assert.equal(done.layers[1].wasted, 0);
-  assert.equal(done.layers[1].added, (await size('etc/hostname')) + (await size('etc/new.conf')) + (await size('opt/app/run.sh')));
+  assert.equal(
+    done.layers[1].added,
+    (await size('etc/hostname')) + (await size('etc/new.conf')) + (await size('opt/app/run.sh')),
+  );
 });
 
 test('/api/diff: added, removed and changed paths of two tags; identical directories skipped', async () => {
@@ -326,7 +408,10 @@ test('/api/diff: added, removed and changed paths of two tags; identical directo
   assert.ok(entries.find((e) => e.path === '/etc/hostname')!.what!.includes('size'));
   // The same tag against itself: no difference, and no directory below the root read.
   const same = await lines<DiffLine>(`/api/diff?${q({ a: images.v2, b: images.v2 })}`);
-  assert.deepEqual(same.filter((l) => l.t === 'diff'), []);
+  assert.deepEqual(
+    same.filter((l) => l.t === 'diff'),
+    [],
+  );
   await json(`/api/diff?${q({ a: images.v2 })}`, 400);
 });
 
@@ -348,7 +433,10 @@ test('bad references and unknown things: clear errors with the right status', as
   assert.match(local.error.message, /only image references/);
   await json(`/api/dir?${q({ ref: images.v2, path: '/', platform: 'linux/s390x' })}`, 200); // a single-platform image has one answer
   await json('/api/nothing', 404);
-  const escape = await raw('/assets/../../etc/passwd', { host: `127.0.0.1:${web.port}`, cookie: `ocifs_web_${web.port}=${web.token}` });
+  const escape = await raw('/assets/../../etc/passwd', {
+    host: `127.0.0.1:${web.port}`,
+    cookie: `ocifs_web_${web.port}=${web.token}`,
+  });
   assert.equal(escape.status, 404);
 });
 

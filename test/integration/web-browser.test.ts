@@ -49,7 +49,10 @@ after(async () => {
  * types; and they must be functions, not strings: the page's CSP forbids eval).
  */
 interface PageGlobals {
-  document: { querySelectorAll(s: string): { length: number }; querySelector(s: string): { complete: boolean; naturalWidth: number } | null };
+  document: {
+    querySelectorAll(s: string): { length: number };
+    querySelector(s: string): { complete: boolean; naturalWidth: number } | null;
+  };
 }
 
 /** An attribute selector for any value (names from the hostile image hold quotes and brackets). */
@@ -61,9 +64,18 @@ const link = (ref: string, query: string) => `${web.origin}/image/${ref}?${query
 /** The text lines the text view shows, once the whole file is loaded. */
 async function shownText(p: Page, path: string): Promise<string> {
   await p.waitForSelector(`${attr('data-pane-path', path)} .textview[data-text-loaded="all"]`);
-  const lines = await p.$$eval('[data-list="text"] .line', (els) => els.map((e) => [Number(e.querySelector('.ln')!.textContent), e.querySelector('.lt')!.textContent ?? ''] as [number, string]));
+  const lines = await p.$$eval('[data-list="text"] .line', (els) =>
+    els.map(
+      (e) =>
+        [Number(e.querySelector('.ln')!.textContent), e.querySelector('.lt')!.textContent ?? ''] as [number, string],
+    ),
+  );
   lines.sort((a, b) => a[0] - b[0]);
-  assert.deepEqual(lines.map((l) => l[0]), lines.map((_, i) => i + 1), 'line numbers 1…n, all rendered');
+  assert.deepEqual(
+    lines.map((l) => l[0]),
+    lines.map((_, i) => i + 1),
+    'line numbers 1…n, all rendered',
+  );
   return lines.map((l) => l[1]).join('\n') + '\n';
 }
 
@@ -77,8 +89,10 @@ test('a deep link opens the tree to a text file and shows its exact text; a clic
   await page.click('button.twisty[data-path="/usr/bin"]');
   await page.click('a.entry[data-path="/usr/bin/tool"]');
   await page.waitForSelector('[data-pane-path="/usr/bin/tool"] table.elf');
-  const readelf = /Requesting program interpreter: ([^\]]+)\]/.exec((await import('node:child_process')).execFileSync('readelf', ['-l', '/bin/true'], { encoding: 'utf8' }))![1];
-  assert.match(await page.textContent('table.elf') ?? '', new RegExp(`interpreter${readelf.replace(/[.]/g, '\\.')}`));
+  const readelf = /Requesting program interpreter: ([^\]]+)\]/.exec(
+    (await import('node:child_process')).execFileSync('readelf', ['-l', '/bin/true'], { encoding: 'utf8' }),
+  )![1];
+  assert.match((await page.textContent('table.elf')) ?? '', new RegExp(`interpreter${readelf.replace(/[.]/g, '\\.')}`));
   assert.match(page.url(), /tab=files&path=\/usr\/bin\/tool$/);
   // The status line says what browsing fetched.
   await page.waitForSelector('[data-status] [data-fetched]');
@@ -88,7 +102,12 @@ test('a deep link opens the tree to a text file and shows its exact text; a clic
 test('the tree after one layer marks what that layer added, changed and deleted', async () => {
   await page.goto(link(images.v2, 'tab=files&layer=1&path=/etc'));
   await page.waitForSelector('a.entry[data-path="/etc/gone.conf"]');
-  const marks = await page.$$eval('.trow', (rows) => rows.map((r) => [r.querySelector('a.entry')?.getAttribute('data-path'), r.querySelector('.mark')?.textContent ?? '']));
+  const marks = await page.$$eval('.trow', (rows) =>
+    rows.map((r) => [
+      r.querySelector('a.entry')?.getAttribute('data-path'),
+      r.querySelector('.mark')?.textContent ?? '',
+    ]),
+  );
   assert.deepEqual(marks, [
     ['/data', ''],
     ['/etc', 'M'],
@@ -110,8 +129,14 @@ test('a binary file: the hex view shows exactly its bytes', async () => {
   await page.goto(link(images.v2, 'tab=files&path=/data/blob.bin'));
   const bytes = await readFile(join(images.baseDir, 'data/blob.bin'));
   const rows = Math.ceil(bytes.byteLength / 16);
-  await page.waitForFunction((n) => (globalThis as unknown as PageGlobals).document.querySelectorAll('[data-list="hex"] .hexline .hex').length === n, rows);
-  const shown = await page.$$eval('[data-list="hex"] .hexline', (els) => els.map((e) => [e.querySelector('.off')!.textContent!, e.querySelector('.hex')!.textContent!] as [string, string]));
+  await page.waitForFunction(
+    (n) =>
+      (globalThis as unknown as PageGlobals).document.querySelectorAll('[data-list="hex"] .hexline .hex').length === n,
+    rows,
+  );
+  const shown = await page.$$eval('[data-list="hex"] .hexline', (els) =>
+    els.map((e) => [e.querySelector('.off')!.textContent!, e.querySelector('.hex')!.textContent!] as [string, string]),
+  );
   shown.sort((a, b) => parseInt(a[0], 16) - parseInt(b[0], 16));
   const parsed = Buffer.from(shown.map(([, hex]) => hex.trim().split(/\s+/).join('')).join(''), 'hex');
   assert.ok(parsed.equals(bytes), 'hex view equals the file');
@@ -138,7 +163,10 @@ test('the diff of two tags, and a line diff of a changed file', async () => {
   assert.deepEqual(paths, ['/etc/gone.conf', '/etc/hostname', '/etc/new.conf', '/etc/old', '/opt']);
   await page.click('[data-diff-path="/etc/hostname"]');
   await page.waitForSelector('.linediff');
-  assert.deepEqual(await page.$$eval('.linediff div', (els) => els.map((e) => e.textContent)), ['- web-test', '+ web-test-v2, longer now']);
+  assert.deepEqual(await page.$$eval('.linediff div', (els) => els.map((e) => e.textContent)), [
+    '- web-test',
+    '+ web-test-v2, longer now',
+  ]);
 });
 
 test('sizes: the treemap and the bytes per layer render', async () => {
@@ -157,7 +185,8 @@ test('a hostile image: names, link targets, labels and contents are shown as tex
     // No element made from image content: the page has no inline script and no <img> but the picture view's.
     assert.equal(await page.locator('script:not([src])').count(), 0);
     assert.equal(await page.locator('img[src="x"]').count(), 0);
-    for (const href of await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href') ?? ''))) assert.match(href, /^(\/|#)/, href);
+    for (const href of await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href') ?? '')))
+      assert.match(href, /^(\/|#)/, href);
   };
   await page.goto(link(images.xss, 'tab=files'));
   await page.waitForSelector('a.entry');

@@ -29,7 +29,8 @@ before(async () => {
   for (let i = 0; i < 24; i++) await writeFile(join(tree, 'big', `blob-${i}.bin`), patternBytes(1 << 20, i + 1));
   for (let d = 0; d < 60; d++) {
     await mkdir(join(tree, 'many', `d${d}`), { recursive: true });
-    for (let f = 0; f < 40; f++) await writeFile(join(tree, 'many', `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`.repeat(200 + ((d * 40 + f) % 300)));
+    for (let f = 0; f < 40; f++)
+      await writeFile(join(tree, 'many', `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`.repeat(200 + ((d * 40 + f) % 300)));
   }
   for (const name of ['etc', 'usr', 'var', 'opt', 'srv']) await mkdir(join(tree, name), { recursive: true });
   await writeFile(join(tree, 'etc', 'hostname'), 'lazy\n');
@@ -60,12 +61,17 @@ test('opening the root directory of an EROFS image fetches less than 2% of it', 
   const doc = await get<ImageDoc>(`/api/image?ref=${r}`);
   assert.ok(imageBytes > 30 * 2 ** 20, `image is ${imageBytes} bytes`);
   const root = await get<DirDoc>(`/api/dir?ref=${r}&path=/`);
-  assert.deepEqual(root.entries.map((e) => e.name), ['big', 'etc', 'many', 'opt', 'srv', 'usr', 'var']);
+  assert.deepEqual(
+    root.entries.map((e) => e.name),
+    ['big', 'etc', 'many', 'opt', 'srv', 'usr', 'var'],
+  );
   await get<StatDoc>(`/api/stat?ref=${r}&path=/`);
   const s = await get<StatusDoc>(`/api/status?ref=${r}`);
   assert.equal(s.imageSize, doc.totalSize);
   const ratio = s.bytesFetched / doc.totalSize;
-  t.diagnostic(`root listing: ${s.bytesFetched} bytes fetched in ${s.requests} requests of a ${doc.totalSize}-byte image (${(ratio * 100).toFixed(2)}%)`);
+  t.diagnostic(
+    `root listing: ${s.bytesFetched} bytes fetched in ${s.requests} requests of a ${doc.totalSize}-byte image (${(ratio * 100).toFixed(2)}%)`,
+  );
   assert.ok(ratio < 0.02, `fetched ${s.bytesFetched} of ${doc.totalSize} bytes (${(ratio * 100).toFixed(2)}%)`);
   // A directory of 2,400 files below it costs its own metadata, still a small part.
   await get<DirDoc>(`/api/dir?ref=${r}&path=/many/d7`);

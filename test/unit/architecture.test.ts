@@ -30,13 +30,43 @@ const allowed: Record<string, string[]> = {
   config: ['errors.ts', 'io', 'ref', 'registry'],
   build: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image'],
   mount: ['errors.ts', 'io', 'vfs', 'vfs-types', 'image', 'ref', 'oci', 'registry', 'cache', 'erofs', 'tar', 'config'],
-  runtime: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image', 'config', 'mount'],
+  runtime: [
+    'errors.ts',
+    'io',
+    'ref',
+    'oci',
+    'registry',
+    'cache',
+    'codec',
+    'erofs',
+    'tar',
+    'vfs',
+    'vfs-types',
+    'image',
+    'config',
+    'mount',
+  ],
   serve: ['errors.ts', 'io', 'ref', 'oci', 'vfs', 'vfs-types', 'image'],
   web: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'tar', 'vfs', 'vfs-types', 'image'],
   // The page runs in a browser: it may use the API's types and nothing of the library.
   'web-page': ['web'],
   // image → build writers → an OCI layout or a registry push.
-  convert: ['errors.ts', 'io', 'ref', 'oci', 'registry', 'cache', 'codec', 'erofs', 'tar', 'vfs', 'vfs-types', 'image', 'build', 'config'],
+  convert: [
+    'errors.ts',
+    'io',
+    'ref',
+    'oci',
+    'registry',
+    'cache',
+    'codec',
+    'erofs',
+    'tar',
+    'vfs',
+    'vfs-types',
+    'image',
+    'build',
+    'config',
+  ],
   cli: ['*'],
   'index.ts': ['*'],
 };
@@ -156,7 +186,15 @@ test('the cycle check finds cycles, self-imports and nothing else', () => {
     ['f', ['d', 'outside']],
   ]);
   assert.deepEqual(fileCycles(g), [['a', 'b', 'c'], ['e']]);
-  assert.deepEqual(fileCycles(new Map([['x', ['y']], ['y', []]])), []);
+  assert.deepEqual(
+    fileCycles(
+      new Map([
+        ['x', ['y']],
+        ['y', []],
+      ]),
+    ),
+    [],
+  );
 });
 
 test('every kind of import is counted', () => {
@@ -220,7 +258,8 @@ test('every worker module the code starts is an entry point of the bundle', () =
   for (const file of files(src)) {
     for (const m of readFileSync(file, 'utf8').matchAll(worker)) {
       const entry = `dist/src/${relative(src, importedFile(file, m[1])).replace(/\.ts$/, '.js')}`;
-      if (!bundle.includes(`'${entry}'`)) missing.push(`${relative(src, file)} starts ${m[1]}: add '${entry}' to entryPoints`);
+      if (!bundle.includes(`'${entry}'`))
+        missing.push(`${relative(src, file)} starts ${m[1]}: add '${entry}' to entryPoints`);
     }
   }
   assert.deepEqual(missing, []);

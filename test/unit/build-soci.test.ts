@@ -29,11 +29,29 @@ let expected: string[];
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocifs-build-soci-'));
   await makeTree(join(dir, 'tree'), 7);
-  await runOk('tar', ['-cf', join(dir, 'layer.tar'), '--format=pax', '--xattrs', '--xattrs-include=*', '-C', join(dir, 'tree'), '.']);
+  await runOk('tar', [
+    '-cf',
+    join(dir, 'layer.tar'),
+    '--format=pax',
+    '--xattrs',
+    '--xattrs-include=*',
+    '-C',
+    join(dir, 'tree'),
+    '.',
+  ]);
   tar = await readFile(join(dir, 'layer.tar'));
   gz = (await runOk('gzip', ['-6', '-c', join(dir, 'layer.tar')])).stdout;
   await mkdir(join(dir, 'x'));
-  await runOk('tar', ['-xf', join(dir, 'layer.tar'), '-C', join(dir, 'x'), '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*']);
+  await runOk('tar', [
+    '-xf',
+    join(dir, 'layer.tar'),
+    '-C',
+    join(dir, 'x'),
+    '--numeric-owner',
+    '-p',
+    '--xattrs',
+    '--xattrs-include=*',
+  ]);
   expected = await treeManifest(join(dir, 'x'));
 });
 after(async () => {
@@ -68,7 +86,12 @@ test('a written gzip zTOC serves the layer like tar x, and equals the test write
     theirs.index.checkpoints.map((c) => [c.bit, c.out, Buffer.from(checkpointWindow(c)).toString('hex'), c.spanDigest]),
   );
   // Xattrs are a set: the writer sorts them by name, the test writer keeps the tar's order.
-  const strip = (e: any) => ({ ...e, xattrs: e.xattrs ? [...e.xattrs].map(([k, v]: [string, Uint8Array]) => [k, Buffer.from(v).toString('hex')]).sort() : undefined });
+  const strip = (e: any) => ({
+    ...e,
+    xattrs: e.xattrs
+      ? [...e.xattrs].map(([k, v]: [string, Uint8Array]) => [k, Buffer.from(v).toString('hex')]).sort()
+      : undefined,
+  });
   assert.deepEqual(ours.index.tar.entries.map(strip), theirs.index.tar.entries.map(strip));
 });
 
@@ -76,7 +99,10 @@ test('span digests cover [in - (bits ? 1 : 0), next in): the partial byte belong
   const index = await buildGzipIndex(new MemorySource(gz), { span: SPAN });
   const ranges = gzipSpanRanges(index.checkpoints, gz.length);
   const digests = await spanDigests(new MemorySource(gz), ranges);
-  assert.ok(index.checkpoints.some((c) => c.bit % 8 !== 0), 'some checkpoint starts inside a byte');
+  assert.ok(
+    index.checkpoints.some((c) => c.bit % 8 !== 0),
+    'some checkpoint starts inside a byte',
+  );
   ranges.forEach((r, k) => {
     assert.equal(r.start, Math.floor(index.checkpoints[k].bit / 8));
     assert.equal(digests[k], 'sha256:' + createHash('sha256').update(gz.subarray(r.start, r.end)).digest('hex'));
@@ -116,8 +142,17 @@ test('an uncompressed zTOC (TarZinfo) replaces the header scan of a plain tar la
   // A gzip zTOC is no use for a plain tar layer, and the other way round.
   // (Refused as not matching the layer's size, or as the wrong kind.)
   const refused = (e: any) => e.code === 'ERR_OCIFS_UNSUPPORTED_LAYER' || e.code === 'ERR_OCIFS_CORRUPT_INDEX';
-  await assert.rejects(openTarLayer(new MemorySource(tar), { mediaType: 'application/vnd.oci.image.layer.v1.tar', ztoc: await gzipZtoc(gz) }), refused);
-  await assert.rejects(openTarLayer(new MemorySource(gz), { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ztoc: bytes }), refused);
+  await assert.rejects(
+    openTarLayer(new MemorySource(tar), {
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      ztoc: await gzipZtoc(gz),
+    }),
+    refused,
+  );
+  await assert.rejects(
+    openTarLayer(new MemorySource(gz), { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ztoc: bytes }),
+    refused,
+  );
 });
 
 test('mod_time is Go MarshalText: RFC 3339, trimmed nanoseconds, empty outside years 0-9999', () => {

@@ -39,8 +39,27 @@ function tree(): MemoryFs {
   const entries: MemoryEntry[] = [
     { path: '/', type: 'dir', mode: 0o755, mtimeSec: T },
     { path: 'etc', type: 'dir', mtimeSec: T, xattrs: { 'user.note': 'dir xattr' } },
-    { path: 'etc/os-release', type: 'file', content: 'NAME=test\n', mtimeSec: T, xattrs: { 'user.a': 'x', 'trusted.b': new Uint8Array([0, 1, 2]), 'security.capability': new Uint8Array(20).fill(7) } },
-    { path: 'bin/tool', type: 'file', mode: 0o4755, uid: 1000, gid: 100000, content: randomBytes(70000), mtimeSec: T + 1, mtimeNsec: 123456789 },
+    {
+      path: 'etc/os-release',
+      type: 'file',
+      content: 'NAME=test\n',
+      mtimeSec: T,
+      xattrs: {
+        'user.a': 'x',
+        'trusted.b': new Uint8Array([0, 1, 2]),
+        'security.capability': new Uint8Array(20).fill(7),
+      },
+    },
+    {
+      path: 'bin/tool',
+      type: 'file',
+      mode: 0o4755,
+      uid: 1000,
+      gid: 100000,
+      content: randomBytes(70000),
+      mtimeSec: T + 1,
+      mtimeNsec: 123456789,
+    },
     { path: 'bin/tool2', link: 'bin/tool' },
     { path: 'bin/tool3', link: 'bin/tool' },
     { path: 'bin/link', type: 'symlink', target: '../etc/os-release' },
@@ -58,7 +77,13 @@ function tree(): MemoryFs {
     entries.push({ path: `sizes/text-${size}`, type: 'file', content: Buffer.alloc(size, `line ${size} of text\n`) });
     entries.push({ path: `sizes/rand-${size}`, type: 'file', content: randomBytes(size) });
   }
-  for (let i = 0; i < 3000; i++) entries.push({ path: `wide/entry-${String(i).padStart(5, '0')}-${'w'.repeat(i % 40)}`, type: 'file', content: `${i}\n`, mtimeSec: T });
+  for (let i = 0; i < 3000; i++)
+    entries.push({
+      path: `wide/entry-${String(i).padStart(5, '0')}-${'w'.repeat(i % 40)}`,
+      type: 'file',
+      content: `${i}\n`,
+      mtimeSec: T,
+    });
   return MemoryFs.fromEntries(entries);
 }
 
@@ -82,7 +107,11 @@ async function openImageFile(path: string): Promise<FileSystem> {
   return openErofs(s);
 }
 
-async function erofsOf(path: string, entries: AsyncIterable<BuildEntry>, compression: ErofsCompression = 'none'): Promise<FileSystem> {
+async function erofsOf(
+  path: string,
+  entries: AsyncIterable<BuildEntry>,
+  compression: ErofsCompression = 'none',
+): Promise<FileSystem> {
   const w = await ErofsWriter.create(path, { compression });
   try {
     await w.addEntries(entries);
@@ -111,11 +140,18 @@ for (const compression of ['none', 'lz4', 'lz4hc', 'deflate'] as const) {
       assert.equal((await inoOf(fs, '/etc')).nlink, 2);
       assert.equal((await resolvePath(fs, '/run/sock', { followFinal: false })).type, 'socket');
       const tool = await resolvePath(fs, '/bin/tool');
-      assert.deepEqual([tool.mtimeSec, tool.mtimeNsec, tool.gid, tool.mode & 0o7777], [T + 1, 123456789, 100000, 0o4755]);
+      assert.deepEqual(
+        [tool.mtimeSec, tool.mtimeNsec, tool.gid, tool.mode & 0o7777],
+        [T + 1, 123456789, 100000, 0o4755],
+      );
       const details = await fs.inodeDetails!((await resolvePath(fs, '/sizes/text-200000')).ino);
       assert.equal(details.layout, compression === 'none' ? 'flat-inline' : 'compressed-full');
       const small = await fs.inodeDetails!((await resolvePath(fs, '/sizes/text-4097')).ino);
-      assert.equal(small.layout, 'flat-inline', 'a one-cluster file compression does not beat stays flat, its tail inline');
+      assert.equal(
+        small.layout,
+        'flat-inline',
+        'a one-cluster file compression does not beat stays flat, its tail inline',
+      );
     });
   });
 }
@@ -129,7 +165,19 @@ test('a sparse file becomes a chunk-based inode with holes', async () => {
       yield { offset: size - 3, data: new Uint8Array([3, 3, 3]) };
     }
     async function* entries(): AsyncGenerator<BuildEntry> {
-      yield { path: 'sparse', type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeSec: T, mtimeNsec: 0, size, rdev: 0, sparse: true, content: content() };
+      yield {
+        path: 'sparse',
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtimeSec: T,
+        mtimeNsec: 0,
+        size,
+        rdev: 0,
+        sparse: true,
+        content: content(),
+      };
     }
     const fs = await erofsOf(join(dir, 'img'), entries());
     const ino = (await resolvePath(fs, '/sparse')).ino;
@@ -182,19 +230,26 @@ test('flattening top-down equals the merged view, OCI and overlayfs whiteouts al
 test('an xattr EROFS has no prefix for names the entry', async () => {
   const src = MemoryFs.fromEntries([{ path: 'f', type: 'file', content: 'x', xattrs: { 'system.foo': 'bar' } }]);
   await withTmp(async (dir) => {
-    await assert.rejects(erofsOf(join(dir, 'img'), fsEntries(src)), { code: 'ERR_OCIFS_UNCONVERTIBLE_ENTRY', message: /^\/f: xattr "system.foo"/ });
+    await assert.rejects(erofsOf(join(dir, 'img'), fsEntries(src)), {
+      code: 'ERR_OCIFS_UNCONVERTIBLE_ENTRY',
+      message: /^\/f: xattr "system.foo"/,
+    });
   });
 });
 
 async function lazyLayer(kind: 'estargz' | 'zstd', src: FileSystem): Promise<FileSystem> {
   const chunks: Uint8Array[] = [];
   const sink = new DigestingSink({ write: async (b) => void chunks.push(b.slice()) });
-  const w = kind === 'estargz' ? new EstargzWriter(sink, { chunkSize: 64 * 1024 }) : await ZstdChunkedWriter.create(sink);
+  const w =
+    kind === 'estargz' ? new EstargzWriter(sink, { chunkSize: 64 * 1024 }) : await ZstdChunkedWriter.create(sink);
   for await (const e of fsEntries(src, { ociWhiteouts: true })) await w.add(e);
   const res = await w.finish();
   const blob = new MemorySource(Buffer.concat(chunks));
   const annotations = 'annotations' in res ? res.annotations : undefined;
-  const layer = await openTarLayer(blob, { mediaType: `application/vnd.oci.image.layer.v1.tar+${kind === 'estargz' ? 'gzip' : 'zstd'}`, ...(annotations ? { annotations } : {}) });
+  const layer = await openTarLayer(blob, {
+    mediaType: `application/vnd.oci.image.layer.v1.tar+${kind === 'estargz' ? 'gzip' : 'zstd'}`,
+    ...(annotations ? { annotations } : {}),
+  });
   assert.equal(layer.format, kind === 'estargz' ? 'estargz' : 'zstd:chunked');
   return layer.fs;
 }
@@ -213,10 +268,53 @@ for (const kind of ['estargz', 'zstd'] as const) {
 test('tar headers round-trip through the tar parser (pax for long names, big ids, nanoseconds, xattrs)', async () => {
   const entries: BuildEntry[] = [
     { path: '', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeSec: T, mtimeNsec: 0, size: 0, rdev: 0 },
-    { path: `${long}/${'z'.repeat(200)}`, type: 'file', mode: 0o640, uid: 3_000_000, gid: 7, mtimeSec: T, mtimeNsec: 5, size: 3, rdev: 0, xattrs: new Map([['user.k', new Uint8Array([0, 255])]]) },
-    { path: 'l', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeSec: -5, mtimeNsec: 0, size: 0, rdev: 0, linkName: 'ü'.repeat(80) },
-    { path: 'dev', type: 'blockdev', mode: 0o600, uid: 0, gid: 0, mtimeSec: T, mtimeNsec: 0, size: 0, rdev: 0x12345678, },
-    { path: 'h', type: 'hardlink', mode: 0o640, uid: 0, gid: 0, mtimeSec: T, mtimeNsec: 0, size: 0, rdev: 0, linkName: `${long}/${'z'.repeat(200)}` },
+    {
+      path: `${long}/${'z'.repeat(200)}`,
+      type: 'file',
+      mode: 0o640,
+      uid: 3_000_000,
+      gid: 7,
+      mtimeSec: T,
+      mtimeNsec: 5,
+      size: 3,
+      rdev: 0,
+      xattrs: new Map([['user.k', new Uint8Array([0, 255])]]),
+    },
+    {
+      path: 'l',
+      type: 'symlink',
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      mtimeSec: -5,
+      mtimeNsec: 0,
+      size: 0,
+      rdev: 0,
+      linkName: 'ü'.repeat(80),
+    },
+    {
+      path: 'dev',
+      type: 'blockdev',
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+      mtimeSec: T,
+      mtimeNsec: 0,
+      size: 0,
+      rdev: 0x12345678,
+    },
+    {
+      path: 'h',
+      type: 'hardlink',
+      mode: 0o640,
+      uid: 0,
+      gid: 0,
+      mtimeSec: T,
+      mtimeNsec: 0,
+      size: 0,
+      rdev: 0,
+      linkName: `${long}/${'z'.repeat(200)}`,
+    },
   ];
   const parts: Uint8Array[] = [];
   for (const e of entries) {
@@ -229,7 +327,12 @@ test('tar headers round-trip through the tar parser (pax for long names, big ids
     return { ...rest, xattrs: xattrs ? Object.fromEntries(xattrs) : {} };
   };
   const back: ReturnType<typeof plain>[] = [];
-  for await (const e of tarStreamEntries((async function* () { yield Buffer.concat(parts); })())) back.push(plain(e));
+  for await (const e of tarStreamEntries(
+    (async function* () {
+      yield Buffer.concat(parts);
+    })(),
+  ))
+    back.push(plain(e));
   assert.deepEqual(back, entries.map(plain));
 });
 
@@ -241,7 +344,13 @@ test('the eStargz footer parses back; CRC-64/ISO has its check value', () => {
 });
 
 test('the LZ4HC encoder makes blocks the decoder reads back', () => {
-  const inputs = [new Uint8Array(0), new Uint8Array(12), randomBytes(65536), Buffer.alloc(65536, 'abcabcabd'), Buffer.concat([randomBytes(1000), Buffer.alloc(30000), randomBytes(7)])];
+  const inputs = [
+    new Uint8Array(0),
+    new Uint8Array(12),
+    randomBytes(65536),
+    Buffer.alloc(65536, 'abcabcabd'),
+    Buffer.concat([randomBytes(1000), Buffer.alloc(30000), randomBytes(7)]),
+  ];
   for (const input of inputs) {
     const block = lz4hcCompressBlock(input);
     assert.ok(Buffer.from(lz4DecompressBlock(block, input.length)).equals(Buffer.from(input)));

@@ -99,7 +99,11 @@ test('claims are released once the chunks are marked; none are left behind', asy
   assert.ok(Buffer.from(await src.read(0, data.length / 2)).equals(data.subarray(0, data.length / 2)));
   await src.flush();
   await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual((await readdir(claims)).filter((n) => !n.startsWith('.owner-')), [], 'partial instance');
+  assert.deepEqual(
+    (await readdir(claims)).filter((n) => !n.startsWith('.owner-')),
+    [],
+    'partial instance',
+  );
   assert.ok(Buffer.from(await src.read(0, data.length)).equals(data));
   await cache.close();
   // Verified: the instance (claims directory included) moved into blobs/.

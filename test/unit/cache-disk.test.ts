@@ -81,11 +81,22 @@ test('layout: data file is the blob, map is a 128-byte header plus one byte per 
   const cache = await BlobCache.open(f.dir);
   assert.equal(cache.path(f.digest), f.dataPath);
   assert.equal(cache.path(), f.dir);
-  for (const d of ['', 'blobs', 'blobs/sha256', 'partial', 'partial/sha256', 'tmp', 'trash', f.blobDir.slice(f.dir.length + 1)]) {
+  for (const d of [
+    '',
+    'blobs',
+    'blobs/sha256',
+    'partial',
+    'partial/sha256',
+    'tmp',
+    'trash',
+    f.blobDir.slice(f.dir.length + 1),
+  ]) {
     assert.equal((await stat(join(f.dir, d))).mode & 0o777, 0o700, d);
   }
   assert.equal((await stat(f.dataPath)).mode & 0o777, 0o600);
-  assert.ok((await readFile(join(f.dir, 'CACHEDIR.TAG'), 'utf8')).startsWith('Signature: 8a477f597d28d172789f06886806bc55'));
+  assert.ok(
+    (await readFile(join(f.dir, 'CACHEDIR.TAG'), 'utf8')).startsWith('Signature: 8a477f597d28d172789f06886806bc55'),
+  );
   await cache.close();
 });
 
@@ -266,7 +277,16 @@ async function directStore(data: Uint8Array, chunkSize: number) {
   const { parseDigest } = await import('../../src/ref/digest.js');
   const dir = join(root, `c${n++}`);
   await (await BlobCache.open(dir)).close();
-  const params = { layout: new CacheLayout(dir), digest: parseDigest(sha256(data)), origin: '', size: data.length, chunkSize, adoptChunkSize: true, claimStaleMs: 10_000, verify: true };
+  const params = {
+    layout: new CacheLayout(dir),
+    digest: parseDigest(sha256(data)),
+    origin: '',
+    size: data.length,
+    chunkSize,
+    adoptChunkSize: true,
+    claimStaleMs: 10_000,
+    verify: true,
+  };
   return { open: () => openDiskStore(params) };
 }
 
@@ -279,7 +299,10 @@ test('regression: a store discarded while a write is in flight still flushes and
     const d = store.discard('test');
     await w;
     await d;
-    const closed = await Promise.race([store.close().then(() => true), new Promise((r) => setTimeout(() => r(false), 5000))]);
+    const closed = await Promise.race([
+      store.close().then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 5000)),
+    ]);
     assert.equal(closed, true, 'close finished');
   }
 });

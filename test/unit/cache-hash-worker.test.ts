@@ -21,11 +21,15 @@ test('worker-hashed digests equal node:crypto, for sha256 and sha512, in odd pie
 
 for (const mode of ['idle-worker', 'random', 'full']) {
   test(`regression: a process exits by itself after closing the cache (${mode})`, () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../helpers/cache-exit-child.ts'), mode], {
-      cwd: resolve(import.meta.dirname, '../..'),
-      timeout: 60_000,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', resolve(import.meta.dirname, '../helpers/cache-exit-child.ts'), mode],
+      {
+        cwd: resolve(import.meta.dirname, '../..'),
+        timeout: 60_000,
+        encoding: 'utf8',
+      },
+    );
     assert.equal(r.stdout.trim(), 'closed', r.stderr);
     assert.equal(r.signal, null, 'killed by the timeout: something kept the event loop alive');
     assert.equal(r.status, 0, r.stderr);

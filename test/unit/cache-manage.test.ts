@@ -55,12 +55,18 @@ test('list: digests with size, presence, state, disk usage, sidecars; least rece
     ],
   );
   // Allocated blocks, not apparent size: the partial blob uses about what is present.
-  assert.ok(list[0].diskBytes >= 3 * CS && list[0].diskBytes < 3 * CS + 64 * KiB, `partial diskBytes ${list[0].diskBytes}`);
+  assert.ok(
+    list[0].diskBytes >= 3 * CS && list[0].diskBytes < 3 * CS + 64 * KiB,
+    `partial diskBytes ${list[0].diskBytes}`,
+  );
   assert.ok(list[0].diskBytes < b.data.length / 2);
   assert.ok(list[1].diskBytes >= a.data.length);
   assert.ok(list[1].sidecarBytes >= 5000);
   assert.ok(Math.abs(list[1].lastAccess.getTime() - (Date.now() - 60_000)) < 5000);
-  assert.equal(await cache.usage(), list.reduce((s, e) => s + e.diskBytes + e.sidecarBytes, 0));
+  assert.equal(
+    await cache.usage(),
+    list.reduce((s, e) => s + e.diskBytes + e.sidecarBytes, 0),
+  );
   await cache.close();
 });
 
@@ -90,7 +96,9 @@ test('verify: complete blobs are re-hashed (a damaged one is discarded), partial
   assert.equal(byDigest.get(broken.digest)?.status, 'corrupt');
   assert.equal(byDigest.get(broken.digest)?.discarded, true);
   assert.deepEqual((await c2.list()).map((e) => e.digest).sort(), [good.digest, part.digest].sort());
-  assert.deepEqual(await c2.verify(bad.digest), [{ digest: bad.digest, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } }]);
+  assert.deepEqual(await c2.verify(bad.digest), [
+    { digest: bad.digest, origin: null, status: 'missing', discarded: false, sidecars: { kept: [], discarded: [] } },
+  ]);
   // The discarded blob is fetched again, correctly.
   const up = new CountingSource(new MemorySource(bad.data));
   const s = await c2.openBlob(bad.digest, bad.data.length, up);
@@ -116,7 +124,10 @@ test('gc evicts least recently used blobs (with their sidecars) until usage <= m
   assert.deepEqual(r.evicted, [blobs[2].digest, blobs[0].digest]);
   assert.ok(r.after <= 2.5 * MiB && r.before > 4 * MiB, JSON.stringify(r));
   assert.equal(await c2.usage(), r.after);
-  assert.deepEqual((await c2.list()).map((e) => e.digest), [blobs[3].digest, blobs[1].digest]);
+  assert.deepEqual(
+    (await c2.list()).map((e) => e.digest),
+    [blobs[3].digest, blobs[1].digest],
+  );
   const r0 = await c2.gc({ maxSize: 0 });
   assert.deepEqual(r0.evicted, [blobs[3].digest, blobs[1].digest]);
   assert.equal(await c2.getSidecar(blobs[1].digest, 'idx'), undefined);
@@ -127,7 +138,11 @@ test('gc evicts least recently used blobs (with their sidecars) until usage <= m
 });
 
 test('gc while readers read: every read returns the right bytes', async () => {
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: CS, parallelism: 2, maxRequestBytes: 256 * KiB });
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: CS,
+    parallelism: 2,
+    maxRequestBytes: 256 * KiB,
+  });
   const b = blob(6 * MiB);
   const up = new CountingSource(new SlowSource(new MemorySource(b.data), 2));
   const src = await cache.openBlob(b.digest, b.data.length, up);
@@ -151,8 +166,14 @@ test('gc while readers read: every read returns the right bytes', async () => {
   }
   stop = true;
   const counts = await Promise.all(readers);
-  assert.ok(counts.every((c) => c > 3), `reads per reader: ${counts.join(',')}`);
-  assert.ok(gcs.some((e) => e > 0), 'gc evicted the blob at least once');
+  assert.ok(
+    counts.every((c) => c > 3),
+    `reads per reader: ${counts.join(',')}`,
+  );
+  assert.ok(
+    gcs.some((e) => e > 0),
+    'gc evicted the blob at least once',
+  );
   eq(await src.read(0, b.data.length), b.data);
   await cache.close();
 });
@@ -163,14 +184,21 @@ test('maxSize is applied at open and after a blob completes, sparing blobs open 
   const old = blob(2 * MiB);
   await (await cache.openBlob(old.digest, old.data.length, new MemorySource(old.data))).fill();
   await cache.close();
-  await utimes(join(dir, 'blobs/sha256', old.digest.slice(7)), new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+  await utimes(
+    join(dir, 'blobs/sha256', old.digest.slice(7)),
+    new Date(Date.now() - 10_000),
+    new Date(Date.now() - 10_000),
+  );
   cache = await BlobCache.open(dir, { chunkSize: CS, maxSize: 3 * MiB });
   assert.equal((await cache.list()).length, 1);
   const next = blob(2 * MiB);
   const s = await cache.openBlob(next.digest, next.data.length, new MemorySource(next.data));
   await s.fill();
   for (let i = 0; i < 50 && (await cache.list()).length > 1; i++) await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual((await cache.list()).map((e) => e.digest), [next.digest]);
+  assert.deepEqual(
+    (await cache.list()).map((e) => e.digest),
+    [next.digest],
+  );
   await cache.close();
   cache = await BlobCache.open(dir, { chunkSize: CS, maxSize: 1 * MiB });
   assert.deepEqual(await cache.list(), []);
@@ -190,7 +218,10 @@ test('remove and removeAll', async () => {
   assert.equal(await cache.remove(a.digest), true);
   assert.equal(await cache.remove(a.digest), false);
   assert.equal(await cache.getSidecar(a.digest, 's'), undefined);
-  assert.deepEqual((await cache.list()).map((e) => [e.digest, e.origin]), [[b.digest, 'other']]);
+  assert.deepEqual(
+    (await cache.list()).map((e) => [e.digest, e.origin]),
+    [[b.digest, 'other']],
+  );
   assert.equal(await cache.removeAll(), 1);
   assert.deepEqual(await cache.list(), []);
   await cache.close();
@@ -211,7 +242,11 @@ test('sidecars: kept with the verified instance, atomic put/get, integrity-check
   await cache.putSidecar(d, 'empty', new Uint8Array(0));
   eq((await cache.getSidecar(d, 'empty'))!, new Uint8Array(0));
   for (const bad of ['', '.hidden', 'a/b', '..', 'x'.repeat(200), 'sp ace']) {
-    await assert.rejects(cache.putSidecar(d, bad, Uint8Array.of(1)), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'), bad);
+    await assert.rejects(
+      cache.putSidecar(d, bad, Uint8Array.of(1)),
+      (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'),
+      bad,
+    );
   }
   await assert.rejects(cache.getSidecar('nope', 'x'), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_DIGEST'));
   const path = join(instanceDir(cache.dir, d), 'sidecars', 'gzip-index');

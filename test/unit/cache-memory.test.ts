@@ -64,7 +64,11 @@ test('memory cache: a lying upstream is caught when a sequential read reaches th
     (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'),
   );
   // And an honest one reads through without complaint.
-  const ok = await cache.openBlob(sha256(patternBytes(3 * MiB, 4)), 3 * MiB, new MemorySource(patternBytes(3 * MiB, 4)));
+  const ok = await cache.openBlob(
+    sha256(patternBytes(3 * MiB, 4)),
+    3 * MiB,
+    new MemorySource(patternBytes(3 * MiB, 4)),
+  );
   let total = 0;
   for await (const p of readPieces(ok, { pieceSize: 256 * KiB })) total += p.byteLength;
   assert.equal(total, 3 * MiB);

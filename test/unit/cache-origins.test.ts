@@ -70,7 +70,10 @@ test("once verified through one origin the blob is every origin's; another origi
   eq(await b.read(0, data.length), data);
   assert.equal(b.isComplete, true);
   assert.equal(stats.originMismatches, 1, "the liar's copy differed");
-  assert.deepEqual((await cache.list()).map((e) => [e.origin, e.verified]), [[null, true]]);
+  assert.deepEqual(
+    (await cache.list()).map((e) => [e.origin, e.verified]),
+    [[null, true]],
+  );
   assert.deepEqual(await readdir(join(dir, 'partial', 'sha256')), [], 'no partial copy left');
   // The liar's own source now reads the verified blob: right bytes, nothing fetched.
   lyingUp.reset();
@@ -90,7 +93,10 @@ test('an identical partial copy of another origin is dropped without a report', 
   const stats = new IoStats();
   await (await cache.openBlob(digest, data.length, honest(), { origin: 'two', stats })).fill();
   assert.equal(stats.originMismatches, 0);
-  assert.deepEqual((await cache.list()).map((e) => e.origin), [null]);
+  assert.deepEqual(
+    (await cache.list()).map((e) => e.origin),
+    [null],
+  );
   await cache.close();
 });
 
@@ -103,7 +109,7 @@ test('regression: data derived from a blob is discarded with its bytes when they
   eq((await a.getSidecar('tar-index'))!, Uint8Array.of(6, 6, 6));
   const b = await cache.openBlob(digest, data.length, honest(), { origin: 'honest' });
   assert.equal(await b.getSidecar('tar-index'), undefined, 'another origin never sees it');
-  assert.equal(await cache.getSidecar(digest, 'tar-index'), undefined, 'not verified: not the blob\'s');
+  assert.equal(await cache.getSidecar(digest, 'tar-index'), undefined, "not verified: not the blob's");
   // The same origin completes the blob: mismatch, and the index goes with the bytes.
   await assert.rejects(a.fill(), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
   assert.equal(await a.getSidecar('tar-index'), undefined);
@@ -218,7 +224,13 @@ test('cache verify: checks every sidecar, says which come from unverified bytes,
   const c2 = await BlobCache.open(x.dir);
   const results = await c2.verify();
   const byDigest = new Map(results.map((r) => [r.digest, r]));
-  assert.deepEqual(byDigest.get(x.digest), { digest: x.digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: ['gzip-index'], discarded: [] } });
+  assert.deepEqual(byDigest.get(x.digest), {
+    digest: x.digest,
+    origin: null,
+    status: 'verified',
+    discarded: false,
+    sidecars: { kept: ['gzip-index'], discarded: [] },
+  });
   assert.deepEqual(byDigest.get(sha256(other)), {
     digest: sha256(other),
     origin: 'two',

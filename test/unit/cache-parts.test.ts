@@ -57,7 +57,16 @@ async function diskOpener(data: Uint8Array, verify = true, digest = digestOf(dat
   const layout = new CacheLayout(dir);
   const d = parseDigest(digest);
   return (chunkSize, adopt) =>
-    openDiskStore({ layout, digest: d, origin: '', size: data.length, chunkSize, adoptChunkSize: adopt, claimStaleMs: 10_000, verify });
+    openDiskStore({
+      layout,
+      digest: d,
+      origin: '',
+      size: data.length,
+      chunkSize,
+      adoptChunkSize: adopt,
+      claimStaleMs: 10_000,
+      verify,
+    });
 }
 
 /** The parts of one source over `data` (stored by `opener`), wired like CachedSource wires them. */
@@ -91,12 +100,26 @@ function makeParts(data: Uint8Array, opener: StoreOpener, options: BlobSourceOpt
     },
   });
   const writer = new ChunkWriter(d.value, mark, verifier);
-  const parts: SourceParts = { digest: d.value, size: data.length, slot, inflight: new InflightTable(), writer, verifier };
+  const parts: SourceParts = {
+    digest: d.value,
+    size: data.length,
+    slot,
+    inflight: new InflightTable(),
+    writer,
+    verifier,
+  };
   return { parts, slot, verifier, writer, mark, events, opts, inflight: parts.inflight };
 }
 
 /** Writes `data`'s chunks [c0, c1) through the writer (hashed as written) and waits for their marks. */
-async function writeChunks(writer: ChunkWriter, store: ChunkStore, data: Uint8Array, c0: number, c1: number, bytes = data) {
+async function writeChunks(
+  writer: ChunkWriter,
+  store: ChunkStore,
+  data: Uint8Array,
+  c0: number,
+  c1: number,
+  bytes = data,
+) {
   const w = await writer.writeAndHash(store, c0 * CS, bytes.subarray(c0 * CS, Math.min(data.length, c1 * CS)));
   assert.ok(w, 'stored');
   assert.equal(await w.durable, true);
@@ -223,7 +246,10 @@ test('verifier: a mismatch discards the instance, moves the mark and rejects rea
   assert.notEqual(mark.current(), m);
   assert.equal(events.detached, 1);
   assert.equal(events.completed, 0);
-  assert.throws(() => verifier.throwIfMismatchSince(seq), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
+  assert.throws(
+    () => verifier.throwIfMismatchSince(seq),
+    (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'),
+  );
   verifier.throwIfMismatchSince(verifier.seq); // a read that started after it is not concerned
   const fresh = await slot.get();
   assert.equal(fresh.presentCount, 0, 'the bad bytes are gone');
@@ -355,9 +381,16 @@ test('extra bytes: chunks fully covered are kept (joined across calls), running 
   const store = await slot.get();
   // Chunk 0 whole, chunk 1 split over two calls, chunk 2 only started.
   await extra.store(0, data.subarray(0, CS + 100));
-  assert.deepEqual([0, 1, 2].map((c) => store.has(c)), [true, false, false]);
+  assert.deepEqual(
+    [0, 1, 2].map((c) => store.has(c)),
+    [true, false, false],
+  );
   await extra.store(CS + 100, data.subarray(CS + 100, 2 * CS + 10));
-  assert.deepEqual([0, 1, 2].map((c) => store.has(c)), [true, true, false], 'the kept start of chunk 1 joined its rest');
+  assert.deepEqual(
+    [0, 1, 2].map((c) => store.has(c)),
+    [true, true, false],
+    'the kept start of chunk 1 joined its rest',
+  );
   // A gap drops what was kept: chunk 2's start cannot join bytes from elsewhere.
   await extra.store(3 * CS + 1, data.subarray(3 * CS + 1, 4 * CS));
   assert.equal(store.has(2), false);
@@ -367,7 +400,10 @@ test('extra bytes: chunks fully covered are kept (joined across calls), running 
   running.state = 'running';
   parts.inflight.add(running);
   await extra.store(4 * CS, data.subarray(4 * CS));
-  assert.deepEqual([4, 5, 6, 7, 8].map((c) => store.has(c)), [true, false, true, true, true]);
+  assert.deepEqual(
+    [4, 5, 6, 7, 8].map((c) => store.has(c)),
+    [true, false, true, true, true],
+  );
   await store.flush();
   const out = new Uint8Array(data.length - 6 * CS);
   await store.read(6 * CS, out.length, out, 0);
@@ -383,9 +419,15 @@ test('fetcher: missing runs are coalesced and joined; a short upstream read fail
   const store = await slot.get();
   const t1 = fetcher.ensure(store, 0, 40, PRIORITY_USER);
   const t2 = fetcher.ensure(store, 10, 12, PRIORITY_USER);
-  assert.ok(t2.every((t) => t1.includes(t)), 'a second read joins the tasks under way');
+  assert.ok(
+    t2.every((t) => t1.includes(t)),
+    'a second read joins the tasks under way',
+  );
   const pieces = await fetcher.waitTasks(t1, undefined);
-  assert.equal(pieces.reduce((s, p) => s + p.bytes.byteLength, 0), data.length);
+  assert.equal(
+    pieces.reduce((s, p) => s + p.bytes.byteLength, 0),
+    data.length,
+  );
   assert.deepEqual(
     up.log.map((r) => r.length / CS),
     [14, 14, 12],
@@ -397,9 +439,16 @@ test('fetcher: missing runs are coalesced and joined; a short upstream read fail
   await slot.close();
 
   const short = makeParts(data, await diskOpener(data));
-  const f2 = new Fetcher(short.parts, new ShortSource(new MemorySource(data)), short.opts, new DerivedMark(short.parts.digest));
+  const f2 = new Fetcher(
+    short.parts,
+    new ShortSource(new MemorySource(data)),
+    short.opts,
+    new DerivedMark(short.parts.digest),
+  );
   const s2 = await short.slot.get();
-  await assert.rejects(f2.waitTasks(f2.ensure(s2, 0, 2, PRIORITY_USER), undefined), (e) => isOcifsError(e, 'ERR_OCIFS_SHORT_READ'));
+  await assert.rejects(f2.waitTasks(f2.ensure(s2, 0, 2, PRIORITY_USER), undefined), (e) =>
+    isOcifsError(e, 'ERR_OCIFS_SHORT_READ'),
+  );
   assert.equal(short.inflight.has(0), false, 'the failed task is gone');
   f2.shutdown(new Error('closing'));
   await short.slot.close();
@@ -412,7 +461,10 @@ test('fetcher: shutdown cancels queued tasks and aborts running ones', async () 
   const slowUp: ByteSource = {
     size: data.length,
     read: async (offset, length, options) => {
-      await Promise.race([gate, new Promise((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal!.reason)))]);
+      await Promise.race([
+        gate,
+        new Promise((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal!.reason))),
+      ]);
       return data.subarray(offset, offset + length);
     },
   };
@@ -450,7 +502,7 @@ test('streamed run: bytes reach the sink and the store, readers here can join, a
     sink: (chunk) => {
       got.push(Uint8Array.prototype.slice.call(chunk));
       // While the stream runs, the batch arriving is a task readers here join.
-      joined ||= parts.inflight.has(store.chunkCount - 1) || parts.inflight.has(Math.floor(6 * MiB / CS));
+      joined ||= parts.inflight.has(store.chunkCount - 1) || parts.inflight.has(Math.floor((6 * MiB) / CS));
     },
   });
   assert.equal(await run.run(), data.length - 100);
@@ -481,8 +533,8 @@ test('streamed run: bytes reach the sink and the store, readers here can join, a
   assert.equal(await run2.run(), 8 * MiB);
   await two.parts.writer.writesDone();
   await s2.flush();
-  assert.equal(s2.has(Math.floor(8 * MiB / CS) - 1), true);
-  assert.equal(s2.has(Math.floor(8 * MiB / CS)), false, 'not written: not ours');
+  assert.equal(s2.has(Math.floor((8 * MiB) / CS) - 1), true);
+  assert.equal(s2.has(Math.floor((8 * MiB) / CS)), false, 'not written: not ours');
   await other.releaseAll();
   await two.slot.close();
 });
@@ -501,7 +553,14 @@ test('chunk reader: stored chunks, bytes of finished downloads not written yet, 
   parts.inflight.add(pending);
   pending.finish([{ offset: 5 * CS, bytes: data.subarray(5 * CS, 6 * CS) }]);
   eq(await reader.read(2 * CS + 1, 4 * CS, undefined), data.subarray(2 * CS + 1, 6 * CS + 1));
-  assert.deepEqual(up.log, [{ offset: 4 * CS, length: CS }, { offset: 6 * CS, length: CS }], 'only chunks 4 and 6 fetched');
+  assert.deepEqual(
+    up.log,
+    [
+      { offset: 4 * CS, length: CS },
+      { offset: 6 * CS, length: CS },
+    ],
+    'only chunks 4 and 6 fetched',
+  );
   assert.equal(stats.cacheHitBytes, 3 * CS - 1, 'chunks 2..3 and 5 served without waiting');
   parts.inflight.drop(pending, []);
   eq(await reader.read(0, data.length, undefined), data);
@@ -523,7 +582,13 @@ test('range streamer: present chunks piped, a long missing run streamed, short g
   await writeChunks(parts.writer, store, data, 0, 16);
   await writeChunks(parts.writer, store, data, 20, 21);
   const got: Uint8Array[] = [];
-  await streamer.stream(10, data.length, (c) => void got.push(Uint8Array.prototype.slice.call(c)), undefined, verifier.seq);
+  await streamer.stream(
+    10,
+    data.length,
+    (c) => void got.push(Uint8Array.prototype.slice.call(c)),
+    undefined,
+    verifier.seq,
+  );
   eq(Buffer.concat(got), data.subarray(10));
   assert.deepEqual(up.streams, [{ offset: 21 * CS, length: data.length - 21 * CS }], 'the long run is one stream');
   assert.equal(up.reads, 1, 'the short gap is one ordinary read');

@@ -34,7 +34,8 @@ test('a missing cache directory is created 0700 with its missing parents, whatev
   } finally {
     process.umask(old);
   }
-  for (const p of ['a', 'a/b', 'a/b/cache', 'a/b/cache/blobs', 'a/b/cache/tmp']) assert.equal((await stat(join(base, p))).mode & 0o777, 0o700, p);
+  for (const p of ['a', 'a/b', 'a/b/cache', 'a/b/cache/blobs', 'a/b/cache/tmp'])
+    assert.equal((await stat(join(base, p))).mode & 0o777, 0o700, p);
   assert.equal((await stat(base)).mode & 0o777, 0o755, 'an existing parent is left alone');
 });
 
@@ -65,21 +66,25 @@ test('a directory owned by another user is refused', { skip: !isRoot && 'needs r
   await refused(dir, /owned by uid 65534/);
 });
 
-test('layout subdirectories that another user can write to or owns are refused', { skip: !isRoot && 'needs root to chown' }, async () => {
-  for (const [sub, how] of [
-    ['blobs', 'chmod'],
-    ['blobs/sha256', 'chown'],
-    ['tmp', 'chmod'],
-    ['partial', 'chown'],
-    ['trash', 'chown'],
-  ] as const) {
-    const dir = join(root, `t${n++}`);
-    await (await BlobCache.open(dir)).close();
-    if (how === 'chmod') await chmod(join(dir, sub), 0o777);
-    else await chown(join(dir, sub), OTHER, OTHER);
-    await refused(dir, how === 'chmod' ? /writable by other users/ : /owned by uid 65534/);
-  }
-});
+test(
+  'layout subdirectories that another user can write to or owns are refused',
+  { skip: !isRoot && 'needs root to chown' },
+  async () => {
+    for (const [sub, how] of [
+      ['blobs', 'chmod'],
+      ['blobs/sha256', 'chown'],
+      ['tmp', 'chmod'],
+      ['partial', 'chown'],
+      ['trash', 'chown'],
+    ] as const) {
+      const dir = join(root, `t${n++}`);
+      await (await BlobCache.open(dir)).close();
+      if (how === 'chmod') await chmod(join(dir, sub), 0o777);
+      else await chown(join(dir, sub), OTHER, OTHER);
+      await refused(dir, how === 'chmod' ? /writable by other users/ : /owned by uid 65534/);
+    }
+  },
+);
 
 test('a layout directory replaced by a symlink is refused', async () => {
   const dir = join(root, `t${n++}`);

@@ -12,7 +12,14 @@ import { BlobCache, type BlobCacheOptions } from '../../src/cache/index.js';
 import { MemorySource, SliceSource } from '../../src/io/index.js';
 import { IoStats } from '../../src/io/io-stats.js';
 import { isOcifsError } from '../../src/errors.js';
-import { CountingSource, FailingSource, FlippingSource, ShortSource, SlowSource, patternBytes } from '../helpers/cache-sources.js';
+import {
+  CountingSource,
+  FailingSource,
+  FlippingSource,
+  ShortSource,
+  SlowSource,
+  patternBytes,
+} from '../helpers/cache-sources.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -35,7 +42,10 @@ async function setup(size: number, opts: BlobCacheOptions = {}, seed = size) {
 
 function eq(a: Uint8Array, b: Uint8Array, msg?: string) {
   assert.equal(a.byteLength, b.byteLength, msg);
-  assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), msg ?? 'bytes differ');
+  assert.ok(
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+    msg ?? 'bytes differ',
+  );
 }
 
 test('reads return exact bytes and fetch only the chunks they touch, once', async () => {
@@ -78,7 +88,12 @@ test('adjacent missing chunks go out as one request, capped at maxRequestBytes',
 test('a big read is split over parallel requests, never more than parallelism at once', async () => {
   const data = patternBytes(16 * MiB, 3);
   const up = new CountingSource(new SlowSource(new MemorySource(data), 20));
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, parallelism: 4, maxRequestBytes: 8 * MiB });
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: 64 * KiB,
+    readahead: false,
+    parallelism: 4,
+    maxRequestBytes: 8 * MiB,
+  });
   const src = await cache.openBlob(sha256(data), data.length, up);
   eq(await src.read(0, 16 * MiB), data);
   assert.equal(up.maxInFlight, 4);
@@ -113,8 +128,9 @@ test('a second openBlob of the same digest shares the source; closing one handle
   await again.close();
   await assert.rejects(again.read(0, 1), (e) => isOcifsError(e, 'ERR_OCIFS_CACHE_CLOSED'));
   // Another size for a digest whose cached copy is verified: the caller is wrong, the copy stays.
-  await assert.rejects(cache.openBlob(digest, data.length + 1, new MemorySource(new Uint8Array(data.length + 1))), (e) =>
-    isOcifsError(e, 'ERR_OCIFS_SIZE_MISMATCH'),
+  await assert.rejects(
+    cache.openBlob(digest, data.length + 1, new MemorySource(new Uint8Array(data.length + 1))),
+    (e) => isOcifsError(e, 'ERR_OCIFS_SIZE_MISMATCH'),
   );
   assert.equal((await cache.list())[0].verified, true);
   await cache.close();
@@ -123,9 +139,13 @@ test('a second openBlob of the same digest shares the source; closing one handle
 test('sequential reads trigger readahead; random reads do not', async () => {
   const data = patternBytes(32 * MiB, 5);
   const up = new CountingSource(new MemorySource(data));
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: { initialBytes: 512 * KiB, maxBytes: 4 * MiB } });
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: 64 * KiB,
+    readahead: { initialBytes: 512 * KiB, maxBytes: 4 * MiB },
+  });
   const src = await cache.openBlob(sha256(data), data.length, up);
-  for (let off = 0; off < 1 * MiB; off += 128 * KiB) eq(await src.read(off, 128 * KiB), data.subarray(off, off + 128 * KiB));
+  for (let off = 0; off < 1 * MiB; off += 128 * KiB)
+    eq(await src.read(off, 128 * KiB), data.subarray(off, off + 128 * KiB));
   await new Promise((r) => setTimeout(r, 50));
   assert.ok(up.bytes > 1 * MiB, `readahead fetched beyond the reads (${up.bytes})`);
   assert.ok(up.bytes <= 1 * MiB + 4 * MiB + 128 * KiB, `readahead bounded (${up.bytes})`);
@@ -138,15 +158,21 @@ test('sequential reads trigger readahead; random reads do not', async () => {
   await cache.close();
 });
 
-test('readahead stops at the reader\'s readaheadLimit, also through a SliceSource', async () => {
+test("readahead stops at the reader's readaheadLimit, also through a SliceSource", async () => {
   const data = patternBytes(32 * MiB, 15);
   const up = new CountingSource(new MemorySource(data));
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: { initialBytes: 512 * KiB, maxBytes: 4 * MiB } });
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: 64 * KiB,
+    readahead: { initialBytes: 512 * KiB, maxBytes: 4 * MiB },
+  });
   const src = await cache.openBlob(sha256(data), data.length, up);
   // A "file" of 1.5 MiB at 8 MiB, read sequentially in 128 KiB pieces through a slice.
   const file = new SliceSource(src, 8 * MiB, 1.5 * MiB);
   for (let off = 0; off < 1 * MiB; off += 128 * KiB) {
-    eq(await file.read(off, 128 * KiB, { readaheadLimit: file.size }), data.subarray(8 * MiB + off, 8 * MiB + off + 128 * KiB));
+    eq(
+      await file.read(off, 128 * KiB, { readaheadLimit: file.size }),
+      data.subarray(8 * MiB + off, 8 * MiB + off + 128 * KiB),
+    );
   }
   await new Promise((r) => setTimeout(r, 50));
   // Readahead ran (beyond the 1 MiB read) but not past the file's end.
@@ -154,7 +180,8 @@ test('readahead stops at the reader\'s readaheadLimit, also through a SliceSourc
   assert.equal(up.bytes, 1.5 * MiB);
   // A limit at the read's own end: no readahead at all.
   up.reset();
-  for (let off = 16 * MiB; off < 17 * MiB; off += 128 * KiB) eq(await src.read(off, 128 * KiB, { readaheadLimit: off + 128 * KiB }), data.subarray(off, off + 128 * KiB));
+  for (let off = 16 * MiB; off < 17 * MiB; off += 128 * KiB)
+    eq(await src.read(off, 128 * KiB, { readaheadLimit: off + 128 * KiB }), data.subarray(off, off + 128 * KiB));
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(up.bytes, 1 * MiB);
   await cache.close();
@@ -238,11 +265,22 @@ test('a lying upstream: the read that completes the blob rejects with DigestMism
 
 test('a mismatch found by readahead still rejects the reader that reaches the end (regression)', async () => {
   const data = patternBytes(4 * MiB, 15);
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: { initialBytes: 1 * MiB, maxBytes: 4 * MiB } });
-  const src = await cache.openBlob(sha256(data), data.length, new FlippingSource(new MemorySource(data), data.length - 3));
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: 64 * KiB,
+    readahead: { initialBytes: 1 * MiB, maxBytes: 4 * MiB },
+  });
+  const src = await cache.openBlob(
+    sha256(data),
+    data.length,
+    new FlippingSource(new MemorySource(data), data.length - 3),
+  );
   await assert.rejects(
     (async () => {
-      for (let off = 0; off < data.length; off += 128 * KiB) eq(await src.read(off, 128 * KiB), data.subarray(off, off + 128 * KiB).map((b, i) => (off + i === data.length - 3 ? b ^ 0xff : b)));
+      for (let off = 0; off < data.length; off += 128 * KiB)
+        eq(
+          await src.read(off, 128 * KiB),
+          data.subarray(off, off + 128 * KiB).map((b, i) => (off + i === data.length - 3 ? b ^ 0xff : b)),
+        );
     })(),
     (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'),
   );
@@ -252,7 +290,11 @@ test('a mismatch found by readahead still rejects the reader that reaches the en
 
 test('verifyBeforeServe: a lying upstream never gets a byte to the caller', async () => {
   const data = patternBytes(1 * MiB, 7);
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, verifyBeforeServe: true });
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: 64 * KiB,
+    readahead: false,
+    verifyBeforeServe: true,
+  });
   const src = await cache.openBlob(sha256(data), data.length, new FlippingSource(new MemorySource(data), 5));
   await assert.rejects(src.read(100, 10), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
   await src.close();
@@ -271,7 +313,9 @@ test('verify: false marks a complete blob complete without hashing; cache.verify
   let [e] = await cache.list();
   assert.equal(e.complete, true);
   assert.equal(e.verified, false);
-  assert.deepEqual(await cache.verify(digest), [{ digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } }]);
+  assert.deepEqual(await cache.verify(digest), [
+    { digest, origin: null, status: 'verified', discarded: false, sidecars: { kept: [], discarded: [] } },
+  ]);
   [e] = await cache.list();
   assert.equal(e.verified, true);
   await cache.close();
@@ -337,7 +381,8 @@ test('storeExtra keeps whole chunks of bytes the upstream got anyway, across cal
   const { data, up, src, cache } = await setup(1 * MiB + 100);
   // A Range-ignoring registry streamed the blob in odd pieces.
   const piece = 50_000;
-  for (let off = 0; off < data.length; off += piece) await src.storeExtra(off, data.subarray(off, Math.min(data.length, off + piece)));
+  for (let off = 0; off < data.length; off += piece)
+    await src.storeExtra(off, data.subarray(off, Math.min(data.length, off + piece)));
   eq(await src.read(0, data.length), data);
   assert.equal(up.requests, 0);
   assert.equal(src.isComplete, true);
@@ -353,10 +398,13 @@ test('storeExtra with a gap keeps only chunks it fully covers', async () => {
   ]);
   eq(await src.read(0, 256 * KiB), data.subarray(0, 256 * KiB));
   // Two requests (in either order: they run in parallel).
-  assert.deepEqual([...up.log].sort((x, y) => x.offset - y.offset), [
-    { offset: 0, length: 64 * KiB },
-    { offset: 192 * KiB, length: 64 * KiB },
-  ]);
+  assert.deepEqual(
+    [...up.log].sort((x, y) => x.offset - y.offset),
+    [
+      { offset: 0, length: 64 * KiB },
+      { offset: 192 * KiB, length: 64 * KiB },
+    ],
+  );
   await cache.close();
 });
 
@@ -378,7 +426,12 @@ test('fill downloads every missing chunk, reports progress, verifies', async () 
 test('low-priority fill lets a user read go first', async () => {
   const data = patternBytes(8 * MiB, 11);
   const up = new CountingSource(new SlowSource(new MemorySource(data), 15));
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, parallelism: 2, maxRequestBytes: 256 * KiB });
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: 64 * KiB,
+    readahead: false,
+    parallelism: 2,
+    maxRequestBytes: 256 * KiB,
+  });
   const src = await cache.openBlob(sha256(data), data.length, up);
   const fill = src.fill({ priority: 'low' });
   await new Promise((r) => setTimeout(r, 20));
@@ -396,7 +449,12 @@ test('low-priority fill lets a user read go first', async () => {
 
 test('fill honours its abort signal', async () => {
   const data = patternBytes(4 * MiB, 12);
-  const cache = await BlobCache.open(join(root, `c${n++}`), { chunkSize: 64 * KiB, readahead: false, parallelism: 1, maxRequestBytes: 64 * KiB });
+  const cache = await BlobCache.open(join(root, `c${n++}`), {
+    chunkSize: 64 * KiB,
+    readahead: false,
+    parallelism: 1,
+    maxRequestBytes: 64 * KiB,
+  });
   const src = await cache.openBlob(sha256(data), data.length, new SlowSource(new MemorySource(data), 5));
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 30);
@@ -424,11 +482,20 @@ test('bad arguments are refused naming the option', async () => {
   await assert.rejects(cache.openBlob('md5:' + 'a'.repeat(32), 10, m), badDigest(/unsupported algorithm md5/));
   await assert.rejects(cache.openBlob('sha256:' + 'a'.repeat(64), 11, m), /invalid option size/);
   await assert.rejects(cache.openBlob('sha256:' + 'a'.repeat(64), -1, m), /invalid option size/);
-  await assert.rejects(cache.openBlob('sha256:' + 'a'.repeat(64), 10, m, { parallelism: 0 }), /invalid option parallelism/);
-  await assert.rejects(BlobCache.open(join(root, 'x'), { chunkSize: 100_000 }), /invalid option chunkSize: must be a power of two/);
+  await assert.rejects(
+    cache.openBlob('sha256:' + 'a'.repeat(64), 10, m, { parallelism: 0 }),
+    /invalid option parallelism/,
+  );
+  await assert.rejects(
+    BlobCache.open(join(root, 'x'), { chunkSize: 100_000 }),
+    /invalid option chunkSize: must be a power of two/,
+  );
   await assert.rejects(BlobCache.open(join(root, 'x'), { chunkSize: 1024 }), /invalid option chunkSize/);
   await assert.rejects(BlobCache.open(join(root, 'x'), { maxSize: -5 }), /invalid option maxSize/);
-  await assert.rejects(BlobCache.open(join(root, 'x'), { readahead: { initialBytes: 10, maxBytes: 5 } }), /invalid option readahead.maxBytes/);
+  await assert.rejects(
+    BlobCache.open(join(root, 'x'), { readahead: { initialBytes: 10, maxBytes: 5 } }),
+    /invalid option readahead.maxBytes/,
+  );
   await assert.rejects(BlobCache.open(join(root, 'x'), { maxRequestBytes: 10 }), /invalid option maxRequestBytes/);
   await cache.close();
 });

@@ -49,7 +49,10 @@ async function holdAt(up: StreamingSource, at: number, start: () => unknown): Pr
 
 function eq(a: Uint8Array, b: Uint8Array, msg?: string) {
   assert.equal(a.byteLength, b.byteLength, msg);
-  assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), msg ?? 'bytes differ');
+  assert.ok(
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+    msg ?? 'bytes differ',
+  );
 }
 
 test('a cold whole blob is one upstream stream: exact bytes in order, cached and verified on the way', async () => {
@@ -87,7 +90,10 @@ test('a range starting and ending inside chunks: exact bytes; whole chunks are s
 
 test('short ranges and short missing runs are read, not streamed; a partly cached blob streams only its long holes', async () => {
   const { data, up, cache, src } = await setup(40 * MiB);
-  eq(await collect(src, 5 * MiB, DEFAULT_STREAM_MIN_BYTES - 64 * KiB), data.subarray(5 * MiB, 5 * MiB + DEFAULT_STREAM_MIN_BYTES - 64 * KiB));
+  eq(
+    await collect(src, 5 * MiB, DEFAULT_STREAM_MIN_BYTES - 64 * KiB),
+    data.subarray(5 * MiB, 5 * MiB + DEFAULT_STREAM_MIN_BYTES - 64 * KiB),
+  );
   assert.equal(up.streams.length, 0);
   assert.ok(up.reads >= 1);
   // holes: [0, 5 MiB) short, after 13 MiB a long one; plus a small cached island inside it
@@ -109,9 +115,15 @@ test('a lying upstream: the stream that completes the blob rejects with DigestMi
   const { data, up, cache, src } = await setup(16 * MiB, {}, { flipAt: 9 * MiB + 3 });
   await assert.rejects(collect(src, 0, data.byteLength), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
   const list = await cache.list();
-  assert.ok(list.every((e) => !e.verified && e.presentBytes === 0), JSON.stringify(list));
+  assert.ok(
+    list.every((e) => !e.verified && e.presentBytes === 0),
+    JSON.stringify(list),
+  );
   up.reset();
-  await assert.rejects(src.read(0, 10).then(() => collect(src, 0, data.byteLength)), (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'));
+  await assert.rejects(
+    src.read(0, 10).then(() => collect(src, 0, data.byteLength)),
+    (e) => isOcifsError(e, 'ERR_OCIFS_DIGEST_MISMATCH'),
+  );
   assert.ok(up.streams.length + up.reads > 0, 'fetched again');
   await cache.close();
 });
@@ -183,7 +195,10 @@ test('a block another live process has claimed ends the stream there; its bytes 
   const claims = join(instanceDir(dir, src.digest), 'claims');
   await mkdir(claims, { recursive: true });
   // block 12 (MiB 12) is "being downloaded" by pid 1 on this host, which never delivers
-  await writeFile(join(claims, '12'), `ocifs-claim 1 ${hostname().replace(/\s/g, '_') || 'localhost'} 0123456789abcdef ${Date.now()}\n`);
+  await writeFile(
+    join(claims, '12'),
+    `ocifs-claim 1 ${hostname().replace(/\s/g, '_') || 'localhost'} 0123456789abcdef ${Date.now()}\n`,
+  );
   up.reset();
   eq(await collect(src, 0, data.byteLength), data);
   assert.ok(up.streams.length >= 2, `streams ${JSON.stringify(up.streams)}`);

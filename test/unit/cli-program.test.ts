@@ -19,7 +19,9 @@ test('--help lists every command with a one-line description and points at the R
   program.outputHelp();
   const lines = help.split('\n');
   for (const c of program.commands) {
-    const line = lines.find((l) => l.trimStart().startsWith(c.name() + ' ') || l.trimStart().startsWith(`${c.name()}|`));
+    const line = lines.find(
+      (l) => l.trimStart().startsWith(c.name() + ' ') || l.trimStart().startsWith(`${c.name()}|`),
+    );
     assert.ok(line, `${c.name()} is listed`);
     assert.ok(c.description().length > 10 && !c.description().includes('\n'), `${c.name()}: ${c.description()}`);
     assert.ok(line.includes(c.description().slice(0, 20)), `${c.name()} is listed with its description: ${line}`);

@@ -15,7 +15,9 @@ const inputs: [string, Uint8Array][] = [
   ['zeros (long overlapping matches)', zeros],
   ['tiny', Uint8Array.of(42)],
 ];
-const streams = inputs.flatMap(([name, plain]) => [0, 1, 6, 9].map((level) => ({ name: `${name} level ${level}`, plain, compressed: rawDeflate(plain, level) })));
+const streams = inputs.flatMap(([name, plain]) =>
+  [0, 1, 6, 9].map((level) => ({ name: `${name} level ${level}`, plain, compressed: rawDeflate(plain, level) })),
+);
 
 /** Partial decoding of the whole output: pako's path, which must stop exactly at the end. */
 const viaPako = (c: Uint8Array, n: number) => deflateRawDecompress(c, n, { partial: true });
@@ -41,7 +43,11 @@ test('fixed-Huffman blocks and empty streams', () => {
 test('partial decoding returns the first outputSize bytes', () => {
   for (const s of streams.filter((x) => x.plain.length > 1000)) {
     for (const n of [0, 1, 100, 4095, 4096, 19999, s.plain.length - 1, s.plain.length]) {
-      assert.deepEqual(deflateRawDecompress(s.compressed, n, { partial: true }), s.plain.subarray(0, n), `${s.name} n=${n}`);
+      assert.deepEqual(
+        deflateRawDecompress(s.compressed, n, { partial: true }),
+        s.plain.subarray(0, n),
+        `${s.name} n=${n}`,
+      );
     }
   }
 });
@@ -49,9 +55,13 @@ test('partial decoding returns the first outputSize bytes', () => {
 test('full decoding refuses a wrong size; trailing bytes after the final block are ignored', () => {
   const s = streams[2];
   const n = s.plain.length;
-  for (const size of [n - 1, n + 1, 0]) assert.throws(() => deflateRawDecompress(s.compressed, size), isOcifsErrorLike('deflate'), `size ${size}`);
+  for (const size of [n - 1, n + 1, 0])
+    assert.throws(() => deflateRawDecompress(s.compressed, size), isOcifsErrorLike('deflate'), `size ${size}`);
   // Partial decoding still wants every byte it was asked for.
-  assert.throws(() => viaPako(s.compressed, n + 1), (e: unknown) => isOcifsErrorLike('deflate')(e) && (e as CorruptCompressedDataError).data.outputOffset === n);
+  assert.throws(
+    () => viaPako(s.compressed, n + 1),
+    (e: unknown) => isOcifsErrorLike('deflate')(e) && (e as CorruptCompressedDataError).data.outputOffset === n,
+  );
   const trailing = new Uint8Array(s.compressed.length + 7).fill(0x33);
   trailing.set(s.compressed);
   assert.deepEqual(deflateRawDecompress(trailing, n), s.plain);
@@ -63,7 +73,11 @@ test('errors from zlib carry the offset where pako stopped (total_in)', () => {
   const cut = s.compressed.subarray(0, s.compressed.length >> 1);
   assert.throws(
     () => deflateRawDecompress(cut, s.plain.length),
-    (e: unknown) => e instanceof CorruptCompressedDataError && e.offset >= cut.length - 1 && e.offset <= cut.length + 4 && e.data.zlibCode === 'Z_BUF_ERROR',
+    (e: unknown) =>
+      e instanceof CorruptCompressedDataError &&
+      e.offset >= cut.length - 1 &&
+      e.offset <= cut.length + 4 &&
+      e.data.zlibCode === 'Z_BUF_ERROR',
   );
 });
 
@@ -96,7 +110,11 @@ test('short fuzz: random byte flips never crash, hang or overrun the output size
     const bad = s.compressed.slice();
     for (let f = 0; f < 1 + (next() & 3); f++) bad[((next() << 8) | next()) % bad.length] ^= 1 << (next() & 7);
     const n = s.plain.length;
-    for (const [fn, want] of [[() => deflateRawDecompress(bad, n), n], [() => viaPako(bad, n), n], [() => viaPako(bad, n >> 1), n >> 1]] as const) {
+    for (const [fn, want] of [
+      [() => deflateRawDecompress(bad, n), n],
+      [() => viaPako(bad, n), n],
+      [() => viaPako(bad, n >> 1), n >> 1],
+    ] as const) {
       try {
         assert.equal(fn().length, want);
       } catch (err) {

@@ -27,7 +27,28 @@ export function pseudoRandom(n: number, seed = 1): Uint8Array {
 
 /** Text-like, compressible bytes: words drawn from a small vocabulary by a seeded generator. */
 export function textLike(n: number, seed = 1): Uint8Array {
-  const words = ['the', 'erofs', 'cluster', 'layer', 'registry', 'blob', 'digest', 'inode', '\n', 'of', 'a', 'zstd', 'lz4', 'int', '{', '}', ';', 'return', '0x1f', 'static'];
+  const words = [
+    'the',
+    'erofs',
+    'cluster',
+    'layer',
+    'registry',
+    'blob',
+    'digest',
+    'inode',
+    '\n',
+    'of',
+    'a',
+    'zstd',
+    'lz4',
+    'int',
+    '{',
+    '}',
+    ';',
+    'return',
+    '0x1f',
+    'static',
+  ];
   const r = pseudoRandom(n, seed);
   const parts: string[] = [];
   let len = 0;
@@ -57,7 +78,11 @@ export function lz4Blocks(data: Uint8Array, blockSize: number, level = 1): Sampl
   const frame = withTemp((dir) => {
     const f = join(dir, 'in');
     writeFileSync(f, data);
-    return new Uint8Array(execFileSync('lz4', ['-q', `-${level}`, '-BI', `-B${blockSize}`, '--no-frame-crc', '-c', f], { maxBuffer: 1 << 30 }));
+    return new Uint8Array(
+      execFileSync('lz4', ['-q', `-${level}`, '-BI', `-B${blockSize}`, '--no-frame-crc', '-c', f], {
+        maxBuffer: 1 << 30,
+      }),
+    );
   });
   const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   if (dv.getUint32(0, true) !== 0x184d2204) throw new Error('not an lz4 frame');
@@ -72,7 +97,8 @@ export function lz4Blocks(data: Uint8Array, blockSize: number, level = 1): Sampl
     if (word === 0) break;
     const size = word & 0x7fffffff;
     const plainLen = Math.min(blockSize, data.length - at);
-    if ((word & 0x80000000) === 0) out.push({ compressed: frame.slice(p, p + size), plain: data.slice(at, at + plainLen) });
+    if ((word & 0x80000000) === 0)
+      out.push({ compressed: frame.slice(p, p + size), plain: data.slice(at, at + plainLen) });
     p += size + (blockChecksum ? 4 : 0);
     at += plainLen;
   }
@@ -86,7 +112,10 @@ export function python(script: string, input: Uint8Array = new Uint8Array(0)): U
 
 /** Raw deflate of `data` by python3's zlib (wbits -15) at `level`. */
 export function rawDeflate(data: Uint8Array, level = 6): Uint8Array {
-  return python(`import sys,zlib;c=zlib.compressobj(${level},zlib.DEFLATED,-15);sys.stdout.buffer.write(c.compress(sys.stdin.buffer.read())+c.flush())`, data);
+  return python(
+    `import sys,zlib;c=zlib.compressobj(${level},zlib.DEFLATED,-15);sys.stdout.buffer.write(c.compress(sys.stdin.buffer.read())+c.flush())`,
+    data,
+  );
 }
 
 /** Runs a CLI on `data` and returns its stdout. */
@@ -117,7 +146,9 @@ export function erofsExtents(image: string, path: string): ErofsExtent[] | undef
   const text = execFileSync('dump.erofs', ['-e', `--path=${path}`, image], { encoding: 'utf8' });
   if (!/Layout: [34]\b/.test(text)) return undefined;
   const out: ErofsExtent[] = [];
-  for (const m of text.matchAll(/^\s*\d+:\s+(\d+)\.\.\s*(\d+)\s*\|\s*(\d+)\s*:\s*(\d+)\.\.\s*(\d+)\s*\|\s*(\d+)\s*$/gm)) {
+  for (const m of text.matchAll(
+    /^\s*\d+:\s+(\d+)\.\.\s*(\d+)\s*\|\s*(\d+)\s*:\s*(\d+)\.\.\s*(\d+)\s*\|\s*(\d+)\s*$/gm,
+  )) {
     out.push({ la: Number(m[1]), llen: Number(m[3]), pa: Number(m[4]), plen: Number(m[6]) });
   }
   return out;

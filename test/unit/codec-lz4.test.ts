@@ -2,7 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { lz4DecompressBlock, lz4NativeAvailable, CorruptCompressedDataError, isOcifsErrorLike } from './codec-test-utils.js';
+import {
+  lz4DecompressBlock,
+  lz4NativeAvailable,
+  CorruptCompressedDataError,
+  isOcifsErrorLike,
+} from './codec-test-utils.js';
 import { lz4Blocks, pseudoRandom, textLike, type Sample } from './codec-helpers.js';
 
 const binary = new Uint8Array(readFileSync(process.execPath)).subarray(1 << 20, (1 << 20) + 300_000);
@@ -32,7 +37,12 @@ test('the native (lz4-napi) and TypeScript decoders agree on every block', () =>
   // the TypeScript decoder. OCIFS_LZ4_NATIVE=0 runs this whole file on the TypeScript decoder.
   if (process.env.OCIFS_LZ4_NATIVE !== '0') assert.equal(lz4NativeAvailable(), true);
   for (const [name, blocks] of sets) {
-    for (const b of blocks) assert.deepEqual(lz4DecompressBlock(b.compressed, b.plain.length, { partial: true }), lz4DecompressBlock(b.compressed, b.plain.length), name);
+    for (const b of blocks)
+      assert.deepEqual(
+        lz4DecompressBlock(b.compressed, b.plain.length, { partial: true }),
+        lz4DecompressBlock(b.compressed, b.plain.length),
+        name,
+      );
   }
 });
 
@@ -71,7 +81,10 @@ test('hand-made blocks: empty block, offsets before the start, overlapping runs'
   assert.deepEqual(lz4DecompressBlock(run, 290), expect);
   assert.deepEqual(lz4DecompressBlock(run, 150, { partial: true }), expect.subarray(0, 150));
   // Offset 2 with only one byte before it, and offset 0.
-  assert.throws(() => lz4DecompressBlock(Uint8Array.of(0x10, 0x61, 0x02, 0x00, 0x00), 10), (e: unknown) => e instanceof CorruptCompressedDataError && e.offset === 2);
+  assert.throws(
+    () => lz4DecompressBlock(Uint8Array.of(0x10, 0x61, 0x02, 0x00, 0x00), 10),
+    (e: unknown) => e instanceof CorruptCompressedDataError && e.offset === 2,
+  );
   assert.throws(() => lz4DecompressBlock(Uint8Array.of(0x10, 0x61, 0x00, 0x00, 0x00), 10), isOcifsErrorLike('lz4'));
   // A literal length that runs off the end of the input.
   assert.throws(() => lz4DecompressBlock(Uint8Array.of(0xf0, 0xff, 0xff), 1000), isOcifsErrorLike('lz4'));
@@ -83,7 +96,11 @@ test('every truncation of a block gives a typed error, full or partial', () => {
   for (let len = 0; len < b.compressed.length; len++) {
     const cut = b.compressed.subarray(0, len);
     assert.throws(() => lz4DecompressBlock(cut, b.plain.length), isOcifsErrorLike('lz4'), `len ${len}`);
-    assert.throws(() => lz4DecompressBlock(cut, b.plain.length, { partial: true }), isOcifsErrorLike('lz4'), `len ${len}`);
+    assert.throws(
+      () => lz4DecompressBlock(cut, b.plain.length, { partial: true }),
+      isOcifsErrorLike('lz4'),
+      `len ${len}`,
+    );
   }
 });
 
@@ -94,7 +111,8 @@ test('short fuzz: random byte flips never crash, hang or overrun the output size
   for (let round = 0; round < 2000; round++) {
     const b = blocks[round % blocks.length];
     const bad = b.compressed.slice();
-    for (let f = 0; f < 1 + (r[k++ % r.length] & 3); f++) bad[(r[k++ % r.length] << 8 | r[k++ % r.length]) % bad.length] ^= 1 << (r[k++ % r.length] & 7);
+    for (let f = 0; f < 1 + (r[k++ % r.length] & 3); f++)
+      bad[((r[k++ % r.length] << 8) | r[k++ % r.length]) % bad.length] ^= 1 << (r[k++ % r.length] & 7);
     const partial = (round & 1) === 1;
     try {
       const out = lz4DecompressBlock(bad, b.plain.length, { partial });

@@ -5,7 +5,15 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { decodeLzma, microLzmaDecompress, parseLzmaProperties, stripZeroPadding, decompress, CorruptCompressedDataError, isOcifsErrorLike } from './codec-test-utils.js';
+import {
+  decodeLzma,
+  microLzmaDecompress,
+  parseLzmaProperties,
+  stripZeroPadding,
+  decompress,
+  CorruptCompressedDataError,
+  isOcifsErrorLike,
+} from './codec-test-utils.js';
 import { erofsExtents, pseudoRandom, python, textLike, type Sample } from './codec-helpers.js';
 import { fixturePath, fixtureSource, readAll, seed1Manifest } from './erofs-helpers.js';
 import { openErofs } from '../../src/erofs/index.js';
@@ -45,12 +53,17 @@ test('decodes liblzma raw LZMA1 streams for many lc/lp/pb, dictionary sizes and 
     for (const plain of [mixed, binary]) {
       const raw = rawLzma1(plain, lc, lp, pb, dict, preset);
       const props = { lc, lp, pb };
-      assert.deepEqual(decodeLzma(raw, plain.length, { props, dictSize: dict, start: 0, firstByteChecked: true, exact: false }), plain, `${lc}/${lp}/${pb}`);
+      assert.deepEqual(
+        decodeLzma(raw, plain.length, { props, dictSize: dict, start: 0, firstByteChecked: true, exact: false }),
+        plain,
+        `${lc}/${lp}/${pb}`,
+      );
       // In MicroLZMA framing, decoded up to the known size (the end marker is never reached).
       const micro = toMicro(raw, lc, lp, pb);
       assert.deepEqual(microLzmaDecompress(micro, plain.length, { partial: true, dictSize: dict }), plain);
       // Heads of the output, stopping inside matches.
-      for (const n of [0, 1, 5, 1000, 33333]) assert.deepEqual(microLzmaDecompress(micro, n, { partial: true }), plain.subarray(0, n));
+      for (const n of [0, 1, 5, 1000, 33333])
+        assert.deepEqual(microLzmaDecompress(micro, n, { partial: true }), plain.subarray(0, n));
     }
   }
 });
@@ -59,7 +72,10 @@ test('an end marker before the known size, and a too-small dictionary, are corru
   const plain = textLike(20_000, 4);
   const raw = rawLzma1(plain, 3, 0, 2, 1 << 20);
   const micro = toMicro(raw, 3, 0, 2);
-  assert.throws(() => microLzmaDecompress(micro, plain.length + 1, { partial: true }), (e: unknown) => e instanceof CorruptCompressedDataError && /end marker/.test(e.message));
+  assert.throws(
+    () => microLzmaDecompress(micro, plain.length + 1, { partial: true }),
+    (e: unknown) => e instanceof CorruptCompressedDataError && /end marker/.test(e.message),
+  );
   // liblzma finds matches up to its dictionary size: with a smaller limit the distances are refused.
   const far = new Uint8Array(40_000);
   far.set(pseudoRandom(10_000, 8));
@@ -76,7 +92,9 @@ test('properties byte and options are checked', () => {
   assert.throws(() => microLzmaDecompress(Uint8Array.of(~225 & 0xff, 0, 0, 0, 0, 0), 1), isOcifsErrorLike('lzma'));
   assert.throws(() => microLzmaDecompress(new Uint8Array(0), 0), isOcifsErrorLike('lzma'));
   assert.throws(() => microLzmaDecompress(Uint8Array.of(0xa2), 0), isOcifsErrorLike('lzma'));
-  assert.throws(() => microLzmaDecompress(Uint8Array.of(0xa2, 0, 0, 0, 0), 1, { dictSize: 100 }), { code: 'ERR_OCIFS_INVALID_OPTION' });
+  assert.throws(() => microLzmaDecompress(Uint8Array.of(0xa2, 0, 0, 0, 0), 1, { dictSize: 100 }), {
+    code: 'ERR_OCIFS_INVALID_OPTION',
+  });
 });
 
 const clusters: (Sample & { where: string })[] = [];
@@ -85,8 +103,19 @@ const image = fixturePath('lzma');
 before(async () => {
   const bytes = new Uint8Array(readFileSync(image));
   const plainFs = await openErofs(fixtureSource('plain-512b'));
-  const sums = new Map(seed1Manifest().map((l) => JSON.parse(l) as { path: string; sha256?: string }).map((e) => [e.path, e.sha256]));
-  for (const f of ['big/mixed-512K.bin', 'big/text-2M.txt', 'big/zeros-1M.bin', 'bin/tool', 'sizes/f65537', 'sizes/f8193']) {
+  const sums = new Map(
+    seed1Manifest()
+      .map((l) => JSON.parse(l) as { path: string; sha256?: string })
+      .map((e) => [e.path, e.sha256]),
+  );
+  for (const f of [
+    'big/mixed-512K.bin',
+    'big/text-2M.txt',
+    'big/zeros-1M.bin',
+    'bin/tool',
+    'sizes/f65537',
+    'sizes/f8193',
+  ]) {
     const plain = await readAll(await plainFs.openFile((await resolvePath(plainFs, '/' + f)).ino));
     assert.equal(createHash('sha256').update(plain).digest('hex'), sums.get(f), f);
     for (const e of erofsExtents(image, '/' + f) ?? []) {
@@ -119,7 +148,11 @@ test('exact decoding refuses a wrong size and trailing or missing bytes', () => 
     const longer = new Uint8Array(c.compressed.length + 1);
     longer.set(c.compressed);
     assert.throws(() => microLzmaDecompress(longer, n), isOcifsErrorLike('lzma'), c.where);
-    assert.throws(() => microLzmaDecompress(c.compressed.subarray(0, c.compressed.length - 1), n), isOcifsErrorLike('lzma'), c.where);
+    assert.throws(
+      () => microLzmaDecompress(c.compressed.subarray(0, c.compressed.length - 1), n),
+      isOcifsErrorLike('lzma'),
+      c.where,
+    );
   }
 });
 

@@ -6,6 +6,12 @@ import { CorruptCompressedDataError, type CodecName } from '../../src/codec/inde
 export function isOcifsErrorLike(codec: CodecName) {
   return (err: unknown): boolean => {
     if (!(err instanceof CorruptCompressedDataError)) throw err;
-    return err.code === 'ERR_OCIFS_CORRUPT_COMPRESSED_DATA' && err.codec === codec && err.data.codec === codec && Number.isInteger(err.offset) && err.offset >= 0;
+    return (
+      err.code === 'ERR_OCIFS_CORRUPT_COMPRESSED_DATA' &&
+      err.codec === codec &&
+      err.data.codec === codec &&
+      Number.isInteger(err.offset) &&
+      err.offset >= 0
+    );
   };
 }

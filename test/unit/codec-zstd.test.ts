@@ -3,7 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { zstdDecompress, createZstdDecoder, zstdDecompressStream, scanZstdFrames, parseZstdFrameHeader, stripZeroPadding, decompress, CorruptCompressedDataError, isOcifsErrorLike, type ZstdStreamFrame } from './codec-test-utils.js';
+import {
+  zstdDecompress,
+  createZstdDecoder,
+  zstdDecompressStream,
+  scanZstdFrames,
+  parseZstdFrameHeader,
+  stripZeroPadding,
+  decompress,
+  CorruptCompressedDataError,
+  isOcifsErrorLike,
+  type ZstdStreamFrame,
+} from './codec-test-utils.js';
 import { cli, pseudoRandom, textLike } from './codec-helpers.js';
 import { fixturePath } from './erofs-helpers.js';
 
@@ -143,12 +154,18 @@ test('checksum mismatch, window limit, dictionaries and trailing garbage are ref
   const c = zstd(plain, '-3');
   const bad = c.slice();
   bad[bad.length - 1] ^= 1; // last byte of the checksum
-  assert.throws(() => zstdDecompress(bad, plain.length), (e: unknown) => e instanceof CorruptCompressedDataError && /checksum/.test(e.message));
+  assert.throws(
+    () => zstdDecompress(bad, plain.length),
+    (e: unknown) => e instanceof CorruptCompressedDataError && /checksum/.test(e.message),
+  );
   assert.deepEqual(zstdDecompress(bad, plain.length, { verifyChecksum: false }), plain);
   assert.throws(() => createZstdDecoder().push(bad), /checksum/);
   const long = zstd(plain, '-3', '--long=27');
   assert.throws(() => createZstdDecoder({ maxWindowSize: 1 << 20 }).push(long), /window/);
-  assert.throws(() => zstdDecompress(concat([c, Uint8Array.of(1, 2, 3, 4, 5)]), plain.length), isOcifsErrorLike('zstd'));
+  assert.throws(
+    () => zstdDecompress(concat([c, Uint8Array.of(1, 2, 3, 4, 5)]), plain.length),
+    isOcifsErrorLike('zstd'),
+  );
   // Dictionary ID flag 1 with ID 7.
   const dict = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x58, 0x07, 0x01, 0x00, 0x00);
   assert.throws(() => zstdDecompress(dict, 0), { code: 'ERR_OCIFS_UNSUPPORTED_CODEC' });
@@ -208,7 +225,8 @@ test('every zstd cluster of the zstd.erofs fixture decodes (located by 0-padding
   for (let off = 4096; off < img.length; off += 4096) {
     let i = off;
     while (i < off + 4096 && img[i] === 0) i++;
-    if (i === off + 4096 || img[i] !== 0x28 || img[i + 1] !== 0xb5 || img[i + 2] !== 0x2f || img[i + 3] !== 0xfd) continue;
+    if (i === off + 4096 || img[i] !== 0x28 || img[i + 1] !== 0xb5 || img[i + 2] !== 0x2f || img[i + 3] !== 0xfd)
+      continue;
     let frames;
     try {
       frames = scanZstdFrames(stripZeroPadding(img.subarray(off, off + 4096), 'zstd'));

@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, loadConfig, configPath, parseMirrorFlag, mergeMirrors, parseSize } from '../../src/config/index.js';
+import {
+  parseConfig,
+  loadConfig,
+  configPath,
+  parseMirrorFlag,
+  mergeMirrors,
+  parseSize,
+} from '../../src/config/index.js';
 import { isOcifsError } from '../../src/errors.js';
 
 const bad = (re: RegExp) => (e: unknown) => isOcifsError(e, 'ERR_OCIFS_CONFIG') && re.test((e as Error).message);
@@ -66,10 +73,22 @@ test('parseSize understands bytes, binary and decimal units', () => {
 });
 
 test('config location: --config, OCIFS_CONFIG, XDG_CONFIG_HOME, ~/.config', async () => {
-  assert.deepEqual(configPath({ file: '/a.json', env: { OCIFS_CONFIG: '/b.json' } }), { path: '/a.json', required: true });
-  assert.deepEqual(configPath({ env: { OCIFS_CONFIG: '/b.json', XDG_CONFIG_HOME: '/x' } }), { path: '/b.json', required: true });
-  assert.deepEqual(configPath({ env: { XDG_CONFIG_HOME: '/x', HOME: '/h' } }), { path: '/x/ocifs/config.json', required: false });
-  assert.deepEqual(configPath({ env: { XDG_CONFIG_HOME: 'relative', HOME: '/h' } }), { path: '/h/.config/ocifs/config.json', required: false });
+  assert.deepEqual(configPath({ file: '/a.json', env: { OCIFS_CONFIG: '/b.json' } }), {
+    path: '/a.json',
+    required: true,
+  });
+  assert.deepEqual(configPath({ env: { OCIFS_CONFIG: '/b.json', XDG_CONFIG_HOME: '/x' } }), {
+    path: '/b.json',
+    required: true,
+  });
+  assert.deepEqual(configPath({ env: { XDG_CONFIG_HOME: '/x', HOME: '/h' } }), {
+    path: '/x/ocifs/config.json',
+    required: false,
+  });
+  assert.deepEqual(configPath({ env: { XDG_CONFIG_HOME: 'relative', HOME: '/h' } }), {
+    path: '/h/.config/ocifs/config.json',
+    required: false,
+  });
   const dir = await mkdtemp(join(tmpdir(), 'ocifs-config-'));
   try {
     // absent default file: empty config; absent --config file: error
@@ -78,18 +97,33 @@ test('config location: --config, OCIFS_CONFIG, XDG_CONFIG_HOME, ~/.config', asyn
     await mkdir(join(dir, '.config', 'ocifs'), { recursive: true });
     const p = join(dir, '.config', 'ocifs', 'config.json');
     await writeFile(p, JSON.stringify({ registries: { 'ghcr.io': { mirrors: ['http://m:1'] } } }));
-    assert.deepEqual(await loadConfig({ env: { HOME: dir } }), { registries: { 'ghcr.io': { mirrors: ['http://m:1'] } }, path: p });
+    assert.deepEqual(await loadConfig({ env: { HOME: dir } }), {
+      registries: { 'ghcr.io': { mirrors: ['http://m:1'] } },
+      path: p,
+    });
     await writeFile(p, JSON.stringify({ registries: { 'ghcr.io': { mirrors: [1] } } }));
-    await assert.rejects(loadConfig({ env: { HOME: dir } }), bad(/config.json: registries\["ghcr.io"\].mirrors\[0\]: expected a URL/));
+    await assert.rejects(
+      loadConfig({ env: { HOME: dir } }),
+      bad(/config.json: registries\["ghcr.io"\].mirrors\[0\]: expected a URL/),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
 
 test('--mirror REGISTRY=URL parses, validates and merges ahead of the file', () => {
-  assert.deepEqual(parseMirrorFlag('docker.io=http://10.0.0.5:5000/'), { registry: 'docker.io', url: 'http://10.0.0.5:5000' });
-  assert.deepEqual(parseMirrorFlag('registry-1.docker.io=https://m.example'), { registry: 'docker.io', url: 'https://m.example' });
-  assert.deepEqual(parseMirrorFlag('[::1]:5000=http://[::1]:5001'), { registry: '[::1]:5000', url: 'http://[::1]:5001' });
+  assert.deepEqual(parseMirrorFlag('docker.io=http://10.0.0.5:5000/'), {
+    registry: 'docker.io',
+    url: 'http://10.0.0.5:5000',
+  });
+  assert.deepEqual(parseMirrorFlag('registry-1.docker.io=https://m.example'), {
+    registry: 'docker.io',
+    url: 'https://m.example',
+  });
+  assert.deepEqual(parseMirrorFlag('[::1]:5000=http://[::1]:5001'), {
+    registry: '[::1]:5000',
+    url: 'http://[::1]:5001',
+  });
   for (const [v, re] of [
     ['docker.io', /expected REGISTRY=URL/],
     ['=http://x', /expected REGISTRY=URL/],
@@ -101,7 +135,11 @@ test('--mirror REGISTRY=URL parses, validates and merges ahead of the file', () 
   }
   const merged = mergeMirrors(
     { 'docker.io': { mirrors: ['http://file:1', 'http://both:1'], insecure: false }, 'ghcr.io': { insecure: true } },
-    [parseMirrorFlag('docker.io=http://flag:1'), parseMirrorFlag('docker.io=http://both:1'), parseMirrorFlag('quay.io=http://q:1')],
+    [
+      parseMirrorFlag('docker.io=http://flag:1'),
+      parseMirrorFlag('docker.io=http://both:1'),
+      parseMirrorFlag('quay.io=http://q:1'),
+    ],
   );
   assert.deepEqual(merged, {
     'docker.io': { mirrors: ['http://flag:1', 'http://both:1', 'http://file:1'], insecure: false },

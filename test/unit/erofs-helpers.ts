@@ -15,7 +15,15 @@ ensureErofsImages();
  * tree-seed1.jsonl): five made with mkfs.erofs 1.9.3, two by Debian's mkfs.erofs at test time.
  */
 export const EROFS_FIXTURE_DIR = EROFS_DIR;
-export const EROFS_FIXTURES = ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked'] as const;
+export const EROFS_FIXTURES = [
+  'lzma',
+  'deflate',
+  'zstd',
+  'lz4hc-packed',
+  'lz4-bigpcluster',
+  'plain-512b',
+  'chunked',
+] as const;
 
 /** The path of fixture `name`. */
 export function fixturePath(name: string): string {
@@ -88,7 +96,12 @@ const EROFS_FT_DIR = 2;
  * `parentNid` (after that directory's own `.` entry), not the child's own `.`. Throws unless
  * exactly one dirent matches.
  */
-export function forgeDirectoryCycle(image: Uint8Array, parentNid: bigint, childNid: bigint, ancestorNid: bigint): Uint8Array {
+export function forgeDirectoryCycle(
+  image: Uint8Array,
+  parentNid: bigint,
+  childNid: bigint,
+  ancestorNid: bigint,
+): Uint8Array {
   const out = new Uint8Array(image);
   const dv = new DataView(out.buffer);
   const hits: number[] = [];

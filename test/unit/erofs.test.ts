@@ -92,10 +92,14 @@ function patched(name: string, patch: (b: Uint8Array, dv: DataView) => void, fix
 }
 
 test('bad images are refused with clear errors', async () => {
-  await assert.rejects(openErofs(new MemorySource(new Uint8Array(8192))), (e) => isOcifsError(e, 'ERR_OCIFS_NOT_EROFS'));
+  await assert.rejects(openErofs(new MemorySource(new Uint8Array(8192))), (e) =>
+    isOcifsError(e, 'ERR_OCIFS_NOT_EROFS'),
+  );
   // An unknown incompatible feature is named.
   await assert.rejects(
-    openErofs(patched('chunked', (_b, dv) => dv.setUint32(1024 + 0x50, dv.getUint32(1024 + 0x50, true) | 0x200 | 0x8000, true))),
+    openErofs(
+      patched('chunked', (_b, dv) => dv.setUint32(1024 + 0x50, dv.getUint32(1024 + 0x50, true) | 0x200 | 0x8000, true)),
+    ),
     (e) => isOcifsError(e, 'ERR_OCIFS_EROFS_UNSUPPORTED') && /0x8200 \(bit 9, bit 15\)/.test((e as Error).message),
   );
   // A superblock byte changed without fixing the checksum.
@@ -103,17 +107,27 @@ test('bad images are refused with clear errors', async () => {
   await assert.rejects(openErofs(bad), (e) => isOcifsError(e, 'ERR_OCIFS_EROFS_BAD_CHECKSUM'));
   await openErofs(bad, { verifyChecksum: false });
   // Block size out of range.
-  await assert.rejects(openErofs(patched('chunked', (b) => (b[1024 + 12] = 17))), (e) => isOcifsError(e, 'ERR_OCIFS_EROFS_UNSUPPORTED'));
+  await assert.rejects(openErofs(patched('chunked', (b) => (b[1024 + 12] = 17))), (e) =>
+    isOcifsError(e, 'ERR_OCIFS_EROFS_UNSUPPORTED'),
+  );
   // A root nid pointing at garbage: the root must be a directory.
-  await assert.rejects(openErofs(patched('chunked', (_b, dv) => dv.setUint16(1024 + 14, 40, true))), (e) => isOcifsError(e) && /nid 40/.test((e as Error).message));
+  await assert.rejects(
+    openErofs(patched('chunked', (_b, dv) => dv.setUint16(1024 + 14, 40, true))),
+    (e) => isOcifsError(e) && /nid 40/.test((e as Error).message),
+  );
   // Truncated: the image ends in the middle of the data.
   const whole = readFileSync(fixturePath('plain-512b'));
   const fs = await openErofs(new MemorySource(new Uint8Array(whole.subarray(0, whole.length >> 1))));
   const big = await lookupPath(fs, 'big/text-2M.txt');
   const f = await fs.openFile(big.ino);
-  await assert.rejects(readAll(f), (e) => isOcifsError(e, 'ERR_OCIFS_CORRUPT_EROFS') && /nid \d+, block \d+/.test((e as Error).message));
+  await assert.rejects(
+    readAll(f),
+    (e) => isOcifsError(e, 'ERR_OCIFS_CORRUPT_EROFS') && /nid \d+, block \d+/.test((e as Error).message),
+  );
   // Options are checked.
-  await assert.rejects(openErofs(fixtureSource('chunked'), { metaCacheBytes: -1 }), (e) => isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'));
+  await assert.rejects(openErofs(fixtureSource('chunked'), { metaCacheBytes: -1 }), (e) =>
+    isOcifsError(e, 'ERR_OCIFS_INVALID_OPTION'),
+  );
 });
 
 test('lookup finds every name of a wide directory and nothing else; readdir is in name order', async () => {
@@ -128,7 +142,17 @@ test('lookup finds every name of a wide directory and nothing else; readdir is i
     const got = await Promise.all(names.map((n) => fs.lookup(wide.ino, n)));
     assert.ok(got.every((i) => i !== undefined));
     assert.equal(new Set(got.map((i) => i.ino)).size, 1500);
-    for (const miss of ['entry-', 'entry-1500.txt', 'entry-0000.tx', 'entry-0000.txtx', 'a', 'zzz', '.', '..x', 'entry-0750.txt/']) {
+    for (const miss of [
+      'entry-',
+      'entry-1500.txt',
+      'entry-0000.tx',
+      'entry-0000.txtx',
+      'a',
+      'zzz',
+      '.',
+      '..x',
+      'entry-0750.txt/',
+    ]) {
       assert.equal(await fs.lookup(wide.ino, miss), undefined, miss);
     }
     assert.equal(await fs.lookup(wide.ino, 'x'.repeat(300)), undefined);
@@ -171,7 +195,9 @@ test('random and concurrent reads of compressed files match the plain image', as
       const jobs = Array.from({ length: 64 }, () => {
         const off = rnd(want.length);
         const len = rnd(Math.min(200_000, want.length - off + 1));
-        return src.read(off, len).then((got) => assert.deepEqual(got, want.subarray(off, off + len), `${name}:${path} ${off}+${len}`));
+        return src
+          .read(off, len)
+          .then((got) => assert.deepEqual(got, want.subarray(off, off + len), `${name}:${path} ${off}+${len}`));
       });
       await Promise.all(jobs);
       assert.equal((await src.read(want.length, 10)).length, 0);
@@ -185,7 +211,10 @@ test('bytes read: a lookup reads the superblock block, dir blocks and inodes; a 
   const atOpen = counting.bytes;
   assert.ok(atOpen <= 4096, `open read ${atOpen}`);
   counting.reset();
-  const leaf = await lookupPath(fs, 'deep/' + Array.from({ length: 24 }, (_, i) => `d${String(i).padStart(2, '0')}`).join('/') + '/leaf.txt');
+  const leaf = await lookupPath(
+    fs,
+    'deep/' + Array.from({ length: 24 }, (_, i) => `d${String(i).padStart(2, '0')}`).join('/') + '/leaf.txt',
+  );
   // 25 directories + 1 file: a few metadata pages, no data.
   assert.ok(counting.bytes <= 26 * 2 * 4096, `lookup read ${counting.bytes} bytes in ${counting.reads} reads`);
   counting.reset();
@@ -195,7 +224,10 @@ test('bytes read: a lookup reads the superblock block, dir blocks and inodes; a 
   const big = await lookupPath(fs, 'big/random-1M.bin');
   counting.reset();
   const content = await readAll(await fs.openFile(big.ino));
-  assert.equal(createHash('sha256').update(content).digest('hex'), '1d54089582434e78944d19add72d02e21b1679182a1476d7e72a9bde9b404531');
+  assert.equal(
+    createHash('sha256').update(content).digest('hex'),
+    '1d54089582434e78944d19add72d02e21b1679182a1476d7e72a9bde9b404531',
+  );
   // Chunk indexes come from cached metadata; the data is read exactly once.
   assert.ok(counting.bytes <= (1 << 20) + 4096, `read ${counting.bytes} for a 1 MiB file`);
   await (counting as unknown as { inner: FileSource }).inner.close();
@@ -205,23 +237,40 @@ test('readahead hints: lookups ask for none, file reads stop at the file, walks 
   for (const name of ['chunked', 'lz4hc-packed', 'plain-512b']) {
     const inner = fixtureSource(name);
     const seen: { offset: number; length: number; options?: ReadOptions }[] = [];
-    const spy: ByteSource = { size: inner.size, read: (offset, length, options) => (seen.push({ offset, length, options }), inner.read(offset, length, options)) };
+    const spy: ByteSource = {
+      size: inner.size,
+      read: (offset, length, options) => (seen.push({ offset, length, options }), inner.read(offset, length, options)),
+    };
     const fs = await openErofs(spy, { metaCacheBytes: 1 << 20 });
     const big = await lookupPath(fs, 'big/text-2M.txt');
     assert.ok(seen.length > 0);
-    for (const r of seen) assert.equal(r.options?.readaheadLimit, r.offset + r.length, `${name}: lookup read at ${r.offset}+${r.length} allows readahead`);
+    for (const r of seen)
+      assert.equal(
+        r.options?.readaheadLimit,
+        r.offset + r.length,
+        `${name}: lookup read at ${r.offset}+${r.length} allows readahead`,
+      );
     seen.length = 0;
     await readAll(await fs.openFile(big.ino), 256 * 1024);
     for (const r of seen) {
       const limit = r.options?.readaheadLimit;
-      assert.ok(limit !== undefined && limit >= r.offset + r.length, `${name}: file read at ${r.offset}+${r.length} has limit ${limit}`);
+      assert.ok(
+        limit !== undefined && limit >= r.offset + r.length,
+        `${name}: file read at ${r.offset}+${r.length} has limit ${limit}`,
+      );
       // Never more than the file's size beyond the read (the rest of a contiguous file).
-      assert.ok(limit <= r.offset + r.length + big.size, `${name}: file read at ${r.offset} may read ahead to ${limit}`);
+      assert.ok(
+        limit <= r.offset + r.length + big.size,
+        `${name}: file read at ${r.offset} may read ahead to ${limit}`,
+      );
       assert.ok(r.options?.scan !== true);
     }
     seen.length = 0;
     for await (const _ of walk(fs, '/wide'));
-    assert.ok(seen.length > 0 && seen.some((r) => r.options?.readaheadLimit === undefined), `${name}: a walk's metadata reads may read ahead`);
+    assert.ok(
+      seen.length > 0 && seen.some((r) => r.options?.readaheadLimit === undefined),
+      `${name}: a walk's metadata reads may read ahead`,
+    );
   }
 });
 
@@ -231,17 +280,44 @@ test('interlaced (uncompressed, rotated) clusters decode like the kernel: regres
   const sb = (await openErofs(fixtureSource('lz4hc-packed'))).superblock;
   const raw = Uint8Array.from({ length: 4096 }, (_, i) => i % 251);
   // mkfs writes an extent starting at la % bs = 148 from byte 148 of the block (write_uncompressed_block).
-  const tail = decodeCluster(sb, { raw, llen: 518, alg: Z_EROFS_COMPRESSION_INTERLACED, la: 5202068, partial: false, nid: 1n });
+  const tail = decodeCluster(sb, {
+    raw,
+    llen: 518,
+    alg: Z_EROFS_COMPRESSION_INTERLACED,
+    la: 5202068,
+    partial: false,
+    nid: 1n,
+  });
   assert.deepEqual(tail, raw.subarray(148, 148 + 518));
   // A full block starting mid-block wraps around to the block's start.
-  const full = decodeCluster(sb, { raw, llen: 4096, alg: Z_EROFS_COMPRESSION_INTERLACED, la: 4096 + 100, partial: false, nid: 1n });
+  const full = decodeCluster(sb, {
+    raw,
+    llen: 4096,
+    alg: Z_EROFS_COMPRESSION_INTERLACED,
+    la: 4096 + 100,
+    partial: false,
+    nid: 1n,
+  });
   assert.deepEqual(full, Uint8Array.from([...raw.subarray(100), ...raw.subarray(0, 100)]));
   // Two blocks, aligned: the first block of output is the cluster's last block (z_erofs_transform_plain).
   const two = Uint8Array.from({ length: 8192 }, (_, i) => i % 253);
-  const aligned = decodeCluster(sb, { raw: two, llen: 8192, alg: Z_EROFS_COMPRESSION_INTERLACED, la: 8192, partial: false, nid: 1n });
+  const aligned = decodeCluster(sb, {
+    raw: two,
+    llen: 8192,
+    alg: Z_EROFS_COMPRESSION_INTERLACED,
+    la: 8192,
+    partial: false,
+    nid: 1n,
+  });
   assert.deepEqual(aligned, Uint8Array.from([...two.subarray(4096), ...two.subarray(0, 4096)]));
-  assert.deepEqual(decodeCluster(sb, { raw, llen: 10, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 77, partial: false, nid: 1n }), raw.subarray(0, 10));
-  assert.throws(() => decodeCluster(sb, { raw, llen: 5000, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 0, partial: false, nid: 1n }), (e) => isOcifsError(e, 'ERR_OCIFS_CORRUPT_EROFS'));
+  assert.deepEqual(
+    decodeCluster(sb, { raw, llen: 10, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 77, partial: false, nid: 1n }),
+    raw.subarray(0, 10),
+  );
+  assert.throws(
+    () => decodeCluster(sb, { raw, llen: 5000, alg: Z_EROFS_COMPRESSION_SHIFTED, la: 0, partial: false, nid: 1n }),
+    (e) => isOcifsError(e, 'ERR_OCIFS_CORRUPT_EROFS'),
+  );
 });
 
 test('a compressed file reads its physical clusters once; concurrent readers share one read; reads can be aborted', async () => {
@@ -253,10 +329,16 @@ test('a compressed file reads its physical clusters once; concurrent readers sha
   counting.reset();
   const src = await fs.openFile(text.ino);
   const whole = await readAll(src, 100_000);
-  assert.equal(createHash('sha256').update(whole).digest('hex'), '6d9c2f2c928d5163882ba335b0c7b5202da66991c6759d66fa6c5f4baafa0d30');
+  assert.equal(
+    createHash('sha256').update(whole).digest('hex'),
+    '6d9c2f2c928d5163882ba335b0c7b5202da66991c6759d66fa6c5f4baafa0d30',
+  );
   // The clusters (stat's blocks) plus the index pages, nothing else.
   const clusters = st.erofs.blocks * 4096;
-  assert.ok(counting.bytes >= clusters && counting.bytes <= clusters + 2 * 4096, `read ${counting.bytes} for ${clusters} bytes of clusters`);
+  assert.ok(
+    counting.bytes >= clusters && counting.bytes <= clusters + 2 * 4096,
+    `read ${counting.bytes} for ${clusters} bytes of clusters`,
+  );
   // Ten readers of the same 1 KiB at once: one physical read between them.
   const fresh = await openErofs(counting);
   const f = await fresh.openFile(text.ino);

@@ -38,14 +38,23 @@ test('every code in the list is used in src and listed once', () => {
   const used = new Set(sources.filter(({ file }) => file !== 'src/errors.ts').flatMap(({ text }) => codesIn(text)));
   const errorsTs = readFileSync(join(src, 'errors.ts'), 'utf8');
   const usedInErrorsTs = new Set([...errorsTs.matchAll(/super\(\s*'(ERR_OCIFS_[A-Z0-9_]+)'/g)].map((m) => m[1]));
-  assert.deepEqual(OCIFS_ERROR_CODES.filter((c) => !used.has(c) && !usedInErrorsTs.has(c)), []);
+  assert.deepEqual(
+    OCIFS_ERROR_CODES.filter((c) => !used.has(c) && !usedInErrorsTs.has(c)),
+    [],
+  );
 });
 
 test('every code is documented in the README error table', () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const rows = new Set([...readme.matchAll(/^\| `(ERR_OCIFS_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
-  assert.deepEqual(OCIFS_ERROR_CODES.filter((c) => !rows.has(c)), []);
-  assert.deepEqual([...rows].filter((c) => !isOcifsErrorCode(c)), []);
+  assert.deepEqual(
+    OCIFS_ERROR_CODES.filter((c) => !rows.has(c)),
+    [],
+  );
+  assert.deepEqual(
+    [...rows].filter((c) => !isOcifsErrorCode(c)),
+    [],
+  );
 });
 
 test('each code is given by one class, and no error is built inline from a literal code', () => {
@@ -57,6 +66,9 @@ test('each code is given by one class, and no error is built inline from a liter
     }
     for (const m of text.matchAll(/new \w*Error\(\s*['"`](ERR_OCIFS_[A-Z0-9_]+)/g)) inline.push(`${file}: ${m[1]}`);
   }
-  assert.deepEqual([...givenBy].filter(([, where]) => where.length > 1), []);
+  assert.deepEqual(
+    [...givenBy].filter(([, where]) => where.length > 1),
+    [],
+  );
   assert.deepEqual(inline, []);
 });

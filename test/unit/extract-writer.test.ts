@@ -33,20 +33,29 @@ test('a failed operation stops every later batch: nothing is written through a s
   // writer threads, the symlink and the directory may be made on different threads in either
   // order: whichever comes second fails, and nothing goes through the symlink.
   for (const writers of [1, 2, 3])
-  for (let pad = 240; pad <= 270; pad += 2) {
-    const { tmp, dest, outside } = await scratch();
-    const fs = new MemoryFs();
-    fs.link(fs.rootIno, 'x', fs.addInode({ type: 'symlink', target: outside }));
-    for (let i = 0; i < pad; i++) fs.link(fs.rootIno, `f${String(i).padStart(4, '0')}`, fs.addInode({ type: 'file', content: `file ${i}` }));
-    const dir = fs.addInode({ type: 'dir' });
-    fs.link(fs.rootIno, 'x', dir);
-    for (let i = 0; i < 40; i++) fs.link(dir, i === 0 ? 'victim' : `v${i}`, fs.addInode({ type: 'file', content: 'pwned' }));
-    await assert.rejects(extractTree(fs, dest, { concurrency: 1, writers }), (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT');
-    assert.deepEqual((await readdir(outside)).sort(), ['victim'], `writers ${writers}, pad ${pad}: something was written outside DEST`);
-    assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'untouched', `writers ${writers}, pad ${pad}`);
-    if (writers === 1) assert.ok((await lstat(join(dest, 'x'))).isSymbolicLink());
-    await rm(tmp, { recursive: true, force: true });
-  }
+    for (let pad = 240; pad <= 270; pad += 2) {
+      const { tmp, dest, outside } = await scratch();
+      const fs = new MemoryFs();
+      fs.link(fs.rootIno, 'x', fs.addInode({ type: 'symlink', target: outside }));
+      for (let i = 0; i < pad; i++)
+        fs.link(fs.rootIno, `f${String(i).padStart(4, '0')}`, fs.addInode({ type: 'file', content: `file ${i}` }));
+      const dir = fs.addInode({ type: 'dir' });
+      fs.link(fs.rootIno, 'x', dir);
+      for (let i = 0; i < 40; i++)
+        fs.link(dir, i === 0 ? 'victim' : `v${i}`, fs.addInode({ type: 'file', content: 'pwned' }));
+      await assert.rejects(
+        extractTree(fs, dest, { concurrency: 1, writers }),
+        (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT',
+      );
+      assert.deepEqual(
+        (await readdir(outside)).sort(),
+        ['victim'],
+        `writers ${writers}, pad ${pad}: something was written outside DEST`,
+      );
+      assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'untouched', `writers ${writers}, pad ${pad}`);
+      if (writers === 1) assert.ok((await lstat(join(dest, 'x'))).isSymbolicLink());
+      await rm(tmp, { recursive: true, force: true });
+    }
 });
 
 test('several writer threads reproduce a tree with hardlinks across directories, deep paths and directory metadata', async () => {
@@ -64,7 +73,8 @@ test('several writer threads reproduce a tree with hardlinks across directories,
 
 test('writers must be an integer from 1 to 16', async () => {
   const { dest } = await scratch();
-  for (const writers of [0, 17, 1.5]) await assert.rejects(extractTree(new MemoryFs(), dest, { writers }), { code: 'ERR_OCIFS_INVALID_OPTION' });
+  for (const writers of [0, 17, 1.5])
+    await assert.rejects(extractTree(new MemoryFs(), dest, { writers }), { code: 'ERR_OCIFS_INVALID_OPTION' });
 });
 
 /**
@@ -91,7 +101,11 @@ function collidingTree(seed: number, outside: string): MemoryFs {
       fs.link(parent, name, f);
       files.push(f);
     } else if (k < 0.85) {
-      fs.link(parent, name, fs.addInode({ type: 'symlink', target: pick([outside, `${outside}/victim`, '../../outside', '/']) }));
+      fs.link(
+        parent,
+        name,
+        fs.addInode({ type: 'symlink', target: pick([outside, `${outside}/victim`, '../../outside', '/']) }),
+      );
     } else if (files.length > 0) {
       fs.link(parent, name, pick(files));
     }
@@ -102,15 +116,26 @@ function collidingTree(seed: number, outside: string): MemoryFs {
 test('random trees of colliding names with several writer threads: never a write outside DEST', async () => {
   const count = Number(process.env.OCIFS_VFS_FUZZ_TREES ?? 40);
   for (let seed = 1; seed <= count; seed++) {
-    for (const [writers, overwrite] of [[2, false], [3, true], [2, true]] as const) {
+    for (const [writers, overwrite] of [
+      [2, false],
+      [3, true],
+      [2, true],
+    ] as const) {
       const { tmp, dest, outside } = await scratch();
       const fs = collidingTree(seed, outside);
       try {
         await extractTree(fs, dest, { writers, overwrite, concurrency: 1 + (seed % 4) });
       } catch (e: any) {
-        assert.ok(['ERR_OCIFS_EXTRACT_CONFLICT', 'ERR_OCIFS_EXTRACT_IO'].includes(e.code), `seed ${seed}: ${e.code} ${e.message}`);
+        assert.ok(
+          ['ERR_OCIFS_EXTRACT_CONFLICT', 'ERR_OCIFS_EXTRACT_IO'].includes(e.code),
+          `seed ${seed}: ${e.code} ${e.message}`,
+        );
       }
-      assert.deepEqual((await readdir(outside)).sort(), ['victim'], `seed ${seed}, ${writers} writers, overwrite ${overwrite}: written outside DEST`);
+      assert.deepEqual(
+        (await readdir(outside)).sort(),
+        ['victim'],
+        `seed ${seed}, ${writers} writers, overwrite ${overwrite}: written outside DEST`,
+      );
       assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'untouched');
       await rm(tmp, { recursive: true, force: true });
     }
@@ -126,9 +151,13 @@ test('with NODE_DEBUG=ocifs:extract each writer thread reports how long it worke
     const fs = new MemoryFs();
     for (let i = 0; i < 50; i++) fs.link(fs.rootIno, 'f' + i, fs.addInode({ type: 'file', content: 'x'.repeat(i) }));
     await extractTree(fs, process.argv[1], { writers: 2 });`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dest], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: 'ocifs:extract' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dest], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_DEBUG: 'ocifs:extract' },
+  });
   assert.equal(r.status, 0, r.stderr);
-  for (const t of [0, 1]) assert.match(r.stderr, new RegExp(`writer thread ${t}: busy \\d+\\.\\d{3} s, waiting for work \\d+\\.\\d{3} s`));
+  for (const t of [0, 1])
+    assert.match(r.stderr, new RegExp(`writer thread ${t}: busy \\d+\\.\\d{3} s, waiting for work \\d+\\.\\d{3} s`));
   assert.equal((await readdir(dest)).length, 50);
 });
 

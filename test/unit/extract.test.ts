@@ -46,7 +46,10 @@ async function listAll(dir: string, prefix = ''): Promise<string[]> {
 /** The temp dir holds only DEST and the untouched `outside` directory. */
 async function assertNothingOutside(): Promise<void> {
   const top = (await readdir(tmp)).sort();
-  assert.ok(top.every((x) => x === 'dest' || x === 'outside'), `unexpected entries next to DEST: ${top.join(',')}`);
+  assert.ok(
+    top.every((x) => x === 'dest' || x === 'outside'),
+    `unexpected entries next to DEST: ${top.join(',')}`,
+  );
   assert.deepEqual(await listAll(outside), ['victim']);
   assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'untouched');
   await rm(tmp, { recursive: true, force: true });
@@ -84,7 +87,10 @@ test('a symlink and a directory of the same name: never written through', async 
         assert.equal(e.code, 'ERR_OCIFS_EXTRACT_CONFLICT');
       }
     } else {
-      await assert.rejects(extractTree(fs, dest), (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && e.data.path === join(dest, 'x'));
+      await assert.rejects(
+        extractTree(fs, dest),
+        (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && e.data.path === join(dest, 'x'),
+      );
     }
     await assertNothingOutside();
   }
@@ -100,7 +106,11 @@ test('overwrite: symlinks already in DEST are replaced, not followed (directorie
     { path: 'file', type: 'file', content: 'new file' },
     { path: 'rel', type: 'fifo' },
   ]);
-  await assert.rejects(extractTree(fs, dest), { code: 'ERR_OCIFS_EXTRACT_CONFLICT' }, 'a non-empty DEST needs overwrite');
+  await assert.rejects(
+    extractTree(fs, dest),
+    { code: 'ERR_OCIFS_EXTRACT_CONFLICT' },
+    'a non-empty DEST needs overwrite',
+  );
   await extractTree(fs, dest, { overwrite: true });
   assert.equal(await readFile(join(dest, 'etc/victim'), 'utf8'), 'new');
   assert.equal(await readFile(join(dest, 'file'), 'utf8'), 'new file');
@@ -113,9 +123,14 @@ test('overwrite keeps host entries the image does not name and refuses to replac
   await writeFile(join(dest, 'keep/mine'), 'mine');
   await mkdir(join(dest, 'd'));
   await writeFile(join(dest, 'd/x'), 'x');
-  await extractTree(MemoryFs.fromEntries([{ path: 'keep/new', type: 'file', content: 'n' }]), dest, { overwrite: true });
+  await extractTree(MemoryFs.fromEntries([{ path: 'keep/new', type: 'file', content: 'n' }]), dest, {
+    overwrite: true,
+  });
   assert.deepEqual(await listAll(dest), ['d', 'd/x', 'keep', 'keep/mine', 'keep/new']);
-  await assert.rejects(extractTree(MemoryFs.fromEntries([{ path: 'd', type: 'file', content: 'f' }]), dest, { overwrite: true }), (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /is a directory/.test(e.message));
+  await assert.rejects(
+    extractTree(MemoryFs.fromEntries([{ path: 'd', type: 'file', content: 'f' }]), dest, { overwrite: true }),
+    (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /is a directory/.test(e.message),
+  );
   assert.equal(await readFile(join(dest, 'd/x'), 'utf8'), 'x');
   await assertNothingOutside();
 });
@@ -130,8 +145,14 @@ test('DEST rules: created when missing, an empty directory is fine, a file or no
   await extractTree(fs, join(tmp, 'empty'));
   assert.equal((await lstat(join(tmp, 'empty'))).mode & 0o7777, 0o700, 'an existing DEST keeps its own metadata');
   await rm(join(tmp, 'empty'), { recursive: true });
-  await assert.rejects(extractTree(fs, join(dest, 'deeper')), (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /not empty/.test(e.message));
-  await assert.rejects(extractTree(fs, join(outside, 'victim')), (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /not a directory/.test(e.message));
+  await assert.rejects(
+    extractTree(fs, join(dest, 'deeper')),
+    (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /not empty/.test(e.message),
+  );
+  await assert.rejects(
+    extractTree(fs, join(outside, 'victim')),
+    (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /not a directory/.test(e.message),
+  );
   await assertNothingOutside();
 });
 
@@ -149,7 +170,10 @@ test('the same name twice in a directory is a conflict, not a silent overwrite',
   const fs = new MemoryFs();
   fs.link(fs.rootIno, 'f', fs.addInode({ type: 'file', content: 'first' }));
   fs.link(fs.rootIno, 'f', fs.addInode({ type: 'file', content: 'second' }));
-  await assert.rejects(extractTree(fs, dest), (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /twice/.test(e.message));
+  await assert.rejects(
+    extractTree(fs, dest),
+    (e: any) => e.code === 'ERR_OCIFS_EXTRACT_CONFLICT' && /twice/.test(e.message),
+  );
   await assertNothingOutside();
 });
 
@@ -157,7 +181,10 @@ test('content whose size disagrees with the inode is refused', async () => {
   const inner = MemoryFs.fromEntries([{ path: 'f', type: 'file', content: 'twelve bytes' }]);
   const liar: FileSystem = Object.create(inner);
   liar.openFile = async () => new MemorySource(new Uint8Array(3));
-  await assert.rejects(extractTree(liar, dest), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_SIZE' && e.data.expected === 12 && e.data.actual === 3);
+  await assert.rejects(
+    extractTree(liar, dest),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_SIZE' && e.data.expected === 12 && e.data.actual === 3,
+  );
   await assertNothingOutside();
 });
 
@@ -235,10 +262,15 @@ test('abort stops the extraction with ERR_OCIFS_ABORTED', async () => {
 
 test('bad options are refused with their name', async () => {
   const fs = new MemoryFs();
-  await assert.rejects(extractTree(fs, dest, { concurrency: 0 }), (e: any) => e.code === 'ERR_OCIFS_INVALID_OPTION' && e.data.option === 'concurrency');
-  await assert.rejects(extractTree(fs, dest, { pieceSize: 10 }), (e: any) => e.code === 'ERR_OCIFS_INVALID_OPTION' && e.data.option === 'pieceSize');
+  await assert.rejects(
+    extractTree(fs, dest, { concurrency: 0 }),
+    (e: any) => e.code === 'ERR_OCIFS_INVALID_OPTION' && e.data.option === 'concurrency',
+  );
+  await assert.rejects(
+    extractTree(fs, dest, { pieceSize: 10 }),
+    (e: any) => e.code === 'ERR_OCIFS_INVALID_OPTION' && e.data.option === 'pieceSize',
+  );
   await assert.rejects(extractTree(fs, dest, { path: '/missing' }), { code: 'ERR_OCIFS_NOT_FOUND' });
-
 });
 
 /**
@@ -257,7 +289,8 @@ function hostileTree(seed: number, outsideDir: string): MemoryFs {
   const unsafe = ['..', '.', '', 'x/y', '../outside', `${outsideDir}/victim`, 'n\0'];
   for (let i = 0; i < 40; i++) {
     const parent = pick(dirs);
-    const name = mode === 2 && r() < 0.2 ? pick(['a', 'b', 'victim']) : mode === 3 && r() < 0.1 ? pick(unsafe) : `n${i}`;
+    const name =
+      mode === 2 && r() < 0.2 ? pick(['a', 'b', 'victim']) : mode === 3 && r() < 0.1 ? pick(unsafe) : `n${i}`;
     const k = r();
     if (k < 0.3) {
       const d = fs.addInode({ type: 'dir', mode: pick([0o755, 0o500, 0o000]) });
@@ -268,7 +301,14 @@ function hostileTree(seed: number, outsideDir: string): MemoryFs {
       fs.link(parent, name, f);
       files.push(f);
     } else if (k < 0.75) {
-      fs.link(parent, name, fs.addInode({ type: 'symlink', target: pick([outsideDir, `${outsideDir}/victim`, '../../outside/victim', '..', '/']) }));
+      fs.link(
+        parent,
+        name,
+        fs.addInode({
+          type: 'symlink',
+          target: pick([outsideDir, `${outsideDir}/victim`, '../../outside/victim', '..', '/']),
+        }),
+      );
     } else if (k < 0.85 && files.length > 0) {
       fs.link(parent, name, pick(files)); // a hardlink
     } else if (mode === 0 && k < 0.95) {
@@ -291,7 +331,10 @@ test('random hostile trees: extraction ends, with or without an error, and never
         await extractTree(fs, dest, { overwrite });
         codes.set('ok', (codes.get('ok') ?? 0) + 1);
       } catch (e: any) {
-        assert.ok(typeof e.code === 'string' && e.code.startsWith('ERR_OCIFS_'), `seed ${seed}: untyped error ${e?.stack ?? e}`);
+        assert.ok(
+          typeof e.code === 'string' && e.code.startsWith('ERR_OCIFS_'),
+          `seed ${seed}: untyped error ${e?.stack ?? e}`,
+        );
         codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
       }
     }

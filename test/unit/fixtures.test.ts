@@ -69,15 +69,30 @@ test('make-tree: every entry type, odd names and metadata a reader must keep', (
   };
   assert.deepEqual([...new Set(es.map((e) => e.type))].sort(), ['dir', 'fifo', 'file', 'symlink']);
   assert.equal(es.filter((e) => e.path.startsWith('wide/')).length, 1500);
-  assert.ok(es.some((e) => e.path.split('/').length >= 26), 'a path 25 directories deep');
-  assert.ok(es.some((e) => Buffer.byteLength(e.path.split('/').pop()!) === 250), 'a 250-byte name');
-  assert.ok(es.some((e) => Buffer.byteLength(e.path) > 256), 'a path longer than a ustar header takes');
-  assert.ok(es.some((e) => /[\u{10000}-\u{10ffff}]/u.test(e.path)) && es.some((e) => /\u0301/.test(e.path)), 'astral and combining characters');
+  assert.ok(
+    es.some((e) => e.path.split('/').length >= 26),
+    'a path 25 directories deep',
+  );
+  assert.ok(
+    es.some((e) => Buffer.byteLength(e.path.split('/').pop()!) === 250),
+    'a 250-byte name',
+  );
+  assert.ok(
+    es.some((e) => Buffer.byteLength(e.path) > 256),
+    'a path longer than a ustar header takes',
+  );
+  assert.ok(
+    es.some((e) => /[\u{10000}-\u{10ffff}]/u.test(e.path)) && es.some((e) => /\u0301/.test(e.path)),
+    'astral and combining characters',
+  );
   assert.equal(at('bin/dangling').target, '/absolute/target/that/does/not/exist');
   assert.ok(at('bin/long-target-1k').target!.length >= 1000);
   assert.equal(at('bin/os-release-link').target, '../etc/os-release');
   assert.equal(at('bin/tool-hardlink').hardlink, 'bin/tool');
-  assert.deepEqual(['links/a', 'links/b', 'links/c'].map((p) => at(p).hardlink), ['links/a', 'links/a', 'links/a']);
+  assert.deepEqual(
+    ['links/a', 'links/b', 'links/c'].map((p) => at(p).hardlink),
+    ['links/a', 'links/a', 'links/a'],
+  );
   assert.equal(at('bin/setuid').mode, '0o4755');
   assert.equal(at('bin/setgid').mode, '0o2755');
   assert.equal(at('bin/fifo').type, 'fifo');
@@ -90,8 +105,15 @@ test('make-tree: every entry type, odd names and metadata a reader must keep', (
   assert.equal(at('home/user').xattrs?.['user.dir'], Buffer.from('on a directory').toString('hex'));
   if (isRoot) {
     assert.deepEqual([at('bin/tool').uid, at('bin/tool').gid], [1000, 1000]);
-    assert.deepEqual([at('home/user/notes.txt').uid, at('home/user/notes.txt').gid, at('home/user').mode], [1001, 100, '0o750']);
-    assert.deepEqual(at('etc/attrs').xattrs, { 'trusted.ocifs': Buffer.from('seed 1').toString('hex'), 'user.binary': '000102feff', 'user.empty': '' });
+    assert.deepEqual(
+      [at('home/user/notes.txt').uid, at('home/user/notes.txt').gid, at('home/user').mode],
+      [1001, 100, '0o750'],
+    );
+    assert.deepEqual(at('etc/attrs').xattrs, {
+      'trusted.ocifs': Buffer.from('seed 1').toString('hex'),
+      'user.binary': '000102feff',
+      'user.empty': '',
+    });
   }
 });
 
@@ -118,22 +140,31 @@ test('tree-manifest: the command prints the same lines; a broken hardlink, a cha
   // Same size, other bytes.
   await writeFile(join(copy, 'sizes/f1'), readFileSync(join(copy, 'sizes/f1'))[0] === 0x61 ? 'b' : 'a');
   await utimes(join(copy, 'sizes/f1'), TREE_MTIME, TREE_MTIME);
-  assert.deepEqual((await diff()).map((e) => e.path), ['links/c', 'sizes/f1']);
+  assert.deepEqual(
+    (await diff()).map((e) => e.path),
+    ['links/c', 'sizes/f1'],
+  );
   await setAttribute(join(copy, 'sizes/f512'), 'user.added', Buffer.from('x'));
   if (isRoot) await lchown(join(copy, 'sizes/f513'), 7, 7);
-  assert.deepEqual((await diff()).map((e) => e.path), ['links/c', 'sizes/f1', 'sizes/f512', ...(isRoot ? ['sizes/f513'] : [])]);
+  assert.deepEqual(
+    (await diff()).map((e) => e.path),
+    ['links/c', 'sizes/f1', 'sizes/f512', ...(isRoot ? ['sizes/f513'] : [])],
+  );
   const usage = await run(process.execPath, fixtureToolArgs('tree-manifest.ts', []));
   assert.equal(usage.code, 2);
 });
 
 test('EROFS fixtures: the delta base is the seed-1 tree file the README names, and every packed image is below 1 MiB', () => {
   const base = readFileSync(join(EROFS_FIXTURE_DIR, 'seed1-random-1M.bin'));
-  const line = seed1Manifest().map((l) => JSON.parse(l) as Line).find((e) => e.path === 'big/random-1M.bin')!;
+  const line = seed1Manifest()
+    .map((l) => JSON.parse(l) as Line)
+    .find((e) => e.path === 'big/random-1M.bin')!;
   assert.equal(createHash('sha256').update(base).digest('hex'), line.sha256);
   for (const p of PACKED_IMAGES) {
     assert.ok(lstatSync(join(EROFS_FIXTURE_DIR, `${p.name}.erofs.zst`)).size < 1 << 20, p.name);
     assert.equal(lstatSync(join(EROFS_FIXTURE_DIR, `${p.name}.erofs`)).size, p.size);
   }
   const readme = readFileSync(join(FIXTURES, 'erofs/README.md'), 'utf8');
-  for (const name of ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked']) assert.match(readme, new RegExp(`\\| ${name}\\.erofs \\|`));
+  for (const name of ['lzma', 'deflate', 'zstd', 'lz4hc-packed', 'lz4-bigpcluster', 'plain-512b', 'chunked'])
+    assert.match(readme, new RegExp(`\\| ${name}\\.erofs \\|`));
 });

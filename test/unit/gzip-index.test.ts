@@ -28,10 +28,28 @@ const SPAN = 64 * 1024;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocifs-gz-'));
   await makeTree(join(dir, 'tree'), 2);
-  await runOk('tar', ['-cf', join(dir, 'layer.tar'), '--format=pax', '--xattrs', '--xattrs-include=*', '-C', join(dir, 'tree'), '.']);
+  await runOk('tar', [
+    '-cf',
+    join(dir, 'layer.tar'),
+    '--format=pax',
+    '--xattrs',
+    '--xattrs-include=*',
+    '-C',
+    join(dir, 'tree'),
+    '.',
+  ]);
   tarBytes = await readFile(join(dir, 'layer.tar'));
   await mkdir(join(dir, 'x'));
-  await runOk('tar', ['-xf', join(dir, 'layer.tar'), '-C', join(dir, 'x'), '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*']);
+  await runOk('tar', [
+    '-xf',
+    join(dir, 'layer.tar'),
+    '-C',
+    join(dir, 'x'),
+    '--numeric-owner',
+    '-p',
+    '--xattrs',
+    '--xattrs-include=*',
+  ]);
   expected = await treeManifest(join(dir, 'x'));
 });
 after(async () => {
@@ -62,7 +80,11 @@ async function checkLayer(name: string, blob: Buffer, inflater: 'native' | 'pako
   const index = await buildGzipIndex(new MemorySource(blob), { span: SPAN, inflater });
   // Checkpoints land at many bit positions within a byte, so resuming is tested for them (pigz
   // ends its 128 KiB blocks with sync flushes, which are byte-aligned).
-  if (!name.startsWith('pigz')) assert.ok(new Set(index.checkpoints.map((c) => c.bit % 8)).size >= 4, `${name}: bit positions ${index.checkpoints.map((c) => c.bit % 8).join(',')}`);
+  if (!name.startsWith('pigz'))
+    assert.ok(
+      new Set(index.checkpoints.map((c) => c.bit % 8)).size >= 4,
+      `${name}: bit positions ${index.checkpoints.map((c) => c.bit % 8).join(',')}`,
+    );
   assert.equal(index.tarSize, tarBytes.length);
   assert.ok(index.checkpoints.length > 10, `${name}: ${index.checkpoints.length} checkpoints`);
   const source = new GzipIndexedSource(new MemorySource(blob), index);
@@ -142,7 +164,10 @@ test('incompressible data (a run of stored blocks) still gets a checkpoint every
   const blob = gzipSync(await readFile(join(dir, 'rnd.tar')), { level: 6 });
   const counting = new CountingSource(new MemorySource(blob));
   const layer = await openGzipLayer(counting, { store: new MemoryIndexStore(), span: SPAN, readAhead: false });
-  assert.ok(layer.index.checkpoints.length >= random.length / SPAN / 2, `${layer.index.checkpoints.length} checkpoints`);
+  assert.ok(
+    layer.index.checkpoints.length >= random.length / SPAN / 2,
+    `${layer.index.checkpoints.length} checkpoints`,
+  );
   counting.bytes = 0;
   const after = await resolvePath(layer.fs, '/after.txt');
   assert.equal(Buffer.from(await (await layer.fs.openFile(after.ino)).read(0, 6)).toString(), 'after\n');
@@ -159,13 +184,22 @@ test('corrupt gzip streams are refused with ERR_OCIFS_CORRUPT_GZIP, never served
   const flipped = Buffer.from(blob);
   flipped[Math.floor(blob.length / 2)] ^= 0x10;
   await assert.rejects(buildGzipIndex(new MemorySource(flipped)), { code: 'ERR_OCIFS_CORRUPT_GZIP' });
-  await assert.rejects(buildGzipIndex(new MemorySource(blob.subarray(0, blob.length - 5))), { code: 'ERR_OCIFS_CORRUPT_GZIP' });
-  await assert.rejects(buildGzipIndex(new MemorySource(blob.subarray(0, blob.length / 2))), { code: 'ERR_OCIFS_CORRUPT_GZIP' });
-  await assert.rejects(buildGzipIndex(new MemorySource(Buffer.concat([blob, Buffer.from('garbage')]))), { code: 'ERR_OCIFS_CORRUPT_GZIP' });
+  await assert.rejects(buildGzipIndex(new MemorySource(blob.subarray(0, blob.length - 5))), {
+    code: 'ERR_OCIFS_CORRUPT_GZIP',
+  });
+  await assert.rejects(buildGzipIndex(new MemorySource(blob.subarray(0, blob.length / 2))), {
+    code: 'ERR_OCIFS_CORRUPT_GZIP',
+  });
+  await assert.rejects(buildGzipIndex(new MemorySource(Buffer.concat([blob, Buffer.from('garbage')]))), {
+    code: 'ERR_OCIFS_CORRUPT_GZIP',
+  });
   await assert.rejects(buildGzipIndex(new MemorySource(tarBytes)), { code: 'ERR_OCIFS_CORRUPT_GZIP' });
   const badCrc = Buffer.from(blob);
   badCrc[badCrc.length - 6] ^= 1;
-  await assert.rejects(buildGzipIndex(new MemorySource(badCrc)), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_GZIP' && /CRC/.test(e.message));
+  await assert.rejects(
+    buildGzipIndex(new MemorySource(badCrc)),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_GZIP' && /CRC/.test(e.message),
+  );
   // An index used against different bytes: the damaged span errors instead of returning garbage.
   const index = await buildGzipIndex(new MemorySource(blob), { span: SPAN });
   const src = new GzipIndexedSource(new MemorySource(flipped), index);

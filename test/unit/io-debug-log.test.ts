@@ -16,11 +16,15 @@ test('a NODE_DEBUG value names the same channels as for util.debuglog', () => {
     const env = { ...process.env, NODE_DEBUG: spec };
     const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(CHANNELS.map((c) => channelEnabled(c, spec)), JSON.parse(r.stdout), spec);
+    assert.deepEqual(
+      CHANNELS.map((c) => channelEnabled(c, spec)),
+      JSON.parse(r.stdout),
+      spec,
+    );
   }
 });
 
-test('a channel reads NODE_DEBUG when first used, and prints util.debuglog\'s line', () => {
+test("a channel reads NODE_DEBUG when first used, and prints util.debuglog's line", () => {
   const script = `
     import { debuglog } from ${JSON.stringify(new URL('../../src/io/debug-log.ts', import.meta.url).href)};
     const log = debuglog('ocifs:test');

@@ -64,12 +64,18 @@ test('FileSource.fileSpans: one span of its own file, clamped like read; none af
   assert.equal(spans?.length, 1);
   assert.deepEqual({ ...spans[0], fd: 0 }, { fd: 0, fileId: `${st.dev}:${st.ino}`, position: 100, length: 5000 });
   assert.deepEqual(spanBytes(spans), bytes.subarray(100, 5100));
-  assert.deepEqual((await src.fileSpans(9990, 100))?.map((s) => s.length), [10]);
+  assert.deepEqual(
+    (await src.fileSpans(9990, 100))?.map((s) => s.length),
+    [10],
+  );
   assert.deepEqual(await src.fileSpans(10000, 5), []);
   await assert.rejects(src.fileSpans(10001, 1), { code: 'ERR_OCIFS_OUT_OF_RANGE' });
   const slice = new SliceSource(src, 1000, 2000);
   const s2 = await slice.fileSpans(10, 5000);
-  assert.deepEqual(s2?.map((s) => [s.position, s.length]), [[1010, 1990]]);
+  assert.deepEqual(
+    s2?.map((s) => [s.position, s.length]),
+    [[1010, 1990]],
+  );
   assert.equal(await new SliceSource(new MemorySource(bytes), 0, 10).fileSpans(0, 10), undefined);
   await src.close();
   assert.equal(await src.fileSpans(0, 10), undefined);
@@ -167,7 +173,10 @@ async function mkfsImage(args: string[]): Promise<string> {
   return image;
 }
 
-for (const [name, args] of [['lz4hc', ['-zlz4hc']], ['lz4', ['-zlz4']]] as const) {
+for (const [name, args] of [
+  ['lz4hc', ['-zlz4hc']],
+  ['lz4', ['-zlz4']],
+] as const) {
   test(`EROFS ${name} (mkfs.erofs): LZ4 clusters as encoded spans decode to every file's bytes, and extract reproduces the tree`, async () => {
     const image = await mkfsImage([...args]);
     const [withSpans, files] = await checkEncodedSpans(image);
@@ -181,7 +190,11 @@ for (const [name, args] of [['lz4hc', ['-zlz4hc']], ['lz4', ['-zlz4']]] as const
     } finally {
       await file.close();
     }
-    assertSameManifest(await treeManifest(dest), await treeManifest(join(image, '../tree')), `extract of the ${name} image`);
+    assertSameManifest(
+      await treeManifest(dest),
+      await treeManifest(join(image, '../tree')),
+      `extract of the ${name} image`,
+    );
   });
 }
 
@@ -189,7 +202,8 @@ for (const name of ['lz4hc-packed', 'lz4-bigpcluster']) {
   test(`EROFS ${name}: encoded spans decode to every file's bytes; extract reproduces the tree`, async () => {
     const [withSpans, files] = await checkEncodedSpans(fixturePath(name));
     // lz4hc-packed keeps every file's tail in a fragment of the packed inode: all are read.
-    if (name === 'lz4-bigpcluster') assert.ok(withSpans > files * 0.9, `${withSpans} of ${files} files have encoded spans`);
+    if (name === 'lz4-bigpcluster')
+      assert.ok(withSpans > files * 0.9, `${withSpans} of ${files} files have encoded spans`);
     const dest = join(await tmp(), 'out');
     const file = await FileSource.open(fixturePath(name));
     try {
@@ -251,7 +265,11 @@ test('with OCIFS_LZ4_NATIVE=0 the writer takes no LZ4 spans: compressed content 
     await file.close();
   }
   assert.ok(src.readBytes > (await stat(image)).size / 2, `${src.readBytes} bytes read through the reader`);
-  assertSameManifest(await treeManifest(dest), await treeManifest(join(image, '../tree')), 'extract without native lz4');
+  assertSameManifest(
+    await treeManifest(dest),
+    await treeManifest(join(image, '../tree')),
+    'extract without native lz4',
+  );
 });
 
 test('EROFS compressed files have no spans (their bytes are not stored as they read)', async () => {
@@ -288,7 +306,10 @@ class Counting implements ByteSource {
 }
 
 // chunked.erofs has sparse files (null chunks): those go through read.
-for (const [name, share] of [['plain-512b', 0.99], ['chunked', 0.75]] as const) {
+for (const [name, share] of [
+  ['plain-512b', 0.99],
+  ['chunked', 0.75],
+] as const) {
   test(`extract of EROFS ${name} from a local file copies spans on the writer thread and reproduces the tree`, async () => {
     const dest = join(await tmp(), 'out');
     const file = await FileSource.open(fixturePath(name));
@@ -317,11 +338,18 @@ test('the writer refuses a span whose descriptor names another file than its fil
   const liar: FileSystem = Object.create(fs);
   liar.openFile = async (ino, options) => {
     const s = await fs.openFile(ino, options);
-    return { size: s.size, read: (o, l, opts) => s.read(o, l, opts), fileSpans: async (o, l) => [{ ...(await file.fileSpans(o, l))![0], fileId: '1:2' }] };
+    return {
+      size: s.size,
+      read: (o, l, opts) => s.read(o, l, opts),
+      fileSpans: async (o, l) => [{ ...(await file.fileSpans(o, l))![0], fileId: '1:2' }],
+    };
   };
   const dest = join(dir, 'out');
   try {
-    await assert.rejects(extractTree(liar, dest), (e: any) => e.code === 'ERR_OCIFS_EXTRACT_IO' && /no longer names the source file/.test(e.cause?.message));
+    await assert.rejects(
+      extractTree(liar, dest),
+      (e: any) => e.code === 'ERR_OCIFS_EXTRACT_IO' && /no longer names the source file/.test(e.cause?.message),
+    );
     const left = await readdir(dest);
     if (left.includes('a')) assert.equal((await stat(join(dest, 'a'))).size, 0);
   } finally {

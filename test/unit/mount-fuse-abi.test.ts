@@ -2,9 +2,32 @@
 // include/uapi/linux/fuse.h.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attrOut, direntSize, entryOut, openOut, readInHeader, reply, statfsOut, writeDirent, xattrSizeOut, FOPEN_KEEP_CACHE } from '../../src/mount/raw/fuse-abi.js';
+import {
+  attrOut,
+  direntSize,
+  entryOut,
+  openOut,
+  readInHeader,
+  reply,
+  statfsOut,
+  writeDirent,
+  xattrSizeOut,
+  FOPEN_KEEP_CACHE,
+} from '../../src/mount/raw/fuse-abi.js';
 
-const attr = { ino: 2 ** 40 + 3, size: 5_000_000_000, blocks: 9765625, mtimeSec: 1700000000, mtimeNsec: 123456789, mode: 0o104755, nlink: 2, uid: 1000, gid: 100, rdev: 259, blksize: 4096 };
+const attr = {
+  ino: 2 ** 40 + 3,
+  size: 5_000_000_000,
+  blocks: 9765625,
+  mtimeSec: 1700000000,
+  mtimeNsec: 123456789,
+  mode: 0o104755,
+  nlink: 2,
+  uid: 1000,
+  gid: 100,
+  rdev: 259,
+  blksize: 4096,
+};
 
 test('fuse_in_header and fuse_out_header', () => {
   const b = Buffer.alloc(40);

@@ -17,7 +17,15 @@ import { errnoOf, FuseErrno } from '../../src/mount/errno.js';
 import { parseMountInfo } from '../../src/mount/mountinfo.js';
 import { TreeCaches } from '../../src/mount/tree-caches.js';
 import { connectionOptions, DEFAULT_CACHE_TIMEOUT, DEFAULT_MAX_READ } from '../../src/mount/mount-options.js';
-import { processStart, readRecord, readRecords, removeRecord, serverAlive, writeRecord, type MountRecord } from '../../src/mount/mount-record.js';
+import {
+  processStart,
+  readRecord,
+  readRecords,
+  removeRecord,
+  serverAlive,
+  writeRecord,
+  type MountRecord,
+} from '../../src/mount/mount-record.js';
 import { defaultStateDir } from '../../src/mount/state-dir.js';
 import { looksLikeErofs } from '../../src/mount/mount-kernel.js';
 import { allowsUserAllowOther } from '../../src/mount/fuse-conf.js';
@@ -28,7 +36,17 @@ const o = () => ({ signal: new AbortController().signal });
 function sampleFs(): MemoryFs {
   return MemoryFs.fromEntries([
     { path: '/', type: 'dir', mode: 0o755, mtimeSec: 1700000000 },
-    { path: 'etc/hosts', type: 'file', content: 'hello\n', mode: 0o644, uid: 7, gid: 8, mtimeSec: 1700000001, mtimeNsec: 250_000_000, xattrs: { 'user.a': 'x' } },
+    {
+      path: 'etc/hosts',
+      type: 'file',
+      content: 'hello\n',
+      mode: 0o644,
+      uid: 7,
+      gid: 8,
+      mtimeSec: 1700000001,
+      mtimeNsec: 250_000_000,
+      xattrs: { 'user.a': 'x' },
+    },
     { path: 'etc/hosts-link', link: 'etc/hosts' },
     { path: 'bin/sh', type: 'symlink', target: '/bin/busybox' },
     { path: 'bin/suid', type: 'file', content: 'x', mode: 0o4755 },
@@ -53,7 +71,18 @@ describe('TreeOps over a MemoryFs', () => {
     const ops = new TreeOps(fs);
     const st = await ops.getattr('/etc/hosts', o());
     const ino = (await fs.lookup((await fs.lookup(fs.rootIno, 'etc'))!.ino, 'hosts'))!.ino;
-    assert.deepEqual(st, { mode: 0o100644, uid: 7, gid: 8, size: 6, nlink: 2, ino, rdev: 0, mtimeMs: 1700000001250, blocks: 1, blksize: fs.statfs().blockSize });
+    assert.deepEqual(st, {
+      mode: 0o100644,
+      uid: 7,
+      gid: 8,
+      size: 6,
+      nlink: 2,
+      ino,
+      rdev: 0,
+      mtimeMs: 1700000001250,
+      blocks: 1,
+      blksize: fs.statfs().blockSize,
+    });
     assert.deepEqual(await ops.getattr('/etc/hosts-link', o()), st);
     assert.equal((await ops.getattr('/bin/suid', o())).mode, 0o104755);
     assert.equal((await ops.getattr('/dev/null', o())).rdev, 259);
@@ -84,7 +113,11 @@ describe('TreeOps over a MemoryFs', () => {
     const fs = sampleFs();
     const ops = new TreeOps(fs);
     fs.calls.lookup = 0;
-    await Promise.all([ops.getattr('/etc/hosts', o()), ops.getattr('/etc/hosts', o()), ops.getattr('/etc/hosts-link', o())]);
+    await Promise.all([
+      ops.getattr('/etc/hosts', o()),
+      ops.getattr('/etc/hosts', o()),
+      ops.getattr('/etc/hosts-link', o()),
+    ]);
     await ops.getattr('/etc/hosts', o());
     assert.equal(fs.calls.lookup, 3); // etc, hosts, hosts-link
   });
@@ -106,12 +139,20 @@ describe('TreeOps over a MemoryFs', () => {
     const list = await ops.readdir('/etc', o());
     assert.deepEqual(
       list.map((e) => [e.name, e.mode]),
-      [['.', 0o040000], ['..', 0o040000], ['hosts', 0o100000], ['hosts-link', 0o100000]],
+      [
+        ['.', 0o040000],
+        ['..', 0o040000],
+        ['hosts', 0o100000],
+        ['hosts-link', 0o100000],
+      ],
     );
     assert.equal(list[0].ino, etc);
     assert.equal(list[1].ino, fs.rootIno);
     assert.equal(list[2].ino, list[3].ino);
-    assert.deepEqual((await ops.readdir('/empty', o())).map((e) => e.name), ['.', '..']);
+    assert.deepEqual(
+      (await ops.readdir('/empty', o())).map((e) => e.name),
+      ['.', '..'],
+    );
   });
 
   test('read: exact bytes, short at the end, 0 past it; directories EISDIR; W_OK is EROFS', async () => {
@@ -179,12 +220,18 @@ describe('TreeOps over a MemoryFs', () => {
   test('statfs reports the filesystem numbers', async () => {
     const fs = sampleFs();
     const s = fs.statfs();
-    assert.deepEqual(await new TreeOps(fs).statfs(), { bsize: s.blockSize, frsize: s.blockSize, blocks: s.blocks, files: s.files, namemax: s.nameMax });
+    assert.deepEqual(await new TreeOps(fs).statfs(), {
+      bsize: s.blockSize,
+      frsize: s.blockSize,
+      blocks: s.blocks,
+      files: s.files,
+      namemax: s.nameMax,
+    });
   });
 });
 
 describe('BlobDirectory (the kernel mode backing files)', () => {
-  test('read-only files of their sources\' sizes, exact ranges through TreeOps, nothing else', async () => {
+  test("read-only files of their sources' sizes, exact ranges through TreeOps, nothing else", async () => {
     const bytes = new Uint8Array(10000).map((_, i) => i % 251);
     const fs = new BlobDirectory();
     fs.add('layer.erofs', new MemorySource(bytes));
@@ -193,7 +240,10 @@ describe('BlobDirectory (the kernel mode backing files)', () => {
     assert.equal(st.size, 10000);
     assert.equal(st.mode, 0o100400);
     assert.equal((await ops.getattr('/', o())).mode, 0o040500);
-    assert.deepEqual((await ops.readdir('/', o())).map((e) => e.name), ['.', '..', 'layer.erofs']);
+    assert.deepEqual(
+      (await ops.readdir('/', o())).map((e) => e.name),
+      ['.', '..', 'layer.erofs'],
+    );
     const buf = Buffer.alloc(4096);
     assert.equal(await ops.read('/layer.erofs', buf, 4096, 8192, o()), 1808);
     assert.deepEqual(new Uint8Array(buf.subarray(0, 1808)), bytes.subarray(8192));
@@ -216,7 +266,10 @@ describe('BlobDirectory (the kernel mode backing files)', () => {
     fs.add('c', new MemorySource(new Uint8Array(7)));
     const inos = [];
     for await (const e of fs.readdir(fs.rootIno)) inos.push([e.name, e.ino]);
-    assert.deepEqual(inos.map(([n]) => n), ['b', 'c']);
+    assert.deepEqual(
+      inos.map(([n]) => n),
+      ['b', 'c'],
+    );
     assert.ok(!inos.some(([, i]) => i === a.ino));
     assert.equal(fs.size, 2);
     assert.equal(fs.statfs().blocks, 2);
@@ -245,7 +298,15 @@ describe('mountinfo', () => {
     ].join('\n');
     const m = parseMountInfo(text);
     assert.equal(m.length, 3);
-    assert.deepEqual(m[0], { mountId: 36, parentId: 35, device: '98:0', mountpoint: '/mnt/with space', options: 'rw,noatime', fstype: 'ext3', source: '/dev/root' });
+    assert.deepEqual(m[0], {
+      mountId: 36,
+      parentId: 35,
+      device: '98:0',
+      mountpoint: '/mnt/with space',
+      options: 'rw,noatime',
+      fstype: 'ext3',
+      source: '/dev/root',
+    });
     assert.equal(m[1].fstype, 'fuse.ocifs');
     assert.equal(m[2].source, '/run/ocifs/backing/blob-1/layer.erofs');
   });
@@ -272,7 +333,11 @@ describe('mount records', () => {
       assert.deepEqual(await readRecord(dir, '/mnt/a'), rec);
       assert.deepEqual((await readRecords(dir)).map((r) => r.mountpoint).sort(), ['/mnt/a', '/mnt/b']);
       assert.equal(await serverAlive(rec), true);
-      assert.equal(await serverAlive({ pid: rec.pid, pidStart: 'not-the-start-time' }), false, 'a recycled pid is not the server');
+      assert.equal(
+        await serverAlive({ pid: rec.pid, pidStart: 'not-the-start-time' }),
+        false,
+        'a recycled pid is not the server',
+      );
       assert.equal(await serverAlive({ pid: 2 ** 22 + 12345, pidStart: '1' }), false);
       await removeRecord(dir, '/mnt/a');
       await removeRecord(dir, '/mnt/a');
@@ -304,8 +369,16 @@ describe('options and helpers', () => {
 
   test('the mount caches keep as many entries as their options say, least recently used out first', async () => {
     const fs = sampleFs();
-    const [hosts, suid] = await Promise.all(['etc/hosts', 'bin/suid'].map(async (p) => (await fs.lookup((await fs.lookup(fs.rootIno, p.split('/')[0]))!.ino, p.split('/')[1]))!.ino));
-    const c = new TreeCaches<string, string[]>(fs, { xattrCacheEntries: 1, sourceCacheEntries: 2, pathCacheEntries: 2 });
+    const [hosts, suid] = await Promise.all(
+      ['etc/hosts', 'bin/suid'].map(
+        async (p) => (await fs.lookup((await fs.lookup(fs.rootIno, p.split('/')[0]))!.ino, p.split('/')[1]))!.ino,
+      ),
+    );
+    const c = new TreeCaches<string, string[]>(fs, {
+      xattrCacheEntries: 1,
+      sourceCacheEntries: 2,
+      pathCacheEntries: 2,
+    });
     for (const ino of [hosts, suid, hosts]) await c.listxattr(ino, o());
     assert.equal(fs.calls.listxattr, 3, 'one xattr list kept');
     for (const ino of [hosts, suid, hosts]) await c.openFile(ino, o());
@@ -314,7 +387,13 @@ describe('options and helpers', () => {
     assert.deepEqual([...c.entries.keys()], ['c', 'b']);
     // Defaults, and bad sizes refused by the option's name.
     assert.equal(new TreeCaches(fs).entries.max, 65_536);
-    for (const name of ['pathCacheEntries', 'xattrCacheEntries', 'sourceCacheEntries', 'dirCacheEntries', 'symlinkCacheEntries'] as const) {
+    for (const name of [
+      'pathCacheEntries',
+      'xattrCacheEntries',
+      'sourceCacheEntries',
+      'dirCacheEntries',
+      'symlinkCacheEntries',
+    ] as const) {
       assert.throws(() => new TreeCaches(fs, { [name]: 0 }), new RegExp(`invalid option ${name}`));
     }
   });

@@ -20,7 +20,12 @@ import { isOcifsError, type OcifsErrorCode } from '../../src/errors.js';
 
 const D = (c: string) => 'sha256:' + c.repeat(64);
 const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
-const desc = (mt: string, c: string, size = 10, extra: Partial<Descriptor> = {}) => ({ mediaType: mt, digest: D(c), size, ...extra });
+const desc = (mt: string, c: string, size = 10, extra: Partial<Descriptor> = {}) => ({
+  mediaType: mt,
+  digest: D(c),
+  size,
+  ...extra,
+});
 const manifest = (extra: Record<string, unknown> = {}) => ({
   schemaVersion: 2,
   mediaType: MEDIA_TYPE_OCI_MANIFEST,
@@ -37,7 +42,9 @@ test('parses an OCI manifest and keeps descriptor fields', () => {
   assert.equal(doc.kind, 'manifest');
   if (doc.kind !== 'manifest') return;
   assert.equal(doc.manifest.mediaType, MEDIA_TYPE_OCI_MANIFEST);
-  assert.deepEqual(doc.manifest.layers, [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: D('a'), size: 123, annotations: { k: 'v' } }]);
+  assert.deepEqual(doc.manifest.layers, [
+    { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: D('a'), size: 123, annotations: { k: 'v' } },
+  ]);
   assert.deepEqual(doc.manifest.annotations, { a: 'b' });
 });
 
@@ -56,25 +63,37 @@ test('parses a Docker manifest list with platforms', () => {
     enc({
       schemaVersion: 2,
       mediaType: MEDIA_TYPE_DOCKER_MANIFEST_LIST,
-      manifests: [desc(MEDIA_TYPE_DOCKER_MANIFEST, '1', 5, { platform: { os: 'linux', architecture: 'arm', variant: 'v6' } })],
+      manifests: [
+        desc(MEDIA_TYPE_DOCKER_MANIFEST, '1', 5, { platform: { os: 'linux', architecture: 'arm', variant: 'v6' } }),
+      ],
     }),
   );
   assert.equal(doc.kind, 'index');
-  if (doc.kind === 'index') assert.deepEqual(doc.index.manifests[0].platform, { os: 'linux', architecture: 'arm', variant: 'v6' });
+  if (doc.kind === 'index')
+    assert.deepEqual(doc.index.manifests[0].platform, { os: 'linux', architecture: 'arm', variant: 'v6' });
 });
 
 test('refuses Docker schema 1 by content type, media type and schemaVersion', () => {
   const s1 = bad('ERR_OCIFS_BAD_MANIFEST', /schema 1/);
-  assert.throws(() => parseManifestDocument(enc(manifest()), 'application/vnd.docker.distribution.manifest.v1+prettyjws'), s1);
+  assert.throws(
+    () => parseManifestDocument(enc(manifest()), 'application/vnd.docker.distribution.manifest.v1+prettyjws'),
+    s1,
+  );
   assert.throws(() => parseManifestDocument(enc({ schemaVersion: 1, name: 'x', fsLayers: [] })), s1);
-  assert.throws(() => parseManifestDocument(enc(manifest({ mediaType: 'application/vnd.docker.distribution.manifest.v1+json' }))), s1);
+  assert.throws(
+    () => parseManifestDocument(enc(manifest({ mediaType: 'application/vnd.docker.distribution.manifest.v1+json' }))),
+    s1,
+  );
 });
 
 test('rejects malformed manifests naming the field', () => {
   const cases: [unknown, RegExp][] = [
     [manifest({ schemaVersion: 3 }), /schemaVersion must be 2/],
     [manifest({ layers: {} }), /manifest.layers: expected an array/],
-    [manifest({ layers: [{ mediaType: 'a/b', digest: D('a'), size: -1 }] }), /layers\[0\].size: expected a non-negative integer/],
+    [
+      manifest({ layers: [{ mediaType: 'a/b', digest: D('a'), size: -1 }] }),
+      /layers\[0\].size: expected a non-negative integer/,
+    ],
     [manifest({ layers: [{ mediaType: 'a/b', digest: D('a'), size: 2 ** 53 }] }), /layers\[0\].size/],
     [manifest({ layers: [{ mediaType: 'a/b', digest: D('a'), size: 1.5 }] }), /layers\[0\].size/],
     [manifest({ layers: [{ mediaType: 'a/b', digest: 'sha256:zz', size: 1 }] }), /layers\[0\].digest/],
@@ -86,10 +105,17 @@ test('rejects malformed manifests naming the field', () => {
     [[], /expected a JSON object/],
     [{ schemaVersion: 2, manifests: [{ ...desc('a/b', 'a'), platform: { os: 'linux' } }] }, /platform.architecture/],
   ];
-  for (const [doc, re] of cases) assert.throws(() => parseManifestDocument(enc(doc)), bad('ERR_OCIFS_BAD_MANIFEST', re), re.source);
+  for (const [doc, re] of cases)
+    assert.throws(() => parseManifestDocument(enc(doc)), bad('ERR_OCIFS_BAD_MANIFEST', re), re.source);
   assert.throws(() => parseManifestDocument(new Uint8Array([0xff, 0xfe])), bad('ERR_OCIFS_BAD_MANIFEST', /UTF-8/));
-  assert.throws(() => parseManifestDocument(new TextEncoder().encode('{"a":')), bad('ERR_OCIFS_BAD_MANIFEST', /not valid JSON/));
-  assert.throws(() => parseManifestDocument(enc(manifest()), undefined, 100), bad('ERR_OCIFS_BAD_MANIFEST', /over the 100-byte limit/));
+  assert.throws(
+    () => parseManifestDocument(new TextEncoder().encode('{"a":')),
+    bad('ERR_OCIFS_BAD_MANIFEST', /not valid JSON/),
+  );
+  assert.throws(
+    () => parseManifestDocument(enc(manifest()), undefined, 100),
+    bad('ERR_OCIFS_BAD_MANIFEST', /over the 100-byte limit/),
+  );
 });
 
 test('parses an image config and validates diff_ids', () => {
@@ -108,7 +134,10 @@ test('parses an image config and validates diff_ids', () => {
   assert.deepEqual(cfg.config?.Cmd, ['sh']);
   assert.deepEqual(cfg.rootfs.diff_ids, [D('d')]);
   assert.deepEqual(cfg.history, [{ created_by: 'x', empty_layer: true }]);
-  assert.throws(() => parseImageConfig(enc({ os: 'linux', rootfs: { diff_ids: [] } })), bad('ERR_OCIFS_BAD_MANIFEST', /architecture: missing/));
+  assert.throws(
+    () => parseImageConfig(enc({ os: 'linux', rootfs: { diff_ids: [] } })),
+    bad('ERR_OCIFS_BAD_MANIFEST', /architecture: missing/),
+  );
   assert.throws(
     () => parseImageConfig(enc({ os: 'linux', architecture: 'amd64', rootfs: { diff_ids: ['x'] } })),
     bad('ERR_OCIFS_BAD_MANIFEST', /diff_ids\[0\]/),
@@ -136,14 +165,19 @@ test('parsePlatform normalises like containerd', () => {
   ];
   for (const [i, o] of cases) assert.equal(formatPlatform(parsePlatform(i)), o, i);
   for (const b of ['linux', 'linux/', '/amd64', 'a/b/c/d', 'linux/am d64']) {
-    assert.throws(() => parsePlatform(b), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_INVALID_PLATFORM'), b);
+    assert.throws(
+      () => parsePlatform(b),
+      (e: unknown) => isOcifsError(e, 'ERR_OCIFS_INVALID_PLATFORM'),
+      b,
+    );
   }
 });
 
 test('hostPlatform maps Node arch names to OCI ones', () => {
   const p = hostPlatform();
   assert.equal(p.os, 'linux');
-  const want = ({ x64: 'amd64', arm64: 'arm64', ia32: '386' } as Record<string, string>)[process.arch] ?? p.architecture;
+  const want =
+    ({ x64: 'amd64', arm64: 'arm64', ia32: '386' } as Record<string, string>)[process.arch] ?? p.architecture;
   assert.equal(p.architecture, want);
   assert.deepEqual(normalizePlatform(p), p);
 });
@@ -163,13 +197,20 @@ test('selectPlatform: exact first, compatible older variants next, attestations 
   assert.equal(pick('linux/arm64'), 'arm64v8'); // arm64 ≈ arm64/v8
   assert.equal(pick('linux/arm'), 'armv7');
   assert.equal(pick('linux/arm/v8'), 'armv7');
-  assert.equal(selectPlatform(entries.filter((e) => e.id !== 'armv7'), parsePlatform('linux/arm/v7')).id, 'armv6');
+  assert.equal(
+    selectPlatform(
+      entries.filter((e) => e.id !== 'armv7'),
+      parsePlatform('linux/arm/v7'),
+    ).id,
+    'armv6',
+  );
   assert.throws(
     () => pick('linux/arm/v5'),
     (e: unknown) =>
       isOcifsError(e, 'ERR_OCIFS_PLATFORM_NOT_FOUND') &&
       /linux\/arm\/v5/.test((e as Error).message) &&
-      JSON.stringify((e as unknown as { data: { available: string[] } }).data.available) === JSON.stringify(['linux/amd64', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm64']),
+      JSON.stringify((e as unknown as { data: { available: string[] } }).data.available) ===
+        JSON.stringify(['linux/amd64', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm64']),
   );
   assert.equal(platformRank(parsePlatform('linux/arm64'), { os: 'linux', architecture: 'arm64', variant: 'v9' }), -1);
   assert.equal(platformRank(parsePlatform('linux/amd64'), { os: 'linux', architecture: 'amd64', variant: 'v2' }), -1);

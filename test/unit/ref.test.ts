@@ -2,7 +2,15 @@
 // (distribution/reference) does, including the ones erofs-utils' OCI parser gets wrong.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseReference, parseDigest, digestOf, verifyDigest, isLoopbackRegistry, canonicalRegistry, withDigest } from '../../src/ref/index.js';
+import {
+  parseReference,
+  parseDigest,
+  digestOf,
+  verifyDigest,
+  isLoopbackRegistry,
+  canonicalRegistry,
+  withDigest,
+} from '../../src/ref/index.js';
 import { isDigest, newHash, digestBytes } from '../../src/ref/digest.js';
 import { isOcifsError } from '../../src/errors.js';
 
@@ -11,37 +19,181 @@ const H512 = 'sha512:' + 'b'.repeat(128);
 
 // input → [registry, apiHost, repository, tag, digest, canonical]
 const good: [string, string, string, string, string | undefined, string | undefined, string][] = [
-  ['alpine', 'docker.io', 'registry-1.docker.io', 'library/alpine', 'latest', undefined, 'docker.io/library/alpine:latest'],
-  ['alpine:3.20', 'docker.io', 'registry-1.docker.io', 'library/alpine', '3.20', undefined, 'docker.io/library/alpine:3.20'],
-  ['library/alpine', 'docker.io', 'registry-1.docker.io', 'library/alpine', 'latest', undefined, 'docker.io/library/alpine:latest'],
-  ['docker.io/alpine', 'docker.io', 'registry-1.docker.io', 'library/alpine', 'latest', undefined, 'docker.io/library/alpine:latest'],
-  ['index.docker.io/library/alpine', 'docker.io', 'registry-1.docker.io', 'library/alpine', 'latest', undefined, 'docker.io/library/alpine:latest'],
-  ['registry-1.docker.io/library/alpine', 'docker.io', 'registry-1.docker.io', 'library/alpine', 'latest', undefined, 'docker.io/library/alpine:latest'],
-  ['bitnami/redis:7.2', 'docker.io', 'registry-1.docker.io', 'bitnami/redis', '7.2', undefined, 'docker.io/bitnami/redis:7.2'],
-  ['ghcr.io/owner/repo/sub:v1.0.0', 'ghcr.io', 'ghcr.io', 'owner/repo/sub', 'v1.0.0', undefined, 'ghcr.io/owner/repo/sub:v1.0.0'],
-  ['quay.io/prometheus/node-exporter', 'quay.io', 'quay.io', 'prometheus/node-exporter', 'latest', undefined, 'quay.io/prometheus/node-exporter:latest'],
-  ['public.ecr.aws/docker/library/busybox:stable-musl', 'public.ecr.aws', 'public.ecr.aws', 'docker/library/busybox', 'stable-musl', undefined, 'public.ecr.aws/docker/library/busybox:stable-musl'],
-  ['gcr.io/distroless/static-debian12:nonroot', 'gcr.io', 'gcr.io', 'distroless/static-debian12', 'nonroot', undefined, 'gcr.io/distroless/static-debian12:nonroot'],
-  ['mcr.microsoft.com/dotnet/runtime:8.0', 'mcr.microsoft.com', 'mcr.microsoft.com', 'dotnet/runtime', '8.0', undefined, 'mcr.microsoft.com/dotnet/runtime:8.0'],
+  [
+    'alpine',
+    'docker.io',
+    'registry-1.docker.io',
+    'library/alpine',
+    'latest',
+    undefined,
+    'docker.io/library/alpine:latest',
+  ],
+  [
+    'alpine:3.20',
+    'docker.io',
+    'registry-1.docker.io',
+    'library/alpine',
+    '3.20',
+    undefined,
+    'docker.io/library/alpine:3.20',
+  ],
+  [
+    'library/alpine',
+    'docker.io',
+    'registry-1.docker.io',
+    'library/alpine',
+    'latest',
+    undefined,
+    'docker.io/library/alpine:latest',
+  ],
+  [
+    'docker.io/alpine',
+    'docker.io',
+    'registry-1.docker.io',
+    'library/alpine',
+    'latest',
+    undefined,
+    'docker.io/library/alpine:latest',
+  ],
+  [
+    'index.docker.io/library/alpine',
+    'docker.io',
+    'registry-1.docker.io',
+    'library/alpine',
+    'latest',
+    undefined,
+    'docker.io/library/alpine:latest',
+  ],
+  [
+    'registry-1.docker.io/library/alpine',
+    'docker.io',
+    'registry-1.docker.io',
+    'library/alpine',
+    'latest',
+    undefined,
+    'docker.io/library/alpine:latest',
+  ],
+  [
+    'bitnami/redis:7.2',
+    'docker.io',
+    'registry-1.docker.io',
+    'bitnami/redis',
+    '7.2',
+    undefined,
+    'docker.io/bitnami/redis:7.2',
+  ],
+  [
+    'ghcr.io/owner/repo/sub:v1.0.0',
+    'ghcr.io',
+    'ghcr.io',
+    'owner/repo/sub',
+    'v1.0.0',
+    undefined,
+    'ghcr.io/owner/repo/sub:v1.0.0',
+  ],
+  [
+    'quay.io/prometheus/node-exporter',
+    'quay.io',
+    'quay.io',
+    'prometheus/node-exporter',
+    'latest',
+    undefined,
+    'quay.io/prometheus/node-exporter:latest',
+  ],
+  [
+    'public.ecr.aws/docker/library/busybox:stable-musl',
+    'public.ecr.aws',
+    'public.ecr.aws',
+    'docker/library/busybox',
+    'stable-musl',
+    undefined,
+    'public.ecr.aws/docker/library/busybox:stable-musl',
+  ],
+  [
+    'gcr.io/distroless/static-debian12:nonroot',
+    'gcr.io',
+    'gcr.io',
+    'distroless/static-debian12',
+    'nonroot',
+    undefined,
+    'gcr.io/distroless/static-debian12:nonroot',
+  ],
+  [
+    'mcr.microsoft.com/dotnet/runtime:8.0',
+    'mcr.microsoft.com',
+    'mcr.microsoft.com',
+    'dotnet/runtime',
+    '8.0',
+    undefined,
+    'mcr.microsoft.com/dotnet/runtime:8.0',
+  ],
   // erofs-utils treats "localhost/x" as a Docker Hub path; docker treats localhost as a registry.
   ['localhost/x', 'localhost', 'localhost', 'x', 'latest', undefined, 'localhost/x:latest'],
-  ['localhost:5000/team/app:dev', 'localhost:5000', 'localhost:5000', 'team/app', 'dev', undefined, 'localhost:5000/team/app:dev'],
+  [
+    'localhost:5000/team/app:dev',
+    'localhost:5000',
+    'localhost:5000',
+    'team/app',
+    'dev',
+    undefined,
+    'localhost:5000/team/app:dev',
+  ],
   ['127.0.0.1:5000/x', '127.0.0.1:5000', '127.0.0.1:5000', 'x', 'latest', undefined, '127.0.0.1:5000/x:latest'],
   ['[::1]:5000/x', '[::1]:5000', '[::1]:5000', 'x', 'latest', undefined, '[::1]:5000/x:latest'],
   ['[2001:db8::1]/a/b:t', '[2001:db8::1]', '[2001:db8::1]', 'a/b', 't', undefined, '[2001:db8::1]/a/b:t'],
-  ['Registry.Example.COM:443/x', 'registry.example.com:443', 'registry.example.com:443', 'x', 'latest', undefined, 'registry.example.com:443/x:latest'],
+  [
+    'Registry.Example.COM:443/x',
+    'registry.example.com:443',
+    'registry.example.com:443',
+    'x',
+    'latest',
+    undefined,
+    'registry.example.com:443/x:latest',
+  ],
   // erofs-utils mis-splits "@sha256:" references at the ':' of the digest.
   [`alpine@${H}`, 'docker.io', 'registry-1.docker.io', 'library/alpine', undefined, H, `docker.io/library/alpine@${H}`],
-  [`alpine:3.20@${H}`, 'docker.io', 'registry-1.docker.io', 'library/alpine', '3.20', H, `docker.io/library/alpine:3.20@${H}`],
+  [
+    `alpine:3.20@${H}`,
+    'docker.io',
+    'registry-1.docker.io',
+    'library/alpine',
+    '3.20',
+    H,
+    `docker.io/library/alpine:3.20@${H}`,
+  ],
   [`localhost:5000/x@${H}`, 'localhost:5000', 'localhost:5000', 'x', undefined, H, `localhost:5000/x@${H}`],
   [`r.io/x:t@${H512}`, 'r.io', 'r.io', 'x', 't', H512, `r.io/x:t@${H512}`],
   // separators allowed by distribution's path grammar
-  ['a__b/c.d/e-f/g---h:T_AG-1.x', 'docker.io', 'registry-1.docker.io', 'a__b/c.d/e-f/g---h', 'T_AG-1.x', undefined, 'docker.io/a__b/c.d/e-f/g---h:T_AG-1.x'],
+  [
+    'a__b/c.d/e-f/g---h:T_AG-1.x',
+    'docker.io',
+    'registry-1.docker.io',
+    'a__b/c.d/e-f/g---h',
+    'T_AG-1.x',
+    undefined,
+    'docker.io/a__b/c.d/e-f/g---h:T_AG-1.x',
+  ],
   // "localhost:5000" alone is Docker Hub's library/localhost with tag 5000, as docker parses it
-  ['localhost:5000', 'docker.io', 'registry-1.docker.io', 'library/localhost', '5000', undefined, 'docker.io/library/localhost:5000'],
+  [
+    'localhost:5000',
+    'docker.io',
+    'registry-1.docker.io',
+    'library/localhost',
+    '5000',
+    undefined,
+    'docker.io/library/localhost:5000',
+  ],
   // an uppercase first component is a host for distribution (hosts are case-insensitive)
   ['Foo/bar', 'foo', 'foo', 'bar', 'latest', undefined, 'foo/bar:latest'],
-  ['x'.repeat(100) + ':' + 't'.repeat(128), 'docker.io', 'registry-1.docker.io', 'library/' + 'x'.repeat(100), 't'.repeat(128), undefined, 'docker.io/library/' + 'x'.repeat(100) + ':' + 't'.repeat(128)],
+  [
+    'x'.repeat(100) + ':' + 't'.repeat(128),
+    'docker.io',
+    'registry-1.docker.io',
+    'library/' + 'x'.repeat(100),
+    't'.repeat(128),
+    undefined,
+    'docker.io/library/' + 'x'.repeat(100) + ':' + 't'.repeat(128),
+  ],
 ];
 
 for (const [input, registry, apiHost, repository, tag, digest, canonical] of good) {
@@ -136,7 +288,11 @@ test('parseDigest accepts sha256/sha512 and checks length and case', () => {
     ['blake3:' + 'a'.repeat(64), /unsupported algorithm/],
     ['sha256:' + 'a'.repeat(300), /longer than/],
   ] as const) {
-    assert.throws(() => parseDigest(d), (e: unknown) => isOcifsError(e, 'ERR_OCIFS_INVALID_DIGEST') && why.test((e as Error).message), d);
+    assert.throws(
+      () => parseDigest(d),
+      (e: unknown) => isOcifsError(e, 'ERR_OCIFS_INVALID_DIGEST') && why.test((e as Error).message),
+      d,
+    );
   }
 });
 
@@ -151,9 +307,18 @@ test('isDigest checks the digest, and its algorithm when one is named; newHash a
   const sha256 = digestOf(new TextEncoder().encode('hello'));
   const sha512 = digestOf(new TextEncoder().encode('hello'), 'sha512');
   const inputs = [sha256, sha512, 'v1', sha256.toUpperCase(), `${sha256}0`];
-  assert.deepEqual(inputs.map((d) => isDigest(d)), [true, true, false, false, false]);
+  assert.deepEqual(
+    inputs.map((d) => isDigest(d)),
+    [true, true, false, false, false],
+  );
   const of = (algorithm: 'sha256' | 'sha512') => [sha256, sha512].map((d) => isDigest(d, algorithm));
-  assert.deepEqual([of('sha256'), of('sha512')], [[true, false], [false, true]]);
+  assert.deepEqual(
+    [of('sha256'), of('sha512')],
+    [
+      [true, false],
+      [false, true],
+    ],
+  );
   const d = parseDigest(sha512);
   assert.equal(`sha512:${newHash(d).update('hello').digest('hex')}`, sha512);
   assert.equal(Buffer.from(digestBytes(d)).toString('hex'), d.hex);

@@ -35,7 +35,17 @@ test('private, link-local, metadata and other non-routable addresses are recogni
   ]) {
     assert.equal(isPrivateAddress(a), true, a);
   }
-  for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '169.255.0.1', '2001:4860:4860::8888', '64:ff9b::808:808', '::ffff:8.8.8.8', 'example.com', '']) {
+  for (const a of [
+    '8.8.8.8',
+    '172.32.0.1',
+    '100.128.0.1',
+    '169.255.0.1',
+    '2001:4860:4860::8888',
+    '64:ff9b::808:808',
+    '::ffff:8.8.8.8',
+    'example.com',
+    '',
+  ]) {
     assert.equal(isPrivateAddress(a), false, a);
   }
 });
@@ -43,8 +53,14 @@ test('private, link-local, metadata and other non-routable addresses are recogni
 test('the connect-time lookup refuses a name that resolves to loopback; the pre-check names the address', async () => {
   const err = await new Promise<unknown>((resolve) => guardedLookup('localhost', {}, (e) => resolve(e)));
   assert.equal((err as { code?: string })?.code, 'ERR_OCIFS_REDIRECT_REFUSED');
-  await assert.rejects(refusePrivateTarget(new URL('https://registry.example/v2/'), new URL('http://localhost:9/x')), (e: any) => e.code === 'ERR_OCIFS_REDIRECT_REFUSED' && /localhost resolves to/.test(e.message));
-  await assert.rejects(refusePrivateTarget(new URL('https://registry.example/v2/'), new URL('http://[fd00:ec2::254]/')), { code: 'ERR_OCIFS_REDIRECT_REFUSED' });
+  await assert.rejects(
+    refusePrivateTarget(new URL('https://registry.example/v2/'), new URL('http://localhost:9/x')),
+    (e: any) => e.code === 'ERR_OCIFS_REDIRECT_REFUSED' && /localhost resolves to/.test(e.message),
+  );
+  await assert.rejects(
+    refusePrivateTarget(new URL('https://registry.example/v2/'), new URL('http://[fd00:ec2::254]/')),
+    { code: 'ERR_OCIFS_REDIRECT_REFUSED' },
+  );
   // A public literal passes (no lookup needed).
   await refusePrivateTarget(new URL('https://registry.example/v2/'), new URL('https://8.8.8.8/blob'));
 });
@@ -55,7 +71,14 @@ test('a connection pool with the guarded lookup cannot reach a name that resolve
   const { EnvHttpProxyAgent, request } = undiciParts();
   const pool = new EnvHttpProxyAgent({ connect: { timeout: 2000, lookup: guardedLookup } });
   try {
-    await assert.rejects(request(pool, { origin: `http://localhost:${(server.address() as { port: number }).port}`, path: '/', method: 'GET' }), { code: 'ERR_OCIFS_REDIRECT_REFUSED' });
+    await assert.rejects(
+      request(pool, {
+        origin: `http://localhost:${(server.address() as { port: number }).port}`,
+        path: '/',
+        method: 'GET',
+      }),
+      { code: 'ERR_OCIFS_REDIRECT_REFUSED' },
+    );
   } finally {
     await pool.close();
     server.close();

@@ -70,7 +70,13 @@ test('serves blob ranges exactly, 416 past the end, HEAD with the size', async (
 
 test('skopeo copies the image out of it unchanged', async () => {
   const out = join(tmp, 'copy');
-  const r = await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.hostPort}/demo/img:v1`, `oci:${out}:v1`]);
+  const r = await run('skopeo', [
+    'copy',
+    '--quiet',
+    '--src-tls-verify=false',
+    `docker://${reg.hostPort}/demo/img:v1`,
+    `oci:${out}:v1`,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const manifestDigest = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')).manifests[0].digest as string;
   const manifest = JSON.parse(await readFile(join(out, 'blobs', 'sha256', manifestDigest.slice(7)), 'utf8'));
@@ -80,7 +86,8 @@ test('skopeo copies the image out of it unchanged', async () => {
 
 test('lists tags in lexical order, paged with n, last and a Link header that the client follows', async () => {
   const layout = join(tmp, 'tagged');
-  for (const t of ['v3', 'a1', 'v10', 'v2']) await writeImageLayout(layout, { layers: [{ bytes: layer, mediaType: MT_LAYER_EROFS }] }, t);
+  for (const t of ['v3', 'a1', 'v10', 'v2'])
+    await writeImageLayout(layout, { layers: [{ bytes: layer, mediaType: MT_LAYER_EROFS }] }, t);
   const tagged = await serveLayout(layout);
   const client = new RegistryClient();
   try {

@@ -6,13 +6,27 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COMPACT_AFTER_LINES, MetadataCorruptError, MetadataStore, type SnapshotRecord } from '../../src/runtime/snapshotter/metadata-store.js';
+import {
+  COMPACT_AFTER_LINES,
+  MetadataCorruptError,
+  MetadataStore,
+  type SnapshotRecord,
+} from '../../src/runtime/snapshotter/metadata-store.js';
 import { compileFilters } from '../../src/runtime/snapshotter/filters.js';
 import { remoteLayerRequest } from '../../src/runtime/snapshotter/remote-labels.js';
 import { wire } from '../../src/runtime/snapshotter/proto.js';
 import { SnapshotError } from '../../src/runtime/snapshotter/errors.js';
 
-const rec = (key: string, id: number, extra: Partial<SnapshotRecord> = {}): SnapshotRecord => ({ key, id, kind: 'committed', parent: '', labels: {}, created: 1, updated: 1, ...extra });
+const rec = (key: string, id: number, extra: Partial<SnapshotRecord> = {}): SnapshotRecord => ({
+  key,
+  id,
+  kind: 'committed',
+  parent: '',
+  labels: {},
+  created: 1,
+  updated: 1,
+  ...extra,
+});
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ocifs-meta-'));
@@ -48,11 +62,20 @@ test('metadata: a torn last journal line (a crash mid-write) loses only that cha
     await s.close();
     await appendFile(join(dir, 'journal'), '{"op":"put","rec":{"key":"torn","id":9');
     const t = await MetadataStore.open(dir);
-    assert.deepEqual(t.all().map((r) => r.key), ['kept']);
+    assert.deepEqual(
+      t.all().map((r) => r.key),
+      ['kept'],
+    );
     await t.put(rec('after', t.newId()));
     await t.close();
     const u = await MetadataStore.open(dir);
-    assert.deepEqual(u.all().map((r) => r.key).sort(), ['after', 'kept']);
+    assert.deepEqual(
+      u
+        .all()
+        .map((r) => r.key)
+        .sort(),
+      ['after', 'kept'],
+    );
     await u.close();
     await writeFile(join(dir, 'journal'), 'garbage\n{"op":"del","key":"kept"}\n');
     await assert.rejects(MetadataStore.open(dir), MetadataCorruptError);
@@ -66,7 +89,8 @@ test('metadata: compaction writes the state and empties the journal; replaying a
   await withDir(async (dir) => {
     const s = await MetadataStore.open(dir);
     const puts = [];
-    for (let i = 0; i < COMPACT_AFTER_LINES + 10; i++) puts.push(s.put(rec(`k${i % 50}`, s.newId(), { labels: { n: String(i) } })));
+    for (let i = 0; i < COMPACT_AFTER_LINES + 10; i++)
+      puts.push(s.put(rec(`k${i % 50}`, s.newId(), { labels: { n: String(i) } })));
     await Promise.all(puts);
     await s.close();
     const journal = await readFile(join(dir, 'journal'), 'utf8');
@@ -75,15 +99,26 @@ test('metadata: compaction writes the state and empties the journal; replaying a
     assert.equal(state.snapshots.length, 50);
     // A crash between the new state file and emptying the journal: the old lines replay onto it.
     const before = (await MetadataStore.open(dir)).all();
-    await appendFile(join(dir, 'journal'), `${JSON.stringify({ op: 'put', rec: before[0] })}\n${JSON.stringify({ op: 'del', key: 'missing' })}\n`);
+    await appendFile(
+      join(dir, 'journal'),
+      `${JSON.stringify({ op: 'put', rec: before[0] })}\n${JSON.stringify({ op: 'del', key: 'missing' })}\n`,
+    );
     const again = await MetadataStore.open(dir);
-    assert.deepEqual(again.all().sort((a, b) => a.key.localeCompare(b.key)), before.sort((a, b) => a.key.localeCompare(b.key)));
+    assert.deepEqual(
+      again.all().sort((a, b) => a.key.localeCompare(b.key)),
+      before.sort((a, b) => a.key.localeCompare(b.key)),
+    );
     await again.close();
   });
 });
 
 test("filters: containerd's syntax — quoted paths and values, ==, !=, ~=, presence, AND within, OR across", () => {
-  const s = { name: 'sha256:abc', parent: '', kind: 'committed', labels: { 'containerd.io/snapshot.ref': 'sha256:abc', x: 'y' } };
+  const s = {
+    name: 'sha256:abc',
+    parent: '',
+    kind: 'committed',
+    labels: { 'containerd.io/snapshot.ref': 'sha256:abc', x: 'y' },
+  };
   const m = (...f: string[]) => compileFilters(f)(s);
   assert.equal(m(), true);
   assert.equal(m('labels."containerd.io/snapshot.ref"==sha256:abc,parent==""'), true);
@@ -94,7 +129,11 @@ test("filters: containerd's syntax — quoted paths and values, ==, !=, ~=, pres
   assert.equal(m('labels.z'), false);
   assert.equal(m('labels.z', 'labels.x==y'), true);
   for (const bad of ['name=="open', 'labels.', 'name~=(', 'name==a b,', '==x']) {
-    assert.throws(() => compileFilters([bad]), (e: SnapshotError) => e.errorClass === 'invalid-argument', bad);
+    assert.throws(
+      () => compileFilters([bad]),
+      (e: SnapshotError) => e.errorClass === 'invalid-argument',
+      bad,
+    );
   }
 });
 
@@ -117,19 +156,47 @@ test('remote labels: ctr-remote and CRI forms, and what is wrong with bad ones',
     }),
     { ref: 'docker.io/library/x:1', layerDigest: d, layers: [], source: 'cri', manifestDigest: d },
   );
-  assert.match(remoteLayerRequest({ 'containerd.io/snapshot/cri.layer-digest': d }) as string, /without an image reference/);
-  assert.match(remoteLayerRequest({ 'containerd.io/snapshot/cri.image-ref': 'Bad Ref', 'containerd.io/snapshot/cri.layer-digest': d }) as string, /bad image reference/);
-  assert.match(remoteLayerRequest({ 'containerd.io/snapshot/cri.image-ref': 'a/b', 'containerd.io/snapshot/cri.layer-digest': d, 'containerd.io/snapshot/cri.manifest-digest': 'x' }) as string, /bad manifest digest/);
+  assert.match(
+    remoteLayerRequest({ 'containerd.io/snapshot/cri.layer-digest': d }) as string,
+    /without an image reference/,
+  );
+  assert.match(
+    remoteLayerRequest({
+      'containerd.io/snapshot/cri.image-ref': 'Bad Ref',
+      'containerd.io/snapshot/cri.layer-digest': d,
+    }) as string,
+    /bad image reference/,
+  );
+  assert.match(
+    remoteLayerRequest({
+      'containerd.io/snapshot/cri.image-ref': 'a/b',
+      'containerd.io/snapshot/cri.layer-digest': d,
+      'containerd.io/snapshot/cri.manifest-digest': 'x',
+    }) as string,
+    /bad manifest digest/,
+  );
 });
 
 test('wire: field numbers as containerd encodes them (Prepare request, Mount, Info with timestamps, Usage int64)', () => {
   // PrepareSnapshotRequest{snapshotter:"s" (1), key:"k" (2), parent:"p" (3), labels:{a:"b"} (4)}, as Go's proto encodes it.
   const req = Buffer.from('0a017312016b1a017022060a0161120162', 'hex');
-  assert.deepEqual(wire.PrepareSnapshotRequest.decode(req), { snapshotter: 's', key: 'k', parent: 'p', labels: { a: 'b' } } as never);
+  assert.deepEqual(wire.PrepareSnapshotRequest.decode(req), {
+    snapshotter: 's',
+    key: 'k',
+    parent: 'p',
+    labels: { a: 'b' },
+  } as never);
   const mounts = wire.MountsResponse.encode({ mounts: [{ type: 'bind', source: '/x', options: ['ro'] }] });
   assert.equal(mounts.toString('hex'), '0a0e' + '0a0462696e64' + '12022f78' + '2202726f');
-  const info = wire.StatSnapshotResponse.decode(wire.StatSnapshotResponse.encode({ info: { name: 'n', parent: '', kind: 'COMMITTED', createdAt: { seconds: 1700000000, nanos: 5 }, labels: {} } }));
+  const info = wire.StatSnapshotResponse.decode(
+    wire.StatSnapshotResponse.encode({
+      info: { name: 'n', parent: '', kind: 'COMMITTED', createdAt: { seconds: 1700000000, nanos: 5 }, labels: {} },
+    }),
+  );
   assert.equal(info.info.kind, 'COMMITTED');
   assert.deepEqual(info.info.createdAt, { seconds: 1700000000, nanos: 5 });
-  assert.deepEqual(wire.UsageResponse.decode(wire.UsageResponse.encode({ size: 2 ** 40, inodes: 3 })), { size: 2 ** 40, inodes: 3 });
+  assert.deepEqual(wire.UsageResponse.decode(wire.UsageResponse.encode({ size: 2 ** 40, inodes: 3 })), {
+    size: 2 ** 40,
+    inodes: 3,
+  });
 });

@@ -43,7 +43,12 @@ before(async () => {
   await writeImageLayout(join(tmp, 'layout'), {
     layers: [
       { bytes: base, mediaType: MT_LAYER_TAR },
-      { bytes: top.blob, mediaType: MT_LAYER_GZIP, diffId: esgz.diffId, annotations: { 'containerd.io/snapshot/stargz/toc.digest': top.tocDigest } },
+      {
+        bytes: top.blob,
+        mediaType: MT_LAYER_GZIP,
+        diffId: esgz.diffId,
+        annotations: { 'containerd.io/snapshot/stargz/toc.digest': top.tocDigest },
+      },
     ],
   });
   reg = await serveLayout(join(tmp, 'layout'));
@@ -91,7 +96,12 @@ test('a layer is found by reference and digest; diff, info and blob; the tree sh
     const dir = await lookupPath(fs, [encodeRef(ref), esgz.digest]);
     assert.equal(dir.type, 'dir');
     const info = JSON.parse(await text(fs, (await fs.lookup(dir.ino, 'info'))!.ino));
-    assert.deepEqual(info, { 'compressed-diff-digest': esgz.digest, 'compressed-size': info['compressed-size'], 'diff-digest': esgz.diffId, compression: 2 });
+    assert.deepEqual(info, {
+      'compressed-diff-digest': esgz.digest,
+      'compressed-size': info['compressed-size'],
+      'diff-digest': esgz.diffId,
+      compression: 2,
+    });
     const blob = (await fs.lookup(dir.ino, 'blob'))!;
     assert.equal(sha256(Buffer.from(await (await fs.openFile(blob.ino)).read(0, blob.size))), esgz.digest);
     const etc = await lookupPath(fs, [encodeRef(ref), esgz.digest, 'diff', 'etc']);
@@ -101,7 +111,10 @@ test('a layer is found by reference and digest; diff, info and blob; the tree sh
     assert.equal(gone.rdev, 0);
     assert.equal(await text(fs, (await fs.lookup(etc.ino, 'new'))!.ino), 'new\n');
     assert.equal(await fs.lookup(dir.ino, 'use'), undefined, 'use never exists');
-    assert.ok(lines.some((l) => l === `serving ${ref} layer ${esgz.digest} lazily: tar+gzip (estargz)`), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l === `serving ${ref} layer ${esgz.digest} lazily: tar+gzip (estargz)`),
+      lines.join('\n'),
+    );
     // The root lists the reference, the reference its layer.
     assert.deepEqual(await names(fs, fs.rootIno), [encodeRef(ref)]);
     assert.deepEqual(await names(fs, (await fs.lookup(fs.rootIno, encodeRef(ref)))!.ino), [esgz.digest]);
@@ -141,7 +154,10 @@ test('use creates count, rmdirs take back (ENOENT both, as storage expects); at 
     const refDir = await lookupPath(fs, [encodeRef(ref)]);
     const dir = await lookupPath(fs, [encodeRef(ref), tarDigest]);
     const diff = (await fs.lookup(dir.ino, 'diff'))!;
-    assert.equal(await text(fs, (await lookupPath(fs, [encodeRef(ref), tarDigest, 'diff', 'etc', 'os-release'])).ino), 'ID=base\n');
+    assert.equal(
+      await text(fs, (await lookupPath(fs, [encodeRef(ref), tarDigest, 'diff', 'etc', 'os-release'])).ino),
+      'ID=base\n',
+    );
     for (let i = 0; i < 2; i++) assert.equal(await errno(hooks.create!(dir.ino, 'use', signal)), 2 /* ENOENT */);
     assert.equal(await errno(hooks.create!(dir.ino, 'other', signal)), 30 /* EROFS */);
     assert.deepEqual(fs.inUse(), [{ ref, digest: tarDigest, uses: 2 }]);
@@ -158,7 +174,10 @@ test('use creates count, rmdirs take back (ENOENT both, as storage expects); at 
     assert.deepEqual(await names(fs, fs.rootIno), []);
     // What the kernel still holds of the released layer is stale; a fresh lookup works again.
     await assert.rejects(fs.getattr(etc.ino), (e: unknown) => e instanceof FuseErrno && e.errno === 116 /* ESTALE */);
-    assert.equal(await text(fs, (await lookupPath(fs, [encodeRef(ref), tarDigest, 'diff', 'etc', 'os-release'])).ino), 'ID=base\n');
+    assert.equal(
+      await text(fs, (await lookupPath(fs, [encodeRef(ref), tarDigest, 'diff', 'etc', 'os-release'])).ino),
+      'ID=base\n',
+    );
     // A release below zero (after a restart, storage still holds uses the store forgot) is a release.
     assert.equal(await errno(hooks.rmdir!(refDir.ino, tarDigest, signal)), 2);
     assert.deepEqual(fs.inUse(), []);
@@ -171,7 +190,8 @@ test('names that are no encoded reference or digest do not exist; a layer not in
   const lines: string[] = [];
   const { fs } = newStore(lines);
   try {
-    for (const bad of ['nope', 'YWI', encodeRef('repo:bad:tag'), encodeRef('a b')]) assert.equal(await fs.lookup(fs.rootIno, bad), undefined, bad);
+    for (const bad of ['nope', 'YWI', encodeRef('repo:bad:tag'), encodeRef('a b')])
+      assert.equal(await fs.lookup(fs.rootIno, bad), undefined, bad);
     const refDir = await lookupPath(fs, [encodeRef(ref)]);
     assert.equal(await fs.lookup(refDir.ino, 'diff'), undefined);
     const missing = `sha256:${'0'.repeat(64)}`;
@@ -197,7 +217,10 @@ test('lookups of names nobody uses leave a bounded number of entries', async () 
     }
     assert.ok(fs.statfs().files < 3 * MAX_IDLE_DIRS, `${fs.statfs().files} entries`);
     // The layer in use is kept.
-    assert.equal(await text(fs, (await lookupPath(fs, [encodeRef(ref), tarDigest, 'diff', 'etc', 'os-release'])).ino), 'ID=base\n');
+    assert.equal(
+      await text(fs, (await lookupPath(fs, [encodeRef(ref), tarDigest, 'diff', 'etc', 'os-release'])).ino),
+      'ID=base\n',
+    );
     assert.deepEqual(await names(fs, fs.rootIno), [encodeRef(ref)]);
   } finally {
     await fs.close();
@@ -213,7 +236,10 @@ test('a tag that moved resolves again: the new image layers are found, the old o
     // A new push under the same tag.
     const moved = tarOf({ 'etc/os-release': 'ID=moved\n' });
     await writeImageLayout(layout, { layers: [{ bytes: moved, mediaType: MT_LAYER_TAR }] });
-    assert.equal(await text(fs, (await lookupPath(fs, [encodeRef(ref), sha256(moved), 'diff', 'etc', 'os-release'])).ino), 'ID=moved\n');
+    assert.equal(
+      await text(fs, (await lookupPath(fs, [encodeRef(ref), sha256(moved), 'diff', 'etc', 'os-release'])).ino),
+      'ID=moved\n',
+    );
     assert.equal(await text(fs, old.ino), 'ID=base\n', 'the layer of the old image is still served');
   } finally {
     await fs.close();

@@ -7,14 +7,20 @@ import { layerInfo, tocDigestOf, STORAGE_COMPRESSION } from '../../src/runtime/s
 import { mulberry32 as rng } from '../helpers/prng.js';
 
 test('a reference round-trips through its directory name; other names are refused', () => {
-  for (const ref of ['127.0.0.1:5000/test/busybox:v1', 'docker.io/library/alpine:3.20', 'ghcr.io/o/r@sha256:' + 'a'.repeat(64), 'x']) {
+  for (const ref of [
+    '127.0.0.1:5000/test/busybox:v1',
+    'docker.io/library/alpine:3.20',
+    'ghcr.io/o/r@sha256:' + 'a'.repeat(64),
+    'x',
+  ]) {
     const name = encodeRef(ref);
     assert.equal(name, Buffer.from(ref).toString('base64'));
     assert.equal(decodeRef(name), ref);
   }
   // Go's StdEncoding pads with '='; unpadded, URL-safe and lenient forms are not storage's names.
   assert.equal(encodeRef('ab'), 'YWI=');
-  for (const bad of ['YWI', 'YW I=', 'YWI==', 'YW-_', '', 'sha256:abc', '////', '/w==']) assert.equal(decodeRef(bad), undefined, bad);
+  for (const bad of ['YWI', 'YW I=', 'YWI==', 'YW-_', '', 'sha256:abc', '////', '/w=='])
+    assert.equal(decodeRef(bad), undefined, bad);
   // Bytes that are not UTF-8, and NUL, are no reference.
   assert.equal(decodeRef(Buffer.from([0xff, 0xfe, 0x41]).toString('base64')), undefined);
   assert.equal(decodeRef(Buffer.from('a\0b').toString('base64')), undefined);
@@ -42,12 +48,27 @@ test('info: the fields and numbers containers/storage decodes', () => {
   const diffId = 'sha256:' + '2'.repeat(64);
   const toc = 'sha256:' + '3'.repeat(64);
   const gz = { index: 0, digest, size: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' };
-  assert.deepEqual(layerInfo(gz, diffId), { 'compressed-diff-digest': digest, 'compressed-size': 1000, 'diff-digest': diffId, compression: STORAGE_COMPRESSION.gzip });
+  assert.deepEqual(layerInfo(gz, diffId), {
+    'compressed-diff-digest': digest,
+    'compressed-size': 1000,
+    'diff-digest': diffId,
+    compression: STORAGE_COMPRESSION.gzip,
+  });
   const docker = { ...gz, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip' };
   assert.equal(layerInfo(docker, diffId).compression, 2);
   const tar = { ...gz, mediaType: 'application/vnd.oci.image.layer.v1.tar' };
-  assert.deepEqual(layerInfo(tar, diffId), { 'compressed-diff-digest': digest, 'compressed-size': 1000, 'diff-digest': diffId, 'diff-size': 1000, compression: 0 });
-  const zstd = { ...gz, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', annotations: { 'io.github.containers.zstd-chunked.manifest-checksum': toc } };
+  assert.deepEqual(layerInfo(tar, diffId), {
+    'compressed-diff-digest': digest,
+    'compressed-size': 1000,
+    'diff-digest': diffId,
+    'diff-size': 1000,
+    compression: 0,
+  });
+  const zstd = {
+    ...gz,
+    mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd',
+    annotations: { 'io.github.containers.zstd-chunked.manifest-checksum': toc },
+  };
   assert.equal(tocDigestOf(zstd), toc);
   assert.deepEqual(layerInfo(zstd, diffId, toc), {
     'compressed-diff-digest': digest,
@@ -57,7 +78,10 @@ test('info: the fields and numbers containers/storage decodes', () => {
     'toc-digest': toc,
     flags: { 'expected-layer-diffid': diffId },
   });
-  const esgz = { ...gz, annotations: { 'containerd.io/snapshot/stargz/toc.digest': toc, 'io.containers.estargz.uncompressed-size': '4096' } };
+  const esgz = {
+    ...gz,
+    annotations: { 'containerd.io/snapshot/stargz/toc.digest': toc, 'io.containers.estargz.uncompressed-size': '4096' },
+  };
   assert.equal(tocDigestOf(esgz), toc);
   assert.equal(layerInfo(esgz, diffId)['diff-size'], 4096);
   assert.equal(tocDigestOf({ ...gz, annotations: { 'containerd.io/snapshot/stargz/toc.digest': 'nope' } }), undefined);

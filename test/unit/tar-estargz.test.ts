@@ -19,10 +19,28 @@ let expected: string[];
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocifs-estargz-'));
   await makeTree(join(dir, 'tree'), 3);
-  await runOk('tar', ['-cf', join(dir, 'layer.tar'), '--format=pax', '--xattrs', '--xattrs-include=*', '-C', join(dir, 'tree'), '.']);
+  await runOk('tar', [
+    '-cf',
+    join(dir, 'layer.tar'),
+    '--format=pax',
+    '--xattrs',
+    '--xattrs-include=*',
+    '-C',
+    join(dir, 'tree'),
+    '.',
+  ]);
   tar = await readFile(join(dir, 'layer.tar'));
   await mkdir(join(dir, 'x'));
-  await runOk('tar', ['-xf', join(dir, 'layer.tar'), '-C', join(dir, 'x'), '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*']);
+  await runOk('tar', [
+    '-xf',
+    join(dir, 'layer.tar'),
+    '-C',
+    join(dir, 'x'),
+    '--numeric-owner',
+    '-p',
+    '--xattrs',
+    '--xattrs-include=*',
+  ]);
   expected = await treeManifest(join(dir, 'x'));
 });
 after(async () => {
@@ -49,7 +67,11 @@ test('an eStargz blob built by the spec is a valid tar.gz and opens from footer 
   // One file: only its chunks.
   const st = await resolvePath(layer.fs, '/big/text-2M.txt');
   const bytes = await (await layer.fs.openFile(st.ino)).read(100000, 50000);
-  assert.ok(Buffer.from(bytes).equals(await readFile(join(dir, 'tree/big/text-2M.txt')).then((b) => b.subarray(100000, 150000))));
+  assert.ok(
+    Buffer.from(bytes).equals(
+      await readFile(join(dir, 'tree/big/text-2M.txt')).then((b) => b.subarray(100000, 150000)),
+    ),
+  );
   assert.equal(layer.source.chunksDecoded, 2, 'the two 64 KiB chunks around the range');
   assert.ok(counting.bytes - opened < 200 * 1024, `read ${counting.bytes - opened} bytes for 50 KB`);
   // The whole tree equals tar x (landmark and TOC hidden).
@@ -59,28 +81,40 @@ test('an eStargz blob built by the spec is a valid tar.gz and opens from footer 
 test('the same blob through the plain gzip path gives the same tree plus the landmark file', async () => {
   const { blob } = await buildEstargz(tar, { chunkSize: 1 << 20 });
   const layer = await openGzipLayer(new MemorySource(blob), { span: 256 * 1024 });
-  const lines = (await manifestOf(layer.fs)).filter((l) => !l.includes('"path": ".no.prefetch.landmark"') && !l.includes('"path": "stargz.index.json"'));
+  const lines = (await manifestOf(layer.fs)).filter(
+    (l) => !l.includes('"path": ".no.prefetch.landmark"') && !l.includes('"path": "stargz.index.json"'),
+  );
   assertSameManifest(lines, expected, 'estargz as gzip');
 });
 
 test('a TOC that does not match its annotation, or a chunk that does not match its digest, is refused', async () => {
   const { blob } = await buildEstargz(tar, { corruptDigestOfChunk: 5 });
-  await assert.rejects(openEstargzLayer(new MemorySource(blob), { annotations: { [TOC_DIGEST_ANNOTATION]: 'sha256:' + '0'.repeat(64) } }), {
-    code: 'ERR_OCIFS_DIGEST_MISMATCH',
-  });
+  await assert.rejects(
+    openEstargzLayer(new MemorySource(blob), { annotations: { [TOC_DIGEST_ANNOTATION]: 'sha256:' + '0'.repeat(64) } }),
+    {
+      code: 'ERR_OCIFS_DIGEST_MISMATCH',
+    },
+  );
   const layer = await openEstargzLayer(new MemorySource(blob));
   const fileChunks = layer.toc.chunks;
   const bad = fileChunks[5];
-  const e = layer.toc.index.entries.find((x) => x.type === 'file' && x.dataOffset <= bad.virtualOffset && bad.virtualOffset < x.dataOffset + x.size)!;
+  const e = layer.toc.index.entries.find(
+    (x) => x.type === 'file' && x.dataOffset <= bad.virtualOffset && bad.virtualOffset < x.dataOffset + x.size,
+  )!;
   const st = await resolvePath(layer.fs, '/' + e.path);
-  await assert.rejects((await layer.fs.openFile(st.ino)).read(bad.virtualOffset - e.dataOffset, 1), { code: 'ERR_OCIFS_DIGEST_MISMATCH' });
+  await assert.rejects((await layer.fs.openFile(st.ino)).read(bad.virtualOffset - e.dataOffset, 1), {
+    code: 'ERR_OCIFS_DIGEST_MISMATCH',
+  });
   // Not an eStargz blob: no footer.
   assert.equal(await detectEstargz(new MemorySource(blob.subarray(0, blob.length - 51))), undefined);
 });
 
 test('small files sharing a gzip member (innerOffset, stargz --estargz-min-chunk-size) read right', async () => {
   const { blob, toc } = await buildEstargz(tar, { chunkSize: 64 * 1024, minChunkSize: 16 * 1024 });
-  assert.ok(toc.entries.some((e: { innerOffset?: number }) => (e.innerOffset ?? 0) > 0), 'the builder shared members');
+  assert.ok(
+    toc.entries.some((e: { innerOffset?: number }) => (e.innerOffset ?? 0) > 0),
+    'the builder shared members',
+  );
   const layer = await openEstargzLayer(new MemorySource(blob));
   assertSameManifest(await manifestOf(layer.fs), expected, 'estargz with innerOffset');
 });

@@ -34,7 +34,15 @@ async function tarFs(path: string): Promise<{ fs: TarFileSystem; src: FileSource
 async function extractManifest(tarPath: string, name: string, xattrs: boolean): Promise<string[]> {
   const out = join(dir, `x-${name}`);
   await mkdir(out);
-  await runOk('tar', ['-xf', tarPath, '-C', out, '--numeric-owner', '-p', ...(xattrs ? ['--xattrs', '--xattrs-include=*'] : [])]);
+  await runOk('tar', [
+    '-xf',
+    tarPath,
+    '-C',
+    out,
+    '--numeric-owner',
+    '-p',
+    ...(xattrs ? ['--xattrs', '--xattrs-include=*'] : []),
+  ]);
   return treeManifest(out);
 }
 
@@ -47,13 +55,25 @@ for (const [format, xattrs] of [
   test(`GNU tar --format=${format}${xattrs ? ' --xattrs' : ''}: index + TarFileSystem equal tar x`, async () => {
     const tarPath = join(dir, `${format}.tar`);
     // ustar cannot hold the 300-byte symlink target: GNU tar leaves it out and exits 2.
-    const made = await run('tar', ['-cf', tarPath, `--format=${format}`, ...(xattrs ? ['--xattrs', '--xattrs-include=*'] : []), '-C', join(dir, 'tree'), '.']);
+    const made = await run('tar', [
+      '-cf',
+      tarPath,
+      `--format=${format}`,
+      ...(xattrs ? ['--xattrs', '--xattrs-include=*'] : []),
+      '-C',
+      join(dir, 'tree'),
+      '.',
+    ]);
     assert.ok(made.code === 0 || (format === 'ustar' && made.code === 2), made.stderr);
     const { fs, src } = await tarFs(tarPath);
     try {
       const expected = await extractManifest(tarPath, format, xattrs);
       assertSameManifest(await manifestOf(fs), expected, format);
-      if (xattrs) assert.ok(expected.some((l) => l.includes('user.ocifs.note')), 'xattrs made it into the archive');
+      if (xattrs)
+        assert.ok(
+          expected.some((l) => l.includes('user.ocifs.note')),
+          'xattrs made it into the archive',
+        );
       // Hardlinks share an inode and count their links.
       const a = await resolvePath(fs, '/bin/tool');
       const b = await resolvePath(fs, '/bin/tool-hardlink');
@@ -97,7 +117,10 @@ test('sparse files in every GNU sparse format read back byte for byte', async ()
   await mkdir(t);
   const p = join(t, 'holes.bin');
   await runOk('truncate', ['-s', '20M', p]);
-  await runOk('sh', ['-c', `printf 'head' | dd of=${p} conv=notrunc status=none; printf 'middle' | dd of=${p} bs=1 seek=9000000 conv=notrunc status=none; printf 'tail' | dd of=${p} bs=1 seek=15000000 conv=notrunc status=none`]);
+  await runOk('sh', [
+    '-c',
+    `printf 'head' | dd of=${p} conv=notrunc status=none; printf 'middle' | dd of=${p} bs=1 seek=9000000 conv=notrunc status=none; printf 'tail' | dd of=${p} bs=1 seek=15000000 conv=notrunc status=none`,
+  ]);
   const want = await readFile(p);
   for (const [name, args] of [
     ['oldgnu', ['--format=gnu']],
@@ -132,7 +155,17 @@ test('GNU base-256 ids, negative mtimes, pax fractional mtimes, devices and fifo
   await runOk('mknod', [join(t, 'blk'), 'b', '259', '70000']);
   await runOk('mkfifo', [join(t, 'fifo')]);
   const gnu = join(dir, 'odd-gnu.tar');
-  await runOk('tar', ['-cf', gnu, '--format=gnu', '--owner=u:3000000', '--group=g:3000001', '--mtime=@-86400', '-C', t, '.']);
+  await runOk('tar', [
+    '-cf',
+    gnu,
+    '--format=gnu',
+    '--owner=u:3000000',
+    '--group=g:3000001',
+    '--mtime=@-86400',
+    '-C',
+    t,
+    '.',
+  ]);
   let { fs, src } = await tarFs(gnu);
   try {
     const st = await resolvePath(fs, '/f');
@@ -212,14 +245,25 @@ function archive(...parts: Uint8Array[]): MemorySource {
   return new MemorySource(Buffer.concat([...parts, Buffer.alloc(1024)]));
 }
 
-test('hostile archives: bad checksums, impossible sizes, .. names are refused; a dangling hardlink is a lower layer\'s file', async () => {
+test("hostile archives: bad checksums, impossible sizes, .. names are refused; a dangling hardlink is a lower layer's file", async () => {
   const bad = header('a');
   bad[0] ^= 1;
-  await assert.rejects(scanTar(archive(bad)), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /checksum/.test(e.message) && e.data.offset === 0);
-  await assert.rejects(scanTar(archive(header('big', { size: 1 << 30 }))), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /past the end/.test(e.message) && e.data.entry === 'big');
-  await assert.rejects(scanTar(archive(header('../etc/passwd'))), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /unsafe/.test(e.message));
+  await assert.rejects(
+    scanTar(archive(bad)),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /checksum/.test(e.message) && e.data.offset === 0,
+  );
+  await assert.rejects(
+    scanTar(archive(header('big', { size: 1 << 30 }))),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /past the end/.test(e.message) && e.data.entry === 'big',
+  );
+  await assert.rejects(
+    scanTar(archive(header('../etc/passwd'))),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /unsafe/.test(e.message),
+  );
   await assert.rejects(scanTar(archive(header('a/../../b'))), { code: 'ERR_OCIFS_CORRUPT_TAR' });
-  await assert.rejects(scanTar(archive(header('x', { type: '1', link: '../../etc/shadow' }))), { code: 'ERR_OCIFS_CORRUPT_TAR' });
+  await assert.rejects(scanTar(archive(header('x', { type: '1', link: '../../etc/shadow' }))), {
+    code: 'ERR_OCIFS_CORRUPT_TAR',
+  });
   const dangling = await scanTar(archive(header('x', { type: '1', link: 'nothing' })));
   // Docker and containerd link it to the file of a lower layer: the layer opens, reading the link alone says why it cannot.
   const alone = new TarFileSystem(dangling, archive(header('x', { type: '1', link: 'nothing' })));
@@ -228,7 +272,11 @@ test('hostile archives: bad checksums, impossible sizes, .. names are refused; a
   assert.equal(alone.lowerLink(x.ino), 'nothing');
   await assert.rejects(alone.openFile(x.ino), { code: 'ERR_OCIFS_EXTERNAL_HARDLINK' });
   // A self-referencing hardlink is not a loop: it keeps what the path had.
-  const selfSrc = archive(header('a', { size: 3 }), Buffer.from('abc'.padEnd(512, '\0')), header('a', { type: '1', link: 'a' }));
+  const selfSrc = archive(
+    header('a', { size: 3 }),
+    Buffer.from('abc'.padEnd(512, '\0')),
+    header('a', { type: '1', link: 'a' }),
+  );
   const self = new TarFileSystem(await scanTar(selfSrc), selfSrc);
   const a = await resolvePath(self, '/a');
   assert.equal(a.nlink, 1);
@@ -240,20 +288,41 @@ test('hostile archives: bad checksums, impossible sizes, .. names are refused; a
   await assert.rejects(scanTar(new MemorySource(trunc)), { code: 'ERR_OCIFS_CORRUPT_TAR' });
   // Regression (found by scripts/fuzz-tar.ts): GNU sparse records on a directory.
   const rec = '22 GNU.sparse.major=1\n';
-  const paxDir = archive(header('PaxHeaders/d', { type: 'x', size: rec.length }), Buffer.from(rec.padEnd(512, '\0')), header('d/', { type: '5' }));
-  await assert.rejects(scanTar(paxDir), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /sparse records on a dir/.test(e.message));
+  const paxDir = archive(
+    header('PaxHeaders/d', { type: 'x', size: rec.length }),
+    Buffer.from(rec.padEnd(512, '\0')),
+    header('d/', { type: '5' }),
+  );
+  await assert.rejects(
+    scanTar(paxDir),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_TAR' && /sparse records on a dir/.test(e.message),
+  );
   // Regression (umoci 0.4.7 insert): the archive stops right after the last member's data.
-  const unpadded = Buffer.concat([header('a', { size: 3 }), Buffer.from('abc'.padEnd(512, '\0')), header('t', { size: 1000 }), Buffer.alloc(1000, 7)]);
+  const unpadded = Buffer.concat([
+    header('a', { size: 3 }),
+    Buffer.from('abc'.padEnd(512, '\0')),
+    header('t', { size: 1000 }),
+    Buffer.alloc(1000, 7),
+  ]);
   const idx = await scanTar(new MemorySource(unpadded));
-  assert.deepEqual(idx.entries.map((e) => [e.path, e.size]), [['a', 3], ['t', 1000]]);
+  assert.deepEqual(
+    idx.entries.map((e) => [e.path, e.size]),
+    [
+      ['a', 3],
+      ['t', 1000],
+    ],
+  );
 });
 
 test('tar semantics: later members replace earlier ones, implicit parents, whiteouts are plain entries', async () => {
   const body = (s: string) => Buffer.from(s.padEnd(512, '\0'));
   const src = archive(
-    header('d/f', { size: 3 }), body('one'),
-    header('d/f', { size: 3 }), body('two'),
-    header('x/y/z', { size: 1 }), body('z'),
+    header('d/f', { size: 3 }),
+    body('one'),
+    header('d/f', { size: 3 }),
+    body('two'),
+    header('x/y/z', { size: 1 }),
+    body('z'),
     header('x', { type: '5', mode: 0o700 }),
     header('d/.wh.gone', { size: 0 }),
     header('d/.wh..wh..opq', { size: 0 }),

@@ -8,7 +8,14 @@ import { mkdtemp, rm, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemorySource } from '../../src/io/memory-source.js';
-import { loadZtoc, openSociLayer, parseSociIndex, SociFileSystem, SOCI_INDEX_V1, SOCI_LAYER_DIGEST } from '../../src/tar/soci.js';
+import {
+  loadZtoc,
+  openSociLayer,
+  parseSociIndex,
+  SociFileSystem,
+  SOCI_INDEX_V1,
+  SOCI_LAYER_DIGEST,
+} from '../../src/tar/soci.js';
 import { GzipIndexedSource } from '../../src/tar/gzip-indexed-source.js';
 import { buildGzipIndex } from '../../src/tar/gzip-indexer.js';
 import { resolvePath } from '../../src/vfs/path.js';
@@ -22,10 +29,28 @@ let expected: string[];
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocifs-soci-'));
   await makeTree(join(dir, 'tree'), 4);
-  await runOk('tar', ['-cf', join(dir, 'layer.tar'), '--format=pax', '--xattrs', '--xattrs-include=*', '-C', join(dir, 'tree'), '.']);
+  await runOk('tar', [
+    '-cf',
+    join(dir, 'layer.tar'),
+    '--format=pax',
+    '--xattrs',
+    '--xattrs-include=*',
+    '-C',
+    join(dir, 'tree'),
+    '.',
+  ]);
   blob = (await runOk('gzip', ['-6', '-c', join(dir, 'layer.tar')])).stdout;
   await mkdir(join(dir, 'x'));
-  await runOk('tar', ['-xf', join(dir, 'layer.tar'), '-C', join(dir, 'x'), '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*']);
+  await runOk('tar', [
+    '-xf',
+    join(dir, 'layer.tar'),
+    '-C',
+    join(dir, 'x'),
+    '--numeric-owner',
+    '-p',
+    '--xattrs',
+    '--xattrs-include=*',
+  ]);
   expected = await treeManifest(join(dir, 'x'));
 });
 after(async () => {
@@ -52,18 +77,31 @@ test('a zTOC opens a gzip layer without a pass and serves the same tree as tar x
   }
   // A version-1 zinfo on a layer whose header has a name puts checkpoint 0 in the wrong place:
   // caught by the header check instead of serving garbage.
-  await assert.rejects(openSociLayer(new MemorySource(withName), await buildZtoc(withName, { zinfoV1: true })), { code: 'ERR_OCIFS_CORRUPT_INDEX' });
+  await assert.rejects(openSociLayer(new MemorySource(withName), await buildZtoc(withName, { zinfoV1: true })), {
+    code: 'ERR_OCIFS_CORRUPT_INDEX',
+  });
   // The zTOC's checkpoints are the ones our own pass finds.
   const own = await buildGzipIndex(new MemorySource(blob), { span: 256 * 1024 });
   const z = loadZtoc(await buildZtoc(blob));
-  assert.deepEqual(z.index.checkpoints.map((c) => [c.bit, c.out]), own.checkpoints.map((c) => [c.bit, c.out]));
+  assert.deepEqual(
+    z.index.checkpoints.map((c) => [c.bit, c.out]),
+    own.checkpoints.map((c) => [c.bit, c.out]),
+  );
 });
 
 test('a zTOC that does not match the layer is refused, never used', async () => {
-  await assert.rejects(openSociLayer(new MemorySource(blob), await buildZtoc(blob, { shiftOffsets: 512 })), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_INDEX' && /does not match/.test(e.message));
-  await assert.rejects(openSociLayer(new MemorySource(blob), await buildZtoc(blob, { compressedSize: blob.length + 1 })), { code: 'ERR_OCIFS_CORRUPT_INDEX' });
+  await assert.rejects(
+    openSociLayer(new MemorySource(blob), await buildZtoc(blob, { shiftOffsets: 512 })),
+    (e: any) => e.code === 'ERR_OCIFS_CORRUPT_INDEX' && /does not match/.test(e.message),
+  );
+  await assert.rejects(
+    openSociLayer(new MemorySource(blob), await buildZtoc(blob, { compressedSize: blob.length + 1 })),
+    { code: 'ERR_OCIFS_CORRUPT_INDEX' },
+  );
   // A span whose compressed bytes differ from the zTOC's digest is never decoded.
-  const layer = await openSociLayer(new MemorySource(blob), await buildZtoc(blob, { badSpanDigest: 3 }), { samples: 1 });
+  const layer = await openSociLayer(new MemorySource(blob), await buildZtoc(blob, { badSpanDigest: 3 }), {
+    samples: 1,
+  });
   const cp = layer.ztoc.index.checkpoints[3];
   await assert.rejects(layer.source.read(cp.out, 10), { code: 'ERR_OCIFS_DIGEST_MISMATCH' });
   // A zTOC right about the sampled files but wrong about one other: that file is refused on open.
@@ -71,14 +109,19 @@ test('a zTOC that does not match the layer is refused, never used', async () => 
     const z = loadZtoc(await buildZtoc(blob));
     const files = z.index.tar.entries.filter((e) => e.type === 'file' && e.size > 0);
     const victim = files[Math.floor(files.length / 3) + 1];
-    const other = files.find((e) => e !== victim && e.size === victim.size && e.dataOffset !== victim.dataOffset) ?? files[Math.floor(files.length / 3) + 2];
+    const other =
+      files.find((e) => e !== victim && e.size === victim.size && e.dataOffset !== victim.dataOffset) ??
+      files[Math.floor(files.length / 3) + 2];
     const original = victim.dataOffset;
     victim.dataOffset = other.dataOffset;
     victim.size = victim.storedSize = other.size;
     const source = new GzipIndexedSource(new MemorySource(blob), z.index);
     const fs = new SociFileSystem(z.index.tar, source);
     const st = await resolvePath(fs, '/' + victim.path);
-    await assert.rejects(fs.openFile(st.ino), (e: any) => e.code === 'ERR_OCIFS_CORRUPT_INDEX' && /does not match/.test(e.message));
+    await assert.rejects(
+      fs.openFile(st.ino),
+      (e: any) => e.code === 'ERR_OCIFS_CORRUPT_INDEX' && /does not match/.test(e.message),
+    );
     assert.notEqual(original, victim.dataOffset);
   }
   // Garbage, truncation and flipped bytes: a clear error or a structurally valid zTOC, nothing else.
@@ -106,15 +149,37 @@ test('SOCI index manifests (v1 and v2) list their zTOCs by layer', () => {
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     artifactType: SOCI_INDEX_V1,
     config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: d('4'), size: 2 },
-    layers: [{ mediaType: 'application/octet-stream', digest: d('a'), size: 1234, annotations: { [SOCI_LAYER_DIGEST]: d('b'), 'com.amazon.soci.image-layer-mediaType': 'application/vnd.oci.image.layer.v1.tar+gzip' } }],
+    layers: [
+      {
+        mediaType: 'application/octet-stream',
+        digest: d('a'),
+        size: 1234,
+        annotations: {
+          [SOCI_LAYER_DIGEST]: d('b'),
+          'com.amazon.soci.image-layer-mediaType': 'application/vnd.oci.image.layer.v1.tar+gzip',
+        },
+      },
+    ],
     subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d('c'), size: 10 },
   };
   assert.deepEqual(parseSociIndex(Buffer.from(JSON.stringify(v1))), {
     version: 1,
     subject: d('c'),
-    ztocs: [{ digest: d('a'), size: 1234, layerDigest: d('b'), layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }],
+    ztocs: [
+      {
+        digest: d('a'),
+        size: 1234,
+        layerDigest: d('b'),
+        layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+      },
+    ],
   });
-  const v2 = { ...v1, artifactType: undefined, subject: undefined, config: { mediaType: 'application/vnd.amazon.soci.index.v2+json', digest: d('4'), size: 2 } };
+  const v2 = {
+    ...v1,
+    artifactType: undefined,
+    subject: undefined,
+    config: { mediaType: 'application/vnd.amazon.soci.index.v2+json', digest: d('4'), size: 2 },
+  };
   assert.equal(parseSociIndex(Buffer.from(JSON.stringify(v2))).version, 2);
   assert.throws(() => parseSociIndex(Buffer.from('{"layers": []}')), { code: 'ERR_OCIFS_CORRUPT_INDEX' });
   assert.throws(() => parseSociIndex(Buffer.from('not json')), { code: 'ERR_OCIFS_CORRUPT_INDEX' });

@@ -18,7 +18,10 @@ export class CountingSource implements ByteSource {
 }
 
 /** Builds one ustar header block by hand (for hostile archives GNU tar would not write). */
-export function header(name: string, opts: { size?: number; type?: string; link?: string; mode?: number } = {}): Uint8Array {
+export function header(
+  name: string,
+  opts: { size?: number; type?: string; link?: string; mode?: number } = {},
+): Uint8Array {
   const b = Buffer.alloc(512);
   b.write(name, 0, 100, 'utf8');
   b.write((opts.mode ?? 0o644).toString(8).padStart(7, '0') + '\0', 100);
@@ -35,7 +38,6 @@ export function header(name: string, opts: { size?: number; type?: string; link?
   b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
   return b;
 }
-
 
 /** Options of {@link buildEstargz}. */
 export interface EstargzBuildOptions {
@@ -55,7 +57,10 @@ export interface EstargzBuildOptions {
  * file content chunk starts a new gzip member, a `.no.prefetch.landmark` file, the TOC as the last
  * tar member in its own gzip member, and the 51-byte footer. Returns the blob and the TOC digest.
  */
-export async function buildEstargz(tar: Uint8Array, options: EstargzBuildOptions = {}): Promise<{ blob: Buffer; tocDigest: string; toc: any }> {
+export async function buildEstargz(
+  tar: Uint8Array,
+  options: EstargzBuildOptions = {},
+): Promise<{ blob: Buffer; tocDigest: string; toc: any }> {
   const { scanTar } = await import('../../src/tar/tar-scan.js');
   const { MemorySource } = await import('../../src/io/memory-source.js');
   const { gzipSync } = await import('node:zlib');
@@ -78,7 +83,15 @@ export async function buildEstargz(tar: Uint8Array, options: EstargzBuildOptions
   };
   const entries: any[] = [];
   let chunkNo = 0;
-  const typeName: Record<string, string> = { file: 'reg', dir: 'dir', symlink: 'symlink', hardlink: 'hardlink', chardev: 'char', blockdev: 'block', fifo: 'fifo' };
+  const typeName: Record<string, string> = {
+    file: 'reg',
+    dir: 'dir',
+    symlink: 'symlink',
+    hardlink: 'hardlink',
+    chardev: 'char',
+    blockdev: 'block',
+    fifo: 'fifo',
+  };
   for (const e of index.entries) {
     if (e.sparse) throw new Error('sparse files are not supported by this builder');
     current.push(tarAll.subarray(e.headerOffset, e.dataOffset));
@@ -92,7 +105,8 @@ export async function buildEstargz(tar: Uint8Array, options: EstargzBuildOptions
     };
     if (e.linkName !== undefined) base.linkName = e.linkName;
     if (e.devMajor !== undefined) Object.assign(base, { devMajor: e.devMajor, devMinor: e.devMinor });
-    if (e.xattrs) base.xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    if (e.xattrs)
+      base.xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
     if (e.type === 'file' && e.size > 0) {
       const content = tarAll.subarray(e.dataOffset, e.dataOffset + e.size);
       base.size = e.size;
@@ -119,7 +133,12 @@ export async function buildEstargz(tar: Uint8Array, options: EstargzBuildOptions
   const tocOffset = pos;
   const toc = { version: 1, entries };
   const json = Buffer.from(JSON.stringify(toc, null, '\t'));
-  const tocTar = Buffer.concat([header('stargz.index.json', { size: json.length }), json, Buffer.alloc((512 - (json.length % 512)) % 512), Buffer.alloc(1024)]);
+  const tocTar = Buffer.concat([
+    header('stargz.index.json', { size: json.length }),
+    json,
+    Buffer.alloc((512 - (json.length % 512)) % 512),
+    Buffer.alloc(1024),
+  ]);
   out.push(gzipSync(tocTar));
   const footer = Buffer.alloc(51);
   Buffer.from([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 26, 0, 0x53, 0x47, 22, 0]).copy(footer, 0);
@@ -174,7 +193,7 @@ export function buildFlatbuffer(root: (Fb | undefined)[]): Uint8Array {
         const p = alloc(4 + 4 * n);
         buf.writeUInt32LE(n, p);
         for (let k = 0; k < n; k++) {
-          const target = f.t === 'strs' ? writeBytes(Buffer.from((f.v)[k]), true) : writeTable((f.v)[k]);
+          const target = f.t === 'strs' ? writeBytes(Buffer.from(f.v[k]), true) : writeTable(f.v[k]);
           patch(p + 4 + 4 * k, target);
         }
         return p;
@@ -255,12 +274,30 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
   });
   const spanDigests = index.checkpoints.map((c, k) => {
     const end = k + 1 < index.checkpoints.length ? Math.ceil(index.checkpoints[k + 1].bit / 8) : blob.length;
-    const d = 'sha256:' + createHash('sha256').update(blob.subarray(Math.floor(c.bit / 8), end)).digest('hex');
+    const d =
+      'sha256:' +
+      createHash('sha256')
+        .update(blob.subarray(Math.floor(c.bit / 8), end))
+        .digest('hex');
     return k === options.badSpanDigest ? 'sha256:' + 'f'.repeat(64) : d;
   });
-  const typeName: Record<string, string> = { file: 'reg', dir: 'dir', symlink: 'symlink', hardlink: 'hardlink', chardev: 'char', blockdev: 'block', fifo: 'fifo' };
+  const typeName: Record<string, string> = {
+    file: 'reg',
+    dir: 'dir',
+    symlink: 'symlink',
+    hardlink: 'hardlink',
+    chardev: 'char',
+    blockdev: 'block',
+    fifo: 'fifo',
+  };
   const meta = index.tar.entries.map((e) => {
-    const xattrs = [...(e.xattrs ?? [])].map(([k, v]) => [{ t: 'str', v: `SCHILY.xattr.${k}` }, { t: 'str', v }] as (Fb | undefined)[]);
+    const xattrs = [...(e.xattrs ?? [])].map(
+      ([k, v]) =>
+        [
+          { t: 'str', v: `SCHILY.xattr.${k}` },
+          { t: 'str', v },
+        ] as (Fb | undefined)[],
+    );
     const frac = e.mtimeNsec ? '.' + String(e.mtimeNsec).padStart(9, '0').replace(/0+$/, '') : '';
     return [
       { t: 'str', v: e.path === '' ? './' : e.type === 'dir' ? `${e.path}/` : e.path },
@@ -285,7 +322,15 @@ export async function buildZtoc(blob: Uint8Array, options: ZtocBuildOptions = {}
     { t: 'i64', v: options.compressedSize ?? blob.length },
     { t: 'i64', v: index.tarSize },
     { t: 'table', v: [{ t: 'tables', v: meta }] },
-    { t: 'table', v: [{ t: 'i8', v: 1 }, { t: 'i32', v: index.checkpoints.length - 1 }, { t: 'strs', v: spanDigests }, { t: 'bytes', v: zinfo }] },
+    {
+      t: 'table',
+      v: [
+        { t: 'i8', v: 1 },
+        { t: 'i32', v: index.checkpoints.length - 1 },
+        { t: 'strs', v: spanDigests },
+        { t: 'bytes', v: zinfo },
+      ],
+    },
   ]);
 }
 
@@ -309,7 +354,11 @@ export interface ZstdChunkedBuildOptions {
   wrongDigestFor?: string;
 }
 
-export async function buildZstdChunked(tar: Uint8Array, work: string, options: ZstdChunkedBuildOptions = {}): Promise<{ blob: Buffer; manifestChecksum: string; position: string }> {
+export async function buildZstdChunked(
+  tar: Uint8Array,
+  work: string,
+  options: ZstdChunkedBuildOptions = {},
+): Promise<{ blob: Buffer; manifestChecksum: string; position: string }> {
   const { scanTar } = await import('../../src/tar/tar-scan.js');
   const { MemorySource } = await import('../../src/io/memory-source.js');
   const { scanZstdFrames } = await import('../../src/codec/zstd/frame.js');
@@ -331,13 +380,29 @@ export async function buildZstdChunked(tar: Uint8Array, work: string, options: Z
     }
   };
   const entries: any[] = [];
-  const typeName: Record<string, string> = { file: 'reg', dir: 'dir', symlink: 'symlink', hardlink: 'hardlink', chardev: 'char', blockdev: 'block', fifo: 'fifo' };
+  const typeName: Record<string, string> = {
+    file: 'reg',
+    dir: 'dir',
+    symlink: 'symlink',
+    hardlink: 'hardlink',
+    chardev: 'char',
+    blockdev: 'block',
+    fifo: 'fifo',
+  };
   for (const e of index.entries) {
     current.push(tar.subarray(e.headerOffset, e.dataOffset));
-    const base: any = { type: typeName[e.type], name: e.path === '' ? './' : e.path, mode: e.mode, uid: e.uid, gid: e.gid, modtime: new Date(e.mtimeSec * 1000).toISOString() };
+    const base: any = {
+      type: typeName[e.type],
+      name: e.path === '' ? './' : e.path,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      modtime: new Date(e.mtimeSec * 1000).toISOString(),
+    };
     if (e.linkName !== undefined) base.linkName = e.linkName;
     if (e.devMajor !== undefined) Object.assign(base, { devMajor: e.devMajor, devMinor: e.devMinor });
-    if (e.xattrs) base.xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    if (e.xattrs)
+      base.xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
     if (e.type === 'file' && e.size > 0) {
       const content = tar.subarray(e.dataOffset, e.dataOffset + e.size);
       Object.assign(base, { size: e.size, digest: sha(content) });

@@ -6,7 +6,14 @@ import { mkdtemp, rm, mkdir, readFile, writeFile, truncate } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemorySource } from '../../src/io/memory-source.js';
-import { detectZstdChunked, openZstdChunkedLayer, LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM, LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION, ZSTD_CHUNKED_MANIFEST_CHECKSUM, ZSTD_CHUNKED_MANIFEST_POSITION } from '../../src/tar/zstd-chunked.js';
+import {
+  detectZstdChunked,
+  openZstdChunkedLayer,
+  LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM,
+  LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION,
+  ZSTD_CHUNKED_MANIFEST_CHECKSUM,
+  ZSTD_CHUNKED_MANIFEST_POSITION,
+} from '../../src/tar/zstd-chunked.js';
 import { openZstdLayer } from '../../src/tar/zstd-layer.js';
 import { resolvePath } from '../../src/vfs/path.js';
 import { assertSameManifest, manifestOf, treeManifest } from '../helpers/fs-manifest.js';
@@ -30,7 +37,16 @@ before(async () => {
   await runOk('tar', ['-cf', join(dir, 'layer.tar'), '--format=pax', '--xattrs', '--xattrs-include=*', '-C', t, '.']);
   tar = await readFile(join(dir, 'layer.tar'));
   await mkdir(join(dir, 'x'));
-  await runOk('tar', ['-xf', join(dir, 'layer.tar'), '-C', join(dir, 'x'), '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*']);
+  await runOk('tar', [
+    '-xf',
+    join(dir, 'layer.tar'),
+    '-C',
+    join(dir, 'x'),
+    '--numeric-owner',
+    '-p',
+    '--xattrs',
+    '--xattrs-include=*',
+  ]);
   expected = await treeManifest(join(dir, 'x'));
 });
 after(async () => {
@@ -50,10 +66,15 @@ test('a zstd:chunked layer opens from its manifest and reads only the chunks ask
   const got = await (await layer.fs.openFile(st.ino)).read(70000, 1000);
   assert.ok(Buffer.from(got).equals((await readFile(join(dir, 'tree/big.bin'))).subarray(70000, 71000)));
   assert.equal(layer.source.chunksDecoded, 1);
-  assert.ok(layer.toc.chunks.some((c) => c.zeros), 'the fixture has zero chunks');
+  assert.ok(
+    layer.toc.chunks.some((c) => c.zeros),
+    'the fixture has zero chunks',
+  );
   assertSameManifest(await manifestOf(layer.fs), expected, 'zstd:chunked');
   // The annotation gives the position without the footer.
-  const viaAnnotation = await detectZstdChunked(new MemorySource(blob.subarray(0, blob.length - 72)), { [ZSTD_CHUNKED_MANIFEST_POSITION]: position });
+  const viaAnnotation = await detectZstdChunked(new MemorySource(blob.subarray(0, blob.length - 72)), {
+    [ZSTD_CHUNKED_MANIFEST_POSITION]: position,
+  });
   assert.deepEqual(viaAnnotation, await detectZstdChunked(new MemorySource(blob)));
   // And the plain tar+zstd path reads the same layer (frames become checkpoints).
   const plain = await openZstdLayer(new MemorySource(blob));
@@ -62,9 +83,14 @@ test('a zstd:chunked layer opens from its manifest and reads only the chunks ask
 
 test('a manifest that does not match its checksum annotation is refused', async () => {
   const { blob } = await buildZstdChunked(tar, dir);
-  await assert.rejects(openZstdChunkedLayer(new MemorySource(blob), { annotations: { [ZSTD_CHUNKED_MANIFEST_CHECKSUM]: 'sha256:' + '1'.repeat(64) } }), {
-    code: 'ERR_OCIFS_DIGEST_MISMATCH',
-  });
+  await assert.rejects(
+    openZstdChunkedLayer(new MemorySource(blob), {
+      annotations: { [ZSTD_CHUNKED_MANIFEST_CHECKSUM]: 'sha256:' + '1'.repeat(64) },
+    }),
+    {
+      code: 'ERR_OCIFS_DIGEST_MISMATCH',
+    },
+  );
   assert.equal(await detectZstdChunked(new MemorySource(tar)), undefined);
 });
 
@@ -72,7 +98,11 @@ test('every footer form producers wrote is found: 64 bytes (GNUlInUx), 56 and 40
   for (const footer of [64, 56, 40] as const) {
     const { blob, position } = await buildZstdChunked(tar, dir, { footer });
     const [offset, lengthCompressed, lengthUncompressed] = position.split(':').map(Number);
-    assert.deepEqual(await detectZstdChunked(new MemorySource(blob)), { offset, lengthCompressed, lengthUncompressed }, `${footer}-byte footer`);
+    assert.deepEqual(
+      await detectZstdChunked(new MemorySource(blob)),
+      { offset, lengthCompressed, lengthUncompressed },
+      `${footer}-byte footer`,
+    );
     const layer = await openZstdChunkedLayer(new MemorySource(blob));
     assertSameManifest(await manifestOf(layer.fs), expected, `zstd:chunked, ${footer}-byte footer`);
     // The old magic in the new place, or a frame header of the wrong size, is no footer.
@@ -84,20 +114,31 @@ test('every footer form producers wrote is found: 64 bytes (GNUlInUx), 56 and 40
 
 test('the annotation names before the io.github.containers rename are read and checked', async () => {
   const { blob, manifestChecksum, position } = await buildZstdChunked(tar, dir, { footer: 40 });
-  const legacy = { [LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION]: position, [LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM]: manifestChecksum };
+  const legacy = {
+    [LEGACY_ZSTD_CHUNKED_MANIFEST_POSITION]: position,
+    [LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM]: manifestChecksum,
+  };
   const noFooter = new MemorySource(blob.subarray(0, blob.length - 48));
   assert.ok(await detectZstdChunked(noFooter, legacy));
   const layer = await openZstdChunkedLayer(new MemorySource(blob), { annotations: legacy });
   assertSameManifest(await manifestOf(layer.fs), expected, 'zstd:chunked via legacy annotations');
-  await assert.rejects(openZstdChunkedLayer(new MemorySource(blob), { annotations: { ...legacy, [LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM]: 'sha256:' + '2'.repeat(64) } }), {
-    code: 'ERR_OCIFS_DIGEST_MISMATCH',
-  });
+  await assert.rejects(
+    openZstdChunkedLayer(new MemorySource(blob), {
+      annotations: { ...legacy, [LEGACY_ZSTD_CHUNKED_MANIFEST_CHECKSUM]: 'sha256:' + '2'.repeat(64) },
+    }),
+    {
+      code: 'ERR_OCIFS_DIGEST_MISMATCH',
+    },
+  );
 });
 
 test('a file stored as one chunk without chunkDigest is checked against its digest', async () => {
   const good = await buildZstdChunked(tar, dir, { chunkSize: 1 << 20, fileDigestOnly: true });
   const layer = await openZstdChunkedLayer(new MemorySource(good.blob));
-  assert.ok(layer.toc.chunks.every((c) => c.digest !== undefined || c.zeros), 'every chunk has a digest to check');
+  assert.ok(
+    layer.toc.chunks.every((c) => c.digest !== undefined || c.zeros),
+    'every chunk has a digest to check',
+  );
   assertSameManifest(await manifestOf(layer.fs), expected, 'zstd:chunked, file digests only');
   const bad = await buildZstdChunked(tar, dir, { chunkSize: 1 << 20, fileDigestOnly: true, wrongDigestFor: 'd/f39' });
   const l2 = await openZstdChunkedLayer(new MemorySource(bad.blob));

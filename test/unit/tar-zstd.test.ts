@@ -20,10 +20,28 @@ let expected: string[];
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocifs-zstd-'));
   await makeTree(join(dir, 'tree'), 5);
-  await runOk('tar', ['-cf', join(dir, 'layer.tar'), '--format=pax', '--xattrs', '--xattrs-include=*', '-C', join(dir, 'tree'), '.']);
+  await runOk('tar', [
+    '-cf',
+    join(dir, 'layer.tar'),
+    '--format=pax',
+    '--xattrs',
+    '--xattrs-include=*',
+    '-C',
+    join(dir, 'tree'),
+    '.',
+  ]);
   tar = await readFile(join(dir, 'layer.tar'));
   await mkdir(join(dir, 'x'));
-  await runOk('tar', ['-xf', join(dir, 'layer.tar'), '-C', join(dir, 'x'), '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*']);
+  await runOk('tar', [
+    '-xf',
+    join(dir, 'layer.tar'),
+    '-C',
+    join(dir, 'x'),
+    '--numeric-owner',
+    '-p',
+    '--xattrs',
+    '--xattrs-include=*',
+  ]);
   expected = await treeManifest(join(dir, 'x'));
 });
 after(async () => {
@@ -56,7 +74,8 @@ test('a single-frame tar+zstd layer: one pass, then served from the decompressed
 
 test('a multi-frame tar+zstd layer: frames are checkpoints, a read decodes only its frames', async () => {
   const parts: Buffer[] = [];
-  for (let at = 0; at < tar.length; at += 256 * 1024) parts.push(await zstd(tar.subarray(at, at + 256 * 1024), ['-5', '--no-check']));
+  for (let at = 0; at < tar.length; at += 256 * 1024)
+    parts.push(await zstd(tar.subarray(at, at + 256 * 1024), ['-5', '--no-check']));
   // A skippable frame between data frames (zstd:chunked puts its metadata in such frames).
   const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 5, 0, 0, 0]), Buffer.from('hello')]);
   const blob = Buffer.concat([parts[0], skippable, ...parts.slice(1)]);
@@ -84,6 +103,8 @@ test('corrupt and truncated zstd layers are refused', async () => {
   const flipped = Buffer.from(blob);
   flipped[Math.floor(blob.length / 2)] ^= 0x40;
   await assert.rejects(openZstdLayer(new MemorySource(flipped)), (e: any) => /^ERR_OCIFS_CORRUPT_/.test(e.code));
-  await assert.rejects(openZstdLayer(new MemorySource(blob.subarray(0, blob.length - 100))), (e: any) => /^ERR_OCIFS_CORRUPT_/.test(e.code));
+  await assert.rejects(openZstdLayer(new MemorySource(blob.subarray(0, blob.length - 100))), (e: any) =>
+    /^ERR_OCIFS_CORRUPT_/.test(e.code),
+  );
   await assert.rejects(openZstdLayer(new MemorySource(tar)), (e: any) => /^ERR_OCIFS_CORRUPT_/.test(e.code));
 });

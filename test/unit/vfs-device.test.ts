@@ -30,7 +30,14 @@ test('makeRdev is glibc makedev and splitRdev its major/minor, for every pair of
 test('a Linux device (12-bit major, 20-bit minor) packs into 32 bits as the kernel new_encode_dev does', () => {
   // new_encode_dev: (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12), as a u32.
   const newEncodeDev = (M: number, m: number) => ((m & 0xff) | (M << 8) | ((m & ~0xff) << 12)) >>> 0;
-  for (const [M, m] of [[1, 3], [8, 1], [259, 70000], [0xfff, 0xfffff], [0xfff, 0], [0, 0xfffff]]) {
+  for (const [M, m] of [
+    [1, 3],
+    [8, 1],
+    [259, 70000],
+    [0xfff, 0xfffff],
+    [0xfff, 0],
+    [0, 0xfffff],
+  ]) {
     assert.equal(makeRdev(M, m), newEncodeDev(M, m));
   }
   assert.equal(makeRdev(0xfff, 0xfffff), 0xffffffff);
@@ -43,7 +50,18 @@ test('the largest numbers kept exactly, and those refused', () => {
   assert.equal(makeRdev(MAX_RDEV_MAJOR, MAX_RDEV_MINOR), Number.MAX_SAFE_INTEGER);
   assert.deepEqual(splitRdev(Number.MAX_SAFE_INTEGER), [MAX_RDEV_MAJOR, MAX_RDEV_MINOR]);
   assert.deepEqual(splitRdev(makeRdev(0, MAX_RDEV_MINOR)), [0, MAX_RDEV_MINOR]);
-  for (const [M, m] of [[MAX_RDEV_MAJOR + 1, 0], [0, MAX_RDEV_MINOR + 1], [-1, 0], [0, -1], [1.5, 0], [0, NaN]]) {
-    assert.throws(() => makeRdev(M, m), (e) => isOcifsError(e, 'ERR_OCIFS_DEVICE_NUMBER'), `${M}:${m}`);
+  for (const [M, m] of [
+    [MAX_RDEV_MAJOR + 1, 0],
+    [0, MAX_RDEV_MINOR + 1],
+    [-1, 0],
+    [0, -1],
+    [1.5, 0],
+    [0, NaN],
+  ]) {
+    assert.throws(
+      () => makeRdev(M, m),
+      (e) => isOcifsError(e, 'ERR_OCIFS_DEVICE_NUMBER'),
+      `${M}:${m}`,
+    );
   }
 });

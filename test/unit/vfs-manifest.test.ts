@@ -60,7 +60,10 @@ test('helpers: Python order, JSON, rdev and mtime rules', () => {
   assert.ok(compareCodePoints('\u{ff5e}', '\u{1f600}') < 0); // JS '<' says the opposite
   assert.ok('\u{ff5e}' > '\u{1f600}');
   assert.ok(compareCodePoints('a-b', 'a/b') < 0);
-  assert.equal(pythonJson({ b: [1, 2], a: 'x"\n', c: { z: '1', y: '2' } }), '{"a": "x\\"\\n", "b": [1, 2], "c": {"y": "2", "z": "1"}}');
+  assert.equal(
+    pythonJson({ b: [1, 2], a: 'x"\n', c: { z: '1', y: '2' } }),
+    '{"a": "x\\"\\n", "b": [1, 2], "c": {"y": "2", "z": "1"}}',
+  );
   assert.deepEqual(majorMinor(0x10300), [259, 0]); // glibc makedev(259, 0)
   assert.deepEqual(majorMinor((8 << 8) | 1), [8, 1]);
   assert.deepEqual(majorMinor(17592491883589), [0x1abc, 0x12345]); // os.makedev(0x1abc, 0x12345)

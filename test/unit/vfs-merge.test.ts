@@ -14,7 +14,6 @@ import { scanTar } from '../../src/tar/tar-scan.js';
 import { header } from './tar-test-helpers.js';
 import { dec, dir, file, layer, model, opq, randomLayer, tree, wh } from '../helpers/layer-stacks.js';
 
-
 test('OCI whiteout hides a lower file and is itself never shown', async () => {
   const m = new MergedFileSystem([layer(file('a/x'), file('a/y')), layer(wh('a/x'))]);
   assert.deepEqual(await tree(m), { a: 'dir', 'a/y': 'file:a/y' });
@@ -39,7 +38,10 @@ test('an opaque marker at the root hides all lower layers', async () => {
 });
 
 test('a file replaces a lower directory and a directory replaces a lower file', async () => {
-  const m = new MergedFileSystem([layer(file('a/x'), file('b'), dir('c/d')), layer(file('a', 'now a file'), file('b/y'), { path: 'c', type: 'symlink', target: '/x' })]);
+  const m = new MergedFileSystem([
+    layer(file('a/x'), file('b'), dir('c/d')),
+    layer(file('a', 'now a file'), file('b/y'), { path: 'c', type: 'symlink', target: '/x' }),
+  ]);
   assert.deepEqual(await tree(m), { a: 'file:now a file', b: 'dir', 'b/y': 'file:b/y', c: 'symlink:/x' });
   await assert.rejects(resolvePath(m, '/a/x'), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
 });
@@ -65,7 +67,10 @@ test('deep paths merge through several layers; a whiteout of a directory removes
 });
 
 test('a whiteout beside a directory of the same layer: the directory was made anew', async () => {
-  const m = new MergedFileSystem([layer(file('d/old'), file('x', 'old')), layer(wh('d'), file('d/new'), file('x', 'new'), wh('x'))]);
+  const m = new MergedFileSystem([
+    layer(file('d/old'), file('x', 'old')),
+    layer(wh('d'), file('d/new'), file('x', 'new'), wh('x')),
+  ]);
   assert.deepEqual(await tree(m), { d: 'dir', 'd/new': 'file:d/new', x: 'file:new' });
 });
 
@@ -85,7 +90,8 @@ test('hardlinks: shared inode within a layer; replacing one name in an upper lay
   // Numbers are unique across layers (both layers number their inodes from 1), and stable.
   const seen = new Map<number, string>();
   for await (const e of walk(m)) {
-    if (seen.has(e.inode.ino) && !['/h1', '/h4'].includes(e.path)) assert.fail(`${e.path} shares ${e.inode.ino} with ${seen.get(e.inode.ino)}`);
+    if (seen.has(e.inode.ino) && !['/h1', '/h4'].includes(e.path))
+      assert.fail(`${e.path} shares ${e.inode.ino} with ${seen.get(e.inode.ino)}`);
     seen.set(e.inode.ino, e.path);
     assert.deepEqual(await m.getattr(e.inode.ino), e.inode);
   }
@@ -105,15 +111,27 @@ test('overlayfs whiteouts: 0/0 char device, opaque xattr (trusted. and user.), x
       { path: 'gone', type: 'chardev', rdev: 0 },
     ),
   ]);
-  assert.deepEqual(await tree(m), { a: 'dir', 'a/dev': 'chardev', 'a/y': 'file:a/y', d: 'dir', 'd/w': 'file:d/w', e: 'dir' });
+  assert.deepEqual(await tree(m), {
+    a: 'dir',
+    'a/dev': 'chardev',
+    'a/y': 'file:a/y',
+    d: 'dir',
+    'd/w': 'file:d/w',
+    e: 'dir',
+  });
   const d = await resolvePath(m, '/d');
   assert.deepEqual([...(await m.listxattr(d.ino)).keys()], ['user.keep']);
   assert.equal((await resolvePath(m, '/a/dev')).rdev, 0x0105);
   // With OCI-only layers the char device is a real entry.
-  const oci = new MergedFileSystem([layer(file('a')), layer({ path: 'a', type: 'chardev', rdev: 0 })], { whiteouts: 'oci' });
+  const oci = new MergedFileSystem([layer(file('a')), layer({ path: 'a', type: 'chardev', rdev: 0 })], {
+    whiteouts: 'oci',
+  });
   assert.deepEqual(await tree(oci), { a: 'chardev' });
   // With overlay-only layers `.wh.` names are ordinary files.
-  const ovl = new MergedFileSystem([{ fs: layer(file('a')), whiteouts: 'overlay' }, { fs: layer(wh('a')), whiteouts: 'overlay' }]);
+  const ovl = new MergedFileSystem([
+    { fs: layer(file('a')), whiteouts: 'overlay' },
+    { fs: layer(wh('a')), whiteouts: 'overlay' },
+  ]);
   assert.deepEqual(await tree(ovl), { '.wh.a': 'file:', a: 'file:a' });
 });
 
@@ -130,7 +148,10 @@ test('lookups touch only the layers they need', async () => {
   assert.equal(lowerCalls(), 0, 'a name the top layer has is found without reading the lower layer');
   assert.equal(await m.lookup(top.ino, 'nope'), undefined);
   assert.ok(lowerCalls() > 0, 'a missing name must be looked for below');
-  assert.equal(dec.decode(await (await m.openFile((await resolvePath(m, '/shared/lower')).ino)).read(0, 100)), 'shared/lower');
+  assert.equal(
+    dec.decode(await (await m.openFile((await resolvePath(m, '/shared/lower')).ino)).read(0, 100)),
+    'shared/lower',
+  );
 });
 
 test('directory metadata: the topmost layer, or the next one when the top only implies it', async () => {
@@ -154,7 +175,9 @@ test('bad merged inode numbers and options are refused', async () => {
   await assert.rejects(m.readdir(f)[Symbol.asyncIterator]().next(), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
   await assert.rejects(m.getattr(0), { code: 'ERR_OCIFS_NOT_FOUND' });
   assert.throws(() => new MergedFileSystem([]), { code: 'ERR_OCIFS_INVALID_OPTION' });
-  assert.throws(() => new MergedFileSystem([layer()], { whiteouts: 'aufs' as never }), { code: 'ERR_OCIFS_INVALID_OPTION' });
+  assert.throws(() => new MergedFileSystem([layer()], { whiteouts: 'aufs' as never }), {
+    code: 'ERR_OCIFS_INVALID_OPTION',
+  });
 });
 
 test('random layer stacks: merged view equals layers applied in order', async () => {
@@ -182,11 +205,17 @@ test('random layer stacks: merged view equals layers applied in order', async ()
 });
 
 /** A tar layer (TarFileSystem over its bytes) from ustar members built by hand. */
-async function tarLayer(members: { name: string; content?: string; type?: string; link?: string }[]): Promise<FileSystem> {
+async function tarLayer(
+  members: { name: string; content?: string; type?: string; link?: string }[],
+): Promise<FileSystem> {
   const parts: Uint8Array[] = [];
   for (const m of members) {
     const body = Buffer.from(m.content ?? '');
-    parts.push(header(m.name, { size: body.length, type: m.type, link: m.link }), body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    parts.push(
+      header(m.name, { size: body.length, type: m.type, link: m.link }),
+      body,
+      Buffer.alloc((512 - (body.length % 512)) % 512),
+    );
   }
   parts.push(Buffer.alloc(1024));
   const source = new MemorySource(Buffer.concat(parts));
@@ -194,7 +223,10 @@ async function tarLayer(members: { name: string; content?: string; type?: string
 }
 
 test('a hardlink to a file of a lower layer is accepted and shows that file (as docker and containerd apply it)', async () => {
-  const lower = await tarLayer([{ name: 'usr/bin/tool', content: 'the tool\n' }, { name: 'etc/shadowed', content: 'old\n' }]);
+  const lower = await tarLayer([
+    { name: 'usr/bin/tool', content: 'the tool\n' },
+    { name: 'etc/shadowed', content: 'old\n' },
+  ]);
   const upper = await tarLayer([
     { name: 'usr/bin/alias', type: '1', link: 'usr/bin/tool' },
     { name: 'etc/new', content: 'new\n' },
@@ -204,7 +236,10 @@ test('a hardlink to a file of a lower layer is accepted and shows that file (as 
   const alone = new MergedFileSystem([upper]);
   const st = await resolvePath(alone, '/usr/bin/alias');
   assert.equal(st.type, 'file');
-  await assert.rejects(alone.openFile(st.ino), (e: any) => e.code === 'ERR_OCIFS_EXTERNAL_HARDLINK' && /usr\/bin\/tool/.test(e.message));
+  await assert.rejects(
+    alone.openFile(st.ino),
+    (e: any) => e.code === 'ERR_OCIFS_EXTERNAL_HARDLINK' && /usr\/bin\/tool/.test(e.message),
+  );
   const m = new MergedFileSystem([lower, upper]);
   assert.deepEqual(await tree(m), {
     usr: 'dir',

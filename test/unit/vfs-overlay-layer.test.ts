@@ -57,7 +57,9 @@ test('a directory deleted and made anew in the same layer (.wh.NAME beside NAME)
 });
 
 test('aufs metadata entries are hidden; overlayfs-style whiteouts pass through', async () => {
-  const v = overlayLayerView(layer(file('.wh..wh.plnk/x', ''), file('.wh..wh.aufs', ''), { path: 'ow', type: 'chardev', rdev: 0 }, file('f')));
+  const v = overlayLayerView(
+    layer(file('.wh..wh.plnk/x', ''), file('.wh..wh.aufs', ''), { path: 'ow', type: 'chardev', rdev: 0 }, file('f')),
+  );
   assert.deepEqual(await listing(v, '/'), ['f:file', 'ow:chardev']);
 });
 
@@ -67,8 +69,14 @@ test('random layer stacks: overlayfs-style layers merged with overlayfs rules eq
     const r = rng(seed);
     const n = 1 + Math.floor(r() * 4);
     const entries = Array.from({ length: n }, (_, li) => randomLayer(r, li));
-    const oci = new MergedFileSystem(entries.map((l) => layer(...l)), { whiteouts: 'both' });
-    const ovl = new MergedFileSystem(entries.map((l) => overlayLayerView(layer(...l))), { whiteouts: 'overlay' });
+    const oci = new MergedFileSystem(
+      entries.map((l) => layer(...l)),
+      { whiteouts: 'both' },
+    );
+    const ovl = new MergedFileSystem(
+      entries.map((l) => overlayLayerView(layer(...l))),
+      { whiteouts: 'overlay' },
+    );
     const dump = async (m: FileSystem) => {
       const out: Record<string, string> = {};
       for await (const e of walk(m, '/', { includeStart: false })) {
@@ -103,10 +111,21 @@ test('xattrFree: a tar layer without xattrs or opaque directories says so; one w
       return overlayLayerView((await openTarLayer(new MemorySource(tar))).fs);
     };
     assert.equal((await layerOf(() => {})).xattrFree(), true);
-    assert.equal((await layerOf((r) => writeFileSync(join(r, 'd/.wh.gone'), ''))).xattrFree(), true, 'a plain whiteout needs no xattr');
+    assert.equal(
+      (await layerOf((r) => writeFileSync(join(r, 'd/.wh.gone'), ''))).xattrFree(),
+      true,
+      'a plain whiteout needs no xattr',
+    );
     assert.equal((await layerOf((r) => writeFileSync(join(r, 'd/.wh..wh..opq'), ''))).xattrFree(), false);
-    assert.equal((await layerOf((r) => writeFileSync(join(r, '.wh.d'), ''))).xattrFree(), false, 'd deleted and made anew: opaque');
-    const withXattr = await layerOf((r) => execFileSync('setfattr', ['-n', 'user.k', '-v', 'v', join(r, 'd/f')]), ['--xattrs', '--xattrs-include=*']);
+    assert.equal(
+      (await layerOf((r) => writeFileSync(join(r, '.wh.d'), ''))).xattrFree(),
+      false,
+      'd deleted and made anew: opaque',
+    );
+    const withXattr = await layerOf(
+      (r) => execFileSync('setfattr', ['-n', 'user.k', '-v', 'v', join(r, 'd/f')]),
+      ['--xattrs', '--xattrs-include=*'],
+    );
     assert.equal(withXattr.xattrFree(), false);
     assert.equal(overlayLayerView(layer(file('a'))).xattrFree(), false, 'unknown for other filesystems');
   } finally {

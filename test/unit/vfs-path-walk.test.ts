@@ -29,7 +29,11 @@ test('resolvePath follows symlinks inside the image', async () => {
   assert.equal((await resolvePath(fs, 'lib/libc.so')).ino, ino('usr/lib/libc.so'));
   assert.equal((await resolvePath(fs, '/abs')).ino, ino('etc/os-release'));
   assert.equal((await resolvePath(fs, '/abs', { followFinal: false })).ino, ino('abs'));
-  assert.equal((await resolvePath(fs, '/up/os-release')).ino, ino('etc/os-release'), '.. above the root stays at the root');
+  assert.equal(
+    (await resolvePath(fs, '/up/os-release')).ino,
+    ino('etc/os-release'),
+    '.. above the root stays at the root',
+  );
   assert.equal((await resolvePath(fs, '/../../etc/./os-release')).ino, ino('etc/os-release'));
   assert.equal((await resolvePath(fs, '/usr/bin/rel')).ino, ino('usr/lib/libc.so'));
   assert.equal((await resolvePath(fs, '/')).ino, fs.rootIno);
@@ -41,12 +45,21 @@ test('resolvePath follows symlinks inside the image', async () => {
 
 test('resolvePath errors: not found, not a directory, loops, empty targets', async () => {
   const fs = sample();
-  await assert.rejects(resolvePath(fs, '/etc/nope'), (e: any) => e.code === 'ERR_OCIFS_NOT_FOUND' && e.message.includes('/etc/nope') && e.data.component === '/etc/nope');
-  await assert.rejects(resolvePath(fs, '/nope/x'), (e: any) => e.code === 'ERR_OCIFS_NOT_FOUND' && e.data.component === '/nope');
+  await assert.rejects(
+    resolvePath(fs, '/etc/nope'),
+    (e: any) => e.code === 'ERR_OCIFS_NOT_FOUND' && e.message.includes('/etc/nope') && e.data.component === '/etc/nope',
+  );
+  await assert.rejects(
+    resolvePath(fs, '/nope/x'),
+    (e: any) => e.code === 'ERR_OCIFS_NOT_FOUND' && e.data.component === '/nope',
+  );
   await assert.rejects(resolvePath(fs, '/etc/os-release/x'), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
   await assert.rejects(resolvePath(fs, '/etc/os-release/..'), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
   await assert.rejects(resolvePath(fs, '/abs/'), { code: 'ERR_OCIFS_NOT_A_DIRECTORY' });
-  await assert.rejects(resolvePath(fs, '/loop1'), (e: any) => e.code === 'ERR_OCIFS_SYMLINK_LOOP' && e.message.includes('/loop1'));
+  await assert.rejects(
+    resolvePath(fs, '/loop1'),
+    (e: any) => e.code === 'ERR_OCIFS_SYMLINK_LOOP' && e.message.includes('/loop1'),
+  );
   await assert.rejects(resolvePath(fs, '/self'), { code: 'ERR_OCIFS_SYMLINK_LOOP' });
   assert.equal((await resolvePath(fs, '/loop1', { followFinal: false })).type, 'symlink');
   await assert.rejects(resolvePath(fs, '/empty'), { code: 'ERR_OCIFS_NOT_FOUND' });
@@ -61,7 +74,11 @@ test('40 symlinks resolve, 41 are a loop (Linux MAXSYMLINKS)', async () => {
   const chain = (n: number) =>
     MemoryFs.fromEntries([
       { path: 'target', type: 'file', content: 'x' },
-      ...Array.from({ length: n }, (_, i) => ({ path: `l${i}`, type: 'symlink' as const, target: i === n - 1 ? 'target' : `l${i + 1}` })),
+      ...Array.from({ length: n }, (_, i) => ({
+        path: `l${i}`,
+        type: 'symlink' as const,
+        target: i === n - 1 ? 'target' : `l${i + 1}`,
+      })),
     ]);
   assert.equal((await resolvePath(chain(40), '/l0')).type, 'file');
   await assert.rejects(resolvePath(chain(41), '/l0'), { code: 'ERR_OCIFS_SYMLINK_LOOP' });
@@ -75,7 +92,8 @@ test('normalizePath', () => {
 test('walk: depth-first, parents first, exits after contents, relative paths', async () => {
   const fs = sample();
   const events: string[] = [];
-  for await (const e of walk(fs, '/usr', { exits: true })) events.push(`${e.exit ? '<' : ''}${e.relPath || '.'}:${e.depth}`);
+  for await (const e of walk(fs, '/usr', { exits: true }))
+    events.push(`${e.exit ? '<' : ''}${e.relPath || '.'}:${e.depth}`);
   assert.deepEqual(events, ['.:0', 'lib:1', 'lib/libc.so:2', '<lib:1', 'bin:1', 'bin/rel:2', '<bin:1', '<.:0']);
   const viaLink = [];
   for await (const e of walk(fs, '/lib')) viaLink.push(e.path);
@@ -205,10 +223,18 @@ test('walkDirectories (ls -R): listings in name order, and a cycle or a listed-t
   const fs = sample();
   const seen: string[] = [];
   const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  for await (const d of walkDirectories(fs, { path: '/', ino: fs.rootIno }, { order: byName, ahead: 2, describe: async (_p, entries) => entries.length })) {
+  for await (const d of walkDirectories(
+    fs,
+    { path: '/', ino: fs.rootIno },
+    { order: byName, ahead: 2, describe: async (_p, entries) => entries.length },
+  )) {
     seen.push(`${d.path}:${d.entries.map((e) => e.name).join(',')}:${d.data}`);
   }
-  assert.deepEqual(seen.slice(0, 3), ['/:abs,dangling,empty,etc,lib,loop1,loop2,self,up,usr:10', '/etc:os-release:1', '/usr:bin,lib:2']);
+  assert.deepEqual(seen.slice(0, 3), [
+    '/:abs,dangling,empty,etc,lib,loop1,loop2,self,up,usr:10',
+    '/etc:os-release:1',
+    '/usr:bin,lib:2',
+  ]);
   const { fs: cyclic, a } = cyclicFs();
   const listed: string[] = [];
   await assert.rejects(

@@ -21,8 +21,18 @@ import { tinyPng } from '../helpers/web.js';
 
 test('the gate: Host names this server (localhost, an IP, the name it listens on) with its port', () => {
   const e = { port: 8123, listenHost: '127.0.0.1' };
-  for (const ok of ['127.0.0.1:8123', 'localhost:8123', '[::1]:8123', '10.1.2.3:8123']) assert.equal(hostAllowed(ok, e), true, ok);
-  for (const bad of ['evil.example:8123', '127.0.0.1:8124', '127.0.0.1', 'localhost.evil:8123', '[::1]x:8123', '[evil]:8123', '', '127.0.0.1:8123:1']) {
+  for (const ok of ['127.0.0.1:8123', 'localhost:8123', '[::1]:8123', '10.1.2.3:8123'])
+    assert.equal(hostAllowed(ok, e), true, ok);
+  for (const bad of [
+    'evil.example:8123',
+    '127.0.0.1:8124',
+    '127.0.0.1',
+    'localhost.evil:8123',
+    '[::1]x:8123',
+    '[evil]:8123',
+    '',
+    '127.0.0.1:8123:1',
+  ]) {
     assert.equal(hostAllowed(bad, e), false, bad);
   }
   assert.equal(hostAllowed('box.lan:8123', { port: 8123, listenHost: 'box.lan' }), true);
@@ -53,12 +63,17 @@ test('sniff: pictures by magic, SVG by its root element, text as UTF-8 without N
 
 test('readElf agrees with readelf on the host’s binaries and libraries', async () => {
   for (const path of ['/bin/true', '/usr/bin/node', '/usr/lib/x86_64-linux-gnu/libc.so.6']) {
-    const exists = await stat(path).then(() => true, () => false);
+    const exists = await stat(path).then(
+      () => true,
+      () => false,
+    );
     if (!exists) continue;
     const file = await FileSource.open(path);
     try {
       const elf = (await readElf(file))!;
-      const out = (await runOk('readelf', ['-h', '-l', '-W', path], { env: { ...process.env, LC_ALL: 'C' } })).stdout.toString();
+      const out = (
+        await runOk('readelf', ['-h', '-l', '-W', path], { env: { ...process.env, LC_ALL: 'C' } })
+      ).stdout.toString();
       assert.equal(elf.class, /Class:\s+ELF64/.test(out) ? 64 : 32, path);
       assert.equal(elf.entry, /Entry point address:\s+(0x[0-9a-f]+)/.exec(out)![1], path);
       assert.equal(elf.interpreter, /Requesting program interpreter: ([^\]]+)\]/.exec(out)?.[1], path);
@@ -129,7 +144,15 @@ test('tarTree: GNU tar extracts the subtree exactly (long and non-ASCII names, l
 
 test('layerChanges: added, changed and deleted as a layer made them (OCI and overlayfs whiteouts, opaque)', async () => {
   const f = (path: string, content = path): MemoryEntry => ({ path, type: 'file', content });
-  const lower = MemoryFs.fromEntries([f('a/keep'), f('a/old'), f('a/gone'), { path: 'a/sub/x', type: 'file', content: 'x' }, f('b/one'), f('b/two'), f('c/ov')]);
+  const lower = MemoryFs.fromEntries([
+    f('a/keep'),
+    f('a/old'),
+    f('a/gone'),
+    { path: 'a/sub/x', type: 'file', content: 'x' },
+    f('b/one'),
+    f('b/two'),
+    f('c/ov'),
+  ]);
   const top = MemoryFs.fromEntries([
     f('a/old', 'new content'),
     f('a/fresh'),
@@ -142,23 +165,53 @@ test('layerChanges: added, changed and deleted as a layer made them (OCI and ove
   const below = new MergedFileSystem([lower]);
   const a = await layerChanges(top, below, '/a');
   assert.deepEqual(Object.fromEntries(a.marks), { old: 'changed', fresh: 'added' });
-  assert.deepEqual(a.deleted.map((d) => [d.name, d.inode.type]).sort(), [['gone', 'file'], ['sub', 'dir']]);
+  assert.deepEqual(a.deleted.map((d) => [d.name, d.inode.type]).sort(), [
+    ['gone', 'file'],
+    ['sub', 'dir'],
+  ]);
   const b = await layerChanges(top, below, '/b');
   assert.deepEqual(Object.fromEntries(b.marks), { two: 'changed' });
-  assert.deepEqual(b.deleted.map((d) => d.name), ['one']);
+  assert.deepEqual(
+    b.deleted.map((d) => d.name),
+    ['one'],
+  );
   const c = await layerChanges(top, below, '/c');
-  assert.deepEqual(c.deleted.map((d) => d.name), ['ov']);
+  assert.deepEqual(
+    c.deleted.map((d) => d.name),
+    ['ov'],
+  );
   const root = await layerChanges(top, below, '/');
   assert.deepEqual(Object.fromEntries(root.marks), { a: 'changed', b: 'changed', c: 'changed' });
   // The bottom layer added everything; a directory the layer does not have changed nothing.
-  assert.deepEqual(Object.fromEntries((await layerChanges(lower, undefined, '/a')).marks), { keep: 'added', old: 'added', gone: 'added', sub: 'added' });
+  assert.deepEqual(Object.fromEntries((await layerChanges(lower, undefined, '/a')).marks), {
+    keep: 'added',
+    old: 'added',
+    gone: 'added',
+    sub: 'added',
+  });
   assert.deepEqual((await layerChanges(top, below, '/a/sub')).marks.size, 0);
 });
 
 test('history steps sit beside the layers they made; formats are announced by media type', () => {
-  const docs = historyDocs([{ created_by: 'a' }, { created_by: 'cfg', empty_layer: true }, { created_by: 'b' }, { created_by: 'c' }], 2);
-  assert.deepEqual(docs.map((d) => [d.createdBy, d.layer, d.emptyLayer]), [['a', 0, false], ['cfg', undefined, true], ['b', 1, false], ['c', undefined, false]]);
-  assert.equal(announcedFormat('application/vnd.oci.image.layer.v1.tar+gzip', { 'containerd.io/snapshot/stargz/toc.digest': 'sha256:x' }), 'tar+gzip (eStargz)');
+  const docs = historyDocs(
+    [{ created_by: 'a' }, { created_by: 'cfg', empty_layer: true }, { created_by: 'b' }, { created_by: 'c' }],
+    2,
+  );
+  assert.deepEqual(
+    docs.map((d) => [d.createdBy, d.layer, d.emptyLayer]),
+    [
+      ['a', 0, false],
+      ['cfg', undefined, true],
+      ['b', 1, false],
+      ['c', undefined, false],
+    ],
+  );
+  assert.equal(
+    announcedFormat('application/vnd.oci.image.layer.v1.tar+gzip', {
+      'containerd.io/snapshot/stargz/toc.digest': 'sha256:x',
+    }),
+    'tar+gzip (eStargz)',
+  );
   assert.equal(announcedFormat('application/vnd.docker.image.rootfs.diff.tar.gzip', undefined), 'tar+gzip');
   assert.equal(announcedFormat('application/vnd.oci.image.layer.v1.tar+zstd', undefined), 'tar+zstd');
   assert.equal(announcedFormat('application/vnd.erofs.layer.v1', undefined), 'erofs');
@@ -166,5 +219,6 @@ test('history steps sit beside the layers they made; formats are announced by me
   assert.equal(parseViewName(null, 3), 'merged');
   assert.equal(parseViewName('-1', 3), 2);
   assert.equal(parseViewName('0', 3), 0);
-  for (const bad of ['3', '-4', 'x', '1.5', '9999999']) assert.throws(() => parseViewName(bad, 3), { code: 'ERR_OCIFS_NO_SUCH_LAYER' });
+  for (const bad of ['3', '-4', 'x', '1.5', '9999999'])
+    assert.throws(() => parseViewName(bad, 3), { code: 'ERR_OCIFS_NO_SUCH_LAYER' });
 });

@@ -81,7 +81,12 @@ async function eachUnit(
 }
 
 /** Writes a file's content (`size > 0`) and returns where it is. */
-export async function writeFileData(content: AsyncIterable<ContentPiece>, size: number, sparse: boolean, ctx: FileWriteContext): Promise<FileData> {
+export async function writeFileData(
+  content: AsyncIterable<ContentPiece>,
+  size: number,
+  sparse: boolean,
+  ctx: FileWriteContext,
+): Promise<FileData> {
   const bs = ctx.out.blockSize;
   if (sparse) return writeChunked(content, size, ctx);
   if (ctx.compression !== 'none' && size > bs) {
@@ -141,7 +146,11 @@ function chunkBitsFor(size: number, bs: number): number {
   return bits;
 }
 
-async function writeChunked(content: AsyncIterable<ContentPiece>, size: number, ctx: FileWriteContext): Promise<FileData> {
+async function writeChunked(
+  content: AsyncIterable<ContentPiece>,
+  size: number,
+  ctx: FileWriteContext,
+): Promise<FileData> {
   const bs = ctx.out.blockSize;
   const chunkBits = chunkBitsFor(size, bs);
   const chunk = bs * 2 ** chunkBits;
@@ -152,7 +161,11 @@ async function writeChunked(content: AsyncIterable<ContentPiece>, size: number, 
   return { kind: 'chunked', chunkBits, map };
 }
 
-async function writeCompressed(content: AsyncIterable<ContentPiece>, size: number, ctx: FileWriteContext): Promise<FileData> {
+async function writeCompressed(
+  content: AsyncIterable<ContentPiece>,
+  size: number,
+  ctx: FileWriteContext,
+): Promise<FileData> {
   const bs = ctx.out.blockSize;
   const compression = ctx.compression as Exclude<ErofsCompression, 'none'>;
   const extents: ZExtentOut[] = [];

@@ -60,11 +60,22 @@ export function encodeXattrs(xattrs: Map<string, Uint8Array> | undefined, path: 
   const parts: Uint8Array[] = [];
   let size = XATTR_IBODY_HEADER_SIZE;
   for (const [name, value] of [...xattrs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
-    const idx = XATTR_INDEXES.find(([p, , whole]) => (whole ? name === p : name.startsWith(p) && name.length > p.length));
-    if (!idx) throw new UnconvertibleEntryError(path, `xattr ${JSON.stringify(name)} has a prefix EROFS cannot store (user., trusted., security., system.posix_acl_*)`);
+    const idx = XATTR_INDEXES.find(([p, , whole]) =>
+      whole ? name === p : name.startsWith(p) && name.length > p.length,
+    );
+    if (!idx)
+      throw new UnconvertibleEntryError(
+        path,
+        `xattr ${JSON.stringify(name)} has a prefix EROFS cannot store (user., trusted., security., system.posix_acl_*)`,
+      );
     const suffix = utf8.encode(name.slice(idx[0].length));
-    if (suffix.length > EROFS_NAME_LEN) throw new UnconvertibleEntryError(path, `xattr name ${JSON.stringify(name)} is too long`);
-    if (value.length > 0xffff) throw new UnconvertibleEntryError(path, `xattr ${JSON.stringify(name)} has a ${value.length}-byte value (EROFS stores at most 65535)`);
+    if (suffix.length > EROFS_NAME_LEN)
+      throw new UnconvertibleEntryError(path, `xattr name ${JSON.stringify(name)} is too long`);
+    if (value.length > 0xffff)
+      throw new UnconvertibleEntryError(
+        path,
+        `xattr ${JSON.stringify(name)} has a ${value.length}-byte value (EROFS stores at most 65535)`,
+      );
     const rec = new Uint8Array(roundUp(XATTR_ENTRY_SIZE + suffix.length + value.length, 4));
     rec[XATTR_ENTRY.e_name_len] = suffix.length;
     rec[XATTR_ENTRY.e_name_index] = idx[1];
@@ -74,7 +85,8 @@ export function encodeXattrs(xattrs: Map<string, Uint8Array> | undefined, path: 
     parts.push(rec);
     size += rec.length;
   }
-  if ((size - XATTR_IBODY_HEADER_SIZE) / 4 + 1 > 0xffff) throw new UnconvertibleEntryError(path, `${size} bytes of xattrs do not fit one inode`);
+  if ((size - XATTR_IBODY_HEADER_SIZE) / 4 + 1 > 0xffff)
+    throw new UnconvertibleEntryError(path, `${size} bytes of xattrs do not fit one inode`);
   const out = new Uint8Array(size);
   let p = XATTR_IBODY_HEADER_SIZE; // h_name_filter 0, h_shared_count 0, reserved
   for (const r of parts) {
@@ -166,7 +178,11 @@ export interface DirPlan {
 
 /** Sorts a directory's names (with `.` and `..`) and splits them into blocks. */
 export function planDir(children: DirName[], bs: number): DirPlan {
-  const names = [{ name: utf8.encode('.'), fileType: EROFS_FT_DIR }, { name: utf8.encode('..'), fileType: EROFS_FT_DIR }, ...children];
+  const names = [
+    { name: utf8.encode('.'), fileType: EROFS_FT_DIR },
+    { name: utf8.encode('..'), fileType: EROFS_FT_DIR },
+    ...children,
+  ];
   names.sort((a, b) => Buffer.compare(a.name, b.name));
   const starts: number[] = [0];
   let used = 0;

@@ -59,7 +59,17 @@ const utf8 = new TextEncoder();
 
 function nodeOf(e: BuildEntry, layer: number): TreeNode {
   const type = e.type === 'hardlink' ? 'file' : e.type;
-  const n: TreeNode = { type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, rdev: e.rdev, size: type === 'file' ? e.size : 0, layer };
+  const n: TreeNode = {
+    type,
+    mode: e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    mtimeSec: e.mtimeSec,
+    mtimeNsec: e.mtimeNsec,
+    rdev: e.rdev,
+    size: type === 'file' ? e.size : 0,
+    layer,
+  };
   if (e.xattrs && e.xattrs.size > 0) n.xattrs = new Map(e.xattrs);
   if (type === 'symlink') n.target = utf8.encode(e.linkName ?? '');
   if (type === 'dir') n.children = new Map();
@@ -67,7 +77,19 @@ function nodeOf(e: BuildEntry, layer: number): TreeNode {
 }
 
 function impliedDir(layer: number): TreeNode {
-  return { type: 'dir', mode: IMPLIED_DIR_MODE, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0, rdev: 0, size: 0, layer, children: new Map(), implied: true };
+  return {
+    type: 'dir',
+    mode: IMPLIED_DIR_MODE,
+    uid: 0,
+    gid: 0,
+    mtimeSec: 0,
+    mtimeNsec: 0,
+    rdev: 0,
+    size: 0,
+    layer,
+    children: new Map(),
+    implied: true,
+  };
 }
 
 const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
@@ -121,7 +143,11 @@ abstract class BaseTree {
 
   protected linkTarget(e: BuildEntry): TreeNode | 'hidden' {
     const t = this.layerFiles.get(e.linkName ?? '');
-    if (t === undefined) throw new UnconvertibleEntryError(e.path, `hardlink to ${JSON.stringify(e.linkName)}, which the layer does not hold before it`);
+    if (t === undefined)
+      throw new UnconvertibleEntryError(
+        e.path,
+        `hardlink to ${JSON.stringify(e.linkName)}, which the layer does not hold before it`,
+      );
     return t;
   }
 }
@@ -161,7 +187,17 @@ export class LayerTree extends BaseTree {
       return { kind: 'done' };
     }
     if (name.startsWith(WHITEOUT_PREFIX)) {
-      const wo: TreeNode = { type: 'chardev', mode: 0, uid: e.uid, gid: e.gid, mtimeSec: e.mtimeSec, mtimeNsec: e.mtimeNsec, rdev: 0, size: 0, layer: 0 };
+      const wo: TreeNode = {
+        type: 'chardev',
+        mode: 0,
+        uid: e.uid,
+        gid: e.gid,
+        mtimeSec: e.mtimeSec,
+        mtimeNsec: e.mtimeNsec,
+        rdev: 0,
+        size: 0,
+        layer: 0,
+      };
       d.children!.set(name.slice(WHITEOUT_PREFIX.length), wo);
       return { kind: 'done' };
     }
@@ -231,7 +267,11 @@ export class FlattenTree extends BaseTree {
       return { kind: 'done' };
     }
     const old = d.children!.get(name);
-    const whiteout = name.startsWith(WHITEOUT_PREFIX) ? name.slice(WHITEOUT_PREFIX.length) : isOverlayWhiteout(e) ? name : undefined;
+    const whiteout = name.startsWith(WHITEOUT_PREFIX)
+      ? name.slice(WHITEOUT_PREFIX.length)
+      : isOverlayWhiteout(e)
+        ? name
+        : undefined;
     if (whiteout !== undefined) {
       const o = d.children!.get(whiteout);
       if (!o) d.children!.set(whiteout, { ...impliedDir(layer), type: 'chardev', whiteout: true, children: undefined });

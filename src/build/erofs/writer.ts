@@ -38,7 +38,15 @@ import { BlockFile } from './block-file.js';
 import { EROFS_COMPRESSIONS, algorithmOf, fullIndexes, type ErofsCompression } from './compress.js';
 import { writeFileData, type FileData } from './file-data.js';
 import { encodeSuperblock } from './superblock.js';
-import { FILE_TYPE_CODES, encodeDirBlock, encodeInode, encodeMapHeader, encodeXattrs, planDir, type DirPlan } from './metadata.js';
+import {
+  FILE_TYPE_CODES,
+  encodeDirBlock,
+  encodeInode,
+  encodeMapHeader,
+  encodeXattrs,
+  planDir,
+  type DirPlan,
+} from './metadata.js';
 import { FlattenTree, LayerTree, type TreeNode } from './tree.js';
 import type { DirMeta } from '../dir-history.js';
 import { UnconvertibleEntryError } from '../errors.js';
@@ -147,7 +155,11 @@ export class ErofsWriter {
       let content = e.content;
       if (r.kind === 'resolve') {
         // A hardlink whose target a higher layer hid keeps the old content: the file again.
-        if (!e.resolve) throw new UnconvertibleEntryError(e.path, `hardlink to ${JSON.stringify(e.linkName)}, which a higher layer hides, and the source cannot give its content`);
+        if (!e.resolve)
+          throw new UnconvertibleEntryError(
+            e.path,
+            `hardlink to ${JSON.stringify(e.linkName)}, which a higher layer hides, and the source cannot give its content`,
+          );
         const file = await e.resolve();
         r = (this.tree as FlattenTree).addResolved(e, file, layer);
         content = file.content;
@@ -307,7 +319,9 @@ export class ErofsWriter {
       if (n.implied && this.options.mode !== 'flatten') this.fillImplied(n, path);
       for (const [name, c] of n.children) if (c.whiteout) n.children.delete(name);
       // By name bytes, last first (the stack pops the first name next).
-      const kids = [...n.children.entries()].map(([name, c]) => ({ name, c, key: Buffer.from(name) })).sort((a, b) => Buffer.compare(b.key, a.key));
+      const kids = [...n.children.entries()]
+        .map(([name, c]) => ({ name, c, key: Buffer.from(name) }))
+        .sort((a, b) => Buffer.compare(b.key, a.key));
       for (const { name, c } of kids) {
         if (c.type === 'dir') parents.set(c, n);
         stack.push([c, path === '' ? name : `${path}/${name}`]);
@@ -345,14 +359,36 @@ export class ErofsWriter {
   private layoutNode(n: TreeNode, ino: number, nlink: number, epoch: number, fixedNsec: number): NodeInfo {
     const bs = EROFS_BLOCK_SIZE;
     const xattr = encodeXattrs(n.xattrs, '?');
-    const info: NodeInfo = { nid: 0n, ino, nlink, extended: false, layout: EROFS_INODE_FLAT_PLAIN, iu: 0, size: 0, xattr, extra: new Uint8Array(0), inlineTail: false, blockCount: 0 };
+    const info: NodeInfo = {
+      nid: 0n,
+      ino,
+      nlink,
+      extended: false,
+      layout: EROFS_INODE_FLAT_PLAIN,
+      iu: 0,
+      size: 0,
+      xattr,
+      extra: new Uint8Array(0),
+      inlineTail: false,
+      blockCount: 0,
+    };
     let size = 0;
     if (n.type === 'file') {
       size = n.size;
       this.layoutFile(n.data, info);
     } else if (n.type === 'dir' || n.type === 'symlink') {
       const enc = new TextEncoder();
-      const plan = n.type === 'dir' ? planDir([...n.children!].map(([name, c]) => ({ name: enc.encode(name), fileType: FILE_TYPE_CODES[c.type], ref: c })), bs) : undefined;
+      const plan =
+        n.type === 'dir'
+          ? planDir(
+              [...n.children!].map(([name, c]) => ({
+                name: enc.encode(name),
+                fileType: FILE_TYPE_CODES[c.type],
+                ref: c,
+              })),
+              bs,
+            )
+          : undefined;
       size = plan ? plan.size : n.target!.length;
       const full = Math.floor(size / bs);
       const tailLen = size - full * bs;
@@ -368,7 +404,12 @@ export class ErofsWriter {
     }
     info.size = size;
     info.extended =
-      n.uid > 0xffff || n.gid > 0xffff || size > 0xffffffff || nlink > 0xffff || n.mtimeSec !== epoch || n.mtimeNsec !== fixedNsec;
+      n.uid > 0xffff ||
+      n.gid > 0xffff ||
+      size > 0xffffffff ||
+      nlink > 0xffff ||
+      n.mtimeSec !== epoch ||
+      n.mtimeNsec !== fixedNsec;
     return info;
   }
 

@@ -15,7 +15,15 @@ import { CacheUnstableError } from '../../cache/index.js';
 import type { ReadOptions } from '../../io/byte-source.js';
 import { digestOf } from '../../ref/index.js';
 import type { BlobInfo, Image } from '../../image/index.js';
-import { buildGzipIndex, DEFAULT_CHECKPOINT_SPAN, layerCompression, loadOrBuildGzipIndex, loadOrScanTar, MAX_CHECKPOINT_SPAN, type TarEntry } from '../../tar/index.js';
+import {
+  buildGzipIndex,
+  DEFAULT_CHECKPOINT_SPAN,
+  layerCompression,
+  loadOrBuildGzipIndex,
+  loadOrScanTar,
+  MAX_CHECKPOINT_SPAN,
+  type TarEntry,
+} from '../../tar/index.js';
 import { gzipSpanRanges, packGzipZinfo, packTarZinfo, spanDigests, tarSpanRanges } from './zinfo.js';
 import { writeZtoc, ztocCanDescribe, ZTOC_GZIP, ZTOC_UNCOMPRESSED } from './ztoc-writer.js';
 import type { ZtocRef } from './soci-index.js';
@@ -60,15 +68,21 @@ export interface LayerZtoc {
 }
 
 /** Validates the span and minimum layer size options; returns them with defaults. */
-export function sociBuildSettings(options: Pick<BuildZtocsOptions, 'spanSize' | 'minLayerSize' | 'concurrency'>): { spanSize: number; minLayerSize: number; concurrency: number } {
+export function sociBuildSettings(options: Pick<BuildZtocsOptions, 'spanSize' | 'minLayerSize' | 'concurrency'>): {
+  spanSize: number;
+  minLayerSize: number;
+  concurrency: number;
+} {
   const spanSize = options.spanSize ?? DEFAULT_SOCI_SPAN;
   if (!Number.isSafeInteger(spanSize) || spanSize < 64 * 1024 || spanSize > MAX_CHECKPOINT_SPAN / 2) {
     throw new InvalidOptionError('--span', `must be between 64 KiB and ${MAX_CHECKPOINT_SPAN / 2 / 1024 / 1024} MiB`);
   }
   const minLayerSize = options.minLayerSize ?? DEFAULT_MIN_LAYER_SIZE;
-  if (!Number.isSafeInteger(minLayerSize) || minLayerSize < 0) throw new InvalidOptionError('--min-layer-size', 'must be a size ≥ 0');
+  if (!Number.isSafeInteger(minLayerSize) || minLayerSize < 0)
+    throw new InvalidOptionError('--min-layer-size', 'must be a size ≥ 0');
   const concurrency = options.concurrency ?? availableParallelism();
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new InvalidOptionError('concurrency', 'must be an integer ≥ 1');
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1)
+    throw new InvalidOptionError('concurrency', 'must be an integer ≥ 1');
   return { spanSize, minLayerSize, concurrency };
 }
 
@@ -88,7 +102,11 @@ export async function buildZtocs(image: Image, options: BuildZtocsOptions = {}):
         if ('skipped' in built) slot.skipped = built.skipped;
         else slot.ztoc = built;
       }
-      debug('layer %d: %s', slot.layer.index, slot.ztoc ? `${slot.ztoc.spans} spans, zTOC ${slot.ztoc.size} bytes` : slot.skipped);
+      debug(
+        'layer %d: %s',
+        slot.layer.index,
+        slot.ztoc ? `${slot.ztoc.spans} spans, zTOC ${slot.ztoc.size} bytes` : slot.skipped,
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, out.length) }, worker));
@@ -103,7 +121,13 @@ function skipReason(layer: BlobInfo, minLayerSize: number): string | undefined {
   return undefined;
 }
 
-async function buildLayerZtoc(image: Image, layer: BlobInfo, spanSize: number, options: BuildZtocsOptions, again = false): Promise<BuiltZtoc | { skipped: string }> {
+async function buildLayerZtoc(
+  image: Image,
+  layer: BlobInfo,
+  spanSize: number,
+  options: BuildZtocsOptions,
+  again = false,
+): Promise<BuiltZtoc | { skipped: string }> {
   const blob = await image.openBlob({ layer: layer.index });
   const store = await image.indexStore(layer);
   const read = options.signal ? { signal: options.signal } : {};
@@ -113,9 +137,16 @@ async function buildLayerZtoc(image: Image, layer: BlobInfo, spanSize: number, o
   let checkpoints: Uint8Array;
   let ranges;
   if (gzip) {
-    const passOptions = { ...read, span: spanSize, ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(layer.index, d, t) } : {}) };
+    const passOptions = {
+      ...read,
+      span: spanSize,
+      ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!(layer.index, d, t) } : {}),
+    };
     // The cached index is the readers' (default span); another span needs a pass of its own.
-    const index = spanSize === DEFAULT_CHECKPOINT_SPAN ? (await loadOrBuildGzipIndex(blob, { ...passOptions, ...(store ? { store } : {}) })).index : await buildGzipIndex(blob, passOptions);
+    const index =
+      spanSize === DEFAULT_CHECKPOINT_SPAN
+        ? (await loadOrBuildGzipIndex(blob, { ...passOptions, ...(store ? { store } : {}) })).index
+        : await buildGzipIndex(blob, passOptions);
     entries = index.tar.entries;
     uncompressedSize = index.tarSize;
     checkpoints = packGzipZinfo(index.checkpoints, spanSize);
@@ -128,7 +159,10 @@ async function buildLayerZtoc(image: Image, layer: BlobInfo, spanSize: number, o
     ranges = tarSpanRanges(spanSize, blob.size);
   }
   const odd = entries.find((e) => !ztocCanDescribe(e));
-  if (odd) return { skipped: `${odd.sparse ? 'sparse file' : odd.type} ${JSON.stringify(odd.path)}: a zTOC cannot describe it` };
+  if (odd)
+    return {
+      skipped: `${odd.sparse ? 'sparse file' : odd.type} ${JSON.stringify(odd.path)}: a zTOC cannot describe it`,
+    };
   const digests = await spanDigests(blob, ranges, read);
   // The span digests read the whole layer, so it is verified now. The entries are published
   // too: they must come from the bytes that verified. If the layer's cached copy changed

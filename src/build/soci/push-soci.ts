@@ -15,7 +15,14 @@ import type { Image } from '../../image/index.js';
 import { configPlatform, parseImageConfig, type Platform } from '../../oci/index.js';
 import { pushReferrer, RegistryPusher, type CallOptions } from '../../registry/index.js';
 import { SOCI_INDEX_V1 } from '../../tar/index.js';
-import { annotatedManifest, EMPTY_CONFIG, SOCI_BUILD_TOOL, sociImageIndex, sociIndexManifest, type BuiltManifest } from './soci-index.js';
+import {
+  annotatedManifest,
+  EMPTY_CONFIG,
+  SOCI_BUILD_TOOL,
+  sociImageIndex,
+  sociIndexManifest,
+  type BuiltManifest,
+} from './soci-index.js';
 import type { BuiltZtoc } from './build-ztocs.js';
 
 /** Options of {@link pushSociIndex}. */
@@ -43,14 +50,22 @@ export interface PushedSociIndex {
 }
 
 /** Pushes the zTOCs and the SOCI index of `image` (see the module comment). */
-export async function pushSociIndex(image: Image, ztocs: readonly BuiltZtoc[], options: PushSociOptions): Promise<PushedSociIndex> {
+export async function pushSociIndex(
+  image: Image,
+  ztocs: readonly BuiltZtoc[],
+  options: PushSociOptions,
+): Promise<PushedSociIndex> {
   const resolved = image.resolved;
   const client = image.client;
   const ref = image.reference;
-  if (!resolved || !client || !ref) throw new InvalidOptionError('--push', 'only an image in a registry can get a SOCI index pushed');
+  if (!resolved || !client || !ref)
+    throw new InvalidOptionError('--push', 'only an image in a registry can get a SOCI index pushed');
   const v2Tag = options.version === 2 ? (options.tag ?? ref.tag) : undefined;
-  if (options.version === 2 && (v2Tag === undefined || ref.digest !== undefined && options.tag === undefined)) {
-    throw new InvalidOptionError('--tag', 'a SOCI v2 image is a new image: name the tag it goes under (the reference has a digest)');
+  if (options.version === 2 && (v2Tag === undefined || (ref.digest !== undefined && options.tag === undefined))) {
+    throw new InvalidOptionError(
+      '--tag',
+      'a SOCI v2 image is a new image: name the tag it goes under (the reference has a digest)',
+    );
   }
   const pusher = new RegistryPusher(client);
   const call = options.signal ? { signal: options.signal } : {};
@@ -59,10 +74,19 @@ export async function pushSociIndex(image: Image, ztocs: readonly BuiltZtoc[], o
     await pusher.pushBlob(ref, z.bytes, { ...call, digest: z.digest });
     options.onPushed?.('zTOC', z.digest);
   }
-  const subject = { mediaType: resolved.mediaType, digest: resolved.manifestDigest, size: resolved.manifestBytes.byteLength };
+  const subject = {
+    mediaType: resolved.mediaType,
+    digest: resolved.manifestDigest,
+    size: resolved.manifestBytes.byteLength,
+  };
   if (options.version === 1) {
     const index = sociIndexManifest(1, ztocs, options.buildTool, subject);
-    const referrer = { bytes: index.bytes, mediaType: index.mediaType, artifactType: SOCI_INDEX_V1, annotations: { [SOCI_BUILD_TOOL]: options.buildTool } };
+    const referrer = {
+      bytes: index.bytes,
+      mediaType: index.mediaType,
+      artifactType: SOCI_INDEX_V1,
+      annotations: { [SOCI_BUILD_TOOL]: options.buildTool },
+    };
     const r = await pushReferrer(client, pusher, ref, referrer, subject.digest, call);
     options.onPushed?.('SOCI index', index.digest);
     return { index, via: r.via, ...(r.tag ? { tag: r.tag } : {}) };
@@ -74,9 +98,21 @@ export async function pushSociIndex(image: Image, ztocs: readonly BuiltZtoc[], o
   await pusher.pushManifest(ref, manifest.bytes, manifest.mediaType, call);
   options.onPushed?.('image manifest', manifest.digest);
   // The image's platform: from its index entry, else its config.
-  const platform: Platform = resolved.platform ?? configPlatform(parseImageConfig(resolved.configBytes ?? (await client.fetchBlob(ref, resolved.configDescriptor, call))));
-  const annotations = (JSON.parse(new TextDecoder().decode(manifest.bytes)) as { annotations: Record<string, string> }).annotations;
-  const imageIndex = sociImageIndex(resolved.index?.bytes, resolved.manifestDigest, manifest, annotations, platform, index);
+  const platform: Platform =
+    resolved.platform ??
+    configPlatform(
+      parseImageConfig(resolved.configBytes ?? (await client.fetchBlob(ref, resolved.configDescriptor, call))),
+    );
+  const annotations = (JSON.parse(new TextDecoder().decode(manifest.bytes)) as { annotations: Record<string, string> })
+    .annotations;
+  const imageIndex = sociImageIndex(
+    resolved.index?.bytes,
+    resolved.manifestDigest,
+    manifest,
+    annotations,
+    platform,
+    index,
+  );
   await pusher.pushManifest(ref, imageIndex.bytes, imageIndex.mediaType, { ...call, tag: v2Tag! });
   options.onPushed?.('image index', imageIndex.digest);
   return { index, tag: v2Tag!, imageManifest: manifest, imageIndex };

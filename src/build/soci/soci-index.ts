@@ -8,9 +8,21 @@
  * @packageDocumentation
  */
 import { digestOf } from '../../ref/index.js';
-import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, type Descriptor, type Platform } from '../../oci/index.js';
+import {
+  MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_MANIFEST,
+  type Descriptor,
+  type Platform,
+} from '../../oci/index.js';
 import { asObject } from '../../oci/descriptor.js';
-import { SOCI_INDEX_DIGEST_ANNOTATION, SOCI_INDEX_V1, SOCI_INDEX_V2, SOCI_LAYER_DIGEST, SOCI_LAYER_MEDIA_TYPE } from '../../tar/index.js';
+import {
+  SOCI_INDEX_DIGEST_ANNOTATION,
+  SOCI_INDEX_V1,
+  SOCI_INDEX_V2,
+  SOCI_LAYER_DIGEST,
+  SOCI_LAYER_MEDIA_TYPE,
+} from '../../tar/index.js';
 
 /** Media type of a zTOC blob in the index. */
 export const ZTOC_MEDIA_TYPE = 'application/octet-stream';
@@ -46,7 +58,12 @@ function built(doc: unknown, mediaType: string): BuiltManifest {
 }
 
 /** The SOCI index manifest for `ztocs` (layer order); `subject` for v1. */
-export function sociIndexManifest(version: 1 | 2, ztocs: readonly ZtocRef[], buildTool: string, subject?: Descriptor): BuiltManifest {
+export function sociIndexManifest(
+  version: 1 | 2,
+  ztocs: readonly ZtocRef[],
+  buildTool: string,
+  subject?: Descriptor,
+): BuiltManifest {
   const artifactType = version === 1 ? SOCI_INDEX_V1 : SOCI_INDEX_V2;
   return built(
     {
@@ -58,9 +75,15 @@ export function sociIndexManifest(version: 1 | 2, ztocs: readonly ZtocRef[], bui
         mediaType: ZTOC_MEDIA_TYPE,
         digest: z.digest,
         size: z.size,
-        annotations: { [SOCI_LAYER_DIGEST]: z.layerDigest, [SOCI_LAYER_MEDIA_TYPE]: z.layerMediaType, [SOCI_SPAN_SIZE]: String(z.spanSize) },
+        annotations: {
+          [SOCI_LAYER_DIGEST]: z.layerDigest,
+          [SOCI_LAYER_MEDIA_TYPE]: z.layerMediaType,
+          [SOCI_SPAN_SIZE]: String(z.spanSize),
+        },
       })),
-      ...(version === 1 && subject ? { subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } } : {}),
+      ...(version === 1 && subject
+        ? { subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } }
+        : {}),
       annotations: { [SOCI_BUILD_TOOL]: buildTool },
     },
     MEDIA_TYPE_OCI_MANIFEST,
@@ -75,7 +98,10 @@ export function annotatedManifest(original: Uint8Array, sociIndexDigest: string)
   const doc = asObject(JSON.parse(new TextDecoder().decode(original)), 'image manifest');
   doc.mediaType = MEDIA_TYPE_OCI_MANIFEST;
   doc.config = { ...asObject(doc.config, 'image manifest config'), mediaType: MEDIA_TYPE_OCI_CONFIG };
-  doc.annotations = { ...(doc.annotations === undefined ? {} : asObject(doc.annotations, 'image manifest annotations')), [SOCI_INDEX_DIGEST_ANNOTATION]: sociIndexDigest };
+  doc.annotations = {
+    ...(doc.annotations === undefined ? {} : asObject(doc.annotations, 'image manifest annotations')),
+    [SOCI_INDEX_DIGEST_ANNOTATION]: sociIndexDigest,
+  };
   return built(doc, MEDIA_TYPE_OCI_MANIFEST);
 }
 
@@ -92,17 +118,37 @@ export function sociImageIndex(
   platform: Platform,
   sociIndex: BuiltManifest,
 ): BuiltManifest {
-  const doc = originalIndex ? asObject(JSON.parse(new TextDecoder().decode(originalIndex)), 'image index') : { schemaVersion: 2, manifests: [] };
+  const doc = originalIndex
+    ? asObject(JSON.parse(new TextDecoder().decode(originalIndex)), 'image index')
+    : { schemaVersion: 2, manifests: [] };
   doc.mediaType = MEDIA_TYPE_OCI_INDEX;
-  const entries = Array.isArray(doc.manifests) ? (doc.manifests as unknown[]).map((e, i) => asObject(e, `image index manifests[${i}]`)) : [];
+  const entries = Array.isArray(doc.manifests)
+    ? (doc.manifests as unknown[]).map((e, i) => asObject(e, `image index manifests[${i}]`))
+    : [];
   const samePlatform = (v: unknown) => {
     const p = v as Partial<Platform> | undefined;
-    return !!p && p.os === platform.os && p.architecture === platform.architecture && (p.variant ?? '') === (platform.variant ?? '');
+    return (
+      !!p &&
+      p.os === platform.os &&
+      p.architecture === platform.architecture &&
+      (p.variant ?? '') === (platform.variant ?? '')
+    );
   };
-  const imageEntry = { mediaType: MEDIA_TYPE_OCI_MANIFEST, digest: manifest.digest, size: manifest.size, annotations, platform };
+  const imageEntry = {
+    mediaType: MEDIA_TYPE_OCI_MANIFEST,
+    digest: manifest.digest,
+    size: manifest.size,
+    annotations,
+    platform,
+  };
   const at = entries.findIndex((e) => e.digest === oldManifestDigest);
   const kept = entries.filter((e) => !(e.artifactType === SOCI_INDEX_V2 && samePlatform(e.platform)));
-  const list = at >= 0 ? kept.map((e) => (e.digest === oldManifestDigest ? { ...e, ...imageEntry, platform: e.platform ?? platform } : e)) : [imageEntry, ...kept];
+  const list =
+    at >= 0
+      ? kept.map((e) =>
+          e.digest === oldManifestDigest ? { ...e, ...imageEntry, platform: e.platform ?? platform } : e,
+        )
+      : [imageEntry, ...kept];
   list.push({
     mediaType: MEDIA_TYPE_OCI_MANIFEST,
     artifactType: SOCI_INDEX_V2,

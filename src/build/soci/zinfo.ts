@@ -46,7 +46,10 @@ export function packGzipZinfo(checkpoints: readonly GzipCheckpoint[], spanSize: 
     out[p + 16] = inBytes * 8 - c.bit;
     // The window ends right before `out`; anything before the stream start stays zero.
     const window = checkpointWindow(c);
-    out.set(window.subarray(Math.max(0, window.length - WINDOW_SIZE)), p + 17 + WINDOW_SIZE - Math.min(WINDOW_SIZE, window.length));
+    out.set(
+      window.subarray(Math.max(0, window.length - WINDOW_SIZE)),
+      p + 17 + WINDOW_SIZE - Math.min(WINDOW_SIZE, window.length),
+    );
   });
   return out;
 }
@@ -80,7 +83,11 @@ export function tarSpanRanges(spanSize: number, size: number): ByteRange[] {
  * `sha256:…` of each range of `blob`, in one sequential read (ranges in order; neighbours may
  * share a byte, as gzip spans that start inside a byte do).
  */
-export async function spanDigests(blob: ByteSource, ranges: readonly ByteRange[], options: ReadOptions = {}): Promise<string[]> {
+export async function spanDigests(
+  blob: ByteSource,
+  ranges: readonly ByteRange[],
+  options: ReadOptions = {},
+): Promise<string[]> {
   const hashes: (Hash | undefined)[] = ranges.map(() => undefined);
   const out: string[] = new Array<string>(ranges.length);
   let first = 0;
@@ -89,7 +96,11 @@ export async function spanDigests(blob: ByteSource, ranges: readonly ByteRange[]
     out[j] = `sha256:${(hashes[j] ?? createHash('sha256')).digest('hex')}`;
     hashes[j] = undefined;
   };
-  for await (const piece of readPieces(blob, { ...(options.signal ? { signal: options.signal } : {}), pieceSize: 4 * 1024 * 1024, readAhead: 2 })) {
+  for await (const piece of readPieces(blob, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    pieceSize: 4 * 1024 * 1024,
+    readAhead: 2,
+  })) {
     const end = pos + piece.byteLength;
     for (let j = first; j < ranges.length && ranges[j].start < end; j++) {
       const r = ranges[j];

@@ -121,7 +121,9 @@ function writeFileMetadata(b: Builder, e: TarEntry): number {
 
 /** The member's PAX xattr records, keys sorted (soci sorts its PAX record keys). */
 function writeXattrs(b: Builder, e: TarEntry): number {
-  const records = [...(e.xattrs ?? [])].map(([k, v]) => [`SCHILY.xattr.${k}`, v] as const).sort(([a], [c]) => (a < c ? -1 : a > c ? 1 : 0));
+  const records = [...(e.xattrs ?? [])]
+    .map(([k, v]) => [`SCHILY.xattr.${k}`, v] as const)
+    .sort(([a], [c]) => (a < c ? -1 : a > c ? 1 : 0));
   const offsets = records.map(([k, v]) => {
     const key = b.createString(k);
     const value = b.createString(v);

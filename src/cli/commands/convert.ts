@@ -7,7 +7,15 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { EROFS_COMPRESSIONS, type ErofsCompression } from '../../build/erofs/compress.js';
-import { CONVERT_FORMATS, checkConvertOptions, convertImage, convertToErofsFile, type ConvertFormat, type ConvertOptions, type ConvertProgress } from '../../convert/convert.js';
+import {
+  CONVERT_FORMATS,
+  checkConvertOptions,
+  convertImage,
+  convertToErofsFile,
+  type ConvertFormat,
+  type ConvertOptions,
+  type ConvertProgress,
+} from '../../convert/convert.js';
 import { parseDestination, type Destination } from '../../convert/destination.js';
 import { LayoutTarget } from '../../convert/layout-target.js';
 import { RegistryTarget } from '../../convert/registry-target.js';
@@ -38,10 +46,20 @@ interface ConvertFlags extends RefFlags {
  * own, whose credentials come from the credential files (`--username` and `OCIFS_*` stay the
  * source registry's).
  */
-function registryTarget(image: Image, d: Extract<Destination, { kind: 'registry' }>, flags: ConvertFlags, stats: IoStats): { target: ImageTarget; client?: RegistryClient } {
+function registryTarget(
+  image: Image,
+  d: Extract<Destination, { kind: 'registry' }>,
+  flags: ConvertFlags,
+  stats: IoStats,
+): { target: ImageTarget; client?: RegistryClient } {
   if (d.ref.tag === undefined) throw new UsageError(`${d.ref.input}: a destination names a tag`);
-  if (image.client && image.resolved?.registry === d.ref.registry) return { target: new RegistryTarget(image.client, d.ref, d.ref.tag, [image.resolved.repository]) };
-  const client = new RegistryClient({ stats, ...(flags.insecure ? { insecure: true } : {}), ...(image.resolved ? { credentialsRegistry: image.resolved.registry } : {}) });
+  if (image.client && image.resolved?.registry === d.ref.registry)
+    return { target: new RegistryTarget(image.client, d.ref, d.ref.tag, [image.resolved.repository]) };
+  const client = new RegistryClient({
+    stats,
+    ...(flags.insecure ? { insecure: true } : {}),
+    ...(image.resolved ? { credentialsRegistry: image.resolved.registry } : {}),
+  });
   return { target: new RegistryTarget(client, d.ref, d.ref.tag), client };
 }
 
@@ -51,7 +69,10 @@ async function prioritizedFiles(file: string): Promise<string[]> {
     const e = err as NodeJS.ErrnoException;
     throw new InvalidOptionError('--prioritize-files', `${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   });
-  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 function progressBar(quiet: boolean | undefined): { onProgress: (p: ConvertProgress) => void; stop(): void } {
@@ -75,7 +96,9 @@ export function register(program: Command): void {
   addRefOptions(
     program
       .command('convert')
-      .description('convert an image to EROFS, eStargz or zstd:chunked layers, streaming, into an OCI layout (oci:DIR[:TAG]) or a registry')
+      .description(
+        'convert an image to EROFS, eStargz or zstd:chunked layers, streaming, into an OCI layout (oci:DIR[:TAG]) or a registry',
+      )
       .argument('<ref>', 'image reference')
       .argument('[dest]', 'destination: oci:DIR[:TAG] or an image reference')
       .option('--to <format>', `layer format to write: ${CONVERT_FORMATS.join(', ')}`)
@@ -89,21 +112,28 @@ export function register(program: Command): void {
   ).action(async (ref: string, dest: string | undefined, flags: ConvertFlags) => {
     if (flags.to === undefined) throw new UsageError('--to is required (erofs, estargz or zstd-chunked)');
     if (flags.output !== undefined && dest !== undefined) throw new UsageError('give DEST or -o FILE, not both');
-    if (flags.output === undefined && dest === undefined) throw new UsageError('a destination is required: DEST (oci:DIR[:TAG] or an image reference) or -o FILE');
-    if (flags.output !== undefined && !(flags.to === 'erofs' && flags.flatten)) throw new UsageError('-o FILE writes one EROFS image: it needs --to erofs --flatten');
-    if (flags.allPlatforms && flags.platform !== undefined) throw new UsageError('give --platform or --all-platforms, not both');
-    if (!EROFS_COMPRESSIONS.includes(flags.compress as ErofsCompression)) throw new InvalidOptionError('--compress', `must be one of ${EROFS_COMPRESSIONS.join(', ')}`);
+    if (flags.output === undefined && dest === undefined)
+      throw new UsageError('a destination is required: DEST (oci:DIR[:TAG] or an image reference) or -o FILE');
+    if (flags.output !== undefined && !(flags.to === 'erofs' && flags.flatten))
+      throw new UsageError('-o FILE writes one EROFS image: it needs --to erofs --flatten');
+    if (flags.allPlatforms && flags.platform !== undefined)
+      throw new UsageError('give --platform or --all-platforms, not both');
+    if (!EROFS_COMPRESSIONS.includes(flags.compress as ErofsCompression))
+      throw new InvalidOptionError('--compress', `must be one of ${EROFS_COMPRESSIONS.join(', ')}`);
     const options: ConvertOptions = {
       to: flags.to as ConvertFormat,
       ...(flags.flatten ? { flatten: true } : {}),
       compression: flags.compress as ErofsCompression,
-      ...(flags.prioritizeFiles !== undefined ? { prioritizedFiles: await prioritizedFiles(flags.prioritizeFiles) } : {}),
+      ...(flags.prioritizeFiles !== undefined
+        ? { prioritizedFiles: await prioritizedFiles(flags.prioritizeFiles) }
+        : {}),
       ...(flags.allPlatforms ? { allPlatforms: true } : {}),
     };
     checkConvertOptions(options);
     // The destination is checked before anything is read.
     const d = dest !== undefined ? parseDestination(dest) : undefined;
-    if (d?.kind === 'registry' && (d.ref.digest !== undefined || d.ref.tag === undefined)) throw new UsageError(`${dest}: a destination names a tag, not a digest`);
+    if (d?.kind === 'registry' && (d.ref.digest !== undefined || d.ref.tag === undefined))
+      throw new UsageError(`${dest}: a destination names a tag, not a digest`);
     let target: ImageTarget | undefined = d?.kind === 'layout' ? await LayoutTarget.open(d.dir, d.tag) : undefined;
     let ownClient: RegistryClient | undefined;
     const bar = progressBar(flags.quiet);
@@ -114,9 +144,16 @@ export function register(program: Command): void {
         async ({ image, signal, stats }) => {
           if (d?.kind === 'registry') ({ target, client: ownClient } = registryTarget(image, d, flags, stats));
           if (flags.output !== undefined) {
-            await convertToErofsFile(image, flags.output, { compression: options.compression!, signal, onProgress: bar.onProgress });
+            await convertToErofsFile(image, flags.output, {
+              compression: options.compression!,
+              signal,
+              onProgress: bar.onProgress,
+            });
             bar.stop();
-            if (!flags.quiet) process.stderr.write(`wrote ${flags.output}: the merged tree of ${image.layers.length} layer${image.layers.length === 1 ? '' : 's'} as EROFS\n`);
+            if (!flags.quiet)
+              process.stderr.write(
+                `wrote ${flags.output}: the merged tree of ${image.layers.length} layer${image.layers.length === 1 ? '' : 's'} as EROFS\n`,
+              );
             return;
           }
           const r = await convertImage(image, target!, { ...options, signal, onProgress: bar.onProgress });
@@ -124,7 +161,9 @@ export function register(program: Command): void {
           if (!flags.quiet) {
             const layers = r.manifests.reduce((n, m) => n + m.layers.length, 0);
             const bytes = r.manifests.reduce((n, m) => n + m.layers.reduce((s, l) => s + l.size, 0), 0);
-            process.stderr.write(`converted to ${flags.to}: ${target!.name} → ${r.descriptor.digest} (${layers} layer${layers === 1 ? '' : 's'}, ${formatSize(bytes)})\n`);
+            process.stderr.write(
+              `converted to ${flags.to}: ${target!.name} → ${r.descriptor.digest} (${layers} layer${layers === 1 ? '' : 's'}, ${formatSize(bytes)})\n`,
+            );
           }
         },
         flags.output !== undefined ? {} : { config: true },

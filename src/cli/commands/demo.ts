@@ -51,7 +51,9 @@ export function register(program: Command): void {
         try {
           const layer = image.layers[0];
           say(`$ ocifs inspect ${ref}`);
-          say(`  digest ${image.resolved!.manifestDigest}, ${image.layers.length} layer: ${layer.mediaType}, ${formatSize(layer.size)}\n`);
+          say(
+            `  digest ${image.resolved!.manifestDigest}, ${image.layers.length} layer: ${layer.mediaType}, ${formatSize(layer.size)}\n`,
+          );
           const fs = await image.openFileSystem();
           say(`$ ocifs ls -l ${ref} /usr/bin`);
           say(await listLong(fs, '/usr/bin'));
@@ -61,9 +63,13 @@ export function register(program: Command): void {
           const file = await fs.openFile(inode.ino);
           process.stdout.write(Buffer.from(await file.read(0, file.size)).toString('utf8'));
           const total = image.layers.reduce((n, l) => n + l.size, 0);
-          say(`\nFetched ${formatSize(stats.bytesFetched)} in ${stats.requests} requests for an image of ${formatSize(total)} ` +
-            `(${((stats.bytesFetched / total) * 100).toFixed(1)}%, manifest and config included).`);
-          say(`What was fetched is in the on-disk cache (a temporary one for the demo): reading it again fetches nothing,`);
+          say(
+            `\nFetched ${formatSize(stats.bytesFetched)} in ${stats.requests} requests for an image of ${formatSize(total)} ` +
+              `(${((stats.bytesFetched / total) * 100).toFixed(1)}%, manifest and config included).`,
+          );
+          say(
+            `What was fetched is in the on-disk cache (a temporary one for the demo): reading it again fetches nothing,`,
+          );
           say(`and the layer is checked against its digest once the cache holds all of it.`);
         } finally {
           await image.close();

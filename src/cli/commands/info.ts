@@ -22,13 +22,23 @@ export function register(program: Command): void {
       const summaries: LayerSummary[] = [];
       for (const l of selected) summaries.push(await image.layerSummary({ layer: l.index }));
       if (flags.json) {
-        const docs = summaries.map((s) => ({ layer: s.layer.index, digest: s.layer.digest || undefined, mediaType: s.layer.mediaType, size: s.layer.size, format: s.format, ...s.details }));
+        const docs = summaries.map((s) => ({
+          layer: s.layer.index,
+          digest: s.layer.digest || undefined,
+          mediaType: s.layer.mediaType,
+          size: s.layer.size,
+          format: s.format,
+          ...s.details,
+        }));
         process.stdout.write(JSON.stringify(selector || docs.length === 1 ? docs[0] : docs, null, 2) + '\n');
         return;
       }
       const many = summaries.length > 1;
       for (const s of summaries) {
-        if (many || s.layer.digest) process.stdout.write(`${many ? '\n' : ''}layer ${s.layer.index}${s.layer.digest ? ` ${s.layer.digest}` : ''} (${s.format}, ${s.layer.size} bytes)\n`);
+        if (many || s.layer.digest)
+          process.stdout.write(
+            `${many ? '\n' : ''}layer ${s.layer.index}${s.layer.digest ? ` ${s.layer.digest}` : ''} (${s.format}, ${s.layer.size} bytes)\n`,
+          );
         process.stdout.write(s.text);
       }
     });

@@ -57,7 +57,13 @@ interface ImageDocument {
 /** The inspect document (`--json` prints it as is). */
 export function inspectDocument(image: Image): FileDocument | ImageDocument {
   const r = image.resolved;
-  const layers = image.layers.map((l) => ({ index: l.index, digest: l.digest, mediaType: l.mediaType, size: l.size, ...(l.annotations ? { annotations: l.annotations } : {}) }));
+  const layers = image.layers.map((l) => ({
+    index: l.index,
+    digest: l.digest,
+    mediaType: l.mediaType,
+    size: l.size,
+    ...(l.annotations ? { annotations: l.annotations } : {}),
+  }));
   if (!r) return { kind: 'file', path: image.name, size: image.layers[0].size };
   const c = r.config;
   return {
@@ -67,7 +73,9 @@ export function inspectDocument(image: Image): FileDocument | ImageDocument {
     ...(r.reference.tag ? { tag: r.reference.tag } : {}),
     digest: r.manifestDigest,
     mediaType: r.mediaType,
-    ...(r.index ? { index: { digest: r.index.digest, mediaType: r.index.mediaType, manifests: r.index.index.manifests.length } } : {}),
+    ...(r.index
+      ? { index: { digest: r.index.digest, mediaType: r.index.mediaType, manifests: r.index.index.manifests.length } }
+      : {}),
     ...(r.platform ? { platform: formatPlatform(r.platform) } : {}),
     config: {
       digest: r.configDigest,
@@ -111,17 +119,25 @@ function printHuman(doc: FileDocument | ImageDocument): void {
   }
   if (doc.platform) out.push(`platform:   ${doc.platform}`);
   out.push(`config:     ${cfg.digest} (${cfg.mediaType}, ${cfg.size} bytes)`);
-  for (const [k, label] of [['created', 'created'], ['user', 'user'], ['workingDir', 'workdir']] as const) {
+  for (const [k, label] of [
+    ['created', 'created'],
+    ['user', 'user'],
+    ['workingDir', 'workdir'],
+  ] as const) {
     if (cfg[k]) out.push(`  ${label.padEnd(10)}${cfg[k]}`);
   }
-  for (const [k, label] of [['entrypoint', 'entrypoint'], ['cmd', 'cmd']] as const) {
+  for (const [k, label] of [
+    ['entrypoint', 'entrypoint'],
+    ['cmd', 'cmd'],
+  ] as const) {
     if (cfg[k]) out.push(`  ${label.padEnd(10)}${JSON.stringify(cfg[k])}`);
   }
   for (const e of cfg.env ?? []) out.push(`  env       ${e}`);
   for (const [k, v] of Object.entries(cfg.labels ?? {})) out.push(`  label     ${k}=${v}`);
   const layers = doc.layers;
   out.push(`layers:     ${layers.length} (${formatSize(doc.totalSize)})`);
-  for (const l of layers) out.push(`  ${String(l.index).padStart(3)}  ${l.digest}  ${String(l.size).padStart(12)}  ${l.mediaType}`);
+  for (const l of layers)
+    out.push(`  ${String(l.index).padStart(3)}  ${l.digest}  ${String(l.size).padStart(12)}  ${l.mediaType}`);
   process.stdout.write(out.join('\n') + '\n');
 }
 
@@ -135,10 +151,15 @@ export function register(program: Command): void {
       .option('--json', 'print JSON'),
     false,
   ).action(async (ref: string, flags: RefFlags & { json?: boolean }) => {
-    await withImage(ref, flags, async ({ image }) => {
-      const doc = inspectDocument(image);
-      if (flags.json) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
-      else printHuman(doc);
-    }, { config: true });
+    await withImage(
+      ref,
+      flags,
+      async ({ image }) => {
+        const doc = inspectDocument(image);
+        if (flags.json) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+        else printHuman(doc);
+      },
+      { config: true },
+    );
   });
 }

@@ -76,7 +76,12 @@ class Lister {
     if (this.flags.json) {
       for (const d of described) this.out(JSON.stringify(d.json) + '\n');
     } else if (described.length) {
-      this.out(alignRows(described.map((d) => d.row), new Set([1, 4])).join('\n') + '\n');
+      this.out(
+        alignRows(
+          described.map((d) => d.row),
+          new Set([1, 4]),
+        ).join('\n') + '\n',
+      );
     }
   }
 
@@ -96,7 +101,16 @@ class Lister {
     // Depth first in name order, like `ls -R`, through the one cycle-safe directory walk (a
     // hostile image whose directories contain their ancestors ends with an error, not a loop).
     let first = true;
-    const walk = walkDirectories(this.fs, { path: canonical, ino: start.ino }, { ...this.readOptions, ahead: LISTING_AHEAD, order: byName, describe: (p, entries) => this.describeAll(p, entries) });
+    const walk = walkDirectories(
+      this.fs,
+      { path: canonical, ino: start.ino },
+      {
+        ...this.readOptions,
+        ahead: LISTING_AHEAD,
+        order: byName,
+        describe: (p, entries) => this.describeAll(p, entries),
+      },
+    );
     for await (const dir of walk) {
       if (!this.flags.json) this.out(`${first ? '' : '\n'}${dir.path}:\n`);
       first = false;

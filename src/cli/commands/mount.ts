@@ -49,7 +49,9 @@ export function register(program: Command): void {
   addRefOptions(
     program
       .command('mount')
-      .description('mount an image read-only: a FUSE file tree, or (--kernel, root) the kernel EROFS driver over the layer blob')
+      .description(
+        'mount an image read-only: a FUSE file tree, or (--kernel, root) the kernel EROFS driver over the layer blob',
+      )
       .argument('<ref>', 'image reference or local image file')
       .argument('<mountpoint>', 'an existing empty directory')
       .option('--kernel', 'let the kernel EROFS driver mount the layer blob (root; one EROFS layer)')
@@ -102,6 +104,7 @@ export function register(program: Command): void {
         ]);
       }
       const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-      for (const r of rows) process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ') + '\n');
+      for (const r of rows)
+        process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ') + '\n');
     });
 }

@@ -21,7 +21,8 @@ export function register(program: Command): void {
     await withImage(ref, flags, async ({ image, signal }) => {
       const infos = selector ? [image.select(selector)] : image.layers;
       const blobs: ImageBlob[] = [];
-      for (const info of infos) blobs.push(await image.openBlob(info.index >= 0 ? { layer: info.index } : { digest: info.digest }));
+      for (const info of infos)
+        blobs.push(await image.openBlob(info.index >= 0 ? { layer: info.index } : { digest: info.digest }));
       const total = blobs.reduce((n, b) => n + b.size, 0);
       const done = blobs.map((b) => b.presentBytes);
       const bar = startProgress({ label: 'prefetch', total, bytes: true });
@@ -43,7 +44,9 @@ export function register(program: Command): void {
       } finally {
         bar.stop();
       }
-      process.stderr.write(`prefetched ${blobs.length} blob${blobs.length === 1 ? '' : 's'}, ${formatSize(total)}, all verified\n`);
+      process.stderr.write(
+        `prefetched ${blobs.length} blob${blobs.length === 1 ? '' : 's'}, ${formatSize(total)}, all verified\n`,
+      );
     });
   });
 }

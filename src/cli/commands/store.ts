@@ -16,9 +16,18 @@ export function register(program: Command): void {
   addRefOptions(
     program
       .command('store')
-      .description('serve an additional layer store for podman / CRI-O (containers/storage): layers are mounted lazily from the registry (root)')
-      .option('--root <dir>', 'the store directory that storage.conf names in additionallayerstores ("DIR:ref")', DEFAULT_STORE_ROOT)
-      .option('--no-kernel-erofs', 'serve EROFS layers through the FUSE tree instead of mounting them with the kernel EROFS driver'),
+      .description(
+        'serve an additional layer store for podman / CRI-O (containers/storage): layers are mounted lazily from the registry (root)',
+      )
+      .option(
+        '--root <dir>',
+        'the store directory that storage.conf names in additionallayerstores ("DIR:ref")',
+        DEFAULT_STORE_ROOT,
+      )
+      .option(
+        '--no-kernel-erofs',
+        'serve EROFS layers through the FUSE tree instead of mounting them with the kernel EROFS driver',
+      ),
     false,
     false,
   ).action(async (flags: StoreFlags) => {
@@ -29,7 +38,8 @@ export function register(program: Command): void {
       kernelErofs: flags.kernelErofs,
       image,
       log,
-      onReady: (r) => log(`serving ${r.mountpoint} (pid ${r.pid}); storage.conf: additionallayerstores = ["${r.mountpoint}:ref"]`),
+      onReady: (r) =>
+        log(`serving ${r.mountpoint} (pid ${r.pid}); storage.conf: additionallayerstores = ["${r.mountpoint}:ref"]`),
     });
   });
 }

@@ -35,7 +35,9 @@ async function checkRef(ref: string): Promise<void> {
 /** Opens the URL in the desktop's browser; a failure is only reported. */
 function openBrowser(url: string): void {
   const child = spawn('xdg-open', [url], { detached: true, stdio: 'ignore' });
-  child.on('error', (err) => process.stderr.write(`ocifs: could not open a browser (${err.message}); open the URL above yourself\n`));
+  child.on('error', (err) =>
+    process.stderr.write(`ocifs: could not open a browser (${err.message}); open the URL above yourself\n`),
+  );
   child.unref();
 }
 
@@ -52,9 +54,11 @@ export function register(program: Command): void {
     false,
   ).action(async (ref: string | undefined, flags: WebFlags) => {
     const started = performance.now();
-    if (!/^\d{1,5}$/.test(flags.port) || Number(flags.port) > 65535) throw new InvalidOptionError('--port', `"${flags.port}" is not a TCP port`);
+    if (!/^\d{1,5}$/.test(flags.port) || Number(flags.port) > 65535)
+      throw new InvalidOptionError('--port', `"${flags.port}" is not a TCP port`);
     if (ref !== undefined) await checkRef(ref);
-    if (ref === undefined && flags.username !== undefined) throw new UsageError('--username needs a REF: credentials go to its registry only');
+    if (ref === undefined && flags.username !== undefined)
+      throw new UsageError('--username needs a REF: credentials go to its registry only');
     const image = await imageOptionsOf(flags, {}, ref);
     if (ref === undefined) {
       // Without a REF, OCIFS_USERNAME/OCIFS_PASSWORD name no registry: never send them anywhere.

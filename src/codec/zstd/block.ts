@@ -5,24 +5,43 @@
  *
  * @packageDocumentation
  */
-import { BackwardBits, buildFseTable, decodeHuffmanStream, readFseTableDescription, readHuffmanTable, rleFseTable, ZstdFormatError, type FseTable, type HuffmanTable } from './entropy.js';
+import {
+  BackwardBits,
+  buildFseTable,
+  decodeHuffmanStream,
+  readFseTableDescription,
+  readHuffmanTable,
+  rleFseTable,
+  ZstdFormatError,
+  type FseTable,
+  type HuffmanTable,
+} from './entropy.js';
 
 /** Largest decoded size of one block. */
 export const BLOCK_SIZE_MAX = 128 * 1024;
 
-const LL_BASE = new Uint32Array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]);
-const LL_BITS = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+const LL_BASE = new Uint32Array([
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024,
+  2048, 4096, 8192, 16384, 32768, 65536,
+]);
+const LL_BITS = new Uint8Array([
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+]);
 const ML_BASE = new Uint32Array([
-  3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387,
-  32771, 65539,
+  3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33,
+  34, 35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387, 32771, 65539,
 ]);
 const ML_BITS = new Uint8Array([
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3,
+  3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 ]);
 // Predefined distributions (RFC 8878 §3.1.1.3.2.2).
-const LL_DEFAULT = [4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1, -1, -1];
+const LL_DEFAULT = [
+  4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1, -1, -1,
+];
 const ML_DEFAULT = [
-  1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
+  1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
 ];
 const OF_DEFAULT = [1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1];
 const LL_PREDEFINED = buildFseTable(LL_DEFAULT, LL_DEFAULT.length, 6);
@@ -220,7 +239,8 @@ export class ZstdBlockState {
       else dst.set(lit.subarray(litPos, litPos + llen), op);
       op += llen;
       litPos += llen;
-      if (offset > op - windowStart || offset > windowSize) throw new ZstdFormatError(`match offset ${offset} beyond the window`);
+      if (offset > op - windowStart || offset > windowSize)
+        throw new ZstdFormatError(`match offset ${offset} beyond the window`);
       let n = mlen;
       let stop = false;
       if (op + n > limit) {
@@ -282,7 +302,16 @@ export class ZstdBlockState {
   }
 
   /** Reads the table for one symbol type according to its compression mode. */
-  private table(src: Uint8Array, p: number, end: number, mode: number, predefined: FseTable, maxSymbol: number, maxLog: number, previous: FseTable | undefined): [FseTable, number] {
+  private table(
+    src: Uint8Array,
+    p: number,
+    end: number,
+    mode: number,
+    predefined: FseTable,
+    maxSymbol: number,
+    maxLog: number,
+    previous: FseTable | undefined,
+  ): [FseTable, number] {
     if (mode === 0) return [predefined, p];
     if (mode === 1) {
       if (p >= end) throw new ZstdFormatError('RLE sequence symbol overruns the block');

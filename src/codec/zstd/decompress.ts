@@ -50,7 +50,12 @@ export function zstdDecompress(input: Uint8Array, outputSize: number, options: Z
   let p = 0;
   let op = 0;
   const fail = (reason: string, at: number, cause?: unknown): CorruptCompressedDataError =>
-    new CorruptCompressedDataError('zstd', reason, { offset: at, outputOffset: op }, cause === undefined ? {} : { cause });
+    new CorruptCompressedDataError(
+      'zstd',
+      reason,
+      { offset: at, outputOffset: op },
+      cause === undefined ? {} : { cause },
+    );
   while (p < input.length) {
     if (partial && op === outputSize) return out;
     if (input.length - p < 4) throw fail('input ends inside a frame magic', p);
@@ -64,14 +69,22 @@ export function zstdDecompress(input: Uint8Array, outputSize: number, options: Z
     }
     const h = parseZstdFrameHeader(input, p);
     if (!h) throw fail('input ends inside a frame header', p);
-    if (h.dictionaryId !== 0) throw new UnsupportedCodecError('zstd', `frame needs dictionary ${h.dictionaryId}`, { data: { offset: p } });
+    if (h.dictionaryId !== 0)
+      throw new UnsupportedCodecError('zstd', `frame needs dictionary ${h.dictionaryId}`, { data: { offset: p } });
     if (h.contentSize !== undefined && !partial && op + h.contentSize > outputSize) {
       throw fail(`frame content size ${h.contentSize} exceeds the output size ${outputSize}`, p);
     }
     p += h.headerSize;
     const frameStart = op;
     shared.reset();
-    const dst: BlockOutput = { dst: out, op, limit: outputSize, windowStart: frameStart, windowSize: h.windowSize, partial };
+    const dst: BlockOutput = {
+      dst: out,
+      op,
+      limit: outputSize,
+      windowStart: frameStart,
+      windowSize: h.windowSize,
+      partial,
+    };
     for (;;) {
       if (p + 3 > input.length) throw fail('input ends inside a block header', p);
       const bh = input[p] | (input[p + 1] << 8) | (input[p + 2] << 16);

@@ -70,7 +70,12 @@ export interface FseTable {
 }
 
 /** Builds the decoding table of a normalized distribution (`-1` = "less than one"). */
-export function buildFseTable(norm: Int16Array | number[], count: number, accuracyLog: number, into?: FseTable): FseTable {
+export function buildFseTable(
+  norm: Int16Array | number[],
+  count: number,
+  accuracyLog: number,
+  into?: FseTable,
+): FseTable {
   const size = 1 << accuracyLog;
   const t: FseTable =
     into && into.symbol.length >= size
@@ -114,7 +119,13 @@ export function rleFseTable(symbol: number): FseTable {
  * Reads an FSE table description (RFC 8878 §4.1.1) at `src[start]`, reading forward, and builds
  * its table. Returns the table and the offset just after the description.
  */
-export function readFseTableDescription(src: Uint8Array, start: number, end: number, maxSymbol: number, maxLog: number): [FseTable, number] {
+export function readFseTableDescription(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  maxSymbol: number,
+  maxLog: number,
+): [FseTable, number] {
   let bitPos = start * 8;
   const endBits = end * 8;
   // Bytes past `end` (or past the array, which read as undefined → 0) may enter a peek; any read
@@ -260,7 +271,13 @@ export function readHuffmanTable(src: Uint8Array, start: number, end: number): [
 }
 
 /** Decodes `count` Huffman symbols from one backward stream into `out[at..]`; the stream must end exactly. */
-export function decodeHuffmanStream(h: HuffmanTable, bits: BackwardBits, out: Uint8Array, at: number, count: number): void {
+export function decodeHuffmanStream(
+  h: HuffmanTable,
+  bits: BackwardBits,
+  out: Uint8Array,
+  at: number,
+  count: number,
+): void {
   const { table, maxBits } = h;
   const buf = bits.buf;
   const mask = (1 << maxBits) - 1;

@@ -122,7 +122,14 @@ export function scanZstdFrames(src: Uint8Array): ZstdFrameInfo[] {
       if (src.length - p < 8) throw corrupt('stream ends inside a skippable frame header', p);
       const dataSize = u32(src, p + 4);
       if (p + 8 + dataSize > src.length) throw corrupt('stream ends inside a skippable frame', p);
-      frames.push({ type: 'skippable', offset: p, compressedSize: 8 + dataSize, magicVariant: magic & 15, dataOffset: p + 8, dataSize });
+      frames.push({
+        type: 'skippable',
+        offset: p,
+        compressedSize: 8 + dataSize,
+        magicVariant: magic & 15,
+        dataOffset: p + 8,
+        dataSize,
+      });
       p += 8 + dataSize;
       continue;
     }
@@ -143,7 +150,16 @@ export function scanZstdFrames(src: Uint8Array): ZstdFrameInfo[] {
     }
     if (h.hasChecksum) q += 4;
     if (q > src.length) throw corrupt('stream ends inside a frame checksum', q);
-    frames.push({ type: 'frame', offset: p, compressedSize: q - p, contentSize: h.contentSize, windowSize: h.windowSize, hasChecksum: h.hasChecksum, dictionaryId: h.dictionaryId, blocks });
+    frames.push({
+      type: 'frame',
+      offset: p,
+      compressedSize: q - p,
+      contentSize: h.contentSize,
+      windowSize: h.windowSize,
+      hasChecksum: h.hasChecksum,
+      dictionaryId: h.dictionaryId,
+      blocks,
+    });
     p = q;
   }
   return frames;

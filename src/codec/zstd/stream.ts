@@ -76,7 +76,8 @@ export class ZstdStreamDecoder {
 
   constructor(options: ZstdStreamOptions = {}) {
     const max = options.maxWindowSize ?? DEFAULT_ZSTD_MAX_WINDOW_SIZE;
-    if (!Number.isSafeInteger(max) || max < 1024) throw new InvalidOptionError('maxWindowSize', `must be an integer ≥ 1024, got ${max}`);
+    if (!Number.isSafeInteger(max) || max < 1024)
+      throw new InvalidOptionError('maxWindowSize', `must be an integer ≥ 1024, got ${max}`);
     this.maxWindow = max;
     this.verify = options.verifyChecksum !== false;
     this.onFrame = options.onFrame;
@@ -107,7 +108,9 @@ export class ZstdStreamDecoder {
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- the failure recorded in push, as caught
     if (this.failed) throw this.failed;
     if (!this.atFrameBoundary) {
-      this.failed = this.corrupt(this.inEnd > this.inStart || this.frame || this.skip >= 0 ? 'stream ends inside a frame' : 'stream ends early');
+      this.failed = this.corrupt(
+        this.inEnd > this.inStart || this.frame || this.skip >= 0 ? 'stream ends inside a frame' : 'stream ends early',
+      );
       throw this.failed;
     }
   }
@@ -149,7 +152,13 @@ export class ZstdStreamDecoder {
       this.skip -= n;
       if (this.skip > 0) return false;
       this.skip = -1;
-      this.onFrame?.({ type: 'skippable', compressedOffset: this.frameIn, compressedSize: this.bytesIn - this.frameIn, decompressedOffset: this.bytesOut, decompressedSize: 0 });
+      this.onFrame?.({
+        type: 'skippable',
+        compressedOffset: this.frameIn,
+        compressedSize: this.bytesIn - this.frameIn,
+        decompressedOffset: this.bytesOut,
+        decompressedSize: 0,
+      });
       return true;
     }
     if (!this.frame) {
@@ -164,8 +173,12 @@ export class ZstdStreamDecoder {
       }
       const h = parseZstdFrameHeader(b, p, this.inEnd);
       if (!h) return false;
-      if (h.dictionaryId !== 0) throw new UnsupportedCodecError('zstd', `frame needs dictionary ${h.dictionaryId}`, { data: { offset: this.bytesIn } });
-      if (h.windowSize > this.maxWindow) throw new ZstdFormatError(`frame window of ${h.windowSize} bytes exceeds maxWindowSize ${this.maxWindow}`);
+      if (h.dictionaryId !== 0)
+        throw new UnsupportedCodecError('zstd', `frame needs dictionary ${h.dictionaryId}`, {
+          data: { offset: this.bytesIn },
+        });
+      if (h.windowSize > this.maxWindow)
+        throw new ZstdFormatError(`frame window of ${h.windowSize} bytes exceeds maxWindowSize ${this.maxWindow}`);
       this.frame = h;
       this.frameIn = this.bytesIn;
       this.frameOut = this.bytesOut;
@@ -192,9 +205,16 @@ export class ZstdStreamDecoder {
         this.consume(4);
       }
       const size = this.bytesOut - this.frameOut;
-      if (h.contentSize !== undefined && size !== h.contentSize) throw new ZstdFormatError(`frame decodes to ${size} bytes, its header says ${h.contentSize}`);
+      if (h.contentSize !== undefined && size !== h.contentSize)
+        throw new ZstdFormatError(`frame decodes to ${size} bytes, its header says ${h.contentSize}`);
       this.frame = undefined;
-      this.onFrame?.({ type: 'frame', compressedOffset: this.frameIn, compressedSize: this.bytesIn - this.frameIn, decompressedOffset: this.frameOut, decompressedSize: size });
+      this.onFrame?.({
+        type: 'frame',
+        compressedOffset: this.frameIn,
+        compressedSize: this.bytesIn - this.frameIn,
+        decompressedOffset: this.frameOut,
+        decompressedSize: size,
+      });
       return true;
     }
     if (avail < 3) return false;
@@ -202,7 +222,8 @@ export class ZstdStreamDecoder {
     const type = (bh >> 1) & 3;
     const size = bh >>> 3;
     if (type === 3) throw new ZstdFormatError('reserved block type');
-    if (size > Math.min(BLOCK_SIZE_MAX, Math.max(h.windowSize, 1))) throw new ZstdFormatError(`block of ${size} bytes exceeds the block maximum`);
+    if (size > Math.min(BLOCK_SIZE_MAX, Math.max(h.windowSize, 1)))
+      throw new ZstdFormatError(`block of ${size} bytes exceeds the block maximum`);
     const need = 3 + (type === 1 ? 1 : size);
     if (avail < need) return false;
     this.makeRoom();
@@ -223,7 +244,8 @@ export class ZstdStreamDecoder {
       this.wpos = this.state.decodeBlock(b, p + 3, p + need, dst);
     }
     const produced = this.wpos - before;
-    if (h.contentSize !== undefined && this.bytesOut - this.frameOut + produced > h.contentSize) throw new ZstdFormatError('frame decodes to more than its header says');
+    if (h.contentSize !== undefined && this.bytesOut - this.frameOut + produced > h.contentSize)
+      throw new ZstdFormatError('frame decodes to more than its header says');
     if (h.hasChecksum && this.verify) this.hash.update(this.win, before, this.wpos);
     if (produced > 0) out.push(this.win.slice(before, this.wpos));
     this.bytesOut += produced;
@@ -256,7 +278,10 @@ export function createZstdDecoder(options: ZstdStreamOptions = {}): ZstdStreamDe
  * Decodes a zstd stream given as an async sequence of chunks (a file or HTTP body), yielding
  * decoded chunks; throws if the stream is corrupt or ends inside a frame.
  */
-export async function* zstdDecompressStream(source: AsyncIterable<Uint8Array>, options: ZstdStreamOptions = {}): AsyncGenerator<Uint8Array> {
+export async function* zstdDecompressStream(
+  source: AsyncIterable<Uint8Array>,
+  options: ZstdStreamOptions = {},
+): AsyncGenerator<Uint8Array> {
   const d = new ZstdStreamDecoder(options);
   for await (const chunk of source) {
     for (const piece of d.push(chunk)) yield piece;

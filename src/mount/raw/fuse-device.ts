@@ -65,11 +65,22 @@ export async function openFuseDevice(o: FuseDeviceOptions): Promise<FuseDevice> 
   const reader = workerFile(new URL('./fuse-reader-worker.js', import.meta.url));
   if (!reader) throw new MountFailedError(o.mountpoint, `no fuse-reader-worker file beside ${import.meta.url}`);
   const fd = openSync('/dev/fuse', 'r+');
-  const opts = ['fd=3', 'rootmode=40000', 'user_id=0', 'group_id=0', 'default_permissions', ...(o.allowOther ? ['allow_other'] : [])];
+  const opts = [
+    'fd=3',
+    'rootmode=40000',
+    'user_id=0',
+    'group_id=0',
+    'default_permissions',
+    ...(o.allowOther ? ['allow_other'] : []),
+  ];
   const fsname = o.fsname.replace(/[,\s\\]/g, '_').slice(0, 200);
   // -i: no /sbin/mount.fuse helper; the kernel takes the connection from fd 3 of mount(8).
   const flags = [o.writable ? 'rw' : 'ro', o.suid ? 'suid' : 'nosuid', o.dev ? 'dev' : 'nodev'];
-  const r = await run('mount', ['-i', '-t', 'fuse.ocifs', '-o', `${flags.join(',')},${opts.join(',')}`, fsname, o.mountpoint], fd);
+  const r = await run(
+    'mount',
+    ['-i', '-t', 'fuse.ocifs', '-o', `${flags.join(',')},${opts.join(',')}`, fsname, o.mountpoint],
+    fd,
+  );
   if (r.code !== 0) {
     closeSync(fd);
     throw new MountFailedError(o.mountpoint, r.stderr.trim().replace(/\s+/g, ' ') || `mount exited with ${r.code}`);

@@ -174,14 +174,17 @@ class RawTreeServer {
     const body = req.subarray(IN_HEADER_SIZE, h.len);
     if (h.opcode === Op.FORGET || h.opcode === Op.BATCH_FORGET || h.opcode === Op.INTERRUPT) return;
     if (h.opcode === Op.INIT) return this.send(reply(h.unique, 0, this.init(body)));
-    this.deadlines.run((signal) => this.dispatch(h.opcode, h.nodeid, body, signal)).then(
-      (out) => this.send(reply(h.unique, 0, out)),
-      (err: unknown) => {
-        const errno = errnoOf(err);
-        if (errno !== Errno.ENOENT && errno !== Errno.ENODATA) debug('op %d failed: %s', h.opcode, (err as Error)?.message ?? err);
-        this.send(reply(h.unique, -errno));
-      },
-    );
+    this.deadlines
+      .run((signal) => this.dispatch(h.opcode, h.nodeid, body, signal))
+      .then(
+        (out) => this.send(reply(h.unique, 0, out)),
+        (err: unknown) => {
+          const errno = errnoOf(err);
+          if (errno !== Errno.ENOENT && errno !== Errno.ENODATA)
+            debug('op %d failed: %s', h.opcode, (err as Error)?.message ?? err);
+          this.send(reply(h.unique, -errno));
+        },
+      );
   }
 
   private send(b: Buffer): void {
@@ -192,7 +195,12 @@ class RawTreeServer {
     const kernelMinor = body.readUInt32LE(4);
     const kernelFlags = body.readUInt32LE(12);
     const want =
-      InitFlag.ASYNC_READ | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.NO_OPEN_SUPPORT | InitFlag.NO_OPENDIR_SUPPORT;
+      InitFlag.ASYNC_READ |
+      InitFlag.PARALLEL_DIROPS |
+      InitFlag.MAX_PAGES |
+      InitFlag.CACHE_SYMLINKS |
+      InitFlag.NO_OPEN_SUPPORT |
+      InitFlag.NO_OPENDIR_SUPPORT;
     this.noOpen = (kernelFlags & InitFlag.NO_OPEN_SUPPORT) !== 0;
     this.noOpendir = (kernelFlags & InitFlag.NO_OPENDIR_SUPPORT) !== 0;
     const out = Buffer.alloc(64);
@@ -272,7 +280,10 @@ class RawTreeServer {
       case Op.LISTXATTR: {
         if (this.conn.noXattrs) throw new FuseErrno(Errno.ENOSYS);
         const size = body.readUInt32LE(0);
-        const list = Buffer.from([...(await this.caches.listxattr(ino, { signal })).keys()].map((n) => n + '\0').join(''), 'utf8');
+        const list = Buffer.from(
+          [...(await this.caches.listxattr(ino, { signal })).keys()].map((n) => n + '\0').join(''),
+          'utf8',
+        );
         if (size === 0) return xattrSizeOut(list.length);
         if (list.length > size) throw new FuseErrno(Errno.ERANGE);
         return list;

@@ -11,10 +11,14 @@ import { DeniedError, RegistryError, UnauthorizedError } from '../errors.js';
 /** The registry (or its token server) does not let these credentials push to the repository. */
 export class PushDeniedError extends RegistryError {
   constructor(where: string, detail: string, options: OcifsErrorOptions = {}) {
-    super('ERR_OCIFS_PUSH_DENIED', `${where}: no push rights${detail ? ` (${detail})` : ''}; log in with an account that may push there (--username with --password-stdin, or docker/podman login)`, {
-      ...options,
-      data: { where, ...options.data },
-    });
+    super(
+      'ERR_OCIFS_PUSH_DENIED',
+      `${where}: no push rights${detail ? ` (${detail})` : ''}; log in with an account that may push there (--username with --password-stdin, or docker/podman login)`,
+      {
+        ...options,
+        data: { where, ...options.data },
+      },
+    );
   }
 }
 

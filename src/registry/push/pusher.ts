@@ -72,11 +72,18 @@ export class RegistryPusher {
   }
 
   /** The size of a blob the repository holds, or undefined when it has none (`HEAD`). */
-  async blobSize(reference: string | ImageReference, digest: string, options: CallOptions = {}): Promise<number | undefined> {
+  async blobSize(
+    reference: string | ImageReference,
+    digest: string,
+    options: CallOptions = {},
+  ): Promise<number | undefined> {
     const t = this.target(reference, options);
     const d = parseDigest(digest).value;
     return this.retrying(t, async () => {
-      const res = await pushRequest(t, { url: endpointUrl(t.ep, `/v2/${t.ref.repository}/blobs/${d}`), method: 'HEAD' });
+      const res = await pushRequest(t, {
+        url: endpointUrl(t.ep, `/v2/${t.ref.repository}/blobs/${d}`),
+        method: 'HEAD',
+      });
       await this.client.transport.discard(res);
       if (res.status === 404) return undefined;
       if (res.status !== 200) throw await pushFailure(t, res, 'blob', d);
@@ -90,7 +97,11 @@ export class RegistryPusher {
    * file). With `digest` the blob is skipped when present and mounted when possible; without,
    * the digest is computed first (bytes) or on the way (source, then no skip).
    */
-  async pushBlob(reference: string | ImageReference, content: Uint8Array | ByteSource, options: BlobPushOptions & { digest?: string } = {}): Promise<PushedBlob> {
+  async pushBlob(
+    reference: string | ImageReference,
+    content: Uint8Array | ByteSource,
+    options: BlobPushOptions & { digest?: string } = {},
+  ): Promise<PushedBlob> {
     const t = this.target(reference, options);
     const bytes = content instanceof Uint8Array ? content : undefined;
     const size = bytes ? bytes.byteLength : (content as ByteSource).size;
@@ -107,7 +118,9 @@ export class RegistryPusher {
     // One mount attempt (as crane): a declined mount answers with an ordinary session.
     const from = digest === undefined ? undefined : options.mountFrom?.find((r) => r !== t.ref.repository);
     for (let restarts = 0; ; restarts++) {
-      const start = await this.retrying(t, () => startUpload(t, from !== undefined && restarts === 0 ? { digest: digest!, from } : undefined));
+      const start = await this.retrying(t, () =>
+        startUpload(t, from !== undefined && restarts === 0 ? { digest: digest!, from } : undefined),
+      );
       if (start.mounted) {
         log('%s: %s mounted from %s', t.where, digest, from);
         options.onProgress?.(size, size);
@@ -129,7 +142,11 @@ export class RegistryPusher {
    * registry refuses is sent again from where the registry says it stopped; a session the
    * registry lost cannot be resumed from a stream ({@link UploadLostError}: push again).
    */
-  async pushStream(reference: string | ImageReference, stream: AsyncIterable<Uint8Array>, options: BlobPushOptions & { expectedDigest?: string } = {}): Promise<PushedBlob> {
+  async pushStream(
+    reference: string | ImageReference,
+    stream: AsyncIterable<Uint8Array>,
+    options: BlobPushOptions & { expectedDigest?: string } = {},
+  ): Promise<PushedBlob> {
     const t = this.target(reference, options);
     const start = await this.retrying(t, () => startUpload(t));
     if (start.mounted) throw new Error('unreachable: a plain upload never mounts');
@@ -143,13 +160,18 @@ export class RegistryPusher {
       throwIfAborted(options.signal);
       const at = size;
       size += chunk.byteLength;
-      sending = this.sendChunk(t, session, chunk, at).then(() => options.onProgress?.(at + chunk.byteLength, undefined));
+      sending = this.sendChunk(t, session, chunk, at).then(() =>
+        options.onProgress?.(at + chunk.byteLength, undefined),
+      );
       sending.catch(() => {}); // awaited above or below
     }
     await sending;
     const digest = `sha256:${hash.digest('hex')}`;
     if (options.expectedDigest !== undefined && options.expectedDigest !== digest) {
-      throw new PushRefusedError(`${t.where}: the stream hashed to ${digest}, not ${options.expectedDigest}: not committed`, { data: { digest, expected: options.expectedDigest } });
+      throw new PushRefusedError(
+        `${t.where}: the stream hashed to ${digest}, not ${options.expectedDigest}: not committed`,
+        { data: { digest, expected: options.expectedDigest } },
+      );
     }
     await this.commit(t, session, digest, undefined, size);
     options.onProgress?.(size, size);
@@ -161,7 +183,12 @@ export class RegistryPusher {
    * blob and child manifest it names: the registry may refuse one naming what it lacks, and a
    * tag must never point at something incomplete.
    */
-  async pushManifest(reference: string | ImageReference, bytes: Uint8Array, mediaType: string, options: CallOptions & { tag?: string } = {}): Promise<PushedManifest> {
+  async pushManifest(
+    reference: string | ImageReference,
+    bytes: Uint8Array,
+    mediaType: string,
+    options: CallOptions & { tag?: string } = {},
+  ): Promise<PushedManifest> {
     const t = this.target(reference, options);
     const digest = digestOf(bytes);
     const name = options.tag ?? digest;
@@ -177,7 +204,10 @@ export class RegistryPusher {
       return r;
     });
     const stored = res.header('docker-content-digest');
-    if (stored && stored.startsWith('sha256:') && stored !== digest) throw new PushRefusedError(`${t.where}: the registry stored manifest ${digest} as ${stored}`, { data: { digest, stored } });
+    if (stored && stored.startsWith('sha256:') && stored !== digest)
+      throw new PushRefusedError(`${t.where}: the registry stored manifest ${digest} as ${stored}`, {
+        data: { digest, stored },
+      });
     log('%s: manifest %s → %s', t.where, name, digest);
     return { digest, size: bytes.byteLength, subjectIndexed: res.header('oci-subject') !== undefined };
   }
@@ -186,17 +216,31 @@ export class RegistryPusher {
   private target(reference: string | ImageReference, options: CallOptions): UploadTarget {
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const ep = this.client.transport.endpoints.all(ref.registry).at(-1)!;
-    return { client: this.client, ep, ref, where: describe(ep, ref.repository), ...(options.signal ? { signal: options.signal } : {}) };
+    return {
+      client: this.client,
+      ep,
+      ref,
+      where: describe(ep, ref.repository),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
   }
 
   /** Uploads a whole blob into an open session: one PUT when small, else chunks from the registry's offset. */
-  private async upload(t: UploadTarget, session: UploadSession, content: Uint8Array | ByteSource, size: number, digest: string | undefined, options: BlobPushOptions): Promise<PushedBlob> {
+  private async upload(
+    t: UploadTarget,
+    session: UploadSession,
+    content: Uint8Array | ByteSource,
+    size: number,
+    digest: string | undefined,
+    options: BlobPushOptions,
+  ): Promise<PushedBlob> {
     if (content instanceof Uint8Array && size <= this.chunkSize) {
       await this.commit(t, session, digest ?? digestOf(content), content, size);
       options.onProgress?.(size, size);
       return { digest: digest ?? digestOf(content), size, how: 'uploaded' };
     }
-    const source: ByteSource = content instanceof Uint8Array ? { size, read: async (o, n) => content.subarray(o, o + n) } : content;
+    const source: ByteSource =
+      content instanceof Uint8Array ? { size, read: async (o, n) => content.subarray(o, o + n) } : content;
     // Without a digest it is computed on the way, so the bytes must go out in order, once.
     const hash = digest === undefined ? createHash('sha256') : undefined;
     let hashed = 0;
@@ -213,7 +257,10 @@ export class RegistryPusher {
       const chunk = await cur.p;
       ahead = at + chunk.byteLength < size ? readAt(at + chunk.byteLength) : undefined;
       if (hash) {
-        if (at !== hashed) throw new UploadLostError(`${t.where}: the registry went back to offset ${at} of an upload whose digest is being computed`);
+        if (at !== hashed)
+          throw new UploadLostError(
+            `${t.where}: the registry went back to offset ${at} of an upload whose digest is being computed`,
+          );
         hash.update(chunk);
         hashed += chunk.byteLength;
       }
@@ -233,21 +280,36 @@ export class RegistryPusher {
     for (let attempt = 0; ; attempt++) {
       const skip = session.offset - at;
       if (skip >= chunk.byteLength) return;
-      if (skip < 0) throw new UploadLostError(`${t.where}: the registry holds ${session.offset} bytes of the upload, fewer than the ${at} already sent`, { data: { offset: session.offset } });
+      if (skip < 0)
+        throw new UploadLostError(
+          `${t.where}: the registry holds ${session.offset} bytes of the upload, fewer than the ${at} already sent`,
+          { data: { offset: session.offset } },
+        );
       try {
         await session.patch(skip === 0 ? chunk : chunk.subarray(skip));
         return;
       } catch (err) {
         if (!isRetryable(err) || attempt >= this.client.transport.retry.maxRetries || t.signal?.aborted) throw err;
         await this.backoff(t, attempt, err);
-        log('%s: chunk at %d failed (%s); asking the registry where the upload stands', t.where, at + skip, (err as Error).message);
+        log(
+          '%s: chunk at %d failed (%s); asking the registry where the upload stands',
+          t.where,
+          at + skip,
+          (err as Error).message,
+        );
         await this.retrying(t, () => session.refresh());
       }
     }
   }
 
   /** The final PUT; if its answer is lost, a blob that arrived anyway counts as pushed. */
-  private async commit(t: UploadTarget, session: UploadSession, digest: string, body: Uint8Array | undefined, size: number): Promise<void> {
+  private async commit(
+    t: UploadTarget,
+    session: UploadSession,
+    digest: string,
+    body: Uint8Array | undefined,
+    size: number,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await session.commit(digest, body);
@@ -263,12 +325,20 @@ export class RegistryPusher {
 
   /** Runs a request-level step with the client's retry policy. */
   private retrying<T>(t: UploadTarget, fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, this.client.transport.retry, { ...(t.signal ? { signal: t.signal } : {}), stats: this.client.stats, log: (m) => log('%s: %s', t.where, m) });
+    return withRetry(fn, this.client.transport.retry, {
+      ...(t.signal ? { signal: t.signal } : {}),
+      stats: this.client.stats,
+      log: (m) => log('%s: %s', t.where, m),
+    });
   }
 
   private async backoff(t: UploadTarget, attempt: number, err: unknown): Promise<void> {
     this.client.stats.retries++;
-    const delay = retryDelay(attempt, this.client.transport.retry, err instanceof RegistryError ? err.retryAfter : undefined);
+    const delay = retryDelay(
+      attempt,
+      this.client.transport.retry,
+      err instanceof RegistryError ? err.retryAfter : undefined,
+    );
     log('%s: retry %d in %d ms after: %s', t.where, attempt + 1, Math.round(delay), (err as Error).message);
     try {
       await sleep(delay, undefined, t.signal ? { signal: t.signal } : {});

@@ -85,31 +85,56 @@ export async function pushReferrer(
     const index = { schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_INDEX, manifests: [...(current ?? []), entry] };
     await pusher.pushManifest(reference, Buffer.from(JSON.stringify(index)), MEDIA_TYPE_OCI_INDEX, { ...options, tag });
   }
-  throw new PushRefusedError(`${t.where}: the referrers tag ${tag} kept changing under this push (${TAG_ROUNDS} rounds); push again`, { data: { tag } });
+  throw new PushRefusedError(
+    `${t.where}: the referrers tag ${tag} kept changing under this push (${TAG_ROUNDS} rounds); push again`,
+    { data: { tag } },
+  );
 }
 
 function targetOf(client: RegistryClient, ref: ImageReference, options: CallOptions): UploadTarget {
   const ep = client.transport.endpoints.all(ref.registry).at(-1)!;
-  return { client, ep, ref, where: describe(ep, ref.repository), ...(options.signal ? { signal: options.signal } : {}) };
+  return {
+    client,
+    ep,
+    ref,
+    where: describe(ep, ref.repository),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
 }
 
 /** True when `GET /v2/<name>/referrers/<digest>` answers (404 means no API). */
 async function hasReferrersApi(t: UploadTarget, subjectDigest: string): Promise<boolean> {
-  const res = await pushRequest(t, { url: endpointUrl(t.ep, `/v2/${t.ref.repository}/referrers/${subjectDigest}`), method: 'GET', headers: { accept: MEDIA_TYPE_OCI_INDEX } });
+  const res = await pushRequest(t, {
+    url: endpointUrl(t.ep, `/v2/${t.ref.repository}/referrers/${subjectDigest}`),
+    method: 'GET',
+    headers: { accept: MEDIA_TYPE_OCI_INDEX },
+  });
   await t.client.transport.discard(res);
   return res.status === 200;
 }
 
 /** The descriptors of the fallback tag's index, from the registry itself; undefined when the tag does not exist. */
 async function readTagIndex(t: UploadTarget, tag: string): Promise<Descriptor[] | undefined> {
-  const res = await pushRequest(t, { url: endpointUrl(t.ep, `/v2/${t.ref.repository}/manifests/${tag}`), method: 'GET', headers: { accept: MEDIA_TYPE_OCI_INDEX } });
+  const res = await pushRequest(t, {
+    url: endpointUrl(t.ep, `/v2/${t.ref.repository}/manifests/${tag}`),
+    method: 'GET',
+    headers: { accept: MEDIA_TYPE_OCI_INDEX },
+  });
   if (res.status === 404) {
     await t.client.transport.discard(res);
     return undefined;
   }
   if (res.status !== 200) throw await pushFailure(t, res, 'manifest', tag);
-  const bytes = await t.client.transport.readAll(res, MAX_REFERRERS_INDEX, () => new PushRefusedError(`${t.where}: referrers tag ${tag} is larger than ${MAX_REFERRERS_INDEX} bytes`));
+  const bytes = await t.client.transport.readAll(
+    res,
+    MAX_REFERRERS_INDEX,
+    () => new PushRefusedError(`${t.where}: referrers tag ${tag} is larger than ${MAX_REFERRERS_INDEX} bytes`),
+  );
   const doc = parseManifestDocument(bytes, res.header('content-type') ?? MEDIA_TYPE_OCI_INDEX, MAX_REFERRERS_INDEX);
-  if (doc.kind !== 'index') throw new PushRefusedError(`${t.where}: tag ${tag} exists and is not an index: it is not a referrers list, refusing to overwrite it`, { data: { tag } });
+  if (doc.kind !== 'index')
+    throw new PushRefusedError(
+      `${t.where}: tag ${tag} exists and is not an index: it is not a referrers list, refusing to overwrite it`,
+      { data: { tag } },
+    );
   return doc.index.manifests;
 }

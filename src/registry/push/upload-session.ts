@@ -31,7 +31,13 @@ const OCTETS = 'application/octet-stream';
 /** Sends a write request with a push-scoped token; auth failures become PushDeniedError. */
 export async function pushRequest(
   t: UploadTarget,
-  req: { url: URL; method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH'; headers?: Record<string, string>; body?: Uint8Array; from?: string },
+  req: {
+    url: URL;
+    method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
+    headers?: Record<string, string>;
+    body?: Uint8Array;
+    from?: string;
+  },
 ): Promise<HttpResponse> {
   try {
     return await t.client.transport.request(t.ep, t.ref.repository, {
@@ -48,16 +54,24 @@ export async function pushRequest(
 }
 
 /** Reads a failed response's body and turns it into a typed error (auth → PushDeniedError). */
-export async function pushFailure(t: UploadTarget, res: HttpResponse, kind: 'blob' | 'manifest' | 'other', reference?: string): Promise<Error> {
+export async function pushFailure(
+  t: UploadTarget,
+  res: HttpResponse,
+  kind: 'blob' | 'manifest' | 'other',
+  reference?: string,
+): Promise<Error> {
   const body = await t.client.transport.discard(res);
   const detail = registryErrorDetail(body);
   const err = statusError(res, body, { where: t.where, kind, ...(reference !== undefined ? { reference } : {}) });
   if (res.status === 400 || res.status === 405 || res.status === 413 || res.status === 415) {
     const why = detail.message ? `: ${detail.message}` : '';
-    return new PushRefusedError(`${t.where}: the registry refused the ${kind === 'other' ? 'upload' : `${kind} ${reference ?? ''}`.trim()} (HTTP ${res.status}${detail.code ? ` ${detail.code}` : ''}${why})`, {
-      cause: err,
-      data: { status: res.status, ...(detail.code ? { registryCode: detail.code } : {}) },
-    });
+    return new PushRefusedError(
+      `${t.where}: the registry refused the ${kind === 'other' ? 'upload' : `${kind} ${reference ?? ''}`.trim()} (HTTP ${res.status}${detail.code ? ` ${detail.code}` : ''}${why})`,
+      {
+        cause: err,
+        data: { status: res.status, ...(detail.code ? { registryCode: detail.code } : {}) },
+      },
+    );
   }
   return asPushError(err, t.where) as Error;
 }
@@ -70,8 +84,17 @@ export type UploadStart = { mounted: true } | { mounted: false; session: UploadS
  * repository instead (201 = mounted; 202 = declined, and the answer is a fresh session).
  */
 export async function startUpload(t: UploadTarget, mount?: { digest: string; from: string }): Promise<UploadStart> {
-  const url = endpointUrl(t.ep, `/v2/${t.ref.repository}/blobs/uploads/`, mount ? { mount: mount.digest, from: mount.from } : {});
-  const res = await pushRequest(t, { url, method: 'POST', headers: { 'content-length': '0' }, ...(mount ? { from: mount.from } : {}) });
+  const url = endpointUrl(
+    t.ep,
+    `/v2/${t.ref.repository}/blobs/uploads/`,
+    mount ? { mount: mount.digest, from: mount.from } : {},
+  );
+  const res = await pushRequest(t, {
+    url,
+    method: 'POST',
+    headers: { 'content-length': '0' },
+    ...(mount ? { from: mount.from } : {}),
+  });
   if (mount && res.status === 201) {
     await t.client.transport.discard(res);
     return { mounted: true };
@@ -97,12 +120,19 @@ export class UploadSession {
     const res = await pushRequest(this.t, {
       url: this.location,
       method: 'PATCH',
-      headers: { 'content-type': OCTETS, 'content-length': String(bytes.byteLength), 'content-range': `${start}-${start + bytes.byteLength - 1}` },
+      headers: {
+        'content-type': OCTETS,
+        'content-length': String(bytes.byteLength),
+        'content-range': `${start}-${start + bytes.byteLength - 1}`,
+      },
       body: bytes,
     });
     if (res.status === 416) {
       await this.t.client.transport.discard(res);
-      throw new RangeResponseError(`${this.t.where}: the registry refused an upload chunk at offset ${start} (HTTP 416)`, { retryable: true, data: { status: 416, offset: start } });
+      throw new RangeResponseError(
+        `${this.t.where}: the registry refused an upload chunk at offset ${start} (HTTP 416)`,
+        { retryable: true, data: { status: 416, offset: start } },
+      );
     }
     if (res.status !== 202) throw await pushFailure(this.t, res, 'other');
     await this.t.client.transport.discard(res);
@@ -111,7 +141,10 @@ export class UploadSession {
     // A registry that does not say how much it has is taken at its word of success.
     this.offset = end ?? start + bytes.byteLength;
     if (this.offset !== start + bytes.byteLength) {
-      throw new RangeResponseError(`${this.t.where}: after a chunk of ${bytes.byteLength} bytes at ${start} the registry holds ${this.offset}`, { retryable: true, data: { offset: this.offset } });
+      throw new RangeResponseError(
+        `${this.t.where}: after a chunk of ${bytes.byteLength} bytes at ${start} the registry holds ${this.offset}`,
+        { retryable: true, data: { offset: this.offset } },
+      );
     }
   }
 
@@ -123,7 +156,10 @@ export class UploadSession {
     const res = await pushRequest(this.t, { url: this.location, method: 'GET' });
     if (res.status === 404 || res.status === 400) {
       const detail = registryErrorDetail(await this.t.client.transport.discard(res));
-      throw new UploadLostError(`${this.t.where}: the registry no longer knows the upload session (HTTP ${res.status}${detail.code ? ` ${detail.code}` : ''})`, { data: { status: res.status } });
+      throw new UploadLostError(
+        `${this.t.where}: the registry no longer knows the upload session (HTTP ${res.status}${detail.code ? ` ${detail.code}` : ''})`,
+        { data: { status: res.status } },
+      );
     }
     if (res.status !== 204 && res.status !== 200) throw await pushFailure(this.t, res, 'other');
     await this.t.client.transport.discard(res);
@@ -144,7 +180,10 @@ export class UploadSession {
     if (res.status !== 201 && res.status !== 204) throw await pushFailure(this.t, res, 'blob', digest);
     await this.t.client.transport.discard(res);
     const stored = res.header('docker-content-digest');
-    if (stored && stored !== digest) throw new PushRefusedError(`${this.t.where}: the registry stored blob ${digest} as ${stored}`, { data: { digest, stored } });
+    if (stored && stored !== digest)
+      throw new PushRefusedError(`${this.t.where}: the registry stored blob ${digest} as ${stored}`, {
+        data: { digest, stored },
+      });
     this.offset += body?.byteLength ?? 0;
   }
 }
@@ -152,7 +191,10 @@ export class UploadSession {
 /** The `Location` of an answer, resolved against the request URL. */
 function nextLocation(t: UploadTarget, res: HttpResponse, base: URL): URL {
   const loc = res.header('location');
-  if (!loc) throw new PushRefusedError(`${t.where}: the registry answered an upload request without a Location`, { data: { status: res.status } });
+  if (!loc)
+    throw new PushRefusedError(`${t.where}: the registry answered an upload request without a Location`, {
+      data: { status: res.status },
+    });
   try {
     const u = new URL(loc, base);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(u.protocol);

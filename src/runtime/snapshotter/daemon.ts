@@ -82,19 +82,34 @@ async function claimSocket(address: string): Promise<void> {
 }
 
 /** Brings the keeper in line with the metadata: every remote layer mounted, nothing else. */
-async function reconcile(records: SnapshotRecord[], mounted: KeptMountInfo[], session: KeeperSession, paths: (r: SnapshotRecord) => string, log: (l: string) => void): Promise<void> {
+async function reconcile(
+  records: SnapshotRecord[],
+  mounted: KeptMountInfo[],
+  session: KeeperSession,
+  paths: (r: SnapshotRecord) => string,
+  log: (l: string) => void,
+): Promise<void> {
   const want = new Map(records.filter((r) => r.remote).map((r) => [paths(r), r]));
   const have = new Map(mounted.map((m) => [m.mountpoint, m]));
   for (const m of mounted) {
-    if (!want.has(m.mountpoint)) await session.unmount(m.mountpoint).catch((err: unknown) => log(`unmount ${m.mountpoint}: ${(err as Error).message}`));
+    if (!want.has(m.mountpoint))
+      await session
+        .unmount(m.mountpoint)
+        .catch((err: unknown) => log(`unmount ${m.mountpoint}: ${(err as Error).message}`));
   }
   const todo = [...want].filter(([mp, r]) => have.get(mp)?.digest !== r.remote!.digest);
   if (todo.length) log(`mounting ${todo.length} layer(s) again`);
   for (let i = 0; i < todo.length; i += 8) {
     await Promise.all(
-      todo.slice(i, i + 8).map(([mp, r]) =>
-        session.mount(mp, r.remote!).catch((err: unknown) => log(`ERROR: layer ${r.remote!.digest} of ${r.key} cannot be mounted again: ${(err as Error).message}`)),
-      ),
+      todo
+        .slice(i, i + 8)
+        .map(([mp, r]) =>
+          session
+            .mount(mp, r.remote!)
+            .catch((err: unknown) =>
+              log(`ERROR: layer ${r.remote!.digest} of ${r.key} cannot be mounted again: ${(err as Error).message}`),
+            ),
+        ),
     );
   }
 }
@@ -148,7 +163,10 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
         const layer = await resolver.layer(req);
         debug('%s: resolved in %d ms', req.layerDigest.slice(7, 19), Math.round(performance.now() - t0));
         const info = await kc.mount(mountpoint, layer);
-        return { layer, format: info.access && info.access !== info.format ? `${info.format} (${info.access})` : info.format };
+        return {
+          layer,
+          format: info.access && info.access !== info.format ? `${info.format} (${info.access})` : info.format,
+        };
       },
       unmount: (mountpoint) => kc.unmount(mountpoint),
     };
@@ -174,9 +192,14 @@ export async function runSnapshotter(o: SnapshotterDaemonOptions): Promise<void>
 
     grpc = await serveSnapshots(sn, address);
     if (o.metricsAddress) {
-      http = await serveMetrics(o.metricsAddress, metrics.registry.contentType, async () => [await metrics.registry.metrics(), await kc.metrics().catch(() => '')]);
+      http = await serveMetrics(o.metricsAddress, metrics.registry.contentType, async () => [
+        await metrics.registry.metrics(),
+        await kc.metrics().catch(() => ''),
+      ]);
     }
-    log(`serving containerd's snapshots service on ${address} (root ${root}, ${st.all().length} snapshot(s))${o.metricsAddress ? `, metrics on http://${o.metricsAddress}/metrics` : ''}`);
+    log(
+      `serving containerd's snapshots service on ${address} (root ${root}, ${st.all().length} snapshot(s))${o.metricsAddress ? `, metrics on http://${o.metricsAddress}/metrics` : ''}`,
+    );
     o.onReady?.();
     await stopped(o);
     clearTimeout(reconnecting);

@@ -42,7 +42,9 @@ export function snapshotExists(key: string, what = 'snapshot'): SnapshotError {
 /** Another snapshotter (a live process) holds the root directory. */
 export class RootBusyError extends OcifsError {
   constructor(root: string, pid: number) {
-    super('ERR_OCIFS_SNAPSHOTTER_ROOT_BUSY', `${root}: another ocifs snapshotter (pid ${pid}) is using this root`, { data: { root, pid } });
+    super('ERR_OCIFS_SNAPSHOTTER_ROOT_BUSY', `${root}: another ocifs snapshotter (pid ${pid}) is using this root`, {
+      data: { root, pid },
+    });
   }
 }
 

@@ -27,7 +27,12 @@ export function grpcStatusOf(err: unknown): { code: grpc.status; details: string
   return { code: grpc.status.UNKNOWN, details: (err as Error)?.message ?? String(err) };
 }
 
-function method<Req, Res>(name: string, req: WireType<Req>, res: WireType<Res>, responseStream = false): grpc.MethodDefinition<Req, Res> {
+function method<Req, Res>(
+  name: string,
+  req: WireType<Req>,
+  res: WireType<Res>,
+  responseStream = false,
+): grpc.MethodDefinition<Req, Res> {
   return {
     path: `/${SNAPSHOTS_SERVICE}/${name}`,
     requestStream: false,
@@ -74,8 +79,12 @@ function unary<Req>(name: string, work: (req: Req) => unknown /* a reply or a pr
 
 function implementation(sn: Snapshotter): grpc.UntypedServiceImplementation {
   return {
-    Prepare: unary<{ key: string; parent: string; labels: Record<string, string> }>('Prepare', async (r) => ({ mounts: await sn.prepare(r.key, r.parent, r.labels) })),
-    View: unary<{ key: string; parent: string; labels: Record<string, string> }>('View', async (r) => ({ mounts: await sn.view(r.key, r.parent, r.labels) })),
+    Prepare: unary<{ key: string; parent: string; labels: Record<string, string> }>('Prepare', async (r) => ({
+      mounts: await sn.prepare(r.key, r.parent, r.labels),
+    })),
+    View: unary<{ key: string; parent: string; labels: Record<string, string> }>('View', async (r) => ({
+      mounts: await sn.view(r.key, r.parent, r.labels),
+    })),
     Mounts: unary<{ key: string }>('Mounts', (r) => ({ mounts: sn.mounts(r.key) })),
     Commit: unary<{ name: string; key: string; labels: Record<string, string> }>('Commit', async (r) => {
       await sn.commit(r.name, r.key, r.labels);
@@ -86,9 +95,12 @@ function implementation(sn: Snapshotter): grpc.UntypedServiceImplementation {
       return {};
     }),
     Stat: unary<{ key: string }>('Stat', (r) => ({ info: sn.stat(r.key) })),
-    Update: unary<{ info: Parameters<Snapshotter['update']>[0]; updateMask?: { paths: string[] } | null }>('Update', async (r) => ({
-      info: await sn.update(r.info, r.updateMask?.paths ?? []),
-    })),
+    Update: unary<{ info: Parameters<Snapshotter['update']>[0]; updateMask?: { paths: string[] } | null }>(
+      'Update',
+      async (r) => ({
+        info: await sn.update(r.info, r.updateMask?.paths ?? []),
+      }),
+    ),
     List: (call: grpc.ServerWritableStream<{ filters: string[] }, unknown>) => {
       try {
         const infos = sn.list(call.request.filters);
@@ -112,7 +124,9 @@ export async function serveSnapshots(sn: Snapshotter, address: string): Promise<
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 << 20 });
   server.addService(SERVICE, implementation(sn));
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    server.bindAsync(`unix:${address}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    );
   });
   return server;
 }

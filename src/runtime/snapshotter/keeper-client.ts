@@ -15,7 +15,14 @@ import { fileURLToPath } from 'node:url';
 import { isOcifsErrorCode, OcifsError } from '../../errors.js';
 import { KeeperFailedError, KeeperUnavailableError } from './errors.js';
 import { childExecArgv } from '../../mount/daemon.js';
-import { KEEPER_SOCKET, readLines, type KeeperConfig, type KeeperRequest, type KeeperResponse, type KeptMountInfo } from './keeper-protocol.js';
+import {
+  KEEPER_SOCKET,
+  readLines,
+  type KeeperConfig,
+  type KeeperRequest,
+  type KeeperResponse,
+  type KeptMountInfo,
+} from './keeper-protocol.js';
 import type { RemoteLayer } from './metadata-store.js';
 
 /** How long to wait for a keeper that was just started to answer. */
@@ -104,20 +111,26 @@ export class KeeperClient {
       const deadline = Date.now() + KEEPER_START_TIMEOUT_MS;
       while (!sock) {
         if (this.closed) throw new KeeperUnavailableError('the keeper client is closed');
-        if (Date.now() > deadline) throw new KeeperUnavailableError(`the layer keeper did not answer on ${join(this.root, KEEPER_SOCKET)} (log: ${join(this.root, 'keeper.log')})`);
+        if (Date.now() > deadline)
+          throw new KeeperUnavailableError(
+            `the layer keeper did not answer on ${join(this.root, KEEPER_SOCKET)} (log: ${join(this.root, 'keeper.log')})`,
+          );
         await new Promise((r) => setTimeout(r, 50));
         sock = await tryConnect(join(this.root, KEEPER_SOCKET));
       }
     }
     this.attach(sock);
     try {
-      const hello = (await this.callOn(sock, { op: 'hello', config: this.config })) as { pid: number; mounts: KeptMountInfo[] };
+      const hello = (await this.callOn(sock, { op: 'hello', config: this.config })) as {
+        pid: number;
+        mounts: KeptMountInfo[];
+      };
       this.hooks.log?.(`connected to the layer keeper (pid ${hello.pid}, ${hello.mounts.length} layer(s) mounted)`);
       await this.hooks.onConnect?.(hello.mounts, {
         mount: (mountpoint, layer) => this.callOn(sock, { op: 'mount', mountpoint, layer }) as Promise<KeptMountInfo>,
         unmount: async (mountpoint) => {
-        await this.callOn(sock, { op: 'unmount', mountpoint });
-      },
+          await this.callOn(sock, { op: 'unmount', mountpoint });
+        },
       });
       // Closed while connecting (the daemon failed to start or stopped): the socket must not
       // keep the process alive.
@@ -151,7 +164,12 @@ export class KeeperClient {
       this.pending.delete(r.id);
       if (r.ok) p.resolve(r.result);
       // An ocifs error keeps its code across the process boundary; anything else says it failed.
-      else p.reject(isOcifsErrorCode(r.error.code) ? new OcifsError(r.error.code, r.error.message) : new KeeperFailedError(r.error.message, r.error.code));
+      else
+        p.reject(
+          isOcifsErrorCode(r.error.code)
+            ? new OcifsError(r.error.code, r.error.message)
+            : new KeeperFailedError(r.error.message, r.error.code),
+        );
     });
     sock.on('close', () => {
       const established = this.sock === sock;

@@ -43,15 +43,48 @@ export class KeeperMetrics {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
-  readonly fetchErrors = new Counter({ name: 'ocifs_fetch_errors_total', help: 'Range fetches that failed', registers: [this.registry] });
-  readonly mountErrors = new Counter({ name: 'ocifs_layer_mount_errors_total', help: 'Layers the keeper could not mount', registers: [this.registry] });
+  readonly fetchErrors = new Counter({
+    name: 'ocifs_fetch_errors_total',
+    help: 'Range fetches that failed',
+    registers: [this.registry],
+  });
+  readonly mountErrors = new Counter({
+    name: 'ocifs_layer_mount_errors_total',
+    help: 'Layers the keeper could not mount',
+    registers: [this.registry],
+  });
 
   constructor(counters: KeeperCounters) {
-    sourcedCounter(this.registry, 'ocifs_bytes_fetched_total', 'Bytes received from registries (bodies)', () => counters.io().bytesFetched);
-    sourcedCounter(this.registry, 'ocifs_registry_requests_total', 'HTTP requests sent to registries', () => counters.io().requests);
-    sourcedCounter(this.registry, 'ocifs_cache_hit_bytes_total', 'Bytes of reads answered from the blob cache', () => counters.io().cacheHitBytes);
-    sourcedCounter(this.registry, 'ocifs_cache_miss_bytes_total', 'Bytes of reads that waited for a fetch', () => counters.io().cacheMissBytes);
-    sourcedCounter(this.registry, 'ocifs_layer_bytes_served_total', 'Bytes the FUSE servers of mounted layers answered', () => counters.bytesServed());
+    sourcedCounter(
+      this.registry,
+      'ocifs_bytes_fetched_total',
+      'Bytes received from registries (bodies)',
+      () => counters.io().bytesFetched,
+    );
+    sourcedCounter(
+      this.registry,
+      'ocifs_registry_requests_total',
+      'HTTP requests sent to registries',
+      () => counters.io().requests,
+    );
+    sourcedCounter(
+      this.registry,
+      'ocifs_cache_hit_bytes_total',
+      'Bytes of reads answered from the blob cache',
+      () => counters.io().cacheHitBytes,
+    );
+    sourcedCounter(
+      this.registry,
+      'ocifs_cache_miss_bytes_total',
+      'Bytes of reads that waited for a fetch',
+      () => counters.io().cacheMissBytes,
+    );
+    sourcedCounter(
+      this.registry,
+      'ocifs_layer_bytes_served_total',
+      'Bytes the FUSE servers of mounted layers answered',
+      () => counters.bytesServed(),
+    );
     new Gauge({
       name: 'ocifs_layer_mounts',
       help: 'Layers mounted lazily, by mode (tree: FUSE file tree; kernel: EROFS over a FUSE-served blob)',
@@ -80,10 +113,12 @@ export class KeeperMetrics {
     };
     const wrapped: ByteSource & Partial<StreamableSource> = {
       size: remote.size,
-      read: (offset: number, length: number, options?: ReadOptions) => timeIt(() => remote.read(offset, length, options)),
+      read: (offset: number, length: number, options?: ReadOptions) =>
+        timeIt(() => remote.read(offset, length, options)),
     };
     if (isStreamable(remote)) {
-      wrapped.streamRange = (offset: number, length: number, sink: ChunkSink, options?: ReadOptions) => timeIt(() => remote.streamRange(offset, length, sink, options));
+      wrapped.streamRange = (offset: number, length: number, sink: ChunkSink, options?: ReadOptions) =>
+        timeIt(() => remote.streamRange(offset, length, sink, options));
     }
     return wrapped;
   }

@@ -48,8 +48,7 @@ export type KeeperRequest =
 
 /** Answers: a result, or the error that stopped the request. */
 export type KeeperResponse =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: { code?: string; message: string } };
+  { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { code?: string; message: string } };
 
 /** Calls `onLine` for every complete line that arrives on `sock` (a longer line ends the connection). */
 export function readLines(sock: Socket, onLine: (line: string) => void): void {

@@ -24,7 +24,14 @@ import { BlobCache } from '../../cache/index.js';
 import { isMountpoint, readMountInfo } from '../../mount/mountinfo.js';
 import { runUnmount } from '../../mount/unmount-command.js';
 import { KeeperMetrics } from './keeper-metrics.js';
-import { KEEPER_SOCKET, readLines, type KeeperConfig, type KeeperRequest, type KeeperResponse, type KeptMountInfo } from './keeper-protocol.js';
+import {
+  KEEPER_SOCKET,
+  readLines,
+  type KeeperConfig,
+  type KeeperRequest,
+  type KeeperResponse,
+  type KeptMountInfo,
+} from './keeper-protocol.js';
 import { mountLayer, type LayerMountContext, type MountedLayer } from './layer-mount.js';
 import { SharedBacking } from '../../mount/shared-backing.js';
 import type { RemoteLayer } from './metadata-store.js';
@@ -67,7 +74,10 @@ export class LayerKeeper {
         return m;
       },
       // Kernel mounts share the backing directory's counters; tree mounts have their own.
-      bytesServed: () => this.servedByClosed + this.backing.stats.bytesServed + [...this.mounts.values()].reduce((n, x) => n + (x.mode === 'tree' ? x.mount.stats.bytesServed : 0), 0),
+      bytesServed: () =>
+        this.servedByClosed +
+        this.backing.stats.bytesServed +
+        [...this.mounts.values()].reduce((n, x) => n + (x.mode === 'tree' ? x.mount.stats.bytesServed : 0), 0),
     });
   }
 
@@ -121,7 +131,14 @@ export class LayerKeeper {
   }
 
   private describe(m: MountedLayer): KeptMountInfo {
-    return { mountpoint: m.mountpoint, digest: m.layer.digest, mode: m.mode, format: m.format, ...(m.access ? { access: m.access } : {}), started: m.started };
+    return {
+      mountpoint: m.mountpoint,
+      digest: m.layer.digest,
+      mode: m.mode,
+      format: m.format,
+      ...(m.access ? { access: m.access } : {}),
+      started: m.started,
+    };
   }
 
   private list(): KeptMountInfo[] {
@@ -145,7 +162,9 @@ export class LayerKeeper {
     try {
       const m = await p;
       this.mounts.set(mountpoint, m);
-      keeperLog(`mounted ${layer.digest} (${m.format}${m.access && m.access !== m.format ? `, ${m.access}` : ''}, ${m.mode}) on ${mountpoint}`);
+      keeperLog(
+        `mounted ${layer.digest} (${m.format}${m.access && m.access !== m.format ? `, ${m.access}` : ''}, ${m.mode}) on ${mountpoint}`,
+      );
       if (this.live?.config.backgroundFetch) this.queueFetch(m);
       return m;
     } catch (err) {
@@ -187,8 +206,11 @@ export class LayerKeeper {
 
   /** Unmounts every layer and closes the caches and clients. */
   async shutdown(): Promise<void> {
-    for (const mp of [...this.mounts.keys()]) await this.unmount(mp).catch((err: unknown) => keeperLog(`unmount ${mp}: ${(err as Error).message}`));
-    await this.backing.close().catch((err: unknown) => keeperLog(`unmount the backing files: ${(err as Error).message}`));
+    for (const mp of [...this.mounts.keys()])
+      await this.unmount(mp).catch((err: unknown) => keeperLog(`unmount ${mp}: ${(err as Error).message}`));
+    await this.backing
+      .close()
+      .catch((err: unknown) => keeperLog(`unmount the backing files: ${(err as Error).message}`));
     for (const l of [...this.retired, ...(this.live ? [this.live] : [])]) {
       await l.cache.close().catch(() => {});
       await l.client.close().catch(() => {});
@@ -202,12 +224,18 @@ export async function clearStaleBacking(root: string): Promise<void> {
   for (const m of (await readMountInfo()).reverse()) {
     if (!m.mountpoint.startsWith(backing)) continue;
     keeperLog(`clearing a stale backing mount ${m.mountpoint}`);
-    await runUnmount(m.mountpoint, { lazy: true, fuse: true }).catch((err: unknown) => keeperLog(`${m.mountpoint}: ${(err as Error).message}`));
+    await runUnmount(m.mountpoint, { lazy: true, fuse: true }).catch((err: unknown) =>
+      keeperLog(`${m.mountpoint}: ${(err as Error).message}`),
+    );
   }
 }
 
 /** Serves `keeper` on `ROOT/keeper.sock` until it has been idle for {@link KEEPER_IDLE_EXIT_MS}. */
-export async function serveKeeper(root: string, keeper: LayerKeeper, idleExitMs = KEEPER_IDLE_EXIT_MS): Promise<Server> {
+export async function serveKeeper(
+  root: string,
+  keeper: LayerKeeper,
+  idleExitMs = KEEPER_IDLE_EXIT_MS,
+): Promise<Server> {
   await mkdir(join(root, 'backing'), { recursive: true, mode: 0o700 });
   const path = join(root, KEEPER_SOCKET);
   await unlink(path).catch(() => {});
@@ -232,7 +260,11 @@ export async function serveKeeper(root: string, keeper: LayerKeeper, idleExitMs 
         (result) => reply({ id: req.id, ok: true, result }),
         (err: unknown) => {
           const e = err as Error & { code?: unknown };
-          reply({ id: req.id, ok: false, error: { ...(typeof e.code === 'string' ? { code: e.code } : {}), message: e.message ?? String(err) } });
+          reply({
+            id: req.id,
+            ok: false,
+            error: { ...(typeof e.code === 'string' ? { code: e.code } : {}), message: e.message ?? String(err) },
+          });
         },
       );
     });

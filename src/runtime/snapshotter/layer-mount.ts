@@ -24,7 +24,14 @@ import type { IoStats } from '../../io/io-stats.js';
 import { parseReference, type ImageReference } from '../../ref/index.js';
 import type { RegistryClient } from '../../registry/index.js';
 import type { BlobCache } from '../../cache/index.js';
-import { detectLayerFormat, findSociIndex, openLayerFileSystem, openRegistryBlob, summarizeLayerFileSystem, type ImageBlob } from '../../image/index.js';
+import {
+  detectLayerFormat,
+  findSociIndex,
+  openLayerFileSystem,
+  openRegistryBlob,
+  summarizeLayerFileSystem,
+  type ImageBlob,
+} from '../../image/index.js';
 import { mountFileSystem, type Mount } from '../../mount/index.js';
 import { MAX_ZTOC_SIZE, type ZtocDescriptor } from '../../tar/soci.js';
 import { overlayLayerView } from '../../vfs/overlay-layer.js';
@@ -69,11 +76,18 @@ export function isErofsMediaType(mediaType: string): boolean {
 }
 
 /** The SOCI zTOC of a gzip layer, when its image has a SOCI index (looked up once per image). */
-async function ztocOf(ctx: LayerMountContext, ref: ImageReference, layer: RemoteLayer): Promise<Uint8Array | undefined> {
+async function ztocOf(
+  ctx: LayerMountContext,
+  ref: ImageReference,
+  layer: RemoteLayer,
+): Promise<Uint8Array | undefined> {
   if (!layer.manifestDigest) return undefined;
   let index = ctx.soci.get(layer.manifestDigest);
   if (!index) {
-    const image = { manifestDigest: layer.manifestDigest, manifest: { ...(layer.manifestAnnotations ? { annotations: layer.manifestAnnotations } : {}) } };
+    const image = {
+      manifestDigest: layer.manifestDigest,
+      manifest: { ...(layer.manifestAnnotations ? { annotations: layer.manifestAnnotations } : {}) },
+    };
     index = findSociIndex(ctx.client, ref, image).catch((err: unknown) => {
       debug('%s: no SOCI index (%s)', layer.ref, err instanceof Error ? err.message : String(err));
       return new Map<string, ZtocDescriptor>();
@@ -85,11 +99,22 @@ async function ztocOf(ctx: LayerMountContext, ref: ImageReference, layer: Remote
 }
 
 /** Mounts `layer` at `mountpoint` (an existing empty directory); see the module comment. */
-export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mountpoint: string): Promise<MountedLayer> {
+export async function mountLayer(
+  ctx: LayerMountContext,
+  layer: RemoteLayer,
+  mountpoint: string,
+): Promise<MountedLayer> {
   const ref = parseReference(layer.ref);
-  const info = { index: 0, digest: layer.digest, mediaType: layer.mediaType, size: layer.size, ...(layer.annotations ? { annotations: layer.annotations } : {}) };
+  const info = {
+    index: 0,
+    digest: layer.digest,
+    mediaType: layer.mediaType,
+    size: layer.size,
+    ...(layer.annotations ? { annotations: layer.annotations } : {}),
+  };
   const t0 = performance.now();
-  const lap = (what: string) => debug('%s: %s after %d ms', layer.digest.slice(7, 19), what, Math.round(performance.now() - t0));
+  const lap = (what: string) =>
+    debug('%s: %s after %d ms', layer.digest.slice(7, 19), what, Math.round(performance.now() - t0));
   const erofsHint = isErofsMediaType(layer.mediaType) && ctx.erofsMode === 'auto';
   // In kernel mode the EROFS driver's own readahead decides what to read.
   const blob = await openRegistryBlob(ctx.client, ctx.cache, ref, info, {
@@ -116,7 +141,13 @@ export async function mountLayer(ctx: LayerMountContext, layer: RemoteLayer, mou
       const summarized = summarizeLayerFileSystem(tree).details.access;
       access = typeof summarized === 'string' ? summarized : format;
       const view = overlayLayerView(tree);
-      mount = await mountFileSystem(view, mountpoint, { fsname, allowOther: true, suid: true, dev: true, noXattrs: view.xattrFree() }).catch(async (err: unknown) => {
+      mount = await mountFileSystem(view, mountpoint, {
+        fsname,
+        allowOther: true,
+        suid: true,
+        dev: true,
+        noXattrs: view.xattrFree(),
+      }).catch(async (err: unknown) => {
         await tree?.close?.();
         throw err;
       });

@@ -29,7 +29,11 @@ export class LayerResolver {
   private resolve(ref: string, signal?: AbortSignal): Promise<ResolvedImage> {
     const hit = this.resolved.get(ref);
     if (hit && Date.now() - hit.at < RESOLVE_REUSE_MS) return hit.image;
-    const image = this.client.resolve(ref, { config: false, ...(this.platform ? { platform: this.platform } : {}), ...(signal ? { signal } : {}) });
+    const image = this.client.resolve(ref, {
+      config: false,
+      ...(this.platform ? { platform: this.platform } : {}),
+      ...(signal ? { signal } : {}),
+    });
     image.catch(() => this.resolved.delete(ref));
     this.resolved.set(ref, { at: Date.now(), image });
     return image;

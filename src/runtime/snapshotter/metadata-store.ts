@@ -56,7 +56,8 @@ export interface SnapshotRecord {
   remote?: RemoteLayer;
 }
 
-type JournalEntry = { op: 'put'; rec: SnapshotRecord } | { op: 'del'; key: string } | { op: 'commit'; from: string; rec: SnapshotRecord };
+type JournalEntry =
+  { op: 'put'; rec: SnapshotRecord } | { op: 'del'; key: string } | { op: 'commit'; from: string; rec: SnapshotRecord };
 
 /** The metadata files are damaged beyond a torn last line. */
 export class MetadataCorruptError extends OcifsError {
@@ -112,7 +113,8 @@ export class MetadataStore {
       } catch (err) {
         throw new MetadataCorruptError(statePath, `not JSON (${(err as Error).message})`);
       }
-      if (state.version !== 1 || !Array.isArray(state.snapshots)) throw new MetadataCorruptError(statePath, 'unknown format');
+      if (state.version !== 1 || !Array.isArray(state.snapshots))
+        throw new MetadataCorruptError(statePath, 'unknown format');
       for (const r of state.snapshots) this.apply({ op: 'put', rec: r });
     }
     const journal = (await readFile(join(this.dir, JOURNAL))).toString('utf8');
@@ -191,7 +193,8 @@ export class MetadataStore {
    */
   private change(e: JournalEntry): Promise<void> {
     const before = new Map<string, SnapshotRecord | undefined>();
-    for (const k of e.op === 'del' ? [e.key] : e.op === 'commit' ? [e.from, e.rec.key] : [e.rec.key]) before.set(k, this.byKey.get(k));
+    for (const k of e.op === 'del' ? [e.key] : e.op === 'commit' ? [e.from, e.rec.key] : [e.rec.key])
+      before.set(k, this.byKey.get(k));
     this.apply(e);
     return new Promise<void>((resolve, reject) => {
       this.pending.push({
@@ -223,7 +226,8 @@ export class MetadataStore {
         for (const b of batch) b.done(err);
       }
       // Only when memory holds nothing that is not on disk yet.
-      if (this.lines >= COMPACT_AFTER_LINES && this.pending.length === 0) await this.compact().catch((err: unknown) => debug('compaction failed: %s', err));
+      if (this.lines >= COMPACT_AFTER_LINES && this.pending.length === 0)
+        await this.compact().catch((err: unknown) => debug('compaction failed: %s', err));
     }
     this.flushing = undefined;
   }

@@ -14,7 +14,12 @@ import type { SnapshotKind } from './metadata-store.js';
 /** The snapshotter's own instruments. */
 export class SnapshotterMetrics {
   readonly registry = new Registry();
-  readonly lazy = new Counter({ name: 'ocifs_snapshotter_layers_lazy_total', help: 'Layers mounted lazily from a registry instead of unpacked', labelNames: ['format'], registers: [this.registry] });
+  readonly lazy = new Counter({
+    name: 'ocifs_snapshotter_layers_lazy_total',
+    help: 'Layers mounted lazily from a registry instead of unpacked',
+    labelNames: ['format'],
+    registers: [this.registry],
+  });
   readonly fallbacks = new Counter({
     name: 'ocifs_snapshotter_fallbacks_total',
     help: 'Layers asked for lazily that containerd had to download and unpack instead',
@@ -45,12 +50,17 @@ export class SnapshotterMetrics {
 export function parseMetricsAddress(address: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new InvalidOptionError('--metrics-address', `${JSON.stringify(address)} is not HOST:PORT`);
+  if (!m || port > 65535)
+    throw new InvalidOptionError('--metrics-address', `${JSON.stringify(address)} is not HOST:PORT`);
   return { host: m[1] ?? m[2], port };
 }
 
 /** Serves GET /metrics with the text of `parts` joined; resolves once it listens. */
-export async function serveMetrics(address: string, contentType: string, parts: () => Promise<string[]>): Promise<Server> {
+export async function serveMetrics(
+  address: string,
+  contentType: string,
+  parts: () => Promise<string[]>,
+): Promise<Server> {
   const { host, port } = parseMetricsAddress(address);
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {

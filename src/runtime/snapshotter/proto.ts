@@ -34,7 +34,13 @@ const SNAPSHOTS = {
     },
   },
   StatSnapshotResponse: { fields: { info: { type: 'Info', id: 1 } } },
-  UpdateSnapshotRequest: { fields: { snapshotter: str(1), info: { type: 'Info', id: 2 }, updateMask: { type: 'google.protobuf.FieldMask', id: 3 } } },
+  UpdateSnapshotRequest: {
+    fields: {
+      snapshotter: str(1),
+      info: { type: 'Info', id: 2 },
+      updateMask: { type: 'google.protobuf.FieldMask', id: 3 },
+    },
+  },
   UpdateSnapshotResponse: { fields: { info: { type: 'Info', id: 1 } } },
   ListSnapshotsRequest: { fields: { snapshotter: str(1), filters: { rule: 'repeated', type: 'string', id: 2 } } },
   ListSnapshotsResponse: { fields: { info: { rule: 'repeated', type: 'Info', id: 1 } } },
@@ -58,7 +64,18 @@ const DESCRIPTOR = {
     },
     containerd: {
       nested: {
-        types: { nested: { Mount: { fields: { type: str(1), source: str(2), target: str(3), options: { rule: 'repeated', type: 'string', id: 4 } } } } },
+        types: {
+          nested: {
+            Mount: {
+              fields: {
+                type: str(1),
+                source: str(2),
+                target: str(3),
+                options: { rule: 'repeated', type: 'string', id: 4 },
+              },
+            },
+          },
+        },
         services: { nested: { snapshots: { nested: { v1: { nested: SNAPSHOTS } } } } },
       },
     },

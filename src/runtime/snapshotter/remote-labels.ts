@@ -51,10 +51,21 @@ export interface RemoteLayerRequest {
 export function remoteLayerRequest(labels: Readonly<Record<string, string>>): RemoteLayerRequest | string | undefined {
   let req: RemoteLayerRequest;
   if (labels[STARGZ_REFERENCE_LABEL] !== undefined || labels[STARGZ_DIGEST_LABEL] !== undefined) {
-    req = { ref: labels[STARGZ_REFERENCE_LABEL] ?? '', layerDigest: labels[STARGZ_DIGEST_LABEL] ?? '', layers: split(labels[STARGZ_LAYERS_LABEL]), source: 'ctr-remote' };
+    req = {
+      ref: labels[STARGZ_REFERENCE_LABEL] ?? '',
+      layerDigest: labels[STARGZ_DIGEST_LABEL] ?? '',
+      layers: split(labels[STARGZ_LAYERS_LABEL]),
+      source: 'ctr-remote',
+    };
   } else if (labels[CRI_IMAGE_REF_LABEL] !== undefined || labels[CRI_LAYER_DIGEST_LABEL] !== undefined) {
     const m = labels[CRI_MANIFEST_DIGEST_LABEL];
-    req = { ref: labels[CRI_IMAGE_REF_LABEL] ?? '', layerDigest: labels[CRI_LAYER_DIGEST_LABEL] ?? '', layers: split(labels[CRI_IMAGE_LAYERS_LABEL]), source: 'cri', ...(m ? { manifestDigest: m } : {}) };
+    req = {
+      ref: labels[CRI_IMAGE_REF_LABEL] ?? '',
+      layerDigest: labels[CRI_LAYER_DIGEST_LABEL] ?? '',
+      layers: split(labels[CRI_IMAGE_LAYERS_LABEL]),
+      source: 'cri',
+      ...(m ? { manifestDigest: m } : {}),
+    };
   } else {
     return undefined;
   }
@@ -65,7 +76,8 @@ export function remoteLayerRequest(labels: Readonly<Record<string, string>>): Re
     return `bad image reference ${JSON.stringify(req.ref)}: ${(err as Error).message}`;
   }
   if (!DIGEST.test(req.layerDigest)) return `bad layer digest ${JSON.stringify(req.layerDigest)}`;
-  if (req.manifestDigest !== undefined && !DIGEST.test(req.manifestDigest)) return `bad manifest digest ${JSON.stringify(req.manifestDigest)}`;
+  if (req.manifestDigest !== undefined && !DIGEST.test(req.manifestDigest))
+    return `bad manifest digest ${JSON.stringify(req.manifestDigest)}`;
   return req;
 }
 

@@ -80,9 +80,12 @@ export class Snapshotter {
   /** The `fs` paths of `parent` and its ancestors, nearest first. */
   private chain(parent: string): string[] {
     const out: string[] = [];
-    for (let name = parent; name; ) {
+    for (let name = parent; name;) {
       const p = this.o.store.get(name);
-      if (!p) throw new SnapshotError('not-found', `parent snapshot ${JSON.stringify(name)} does not exist`, { data: { key: name } });
+      if (!p)
+        throw new SnapshotError('not-found', `parent snapshot ${JSON.stringify(name)} does not exist`, {
+          data: { key: name },
+        });
       out.push(this.paths(p).fs);
       name = p.parent;
     }
@@ -90,7 +93,14 @@ export class Snapshotter {
   }
 
   private info(rec: SnapshotRecord): WireInfo {
-    return { name: rec.key, parent: rec.parent, kind: KIND_NAMES[rec.kind], createdAt: timestamp(rec.created), updatedAt: timestamp(rec.updated), labels: { ...rec.labels } };
+    return {
+      name: rec.key,
+      parent: rec.parent,
+      kind: KIND_NAMES[rec.kind],
+      createdAt: timestamp(rec.created),
+      updatedAt: timestamp(rec.updated),
+      labels: { ...rec.labels },
+    };
   }
 
   /** Prepare: an active snapshot on `parent` — or a lazily mounted registry layer (module comment). */
@@ -114,15 +124,34 @@ export class Snapshotter {
     if (this.o.store.get(key)) throw snapshotExists(key);
     if (parent) {
       const p = this.o.store.get(parent);
-      if (!p) throw new SnapshotError('not-found', `parent snapshot ${JSON.stringify(parent)} does not exist`, { data: { key: parent } });
-      if (p.kind !== 'committed') throw new SnapshotError('invalid-argument', `parent ${JSON.stringify(parent)} is not a committed snapshot`, { data: { key: parent } });
+      if (!p)
+        throw new SnapshotError('not-found', `parent snapshot ${JSON.stringify(parent)} does not exist`, {
+          data: { key: parent },
+        });
+      if (p.kind !== 'committed')
+        throw new SnapshotError('invalid-argument', `parent ${JSON.stringify(parent)} is not a committed snapshot`, {
+          data: { key: parent },
+        });
     }
   }
 
-  private async create(kind: 'active' | 'view', key: string, parent: string, labels: Record<string, string>): Promise<WireMount[]> {
+  private async create(
+    kind: 'active' | 'view',
+    key: string,
+    parent: string,
+    labels: Record<string, string>,
+  ): Promise<WireMount[]> {
     this.checkNew(key, parent);
     const now = Date.now();
-    const rec: SnapshotRecord = { key, id: this.o.store.newId(), kind, parent, labels: { ...labels }, created: now, updated: now };
+    const rec: SnapshotRecord = {
+      key,
+      id: this.o.store.newId(),
+      kind,
+      parent,
+      labels: { ...labels },
+      created: now,
+      updated: now,
+    };
     const paths = this.paths(rec);
     const parents = this.chain(parent);
     this.making.add(rec.id);
@@ -147,7 +176,12 @@ export class Snapshotter {
   }
 
   /** True when the layer is now the committed snapshot `target` (mounted by this or a concurrent call). */
-  private prepareRemote(target: string, parent: string, labels: Record<string, string>, req: RemoteLayerRequest): Promise<boolean> {
+  private prepareRemote(
+    target: string,
+    parent: string,
+    labels: Record<string, string>,
+    req: RemoteLayerRequest,
+  ): Promise<boolean> {
     const have = this.o.store.get(target);
     if (have) return Promise.resolve(have.kind === 'committed' && have.parent === parent);
     let p = this.remoteInFlight.get(target);
@@ -158,7 +192,12 @@ export class Snapshotter {
     return p;
   }
 
-  private async mountRemote(target: string, parent: string, labels: Record<string, string>, req: RemoteLayerRequest): Promise<boolean> {
+  private async mountRemote(
+    target: string,
+    parent: string,
+    labels: Record<string, string>,
+    req: RemoteLayerRequest,
+  ): Promise<boolean> {
     const remote = this.o.remote;
     if (!remote) {
       this.fallback(target, 'remote layers are turned off');
@@ -166,7 +205,16 @@ export class Snapshotter {
     }
     const started = performance.now();
     const now = Date.now();
-    const rec: SnapshotRecord = { key: target, id: this.o.store.newId(), kind: 'committed', parent, labels: { ...labels }, created: now, updated: now, usage: { size: 0, inodes: 0 } };
+    const rec: SnapshotRecord = {
+      key: target,
+      id: this.o.store.newId(),
+      kind: 'committed',
+      parent,
+      labels: { ...labels },
+      created: now,
+      updated: now,
+      usage: { size: 0, inodes: 0 },
+    };
     const paths = this.paths(rec);
     this.making.add(rec.id);
     try {
@@ -184,11 +232,14 @@ export class Snapshotter {
       }
       const seconds = (performance.now() - started) / 1000;
       this.o.events.lazy?.(format, seconds);
-      this.o.events.log(`layer ${req.layerDigest} of ${req.ref} mounted lazily (${format}) as ${target} in ${seconds.toFixed(3)} s (labels from ${req.source})`);
+      this.o.events.log(
+        `layer ${req.layerDigest} of ${req.ref} mounted lazily (${format}) as ${target} in ${seconds.toFixed(3)} s (labels from ${req.source})`,
+      );
       return true;
     } catch (err) {
       await this.removeDir(join(this.snapshotsDir, String(rec.id))).catch(() => {});
-      if (err instanceof SnapshotError && err.errorClass === 'already-exists') return this.o.store.get(target)?.kind === 'committed';
+      if (err instanceof SnapshotError && err.errorClass === 'already-exists')
+        return this.o.store.get(target)?.kind === 'committed';
       this.fallback(target, (err as Error).message ?? String(err));
       return false;
     } finally {
@@ -198,20 +249,30 @@ export class Snapshotter {
 
   private fallback(target: string, reason: string): void {
     this.o.events.fallback?.(reason);
-    this.o.events.log(`FALLBACK: ${target} will be downloaded and unpacked by containerd, not mounted lazily: ${reason}`);
+    this.o.events.log(
+      `FALLBACK: ${target} will be downloaded and unpacked by containerd, not mounted lazily: ${reason}`,
+    );
   }
 
   /** Mounts of an active snapshot or a view. */
   mounts(key: string): WireMount[] {
     const rec = this.get(key);
-    if (rec.kind === 'committed') throw new SnapshotError('failed-precondition', `snapshot ${JSON.stringify(key)} is committed; only active snapshots and views have mounts`, { data: { key } });
+    if (rec.kind === 'committed')
+      throw new SnapshotError(
+        'failed-precondition',
+        `snapshot ${JSON.stringify(key)} is committed; only active snapshots and views have mounts`,
+        { data: { key } },
+      );
     return snapshotMounts(rec.kind, this.paths(rec), this.chain(rec.parent));
   }
 
   /** Commit: the active snapshot `key` becomes the committed snapshot `name`. */
   async commit(name: string, key: string, labels: Record<string, string>): Promise<void> {
     const rec = this.get(key);
-    if (rec.kind !== 'active') throw new SnapshotError('failed-precondition', `snapshot ${JSON.stringify(key)} is not active`, { data: { key } });
+    if (rec.kind !== 'active')
+      throw new SnapshotError('failed-precondition', `snapshot ${JSON.stringify(key)} is not active`, {
+        data: { key },
+      });
     if (!name) throw new SnapshotError('invalid-argument', 'a snapshot name must not be empty');
     if (this.o.store.get(name)) throw snapshotExists(name);
     const paths = this.paths(rec);
@@ -219,21 +280,36 @@ export class Snapshotter {
     if (this.o.store.get(name)) throw snapshotExists(name);
     if (this.o.store.get(key) !== rec) throw snapshotNotFound(key);
     const now = Date.now();
-    await this.o.store.commit(key, { ...rec, key: name, kind: 'committed', labels: { ...labels }, created: now, updated: now, usage });
+    await this.o.store.commit(key, {
+      ...rec,
+      key: name,
+      kind: 'committed',
+      labels: { ...labels },
+      created: now,
+      updated: now,
+      usage,
+    });
     await rm(paths.work, { recursive: true, force: true }).catch(() => {});
   }
 
   /** Remove: forgets the snapshot and frees its directory (unmounting a lazily mounted layer). */
   async remove(key: string): Promise<void> {
     const rec = this.get(key);
-    if (this.o.store.hasChildren(key)) throw new SnapshotError('failed-precondition', `cannot remove snapshot ${JSON.stringify(key)}: it has children`, { data: { key } });
+    if (this.o.store.hasChildren(key))
+      throw new SnapshotError('failed-precondition', `cannot remove snapshot ${JSON.stringify(key)}: it has children`, {
+        data: { key },
+      });
     await this.o.store.delete(key);
-    await this.removeDir(join(this.snapshotsDir, String(rec.id))).catch((err: unknown) => this.o.events.log(`remove ${key}: ${(err as Error).message} (Cleanup retries)`));
+    await this.removeDir(join(this.snapshotsDir, String(rec.id))).catch((err: unknown) =>
+      this.o.events.log(`remove ${key}: ${(err as Error).message} (Cleanup retries)`),
+    );
   }
 
   /** Unmounts what is mounted in `dir` (a layer, or anything left there), then deletes it. */
   private async removeDir(dir: string): Promise<void> {
-    const under = (await readMountInfo()).filter((m) => m.mountpoint === dir || m.mountpoint.startsWith(dir + '/')).reverse();
+    const under = (await readMountInfo())
+      .filter((m) => m.mountpoint === dir || m.mountpoint.startsWith(dir + '/'))
+      .reverse();
     for (const m of under) {
       if (this.o.remote && m.mountpoint === join(dir, 'fs')) await this.o.remote.unmount(m.mountpoint);
       else await runUnmount(m.mountpoint, { lazy: true, fuse: m.fstype.startsWith('fuse') });
@@ -262,7 +338,12 @@ export class Snapshotter {
         if (v) labels[k] = v;
         // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the update's own copy of the labels
         else delete labels[k];
-      } else throw new SnapshotError('invalid-argument', `cannot update ${JSON.stringify(p)} of snapshot ${JSON.stringify(info.name)}`, { data: { key: info.name } });
+      } else
+        throw new SnapshotError(
+          'invalid-argument',
+          `cannot update ${JSON.stringify(p)} of snapshot ${JSON.stringify(info.name)}`,
+          { data: { key: info.name } },
+        );
     }
     const next = { ...rec, labels, updated: Date.now() };
     await this.o.store.put(next);
@@ -290,7 +371,9 @@ export class Snapshotter {
     const owned = new Set(this.o.store.all().map((r) => String(r.id)));
     for (const id of await readdir(this.snapshotsDir).catch(() => [] as string[])) {
       if (owned.has(id) || this.making.has(Number(id))) continue;
-      await this.removeDir(join(this.snapshotsDir, id)).catch((err: unknown) => this.o.events.log(`cleanup ${id}: ${(err as Error).message}`));
+      await this.removeDir(join(this.snapshotsDir, id)).catch((err: unknown) =>
+        this.o.events.log(`cleanup ${id}: ${(err as Error).message}`),
+      );
     }
   }
 }

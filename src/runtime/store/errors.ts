@@ -8,7 +8,11 @@ import { NotFoundError, OcifsError, type OcifsErrorOptions } from '../../errors.
 /** containers/storage asked for a layer digest that the image's manifest does not list. */
 export class LayerNotInImageError extends NotFoundError {
   constructor(ref: string, digest: string, options: OcifsErrorOptions = {}) {
-    super(ref, { ...options, reason: `no layer with digest or TOC digest ${digest}`, data: { ref, digest, ...options.data } });
+    super(ref, {
+      ...options,
+      reason: `no layer with digest or TOC digest ${digest}`,
+      data: { ref, digest, ...options.data },
+    });
   }
 }
 

@@ -26,7 +26,8 @@ import { runUnmount } from '../../mount/unmount-command.js';
 function withoutReadahead(source: ByteSource): ByteSource {
   return {
     size: source.size,
-    read: (offset: number, length: number, options: ReadOptions = {}) => source.read(offset, length, { ...options, readaheadLimit: offset + length }),
+    read: (offset: number, length: number, options: ReadOptions = {}) =>
+      source.read(offset, length, { ...options, readaheadLimit: offset + length }),
   };
 }
 
@@ -50,8 +51,10 @@ export class KernelLayers {
     const under = (await readMountInfo()).filter((m) => m.mountpoint.startsWith(this.dir + '/'));
     // Newest first: the EROFS mounts before the FUSE mount that backs them.
     under.sort((a, b) => b.mountId - a.mountId);
-    for (const m of under) await runUnmount(m.mountpoint, { lazy: true, fuse: m.fstype.startsWith('fuse') }).catch(() => {});
-    for (const name of await readdir(this.dir).catch(() => [] as string[])) await rmdir(join(this.dir, name)).catch(() => {});
+    for (const m of under)
+      await runUnmount(m.mountpoint, { lazy: true, fuse: m.fstype.startsWith('fuse') }).catch(() => {});
+    for (const name of await readdir(this.dir).catch(() => [] as string[]))
+      await rmdir(join(this.dir, name)).catch(() => {});
     return under.length;
   }
 

@@ -40,7 +40,8 @@ export function tocDigestOf(layer: BlobInfo): string | undefined {
 
 function compressionOf(mediaType: string): number {
   const mt = baseMediaType(mediaType) ?? mediaType;
-  if (mt.endsWith('+gzip') || mt === MEDIA_TYPE_DOCKER_LAYER_GZIP || mt === MEDIA_TYPE_DOCKER_LAYER_FOREIGN) return STORAGE_COMPRESSION.gzip;
+  if (mt.endsWith('+gzip') || mt === MEDIA_TYPE_DOCKER_LAYER_GZIP || mt === MEDIA_TYPE_DOCKER_LAYER_FOREIGN)
+    return STORAGE_COMPRESSION.gzip;
   if (mt.endsWith('+zstd')) return STORAGE_COMPRESSION.zstd;
   return STORAGE_COMPRESSION.uncompressed;
 }
@@ -65,6 +66,8 @@ export function layerInfo(layer: BlobInfo, diffId: string | undefined, tocDigest
     ...(diffId ? { 'diff-digest': diffId } : {}),
     ...(size !== undefined ? { 'diff-size': size } : {}),
     compression,
-    ...(tocDigest ? { 'toc-digest': tocDigest, ...(diffId ? { flags: { 'expected-layer-diffid': diffId } } : {}) } : {}),
+    ...(tocDigest
+      ? { 'toc-digest': tocDigest, ...(diffId ? { flags: { 'expected-layer-diffid': diffId } } : {}) }
+      : {}),
   };
 }

@@ -37,7 +37,10 @@ export const DEFAULT_STORE_ROOT = '/var/lib/ocifs/store';
 export const STORE_RECORD_REF = 'additional layer store';
 
 /** The image options the store applies to every reference (no live objects but none needed). */
-export type StoreImageOptions = Pick<ImageOptions, 'cacheDir' | 'noCache' | 'chunkSize' | 'cacheMaxSize' | 'platform' | 'registry' | 'verifyBeforeServe'>;
+export type StoreImageOptions = Pick<
+  ImageOptions,
+  'cacheDir' | 'noCache' | 'chunkSize' | 'cacheMaxSize' | 'platform' | 'registry' | 'verifyBeforeServe'
+>;
 
 /** Options of {@link serveStore}. */
 export interface StoreOptions {
@@ -76,11 +79,21 @@ export async function serveStore(options: StoreOptions = {}): Promise<void> {
   await clearStaleStore(await canonicalMountpoint(given), stateDir, log);
   await mkdir(given, { recursive: true, mode: 0o700 });
   const root = await canonicalMountpoint(given);
-  const kernel = options.kernelErofs === false ? undefined : new KernelLayers(join(stateDir, 'store-layers', createHash('sha256').update(root).digest('hex').slice(0, 16)));
+  const kernel =
+    options.kernelErofs === false
+      ? undefined
+      : new KernelLayers(join(stateDir, 'store-layers', createHash('sha256').update(root).digest('hex').slice(0, 16)));
   const stale = await kernel?.clearStale();
   if (stale) log(`cleared ${stale} EROFS layer mount(s) a stopped store left`);
   await serveMount(
-    { mountpoint: root, mode: 'tree', ref: STORE_RECORD_REF, source: { kind: 'image', ref: STORE_RECORD_REF }, stateDir, options: { allowOther: true, fsname: 'ocifs-store' } },
+    {
+      mountpoint: root,
+      mode: 'tree',
+      ref: STORE_RECORD_REF,
+      source: { kind: 'image', ref: STORE_RECORD_REF },
+      stateDir,
+      options: { allowOther: true, fsname: 'ocifs-store' },
+    },
     {
       open: () => openStore(options.image ?? {}, log, kernel),
       ...(options.onReady ? { onReady: options.onReady } : {}),
@@ -93,10 +106,12 @@ export async function serveStore(options: StoreOptions = {}): Promise<void> {
 /** Refuses a root a live store serves; unmounts what a dead one left there. */
 async function clearStaleStore(root: string, stateDir: string, log: StoreLog): Promise<void> {
   const record = await readRecord(stateDir, root);
-  if (record && (await serverAlive(record))) throw new StoreRootError(root, `another ocifs process (pid ${record.pid}) serves it`);
+  if (record && (await serverAlive(record)))
+    throw new StoreRootError(root, `another ocifs process (pid ${record.pid}) serves it`);
   const here = await mountsAt(root);
   if (here.length === 0) return;
-  if (!here.every((m) => m.fstype === 'fuse.ocifs')) throw new StoreRootError(root, `something else is mounted there (${here.map((m) => m.fstype).join(', ')})`);
+  if (!here.every((m) => m.fstype === 'fuse.ocifs'))
+    throw new StoreRootError(root, `something else is mounted there (${here.map((m) => m.fstype).join(', ')})`);
   // A store killed with -9 leaves its mount answering ENOTCONN: detach it.
   await runUnmount(root, { lazy: true, fuse: true });
   await removeRecord(stateDir, root);

@@ -121,7 +121,9 @@ export class StoreFs implements FileSystem {
 
   /** The layers resolved now, with their use counts. */
   inUse(): { ref: string; digest: string; uses: number }[] {
-    return [...this.layerDirs.values()].filter((d) => d.layer).map((d) => ({ ref: d.layer!.ref, digest: d.name, uses: d.uses }));
+    return [...this.layerDirs.values()]
+      .filter((d) => d.layer)
+      .map((d) => ({ ref: d.layer!.ref, digest: d.name, uses: d.uses }));
   }
 
   // ---- FileSystem ----
@@ -177,7 +179,9 @@ export class StoreFs implements FileSystem {
     if (n.kind === 'layer') {
       const layer = await this.resolve(n.dir);
       const link = await n.dir.kernel;
-      yield link ? { name: DIFF_NAME, ino: link.ino, type: 'symlink' } : { name: DIFF_NAME, ino: this.treeIno(n.dir, layer.tree.rootIno), type: 'dir' };
+      yield link
+        ? { name: DIFF_NAME, ino: link.ino, type: 'symlink' }
+        : { name: DIFF_NAME, ino: this.treeIno(n.dir, layer.tree.rootIno), type: 'dir' };
       yield { name: INFO_NAME, ino: n.dir.infoIno, type: 'file' };
       yield { name: BLOB_NAME, ino: n.dir.blobIno, type: 'file' };
       return;
@@ -231,7 +235,18 @@ export class StoreFs implements FileSystem {
   }
 
   private synthetic(ino: number, type: 'dir' | 'file' | 'symlink', perm: number, size: number): Inode {
-    return { ino, type, mode: TYPE_BITS[type] | perm, uid: 0, gid: 0, size, mtimeSec: this.started, mtimeNsec: 0, nlink: type === 'dir' ? 2 : 1, rdev: 0 };
+    return {
+      ino,
+      type,
+      mode: TYPE_BITS[type] | perm,
+      uid: 0,
+      gid: 0,
+      size,
+      mtimeSec: this.started,
+      mtimeNsec: 0,
+      nlink: type === 'dir' ? 2 : 1,
+      rdev: 0,
+    };
   }
 
   private refDir(encoded: string, ref: string): number {
@@ -249,7 +264,17 @@ export class StoreFs implements FileSystem {
     let d = this.layerDirs.get(key);
     if (!d) {
       this.forgetIdle(parent.encoded);
-      d = { key, encoded: parent.encoded, ref: parent.ref, name, dirIno: 0, infoIno: 0, blobIno: 0, uses: 0, inos: new Map() };
+      d = {
+        key,
+        encoded: parent.encoded,
+        ref: parent.ref,
+        name,
+        dirIno: 0,
+        infoIno: 0,
+        blobIno: 0,
+        uses: 0,
+        inos: new Map(),
+      };
       d.dirIno = this.newIno({ kind: 'layer', dir: d });
       d.infoIno = this.newIno({ kind: 'info', dir: d });
       d.blobIno = this.newIno({ kind: 'blob', dir: d });
@@ -306,7 +331,8 @@ export class StoreFs implements FileSystem {
     try {
       return await this.diffOf(d, layer, options);
     } catch (err) {
-      if (!(err instanceof FuseErrno)) this.log(`cannot serve ${layer.ref} layer ${layer.layer.digest}: ${(err as Error).message}`);
+      if (!(err instanceof FuseErrno))
+        this.log(`cannot serve ${layer.ref} layer ${layer.layer.digest}: ${(err as Error).message}`);
       throw err;
     }
   }
@@ -334,12 +360,15 @@ export class StoreFs implements FileSystem {
     return root;
   }
 
-
   /**
    * Mounts an EROFS layer with the kernel and makes `diff` a symlink to it; undefined for other
    * formats, and when the kernel refuses the image (its tree is then served through FUSE).
    */
-  private async mountKernel(d: LayerDir, layer: StoreLayer, kernel: KernelLayers): Promise<{ ino: number; target: string } | undefined> {
+  private async mountKernel(
+    d: LayerDir,
+    layer: StoreLayer,
+    kernel: KernelLayers,
+  ): Promise<{ ino: number; target: string } | undefined> {
     if ((await layer.format()) !== 'erofs') return undefined;
     const what = `${layer.ref} layer ${layer.layer.digest}`;
     try {

@@ -116,7 +116,11 @@ export class StoreImages {
   async close(): Promise<void> {
     const all = [...this.current.values()];
     this.current.clear();
-    for (const p of all) await p.then((h) => h.image.close(), () => {});
+    for (const p of all)
+      await p.then(
+        (h) => h.image.close(),
+        () => {},
+      );
   }
 
   private resolve(ref: string): Promise<Held> {
@@ -160,7 +164,10 @@ export class StoreImages {
       describe: async () => {
         const s = await image.layerSummary({ digest: layer.digest });
         const access = typeof s.details.access === 'string' ? s.details.access : undefined;
-        return { format: s.format + (access && access !== 'tar' ? ` (${access})` : ''), lazy: access !== 'gzip' && access !== 'zstd' };
+        return {
+          format: s.format + (access && access !== 'tar' ? ` (${access})` : ''),
+          lazy: access !== 'gzip' && access !== 'zstd',
+        };
       },
     };
     heldOf.set(out, held);

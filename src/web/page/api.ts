@@ -35,14 +35,21 @@ async function failure(res: Response): Promise<ApiFailure> {
 }
 
 /** GETs a JSON document. */
-export async function getJson<T>(endpoint: string, params: Record<string, string | number | undefined>, signal?: AbortSignal): Promise<T> {
+export async function getJson<T>(
+  endpoint: string,
+  params: Record<string, string | number | undefined>,
+  signal?: AbortSignal,
+): Promise<T> {
   const res = await fetch(apiUrl(endpoint, params), { signal: signal ?? null });
   if (!res.ok) throw await failure(res);
   return (await res.json()) as T;
 }
 
 /** GETs bytes of a file; `size` is the whole file's size. */
-export async function getBytes(params: Record<string, string | number | undefined>, signal?: AbortSignal): Promise<{ bytes: Uint8Array; size: number }> {
+export async function getBytes(
+  params: Record<string, string | number | undefined>,
+  signal?: AbortSignal,
+): Promise<{ bytes: Uint8Array; size: number }> {
   const res = await fetch(apiUrl('file', params), { signal: signal ?? null });
   if (!res.ok) throw await failure(res);
   const bytes = new Uint8Array(await res.arrayBuffer());
@@ -52,7 +59,12 @@ export async function getBytes(params: Record<string, string | number | undefine
 /** Reads an NDJSON stream, calling `onLine` for each line, until it ends or `signal` aborts. */
 // The caller names the line type its endpoint sends (api-types.ts).
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see above
-export async function streamJson<T>(endpoint: string, params: Record<string, string | number | undefined>, onLine: (line: T) => void, signal: AbortSignal): Promise<void> {
+export async function streamJson<T>(
+  endpoint: string,
+  params: Record<string, string | number | undefined>,
+  onLine: (line: T) => void,
+  signal: AbortSignal,
+): Promise<void> {
   const res = await fetch(apiUrl(endpoint, params), { signal });
   if (!res.ok || !res.body) throw await failure(res);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

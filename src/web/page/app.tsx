@@ -25,7 +25,13 @@ function RefBox(p: { route: Route }) {
         if (ref) navigate({ ref, tab: p.route.ref ? p.route.tab : 'files' });
       }}
     >
-      <input name="ref" class="refinput" value={text} placeholder="registry/repository:tag or …@sha256:…" onInput={(e) => setText((e.currentTarget).value)} />
+      <input
+        name="ref"
+        class="refinput"
+        value={text}
+        placeholder="registry/repository:tag or …@sha256:…"
+        onInput={(e) => setText(e.currentTarget.value)}
+      />
       <button type="submit">Open</button>
     </form>
   );
@@ -36,7 +42,11 @@ function StatusLine(p: { route: Route }) {
   useEffect(() => {
     let stop = false;
     const tick = () => {
-      if (document.visibilityState === 'visible') getJson<StatusDoc>('status', { ref: p.route.ref }).then((x) => !stop && setS(x), () => {});
+      if (document.visibilityState === 'visible')
+        getJson<StatusDoc>('status', { ref: p.route.ref }).then(
+          (x) => !stop && setS(x),
+          () => {},
+        );
     };
     tick();
     const t = setInterval(tick, STATUS_EVERY);
@@ -49,8 +59,10 @@ function StatusLine(p: { route: Route }) {
   return (
     <footer class="status" data-status>
       fetched <b data-fetched={s.bytesFetched}>{fmtBytes(s.bytesFetched)}</b>
-      {s.imageSize !== undefined ? ` of a ${fmtBytes(s.imageSize)} image (${fmtPercent(s.bytesFetched, s.imageSize)})` : ''} in {s.requests} requests since{' '}
-      {s.startedAt.slice(11, 19)} UTC · {fmtBytes(s.cacheHitBytes)} read from the cache
+      {s.imageSize !== undefined
+        ? ` of a ${fmtBytes(s.imageSize)} image (${fmtPercent(s.bytesFetched, s.imageSize)})`
+        : ''}{' '}
+      in {s.requests} requests since {s.startedAt.slice(11, 19)} UTC · {fmtBytes(s.cacheHitBytes)} read from the cache
     </footer>
   );
 }
@@ -70,7 +82,10 @@ function ImagePage(p: { route: Route }) {
   useEffect(() => {
     const ac = new AbortController();
     setError(undefined);
-    getJson<ImageDoc>('image', { ref: r.ref, platform: r.platform }, ac.signal).then(setImage, (err: unknown) => !ac.signal.aborted && setError(messageOf(err)));
+    getJson<ImageDoc>('image', { ref: r.ref, platform: r.platform }, ac.signal).then(
+      setImage,
+      (err: unknown) => !ac.signal.aborted && setError(messageOf(err)),
+    );
     return () => ac.abort();
   }, [r.ref, r.platform, version]);
   const current = image && image.ref === r.ref ? image : undefined;
@@ -87,9 +102,15 @@ function ImagePage(p: { route: Route }) {
         })}
       </nav>
       <main>
-        {error ? <p class="error" data-error>{error}</p> : null}
+        {error ? (
+          <p class="error" data-error>
+            {error}
+          </p>
+        ) : null}
         {!error && !current ? <p class="muted">opening {r.ref}…</p> : null}
-        {current && r.tab === 'image' ? <ImageTab route={r} image={current} reload={() => setVersion(version + 1)} /> : null}
+        {current && r.tab === 'image' ? (
+          <ImageTab route={r} image={current} reload={() => setVersion(version + 1)} />
+        ) : null}
         {current && r.tab === 'files' ? <FilesTab route={r} image={current} /> : null}
         {current && r.tab === 'sizes' ? <SizesTab route={r} image={current} /> : null}
         {current && r.tab === 'diff' ? <DiffTab route={r} /> : null}
@@ -112,7 +133,10 @@ export function App() {
         <ImagePage route={route} />
       ) : (
         <main>
-          <p class="muted">Name an image above: any registry the command line can reach, with your credentials and mirrors. Nothing is pulled: only what you look at is fetched.</p>
+          <p class="muted">
+            Name an image above: any registry the command line can reach, with your credentials and mirrors. Nothing is
+            pulled: only what you look at is fetched.
+          </p>
         </main>
       )}
       <StatusLine route={route} />

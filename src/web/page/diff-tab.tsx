@@ -23,13 +23,20 @@ function ContentDiff(p: { a: string; b: string; path: string; platform?: string 
       const sides = await Promise.all(
         [p.a, p.b].map(async (ref) => {
           const st = await getJson<StatDoc>('stat', { ref, path: p.path, platform: p.platform }, ac.signal);
-          if (st.entry.type !== 'file' || (st.kind !== 'text' && st.kind !== 'empty' && st.kind !== 'svg')) return undefined;
+          if (st.entry.type !== 'file' || (st.kind !== 'text' && st.kind !== 'empty' && st.kind !== 'svg'))
+            return undefined;
           if (st.entry.size > MAX_TEXT_DIFF) return undefined;
-          const { bytes } = await getBytes({ ref, path: p.path, platform: p.platform, offset: 0, length: MAX_TEXT_DIFF }, ac.signal);
+          const { bytes } = await getBytes(
+            { ref, path: p.path, platform: p.platform, offset: 0, length: MAX_TEXT_DIFF },
+            ac.signal,
+          );
           return new TextDecoder().decode(bytes);
         }),
       );
-      if (sides[0] === undefined || sides[1] === undefined) { setNote('not a text file on both sides (or larger than 1 MiB): no line diff'); return; }
+      if (sides[0] === undefined || sides[1] === undefined) {
+        setNote('not a text file on both sides (or larger than 1 MiB): no line diff');
+        return;
+      }
       setParts(diffLines(sides[0], sides[1]));
       setNote('');
     })().catch((err: unknown) => !ac.signal.aborted && setNote(`failed: ${messageOf(err)}`));
@@ -45,7 +52,11 @@ function ContentDiff(p: { a: string; b: string; path: string; platform?: string 
             x.value
               .replace(/\n$/, '')
               .split('\n')
-              .map((line) => <div class={x.added ? 'add' : x.removed ? 'del' : 'same'}>{`${x.added ? '+' : x.removed ? '-' : ' '} ${line}`}</div>),
+              .map((line) => (
+                <div
+                  class={x.added ? 'add' : x.removed ? 'del' : 'same'}
+                >{`${x.added ? '+' : x.removed ? '-' : ' '} ${line}`}</div>
+              )),
           )}
         </pre>
       ) : null}
@@ -107,7 +118,13 @@ export function DiffTab(p: { route: Route }) {
         <span>
           compare <code>{r.ref}</code> with
         </span>{' '}
-        <input name="b" class="refinput" value={other} placeholder="another reference, e.g. a tag of the same repository" onInput={(e) => setOther((e.currentTarget).value)} />
+        <input
+          name="b"
+          class="refinput"
+          value={other}
+          placeholder="another reference, e.g. a tag of the same repository"
+          onInput={(e) => setOther(e.currentTarget.value)}
+        />
         <button type="submit">Compare</button>
         {status && !summary && !status.startsWith('failed') ? (
           <button type="button" onClick={() => abort.current?.abort()}>
@@ -139,13 +156,23 @@ export function DiffTab(p: { route: Route }) {
               const e = entries[i];
               const delta = (e.sizeB ?? 0) - (e.sizeA ?? 0);
               return (
-                <div class={`trow d-${e.status}${selected?.path === e.path ? ' selected' : ''}`} data-diff-path={e.path} onClick={() => setSelected(e)}>
-                  <span class={`mark d-${e.status}`}>{e.status === 'added' ? '+' : e.status === 'removed' ? '−' : '~'}</span>
+                <div
+                  class={`trow d-${e.status}${selected?.path === e.path ? ' selected' : ''}`}
+                  data-diff-path={e.path}
+                  onClick={() => setSelected(e)}
+                >
+                  <span class={`mark d-${e.status}`}>
+                    {e.status === 'added' ? '+' : e.status === 'removed' ? '−' : '~'}
+                  </span>
                   <span class="tname">
                     {e.path}
                     {e.type === 'dir' ? '/' : ''}
                   </span>
-                  <span class="col size">{e.status === 'changed' ? `${fmtBytes(e.sizeA ?? 0)} → ${fmtBytes(e.sizeB ?? 0)}` : fmtBytes(e.sizeA ?? e.sizeB ?? 0)}</span>
+                  <span class="col size">
+                    {e.status === 'changed'
+                      ? `${fmtBytes(e.sizeA ?? 0)} → ${fmtBytes(e.sizeB ?? 0)}`
+                      : fmtBytes(e.sizeA ?? e.sizeB ?? 0)}
+                  </span>
                   <span class="col delta">{fmtDelta(delta)}</span>
                   <span class="col what">{e.what?.join(', ') ?? ''}</span>
                 </div>
@@ -157,7 +184,9 @@ export function DiffTab(p: { route: Route }) {
           {selected && selected.status === 'changed' && selected.type === 'file' ? (
             <ContentDiff a={r.ref!} b={r.b!} path={selected.path} {...(r.platform ? { platform: r.platform } : {})} />
           ) : (
-            <p class="muted">{selected ? `${selected.path}: ${selected.status}` : 'pick a changed file to see its line diff'}</p>
+            <p class="muted">
+              {selected ? `${selected.path}: ${selected.status}` : 'pick a changed file to see its line diff'}
+            </p>
           )}
         </div>
       </div>

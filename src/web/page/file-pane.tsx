@@ -29,9 +29,15 @@ function Contents(p: { route: Route; stat: StatDoc }) {
         <div class="picture">
           <p class="muted">
             {s.kind.toUpperCase()} picture, shown as an image (an SVG's scripts never run){' '}
-            {s.kind === 'svg' ? <button onClick={() => setSource(!source)}>{source ? 'show picture' : 'show source'}</button> : null}
+            {s.kind === 'svg' ? (
+              <button onClick={() => setSource(!source)}>{source ? 'show picture' : 'show source'}</button>
+            ) : null}
           </p>
-          {source ? <TextView params={params(p.route)} size={size} /> : <img alt={s.path} src={apiUrl('file', { ...params(p.route), as: 'picture' })} />}
+          {source ? (
+            <TextView params={params(p.route)} size={size} />
+          ) : (
+            <img alt={s.path} src={apiUrl('file', { ...params(p.route), as: 'picture' })} />
+          )}
         </div>
       );
     default:
@@ -79,11 +85,24 @@ export function FilePane(p: { route: Route }) {
     const ac = new AbortController();
     setStat(undefined);
     setError(undefined);
-    getJson<StatDoc>('stat', params(r), ac.signal).then(setStat, (err: unknown) => !ac.signal.aborted && setError(messageOf(err)));
+    getJson<StatDoc>('stat', params(r), ac.signal).then(
+      setStat,
+      (err: unknown) => !ac.signal.aborted && setError(messageOf(err)),
+    );
     return () => ac.abort();
   }, [r.ref, r.layer, r.platform, r.path]);
-  if (error) return <div class="pane"><p class="error">{error}</p></div>;
-  if (!stat) return <div class="pane"><p class="muted">loading…</p></div>;
+  if (error)
+    return (
+      <div class="pane">
+        <p class="error">{error}</p>
+      </div>
+    );
+  if (!stat)
+    return (
+      <div class="pane">
+        <p class="muted">loading…</p>
+      </div>
+    );
   const e = stat.entry;
   const to = stat.resolved ? { ...r, path: stat.resolved } : undefined;
   return (

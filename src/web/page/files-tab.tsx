@@ -13,7 +13,12 @@ import { VirtualList } from './virtual-list.js';
 const ROW = 22;
 const MARK_LABEL: Record<string, string> = { added: 'A', changed: 'M', deleted: 'D' };
 
-function EntryName(p: { row: TreeRow; route: Route; model: { toggle(path: string): void; expanded: Set<string> }; flat?: boolean }) {
+function EntryName(p: {
+  row: TreeRow;
+  route: Route;
+  model: { toggle(path: string): void; expanded: Set<string> };
+  flat?: boolean;
+}) {
   const { entry, path, depth } = p.row;
   const open = p.model.expanded.has(path);
   const expandable = entry.type === 'dir' && entry.mark !== 'deleted';
@@ -21,20 +26,33 @@ function EntryName(p: { row: TreeRow; route: Route; model: { toggle(path: string
   return (
     <span class="tname" style={{ paddingLeft: `${(p.flat ? 0 : depth) * 14 + 4}px` }}>
       {expandable && !p.flat ? (
-        <button class="twisty" aria-label={open ? 'collapse' : 'expand'} data-path={path} onClick={() => p.model.toggle(path)}>
+        <button
+          class="twisty"
+          aria-label={open ? 'collapse' : 'expand'}
+          data-path={path}
+          onClick={() => p.model.toggle(path)}
+        >
           {open ? '▾' : '▸'}
         </button>
       ) : (
         <span class="twisty-space" />
       )}
-      <a class={`entry t-${entry.type}${entry.mark ? ` m-${entry.mark}` : ''}`} href={href(to)} data-path={path} onClick={(e) => onLink(e, to)}>
+      <a
+        class={`entry t-${entry.type}${entry.mark ? ` m-${entry.mark}` : ''}`}
+        href={href(to)}
+        data-path={path}
+        onClick={(e) => onLink(e, to)}
+      >
         {p.flat ? path : entry.name}
         {entry.type === 'dir' ? '/' : ''}
       </a>
       {entry.type === 'symlink' && entry.target !== undefined ? (
         <span class="target">
           {' → '}
-          <a href={href({ ...p.route, path: linkTargetPath(path, entry.target) })} onClick={(e) => onLink(e, { ...p.route, path: linkTargetPath(path, entry.target!) })}>
+          <a
+            href={href({ ...p.route, path: linkTargetPath(path, entry.target) })}
+            onClick={(e) => onLink(e, { ...p.route, path: linkTargetPath(path, entry.target!) })}
+          >
             {entry.target}
           </a>
         </span>
@@ -69,7 +87,10 @@ export function FilesTab(p: { route: Route; image: ImageDoc }) {
   useEffect(() => {
     void model.expandTo(r.path);
   }, [model, r.path]);
-  const rows = useMemo(() => (filter ? model.search(filter) : model.rows(r.changed && r.layer !== 'merged')), [model, model.version, filter, r.changed, r.layer]);
+  const rows = useMemo(
+    () => (filter ? model.search(filter) : model.rows(r.changed && r.layer !== 'merged')),
+    [model, model.version, filter, r.changed, r.layer],
+  );
   const selected = rows.findIndex((x) => x.path === r.path);
   const root = model.dirs.get('/');
   return (
@@ -81,7 +102,7 @@ export function FilesTab(p: { route: Route; image: ImageDoc }) {
             name="layer"
             value={String(r.layer)}
             onChange={(e) => {
-              const v = (e.currentTarget).value;
+              const v = e.currentTarget.value;
               navigate({ ...r, layer: v === 'merged' ? 'merged' : Number(v) });
             }}
           >
@@ -95,18 +116,36 @@ export function FilesTab(p: { route: Route; image: ImageDoc }) {
         </label>
         {r.layer !== 'merged' ? (
           <label>
-            <input type="checkbox" name="changed" checked={r.changed} onChange={(e) => navigate({ ...r, changed: (e.currentTarget).checked })} /> changed in this
-            layer only
+            <input
+              type="checkbox"
+              name="changed"
+              checked={r.changed}
+              onChange={(e) => navigate({ ...r, changed: e.currentTarget.checked })}
+            />{' '}
+            changed in this layer only
           </label>
         ) : null}
-        <input class="filter" name="filter" placeholder="filter loaded names" value={filter} onInput={(e) => setFilter((e.currentTarget).value)} />
+        <input
+          class="filter"
+          name="filter"
+          placeholder="filter loaded names"
+          value={filter}
+          onInput={(e) => setFilter(e.currentTarget.value)}
+        />
         <FindPanel route={r} />
       </div>
       <div class="split">
         <div class="treebox">
           {root?.status === 'error' ? <p class="error">{root.error}</p> : null}
           {root?.status === 'loading' && rows.length === 0 ? <p class="muted">loading…</p> : null}
-          <VirtualList class="fixed" name="tree" count={rows.length} rowHeight={ROW} scrollTo={selected} row={(i) => <Row row={rows[i]} route={r} model={model} flat={!!filter} />} />
+          <VirtualList
+            class="fixed"
+            name="tree"
+            count={rows.length}
+            rowHeight={ROW}
+            scrollTo={selected}
+            row={(i) => <Row row={rows[i]} route={r} model={model} flat={!!filter} />}
+          />
         </div>
         <FilePane route={r} />
       </div>

@@ -41,7 +41,10 @@ export function FindPanel(p: { route: Route }) {
             found.push({ path: line.path, type: line.type, size: line.size });
             setMatches([...found]);
           } else if (line.t === 'progress') setStatus(`${line.scanned} entries scanned, at ${line.at}`);
-          else if (line.t === 'done') setStatus(`${line.matches} match${line.matches === 1 ? '' : 'es'} in ${line.scanned} entries${line.truncated ? ' (stopped at the limit)' : ''}`);
+          else if (line.t === 'done')
+            setStatus(
+              `${line.matches} match${line.matches === 1 ? '' : 'es'} in ${line.scanned} entries${line.truncated ? ' (stopped at the limit)' : ''}`,
+            );
           else if (line.t === 'error') setStatus(`failed: ${line.error.message}`);
         },
         ac.signal,
@@ -55,7 +58,13 @@ export function FindPanel(p: { route: Route }) {
 
   return (
     <span class="find">
-      <input name="find" placeholder="find in image" value={text} onInput={(e) => setText((e.currentTarget).value)} onKeyDown={(e) => e.key === 'Enter' && void start()} />
+      <input
+        name="find"
+        placeholder="find in image"
+        value={text}
+        onInput={(e) => setText(e.currentTarget.value)}
+        onKeyDown={(e) => e.key === 'Enter' && void start()}
+      />
       <button name="find-go" onClick={() => void start()} disabled={!text}>
         Find
       </button>
@@ -84,7 +93,10 @@ export function FindPanel(p: { route: Route }) {
             rowHeight={22}
             row={(i) => (
               <div class="trow">
-                <a href={href({ ...p.route, path: matches[i].path })} onClick={(e) => onLink(e, { ...p.route, path: matches[i].path })}>
+                <a
+                  href={href({ ...p.route, path: matches[i].path })}
+                  onClick={(e) => onLink(e, { ...p.route, path: matches[i].path })}
+                >
                   {matches[i].path}
                 </a>
                 <span class="col size">{matches[i].type === 'file' ? fmtBytes(matches[i].size) : matches[i].type}</span>

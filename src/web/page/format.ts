@@ -20,13 +20,26 @@ export function fmtDelta(n: number): string {
   return `${n > 0 ? '+' : '−'}${fmtBytes(Math.abs(n))}`;
 }
 
-const TYPE_CHAR: Record<EntryDoc['type'], string> = { file: '-', dir: 'd', symlink: 'l', chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's' };
+const TYPE_CHAR: Record<EntryDoc['type'], string> = {
+  file: '-',
+  dir: 'd',
+  symlink: 'l',
+  chardev: 'c',
+  blockdev: 'b',
+  fifo: 'p',
+  socket: 's',
+};
 
 /** `ls -l` mode text: `drwxr-xr-x`, with setuid/setgid/sticky. */
 export function fmtMode(type: EntryDoc['type'], mode: number): string {
   const rwx = (bits: number, special: boolean, ch: string) =>
     `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? 'x' : '-'}`;
-  return TYPE_CHAR[type] + rwx((mode >> 6) & 7, !!(mode & 0o4000), 's') + rwx((mode >> 3) & 7, !!(mode & 0o2000), 's') + rwx(mode & 7, !!(mode & 0o1000), 't');
+  return (
+    TYPE_CHAR[type] +
+    rwx((mode >> 6) & 7, !!(mode & 0o4000), 's') +
+    rwx((mode >> 3) & 7, !!(mode & 0o2000), 's') +
+    rwx(mode & 7, !!(mode & 0o1000), 't')
+  );
 }
 
 /** A UTC time as `2024-01-31 12:00`. */

@@ -108,7 +108,8 @@ function LayerCell(p: { layer: LayerDoc; route: Route; onOpened: () => void }) {
         layer {l.index}
       </a>{' '}
       <code title={l.digest}>{shortDigest(l.digest)}</code> {fmtBytes(l.size)} · <span class="format">{l.format}</span>
-      {l.formatKnown ? '' : ' (announced)'} · cached {l.cachedBytes === null ? 'in memory only' : fmtPercent(l.cachedBytes, l.size)}
+      {l.formatKnown ? '' : ' (announced)'} · cached{' '}
+      {l.cachedBytes === null ? 'in memory only' : fmtPercent(l.cachedBytes, l.size)}
       {l.verified ? ' (verified)' : ''}
       {l.indexes.length ? ` · indexes: ${l.indexes.join(', ')}` : ''} <button onClick={read}>read format</button>
       <div class="muted small">{l.mediaType}</div>
@@ -126,7 +127,13 @@ function History(p: { image: ImageDoc; route: Route; onOpened: () => void }) {
       <td>
         <code class="createdby">{h?.createdBy ?? h?.comment ?? ''}</code>
       </td>
-      <td>{l ? <LayerCell layer={l} route={p.route} onOpened={p.onOpened} /> : <span class="muted">{h?.emptyLayer ? 'empty layer (no files)' : ''}</span>}</td>
+      <td>
+        {l ? (
+          <LayerCell layer={l} route={p.route} onOpened={p.onOpened} />
+        ) : (
+          <span class="muted">{h?.emptyLayer ? 'empty layer (no files)' : ''}</span>
+        )}
+      </td>
     </tr>
   );
   return (
@@ -147,7 +154,8 @@ function History(p: { image: ImageDoc; route: Route; onOpened: () => void }) {
 export function ImageTab(p: { route: Route; image: ImageDoc; reload: () => void }) {
   const img = p.image;
   const repo = repoOf(img);
-  const diffIds = ((img.config as { rootfs?: { diff_ids?: unknown } } | undefined)?.rootfs?.diff_ids ?? []) as unknown[];
+  const diffIds = ((img.config as { rootfs?: { diff_ids?: unknown } } | undefined)?.rootfs?.diff_ids ??
+    []) as unknown[];
   const link: DigestLink = (d) => {
     const layer = img.layers.findIndex((l) => l.digest === d);
     const byDiff = diffIds.indexOf(d);
@@ -167,7 +175,8 @@ export function ImageTab(p: { route: Route; image: ImageDoc; reload: () => void 
     <div class="imagetab">
       <h2 class="ref">{img.canonical}</h2>
       <p>
-        <code data-digest>{img.digest}</code> · {img.mediaType} {img.platform ? `· ${img.platform}` : ''} · {fmtBytes(img.totalSize)}
+        <code data-digest>{img.digest}</code> · {img.mediaType} {img.platform ? `· ${img.platform}` : ''} ·{' '}
+        {fmtBytes(img.totalSize)}
       </p>
       {img.index ? (
         <section>

@@ -46,10 +46,17 @@ function Treemap(p: { root: SizeNode; route: Route }) {
     return treemap<SizeNode>().size(size).paddingOuter(2).paddingTop(16).paddingInner(1).round(true)(h);
   }, [zoom, size[0], size[1]]);
   const pathOf = (n: HierarchyRectangularNode<SizeNode>) => {
-    const names = n.ancestors().reverse().slice(1).map((a) => a.data[0]);
+    const names = n
+      .ancestors()
+      .reverse()
+      .slice(1)
+      .map((a) => a.data[0]);
     return names.reduce((dir, name) => childPath(dir, name), p.route.path);
   };
-  const boxes = laid.descendants().filter((n) => n.depth > 0 && n.depth <= DEPTH && n.x1 - n.x0 >= MIN_BOX && n.y1 - n.y0 >= MIN_BOX).slice(0, MAX_BOXES);
+  const boxes = laid
+    .descendants()
+    .filter((n) => n.depth > 0 && n.depth <= DEPTH && n.x1 - n.x0 >= MIN_BOX && n.y1 - n.y0 >= MIN_BOX)
+    .slice(0, MAX_BOXES);
   const total = laid.value ?? 0;
   return (
     <div class="treemap" ref={box} data-treemap={boxes.length}>
@@ -84,7 +91,8 @@ function LayerBars(p: { layers: LayerBytesDoc[]; image: ImageDoc }) {
   return (
     <section>
       <h3>
-        Bytes per layer — {fmtBytes(wasted)} of {fmtBytes(added)} ({fmtPercent(wasted, added)}) wasted: files a later layer overwrote or deleted
+        Bytes per layer — {fmtBytes(wasted)} of {fmtBytes(added)} ({fmtPercent(wasted, added)}) wasted: files a later
+        layer overwrote or deleted
       </h3>
       <table class="bars" data-layer-bars>
         <tbody>
@@ -97,7 +105,8 @@ function LayerBars(p: { layers: LayerBytesDoc[]; image: ImageDoc }) {
                 </div>
               </td>
               <td class="nowrap">
-                {fmtBytes(l.added)} added in {l.files} files, {fmtBytes(l.wasted)} wasted · {p.image.layers[l.index]?.format}
+                {fmtBytes(l.added)} added in {l.files} files, {fmtBytes(l.wasted)} wasted ·{' '}
+                {p.image.layers[l.index]?.format}
               </td>
             </tr>
           ))}
@@ -138,7 +147,11 @@ export function SizesTab(p: { route: Route; image: ImageDoc }) {
       {status ? (
         <p class="muted" data-sizes-status>
           {status}{' '}
-          {result ? null : status.startsWith('cancelled') || status.startsWith('failed') ? <button onClick={() => setRun(run + 1)}>again</button> : <button onClick={() => abort.current?.abort()}>Cancel</button>}
+          {result ? null : status.startsWith('cancelled') || status.startsWith('failed') ? (
+            <button onClick={() => setRun(run + 1)}>again</button>
+          ) : (
+            <button onClick={() => abort.current?.abort()}>Cancel</button>
+          )}
         </p>
       ) : null}
       {result ? (

@@ -51,7 +51,12 @@ export class TreeModel {
     this.dirs.set(path, state);
     this.changed();
     try {
-      const doc = await getJson<DirDoc>('dir', { ref: this.ref, layer: this.layer === 'merged' ? undefined : this.layer, platform: this.platform, path });
+      const doc = await getJson<DirDoc>('dir', {
+        ref: this.ref,
+        layer: this.layer === 'merged' ? undefined : this.layer,
+        platform: this.platform,
+        path,
+      });
       state.entries = doc.entries;
       state.status = 'ok';
     } catch (err) {
@@ -98,7 +103,8 @@ export class TreeModel {
         if (onlyChanged && !entry.mark) continue;
         const path = childPath(dir, entry.name);
         out.push({ path, depth, entry });
-        if (entry.mark !== 'deleted' && this.expanded.has(path) && (entry.type === 'dir' || entry.type === 'symlink')) visit(path, depth + 1);
+        if (entry.mark !== 'deleted' && this.expanded.has(path) && (entry.type === 'dir' || entry.type === 'symlink'))
+          visit(path, depth + 1);
       }
     };
     visit('/', 0);
@@ -110,7 +116,8 @@ export class TreeModel {
     const needle = text.toLowerCase();
     const out: TreeRow[] = [];
     for (const [dir, s] of this.dirs) {
-      for (const entry of s.entries) if (entry.name.toLowerCase().includes(needle)) out.push({ path: childPath(dir, entry.name), depth: 0, entry });
+      for (const entry of s.entries)
+        if (entry.name.toLowerCase().includes(needle)) out.push({ path: childPath(dir, entry.name), depth: 0, entry });
     }
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }

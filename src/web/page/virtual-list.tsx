@@ -38,7 +38,8 @@ export function VirtualList(p: VirtualListProps) {
     const el = box.current;
     if (!el || p.scrollTo === undefined || p.scrollTo < 0) return;
     const y = p.scrollTo * p.rowHeight;
-    if (y < el.scrollTop || y + p.rowHeight > el.scrollTop + el.clientHeight) el.scrollTop = Math.max(0, y - el.clientHeight / 3);
+    if (y < el.scrollTop || y + p.rowHeight > el.scrollTop + el.clientHeight)
+      el.scrollTop = Math.max(0, y - el.clientHeight / 3);
   }, [p.scrollTo]);
   const first = Math.max(0, Math.floor(top / p.rowHeight) - OVERSCAN);
   const last = Math.min(p.count, Math.ceil((top + height) / p.rowHeight) + OVERSCAN);
@@ -54,7 +55,12 @@ export function VirtualList(p: VirtualListProps) {
     );
   }
   return (
-    <div class={`vlist ${p.class ?? ''}`} ref={box} data-list={p.name} onScroll={(e) => setTop((e.currentTarget).scrollTop)}>
+    <div
+      class={`vlist ${p.class ?? ''}`}
+      ref={box}
+      data-list={p.name}
+      onScroll={(e) => setTop(e.currentTarget.scrollTop)}
+    >
       <div class="vspace" style={{ height: `${p.count * p.rowHeight}px` }}>
         {rows}
       </div>
