@@ -21,11 +21,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { startPodman, type TestPodman } from '../test/helpers/podman.js';
 import { startStore, type TestStore } from '../test/helpers/store.js';
-import { buildImageSet, VARIANTS, type ImageSet, type Variant } from './lib/container-images.js';
-import { atMost, dropCaches, fmtMiB, fmtS, OCIFS, printTable, saveResults, timed, type Row } from './lib/measure.js';
-import { benchRootfs, DEFAULT_BENCH_WORK, type Rootfs } from './lib/rootfs.js';
+import { VARIANTS, type Variant } from './lib/container-images.js';
+import { containerImageSets, rowsFor, type Commands, type Side } from './lib/container-start.js';
+import { dropCaches, OCIFS, printTable, saveResults, timed, type Row } from './lib/measure.js';
+import { DEFAULT_BENCH_WORK, type Rootfs } from './lib/rootfs.js';
 import type { BenchTable } from './lib/section.js';
-import { debianTree } from './snapshotter.js';
 
 export interface PodmanStoreBenchOptions {
   quick?: boolean;
@@ -36,12 +36,6 @@ export interface PodmanStoreBenchOptions {
   rootfs?: Rootfs;
   /** Which images (default both). */
   images?: ('tree' | 'debian')[];
-}
-
-interface Commands {
-  little: string[];
-  littleText: string;
-  all: string[];
 }
 
 const TIMEOUT_MS = 1_800_000;
@@ -68,14 +62,6 @@ async function podmanTimed(pm: TestPodman, args: string[]): Promise<number> {
 }
 
 const runArgs = (ref: string, cmd: string[]) => ['run', '--rm', '--net=none', ref, ...cmd];
-
-interface Side {
-  cold: number;
-  warm: number;
-  allWarm: number;
-  fetched?: number;
-  served?: number;
-}
 
 /** One side: cold pull + (i) from empty caches, then warm (i) and warm (ii). */
 async function measure(pm: TestPodman, ref: string, cmds: Commands, runs: number, store?: TestStore): Promise<Side> {
@@ -108,45 +94,6 @@ async function measure(pm: TestPodman, ref: string, cmds: Commands, runs: number
   return { cold, warm, allWarm, ...counted };
 }
 
-function rowsFor(set: ImageSet, variant: Variant, cmds: Commands, o: Side, peer: Side): Row[] {
-  const lazyTarget = variant !== 'gzip';
-  const cold = o.cold / peer.cold;
-  const needed = (o.served ?? 0) + set.metadataBytes[variant];
-  const bytes = (o.fetched ?? 0) / Math.max(1, needed);
-  const label = `${set.name} ${variant}`;
-  return [
-    {
-      metric: `${label}: cold start, ${cmds.littleText}`,
-      ocifs: fmtS(o.cold),
-      peer: `plain podman pull+run ${fmtS(peer.cold)}`,
-      ratio: cold,
-      ...(lazyTarget ? atMost(cold, 0.25) : {}),
-      data: { ocifs: o, peer },
-    },
-    {
-      metric: `${label}: bytes fetched / (served + metadata), ${cmds.littleText}`,
-      ocifs: fmtMiB(o.fetched ?? 0),
-      peer: `${fmtMiB(o.served ?? 0)} served + ${fmtMiB(set.metadataBytes[variant])} metadata (image ${fmtMiB(set.layerBytes[variant])})`,
-      ratio: bytes,
-      ...(lazyTarget ? atMost(bytes, 1.5) : {}),
-    },
-    {
-      metric: `${label}: warm start, ${cmds.littleText}`,
-      ocifs: fmtS(o.warm),
-      peer: `plain podman ${fmtS(peer.warm)}`,
-      ratio: o.warm / peer.warm,
-      ...atMost(o.warm / peer.warm, 1.2),
-    },
-    {
-      metric: `${label}: warm, tar c /usr`,
-      ocifs: fmtS(o.allWarm),
-      peer: `plain podman ${fmtS(peer.allWarm)}`,
-      ratio: o.allWarm / peer.allWarm,
-      ...atMost(o.allWarm / peer.allWarm, 1.3),
-    },
-  ];
-}
-
 /** Runs the benchmark; prints its table and returns it. */
 export async function runPodmanStoreBench(options: PodmanStoreBenchOptions = {}): Promise<BenchTable> {
   const work = options.work ?? DEFAULT_BENCH_WORK;
@@ -158,33 +105,7 @@ export async function runPodmanStoreBench(options: PodmanStoreBenchOptions = {})
   const rows: Row[] = [];
   const info: Record<string, unknown> = { runs };
   try {
-    const sets: { set: ImageSet; cmds: Commands }[] = [];
-    if (which.includes('tree')) {
-      const rootfs = options.rootfs ?? (await benchRootfs({ quick: !!options.quick, fresh: !!options.fresh, work }));
-      info.tree = { key: rootfs.key, bytes: rootfs.bytes, files: rootfs.files };
-      const set = await buildImageSet(reg, work, `tree-${rootfs.key}`, rootfs.dir, true);
-      // The tree's own programs need a loader it lacks: busybox's, by absolute path. Its
-      // /etc/os-release is a link to a file the tree does not have.
-      sets.push({
-        set,
-        cmds: {
-          little: ['/bin/cat', '/etc/debian_version'],
-          littleText: 'cat /etc/debian_version',
-          all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'],
-        },
-      });
-    }
-    if (which.includes('debian')) {
-      const set = await buildImageSet(reg, work, 'debian-python3', await debianTree(work, !!options.fresh), false);
-      sets.push({
-        set,
-        cmds: {
-          little: ['python3', '-c', 'print(1)'],
-          littleText: "python3 -c 'print(1)'",
-          all: ['sh', '-c', 'tar c /usr > /dev/null'],
-        },
-      });
-    }
+    const sets = await containerImageSets(reg, { ...options, work, which }, info);
     for (const { set, cmds } of sets) {
       info[set.name] = { refs: set.refs, layerBytes: set.layerBytes, metadataBytes: set.metadataBytes };
       process.stderr.write(`podman bench: ${set.name}: plain podman (peer)…\n`);
@@ -195,7 +116,7 @@ export async function runPodmanStoreBench(options: PodmanStoreBenchOptions = {})
       pm = await startPodman({ insecureRegistries: [reg.host], additionalLayerStores: [`${store.root}:ref`] });
       for (const v of options.quick ? (['erofs', 'soci'] as Variant[]) : VARIANTS) {
         process.stderr.write(`podman bench: ${set.name}: podman with ocifs store, ${v}…\n`);
-        rows.push(...rowsFor(set, v, cmds, await measure(pm, set.refs[v], cmds, runs, store), peer));
+        rows.push(...rowsFor(set, v, cmds, await measure(pm, set.refs[v], cmds, runs, store), peer, 'plain podman'));
       }
       await pm.stop();
       pm = undefined;

@@ -20,16 +20,14 @@
 // default (each is a full pull for the peer), warm best of 3.
 //
 //   node --import tsx bench/snapshotter.ts [--quick] [--runs N] [--fresh] [--images tree,debian]
-import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { startContainerd, type TestContainerd } from '../test/helpers/containerd.js';
 import { startSnapshotter, type TestSnapshotter } from '../test/helpers/snapshotter.js';
 import { freePort } from '../test/helpers/run.js';
-import { buildImageSet, VARIANTS, type ImageSet, type Variant } from './lib/container-images.js';
-import { atMost, dropCaches, fmtMiB, fmtS, printTable, saveResults, timed, type Row } from './lib/measure.js';
-import { benchRootfs, DEFAULT_BENCH_WORK, type Rootfs } from './lib/rootfs.js';
+import { VARIANTS, type Variant } from './lib/container-images.js';
+import { containerImageSets, rowsFor, type Commands, type Side } from './lib/container-start.js';
+import { dropCaches, printTable, saveResults, type Row } from './lib/measure.js';
+import { DEFAULT_BENCH_WORK, type Rootfs } from './lib/rootfs.js';
 import type { BenchTable } from './lib/section.js';
 
 export interface SnapshotterBenchOptions {
@@ -41,35 +39,6 @@ export interface SnapshotterBenchOptions {
   rootfs?: Rootfs;
   /** Which images (default both). */
   images?: ('tree' | 'debian')[];
-}
-
-interface Commands {
-  little: string[];
-  all: string[];
-  littleText: string;
-}
-
-/** A debootstrap'ed Debian (minbase + python3), cached in `work`. */
-export async function debianTree(work: string, fresh: boolean): Promise<string> {
-  const dir = join(work, 'debootstrap-python3');
-  if (fresh) await rm(dir, { recursive: true, force: true });
-  if (existsSync(join(dir, 'usr/bin/python3'))) return dir;
-  const tmp = `${dir}.tmp`;
-  await rm(tmp, { recursive: true, force: true });
-  process.stderr.write(
-    'snapshotter bench: debootstrap --variant=minbase --include=python3 bookworm (a few minutes)…\n',
-  );
-  await timed('debootstrap', [
-    '--variant=minbase',
-    '--include=python3',
-    'bookworm',
-    tmp,
-    'http://deb.debian.org/debian',
-  ]);
-  await rm(join(tmp, 'var/cache/apt/archives'), { recursive: true, force: true });
-  await mkdir(join(tmp, 'var/cache/apt/archives/partial'), { recursive: true });
-  await rename(tmp, dir);
-  return dir;
 }
 
 /** Reads a counter from the snapshotter's Prometheus text. */
@@ -118,14 +87,6 @@ async function runIn(node: Node, ref: string, cmd: string[]): Promise<number> {
   return s;
 }
 
-interface Side {
-  cold: number;
-  warm: number;
-  allWarm: number;
-  fetched?: number;
-  served?: number;
-}
-
 /** One side: cold pull + (i), then warm (i) and warm (ii), on a fresh node. */
 async function measure(ocifs: boolean, ref: string, cmds: Commands, runs: number): Promise<Side> {
   let coldBest = Infinity;
@@ -168,45 +129,6 @@ async function measure(ocifs: boolean, ref: string, cmds: Commands, runs: number
   return out!;
 }
 
-function rowsFor(set: ImageSet, variant: Variant, cmds: Commands, o: Side, peer: Side): Row[] {
-  const lazyTarget = variant !== 'gzip';
-  const cold = o.cold / peer.cold;
-  const needed = (o.served ?? 0) + set.metadataBytes[variant];
-  const bytes = (o.fetched ?? 0) / Math.max(1, needed);
-  const label = `${set.name} ${variant}`;
-  return [
-    {
-      metric: `${label}: cold start, ${cmds.littleText}`,
-      ocifs: fmtS(o.cold),
-      peer: `overlayfs pull+run ${fmtS(peer.cold)}`,
-      ratio: cold,
-      ...(lazyTarget ? atMost(cold, 0.25) : {}),
-      data: { ocifs: o, peer },
-    },
-    {
-      metric: `${label}: bytes fetched / (served + metadata), ${cmds.littleText}`,
-      ocifs: fmtMiB(o.fetched ?? 0),
-      peer: `${fmtMiB(o.served ?? 0)} served + ${fmtMiB(set.metadataBytes[variant])} metadata (image ${fmtMiB(set.layerBytes[variant])})`,
-      ratio: bytes,
-      ...(lazyTarget ? atMost(bytes, 1.5) : {}),
-    },
-    {
-      metric: `${label}: warm start, ${cmds.littleText}`,
-      ocifs: fmtS(o.warm),
-      peer: `overlayfs ${fmtS(peer.warm)}`,
-      ratio: o.warm / peer.warm,
-      ...atMost(o.warm / peer.warm, 1.2),
-    },
-    {
-      metric: `${label}: warm, tar c /usr`,
-      ocifs: fmtS(o.allWarm),
-      peer: `overlayfs ${fmtS(peer.allWarm)}`,
-      ratio: o.allWarm / peer.allWarm,
-      ...atMost(o.allWarm / peer.allWarm, 1.3),
-    },
-  ];
-}
-
 /** Runs the benchmark; prints its table and returns the rows. */
 export async function runSnapshotterBench(options: SnapshotterBenchOptions = {}): Promise<BenchTable> {
   const work = options.work ?? DEFAULT_BENCH_WORK;
@@ -216,40 +138,14 @@ export async function runSnapshotterBench(options: SnapshotterBenchOptions = {})
   const rows: Row[] = [];
   const info: Record<string, unknown> = { runs };
   try {
-    const sets: { set: ImageSet; cmds: Commands }[] = [];
-    if (which.includes('tree')) {
-      const rootfs = options.rootfs ?? (await benchRootfs({ quick: !!options.quick, fresh: !!options.fresh, work }));
-      info.tree = { key: rootfs.key, bytes: rootfs.bytes, files: rootfs.files };
-      const set = await buildImageSet(reg, work, `tree-${rootfs.key}`, rootfs.dir, true);
-      // The tree's own programs need a loader it lacks: busybox's, by absolute path.
-      sets.push({
-        set,
-        cmds: {
-          little: ['/bin/cat', '/etc/debian_version'],
-          littleText: 'cat /etc/debian_version',
-          all: ['/bin/sh', '-c', '/bin/tar c /usr > /dev/null'],
-        },
-      });
-    }
-    if (which.includes('debian')) {
-      const tree = await debianTree(work, !!options.fresh);
-      const set = await buildImageSet(reg, work, 'debian-python3', tree, false);
-      sets.push({
-        set,
-        cmds: {
-          little: ['python3', '-c', 'print(1)'],
-          littleText: "python3 -c 'print(1)'",
-          all: ['sh', '-c', 'tar c /usr > /dev/null'],
-        },
-      });
-    }
+    const sets = await containerImageSets(reg, { ...options, work, which }, info);
     for (const { set, cmds } of sets) {
       info[set.name] = { refs: set.refs, layerBytes: set.layerBytes, metadataBytes: set.metadataBytes };
       process.stderr.write(`snapshotter bench: ${set.name}: overlayfs (peer)…\n`);
       const peer = await measure(false, set.refs.gzip, cmds, runs);
       for (const v of options.quick ? (['erofs', 'soci'] as Variant[]) : VARIANTS) {
         process.stderr.write(`snapshotter bench: ${set.name}: ocifs ${v}…\n`);
-        rows.push(...rowsFor(set, v, cmds, await measure(true, set.refs[v], cmds, runs), peer));
+        rows.push(...rowsFor(set, v, cmds, await measure(true, set.refs[v], cmds, runs), peer, 'overlayfs'));
       }
     }
   } finally {
