@@ -22,7 +22,7 @@ import { startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { startPodman, type TestPodman } from '../test/helpers/podman.js';
 import { startStore, type TestStore } from '../test/helpers/store.js';
 import { VARIANTS, type Variant } from './lib/container-images.js';
-import { containerImageSets, rowsFor, type Commands, type Side } from './lib/container-start.js';
+import { containerImageSets, rowsFor, runStandalone, type Commands, type Side } from './lib/container-start.js';
 import { dropCaches, OCIFS, printTable, saveResults, timed, type Row } from './lib/measure.js';
 import { DEFAULT_BENCH_WORK, type Rootfs } from './lib/rootfs.js';
 import type { BenchTable } from './lib/section.js';
@@ -134,19 +134,4 @@ export async function runPodmanStoreBench(options: PodmanStoreBenchOptions = {})
   return { title, rows, info };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const argv = process.argv.slice(2);
-  const images = argv.includes('--images')
-    ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[])
-    : undefined;
-  const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : undefined;
-  runPodmanStoreBench({
-    quick: argv.includes('--quick'),
-    fresh: argv.includes('--fresh'),
-    ...(images ? { images } : {}),
-    ...(runs ? { runs } : {}),
-  }).catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (import.meta.url === `file://${process.argv[1]}`) runStandalone(runPodmanStoreBench);

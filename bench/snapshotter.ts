@@ -25,7 +25,7 @@ import { startContainerd, type TestContainerd } from '../test/helpers/containerd
 import { startSnapshotter, type TestSnapshotter } from '../test/helpers/snapshotter.js';
 import { freePort } from '../test/helpers/run.js';
 import { VARIANTS, type Variant } from './lib/container-images.js';
-import { containerImageSets, rowsFor, type Commands, type Side } from './lib/container-start.js';
+import { containerImageSets, rowsFor, runStandalone, type Commands, type Side } from './lib/container-start.js';
 import { dropCaches, printTable, saveResults, type Row } from './lib/measure.js';
 import { DEFAULT_BENCH_WORK, type Rootfs } from './lib/rootfs.js';
 import type { BenchTable } from './lib/section.js';
@@ -157,19 +157,4 @@ export async function runSnapshotterBench(options: SnapshotterBenchOptions = {})
   return { title, rows, info };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const argv = process.argv.slice(2);
-  const images = argv.includes('--images')
-    ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[])
-    : undefined;
-  const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : undefined;
-  runSnapshotterBench({
-    quick: argv.includes('--quick'),
-    fresh: argv.includes('--fresh'),
-    ...(images ? { images } : {}),
-    ...(runs ? { runs } : {}),
-  }).catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
+if (import.meta.url === `file://${process.argv[1]}`) runStandalone(runSnapshotterBench);

@@ -122,3 +122,29 @@ export function rowsFor(set: ImageSet, variant: Variant, cmds: Commands, o: Side
     },
   ];
 }
+
+/** The options a container-start bench takes from its own command line when run by itself. */
+export interface StandaloneOptions {
+  quick: boolean;
+  fresh: boolean;
+  images?: ('tree' | 'debian')[];
+  runs?: number;
+}
+
+/** Runs a container-start bench from its command line (`--quick --fresh --images L --runs N`). */
+export function runStandalone(run: (options: StandaloneOptions) => Promise<unknown>): void {
+  const argv = process.argv.slice(2);
+  const images = argv.includes('--images')
+    ? (argv[argv.indexOf('--images') + 1].split(',') as ('tree' | 'debian')[])
+    : undefined;
+  const runs = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : undefined;
+  run({
+    quick: argv.includes('--quick'),
+    fresh: argv.includes('--fresh'),
+    ...(images ? { images } : {}),
+    ...(runs ? { runs } : {}),
+  }).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
